@@ -1,0 +1,166 @@
+# gridmeter top-level Makefile.
+#
+#   make                 kernel modules + userspace for ARCH (default x86_64)
+#   make ARCH=arm64      cross-build both for the Raspberry Pi (arm64)
+#   make check           the full test suite (the README's test command)
+#   make demo            boot the gateway image in QEMU (the README's first command)
+#
+# Components plug in through small fragments (*.mk) that append to:
+#   PROGS        userspace programs for ARCH           name_SRCS name_PKGS name_LDLIBS
+#   UNIT_TESTS   host-only unit tests (kselftest harness) same variables
+#   GUEST_TESTS  kselftest programs run inside the QEMU guests (built for ARCH)
+#   BENCHES      host benchmarks under bench/
+# Kernel modules are listed in ./Kbuild.
+
+ARCH ?= x86_64
+ifeq ($(ARCH),x86)
+override ARCH := x86_64
+endif
+ifeq ($(ARCH),aarch64)
+override ARCH := arm64
+endif
+
+B      := build
+CACHE  := $(B)/cache
+OUT    := $(B)/$(ARCH)
+HOSTOUT := $(B)/host
+KABI   := $(shell scripts/kver.sh 2>/dev/null)
+KSFT   := $(CACHE)/linux-source/tools/testing/selftests
+
+ifeq ($(ARCH),x86_64)
+KARCH     := x86
+DEBARCH   := amd64
+CROSS     :=
+KDIR      := /usr/src/linux-headers-$(KABI)-amd64
+SYSROOT   :=
+else ifeq ($(ARCH),arm64)
+KARCH     := arm64
+DEBARCH   := arm64
+CROSS     := aarch64-linux-gnu-
+KDIR      := $(abspath $(CACHE)/arm64/root/usr/src/linux-headers-$(KABI)-arm64)
+SYSROOT   := $(abspath $(CACHE)/arm64/root)
+else
+$(error ARCH must be x86_64 or arm64, not '$(ARCH)')
+endif
+
+CC       := $(CROSS)gcc
+HOSTCC   := gcc
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -Iinclude -Iinclude/uapi -isystem $(KSFT)
+CFLAGS   ?=
+PKG_CONFIG := pkg-config
+ifneq ($(SYSROOT),)
+# arm64: libraries come from Debian arm64 packages unpacked into the cache
+# (never apt-get installed). pkg-config is pointed at that tree.
+PKG_CONFIG := PKG_CONFIG_SYSROOT_DIR=$(SYSROOT) \
+	PKG_CONFIG_LIBDIR=$(SYSROOT)/usr/lib/aarch64-linux-gnu/pkgconfig:$(SYSROOT)/usr/share/pkgconfig \
+	pkg-config
+XLDFLAGS := -Wl,-rpath-link,$(SYSROOT)/usr/lib/aarch64-linux-gnu -Wl,-rpath-link,$(SYSROOT)/lib/aarch64-linux-gnu
+endif
+
+PROGS :=
+UNIT_TESTS :=
+GUEST_TESTS :=
+BENCHES :=
+include $(sort $(wildcard agent/*.mk server/*.mk lib/*.mk tests/*.mk tests/*/*.mk tests/guest/*/*.mk bench/*.mk))
+
+.PHONY: all modules userspace unit guest-tests check demo image initramfs deps \
+	sparse checkpatch bench clean distclean ksft arm64-cache selfcheck dtbs
+
+all: modules userspace
+
+deps:
+	@scripts/deps.sh
+
+# --- kselftest harness and checkpatch, from Debian's linux-source-6.1 -------
+$(KSFT)/kselftest_harness.h:
+	@scripts/linux-source-extract.sh $(CACHE)/linux-source
+ksft: $(KSFT)/kselftest_harness.h
+
+# --- arm64 headers, kernel and userspace sysroot ----------------------------
+$(CACHE)/arm64/.stamp-$(KABI): scripts/arm64-cache.sh
+	@scripts/arm64-cache.sh $(CACHE)/arm64 $(KABI)
+arm64-cache: $(CACHE)/arm64/.stamp-$(KABI)
+ifeq ($(ARCH),arm64)
+ARCH_PREREQ := $(CACHE)/arm64/.stamp-$(KABI)
+endif
+
+# --- kernel modules ---------------------------------------------------------
+# Kbuild on 6.1 cannot put an external module's objects outside its source
+# tree, so each architecture gets a tree of symlinks under build/ARCH/kmod.
+KMOD_TREE := $(OUT)/kmod
+KBUILD_ARGS = -C $(KDIR) M=$(abspath $(KMOD_TREE)) ARCH=$(KARCH) \
+	$(if $(CROSS),CROSS_COMPILE=$(CROSS) DEB_BUILD_ARCH=amd64 DEB_HOST_ARCH=arm64 DEB_HOST_GNU_TYPE=aarch64-linux-gnu)
+
+kmod-tree: $(ARCH_PREREQ)
+	@mkdir -p $(KMOD_TREE)/tests
+	@cp -rsfT $(CURDIR)/drivers $(KMOD_TREE)/drivers
+	@cp -rsfT $(CURDIR)/tests/kmod $(KMOD_TREE)/tests/kmod
+	@cp -rsfT $(CURDIR)/include $(KMOD_TREE)/include
+	@ln -sf $(CURDIR)/Kbuild $(KMOD_TREE)/Kbuild
+	@find -L $(KMOD_TREE) -type l -delete 2>/dev/null || true
+
+modules: kmod-tree
+	$(MAKE) $(KBUILD_ARGS) modules
+
+# sparse over every kernel source; any warning fails.
+sparse: kmod-tree
+	@$(MAKE) -s $(KBUILD_ARGS) C=2 CHECK=sparse modules 2>&1 | tee $(OUT)/sparse.log
+	@if grep -E 'warning:|error:' $(OUT)/sparse.log; then echo "sparse: warnings above" >&2; exit 1; fi
+	@echo "sparse: clean ($(ARCH))"
+
+checkpatch: ksft
+	@scripts/checkpatch.sh $(CACHE)/linux-source
+
+# --- userspace --------------------------------------------------------------
+# One rule per program: every source compiled in one go, header deps via -MMD.
+define prog_rule
+$(2)/$(1): $$($(1)_SRCS) $(ARCH_PREREQ) | $(KSFT)/kselftest_harness.h
+	@mkdir -p $$(@D)
+	$$(if $$(V),,@echo "  CC      $$@";) $(3) $(BASE_CFLAGS) $(CFLAGS) $$($(1)_CFLAGS) \
+		$$(if $$($(1)_PKGS),$$(shell $(4) --cflags $$($(1)_PKGS))) -MMD -MP -MF $$@.d \
+		-o $$@ $$($(1)_SRCS) $(5) $$($(1)_LDFLAGS) \
+		$$(if $$($(1)_PKGS),$$(shell $(4) --libs $$($(1)_PKGS))) $$($(1)_LDLIBS)
+-include $(2)/$(1).d
+endef
+
+$(foreach p,$(PROGS),$(eval $(call prog_rule,$(p),$(OUT)/bin,$(CC),$(PKG_CONFIG),$(XLDFLAGS))))
+$(foreach p,$(UNIT_TESTS),$(eval $(call prog_rule,$(p),$(HOSTOUT)/unit,$(HOSTCC),pkg-config,)))
+$(foreach p,$(BENCHES),$(eval $(call prog_rule,$(p),$(HOSTOUT)/bench,$(HOSTCC),pkg-config,)))
+# Guest tests: static when they need no shared library, so the busybox
+# initramfs needs nothing else for them.
+$(foreach p,$(GUEST_TESTS),$(eval $(call prog_rule,$(p),$(OUT)/guest-tests,$(CC),$(PKG_CONFIG),$$(if $$($(p)_PKGS),$(XLDFLAGS),-static))))
+
+userspace: $(addprefix $(OUT)/bin/,$(PROGS))
+guest-tests: $(addprefix $(OUT)/guest-tests/,$(GUEST_TESTS))
+unit-build: $(addprefix $(HOSTOUT)/unit/,$(UNIT_TESTS))
+bench-build: $(addprefix $(HOSTOUT)/bench/,$(BENCHES))
+
+unit: unit-build
+	@scripts/run-unit.sh $(addprefix $(HOSTOUT)/unit/,$(UNIT_TESTS))
+
+bench: bench-build
+	@scripts/run-bench.sh $(HOSTOUT)/bench $(BENCHES)
+
+# --- images -----------------------------------------------------------------
+initramfs: modules guest-tests userspace
+	@scripts/mk-initramfs.sh $(ARCH) $(KABI) $(OUT)
+
+image:
+	@scripts/mk-gateway-image.sh $(KABI)
+
+demo: deps
+	@$(MAKE) --no-print-directory image
+	@scripts/demo.sh $(KABI)
+
+# --- the test suite -----------------------------------------------------------
+check: deps
+	@scripts/check.sh
+
+selfcheck:
+	@scripts/harness-selfcheck.sh
+
+clean:
+	rm -rf $(B)/x86_64 $(B)/arm64 $(B)/host
+distclean:
+	rm -rf $(B)

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Install every Debian package gridmeter needs to build, test and boot its
+# images. Idempotent: when everything is present it only runs dpkg-query and
+# exits in well under a second. Never installs an :arm64 package (that would
+# replace the host toolchain); arm64 pieces are fetched by scripts/arm64-cache.sh.
+set -eu
+
+PKGS="
+build-essential pkg-config bc kmod cpio xz-utils zstd file
+linux-headers-amd64 linux-source-6.1 sparse
+gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+libsystemd-dev libiio-dev libiio-utils libgpiod-dev gpiod
+dbus dbus-daemon systemd
+qemu-system-x86 qemu-system-arm qemu-utils busybox-static
+mmdebstrap e2fsprogs device-tree-compiler dt-schema
+clang valgrind python3 perl
+"
+
+missing=""
+for p in $PKGS; do
+	st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+	case "$st" in
+	ii*) ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing:$missing" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

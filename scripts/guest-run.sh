@@ -1,0 +1,25 @@
+#!/bin/sh
+# Boot a QEMU guest (TCG) and capture its serial console to a log file.
+#   guest-run.sh ARCH KABI INITRAMFS LOG TIMEOUT_S [KERNEL_ARGS...]
+# Environment: GM_QEMU_EXTRA adds QEMU options (disks, serial chardevs).
+# Exits 0 when QEMU exited by itself, 124 when it was killed on the timeout.
+set -eu
+arch=$1 kabi=$2 initrd=$3 log=$4 tmo=$5
+shift 5
+top=$(cd "$(dirname "$0")/.." && pwd)
+case "$arch" in
+x86_64)
+	kernel=$top/build/cache/x86_64/root/boot/vmlinuz-$kabi-amd64
+	set -- qemu-system-x86_64 -M q35 -cpu max -accel tcg \
+		-kernel "$kernel" -initrd "$initrd" \
+		-append "console=ttyS0 loglevel=5 panic=-1 oops=panic $*" ;;
+arm64)
+	kernel=$top/build/cache/arm64/root/boot/vmlinuz-$kabi-arm64
+	set -- qemu-system-aarch64 -M virt -cpu cortex-a72 -accel tcg \
+		${GM_DTB:+-dtb "$GM_DTB"} \
+		-kernel "$kernel" -initrd "$initrd" \
+		-append "console=ttyAMA0 loglevel=5 panic=-1 oops=panic $*" ;;
+esac
+# shellcheck disable=SC2086
+timeout --kill-after=5 "$tmo" "$@" -m "${GM_QEMU_MEM:-1024}" -smp 2 -nographic -no-reboot \
+	-nic none -monitor none -serial "file:$log" -display none ${GM_QEMU_EXTRA:-} </dev/null >/dev/null 2>"$log.qemu"
