@@ -65,7 +65,7 @@ BENCHES :=
 include $(sort $(wildcard agent/*.mk server/*.mk lib/*.mk tests/*.mk tests/*/*.mk tests/guest/*/*.mk bench/*.mk))
 
 .PHONY: all modules userspace unit guest-tests check demo image initramfs deps \
-	sparse checkpatch bench clean distclean ksft arm64-cache selfcheck dtbs
+	sparse checkpatch guest-check bench clean distclean ksft arm64-cache selfcheck dtbs
 
 all: modules userspace
 
@@ -129,7 +129,7 @@ $(foreach p,$(UNIT_TESTS),$(eval $(call prog_rule,$(p),$(HOSTOUT)/unit,$(HOSTCC)
 $(foreach p,$(BENCHES),$(eval $(call prog_rule,$(p),$(HOSTOUT)/bench,$(HOSTCC),pkg-config,)))
 # Guest tests: static when they need no shared library, so the busybox
 # initramfs needs nothing else for them.
-$(foreach p,$(GUEST_TESTS),$(eval $(call prog_rule,$(p),$(OUT)/guest-tests,$(CC),$(PKG_CONFIG),$$(if $$($(p)_PKGS),$(XLDFLAGS),-static))))
+$(foreach p,$(GUEST_TESTS),$(eval $(call prog_rule,$(p),$(OUT)/guest-tests,$(CC),$(PKG_CONFIG),$$(if $$($(p)_PKGS),$$(XLDFLAGS),-static))))
 
 userspace: $(addprefix $(OUT)/bin/,$(PROGS))
 guest-tests: $(addprefix $(OUT)/guest-tests/,$(GUEST_TESTS))
@@ -158,7 +158,11 @@ check: deps
 	@scripts/check.sh
 
 selfcheck:
-	@scripts/harness-selfcheck.sh
+	@scripts/harness-selfcheck.sh $(ARCH)
+
+# Build, boot the test initramfs for ARCH and judge it.
+guest-check:
+	@scripts/guest-check.sh $(ARCH)
 
 clean:
 	rm -rf $(B)/x86_64 $(B)/arm64 $(B)/host
