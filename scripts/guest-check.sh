@@ -9,6 +9,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 kabi=$(scripts/kver.sh)
 out=build/$arch
+mkdir -p "$out"
 make -s --no-print-directory ARCH="$arch" modules guest-tests userspace >"$out.build.log" 2>&1 || {
 	cat "$out.build.log"; echo "guest-$arch: build failed" >&2; exit 1; }
 [ "$arch" = x86_64 ] && [ ! -f "build/cache/x86_64/.stamp-$kabi" ] &&
