@@ -94,9 +94,8 @@ KBUILD_ARGS = -C $(KDIR) M=$(abspath $(KMOD_TREE)) ARCH=$(KARCH) \
 
 kmod-tree: $(ARCH_PREREQ)
 	@mkdir -p $(KMOD_TREE)/tests
-	@cp -rsfT $(CURDIR)/drivers $(KMOD_TREE)/drivers
-	@cp -rsfT $(CURDIR)/tests/kmod $(KMOD_TREE)/tests/kmod
-	@cp -rsfT $(CURDIR)/include $(KMOD_TREE)/include
+	@for d in drivers tests/kmod include; do \
+		[ ! -d $$d ] || cp -rsfT $(CURDIR)/$$d $(KMOD_TREE)/$$d; done
 	@ln -sf $(CURDIR)/Kbuild $(KMOD_TREE)/Kbuild
 	@find -L $(KMOD_TREE) -type l -delete 2>/dev/null || true
 
