@@ -1,0 +1,68 @@
+#!/bin/sh
+# make check: the whole test suite (see Documentation/testing.md).
+# Every stage runs even when an earlier one failed; each stage's log is in
+# build/check/STAGE.log. A stage that prints "LABEL: N passed, N failed,
+# N skipped" contributes its counts, any other counts as one test. The last
+# line is the total: "N passed, N failed, N skipped".
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+logs=build/check
+mkdir -p "$logs"
+P=0 F=0 S=0
+t0=$(date +%s)
+
+stage() { # stage NAME COMMAND...
+	name=$1
+	shift
+	s0=$(date +%s)
+	"$@" >"$logs/$name.log" 2>&1
+	rc=$?
+	secs=$(($(date +%s) - s0))
+	sum=$(grep -E '^[A-Za-z0-9_ ().-]*: [0-9]+ passed, [0-9]+ failed' "$logs/$name.log" | tail -n1)
+	if [ -n "$sum" ]; then
+		p=$(echo "$sum" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+		f=$(echo "$sum" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+		s=$(echo "$sum" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
+		s=${s:-0}
+		[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	elif [ "$rc" -eq 0 ]; then
+		p=1 f=0 s=0
+	else
+		p=0 f=1 s=0
+	fi
+	P=$((P + p)) F=$((F + f)) S=$((S + s))
+	if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then
+		printf '%-22s FAILED (%ss): %s passed, %s failed — last lines of %s:\n' \
+			"$name" "$secs" "$p" "$f" "$logs/$name.log"
+		tail -n 25 "$logs/$name.log" | sed 's/^/    /'
+	else
+		printf '%-22s ok (%ss): %s passed%s\n' "$name" "$secs" "$p" \
+			"$([ "$s" -ne 0 ] && echo ", $s skipped")"
+	fi
+}
+
+stage unit make -s --no-print-directory unit
+stage modules-x86_64 make -s --no-print-directory ARCH=x86_64 modules
+stage modules-arm64 make -s --no-print-directory ARCH=arm64 modules
+stage userspace-arm64 make -s --no-print-directory ARCH=arm64 userspace guest-tests
+stage sparse-x86_64 make -s --no-print-directory ARCH=x86_64 sparse
+stage sparse-arm64 make -s --no-print-directory ARCH=arm64 sparse
+stage checkpatch make -s --no-print-directory checkpatch
+[ -x tests/fuzz/run.sh ] && stage fuzz tests/fuzz/run.sh
+[ -x scripts/dt-check.sh ] && stage devicetree scripts/dt-check.sh
+stage guest-x86_64 scripts/guest-check.sh x86_64
+stage guest-arm64 scripts/guest-check.sh arm64
+stage gateway-image scripts/gateway-check.sh
+
+# The harness's own failure modes: must all be caught, not counted as tests.
+if scripts/harness-selfcheck.sh x86_64 >"$logs/selfcheck.log" 2>&1; then
+	tail -n1 "$logs/selfcheck.log"
+else
+	cat "$logs/selfcheck.log"
+	F=$((F + 1))
+fi
+
+echo "make check took $(($(date +%s) - t0)) s"
+echo "$P passed, $F failed, $S skipped"
+[ "$F" -eq 0 ]

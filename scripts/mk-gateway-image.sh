@@ -1,0 +1,82 @@
+#!/bin/sh
+# Build the gateway image: a Debian 12 rootfs (mmdebstrap: systemd, dbus,
+# udev, kmod, libiio, libgpiod) with Debian's kernel modules, the project's
+# modules, programs, systemd units and D-Bus/polkit files, as a raw ext4 disk.
+#   mk-gateway-image.sh KABI [ARCH]   -> build/gateway/gateway-ARCH.img
+# The kernel boots it with the small initramfs of mk-initramfs.sh --boot.
+# Only x86_64 is built for QEMU today; arm64 uses the same steps with
+# qemu-user (see Documentation/install-pi.md).
+set -eu
+kabi=$1 arch=${2:-x86_64}
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+[ "$arch" = x86_64 ] || { echo "gateway image: only x86_64 for now" >&2; exit 1; }
+krel=$kabi-amd64
+out=build/gateway
+root=$out/rootfs
+img=$out/gateway-$arch.img
+mkdir -p "$out"
+t0=$(date +%s)
+
+[ -f "build/cache/x86_64/.stamp-$kabi" ] || scripts/kernel-cache.sh build/cache/x86_64 "$kabi"
+make -s --no-print-directory ARCH="$arch" modules userspace >"$out/build.log" 2>&1 ||
+	{ cat "$out/build.log"; exit 1; }
+scripts/mk-initramfs.sh "$arch" "$kabi" "build/$arch" --boot >/dev/null
+
+# The same package mirrors as the host (the only ones reachable here).
+sources=/etc/apt/sources.list.d/debian.sources
+[ -f "$sources" ] || sources=/etc/apt/sources.list
+pkgs=$(grep -v '^#' tests/gateway/packages.list | tr '\n' ',' | sed 's/,,*/,/g; s/,$//')
+rm -rf "$root"
+mmdebstrap --quiet --variant=minbase --include="$pkgs" \
+	--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
+	--dpkgopt='path-exclude=/usr/share/locale/*' \
+	bookworm "$root" "$sources"
+
+# Kernel modules: Debian's (without hardware a gateway never has) and ours.
+kmods=build/cache/x86_64/root/lib/modules/$krel
+mkdir -p "$root/lib/modules"
+cp -a "$kmods" "$root/lib/modules/"
+for d in gpu media net/wireless net/ethernet infiniband staging isdn bluetooth scsi/qla2xxx \
+		scsi/lpfc net/can/usb; do
+	rm -rf "$root/lib/modules/$krel/kernel/drivers/$d"
+done
+rm -rf "$root/lib/modules/$krel/kernel/sound"
+mkdir -p "$root/lib/modules/$krel/extra"
+find "build/$arch/kmod" -name '*.ko' ! -name 'gm_selfcheck_*' \
+	-exec cp {} "$root/lib/modules/$krel/extra/" \;
+depmod -b "$root" "$krel"
+
+# The project's programs and their files (later issues add units here).
+for p in "build/$arch/bin"/*; do
+	[ -x "$p" ] || continue
+	case "$p" in *.d) continue ;; esac
+	install -m 755 "$p" "$root/usr/bin/"
+done
+[ -x scripts/install-gateway-files.sh ] && scripts/install-gateway-files.sh "$root"
+
+# A console a technician can use: root logs in on the serial line (the QEMU
+# image is for testing; a real gateway is provisioned with keys instead).
+echo gridmeter >"$root/etc/hostname"
+printf '127.0.1.1\tgridmeter\n' >>"$root/etc/hosts"
+printf 'LABEL=gmroot / ext4 defaults,noatime 0 1\n' >"$root/etc/fstab"
+chroot "$root" passwd -dq root
+mkdir -p "$root/etc/systemd/system/serial-getty@ttyS0.service.d"
+cat >"$root/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf" <<'UNIT'
+[Service]
+ExecStart=
+ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I $TERM
+UNIT
+
+# Integration tests, run only when the kernel command line asks for them.
+mkdir -p "$root/usr/lib/gridmeter/itest"
+cp tests/gateway/itest/* "$root/usr/lib/gridmeter/itest/"
+chmod 755 "$root/usr/lib/gridmeter/itest/"*
+cp tests/gateway/gridmeter-itest.service "$root/etc/systemd/system/"
+ln -sf ../gridmeter-itest.service "$root/etc/systemd/system/multi-user.target.wants/gridmeter-itest.service"
+
+rm -rf "$root/var/cache/apt/"*.bin "$root/var/lib/apt/lists/"*
+size=$(( $(du -sm "$root" | cut -f1) * 3 / 2 + 256 ))
+rm -f "$img"
+mke2fs -q -t ext4 -L gmroot -d "$root" "$img" "${size}M"
+echo "  IMAGE   $img (${size} MiB, built in $(($(date +%s) - t0)) s)"
