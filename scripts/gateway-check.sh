@@ -15,5 +15,5 @@ GM_QEMU_MEM=1024 \
 	"${GM_GUEST_TIMEOUT:-420}" gm.mode=boot gm.root=/dev/vda gridmeter.itest \
 	systemd.show_status=false || rc=$?
 [ $rc -eq 124 ] && echo "gateway: QEMU killed on timeout" >&2
-grep -E 'Startup finished' "$log" | sed 's/^ *# */boot: /' || true
+grep -E 'multi-user.target reached' "$log" | sed 's/^ *# */gateway: /' || true
 scripts/ktap-check.py "$log" gateway

@@ -63,6 +63,10 @@ printf 'LABEL=gmroot / ext4 defaults,noatime 0 1\n' >"$root/etc/fstab"
 chroot "$root" passwd -dq root
 mkdir -p "$root/etc/systemd/system/serial-getty@ttyS0.service.d"
 cat >"$root/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf" <<'UNIT'
+[Unit]
+# The integration tests own the console while they run.
+ConditionKernelCommandLine=!gridmeter.itest
+
 [Service]
 ExecStart=
 ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I $TERM
