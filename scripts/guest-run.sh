@@ -15,8 +15,23 @@ x86_64)
 		-append "console=ttyS0 loglevel=5 panic=-1 oops=panic $*" ;;
 arm64)
 	kernel=$top/build/cache/arm64/root/boot/vmlinuz-$kabi-arm64
+	# Device-tree nodes for the guest (e.g. the CT sensor bound to the
+	# simulated ADC): QEMU's own virt DTB, dumped with the options of this
+	# very run, plus every overlay in tests/guest/dt/*.dtso.
+	dtb=""
+	if ls "$top"/tests/guest/dt/*.dtso >/dev/null 2>&1; then
+		dtdir=$(dirname "$log")/dt
+		mkdir -p "$dtdir"
+		qemu-system-aarch64 -M "virt,dumpdtb=$dtdir/virt.dtb" -cpu cortex-a72 \
+			-m "${GM_QEMU_MEM:-1024}" -smp 2 -nographic >/dev/null 2>&1
+		for o in "$top"/tests/guest/dt/*.dtso; do
+			dtc -q -@ -I dts -O dtb -o "$dtdir/$(basename "$o" .dtso).dtbo" "$o"
+		done
+		fdtoverlay -i "$dtdir/virt.dtb" -o "$dtdir/guest.dtb" "$dtdir"/*.dtbo
+		dtb=$dtdir/guest.dtb
+	fi
 	set -- qemu-system-aarch64 -M virt -cpu cortex-a72 -accel tcg \
-		${GM_DTB:+-dtb "$GM_DTB"} \
+		${dtb:+-dtb "$dtb"} \
 		-kernel "$kernel" -initrd "$initrd" \
 		-append "console=ttyAMA0 loglevel=5 panic=-1 oops=panic $*" ;;
 esac

@@ -115,4 +115,22 @@ TEST(dbus_daemon_answers_busctl)
 	waitpid(pid, NULL, 0);
 }
 
+/*
+ * On arm64 the harness adds tests/guest/dt/*.dtso to QEMU's virt DTB; the
+ * probe overlay's node must be visible to the guest kernel.
+ */
+TEST(device_tree_overlays_reach_the_guest)
+{
+	char buf[64] = "";
+	int fd;
+
+	if (access("/proc/device-tree", F_OK))
+		SKIP(return, "no device tree on this architecture");
+	fd = open("/proc/device-tree/gm-probe/compatible", O_RDONLY);
+	ASSERT_GE(fd, 0) TH_LOG("the harness-probe overlay node is missing");
+	ASSERT_GT(read(fd, buf, sizeof(buf) - 1), 0);
+	close(fd);
+	EXPECT_STREQ("gridmeter,harness-probe", buf);
+}
+
 TEST_HARNESS_MAIN
