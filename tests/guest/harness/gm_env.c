@@ -116,7 +116,7 @@ TEST(dbus_daemon_answers_busctl)
 }
 
 /*
- * On arm64 the harness adds tests/guest/dt/*.dtso to QEMU's virt DTB; the
+ * On arm64 the harness adds the overlays in tests/guest/dt to QEMU's virt DTB; the
  * probe overlay's node must be visible to the guest kernel.
  */
 TEST(device_tree_overlays_reach_the_guest)
