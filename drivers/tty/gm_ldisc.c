@@ -1,0 +1,1261 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gm_link: the gridmeter meter-to-meter link layer, as a tty line
+ * discipline (Documentation/link-ldisc.md).
+ *
+ * Every tty carrying this discipline is a link of a node: the uplink
+ * (towards the town server, through the modem) or a neighbour link (to a
+ * meter of the ring). Frames for this meter are queued for the local agent,
+ * which reads and writes them through /dev/gmlink. Frames for anybody else
+ * are forwarded in the kernel ("bypass"): towards the town server through
+ * the uplink, or the next neighbour when the uplink is down; towards a
+ * meter through the link its traffic was last seen on.
+ *
+ * A kernel normally runs one node (node 0). Tests run up to GM_NODES_MAX
+ * nodes in one kernel to build chains and rings over pty pairs.
+ *
+ * Locking (see also the comment at each lock):
+ *  - gm_cfg_mutex serialises link configuration: joining and leaving a
+ *    node (node->links[] writers), role and state changes, close.
+ *  - node->links[] are RCU pointers. The data path (receive_buf, local
+ *    write, poll) looks links up under rcu_read_lock() and may enqueue on a
+ *    link it found there; close unpublishes the link, marks it dead,
+ *    waits with synchronize_rcu(), then cancels its transmit work.
+ *  - tty->disc_data is RCU-protected for write_wakeup(), which drivers may
+ *    call from interrupt context at any time; close clears it before
+ *    synchronize_rcu(). receive_buf2(), ioctl(), hangup() and
+ *    flush_buffer() are called with an ldisc reference held by the tty
+ *    core, so the link cannot be closed under them.
+ *  - link->rx_lock (mutex) serialises receive_buf2() with flush_buffer(),
+ *    which hangup calls without the flip buffer lock.
+ *  - node->lock (spinlock) protects a node's meter id writes, route table,
+ *    duplicate filter, local receive queue and counters.
+ *  - link->tx_lock (spinlock) protects a link's transmit ring and its dead
+ *    flag. It is never taken with node->lock held, nor the reverse.
+ *  - The transmit work is the only writer to the tty; write_wakeup()
+ *    never writes, it only schedules the work.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/fs.h>
+#include <linux/jiffies.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/random.h>
+#include <linux/rcupdate.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/tty.h>
+#include <linux/tty_ldisc.h>
+#include <linux/uaccess.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include "gm_frame.h"
+
+static int ldisc_num = N_DEVELOPMENT;
+module_param(ldisc_num, int, 0444);
+MODULE_PARM_DESC(ldisc_num, "line discipline number (default 29, N_DEVELOPMENT)");
+
+static unsigned int txqlen = 32;
+module_param(txqlen, uint, 0444);
+MODULE_PARM_DESC(txqlen, "frames local writers may queue on a link (2..1024)");
+
+/*
+ * Forwarded frames may fill a link's ring up to GM_FWD_FACTOR * txqlen:
+ * the tty layer offers a discipline no exported way to stop and resume
+ * its input, so forwarding cannot push back on the neighbour; the slack
+ * absorbs bursts, and what still does not fit is dropped and counted.
+ */
+#define GM_FWD_FACTOR		4
+#define gm_ring_len()		(txqlen * GM_FWD_FACTOR)
+
+static unsigned int rxqlen = 64;
+module_param(rxqlen, uint, 0644);
+MODULE_PARM_DESC(rxqlen, "frames waiting for the local agent per node");
+
+static unsigned int hop_default = GM_HOP_DEFAULT;
+module_param(hop_default, uint, 0644);
+MODULE_PARM_DESC(hop_default, "hop limit of local frames written with 0 (1..15)");
+
+#define GM_ROUTES		256	/* learnt routes per node */
+#define GM_DEDUP		256	/* sources tracked for duplicates per node */
+#define GM_PROBE		8	/* open addressing probe length */
+#define GM_DEDUP_WINDOW		64
+#define GM_DEDUP_TTL		(30 * HZ)
+#define GM_ROUTE_TTL		(600 * HZ)
+#define GM_TX_RETRY		msecs_to_jiffies(10)
+#define GM_STALL_POLL		msecs_to_jiffies(50)
+#define GM_STALL_MAX		(5 * HZ)	/* then a waiting frame is dropped */
+
+/* Link counters, in the order of struct gm_link_stats. */
+enum {
+	S_RX_BYTES, S_RX_FRAMES, S_RX_LOCAL, S_FWD_IN, S_RX_DROPPED,
+	S_DUPLICATES, S_HOP_EXCEEDED, S_NO_ROUTE, S_LOCAL_OVERFLOWS,
+	S_FWD_QUEUE_FULL, S_CRC, S_FRAMING, S_OVERSIZE, S_TTY_ERRORS,
+	S_TX_FRAMES, S_TX_BYTES, S_FWD_OUT, S_TXQ_OVERFLOWS, S_TX_FLUSHED,
+	S_NUM
+};
+
+struct gm_route {
+	unsigned long stamp;
+	u32 link_id;
+	u16 id;
+	u8 slot;
+	bool valid;
+};
+
+struct gm_dedup {
+	unsigned long stamp;
+	u64 window;		/* bit i: last - i was seen */
+	u16 src;
+	u16 last;
+	bool valid;
+};
+
+struct gm_rxmsg {
+	struct list_head list;
+	struct gm_msg_hdr hdr;
+	u8 payload[];
+};
+
+struct gm_link;
+
+struct gm_node {
+	/*
+	 * lock protects meter_id updates, routes[], dedup[], rxq, rxq_len and
+	 * the stats below. Taken from process context only (receive_buf runs
+	 * in the flip buffer work, local I/O in syscalls), never nested with
+	 * a link's tx_lock.
+	 */
+	spinlock_t lock;
+	u16 meter_id;		/* GM_ID_INVALID until set; READ_ONCE to read */
+	atomic_t seq;		/* next sequence number of local frames */
+	atomic_t tx_gen;	/* bumped whenever a writer may make progress */
+	/* links[] written under gm_cfg_mutex, read under RCU */
+	struct gm_link __rcu *links[GM_LINKS_MAX];
+	struct gm_route routes[GM_ROUTES];
+	struct gm_dedup dedup[GM_DEDUP];
+	struct list_head rxq;
+	unsigned int rxq_len;
+	wait_queue_head_t rx_wait;
+	wait_queue_head_t tx_wait;
+	struct gm_node_stats stats;
+};
+
+struct gm_txslot {
+	u16 len;
+	u8 data[GM_MAX_WIRE];
+};
+
+struct gm_link {
+	struct tty_struct *tty;
+	u32 id;			/* unique, so routes never outlive a link */
+	/* node, slot, role and up: written under gm_cfg_mutex, READ_ONCE */
+	struct gm_node *node;
+	int slot;		/* index in node->links[], -1 if not joined */
+	u32 role;
+	bool up;
+	/*
+	 * tx_lock protects dead, head, count and the free ring slots.
+	 * Producers only fill the slot at head + count; the slot at head
+	 * belongs to the transmit work, which writes it out without the
+	 * lock and frees it by advancing head under the lock.
+	 */
+	spinlock_t tx_lock;
+	bool dead;
+	unsigned int head;
+	unsigned int count;
+	struct gm_txslot *ring;
+	/* owned by the transmit work */
+	struct delayed_work tx_work;
+	unsigned int tx_off;
+	/* pty only: wakes the peer's writer once we consumed its bytes */
+	struct delayed_work peer_wakeup;
+	/*
+	 * rx_lock serialises receive_buf2() and flush_buffer(): the tty core
+	 * calls flush_buffer() from hangup without the flip buffer lock. It
+	 * protects the decoder and a decoded frame waiting for egress queue
+	 * space (pending; also read locklessly by the kick paths).
+	 */
+	struct mutex rx_lock;
+	struct gm_rx rx;
+	struct gm_hdr fwd_hdr;
+	bool pending;
+	bool can_stall;
+	unsigned long stall_since;
+	struct delayed_work rx_kick;
+	atomic64_t stats[S_NUM];
+};
+
+static struct gm_node gm_nodes[GM_NODES_MAX];
+/* serialises link configuration: node->links[] writers, role/up, close */
+static DEFINE_MUTEX(gm_cfg_mutex);
+static atomic_t gm_link_ids = ATOMIC_INIT(0);
+
+/*
+ * tty->disc_data is a plain pointer in struct tty_struct; view it as the
+ * RCU pointer it is for this discipline, so sparse checks our accesses.
+ */
+static struct gm_link __rcu **gm_disc(struct tty_struct *tty)
+{
+	return (struct gm_link __rcu __force **)&tty->disc_data;
+}
+
+static void gm_stat(struct gm_link *l, int idx, u64 n)
+{
+	atomic64_add(n, &l->stats[idx]);
+}
+
+static void gm_drop(struct gm_link *l, int reason)
+{
+	gm_stat(l, reason, 1);
+	gm_stat(l, S_RX_DROPPED, 1);
+}
+
+static void gm_node_kick_writers(struct gm_node *n)
+{
+	atomic_inc(&n->tx_gen);
+	wake_up_interruptible(&n->tx_wait);
+}
+
+/* ---- routes and duplicate filter (node->lock held) ---------------------- */
+
+static unsigned int gm_hash(u16 id)
+{
+	return (id * 0x9e37u) >> 8;
+}
+
+static struct gm_route *gm_route_find(struct gm_node *n, u16 id, bool create)
+{
+	struct gm_route *victim = NULL;
+	unsigned int i, h = gm_hash(id);
+
+	for (i = 0; i < GM_PROBE; i++) {
+		struct gm_route *r = &n->routes[(h + i) % GM_ROUTES];
+
+		if (r->valid && r->id == id)
+			return r;
+		if (!create)
+			continue;
+		if (!r->valid) {
+			if (!victim || victim->valid)
+				victim = r;
+		} else if (!victim || (victim->valid &&
+					time_before(r->stamp, victim->stamp))) {
+			victim = r;
+		}
+	}
+	if (victim) {
+		if (!victim->valid)
+			n->stats.routes++;
+		victim->valid = true;
+		victim->id = id;
+	}
+	return victim;
+}
+
+static void gm_route_learn(struct gm_node *n, u16 id, struct gm_link *l)
+{
+	int slot = READ_ONCE(l->slot);
+	struct gm_route *r;
+
+	if (slot < 0)		/* it is being reconfigured */
+		return;
+	r = gm_route_find(n, id, true);
+	r->slot = (u8)slot;
+	r->link_id = l->id;
+	r->stamp = jiffies;
+}
+
+/* Return true if (src, seq) was seen recently, and record it. */
+static bool gm_dedup_seen(struct gm_node *n, u16 src, u16 seq)
+{
+	struct gm_dedup *d, *victim = NULL;
+	unsigned int i, h = gm_hash(src);
+	s16 diff;
+
+	for (i = 0; i < GM_PROBE; i++) {
+		d = &n->dedup[(h + i) % GM_DEDUP];
+		if (d->valid && d->src == src)
+			goto found;
+		if (!d->valid) {
+			if (!victim || victim->valid)
+				victim = d;
+		} else if (!victim || (victim->valid &&
+					time_before(d->stamp, victim->stamp))) {
+			victim = d;
+		}
+	}
+	d = victim;
+	goto reset;
+
+found:
+	if (time_after(jiffies, d->stamp + GM_DEDUP_TTL))
+		goto reset;
+	diff = (s16)(seq - d->last);
+	d->stamp = jiffies;
+	if (diff > 0) {
+		d->window = diff >= GM_DEDUP_WINDOW ? 0 : d->window << diff;
+		d->window |= 1;
+		d->last = seq;
+		return false;
+	}
+	if (-diff < GM_DEDUP_WINDOW) {
+		if (d->window & (1ULL << -diff))
+			return true;
+		d->window |= 1ULL << -diff;
+		return false;
+	}
+	/* far behind: the source restarted its sequence */
+reset:
+	d->valid = true;
+	d->src = src;
+	d->last = seq;
+	d->window = 1;
+	d->stamp = jiffies;
+	return false;
+}
+
+/* ---- transmit ----------------------------------------------------------- */
+
+static struct gm_link *gm_usable(struct gm_node *n, unsigned int slot)
+{
+	struct gm_link *l = rcu_dereference(n->links[slot]);
+
+	if (l && READ_ONCE(l->up) && READ_ONCE(l->role) != GM_ROLE_NONE)
+		return l;
+	return NULL;
+}
+
+/*
+ * Choose the link a frame for @dst leaves on; @in is the link it arrived
+ * on (NULL for local frames). Caller holds rcu_read_lock().
+ */
+static struct gm_link *gm_egress(struct gm_node *n, u16 dst, struct gm_link *in)
+{
+	struct gm_link *l;
+	unsigned int i, start;
+
+	if (dst != GM_ID_SERVER) {
+		struct gm_route *r;
+		u32 link_id = 0;
+		int slot = -1;
+
+		spin_lock(&n->lock);
+		r = gm_route_find(n, dst, false);
+		if (r && time_before(jiffies, r->stamp + GM_ROUTE_TTL)) {
+			slot = r->slot;
+			link_id = r->link_id;
+		}
+		spin_unlock(&n->lock);
+		if (slot >= 0 && slot < GM_LINKS_MAX) {
+			l = gm_usable(n, slot);
+			if (l && l->id == link_id && l != in)
+				return l;
+		}
+		/* a meter we know no route to, heard from the server: drop */
+		if (in && READ_ONCE(in->role) == GM_ROLE_UPLINK)
+			return NULL;
+	}
+	for (i = 0; i < GM_LINKS_MAX; i++) {
+		l = gm_usable(n, i);
+		if (l && l != in && READ_ONCE(l->role) == GM_ROLE_UPLINK)
+			return l;
+	}
+	/* cut off: onward to the next neighbour after the one it came from */
+	start = in ? READ_ONCE(in->slot) + 1 : 0;
+	for (i = 0; i < GM_LINKS_MAX; i++) {
+		l = gm_usable(n, (start + i) % GM_LINKS_MAX);
+		if (l && l != in && READ_ONCE(l->role) == GM_ROLE_NEIGHBOUR)
+			return l;
+	}
+	return NULL;
+}
+
+/*
+ * Encode a frame into @l's transmit ring if fewer than @limit frames are
+ * queued. With @assign_seq the sequence number is taken from the node only
+ * once the frame is sure to be queued, so local frames leave each link in
+ * sequence order.
+ * Return: 0, -ENOBUFS if the ring is full (the caller counts the overflow
+ * if it gives the frame up), -ENOLINK if the link is closing.
+ * Caller holds rcu_read_lock() (keeps @l alive until the work is queued).
+ */
+static int gm_enqueue(struct gm_link *l, struct gm_hdr *h, const void *payload,
+		      size_t len, unsigned int limit, bool assign_seq)
+{
+	struct gm_txslot *s;
+	int ret = 0;
+
+	spin_lock(&l->tx_lock);
+	if (l->dead) {
+		ret = -ENOLINK;
+	} else if (l->count >= limit) {
+		ret = -ENOBUFS;
+	} else {
+		s = &l->ring[(l->head + l->count) % gm_ring_len()];
+		if (assign_seq)
+			h->seq = (u16)atomic_inc_return(&l->node->seq);
+		ret = gm_frame_encode(h, payload, len, s->data, sizeof(s->data));
+		if (ret > 0) {
+			s->len = ret;
+			l->count++;
+			ret = 0;
+		}
+	}
+	spin_unlock(&l->tx_lock);
+	if (!ret)
+		mod_delayed_work(system_wq, &l->tx_work, 0);
+	return ret;
+}
+
+static void gm_node_kick_readers(struct gm_node *n);
+
+static void gm_tx_work(struct work_struct *work)
+{
+	struct gm_link *l = container_of(to_delayed_work(work), struct gm_link,
+					 tx_work);
+	struct tty_struct *tty = l->tty;
+	struct gm_node *n = READ_ONCE(l->node);
+
+	for (;;) {
+		struct gm_txslot *s;
+		int w;
+
+		spin_lock(&l->tx_lock);
+		if (l->dead || !l->count) {
+			spin_unlock(&l->tx_lock);
+			clear_bit(TTY_DO_WRITE_WAKEUP, &tty->flags);
+			return;
+		}
+		s = &l->ring[l->head];
+		spin_unlock(&l->tx_lock);
+
+		/* ask for a wakeup before writing, so none is missed */
+		set_bit(TTY_DO_WRITE_WAKEUP, &tty->flags);
+		w = tty->ops->write(tty, s->data + l->tx_off, s->len - l->tx_off);
+		if (w > 0) {
+			l->tx_off += w;
+			gm_stat(l, S_TX_BYTES, w);
+		}
+		if (l->tx_off < s->len) {
+			/* write_wakeup reschedules us; retry anyway in case
+			 * the driver never calls it (pty peers that do not
+			 * throttle). queue, not mod: a wakeup that came in
+			 * meanwhile must not be postponed.
+			 */
+			queue_delayed_work(system_wq, &l->tx_work, GM_TX_RETRY);
+			return;
+		}
+		l->tx_off = 0;
+		spin_lock(&l->tx_lock);
+		l->head = (l->head + 1) % gm_ring_len();
+		l->count--;
+		spin_unlock(&l->tx_lock);
+		gm_stat(l, S_TX_FRAMES, 1);
+		gm_node_kick_writers(n);
+		gm_node_kick_readers(n);
+	}
+}
+
+/* ---- receive ------------------------------------------------------------ */
+
+/*
+ * A pty writer whose peer's flip buffer is full (8 KiB for ptys) sleeps
+ * until the reading side wakes it; n_tty does that when its reader drains
+ * the buffer. This discipline consumes everything at once, so it wakes
+ * the peer a tick later, once the flip buffer work has freed the space.
+ */
+static void gm_peer_wakeup_work(struct work_struct *work)
+{
+	struct gm_link *l = container_of(to_delayed_work(work), struct gm_link,
+					 peer_wakeup);
+
+	if (l->tty->link)
+		tty_wakeup(l->tty->link);
+}
+
+/*
+ * Forward the pending frame (l->fwd_hdr, payload still in l->rx). With
+ * @may_stall, a full egress queue leaves it pending and returns true: the
+ * caller stops reading the tty, which pushes back on the neighbour. Else
+ * the frame is dropped and counted.
+ */
+static bool gm_rx_forward(struct gm_link *l, bool may_stall)
+{
+	struct gm_node *n = READ_ONCE(l->node);
+	struct gm_link *out;
+	int ret;
+
+	rcu_read_lock();
+	out = gm_egress(n, l->fwd_hdr.dst, l);
+	if (!out) {
+		ret = -ENOLINK;
+	} else {
+		ret = gm_enqueue(out, &l->fwd_hdr, l->rx.payload,
+				 l->rx.payload_len, gm_ring_len(), false);
+		if (!ret)
+			gm_stat(out, S_FWD_OUT, 1);
+		else if (ret == -ENOBUFS && !may_stall)
+			gm_stat(out, S_TXQ_OVERFLOWS, 1);
+	}
+	rcu_read_unlock();
+
+	if (!ret)
+		gm_stat(l, S_FWD_IN, 1);
+	else if (ret == -ENOBUFS && may_stall)
+		return true;
+	else if (ret == -ENOBUFS)
+		gm_drop(l, S_FWD_QUEUE_FULL);
+	else
+		gm_drop(l, S_NO_ROUTE);
+	return false;
+}
+
+/*
+ * Handle the frame just decoded into l->rx: deliver it locally, drop it
+ * (counted) or forward it. Return true if it waits for egress queue space.
+ */
+static bool gm_rx_frame(struct gm_link *l)
+{
+	struct gm_node *n = READ_ONCE(l->node);
+	u16 me = READ_ONCE(n->meter_id);
+	u32 role = READ_ONCE(l->role);
+	const struct gm_hdr *h = &l->rx.hdr;
+	size_t len = l->rx.payload_len;
+	struct gm_rxmsg *m = NULL;
+	int reason = -1;
+	bool local;
+
+	gm_stat(l, S_RX_FRAMES, 1);
+	if (role == GM_ROLE_NONE || !READ_ONCE(l->up) || READ_ONCE(l->slot) < 0) {
+		gm_drop(l, S_NO_ROUTE);
+		return false;
+	}
+	local = me != GM_ID_INVALID && h->dst == me;
+	if (local) {
+		m = kmalloc(struct_size(m, payload, len), GFP_ATOMIC);
+		if (m) {
+			m->hdr = (struct gm_msg_hdr) {
+				.version = h->version, .type = h->type,
+				.flags = h->flags, .hop_limit = h->hop_limit,
+				.src = h->src, .dst = h->dst, .seq = h->seq,
+				.len = (u16)len,
+			};
+			memcpy(m->payload, l->rx.payload, len);
+		}
+	}
+
+	spin_lock(&n->lock);
+	if (h->src == me || gm_dedup_seen(n, h->src, h->seq)) {
+		reason = S_DUPLICATES;
+		goto unlock;
+	}
+	/* replies to the source go back where it was heard from */
+	if (role == GM_ROLE_NEIGHBOUR && h->src != GM_ID_SERVER)
+		gm_route_learn(n, h->src, l);
+	if (local) {
+		if (!m || n->rxq_len >= rxqlen) {
+			n->stats.local_overflows++;
+			reason = S_LOCAL_OVERFLOWS;
+		} else {
+			list_add_tail(&m->list, &n->rxq);
+			n->rxq_len++;
+			m = NULL;
+		}
+	} else if (h->hop_limit == 0) {
+		reason = S_HOP_EXCEEDED;
+	}
+unlock:
+	spin_unlock(&n->lock);
+	kfree(m);
+
+	if (reason >= 0) {
+		gm_drop(l, reason);
+		return false;
+	}
+	if (local) {
+		gm_stat(l, S_RX_LOCAL, 1);
+		wake_up_interruptible(&n->rx_wait);
+		return false;
+	}
+	/* bypass: forwarded payload never reaches a local reader */
+	l->fwd_hdr = *h;
+	l->fwd_hdr.hop_limit--;
+	return gm_rx_forward(l, l->can_stall);
+}
+
+/*
+ * Feed received bytes to the decoder. Return how many were consumed:
+ * fewer than @count when a frame waits for egress queue space (l->pending).
+ */
+static size_t gm_rx_bytes(struct gm_link *l, const u8 *cp, size_t count)
+{
+	size_t done = 0;
+
+	while (done < count) {
+		enum gm_rx_status st;
+
+		size_t used = gm_rx_feed(&l->rx, cp + done, count - done, &st);
+
+		/* before the frame is handled, so readers see consistent stats */
+		gm_stat(l, S_RX_BYTES, used);
+		done += used;
+		switch (st) {
+		case GM_RX_FRAME:
+			if (gm_rx_frame(l)) {
+				WRITE_ONCE(l->pending, true);
+				l->stall_since = jiffies;
+				return done;
+			}
+			break;
+		case GM_RX_ERR_FRAMING:
+			gm_stat(l, S_FRAMING, 1);
+			break;
+		case GM_RX_ERR_CRC:
+			gm_stat(l, S_CRC, 1);
+			break;
+		case GM_RX_ERR_OVERSIZE:
+			gm_stat(l, S_OVERSIZE, 1);
+			break;
+		case GM_RX_NONE:
+			break;
+		}
+	}
+	return done;
+}
+
+/*
+ * Restart the tty's flip buffer work, which stopped when receive_buf2()
+ * consumed less than it was given. This is tty_buffer_restart_work(),
+ * which 6.1 does not export: queueing the port's own work item is all it
+ * does.
+ */
+static void gm_rx_restart(struct gm_link *l)
+{
+	if (READ_ONCE(l->pending))
+		queue_work(system_unbound_wq, &l->tty->port->buf.work);
+}
+
+static void gm_rx_kick_work(struct work_struct *work)
+{
+	gm_rx_restart(container_of(to_delayed_work(work), struct gm_link,
+				   rx_kick));
+}
+
+/* Egress space was freed on node @n: let stalled ingress links retry. */
+static void gm_node_kick_readers(struct gm_node *n)
+{
+	unsigned int i;
+
+	rcu_read_lock();
+	for (i = 0; i < GM_LINKS_MAX; i++) {
+		struct gm_link *l = rcu_dereference(n->links[i]);
+
+		if (l)
+			gm_rx_restart(l);
+	}
+	rcu_read_unlock();
+}
+
+/* ---- link configuration (gm_cfg_mutex held) ------------------------------ */
+
+static void gm_link_leave(struct gm_link *l)
+{
+	struct gm_node *n = l->node;
+	unsigned int i;
+
+	lockdep_assert_held(&gm_cfg_mutex);
+	if (l->slot < 0)
+		return;
+	RCU_INIT_POINTER(n->links[l->slot], NULL);
+	spin_lock(&n->lock);
+	for (i = 0; i < GM_ROUTES; i++) {
+		struct gm_route *r = &n->routes[i];
+
+		if (r->valid && r->link_id == l->id) {
+			r->valid = false;
+			n->stats.routes--;
+		}
+	}
+	n->stats.links--;
+	spin_unlock(&n->lock);
+	WRITE_ONCE(l->slot, -1);
+	gm_node_kick_writers(n);
+}
+
+static int gm_link_join(struct gm_link *l, struct gm_node *n)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&gm_cfg_mutex);
+	for (i = 0; i < GM_LINKS_MAX; i++) {
+		if (!rcu_access_pointer(n->links[i]))
+			break;
+	}
+	if (i == GM_LINKS_MAX)
+		return -ENOSPC;
+	WRITE_ONCE(l->node, n);
+	WRITE_ONCE(l->slot, i);
+	rcu_assign_pointer(n->links[i], l);
+	spin_lock(&n->lock);
+	n->stats.links++;
+	spin_unlock(&n->lock);
+	gm_node_kick_writers(n);
+	return 0;
+}
+
+static int gm_link_configure(struct gm_link *l, const struct gm_link_conf *c)
+{
+	struct gm_node *n;
+	int ret = 0;
+
+	if (c->node >= GM_NODES_MAX || c->role > GM_ROLE_NEIGHBOUR || c->up > 1)
+		return -EINVAL;
+	n = &gm_nodes[c->node];
+	mutex_lock(&gm_cfg_mutex);
+	if (l->node != n || l->slot < 0) {
+		struct gm_node *old = l->node;
+
+		gm_link_leave(l);
+		ret = gm_link_join(l, n);
+		if (ret) {
+			if (gm_link_join(l, old))
+				WRITE_ONCE(l->node, old);
+			goto out;
+		}
+	}
+	WRITE_ONCE(l->role, c->role);
+	WRITE_ONCE(l->up, c->up);
+	gm_node_kick_writers(n);
+out:
+	mutex_unlock(&gm_cfg_mutex);
+	return ret;
+}
+
+static int gm_set_meter_id(struct gm_node *n, u32 __user *arg)
+{
+	u32 id;
+
+	if (!capable(CAP_NET_ADMIN))
+		return -EPERM;
+	if (get_user(id, arg))
+		return -EFAULT;
+	if (id == GM_ID_SERVER || id >= GM_ID_INVALID)
+		return -EINVAL;
+	spin_lock(&n->lock);
+	WRITE_ONCE(n->meter_id, (u16)id);
+	spin_unlock(&n->lock);
+	gm_node_kick_writers(n);
+	return 0;
+}
+
+/* ---- line discipline ---------------------------------------------------- */
+
+static int gm_ldisc_open(struct tty_struct *tty)
+{
+	struct gm_link *l;
+	unsigned int i;
+
+	if (!capable(CAP_NET_ADMIN))
+		return -EPERM;
+	if (!tty->ops->write)
+		return -EOPNOTSUPP;
+
+	l = kzalloc(sizeof(*l), GFP_KERNEL);
+	if (!l)
+		return -ENOMEM;
+	l->ring = kvcalloc(gm_ring_len(), sizeof(*l->ring), GFP_KERNEL);
+	if (!l->ring) {
+		kfree(l);
+		return -ENOMEM;
+	}
+	l->tty = tty;
+	l->id = (u32)atomic_inc_return(&gm_link_ids);
+	l->node = &gm_nodes[0];
+	l->slot = -1;
+	l->role = GM_ROLE_NONE;
+	spin_lock_init(&l->tx_lock);
+	INIT_DELAYED_WORK(&l->tx_work, gm_tx_work);
+	INIT_DELAYED_WORK(&l->peer_wakeup, gm_peer_wakeup_work);
+	INIT_DELAYED_WORK(&l->rx_kick, gm_rx_kick_work);
+	mutex_init(&l->rx_lock);
+	l->can_stall = !!tty->port;
+	gm_rx_init(&l->rx);
+	for (i = 0; i < S_NUM; i++)
+		atomic64_set(&l->stats[i], 0);
+
+	tty->receive_room = 65536;
+	rcu_assign_pointer(*gm_disc(tty), l);
+	return 0;
+}
+
+static void gm_ldisc_close(struct tty_struct *tty)
+{
+	struct gm_link *l = tty->disc_data;
+	struct gm_node *n;
+	unsigned int flushed;
+
+	if (!l)
+		return;
+	mutex_lock(&gm_cfg_mutex);
+	gm_link_leave(l);
+	n = l->node;
+	mutex_unlock(&gm_cfg_mutex);
+
+	spin_lock(&l->tx_lock);
+	l->dead = true;
+	spin_unlock(&l->tx_lock);
+	rcu_assign_pointer(*gm_disc(tty), NULL);
+	/* no data path and no write_wakeup can still see the link ... */
+	synchronize_rcu();
+	/* ... so nothing can queue the transmit work again */
+	cancel_delayed_work_sync(&l->tx_work);
+	cancel_delayed_work_sync(&l->peer_wakeup);
+	cancel_delayed_work_sync(&l->rx_kick);
+	if (l->pending)
+		gm_drop(l, S_FWD_QUEUE_FULL);
+	clear_bit(TTY_DO_WRITE_WAKEUP, &tty->flags);
+
+	flushed = l->count;
+	gm_stat(l, S_TX_FLUSHED, flushed);
+	spin_lock(&n->lock);
+	n->stats.closed_tx_flushed += flushed;
+	spin_unlock(&n->lock);
+	gm_node_kick_writers(n);
+
+	kvfree(l->ring);
+	kfree(l);
+}
+
+static void gm_ldisc_hangup(struct tty_struct *tty)
+{
+	struct gm_link *l = tty->disc_data;
+
+	/* out of routing at once; close (which follows) frees the link */
+	if (l) {
+		WRITE_ONCE(l->up, false);
+		gm_node_kick_writers(READ_ONCE(l->node));
+	}
+}
+
+static void gm_ldisc_flush_buffer(struct tty_struct *tty)
+{
+	struct gm_link *l = tty->disc_data;
+
+	if (!l)
+		return;
+	mutex_lock(&l->rx_lock);
+	/* input flush: a partly received or a waiting frame is lost */
+	if (l->rx.len || l->rx.bad)
+		gm_stat(l, S_FRAMING, 1);
+	if (l->pending)
+		gm_drop(l, S_FWD_QUEUE_FULL);
+	WRITE_ONCE(l->pending, false);
+	gm_rx_init(&l->rx);
+	mutex_unlock(&l->rx_lock);
+}
+
+static int gm_ldisc_receive_buf2(struct tty_struct *tty, const unsigned char *cp,
+				 const char *fp, int count)
+{
+	struct gm_link *l = tty->disc_data;
+	int done = 0;
+
+	if (!l || count <= 0)
+		return count;
+
+	mutex_lock(&l->rx_lock);
+	/* a frame waiting for egress space goes first, or nothing does */
+	if (l->pending) {
+		bool give_up = time_after(jiffies, l->stall_since + GM_STALL_MAX);
+
+		if (gm_rx_forward(l, !give_up)) {
+			mod_delayed_work(system_wq, &l->rx_kick, GM_STALL_POLL);
+			mutex_unlock(&l->rx_lock);
+			return 0;
+		}
+		WRITE_ONCE(l->pending, false);
+	}
+
+	while (done < count) {
+		int run = 1, used;
+
+		if (fp && fp[done] != TTY_NORMAL) {
+			gm_stat(l, S_TTY_ERRORS, 1);
+			gm_rx_mark_bad(&l->rx);
+		} else if (fp) {
+			while (done + run < count && fp[done + run] == TTY_NORMAL)
+				run++;
+		} else {
+			run = count - done;
+		}
+		used = gm_rx_bytes(l, cp + done, run);
+		done += used;
+		if (l->pending) {
+			mod_delayed_work(system_wq, &l->rx_kick, GM_STALL_POLL);
+			break;
+		}
+	}
+	mutex_unlock(&l->rx_lock);
+	if (tty->driver->type == TTY_DRIVER_TYPE_PTY)
+		queue_delayed_work(system_wq, &l->peer_wakeup, 1);
+	return done;
+}
+
+static void gm_ldisc_write_wakeup(struct tty_struct *tty)
+{
+	struct gm_link *l;
+
+	/* any context, even hard IRQ: never write here, kick the work */
+	rcu_read_lock();
+	l = rcu_dereference(*gm_disc(tty));
+	if (l)
+		mod_delayed_work(system_wq, &l->tx_work, 0);
+	rcu_read_unlock();
+}
+
+static void gm_link_get_stats(struct gm_link *l, struct gm_link_stats *st)
+{
+	u64 *v = (u64 *)st;
+	unsigned int i;
+
+	BUILD_BUG_ON(sizeof(*st) != S_NUM * sizeof(u64));
+	for (i = 0; i < S_NUM; i++)
+		v[i] = atomic64_read(&l->stats[i]);
+}
+
+static int gm_ldisc_ioctl(struct tty_struct *tty, unsigned int cmd,
+			  unsigned long arg)
+{
+	struct gm_link *l = tty->disc_data;
+	void __user *argp = (void __user *)arg;
+	struct gm_link_stats st;
+	struct gm_link_conf c;
+
+	if (!l)
+		return -ENODEV;
+	switch (cmd) {
+	case GM_IOC_SET_LINK:
+		if (!capable(CAP_NET_ADMIN))
+			return -EPERM;
+		if (copy_from_user(&c, argp, sizeof(c)))
+			return -EFAULT;
+		return gm_link_configure(l, &c);
+	case GM_IOC_GET_LINK:
+		mutex_lock(&gm_cfg_mutex);
+		c.node = l->node - gm_nodes;
+		c.role = l->role;
+		c.up = l->up;
+		c.slot = l->slot;
+		mutex_unlock(&gm_cfg_mutex);
+		return copy_to_user(argp, &c, sizeof(c)) ? -EFAULT : 0;
+	case GM_IOC_GET_LINK_STATS:
+		memset(&st, 0, sizeof(st));
+		gm_link_get_stats(l, &st);
+		return copy_to_user(argp, &st, sizeof(st)) ? -EFAULT : 0;
+	case GM_IOC_SET_METER_ID:
+		return gm_set_meter_id(READ_ONCE(l->node), argp);
+	case GM_IOC_GET_METER_ID:
+		return put_user((u32)READ_ONCE(READ_ONCE(l->node)->meter_id),
+				(u32 __user *)argp);
+	default:
+		return tty_mode_ioctl(tty, cmd, arg);
+	}
+}
+
+static struct tty_ldisc_ops gm_ldisc = {
+	.owner		= THIS_MODULE,
+	.name		= "gmlink",
+	.open		= gm_ldisc_open,
+	.close		= gm_ldisc_close,
+	.hangup		= gm_ldisc_hangup,
+	.flush_buffer	= gm_ldisc_flush_buffer,
+	.ioctl		= gm_ldisc_ioctl,
+	.receive_buf2	= gm_ldisc_receive_buf2,
+	.write_wakeup	= gm_ldisc_write_wakeup,
+};
+
+/* ---- /dev/gmlink: the local agent ---------------------------------------- */
+
+struct gm_client {
+	struct gm_node *node;	/* READ_ONCE: rebound by GM_IOC_BIND_NODE */
+};
+
+static int gm_dev_open(struct inode *inode, struct file *file)
+{
+	struct gm_client *c = kzalloc(sizeof(*c), GFP_KERNEL);
+
+	if (!c)
+		return -ENOMEM;
+	c->node = &gm_nodes[0];
+	file->private_data = c;
+	return stream_open(inode, file);
+}
+
+static int gm_dev_release(struct inode *inode, struct file *file)
+{
+	kfree(file->private_data);
+	return 0;
+}
+
+static ssize_t gm_dev_read(struct file *file, char __user *buf, size_t count,
+			   loff_t *ppos)
+{
+	struct gm_client *c = file->private_data;
+	struct gm_node *n = READ_ONCE(c->node);
+	struct gm_rxmsg *m;
+	size_t size;
+	int ret;
+
+	for (;;) {
+		spin_lock(&n->lock);
+		m = list_first_entry_or_null(&n->rxq, struct gm_rxmsg, list);
+		if (m) {
+			size = sizeof(m->hdr) + m->hdr.len;
+			if (count < size) {
+				spin_unlock(&n->lock);
+				return -EMSGSIZE;
+			}
+			list_del(&m->list);
+			n->rxq_len--;
+			n->stats.local_rx++;
+		}
+		spin_unlock(&n->lock);
+		if (m)
+			break;
+		if (file->f_flags & O_NONBLOCK)
+			return -EAGAIN;
+		ret = wait_event_interruptible(n->rx_wait, READ_ONCE(n->rxq_len));
+		if (ret)
+			return ret;
+	}
+
+	if (copy_to_user(buf, &m->hdr, sizeof(m->hdr)) ||
+	    copy_to_user(buf + sizeof(m->hdr), m->payload, m->hdr.len)) {
+		/* put it back: a bad buffer must not lose a frame */
+		spin_lock(&n->lock);
+		list_add(&m->list, &n->rxq);
+		n->rxq_len++;
+		n->stats.local_rx--;
+		spin_unlock(&n->lock);
+		return -EFAULT;
+	}
+	kfree(m);
+	return size;
+}
+
+static ssize_t gm_dev_write(struct file *file, const char __user *buf,
+			    size_t count, loff_t *ppos)
+{
+	struct gm_client *c = file->private_data;
+	struct gm_node *n = READ_ONCE(c->node);
+	struct gm_msg_hdr mh;
+	struct gm_hdr h;
+	u8 *payload;
+	int tries = 0;
+	ssize_t ret;
+	u16 me;
+
+	if (count < sizeof(mh))
+		return -EINVAL;
+	if (count > GM_MSG_MAX)
+		return -EMSGSIZE;
+	if (copy_from_user(&mh, buf, sizeof(mh)))
+		return -EFAULT;
+	if (mh.len != count - sizeof(mh))
+		return -EINVAL;
+	if ((mh.version && mh.version != GM_VERSION) || !mh.type ||
+	    mh.type > GM_TYPE_MAX || mh.flags > GM_FLAG_MASK ||
+	    mh.hop_limit > GM_HOP_MAX || mh.dst == GM_ID_INVALID)
+		return -EINVAL;
+	me = READ_ONCE(n->meter_id);
+	if (me == GM_ID_INVALID)
+		return -EADDRNOTAVAIL;
+	if (mh.dst == me)
+		return -EINVAL;
+
+	payload = kmalloc(mh.len ? mh.len : 1, GFP_KERNEL);
+	if (!payload)
+		return -ENOMEM;
+	if (copy_from_user(payload, buf + sizeof(mh), mh.len)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	h = (struct gm_hdr) {
+		.version = GM_VERSION, .type = mh.type, .flags = mh.flags,
+		.hop_limit = mh.hop_limit ? mh.hop_limit :
+			     clamp_val(hop_default, 1, GM_HOP_MAX),
+		.src = me, .dst = mh.dst,
+	};
+
+	for (;;) {
+		struct gm_link *l;
+		int gen = atomic_read(&n->tx_gen);
+
+		rcu_read_lock();
+		l = gm_egress(n, h.dst, NULL);
+		ret = l ? gm_enqueue(l, &h, payload, mh.len, txqlen, true) :
+			  -ENOLINK;
+		if (ret == -ENOBUFS && (file->f_flags & O_NONBLOCK))
+			gm_stat(l, S_TXQ_OVERFLOWS, 1);
+		rcu_read_unlock();
+		if (!ret) {
+			ret = count;
+			spin_lock(&n->lock);
+			n->stats.local_tx++;
+			spin_unlock(&n->lock);
+			break;
+		}
+		if (ret == -ENOLINK && l && ++tries < GM_LINKS_MAX)
+			continue;	/* it was closing: route again */
+		if (ret == -ENOLINK) {
+			spin_lock(&n->lock);
+			n->stats.local_no_route++;
+			spin_unlock(&n->lock);
+			break;
+		}
+		if (file->f_flags & O_NONBLOCK) {
+			spin_lock(&n->lock);
+			n->stats.local_again++;
+			spin_unlock(&n->lock);
+			ret = -EAGAIN;
+			break;
+		}
+		ret = wait_event_interruptible(n->tx_wait,
+					       atomic_read(&n->tx_gen) != gen);
+		if (ret)
+			break;
+	}
+out:
+	kfree(payload);
+	return ret;
+}
+
+static __poll_t gm_dev_poll(struct file *file, poll_table *wait)
+{
+	struct gm_client *c = file->private_data;
+	struct gm_node *n = READ_ONCE(c->node);
+	__poll_t mask = 0;
+	struct gm_link *l;
+
+	poll_wait(file, &n->rx_wait, wait);
+	poll_wait(file, &n->tx_wait, wait);
+	if (READ_ONCE(n->rxq_len))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	/* writable: a write to the server would not block (or fails at once) */
+	rcu_read_lock();
+	l = gm_egress(n, GM_ID_SERVER, NULL);
+	if (!l || READ_ONCE(l->count) < txqlen)
+		mask |= EPOLLOUT | EPOLLWRNORM;
+	rcu_read_unlock();
+	return mask;
+}
+
+static long gm_dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct gm_client *c = file->private_data;
+	struct gm_node *n = READ_ONCE(c->node);
+	void __user *argp = (void __user *)arg;
+	struct gm_node_stats st;
+	u32 v;
+
+	switch (cmd) {
+	case GM_IOC_BIND_NODE:
+		if (get_user(v, (u32 __user *)argp))
+			return -EFAULT;
+		if (v >= GM_NODES_MAX)
+			return -EINVAL;
+		WRITE_ONCE(c->node, &gm_nodes[v]);
+		return 0;
+	case GM_IOC_SET_METER_ID:
+		return gm_set_meter_id(n, argp);
+	case GM_IOC_GET_METER_ID:
+		return put_user((u32)READ_ONCE(n->meter_id), (u32 __user *)argp);
+	case GM_IOC_GET_NODE_STATS:
+		spin_lock(&n->lock);
+		st = n->stats;
+		spin_unlock(&n->lock);
+		return copy_to_user(argp, &st, sizeof(st)) ? -EFAULT : 0;
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations gm_dev_fops = {
+	.owner		= THIS_MODULE,
+	.open		= gm_dev_open,
+	.release	= gm_dev_release,
+	.read		= gm_dev_read,
+	.write		= gm_dev_write,
+	.poll		= gm_dev_poll,
+	.unlocked_ioctl	= gm_dev_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.llseek		= no_llseek,
+};
+
+static struct miscdevice gm_miscdev = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "gmlink",
+	.fops	= &gm_dev_fops,
+	.mode	= 0600,
+};
+
+static int __init gm_link_init(void)
+{
+	unsigned int i;
+	int ret;
+
+	if (ldisc_num < 0 || ldisc_num >= NR_LDISCS || txqlen < 2 ||
+	    txqlen > 1024)
+		return -EINVAL;
+	for (i = 0; i < GM_NODES_MAX; i++) {
+		struct gm_node *n = &gm_nodes[i];
+
+		spin_lock_init(&n->lock);
+		n->meter_id = GM_ID_INVALID;
+		atomic_set(&n->seq, get_random_u16());
+		INIT_LIST_HEAD(&n->rxq);
+		init_waitqueue_head(&n->rx_wait);
+		init_waitqueue_head(&n->tx_wait);
+	}
+	gm_ldisc.num = ldisc_num;
+	ret = tty_register_ldisc(&gm_ldisc);
+	if (ret) {
+		pr_err("cannot register line discipline %d: %d\n", ldisc_num, ret);
+		return ret;
+	}
+	ret = misc_register(&gm_miscdev);
+	if (ret) {
+		tty_unregister_ldisc(&gm_ldisc);
+		return ret;
+	}
+	return 0;
+}
+
+static void __exit gm_link_exit(void)
+{
+	unsigned int i;
+
+	/* no tty can use the ldisc and no file is open: both hold the module */
+	misc_deregister(&gm_miscdev);
+	tty_unregister_ldisc(&gm_ldisc);
+	for (i = 0; i < GM_NODES_MAX; i++) {
+		struct gm_rxmsg *m, *tmp;
+
+		list_for_each_entry_safe(m, tmp, &gm_nodes[i].rxq, list)
+			kfree(m);
+	}
+}
+
+module_init(gm_link_init);
+module_exit(gm_link_exit);
+
+MODULE_DESCRIPTION("gridmeter link layer line discipline (meter ring and uplink)");
+MODULE_AUTHOR("gridmeter project");
+MODULE_LICENSE("GPL");
+MODULE_ALIAS_LDISC(N_DEVELOPMENT);

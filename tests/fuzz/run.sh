@@ -1,0 +1,39 @@
+#!/bin/sh
+# Build and run the link codec fuzzers (decoder: link_fuzz_rx, encoder
+# round trip: link_fuzz_encode) for a bounded number of runs each.
+#   tests/fuzz/run.sh [RUNS]   (default 200000; FUZZ_RUNS overrides too)
+# Exit status is non-zero when a fuzzer finds a crash, leak or UB, or
+# when the build fails. Artifacts go to build/host/fuzz/.
+set -eu
+cd "$(dirname "$0")/../.."
+runs=${1:-${FUZZ_RUNS:-200000}}
+out=build/host/fuzz
+ksft=build/cache/linux-source/tools/testing/selftests
+mkdir -p "$out/corpus" "$out/artifacts"
+CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Iinclude -Iinclude/uapi -Idrivers/tty"
+# shellcheck disable=SC2086
+clang $CFLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-o "$out/link_fuzz_rx" tests/fuzz/link_fuzz_rx.c drivers/tty/gm_frame.c
+# shellcheck disable=SC2086
+clang $CFLAGS -DGM_FUZZ_SEEDS -o "$out/link_fuzz_seeds" \
+	tests/fuzz/link_fuzz_rx.c drivers/tty/gm_frame.c
+# shellcheck disable=SC2086
+clang $CFLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-o "$out/link_fuzz_encode" tests/fuzz/link_fuzz_encode.c drivers/tty/gm_frame.c
+"$out/link_fuzz_seeds" "$out/corpus"
+mkdir -p "$out/corpus-encode"
+rc=0
+for f in link_fuzz_rx link_fuzz_encode; do
+	corpus=$out/corpus
+	[ $f = link_fuzz_encode ] && corpus=$out/corpus-encode
+	log=$out/$f.log
+	if "$out/$f" -runs="$runs" -max_len=4096 -seed=1 \
+		-artifact_prefix="$out/artifacts/" "$corpus" >"$log" 2>&1; then
+		echo "fuzz: $f: $runs runs, no crash (corpus: $(ls "$corpus" | wc -l) inputs)"
+	else
+		tail -n 40 "$log" >&2
+		echo "fuzz: $f FAILED (log: $log)" >&2
+		rc=1
+	fi
+done
+exit $rc

@@ -1,0 +1,9 @@
+# Link layer (issue 4): host unit tests of the shared frame codec.
+UNIT_TESTS += link_test_codec
+link_test_codec_SRCS := drivers/tty/gm_frame.c tests/unit/link_test_codec.c
+link_test_codec_CFLAGS := -Idrivers/tty
+
+# libgmlink wrappers (no module needed)
+UNIT_TESTS += link_test_lib
+link_test_lib_SRCS := $(GMLINK_SRCS) tests/unit/link_test_lib.c
+link_test_lib_CFLAGS := $(GMLINK_CFLAGS)
