@@ -21,7 +21,7 @@ fi
 # carries (dbus-daemon, busctl, iio and gpiod tools), with the shared-library
 # closure from apt. Alternatives apt lists but we do not want are dropped.
 roots="dbus-daemon:arm64 systemd:arm64 libsystemd-dev:arm64 libiio-dev:arm64
-libgpiod-dev:arm64 libiio-utils:arm64 gpiod:arm64 libc6:arm64 busybox-static:arm64"
+libgpiod-dev:arm64 libiio-utils:arm64 gpiod:arm64 libc6:arm64 busybox-static:arm64 util-linux:arm64"
 # shellcheck disable=SC2086
 pkgs=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
 	--no-breaks --no-replaces --no-enhances $roots 2>/dev/null |

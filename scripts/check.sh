@@ -52,6 +52,8 @@ stage checkpatch make -s --no-print-directory checkpatch
 [ -x tests/fuzz/run.sh ] && stage fuzz tests/fuzz/run.sh
 [ -x scripts/dt-check.sh ] && stage devicetree scripts/dt-check.sh
 stage guest-x86_64 scripts/guest-check.sh x86_64
+# Two x86_64 guests joined by a serial line (uses the initramfs just built).
+[ -x tests/guest/link/two-guests.sh ] && stage guest-pair-x86_64 tests/guest/link/two-guests.sh
 stage guest-arm64 scripts/guest-check.sh arm64
 stage gateway-image scripts/gateway-check.sh
 

@@ -14,6 +14,7 @@ dbus dbus-daemon systemd
 qemu-system-x86 qemu-system-arm qemu-utils busybox-static
 mmdebstrap e2fsprogs device-tree-compiler dt-schema
 clang valgrind python3 perl
+libsodium-dev libcbor-dev libsqlite3-dev sqlite3
 "
 
 missing=""

@@ -118,7 +118,7 @@ else
 	done
 	for tool in /usr/bin/dbus-daemon /usr/bin/busctl /usr/bin/iio_info /usr/bin/iio_attr \
 			/usr/bin/iio_readdev /usr/bin/gpiodetect /usr/bin/gpioinfo /usr/bin/gpioset \
-			/usr/bin/gpioget; do
+			/usr/bin/gpioget /usr/sbin/ldattach; do
 		copy_elf "$tool"
 	done
 	# Shared libraries of dynamically linked guest tests and programs.
