@@ -106,9 +106,12 @@ modules: kmod-tree
 
 # sparse over every kernel source; any warning fails.
 sparse: kmod-tree
-	@$(MAKE) -s $(KBUILD_ARGS) C=2 CHECK=sparse modules 2>&1 | tee $(OUT)/sparse.log
+	@$(MAKE) --no-print-directory $(KBUILD_ARGS) C=2 CHECK=sparse modules >$(OUT)/sparse.log 2>&1 || \
+		{ cat $(OUT)/sparse.log; exit 1; }
 	@if grep -E 'warning:|error:' $(OUT)/sparse.log; then echo "sparse: warnings above" >&2; exit 1; fi
-	@echo "sparse: clean ($(ARCH))"
+	@n=$$(grep -c '^  CHECK ' $(OUT)/sparse.log); [ "$$n" -gt 0 ] || \
+		{ echo "sparse: checked no file" >&2; exit 1; }; \
+		echo "sparse: clean ($(ARCH), $$n files checked)"
 
 checkpatch: ksft
 	@scripts/checkpatch.sh $(CACHE)/linux-source

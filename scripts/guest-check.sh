@@ -15,7 +15,7 @@ make -s --no-print-directory ARCH="$arch" modules guest-tests userspace >"$out.b
 [ "$arch" = x86_64 ] && [ ! -f "build/cache/x86_64/.stamp-$kabi" ] &&
 	scripts/kernel-cache.sh build/cache/x86_64 "$kabi"
 scripts/mk-initramfs.sh "$arch" "$kabi" "$out" >/dev/null
-log=$out/guest.log
+log=$out/${GM_LOG_NAME:-guest}.log
 rc=0
 scripts/guest-run.sh "$arch" "$kabi" "$out/initramfs.cpio.gz" "$log" \
 	"${GM_GUEST_TIMEOUT:-900}" "$@" || rc=$?

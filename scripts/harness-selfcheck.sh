@@ -17,7 +17,7 @@ for mode in fail warn hang; do
 	warn) want='^FAIL: (kernel: .*WARNING:|kernel tainted .*W)' ;;
 	hang) want='^FAIL: guest did not finish'; tmo=25 ;;
 	esac
-	out=$(GM_GUEST_TIMEOUT=$tmo scripts/guest-check.sh "$arch" gm.selfcheck=$mode gm.tests=gm_env 2>&1)
+	out=$(GM_LOG_NAME=selfcheck-$mode GM_GUEST_TIMEOUT=$tmo scripts/guest-check.sh "$arch" gm.selfcheck=$mode gm.tests=gm_env 2>&1)
 	rc=$?
 	reason=$(echo "$out" | grep -E "$want" | head -n1)
 	if [ $rc -ne 0 ] && [ -n "$reason" ]; then
