@@ -50,7 +50,7 @@ stage sparse-x86_64 make -s --no-print-directory ARCH=x86_64 sparse
 stage sparse-arm64 make -s --no-print-directory ARCH=arm64 sparse
 stage checkpatch make -s --no-print-directory checkpatch
 [ -x tests/fuzz/run.sh ] && stage fuzz tests/fuzz/run.sh
-[ -x scripts/dt-check.sh ] && stage devicetree scripts/dt-check.sh
+[ -x dts-overlays/check.sh ] && stage devicetree dts-overlays/check.sh
 stage guest-x86_64 scripts/guest-check.sh x86_64
 # Two x86_64 guests joined by a serial line (uses the initramfs just built).
 [ -x tests/guest/link/two-guests.sh ] && stage guest-pair-x86_64 tests/guest/link/two-guests.sh

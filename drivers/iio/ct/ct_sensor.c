@@ -1,0 +1,987 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gridmeter CT sensor: single-phase electricity metering from two channels
+ * of an ADC that has its own IIO driver (MCP3008/MCP3208 on the Raspberry
+ * Pi, or the test fixture gm_sim_adc).
+ *
+ * A current transformer with its burden resistor feeds the "current"
+ * io-channel, a voltage transformer or divider the "voltage" one. A kernel
+ * thread samples the pair at sampling_frequency, ct_metering.c turns every
+ * mains cycle into RMS current and voltage, active/reactive/apparent power,
+ * power factor and line frequency, and accumulates the energies. Readings
+ * are published with the metering ABI of Linux 6.18 (ADE9000) where the
+ * running kernel has the identifiers, with the closest 6.1 names otherwise
+ * (Documentation/ABI/testing/sysfs-bus-iio-gridmeter-ct), streamed per cycle
+ * through a buffer with timestamps, and checked against over-voltage,
+ * under-voltage and over-current thresholds every cycle.
+ */
+#include <linux/bits.h>
+#include <linux/hrtimer.h>
+#include <linux/iio/buffer.h>
+#include <linux/iio/consumer.h>
+#include <linux/iio/events.h>
+#include <linux/iio/iio.h>
+#include <linux/iio/sysfs.h>
+#include <linux/iio/trigger.h>
+#include <linux/iio/trigger_consumer.h>
+#include <linux/iio/triggered_buffer.h>
+#include <linux/kthread.h>
+#include <linux/mod_devicetable.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/platform_device.h>
+#include <linux/property.h>
+#include <linux/sched.h>
+
+#include "ct_metering.h"
+
+#define CT_BATCH		8	/* pairs read before they are processed */
+#define CT_FS_DEFAULT		4000
+#define CT_NO_LOAD_UA_DEFAULT	20000	/* 20 mA: 0.4% of a 5 A basic current */
+#define CT_CALIBSCALE_ONE	1000000
+#define CT_RESYNC_NS		(50 * NSEC_PER_MSEC)
+
+/*
+ * Linux 6.18 (ADE9000) added IIO_ALTCURRENT and the RMS/ACTIVE/REACTIVE/
+ * APPARENT modifiers; before, the same file names come from extend_name
+ * (and in_currentY_rms_* stands in for in_altcurrentY_rms_*). Kbuild
+ * defines CT_HAVE_METERING_ABI when the kernel headers have them.
+ */
+#ifdef CT_HAVE_METERING_ABI
+#define CT_NAMED(_type, _mod, _name)	.type = (_type), .modified = 1, .channel2 = (_mod)
+#define CT_ALTCURRENT			IIO_ALTCURRENT
+#else
+#define CT_NAMED(_type, _mod, _name)	.type = (_type), .extend_name = (_name)
+#define CT_ALTCURRENT			IIO_CURRENT
+#endif
+
+/* renamed in Linux 6.4; Kbuild tells which one the headers have */
+#ifndef CT_HAVE_POLL_NESTED
+#define iio_trigger_poll_nested	iio_trigger_poll_chained
+#endif
+
+enum ct_addr {
+	CT_I, CT_V, CT_P, CT_Q, CT_S, CT_PF, CT_F,
+	CT_E_IMPORT, CT_E_EXPORT, CT_E_REACTIVE,
+	CT_TS,
+};
+
+enum ct_event_id { CT_EV_OVER_V, CT_EV_UNDER_V, CT_EV_OVER_I, CT_NEV };
+
+/**
+ * struct ct_event - one threshold event
+ * @value:	threshold, raw units of the channel (uV or uA)
+ * @hyst:	hysteresis, same units: re-armed once back past value -/+ hyst
+ * @enabled:	the event is enabled
+ * @active:	the threshold is crossed and the event was pushed
+ */
+struct ct_event {
+	s32 value;
+	s32 hyst;
+	bool enabled;
+	bool active;
+};
+
+/**
+ * struct ct_state - driver state
+ * @dev:	the platform device
+ * @indio_dev:	our IIO device
+ * @vchan:	ADC channel of the voltage transformer
+ * @ichan:	ADC channel of the current transformer
+ * @thread:	the sampling thread
+ * @trig:	the per-cycle trigger, fired by @thread after each cycle
+ * @lock:	protects @meter, @cfg, @last, @have, @ev, the calibration and the
+ *		counters; taken by the sampling thread for each batch and by
+ *		sysfs
+ * @meter:	the metering state
+ * @cfg:	the configuration given to @meter
+ * @last:	the latest reading
+ * @last_ts:	timestamp of @last, ns
+ * @have:	@last holds a reading
+ * @ev:		threshold events
+ * @nv_i_x1024:	ADC nanovolts per code (x1024) of the current channel
+ * @nv_v_x1024:	same, voltage channel
+ * @ct_ratio:	CT turns ratio
+ * @burden_uohm: burden resistor, microohm
+ * @vratio_milli: voltage ratio x1000
+ * @delay_ns:	time from the voltage to the current conversion
+ * @cs_i:	calibscale of the current, millionths
+ * @cs_v:	calibscale of the voltage, millionths
+ * @read_errors: ADC reads that failed
+ * @fs:		sampling frequency, read locklessly by the thread
+ * @scan:	buffer record, used by the trigger handler only
+ */
+struct ct_state {
+	struct device *dev;
+	struct iio_dev *indio_dev;
+	struct iio_channel *vchan;
+	struct iio_channel *ichan;
+	struct task_struct *thread;
+	struct iio_trigger *trig;
+	struct mutex lock;		/* see the kernel-doc above */
+	struct ct_meter meter;
+	struct ct_meter_cfg cfg;
+	struct ct_reading last;
+	s64 last_ts;
+	bool have;
+	struct ct_event ev[CT_NEV];
+	u64 nv_i_x1024;
+	u64 nv_v_x1024;
+	u32 ct_ratio;
+	u32 burden_uohm;
+	u32 vratio_milli;
+	u32 delay_ns;
+	u32 cs_i;
+	u32 cs_v;
+	u64 read_errors;
+	u32 fs;
+	struct {
+		u32 i, v;
+		s32 p, q;
+		u32 s;
+		s32 pf;
+		u32 f;
+		u32 pad;
+		s64 ts;		/* offset 32: 8-byte aligned */
+	} scan;
+};
+
+/* --- calibration ---------------------------------------------------------- */
+
+/*
+ * Gains of the metering math from the ADC scale, the front end and the
+ * calibscale trims. Return: 0 or -EINVAL when a gain is 0 or > 4.29 A (V)
+ * per code.
+ */
+static int ct_gains(const struct ct_state *st, u32 cs_i, u32 cs_v,
+		    struct ct_meter_cfg *cfg)
+{
+	u64 gi, gv;
+
+	/* nA * 1024 per code: (nV / ohm) * turns */
+	gi = mul_u64_u64_div_u64(st->nv_i_x1024 * st->ct_ratio, 1000000,
+				 st->burden_uohm);
+	gi = mul_u64_u64_div_u64(gi, cs_i, 1024ULL * CT_CALIBSCALE_ONE);
+	gv = mul_u64_u64_div_u64(st->nv_v_x1024 * st->vratio_milli, cs_v,
+				 1024ULL * 1000 * CT_CALIBSCALE_ONE);
+	if (!gi || gi > U32_MAX || !gv || gv > U32_MAX)
+		return -EINVAL;
+	cfg->i_gain_na = gi;
+	cfg->v_gain_nv = gv;
+	return 0;
+}
+
+/* Current delay as a fraction of the pair period, Q16; -EINVAL if >= 1. */
+static int ct_skew(u32 delay_ns, u32 fs, u32 *skew)
+{
+	u64 q = div_u64((u64)delay_ns * fs << 16, NSEC_PER_SEC);
+
+	if (q > 0xffff)
+		return -EINVAL;
+	*skew = q;
+	return 0;
+}
+
+/* --- sampling -------------------------------------------------------------- */
+
+static void ct_events(struct ct_state *st, const struct ct_reading *r, s64 ts)
+{
+	static const struct {
+		enum iio_chan_type type;
+		enum iio_event_direction dir;
+		int mod;
+	} code[CT_NEV] = {
+#ifdef CT_HAVE_METERING_ABI
+		[CT_EV_OVER_V] = { IIO_ALTVOLTAGE, IIO_EV_DIR_RISING, IIO_MOD_RMS },
+		[CT_EV_UNDER_V] = { IIO_ALTVOLTAGE, IIO_EV_DIR_FALLING, IIO_MOD_RMS },
+		[CT_EV_OVER_I] = { CT_ALTCURRENT, IIO_EV_DIR_RISING, IIO_MOD_RMS },
+#else
+		[CT_EV_OVER_V] = { IIO_ALTVOLTAGE, IIO_EV_DIR_RISING, 0 },
+		[CT_EV_UNDER_V] = { IIO_ALTVOLTAGE, IIO_EV_DIR_FALLING, 0 },
+		[CT_EV_OVER_I] = { CT_ALTCURRENT, IIO_EV_DIR_RISING, 0 },
+#endif
+	};
+	s64 val[CT_NEV] = { r->v_rms_uv, r->v_rms_uv, r->i_rms_ua };
+	int k;
+
+	for (k = 0; k < CT_NEV; k++) {
+		struct ct_event *e = &st->ev[k];
+		bool rising = code[k].dir == IIO_EV_DIR_RISING;
+		bool beyond = rising ? val[k] > e->value : val[k] < e->value;
+		bool back = rising ? val[k] < (s64)e->value - e->hyst :
+				     val[k] > (s64)e->value + e->hyst;
+
+		if (!e->enabled)
+			continue;
+		if (!e->active && beyond) {
+			e->active = true;
+			iio_push_event(st->indio_dev,
+				       IIO_EVENT_CODE(code[k].type, 0, code[k].mod,
+						      code[k].dir,
+						      IIO_EV_TYPE_THRESH, 0, 0, 0),
+				       ts);
+		} else if (e->active && back) {
+			e->active = false;
+		}
+	}
+}
+
+/*
+ * Feed a batch to the metering math; publish every completed cycle: latest
+ * reading, events, and the per-cycle trigger (outside the lock: its handler
+ * takes it).
+ */
+static void ct_process(struct ct_state *st, const u16 *pairs, unsigned int n)
+{
+	struct ct_reading r;
+	unsigned int k = 0;
+	bool fire = false;
+	int ready;
+
+	mutex_lock(&st->lock);
+	while (k < n) {
+		k += ct_meter_feed(&st->meter, pairs + 2 * k, n - k, &r, &ready);
+		if (!ready)
+			continue;
+		st->last = r;
+		st->last_ts = iio_get_time_ns(st->indio_dev);
+		st->have = true;
+		ct_events(st, &r, st->last_ts);
+		fire = true;
+	}
+	mutex_unlock(&st->lock);
+	if (fire)
+		iio_trigger_poll_nested(st->trig);
+}
+
+/* Buffer: push the latest cycle, whichever trigger fired. */
+static irqreturn_t ct_trigger_handler(int irq, void *p)
+{
+	struct iio_poll_func *pf = p;
+	struct iio_dev *indio_dev = pf->indio_dev;
+	struct ct_state *st = iio_priv(indio_dev);
+	const struct ct_reading *r = &st->last;
+	s64 ts;
+
+	mutex_lock(&st->lock);
+	st->scan.i = r->i_rms_ua;
+	st->scan.v = r->v_rms_uv;
+	st->scan.p = r->p_mw;
+	st->scan.q = r->q_mvar;
+	st->scan.s = r->s_mva;
+	st->scan.pf = r->pf_micro;
+	st->scan.f = r->freq_uhz;
+	ts = st->last_ts;
+	mutex_unlock(&st->lock);
+	iio_push_to_buffers_with_timestamp(indio_dev, &st->scan, ts);
+	iio_trigger_notify_done(indio_dev->trig);
+	return IRQ_HANDLED;
+}
+
+static int ct_thread(void *data)
+{
+	struct ct_state *st = data;
+	u16 pairs[2 * CT_BATCH];
+	unsigned int n = 0;
+	ktime_t next = ktime_get();
+
+	while (!kthread_should_stop()) {
+		int v, i, ret;
+		ktime_t now;
+
+		ret = iio_read_channel_raw(st->vchan, &v);
+		if (ret >= 0)
+			ret = iio_read_channel_raw(st->ichan, &i);
+		if (ret >= 0 && (v < 0 || v > U16_MAX || i < 0 || i > U16_MAX))
+			ret = -ERANGE;
+		if (ret < 0) {
+			/* never a garbage reading: drop the whole cycle */
+			ct_process(st, pairs, n);
+			n = 0;
+			mutex_lock(&st->lock);
+			ct_meter_discard(&st->meter);
+			st->read_errors++;
+			mutex_unlock(&st->lock);
+			dev_warn_ratelimited(st->dev, "ADC read failed (%d), cycle discarded\n",
+					     ret);
+		} else {
+			pairs[2 * n] = v;
+			pairs[2 * n + 1] = i;
+			if (++n == CT_BATCH) {
+				ct_process(st, pairs, n);
+				n = 0;
+			}
+		}
+
+		next = ktime_add_ns(next, NSEC_PER_SEC / READ_ONCE(st->fs));
+		now = ktime_get();
+		if (ktime_before(now, next)) {
+			set_current_state(TASK_IDLE);
+			if (!kthread_should_stop())
+				schedule_hrtimeout_range(&next, 0, HRTIMER_MODE_ABS);
+			__set_current_state(TASK_RUNNING);
+		} else if (ktime_to_ns(ktime_sub(now, next)) > CT_RESYNC_NS) {
+			/* fell far behind (a slow ADC or a busy CPU): resync */
+			next = now;
+		} else {
+			cond_resched();
+		}
+	}
+	return 0;
+}
+
+static void ct_stop_thread(void *data)
+{
+	kthread_stop(data);
+}
+
+/* --- IIO interface --------------------------------------------------------- */
+
+static const struct iio_event_spec ct_v_events[] = {
+	{
+		.type = IIO_EV_TYPE_THRESH,
+		.dir = IIO_EV_DIR_RISING,
+		.mask_separate = BIT(IIO_EV_INFO_VALUE) |
+				 BIT(IIO_EV_INFO_HYSTERESIS) |
+				 BIT(IIO_EV_INFO_ENABLE),
+	}, {
+		.type = IIO_EV_TYPE_THRESH,
+		.dir = IIO_EV_DIR_FALLING,
+		.mask_separate = BIT(IIO_EV_INFO_VALUE) |
+				 BIT(IIO_EV_INFO_HYSTERESIS) |
+				 BIT(IIO_EV_INFO_ENABLE),
+	},
+};
+
+static const struct iio_event_spec ct_i_events[] = {
+	{
+		.type = IIO_EV_TYPE_THRESH,
+		.dir = IIO_EV_DIR_RISING,
+		.mask_separate = BIT(IIO_EV_INFO_VALUE) |
+				 BIT(IIO_EV_INFO_HYSTERESIS) |
+				 BIT(IIO_EV_INFO_ENABLE),
+	},
+};
+
+static ssize_t ct_pf_read(struct iio_dev *indio_dev, uintptr_t priv,
+			  const struct iio_chan_spec *chan, char *buf)
+{
+	struct ct_state *st = iio_priv(indio_dev);
+	s32 pf;
+
+	mutex_lock(&st->lock);
+	pf = st->last.pf_micro;
+	mutex_unlock(&st->lock);
+	return sysfs_emit(buf, "%s%d.%06d\n", pf < 0 ? "-" : "",
+			  abs(pf) / 1000000, abs(pf) % 1000000);
+}
+
+static const struct iio_chan_spec_ext_info ct_pf_ext_info[] = {
+	{
+		.name = "powerfactor",
+		.read = ct_pf_read,
+		.shared = IIO_SEPARATE,
+	},
+	{ }
+};
+
+#define CT_SCAN(_idx, _sign) \
+	.scan_index = (_idx), \
+	.scan_type = { .sign = (_sign), .realbits = 32, .storagebits = 32, \
+		       .endianness = IIO_CPU }
+
+#define CT_BUF_CHAN(_type, _index, _addr, _scan, _sign) { \
+	.type = (_type), \
+	.indexed = 1, \
+	.channel = (_index), \
+	.address = (_addr), \
+	CT_SCAN(_scan, _sign), \
+}
+
+static const struct iio_chan_spec ct_channels[] = {
+	{
+		CT_NAMED(CT_ALTCURRENT, IIO_MOD_RMS, "rms"),
+		.indexed = 1,
+		.address = CT_I,
+		.info_mask_separate = BIT(IIO_CHAN_INFO_RAW) |
+				      BIT(IIO_CHAN_INFO_SCALE) |
+				      BIT(IIO_CHAN_INFO_CALIBSCALE) |
+				      BIT(IIO_CHAN_INFO_CALIBBIAS) |
+				      BIT(IIO_CHAN_INFO_PHASE),
+		.info_mask_shared_by_all = BIT(IIO_CHAN_INFO_SAMP_FREQ),
+		.event_spec = ct_i_events,
+		.num_event_specs = ARRAY_SIZE(ct_i_events),
+		CT_SCAN(0, 'u'),
+	}, {
+		CT_NAMED(IIO_ALTVOLTAGE, IIO_MOD_RMS, "rms"),
+		.indexed = 1,
+		.address = CT_V,
+		.info_mask_separate = BIT(IIO_CHAN_INFO_RAW) |
+				      BIT(IIO_CHAN_INFO_SCALE) |
+				      BIT(IIO_CHAN_INFO_CALIBSCALE) |
+				      BIT(IIO_CHAN_INFO_CALIBBIAS),
+		.event_spec = ct_v_events,
+		.num_event_specs = ARRAY_SIZE(ct_v_events),
+		.scan_index = -1,
+	}, {
+		CT_NAMED(IIO_POWER, IIO_MOD_ACTIVE, "active"),
+		.indexed = 1,
+		.address = CT_P,
+		.info_mask_separate = BIT(IIO_CHAN_INFO_RAW) |
+				      BIT(IIO_CHAN_INFO_SCALE),
+		.scan_index = -1,
+	}, {
+		CT_NAMED(IIO_POWER, IIO_MOD_REACTIVE, "reactive"),
+		.indexed = 1,
+		.address = CT_Q,
+		.info_mask_separate = BIT(IIO_CHAN_INFO_RAW) |
+				      BIT(IIO_CHAN_INFO_SCALE),
+		.scan_index = -1,
+	}, {
+		CT_NAMED(IIO_POWER, IIO_MOD_APPARENT, "apparent"),
+		.indexed = 1,
+		.address = CT_S,
+		.info_mask_separate = BIT(IIO_CHAN_INFO_RAW) |
+				      BIT(IIO_CHAN_INFO_SCALE),
+		.scan_index = -1,
+	}, {
+		/* in_power0_powerfactor */
+		.type = IIO_POWER,
+		.indexed = 1,
+		.address = CT_PF,
+		.ext_info = ct_pf_ext_info,
+		.scan_index = -1,
+	}, {
+		/* in_altvoltage0_frequency */
+		.type = IIO_ALTVOLTAGE,
+		.indexed = 1,
+		.address = CT_F,
+		.info_mask_separate = BIT(IIO_CHAN_INFO_FREQUENCY),
+		.scan_index = -1,
+	}, {
+		CT_NAMED(IIO_ENERGY, IIO_MOD_ACTIVE, "active"),
+		.indexed = 1,
+		.channel = 0,
+		.address = CT_E_IMPORT,
+		.info_mask_separate = BIT(IIO_CHAN_INFO_RAW) |
+				      BIT(IIO_CHAN_INFO_SCALE),
+		.scan_index = -1,
+	}, {
+		CT_NAMED(IIO_ENERGY, IIO_MOD_ACTIVE, "active"),
+		.indexed = 1,
+		.channel = 1,
+		.address = CT_E_EXPORT,
+		.info_mask_separate = BIT(IIO_CHAN_INFO_RAW) |
+				      BIT(IIO_CHAN_INFO_SCALE),
+		.scan_index = -1,
+	}, {
+		CT_NAMED(IIO_ENERGY, IIO_MOD_REACTIVE, "reactive"),
+		.indexed = 1,
+		.address = CT_E_REACTIVE,
+		.info_mask_separate = BIT(IIO_CHAN_INFO_RAW) |
+				      BIT(IIO_CHAN_INFO_SCALE),
+		.scan_index = -1,
+	},
+	/*
+	 * Buffer-only channels, no sysfs value. They do not share type and
+	 * index with a named channel above: libiio (0.24) cannot tell apart
+	 * scan elements of channels that differ only in their extended name.
+	 */
+	CT_BUF_CHAN(IIO_ALTVOLTAGE, 1, CT_V, 1, 'u'),	/* RMS voltage, uV */
+	CT_BUF_CHAN(IIO_POWER, 1, CT_P, 2, 's'),	/* active power, mW */
+	CT_BUF_CHAN(IIO_POWER, 2, CT_Q, 3, 's'),	/* reactive, mvar */
+	CT_BUF_CHAN(IIO_POWER, 3, CT_S, 4, 'u'),	/* apparent, mVA */
+	CT_BUF_CHAN(IIO_POWER, 4, CT_PF, 5, 's'),	/* PF, millionths */
+	CT_BUF_CHAN(IIO_ALTVOLTAGE, 2, CT_F, 6, 'u'),	/* frequency, uHz */
+	IIO_CHAN_SOFT_TIMESTAMP(7),
+};
+
+static const unsigned long ct_scan_masks[] = { GENMASK(6, 0), 0 };
+
+static int ct_read_raw(struct iio_dev *indio_dev,
+		       struct iio_chan_spec const *chan,
+		       int *val, int *val2, long mask)
+{
+	struct ct_state *st = iio_priv(indio_dev);
+	const struct ct_reading *r = &st->last;
+	s64 e;
+	int ret = IIO_VAL_INT;
+
+	mutex_lock(&st->lock);
+	switch (mask) {
+	case IIO_CHAN_INFO_RAW:
+		switch (chan->address) {
+		case CT_I:
+			*val = r->i_rms_ua;
+			break;
+		case CT_V:
+			*val = r->v_rms_uv;
+			break;
+		case CT_P:
+			*val = r->p_mw;
+			break;
+		case CT_Q:
+			*val = r->q_mvar;
+			break;
+		case CT_S:
+			*val = r->s_mva;
+			break;
+		case CT_E_IMPORT:
+		case CT_E_EXPORT:
+		case CT_E_REACTIVE:
+			e = chan->address == CT_E_IMPORT ? st->meter.e_import_mj :
+			    chan->address == CT_E_EXPORT ? st->meter.e_export_mj :
+			    st->meter.e_reactive_mj;
+			*val = lower_32_bits(e);
+			*val2 = upper_32_bits(e);
+			ret = IIO_VAL_INT_64;
+			break;
+		default:
+			ret = -EINVAL;
+		}
+		break;
+	case IIO_CHAN_INFO_SCALE:
+		switch (chan->address) {
+		case CT_I:		/* uA -> mA */
+		case CT_V:		/* uV -> mV */
+		case CT_E_IMPORT:	/* mJ -> J */
+		case CT_E_EXPORT:
+		case CT_E_REACTIVE:
+			*val = 1;
+			*val2 = 1000;
+			ret = IIO_VAL_FRACTIONAL;
+			break;
+		default:		/* mW, mvar, mVA */
+			*val = 1;
+			break;
+		}
+		break;
+	case IIO_CHAN_INFO_CALIBSCALE:
+		e = chan->address == CT_I ? st->cs_i : st->cs_v;
+		*val = div_s64_rem(e, CT_CALIBSCALE_ONE, val2);
+		ret = IIO_VAL_INT_PLUS_MICRO;
+		break;
+	case IIO_CHAN_INFO_CALIBBIAS:
+		*val = chan->address == CT_I ? st->cfg.i_ms_bias :
+					       st->cfg.v_ms_bias;
+		break;
+	case IIO_CHAN_INFO_PHASE:
+		/* radians, from millidegrees: pi / 180000 */
+		e = div_s64((s64)st->cfg.phase_mdeg * 17453293, 1000);
+		*val = div_s64_rem(e, NSEC_PER_SEC, val2);
+		ret = IIO_VAL_INT_PLUS_NANO;
+		break;
+	case IIO_CHAN_INFO_FREQUENCY:
+		*val = r->freq_uhz / 1000000;
+		*val2 = r->freq_uhz % 1000000;
+		ret = IIO_VAL_INT_PLUS_MICRO;
+		break;
+	case IIO_CHAN_INFO_SAMP_FREQ:
+		*val = st->cfg.fs;
+		break;
+	default:
+		ret = -EINVAL;
+	}
+	mutex_unlock(&st->lock);
+	return ret;
+}
+
+static int ct_write_raw(struct iio_dev *indio_dev,
+			struct iio_chan_spec const *chan,
+			int val, int val2, long mask)
+{
+	struct ct_state *st = iio_priv(indio_dev);
+	struct ct_meter_cfg cfg;
+	s64 x;
+	u32 cs_i, cs_v;
+	int ret = -EINVAL;
+
+	mutex_lock(&st->lock);
+	cfg = st->cfg;
+	cs_i = st->cs_i;
+	cs_v = st->cs_v;
+	switch (mask) {
+	case IIO_CHAN_INFO_CALIBSCALE:
+		/* 0.5 .. 2.0 */
+		x = (s64)val * CT_CALIBSCALE_ONE + val2;
+		if (x < CT_CALIBSCALE_ONE / 2 || x > 2 * CT_CALIBSCALE_ONE)
+			break;
+		if (chan->address == CT_I)
+			cs_i = x;
+		else
+			cs_v = x;
+		ret = ct_gains(st, cs_i, cs_v, &cfg);
+		break;
+	case IIO_CHAN_INFO_CALIBBIAS:
+		if (val2 || val < -(1 << 24) || val > (1 << 24))
+			break;
+		if (chan->address == CT_I)
+			cfg.i_ms_bias = val;
+		else
+			cfg.v_ms_bias = val;
+		ret = 0;
+		break;
+	case IIO_CHAN_INFO_PHASE:
+		/* radians (val + val2 nano) -> millidegrees: 180000 / pi */
+		x = (s64)val * NSEC_PER_SEC + val2;
+		if (x < -400000000LL || x > 400000000LL)
+			break;
+		cfg.phase_mdeg = div64_s64(x * 5729578, 100000000000LL);
+		ret = 0;
+		break;
+	case IIO_CHAN_INFO_SAMP_FREQ:
+		if (val2 || val < CT_FS_MIN || val > CT_FS_MAX)
+			break;
+		cfg.fs = val;
+		ret = ct_skew(st->delay_ns, val, &cfg.skew_q16);
+		break;
+	default:
+		break;
+	}
+	if (!ret)
+		ret = ct_meter_set_cfg(&st->meter, &cfg);
+	if (!ret) {
+		st->cfg = cfg;
+		st->cs_i = cs_i;
+		st->cs_v = cs_v;
+		WRITE_ONCE(st->fs, cfg.fs);
+	}
+	mutex_unlock(&st->lock);
+	if (ret)
+		dev_info_ratelimited(st->dev, "rejected write of %d.%09d to attribute %ld: out of range\n",
+				     val, val2, mask);
+	return ret;
+}
+
+static int ct_write_raw_get_fmt(struct iio_dev *indio_dev,
+				struct iio_chan_spec const *chan, long mask)
+{
+	switch (mask) {
+	case IIO_CHAN_INFO_PHASE:
+		return IIO_VAL_INT_PLUS_NANO;
+	case IIO_CHAN_INFO_CALIBSCALE:
+		return IIO_VAL_INT_PLUS_MICRO;
+	default:
+		return IIO_VAL_INT;
+	}
+}
+
+static int ct_event_id(const struct iio_chan_spec *chan,
+		       enum iio_event_direction dir)
+{
+	if (chan->address == CT_I)
+		return dir == IIO_EV_DIR_RISING ? CT_EV_OVER_I : -EINVAL;
+	return dir == IIO_EV_DIR_RISING ? CT_EV_OVER_V : CT_EV_UNDER_V;
+}
+
+static int ct_read_event_config(struct iio_dev *indio_dev,
+				const struct iio_chan_spec *chan,
+				enum iio_event_type type,
+				enum iio_event_direction dir)
+{
+	struct ct_state *st = iio_priv(indio_dev);
+	int id = ct_event_id(chan, dir);
+	int ret;
+
+	if (id < 0)
+		return id;
+	mutex_lock(&st->lock);
+	ret = st->ev[id].enabled;
+	mutex_unlock(&st->lock);
+	return ret;
+}
+
+static int ct_write_event_config(struct iio_dev *indio_dev,
+				 const struct iio_chan_spec *chan,
+				 enum iio_event_type type,
+				 enum iio_event_direction dir, int state)
+{
+	struct ct_state *st = iio_priv(indio_dev);
+	int id = ct_event_id(chan, dir);
+
+	if (id < 0)
+		return id;
+	mutex_lock(&st->lock);
+	st->ev[id].enabled = state;
+	st->ev[id].active = false;
+	mutex_unlock(&st->lock);
+	return 0;
+}
+
+static int ct_read_event_value(struct iio_dev *indio_dev,
+			       const struct iio_chan_spec *chan,
+			       enum iio_event_type type,
+			       enum iio_event_direction dir,
+			       enum iio_event_info info, int *val, int *val2)
+{
+	struct ct_state *st = iio_priv(indio_dev);
+	int id = ct_event_id(chan, dir);
+
+	if (id < 0)
+		return id;
+	mutex_lock(&st->lock);
+	*val = info == IIO_EV_INFO_HYSTERESIS ? st->ev[id].hyst :
+						st->ev[id].value;
+	mutex_unlock(&st->lock);
+	return IIO_VAL_INT;
+}
+
+static int ct_write_event_value(struct iio_dev *indio_dev,
+				const struct iio_chan_spec *chan,
+				enum iio_event_type type,
+				enum iio_event_direction dir,
+				enum iio_event_info info, int val, int val2)
+{
+	struct ct_state *st = iio_priv(indio_dev);
+	int id = ct_event_id(chan, dir);
+
+	if (id < 0)
+		return id;
+	if (val < 0 || val2) {
+		dev_info_ratelimited(st->dev, "rejected event %s %d: must be >= 0\n",
+				     info == IIO_EV_INFO_HYSTERESIS ?
+				     "hysteresis" : "value", val);
+		return -EINVAL;
+	}
+	mutex_lock(&st->lock);
+	if (info == IIO_EV_INFO_HYSTERESIS)
+		st->ev[id].hyst = val;
+	else
+		st->ev[id].value = val;
+	st->ev[id].active = false;
+	mutex_unlock(&st->lock);
+	return 0;
+}
+
+static ssize_t ct_counter_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	struct ct_state *st = iio_priv(dev_to_iio_dev(dev));
+	u64 v;
+
+	mutex_lock(&st->lock);
+	switch (to_iio_dev_attr(attr)->address) {
+	case 0:
+		v = st->read_errors;
+		break;
+	case 1:
+		v = st->meter.discarded;
+		break;
+	default:
+		v = st->meter.cycles;
+		break;
+	}
+	mutex_unlock(&st->lock);
+	return sysfs_emit(buf, "%llu\n", v);
+}
+
+static IIO_DEVICE_ATTR(read_errors, 0444, ct_counter_show, NULL, 0);
+static IIO_DEVICE_ATTR(cycles_discarded, 0444, ct_counter_show, NULL, 1);
+static IIO_DEVICE_ATTR(cycles, 0444, ct_counter_show, NULL, 2);
+
+static struct attribute *ct_attrs[] = {
+	&iio_dev_attr_read_errors.dev_attr.attr,
+	&iio_dev_attr_cycles_discarded.dev_attr.attr,
+	&iio_dev_attr_cycles.dev_attr.attr,
+	NULL
+};
+
+static const struct attribute_group ct_attr_group = {
+	.attrs = ct_attrs,
+};
+
+static const struct iio_info ct_info = {
+	.read_raw = ct_read_raw,
+	.write_raw = ct_write_raw,
+	.write_raw_get_fmt = ct_write_raw_get_fmt,
+	.read_event_config = ct_read_event_config,
+	.write_event_config = ct_write_event_config,
+	.read_event_value = ct_read_event_value,
+	.write_event_value = ct_write_event_value,
+	.attrs = &ct_attr_group,
+};
+
+/* --- probe ----------------------------------------------------------------- */
+
+static int ct_get_adc(struct ct_state *st, const char *name,
+		      struct iio_channel **chan, u64 *nv_x1024)
+{
+	struct device *dev = st->dev;
+	enum iio_chan_type type;
+	int ret, val;
+
+	*chan = devm_iio_channel_get(dev, name);
+	if (IS_ERR(*chan))
+		return dev_err_probe(dev, PTR_ERR(*chan),
+				     "cannot get the '%s' io-channel\n", name);
+	ret = iio_get_channel_type(*chan, &type);
+	if (ret || type != IIO_VOLTAGE)
+		return dev_err_probe(dev, ret ?: -EINVAL,
+				     "io-channel '%s' is not an ADC voltage channel\n",
+				     name);
+	/* 1024 codes in nanovolts: the ADC scale with 10 extra bits */
+	ret = iio_convert_raw_to_processed(*chan, 1024, &val, 1000000);
+	if (ret || val <= 0)
+		return dev_err_probe(dev, ret ?: -EINVAL,
+				     "io-channel '%s' has no usable scale\n", name);
+	*nv_x1024 = val;
+	return 0;
+}
+
+static int ct_read_u32(struct device *dev, const char *prop, u32 def,
+		       u32 min, u32 max, u32 *out)
+{
+	int ret = device_property_read_u32(dev, prop, out);
+
+	if (ret == -EINVAL && def != U32_MAX) {
+		*out = def;		/* optional, absent */
+		return 0;
+	}
+	if (ret)
+		return dev_err_probe(dev, -EINVAL, "%s: %s\n", prop,
+				     ret == -EINVAL ? "missing" : "not a u32");
+	if (*out < min || *out > max)
+		return dev_err_probe(dev, -EINVAL, "%s = %u: out of range %u..%u\n",
+				     prop, *out, min, max);
+	return 0;
+}
+
+static int ct_probe(struct platform_device *pdev)
+{
+	struct device *dev = &pdev->dev;
+	struct iio_dev *indio_dev;
+	struct ct_state *st;
+	u32 phase = 0, noload, fs, bias_i = 0, bias_v = 0;
+	int ret;
+
+	indio_dev = devm_iio_device_alloc(dev, sizeof(*st));
+	if (!indio_dev)
+		return -ENOMEM;
+	st = iio_priv(indio_dev);
+	st->dev = dev;
+	st->indio_dev = indio_dev;
+	mutex_init(&st->lock);
+
+	ret = ct_get_adc(st, "voltage", &st->vchan, &st->nv_v_x1024);
+	if (ret)
+		return ret;
+	ret = ct_get_adc(st, "current", &st->ichan, &st->nv_i_x1024);
+	if (ret)
+		return ret;
+
+	ret = ct_read_u32(dev, "gridmeter,ct-turns-ratio", U32_MAX, 1, 100000,
+			  &st->ct_ratio);
+	if (!ret)
+		ret = ct_read_u32(dev, "gridmeter,burden-resistor-micro-ohms",
+				  U32_MAX, 100000, 4000000000U, &st->burden_uohm);
+	if (!ret)
+		ret = ct_read_u32(dev, "gridmeter,voltage-ratio-milli", U32_MAX,
+				  1000, 100000000, &st->vratio_milli);
+	if (!ret)
+		ret = ct_read_u32(dev, "gridmeter,sampling-frequency-hz",
+				  CT_FS_DEFAULT, CT_FS_MIN, CT_FS_MAX, &fs);
+	if (!ret)
+		ret = ct_read_u32(dev, "gridmeter,current-delay-ns", 0, 0,
+				  NSEC_PER_SEC / CT_FS_MIN, &st->delay_ns);
+	if (!ret)
+		ret = ct_read_u32(dev, "gridmeter,no-load-microamp",
+				  CT_NO_LOAD_UA_DEFAULT, 0, 100000000, &noload);
+	if (!ret)
+		ret = ct_read_u32(dev, "gridmeter,ct-phase-lead-millidegrees", 0,
+				  0, U32_MAX - 1, &phase);
+	if (!ret)
+		ret = ct_read_u32(dev, "gridmeter,current-rms-offset", 0, 0,
+				  U32_MAX - 1, &bias_i);
+	if (!ret)
+		ret = ct_read_u32(dev, "gridmeter,voltage-rms-offset", 0, 0,
+				  U32_MAX - 1, &bias_v);
+	if (ret)
+		return ret;
+	/* signed properties travel as u32 cells */
+	if ((s32)phase > CT_PHASE_MDEG_MAX || (s32)phase < -CT_PHASE_MDEG_MAX)
+		return dev_err_probe(dev, -EINVAL,
+				     "gridmeter,ct-phase-lead-millidegrees = %d: out of range +-%d\n",
+				     (s32)phase, CT_PHASE_MDEG_MAX);
+
+	st->cs_i = CT_CALIBSCALE_ONE;
+	st->cs_v = CT_CALIBSCALE_ONE;
+	st->cfg.fs = fs;
+	st->cfg.phase_mdeg = (s32)phase;
+	st->cfg.no_load_ua = noload;
+	st->cfg.reverse = device_property_read_bool(dev, "gridmeter,ct-reversed");
+	st->cfg.i_ms_bias = (s32)bias_i;
+	st->cfg.v_ms_bias = (s32)bias_v;
+	st->cfg.hyst = 16;
+	if (ct_skew(st->delay_ns, fs, &st->cfg.skew_q16))
+		return dev_err_probe(dev, -EINVAL,
+				     "gridmeter,current-delay-ns = %u: not below the pair period at %u Hz\n",
+				     st->delay_ns, fs);
+	if (ct_gains(st, st->cs_i, st->cs_v, &st->cfg))
+		return dev_err_probe(dev, -EINVAL,
+				     "ct-turns-ratio / burden-resistor-micro-ohms / voltage-ratio-milli: gain per ADC code out of range\n");
+	ret = ct_meter_init(&st->meter, &st->cfg);
+	if (ret)
+		return dev_err_probe(dev, ret, "inconsistent calibration\n");
+	st->fs = fs;
+
+	indio_dev->name = "gridmeter-ct";
+	indio_dev->info = &ct_info;
+	indio_dev->modes = INDIO_DIRECT_MODE;
+	indio_dev->channels = ct_channels;
+	indio_dev->num_channels = ARRAY_SIZE(ct_channels);
+	indio_dev->available_scan_masks = ct_scan_masks;
+
+	/*
+	 * A trigger per mains cycle, the default one of the buffer. Allocated
+	 * without a module owner: as our own default trigger, a module
+	 * reference would pin the module for as long as the device is bound
+	 * (rmmod -EAGAIN). No trigger op lives in this module, and the trigger
+	 * is unregistered before the module can go.
+	 */
+	st->trig = __devm_iio_trigger_alloc(dev, NULL, "%s-cycle", dev_name(dev));
+	if (!st->trig)
+		return -ENOMEM;
+	ret = devm_iio_trigger_register(dev, st->trig);
+	if (ret)
+		return dev_err_probe(dev, ret, "cannot register the trigger\n");
+	indio_dev->trig = iio_trigger_get(st->trig);
+	ret = devm_iio_triggered_buffer_setup(dev, indio_dev, NULL,
+					      ct_trigger_handler, NULL);
+	if (ret)
+		return dev_err_probe(dev, ret, "cannot set up the buffer\n");
+
+	st->thread = kthread_run(ct_thread, st, "gridmeter-ct/%s", dev_name(dev));
+	if (IS_ERR(st->thread))
+		return dev_err_probe(dev, PTR_ERR(st->thread),
+				     "cannot start the sampling thread\n");
+	ret = devm_add_action_or_reset(dev, ct_stop_thread, st->thread);
+	if (ret)
+		return ret;
+
+	return devm_iio_device_register(dev, indio_dev);
+}
+
+static const struct of_device_id ct_of_match[] = {
+	{ .compatible = "gridmeter,ct-sensor" },
+	{ }
+};
+MODULE_DEVICE_TABLE(of, ct_of_match);
+
+static const struct platform_device_id ct_id[] = {
+	{ "gridmeter-ct" },
+	{ }
+};
+MODULE_DEVICE_TABLE(platform, ct_id);
+
+static struct platform_driver ct_driver = {
+	.driver = {
+		.name = "gridmeter-ct",
+		.of_match_table = ct_of_match,
+	},
+	.probe = ct_probe,
+	.id_table = ct_id,
+};
+module_platform_driver(ct_driver);
+
+MODULE_DESCRIPTION("gridmeter CT sensor: metering from two IIO ADC channels");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,593 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gm_sim_adc - test-only simulated two-channel 12-bit ADC (IIO provider)
+ * and simulated GPIO chip for the gridmeter guests.
+ *
+ * The ADC behaves like a multiplexed MCP3008/MCP3208: one conversion at a
+ * time, and every conversion advances the simulated time by one conversion
+ * period (1 / sim_conv_rate_hz), whatever the wall clock does. Reading the
+ * voltage then the current therefore samples the current one conversion
+ * later, and results never depend on guest timing.
+ *
+ * Each channel is dc + fundamental + 3rd + 5th harmonic (amplitude in
+ * milli-codes, phase in millidegrees) + Gaussian noise, quantised to 0..4095.
+ * A load step switches the current amplitude after a number of conversions;
+ * dropouts make reads fail with -EIO. All of it is set through sysfs
+ * attributes of the IIO device (sim_*), documented in tests/guest/ct/README.
+ *
+ * On platforms without device tree the module also registers the iio_map
+ * that routes CH0/CH1 to the consumer "gridmeter-ct.0" (channels "voltage"
+ * and "current"), and creates that consumer platform device with the
+ * calibration properties of the simulated front end (software node). When
+ * the device tree has a "gridmeter,sim-adc" node (arm64 guests), the module
+ * only binds to it and the ct-sensor node there is the consumer.
+ */
+#include <linux/gpio/driver.h>
+#include <linux/iio/driver.h>
+#include <linux/iio/iio.h>
+#include <linux/iio/machine.h>
+#include <linux/iio/sysfs.h>
+#include <linux/math64.h>
+#include <linux/mod_devicetable.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/of.h>
+#include <linux/platform_device.h>
+#include <linux/property.h>
+
+#include "../../drivers/iio/ct/ct_compat.h"
+#include "../../drivers/iio/ct/ct_costab.h"
+
+#define SIM_VREF_MV	3300
+#define SIM_BITS	12
+#define SIM_NGPIO	8
+
+static bool consumer = true;
+module_param(consumer, bool, 0444);
+MODULE_PARM_DESC(consumer, "create the gridmeter-ct.0 consumer device and its iio_map");
+
+static unsigned int bad_props;
+module_param(bad_props, uint, 0444);
+MODULE_PARM_DESC(bad_props, "test the consumer's probe: 1 omits gridmeter,ct-turns-ratio, 2 makes the conversion delay a whole pair period");
+
+static unsigned int rate = 8000;
+module_param(rate, uint, 0444);
+MODULE_PARM_DESC(rate, "conversions per simulated second (2000..32000); the consumer gets rate/2 pairs/s");
+
+enum sim_param {
+	/* per channel, channel 0 (voltage) then channel 1 (current) */
+	SIM_DC, SIM_AMP, SIM_PHASE, SIM_H3_AMP, SIM_H3_PHASE, SIM_H5_AMP,
+	SIM_H5_PHASE, SIM_NOISE, SIM_STEP_AMP,
+	SIM_PER_CH,
+	/* global */
+	SIM_FREQ = 2 * SIM_PER_CH, SIM_RATE, SIM_STEP_AFTER, SIM_FAIL_COUNT,
+	SIM_FAIL_EVERY,
+	SIM_NPARAMS
+};
+
+/**
+ * struct sim_adc - state of the simulated ADC
+ * @lock:	protects every field below: parameters, simulated time and
+ *		the noise generator (sysfs writers and conversions)
+ * @p:		parameters, see enum sim_param
+ * @conv:	conversions done since load (the simulated time)
+ * @phase:	fundamental phase, 2^64 per turn
+ * @step:	phase advance per conversion
+ * @rng:	xorshift32 state of the noise
+ * @stepped:	the load step happened
+ */
+struct sim_adc {
+	struct mutex lock;	/* see the kernel-doc above */
+	s32 p[SIM_NPARAMS];
+	u64 conv;
+	u64 phase;
+	u64 step;
+	u32 rng;
+	bool stepped;
+};
+
+static const s32 sim_defaults[SIM_NPARAMS] = {
+	/* voltage: 230 V rms at 241.7 mV per code (ratio 300, 3.3 V, 12 bit) */
+	[SIM_DC] = 2048, [SIM_AMP] = 1345795,
+	/* current: 10 A rms at 73.24 mA per code (2000:1 CT, 22 ohm) */
+	[SIM_PER_CH + SIM_DC] = 2050, [SIM_PER_CH + SIM_AMP] = 193087,
+	[SIM_PER_CH + SIM_STEP_AMP] = -1,
+	[SIM_NOISE] = 500, [SIM_PER_CH + SIM_NOISE] = 500,
+	[SIM_FREQ] = 50000, [SIM_RATE] = 8000,
+};
+
+static void sim_update_step(struct sim_adc *st)
+{
+	/* 2^64 * f / rate, f in mHz */
+	st->step = mul_u64_u64_div_u64(st->p[SIM_FREQ], 1ULL << 63,
+				       500ULL * st->p[SIM_RATE]);
+}
+
+/* cos of a phase (2^32 per turn), Q14, linearly interpolated. */
+static s64 sim_cos(u32 th)
+{
+	u32 k = th >> (32 - CT_TAB_BITS);
+	u32 frac = (th >> (16 - CT_TAB_BITS)) & 0xffff;
+	s64 a = ct_cs_q14[k][0], b = ct_cs_q14[(k + 1) % CT_TAB_SIZE][0];
+
+	return a + (((b - a) * frac) >> 16);
+}
+
+static u32 sim_turns(s32 mdeg)
+{
+	return (u32)div_s64((s64)mdeg << 32, 360000);
+}
+
+static s64 sim_noise(struct sim_adc *st, s32 rms_milli)
+{
+	s64 sum = 0;
+	int k;
+
+	if (!rms_milli)
+		return 0;
+	for (k = 0; k < 4; k++) {
+		st->rng ^= st->rng << 13;
+		st->rng ^= st->rng >> 17;
+		st->rng ^= st->rng << 5;
+		sum += (s16)(st->rng >> 16);
+	}
+	/* the sum of four uniform s16 has a standard deviation of 37837 */
+	return div_s64(sum * rms_milli, 37837);
+}
+
+/* One conversion of @ch at the current simulated time. */
+static int sim_convert(struct sim_adc *st, int ch, int *val)
+{
+	const s32 *p = &st->p[ch * SIM_PER_CH];
+	u32 th = st->phase >> 32;
+	s64 x, amp;
+	u64 n = st->conv++;
+
+	st->phase += st->step;
+	if (st->p[SIM_STEP_AFTER] > 0 && n >= (u64)st->p[SIM_STEP_AFTER])
+		st->stepped = true;
+	if (st->p[SIM_FAIL_COUNT] > 0) {
+		st->p[SIM_FAIL_COUNT]--;
+		return -EIO;
+	}
+	if (st->p[SIM_FAIL_EVERY] > 0 && !((n + 1) % st->p[SIM_FAIL_EVERY]))
+		return -EIO;
+
+	amp = (st->stepped && p[SIM_STEP_AMP] >= 0) ? p[SIM_STEP_AMP] : p[SIM_AMP];
+	x = (s64)p[SIM_DC] * 1000 * 16384;
+	x += amp * sim_cos(th + sim_turns(p[SIM_PHASE]));
+	x += (s64)p[SIM_H3_AMP] * sim_cos(3 * th + sim_turns(p[SIM_H3_PHASE]));
+	x += (s64)p[SIM_H5_AMP] * sim_cos(5 * th + sim_turns(p[SIM_H5_PHASE]));
+	x += sim_noise(st, p[SIM_NOISE]) * 16384;
+	/* milli-codes Q14 -> codes, rounded, clamped to the 12-bit range */
+	x = div_s64(x + 8192000, 16384000);
+	*val = clamp_t(s64, x, 0, (1 << SIM_BITS) - 1);
+	return 0;
+}
+
+static int sim_read_raw(struct iio_dev *indio_dev,
+			struct iio_chan_spec const *chan,
+			int *val, int *val2, long mask)
+{
+	struct sim_adc *st = iio_priv(indio_dev);
+	int ret;
+
+	switch (mask) {
+	case IIO_CHAN_INFO_RAW:
+		mutex_lock(&st->lock);
+		ret = sim_convert(st, chan->channel, val);
+		mutex_unlock(&st->lock);
+		return ret ? ret : IIO_VAL_INT;
+	case IIO_CHAN_INFO_SCALE:
+		*val = SIM_VREF_MV;
+		*val2 = SIM_BITS;
+		return IIO_VAL_FRACTIONAL_LOG2;
+	default:
+		return -EINVAL;
+	}
+}
+
+static ssize_t sim_show(struct device *dev, struct device_attribute *attr,
+			char *buf)
+{
+	struct sim_adc *st = iio_priv(dev_to_iio_dev(dev));
+	int idx = to_iio_dev_attr(attr)->address;
+	s32 v;
+
+	mutex_lock(&st->lock);
+	v = st->p[idx];
+	mutex_unlock(&st->lock);
+	return sysfs_emit(buf, "%d\n", v);
+}
+
+static ssize_t sim_store(struct device *dev, struct device_attribute *attr,
+			 const char *buf, size_t len)
+{
+	struct sim_adc *st = iio_priv(dev_to_iio_dev(dev));
+	int idx = to_iio_dev_attr(attr)->address;
+	s32 v;
+	int ret;
+
+	ret = kstrtos32(buf, 0, &v);
+	if (ret)
+		return ret;
+	if ((idx == SIM_FREQ && (v < 1000 || v > 1000000)) ||
+	    (idx == SIM_RATE && (v < 100 || v > 1000000)) ||
+	    (idx % SIM_PER_CH == SIM_NOISE && idx < SIM_FREQ && (v < 0 || v > 1000000)))
+		return -EINVAL;
+	mutex_lock(&st->lock);
+	/* below Nyquist, which also keeps the phase step within 64 bits */
+	if ((idx == SIM_FREQ && (s64)v >= 500LL * st->p[SIM_RATE]) ||
+	    (idx == SIM_RATE && 500LL * v <= st->p[SIM_FREQ])) {
+		mutex_unlock(&st->lock);
+		return -EINVAL;
+	}
+	st->p[idx] = v;
+	if (idx == SIM_FREQ || idx == SIM_RATE)
+		sim_update_step(st);
+	if (idx == SIM_STEP_AFTER) {
+		/* counted from now */
+		st->stepped = false;
+		if (v > 0)
+			st->p[idx] = v + st->conv;
+	}
+	mutex_unlock(&st->lock);
+	return len;
+}
+
+static ssize_t sim_conversions_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	struct sim_adc *st = iio_priv(dev_to_iio_dev(dev));
+	u64 n;
+
+	mutex_lock(&st->lock);
+	n = st->conv;
+	mutex_unlock(&st->lock);
+	return sysfs_emit(buf, "%llu\n", n);
+}
+
+static IIO_DEVICE_ATTR(sim_ch0_dc, 0644, sim_show, sim_store, SIM_DC);
+static IIO_DEVICE_ATTR(sim_ch0_amp_milli, 0644, sim_show, sim_store, SIM_AMP);
+static IIO_DEVICE_ATTR(sim_ch0_phase_mdeg, 0644, sim_show, sim_store, SIM_PHASE);
+static IIO_DEVICE_ATTR(sim_ch0_h3_amp_milli, 0644, sim_show, sim_store, SIM_H3_AMP);
+static IIO_DEVICE_ATTR(sim_ch0_h3_phase_mdeg, 0644, sim_show, sim_store, SIM_H3_PHASE);
+static IIO_DEVICE_ATTR(sim_ch0_h5_amp_milli, 0644, sim_show, sim_store, SIM_H5_AMP);
+static IIO_DEVICE_ATTR(sim_ch0_h5_phase_mdeg, 0644, sim_show, sim_store, SIM_H5_PHASE);
+static IIO_DEVICE_ATTR(sim_ch0_noise_milli, 0644, sim_show, sim_store, SIM_NOISE);
+static IIO_DEVICE_ATTR(sim_ch0_step_amp_milli, 0644, sim_show, sim_store, SIM_STEP_AMP);
+static IIO_DEVICE_ATTR(sim_ch1_dc, 0644, sim_show, sim_store, SIM_PER_CH + SIM_DC);
+static IIO_DEVICE_ATTR(sim_ch1_amp_milli, 0644, sim_show, sim_store, SIM_PER_CH + SIM_AMP);
+static IIO_DEVICE_ATTR(sim_ch1_phase_mdeg, 0644, sim_show, sim_store, SIM_PER_CH + SIM_PHASE);
+static IIO_DEVICE_ATTR(sim_ch1_h3_amp_milli, 0644, sim_show, sim_store, SIM_PER_CH + SIM_H3_AMP);
+static IIO_DEVICE_ATTR(sim_ch1_h3_phase_mdeg, 0644, sim_show, sim_store, SIM_PER_CH + SIM_H3_PHASE);
+static IIO_DEVICE_ATTR(sim_ch1_h5_amp_milli, 0644, sim_show, sim_store, SIM_PER_CH + SIM_H5_AMP);
+static IIO_DEVICE_ATTR(sim_ch1_h5_phase_mdeg, 0644, sim_show, sim_store, SIM_PER_CH + SIM_H5_PHASE);
+static IIO_DEVICE_ATTR(sim_ch1_noise_milli, 0644, sim_show, sim_store, SIM_PER_CH + SIM_NOISE);
+static IIO_DEVICE_ATTR(sim_ch1_step_amp_milli, 0644, sim_show, sim_store,
+		       SIM_PER_CH + SIM_STEP_AMP);
+static IIO_DEVICE_ATTR(sim_freq_mhz, 0644, sim_show, sim_store, SIM_FREQ);
+static IIO_DEVICE_ATTR(sim_conv_rate_hz, 0644, sim_show, sim_store, SIM_RATE);
+static IIO_DEVICE_ATTR(sim_step_after, 0644, sim_show, sim_store, SIM_STEP_AFTER);
+static IIO_DEVICE_ATTR(sim_fail_count, 0644, sim_show, sim_store, SIM_FAIL_COUNT);
+static IIO_DEVICE_ATTR(sim_fail_every, 0644, sim_show, sim_store, SIM_FAIL_EVERY);
+static IIO_DEVICE_ATTR(sim_conversions, 0444, sim_conversions_show, NULL, 0);
+
+static struct attribute *sim_attrs[] = {
+	&iio_dev_attr_sim_ch0_dc.dev_attr.attr,
+	&iio_dev_attr_sim_ch0_amp_milli.dev_attr.attr,
+	&iio_dev_attr_sim_ch0_phase_mdeg.dev_attr.attr,
+	&iio_dev_attr_sim_ch0_h3_amp_milli.dev_attr.attr,
+	&iio_dev_attr_sim_ch0_h3_phase_mdeg.dev_attr.attr,
+	&iio_dev_attr_sim_ch0_h5_amp_milli.dev_attr.attr,
+	&iio_dev_attr_sim_ch0_h5_phase_mdeg.dev_attr.attr,
+	&iio_dev_attr_sim_ch0_noise_milli.dev_attr.attr,
+	&iio_dev_attr_sim_ch0_step_amp_milli.dev_attr.attr,
+	&iio_dev_attr_sim_ch1_dc.dev_attr.attr,
+	&iio_dev_attr_sim_ch1_amp_milli.dev_attr.attr,
+	&iio_dev_attr_sim_ch1_phase_mdeg.dev_attr.attr,
+	&iio_dev_attr_sim_ch1_h3_amp_milli.dev_attr.attr,
+	&iio_dev_attr_sim_ch1_h3_phase_mdeg.dev_attr.attr,
+	&iio_dev_attr_sim_ch1_h5_amp_milli.dev_attr.attr,
+	&iio_dev_attr_sim_ch1_h5_phase_mdeg.dev_attr.attr,
+	&iio_dev_attr_sim_ch1_noise_milli.dev_attr.attr,
+	&iio_dev_attr_sim_ch1_step_amp_milli.dev_attr.attr,
+	&iio_dev_attr_sim_freq_mhz.dev_attr.attr,
+	&iio_dev_attr_sim_conv_rate_hz.dev_attr.attr,
+	&iio_dev_attr_sim_step_after.dev_attr.attr,
+	&iio_dev_attr_sim_fail_count.dev_attr.attr,
+	&iio_dev_attr_sim_fail_every.dev_attr.attr,
+	&iio_dev_attr_sim_conversions.dev_attr.attr,
+	NULL
+};
+
+static const struct attribute_group sim_attr_group = {
+	.attrs = sim_attrs,
+};
+
+static const struct iio_info sim_info = {
+	.read_raw = sim_read_raw,
+	.attrs = &sim_attr_group,
+};
+
+#define SIM_CHAN(_c) {						\
+	.type = IIO_VOLTAGE,					\
+	.indexed = 1,						\
+	.channel = _c,						\
+	.datasheet_name = "CH" #_c,				\
+	.info_mask_separate = BIT(IIO_CHAN_INFO_RAW),		\
+	.info_mask_shared_by_type = BIT(IIO_CHAN_INFO_SCALE),	\
+}
+
+static const struct iio_chan_spec sim_channels[] = {
+	SIM_CHAN(0),
+	SIM_CHAN(1),
+};
+
+static struct iio_map sim_maps[] = {
+	{
+		.consumer_dev_name = "gridmeter-ct.0",
+		.consumer_channel = "voltage",
+		.adc_channel_label = "CH0",
+	}, {
+		.consumer_dev_name = "gridmeter-ct.0",
+		.consumer_channel = "current",
+		.adc_channel_label = "CH1",
+	},
+	{ }
+};
+
+/* --- simulated GPIO chip (relays): plain latched lines ------------------ */
+
+/**
+ * struct sim_gpio - state of the simulated GPIO chip
+ * @chip:	the gpio_chip
+ * @lock:	protects @value and @output (gpiolib may call from any context)
+ * @value:	line levels, bit per line
+ * @output:	line directions, set bit = output
+ */
+struct sim_gpio {
+	struct gpio_chip chip;
+	spinlock_t lock;	/* see the kernel-doc above */
+	unsigned long value;
+	unsigned long output;
+};
+
+static int sim_gpio_get(struct gpio_chip *gc, unsigned int off)
+{
+	struct sim_gpio *g = gpiochip_get_data(gc);
+	unsigned long flags;
+	int v;
+
+	spin_lock_irqsave(&g->lock, flags);
+	v = !!(g->value & BIT(off));
+	spin_unlock_irqrestore(&g->lock, flags);
+	return v;
+}
+
+static void sim_gpio_set(struct gpio_chip *gc, unsigned int off, int val)
+{
+	struct sim_gpio *g = gpiochip_get_data(gc);
+	unsigned long flags;
+
+	spin_lock_irqsave(&g->lock, flags);
+	if (val)
+		g->value |= BIT(off);
+	else
+		g->value &= ~BIT(off);
+	spin_unlock_irqrestore(&g->lock, flags);
+}
+
+static int sim_gpio_get_direction(struct gpio_chip *gc, unsigned int off)
+{
+	struct sim_gpio *g = gpiochip_get_data(gc);
+	unsigned long flags;
+	bool out;
+
+	spin_lock_irqsave(&g->lock, flags);
+	out = g->output & BIT(off);
+	spin_unlock_irqrestore(&g->lock, flags);
+	return out ? GPIO_LINE_DIRECTION_OUT : GPIO_LINE_DIRECTION_IN;
+}
+
+static int sim_gpio_direction_input(struct gpio_chip *gc, unsigned int off)
+{
+	struct sim_gpio *g = gpiochip_get_data(gc);
+	unsigned long flags;
+
+	spin_lock_irqsave(&g->lock, flags);
+	g->output &= ~BIT(off);
+	spin_unlock_irqrestore(&g->lock, flags);
+	return 0;
+}
+
+static int sim_gpio_direction_output(struct gpio_chip *gc, unsigned int off,
+				     int val)
+{
+	struct sim_gpio *g = gpiochip_get_data(gc);
+	unsigned long flags;
+
+	sim_gpio_set(gc, off, val);
+	spin_lock_irqsave(&g->lock, flags);
+	g->output |= BIT(off);
+	spin_unlock_irqrestore(&g->lock, flags);
+	return 0;
+}
+
+static int sim_gpio_probe(struct device *dev)
+{
+	struct sim_gpio *g = devm_kzalloc(dev, sizeof(*g), GFP_KERNEL);
+
+	if (!g)
+		return -ENOMEM;
+	spin_lock_init(&g->lock);
+	g->chip.label = "gm-sim-gpio";
+	g->chip.parent = dev;
+	g->chip.owner = THIS_MODULE;
+	g->chip.base = -1;
+	g->chip.ngpio = SIM_NGPIO;
+	g->chip.get = sim_gpio_get;
+	g->chip.set = sim_gpio_set;
+	g->chip.get_direction = sim_gpio_get_direction;
+	g->chip.direction_input = sim_gpio_direction_input;
+	g->chip.direction_output = sim_gpio_direction_output;
+	return devm_gpiochip_add_data(dev, &g->chip, g);
+}
+
+/* --- platform glue ------------------------------------------------------- */
+
+static int sim_probe(struct platform_device *pdev)
+{
+	struct device *dev = &pdev->dev;
+	struct iio_dev *indio_dev;
+	struct sim_adc *st;
+	int ret;
+
+	indio_dev = devm_iio_device_alloc(dev, sizeof(*st));
+	if (!indio_dev)
+		return -ENOMEM;
+	st = iio_priv(indio_dev);
+	mutex_init(&st->lock);
+	memcpy(st->p, sim_defaults, sizeof(st->p));
+	st->p[SIM_RATE] = rate;
+	st->rng = 0x2545f491;
+	sim_update_step(st);
+
+	indio_dev->name = "gm-sim-adc";
+	indio_dev->info = &sim_info;
+	indio_dev->modes = INDIO_DIRECT_MODE;
+	indio_dev->channels = sim_channels;
+	indio_dev->num_channels = ARRAY_SIZE(sim_channels);
+
+	if (consumer && !dev->of_node) {
+		ret = devm_iio_map_array_register(dev, indio_dev, sim_maps);
+		if (ret)
+			return dev_err_probe(dev, ret, "cannot register iio_map\n");
+	}
+	ret = sim_gpio_probe(dev);
+	if (ret)
+		return dev_err_probe(dev, ret, "cannot add the gpio chip\n");
+	return devm_iio_device_register(dev, indio_dev);
+}
+
+static const struct of_device_id sim_of_match[] = {
+	{ .compatible = "gridmeter,sim-adc" },
+	{ }
+};
+MODULE_DEVICE_TABLE(of, sim_of_match);
+
+static struct platform_driver sim_driver = {
+	.driver = {
+		.name = "gm-sim-adc",
+		.of_match_table = sim_of_match,
+	},
+	.probe = sim_probe,
+};
+
+/*
+ * Calibration of the simulated front end, as firmware properties; the
+ * conversion delay and the pair rate follow the rate parameter (set in
+ * sim_init()).
+ */
+static struct property_entry sim_consumer_props[] = {
+	PROPERTY_ENTRY_U32("gridmeter,ct-turns-ratio", 2000),
+	PROPERTY_ENTRY_U32("gridmeter,burden-resistor-micro-ohms", 22000000),
+	PROPERTY_ENTRY_U32("gridmeter,voltage-ratio-milli", 300000),
+	PROPERTY_ENTRY_U32("gridmeter,current-delay-ns", 125000),
+	PROPERTY_ENTRY_U32("gridmeter,sampling-frequency-hz", 4000),
+	/*
+	 * 73 mA per code: the 0.5 LSB noise and the quantisation make a
+	 * 42 mA floor, so an idle line needs a threshold above it.
+	 */
+	PROPERTY_ENTRY_U32("gridmeter,no-load-microamp", 100000),
+	{ }
+};
+
+static struct platform_device *sim_adc_pdev, *sim_consumer_pdev;
+static struct fwnode_handle *sim_consumer_fwnode;
+
+static int __init sim_init(void)
+{
+	struct platform_device_info ci = {
+		.name = "gridmeter-ct",
+		.id = 0,
+	};
+	int ret;
+
+	if (rate < 2000 || rate > 32000) {
+		pr_err("gm_sim_adc: rate %u out of range 2000..32000\n", rate);
+		return -EINVAL;
+	}
+	/* one conversion between the voltage and the current of a pair */
+	sim_consumer_props[3] = PROPERTY_ENTRY_U32("gridmeter,current-delay-ns",
+						   NSEC_PER_SEC / rate);
+	sim_consumer_props[4] = PROPERTY_ENTRY_U32("gridmeter,sampling-frequency-hz",
+						   rate / 2);
+	if (bad_props == 1)
+		sim_consumer_props[0] = PROPERTY_ENTRY_U32("gridmeter,unused", 0);
+	if (bad_props == 2)
+		sim_consumer_props[3] = PROPERTY_ENTRY_U32("gridmeter,current-delay-ns",
+							   2 * NSEC_PER_SEC / rate);
+	ret = platform_driver_register(&sim_driver);
+	if (ret)
+		return ret;
+	/*
+	 * arm64 guests describe the ADC and the ct-sensor consumer in the
+	 * device tree (tests/guest/ct/qemu-virt-ct.dtso): bind to that only.
+	 */
+	if (of_have_populated_dt()) {
+		struct device_node *np;
+
+		np = of_find_compatible_node(NULL, NULL, "gridmeter,sim-adc");
+		of_node_put(np);
+		if (np)
+			return 0;
+	}
+	sim_adc_pdev = platform_device_register_simple("gm-sim-adc", -1,
+						       NULL, 0);
+	if (IS_ERR(sim_adc_pdev)) {
+		ret = PTR_ERR(sim_adc_pdev);
+		goto err_driver;
+	}
+	if (consumer) {
+		/* our own software node: removed after the device, not by it */
+		sim_consumer_fwnode = fwnode_create_software_node(sim_consumer_props,
+								  NULL);
+		if (IS_ERR(sim_consumer_fwnode)) {
+			ret = PTR_ERR(sim_consumer_fwnode);
+			goto err_adc;
+		}
+		ci.fwnode = sim_consumer_fwnode;
+		sim_consumer_pdev = platform_device_register_full(&ci);
+		if (IS_ERR(sim_consumer_pdev)) {
+			ret = PTR_ERR(sim_consumer_pdev);
+			goto err_node;
+		}
+	}
+	return 0;
+
+err_node:
+	fwnode_remove_software_node(sim_consumer_fwnode);
+err_adc:
+	platform_device_unregister(sim_adc_pdev);
+err_driver:
+	platform_driver_unregister(&sim_driver);
+	return ret;
+}
+
+static void __exit sim_exit(void)
+{
+	if (sim_consumer_pdev) {
+		platform_device_unregister(sim_consumer_pdev);
+		fwnode_remove_software_node(sim_consumer_fwnode);
+	}
+	if (sim_adc_pdev)
+		platform_device_unregister(sim_adc_pdev);
+	platform_driver_unregister(&sim_driver);
+}
+
+module_init(sim_init);
+module_exit(sim_exit);
+
+MODULE_DESCRIPTION("gridmeter test fixture: simulated ADC (IIO) and GPIO chip");
+MODULE_LICENSE("GPL");
