@@ -106,7 +106,9 @@ modules: kmod-tree
 
 # sparse over every kernel source; any warning fails.
 sparse: kmod-tree
-	@$(MAKE) --no-print-directory $(KBUILD_ARGS) C=2 CHECK=sparse modules >$(OUT)/sparse.log 2>&1 || \
+	@# kbuild goes silent under an outer "make -s" and would hide its CHECK
+	@# lines: run it with a clean MAKEFLAGS so the count below is real.
+	@env -u MAKEFLAGS -u MFLAGS $(MAKE) --no-print-directory $(KBUILD_ARGS) C=2 CHECK=sparse modules >$(OUT)/sparse.log 2>&1 || \
 		{ cat $(OUT)/sparse.log; exit 1; }
 	@if grep -E 'warning:|error:' $(OUT)/sparse.log; then echo "sparse: warnings above" >&2; exit 1; fi
 	@n=$$(grep -c '^  CHECK ' $(OUT)/sparse.log); [ "$$n" -gt 0 ] || \
