@@ -1,0 +1,518 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "parse.h"
+
+enum ktype { K_U32, K_STR, K_BOOL, K_MILLI, K_CHOICE, K_OPTLINE };
+
+struct keydef {
+	const char *section, *key;
+	enum ktype type;
+	size_t off, size;
+	uint64_t min, max;
+	const char *choices;	/* K_CHOICE: "a|b|c" */
+	const char *unit;
+};
+
+#define OFF(f) offsetof(struct meter_config, f), sizeof(((struct meter_config *)0)->f)
+
+static const struct keydef keys[] = {
+	{ "meter", "timezone", K_STR, OFF(timezone), 0, 0, NULL, NULL },
+	{ "meter", "interval", K_U32, OFF(interval_s), 60, 3600, NULL, "seconds" },
+	{ "meter", "profile_days", K_U32, OFF(profile_days), 35, 400, NULL, "days" },
+	{ "meter", "billing_day", K_U32, OFF(billing_day), 1, 31, NULL, NULL },
+	{ "meter", "sample_interval_ms", K_U32, OFF(sample_ms), 100, 10000, NULL, "ms" },
+
+	{ "sensors", "backend", K_CHOICE, OFF(sensor_backend), 0, 0, "iio|replay", NULL },
+	{ "sensors", "mains_device", K_STR, OFF(mains_device), 0, 0, NULL, NULL },
+	{ "sensors", "renewable_device", K_STR, OFF(renewable_device), 0, 0, NULL, NULL },
+	{ "sensors", "replay_file", K_STR, OFF(replay_file), 0, 0, NULL, NULL },
+
+	{ "protection", "over_voltage", K_MILLI, OFF(over_voltage_mv), 1000, 1000000, NULL, "V" },
+	{ "protection", "under_voltage", K_MILLI, OFF(under_voltage_mv), 1000, 1000000, NULL, "V" },
+	{ "protection", "over_current", K_MILLI, OFF(over_current_ma), 100, 1000000, NULL, "A" },
+	{ "protection", "reclose_delay", K_U32, OFF(reclose_delay_s), 1, 86400, NULL, "seconds" },
+	{ "protection", "lockout_trips", K_U32, OFF(lockout_trips), 1, 16, NULL, NULL },
+	{ "protection", "lockout_window", K_U32, OFF(lockout_window_s), 1, 7 * 86400, NULL, "seconds" },
+
+	{ "relays", "backend", K_CHOICE, OFF(relay_backend), 0, 0, "gpiod|fake", NULL },
+	{ "relays", "chip", K_STR, OFF(gpiochip), 0, 0, NULL, NULL },
+	{ "relays", "main_line", K_U32, OFF(main_line), 0, 1023, NULL, NULL },
+	{ "relays", "main_active_low", K_BOOL, OFF(main_active_low), 0, 0, NULL, NULL },
+	{ "relays", "button_line", K_OPTLINE, OFF(button_line), 0, 1023, NULL, NULL },
+	{ "relays", "button_active_low", K_BOOL, OFF(button_active_low), 0, 0, NULL, NULL },
+
+	{ "allocation", "grid_allocation", K_U32, OFF(grid_allocation_w), 0, 1000000, NULL, "W" },
+	{ "allocation", "restore_margin", K_U32, OFF(restore_margin_w), 0, 1000000, NULL, "W" },
+	{ "allocation", "restore_delay", K_U32, OFF(restore_delay_s), 0, 86400, NULL, "seconds" },
+	{ "allocation", "settle", K_U32, OFF(settle_s), 0, 600, NULL, "seconds" },
+
+	{ "store", "state_dir", K_STR, OFF(state_dir), 0, 0, NULL, NULL },
+	{ "store", "runtime_dir", K_STR, OFF(runtime_dir), 0, 0, NULL, NULL },
+	{ "store", "fsync_interval", K_U32, OFF(fsync_interval_s), 0, 86400, NULL, "seconds" },
+
+	{ "dbus", "property_interval_ms", K_U32, OFF(property_interval_ms), 100, 60000, NULL, "ms" },
+	{ "dbus", "technician_group", K_STR, OFF(technician_group), 0, 0, NULL, NULL },
+	{ "dbus", "appliance_group", K_STR, OFF(appliance_group), 0, 0, NULL, NULL },
+	{ "dbus", "authorization", K_CHOICE, OFF(authorization), 0, 0, "auto|polkit|group", NULL },
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+#define MAX_SEEN 160
+struct seen {
+	char section[48];
+	char key[32];
+	unsigned line;
+};
+
+struct parser {
+	struct meter_config *c;
+	const char *name;
+	char *err;
+	size_t errlen;
+	struct seen seen[MAX_SEEN];
+	size_t nseen;
+	struct { char name[16]; unsigned line; } sections[16];
+	size_t nsections;
+};
+
+static int perr(struct parser *p, unsigned line, const char *section, const char *key,
+		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int perr(struct parser *p, unsigned line, const char *section, const char *key,
+		const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (key)
+		snprintf(p->err, p->errlen, "%s:%u: [%s] key '%s': %s", p->name, line, section, key, msg);
+	else if (line)
+		snprintf(p->err, p->errlen, "%s:%u: %s", p->name, line, msg);
+	else
+		snprintf(p->err, p->errlen, "%s: %s", p->name, msg);
+	return -EINVAL;
+}
+
+static const struct seen *find_seen(const struct parser *p, const char *section, const char *key)
+{
+	for (size_t i = 0; i < p->nseen; i++)
+		if (!strcmp(p->seen[i].section, section) && !strcmp(p->seen[i].key, key))
+			return &p->seen[i];
+	return NULL;
+}
+
+static unsigned section_line(const struct parser *p, const char *section)
+{
+	for (size_t i = 0; i < p->nsections; i++)
+		if (!strcmp(p->sections[i].name, section))
+			return p->sections[i].line;
+	return 0;
+}
+
+void config_defaults(struct meter_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	strcpy(c->timezone, "UTC");
+	c->interval_s = 900;
+	c->profile_days = 35;
+	c->billing_day = 1;
+	c->sample_ms = 1000;
+	strcpy(c->sensor_backend, "iio");
+	c->over_voltage_mv = 253000;
+	c->under_voltage_mv = 207000;
+	c->over_current_ma = 100000;
+	c->reclose_delay_s = 180;
+	c->lockout_trips = 3;
+	c->lockout_window_s = 3600;
+	strcpy(c->relay_backend, "gpiod");
+	strcpy(c->gpiochip, "gpiochip0");
+	c->main_line = 17;
+	c->button_line = -1;
+	c->button_active_low = true;
+	c->grid_allocation_w = 10000;
+	c->restore_margin_w = 200;
+	c->restore_delay_s = 60;
+	c->settle_s = 2;
+	tariff_spec_init(&c->tariff_spec);
+	strcpy(c->state_dir, "/var/lib/gridmeter");
+	strcpy(c->runtime_dir, "/run/gridmeter");
+	c->fsync_interval_s = 0;
+	c->property_interval_ms = 1000;
+	strcpy(c->technician_group, "gridmeter-technicians");
+	strcpy(c->appliance_group, "gridmeter-appliances");
+	strcpy(c->authorization, "auto");
+}
+
+static int set_value(struct parser *p, const struct keydef *k, const char *val, unsigned line)
+{
+	char *field = (char *)p->c + k->off;
+	uint64_t u;
+	int64_t m;
+
+	switch (k->type) {
+	case K_U32:
+		if (parse_u64(val, k->min, k->max, &u))
+			return perr(p, line, k->section, k->key,
+				    "'%s' is not a whole number from %llu to %llu%s%s", val,
+				    (unsigned long long)k->min, (unsigned long long)k->max,
+				    k->unit ? " " : "", k->unit ? k->unit : "");
+		*(uint32_t *)field = (uint32_t)u;
+		return 0;
+	case K_MILLI:
+		if (parse_milli(val, &m) || (uint64_t)m < k->min || (uint64_t)m > k->max)
+			return perr(p, line, k->section, k->key,
+				    "'%s' is not a decimal from %llu.%03llu to %llu.%03llu %s", val,
+				    (unsigned long long)k->min / 1000, (unsigned long long)k->min % 1000,
+				    (unsigned long long)k->max / 1000, (unsigned long long)k->max % 1000,
+				    k->unit);
+		*(uint32_t *)field = (uint32_t)m;
+		return 0;
+	case K_BOOL:
+		if (parse_bool(val, (bool *)field))
+			return perr(p, line, k->section, k->key, "'%s' is not true or false", val);
+		return 0;
+	case K_OPTLINE:
+		if (!strcmp(val, "none")) {
+			*(int32_t *)field = -1;
+			return 0;
+		}
+		if (parse_u64(val, k->min, k->max, &u))
+			return perr(p, line, k->section, k->key,
+				    "'%s' is not a GPIO line offset (0 to %llu) or 'none'", val,
+				    (unsigned long long)k->max);
+		*(int32_t *)field = (int32_t)u;
+		return 0;
+	case K_CHOICE: {
+		size_t n = strlen(val);
+		const char *c = k->choices;
+
+		while (n && c) {
+			if (!strncmp(c, val, n) && (c[n] == '|' || !c[n]))
+				return strlcpy_chk(field, val, k->size) ? -EINVAL : 0;
+			c = strchr(c, '|');
+			if (c)
+				c++;
+		}
+		return perr(p, line, k->section, k->key, "'%s' is not one of %s", val, k->choices);
+	}
+	case K_STR:
+		if (strlcpy_chk(field, val, k->size))
+			return perr(p, line, k->section, k->key, "value longer than %zu characters",
+				    k->size - 1);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static struct load_cfg *find_load(struct meter_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->nloads; i++)
+		if (!strcmp(c->load[i].name, name))
+			return &c->load[i];
+	return NULL;
+}
+
+static int set_load_key(struct parser *p, const char *section, const char *key,
+			const char *val, unsigned line)
+{
+	struct load_cfg *l = find_load(p->c, section + 5);
+	uint64_t u;
+
+	if (!strcmp(key, "line")) {
+		if (parse_u64(val, 0, 1023, &u))
+			return perr(p, line, section, key, "'%s' is not a GPIO line offset (0 to 1023)", val);
+		l->line = (uint32_t)u;
+	} else if (!strcmp(key, "load")) {
+		if (parse_u64(val, 1, 1000000, &u))
+			return perr(p, line, section, key, "'%s' is not a whole number from 1 to 1000000 W", val);
+		l->load_w = (uint32_t)u;
+	} else if (!strcmp(key, "priority")) {
+		if (parse_u64(val, 0, 1000, &u))
+			return perr(p, line, section, key, "'%s' is not a whole number from 0 to 1000", val);
+		l->priority = (uint32_t)u;
+	} else if (!strcmp(key, "active_low")) {
+		if (parse_bool(val, &l->active_low))
+			return perr(p, line, section, key, "'%s' is not true or false", val);
+	} else {
+		return perr(p, line, section, key, "unknown key (line, load, priority, active_low)");
+	}
+	return 0;
+}
+
+static int set_key(struct parser *p, const char *section, const char *key, const char *val,
+		   unsigned line)
+{
+	if (!strcmp(section, "tariff")) {
+		int r = tariff_spec_set(&p->c->tariff_spec, key, val);
+
+		if (r == -ENOENT)
+			return perr(p, line, section, key, "unknown key");
+		if (r)
+			return perr(p, line, section, key, "value too long");
+		return 0;
+	}
+	if (!strncmp(section, "load.", 5))
+		return set_load_key(p, section, key, val, line);
+	for (size_t i = 0; i < NKEYS; i++)
+		if (!strcmp(keys[i].section, section) && !strcmp(keys[i].key, key))
+			return set_value(p, &keys[i], val, line);
+	return perr(p, line, section, key, "unknown key");
+}
+
+static int start_section(struct parser *p, char *name, unsigned line)
+{
+	static const char *const known[] = {
+		"meter", "sensors", "protection", "relays", "allocation", "tariff", "store", "dbus",
+	};
+	bool ok = false;
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		ok |= !strcmp(known[i], name);
+	if (!strncmp(name, "load.", 5)) {
+		struct load_cfg *l;
+		const char *n = name + 5;
+
+		if (!*n || strlen(n) >= ALLOC_NAME_LEN || strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(n))
+			return perr(p, line, NULL, NULL,
+				    "section [%s]: load name must be 1-%d characters of a-z, 0-9, _",
+				    name, ALLOC_NAME_LEN - 1);
+		if (find_load(p->c, n))
+			return perr(p, line, NULL, NULL, "section [%s] given twice", name);
+		if (p->c->nloads == ALLOC_MAX_LOADS)
+			return perr(p, line, NULL, NULL, "section [%s]: more than %d loads", name,
+				    ALLOC_MAX_LOADS);
+		l = &p->c->load[p->c->nloads++];
+		memset(l, 0, sizeof(*l));
+		strcpy(l->name, n);
+		l->priority = UINT32_MAX;
+		l->load_w = 0;
+		l->cfg_line = line;
+		return 0;
+	}
+	if (!ok)
+		return perr(p, line, NULL, NULL, "unknown section [%s]", name);
+	if (section_line(p, name))
+		return perr(p, line, NULL, NULL, "section [%s] given twice", name);
+	if (p->nsections < sizeof(p->sections) / sizeof(p->sections[0])) {
+		strcpy(p->sections[p->nsections].name, name);
+		p->sections[p->nsections++].line = line;
+	}
+	return 0;
+}
+
+static unsigned key_line(const struct parser *p, const char *section, const char *key)
+{
+	const struct seen *s = find_seen(p, section, key);
+
+	return s ? s->line : section_line(p, section);
+}
+
+static bool tz_known(const char *tz)
+{
+	const char *dir = getenv("TZDIR");
+	char path[CFG_PATH + 64];
+
+	if (strstr(tz, "..") || tz[0] == '/' || !tz[0])
+		return false;
+	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "/usr/share/zoneinfo", tz);
+	return access(path, R_OK) == 0;
+}
+
+static int cmp_load(const void *a, const void *b)
+{
+	const struct load_cfg *x = a, *y = b;
+
+	return (x->priority > y->priority) - (x->priority < y->priority);
+}
+
+static int validate(struct parser *p)
+{
+	struct meter_config *c = p->c;
+	const char *badkey = NULL;
+	char msg[200];
+
+	if (strcmp(c->timezone, "UTC") && !tz_known(c->timezone))
+		return perr(p, key_line(p, "meter", "timezone"), "meter", "timezone",
+			    "unknown time zone '%s' (not in the tz database)", c->timezone);
+	if (3600 % c->interval_s && c->interval_s % 3600)
+		return perr(p, key_line(p, "meter", "interval"), "meter", "interval",
+			    "%u s does not divide an hour", c->interval_s);
+	if ((uint64_t)c->profile_days * 86400 / c->interval_s > CFG_MAX_PROFILE)
+		return perr(p, key_line(p, "meter", "profile_days"), "meter", "profile_days",
+			    "%u days of %u s intervals is more than %u load-profile entries",
+			    c->profile_days, c->interval_s, CFG_MAX_PROFILE);
+	if (!strcmp(c->sensor_backend, "iio") && !c->mains_device[0])
+		return perr(p, key_line(p, "sensors", "mains_device"), "sensors", "mains_device",
+			    "required with backend = iio");
+	if (c->under_voltage_mv >= c->over_voltage_mv)
+		return perr(p, key_line(p, "protection", "under_voltage"), "protection",
+			    "under_voltage", "must be below over_voltage");
+	if (c->button_line >= 0 && (uint32_t)c->button_line == c->main_line)
+		return perr(p, key_line(p, "relays", "button_line"), "relays", "button_line",
+			    "same GPIO line as main_line");
+	for (size_t i = 0; i < c->nloads; i++) {
+		struct load_cfg *l = &c->load[i];
+		char sec[48];
+
+		snprintf(sec, sizeof(sec), "load.%s", l->name);
+		if (l->priority == UINT32_MAX)
+			return perr(p, l->cfg_line, sec, "priority", "missing required key");
+		if (!l->load_w)
+			return perr(p, l->cfg_line, sec, "load", "missing required key");
+		if (!find_seen(p, sec, "line"))
+			return perr(p, l->cfg_line, sec, "line", "missing required key");
+		if (l->line == c->main_line || (c->button_line >= 0 && l->line == (uint32_t)c->button_line))
+			return perr(p, key_line(p, sec, "line"), sec, "line",
+				    "GPIO line %u already used by the main relay or button", l->line);
+		for (size_t j = 0; j < i; j++) {
+			if (c->load[j].line == l->line)
+				return perr(p, key_line(p, sec, "line"), sec, "line",
+					    "GPIO line %u already used by load %s", l->line, c->load[j].name);
+			if (c->load[j].priority == l->priority)
+				return perr(p, key_line(p, sec, "priority"), sec, "priority",
+					    "priority %u already used by load %s", l->priority, c->load[j].name);
+		}
+	}
+	qsort(c->load, c->nloads, sizeof(c->load[0]), cmp_load);
+	if (tariff_compile(&c->tariff_spec, &c->tariff, &badkey, msg, sizeof(msg)))
+		return perr(p, key_line(p, "tariff", badkey), "tariff", badkey, "%s", msg);
+	return 0;
+}
+
+int config_parse(struct meter_config *c, const char *name, const char *text,
+		 char *err, size_t errlen)
+{
+	struct parser *p = calloc(1, sizeof(*p));
+	char section[48] = "";
+	unsigned lineno = 0;
+	const char *s = text;
+	int r = 0;
+
+	if (!p) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		return -ENOMEM;
+	}
+	p->c = c;
+	p->name = name;
+	p->err = err;
+	p->errlen = errlen;
+	config_defaults(c);
+	strlcpy_chk(c->path, name, sizeof(c->path));
+
+	while (*s && !r) {
+		const char *nl = strchr(s, '\n');
+		size_t len = nl ? (size_t)(nl - s) : strlen(s);
+		char buf[1024], *line, *eq, *key, *val;
+
+		lineno++;
+		if (len >= sizeof(buf)) {
+			r = perr(p, lineno, NULL, NULL, "line longer than %zu characters", sizeof(buf) - 1);
+			break;
+		}
+		memcpy(buf, s, len);
+		buf[len] = 0;
+		s = nl ? nl + 1 : s + len;
+		for (char *h = strchr(buf, '#'); h; h = strchr(h + 1, '#'))
+			if (h > buf && (h[-1] == ' ' || h[-1] == '\t')) {
+				*h = 0;	/* trailing comment */
+				break;
+			}
+		line = strtrim(buf);
+		if (!*line || *line == '#' || *line == ';')
+			continue;
+		if (*line == '[') {
+			char *end = strchr(line, ']');
+
+			if (!end || end[1]) {
+				r = perr(p, lineno, NULL, NULL, "malformed section header '%s'", line);
+				break;
+			}
+			*end = 0;
+			if (strlen(line + 1) >= sizeof(section)) {
+				r = perr(p, lineno, NULL, NULL, "section name too long");
+				break;
+			}
+			strcpy(section, strtrim(line + 1));
+			r = start_section(p, section, lineno);
+			continue;
+		}
+		eq = strchr(line, '=');
+		if (!eq) {
+			r = perr(p, lineno, NULL, NULL, "expected 'key = value', got '%s'", line);
+			break;
+		}
+		*eq = 0;
+		key = strtrim(line);
+		val = strtrim(eq + 1);
+		if (!section[0]) {
+			r = perr(p, lineno, "", key, "key outside any section");
+			break;
+		}
+		if (!*key || strlen(key) >= sizeof(p->seen[0].key)) {
+			r = perr(p, lineno, NULL, NULL, "bad key name '%s'", key);
+			break;
+		}
+		if (find_seen(p, section, key)) {
+			r = perr(p, lineno, section, key, "given twice (first on line %u)",
+				 find_seen(p, section, key)->line);
+			break;
+		}
+		if (p->nseen == MAX_SEEN) {
+			r = perr(p, lineno, section, key, "too many keys");
+			break;
+		}
+		strcpy(p->seen[p->nseen].section, section);
+		strcpy(p->seen[p->nseen].key, key);
+		p->seen[p->nseen++].line = lineno;
+		r = set_key(p, section, key, val, lineno);
+	}
+	if (!r)
+		r = validate(p);
+	free(p);
+	return r;
+}
+
+int config_load(struct meter_config *c, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	char *text;
+	long n;
+	int r;
+
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || n > 1 << 20 || fseek(f, 0, SEEK_SET)) {
+		snprintf(err, errlen, "%s: unreadable or larger than 1 MiB", path);
+		fclose(f);
+		return -EINVAL;
+	}
+	text = malloc((size_t)n + 1);
+	if (!text || fread(text, 1, (size_t)n, f) != (size_t)n) {
+		snprintf(err, errlen, "%s: read error", path);
+		free(text);
+		fclose(f);
+		return -EIO;
+	}
+	text[n] = 0;
+	fclose(f);
+	if (strlen(text) != (size_t)n) {
+		snprintf(err, errlen, "%s: contains a NUL byte", path);
+		free(text);
+		return -EINVAL;
+	}
+	r = config_parse(c, path, text, err, errlen);
+	free(text);
+	return r;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * meterd configuration: an INI-style file ("[section]", "key = value",
+ * '#' or ';' comments). Every error names the file, the line and the key;
+ * unknown sections and keys are errors, so typos never pass silently.
+ * See agent/meterd.conf.example and Documentation/meterd.md.
+ */
+#ifndef GM_CONFIG_H
+#define GM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc.h"
+#include "tariff.h"
+
+#define CFG_STR		64
+#define CFG_PATH	256
+#define CFG_MAX_PROFILE	50400	/* 35 days of 1-minute intervals, 24 bytes each in memory */
+
+struct load_cfg {
+	char name[ALLOC_NAME_LEN];
+	uint32_t line;		/* GPIO line offset */
+	bool active_low;
+	uint32_t load_w;
+	uint32_t priority;	/* lower is shed first */
+	unsigned cfg_line;	/* where the section starts, for messages */
+};
+
+struct meter_config {
+	char path[CFG_PATH];
+
+	/* [meter] */
+	char timezone[CFG_STR];
+	uint32_t interval_s;
+	uint32_t profile_days;
+	uint32_t billing_day;
+	uint32_t sample_ms;
+
+	/* [sensors] */
+	char sensor_backend[16];	/* iio | replay */
+	char mains_device[CFG_STR];
+	char renewable_device[CFG_STR];	/* empty: none */
+	char replay_file[CFG_PATH];
+
+	/* [protection] */
+	uint32_t over_voltage_mv;
+	uint32_t under_voltage_mv;
+	uint32_t over_current_ma;
+	uint32_t reclose_delay_s;
+	uint32_t lockout_trips;
+	uint32_t lockout_window_s;
+
+	/* [relays] */
+	char relay_backend[16];		/* gpiod | fake */
+	char gpiochip[CFG_STR];
+	uint32_t main_line;
+	bool main_active_low;
+	int32_t button_line;		/* -1: no push button */
+	bool button_active_low;
+
+	/* [load.NAME], sorted by priority */
+	size_t nloads;
+	struct load_cfg load[ALLOC_MAX_LOADS];
+
+	/* [allocation] */
+	uint32_t grid_allocation_w;
+	uint32_t restore_margin_w;
+	uint32_t restore_delay_s;
+	uint32_t settle_s;
+
+	/* [tariff] */
+	struct tariff_spec tariff_spec;
+	struct tariff tariff;
+
+	/* [store] */
+	char state_dir[CFG_PATH];
+	char runtime_dir[CFG_PATH];
+	uint32_t fsync_interval_s;	/* 0: at every interval boundary */
+
+	/* [dbus] */
+	uint32_t property_interval_ms;
+	char technician_group[CFG_STR];
+	char appliance_group[CFG_STR];	/* may only declare appliance demand */
+	char authorization[16];		/* auto | polkit | group */
+};
+
+void config_defaults(struct meter_config *c);
+/* Parse text as if read from `name`. 0, or -EINVAL with "name:line: ..." in err. */
+int config_parse(struct meter_config *c, const char *name, const char *text,
+		 char *err, size_t errlen);
+/* Read and parse a file; errors as above (or "name: <strerror>"). */
+int config_load(struct meter_config *c, const char *path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * meterd: event loop (sd-event) around the meter and its D-Bus service.
+ *
+ *   trip thread       opens the main relay on a sensor event (tripper.c)
+ *   trip wake fd      priority IMPORTANT: protection state machine
+ *   button fd         local reconnect confirmation
+ *   sample timer      every sample_interval_ms: read, integrate, allocate
+ *   D-Bus             method calls, rate-bounded PropertiesChanged
+ *   SIGTERM/SIGINT    sync the store and exit
+ *   watchdog          WATCHDOG=1 from sd-event when WatchdogSec= is set
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "ct_setup.h"
+#include "dbus.h"
+#include "meter.h"
+#include "relay.h"
+#include "sensor.h"
+#include "tripper.h"
+
+/* sysexits.h EX_CONFIG: the unit does not restart on it (RestartPreventExitStatus=) */
+#define EXIT_CONFIG	78
+
+struct daemon {
+	struct meter_config cfg;
+	struct meter meter;
+	struct service svc;
+	struct sensor *sensor;
+	struct relays *relays;
+	struct tripper trip;
+	bool trip_up;
+	sd_event *event;
+	sd_bus *bus;
+	uint64_t period_usec;
+	bool meter_up;
+};
+
+static int on_sample(sd_event_source *es, uint64_t usec, void *userdata)
+{
+	struct daemon *d = userdata;
+	struct sensor_reading r;
+	int e;
+
+	e = d->sensor->ops->read(d->sensor, &r);
+	if (e)
+		meter_sensor_failed(&d->meter, e);
+	else
+		meter_sample(&d->meter, &r, service_real_ms(), (int64_t)(usec / 1000));
+	/* next sample on a fixed grid: no drift however long this one took */
+	sd_event_source_set_time(es, usec + d->period_usec);
+	return sd_event_source_set_enabled(es, SD_EVENT_ONESHOT);
+}
+
+/* The trip thread has already opened the main relay: now the state machine. */
+static int on_trip(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+{
+	struct daemon *d = userdata;
+	unsigned faults = tripper_take(&d->trip);
+
+	(void)es;
+	(void)fd;
+	(void)revents;
+	if (faults)
+		meter_event(&d->meter, faults, service_mono_ms());
+	if (atomic_load(&d->trip.lost))
+		meter_alarm(&d->meter, ALARM_PROTECTION, true,
+			    "the driver's event channel hung up: only the per-sample check protects now");
+	return 0;
+}
+
+static int on_button(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+{
+	struct daemon *d = userdata;
+
+	(void)es;
+	(void)fd;
+	(void)revents;
+	if (d->relays->ops->button_pressed(d->relays) > 0)
+		meter_button(&d->meter);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: meterd [-c CONFIG] [--check] [--test-hooks]\n"
+		   "  -c, --config FILE   configuration (default /etc/gridmeter/meterd.conf)\n"
+		   "      --check         validate the configuration and exit\n"
+		   "      --test-hooks    export org.gridmeter.Meter1.Test (replay sensor only)\n"
+		   "      --setup-thresholds  write [protection] to the CT driver's events and exit\n");
+}
+
+static int setup(struct daemon *d, bool test_hooks, char *err, size_t errlen)
+{
+	struct meter_hooks hooks = { 0 };
+	sigset_t ss;
+	int r, fd;
+
+	if (!strcmp(d->cfg.sensor_backend, "replay"))
+		d->sensor = sensor_replay_new(d->cfg.replay_file, err, errlen);
+	else
+		d->sensor = sensor_iio_new(&d->cfg, err, errlen);
+	if (!d->sensor)
+		return -ENODEV;
+	if (test_hooks && !sensor_is_replay(d->sensor)) {
+		snprintf(err, errlen, "--test-hooks needs [sensors] backend = replay");
+		return -EINVAL;
+	}
+	if (!strcmp(d->cfg.relay_backend, "fake"))
+		d->relays = relay_fake_new(1 + (unsigned)d->cfg.nloads);
+	else
+		d->relays = relay_gpiod_new(&d->cfg, err, errlen);
+	if (!d->relays)
+		return -ENODEV;
+
+	r = tripper_start(&d->trip, d->sensor, d->relays);
+	if (r < 0) {
+		snprintf(err, errlen, "trip thread: %s", strerror(-r));
+		return r;
+	}
+	d->trip_up = true;
+
+	r = sd_event_default(&d->event);
+	if (r < 0)
+		return r;
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	sigprocmask(SIG_BLOCK, &ss, NULL);
+	sd_event_add_signal(d->event, NULL, SIGTERM, NULL, NULL);
+	sd_event_add_signal(d->event, NULL, SIGINT, NULL, NULL);
+
+	r = sd_bus_open_system(&d->bus);
+	if (r < 0) {
+		snprintf(err, errlen, "connecting to the system bus: %s", strerror(-r));
+		return r;
+	}
+	r = service_init(&d->svc, d->bus, d->event, d->cfg.property_interval_ms, test_hooks, &hooks);
+	if (r < 0)
+		return r;
+	r = meter_init(&d->meter, &d->cfg, d->sensor, &d->trip.wrap, &hooks, service_real_ms(),
+		       service_mono_ms(), err, errlen);
+	if (r < 0)
+		return r;
+	d->meter_up = true;
+	if (!sensor_is_replay(d->sensor)) {
+		char why[512];
+
+		/* Protection within a mains cycle needs the driver's events armed. */
+		if (ct_thresholds("/sys", d->cfg.mains_device, d->cfg.over_voltage_mv,
+				  d->cfg.under_voltage_mv, d->cfg.over_current_ma, false, why, sizeof(why)))
+			meter_alarm(&d->meter, ALARM_PROTECTION, true, why);
+	}
+	r = service_start(&d->svc, &d->meter, err, errlen);
+	if (r < 0)
+		return r;
+	r = sd_bus_attach_event(d->bus, d->event, SD_EVENT_PRIORITY_NORMAL);
+	if (r < 0)
+		return r;
+	/* bus gone (dbus restarted): leave with a failure, systemd restarts us */
+	sd_bus_set_exit_on_disconnect(d->bus, 1);
+	r = sd_bus_request_name(d->bus, METER_BUS_NAME, 0);
+	if (r < 0) {
+		snprintf(err, errlen, "acquiring %s: %s", METER_BUS_NAME, strerror(-r));
+		return r;
+	}
+
+	{
+		sd_event_source *es;
+
+		r = sd_event_add_io(d->event, &es, d->trip.wake_fd, EPOLLIN, on_trip, d);
+		if (r < 0)
+			return r;
+		sd_event_source_set_priority(es, SD_EVENT_PRIORITY_IMPORTANT);
+		sd_event_source_set_floating(es, 1);
+		sd_event_source_unref(es);
+	}
+	fd = d->relays->ops->button_fd(d->relays);
+	if (fd >= 0) {
+		r = sd_event_add_io(d->event, NULL, fd, EPOLLIN, on_button, d);
+		if (r < 0)
+			return r;
+	}
+	d->period_usec = (uint64_t)d->cfg.sample_ms * 1000;
+	{
+		uint64_t now;
+
+		sd_event_now(d->event, CLOCK_MONOTONIC, &now);
+		r = sd_event_add_time(d->event, NULL, CLOCK_MONOTONIC, now + d->period_usec, 1000,
+				      on_sample, d);
+		if (r < 0)
+			return r;
+	}
+	sd_event_set_watchdog(d->event, true);
+	return 0;
+}
+
+int meterd_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "test-hooks", no_argument, NULL, 'T' },
+		{ "setup-thresholds", no_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = "/etc/gridmeter/meterd.conf";
+	bool check = false, test_hooks = false, setup_thresholds = false;
+	struct daemon *d;
+	char err[512] = "";
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 'C': check = true; break;
+		case 'T': test_hooks = true; break;
+		case 'S': setup_thresholds = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return 1;
+	if (config_load(&d->cfg, path, err, sizeof(err))) {
+		fprintf(stderr, "<3>meterd: configuration error: %s\n", err);
+		sd_notifyf(0, "STATUS=configuration error: %s", err);
+		free(d);
+		return EXIT_CONFIG;
+	}
+	if (check) {
+		printf("%s: ok\n", path);
+		free(d);
+		return 0;
+	}
+	if (setup_thresholds) {
+		/* privileged (ExecStartPre=+): arm the driver's events with [protection] */
+		r = strcmp(d->cfg.sensor_backend, "iio") ? 0 :
+		    ct_thresholds("/sys", d->cfg.mains_device, d->cfg.over_voltage_mv,
+				  d->cfg.under_voltage_mv, d->cfg.over_current_ma, true, err, sizeof(err));
+		if (r)
+			fprintf(stderr, "<3>meterd: threshold events: %s\n", err);
+		free(d);
+		return r ? 1 : 0;
+	}
+	r = setup(d, test_hooks, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "<3>meterd: cannot start: %s\n", err[0] ? err : strerror(-r));
+		sd_notifyf(0, "STATUS=cannot start: %s", err[0] ? err : strerror(-r));
+	} else {
+		sd_notifyf(0, "READY=1\nSTATUS=metering, authorisation by %s", auth_mode_name(&d->svc.auth));
+		r = sd_event_loop(d->event);	/* 0 on SIGTERM/SIGINT, > 0 if the bus went away */
+		sd_notify(0, "STOPPING=1");
+		fprintf(stderr, r ? "<3>meterd: stopping: %s\n" : "<6>meterd: stopping\n",
+			r > 0 ? "lost the system bus" : strerror(-r));
+	}
+	if (d->meter_up)
+		meter_shutdown(&d->meter);
+	service_done(&d->svc);
+	if (d->bus)
+		sd_bus_flush_close_unref(d->bus);
+	if (d->event)
+		sd_event_unref(d->event);
+	if (d->trip_up)
+		tripper_stop(&d->trip);
+	if (d->sensor)
+		d->sensor->ops->destroy(d->sensor);
+	if (d->relays)
+		d->relays->ops->destroy(d->relays);
+	free(d);
+	return r ? 1 : 0;
+}
