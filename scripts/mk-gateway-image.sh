@@ -75,6 +75,7 @@ UNIT
 # Integration tests, run only when the kernel command line asks for them.
 mkdir -p "$root/usr/lib/gridmeter/itest"
 cp tests/gateway/itest/* "$root/usr/lib/gridmeter/itest/"
+[ -f tests/dbus/meterd-smoke.sh ] && cp tests/dbus/meterd-smoke.sh "$root/usr/lib/gridmeter/itest/"
 chmod 755 "$root/usr/lib/gridmeter/itest/"*
 cp tests/gateway/gridmeter-itest.service "$root/etc/systemd/system/"
 ln -sf ../gridmeter-itest.service "$root/etc/systemd/system/multi-user.target.wants/gridmeter-itest.service"
