@@ -21,7 +21,7 @@ if [ -f agent/meterd.service ]; then
 	install -D -m 644 agent/50-gridmeter.rules "$root/usr/share/polkit-1/rules.d/50-gridmeter.rules"
 	install -D -m 644 Documentation/meterd.md "$root/usr/share/doc/gridmeter/meterd.md"
 	# The user and groups exist before udev first applies its rules.
-	systemd-sysusers --root="$root" "$root/usr/lib/sysusers.d/gridmeter.conf"
+	systemd-sysusers --root="$(realpath "$root")"
 	mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
 	ln -sf /usr/lib/systemd/system/meterd.service \
 		"$root/etc/systemd/system/multi-user.target.wants/meterd.service"
