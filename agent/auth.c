@@ -168,6 +168,11 @@ static int pk_reply(sd_bus_message *reply, void *userdata, sd_bus_error *e)
 
 	(void)e;
 	if (sd_bus_message_is_method_error(reply, NULL)) {
+		const sd_bus_error *err = sd_bus_message_get_error(reply);
+
+		/* polkit could not decide: refuse, and say why in the journal */
+		fprintf(stderr, "<4>authorization: polkit failed for %s: %s: %s\n", pc->who,
+			err && err->name ? err->name : "?", err && err->message ? err->message : "");
 		r = -EACCES;
 	} else {
 		r = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
