@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * gm_sim_adc - test-only simulated two-channel 12-bit ADC (IIO provider)
+ * gm_sim_adc - test-only simulated two-channel ADC (IIO provider), 12-bit
+ * by default (8..16 bits and the reference voltage are module parameters),
  * and simulated GPIO chip for the gridmeter guests.
  *
  * The ADC behaves like a multiplexed MCP3008/MCP3208: one conversion at a
@@ -10,7 +11,9 @@
  * later, and results never depend on guest timing.
  *
  * Each channel is dc + fundamental + 3rd + 5th harmonic (amplitude in
- * milli-codes, phase in millidegrees) + Gaussian noise, quantised to 0..4095.
+ * milli-codes, phase in millidegrees) + Gaussian noise, quantised to
+ * 0..2^bits - 1. The default waveform is the same 230 V / 10 A line whatever
+ * the resolution and reference (amplitudes and DC scale with them).
  * A load step switches the current amplitude after a number of conversions;
  * dropouts make reads fail with -EIO. All of it is set through sysfs
  * attributes of the IIO device (sim_*), documented in tests/guest/ct/README.
@@ -38,8 +41,6 @@
 #include "../../drivers/iio/ct/ct_compat.h"
 #include "../../drivers/iio/ct/ct_costab.h"
 
-#define SIM_VREF_MV	3300
-#define SIM_BITS	12
 #define SIM_NGPIO	8
 
 static bool consumer = true;
@@ -48,11 +49,23 @@ MODULE_PARM_DESC(consumer, "create the gridmeter-ct.0 consumer device and its ii
 
 static unsigned int bad_props;
 module_param(bad_props, uint, 0444);
-MODULE_PARM_DESC(bad_props, "test the consumer's probe: 1 omits gridmeter,ct-turns-ratio, 2 makes the conversion delay a whole pair period");
+MODULE_PARM_DESC(bad_props, "test the consumer's probe: 1 omits gridmeter,ct-turns-ratio, 2 makes the conversion delay a whole pair period, 3 gives a current-rms-offset beyond 2^24");
 
 static unsigned int rate = 8000;
 module_param(rate, uint, 0444);
 MODULE_PARM_DESC(rate, "conversions per simulated second (2000..32000); the consumer gets rate/2 pairs/s");
+
+static unsigned int bits = 12;
+module_param(bits, uint, 0444);
+MODULE_PARM_DESC(bits, "resolution (8..16): codes 0..2^bits-1, realbits, scale vref_mv >> bits");
+
+static unsigned int vref_mv = 3300;
+module_param(vref_mv, uint, 0444);
+MODULE_PARM_DESC(vref_mv, "reference voltage, mV (1000..5500)");
+
+static unsigned int adc_quirk;
+module_param(adc_quirk, uint, 0444);
+MODULE_PARM_DESC(adc_quirk, "test the consumer's probe: 1 channels without a scale, 2 channels with a non-zero offset");
 
 enum sim_param {
 	/* per channel, channel 0 (voltage) then channel 1 (current) */
@@ -86,6 +99,7 @@ struct sim_adc {
 	bool stepped;
 };
 
+/* at 3.3 V and 12 bits; sim_probe() scales DC and amplitudes to bits, vref */
 static const s32 sim_defaults[SIM_NPARAMS] = {
 	/* voltage: 230 V rms at 241.7 mV per code (ratio 300, 3.3 V, 12 bit) */
 	[SIM_DC] = 2048, [SIM_AMP] = 1345795,
@@ -95,6 +109,12 @@ static const s32 sim_defaults[SIM_NPARAMS] = {
 	[SIM_NOISE] = 500, [SIM_PER_CH + SIM_NOISE] = 500,
 	[SIM_FREQ] = 50000, [SIM_RATE] = 8000,
 };
+
+/* A default amplitude at 3.3 V / 12 bits, for the resolution and reference. */
+static s32 sim_scale_amp(s32 amp)
+{
+	return div_u64((u64)amp * 3300 << bits, vref_mv * 4096ULL);
+}
 
 static void sim_update_step(struct sim_adc *st)
 {
@@ -159,9 +179,9 @@ static int sim_convert(struct sim_adc *st, int ch, int *val)
 	x += (s64)p[SIM_H3_AMP] * sim_cos(3 * th + sim_turns(p[SIM_H3_PHASE]));
 	x += (s64)p[SIM_H5_AMP] * sim_cos(5 * th + sim_turns(p[SIM_H5_PHASE]));
 	x += sim_noise(st, p[SIM_NOISE]) * 16384;
-	/* milli-codes Q14 -> codes, rounded, clamped to the 12-bit range */
+	/* milli-codes Q14 -> codes, rounded, clamped to the ADC's range */
 	x = div_s64(x + 8192000, 16384000);
-	*val = clamp_t(s64, x, 0, (1 << SIM_BITS) - 1);
+	*val = clamp_t(s64, x, 0, (1 << bits) - 1);
 	return 0;
 }
 
@@ -179,9 +199,14 @@ static int sim_read_raw(struct iio_dev *indio_dev,
 		mutex_unlock(&st->lock);
 		return ret ? ret : IIO_VAL_INT;
 	case IIO_CHAN_INFO_SCALE:
-		*val = SIM_VREF_MV;
-		*val2 = SIM_BITS;
+		/* like mcp320x: vref / 2^resolution */
+		*val = vref_mv;
+		*val2 = bits;
 		return IIO_VAL_FRACTIONAL_LOG2;
+	case IIO_CHAN_INFO_OFFSET:
+		/* adc_quirk=2 only: a bipolar-looking channel */
+		*val = -(1 << (bits - 1));
+		return IIO_VAL_INT;
 	default:
 		return -EINVAL;
 	}
@@ -317,8 +342,10 @@ static const struct iio_info sim_info = {
 	.datasheet_name = "CH" #_c,				\
 	.info_mask_separate = BIT(IIO_CHAN_INFO_RAW),		\
 	.info_mask_shared_by_type = BIT(IIO_CHAN_INFO_SCALE),	\
+	.scan_type = { .sign = 'u', .realbits = 12, .storagebits = 16 }, \
 }
 
+/* template; sim_probe() sets the resolution and the adc_quirk */
 static const struct iio_chan_spec sim_channels[] = {
 	SIM_CHAN(0),
 	SIM_CHAN(1),
@@ -439,16 +466,32 @@ static int sim_gpio_probe(struct device *dev)
 static int sim_probe(struct platform_device *pdev)
 {
 	struct device *dev = &pdev->dev;
+	struct iio_chan_spec *chans;
 	struct iio_dev *indio_dev;
 	struct sim_adc *st;
-	int ret;
+	int ret, k;
 
 	indio_dev = devm_iio_device_alloc(dev, sizeof(*st));
 	if (!indio_dev)
 		return -ENOMEM;
+	chans = devm_kmemdup(dev, sim_channels, sizeof(sim_channels), GFP_KERNEL);
+	if (!chans)
+		return -ENOMEM;
+	for (k = 0; k < ARRAY_SIZE(sim_channels); k++) {
+		chans[k].scan_type.realbits = bits;
+		if (adc_quirk == 1)
+			chans[k].info_mask_shared_by_type = 0;
+		if (adc_quirk == 2)
+			chans[k].info_mask_shared_by_type |= BIT(IIO_CHAN_INFO_OFFSET);
+	}
 	st = iio_priv(indio_dev);
 	mutex_init(&st->lock);
 	memcpy(st->p, sim_defaults, sizeof(st->p));
+	/* mid-scale bias (the current's 2 codes above), same line in volts */
+	st->p[SIM_DC] = 1 << (bits - 1);
+	st->p[SIM_PER_CH + SIM_DC] = (1 << (bits - 1)) + 2;
+	st->p[SIM_AMP] = sim_scale_amp(st->p[SIM_AMP]);
+	st->p[SIM_PER_CH + SIM_AMP] = sim_scale_amp(st->p[SIM_PER_CH + SIM_AMP]);
 	st->p[SIM_RATE] = rate;
 	st->rng = 0x2545f491;
 	sim_update_step(st);
@@ -456,7 +499,7 @@ static int sim_probe(struct platform_device *pdev)
 	indio_dev->name = "gm-sim-adc";
 	indio_dev->info = &sim_info;
 	indio_dev->modes = INDIO_DIRECT_MODE;
-	indio_dev->channels = sim_channels;
+	indio_dev->channels = chans;
 	indio_dev->num_channels = ARRAY_SIZE(sim_channels);
 
 	if (consumer && !dev->of_node) {
@@ -500,6 +543,7 @@ static struct property_entry sim_consumer_props[] = {
 	 * 42 mA floor, so an idle line needs a threshold above it.
 	 */
 	PROPERTY_ENTRY_U32("gridmeter,no-load-microamp", 100000),
+	{ },		/* bad_props=3 */
 	{ }
 };
 
@@ -518,6 +562,11 @@ static int __init sim_init(void)
 		pr_err("gm_sim_adc: rate %u out of range 2000..32000\n", rate);
 		return -EINVAL;
 	}
+	if (bits < 8 || bits > 16 || vref_mv < 1000 || vref_mv > 5500) {
+		pr_err("gm_sim_adc: bits %u (8..16) or vref_mv %u (1000..5500) out of range\n",
+		       bits, vref_mv);
+		return -EINVAL;
+	}
 	/* one conversion between the voltage and the current of a pair */
 	sim_consumer_props[3] = PROPERTY_ENTRY_U32("gridmeter,current-delay-ns",
 						   NSEC_PER_SEC / rate);
@@ -528,12 +577,15 @@ static int __init sim_init(void)
 	if (bad_props == 2)
 		sim_consumer_props[3] = PROPERTY_ENTRY_U32("gridmeter,current-delay-ns",
 							   2 * NSEC_PER_SEC / rate);
+	if (bad_props == 3)
+		sim_consumer_props[6] = PROPERTY_ENTRY_U32("gridmeter,current-rms-offset",
+							   (1 << 24) + 1);
 	ret = platform_driver_register(&sim_driver);
 	if (ret)
 		return ret;
 	/*
 	 * arm64 guests describe the ADC and the ct-sensor consumer in the
-	 * device tree (tests/guest/ct/qemu-virt-ct.dtso): bind to that only.
+	 * device tree (tests/guest/dt/ct-sensor.dtso): bind to that only.
 	 */
 	if (of_have_populated_dt()) {
 		struct device_node *np;

@@ -2,3 +2,9 @@
 UNIT_TESTS += ct_test_metering
 ct_test_metering_SRCS := drivers/iio/ct/ct_metering.c tests/unit/ct_test_metering.c
 ct_test_metering_LDLIBS := -lm
+# The same tests with UBSan trapping on the first undefined behaviour (signed
+# overflow in the fixed-point math included).
+UNIT_TESTS += ct_test_metering_ubsan
+ct_test_metering_ubsan_SRCS := $(ct_test_metering_SRCS)
+ct_test_metering_ubsan_LDLIBS := -lm
+ct_test_metering_ubsan_CFLAGS := -fsanitize=undefined -fno-sanitize-recover=all

@@ -348,4 +348,85 @@ TEST(energy_counter_headroom)
 	EXPECT_LE(labs(PPM(r.e_p_err)), 1000);
 }
 
+/*
+ * The widest input the driver accepts (CT_ADC_BITS_MAX, 12 bits): both
+ * channels at full scale, codes 0..4095. The fundamental power is then
+ * A_v * A_i * 2^15 ~ 2^37 in Q16 code^2, and its Q24 phase correction
+ * stays below 2^61 (at 13 bits it would reach 2^63 and flip sign: see
+ * ct_metering.h). The ct_test_metering_ubsan build of this file traps on
+ * any signed overflow.
+ */
+static void full_scale_case(struct __test_metadata *_metadata, double phi)
+{
+	struct ctm_sim s;
+	struct ct_meter m;
+	struct ct_meter_cfg cfg;
+	struct ctm_result r;
+	const double half = CT_CODE_MAX / 2.0;	/* 2047.5 codes */
+
+	ctm_setup(&s, 50.0, 4000, 1.0, phi, 0, 0, 31);
+	s.v.dc = half;
+	s.i.dc = half;
+	s.v.c[0].amp = half * CTM_V_GAIN_NV * 1e-9;	/* peak, V */
+	s.i.c[0].amp = half * CTM_I_GAIN_NA * 1e-9;	/* peak, A */
+	ctm_cfg(&cfg, 4000);
+	ASSERT_EQ(0, ct_meter_init(&m, &cfg));
+	ctm_run(&s, &m, 200, &r);
+	TH_LOG("full scale, PF %.2f: Ep %+.4f%% Eq %+.4f%% Irms %+.4f%% Vrms %+.4f%% f %.4f Hz, P %d mW",
+	       cos(phi), r.e_p_err * 100, r.e_q_err * 100, r.i_err * 100,
+	       r.v_err * 100, r.f_err_max, m.last.p_mw);
+	EXPECT_LE(labs(PPM(r.e_p_err)), 1000);
+	EXPECT_LE(labs(PPM(r.e_q_err)), 2000);
+	EXPECT_LE(labs(PPM(r.i_err)), 500);
+	EXPECT_LE(labs(PPM(r.v_err)), 500);
+	EXPECT_LE(PPM(r.f_err_max), 10000);
+	/* the last cycle alone, from the waveform: P = V I cos(phi) / 2 */
+	EXPECT_LT(fabs(m.last.p_mw * 1e-3 / (ctm_active(&s)) - 1), 0.001);
+	EXPECT_LT(fabs(m.last.q_mvar * 1e-3 - ctm_reactive1(&s)),
+		  0.002 * ctm_rms(&s.v) * ctm_rms(&s.i));
+}
+
+TEST(full_scale_12bit_pf1)	{ full_scale_case(_metadata, 0); }
+TEST(full_scale_12bit_pf05)	{ full_scale_case(_metadata, acos(0.5)); }
+TEST(full_scale_12bit_export)	{ full_scale_case(_metadata, M_PI - acos(0.8)); }
+
+/*
+ * Full-scale square waves on both channels, in phase and converted at the
+ * same instant (no skew): the largest fundamental 12-bit codes can carry
+ * (4/pi of the sine's). Every cycle must read V = I = 2047.5 codes rms,
+ * P = S = V * I, Q = 0, PF 1: no overflow anywhere.
+ */
+TEST(full_scale_12bit_square)
+{
+	const double half = CT_CODE_MAX / 2.0;
+	const double vrms = half * CTM_V_GAIN_NV * 1e-9;
+	const double irms = half * CTM_I_GAIN_NA * 1e-9;
+	struct ct_meter m;
+	struct ct_meter_cfg cfg;
+	struct ct_reading r;
+	int n, got = 0;
+
+	ctm_cfg(&cfg, 4000);
+	cfg.skew_q16 = 0;
+	ASSERT_EQ(0, ct_meter_init(&m, &cfg));
+	for (n = 0; n < 4000 * 4; n++) {
+		/* 50 Hz at 4000 pairs/s: 40 samples high, 40 low */
+		u16 x = (n % 80) < 40 ? CT_CODE_MAX : 0;
+
+		if (!ct_meter_push(&m, x, x, &r) || n < 4000)
+			continue;
+		got++;
+		EXPECT_LT(fabs(r.v_rms_uv * 1e-6 / vrms - 1), 0.001);
+		EXPECT_LT(fabs(r.i_rms_ua * 1e-6 / irms - 1), 0.001);
+		EXPECT_LT(fabs(r.s_mva * 1e-3 / (vrms * irms) - 1), 0.002);
+		EXPECT_LT(fabs(r.p_mw * 1e-3 / (vrms * irms) - 1), 0.001);
+		EXPECT_LT(fabs(r.q_mvar * 1e-3), 0.002 * vrms * irms);
+		EXPECT_GT(r.pf_micro, 999000);
+		EXPECT_LT(fabs(r.freq_uhz * 1e-6 - 50.0), 0.01);
+	}
+	EXPECT_GE(got, 145);	/* 3 s of 50 Hz */
+	EXPECT_GT(m.e_import_mj, 0ull);
+	EXPECT_EQ(0ull, (unsigned long long)m.e_export_mj);
+}
+
 TEST_HARNESS_MAIN

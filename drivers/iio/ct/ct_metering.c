@@ -597,8 +597,8 @@ static __always_inline const u16 *ct_run(struct ct_hot *h, const u16 *p,
 /**
  * ct_meter_feed() - process a block of sample pairs
  * @m: meter
- * @pairs: @n sample pairs, ADC codes: voltage, then current (converted
- *         after the voltage, see &ct_meter_cfg.skew_q16)
+ * @pairs: @n sample pairs, ADC codes (0..CT_CODE_MAX): voltage, then current
+ *         (converted after the voltage, see &ct_meter_cfg.skew_q16)
  * @n: number of pairs
  * @out: filled when a cycle completes
  * @ready: set to 1 when @out was filled, else 0
@@ -702,7 +702,7 @@ unsigned int ct_meter_feed(struct ct_meter *m, const u16 *pairs,
 /**
  * ct_meter_push() - process one sample pair
  * @m: meter
- * @v: voltage sample, ADC code (0..65535)
+ * @v: voltage sample, ADC code (0..CT_CODE_MAX)
  * @i: current sample, ADC code, converted after @v
  * @out: filled when a cycle completes
  *

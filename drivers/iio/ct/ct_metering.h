@@ -17,6 +17,16 @@
 #define CT_LINE_HZ_MAX		70
 #define CT_PHASE_MDEG_MAX	20000	/* |CT phase lead| accepted, millidegrees */
 #define CT_WARMUP_CYCLES	2	/* cycles after (re)sync that are not reported */
+/*
+ * Widest ADC code the math takes: the fundamental power of a cycle, Q16
+ * code^2, reaches A_v * A_i * 2^15 (amplitudes in codes) and is multiplied
+ * by Q24 coefficients in 64 bits, so A_v * A_i must stay below 2^24. At 12
+ * bits a full-scale sine gives 2^22 (a full-scale square wave 2^22.7). A
+ * driver refuses wider channels at probe and codes above CT_CODE_MAX at run
+ * time.
+ */
+#define CT_ADC_BITS_MAX		12
+#define CT_CODE_MAX		((1 << CT_ADC_BITS_MAX) - 1)
 
 /**
  * struct ct_meter_cfg - calibration and acquisition parameters

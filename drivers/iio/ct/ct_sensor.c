@@ -40,6 +40,9 @@
 #define CT_NO_LOAD_UA_DEFAULT	20000	/* 20 mA: 0.4% of a 5 A basic current */
 #define CT_CALIBSCALE_ONE	1000000
 #define CT_RESYNC_NS		(50 * NSEC_PER_MSEC)
+#define CT_MS_BIAS_MAX		16777216	/* 2^24: |calibbias|, 2^-16 code^2 */
+/* ADC scale accepted: up to 2^40 nV per 1024 codes, 1.07 V per code */
+#define CT_NV_X1024_MAX		BIT_ULL(40)
 
 /*
  * Linux 6.18 (ADE9000) added IIO_ALTCURRENT and the RMS/ACTIVE/REACTIVE/
@@ -158,11 +161,15 @@ static int ct_gains(const struct ct_state *st, u32 cs_i, u32 cs_v,
 {
 	u64 gi, gv;
 
-	/* nA * 1024 per code: (nV / ohm) * turns */
+	/*
+	 * nA * 1024 per code: (nV / ohm) * turns. nv_*_x1024 <= 2^40
+	 * (ct_get_adc()), ct_ratio < 2^17, vratio_milli * cs_v < 2^48: no
+	 * product or quotient below can overflow 64 bits.
+	 */
 	gi = mul_u64_u64_div_u64(st->nv_i_x1024 * st->ct_ratio, 1000000,
 				 st->burden_uohm);
 	gi = mul_u64_u64_div_u64(gi, cs_i, 1024ULL * CT_CALIBSCALE_ONE);
-	gv = mul_u64_u64_div_u64(st->nv_v_x1024 * st->vratio_milli, cs_v,
+	gv = mul_u64_u64_div_u64(st->nv_v_x1024, (u64)st->vratio_milli * cs_v,
 				 1024ULL * 1000 * CT_CALIBSCALE_ONE);
 	if (!gi || gi > U32_MAX || !gv || gv > U32_MAX)
 		return -EINVAL;
@@ -254,7 +261,10 @@ static void ct_process(struct ct_state *st, const u16 *pairs, unsigned int n)
 		iio_trigger_poll_nested(st->trig);
 }
 
-/* Buffer: push the latest cycle, whichever trigger fired. */
+/*
+ * Buffer: push the latest cycle, whichever trigger fired; nothing before the
+ * first cycle (another trigger may fire earlier).
+ */
 static irqreturn_t ct_trigger_handler(int irq, void *p)
 {
 	struct iio_poll_func *pf = p;
@@ -264,6 +274,10 @@ static irqreturn_t ct_trigger_handler(int irq, void *p)
 	s64 ts;
 
 	mutex_lock(&st->lock);
+	if (!st->have) {
+		mutex_unlock(&st->lock);
+		goto done;
+	}
 	st->scan.i = r->i_rms_ua;
 	st->scan.v = r->v_rms_uv;
 	st->scan.p = r->p_mw;
@@ -274,6 +288,7 @@ static irqreturn_t ct_trigger_handler(int irq, void *p)
 	ts = st->last_ts;
 	mutex_unlock(&st->lock);
 	iio_push_to_buffers_with_timestamp(indio_dev, &st->scan, ts);
+done:
 	iio_trigger_notify_done(indio_dev->trig);
 	return IRQ_HANDLED;
 }
@@ -292,7 +307,8 @@ static int ct_thread(void *data)
 		ret = iio_read_channel_raw(st->vchan, &v);
 		if (ret >= 0)
 			ret = iio_read_channel_raw(st->ichan, &i);
-		if (ret >= 0 && (v < 0 || v > U16_MAX || i < 0 || i > U16_MAX))
+		/* codes beyond 12 bits would overflow the metering math */
+		if (ret >= 0 && (v < 0 || v > CT_CODE_MAX || i < 0 || i > CT_CODE_MAX))
 			ret = -ERANGE;
 		if (ret < 0) {
 			/* never a garbage reading: drop the whole cycle */
@@ -586,6 +602,35 @@ static int ct_read_raw(struct iio_dev *indio_dev,
 	return ret;
 }
 
+static int ct_write_raw_get_fmt(struct iio_dev *indio_dev,
+				struct iio_chan_spec const *chan, long mask)
+{
+	switch (mask) {
+	case IIO_CHAN_INFO_PHASE:
+		return IIO_VAL_INT_PLUS_NANO;
+	case IIO_CHAN_INFO_CALIBSCALE:
+		return IIO_VAL_INT_PLUS_MICRO;
+	default:
+		return IIO_VAL_INT;
+	}
+}
+
+/* One rate-limited line for a rejected write, in the attribute's format. */
+static void ct_log_rejected(struct ct_state *st, struct iio_chan_spec const *chan,
+			    int val, int val2, long mask)
+{
+	int fmt = ct_write_raw_get_fmt(st->indio_dev, chan, mask);
+
+	if (fmt == IIO_VAL_INT)
+		dev_info_ratelimited(st->dev, "rejected write of %d to attribute %ld: out of range\n",
+				     val, mask);
+	else
+		dev_info_ratelimited(st->dev, "rejected write of %s%d.%0*d to attribute %ld: out of range\n",
+				     val < 0 || val2 < 0 ? "-" : "", abs(val),
+				     fmt == IIO_VAL_INT_PLUS_NANO ? 9 : 6,
+				     abs(val2), mask);
+}
+
 static int ct_write_raw(struct iio_dev *indio_dev,
 			struct iio_chan_spec const *chan,
 			int val, int val2, long mask)
@@ -613,7 +658,7 @@ static int ct_write_raw(struct iio_dev *indio_dev,
 		ret = ct_gains(st, cs_i, cs_v, &cfg);
 		break;
 	case IIO_CHAN_INFO_CALIBBIAS:
-		if (val2 || val < -(1 << 24) || val > (1 << 24))
+		if (val2 || val < -CT_MS_BIAS_MAX || val > CT_MS_BIAS_MAX)
 			break;
 		if (chan->address == CT_I)
 			cfg.i_ms_bias = val;
@@ -648,22 +693,8 @@ static int ct_write_raw(struct iio_dev *indio_dev,
 	}
 	mutex_unlock(&st->lock);
 	if (ret)
-		dev_info_ratelimited(st->dev, "rejected write of %d.%09d to attribute %ld: out of range\n",
-				     val, val2, mask);
+		ct_log_rejected(st, chan, val, val2, mask);
 	return ret;
-}
-
-static int ct_write_raw_get_fmt(struct iio_dev *indio_dev,
-				struct iio_chan_spec const *chan, long mask)
-{
-	switch (mask) {
-	case IIO_CHAN_INFO_PHASE:
-		return IIO_VAL_INT_PLUS_NANO;
-	case IIO_CHAN_INFO_CALIBSCALE:
-		return IIO_VAL_INT_PLUS_MICRO;
-	default:
-		return IIO_VAL_INT;
-	}
 }
 
 static int ct_event_id(const struct iio_chan_spec *chan,
@@ -803,28 +834,100 @@ static const struct iio_info ct_info = {
 
 /* --- probe ----------------------------------------------------------------- */
 
+/*
+ * ADC volts per code, as nanovolts per 1024 codes, from the channel's scale
+ * (millivolts per code): num / den mV. Return: 0, or -EINVAL when the scale
+ * is not positive or beyond CT_NV_X1024_MAX.
+ */
+static int ct_scale_nv_x1024(int type, int val, int val2, u64 *nv_x1024)
+{
+	u64 num, den;
+
+	switch (type) {
+	case IIO_VAL_INT:
+		num = val;
+		den = 1;
+		break;
+	case IIO_VAL_INT_PLUS_MICRO:
+	case IIO_VAL_INT_PLUS_NANO:
+		/* negative when either part is: never a usable scale */
+		if (val < 0 || val2 < 0)
+			return -EINVAL;
+		den = type == IIO_VAL_INT_PLUS_MICRO ? USEC_PER_SEC : NSEC_PER_SEC;
+		num = (u64)val * den + val2;
+		break;
+	case IIO_VAL_FRACTIONAL:
+		if (val2 <= 0)
+			return -EINVAL;
+		num = val;
+		den = val2;
+		break;
+	case IIO_VAL_FRACTIONAL_LOG2:
+		if (val2 < 0 || val2 > 62)
+			return -EINVAL;
+		num = val;
+		den = 1ULL << val2;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (val < 0 || !num || div64_u64(num, den) >= CT_NV_X1024_MAX >> 30)
+		return -EINVAL;
+	/* below 2^40 (checked above), so the quotient cannot overflow */
+	*nv_x1024 = mul_u64_u64_div_u64(num, 1024ULL * NSEC_PER_MSEC, den);
+	if (!*nv_x1024 || *nv_x1024 > CT_NV_X1024_MAX)
+		return -EINVAL;
+	return 0;
+}
+
 static int ct_get_adc(struct ct_state *st, const char *name,
 		      struct iio_channel **chan, u64 *nv_x1024)
 {
 	struct device *dev = st->dev;
+	const struct iio_chan_spec *spec;
 	enum iio_chan_type type;
-	int ret, val;
+	int ret, val, val2;
 
 	*chan = devm_iio_channel_get(dev, name);
 	if (IS_ERR(*chan))
 		return dev_err_probe(dev, PTR_ERR(*chan),
 				     "cannot get the '%s' io-channel\n", name);
+	spec = (*chan)->channel;
 	ret = iio_get_channel_type(*chan, &type);
 	if (ret || type != IIO_VOLTAGE)
 		return dev_err_probe(dev, ret ?: -EINVAL,
 				     "io-channel '%s' is not an ADC voltage channel\n",
 				     name);
-	/* 1024 codes in nanovolts: the ADC scale with 10 extra bits */
-	ret = iio_convert_raw_to_processed(*chan, 1024, &val, 1000000);
-	if (ret || val <= 0)
-		return dev_err_probe(dev, ret ?: -EINVAL,
-				     "io-channel '%s' has no usable scale\n", name);
-	*nv_x1024 = val;
+	/* wider codes would overflow the metering math (ct_metering.h) */
+	if (spec->scan_type.realbits > CT_ADC_BITS_MAX)
+		return dev_err_probe(dev, -EINVAL,
+				     "io-channel '%s' has %u-bit codes: at most %d bits supported\n",
+				     name, spec->scan_type.realbits, CT_ADC_BITS_MAX);
+	/* the bias is removed by the metering, an offset would be ignored */
+	if (iio_channel_has_info(spec, IIO_CHAN_INFO_OFFSET)) {
+		ret = iio_read_channel_offset(*chan, &val, &val2);
+		if (ret < 0)
+			return dev_err_probe(dev, ret,
+					     "io-channel '%s': cannot read its offset\n",
+					     name);
+		if (val || ((ret == IIO_VAL_INT_PLUS_MICRO ||
+			     ret == IIO_VAL_INT_PLUS_NANO) && val2))
+			return dev_err_probe(dev, -EINVAL,
+					     "io-channel '%s' has a non-zero offset: not supported\n",
+					     name);
+	}
+	if (!iio_channel_has_info(spec, IIO_CHAN_INFO_SCALE))
+		return dev_err_probe(dev, -EINVAL,
+				     "io-channel '%s' has no scale\n", name);
+	ret = iio_read_channel_scale(*chan, &val, &val2);
+	if (ret < 0)
+		return dev_err_probe(dev, ret,
+				     "io-channel '%s': cannot read its scale\n",
+				     name);
+	if (ct_scale_nv_x1024(ret, val, val2, nv_x1024))
+		return dev_err_probe(dev, -EINVAL,
+				     "io-channel '%s' has no usable scale (type %d: %d, %d)\n",
+				     name, ret, val, val2);
 	return 0;
 }
 
@@ -902,6 +1005,15 @@ static int ct_probe(struct platform_device *pdev)
 		return dev_err_probe(dev, -EINVAL,
 				     "gridmeter,ct-phase-lead-millidegrees = %d: out of range +-%d\n",
 				     (s32)phase, CT_PHASE_MDEG_MAX);
+	/* the limit of the calibbias attributes */
+	if ((s32)bias_i > CT_MS_BIAS_MAX || (s32)bias_i < -CT_MS_BIAS_MAX)
+		return dev_err_probe(dev, -EINVAL,
+				     "gridmeter,current-rms-offset = %d: out of range +-%d\n",
+				     (s32)bias_i, CT_MS_BIAS_MAX);
+	if ((s32)bias_v > CT_MS_BIAS_MAX || (s32)bias_v < -CT_MS_BIAS_MAX)
+		return dev_err_probe(dev, -EINVAL,
+				     "gridmeter,voltage-rms-offset = %d: out of range +-%d\n",
+				     (s32)bias_v, CT_MS_BIAS_MAX);
 
 	st->cs_i = CT_CALIBSCALE_ONE;
 	st->cs_v = CT_CALIBSCALE_ONE;
