@@ -83,7 +83,9 @@ ksft: $(KSFT)/kselftest_harness.h
 $(CACHE)/arm64/.stamp-$(KABI): scripts/arm64-cache.sh
 	@scripts/arm64-cache.sh $(CACHE)/arm64 $(KABI)
 arm64-cache: $(CACHE)/arm64/.stamp-$(KABI)
-ifeq ($(ARCH),arm64)
+# The cache is needed unless the caller names its own kernel tree (a native
+# build on the Pi: make modules ARCH=arm64 CROSS= KDIR=/lib/modules/.../build).
+ifeq ($(ARCH)$(origin KDIR),arm64file)
 ARCH_PREREQ := $(CACHE)/arm64/.stamp-$(KABI)
 endif
 
