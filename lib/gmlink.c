@@ -29,7 +29,11 @@ int gmlink_link_stats(int tty_fd, struct gm_link_stats *st)
 	return ioctl(tty_fd, GM_IOC_GET_LINK_STATS, st);
 }
 
-/* Open /dev/gmlink bound to @node; set the meter id unless it is 0. */
+/*
+ * Open /dev/gmlink bound to @node; set the meter id unless it is 0. A new
+ * file is bound to node 0: binding (CAP_NET_ADMIN) is only asked for
+ * another node, so reading node 0 needs no capability.
+ */
 int gmlink_open(unsigned int node, unsigned int meter_id, int flags)
 {
 	int fd = open(GMLINK_DEV, O_RDWR | O_CLOEXEC | flags);
@@ -38,7 +42,7 @@ int gmlink_open(unsigned int node, unsigned int meter_id, int flags)
 
 	if (fd < 0)
 		return -1;
-	if (ioctl(fd, GM_IOC_BIND_NODE, &v))
+	if (node && ioctl(fd, GM_IOC_BIND_NODE, &v))
 		goto fail;
 	v = meter_id;
 	if (meter_id && ioctl(fd, GM_IOC_SET_METER_ID, &v))

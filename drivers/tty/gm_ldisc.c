@@ -29,7 +29,11 @@
  *  - link->rx_lock (mutex) serialises receive_buf2() with flush_buffer(),
  *    which hangup calls without the flip buffer lock.
  *  - node->lock (spinlock) protects a node's meter id writes, route table,
- *    duplicate filter, local receive queue and counters.
+ *    duplicate filter, local receive queue and counters; a link's slot is
+ *    written under it too, so a route is never learnt for a link that has
+ *    left the node.
+ *  - node->clients_lock (spinlock) protects the list of /dev/gmlink files
+ *    bound to the node, whose own wait queues poll() waits on.
  *  - link->tx_lock (spinlock) protects a link's transmit ring and its dead
  *    flag. It is never taken with node->lock held, nor the reverse.
  *  - The transmit work is the only writer to the tty; write_wakeup()
@@ -141,8 +145,16 @@ struct gm_node {
 	struct gm_dedup dedup[GM_DEDUP];
 	struct list_head rxq;
 	unsigned int rxq_len;
+	/* blocking read()/write() on /dev/gmlink sleep on the node */
 	wait_queue_head_t rx_wait;
 	wait_queue_head_t tx_wait;
+	/*
+	 * poll() sleeps on the file's own wait queue, so that a rebound
+	 * file's epoll entries stay valid: clients (struct gm_client) bound
+	 * to this node, protected by clients_lock, are woken with the node.
+	 */
+	spinlock_t clients_lock;
+	struct list_head clients;
 	struct gm_node_stats stats;
 };
 
@@ -156,7 +168,9 @@ struct gm_link {
 	u32 id;			/* unique, so routes never outlive a link */
 	/* node, slot, role and up: written under gm_cfg_mutex, READ_ONCE */
 	struct gm_node *node;
-	int slot;		/* index in node->links[], -1 if not joined */
+	int slot;		/* index in node->links[], -1 if not joined;
+				 * also written under node->lock
+				 */
 	u32 role;
 	bool up;
 	/*
@@ -216,10 +230,28 @@ static void gm_drop(struct gm_link *l, int reason)
 	gm_stat(l, S_RX_DROPPED, 1);
 }
 
+struct gm_client {
+	struct gm_node *node;	/* READ_ONCE: rebound by GM_IOC_BIND_NODE */
+	struct list_head node_list;	/* in node->clients */
+	wait_queue_head_t poll_wait;
+};
+
+/* Wake poll()/epoll waiters of every file bound to @n. */
+static void gm_node_wake_pollers(struct gm_node *n)
+{
+	struct gm_client *c;
+
+	spin_lock(&n->clients_lock);
+	list_for_each_entry(c, &n->clients, node_list)
+		wake_up_interruptible(&c->poll_wait);
+	spin_unlock(&n->clients_lock);
+}
+
 static void gm_node_kick_writers(struct gm_node *n)
 {
 	atomic_inc(&n->tx_gen);
 	wake_up_interruptible(&n->tx_wait);
+	gm_node_wake_pollers(n);
 }
 
 /* ---- routes and duplicate filter (node->lock held) ---------------------- */
@@ -260,10 +292,16 @@ static struct gm_route *gm_route_find(struct gm_node *n, u16 id, bool create)
 
 static void gm_route_learn(struct gm_node *n, u16 id, struct gm_link *l)
 {
-	int slot = READ_ONCE(l->slot);
+	int slot = l->slot;	/* stable: written under n->lock */
 	struct gm_route *r;
 
-	if (slot < 0)		/* it is being reconfigured */
+	lockdep_assert_held(&n->lock);
+	/*
+	 * Left this node (its routes were purged under this lock, or will
+	 * be) or moved to another node since the frame was received: a
+	 * route learnt now would outlive the link here.
+	 */
+	if (slot < 0 || rcu_access_pointer(n->links[slot]) != l)
 		return;
 	r = gm_route_find(n, id, true);
 	r->slot = (u8)slot;
@@ -271,12 +309,19 @@ static void gm_route_learn(struct gm_node *n, u16 id, struct gm_link *l)
 	r->stamp = jiffies;
 }
 
-/* Return true if (src, seq) was seen recently, and record it. */
-static bool gm_dedup_seen(struct gm_node *n, u16 src, u16 seq)
+/*
+ * Return true if (src, seq) was seen recently. With @record, a frame not
+ * seen is recorded as seen; without, nothing changes. Only frames the
+ * node accepts are recorded: a frame it drops (no route, full queue) is
+ * not, so a retransmission of it with the same (src, seq) gets through.
+ */
+static bool gm_dedup_seen(struct gm_node *n, u16 src, u16 seq, bool record)
 {
 	struct gm_dedup *d, *victim = NULL;
 	unsigned int i, h = gm_hash(src);
 	s16 diff;
+
+	lockdep_assert_held(&n->lock);
 
 	for (i = 0; i < GM_PROBE; i++) {
 		d = &n->dedup[(h + i) % GM_DEDUP];
@@ -297,6 +342,13 @@ found:
 	if (time_after(jiffies, d->stamp + GM_DEDUP_TTL))
 		goto reset;
 	diff = (s16)(seq - d->last);
+	if (diff <= 0 && -diff < GM_DEDUP_WINDOW &&
+	    (d->window & (1ULL << -diff))) {
+		d->stamp = jiffies;
+		return true;
+	}
+	if (!record)
+		return false;
 	d->stamp = jiffies;
 	if (diff > 0) {
 		d->window = diff >= GM_DEDUP_WINDOW ? 0 : d->window << diff;
@@ -305,19 +357,42 @@ found:
 		return false;
 	}
 	if (-diff < GM_DEDUP_WINDOW) {
-		if (d->window & (1ULL << -diff))
-			return true;
 		d->window |= 1ULL << -diff;
 		return false;
 	}
 	/* far behind: the source restarted its sequence */
 reset:
+	if (!record)
+		return false;
 	d->valid = true;
 	d->src = src;
 	d->last = seq;
 	d->window = 1;
 	d->stamp = jiffies;
 	return false;
+}
+
+/*
+ * Forget (src, seq), recorded when a frame to forward was accepted, once
+ * that frame is dropped after all (no egress queue space, no route any
+ * more): a retransmission of it must not be taken for a duplicate.
+ */
+static void gm_dedup_forget(struct gm_node *n, u16 src, u16 seq)
+{
+	unsigned int i, h = gm_hash(src);
+	struct gm_dedup *d;
+	s16 diff;
+
+	lockdep_assert_held(&n->lock);
+	for (i = 0; i < GM_PROBE; i++) {
+		d = &n->dedup[(h + i) % GM_DEDUP];
+		if (!d->valid || d->src != src)
+			continue;
+		diff = (s16)(seq - d->last);
+		if (diff <= 0 && -diff < GM_DEDUP_WINDOW)
+			d->window &= ~(1ULL << -diff);
+		return;
+	}
 }
 
 /* ---- transmit ----------------------------------------------------------- */
@@ -459,6 +534,8 @@ static void gm_tx_work(struct work_struct *work)
 		gm_stat(l, S_TX_FRAMES, 1);
 		gm_node_kick_writers(n);
 		gm_node_kick_readers(n);
+		/* up to 4 * txqlen frames per run on a fast driver */
+		cond_resched();
 	}
 }
 
@@ -477,6 +554,20 @@ static void gm_peer_wakeup_work(struct work_struct *work)
 
 	if (l->tty->link)
 		tty_wakeup(l->tty->link);
+}
+
+/*
+ * Drop the frame to forward (l->fwd_hdr), counted as @reason, and forget
+ * it in the duplicate filter, which recorded it when it was accepted.
+ */
+static void gm_rx_fwd_drop(struct gm_link *l, int reason)
+{
+	struct gm_node *n = READ_ONCE(l->node);
+
+	spin_lock(&n->lock);
+	gm_dedup_forget(n, l->fwd_hdr.src, l->fwd_hdr.seq);
+	spin_unlock(&n->lock);
+	gm_drop(l, reason);
 }
 
 /*
@@ -510,9 +601,9 @@ static bool gm_rx_forward(struct gm_link *l, bool may_stall)
 	else if (ret == -ENOBUFS && may_stall)
 		return true;
 	else if (ret == -ENOBUFS)
-		gm_drop(l, S_FWD_QUEUE_FULL);
+		gm_rx_fwd_drop(l, S_FWD_QUEUE_FULL);
 	else
-		gm_drop(l, S_NO_ROUTE);
+		gm_rx_fwd_drop(l, S_NO_ROUTE);
 	return false;
 }
 
@@ -538,7 +629,8 @@ static bool gm_rx_frame(struct gm_link *l)
 	}
 	local = me != GM_ID_INVALID && h->dst == me;
 	if (local) {
-		m = kmalloc(struct_size(m, payload, len), GFP_ATOMIC);
+		/* process context (flip buffer work), no spinlock held */
+		m = kmalloc(struct_size(m, payload, len), GFP_KERNEL);
 		if (m) {
 			m->hdr = (struct gm_msg_hdr) {
 				.version = h->version, .type = h->type,
@@ -551,13 +643,20 @@ static bool gm_rx_frame(struct gm_link *l)
 	}
 
 	spin_lock(&n->lock);
-	if (h->src == me || gm_dedup_seen(n, h->src, h->seq)) {
+	if (h->src == me || gm_dedup_seen(n, h->src, h->seq, false)) {
 		reason = S_DUPLICATES;
 		goto unlock;
 	}
 	/* replies to the source go back where it was heard from */
 	if (role == GM_ROLE_NEIGHBOUR && h->src != GM_ID_SERVER)
 		gm_route_learn(n, h->src, l);
+	/*
+	 * (src, seq) is recorded only for a frame this node accepts: queued
+	 * for the agent, or about to be forwarded. A frame to forward is
+	 * recorded now, under the lock, so that a copy arriving meanwhile on
+	 * another link is not forwarded too; gm_rx_fwd_drop() forgets it if
+	 * it is dropped after all.
+	 */
 	if (local) {
 		if (!m || n->rxq_len >= rxqlen) {
 			n->stats.local_overflows++;
@@ -566,9 +665,12 @@ static bool gm_rx_frame(struct gm_link *l)
 			list_add_tail(&m->list, &n->rxq);
 			n->rxq_len++;
 			m = NULL;
+			gm_dedup_seen(n, h->src, h->seq, true);
 		}
 	} else if (h->hop_limit == 0) {
 		reason = S_HOP_EXCEEDED;
+	} else {
+		gm_dedup_seen(n, h->src, h->seq, true);
 	}
 unlock:
 	spin_unlock(&n->lock);
@@ -581,6 +683,7 @@ unlock:
 	if (local) {
 		gm_stat(l, S_RX_LOCAL, 1);
 		wake_up_interruptible(&n->rx_wait);
+		gm_node_wake_pollers(n);
 		return false;
 	}
 	/* bypass: forwarded payload never reaches a local reader */
@@ -674,6 +777,8 @@ static void gm_link_leave(struct gm_link *l)
 		return;
 	RCU_INIT_POINTER(n->links[l->slot], NULL);
 	spin_lock(&n->lock);
+	/* with the purge: gm_route_learn() sees -1 from now on */
+	WRITE_ONCE(l->slot, -1);
 	for (i = 0; i < GM_ROUTES; i++) {
 		struct gm_route *r = &n->routes[i];
 
@@ -684,7 +789,6 @@ static void gm_link_leave(struct gm_link *l)
 	}
 	n->stats.links--;
 	spin_unlock(&n->lock);
-	WRITE_ONCE(l->slot, -1);
 	gm_node_kick_writers(n);
 }
 
@@ -700,9 +804,9 @@ static int gm_link_join(struct gm_link *l, struct gm_node *n)
 	if (i == GM_LINKS_MAX)
 		return -ENOSPC;
 	WRITE_ONCE(l->node, n);
-	WRITE_ONCE(l->slot, i);
 	rcu_assign_pointer(n->links[i], l);
 	spin_lock(&n->lock);
+	WRITE_ONCE(l->slot, i);
 	n->stats.links++;
 	spin_unlock(&n->lock);
 	gm_node_kick_writers(n);
@@ -818,11 +922,15 @@ static void gm_ldisc_close(struct tty_struct *tty)
 	cancel_delayed_work_sync(&l->peer_wakeup);
 	cancel_delayed_work_sync(&l->rx_kick);
 	if (l->pending)
-		gm_drop(l, S_FWD_QUEUE_FULL);
+		gm_rx_fwd_drop(l, S_FWD_QUEUE_FULL);
 	clear_bit(TTY_DO_WRITE_WAKEUP, &tty->flags);
 
+	/*
+	 * Frames still queued (hangup and ldisc changes end here too) are
+	 * counted in the node, which outlives the link; the link's own
+	 * tx_flushed would be freed with it just below.
+	 */
 	flushed = l->count;
-	gm_stat(l, S_TX_FLUSHED, flushed);
 	spin_lock(&n->lock);
 	n->stats.closed_tx_flushed += flushed;
 	spin_unlock(&n->lock);
@@ -836,7 +944,10 @@ static void gm_ldisc_hangup(struct tty_struct *tty)
 {
 	struct gm_link *l = tty->disc_data;
 
-	/* out of routing at once; close (which follows) frees the link */
+	/*
+	 * Out of routing at once; close (which follows) frees the link and
+	 * counts its queued frames in the node's closed_tx_flushed.
+	 */
 	if (l) {
 		WRITE_ONCE(l->up, false);
 		gm_node_kick_writers(READ_ONCE(l->node));
@@ -850,11 +961,14 @@ static void gm_ldisc_flush_buffer(struct tty_struct *tty)
 	if (!l)
 		return;
 	mutex_lock(&l->rx_lock);
-	/* input flush: a partly received or a waiting frame is lost */
+	/*
+	 * Input flush (TCIFLUSH, hangup): a partly received or a waiting
+	 * frame is lost. The transmit ring is not touched.
+	 */
 	if (l->rx.len || l->rx.bad)
 		gm_stat(l, S_FRAMING, 1);
 	if (l->pending)
-		gm_drop(l, S_FWD_QUEUE_FULL);
+		gm_rx_fwd_drop(l, S_FWD_QUEUE_FULL);
 	WRITE_ONCE(l->pending, false);
 	gm_rx_init(&l->rx);
 	mutex_unlock(&l->rx_lock);
@@ -982,9 +1096,19 @@ static struct tty_ldisc_ops gm_ldisc = {
 
 /* ---- /dev/gmlink: the local agent ---------------------------------------- */
 
-struct gm_client {
-	struct gm_node *node;	/* READ_ONCE: rebound by GM_IOC_BIND_NODE */
-};
+static void gm_client_add(struct gm_client *c, struct gm_node *n)
+{
+	spin_lock(&n->clients_lock);
+	list_add_tail(&c->node_list, &n->clients);
+	spin_unlock(&n->clients_lock);
+}
+
+static void gm_client_del(struct gm_client *c, struct gm_node *n)
+{
+	spin_lock(&n->clients_lock);
+	list_del(&c->node_list);
+	spin_unlock(&n->clients_lock);
+}
 
 static int gm_dev_open(struct inode *inode, struct file *file)
 {
@@ -992,14 +1116,49 @@ static int gm_dev_open(struct inode *inode, struct file *file)
 
 	if (!c)
 		return -ENOMEM;
+	init_waitqueue_head(&c->poll_wait);
 	c->node = &gm_nodes[0];
+	mutex_lock(&gm_cfg_mutex);
+	gm_client_add(c, c->node);
+	mutex_unlock(&gm_cfg_mutex);
 	file->private_data = c;
 	return stream_open(inode, file);
 }
 
 static int gm_dev_release(struct inode *inode, struct file *file)
 {
-	kfree(file->private_data);
+	struct gm_client *c = file->private_data;
+
+	mutex_lock(&gm_cfg_mutex);
+	gm_client_del(c, c->node);
+	mutex_unlock(&gm_cfg_mutex);
+	kfree(c);
+	return 0;
+}
+
+/*
+ * Bind the file to node @v. poll() and epoll wait on the file's own wait
+ * queue, which the bound node wakes, so existing waiters follow the file
+ * to its new node; they are woken to look at it at once. A read() or
+ * write() already blocked completes on the node it started on.
+ */
+static int gm_dev_bind(struct gm_client *c, u32 v)
+{
+	struct gm_node *old, *n;
+
+	if (v >= GM_NODES_MAX)
+		return -EINVAL;
+	n = &gm_nodes[v];
+	mutex_lock(&gm_cfg_mutex);
+	old = c->node;
+	if (old != n) {
+		gm_client_del(c, old);
+		WRITE_ONCE(c->node, n);
+		gm_client_add(c, n);
+	}
+	mutex_unlock(&gm_cfg_mutex);
+	if (old != n)
+		wake_up_interruptible(&c->poll_wait);
 	return 0;
 }
 
@@ -1139,12 +1298,18 @@ out:
 static __poll_t gm_dev_poll(struct file *file, poll_table *wait)
 {
 	struct gm_client *c = file->private_data;
-	struct gm_node *n = READ_ONCE(c->node);
 	__poll_t mask = 0;
+	struct gm_node *n;
 	struct gm_link *l;
 
-	poll_wait(file, &n->rx_wait, wait);
-	poll_wait(file, &n->tx_wait, wait);
+	/* the file's queue, woken by its node and by a rebind (gm_dev_bind) */
+	poll_wait(file, &c->poll_wait, wait);
+	/*
+	 * Read after poll_wait(): gm_dev_bind() wakes the queue (under its
+	 * lock) after changing the node, so either we see the new node or
+	 * the wakeup finds us queued.
+	 */
+	n = READ_ONCE(c->node);
 	if (READ_ONCE(n->rxq_len))
 		mask |= EPOLLIN | EPOLLRDNORM;
 	/* writable: a write to the server would not block (or fails at once) */
@@ -1166,12 +1331,11 @@ static long gm_dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 
 	switch (cmd) {
 	case GM_IOC_BIND_NODE:
+		if (!capable(CAP_NET_ADMIN))
+			return -EPERM;
 		if (get_user(v, (u32 __user *)argp))
 			return -EFAULT;
-		if (v >= GM_NODES_MAX)
-			return -EINVAL;
-		WRITE_ONCE(c->node, &gm_nodes[v]);
-		return 0;
+		return gm_dev_bind(c, v);
 	case GM_IOC_SET_METER_ID:
 		return gm_set_meter_id(n, argp);
 	case GM_IOC_GET_METER_ID:
@@ -1222,6 +1386,8 @@ static int __init gm_link_init(void)
 		INIT_LIST_HEAD(&n->rxq);
 		init_waitqueue_head(&n->rx_wait);
 		init_waitqueue_head(&n->tx_wait);
+		spin_lock_init(&n->clients_lock);
+		INIT_LIST_HEAD(&n->clients);
 	}
 	gm_ldisc.num = ldisc_num;
 	ret = tty_register_ldisc(&gm_ldisc);

@@ -115,8 +115,11 @@ struct gm_link_conf {
  * waiting for egress queue space); @rx_dropped is the sum of its five
  * reasons. Every invalid one is counted once in @crc_errors,
  * @framing_errors or @oversize. Every frame queued for transmission ends
- * in @tx_frames or @tx_flushed (those of a closed link are added to
- * gm_node_stats.closed_tx_flushed).
+ * in @tx_frames, or, if its link closes first (close, line discipline
+ * change, hangup), in gm_node_stats.closed_tx_flushed: a link's counters
+ * go with it. Flushing the tty (TCIFLUSH, hangup) discards received data
+ * only, never queued frames; a link discards its queued frames only when
+ * it closes, so @tx_flushed stays 0 (kept for the ABI).
  */
 struct gm_link_stats {
 	__u64	rx_bytes;		/* bytes received from the tty */
@@ -137,7 +140,7 @@ struct gm_link_stats {
 	__u64	tx_bytes;		/* bytes written to the tty */
 	__u64	fwd_out;		/* frames forwarded onto this link */
 	__u64	tx_queue_overflows;	/* frames refused: transmit queue full */
-	__u64	tx_flushed;		/* queued frames discarded (close, hangup, flush) */
+	__u64	tx_flushed;		/* always 0: see closed_tx_flushed */
 };
 
 /*
@@ -149,7 +152,7 @@ struct gm_node_stats {
 	__u64	local_no_route;		/* writes refused with ENOLINK */
 	__u64	local_again;		/* writes refused with EAGAIN (queue full) */
 	__u64	local_overflows;	/* frames for us dropped: receive queue full */
-	__u64	closed_tx_flushed;	/* frames discarded from queues of closed links */
+	__u64	closed_tx_flushed;	/* queued frames discarded when their link closed */
 	__u32	links;			/* links attached to this node */
 	__u32	routes;			/* learnt routes */
 };

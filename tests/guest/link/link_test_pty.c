@@ -16,10 +16,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -702,7 +704,7 @@ TEST(hangup_and_ldisc_switch_during_traffic)
 	while (lt_now_ns() < end) {
 		int m, s, nm, ns, ld0 = 0;
 		struct gm_hdr h = srv_hdr(21, 2);
-		static u8 wire[64 * GM_MAX_WIRE], p[400];
+		static u8 wire[64 * GM_MAX_WIRE], p[32];
 		size_t len = 0;
 		int n;
 
@@ -852,6 +854,465 @@ TEST(ldattach_configuration)
 	close(s2);
 	close(s);
 	close(m);
+}
+
+/*
+ * Wait until a link counter reaches @want; return the stats in @st. A
+ * dropped frame is counted last in rx_dropped (after its reason).
+ */
+static int wait_link_stat(int fd, struct gm_link_stats *st, size_t off,
+			  __u64 want)
+{
+	for (int i = 0; i < 150; i++) {
+		__u64 v;
+
+		if (lt_link_stats(fd, st))
+			return -1;
+		memcpy(&v, (const char *)st + off, sizeof(v));
+		if (v >= want)
+			return 0;
+		lt_msleep(20);
+	}
+	return -1;
+}
+
+#define WAIT_STAT(fd, st, field, want) \
+	wait_link_stat(fd, st, offsetof(struct gm_link_stats, field), want)
+
+/*
+ * A server frame for a meter the node has no route to is dropped; once
+ * the meter has been heard (route learnt), the server's retransmission
+ * with the same (source, seq) is forwarded, exactly once; a true
+ * duplicate of it is still suppressed.
+ */
+TEST(retransmit_after_no_route)
+{
+	enum { N = 2, METER = 888 };
+	struct gm_link_stats su, sn;
+	struct uplink_node u;
+	struct lt_wire wu, wn;
+	struct lt_frame f;
+	struct gm_hdr h, mh;
+	int nb[2];
+
+	ASSERT_EQ(0, lt_modprobe());
+	ASSERT_EQ(0, uplink_node_open(&u, N, 20));
+	/* nb[1]: the node's neighbour link, nb[0]: meter METER, scripted */
+	ASSERT_EQ(0, lt_pty(&nb[0], &nb[1]));
+	ASSERT_EQ(0, lt_attach(nb[1]));
+	ASSERT_EQ(0, lt_set_link(nb[1], N, GM_ROLE_NEIGHBOUR, 1));
+	lt_wire_init(&wu, u.master);
+	lt_wire_init(&wn, nb[0]);
+
+	/* no route to METER yet: dropped */
+	h = srv_hdr(METER, 4);
+	ASSERT_EQ(0, lt_wire_send(u.master, &h, "cmd", 3));
+	ASSERT_EQ(0, WAIT_STAT(u.slave, &su, rx_dropped, 1));
+	EXPECT_EQ(1u, su.no_route);
+	EXPECT_EQ(0u, su.duplicates);
+	EXPECT_EQ(0, lt_wire_recv(&wn, &f, 300));
+
+	/* METER talks to the server: the route is learnt */
+	mh = (struct gm_hdr) {
+		.version = GM_VERSION, .type = GM_TYPE_DATA, .hop_limit = 8,
+		.src = METER, .dst = GM_ID_SERVER, .seq = lt_server_seq(),
+	};
+	ASSERT_EQ(0, lt_wire_send(nb[0], &mh, "up", 2));
+	ASSERT_EQ(1, lt_wire_recv(&wu, &f, TMO));
+	EXPECT_EQ(METER, f.h.src);
+	EXPECT_EQ(mh.seq, f.h.seq);
+
+	/* the retransmission, same (source, seq): forwarded once */
+	ASSERT_EQ(0, lt_wire_send(u.master, &h, "cmd", 3));
+	ASSERT_EQ(1, lt_wire_recv(&wn, &f, TMO));
+	EXPECT_EQ(GM_ID_SERVER, f.h.src);
+	EXPECT_EQ(METER, f.h.dst);
+	EXPECT_EQ(h.seq, f.h.seq);
+	EXPECT_EQ(3, f.h.hop_limit);
+	ASSERT_EQ(3u, f.len);
+	EXPECT_EQ(0, memcmp("cmd", f.p, 3));
+
+	/* a true duplicate of it is suppressed */
+	ASSERT_EQ(0, lt_wire_send(u.master, &h, "cmd", 3));
+	ASSERT_EQ(0, WAIT_STAT(u.slave, &su, rx_dropped, 2));
+	EXPECT_EQ(0, lt_wire_recv(&wn, &f, 300));
+	EXPECT_EQ(0u, wn.crc + wn.framing + wn.oversize);
+
+	ASSERT_EQ(0, lt_link_stats(u.slave, &su));
+	ASSERT_EQ(0, lt_link_stats(nb[1], &sn));
+	EXPECT_EQ(3u, su.rx_frames);
+	EXPECT_EQ(1u, su.no_route);
+	EXPECT_EQ(1u, su.fwd_in);
+	EXPECT_EQ(1u, su.duplicates);
+	EXPECT_EQ(2u, su.rx_dropped);
+	EXPECT_TRUE(stats_consistent(&su));
+	EXPECT_EQ(1u, sn.fwd_out);
+	EXPECT_EQ(1u, sn.tx_frames);
+	EXPECT_EQ(1u, sn.rx_frames);
+	EXPECT_EQ(1u, sn.fwd_in);
+	EXPECT_TRUE(stats_consistent(&sn));
+}
+
+static unsigned int module_param_uint(const char *name, unsigned int dflt)
+{
+	char path[128];
+	unsigned int v = dflt;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/sys/module/gm_link/parameters/%s", name);
+	fp = fopen(path, "r");
+	if (fp) {
+		if (fscanf(fp, "%u", &v) != 1)
+			v = dflt;
+		fclose(fp);
+	}
+	return v;
+}
+
+/*
+ * A frame for the agent dropped because its queue was full is delivered
+ * when sent again with the same (source, seq) once there is room, exactly
+ * once; a true duplicate is suppressed.
+ */
+TEST(retransmit_after_local_overflow)
+{
+	enum { N = 3, ME = 30, SRC = 3777 };
+	unsigned int q = module_param_uint("rxqlen", 64);
+	struct gm_node_stats ns0, ns;
+	struct gm_link_stats st;
+	struct uplink_node u;
+	struct lt_frame f;
+	struct gm_hdr h;
+	u16 seq0 = lt_server_seq();
+
+	ASSERT_EQ(0, lt_modprobe());
+	ASSERT_EQ(0, uplink_node_open(&u, N, ME));
+	ASSERT_GT(q, 0u);
+	ASSERT_LT(q, 1000u);
+	ASSERT_EQ(0, lt_node_stats(u.g, &ns0));
+	h = (struct gm_hdr) {
+		.version = GM_VERSION, .type = GM_TYPE_DATA, .hop_limit = 2,
+		.src = SRC, .dst = ME,
+	};
+	/* q frames fill the agent's queue, the last one overflows */
+	for (unsigned int i = 0; i <= q; i++) {
+		h.seq = (u16)(seq0 + i);
+		ASSERT_EQ(0, lt_wire_send(u.master, &h, &i, sizeof(i)));
+	}
+	/* the overflow is the last thing counted for these frames */
+	ASSERT_EQ(0, WAIT_STAT(u.slave, &st, rx_dropped, 1));
+	EXPECT_EQ((__u64)q + 1, st.rx_frames);
+	EXPECT_EQ((__u64)q, st.rx_local);
+	EXPECT_EQ(1u, st.local_overflows);
+	EXPECT_EQ(0u, st.duplicates);
+	for (unsigned int i = 0; i < q; i++) {
+		ASSERT_EQ(1, lt_recv(u.g, &f, TMO));
+		EXPECT_EQ((u16)(seq0 + i), f.h.seq);
+	}
+	EXPECT_EQ(0, lt_recv(u.g, &f, 0));
+
+	/* sent again, same (source, seq): delivered once */
+	ASSERT_EQ(0, lt_wire_send(u.master, &h, &q, sizeof(q)));
+	ASSERT_EQ(1, lt_recv(u.g, &f, TMO));
+	EXPECT_EQ(SRC, f.h.src);
+	EXPECT_EQ(h.seq, f.h.seq);
+	ASSERT_EQ(sizeof(q), f.len);
+	EXPECT_EQ(0, memcmp(&q, f.p, sizeof(q)));
+	/* and a true duplicate is suppressed */
+	ASSERT_EQ(0, lt_wire_send(u.master, &h, &q, sizeof(q)));
+	ASSERT_EQ(0, WAIT_STAT(u.slave, &st, rx_dropped, 2));
+	EXPECT_EQ(0, lt_recv(u.g, &f, 300));
+
+	ASSERT_EQ(0, lt_link_stats(u.slave, &st));
+	EXPECT_EQ((__u64)q + 3, st.rx_frames);
+	EXPECT_EQ((__u64)q + 1, st.rx_local);
+	EXPECT_EQ(1u, st.local_overflows);
+	EXPECT_EQ(1u, st.duplicates);
+	EXPECT_TRUE(stats_consistent(&st));
+	ASSERT_EQ(0, lt_node_stats(u.g, &ns));
+	EXPECT_EQ(1u, ns.local_overflows - ns0.local_overflows);
+	EXPECT_EQ((__u64)q + 1, ns.local_rx - ns0.local_rx);
+}
+
+/*
+ * Frames still queued when a link goes (here by an ldisc change, which
+ * unlike a hangup leaves the bytes already written in the pty) are
+ * counted in the node, which survives the link: every frame written is
+ * on the wire or in the node's closed_tx_flushed.
+ */
+TEST(queued_frames_counted_when_link_closes)
+{
+	static u8 p[GM_MAX_PAYLOAD];
+	struct gm_node_stats ns0, ns;
+	struct gm_link_stats st, st2;
+	struct uplink_node u;
+	unsigned int sent = 0, on_wire = 0;
+	struct lt_wire w;
+	struct lt_frame f;
+	__u64 queued;
+	int fl, ld0 = 0;
+
+	ASSERT_EQ(0, lt_modprobe());
+	ASSERT_EQ(0, uplink_node_open(&u, 4, 40));
+	ASSERT_EQ(0, lt_node_stats(u.g, &ns0));
+	fl = fcntl(u.g, F_GETFL);
+	ASSERT_EQ(0, fcntl(u.g, F_SETFL, fl | O_NONBLOCK));
+	/*
+	 * Nobody reads the wire: the pty fills up, then the link's queue.
+	 * Until the queue is full and the transmit work has stopped making
+	 * progress (slow guests drain the first queues into the pty).
+	 */
+	memset(&st, 0, sizeof(st));
+	for (int round = 0; round < 100; round++) {
+		while (sent < 20000 &&
+		       lt_send(u.g, GM_ID_SERVER, p, sizeof(p)) >= 0)
+			sent++;
+		ASSERT_LT(sent, 20000u);
+		ASSERT_EQ(EAGAIN, errno);
+		lt_msleep(100);
+		ASSERT_EQ(0, lt_link_stats(u.slave, &st2));
+		if (round && st2.tx_frames == st.tx_frames &&
+		    st2.tx_bytes == st.tx_bytes)
+			break;
+		st = st2;
+	}
+	ASSERT_EQ(st.tx_frames, st2.tx_frames);
+	ASSERT_EQ(st.tx_bytes, st2.tx_bytes);
+	queued = sent - st.tx_frames;
+	TH_LOG("%u frames written, %llu sent, %llu queued", sent,
+	       (unsigned long long)st.tx_frames, (unsigned long long)queued);
+	ASSERT_GE(queued, 1u);
+	EXPECT_EQ(0u, st.tx_flushed);
+
+	/* back to N_TTY: the discipline is closed with its queue */
+	ASSERT_EQ(0, ioctl(u.slave, TIOCSETD, &ld0));
+	ASSERT_EQ(0, lt_node_stats(u.g, &ns));
+	EXPECT_EQ((__u64)sent, ns.local_tx - ns0.local_tx);
+	EXPECT_EQ(queued, ns.closed_tx_flushed - ns0.closed_tx_flushed);
+	EXPECT_EQ(ns0.links - 1, ns.links);
+	/* the rest are on the wire, complete, once each */
+	lt_wire_init(&w, u.master);
+	while (lt_wire_recv(&w, &f, 500) == 1)
+		on_wire++;
+	EXPECT_EQ(st.tx_frames, on_wire);
+	EXPECT_EQ((__u64)sent, on_wire + ns.closed_tx_flushed -
+			       ns0.closed_tx_flushed);
+	EXPECT_EQ(0u, w.crc + w.framing + w.oversize);
+	/* the node has no link left */
+	EXPECT_EQ(-1, lt_send(u.g, GM_ID_SERVER, p, 1));
+	EXPECT_EQ(ENOLINK, errno);
+}
+
+/* Neighbour frames from many sources, written until told to stop. */
+#define FLOOD_SRCS	200	/* all fit the route table (no eviction) */
+
+struct route_flood {
+	int fd;
+	volatile int stop;
+	unsigned long frames;
+};
+
+static void *route_flood_writer(void *arg)
+{
+	static u8 wire[64 * 32];
+	struct route_flood *rf = arg;
+	u16 seq = lt_server_seq();
+
+	while (!rf->stop) {
+		size_t len = 0;
+
+		/* source k of frame j: 4000 + j % SRCS, its seq j / SRCS */
+		for (int i = 0; i < 64; i++) {
+			unsigned long j = rf->frames + (unsigned long)i;
+			struct gm_hdr h = {
+				.version = GM_VERSION, .type = GM_TYPE_DATA,
+				.hop_limit = 4, .src = (u16)(4000 + j % FLOOD_SRCS),
+				.dst = GM_ID_SERVER, .seq = (u16)(seq + j / FLOOD_SRCS),
+			};
+			int n = gm_frame_encode(&h, NULL, 0, wire + len,
+						sizeof(wire) - len);
+
+			if (n < 0)
+				return NULL;
+			len += (size_t)n;
+		}
+		if (lt_write_all(rf->fd, wire, len))
+			return NULL;
+		rf->frames += 64;
+	}
+	return NULL;
+}
+
+/*
+ * A neighbour link moved between two nodes while it receives frames from
+ * many sources: every route it learnt leaves with it, none is learnt for
+ * it in a node it has left (the nodes' route counts come back). A stress
+ * test: the races it covers (a route learnt between the purge and the
+ * link's slot becoming -1, or in the node the link just left) are narrow.
+ */
+TEST(routes_leave_with_the_link)
+{
+	enum { X = 6, Y = 7 };
+	struct gm_node_stats x0, y0, x, y;
+	struct route_flood rf = { 0 };
+	int m, s, gx, gy, moves = 0;
+	pthread_t th;
+	long long end;
+
+	ASSERT_EQ(0, lt_modprobe());
+	gx = lt_node_open(X, 0, true);
+	gy = lt_node_open(Y, 0, true);
+	ASSERT_GE(gx, 0);
+	ASSERT_GE(gy, 0);
+	ASSERT_EQ(0, lt_node_stats(gx, &x0));
+	ASSERT_EQ(0, lt_node_stats(gy, &y0));
+	ASSERT_EQ(0, lt_pty(&m, &s));
+	ASSERT_EQ(0, lt_attach(s));
+	ASSERT_EQ(0, lt_set_link(s, X, GM_ROLE_NEIGHBOUR, 1));
+	rf.fd = m;
+	ASSERT_EQ(0, pthread_create(&th, NULL, route_flood_writer, &rf));
+	end = lt_now_ns() + 2000000000LL;
+	while (lt_now_ns() < end) {
+		ASSERT_EQ(0, lt_set_link(s, moves % 2 ? X : Y,
+					 GM_ROLE_NEIGHBOUR, 1));
+		moves++;
+	}
+	rf.stop = 1;
+	pthread_join(th, NULL);
+	TH_LOG("%d moves, %lu frames", moves, rf.frames);
+	EXPECT_GT(rf.frames, 0ul);
+
+	/* it does learn: frames heard now leave routes in its node */
+	ASSERT_EQ(0, lt_set_link(s, X, GM_ROLE_NEIGHBOUR, 1));
+	rf.stop = 0;	/* frames keeps counting: seqs only go forward */
+	ASSERT_EQ(0, pthread_create(&th, NULL, route_flood_writer, &rf));
+	for (int i = 0; i < 150; i++) {
+		ASSERT_EQ(0, lt_node_stats(gx, &x));
+		if (x.routes >= x0.routes + FLOOD_SRCS)
+			break;
+		lt_msleep(20);
+	}
+	rf.stop = 1;
+	pthread_join(th, NULL);
+	EXPECT_EQ(x0.routes + FLOOD_SRCS, x.routes);
+
+	close(s);
+	close(m);
+	ASSERT_EQ(0, lt_node_stats(gx, &x));
+	ASSERT_EQ(0, lt_node_stats(gy, &y));
+	EXPECT_EQ(x0.links, x.links);
+	EXPECT_EQ(y0.links, y.links);
+	EXPECT_EQ(x0.routes, x.routes);
+	EXPECT_EQ(y0.routes, y.routes);
+}
+
+/* Binding /dev/gmlink to a node needs CAP_NET_ADMIN; reading does not. */
+TEST(bind_node_needs_cap_net_admin)
+{
+	int status;
+	pid_t pid;
+
+	ASSERT_EQ(0, lt_modprobe());
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		struct __user_cap_header_struct hdr = {
+			.version = _LINUX_CAPABILITY_VERSION_3,
+		};
+		struct __user_cap_data_struct d[2];
+		struct gm_node_stats ns;
+		__u32 v = 1;
+		int g;
+
+		memset(d, 0, sizeof(d));
+		if (syscall(SYS_capget, &hdr, d))
+			_exit(2);
+		d[0].effective &= ~(1u << CAP_NET_ADMIN);
+		if (syscall(SYS_capset, &hdr, d))
+			_exit(3);
+		g = open("/dev/gmlink", O_RDWR | O_NONBLOCK);
+		if (g < 0)
+			_exit(4);
+		if (ioctl(g, GM_IOC_BIND_NODE, &v) == 0)
+			_exit(5);
+		if (errno != EPERM)
+			_exit(6);
+		if (ioctl(g, GM_IOC_GET_NODE_STATS, &ns))
+			_exit(7);
+		if (ioctl(g, GM_IOC_GET_METER_ID, &v))
+			_exit(8);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+struct poller {
+	int fd, ret;
+	short revents;
+};
+
+static void *poll_thread(void *arg)
+{
+	struct poller *p = arg;
+	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+
+	p->ret = poll(&pfd, 1, 4 * TMO);
+	p->revents = pfd.revents;
+	return NULL;
+}
+
+/*
+ * A poll() already sleeping and an epoll set registered while the file
+ * was bound to one node both see a frame for the node it is rebound to.
+ */
+TEST(rebind_moves_pollers)
+{
+	enum { OLD = 1, NEW = 5, ME = 55 };
+	struct poller pt = { .ret = -2 };
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct uplink_node u;
+	struct lt_frame f;
+	struct gm_hdr h;
+	pthread_t th;
+	int g, ep;
+	__u32 v = OLD;
+
+	ASSERT_EQ(0, lt_modprobe());
+	node_reset(OLD);
+	ASSERT_EQ(0, uplink_node_open(&u, NEW, ME));
+	g = open("/dev/gmlink", O_RDWR | O_NONBLOCK);
+	ASSERT_GE(g, 0);
+	ASSERT_EQ(0, ioctl(g, GM_IOC_BIND_NODE, &v));
+	ep = epoll_create1(0);
+	ASSERT_GE(ep, 0);
+	ev.data.fd = g;
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, g, &ev));
+	pt.fd = g;
+	ASSERT_EQ(0, pthread_create(&th, NULL, poll_thread, &pt));
+	lt_msleep(300);		/* the thread sleeps in poll() */
+	EXPECT_EQ(0, epoll_wait(ep, &ev, 1, 0));
+	EXPECT_EQ(-2, pt.ret);
+
+	v = NEW;
+	ASSERT_EQ(0, ioctl(g, GM_IOC_BIND_NODE, &v));
+	lt_msleep(300);		/* woken by the rebind, nothing to read yet */
+	EXPECT_EQ(-2, pt.ret);
+	/* the rebind's wakeup is consumed: only the new node can wake it */
+	EXPECT_EQ(0, epoll_wait(ep, &ev, 1, 0));
+	h = srv_hdr(ME, 2);
+	ASSERT_EQ(0, lt_wire_send(u.master, &h, "new", 3));
+	ASSERT_EQ(1, epoll_wait(ep, &ev, 1, TMO));
+	EXPECT_TRUE(ev.events & EPOLLIN);
+	pthread_join(th, NULL);
+	EXPECT_EQ(1, pt.ret);
+	EXPECT_TRUE(pt.revents & POLLIN);
+	ASSERT_EQ(1, lt_recv(g, &f, 0));
+	EXPECT_EQ(h.seq, f.h.seq);
+	EXPECT_EQ(3u, f.len);
+	close(ep);
+	close(g);
 }
 
 /* The module cannot go while a tty uses it, and can once it is detached. */
