@@ -56,6 +56,9 @@ PKG_CONFIG := PKG_CONFIG_SYSROOT_DIR=$(SYSROOT) \
 	PKG_CONFIG_LIBDIR=$(SYSROOT)/usr/lib/aarch64-linux-gnu/pkgconfig:$(SYSROOT)/usr/share/pkgconfig \
 	pkg-config
 XLDFLAGS := -Wl,-rpath-link,$(SYSROOT)/usr/lib/aarch64-linux-gnu -Wl,-rpath-link,$(SYSROOT)/lib/aarch64-linux-gnu
+# Library headers from the sysroot are system headers, as /usr/include is on
+# the host (GCC then ignores the same directory given by pkg-config's -I).
+XCFLAGS := -isystem $(SYSROOT)/usr/include -isystem $(SYSROOT)/usr/include/aarch64-linux-gnu
 endif
 
 PROGS :=
@@ -132,12 +135,12 @@ $(2)/$(1): $$($(1)_SRCS) $(ARCH_PREREQ) | $(KSFT)/kselftest_harness.h
 -include $(2)/$(1).d
 endef
 
-$(foreach p,$(PROGS),$(eval $(call prog_rule,$(p),$(OUT)/bin,$(CC),$(PKG_CONFIG),$(XLDFLAGS))))
+$(foreach p,$(PROGS),$(eval $(call prog_rule,$(p),$(OUT)/bin,$(CC) $$(XCFLAGS),$(PKG_CONFIG),$(XLDFLAGS))))
 $(foreach p,$(UNIT_TESTS),$(eval $(call prog_rule,$(p),$(HOSTOUT)/unit,$(HOSTCC),pkg-config,)))
 $(foreach p,$(BENCHES),$(eval $(call prog_rule,$(p),$(HOSTOUT)/bench,$(HOSTCC),pkg-config,)))
 # Guest tests: static when they need no shared library, so the busybox
 # initramfs needs nothing else for them.
-$(foreach p,$(GUEST_TESTS),$(eval $(call prog_rule,$(p),$(OUT)/guest-tests,$(CC),$(PKG_CONFIG),$$(if $$($(p)_PKGS),$$(XLDFLAGS),-static))))
+$(foreach p,$(GUEST_TESTS),$(eval $(call prog_rule,$(p),$(OUT)/guest-tests,$(CC) $$(XCFLAGS),$(PKG_CONFIG),$$(if $$($(p)_PKGS),$$(XLDFLAGS),-static))))
 
 userspace: $(addprefix $(OUT)/bin/,$(PROGS))
 guest-tests: $(addprefix $(OUT)/guest-tests/,$(GUEST_TESTS))

@@ -10,6 +10,7 @@
 set -eu
 dest=$1
 kabi=$2
+rm -rf "$dest/debs" "$dest/root"
 mkdir -p "$dest/debs" "$dest/root"
 
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
@@ -19,14 +20,18 @@ fi
 
 # Userspace: what the agent links against and what the arm64 test initramfs
 # carries (dbus-daemon, busctl, iio and gpiod tools), with the shared-library
-# closure from apt. Alternatives apt lists but we do not want are dropped.
+# closure from apt. Alternatives apt lists but we do not want are dropped,
+# and so is glibc's development side: the cross toolchain brings its own
+# (libc6-dev-arm64-cross), and libc6-dev:arm64's linker scripts name
+# absolute paths that would resolve on the host.
 roots="dbus-daemon:arm64 systemd:arm64 libsystemd-dev:arm64 libiio-dev:arm64
-libgpiod-dev:arm64 libiio-utils:arm64 gpiod:arm64 libc6:arm64 busybox-static:arm64 util-linux:arm64"
+libgpiod-dev:arm64 libiio-utils:arm64 gpiod:arm64 libc6:arm64 busybox-static:arm64 util-linux:arm64
+libsodium-dev:arm64 libcbor-dev:arm64 libsqlite3-dev:arm64"
 # shellcheck disable=SC2086
 pkgs=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
 	--no-breaks --no-replaces --no-enhances $roots 2>/dev/null |
 	grep -E '^[a-z0-9].*:arm64$' |
-	grep -vE '^(libelogind0|cdebconf|libdebian-installer4|libnewt0.52|libslang2|libtextwrap1|dpkg|tar|install-info|debconf):' |
+	grep -vE '^(libelogind0|cdebconf|libdebian-installer4|libnewt0.52|libslang2|libtextwrap1|dpkg|tar|install-info|debconf|libc6-dev|linux-libc-dev|libcrypt-dev|libnsl-dev|libtirpc-dev|rpcsvc-proto):' |
 	sort -u)
 pkgs="$pkgs linux-headers-$kabi-arm64:arm64 linux-image-$kabi-arm64-unsigned:arm64"
 
