@@ -1,0 +1,8 @@
+# gmproto (issue 6): bytes on the modem link per meter per day, with the
+# meter's real uplink logic and the townd core.
+# (= not :=, TOWND_* come from server/server.mk, read after bench/.)
+BENCHES += proto_bench_bytes
+proto_bench_bytes_SRCS = $(TOWND_CORE) agent/outbox.c agent/modem_uplink.c \
+	bench/proto_bench_bytes.c
+proto_bench_bytes_CFLAGS = $(TOWND_CFLAGS) -Iagent
+proto_bench_bytes_PKGS = $(TOWND_PKGS)

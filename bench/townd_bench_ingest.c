@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * townd ingest (issue 6 targets: >= 20 000 messages/s on 2 cores with
+ * thousands of meters; memory per connected meter).
+ *
+ *  1. core only: pre-sealed frames of METERS meters fed to the ingest core
+ *     in batches (authenticate, decrypt, decode, store, ack, commit), for
+ *     synchronous=FULL and NORMAL;
+ *  2. end to end: townd's real loop in a child process on 127.0.0.1,
+ *     CONNS client connections carrying the frames of all meters (as
+ *     neighbours and gateways would), until every meter has its final ack;
+ *  3. memory: the child's RSS before and after CONNECTED meters each open
+ *     their own connection (one SIM900 socket per meter) and report once.
+ * Rates are wall-clock figures of this machine, for comparison between
+ * runs, not a pass/fail verdict.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "simmeter.h"
+#include "townd_core.h"
+#include "townd_net.h"
+
+#define METERS		2000
+#define PER_METER	100	/* readings, one per frame */
+#define CONNS		8
+#define CONNECTED	1000
+
+struct frame {
+	uint16_t len;
+	uint8_t wire[96];
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int provision_all(const char *db_path, struct simmeter *m, int n, int first_id,
+			 const struct gmp_keypair *town)
+{
+	struct townd_db db;
+	char err[256];
+
+	if (tdb_open(&db, db_path, 0, err, sizeof(err)))
+		return -1;
+	sqlite3_exec(db.db, "BEGIN", NULL, NULL, NULL);
+	for (int i = 0; i < n; i++) {
+		struct gmp_keypair kp;
+
+		gmp_keypair_generate(&kp);
+		if (tdb_add_meter(&db, (unsigned int)(first_id + i), kp.pk, NULL, 1, err,
+				  sizeof(err)) ||
+		    simmeter_init(&m[i], (uint16_t)(first_id + i), &kp, town->pk))
+			return -1;
+	}
+	sqlite3_exec(db.db, "COMMIT", NULL, NULL, NULL);
+	tdb_close(&db);
+	return 0;
+}
+
+/* frames[r * METERS + i]: reading r + 1 of meter i; ack requested on the last. */
+static struct frame *seal_all(struct simmeter *m)
+{
+	struct frame *f = malloc(sizeof(*f) * METERS * PER_METER);
+
+	if (!f)
+		return NULL;
+	for (int r = 0; r < PER_METER; r++)
+		for (int i = 0; i < METERS; i++) {
+			struct gmp_msg g;
+			int len;
+
+			sim_reading(m[i].id, r + 1, &g);
+			len = simmeter_frame(&m[i], &g, 1,
+					     r == PER_METER - 1 ? GM_FLAG_ACK_REQ : 0,
+					     f[r * METERS + i].wire, sizeof(f[0].wire));
+			if (len < 0)
+				return NULL;
+			f[r * METERS + i].len = (uint16_t)len;
+		}
+	return f;
+}
+
+static void ignore(void *ctx, uint64_t conn, const uint8_t *wire, size_t len)
+{
+	(void)conn;
+	(void)wire;
+	(*(uint64_t *)ctx) += len;
+}
+
+static int core_only(const char *dir, int sync_full, const struct gmp_keypair *town)
+{
+	struct simmeter *m = calloc(METERS, sizeof(*m));
+	struct townd_core *c = malloc(sizeof(*c));
+	struct frame *f;
+	char db[256], err[256];
+	uint64_t ackbytes = 0;
+	double t0, t1;
+
+	snprintf(db, sizeof(db), "%s/core-%d.db", dir, sync_full);
+	if (!m || !c || provision_all(db, m, METERS, 1, town) || !(f = seal_all(m)))
+		return -1;
+	if (townd_core_init(c, db, sync_full, town, err, sizeof(err)))
+		return -1;
+	t0 = now_s();
+	for (size_t k = 0; k < (size_t)METERS * PER_METER; k++) {
+		struct gm_rx rx;
+		enum gm_rx_status st;
+
+		gm_rx_init(&rx);
+		gm_rx_feed(&rx, f[k].wire, f[k].len, &st);
+		if (st != GM_RX_FRAME)
+			return -1;
+		townd_core_frame(c, 1, &rx.hdr, rx.payload, rx.payload_len, 1790000000);
+		if ((k + 1) % 1000 == 0 && townd_core_flush(c, ignore, &ackbytes))
+			return -1;
+	}
+	if (townd_core_flush(c, ignore, &ackbytes))
+		return -1;
+	t1 = now_s();
+	printf("core only, synchronous=%-6s %d meters x %d readings: %.0f messages/s "
+	       "(stored %llu, acks %llu)\n", sync_full ? "full" : "normal", METERS, PER_METER,
+	       METERS * PER_METER / (t1 - t0), (unsigned long long)c->st.stored,
+	       (unsigned long long)c->st.acks);
+	townd_core_free(c);
+	free(c);
+	free(f);
+	free(m);
+	return 0;
+}
+
+#define CG_METERS	200
+#define CG_PER_METER	50
+
+/* The measured part: feed and flush; everything else is set-up. */
+__attribute__((noinline)) int ingest_measured(struct townd_core *c, struct frame *f, size_t n,
+					      uint64_t *ackbytes);
+__attribute__((noinline)) int ingest_measured(struct townd_core *c, struct frame *f, size_t n,
+					      uint64_t *ackbytes)
+{
+	for (size_t k = 0; k < n; k++) {
+		struct gm_rx rx;
+		enum gm_rx_status st;
+
+		gm_rx_init(&rx);
+		gm_rx_feed(&rx, f[k].wire, f[k].len, &st);
+		if (st != GM_RX_FRAME)
+			return -1;
+		townd_core_frame(c, 1, &rx.hdr, rx.payload, rx.payload_len, 1790000000);
+		if ((k + 1) % 1000 == 0 && townd_core_flush(c, ignore, ackbytes))
+			return -1;
+	}
+	return townd_core_flush(c, ignore, ackbytes);
+}
+
+static int callgrind_run(const char *dir, const struct gmp_keypair *town)
+{
+	struct simmeter *m = calloc(CG_METERS, sizeof(*m));
+	struct townd_core *c = malloc(sizeof(*c));
+	struct frame *f = malloc(sizeof(*f) * CG_METERS * CG_PER_METER);
+	char db[256], err[256];
+	uint64_t ackbytes = 0;
+
+	snprintf(db, sizeof(db), "%s/cg.db", dir);
+	if (!m || !c || !f || provision_all(db, m, CG_METERS, 1, town))
+		return -1;
+	for (int r = 0; r < CG_PER_METER; r++)
+		for (int i = 0; i < CG_METERS; i++) {
+			struct gmp_msg g;
+			int len;
+
+			sim_reading(m[i].id, r + 1, &g);
+			len = simmeter_frame(&m[i], &g, 1, r == CG_PER_METER - 1 ? GM_FLAG_ACK_REQ : 0,
+					     f[r * CG_METERS + i].wire, sizeof(f[0].wire));
+			if (len < 0)
+				return -1;
+			f[r * CG_METERS + i].len = (uint16_t)len;
+		}
+	if (townd_core_init(c, db, 0, town, err, sizeof(err)))
+		return -1;
+	if (ingest_measured(c, f, (size_t)CG_METERS * CG_PER_METER, &ackbytes))
+		return -1;
+	printf("messages %d\n", CG_METERS * CG_PER_METER);
+	townd_core_free(c);
+	free(c);
+	free(f);
+	free(m);
+	return 0;
+}
+
+static int listen_lo(uint16_t *port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4096) ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl))
+		return -1;
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+static pid_t start_townd(struct townd_config *cfg, int lfd)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		char err[256];
+
+		if (townd_run(cfg, &lfd, 1, err, sizeof(err))) {
+			fprintf(stderr, "townd_run: %s\n", err);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	return pid;
+}
+
+struct acks_ctx {
+	int left;
+	char *done;
+};
+
+static int count_final(void *ctx, const struct gm_hdr *h, const uint8_t *p, size_t len)
+{
+	struct acks_ctx *a = ctx;
+
+	(void)p;
+	(void)len;
+	/* acks are sealed; the final one of each meter is all that is counted */
+	if (h->src == 0 && h->dst >= 1 && h->dst <= METERS && !a->done[h->dst]) {
+		a->done[h->dst] = 1;
+		a->left--;
+	}
+	return a->left == 0;
+}
+
+static long rss_kb(pid_t pid)
+{
+	char path[64], line[128];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static int end_to_end(const char *dir, const struct gmp_keypair *town, const char *key)
+{
+	struct simmeter *m = calloc(METERS + CONNECTED, sizeof(*m));
+	struct townd_config cfg;
+	struct frame *f;
+	struct acks_ctx ac = { .left = METERS, .done = calloc(METERS + 1, 1) };
+	struct sim_rx *rx = calloc(CONNS, sizeof(*rx));
+	int fd[CONNS], *cfd = calloc(CONNECTED, sizeof(int)), lfd;
+	uint16_t port;
+	pid_t pid;
+	double t0, t1;
+	long before, after;
+
+	townd_config_defaults(&cfg);
+	snprintf(cfg.database, sizeof(cfg.database), "%s/e2e.db", dir);
+	snprintf(cfg.key_file, sizeof(cfg.key_file), "%s", key);
+	if (!m || !rx || !cfd || !ac.done ||
+	    provision_all(cfg.database, m, METERS + CONNECTED, 1, town) || !(f = seal_all(m)))
+		return -1;
+	lfd = listen_lo(&port);
+	if (lfd < 0)
+		return -1;
+	pid = start_townd(&cfg, lfd);
+	for (int c = 0; c < CONNS; c++) {
+		fd[c] = sim_connect(port);
+		if (fd[c] < 0)
+			return -1;
+		sim_rx_init(&rx[c]);
+	}
+	t0 = now_s();
+	/* each connection gets the frames of meters i % CONNS, interleaved */
+	{
+		uint8_t *buf[CONNS];
+		size_t len[CONNS] = { 0 };
+
+		for (int c = 0; c < CONNS; c++)
+			buf[c] = malloc((size_t)METERS * PER_METER / CONNS * 96 + 96 * METERS);
+		for (size_t k = 0; k < (size_t)METERS * PER_METER; k++) {
+			int c = (int)(k % METERS) % CONNS;
+
+			memcpy(buf[c] + len[c], f[k].wire, f[k].len);
+			len[c] += f[k].len;
+		}
+		/* the writes are blocking; acks are read afterwards (they fit buffers) */
+		for (size_t off = 0;; off += 65536) {
+			int more = 0;
+
+			for (int c = 0; c < CONNS; c++)
+				if (off < len[c]) {
+					size_t n = len[c] - off < 65536 ? len[c] - off : 65536;
+
+					if (sim_send_all(fd[c], buf[c] + off, n))
+						return -1;
+					more = 1;
+				}
+			if (!more)
+				break;
+		}
+		for (int c = 0; c < CONNS; c++)
+			free(buf[c]);
+	}
+	for (int c = 0; c < CONNS && ac.left; c++)
+		while (ac.left && sim_read_frames(fd[c], &rx[c], 100, count_final, &ac) == 1)
+			;
+	while (ac.left) {
+		int progress = 0;
+
+		for (int c = 0; c < CONNS && ac.left; c++)
+			progress |= sim_read_frames(fd[c], &rx[c], 200, count_final, &ac) != 0;
+		if (!progress && now_s() - t0 > 120)
+			return -1;
+	}
+	t1 = now_s();
+	printf("end to end over 127.0.0.1, %d connections, synchronous=full: %.0f messages/s "
+	       "(%d meters x %d readings, all acknowledged)\n", CONNS,
+	       METERS * PER_METER / (t1 - t0), METERS, PER_METER);
+
+	/* memory per connected meter */
+	before = rss_kb(pid);
+	for (int i = 0; i < CONNECTED; i++) {
+		struct gmp_msg g;
+		struct frame one;
+		int len;
+
+		cfd[i] = sim_connect(port);
+		sim_reading(m[METERS + i].id, 1, &g);
+		len = simmeter_frame(&m[METERS + i], &g, 1, GM_FLAG_ACK_REQ, one.wire,
+				     sizeof(one.wire));
+		if (cfd[i] < 0 || len < 0 || sim_send_all(cfd[i], one.wire, (size_t)len))
+			return -1;
+	}
+	for (int i = 0; i < CONNECTED; i++) {
+		struct sim_rx r1;
+		struct sim_ack a;
+
+		sim_rx_init(&r1);
+		if (sim_wait_ack(&m[METERS + i], cfd[i], &r1, 5000, &a) != 1)
+			return -1;
+	}
+	after = rss_kb(pid);
+	printf("memory: RSS %ld KiB with %d connections, %ld KiB after %d more meters each on "
+	       "its own connection: %.0f bytes per connected meter\n", before, CONNS, after,
+	       CONNECTED, (after - before) * 1024.0 / CONNECTED);
+	for (int i = 0; i < CONNECTED; i++)
+		close(cfd[i]);
+	for (int c = 0; c < CONNS; c++)
+		close(fd[c]);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	close(lfd);
+	free(f);
+	free(m);
+	free(rx);
+	free(cfd);
+	free(ac.done);
+	return 0;
+}
+
+/*
+ * --callgrind: only the ingest core, small and with synchronous=NORMAL, for
+ * bench/townd_bench_ingest.sh to count instructions per message.
+ */
+static int callgrind_run(const char *dir, const struct gmp_keypair *town);
+
+int main(int argc, char **argv)
+{
+	char dir[] = "/tmp/townd-bench-XXXXXX", key[128], cmd[160];
+	struct gmp_keypair town;
+	struct rlimit rl;
+	char err[256];
+	int rc = 0;
+
+	if (sodium_init() < 0 || !mkdtemp(dir))
+		return 1;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < CONNECTED + 256) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	gmp_keypair_generate(&town);
+	if (argc > 1 && !strcmp(argv[1], "--callgrind")) {
+		rc = callgrind_run(dir, &town);
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		return system(cmd) || rc ? 1 : 0;
+	}
+	snprintf(key, sizeof(key), "%s/townd.key", dir);
+	if (townd_key_write(key, &town, err, sizeof(err)))
+		return 1;
+	if (core_only(dir, 1, &town) || core_only(dir, 0, &town)) {
+		fprintf(stderr, "core benchmark failed\n");
+		rc = 1;
+	}
+	if (end_to_end(dir, &town, key)) {
+		fprintf(stderr, "end-to-end benchmark failed\n");
+		rc = 1;
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd))
+		rc = 1;
+	return rc;
+}

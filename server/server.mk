@@ -1,0 +1,15 @@
+# townd, the town server, and townctl (issue 6). Documentation/townd.md.
+TOWND_CORE := $(GMPROTO_SRCS) drivers/tty/gm_frame.c server/townd_config.c \
+	server/townd_db.c server/townd_core.c
+TOWND_CFLAGS := $(GMPROTO_CFLAGS) -Idrivers/tty -Iserver
+TOWND_PKGS := libsodium libcbor sqlite3
+
+PROGS += townd
+townd_SRCS := $(TOWND_CORE) server/townd_net.c server/townd_main.c
+townd_CFLAGS := $(TOWND_CFLAGS)
+townd_PKGS := $(TOWND_PKGS) libsystemd
+
+PROGS += townctl
+townctl_SRCS := $(TOWND_CORE) server/townctl.c
+townctl_CFLAGS := $(TOWND_CFLAGS)
+townctl_PKGS := $(TOWND_PKGS)

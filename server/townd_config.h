@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * townd configuration file (Documentation/townd.md). Strict: unknown
+ * sections and keys, bad values and missing required keys are errors
+ * naming file, line and key; townd refuses to start on any of them.
+ */
+#ifndef TOWND_CONFIG_H
+#define TOWND_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define TOWND_LISTEN_MAX	8
+
+struct townd_config {
+	/* [server] */
+	struct sockaddr_storage listen[TOWND_LISTEN_MAX];
+	socklen_t listen_len[TOWND_LISTEN_MAX];
+	unsigned int n_listen;		/* 0: socket activation only */
+	char database[256];
+	char key_file[256];
+	uint32_t max_connections;	/* 1..1000000 */
+	uint32_t idle_timeout_s;	/* 10..86400 */
+	uint32_t max_batch;		/* frames per transaction, 1..100000 */
+	int sync_full;			/* synchronous = full (1) | normal (0) */
+};
+
+/* Defaults for everything optional. */
+void townd_config_defaults(struct townd_config *c);
+/* Parse path; on error returns -1 with "file:line: key 'k': why" in err. */
+int townd_config_load(struct townd_config *c, const char *path, char *err, size_t errlen);
+/* "127.0.0.1:7700", "[::1]:7700" -> sockaddr. 0 or -1. */
+int townd_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+
+#endif

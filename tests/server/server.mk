@@ -1,0 +1,18 @@
+# townd host end-to-end tests (issue 6): the server loop in a child
+# process on 127.0.0.1, simulated meters over TCP.
+UNIT_TESTS += townd_test_e2e
+townd_test_e2e_SRCS := $(TOWND_CORE) server/townd_net.c tests/server/simmeter.c \
+	tests/server/townd_test_e2e.c
+townd_test_e2e_CFLAGS := $(TOWND_CFLAGS) -Itests/server
+townd_test_e2e_PKGS := $(TOWND_PKGS) libsystemd
+
+# The issue's scenario with every userspace piece: outboxes, uplink logic,
+# SIM900 state machines against simulated SIM900s, townd; failover via a
+# neighbour's modem and back, townd outage.
+UNIT_TESTS += townd_test_failover
+townd_test_failover_SRCS = $(TOWND_CORE) server/townd_net.c agent/outbox.c \
+	agent/modem_uplink.c agent/modem_sim900.c tests/sim900/sim900sim.c \
+	tests/server/townd_test_failover.c
+townd_test_failover_CFLAGS = $(TOWND_CFLAGS) -Iagent -Itests/sim900
+townd_test_failover_PKGS = $(TOWND_PKGS) libsystemd
+townd_test_failover_LDLIBS := -lutil

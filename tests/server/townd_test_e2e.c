@@ -1,0 +1,568 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * townd end to end on the host: the real server loop (townd_run) in a
+ * child process, listening on 127.0.0.1 only, simulated meters speaking
+ * gmproto in link frames over TCP, and the SQLite database checked
+ * afterwards against values the tests compute themselves.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#pragma GCC diagnostic ignored "-Wmissing-prototypes"
+#include "kselftest_harness.h"
+
+#include "simmeter.h"
+#include "townd_config.h"
+#include "townd_core.h"
+#include "townd_db.h"
+#include "townd_net.h"
+
+#define MONTH_OF_TEST_READINGS	"2026-09"	/* date -u -d @1790000000 */
+
+struct town {
+	char dir[64], db[128], key[128];
+	struct gmp_keypair kp;
+	struct townd_config cfg;
+	int lfd;
+	uint16_t port;
+	pid_t pid;
+};
+
+static int town_setup(struct town *t)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	char err[256];
+
+	memset(t, 0, sizeof(*t));
+	strcpy(t->dir, "/tmp/townd-e2e-XXXXXX");
+	if (!mkdtemp(t->dir))
+		return -1;
+	snprintf(t->db, sizeof(t->db), "%s/town.db", t->dir);
+	snprintf(t->key, sizeof(t->key), "%s/townd.key", t->dir);
+	gmp_keypair_generate(&t->kp);
+	if (townd_key_write(t->key, &t->kp, err, sizeof(err)))
+		return -1;
+	townd_config_defaults(&t->cfg);
+	strcpy(t->cfg.database, t->db);
+	strcpy(t->cfg.key_file, t->key);
+	t->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (t->lfd < 0 || bind(t->lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(t->lfd, 1024) || getsockname(t->lfd, (struct sockaddr *)&sa, &sl))
+		return -1;
+	t->port = ntohs(sa.sin_port);
+	return 0;
+}
+
+static void town_start(struct town *t)
+{
+	t->pid = fork();
+	if (t->pid == 0) {
+		char err[256];
+		int rc = townd_run(&t->cfg, &t->lfd, 1, err, sizeof(err));
+
+		if (rc)
+			fprintf(stderr, "townd_run: %s\n", err);
+		_exit(rc ? 1 : 0);
+	}
+}
+
+/* Returns the child's exit status (or 128 + signal). */
+static int town_stop(struct town *t, int sig)
+{
+	int st = 0;
+
+	if (t->pid <= 0)
+		return -1;
+	kill(t->pid, sig);
+	waitpid(t->pid, &st, 0);
+	t->pid = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void town_teardown(struct town *t)
+{
+	char cmd[160];
+
+	if (t->pid > 0)
+		town_stop(t, SIGKILL);
+	if (t->lfd > 0)
+		close(t->lfd);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
+	if (t->dir[0] && system(cmd)) {
+		/* nothing more to do */
+	}
+}
+
+/* Provision meter id: a fresh key pair, registered in the database. */
+static int provision(struct town *t, uint16_t id, struct simmeter *m)
+{
+	struct gmp_keypair kp;
+	struct townd_db db;
+	char err[256];
+	int rc;
+
+	gmp_keypair_generate(&kp);
+	if (tdb_open(&db, t->db, 1, err, sizeof(err)))
+		return -1;
+	rc = tdb_add_meter(&db, id, kp.pk, NULL, 1, err, sizeof(err));
+	tdb_close(&db);
+	return rc ? rc : simmeter_init(m, id, &kp, t->kp.pk);
+}
+
+static int64_t q1(struct town *t, const char *sql, int64_t arg)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	if (sqlite3_open_v2(t->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		return -2;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_bind_parameter_count(st))
+			sqlite3_bind_int64(st, 1, arg);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return v;
+}
+
+static int64_t stat_of(struct town *t, const char *name)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT COALESCE((SELECT value FROM stats WHERE name = '%s'), 0)",
+		 name);
+	return q1(t, sql, 0);
+}
+
+/*
+ * Every reading of meter id in the database equals sim_reading(id, seq),
+ * the seqs are exactly 1..n, each once, stored in that order, and the
+ * month total is their sum. Returns a description of the first mismatch.
+ */
+static const char *check_readings(struct town *t, uint16_t id, int64_t n)
+{
+	int64_t imp = 0, exp = 0, expect = 1;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	const char *bad = NULL;
+
+	if (sqlite3_open_v2(t->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		return "open";
+	if (sqlite3_prepare_v2(db, "SELECT seq, start, interval_s, import_mwh, export_mwh, "
+			       "renew_mwh, flags FROM readings WHERE meter = ? ORDER BY rowid",
+			       -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return "prepare";
+	}
+	sqlite3_bind_int(st, 1, id);
+	while (!bad && sqlite3_step(st) == SQLITE_ROW) {
+		struct gmp_msg w;
+
+		sim_reading(id, expect, &w);
+		if (sqlite3_column_int64(st, 0) != expect)
+			bad = "sequence out of order, missing or duplicated";
+		else if (sqlite3_column_int64(st, 1) != w.reading.start ||
+			 sqlite3_column_int64(st, 2) != w.reading.interval_s ||
+			 sqlite3_column_int64(st, 3) != w.reading.import_mwh ||
+			 sqlite3_column_int64(st, 4) != w.reading.export_mwh ||
+			 sqlite3_column_int64(st, 5) != w.reading.renew_mwh ||
+			 sqlite3_column_int64(st, 6) != w.reading.flags)
+			bad = "stored values differ from those sent";
+		imp += w.reading.import_mwh;
+		exp += w.reading.export_mwh;
+		expect++;
+	}
+	sqlite3_finalize(st);
+	if (!bad && expect != n + 1)
+		bad = "wrong number of readings";
+	if (!bad && n) {
+		if (sqlite3_prepare_v2(db, "SELECT import_mwh, export_mwh, readings FROM month_totals "
+				       "WHERE meter = ? AND month = '" MONTH_OF_TEST_READINGS "'",
+				       -1, &st, NULL) != SQLITE_OK) {
+			bad = "prepare";
+		} else {
+			sqlite3_bind_int(st, 1, id);
+			if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) != imp ||
+			    sqlite3_column_int64(st, 1) != exp || sqlite3_column_int64(st, 2) != n)
+				bad = "month totals differ from the sum of the readings";
+			sqlite3_finalize(st);
+		}
+	}
+	sqlite3_close(db);
+	return bad;
+}
+
+/* Send readings [from, to] of m on fd, k per frame, ack requested on each frame. */
+static int send_range(struct simmeter *m, int fd, int64_t from, int64_t to, int k)
+{
+	struct gmp_msg msgs[32];
+	uint8_t wire[GM_MAX_WIRE];
+
+	while (from <= to) {
+		int n = 0, len;
+
+		while (n < k && from <= to)
+			sim_reading(m->id, from++, &msgs[n++]);
+		len = simmeter_frame(m, msgs, (size_t)n, GM_FLAG_ACK_REQ, wire, sizeof(wire));
+		if (len < 0 || sim_send_all(fd, wire, (size_t)len))
+			return -1;
+	}
+	return 0;
+}
+
+/* Wait for an ack of at least upto; returns the highest seen, or -1. */
+static int64_t ack_upto(struct simmeter *m, int fd, struct sim_rx *rx, int64_t upto)
+{
+	struct sim_ack a;
+	int64_t best = -1;
+
+	while (best < upto && sim_wait_ack(m, fd, rx, 5000, &a) == 1)
+		if (a.upto > best)
+			best = a.upto;
+	return best;
+}
+
+FIXTURE(e2e) {
+	struct town t;
+	struct sim_rx rx;
+};
+
+FIXTURE_SETUP(e2e)
+{
+	ASSERT_LE(0, sodium_init());
+	ASSERT_EQ(0, town_setup(&self->t));
+	sim_rx_init(&self->rx);
+}
+
+FIXTURE_TEARDOWN(e2e)
+{
+	town_teardown(&self->t);
+}
+
+TEST_F(e2e, meter_reports_and_is_acknowledged)
+{
+	struct simmeter a;
+	struct sim_ack ack;
+	int fd;
+
+	ASSERT_EQ(0, provision(&self->t, 1, &a));
+	town_start(&self->t);
+	fd = sim_connect(self->t.port);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, send_range(&a, fd, 1, 10, 1));
+	ASSERT_EQ(1, sim_wait_ack(&a, fd, &self->rx, 5000, &ack));
+	/* the first acknowledgement carries the server's time */
+	EXPECT_LT((int64_t)time(NULL) * 1000 - 5000, ack.time_ms);
+	EXPECT_GE((int64_t)time(NULL) * 1000, ack.time_ms);
+	/* acknowledgements are cumulative: one may cover several frames */
+	if (ack.upto < 10)
+		EXPECT_EQ(10, ack_upto(&a, fd, &self->rx, 10));
+	close(fd);
+	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(NULL, check_readings(&self->t, 1, 10));
+	EXPECT_EQ(10, q1(&self->t, "SELECT acked_upto FROM meters WHERE id = ?", 1));
+	EXPECT_EQ(10, stat_of(&self->t, "stored"));
+	EXPECT_EQ(0, stat_of(&self->t, "auth_failed"));
+}
+
+/*
+ * A's modem fails: its frames reach townd over neighbour B's connection,
+ * which cannot read them; the acknowledgements come back the same way.
+ * Then A's modem recovers and A uses its own connection again.
+ */
+TEST_F(e2e, failover_through_neighbour_exactly_once_in_order)
+{
+	struct simmeter a, b;
+	struct sim_rx rxb;
+	struct gmp_msg r;
+	uint8_t wire[GM_MAX_WIRE], plain[64], out[GM_MAX_PAYLOAD];
+	struct gm_rx grx;
+	size_t plen = 0;
+	int fa, fb, len;
+
+	ASSERT_EQ(0, provision(&self->t, 1, &a));
+	ASSERT_EQ(0, provision(&self->t, 2, &b));
+	town_start(&self->t);
+	sim_rx_init(&rxb);
+	fa = sim_connect(self->t.port);
+	fb = sim_connect(self->t.port);
+	ASSERT_LE(0, fa);
+	ASSERT_LE(0, fb);
+	ASSERT_EQ(0, send_range(&a, fa, 1, 5, 1));
+	ASSERT_EQ(5, ack_upto(&a, fa, &self->rx, 5));
+	close(fa);			/* A's modem: NO CARRIER */
+
+	/* what B forwards: routing header in clear, the rest opaque to B */
+	sim_reading(1, 6, &r);
+	ASSERT_EQ(0, gmp_encode(&r, plain, sizeof(plain), &plen));
+	len = simmeter_frame(&a, &r, 1, GM_FLAG_ACK_REQ, wire, sizeof(wire));
+	ASSERT_LT(0, len);
+	gm_rx_init(&grx);
+	{
+		enum gm_rx_status st;
+		struct gmp_addr ad;
+
+		gm_rx_feed(&grx, wire, (size_t)len, &st);
+		ASSERT_EQ(GM_RX_FRAME, st);
+		EXPECT_EQ(1, grx.hdr.src);
+		EXPECT_EQ(0, grx.hdr.dst);
+		EXPECT_EQ(NULL, memmem(grx.payload, grx.payload_len, plain, plen));
+		ad = (struct gmp_addr){ .type = grx.hdr.type, .flags = grx.hdr.flags,
+					.src = grx.hdr.src, .dst = grx.hdr.dst };
+		EXPECT_GT(0, gmp_open(&b.s, &ad, grx.payload, grx.payload_len, out,
+				      sizeof(out), NULL));
+	}
+	ASSERT_EQ(0, sim_send_all(fb, wire, (size_t)len));
+	ASSERT_EQ(0, send_range(&a, fb, 7, 12, 2));
+	/* B's own reading interleaved on its link */
+	ASSERT_EQ(0, send_range(&b, fb, 1, 3, 3));
+	EXPECT_EQ(12, ack_upto(&a, fb, &rxb, 12));
+
+	/* the modem is back */
+	fa = sim_connect(self->t.port);
+	ASSERT_LE(0, fa);
+	sim_rx_init(&self->rx);
+	ASSERT_EQ(0, send_range(&a, fa, 13, 20, 4));
+	EXPECT_EQ(20, ack_upto(&a, fa, &self->rx, 20));
+	close(fa);
+	close(fb);
+	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(NULL, check_readings(&self->t, 1, 20));
+	EXPECT_EQ(NULL, check_readings(&self->t, 2, 3));
+	EXPECT_EQ(0, stat_of(&self->t, "duplicates"));
+}
+
+TEST_F(e2e, replayed_forged_reordered_and_unknown_refused)
+{
+	struct simmeter a, stranger;
+	struct gmp_keypair skp;
+	struct gmp_msg r[2];
+	uint8_t f1[GM_MAX_WIRE], f2[GM_MAX_WIRE], f3[GM_MAX_WIRE], forged[GM_MAX_WIRE];
+	int l1, l2, l3, lf, fd;
+
+	ASSERT_EQ(0, provision(&self->t, 1, &a));
+	gmp_keypair_generate(&skp);
+	ASSERT_EQ(0, simmeter_init(&stranger, 9, &skp, self->t.kp.pk));
+	town_start(&self->t);
+	fd = sim_connect(self->t.port);
+	ASSERT_LE(0, fd);
+
+	sim_reading(1, 1, &r[0]);
+	l1 = simmeter_frame(&a, r, 1, GM_FLAG_ACK_REQ, f1, sizeof(f1));
+	sim_reading(1, 2, &r[0]);
+	l2 = simmeter_frame(&a, r, 1, 0, f2, sizeof(f2));
+	sim_reading(1, 3, &r[0]);
+	l3 = simmeter_frame(&a, r, 1, GM_FLAG_ACK_REQ, f3, sizeof(f3));
+	ASSERT_LT(0, l1);
+	ASSERT_LT(0, l2);
+	ASSERT_LT(0, l3);
+	/* forged: reading 2's frame with a changed ciphertext byte, valid CRC */
+	{
+		struct gm_rx grx;
+		enum gm_rx_status st;
+		uint8_t pl[GM_MAX_PAYLOAD];
+		struct gm_hdr h;
+
+		gm_rx_init(&grx);
+		gm_rx_feed(&grx, f2, (size_t)l2, &st);
+		ASSERT_EQ(GM_RX_FRAME, st);
+		h = grx.hdr;
+		memcpy(pl, grx.payload, grx.payload_len);
+		pl[grx.payload_len / 2] ^= 0x40;
+		lf = gm_frame_encode(&h, pl, grx.payload_len, forged, sizeof(forged));
+		ASSERT_LT(0, lf);
+	}
+	ASSERT_EQ(0, sim_send_all(fd, f1, (size_t)l1));
+	EXPECT_EQ(1, ack_upto(&a, fd, &self->rx, 1));
+	ASSERT_EQ(0, sim_send_all(fd, f1, (size_t)l1));		/* replay */
+	ASSERT_EQ(0, sim_send_all(fd, forged, (size_t)lf));	/* forgery */
+	ASSERT_EQ(0, sim_send_all(fd, f3, (size_t)l3));		/* reading 3 */
+	ASSERT_EQ(0, sim_send_all(fd, f2, (size_t)l2));		/* reordered: too late */
+	/* a meter nobody provisioned */
+	sim_reading(9, 1, &r[0]);
+	l1 = simmeter_frame(&stranger, r, 1, GM_FLAG_ACK_REQ, f1, sizeof(f1));
+	ASSERT_EQ(0, sim_send_all(fd, f1, (size_t)l1));
+	/* line noise */
+	ASSERT_EQ(0, sim_send_all(fd, "\0garbage\0", 9));
+	/* reading 3 is stored but 2 is missing: the ack stays at 1 */
+	EXPECT_EQ(1, ack_upto(&a, fd, &self->rx, 1));
+	/* the meter resends 2 (a new frame, new counter): now 1..3 */
+	ASSERT_EQ(0, send_range(&a, fd, 2, 2, 1));
+	EXPECT_EQ(3, ack_upto(&a, fd, &self->rx, 3));
+	close(fd);
+	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+
+	EXPECT_EQ(2, stat_of(&self->t, "replayed"));	/* f1 again, f2 late */
+	EXPECT_EQ(1, stat_of(&self->t, "auth_failed"));
+	EXPECT_EQ(1, stat_of(&self->t, "unknown_meter"));
+	EXPECT_EQ(1, stat_of(&self->t, "framing_errors"));
+	EXPECT_EQ(3, q1(&self->t, "SELECT rejected FROM meters WHERE id = ?", 1));
+	EXPECT_EQ(0, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 9));
+	/* reading 3 arrived before 2: stored once each, values intact */
+	EXPECT_EQ(3, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 1));
+	EXPECT_EQ(3, stat_of(&self->t, "stored"));
+}
+
+/*
+ * kill -9 in the middle of pipelined transfers (three rounds, killed at
+ * different points), restart, resend what was not acknowledged. What was
+ * acknowledged is on disk; what was on disk but not acknowledged comes
+ * again and is recognised as a duplicate; nothing is stored twice.
+ */
+TEST_F(e2e, townd_killed_mid_transfer_loses_and_duplicates_nothing)
+{
+	static const int delay_us[] = { 0, 1000, 5000 };
+	struct simmeter a;
+	struct sim_ack ack;
+	int64_t acked = 0, sent = 0, dups = 0;
+	int fd;
+
+	ASSERT_EQ(0, provision(&self->t, 1, &a));
+	for (size_t r = 0; r < sizeof(delay_us) / sizeof(delay_us[0]); r++) {
+		int64_t on_disk;
+
+		town_start(&self->t);
+		fd = sim_connect(self->t.port);
+		ASSERT_LE(0, fd);
+		sim_rx_init(&self->rx);
+		/* resend the unacknowledged part of the last round, then more */
+		ASSERT_EQ(0, send_range(&a, fd, acked + 1, sent + 1500, 10));
+		sent += 1500;
+		/* the transfer is under way once a first acknowledgement came */
+		ASSERT_EQ(1, sim_wait_ack(&a, fd, &self->rx, 5000, &ack));
+		if (ack.upto > acked)
+			acked = ack.upto;
+		usleep((useconds_t)delay_us[r]);
+		EXPECT_EQ(128 + SIGKILL, town_stop(&self->t, SIGKILL));
+		while (sim_wait_ack(&a, fd, &self->rx, 300, &ack) == 1)
+			if (ack.upto > acked)
+				acked = ack.upto;
+		close(fd);
+		on_disk = q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 1);
+		/* acknowledged means on disk, and the disk holds a prefix */
+		EXPECT_EQ(acked, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = 1 "
+				    "AND seq <= ?", acked));
+		EXPECT_EQ(on_disk, q1(&self->t, "SELECT MAX(seq) FROM readings WHERE meter = ?", 1));
+		dups += on_disk - acked;
+		TH_LOG("round %zu: %lld sent, %lld acknowledged, %lld on disk", r,
+		       (long long)sent, (long long)acked, (long long)on_disk);
+	}
+	town_start(&self->t);
+	fd = sim_connect(self->t.port);
+	ASSERT_LE(0, fd);
+	sim_rx_init(&self->rx);
+	ASSERT_EQ(0, send_range(&a, fd, acked + 1, sent + 100, 10));
+	sent += 100;
+	EXPECT_EQ(sent, ack_upto(&a, fd, &self->rx, sent));
+	close(fd);
+	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(NULL, check_readings(&self->t, 1, sent));
+	EXPECT_EQ(dups, stat_of(&self->t, "duplicates"));
+}
+
+/* townd down for a while: the backlog arrives complete, in order. */
+TEST_F(e2e, backlog_after_outage_arrives_complete)
+{
+	const int64_t backlog = 3000;	/* two days at one reading a minute */
+	struct simmeter a;
+	int fd;
+
+	ASSERT_EQ(0, provision(&self->t, 1, &a));
+	town_start(&self->t);
+	fd = sim_connect(self->t.port);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, send_range(&a, fd, 1, 20, 10));
+	EXPECT_EQ(20, ack_upto(&a, fd, &self->rx, 20));
+	close(fd);
+	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	/* townd is down; readings 21..backlog accumulate in the meter's outbox */
+	town_start(&self->t);
+	fd = sim_connect(self->t.port);
+	ASSERT_LE(0, fd);
+	sim_rx_init(&self->rx);
+	ASSERT_EQ(0, send_range(&a, fd, 21, backlog, 20));
+	EXPECT_EQ(backlog, ack_upto(&a, fd, &self->rx, backlog));
+	close(fd);
+	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(NULL, check_readings(&self->t, 1, backlog));
+}
+
+struct many_ctx {
+	struct simmeter *m;
+	int n, left;
+	int64_t want, *best;
+};
+
+/* Acknowledgements for many meters on one connection. */
+static int many_cb(void *ctx, const struct gm_hdr *h, const uint8_t *payload, size_t len)
+{
+	struct many_ctx *mc = ctx;
+	int i = (int)h->dst - 100;
+	struct sim_ack a;
+
+	if (i < 0 || i >= mc->n || !simmeter_open_ack(&mc->m[i], h, payload, len, &a))
+		return 0;
+	if (a.upto >= mc->want && mc->best[i] < mc->want)
+		mc->left--;
+	if (a.upto > mc->best[i])
+		mc->best[i] = a.upto;
+	return mc->left == 0;
+}
+
+/* Many meters over a few connections (forwarded traffic demultiplexed). */
+TEST_F(e2e, many_meters_demultiplexed)
+{
+	enum { METERS = 300, CONNS = 10, READINGS = 30 };
+	struct simmeter *m = calloc(METERS, sizeof(*m));
+	struct sim_rx *rx = calloc(CONNS, sizeof(*rx));
+	int fd[CONNS];
+
+	ASSERT_NE(NULL, m);
+	ASSERT_NE(NULL, rx);
+	for (int i = 0; i < METERS; i++)
+		ASSERT_EQ(0, provision(&self->t, (uint16_t)(100 + i), &m[i]));
+	town_start(&self->t);
+	for (int c = 0; c < CONNS; c++) {
+		fd[c] = sim_connect(self->t.port);
+		ASSERT_LE(0, fd[c]);
+		sim_rx_init(&rx[c]);
+	}
+	for (int64_t s = 1; s <= READINGS; s += 3)
+		for (int i = 0; i < METERS; i++)
+			ASSERT_EQ(0, send_range(&m[i], fd[i % CONNS], s, s + 2, 3));
+	for (int c = 0; c < CONNS; c++) {
+		struct many_ctx mc = { .m = m, .n = METERS, .want = READINGS,
+				       .left = METERS / CONNS };
+
+		mc.best = calloc(METERS, sizeof(*mc.best));
+		ASSERT_NE(NULL, mc.best);
+		EXPECT_EQ(1, sim_read_frames(fd[c], &rx[c], 10000, many_cb, &mc));
+		free(mc.best);
+	}
+	for (int c = 0; c < CONNS; c++)
+		close(fd[c]);
+	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	for (int i = 0; i < METERS; i++)
+		ASSERT_EQ(NULL, check_readings(&self->t, (uint16_t)(100 + i), READINGS));
+	EXPECT_EQ(METERS * READINGS, stat_of(&self->t, "stored"));
+	free(m);
+	free(rx);
+}
+
+TEST_HARNESS_MAIN

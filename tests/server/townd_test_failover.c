@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The issue's scenario on the host, every piece real except the kernel:
+ * townd on 127.0.0.1; meters A and B, each with its outbox
+ * (agent/outbox.c), uplink logic (agent/modem_uplink.c), SIM900 state
+ * machine (agent/modem_sim900.c) and simulated SIM900 (tests/sim900) on a
+ * pty. The line discipline's forwarding is stood in for by writing A's
+ * frames, unchanged, into B's modem when A's route is "via B".
+ *
+ *  1. A reports through its own modem;
+ *  2. A's modem hangs: acks go missing, A fails over to B's link and modem
+ *     (B cannot open A's frames), while A's modem is power-cycled;
+ *  3. A's modem is back: A returns to its own path;
+ *  4. townd is stopped for a while: both backlogs build up, then arrive;
+ *  5. every reading of A and B is in townd exactly once, in order.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#pragma GCC diagnostic ignored "-Wmissing-prototypes"
+#include "kselftest_harness.h"
+
+#include "modem_sim900.h"
+#include "modem_uplink.h"
+#include "outbox.h"
+#include "sim900sim.h"
+#include "townd_config.h"
+#include "townd_core.h"
+#include "townd_net.h"
+
+enum { ROUTE_OWN, ROUTE_VIA_B };
+
+struct modem_side {
+	int tty, ctl;
+	pid_t pid;
+	struct sim900 m;
+	struct gm_rx rx;
+	uint16_t frame_seq;
+};
+
+struct meter_side {
+	uint16_t id;
+	struct gmp_keypair kp;
+	struct outbox ob;
+	struct modem_uplink u;
+	struct modem_side *own;
+	int route;
+	int failovers, returns;
+	int64_t recorded;
+};
+
+struct world {
+	char dir[64];
+	struct townd_config cfg;
+	struct gmp_keypair town;
+	int lfd;
+	pid_t townd;
+	struct modem_side ma, mb;
+	struct meter_side a, b;
+	int forwarded, b_could_read;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long w_tty(void *ctx, const void *buf, size_t len)
+{
+	return write(((struct modem_side *)ctx)->tty, buf, len);
+}
+
+static void ctl(struct modem_side *s, const char *cmd)
+{
+	char c;
+
+	if (write(s->ctl, cmd, strlen(cmd)) < 0 || write(s->ctl, "\n", 1) < 0)
+		return;
+	while (read(s->ctl, &c, 1) == 1 && c != '\n')
+		;
+}
+
+static void pwrkey(void *ctx, bool on)
+{
+	if (!on)
+		ctl(ctx, "pwrkey");
+}
+
+static const struct sim900_ops modem_ops = { .write = w_tty, .pwrkey = pwrkey };
+
+static int modem_setup(struct modem_side *s, uint16_t port)
+{
+	struct sim900_config c;
+	struct termios t;
+	int master, sv[2];
+
+	memset(s, 0, sizeof(*s));
+	if (openpty(&master, &s->tty, NULL, NULL, NULL) ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return -1;
+	tcgetattr(s->tty, &t);
+	cfmakeraw(&t);
+	tcsetattr(s->tty, TCSANOW, &t);
+	fcntl(s->tty, F_SETFL, O_NONBLOCK);
+	s->pid = fork();
+	if (s->pid == 0) {
+		struct sim900sim sim;
+
+		close(sv[0]);
+		sim900sim_init(&sim, master, 100);
+		_exit(sim900sim_run(&sim, sv[1], sv[1]) ? 1 : 0);
+	}
+	close(master);
+	close(sv[1]);
+	s->ctl = sv[0];
+	sim900_config_defaults(&c);
+	strcpy(c.apn, "gridmeter");
+	strcpy(c.host, "127.0.0.1");
+	c.port = port;
+	c.cmd_timeout_ms = 500;
+	c.ciicr_timeout_ms = 1000;
+	c.connect_timeout_ms = 1000;
+	c.reg_poll_ms = 100;
+	c.guard_ms = 100;
+	c.retry_delay_ms = 100;
+	c.pwrkey_ms = 50;
+	c.boot_ms = 1200;
+	sim900_init(&s->m, &c, &modem_ops, s);
+	gm_rx_init(&s->rx);
+	sim900_start(&s->m, now_ms());
+	return 0;
+}
+
+static void modem_teardown(struct modem_side *s)
+{
+	if (s->pid > 0) {
+		close(s->ctl);
+		kill(s->pid, SIGTERM);
+		waitpid(s->pid, NULL, 0);
+		close(s->tty);
+	}
+}
+
+struct send_ctx {
+	struct world *w;
+	struct meter_side *ms;
+};
+
+/* The meter's /dev/gmlink write, as the line discipline would frame it. */
+static int send_frame(void *ctx, unsigned int flags, const uint8_t *payload, size_t len)
+{
+	struct send_ctx *sc = ctx;
+	struct meter_side *ms = sc->ms;
+	struct modem_side *via = ms->route == ROUTE_OWN ? ms->own : &sc->w->mb;
+	struct gm_hdr h = { GM_VERSION, GM_TYPE_DATA, (u8)flags, 8, ms->id, 0, via->frame_seq++ };
+	uint8_t wire[GM_MAX_WIRE];
+	int n;
+
+	if (via->m.state != SIM900_DATA)
+		return -EAGAIN;
+	if (ms->route == ROUTE_VIA_B) {
+		/* the forwarder has B's keys: they do not open A's frames */
+		struct gmp_session bs = sc->w->b.u.s;
+		struct gmp_addr a = { GM_TYPE_DATA, (uint8_t)flags, ms->id, 0 };
+		uint8_t plain[GM_MAX_PAYLOAD];
+
+		bs.rx_ctr = 0;
+		sc->w->forwarded++;
+		if (gmp_open(&bs, &a, payload, len, plain, sizeof(plain), NULL) >= 0)
+			sc->w->b_could_read++;
+	}
+	n = gm_frame_encode(&h, payload, len, wire, sizeof(wire));
+	if (n < 0)
+		return -EINVAL;
+	return write(via->tty, wire, (size_t)n) == n ? 0 : -EAGAIN;
+}
+
+/* Bytes from a modem: AT dialogue, or frames for the meters behind it. */
+static void modem_bytes(struct world *w, struct modem_side *s, const uint8_t *buf, size_t len)
+{
+	size_t off = 0;
+
+	if (s->m.state != SIM900_DATA) {
+		sim900_input(&s->m, (const char *)buf, len, now_ms());
+		return;
+	}
+	while (off < len) {
+		enum gm_rx_status st;
+		struct meter_side *ms;
+
+		off += gm_rx_feed(&s->rx, buf + off, len - off, &st);
+		if (st != GM_RX_FRAME)
+			continue;	/* CLOSED, NO CARRIER ... land here as noise */
+		ms = s->rx.hdr.dst == w->a.id ? &w->a : s->rx.hdr.dst == w->b.id ? &w->b : NULL;
+		if (ms)
+			mu_input(&ms->u, s->rx.hdr.type, s->rx.hdr.flags, s->rx.payload,
+				 s->rx.payload_len, now_ms(), NULL, NULL);
+	}
+}
+
+/* What meterd's failover does with the uplink's verdict and the modem state. */
+static void route_policy(struct world *w, struct meter_side *ms)
+{
+	if (ms->u.broken) {
+		if (ms->own->m.state == SIM900_DATA)
+			sim900_link_down(&ms->own->m, now_ms());
+		if (ms == &w->a && ms->route == ROUTE_OWN) {
+			ms->route = ROUTE_VIA_B;
+			ms->failovers++;
+		}
+		mu_route_changed(&ms->u);
+	} else if (ms->route == ROUTE_VIA_B && ms->own->m.state == SIM900_DATA) {
+		ms->route = ROUTE_OWN;
+		ms->returns++;
+		mu_route_changed(&ms->u);
+	}
+}
+
+static void record(struct meter_side *ms, int64_t t)
+{
+	struct gmp_msg g = { .type = GMP_READING };
+
+	g.reading.start = 1790000000 + 60 * (ms->recorded + 1);
+	g.reading.interval_s = 60;
+	g.reading.import_mwh = ms->id * 100000 + ms->recorded;
+	g.reading.export_mwh = t % 3;
+	if (!mu_record(&ms->u, &g))
+		ms->recorded++;
+}
+
+/* One pass of the event loop, at most wait_ms. */
+static void step(struct world *w, int wait_ms)
+{
+	struct modem_side *ms[2] = { &w->ma, &w->mb };
+	struct meter_side *mt[2] = { &w->a, &w->b };
+	struct pollfd p[2] = { { .fd = w->ma.tty, .events = POLLIN },
+			       { .fd = w->mb.tty, .events = POLLIN } };
+	int64_t now = now_ms(), dl = INT64_MAX;
+
+	for (int i = 0; i < 2; i++) {
+		if (sim900_deadline(&ms[i]->m) < dl)
+			dl = sim900_deadline(&ms[i]->m);
+		if (mu_deadline(&mt[i]->u) < dl)
+			dl = mu_deadline(&mt[i]->u);
+	}
+	if (dl != INT64_MAX && dl - now < wait_ms)
+		wait_ms = dl - now < 0 ? 0 : (int)(dl - now);
+	if (poll(p, 2, wait_ms) > 0) {
+		for (int i = 0; i < 2; i++) {
+			uint8_t buf[4096];
+			ssize_t k;
+
+			if (!(p[i].revents & POLLIN))
+				continue;
+			k = read(ms[i]->tty, buf, sizeof(buf));
+			if (k > 0)
+				modem_bytes(w, ms[i], buf, (size_t)k);
+		}
+	}
+	now = now_ms();
+	for (int i = 0; i < 2; i++) {
+		struct send_ctx sc = { w, mt[i] };
+
+		sim900_tick(&ms[i]->m, now);
+		mu_tick(&mt[i]->u, now);
+		route_policy(w, mt[i]);
+		mu_pump(&mt[i]->u, now, send_frame, &sc);
+	}
+}
+
+static void run_for(struct world *w, int ms, int record_every_ms)
+{
+	int64_t end = now_ms() + ms, next = now_ms();
+
+	while (now_ms() < end) {
+		if (record_every_ms && now_ms() >= next) {
+			record(&w->a, now_ms());
+			if ((w->a.recorded % 4) == 0)
+				record(&w->b, now_ms());
+			next += record_every_ms;
+		}
+		step(w, 20);
+	}
+}
+
+static void townd_start(struct world *w)
+{
+	w->townd = fork();
+	if (w->townd == 0) {
+		char err[256];
+
+		_exit(townd_run(&w->cfg, &w->lfd, 1, err, sizeof(err)) ? 1 : 0);
+	}
+}
+
+static void townd_stop(struct world *w)
+{
+	kill(w->townd, SIGTERM);
+	waitpid(w->townd, NULL, 0);
+}
+
+static int meter_setup(struct world *w, struct meter_side *ms, uint16_t id,
+		       struct modem_side *own)
+{
+	struct mu_config c;
+	struct townd_db db;
+	char path[128], err[256];
+
+	ms->id = id;
+	ms->own = own;
+	gmp_keypair_generate(&ms->kp);
+	if (tdb_open(&db, w->cfg.database, 1, err, sizeof(err)))
+		return -1;
+	if (tdb_add_meter(&db, id, ms->kp.pk, NULL, 1, err, sizeof(err)))
+		return -1;
+	tdb_close(&db);
+	snprintf(path, sizeof(path), "%s/outbox-%u", w->dir, id);
+	if (outbox_open(&ms->ob, path, 1 << 20, err, sizeof(err)))
+		return -1;
+	mu_config_defaults(&c);
+	c.meter_id = id;
+	c.key = ms->kp;
+	memcpy(c.town_pk, w->town.pk, GMP_KEY_LEN);
+	c.ack_timeout_ms = 400;
+	c.idle_ack_ms = 300;
+	return mu_init(&ms->u, &c, &ms->ob, err, sizeof(err));
+}
+
+/* Readings of meter id: seqs 1..n each once, values as recorded, in order. */
+static const char *check_db(struct world *w, uint16_t id, int64_t n)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t expect = 1;
+	const char *bad = NULL;
+
+	if (sqlite3_open_v2(w->cfg.database, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		return "open";
+	if (sqlite3_prepare_v2(db, "SELECT seq, import_mwh FROM readings WHERE meter = ? "
+			       "ORDER BY rowid", -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return "prepare";
+	}
+	sqlite3_bind_int(st, 1, id);
+	while (!bad && sqlite3_step(st) == SQLITE_ROW) {
+		if (sqlite3_column_int64(st, 0) != expect)
+			bad = "missing, duplicated or out of order";
+		else if (sqlite3_column_int64(st, 1) != id * 100000 + expect - 1)
+			bad = "wrong value";
+		expect++;
+	}
+	if (!bad && expect != n + 1)
+		bad = "wrong count";
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return bad;
+}
+
+FIXTURE(world) {
+	struct world w;
+};
+
+FIXTURE_SETUP(world)
+{
+	struct world *w = &self->w;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	char err[256];
+
+	memset(w, 0, sizeof(*w));
+	ASSERT_LE(0, sodium_init());
+	strcpy(w->dir, "/tmp/townd-failover-XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(w->dir));
+	townd_config_defaults(&w->cfg);
+	snprintf(w->cfg.database, sizeof(w->cfg.database), "%s/town.db", w->dir);
+	snprintf(w->cfg.key_file, sizeof(w->cfg.key_file), "%s/townd.key", w->dir);
+	gmp_keypair_generate(&w->town);
+	ASSERT_EQ(0, townd_key_write(w->cfg.key_file, &w->town, err, sizeof(err)));
+	w->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_EQ(0, bind(w->lfd, (struct sockaddr *)&sa, sizeof(sa)));
+	ASSERT_EQ(0, listen(w->lfd, 16));
+	ASSERT_EQ(0, getsockname(w->lfd, (struct sockaddr *)&sa, &sl));
+	ASSERT_EQ(0, meter_setup(w, &w->a, 11, &w->ma));
+	ASSERT_EQ(0, meter_setup(w, &w->b, 12, &w->mb));
+	townd_start(w);
+	ASSERT_EQ(0, modem_setup(&w->ma, ntohs(sa.sin_port)));
+	ASSERT_EQ(0, modem_setup(&w->mb, ntohs(sa.sin_port)));
+}
+
+FIXTURE_TEARDOWN(world)
+{
+	struct world *w = &self->w;
+	char cmd[128];
+
+	if (w->townd > 0)
+		townd_stop(w);
+	modem_teardown(&w->ma);
+	modem_teardown(&w->mb);
+	outbox_close(&w->a.ob);
+	outbox_close(&w->b.ob);
+	close(w->lfd);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
+	if (system(cmd)) {
+		/* nothing */
+	}
+}
+
+TEST_F_TIMEOUT(world, modem_failover_neighbour_return_and_outage, 90)
+{
+	struct world *w = &self->w;
+	int64_t acked_own;
+
+	/* 1. A reports through its own modem */
+	run_for(w, 2000, 50);
+	ASSERT_EQ(SIM900_DATA, w->ma.m.state);
+	acked_own = (int64_t)w->a.ob.acked;
+	EXPECT_LT(10, acked_own);
+	EXPECT_EQ(0, w->a.failovers);
+
+	/* 2. A's modem hangs */
+	ctl(&w->ma, "hang");
+	run_for(w, 2500, 50);
+	EXPECT_EQ(1, w->a.failovers);
+	EXPECT_LT(0, w->forwarded);
+	EXPECT_EQ(0, w->b_could_read);
+	EXPECT_LT(acked_own, (int64_t)w->a.ob.acked);	/* delivered through B */
+
+	/* 3. the power key brings A's modem back; A returns to it */
+	run_for(w, 5000, 50);
+	EXPECT_EQ(1, w->a.returns);
+	EXPECT_EQ(ROUTE_OWN, w->a.route);
+	EXPECT_EQ(SIM900_DATA, w->ma.m.state);
+	EXPECT_LE(1, (int)w->ma.m.power_cycles);
+
+	/* 4. townd down for a while: backlogs build up */
+	townd_stop(w);
+	w->townd = 0;
+	run_for(w, 2000, 50);
+	EXPECT_LT(20, (int64_t)mu_backlog(&w->a.u));
+	townd_start(w);
+	run_for(w, 1000, 50);
+
+	/* 5. stop recording; everything drains */
+	{
+		int64_t end = now_ms() + 30000;
+
+		while (now_ms() < end && (mu_backlog(&w->a.u) || mu_backlog(&w->b.u)))
+			step(w, 50);
+	}
+	EXPECT_EQ(0, mu_backlog(&w->a.u));
+	EXPECT_EQ(0, mu_backlog(&w->b.u));
+	TH_LOG("A: %lld readings, %d failover(s), %d return(s), %d frames via B, %llu resends; "
+	       "B: %lld readings", (long long)w->a.recorded, w->a.failovers, w->a.returns,
+	       w->forwarded, (unsigned long long)w->a.u.resends, (long long)w->b.recorded);
+	townd_stop(w);
+	w->townd = 0;
+	EXPECT_EQ(NULL, check_db(w, 11, w->a.recorded));
+	EXPECT_EQ(NULL, check_db(w, 12, w->b.recorded));
+}
+
+TEST_HARNESS_MAIN

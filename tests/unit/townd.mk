@@ -1,0 +1,9 @@
+# townd (issue 6): configuration and ingest core, host unit tests.
+UNIT_TESTS += townd_test_config
+townd_test_config_SRCS := server/townd_config.c tests/unit/townd_test_config.c
+townd_test_config_CFLAGS := -Iserver
+
+UNIT_TESTS += townd_test_core
+townd_test_core_SRCS := $(TOWND_CORE) tests/unit/townd_test_core.c
+townd_test_core_CFLAGS := $(TOWND_CFLAGS)
+townd_test_core_PKGS := $(TOWND_PKGS)

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0
+/* townd configuration: valid files, and errors naming file, line and key. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "kselftest_harness.h"
+#include "townd_config.h"
+
+static int load(const char *text, struct townd_config *c, char *err, size_t errlen,
+		char *path)
+{
+	FILE *f;
+	int fd, rc;
+
+	strcpy(path, "/tmp/townd-conf-XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -2;
+	f = fdopen(fd, "w");
+	fputs(text, f);
+	fclose(f);
+	rc = townd_config_load(c, path, err, errlen);
+	unlink(path);
+	return rc;
+}
+
+TEST(valid_file)
+{
+	struct townd_config c;
+	char err[256], path[64];
+	const struct sockaddr_in *a4;
+	const struct sockaddr_in6 *a6;
+
+	ASSERT_EQ(0, load("# town server\n[server]\nlisten = 127.0.0.1:7700\n"
+			  "listen = [::1]:7701\n\ndatabase = /var/lib/x.db\n"
+			  "key_file = /etc/k\nmax_connections = 50\nidle_timeout = 60\n"
+			  "synchronous = normal\n", &c, err, sizeof(err), path)) TH_LOG("%s", err);
+	ASSERT_EQ(2, c.n_listen);
+	a4 = (const struct sockaddr_in *)&c.listen[0];
+	EXPECT_EQ(AF_INET, a4->sin_family);
+	EXPECT_EQ(7700, ntohs(a4->sin_port));
+	EXPECT_EQ(htonl(INADDR_LOOPBACK), a4->sin_addr.s_addr);
+	a6 = (const struct sockaddr_in6 *)&c.listen[1];
+	EXPECT_EQ(AF_INET6, a6->sin6_family);
+	EXPECT_EQ(7701, ntohs(a6->sin6_port));
+	EXPECT_EQ(1, a6->sin6_addr.s6_addr[15]);
+	EXPECT_STREQ("/var/lib/x.db", c.database);
+	EXPECT_STREQ("/etc/k", c.key_file);
+	EXPECT_EQ(50, c.max_connections);
+	EXPECT_EQ(60, c.idle_timeout_s);
+	EXPECT_EQ(0, c.sync_full);
+}
+
+TEST(errors_name_file_line_and_key)
+{
+	static const struct { const char *text, *want; } c[] = {
+		{ "[server]\ndatabase = /a\nkey_file = /b\nlisten = 127.0.0.1\n",
+		  ":4: key 'listen': '127.0.0.1' is not ADDRESS:PORT" },
+		{ "[server]\nlisten = 1.2.3.4:99999\n", ":2: key 'listen'" },
+		{ "[server]\ndatabase = relative.db\n", ":2: key 'database': must be an absolute" },
+		{ "[server]\nmax_connections = 0\n", ":2: key 'max_connections': '0' is not" },
+		{ "[server]\nidle_timeout = 5s\n", ":2: key 'idle_timeout'" },
+		{ "[server]\nsynchronous = off\n", ":2: key 'synchronous': 'off' is not full or normal" },
+		{ "[server]\n\n\ncolour = blue\n", ":4: key 'colour': unknown key" },
+		{ "listen = 127.0.0.1:1\n", ":1: key 'listen': outside the [server] section" },
+		{ "[client]\n", ":1: unknown section [client]" },
+		{ "[server]\njust words\n", ":2: expected key = value" },
+		{ "[server]\nlisten =\n", ":2: key 'listen': empty value" },
+		{ "[server]\nkey_file = /k\n", "key 'database' is required" },
+		{ "[server]\ndatabase = /d\n", "key 'key_file' is required" },
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct townd_config cfg;
+		char err[256], path[64];
+
+		EXPECT_EQ(-1, load(c[i].text, &cfg, err, sizeof(err), path));
+		EXPECT_NE(NULL, strstr(err, c[i].want)) TH_LOG("case %zu: got '%s'", i, err);
+		EXPECT_EQ(0, strncmp(err, path, strlen(path))) TH_LOG("no file name: '%s'", err);
+	}
+}
+
+TEST(missing_file)
+{
+	struct townd_config c;
+	char err[256];
+
+	EXPECT_EQ(-1, townd_config_load(&c, "/nonexistent/townd.conf", err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "/nonexistent/townd.conf: No such file"));
+}
+
+TEST(addresses)
+{
+	struct sockaddr_storage ss;
+	socklen_t l;
+
+	EXPECT_EQ(0, townd_parse_addr("0.0.0.0:1", &ss, &l));
+	EXPECT_EQ(0, townd_parse_addr("[::]:65535", &ss, &l));
+	EXPECT_EQ(-1, townd_parse_addr("[::1:80", &ss, &l));
+	EXPECT_EQ(-1, townd_parse_addr("::1:80", &ss, &l));
+	EXPECT_EQ(-1, townd_parse_addr("localhost:80", &ss, &l));
+	EXPECT_EQ(-1, townd_parse_addr("1.2.3.4:", &ss, &l));
+	EXPECT_EQ(-1, townd_parse_addr("1.2.3.4:-1", &ss, &l));
+	EXPECT_EQ(-1, townd_parse_addr(":80", &ss, &l));
+}
+
+TEST_HARNESS_MAIN
