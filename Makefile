@@ -46,7 +46,7 @@ endif
 CC       := $(CROSS)gcc
 HOSTCC   := gcc
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -Iinclude -Iinclude/uapi -isystem $(KSFT)
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -Iinclude -Iinclude/uapi -Ilib -isystem $(KSFT)
 CFLAGS   ?=
 PKG_CONFIG := pkg-config
 ifneq ($(SYSROOT),)

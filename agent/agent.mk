@@ -1,5 +1,5 @@
 # meterd: the gateway's metering agent (issue 5). See Documentation/meterd.md.
-AGENT_CORE := agent/parse.c agent/tariff.c agent/tariff_file.c agent/profile.c \
+AGENT_CORE := lib/parse.c agent/tariff.c agent/tariff_file.c agent/profile.c \
 	agent/registers.c agent/alloc.c agent/protect.c agent/config.c agent/crc32.c \
 	agent/store.c
 AGENT_IO := agent/meter.c agent/meter_actions.c agent/uplink.c agent/sensor_iio.c agent/sensor_replay.c \

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "modem_sim900.h"
+#include "parse.h"
 
 #define BOOT_PROBE_MS	1000	/* "AT" while waiting for a booting modem */
 #define RETRY_PAUSE_MS	500	/* before repeating a failed command */
@@ -53,21 +54,6 @@ static int at_safe(const char *v, size_t max)
 	return 1;
 }
 
-static int u32_val(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-	char *end;
-	unsigned long long x;
-
-	if (*v < '0' || *v > '9')
-		return -1;
-	errno = 0;
-	x = strtoull(v, &end, 10);
-	if (errno || *end || x < lo || x > hi)
-		return -1;
-	*out = (uint32_t)x;
-	return 0;
-}
-
 int sim900_config_set(struct sim900_config *c, const char *key, const char *value,
 		      char *err, size_t errlen)
 {
@@ -102,7 +88,7 @@ int sim900_config_set(struct sim900_config *c, const char *key, const char *valu
 		size_t hl = colon ? (size_t)(colon - value) : 0;
 
 		if (!colon || hl == 0 || hl >= sizeof(c->host) ||
-		    u32_val(colon + 1, 1, 65535, &port)) {
+		    parse_u32(colon + 1, 1, 65535, &port)) {
 			snprintf(err, errlen, "'%s' is not HOST:PORT", value);
 			return -1;
 		}
@@ -119,7 +105,7 @@ int sim900_config_set(struct sim900_config *c, const char *key, const char *valu
 	for (size_t i = 0; i < sizeof(num) / sizeof(num[0]); i++) {
 		if (strcmp(key, num[i].key))
 			continue;
-		if (u32_val(value, num[i].lo, num[i].hi, (uint32_t *)((char *)c + num[i].off))) {
+		if (parse_u32(value, num[i].lo, num[i].hi, (uint32_t *)((char *)c + num[i].off))) {
 			snprintf(err, errlen, "'%s' is not %u..%u", value, num[i].lo, num[i].hi);
 			return -1;
 		}

@@ -1,5 +1,5 @@
 # townd, the town server, and townctl (issue 6). Documentation/townd.md.
-TOWND_CORE := $(GMPROTO_SRCS) drivers/tty/gm_frame.c server/townd_config.c \
+TOWND_CORE := $(GMPROTO_SRCS) drivers/tty/gm_frame.c server/townd_config.c lib/parse.c \
 	server/townd_db.c server/townd_core.c
 TOWND_CFLAGS := $(GMPROTO_CFLAGS) -Idrivers/tty -Iserver
 TOWND_PKGS := libsodium libcbor sqlite3

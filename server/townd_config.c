@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse.h"
 #include "townd_config.h"
 
 void townd_config_defaults(struct townd_config *c)
@@ -76,33 +77,6 @@ int townd_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 	return 0;
 }
 
-static char *trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
-}
-
-static int u32_in(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-	char *end;
-	unsigned long long x;
-
-	if (!isdigit((unsigned char)*v))
-		return -1;
-	errno = 0;
-	x = strtoull(v, &end, 10);
-	if (errno || *end || x < lo || x > hi)
-		return -1;
-	*out = (uint32_t)x;
-	return 0;
-}
-
 static int fail(char *err, size_t errlen, const char *path, unsigned int line,
 		const char *key, const char *fmt, ...)
 {
@@ -139,7 +113,7 @@ int townd_config_load(struct townd_config *c, const char *path, char *err, size_
 			fclose(f);
 			return fail(err, errlen, path, line, NULL, "line too long");
 		}
-		s = trim(buf);
+		s = strtrim(buf);
 		if (!*s || *s == '#' || *s == ';')
 			continue;
 		if (*s == '[') {
@@ -156,8 +130,8 @@ int townd_config_load(struct townd_config *c, const char *path, char *err, size_
 			return fail(err, errlen, path, line, NULL, "expected key = value");
 		}
 		*eq = '\0';
-		k = trim(s);
-		v = trim(eq + 1);
+		k = strtrim(s);
+		v = strtrim(eq + 1);
 		if (!in_server) {
 			fclose(f);
 			return fail(err, errlen, path, line, k, "outside the [server] section");
@@ -193,18 +167,18 @@ int townd_config_load(struct townd_config *c, const char *path, char *err, size_
 			else
 				seen_key = 1;
 		} else if (!strcmp(k, "max_connections")) {
-			if (u32_in(v, 1, 1000000, &c->max_connections)) {
+			if (parse_u32(v, 1, 1000000, &c->max_connections)) {
 				fclose(f);
 				return fail(err, errlen, path, line, k, "'%s' is not 1..1000000", v);
 			}
 		} else if (!strcmp(k, "idle_timeout")) {
-			if (u32_in(v, 10, 86400, &c->idle_timeout_s)) {
+			if (parse_u32(v, 10, 86400, &c->idle_timeout_s)) {
 				fclose(f);
 				return fail(err, errlen, path, line, k,
 					    "'%s' is not 10..86400 seconds", v);
 			}
 		} else if (!strcmp(k, "max_batch")) {
-			if (u32_in(v, 1, 100000, &c->max_batch)) {
+			if (parse_u32(v, 1, 100000, &c->max_batch)) {
 				fclose(f);
 				return fail(err, errlen, path, line, k, "'%s' is not 1..100000", v);
 			}

@@ -18,7 +18,7 @@
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
 #include "../../agent/config.h"
-#include "../../agent/parse.h"
+#include "../../lib/parse.h"
 #include "../../agent/sensor.h"
 #include "../../agent/sensor_iio.h"
 

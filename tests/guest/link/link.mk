@@ -1,5 +1,5 @@
 # Link layer (issue 4): kselftest programs run inside the QEMU guests.
-LINK_GUEST_UTIL := drivers/tty/gm_frame.c tests/guest/link/link_util.c
+LINK_GUEST_UTIL := $(GMLINK_SRCS) tests/guest/link/link_util.c
 
 GUEST_TESTS += link_test_pty
 link_test_pty_SRCS := $(LINK_GUEST_UTIL) tests/guest/link/link_test_pty.c

@@ -89,12 +89,12 @@ static int run(unsigned int hops, size_t len, struct result *r)
 	for (unsigned int i = 0; i < hops; i++) {
 		if (lt_pty(&links[i][0], &links[i][1]) || lt_attach(links[i][0]) ||
 		    lt_attach(links[i][1]) ||
-		    lt_set_link(links[i][1], BASE + i, GM_ROLE_NEIGHBOUR, 1) ||
-		    lt_set_link(links[i][0], BASE + i + 1, GM_ROLE_NEIGHBOUR, 1))
+		    gmlink_configure(links[i][1], BASE + i, GM_ROLE_NEIGHBOUR, 1) ||
+		    gmlink_configure(links[i][0], BASE + i + 1, GM_ROLE_NEIGHBOUR, 1))
 			return -1;
 	}
 	if (lt_pty(&up[0], &up[1]) || lt_attach(up[1]) ||
-	    lt_set_link(up[1], BASE + hops, GM_ROLE_UPLINK, 1))
+	    gmlink_configure(up[1], BASE + hops, GM_ROLE_UPLINK, 1))
 		return -1;
 	for (unsigned int i = 1; i <= hops; i++) {
 		int gi = lt_node_open(BASE + i, 900 + i, true);

@@ -78,7 +78,7 @@ static int uplink_node_open(struct uplink_node *u, unsigned int node, u16 id)
 {
 	node_reset(node);
 	if (lt_pty(&u->master, &u->slave) || lt_attach(u->slave) ||
-	    lt_set_link(u->slave, node, GM_ROLE_UPLINK, 1))
+	    gmlink_configure(u->slave, node, GM_ROLE_UPLINK, 1))
 		return -1;
 	u->g = lt_node_open(node, id, false);
 	return u->g < 0 ? -1 : 0;
@@ -99,14 +99,14 @@ TEST(attach_and_configure)
 	ASSERT_EQ(0, ioctl(s, GM_IOC_GET_LINK, &c));
 	EXPECT_EQ(GM_ROLE_NONE, c.role);
 	EXPECT_EQ(-1, (int)c.slot);
-	ASSERT_EQ(0, lt_set_link(s, 6, GM_ROLE_NEIGHBOUR, 1));
+	ASSERT_EQ(0, gmlink_configure(s, 6, GM_ROLE_NEIGHBOUR, 1));
 	ASSERT_EQ(0, ioctl(s, GM_IOC_GET_LINK, &c));
 	EXPECT_EQ(6u, c.node);
 	EXPECT_EQ(GM_ROLE_NEIGHBOUR, c.role);
 	EXPECT_EQ(1u, c.up);
-	EXPECT_EQ(-1, lt_set_link(s, GM_NODES_MAX, GM_ROLE_UPLINK, 1));
+	EXPECT_EQ(-1, gmlink_configure(s, GM_NODES_MAX, GM_ROLE_UPLINK, 1));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(-1, lt_set_link(s, 6, 7, 1));
+	EXPECT_EQ(-1, gmlink_configure(s, 6, 7, 1));
 	EXPECT_EQ(EINVAL, errno);
 	/* meter id set through the tty is the node's */
 	id = 4242;
@@ -180,7 +180,7 @@ TEST(roundtrip_every_size)
 	ASSERT_EQ(0, uplink_node_open(&u, 0, 10));
 	lt_wire_init(&w, u.master);
 	/* node counters are cumulative: other programs may have used node 0 */
-	ASSERT_EQ(0, lt_node_stats(u.g, &ns0));
+	ASSERT_EQ(0, gmlink_node_stats(u.g, &ns0));
 
 	for (unsigned int len = 0; len <= GM_MAX_PAYLOAD; len++) {
 		struct gm_hdr h;
@@ -209,12 +209,12 @@ TEST(roundtrip_every_size)
 		ASSERT_EQ(0, memcmp(p, f.p, len));
 	}
 	EXPECT_EQ(0u, w.crc + w.framing + w.oversize);
-	ASSERT_EQ(0, lt_link_stats(u.slave, &st));
+	ASSERT_EQ(0, gmlink_link_stats(u.slave, &st));
 	EXPECT_EQ(GM_MAX_PAYLOAD + 1, st.tx_frames);
 	EXPECT_EQ(GM_MAX_PAYLOAD + 1, st.rx_frames);
 	EXPECT_EQ(GM_MAX_PAYLOAD + 1, st.rx_local);
 	EXPECT_EQ(0u, st.rx_dropped + st.crc_errors + st.framing_errors);
-	ASSERT_EQ(0, lt_node_stats(u.g, &ns));
+	ASSERT_EQ(0, gmlink_node_stats(u.g, &ns));
 	EXPECT_EQ(GM_MAX_PAYLOAD + 1, ns.local_tx - ns0.local_tx);
 	EXPECT_EQ(GM_MAX_PAYLOAD + 1, ns.local_rx - ns0.local_rx);
 }
@@ -243,7 +243,7 @@ TEST(local_errors)
 	/* no link at all: ENOLINK */
 	EXPECT_EQ(-1, lt_send(g, GM_ID_SERVER, "x", 1));
 	EXPECT_EQ(ENOLINK, errno);
-	ASSERT_EQ(0, lt_node_stats(g, &ns));
+	ASSERT_EQ(0, gmlink_node_stats(g, &ns));
 	EXPECT_EQ(1u, ns.local_no_route);
 	/* oversize payload */
 	mh.len = GM_MAX_PAYLOAD + 1;
@@ -358,7 +358,7 @@ TEST(bad_input_counted_never_delivered)
 	EXPECT_EQ(2u, f.len);
 	/* nothing else was delivered */
 	EXPECT_EQ(good - 1, 0u);
-	ASSERT_EQ(0, lt_link_stats(u.slave, &st));
+	ASSERT_EQ(0, gmlink_link_stats(u.slave, &st));
 	EXPECT_EQ(len, st.rx_bytes);
 	EXPECT_EQ(crc, st.crc_errors);
 	EXPECT_EQ(framing, st.framing_errors);
@@ -383,7 +383,7 @@ TEST(full_transmit_queue)
 
 	ASSERT_EQ(0, lt_modprobe());
 	ASSERT_EQ(0, uplink_node_open(&u, 2, 12));
-	ASSERT_EQ(0, lt_node_stats(u.g, &ns0));
+	ASSERT_EQ(0, gmlink_node_stats(u.g, &ns0));
 	fl = fcntl(u.g, F_GETFL);
 	ASSERT_EQ(0, fcntl(u.g, F_SETFL, fl | O_NONBLOCK));
 	/* nobody reads the wire: the pty fills up, then our queue */
@@ -400,10 +400,10 @@ TEST(full_transmit_queue)
 	struct pollfd pfd = { .fd = u.g, .events = POLLOUT };
 
 	EXPECT_EQ(0, poll(&pfd, 1, 0));
-	ASSERT_EQ(0, lt_node_stats(u.g, &ns));
+	ASSERT_EQ(0, gmlink_node_stats(u.g, &ns));
 	EXPECT_EQ(1u, ns.local_again - ns0.local_again);
 	EXPECT_EQ(sent, ns.local_tx - ns0.local_tx);
-	ASSERT_EQ(0, lt_link_stats(u.slave, &st));
+	ASSERT_EQ(0, gmlink_link_stats(u.slave, &st));
 	EXPECT_EQ(1u, st.tx_queue_overflows);
 
 	/* drain: every accepted frame arrives once, in order */
@@ -469,11 +469,11 @@ TEST(chain_forwarding_and_downlink)
 		ASSERT_EQ(0, lt_attach(bc[i]));
 	}
 	ASSERT_EQ(0, lt_attach(cu[1]));
-	ASSERT_EQ(0, lt_set_link(ab[1], A, GM_ROLE_NEIGHBOUR, 1));
-	ASSERT_EQ(0, lt_set_link(ab[0], B, GM_ROLE_NEIGHBOUR, 1));
-	ASSERT_EQ(0, lt_set_link(bc[1], B, GM_ROLE_NEIGHBOUR, 1));
-	ASSERT_EQ(0, lt_set_link(bc[0], C, GM_ROLE_NEIGHBOUR, 1));
-	ASSERT_EQ(0, lt_set_link(cu[1], C, GM_ROLE_UPLINK, 1));
+	ASSERT_EQ(0, gmlink_configure(ab[1], A, GM_ROLE_NEIGHBOUR, 1));
+	ASSERT_EQ(0, gmlink_configure(ab[0], B, GM_ROLE_NEIGHBOUR, 1));
+	ASSERT_EQ(0, gmlink_configure(bc[1], B, GM_ROLE_NEIGHBOUR, 1));
+	ASSERT_EQ(0, gmlink_configure(bc[0], C, GM_ROLE_NEIGHBOUR, 1));
+	ASSERT_EQ(0, gmlink_configure(cu[1], C, GM_ROLE_UPLINK, 1));
 	ga = lt_node_open(A, 301, false);
 	gb = lt_node_open(B, 302, true);
 	gc = lt_node_open(C, 303, true);
@@ -512,10 +512,10 @@ TEST(chain_forwarding_and_downlink)
 	/* the forwarders' readers saw none of it */
 	EXPECT_EQ(0, lt_recv(gb, &f, 0));
 	EXPECT_EQ(0, lt_recv(gc, &f, 0));
-	ASSERT_EQ(0, lt_link_stats(ab[0], &sb_in));
-	ASSERT_EQ(0, lt_link_stats(bc[1], &sb_out));
-	ASSERT_EQ(0, lt_link_stats(bc[0], &sc_in));
-	ASSERT_EQ(0, lt_link_stats(cu[1], &sc_up));
+	ASSERT_EQ(0, gmlink_link_stats(ab[0], &sb_in));
+	ASSERT_EQ(0, gmlink_link_stats(bc[1], &sb_out));
+	ASSERT_EQ(0, gmlink_link_stats(bc[0], &sc_in));
+	ASSERT_EQ(0, gmlink_link_stats(cu[1], &sc_up));
 	EXPECT_EQ((__u64)N, sb_in.fwd_in);
 	EXPECT_EQ(0u, sb_in.rx_local);
 	EXPECT_EQ((__u64)N, sb_out.fwd_out);
@@ -549,7 +549,7 @@ TEST(chain_forwarding_and_downlink)
 	}
 	EXPECT_EQ(0, lt_recv(gb, &f, 0));
 	EXPECT_EQ(0, lt_recv(gc, &f, 0));
-	ASSERT_EQ(0, lt_link_stats(ab[1], &sa));
+	ASSERT_EQ(0, gmlink_link_stats(ab[1], &sa));
 	EXPECT_EQ((__u64)N, sa.rx_local);
 	EXPECT_EQ(0u, sa.rx_dropped);
 
@@ -558,7 +558,7 @@ TEST(chain_forwarding_and_downlink)
 
 	ASSERT_EQ(0, lt_wire_send(cu[0], &h, "?", 1));
 	for (int i = 0; i < 100; i++) {
-		ASSERT_EQ(0, lt_link_stats(cu[1], &sc_up));
+		ASSERT_EQ(0, gmlink_link_stats(cu[1], &sc_up));
 		if (sc_up.no_route)
 			break;
 		lt_msleep(20);
@@ -597,13 +597,13 @@ TEST(ring_loop_stopped)
 	}
 	ASSERT_EQ(0, lt_attach(ext[1]));
 	/* B: ext, bc; C: bc, cd; D: cd, db; B: db */
-	ASSERT_EQ(0, lt_set_link(ext[1], B, GM_ROLE_NEIGHBOUR, 1));
-	ASSERT_EQ(0, lt_set_link(bc[1], B, GM_ROLE_NEIGHBOUR, 1));
-	ASSERT_EQ(0, lt_set_link(bc[0], C, GM_ROLE_NEIGHBOUR, 1));
-	ASSERT_EQ(0, lt_set_link(cd[1], C, GM_ROLE_NEIGHBOUR, 1));
-	ASSERT_EQ(0, lt_set_link(cd[0], D, GM_ROLE_NEIGHBOUR, 1));
-	ASSERT_EQ(0, lt_set_link(db[1], D, GM_ROLE_NEIGHBOUR, 1));
-	ASSERT_EQ(0, lt_set_link(db[0], B, GM_ROLE_NEIGHBOUR, 1));
+	ASSERT_EQ(0, gmlink_configure(ext[1], B, GM_ROLE_NEIGHBOUR, 1));
+	ASSERT_EQ(0, gmlink_configure(bc[1], B, GM_ROLE_NEIGHBOUR, 1));
+	ASSERT_EQ(0, gmlink_configure(bc[0], C, GM_ROLE_NEIGHBOUR, 1));
+	ASSERT_EQ(0, gmlink_configure(cd[1], C, GM_ROLE_NEIGHBOUR, 1));
+	ASSERT_EQ(0, gmlink_configure(cd[0], D, GM_ROLE_NEIGHBOUR, 1));
+	ASSERT_EQ(0, gmlink_configure(db[1], D, GM_ROLE_NEIGHBOUR, 1));
+	ASSERT_EQ(0, gmlink_configure(db[0], B, GM_ROLE_NEIGHBOUR, 1));
 	gb = lt_node_open(B, 502, true);
 	gc = lt_node_open(C, 503, true);
 	gd = lt_node_open(D, 504, true);
@@ -631,7 +631,7 @@ TEST(ring_loop_stopped)
 		lt_msleep(100);
 		fwd = dup = hop = 0;
 		for (int i = 0; i < 6; i++) {
-			ASSERT_EQ(0, lt_link_stats(fds[i], &s[i]));
+			ASSERT_EQ(0, gmlink_link_stats(fds[i], &s[i]));
 			fwd += s[i].fwd_in;
 			dup += s[i].duplicates;
 			hop += s[i].hop_exceeded;
@@ -640,7 +640,7 @@ TEST(ring_loop_stopped)
 			break;
 		last = fwd + dup + hop;
 	}
-	ASSERT_EQ(0, lt_link_stats(ext[1], &se));
+	ASSERT_EQ(0, gmlink_link_stats(ext[1], &se));
 	TH_LOG("ring: ext fwd_in=%llu, ring fwd_in=%llu dup=%llu hop=%llu",
 	       (unsigned long long)se.fwd_in, (unsigned long long)fwd,
 	       (unsigned long long)dup, (unsigned long long)hop);
@@ -715,11 +715,11 @@ TEST(hangup_and_ldisc_switch_during_traffic)
 
 		ASSERT_EQ(0, lt_pty(&m, &s));
 		ASSERT_EQ(0, lt_attach(s));
-		ASSERT_EQ(0, lt_set_link(s, 1, GM_ROLE_UPLINK, 1));
+		ASSERT_EQ(0, gmlink_configure(s, 1, GM_ROLE_UPLINK, 1));
 		/* a neighbour whose frames the node forwards to that uplink */
 		ASSERT_EQ(0, lt_pty(&nm, &ns));
 		ASSERT_EQ(0, lt_attach(ns));
-		ASSERT_EQ(0, lt_set_link(ns, 1, GM_ROLE_NEIGHBOUR, 1));
+		ASSERT_EQ(0, gmlink_configure(ns, 1, GM_ROLE_NEIGHBOUR, 1));
 		n = gm_frame_encode(&h, "down", 4, wire, sizeof(wire));
 		for (int i = 0; i < 20; i++) {
 			if (write(m, wire, (size_t)n) < 0)
@@ -752,7 +752,7 @@ TEST(hangup_and_ldisc_switch_during_traffic)
 		case 1:	/* ldisc switch under traffic, then close */
 			ioctl(s, TIOCSETD, &ld0);
 			lt_attach(s);
-			lt_set_link(s, 1, GM_ROLE_UPLINK, 1);
+			gmlink_configure(s, 1, GM_ROLE_UPLINK, 1);
 			ioctl(s, TIOCSETD, &ld0);
 			close(s);
 			close(m);
@@ -844,7 +844,7 @@ TEST(ldattach_configuration)
 	} else {
 		__u32 id = 606;
 
-		ASSERT_EQ(0, lt_set_link(s2, 6, GM_ROLE_UPLINK, 1));
+		ASSERT_EQ(0, gmlink_configure(s2, 6, GM_ROLE_UPLINK, 1));
 		ASSERT_EQ(0, ioctl(s2, GM_IOC_SET_METER_ID, &id));
 	}
 	u.g = lt_node_open(6, 0, false);
@@ -871,7 +871,7 @@ static int wait_link_stat(int fd, struct gm_link_stats *st, size_t off,
 	for (int i = 0; i < 150; i++) {
 		__u64 v;
 
-		if (lt_link_stats(fd, st))
+		if (gmlink_link_stats(fd, st))
 			return -1;
 		memcpy(&v, (const char *)st + off, sizeof(v));
 		if (v >= want)
@@ -905,7 +905,7 @@ TEST(retransmit_after_no_route)
 	/* nb[1]: the node's neighbour link, nb[0]: meter METER, scripted */
 	ASSERT_EQ(0, lt_pty(&nb[0], &nb[1]));
 	ASSERT_EQ(0, lt_attach(nb[1]));
-	ASSERT_EQ(0, lt_set_link(nb[1], N, GM_ROLE_NEIGHBOUR, 1));
+	ASSERT_EQ(0, gmlink_configure(nb[1], N, GM_ROLE_NEIGHBOUR, 1));
 	lt_wire_init(&wu, u.master);
 	lt_wire_init(&wn, nb[0]);
 
@@ -943,8 +943,8 @@ TEST(retransmit_after_no_route)
 	EXPECT_EQ(0, lt_wire_recv(&wn, &f, 300));
 	EXPECT_EQ(0u, wn.crc + wn.framing + wn.oversize);
 
-	ASSERT_EQ(0, lt_link_stats(u.slave, &su));
-	ASSERT_EQ(0, lt_link_stats(nb[1], &sn));
+	ASSERT_EQ(0, gmlink_link_stats(u.slave, &su));
+	ASSERT_EQ(0, gmlink_link_stats(nb[1], &sn));
 	EXPECT_EQ(3u, su.rx_frames);
 	EXPECT_EQ(1u, su.no_route);
 	EXPECT_EQ(1u, su.fwd_in);
@@ -994,7 +994,7 @@ TEST(retransmit_after_local_overflow)
 	ASSERT_EQ(0, uplink_node_open(&u, N, ME));
 	ASSERT_GT(q, 0u);
 	ASSERT_LT(q, 1000u);
-	ASSERT_EQ(0, lt_node_stats(u.g, &ns0));
+	ASSERT_EQ(0, gmlink_node_stats(u.g, &ns0));
 	h = (struct gm_hdr) {
 		.version = GM_VERSION, .type = GM_TYPE_DATA, .hop_limit = 2,
 		.src = SRC, .dst = ME,
@@ -1028,13 +1028,13 @@ TEST(retransmit_after_local_overflow)
 	ASSERT_EQ(0, WAIT_STAT(u.slave, &st, rx_dropped, 2));
 	EXPECT_EQ(0, lt_recv(u.g, &f, 300));
 
-	ASSERT_EQ(0, lt_link_stats(u.slave, &st));
+	ASSERT_EQ(0, gmlink_link_stats(u.slave, &st));
 	EXPECT_EQ((__u64)q + 3, st.rx_frames);
 	EXPECT_EQ((__u64)q + 1, st.rx_local);
 	EXPECT_EQ(1u, st.local_overflows);
 	EXPECT_EQ(1u, st.duplicates);
 	EXPECT_TRUE(stats_consistent(&st));
-	ASSERT_EQ(0, lt_node_stats(u.g, &ns));
+	ASSERT_EQ(0, gmlink_node_stats(u.g, &ns));
 	EXPECT_EQ(1u, ns.local_overflows - ns0.local_overflows);
 	EXPECT_EQ((__u64)q + 1, ns.local_rx - ns0.local_rx);
 }
@@ -1059,7 +1059,7 @@ TEST(queued_frames_counted_when_link_closes)
 
 	ASSERT_EQ(0, lt_modprobe());
 	ASSERT_EQ(0, uplink_node_open(&u, 4, 40));
-	ASSERT_EQ(0, lt_node_stats(u.g, &ns0));
+	ASSERT_EQ(0, gmlink_node_stats(u.g, &ns0));
 	fl = fcntl(u.g, F_GETFL);
 	ASSERT_EQ(0, fcntl(u.g, F_SETFL, fl | O_NONBLOCK));
 	/*
@@ -1075,7 +1075,7 @@ TEST(queued_frames_counted_when_link_closes)
 		ASSERT_LT(sent, 20000u);
 		ASSERT_EQ(EAGAIN, errno);
 		lt_msleep(100);
-		ASSERT_EQ(0, lt_link_stats(u.slave, &st2));
+		ASSERT_EQ(0, gmlink_link_stats(u.slave, &st2));
 		if (round && st2.tx_frames == st.tx_frames &&
 		    st2.tx_bytes == st.tx_bytes)
 			break;
@@ -1091,7 +1091,7 @@ TEST(queued_frames_counted_when_link_closes)
 
 	/* back to N_TTY: the discipline is closed with its queue */
 	ASSERT_EQ(0, ioctl(u.slave, TIOCSETD, &ld0));
-	ASSERT_EQ(0, lt_node_stats(u.g, &ns));
+	ASSERT_EQ(0, gmlink_node_stats(u.g, &ns));
 	EXPECT_EQ((__u64)sent, ns.local_tx - ns0.local_tx);
 	EXPECT_EQ(queued, ns.closed_tx_flushed - ns0.closed_tx_flushed);
 	EXPECT_EQ(ns0.links - 1, ns.links);
@@ -1169,16 +1169,16 @@ TEST(routes_leave_with_the_link)
 	gy = lt_node_open(Y, 0, true);
 	ASSERT_GE(gx, 0);
 	ASSERT_GE(gy, 0);
-	ASSERT_EQ(0, lt_node_stats(gx, &x0));
-	ASSERT_EQ(0, lt_node_stats(gy, &y0));
+	ASSERT_EQ(0, gmlink_node_stats(gx, &x0));
+	ASSERT_EQ(0, gmlink_node_stats(gy, &y0));
 	ASSERT_EQ(0, lt_pty(&m, &s));
 	ASSERT_EQ(0, lt_attach(s));
-	ASSERT_EQ(0, lt_set_link(s, X, GM_ROLE_NEIGHBOUR, 1));
+	ASSERT_EQ(0, gmlink_configure(s, X, GM_ROLE_NEIGHBOUR, 1));
 	rf.fd = m;
 	ASSERT_EQ(0, pthread_create(&th, NULL, route_flood_writer, &rf));
 	end = lt_now_ns() + 2000000000LL;
 	while (lt_now_ns() < end) {
-		ASSERT_EQ(0, lt_set_link(s, moves % 2 ? X : Y,
+		ASSERT_EQ(0, gmlink_configure(s, moves % 2 ? X : Y,
 					 GM_ROLE_NEIGHBOUR, 1));
 		moves++;
 	}
@@ -1188,11 +1188,11 @@ TEST(routes_leave_with_the_link)
 	EXPECT_GT(rf.frames, 0ul);
 
 	/* it does learn: frames heard now leave routes in its node */
-	ASSERT_EQ(0, lt_set_link(s, X, GM_ROLE_NEIGHBOUR, 1));
+	ASSERT_EQ(0, gmlink_configure(s, X, GM_ROLE_NEIGHBOUR, 1));
 	rf.stop = 0;	/* frames keeps counting: seqs only go forward */
 	ASSERT_EQ(0, pthread_create(&th, NULL, route_flood_writer, &rf));
 	for (int i = 0; i < 150; i++) {
-		ASSERT_EQ(0, lt_node_stats(gx, &x));
+		ASSERT_EQ(0, gmlink_node_stats(gx, &x));
 		if (x.routes >= x0.routes + FLOOD_SRCS)
 			break;
 		lt_msleep(20);
@@ -1203,8 +1203,8 @@ TEST(routes_leave_with_the_link)
 
 	close(s);
 	close(m);
-	ASSERT_EQ(0, lt_node_stats(gx, &x));
-	ASSERT_EQ(0, lt_node_stats(gy, &y));
+	ASSERT_EQ(0, gmlink_node_stats(gx, &x));
+	ASSERT_EQ(0, gmlink_node_stats(gy, &y));
 	EXPECT_EQ(x0.links, x.links);
 	EXPECT_EQ(y0.links, y.links);
 	EXPECT_EQ(x0.routes, x.routes);
@@ -1328,7 +1328,7 @@ TEST(module_unload)
 	ASSERT_EQ(0, lt_modprobe());
 	ASSERT_EQ(0, lt_pty(&m, &s));
 	ASSERT_EQ(0, lt_attach(s));
-	ASSERT_EQ(0, lt_set_link(s, 0, GM_ROLE_UPLINK, 1));
+	ASSERT_EQ(0, gmlink_configure(s, 0, GM_ROLE_UPLINK, 1));
 	EXPECT_NE(0, system("rmmod gm_link 2>/dev/null"));
 	ASSERT_EQ(0, ioctl(s, TIOCSETD, &ld0));
 	/* nor while the agent has /dev/gmlink open */
@@ -1352,7 +1352,7 @@ TEST(module_unload)
 	ld = 0;
 	ASSERT_EQ(0, ioctl(s, TIOCGETD, &ld));
 	EXPECT_EQ(30, ld);
-	ASSERT_EQ(0, lt_set_link(s, 0, GM_ROLE_UPLINK, 1));
+	ASSERT_EQ(0, gmlink_configure(s, 0, GM_ROLE_UPLINK, 1));
 	ld = LT_LDISC;
 	EXPECT_NE(0, ioctl(s, TIOCSETD, &ld));	/* 29 is not registered now */
 	ASSERT_EQ(0, ioctl(s, TIOCSETD, &ld0));

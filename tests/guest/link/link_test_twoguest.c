@@ -63,7 +63,7 @@ static int open_serial(void)
 		cfsetspeed(&t, B115200);
 		tcsetattr(fd, TCSANOW, &t);
 	}
-	if (lt_attach(fd) || lt_set_link(fd, 0, GM_ROLE_NEIGHBOUR, 1)) {
+	if (lt_attach(fd) || gmlink_configure(fd, 0, GM_ROLE_NEIGHBOUR, 1)) {
 		close(fd);
 		return -1;
 	}
@@ -136,7 +136,7 @@ TEST_F_TIMEOUT(twoguest, forwarding, 300)
 
 		ASSERT_EQ(0, lt_pty(&m, &s));
 		ASSERT_EQ(0, lt_attach(s));
-		ASSERT_EQ(0, lt_set_link(s, 0, GM_ROLE_UPLINK, 1));
+		ASSERT_EQ(0, gmlink_configure(s, 0, GM_ROLE_UPLINK, 1));
 		lt_wire_init(&w, m);
 		/* answer greetings while A's data arrives on the uplink */
 		while (got < N) {

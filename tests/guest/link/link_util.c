@@ -59,48 +59,18 @@ fail:
 	return -1;
 }
 
+/*
+ * The ioctl wrappers are libgmlink's (lib/gmlink.c), so the guest tests
+ * exercise the library the agent uses; these adapt its calls to the tests.
+ */
 int lt_attach(int fd)
 {
-	int ld = LT_LDISC;
-
-	return ioctl(fd, TIOCSETD, &ld);
-}
-
-int lt_set_link(int fd, unsigned int node, unsigned int role, unsigned int up)
-{
-	struct gm_link_conf c = { .node = node, .role = role, .up = up };
-
-	return ioctl(fd, GM_IOC_SET_LINK, &c);
-}
-
-int lt_link_stats(int fd, struct gm_link_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	return ioctl(fd, GM_IOC_GET_LINK_STATS, st);
+	return gmlink_attach(fd, LT_LDISC);
 }
 
 int lt_node_open(unsigned int node, unsigned int meter_id, bool nonblock)
 {
-	int fd = open("/dev/gmlink", O_RDWR | (nonblock ? O_NONBLOCK : 0));
-	__u32 v = node;
-
-	if (fd < 0)
-		return -1;
-	if (ioctl(fd, GM_IOC_BIND_NODE, &v))
-		goto fail;
-	v = meter_id;
-	if (meter_id && ioctl(fd, GM_IOC_SET_METER_ID, &v))
-		goto fail;
-	return fd;
-fail:
-	close(fd);
-	return -1;
-}
-
-int lt_node_stats(int gfd, struct gm_node_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	return ioctl(gfd, GM_IOC_GET_NODE_STATS, st);
+	return gmlink_open(node, meter_id, nonblock ? O_NONBLOCK : 0);
 }
 
 ssize_t lt_send(int gfd, unsigned int dst, const void *p, size_t len)

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "gm_frame.h"
+#include "gmlink.h"
 
 #define LT_LDISC	29	/* N_DEVELOPMENT, the module's default */
 
@@ -32,10 +33,7 @@ struct lt_wire {
 int lt_modprobe(void);
 int lt_pty(int *master, int *slave);
 int lt_attach(int fd);
-int lt_set_link(int fd, unsigned int node, unsigned int role, unsigned int up);
-int lt_link_stats(int fd, struct gm_link_stats *st);
 int lt_node_open(unsigned int node, unsigned int meter_id, bool nonblock);
-int lt_node_stats(int gfd, struct gm_node_stats *st);
 ssize_t lt_send(int gfd, unsigned int dst, const void *p, size_t len);
 int lt_recv(int gfd, struct lt_frame *f, int timeout_ms);
 void lt_wire_init(struct lt_wire *w, int fd);

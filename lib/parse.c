@@ -24,6 +24,16 @@ int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	uint64_t v;
+	int r = parse_u64(s, min, max, &v);
+
+	if (r == 0)
+		*out = (uint32_t)v;
+	return r;
+}
+
 int parse_milli(const char *s, int64_t *out)
 {
 	int64_t ip = 0, fp = 0;

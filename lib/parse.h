@@ -9,6 +9,8 @@
 
 /* Decimal unsigned integer, no sign, no trailing junk, within [min, max]. */
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* The same into a uint32_t (min and max within uint32_t). */
+int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 /*
  * Fixed-point decimal with up to three fraction digits, e.g. "28.62" ->
  * 28620 (thousandths). Negative values are rejected.
