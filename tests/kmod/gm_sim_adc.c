@@ -24,12 +24,22 @@
  * calibration properties of the simulated front end (software node). When
  * the device tree has a "gridmeter,sim-adc" node (arm64 guests), the module
  * only binds to it and the ct-sensor node there is the consumer.
+ *
+ * The GPIO chip "gm-sim-gpio" has an interrupt controller without a parent:
+ * its interrupts are nested and threaded, raised with handle_nested_irq()
+ * from the sysfs writer that changes an input line's level (sim_gpio_levels)
+ * when that change matches the edge types requested. Output level changes
+ * are time-stamped (wall clock and simulated time, sim_gpio_changed) so a
+ * test can measure how fast a consumer reacts to a simulated event.
  */
 #include <linux/gpio/driver.h>
 #include <linux/iio/driver.h>
 #include <linux/iio/iio.h>
 #include <linux/iio/machine.h>
 #include <linux/iio/sysfs.h>
+#include <linux/interrupt.h>
+#include <linux/irq.h>
+#include <linux/ktime.h>
 #include <linux/math64.h>
 #include <linux/mod_devicetable.h>
 #include <linux/module.h>
@@ -88,6 +98,11 @@ enum sim_param {
  * @step:	phase advance per conversion
  * @rng:	xorshift32 state of the noise
  * @stepped:	the load step happened
+ * @step_ns:	ktime_get_ns() at the first conversion after the step (0: none)
+ * @gpio:	the simulated GPIO chip
+ *
+ * @conv is also read without @lock (READ_ONCE) by the GPIO chip to stamp
+ * output changes with the simulated time; 64-bit platforms only.
  */
 struct sim_adc {
 	struct mutex lock;	/* see the kernel-doc above */
@@ -97,12 +112,14 @@ struct sim_adc {
 	u64 step;
 	u32 rng;
 	bool stepped;
+	u64 step_ns;
+	struct sim_gpio *gpio;
 };
 
 /* at 3.3 V and 12 bits; sim_probe() scales DC and amplitudes to bits, vref */
 static const s32 sim_defaults[SIM_NPARAMS] = {
 	/* voltage: 230 V rms at 241.7 mV per code (ratio 300, 3.3 V, 12 bit) */
-	[SIM_DC] = 2048, [SIM_AMP] = 1345795,
+	[SIM_DC] = 2048, [SIM_AMP] = 1345795, [SIM_STEP_AMP] = -1,
 	/* current: 10 A rms at 73.24 mA per code (2000:1 CT, 22 ohm) */
 	[SIM_PER_CH + SIM_DC] = 2050, [SIM_PER_CH + SIM_AMP] = 193087,
 	[SIM_PER_CH + SIM_STEP_AMP] = -1,
@@ -161,11 +178,15 @@ static int sim_convert(struct sim_adc *st, int ch, int *val)
 	const s32 *p = &st->p[ch * SIM_PER_CH];
 	u32 th = st->phase >> 32;
 	s64 x, amp;
-	u64 n = st->conv++;
+	u64 n = st->conv;
 
+	WRITE_ONCE(st->conv, n + 1);
 	st->phase += st->step;
-	if (st->p[SIM_STEP_AFTER] > 0 && n >= (u64)st->p[SIM_STEP_AFTER])
+	if (st->p[SIM_STEP_AFTER] > 0 && n >= (u64)st->p[SIM_STEP_AFTER] &&
+	    !st->stepped) {
 		st->stepped = true;
+		st->step_ns = ktime_get_ns();
+	}
 	if (st->p[SIM_FAIL_COUNT] > 0) {
 		st->p[SIM_FAIL_COUNT]--;
 		return -EIO;
@@ -212,6 +233,263 @@ static int sim_read_raw(struct iio_dev *indio_dev,
 	}
 }
 
+/* --- simulated GPIO chip: relays (outputs) and push buttons (inputs) ---- */
+
+/**
+ * struct sim_gpio - state of the simulated GPIO chip
+ * @chip:	the gpio_chip, with its nested, threaded irq chip
+ * @adc:	the simulated ADC, for its simulated time
+ * @lock:	protects every field below; raw: the irq_chip callbacks are
+ *		called under the irq descriptor's raw lock
+ * @value:	line levels, bit per line
+ * @output:	line directions, set bit = output
+ * @irq_enabled: unmasked interrupts, bit per line
+ * @irq_rising:	interrupts on rising edges, bit per line
+ * @irq_falling: interrupts on falling edges, bit per line
+ * @changed_conv: simulated time (ADC conversions) of each line's last change
+ *		by gpio_chip.set (outputs)
+ * @changed_ns:	ktime_get_ns() of the same change
+ */
+struct sim_gpio {
+	struct gpio_chip chip;
+	struct sim_adc *adc;
+	raw_spinlock_t lock;	/* see the kernel-doc above */
+	unsigned long value;
+	unsigned long output;
+	unsigned long irq_enabled;
+	unsigned long irq_rising;
+	unsigned long irq_falling;
+	u64 changed_conv[SIM_NGPIO];
+	u64 changed_ns[SIM_NGPIO];
+};
+
+static int sim_gpio_get(struct gpio_chip *gc, unsigned int off)
+{
+	struct sim_gpio *g = gpiochip_get_data(gc);
+	unsigned long flags;
+	int v;
+
+	raw_spin_lock_irqsave(&g->lock, flags);
+	v = !!(g->value & BIT(off));
+	raw_spin_unlock_irqrestore(&g->lock, flags);
+	return v;
+}
+
+static void sim_gpio_set(struct gpio_chip *gc, unsigned int off, int val)
+{
+	struct sim_gpio *g = gpiochip_get_data(gc);
+	unsigned long flags, old;
+
+	raw_spin_lock_irqsave(&g->lock, flags);
+	old = g->value;
+	if (val)
+		g->value |= BIT(off);
+	else
+		g->value &= ~BIT(off);
+	if (old != g->value) {
+		g->changed_conv[off] = READ_ONCE(g->adc->conv);
+		g->changed_ns[off] = ktime_get_ns();
+	}
+	raw_spin_unlock_irqrestore(&g->lock, flags);
+}
+
+static int sim_gpio_get_direction(struct gpio_chip *gc, unsigned int off)
+{
+	struct sim_gpio *g = gpiochip_get_data(gc);
+	unsigned long flags;
+	bool out;
+
+	raw_spin_lock_irqsave(&g->lock, flags);
+	out = g->output & BIT(off);
+	raw_spin_unlock_irqrestore(&g->lock, flags);
+	return out ? GPIO_LINE_DIRECTION_OUT : GPIO_LINE_DIRECTION_IN;
+}
+
+static int sim_gpio_direction_input(struct gpio_chip *gc, unsigned int off)
+{
+	struct sim_gpio *g = gpiochip_get_data(gc);
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&g->lock, flags);
+	g->output &= ~BIT(off);
+	raw_spin_unlock_irqrestore(&g->lock, flags);
+	return 0;
+}
+
+static int sim_gpio_direction_output(struct gpio_chip *gc, unsigned int off,
+				     int val)
+{
+	struct sim_gpio *g = gpiochip_get_data(gc);
+	unsigned long flags;
+
+	sim_gpio_set(gc, off, val);
+	raw_spin_lock_irqsave(&g->lock, flags);
+	g->output |= BIT(off);
+	raw_spin_unlock_irqrestore(&g->lock, flags);
+	return 0;
+}
+
+static void sim_gpio_irq_mask(struct irq_data *d)
+{
+	struct gpio_chip *gc = irq_data_get_irq_chip_data(d);
+	struct sim_gpio *g = gpiochip_get_data(gc);
+	irq_hw_number_t hw = irqd_to_hwirq(d);
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&g->lock, flags);
+	g->irq_enabled &= ~BIT(hw);
+	raw_spin_unlock_irqrestore(&g->lock, flags);
+	gpiochip_disable_irq(gc, hw);
+}
+
+static void sim_gpio_irq_unmask(struct irq_data *d)
+{
+	struct gpio_chip *gc = irq_data_get_irq_chip_data(d);
+	struct sim_gpio *g = gpiochip_get_data(gc);
+	irq_hw_number_t hw = irqd_to_hwirq(d);
+	unsigned long flags;
+
+	gpiochip_enable_irq(gc, hw);
+	raw_spin_lock_irqsave(&g->lock, flags);
+	g->irq_enabled |= BIT(hw);
+	raw_spin_unlock_irqrestore(&g->lock, flags);
+}
+
+/* Edges only: a simulated push button has no level-triggered users. */
+static int sim_gpio_irq_set_type(struct irq_data *d, unsigned int type)
+{
+	struct gpio_chip *gc = irq_data_get_irq_chip_data(d);
+	struct sim_gpio *g = gpiochip_get_data(gc);
+	irq_hw_number_t hw = irqd_to_hwirq(d);
+	unsigned long flags;
+
+	if (type & ~IRQ_TYPE_EDGE_BOTH)
+		return -EINVAL;
+	raw_spin_lock_irqsave(&g->lock, flags);
+	if (type & IRQ_TYPE_EDGE_RISING)
+		g->irq_rising |= BIT(hw);
+	else
+		g->irq_rising &= ~BIT(hw);
+	if (type & IRQ_TYPE_EDGE_FALLING)
+		g->irq_falling |= BIT(hw);
+	else
+		g->irq_falling &= ~BIT(hw);
+	raw_spin_unlock_irqrestore(&g->lock, flags);
+	return 0;
+}
+
+static const struct irq_chip sim_gpio_irq_chip = {
+	.name = "gm-sim-gpio",
+	.irq_mask = sim_gpio_irq_mask,
+	.irq_unmask = sim_gpio_irq_unmask,
+	.irq_set_type = sim_gpio_irq_set_type,
+	.flags = IRQCHIP_IMMUTABLE | IRQCHIP_SKIP_SET_WAKE,
+	GPIOCHIP_IRQ_RESOURCE_HELPERS,
+};
+
+/*
+ * Drive the input lines to @levels (output lines keep theirs), then raise
+ * the interrupt of every input line whose change matches its requested
+ * edges. Process context: handle_nested_irq() runs the consumers' threaded
+ * handlers right here, after the new level is visible to them.
+ */
+static void sim_gpio_drive(struct sim_gpio *g, unsigned long levels)
+{
+	unsigned long flags, rose, fell, fire;
+	unsigned int off;
+
+	raw_spin_lock_irqsave(&g->lock, flags);
+	levels = (levels & ~g->output) | (g->value & g->output);
+	rose = levels & ~g->value;
+	fell = g->value & ~levels;
+	g->value = levels;
+	fire = ((rose & g->irq_rising) | (fell & g->irq_falling)) & g->irq_enabled;
+	raw_spin_unlock_irqrestore(&g->lock, flags);
+
+	for_each_set_bit(off, &fire, SIM_NGPIO) {
+		unsigned int irq = irq_find_mapping(g->chip.irq.domain, off);
+
+		if (irq)
+			handle_nested_irq(irq);
+	}
+}
+
+static int sim_gpio_probe(struct device *dev, struct sim_adc *st)
+{
+	struct sim_gpio *g = devm_kzalloc(dev, sizeof(*g), GFP_KERNEL);
+	struct gpio_irq_chip *girq;
+
+	if (!g)
+		return -ENOMEM;
+	raw_spin_lock_init(&g->lock);
+	g->adc = st;
+	st->gpio = g;
+	g->chip.label = "gm-sim-gpio";
+	g->chip.parent = dev;
+	g->chip.owner = THIS_MODULE;
+	g->chip.base = -1;
+	g->chip.ngpio = SIM_NGPIO;
+	g->chip.get = sim_gpio_get;
+	g->chip.set = sim_gpio_set;
+	g->chip.get_direction = sim_gpio_get_direction;
+	g->chip.direction_input = sim_gpio_direction_input;
+	g->chip.direction_output = sim_gpio_direction_output;
+
+	/* no parent interrupt: nested, threaded, raised by sim_gpio_drive() */
+	girq = &g->chip.irq;
+	gpio_irq_chip_set_chip(girq, &sim_gpio_irq_chip);
+	girq->handler = handle_simple_irq;
+	girq->default_type = IRQ_TYPE_NONE;
+	girq->threaded = true;
+	return devm_gpiochip_add_data(dev, &g->chip, g);
+}
+
+static ssize_t sim_gpio_levels_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	struct sim_gpio *g = ((struct sim_adc *)iio_priv(dev_to_iio_dev(dev)))->gpio;
+	unsigned long flags, v;
+
+	raw_spin_lock_irqsave(&g->lock, flags);
+	v = g->value;
+	raw_spin_unlock_irqrestore(&g->lock, flags);
+	return sysfs_emit(buf, "0x%02lx\n", v);
+}
+
+static ssize_t sim_gpio_levels_store(struct device *dev,
+				     struct device_attribute *attr,
+				     const char *buf, size_t len)
+{
+	struct sim_gpio *g = ((struct sim_adc *)iio_priv(dev_to_iio_dev(dev)))->gpio;
+	unsigned long v;
+	int ret;
+
+	ret = kstrtoul(buf, 0, &v);
+	if (ret)
+		return ret;
+	if (v >= BIT(SIM_NGPIO))
+		return -EINVAL;
+	sim_gpio_drive(g, v);
+	return len;
+}
+
+static ssize_t sim_gpio_changed_show(struct device *dev,
+				     struct device_attribute *attr, char *buf)
+{
+	struct sim_gpio *g = ((struct sim_adc *)iio_priv(dev_to_iio_dev(dev)))->gpio;
+	u64 conv[SIM_NGPIO], ns[SIM_NGPIO];
+	unsigned long flags;
+	int k, n = 0;
+
+	raw_spin_lock_irqsave(&g->lock, flags);
+	memcpy(conv, g->changed_conv, sizeof(conv));
+	memcpy(ns, g->changed_ns, sizeof(ns));
+	raw_spin_unlock_irqrestore(&g->lock, flags);
+	for (k = 0; k < SIM_NGPIO; k++)
+		n += sysfs_emit_at(buf, n, "%d %llu %llu\n", k, conv[k], ns[k]);
+	return n;
+}
+
 static ssize_t sim_show(struct device *dev, struct device_attribute *attr,
 			char *buf)
 {
@@ -253,6 +531,7 @@ static ssize_t sim_store(struct device *dev, struct device_attribute *attr,
 	if (idx == SIM_STEP_AFTER) {
 		/* counted from now */
 		st->stepped = false;
+		st->step_ns = 0;
 		if (v > 0)
 			st->p[idx] = v + st->conv;
 	}
@@ -270,6 +549,18 @@ static ssize_t sim_conversions_show(struct device *dev,
 	n = st->conv;
 	mutex_unlock(&st->lock);
 	return sysfs_emit(buf, "%llu\n", n);
+}
+
+static ssize_t sim_step_ns_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	struct sim_adc *st = iio_priv(dev_to_iio_dev(dev));
+	u64 ns;
+
+	mutex_lock(&st->lock);
+	ns = st->step_ns;
+	mutex_unlock(&st->lock);
+	return sysfs_emit(buf, "%llu\n", ns);
 }
 
 static IIO_DEVICE_ATTR(sim_ch0_dc, 0644, sim_show, sim_store, SIM_DC);
@@ -297,6 +588,10 @@ static IIO_DEVICE_ATTR(sim_step_after, 0644, sim_show, sim_store, SIM_STEP_AFTER
 static IIO_DEVICE_ATTR(sim_fail_count, 0644, sim_show, sim_store, SIM_FAIL_COUNT);
 static IIO_DEVICE_ATTR(sim_fail_every, 0644, sim_show, sim_store, SIM_FAIL_EVERY);
 static IIO_DEVICE_ATTR(sim_conversions, 0444, sim_conversions_show, NULL, 0);
+static IIO_DEVICE_ATTR(sim_step_ns, 0444, sim_step_ns_show, NULL, 0);
+static IIO_DEVICE_ATTR(sim_gpio_levels, 0644, sim_gpio_levels_show,
+		       sim_gpio_levels_store, 0);
+static IIO_DEVICE_ATTR(sim_gpio_changed, 0444, sim_gpio_changed_show, NULL, 0);
 
 static struct attribute *sim_attrs[] = {
 	&iio_dev_attr_sim_ch0_dc.dev_attr.attr,
@@ -323,6 +618,9 @@ static struct attribute *sim_attrs[] = {
 	&iio_dev_attr_sim_fail_count.dev_attr.attr,
 	&iio_dev_attr_sim_fail_every.dev_attr.attr,
 	&iio_dev_attr_sim_conversions.dev_attr.attr,
+	&iio_dev_attr_sim_step_ns.dev_attr.attr,
+	&iio_dev_attr_sim_gpio_levels.dev_attr.attr,
+	&iio_dev_attr_sim_gpio_changed.dev_attr.attr,
 	NULL
 };
 
@@ -363,103 +661,6 @@ static struct iio_map sim_maps[] = {
 	},
 	{ }
 };
-
-/* --- simulated GPIO chip (relays): plain latched lines ------------------ */
-
-/**
- * struct sim_gpio - state of the simulated GPIO chip
- * @chip:	the gpio_chip
- * @lock:	protects @value and @output (gpiolib may call from any context)
- * @value:	line levels, bit per line
- * @output:	line directions, set bit = output
- */
-struct sim_gpio {
-	struct gpio_chip chip;
-	spinlock_t lock;	/* see the kernel-doc above */
-	unsigned long value;
-	unsigned long output;
-};
-
-static int sim_gpio_get(struct gpio_chip *gc, unsigned int off)
-{
-	struct sim_gpio *g = gpiochip_get_data(gc);
-	unsigned long flags;
-	int v;
-
-	spin_lock_irqsave(&g->lock, flags);
-	v = !!(g->value & BIT(off));
-	spin_unlock_irqrestore(&g->lock, flags);
-	return v;
-}
-
-static void sim_gpio_set(struct gpio_chip *gc, unsigned int off, int val)
-{
-	struct sim_gpio *g = gpiochip_get_data(gc);
-	unsigned long flags;
-
-	spin_lock_irqsave(&g->lock, flags);
-	if (val)
-		g->value |= BIT(off);
-	else
-		g->value &= ~BIT(off);
-	spin_unlock_irqrestore(&g->lock, flags);
-}
-
-static int sim_gpio_get_direction(struct gpio_chip *gc, unsigned int off)
-{
-	struct sim_gpio *g = gpiochip_get_data(gc);
-	unsigned long flags;
-	bool out;
-
-	spin_lock_irqsave(&g->lock, flags);
-	out = g->output & BIT(off);
-	spin_unlock_irqrestore(&g->lock, flags);
-	return out ? GPIO_LINE_DIRECTION_OUT : GPIO_LINE_DIRECTION_IN;
-}
-
-static int sim_gpio_direction_input(struct gpio_chip *gc, unsigned int off)
-{
-	struct sim_gpio *g = gpiochip_get_data(gc);
-	unsigned long flags;
-
-	spin_lock_irqsave(&g->lock, flags);
-	g->output &= ~BIT(off);
-	spin_unlock_irqrestore(&g->lock, flags);
-	return 0;
-}
-
-static int sim_gpio_direction_output(struct gpio_chip *gc, unsigned int off,
-				     int val)
-{
-	struct sim_gpio *g = gpiochip_get_data(gc);
-	unsigned long flags;
-
-	sim_gpio_set(gc, off, val);
-	spin_lock_irqsave(&g->lock, flags);
-	g->output |= BIT(off);
-	spin_unlock_irqrestore(&g->lock, flags);
-	return 0;
-}
-
-static int sim_gpio_probe(struct device *dev)
-{
-	struct sim_gpio *g = devm_kzalloc(dev, sizeof(*g), GFP_KERNEL);
-
-	if (!g)
-		return -ENOMEM;
-	spin_lock_init(&g->lock);
-	g->chip.label = "gm-sim-gpio";
-	g->chip.parent = dev;
-	g->chip.owner = THIS_MODULE;
-	g->chip.base = -1;
-	g->chip.ngpio = SIM_NGPIO;
-	g->chip.get = sim_gpio_get;
-	g->chip.set = sim_gpio_set;
-	g->chip.get_direction = sim_gpio_get_direction;
-	g->chip.direction_input = sim_gpio_direction_input;
-	g->chip.direction_output = sim_gpio_direction_output;
-	return devm_gpiochip_add_data(dev, &g->chip, g);
-}
 
 /* --- platform glue ------------------------------------------------------- */
 
@@ -507,7 +708,7 @@ static int sim_probe(struct platform_device *pdev)
 		if (ret)
 			return dev_err_probe(dev, ret, "cannot register iio_map\n");
 	}
-	ret = sim_gpio_probe(dev);
+	ret = sim_gpio_probe(dev, st);
 	if (ret)
 		return dev_err_probe(dev, ret, "cannot add the gpio chip\n");
 	return devm_iio_device_register(dev, indio_dev);
