@@ -90,7 +90,8 @@ static void table(double fs, double noise)
 	double worst_v = 0, worst_f = 0;
 	int h, fi, pi, ci;
 
-	printf("\nfs %.0f pairs/s, 12-bit ADC, noise %.1f LSB rms, skew 1/2 pair\n",
+	printf("\nfs %.0f pairs/s, 12-bit ADC, noise %.1f LSB rms, skew 1/2 pair;\n"
+	       "calibrated at no load (current mean-square bias); 1-2%% Ib measured 40 s, others 10 s\n",
 	       fs, noise);
 	printf("%-5s %-5s %-4s %6s %9s %9s %9s %9s %8s\n", "harm", "f/Hz",
 	       "PF", "I/Ib%", "Ep err%", "Eq err%", "Irms err%", "Vrms err%",
@@ -109,8 +110,9 @@ static void table(double fs, double noise)
 						  phis[pi], h, noise,
 						  1 + ci + 10 * pi + 100 * fi + 1000 * h);
 					ctm_cfg(&cfg, fs);
+					cfg.i_ms_bias = ctm_no_load_bias(freqs[fi], fs, h, noise, 99);
 					ct_meter_init(&m, &cfg);
-					ctm_run(&s, &m, 500, &r);
+					ctm_run(&s, &m, low ? 2000 : 500, &r);
 					char eq[16] = "        -";
 
 					if (pi)
@@ -127,13 +129,12 @@ static void table(double fs, double noise)
 						worst_p = fmax(worst_p, fabs(r.e_p_err));
 					if (pi)
 						worst_q = fmax(worst_q, fabs(r.e_q_err));
-					if (!low)
-						worst_i = fmax(worst_i, fabs(r.i_err));
+					worst_i = fmax(worst_i, fabs(r.i_err));
 					worst_v = fmax(worst_v, fabs(r.v_err));
 					worst_f = fmax(worst_f, r.f_err_max);
 				}
 	printf("worst: Ep %.4f%% (>=5%% Ib), %.4f%% (1-2%% Ib); Eq %.4f%%; "
-	       "Irms %.4f%% (>=5%% Ib, mean); Vrms %.4f%%; f %.4f Hz (per cycle)\n",
+	       "Irms %.4f%% (mean); Vrms %.4f%%; f %.4f Hz (per cycle)\n",
 	       worst_p * 100, worst_p_low * 100, worst_q * 100, worst_i * 100,
 	       worst_v * 100, worst_f);
 }

@@ -170,6 +170,43 @@ static inline void ctm_cfg(struct ct_meter_cfg *cfg, double fs)
 	cfg->hyst = 16;
 }
 
+/*
+ * No-load calibration, as an installer does it with the clamp open: the
+ * current channel then carries only the ADC's noise (and quantisation),
+ * whose mean square adds to every reading. Measure it with anti-creep off
+ * and return the current mean-square bias (1/65536 code^2) that removes it.
+ */
+static inline int32_t ctm_no_load_bias(double f, double fs, int harmonics,
+				       double noise, uint64_t seed)
+{
+	struct ctm_sim s;
+	struct ct_meter_cfg cfg;
+	struct ct_meter m;
+	struct ct_reading r;
+	double ms = 0, code_a;
+	long n = 0, settle = (long)f;
+	uint16_t v, i;
+
+	ctm_setup(&s, f, fs, 0, 0, harmonics, noise, seed);
+	ctm_cfg(&cfg, fs);
+	cfg.no_load_ua = 0;
+	if (ct_meter_init(&m, &cfg))
+		return 0;
+	code_a = cfg.i_gain_na * 1e-9;		/* amperes per code */
+	while (n < 200) {
+		ctm_pair(&s, &v, &i);
+		if (!ct_meter_push(&m, v, i, &r))
+			continue;
+		if (settle > 0) {
+			settle--;
+			continue;
+		}
+		ms += (r.i_rms_ua * 1e-6 / code_a) * (r.i_rms_ua * 1e-6 / code_a);
+		n++;
+	}
+	return (int32_t)lround(-ms / n * 65536.0);
+}
+
 struct ctm_result {
 	double e_p_err, e_q_err;	/* relative energy errors */
 	double i_err, v_err;		/* relative error of the mean RMS */
