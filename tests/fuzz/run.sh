@@ -1,6 +1,7 @@
 #!/bin/sh
 # Build and run the link codec fuzzers (decoder: link_fuzz_rx, encoder
-# round trip: link_fuzz_encode) for a bounded number of runs each.
+# round trip: link_fuzz_encode) and the gmproto message decoder and
+# envelope opener (proto_fuzz_decode) for a bounded number of runs each.
 #   tests/fuzz/run.sh [RUNS]   (default 200000; FUZZ_RUNS overrides too)
 # Exit status is non-zero when a fuzzer finds a crash, leak or UB, or
 # when the build fails. Artifacts go to build/host/fuzz/.
@@ -20,12 +21,21 @@ clang $CFLAGS -DGM_FUZZ_SEEDS -o "$out/link_fuzz_seeds" \
 # shellcheck disable=SC2086
 clang $CFLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-o "$out/link_fuzz_encode" tests/fuzz/link_fuzz_encode.c drivers/tty/gm_frame.c
+PROTO_LIBS=$(pkg-config --cflags --libs libcbor libsodium)
+# shellcheck disable=SC2086
+clang $CFLAGS -Ilib -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-o "$out/proto_fuzz_decode" tests/fuzz/proto_fuzz_decode.c lib/gmproto.c $PROTO_LIBS
+# shellcheck disable=SC2086
+clang $CFLAGS -Ilib -DGM_FUZZ_SEEDS -o "$out/proto_fuzz_seeds" \
+	tests/fuzz/proto_fuzz_decode.c lib/gmproto.c $PROTO_LIBS
 "$out/link_fuzz_seeds" "$out/corpus"
-mkdir -p "$out/corpus-encode"
+mkdir -p "$out/corpus-encode" "$out/corpus-proto"
+"$out/proto_fuzz_seeds" "$out/corpus-proto"
 rc=0
-for f in link_fuzz_rx link_fuzz_encode; do
+for f in link_fuzz_rx link_fuzz_encode proto_fuzz_decode; do
 	corpus=$out/corpus
 	[ $f = link_fuzz_encode ] && corpus=$out/corpus-encode
+	[ $f = proto_fuzz_decode ] && corpus=$out/corpus-proto
 	log=$out/$f.log
 	if "$out/$f" -runs="$runs" -max_len=4096 -seed=1 \
 		-artifact_prefix="$out/artifacts/" "$corpus" >"$log" 2>&1; then

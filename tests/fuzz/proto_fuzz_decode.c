@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * libFuzzer harness for the gmproto message decoder and envelope opener
+ * (lib/gmproto.c).
+ *
+ * The input is decoded as a CBOR sequence with gmp_decode_next() until it
+ * returns <= 0. Properties checked:
+ *   - no crash, no out-of-bounds access (ASan/UBSan; libcbor and libsodium
+ *     are not instrumented);
+ *   - *off only moves forward, never past len, is unchanged when no
+ *     message is returned, and 0 (end) is returned exactly at len;
+ *   - the decoder writes every byte of struct gmp_msg: two decodes into
+ *     structs poisoned with different bytes compare equal with memcmp();
+ *   - every accepted message re-encodes with gmp_encode() to at most the
+ *     bytes it was decoded from, and decoding the re-encoding gives an
+ *     identical struct and consumes all of it; encoding that again gives
+ *     the same bytes (the encoding is a fixed point);
+ *   - a message decodes the same from exactly its own bytes (the decoder
+ *     does not look past the end of a message).
+ * The input is also opened as an envelope with a fixed town server session.
+ * gmp_open() returns a negative error or a plaintext length below the
+ * input length; when it succeeds, sealing that plaintext again with the
+ * same counter from the meter side must reproduce the input exactly (only
+ * a correctly sealed envelope opens), and the plaintext is decoded as
+ * above.
+ *
+ * Built with -DGM_FUZZ_SEEDS it is instead a program writing seed inputs
+ * into the directory given as argv[1] (tests/fuzz/run.sh): each message
+ * type, tariffs of several periods, a sequence of all types and a sealed
+ * envelope of a sequence.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "gmproto.h"
+
+/* The largest message is a tariff of GMP_TARIFF_MAX periods: < 300 bytes. */
+#define MSG_BUF		512
+
+static const struct gmp_addr fuzz_addr = {
+	.type = 1, .flags = 1, .src = 17, .dst = 0,
+};
+
+/* Fixed meter and town server sessions from seeded key pairs. */
+static void fixed_sessions(struct gmp_session *meter, struct gmp_session *town)
+{
+	unsigned char seed[crypto_kx_SEEDBYTES];
+	struct gmp_keypair mk, tk;
+
+	if (sodium_init() < 0)
+		abort();
+	memset(seed, 0x4d, sizeof(seed));
+	crypto_kx_seed_keypair(mk.pk, mk.sk, seed);
+	memset(seed, 0x54, sizeof(seed));
+	crypto_kx_seed_keypair(tk.pk, tk.sk, seed);
+	if (gmp_session_meter(meter, &mk, tk.pk) ||
+	    gmp_session_town(town, &tk, mk.pk))
+		abort();
+}
+
+#ifndef GM_FUZZ_SEEDS
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_msg(const uint8_t *buf, size_t start, size_t end,
+		      const struct gmp_msg *m)
+{
+	static uint8_t re[MSG_BUF], re2[MSG_BUF];
+	struct gmp_msg m2, m3;
+	size_t rl = 0, rl2 = 0, o = 0;
+
+	if (gmp_encode(m, re, sizeof(re), &rl) || rl == 0 || rl > end - start)
+		abort();
+	memset(&m2, 0x5a, sizeof(m2));
+	if (gmp_decode_next(re, rl, &o, &m2) != 1 || o != rl ||
+	    memcmp(m, &m2, sizeof(m2)))
+		abort();
+	if (gmp_encode(&m2, re2, sizeof(re2), &rl2) || rl2 != rl ||
+	    memcmp(re, re2, rl))
+		abort();
+	o = 0;
+	memset(&m3, 0xc3, sizeof(m3));
+	if (gmp_decode_next(buf + start, end - start, &o, &m3) != 1 ||
+	    o != end - start || memcmp(m, &m3, sizeof(m3)))
+		abort();
+}
+
+static void decode_all(const uint8_t *buf, size_t len)
+{
+	struct gmp_msg m;
+	size_t off = 0;
+	int rc;
+
+	for (;;) {
+		size_t prev = off;
+
+		memset(&m, 0xa5, sizeof(m));
+		rc = gmp_decode_next(buf, len, &off, &m);
+		if (rc <= 0) {
+			/* 0 exactly at the end, an error only before it */
+			if (off != prev || (rc == 0 && off < len) ||
+			    (rc < 0 && off >= len))
+				abort();
+			return;
+		}
+		if (rc != 1 || off <= prev || off > len)
+			abort();
+		check_msg(buf, prev, off, &m);
+	}
+}
+
+static void check_open(const struct gmp_session *meter0,
+		       const struct gmp_session *town0,
+		       const uint8_t *data, size_t size)
+{
+	static uint8_t plain[4096], env[GMP_PLAIN_MAX + GMP_ENV_OVERHEAD_MAX];
+	struct gmp_session t = *town0, m = *meter0;
+	uint64_t ctr = 0;
+	int n, e;
+
+	if (size > sizeof(plain))
+		return;
+	n = gmp_open(&t, &fuzz_addr, data, size, plain, sizeof(plain), &ctr);
+	if (n < 0) {
+		if (memcmp(&t, town0, sizeof(t)))
+			abort();	/* a rejected envelope left a trace */
+		return;
+	}
+	if ((size_t)n + GMP_ENV_MIN > size || ctr == 0 || t.rx_ctr != ctr)
+		abort();
+	/* only what the meter would have sent with that counter opens */
+	m.tx_ctr = ctr - 1;
+	e = gmp_seal(&m, &fuzz_addr, plain, (size_t)n, env, sizeof(env));
+	if (e < 0 || (size_t)e != size || memcmp(env, data, size))
+		abort();
+	decode_all(plain, (size_t)n);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct gmp_session meter, town;
+	static int ready;
+
+	if (!ready) {
+		fixed_sessions(&meter, &town);
+		ready = 1;
+	}
+	decode_all(data, size);
+	check_open(&meter, &town, data, size);
+	return 0;
+}
+#else
+static const struct gmp_msg examples[] = {
+	{ .type = GMP_READING, .reading = {
+		.seq = 70000, .start = 1790000000, .interval_s = 60,
+		.import_mwh = 33333, .export_mwh = 0, .renew_mwh = 250, .flags = 1 } },
+	{ .type = GMP_REGISTERS, .regs = {
+		.seq = 70001, .time = 1790000060, .import_mwh = 123456789012LL,
+		.export_mwh = 42, .renew_mwh = 7 } },
+	{ .type = GMP_ALARM, .alarm = {
+		.seq = 70002, .time = 1790000061, .code = 3, .active = 1,
+		.value = -12000 } },
+	{ .type = GMP_ALLOC_REQ, .alloc_req = {
+		.seq = 70003, .time = 1790000062, .req_id = 4000000000LL,
+		.power_w = -3500, .duration_s = 7200 } },
+	{ .type = GMP_ALLOC_REL, .alloc_rel = {
+		.seq = 70004, .time = 1790000063, .req_id = 9 } },
+	{ .type = GMP_MACK, .ack = { .upto = 12 } },
+	{ .type = GMP_SYNC, .sync = { .base = 69000 } },
+	{ .type = GMP_ACK, .ack = { .upto = 70004 } },
+	{ .type = GMP_GRANT, .grant = {
+		.tseq = 13, .req_id = 4000000000LL, .granted_w = -3000,
+		.until = 1790007262 } },
+	{ .type = GMP_TARIFF, .tariff = {
+		.tseq = 14, .effective = 1790006400, .n = 4,
+		.p = { { 0, 120000, -5000 }, { 420, 310000, 80000 },
+		       { 1020, 450000, 100000 }, { 1320, 150000, 0 } } } },
+	{ .type = GMP_TIME, .time = { .unix_ms = 1790000064123LL } },
+	/* edges: the largest values of the widest fields */
+	{ .type = GMP_READING, .reading = {
+		.seq = INT64_MAX, .start = (int64_t)1 << 40, .interval_s = 86400,
+		.import_mwh = (int64_t)1 << 53, .export_mwh = (int64_t)1 << 53,
+		.renew_mwh = (int64_t)1 << 53, .flags = 0xffff } },
+	{ .type = GMP_ALARM, .alarm = {
+		.seq = 1, .time = 0, .code = 255, .active = 0,
+		.value = INT64_MIN } },
+	{ .type = GMP_TARIFF, .tariff = { .tseq = 1, .effective = 0, .n = 1 } },
+};
+
+#define NEXAMPLES	(sizeof(examples) / sizeof(examples[0]))
+
+static int write_seed(const char *dir, const char *name, const uint8_t *b, size_t n)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/seed-%s", dir, name);
+	f = fopen(path, "wb");
+	if (!f)
+		return -1;
+	if (fwrite(b, 1, n, f) != n) {
+		fclose(f);
+		return -1;
+	}
+	return fclose(f) ? -1 : 0;
+}
+
+static int encode_or_die(const struct gmp_msg *m, uint8_t *buf, size_t size, size_t *off)
+{
+	int rc = gmp_encode(m, buf, size, off);
+
+	if (rc)
+		fprintf(stderr, "proto seeds: %s: %s\n", gmp_type_name(m->type),
+			gmp_strerror(rc));
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static uint8_t buf[4096], env[GMP_PLAIN_MAX + GMP_ENV_OVERHEAD_MAX];
+	struct gmp_session meter, town;
+	struct gmp_msg full;
+	size_t n, seq = 0;
+	char name[64];
+	int e;
+
+	if (argc != 2)
+		return 2;
+	fixed_sessions(&meter, &town);
+	for (size_t i = 0; i < NEXAMPLES; i++) {
+		n = 0;
+		if (encode_or_die(&examples[i], buf, sizeof(buf), &n))
+			return 1;
+		snprintf(name, sizeof(name), "%02zu-%s", i, gmp_type_name(examples[i].type));
+		if (write_seed(argv[1], name, buf, n))
+			return 1;
+	}
+
+	/* a tariff of every period the protocol allows */
+	full = (struct gmp_msg){ .type = GMP_TARIFF, .tariff = {
+		.tseq = 15, .effective = 1790092800, .n = GMP_TARIFF_MAX } };
+	for (int i = 0; i < GMP_TARIFF_MAX; i++) {
+		full.tariff.p[i].start_min = i * 120;
+		full.tariff.p[i].import_price = 100000 + i * 25000;
+		full.tariff.p[i].export_price = i % 2 ? -i * 1000 : i * 5000;
+	}
+	n = 0;
+	if (encode_or_die(&full, buf, sizeof(buf), &n) ||
+	    write_seed(argv[1], "tariff-max", buf, n))
+		return 1;
+
+	/* every example in one CBOR sequence */
+	for (size_t i = 0; i < NEXAMPLES; i++)
+		if (encode_or_die(&examples[i], buf, sizeof(buf), &seq))
+			return 1;
+	if (write_seed(argv[1], "sequence", buf, seq))
+		return 1;
+
+	/* a sealed frame payload: the meter -> town messages of the examples */
+	seq = 0;
+	for (size_t i = 0; i < 5; i++)
+		if (encode_or_die(&examples[i], buf, GMP_PLAIN_MAX, &seq))
+			return 1;
+	meter.tx_ctr = 299;	/* a two-byte counter */
+	e = gmp_seal(&meter, &fuzz_addr, buf, seq, env, sizeof(env));
+	if (e < 0) {
+		fprintf(stderr, "proto seeds: seal: %s\n", gmp_strerror(e));
+		return 1;
+	}
+	if (write_seed(argv[1], "envelope", env, (size_t)e))
+		return 1;
+	gmp_session_wipe(&meter);
+	gmp_session_wipe(&town);
+	return 0;
+}
+#endif
