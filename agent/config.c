@@ -62,6 +62,22 @@ static const struct keydef keys[] = {
 	{ "dbus", "technician_group", K_STR, OFF(technician_group), 0, 0, NULL, NULL },
 	{ "dbus", "appliance_group", K_STR, OFF(appliance_group), 0, 0, NULL, NULL },
 	{ "dbus", "authorization", K_CHOICE, OFF(authorization), 0, 0, "auto|polkit|group", NULL },
+
+	{ "uplink", "credentials", K_STR, OFF(credentials), 0, 0, NULL, NULL },
+	{ "uplink", "report_interval", K_U32, OFF(report_interval_s), 1, 3600, NULL, "seconds" },
+	{ "uplink", "snapshot_interval", K_U32, OFF(snapshot_interval_s), 0, 86400, NULL, "seconds" },
+	{ "uplink", "outbox_dir", K_STR, OFF(outbox_dir), 0, 0, NULL, NULL },
+	{ "uplink", "outbox_max", K_U32, OFF(outbox_max_mib), 1, 65536, NULL, "MiB" },
+	{ "uplink", "link_node", K_U32, OFF(link_node), 0, 7, NULL, NULL },
+	{ "uplink", "ack_every", K_U32, OFF(ack_every), 1, 64, NULL, "frames" },
+	{ "uplink", "ack_timeout_ms", K_U32, OFF(ack_timeout_ms), 500, 600000, NULL, "ms" },
+	{ "uplink", "broken_after", K_U32, OFF(broken_after), 1, 100, NULL, "missed acknowledgements" },
+
+	{ "modem", "device", K_STR, OFF(modem_device), 0, 0, NULL, NULL },
+	{ "modem", "baud", K_U32, OFF(modem_baud), 1200, 460800, NULL, "baud" },
+	{ "modem", "pwrkey_chip", K_STR, OFF(pwrkey_chip), 0, 0, NULL, NULL },
+	{ "modem", "pwrkey_line", K_OPTLINE, OFF(pwrkey_line), 0, 1023, NULL, NULL },
+	{ "modem", "pwrkey_active_low", K_BOOL, OFF(pwrkey_active_low), 0, 0, NULL, NULL },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -151,6 +167,26 @@ void config_defaults(struct meter_config *c)
 	strcpy(c->technician_group, "gridmeter-technicians");
 	strcpy(c->appliance_group, "gridmeter-appliances");
 	strcpy(c->authorization, "auto");
+	strcpy(c->credentials, "/etc/gridmeter/uplink.key");
+	c->report_interval_s = 60;
+	c->snapshot_interval_s = 3600;
+	c->outbox_max_mib = 64;
+	c->ack_every = 8;
+	c->ack_timeout_ms = 30000;
+	c->broken_after = 2;
+	c->modem_baud = 115200;
+	c->pwrkey_line = -1;
+	sim900_config_defaults(&c->sim900);
+}
+
+bool config_baud_ok(uint32_t baud)
+{
+	static const uint32_t ok[] = { 9600, 19200, 38400, 57600, 115200, 230400, 460800 };
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (baud == ok[i])
+			return true;
+	return false;
 }
 
 static int set_value(struct parser *p, const struct keydef *k, const char *val, unsigned line)
@@ -249,6 +285,24 @@ static int set_load_key(struct parser *p, const char *section, const char *key,
 	return 0;
 }
 
+static int set_neighbour_key(struct parser *p, const char *section, const char *key,
+			     const char *val, unsigned line)
+{
+	struct neighbour_cfg *n = &p->c->neighbour[p->c->nneighbours - 1];
+
+	if (!strcmp(key, "device")) {
+		if (strlcpy_chk(n->device, val, sizeof(n->device)) || val[0] != '/')
+			return perr(p, line, section, key, "'%s' is not an absolute device path", val);
+	} else if (!strcmp(key, "baud")) {
+		if (parse_u32(val, 1200, 460800, &n->baud) || !config_baud_ok(n->baud))
+			return perr(p, line, section, key,
+				    "'%s' is not one of 9600, 19200, 38400, 57600, 115200, 230400, 460800", val);
+	} else {
+		return perr(p, line, section, key, "unknown key (device, baud)");
+	}
+	return 0;
+}
+
 static int set_key(struct parser *p, const char *section, const char *key, const char *val,
 		   unsigned line)
 {
@@ -263,9 +317,18 @@ static int set_key(struct parser *p, const char *section, const char *key, const
 	}
 	if (!strncmp(section, "load.", 5))
 		return set_load_key(p, section, key, val, line);
+	if (!strncmp(section, "neighbour.", 10))
+		return set_neighbour_key(p, section, key, val, line);
 	for (size_t i = 0; i < NKEYS; i++)
 		if (!strcmp(keys[i].section, section) && !strcmp(keys[i].key, key))
 			return set_value(p, &keys[i], val, line);
+	if (!strcmp(section, "modem")) {
+		char why[160];
+
+		if (sim900_config_set(&p->c->sim900, key, val, why, sizeof(why)))
+			return perr(p, line, section, key, "%s", why);
+		return 0;
+	}
 	return perr(p, line, section, key, "unknown key");
 }
 
@@ -273,6 +336,7 @@ static int start_section(struct parser *p, char *name, unsigned line)
 {
 	static const char *const known[] = {
 		"meter", "sensors", "protection", "relays", "allocation", "tariff", "store", "dbus",
+		"uplink", "modem",
 	};
 	bool ok = false;
 
@@ -299,8 +363,34 @@ static int start_section(struct parser *p, char *name, unsigned line)
 		l->cfg_line = line;
 		return 0;
 	}
+	if (!strncmp(name, "neighbour.", 10)) {
+		struct neighbour_cfg *nb;
+		const char *n = name + 10;
+
+		if (!*n || strlen(n) >= sizeof(nb->name) ||
+		    strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(n))
+			return perr(p, line, NULL, NULL,
+				    "section [%s]: neighbour name must be 1-%zu characters of a-z, 0-9, _",
+				    name, sizeof(nb->name) - 1);
+		for (size_t i = 0; i < p->c->nneighbours; i++)
+			if (!strcmp(p->c->neighbour[i].name, n))
+				return perr(p, line, NULL, NULL, "section [%s] given twice", name);
+		if (p->c->nneighbours == CFG_MAX_NEIGHBOURS)
+			return perr(p, line, NULL, NULL, "section [%s]: more than %d neighbours", name,
+				    CFG_MAX_NEIGHBOURS);
+		nb = &p->c->neighbour[p->c->nneighbours++];
+		memset(nb, 0, sizeof(*nb));
+		strcpy(nb->name, n);
+		nb->baud = 115200;
+		nb->cfg_line = line;
+		return 0;
+	}
 	if (!ok)
 		return perr(p, line, NULL, NULL, "unknown section [%s]", name);
+	if (!strcmp(name, "uplink"))
+		p->c->uplink = true;
+	if (!strcmp(name, "modem"))
+		p->c->modem = true;
 	if (section_line(p, name))
 		return perr(p, line, NULL, NULL, "section [%s] given twice", name);
 	if (p->nsections < sizeof(p->sections) / sizeof(p->sections[0])) {
@@ -333,6 +423,66 @@ static int cmp_load(const void *a, const void *b)
 	const struct load_cfg *x = a, *y = b;
 
 	return (x->priority > y->priority) - (x->priority < y->priority);
+}
+
+static int validate_uplink(struct parser *p)
+{
+	struct meter_config *c = p->c;
+	char why[160];
+
+	if (!c->uplink) {
+		if (c->modem || c->nneighbours)
+			return perr(p, c->modem ? section_line(p, "modem") : c->neighbour[0].cfg_line,
+				    NULL, NULL, "[modem] and [neighbour.*] need an [uplink] section");
+		return 0;
+	}
+	if (c->credentials[0] != '/')
+		return perr(p, key_line(p, "uplink", "credentials"), "uplink", "credentials",
+			    "'%s' is not an absolute path", c->credentials);
+	if (c->snapshot_interval_s && c->snapshot_interval_s < c->report_interval_s)
+		return perr(p, key_line(p, "uplink", "snapshot_interval"), "uplink",
+			    "snapshot_interval", "%u s is shorter than report_interval (%u s)",
+			    c->snapshot_interval_s, c->report_interval_s);
+	if (!c->modem && !c->nneighbours)
+		return perr(p, section_line(p, "uplink"), NULL, NULL,
+			    "[uplink] needs a [modem] or at least one [neighbour.NAME] section");
+	for (size_t i = 0; i < c->nneighbours; i++) {
+		const struct neighbour_cfg *n = &c->neighbour[i];
+		char sec[32];
+
+		snprintf(sec, sizeof(sec), "neighbour.%s", n->name);
+		if (!n->device[0])
+			return perr(p, n->cfg_line, sec, "device", "missing required key");
+		if (c->modem && !strcmp(n->device, c->modem_device))
+			return perr(p, key_line(p, sec, "device"), sec, "device",
+				    "%s is the modem's serial line", n->device);
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(c->neighbour[j].device, n->device))
+				return perr(p, key_line(p, sec, "device"), sec, "device",
+					    "%s already used by neighbour %s", n->device,
+					    c->neighbour[j].name);
+	}
+	if (!c->modem)
+		return 0;
+	if (!c->modem_device[0])
+		return perr(p, section_line(p, "modem"), "modem", "device", "missing required key");
+	if (c->modem_device[0] != '/')
+		return perr(p, key_line(p, "modem", "device"), "modem", "device",
+			    "'%s' is not an absolute device path", c->modem_device);
+	if (!config_baud_ok(c->modem_baud))
+		return perr(p, key_line(p, "modem", "baud"), "modem", "baud",
+			    "%u is not one of 9600, 19200, 38400, 57600, 115200, 230400, 460800",
+			    c->modem_baud);
+	if ((c->pwrkey_line >= 0) != (c->pwrkey_chip[0] != 0))
+		return perr(p, key_line(p, "modem", c->pwrkey_line >= 0 ? "pwrkey_line" : "pwrkey_chip"),
+			    "modem", c->pwrkey_line >= 0 ? "pwrkey_chip" : "pwrkey_line",
+			    "pwrkey_chip and pwrkey_line go together");
+	if (sim900_config_check(&c->sim900, why, sizeof(why))) {
+		const char *k = c->sim900.apn[0] ? "server" : "apn";
+
+		return perr(p, section_line(p, "modem"), "modem", k, "missing required key");
+	}
+	return 0;
 }
 
 static int validate(struct parser *p)
@@ -384,6 +534,8 @@ static int validate(struct parser *p)
 		}
 	}
 	qsort(c->load, c->nloads, sizeof(c->load[0]), cmp_load);
+	if (validate_uplink(p))
+		return -EINVAL;
 	if (tariff_compile(&c->tariff_spec, &c->tariff, &badkey, msg, sizeof(msg)))
 		return perr(p, key_line(p, "tariff", badkey), "tariff", badkey, "%s", msg);
 	return 0;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "alloc.h"
+#include "modem_sim900.h"
 #include "tariff.h"
 
 #define CFG_STR		64
@@ -26,6 +27,15 @@ struct load_cfg {
 	uint32_t load_w;
 	uint32_t priority;	/* lower is shed first */
 	unsigned cfg_line;	/* where the section starts, for messages */
+};
+
+#define CFG_MAX_NEIGHBOURS 4
+
+struct neighbour_cfg {
+	char name[16];
+	char device[CFG_PATH];	/* serial line to the neighbour meter */
+	uint32_t baud;
+	unsigned cfg_line;
 };
 
 struct meter_config {
@@ -84,6 +94,31 @@ struct meter_config {
 	char technician_group[CFG_STR];
 	char appliance_group[CFG_STR];	/* may only declare appliance demand */
 	char authorization[16];		/* auto | polkit | group */
+
+	/* [uplink]: no section, no town server (Documentation/meterd.md) */
+	bool uplink;
+	char credentials[CFG_PATH];	/* what townctl provision printed */
+	uint32_t report_interval_s;	/* readings to the town server */
+	uint32_t snapshot_interval_s;	/* register snapshots; 0: none */
+	char outbox_dir[CFG_PATH];	/* empty: <state_dir>/outbox */
+	uint32_t outbox_max_mib;
+	uint32_t link_node;		/* gm_link node (0 on a gateway) */
+	uint32_t ack_every;
+	uint32_t ack_timeout_ms;
+	uint32_t broken_after;
+
+	/* [modem] (SIM900): none means neighbours only */
+	bool modem;
+	char modem_device[CFG_PATH];
+	uint32_t modem_baud;
+	char pwrkey_chip[CFG_STR];	/* empty: no PWRKEY line */
+	int32_t pwrkey_line;
+	bool pwrkey_active_low;
+	struct sim900_config sim900;
+
+	/* [neighbour.NAME] */
+	size_t nneighbours;
+	struct neighbour_cfg neighbour[CFG_MAX_NEIGHBOURS];
 };
 
 void config_defaults(struct meter_config *c);
@@ -92,5 +127,7 @@ int config_parse(struct meter_config *c, const char *name, const char *text,
 		 char *err, size_t errlen);
 /* Read and parse a file; errors as above (or "name: <strerror>"). */
 int config_load(struct meter_config *c, const char *path, char *err, size_t errlen);
+/* Serial speeds meterd accepts (9600 ... 460800). */
+bool config_baud_ok(uint32_t baud);
 
 #endif

@@ -7,6 +7,8 @@
  *   button fd         local reconnect confirmation
  *   sample timer      every sample_interval_ms: read, integrate, allocate
  *   D-Bus             method calls, rate-bounded PropertiesChanged
+ *   uplink            modem line, /dev/gmlink and its timer (uplink_town.c),
+ *                     when [uplink] is configured
  *   SIGTERM/SIGINT    sync the store and exit
  *   watchdog          WATCHDOG=1 from sd-event when WatchdogSec= is set
  */
@@ -21,13 +23,18 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include <sodium.h>
+
 #include "config.h"
+#include "credentials.h"
 #include "ct_setup.h"
 #include "dbus.h"
+#include "dbus_uplink.h"
 #include "meter.h"
 #include "relay.h"
 #include "sensor.h"
 #include "tripper.h"
+#include "uplink_town.h"
 
 /* sysexits.h EX_CONFIG: the unit does not restart on it (RestartPreventExitStatus=) */
 #define EXIT_CONFIG	78
@@ -44,7 +51,34 @@ struct daemon {
 	sd_bus *bus;
 	uint64_t period_usec;
 	bool meter_up;
+	struct town_uplink town;
+	struct uplink_service usvc;
+	bool town_up;
 };
+
+/*
+ * The uplink is not needed to meter: if it cannot start, meterd meters,
+ * protects and keeps its registers, and says why in the journal.
+ */
+static void start_uplink(struct daemon *d)
+{
+	struct town_uplink_hooks hooks = { 0 };
+	char err[512] = "";
+	int r;
+
+	r = uplink_service_init(&d->usvc, d->bus, d->event, &d->town, &hooks);
+	if (r >= 0)
+		r = town_uplink_start(&d->town, &d->cfg, &d->meter, d->event, &hooks, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "<3>meterd: uplink to the town server not started: %s\n",
+			err[0] ? err : strerror(-r));
+		town_uplink_stop(&d->town);
+		uplink_service_done(&d->usvc);
+		return;
+	}
+	d->town_up = true;
+	d->meter.uplink = &d->town.base;
+}
 
 static int on_sample(sd_event_source *es, uint64_t usec, void *userdata)
 {
@@ -153,6 +187,8 @@ static int setup(struct daemon *d, bool test_hooks, char *err, size_t errlen)
 	if (r < 0)
 		return r;
 	d->meter_up = true;
+	if (d->cfg.uplink)
+		start_uplink(d);
 	if (!sensor_is_replay(d->sensor)) {
 		char why[512];
 
@@ -232,6 +268,8 @@ int meterd_main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
+	if (sodium_init() < 0)
+		return 1;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return 1;
@@ -240,6 +278,17 @@ int meterd_main(int argc, char **argv)
 		sd_notifyf(0, "STATUS=configuration error: %s", err);
 		free(d);
 		return EXIT_CONFIG;
+	}
+	if (check && d->cfg.uplink) {
+		struct uplink_credentials cred;
+
+		r = credentials_load(&cred, d->cfg.credentials, err, sizeof(err));
+		credentials_wipe(&cred);
+		if (r) {
+			fprintf(stderr, "<3>meterd: uplink credentials: %s\n", err);
+			free(d);
+			return EXIT_CONFIG;
+		}
 	}
 	if (check) {
 		printf("%s: ok\n", path);
@@ -266,6 +315,11 @@ int meterd_main(int argc, char **argv)
 		sd_notify(0, "STOPPING=1");
 		fprintf(stderr, r ? "<3>meterd: stopping: %s\n" : "<6>meterd: stopping\n",
 			r > 0 ? "lost the system bus" : strerror(-r));
+	}
+	if (d->town_up) {
+		d->meter.uplink = &uplink_none;
+		town_uplink_stop(&d->town);
+		uplink_service_done(&d->usvc);
 	}
 	if (d->meter_up)
 		meter_shutdown(&d->meter);

@@ -67,6 +67,8 @@ static void set_alarm(struct meter *m, enum meter_alarm a, bool on, const char *
 	     on ? "raised" : "cleared", detail);
 	if (m->hooks.alarm)
 		m->hooks.alarm(m->hooks.ctx, alarm_names[a], on, detail);
+	if (m->uplink->ops->alarm)
+		m->uplink->ops->alarm(m->uplink, a, on);
 	meter_changed(m, MP_ALARMS);
 }
 

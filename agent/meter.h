@@ -113,6 +113,10 @@ struct meter {
 };
 
 const char *meter_alarm_name(enum meter_alarm a);
+/* A journal line (counted for the benchmark). */
+void meter_log(struct meter *m, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Property groups changed (enum MP_*). */
+void meter_changed(struct meter *m, unsigned groups);
 /* Raise or clear an alarm from outside (backends, start-up checks). */
 void meter_alarm(struct meter *m, enum meter_alarm a, bool on, const char *detail);
 

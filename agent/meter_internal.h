@@ -7,10 +7,6 @@
 
 #define METER_TARIFF_FILE	"tariff.conf"
 
-/* A journal line (counted for the benchmark). */
-void meter_log(struct meter *m, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Property groups changed (enum MP_*). */
-void meter_changed(struct meter *m, unsigned groups);
 /* Drive the main relay to what protection and remote state allow. */
 void meter_apply_main(struct meter *m, const char *reason);
 /* One allocation step now. */

@@ -304,6 +304,14 @@ void sim900_start(struct sim900 *m, int64_t now)
 	command(m, now, BOOT_PROBE_MS);
 }
 
+void sim900_start_escape(struct sim900 *m, int64_t now)
+{
+	/* a previous run may have left it connected in transparent mode */
+	set_state(m, SIM900_ESCAPE);
+	m->step = 0;
+	m->deadline = now + m->cfg.guard_ms;
+}
+
 int64_t sim900_deadline(const struct sim900 *m)
 {
 	return m->state == SIM900_DATA || m->state == SIM900_FATAL || m->state == SIM900_OFF ?

@@ -99,6 +99,11 @@ void sim900_init(struct sim900 *m, const struct sim900_config *cfg,
 		 const struct sim900_ops *ops, void *ctx);
 /* Start: assume the modem is powered (it answers AT) or power it up. */
 void sim900_start(struct sim900 *m, int64_t now_ms);
+/*
+ * Start a modem that may still be in transparent mode (meterd restarted
+ * while connected): "+++" with guard times first, then the bring-up.
+ */
+void sim900_start_escape(struct sim900 *m, int64_t now_ms);
 void sim900_input(struct sim900 *m, const char *buf, size_t len, int64_t now_ms);
 void sim900_tick(struct sim900 *m, int64_t now_ms);
 int64_t sim900_deadline(const struct sim900 *m);

@@ -3,7 +3,7 @@
 
 #include <stddef.h>
 
-/* No town-server link yet: requests and offers go nowhere. */
+/* No [uplink] configured: requests and offers go nowhere. */
 static void none_request(struct uplink *u, int64_t w)
 {
 	(void)u;
@@ -22,6 +22,7 @@ static const struct uplink_ops none_ops = {
 	.offer = none_request,
 	.state = none_state,
 	.interval = NULL,
+	.alarm = NULL,
 };
 
 struct uplink uplink_none = { .ops = &none_ops };

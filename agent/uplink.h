@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Seam for the town-server uplink (a later issue). The meter tells the uplink
- * what it needs and offers; the uplink calls meter_set_grant() when the
- * server grants an allocation and reports its state for the UplinkState
- * property. Until then uplink_none is used: the grant is the configured
- * [allocation] grid_allocation.
+ * The meter's view of its town-server uplink. The meter tells the uplink
+ * what it needs and offers and which alarms it raises; the uplink calls
+ * meter_set_grant() when the server grants an allocation and reports its
+ * state for the UplinkState property. uplink_town.c is the real one (a
+ * configured [uplink]); without it uplink_none is used and the grant is
+ * the configured [allocation] grid_allocation.
  */
 #ifndef GM_UPLINK_H
 #define GM_UPLINK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct uplink;
@@ -18,8 +20,10 @@ struct uplink_ops {
 	void (*request)(struct uplink *u, int64_t deficit_w);	/* 0: nothing needed */
 	void (*offer)(struct uplink *u, int64_t surplus_w);
 	const char *(*state)(struct uplink *u);
-	/* Later: interval records for reporting (closed load-profile entries). */
+	/* closed load-profile entries (NULL: not wanted) */
 	void (*interval)(struct uplink *u, const void *profile_entry);
+	/* an alarm raised or cleared (enum meter_alarm); NULL: not wanted */
+	void (*alarm)(struct uplink *u, unsigned int code, bool active);
 };
 
 struct uplink {

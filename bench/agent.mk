@@ -3,6 +3,6 @@
 BENCHES += agent_bench_meterd
 agent_bench_meterd_SRCS := $(AGENT_CORE) $(AGENT_IO) tests/dbus/agent_privbus.c \
 	bench/agent_bench_meterd.c
-agent_bench_meterd_PKGS := libsystemd libgpiod
-agent_bench_meterd_CFLAGS := $(shell pkg-config --cflags libiio)
+agent_bench_meterd_PKGS := $(meterd_PKGS)
+agent_bench_meterd_CFLAGS := $(meterd_CFLAGS)
 agent_bench_meterd_LDLIBS := -pthread

@@ -358,6 +358,16 @@ void gmp_keypair_generate(struct gmp_keypair *kp)
 	crypto_kx_keypair(kp->pk, kp->sk);
 }
 
+int gmp_keypair_from_secret(struct gmp_keypair *kp, const uint8_t sk[GMP_KEY_LEN])
+{
+	memcpy(kp->sk, sk, GMP_KEY_LEN);
+	if (crypto_scalarmult_base(kp->pk, kp->sk)) {
+		sodium_memzero(kp, sizeof(*kp));
+		return -GMP_E_KEY;
+	}
+	return 0;
+}
+
 int gmp_session_meter(struct gmp_session *s, const struct gmp_keypair *meter,
 		      const uint8_t town_pk[GMP_KEY_LEN])
 {

@@ -165,6 +165,8 @@ struct gmp_session {
 };
 
 void gmp_keypair_generate(struct gmp_keypair *kp);
+/* The key pair of a provisioned secret key (its public key recomputed). 0 or -GMP_E_KEY. */
+int gmp_keypair_from_secret(struct gmp_keypair *kp, const uint8_t sk[GMP_KEY_LEN]);
 /* Meter side: its own key pair and the town server's public key. */
 int gmp_session_meter(struct gmp_session *s, const struct gmp_keypair *meter,
 		      const uint8_t town_pk[GMP_KEY_LEN]);

@@ -13,14 +13,14 @@ UNIT_TESTS += agent_test_protect
 agent_test_protect_SRCS := agent/protect.c tests/unit/agent_test_protect.c
 
 UNIT_TESTS += agent_test_config
-agent_test_config_SRCS := lib/parse.c agent/tariff.c agent/config.c tests/unit/agent_test_config.c
+agent_test_config_SRCS := lib/parse.c agent/tariff.c agent/config.c agent/modem_sim900.c tests/unit/agent_test_config.c
 
 UNIT_TESTS += agent_test_store
 agent_test_store_SRCS := agent/crc32.c agent/profile.c agent/store.c tests/unit/agent_test_store.c
 
 UNIT_TESTS += agent_test_meter
 agent_test_meter_SRCS := lib/parse.c agent/tariff.c agent/tariff_file.c agent/profile.c \
-	agent/registers.c agent/alloc.c agent/protect.c agent/config.c agent/crc32.c agent/store.c \
+	agent/registers.c agent/alloc.c agent/protect.c agent/config.c agent/modem_sim900.c agent/crc32.c agent/store.c \
 	agent/meter.c agent/meter_actions.c agent/uplink.c agent/sensor_replay.c agent/relay_fake.c \
 	tests/unit/agent_test_meter.c
 
@@ -33,6 +33,6 @@ UNIT_TESTS += agent_test_ct_setup
 agent_test_ct_setup_SRCS := agent/ct_setup.c tests/unit/agent_test_ct_setup.c
 
 UNIT_TESTS += agent_test_sensor_iio
-agent_test_sensor_iio_SRCS := lib/parse.c agent/tariff.c agent/config.c agent/sensor_iio.c \
+agent_test_sensor_iio_SRCS := lib/parse.c agent/tariff.c agent/config.c agent/modem_sim900.c agent/sensor_iio.c \
 	tests/unit/agent_test_sensor_iio.c
 agent_test_sensor_iio_CFLAGS := $(shell pkg-config --cflags libiio)

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * D-Bus interface org.gridmeter.Uplink1 on /org/gridmeter/Meter1: the
+ * uplink to the town server (route, modem, signal, registration, outbox),
+ * read-only properties with PropertiesChanged and the RouteChanged signal.
+ * See Documentation/dbus-api.md.
+ */
+#ifndef GM_DBUS_UPLINK_H
+#define GM_DBUS_UPLINK_H
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "uplink_town.h"
+
+#define UPLINK_IFACE	"org.gridmeter.Uplink1"
+
+struct uplink_props {
+	char route[16], modem[16], registration[16];
+	int csq;
+	uint64_t backlog, acked;
+	int64_t last_ack;
+};
+
+struct uplink_service {
+	sd_bus *bus;
+	sd_event *event;
+	struct town_uplink *u;
+	sd_bus_slot *slot;
+	sd_event_source *emit;
+	struct uplink_props sent;	/* values last announced */
+};
+
+/* Export the interface and fill hooks for town_uplink_start(). */
+int uplink_service_init(struct uplink_service *s, sd_bus *bus, sd_event *event,
+			struct town_uplink *u, struct town_uplink_hooks *hooks);
+void uplink_service_done(struct uplink_service *s);
+
+#endif

@@ -1,0 +1,725 @@
+// SPDX-License-Identifier: GPL-2.0
+/* meterd's uplink to its town server (uplink_town.h). */
+#include "uplink_town.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "gmlink.h"
+#include "meter.h"
+#include "tariff_gmp.h"
+
+#ifndef N_TTY
+#define N_TTY		0
+#endif
+#define RETRY_MS	1000	/* no route (ENOLINK) or a dead modem line: try again */
+#define REQ_DURATION_S	900	/* an allocation request stands for this long */
+#define TIME_WARN_MS	10000	/* clock further than this from the town server's: log */
+
+static int64_t clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void changed(struct town_uplink *u)
+{
+	if (u->hooks.changed)
+		u->hooks.changed(u->hooks.ctx);
+}
+
+const char *town_uplink_route_name(enum tu_route r)
+{
+	switch (r) {
+	case TU_ROUTE_MODEM:
+		return "modem";
+	case TU_ROUTE_NEIGHBOUR:
+		return "neighbour";
+	default:
+		return "none";
+	}
+}
+
+const char *town_uplink_registration(const struct town_uplink *u)
+{
+	static const char *const creg[] = {
+		"not-registered", "home", "searching", "denied", "unknown", "roaming",
+	};
+
+	if (!u->have_modem)
+		return "no-modem";
+	return u->modem.creg >= 0 && u->modem.creg <= 5 ? creg[u->modem.creg] : "unknown";
+}
+
+/* ---- serial lines -------------------------------------------------------- */
+
+static speed_t speed_of(uint32_t baud)
+{
+	switch (baud) {
+	case 9600: return B9600;
+	case 19200: return B19200;
+	case 38400: return B38400;
+	case 57600: return B57600;
+	case 230400: return B230400;
+	case 460800: return B460800;
+	default: return B115200;
+	}
+}
+
+static int open_serial(const char *dev, uint32_t baud, char *err, size_t errlen)
+{
+	struct termios t;
+	int fd = open(dev, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", dev, strerror(errno));
+		return -1;
+	}
+	if (tcgetattr(fd, &t)) {
+		snprintf(err, errlen, "%s: not a serial line: %s", dev, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	cfmakeraw(&t);
+	t.c_cflag |= CLOCAL | CREAD;
+	t.c_cflag &= ~(tcflag_t)CRTSCTS;
+	cfsetispeed(&t, speed_of(baud));
+	cfsetospeed(&t, speed_of(baud));
+	if (tcsetattr(fd, TCSANOW, &t)) {
+		snprintf(err, errlen, "%s: setting %u baud: %s", dev, baud, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	tcflush(fd, TCIOFLUSH);
+	return fd;
+}
+
+/* ---- the modem (modem_sim900.c) -------------------------------------------- */
+
+static long modem_write(void *ctx, const void *buf, size_t len)
+{
+	struct town_uplink *u = ctx;
+
+	return write(u->modem_fd, buf, len);
+}
+
+static void modem_pwrkey(void *ctx, bool asserted)
+{
+	struct town_uplink *u = ctx;
+	int r;
+
+	if (!u->pwrkey) {
+		if (asserted)
+			meter_log(u->m, LOG_WARNING, "modem: a PWRKEY pulse is due, but [modem] has "
+				  "no pwrkey_line: power-cycle the modem by hand if it stays silent");
+		return;
+	}
+	r = pwrkey_set(u->pwrkey, asserted);
+	if (r)
+		meter_log(u->m, LOG_ERR, "modem: PWRKEY line: %s", strerror(-r));
+}
+
+static void modem_changed(void *ctx)
+{
+	changed(ctx);
+}
+
+static void modem_log(void *ctx, const char *msg)
+{
+	struct town_uplink *u = ctx;
+
+	meter_log(u->m, LOG_INFO, "%s", msg);
+}
+
+static const struct sim900_ops modem_ops = {
+	.write = modem_write,
+	.pwrkey = modem_pwrkey,
+	.changed = modem_changed,
+	.log = modem_log,
+};
+
+/* The modem is connected (transparent mode): its line becomes the uplink. */
+static int attach_modem(struct town_uplink *u)
+{
+	int ldisc = N_TTY;
+
+	if (gmlink_attach(u->modem_fd, GMLINK_LDISC) ||
+	    gmlink_configure(u->modem_fd, u->cfg->link_node, GM_ROLE_UPLINK, true)) {
+		int e = errno;
+
+		meter_log(u->m, LOG_ERR, "modem %s: attaching the gm_link discipline: %s",
+			  u->cfg->modem_device, strerror(e));
+		ioctl(u->modem_fd, TIOCSETD, &ldisc);
+		return -e;
+	}
+	sd_event_source_set_enabled(u->modem_src, SD_EVENT_OFF);
+	u->attached = true;
+	return 0;
+}
+
+static void detach_modem(struct town_uplink *u)
+{
+	int ldisc = N_TTY;
+
+	/* frames still queued on the link are dropped: the outbox has them */
+	if (ioctl(u->modem_fd, TIOCSETD, &ldisc))
+		meter_log(u->m, LOG_ERR, "modem %s: detaching the gm_link discipline: %s",
+			  u->cfg->modem_device, strerror(errno));
+	tcflush(u->modem_fd, TCIFLUSH);
+	u->attached = false;
+	sd_event_source_set_enabled(u->modem_src, SD_EVENT_ON);
+}
+
+/* ---- route --------------------------------------------------------------- */
+
+static void set_route(struct town_uplink *u, enum tu_route r, const char *why)
+{
+	const char *from = town_uplink_route_name(u->route);
+
+	u->route = r;
+	u->route_changes++;
+	snprintf(u->reason, sizeof(u->reason), "%s", why);
+	meter_log(u->m, r == TU_ROUTE_MODEM ? LOG_NOTICE : LOG_WARNING,
+		  "uplink route: %s -> %s (%s)", from, town_uplink_route_name(r), why);
+	/* whatever was in flight on the old path may be lost: send it again */
+	mu_route_changed(&u->mu);
+	if (u->hooks.route)
+		u->hooks.route(u->hooks.ctx, town_uplink_route_name(r), why);
+	meter_changed(u->m, MP_UPLINK);
+}
+
+static void update_route(struct town_uplink *u, int64_t now)
+{
+	char why[160] = "";
+	enum tu_route want;
+
+	if (u->have_modem) {
+		if (u->modem.state == SIM900_DATA && !u->attached) {
+			if (!attach_modem(u))
+				snprintf(why, sizeof(why), "modem connected to %s:%u",
+					 u->modem.cfg.host, u->modem.cfg.port);
+			else
+				sim900_link_down(&u->modem, now);
+		} else if (u->attached && u->mu.broken) {
+			snprintf(why, sizeof(why), "%u acknowledgements missed through the modem",
+				 u->mu.missed);
+			detach_modem(u);
+			sim900_link_down(&u->modem, now);
+		}
+	}
+	want = u->attached ? TU_ROUTE_MODEM : u->n_nb ? TU_ROUTE_NEIGHBOUR : TU_ROUTE_NONE;
+	if (want == u->route) {
+		if (u->mu.broken && !u->broken_logged) {
+			u->broken_logged = true;
+			meter_log(u->m, LOG_WARNING, "uplink: %u acknowledgements missed through the "
+				  "%s route; records wait in the outbox", u->mu.missed,
+				  town_uplink_route_name(u->route));
+		}
+		return;
+	}
+	u->broken_logged = false;
+	if (!why[0])
+		snprintf(why, sizeof(why), "modem %s%s%s", sim900_state_name(u->modem.state),
+			 u->modem.why[0] ? ": " : "", u->modem.why);
+	set_route(u, want, why);
+}
+
+/* ---- link frames --------------------------------------------------------- */
+
+static int send_frame(void *ctx, unsigned int flags, const uint8_t *payload, size_t len)
+{
+	struct town_uplink *u = ctx;
+
+	if (gmlink_send(u->gml_fd, GM_ID_SERVER, GM_TYPE_DATA, flags, payload, len) >= 0)
+		return 0;
+	if (errno == EAGAIN) {
+		u->want_out = true;
+		return -EAGAIN;
+	}
+	if (errno == ENOLINK) {
+		/* no link up at all (modem reconnecting, no neighbour): later */
+		u->retry_at = clock_ms(CLOCK_MONOTONIC) + RETRY_MS;
+		return -EAGAIN;
+	}
+	u->send_errors++;
+	return -errno;
+}
+
+static void pump(struct town_uplink *u)
+{
+	int r;
+
+	if (u->want_out || u->retry_at)
+		return;
+	r = mu_pump(&u->mu, clock_ms(CLOCK_MONOTONIC), send_frame, u);
+	if (r < 0 && u->send_errors == 1)
+		meter_log(u->m, LOG_ERR, "uplink: sending to the town server: %s", strerror(-r));
+	if (u->want_out)
+		sd_event_source_set_io_events(u->gml_src, EPOLLIN | EPOLLOUT);
+}
+
+static void record(struct town_uplink *u, struct gmp_msg *msg)
+{
+	uint64_t dropped = u->ob.dropped;
+	int r = mu_record(&u->mu, msg);
+
+	if (r) {
+		meter_log(u->m, LOG_ERR, "uplink: outbox %s: %s: a %s record is lost", u->ob.dir,
+			  strerror(-r), gmp_type_name(msg->type));
+		return;
+	}
+	u->records++;
+	if (u->ob.dropped != dropped)
+		meter_log(u->m, LOG_WARNING, "uplink: outbox over [uplink] outbox_max (%u MiB): "
+			  "%llu oldest records dropped unsent", u->cfg->outbox_max_mib,
+			  (unsigned long long)(u->ob.dropped - dropped));
+}
+
+/* ---- messages from the town server ---------------------------------------- */
+
+static void apply_tariff(struct town_uplink *u, const struct gmp_msg *msg)
+{
+	struct tariff_spec spec;
+	const char *bad = NULL;
+	char why[200];
+
+	if (tariff_from_gmp(msg, &u->m->spec, &spec, why, sizeof(why)) ||
+	    meter_set_tariff(u->m, &spec, "the town server", &bad, why, sizeof(why))) {
+		meter_log(u->m, LOG_ERR, "uplink: tariff update %lld refused: %s%s%s",
+			  (long long)msg->tariff.tseq, bad ? bad : "", bad ? ": " : "", why);
+		return;
+	}
+	meter_log(u->m, LOG_NOTICE, "uplink: tariff update %lld from the town server applied",
+		  (long long)msg->tariff.tseq);
+}
+
+static void on_msg(void *ctx, const struct gmp_msg *msg)
+{
+	struct town_uplink *u = ctx;
+	int64_t now = clock_ms(CLOCK_REALTIME);
+
+	switch (msg->type) {
+	case GMP_GRANT:
+		meter_log(u->m, LOG_NOTICE, "uplink: the town server grants %lld W until %lld "
+			  "(request %lld)", (long long)msg->grant.granted_w,
+			  (long long)msg->grant.until, (long long)msg->grant.req_id);
+		if (msg->grant.until * 1000 > now) {
+			meter_set_grant(u->m, msg->grant.granted_w);
+			u->grant_until = msg->grant.until;
+		}
+		break;
+	case GMP_TARIFF:
+		/*
+		 * Applied on receipt: the meter keeps one tariff, and the
+		 * server sends an update when it takes effect.
+		 */
+		apply_tariff(u, msg);
+		break;
+	case GMP_TIME:
+		if (msg->time.unix_ms - now > TIME_WARN_MS || now - msg->time.unix_ms > TIME_WARN_MS)
+			meter_log(u->m, LOG_WARNING, "uplink: the clock is %lld ms off the town "
+				  "server's (is time synchronisation running?)",
+				  (long long)(now - msg->time.unix_ms));
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- reports --------------------------------------------------------------- */
+
+static void reports(struct town_uplink *u)
+{
+	int64_t now = clock_ms(CLOCK_REALTIME) / 1000;
+	const struct registers *rg = &u->m->reg;
+	uint32_t ri = u->cfg->report_interval_s, si = u->cfg->snapshot_interval_s;
+
+	if (now >= u->next_report || now < u->report_from) {
+		int64_t end = now - now % ri;
+		struct gmp_msg r = { .type = GMP_READING };
+
+		r.reading.start = u->report_from;
+		r.reading.interval_s = end - u->report_from;
+		if (r.reading.interval_s <= 0 || r.reading.interval_s > 86400) {
+			/* the clock was stepped: a reading of one interval, marked */
+			r.reading.start = end - ri;
+			r.reading.interval_s = ri;
+			r.reading.flags = 1;	/* PROFILE_GAP */
+		}
+		r.reading.import_mwh = (int64_t)(rg->import.total_mwh - u->base_import);
+		r.reading.export_mwh = (int64_t)(rg->export.total_mwh - u->base_export);
+		r.reading.renew_mwh = (int64_t)(rg->renew.total_mwh - u->base_renew);
+		record(u, &r);
+		u->base_import = rg->import.total_mwh;
+		u->base_export = rg->export.total_mwh;
+		u->base_renew = rg->renew.total_mwh;
+		u->report_from = end;
+		u->next_report = end + ri;
+	}
+	if (si && (now >= u->next_snapshot || u->next_snapshot - now > si)) {
+		struct gmp_msg r = { .type = GMP_REGISTERS };
+
+		r.regs.time = now;
+		r.regs.import_mwh = (int64_t)rg->import.total_mwh;
+		r.regs.export_mwh = (int64_t)rg->export.total_mwh;
+		r.regs.renew_mwh = (int64_t)rg->renew.total_mwh;
+		record(u, &r);
+		u->next_snapshot = now - now % si + si;
+	}
+}
+
+/* ---- allocation requests ----------------------------------------------------- */
+
+static void send_request(struct town_uplink *u, int64_t want_w)
+{
+	int64_t now = clock_ms(CLOCK_REALTIME) / 1000;
+	struct gmp_msg r;
+
+	memset(&r, 0, sizeof(r));
+	if (!want_w) {
+		r.type = GMP_ALLOC_REL;
+		r.alloc_rel.time = now;
+		r.alloc_rel.req_id = u->req_id;
+	} else {
+		/* a new request supersedes the one before */
+		r.type = GMP_ALLOC_REQ;
+		r.alloc_req.time = now;
+		r.alloc_req.req_id = ++u->req_id;
+		r.alloc_req.power_w = want_w;
+		r.alloc_req.duration_s = REQ_DURATION_S;
+	}
+	record(u, &r);
+	u->req_w = want_w;
+}
+
+/*
+ * Starting, stopping or turning a request round goes at once; a changed
+ * amount waits for the next report unless it moved by 10 % and 50 W.
+ */
+static int64_t abs64(int64_t v)
+{
+	return v < 0 ? -v : v;
+}
+
+static void request_changed(struct town_uplink *u, int64_t want_w)
+{
+	int64_t d = abs64(want_w - u->req_w);
+	bool turned = (want_w > 0) != (u->req_w > 0) || (want_w < 0) != (u->req_w < 0);
+
+	u->pending_w = want_w;
+	if (turned || (d >= 50 && d * 10 >= abs64(u->req_w))) {
+		send_request(u, want_w);
+		pump(u);
+	}
+}
+
+/* ---- struct uplink (the meter's view) ------------------------------------------ */
+
+static void op_request(struct uplink *base, int64_t deficit_w)
+{
+	struct town_uplink *u = (struct town_uplink *)base;
+
+	if (deficit_w > 0 || u->pending_w > 0)
+		request_changed(u, deficit_w > 0 ? deficit_w : 0);
+}
+
+static void op_offer(struct uplink *base, int64_t surplus_w)
+{
+	struct town_uplink *u = (struct town_uplink *)base;
+
+	if (u->pending_w > 0)
+		return;		/* a need outranks an offer */
+	request_changed(u, surplus_w > 0 ? -surplus_w : 0);
+}
+
+static const char *op_state(struct uplink *base)
+{
+	struct town_uplink *u = (struct town_uplink *)base;
+
+	return town_uplink_route_name(u->route);
+}
+
+static void op_alarm(struct uplink *base, unsigned int code, bool active)
+{
+	struct town_uplink *u = (struct town_uplink *)base;
+	struct gmp_msg r = { .type = GMP_ALARM };
+
+	r.alarm.time = clock_ms(CLOCK_REALTIME) / 1000;
+	r.alarm.code = code;
+	r.alarm.active = active;
+	record(u, &r);
+	pump(u);
+}
+
+static const struct uplink_ops town_ops = {
+	.name = "town",
+	.request = op_request,
+	.offer = op_offer,
+	.state = op_state,
+	.interval = NULL,
+	.alarm = op_alarm,
+};
+
+/* ---- event loop ------------------------------------------------------------------ */
+
+static int64_t min64(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+
+static void arm(struct town_uplink *u)
+{
+	int64_t now = clock_ms(CLOCK_MONOTONIC), real = clock_ms(CLOCK_REALTIME);
+	int64_t t = mu_deadline(&u->mu);
+
+	if (u->have_modem)
+		t = min64(t, sim900_deadline(&u->modem));
+	if (u->retry_at)
+		t = min64(t, u->retry_at);
+	t = min64(t, now + u->next_report * 1000 - real);
+	if (u->cfg->snapshot_interval_s)
+		t = min64(t, now + u->next_snapshot * 1000 - real);
+	if (u->grant_until)
+		t = min64(t, now + u->grant_until * 1000 - real);
+	if (t < now)
+		t = now;
+	sd_event_source_set_time(u->timer_src, (uint64_t)t * 1000);
+	sd_event_source_set_enabled(u->timer_src, SD_EVENT_ONESHOT);
+}
+
+/* After anything happened: route, send, timers, properties. */
+static void after(struct town_uplink *u)
+{
+	if (u->mu.acks != u->last_acks) {
+		u->last_acks = u->mu.acks;
+		u->last_ack_ms = clock_ms(CLOCK_REALTIME);
+		u->broken_logged = false;
+	}
+	update_route(u, clock_ms(CLOCK_MONOTONIC));
+	pump(u);
+	arm(u);
+	changed(u);
+}
+
+static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
+{
+	struct town_uplink *u = userdata;
+	int64_t now = clock_ms(CLOCK_MONOTONIC);
+
+	(void)es;
+	(void)usec;
+	if (u->retry_at && now >= u->retry_at) {
+		u->retry_at = 0;
+		if (u->have_modem && !u->attached)
+			sd_event_source_set_enabled(u->modem_src, SD_EVENT_ON);
+	}
+	if (u->have_modem)
+		sim900_tick(&u->modem, now);
+	mu_tick(&u->mu, now);
+	reports(u);
+	if (u->pending_w != u->req_w)
+		send_request(u, u->pending_w);
+	if (u->grant_until && clock_ms(CLOCK_REALTIME) / 1000 >= u->grant_until) {
+		u->grant_until = 0;
+		meter_log(u->m, LOG_NOTICE, "uplink: the town server's grant expired: back to "
+			  "[allocation] grid_allocation");
+		meter_set_grant(u->m, u->cfg->grid_allocation_w);
+	}
+	after(u);
+	return 0;
+}
+
+static int on_modem(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+{
+	struct town_uplink *u = userdata;
+	char buf[256];
+	ssize_t n = 0;
+
+	(void)revents;
+	for (int i = 0; i < 16 && !u->attached; i++) {
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		sim900_input(&u->modem, buf, (size_t)n, clock_ms(CLOCK_MONOTONIC));
+		if (u->modem.state == SIM900_DATA)
+			break;	/* what follows CONNECT belongs to the discipline */
+	}
+	if (!u->attached && (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))) {
+		/* hung up or failing: the modem machine times out; poll again later */
+		sd_event_source_set_enabled(es, SD_EVENT_OFF);
+		u->retry_at = clock_ms(CLOCK_MONOTONIC) + RETRY_MS;
+	}
+	after(u);
+	return 0;
+}
+
+static int on_link(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+{
+	struct town_uplink *u = userdata;
+
+	if (revents & EPOLLOUT) {
+		u->want_out = false;
+		sd_event_source_set_io_events(es, EPOLLIN);
+	}
+	for (int i = 0; i < 64 && (revents & EPOLLIN); i++) {
+		struct gmlink_msg msg;
+		ssize_t n = read(fd, &msg, sizeof(msg));
+
+		if (n < 0)
+			break;
+		if ((size_t)n < sizeof(msg.hdr) || (size_t)n != sizeof(msg.hdr) + msg.hdr.len ||
+		    msg.hdr.src != GM_ID_SERVER)
+			continue;	/* only the town server talks to the agent */
+		mu_input(&u->mu, msg.hdr.type, msg.hdr.flags, msg.payload, msg.hdr.len,
+			 clock_ms(CLOCK_MONOTONIC), on_msg, u);
+	}
+	after(u);
+	return 0;
+}
+
+/* ---- start and stop ----------------------------------------------------------------- */
+
+static int start_links(struct town_uplink *u, char *err, size_t errlen)
+{
+	const struct meter_config *c = u->cfg;
+
+	u->gml_fd = gmlink_open(c->link_node, u->cred.meter_id, O_NONBLOCK);
+	if (u->gml_fd < 0) {
+		snprintf(err, errlen, "%s: %s (is the gm_link module loaded?)", GMLINK_DEV,
+			 strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < c->nneighbours; i++) {
+		const struct neighbour_cfg *n = &c->neighbour[i];
+		int fd = open_serial(n->device, n->baud, err, errlen);
+
+		if (fd < 0)
+			return -1;
+		u->nb_fd[u->n_nb++] = fd;
+		if (gmlink_attach(fd, GMLINK_LDISC) ||
+		    gmlink_configure(fd, c->link_node, GM_ROLE_NEIGHBOUR, true)) {
+			snprintf(err, errlen, "[neighbour.%s] %s: attaching the gm_link discipline: %s",
+				 n->name, n->device, strerror(errno));
+			return -1;
+		}
+	}
+	if (!c->modem)
+		return 0;
+	u->modem_fd = open_serial(c->modem_device, c->modem_baud, err, errlen);
+	if (u->modem_fd < 0)
+		return -1;
+	if (c->pwrkey_line >= 0) {
+		u->pwrkey = pwrkey_open(c->pwrkey_chip, (unsigned int)c->pwrkey_line,
+					c->pwrkey_active_low, err, errlen);
+		if (!u->pwrkey)
+			return -1;
+	}
+	u->have_modem = true;
+	sim900_init(&u->modem, &c->sim900, &modem_ops, u);
+	return 0;
+}
+
+int town_uplink_start(struct town_uplink *u, const struct meter_config *cfg, struct meter *m,
+		      sd_event *ev, const struct town_uplink_hooks *hooks, char *err, size_t errlen)
+{
+	const struct registers *rg = &m->reg;
+	struct mu_config mc;
+	char dir[CFG_PATH + 16];
+	int64_t now;
+
+	memset(u, 0, sizeof(*u));
+	u->base.ops = &town_ops;
+	u->cfg = cfg;
+	u->m = m;
+	u->ev = ev;
+	u->modem_fd = u->gml_fd = -1;
+	if (hooks)
+		u->hooks = *hooks;
+	if (credentials_load(&u->cred, cfg->credentials, err, errlen))
+		return -EINVAL;
+	if (cfg->outbox_dir[0])
+		snprintf(dir, sizeof(dir), "%s", cfg->outbox_dir);
+	else
+		snprintf(dir, sizeof(dir), "%s/outbox", cfg->state_dir);
+	if (mkdir(dir, 0750) && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -EIO;
+	}
+	if (outbox_open(&u->ob, dir, (uint64_t)cfg->outbox_max_mib << 20, err, errlen))
+		return -EIO;
+	u->ob_open = true;
+	mu_config_defaults(&mc);
+	mc.meter_id = u->cred.meter_id;
+	mc.key = u->cred.key;
+	memcpy(mc.town_pk, u->cred.town_pk, GMP_KEY_LEN);
+	mc.ack_every = cfg->ack_every;
+	mc.ack_timeout_ms = cfg->ack_timeout_ms;
+	mc.broken_after = cfg->broken_after;
+	if (mu_init(&u->mu, &mc, &u->ob, err, errlen))
+		return -EINVAL;
+	u->mu_up = true;
+	sodium_memzero(&mc, sizeof(mc));
+	if (start_links(u, err, errlen))
+		return -ENODEV;
+
+	if (sd_event_add_io(ev, &u->gml_src, u->gml_fd, EPOLLIN, on_link, u) < 0 ||
+	    sd_event_add_time(ev, &u->timer_src, CLOCK_MONOTONIC, 0, 1000, on_timer, u) < 0 ||
+	    (u->have_modem &&
+	     sd_event_add_io(ev, &u->modem_src, u->modem_fd, EPOLLIN, on_modem, u) < 0)) {
+		snprintf(err, errlen, "event loop: out of memory");
+		return -ENOMEM;
+	}
+	/* a register snapshot at every start, then readings from now on */
+	now = clock_ms(CLOCK_REALTIME) / 1000;
+	u->report_from = now;
+	u->next_report = now - now % cfg->report_interval_s + cfg->report_interval_s;
+	u->base_import = rg->import.total_mwh;
+	u->base_export = rg->export.total_mwh;
+	u->base_renew = rg->renew.total_mwh;
+	u->next_snapshot = now;
+	if (u->have_modem)
+		sim900_start_escape(&u->modem, clock_ms(CLOCK_MONOTONIC));
+	meter_log(m, LOG_INFO, "uplink: meter %u (%s), %s%s%s%zu neighbour link(s), outbox %s: "
+		  "%llu records unacknowledged", u->cred.meter_id, u->cred.path,
+		  u->have_modem ? "modem " : "no modem, ", u->have_modem ? cfg->modem_device : "",
+		  u->have_modem ? ", " : "", u->n_nb, dir, (unsigned long long)mu_backlog(&u->mu));
+	snprintf(u->reason, sizeof(u->reason), "starting");
+	reports(u);
+	after(u);
+	return 0;
+}
+
+void town_uplink_stop(struct town_uplink *u)
+{
+	u->timer_src = sd_event_source_disable_unref(u->timer_src);
+	u->gml_src = sd_event_source_disable_unref(u->gml_src);
+	u->modem_src = sd_event_source_disable_unref(u->modem_src);
+	if (u->modem_fd >= 0)
+		close(u->modem_fd);
+	for (size_t i = 0; i < u->n_nb; i++)
+		close(u->nb_fd[i]);
+	if (u->gml_fd >= 0)
+		close(u->gml_fd);
+	pwrkey_close(u->pwrkey);
+	if (u->mu_up)
+		gmp_session_wipe(&u->mu.s);
+	if (u->ob_open)
+		outbox_close(&u->ob);
+	credentials_wipe(&u->cred);
+	u->modem_fd = u->gml_fd = -1;
+	u->n_nb = 0;
+	u->pwrkey = NULL;
+	u->mu_up = u->ob_open = false;
+}
