@@ -54,6 +54,9 @@ stage checkpatch make -s --no-print-directory checkpatch
 stage guest-x86_64 scripts/guest-check.sh x86_64
 # Two x86_64 guests joined by a serial line (uses the initramfs just built).
 [ -x tests/guest/link/two-guests.sh ] && stage guest-pair-x86_64 tests/guest/link/two-guests.sh
+# Issue 6 end to end: meters A and B in two guests, townd and two simulated
+# SIM900s on the host (same initramfs).
+[ -x tests/uplink/e2e.py ] && stage uplink-e2e-x86_64 tests/uplink/e2e.py
 stage guest-arm64 scripts/guest-check.sh arm64
 stage gateway-image scripts/gateway-check.sh
 

@@ -110,6 +110,14 @@ else
 		mkdir -p "$stage/tests/$dir"
 		cp "$t" "$stage/tests/$dir/"
 	done
+	# Guest agents of multi-guest tests, run with gm.run=/tests/agent/NAME.
+	mkdir -p "$stage/tests/agent"
+	for a in "$top"/tests/*/guest-agent-*.sh; do
+		[ -e "$a" ] || continue
+		n=${a##*/guest-agent-}
+		cp "$a" "$stage/tests/agent/${n%.sh}"
+		chmod 755 "$stage/tests/agent/${n%.sh}"
+	done
 	for p in "$out"/bin/*; do
 		[ -x "$p" ] || continue
 		case "$p" in *.d) continue ;; esac
