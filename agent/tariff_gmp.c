@@ -46,6 +46,11 @@ int tariff_from_gmp(const struct gmp_msg *m, const struct tariff_spec *cur,
 				 (long long)i + 1);
 			return -1;
 		}
+		if (m->tariff.p[i].import_price < 0 || m->tariff.p[i].export_price < 0) {
+			snprintf(err, errlen, "window %lld: negative prices are not supported by "
+				 "the meter's tariff", (long long)i + 1);
+			return -1;
+		}
 		if (m->tariff.p[i].export_price != m->tariff.p[0].export_price) {
 			snprintf(err, errlen, "export prices differ by window: the meter has one "
 				 "feed-in price");

@@ -289,20 +289,38 @@ static void record(struct town_uplink *u, struct gmp_msg *msg)
 
 /* ---- messages from the town server ---------------------------------------- */
 
-static void apply_tariff(struct town_uplink *u, const struct gmp_msg *msg)
+static void apply_tariff(struct town_uplink *u)
 {
-	struct tariff_spec spec;
 	const char *bad = NULL;
 	char why[200];
 
-	if (tariff_from_gmp(msg, &u->m->spec, &spec, why, sizeof(why)) ||
-	    meter_set_tariff(u->m, &spec, "the town server", &bad, why, sizeof(why))) {
+	u->tariff_at = 0;
+	if (meter_set_tariff(u->m, &u->tariff, "the town server", &bad, why, sizeof(why))) {
 		meter_log(u->m, LOG_ERR, "uplink: tariff update %lld refused: %s%s%s",
-			  (long long)msg->tariff.tseq, bad ? bad : "", bad ? ": " : "", why);
+			  (long long)u->tariff_tseq, bad ? bad : "", bad ? ": " : "", why);
 		return;
 	}
-	meter_log(u->m, LOG_NOTICE, "uplink: tariff update %lld from the town server applied",
-		  (long long)msg->tariff.tseq);
+	meter_log(u->m, LOG_NOTICE, "uplink: tariff update %lld from the town server in force",
+		  (long long)u->tariff_tseq);
+}
+
+/* A tariff update takes effect at its time (at once if that has passed). */
+static void tariff_update(struct town_uplink *u, const struct gmp_msg *msg, int64_t now_s)
+{
+	char why[200];
+
+	if (tariff_from_gmp(msg, &u->m->spec, &u->tariff, why, sizeof(why))) {
+		meter_log(u->m, LOG_ERR, "uplink: tariff update %lld refused: %s",
+			  (long long)msg->tariff.tseq, why);
+		return;
+	}
+	u->tariff_tseq = msg->tariff.tseq;
+	u->tariff_at = msg->tariff.effective > now_s ? msg->tariff.effective : now_s;
+	if (u->tariff_at > now_s)
+		meter_log(u->m, LOG_NOTICE, "uplink: tariff update %lld takes effect at %lld",
+			  (long long)u->tariff_tseq, (long long)u->tariff_at);
+	else
+		apply_tariff(u);
 }
 
 static void on_msg(void *ctx, const struct gmp_msg *msg)
@@ -321,11 +339,7 @@ static void on_msg(void *ctx, const struct gmp_msg *msg)
 		}
 		break;
 	case GMP_TARIFF:
-		/*
-		 * Applied on receipt: the meter keeps one tariff, and the
-		 * server sends an update when it takes effect.
-		 */
-		apply_tariff(u, msg);
+		tariff_update(u, msg, now / 1000);
 		break;
 	case GMP_TIME:
 		if (msg->time.unix_ms - now > TIME_WARN_MS || now - msg->time.unix_ms > TIME_WARN_MS)
@@ -493,6 +507,8 @@ static void arm(struct town_uplink *u)
 		t = min64(t, now + u->next_snapshot * 1000 - real);
 	if (u->grant_until)
 		t = min64(t, now + u->grant_until * 1000 - real);
+	if (u->tariff_at)
+		t = min64(t, now + u->tariff_at * 1000 - real);
 	if (t < now)
 		t = now;
 	sd_event_source_set_time(u->timer_src, (uint64_t)t * 1000);
@@ -531,6 +547,8 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
 	reports(u);
 	if (u->pending_w != u->req_w)
 		send_request(u, u->pending_w);
+	if (u->tariff_at && clock_ms(CLOCK_REALTIME) / 1000 >= u->tariff_at)
+		apply_tariff(u);
 	if (u->grant_until && clock_ms(CLOCK_REALTIME) / 1000 >= u->grant_until) {
 		u->grant_until = 0;
 		meter_log(u->m, LOG_NOTICE, "uplink: the town server's grant expired: back to "

@@ -78,6 +78,8 @@ struct town_uplink {
 	/* allocation requests */
 	int64_t req_id, req_w, pending_w;
 	int64_t grant_until;		/* UTC s; 0: no grant of the town server in force */
+	struct tariff_spec tariff;	/* an update waiting for its time */
+	int64_t tariff_at, tariff_tseq;	/* UTC s; 0: none waiting */
 	int64_t last_ack_ms;		/* real ms of the last acknowledgement; 0: none */
 	uint64_t last_acks;
 	uint64_t records, send_errors;

@@ -198,6 +198,16 @@ void townd_core_frame(struct townd_core *c, uint64_t conn, const struct gm_hdr *
 			c->st.duplicates++;
 			continue;
 		}
+		if (seq != m->upto + 1) {
+			/*
+			 * A record before it is missing (lost on the way, or
+			 * still coming by a slower route): not stored, so that
+			 * a meter's records are stored in order. The meter's
+			 * go-back-N resends it after the missing one.
+			 */
+			c->st.ahead++;
+			continue;
+		}
 		rc = tdb_store(&c->db, m->id, g, now);
 		if (rc < 0) {
 			c->db_failed = true;	/* flush fails: nothing is acknowledged */
@@ -208,8 +218,8 @@ void townd_core_frame(struct townd_core *c, uint64_t conn, const struct gm_hdr *
 		else
 			c->st.duplicates++;
 		win_set(m, seq);
+		win_advance(m);
 	}
-	win_advance(m);
 	if ((h->flags & GM_FLAG_ACK_REQ) || urgent) {
 		m->ack_pending = true;
 		m->ack_conn = conn;
@@ -285,7 +295,7 @@ static int save_stats(struct townd_core *c)
 	static const struct { const char *name; size_t off; } f[] = {
 #define S(x) { #x, offsetof(struct townd_stats, x) }
 		S(crc_errors), S(framing_errors), S(frames), S(not_for_us), S(unknown_meter), S(auth_failed), S(replayed),
-		S(truncated), S(malformed), S(stored), S(duplicates), S(acks),
+		S(truncated), S(malformed), S(stored), S(duplicates), S(ahead), S(acks),
 #undef S
 	};
 

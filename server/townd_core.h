@@ -26,6 +26,7 @@ struct townd_stats {
 	uint64_t crc_errors, framing_errors;	/* on the byte streams */
 	uint64_t frames, not_for_us, unknown_meter, auth_failed, replayed,
 		 truncated, malformed, stored, duplicates, acks;
+	uint64_t ahead;		/* records after a missing one: not stored, resent later */
 };
 
 struct townd_meter {

@@ -400,10 +400,10 @@ TEST_F(e2e, replayed_forged_reordered_and_unknown_refused)
 	ASSERT_EQ(0, sim_send_all(fd, f1, (size_t)l1));
 	/* line noise */
 	ASSERT_EQ(0, sim_send_all(fd, "\0garbage\0", 9));
-	/* reading 3 is stored but 2 is missing: the ack stays at 1 */
+	/* reading 3 came while 2 was missing: not stored, the ack stays at 1 */
 	EXPECT_EQ(1, ack_upto(&a, fd, &self->rx, 1));
-	/* the meter resends 2 (a new frame, new counter): now 1..3 */
-	ASSERT_EQ(0, send_range(&a, fd, 2, 2, 1));
+	/* the meter resends 2 and 3 (go-back-N, new frames and counters): 1..3 */
+	ASSERT_EQ(0, send_range(&a, fd, 2, 3, 1));
 	EXPECT_EQ(3, ack_upto(&a, fd, &self->rx, 3));
 	close(fd);
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
@@ -414,9 +414,12 @@ TEST_F(e2e, replayed_forged_reordered_and_unknown_refused)
 	EXPECT_EQ(1, stat_of(&self->t, "framing_errors"));
 	EXPECT_EQ(3, q1(&self->t, "SELECT rejected FROM meters WHERE id = ?", 1));
 	EXPECT_EQ(0, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 9));
-	/* reading 3 arrived before 2: stored once each, values intact */
+	/* reading 3 arrived before 2: refused then, stored once each in order */
 	EXPECT_EQ(3, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 1));
 	EXPECT_EQ(3, stat_of(&self->t, "stored"));
+	EXPECT_EQ(1, stat_of(&self->t, "ahead"));
+	EXPECT_EQ(1, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ? AND seq = 3 AND "
+		       "rowid > (SELECT rowid FROM readings WHERE meter = 1 AND seq = 2)", 1));
 }
 
 /*

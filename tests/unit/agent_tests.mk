@@ -36,3 +36,21 @@ UNIT_TESTS += agent_test_sensor_iio
 agent_test_sensor_iio_SRCS := lib/parse.c agent/tariff.c agent/config.c agent/modem_sim900.c agent/sensor_iio.c \
 	tests/unit/agent_test_sensor_iio.c
 agent_test_sensor_iio_CFLAGS := $(shell pkg-config --cflags libiio)
+
+# meterd's uplink: [uplink]/[modem]/[neighbour.*] config, credentials file,
+# tariff updates from the town server
+UNIT_TESTS += agent_test_uplink_config
+agent_test_uplink_config_SRCS := lib/parse.c agent/tariff.c agent/config.c agent/modem_sim900.c \
+	tests/unit/agent_test_uplink_config.c
+
+UNIT_TESTS += agent_test_credentials
+agent_test_credentials_SRCS := $(GMPROTO_SRCS) lib/parse.c agent/credentials.c \
+	tests/unit/agent_test_credentials.c
+agent_test_credentials_CFLAGS := $(GMPROTO_CFLAGS)
+agent_test_credentials_PKGS := $(GMPROTO_PKGS)
+
+UNIT_TESTS += agent_test_tariff_gmp
+agent_test_tariff_gmp_SRCS := $(GMPROTO_SRCS) lib/parse.c agent/tariff.c agent/tariff_gmp.c \
+	tests/unit/agent_test_tariff_gmp.c
+agent_test_tariff_gmp_CFLAGS := $(GMPROTO_CFLAGS)
+agent_test_tariff_gmp_PKGS := $(GMPROTO_PKGS)

@@ -140,7 +140,7 @@ static void reading(int64_t seq, struct gmp_msg *m)
 	m->reading.import_mwh = 1000 + seq;
 }
 
-TEST_F(core, gaps_hold_the_ack_until_filled)
+TEST_F(core, records_after_a_gap_wait_for_it)
 {
 	struct gmp_msg r[3];
 	struct acks a = { 0 };
@@ -153,18 +153,26 @@ TEST_F(core, gaps_hold_the_ack_until_filled)
 	ASSERT_EQ(1, a.n);
 	EXPECT_EQ(77, a.conn[0]);
 	EXPECT_EQ(2, open_ack(&self->ms, 5, a.wire[0], a.len[0]));
+	/* 4 came before 3: not stored, so that storage follows the meter's order */
+	EXPECT_EQ(2, self->c->st.stored);
+	EXPECT_EQ(1, self->c->st.ahead);
 	reading(3, &r[0]);
 	feed(self, r, 1, GM_FLAG_ACK_REQ);
 	ASSERT_EQ(0, townd_core_flush(self->c, collect, &a));
 	ASSERT_EQ(2, a.n);
-	EXPECT_EQ(4, open_ack(&self->ms, 5, a.wire[1], a.len[1]));
+	EXPECT_EQ(3, open_ack(&self->ms, 5, a.wire[1], a.len[1]));
+	/* the meter's go-back-N resend of 3 and 4 */
+	reading(3, &r[0]);
+	reading(4, &r[1]);
+	feed(self, r, 2, 0);
 	EXPECT_EQ(4, self->c->st.stored);
+	EXPECT_EQ(1, self->c->st.duplicates);
 	/* no ack requested, nothing urgent: no ack frame */
 	reading(5, &r[0]);
 	feed(self, r, 1, 0);
 	ASSERT_EQ(0, townd_core_flush(self->c, collect, &a));
 	EXPECT_EQ(2, a.n);
-	/* an alarm is acknowledged at once */
+	/* an alarm is acknowledged at once (after 4 and 5) */
 	memset(&r[0], 0, sizeof(r[0]));
 	r[0].type = GMP_ALARM;
 	r[0].alarm.seq = 6;

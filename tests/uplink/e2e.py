@@ -39,6 +39,7 @@ OUT = os.path.join(TOP, "build", "x86_64")
 BIN = os.path.join(OUT, "bin")
 W = os.path.join(OUT, "uplink-e2e")
 IDS = {"a": 101, "b": 102}
+PLAN = 14
 TIMEOUT = int(os.environ.get("GM_GUEST_TIMEOUT", "900"))
 
 
@@ -399,7 +400,7 @@ def main():
     t = Test()
     procs, sims = [], {}
     print("KTAP version 1")
-    print("1..13", flush=True)
+    print(f"1..{PLAN}", flush=True)
     port = free_port()
     town = Town(port)
     creds = {n: town.ctl("provision", str(i), f"meter-{n}") for n, i in IDS.items()}
@@ -552,6 +553,29 @@ def main():
             return "townctl show 101: " + " ".join(out.split())[:200]
         t.check("townctl shows what A last reported", townctl_show)
 
+        def downlink():
+            now = int(time.time())
+            town.ctl("grant", "101", "7", "4321", str(now + 3600))
+            town.ctl("tariff", "101", str(now - 60), "0:12500:4000", "420:30000:4000",
+                     "1320:12500:4000")
+
+            def grant():
+                rc, out = a.run("busctl get-property org.gridmeter.Meter1 /org/gridmeter/Meter1 "
+                                "org.gridmeter.Meter1 Allocation")
+                w = out.replace('"', "").split()
+                return dict(zip(w[2::2], w[3::2])).get("grant") == "4321"
+            wait_until("A's grant is 4321 W", grant, 60)
+
+            def tariff():
+                rc, out = a.run("busctl get-property org.gridmeter.Meter1 /org/gridmeter/Meter1 "
+                                "org.gridmeter.Meter1 Tariff")
+                return "p1:12.500, p2:30.000" in out and "07:00-22:00 p2" in out
+            wait_until("A's tariff is the town server's", tariff, 60)
+            rc, out = a.run("busctl get-property org.gridmeter.Meter1 /org/gridmeter/Meter1 "
+                            "org.gridmeter.Meter1 CurrentTariffPeriod")
+            return f"grant 4321 W and a 3-window tariff in force on A ({out.strip()})"
+        t.check("a grant and a tariff queued on townd reach A and take effect", downlink)
+
         def journal():
             with open(os.path.join(W, "guest-a.log"), errors="replace") as f:
                 text = f.read()
@@ -579,7 +603,7 @@ def main():
         for s in sims.values():
             s.p.stdin.close()
             s.p.wait(10)
-    while t.n < 13:
+    while t.n < PLAN:
         t.ok(False, "not reached")
     rc = 0
     for n in IDS:
