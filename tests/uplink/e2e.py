@@ -583,7 +583,8 @@ def main():
             if not any("-> neighbour" in ln for ln in lines) or \
                not any("neighbour -> modem" in ln for ln in lines):
                 raise Failed(f"route journal lines: {lines}")
-            return f"{len(lines)} route changes in A's journal"
+            rc, rss = a.run("grep VmHWM /proc/$(pidof meterd)/status")
+            return f"{len(lines)} route changes in A's journal; meterd on A: {' '.join(rss.split())}"
         t.check("A's route changes are in its journal", journal)
     except Failed as e:
         log(str(e))
