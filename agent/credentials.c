@@ -15,6 +15,9 @@
 #include "parse.h"
 
 #define CRED_MAX	4096
+#define NKEYS		3
+
+static const char *const keys[NKEYS] = { "meter_id", "meter_secret_key", "town_public_key" };
 
 void credentials_wipe(struct uplink_credentials *c)
 {
@@ -39,7 +42,6 @@ static void resolve(char *out, size_t n, const char *path)
 static int parse_line(struct uplink_credentials *c, char *line, unsigned int lineno,
 		      unsigned int *seen, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "meter_id", "meter_secret_key", "town_public_key" };
 	char *eq = strchr(line, '='), *key, *val;
 	unsigned int k;
 	uint32_t id;
@@ -52,9 +54,9 @@ static int parse_line(struct uplink_credentials *c, char *line, unsigned int lin
 	*eq = '\0';
 	key = strtrim(line);
 	val = strtrim(eq + 1);
-	for (k = 0; k < 3 && strcmp(key, keys[k]); k++)
+	for (k = 0; k < NKEYS && strcmp(key, keys[k]); k++)
 		;
-	if (k == 3) {
+	if (k == NKEYS) {
 		snprintf(err, errlen, "%s:%u: key '%.40s': unknown key (meter_id, meter_secret_key, "
 			 "town_public_key)", c->path, lineno, key);
 		return -1;
@@ -152,10 +154,8 @@ int credentials_load(struct uplink_credentials *c, const char *path, char *err, 
 		rc = parse_line(c, line, lineno, &seen, err, errlen);
 	}
 	sodium_free(text);
-	if (!rc && seen != 7) {
-		static const char *const keys[] = { "meter_id", "meter_secret_key", "town_public_key" };
-
-		for (unsigned int k = 0; k < 3; k++)
+	if (!rc && seen != (1u << NKEYS) - 1) {
+		for (unsigned int k = 0; k < NKEYS; k++)
 			if (!(seen & (1u << k))) {
 				snprintf(err, errlen, "%s: key '%s': missing required key", c->path,
 					 keys[k]);

@@ -306,7 +306,7 @@ void sim900_start(struct sim900 *m, int64_t now)
 
 void sim900_start_escape(struct sim900 *m, int64_t now)
 {
-	/* a previous run may have left it connected in transparent mode */
+	/* silence for the guard time, "+++", silence again */
 	set_state(m, SIM900_ESCAPE);
 	m->step = 0;
 	m->deadline = now + m->cfg.guard_ms;
@@ -323,9 +323,7 @@ void sim900_link_down(struct sim900 *m, int64_t now)
 	if (m->state != SIM900_DATA)
 		return;
 	m->link_losses++;
-	set_state(m, SIM900_ESCAPE);
-	/* silence for the guard time, "+++", silence again */
-	m->deadline = now + m->cfg.guard_ms;
+	sim900_start_escape(m, now);
 }
 
 /* ---- responses ------------------------------------------------------------- */

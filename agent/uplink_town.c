@@ -264,8 +264,10 @@ static void pump(struct town_uplink *u)
 	if (u->want_out || u->retry_at)
 		return;
 	r = mu_pump(&u->mu, clock_ms(CLOCK_MONOTONIC), send_frame, u);
-	if (r < 0 && u->send_errors == 1)
+	/* once per kind of failure, not once per frame */
+	if (r < 0 && r != u->send_err)
 		meter_log(u->m, LOG_ERR, "uplink: sending to the town server: %s", strerror(-r));
+	u->send_err = r < 0 ? r : 0;
 	if (u->want_out)
 		sd_event_source_set_io_events(u->gml_src, EPOLLIN | EPOLLOUT);
 }
@@ -352,6 +354,51 @@ static void on_msg(void *ctx, const struct gmp_msg *msg)
 	}
 }
 
+/* ---- allocation requests ----------------------------------------------------- */
+
+static void send_request(struct town_uplink *u, int64_t want_w)
+{
+	int64_t now = clock_ms(CLOCK_REALTIME) / 1000;
+	struct gmp_msg r;
+
+	memset(&r, 0, sizeof(r));
+	if (!want_w) {
+		r.type = GMP_ALLOC_REL;
+		r.alloc_rel.time = now;
+		r.alloc_rel.req_id = u->req_id;
+	} else {
+		/* a new request supersedes the one before */
+		r.type = GMP_ALLOC_REQ;
+		r.alloc_req.time = now;
+		r.alloc_req.req_id = ++u->req_id;
+		r.alloc_req.power_w = want_w;
+		r.alloc_req.duration_s = REQ_DURATION_S;
+	}
+	record(u, &r);
+	u->req_w = want_w;
+}
+
+static int64_t abs64(int64_t v)
+{
+	return v < 0 ? -v : v;
+}
+
+/*
+ * Starting, stopping or turning a request round goes at once; a changed
+ * amount waits for the next report unless it moved by 10 % and 50 W.
+ */
+static void request_changed(struct town_uplink *u, int64_t want_w)
+{
+	int64_t d = abs64(want_w - u->req_w);
+	bool turned = (want_w > 0) != (u->req_w > 0) || (want_w < 0) != (u->req_w < 0);
+
+	u->pending_w = want_w;
+	if (turned || (d >= 50 && d * 10 >= abs64(u->req_w))) {
+		send_request(u, want_w);
+		pump(u);
+	}
+}
+
 /* ---- reports --------------------------------------------------------------- */
 
 static void reports(struct town_uplink *u)
@@ -381,6 +428,9 @@ static void reports(struct town_uplink *u)
 		u->base_renew = rg->renew.total_mwh;
 		u->report_from = end;
 		u->next_report = end + ri;
+		/* a changed amount that was not worth a message of its own */
+		if (u->pending_w != u->req_w)
+			send_request(u, u->pending_w);
 	}
 	if (si && (now >= u->next_snapshot || u->next_snapshot - now > si)) {
 		struct gmp_msg r = { .type = GMP_REGISTERS };
@@ -391,51 +441,6 @@ static void reports(struct town_uplink *u)
 		r.regs.renew_mwh = (int64_t)rg->renew.total_mwh;
 		record(u, &r);
 		u->next_snapshot = now - now % si + si;
-	}
-}
-
-/* ---- allocation requests ----------------------------------------------------- */
-
-static void send_request(struct town_uplink *u, int64_t want_w)
-{
-	int64_t now = clock_ms(CLOCK_REALTIME) / 1000;
-	struct gmp_msg r;
-
-	memset(&r, 0, sizeof(r));
-	if (!want_w) {
-		r.type = GMP_ALLOC_REL;
-		r.alloc_rel.time = now;
-		r.alloc_rel.req_id = u->req_id;
-	} else {
-		/* a new request supersedes the one before */
-		r.type = GMP_ALLOC_REQ;
-		r.alloc_req.time = now;
-		r.alloc_req.req_id = ++u->req_id;
-		r.alloc_req.power_w = want_w;
-		r.alloc_req.duration_s = REQ_DURATION_S;
-	}
-	record(u, &r);
-	u->req_w = want_w;
-}
-
-/*
- * Starting, stopping or turning a request round goes at once; a changed
- * amount waits for the next report unless it moved by 10 % and 50 W.
- */
-static int64_t abs64(int64_t v)
-{
-	return v < 0 ? -v : v;
-}
-
-static void request_changed(struct town_uplink *u, int64_t want_w)
-{
-	int64_t d = abs64(want_w - u->req_w);
-	bool turned = (want_w > 0) != (u->req_w > 0) || (want_w < 0) != (u->req_w < 0);
-
-	u->pending_w = want_w;
-	if (turned || (d >= 50 && d * 10 >= abs64(u->req_w))) {
-		send_request(u, want_w);
-		pump(u);
 	}
 }
 
@@ -545,8 +550,6 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
 		sim900_tick(&u->modem, now);
 	mu_tick(&u->mu, now);
 	reports(u);
-	if (u->pending_w != u->req_w)
-		send_request(u, u->pending_w);
 	if (u->tariff_at && clock_ms(CLOCK_REALTIME) / 1000 >= u->tariff_at)
 		apply_tariff(u);
 	if (u->grant_until && clock_ms(CLOCK_REALTIME) / 1000 >= u->grant_until) {

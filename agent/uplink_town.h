@@ -83,6 +83,7 @@ struct town_uplink {
 	int64_t last_ack_ms;		/* real ms of the last acknowledgement; 0: none */
 	uint64_t last_acks;
 	uint64_t records, send_errors;
+	int send_err;			/* the last pump's error, logged once */
 };
 
 /* Everything up; err says what is wrong. Call town_uplink_stop() either way. */

@@ -17,28 +17,8 @@
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
+#include "line_of.h"
 #include "../../agent/credentials.h"
-
-/* 1-based number of the line of text that is exactly `line`; 0 unless exactly one is. */
-static unsigned int line_of(const char *text, const char *line)
-{
-	size_t len = strlen(line);
-	unsigned int n = 1, found = 0, hits = 0;
-
-	for (const char *s = text; *s; n++) {
-		const char *nl = strchr(s, '\n');
-		size_t l = nl ? (size_t)(nl - s) : strlen(s);
-
-		if (l == len && !memcmp(s, line, len)) {
-			found = n;
-			hits++;
-		}
-		if (!nl)
-			break;
-		s = nl + 1;
-	}
-	return hits == 1 ? found : 0;
-}
 
 static int write_file(const char *path, const char *text, size_t len, mode_t mode)
 {

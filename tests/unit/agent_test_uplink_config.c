@@ -9,33 +9,13 @@
 #include <string.h>
 
 #include "kselftest_harness.h"
+#include "line_of.h"
 #include "../../agent/config.h"
 
 static int parse(struct meter_config *c, const char *text, char *err, size_t errlen)
 {
 	err[0] = 0;
 	return config_parse(c, "test.conf", text, err, errlen);
-}
-
-/* 1-based number of the line of text that is exactly `line`; 0 unless exactly one is. */
-static unsigned int line_of(const char *text, const char *line)
-{
-	size_t len = strlen(line);
-	unsigned int n = 1, found = 0, hits = 0;
-
-	for (const char *s = text; *s; n++) {
-		const char *nl = strchr(s, '\n');
-		size_t l = nl ? (size_t)(nl - s) : strlen(s);
-
-		if (l == len && !memcmp(s, line, len)) {
-			found = n;
-			hits++;
-		}
-		if (!nl)
-			break;
-		s = nl + 1;
-	}
-	return hits == 1 ? found : 0;
 }
 
 /* Without [sensors] mains_device an iio config fails before the uplink checks. */
