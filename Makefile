@@ -46,7 +46,9 @@ endif
 CC       := $(CROSS)gcc
 HOSTCC   := gcc
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -Iinclude -Iinclude/uapi -Ilib -isystem $(KSFT)
+# Include folders: fragments append theirs to INCDIRS (lib/ rooms, agent/ rooms).
+INCDIRS :=
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -Iinclude -Iinclude/uapi $(addprefix -I,$(INCDIRS)) -isystem $(KSFT)
 CFLAGS   ?=
 PKG_CONFIG := pkg-config
 ifneq ($(SYSROOT),)
@@ -66,7 +68,7 @@ UNIT_TESTS :=
 GUEST_TESTS :=
 BENCHES :=
 # lib/ first: libraries export their sources (e.g. GMLINK_SRCS) to the others.
-include $(sort $(wildcard lib/*.mk))
+include $(sort $(wildcard lib/*/*.mk))
 include $(sort $(wildcard agent/*.mk server/*.mk tests/*.mk tests/*/*.mk tests/guest/*/*.mk bench/*.mk))
 
 .PHONY: all modules userspace unit guest-tests check demo image initramfs deps \

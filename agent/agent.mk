@@ -1,17 +1,27 @@
-# meterd: the gateway's metering agent (issue 5). See Documentation/meterd.md.
-AGENT_CORE := lib/parse.c agent/tariff.c agent/tariff_file.c agent/profile.c \
-	agent/registers.c agent/alloc.c agent/protect.c agent/config.c agent/modem_sim900.c agent/crc32.c \
-	agent/store.c
-AGENT_IO := agent/meter.c agent/meter_actions.c agent/uplink.c agent/sensor_iio.c agent/sensor_replay.c \
-	agent/relay_gpiod.c agent/relay_fake.c agent/tripper.c agent/ct_setup.c agent/auth.c \
-	agent/dbus.c agent/dbus_test.c agent/daemon.c \
-	agent/credentials.c agent/pwrkey.c agent/tariff_gmp.c agent/outbox.c agent/modem_uplink.c \
-	agent/uplink_town.c agent/dbus_uplink.c $(GMPROTO_SRCS) $(GMLINK_SRCS)
+# meterd, the gateway agent (Documentation/meterd.md). Its rooms:
+#   agent/core     metering logic: registers, tariff, profile, allocation,
+#                  protection, the meter that ties them (no I/O, time passed in)
+#   agent/store    crash-safe persistence of the meter and its tariff
+#   agent/hw       sensors, relays, trip thread, driver thresholds, GPIO lines
+#   agent/dbus     org.gridmeter.Meter1 / Uplink1 services and authorisation
+#   agent/uplink   the link to the town server: SIM900, credentials, route,
+#                  reports, the town's tariffs
+#   agent/daemon   configuration, options, the event loop
+#   agent/system   files installed beside it (unit, udev, polkit, D-Bus, sysusers)
+INCDIRS += agent/core agent/store agent/hw agent/dbus agent/uplink agent/daemon
+
+AGENT_CORE := $(CONF_SRCS) agent/core/tariff.c agent/store/tariff_file.c agent/core/profile.c \
+	agent/core/registers.c agent/core/alloc.c agent/core/protect.c agent/daemon/config.c \
+	agent/uplink/sim900.c agent/store/crc32.c agent/store/store.c
+AGENT_IO := agent/core/meter.c agent/core/meter_actions.c agent/core/uplink.c \
+	agent/hw/sensor_iio.c agent/hw/sensor_replay.c agent/hw/relay_gpiod.c agent/hw/relay_fake.c \
+	agent/hw/tripper.c agent/hw/ct_setup.c agent/hw/pwrkey.c agent/dbus/auth.c \
+	agent/dbus/dbus.c agent/dbus/dbus_test.c agent/dbus/dbus_uplink.c agent/daemon/daemon.c \
+	agent/uplink/credentials.c agent/uplink/tariff_gmp.c agent/uplink/town_uplink.c \
+	lib/proto/outbox.c lib/proto/gmp_client.c $(GMPROTO_SRCS) $(GMLINK_SRCS)
 
 PROGS += meterd
-meterd_SRCS := $(AGENT_CORE) $(AGENT_IO) agent/main.c
-# libiio is dlopen()ed by a short-lived discovery child only (sensor_iio.c):
-# its headers are needed, its library is not linked (it must be installed).
+meterd_SRCS := $(AGENT_CORE) $(AGENT_IO) agent/daemon/main.c
 meterd_PKGS := libsystemd libgpiod $(GMPROTO_PKGS)
-meterd_CFLAGS := $(shell $(PKG_CONFIG) --cflags libiio) $(GMLINK_CFLAGS)
+meterd_CFLAGS := $(shell $(PKG_CONFIG) --cflags libiio)
 meterd_LDLIBS := -pthread

@@ -28,8 +28,8 @@
 #include <unistd.h>
 #include <systemd/sd-bus.h>
 
-#include "../agent/daemon.h"
-#include "../agent/meter.h"
+#include "daemon.h"
+#include "meter.h"
 #include "../tests/dbus/agent_privbus.h"
 
 #define TARGET_RSS_KB		4096

@@ -2,7 +2,7 @@
 # meter's real uplink logic and the townd core.
 # (= not :=, TOWND_* come from server/server.mk, read after bench/.)
 BENCHES += proto_bench_bytes
-proto_bench_bytes_SRCS = $(TOWND_CORE) agent/outbox.c agent/modem_uplink.c \
+proto_bench_bytes_SRCS = $(TOWND_CORE) lib/proto/outbox.c lib/proto/gmp_client.c \
 	bench/proto_bench_bytes.c
-proto_bench_bytes_CFLAGS = $(TOWND_CFLAGS) -Iagent
+proto_bench_bytes_CFLAGS = $(TOWND_CFLAGS)
 proto_bench_bytes_PKGS = $(TOWND_PKGS)

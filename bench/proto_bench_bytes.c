@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Bytes on the modem link per meter per day (issue 6 target: < 100 KB with
- * acknowledgements). The meter's real uplink logic (agent/outbox.c,
- * agent/modem_uplink.c: ack policy, batching) talks to the real townd core
+ * acknowledgements). The meter's real uplink logic (lib/proto/outbox.c,
+ * lib/proto/gmp_client.c: ack policy, batching) talks to the real townd core
  * (acknowledgements) on scratch files, with simulated time; every frame is
  * counted as it would cross the meter's uplink tty: delimiters, COBS,
  * header, CRC, envelope, tag, CBOR. The meter is a year into service, so
@@ -15,7 +15,7 @@
 
 #include <sodium.h>
 
-#include "modem_uplink.h"
+#include "gmp_client.h"
 #include "outbox.h"
 #include "townd_core.h"
 

@@ -9,16 +9,16 @@ root=$1
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-if [ -f agent/meterd.service ]; then
+if [ -f agent/system/meterd.service ]; then
 	[ -x "$root/usr/bin/meterd" ] && mv "$root/usr/bin/meterd" "$root/usr/sbin/meterd"
-	install -D -m 644 agent/meterd.service "$root/usr/lib/systemd/system/meterd.service"
-	install -D -m 644 agent/gridmeter.sysusers.conf "$root/usr/lib/sysusers.d/gridmeter.conf"
-	install -D -m 644 agent/90-gridmeter.rules "$root/usr/lib/udev/rules.d/90-gridmeter.rules"
-	install -D -m 644 agent/org.gridmeter.Meter1.conf \
+	install -D -m 644 agent/system/meterd.service "$root/usr/lib/systemd/system/meterd.service"
+	install -D -m 644 agent/system/gridmeter.sysusers.conf "$root/usr/lib/sysusers.d/gridmeter.conf"
+	install -D -m 644 agent/system/90-gridmeter.rules "$root/usr/lib/udev/rules.d/90-gridmeter.rules"
+	install -D -m 644 agent/system/org.gridmeter.Meter1.conf \
 		"$root/usr/share/dbus-1/system.d/org.gridmeter.Meter1.conf"
-	install -D -m 644 agent/org.gridmeter.meter.policy \
+	install -D -m 644 agent/system/org.gridmeter.meter.policy \
 		"$root/usr/share/polkit-1/actions/org.gridmeter.meter.policy"
-	install -D -m 644 agent/50-gridmeter.rules "$root/usr/share/polkit-1/rules.d/50-gridmeter.rules"
+	install -D -m 644 agent/system/50-gridmeter.rules "$root/usr/share/polkit-1/rules.d/50-gridmeter.rules"
 	install -D -m 644 Documentation/meterd.md "$root/usr/share/doc/gridmeter/meterd.md"
 	# The user and groups exist before udev first applies its rules.
 	systemd-sysusers --root="$(realpath "$root")"

@@ -1,7 +1,7 @@
 # townd, the town server, and townctl (issue 6). Documentation/townd.md.
-TOWND_CORE := $(GMPROTO_SRCS) drivers/tty/gm_frame.c server/townd_config.c lib/parse.c \
+TOWND_CORE := $(GMPROTO_SRCS) drivers/tty/gm_frame.c server/townd_config.c $(CONF_SRCS) \
 	server/townd_db.c server/townd_core.c
-TOWND_CFLAGS := $(GMPROTO_CFLAGS) -Idrivers/tty -Iserver
+TOWND_CFLAGS := -Iserver
 TOWND_PKGS := libsodium libcbor sqlite3
 
 PROGS += townd

@@ -5,11 +5,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ini.h"
 #include "parse.h"
 #include "townd_config.h"
 
@@ -77,131 +77,80 @@ int townd_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 	return 0;
 }
 
-static int fail(char *err, size_t errlen, const char *path, unsigned int line,
-		const char *key, const char *fmt, ...)
-{
-	char msg[160];
-	va_list ap;
+struct tparse {
+	struct townd_config *c;
+	bool seen_db, seen_key;
+};
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (key)
-		snprintf(err, errlen, "%s:%u: key '%s': %s", path, line, key, msg);
-	else
-		snprintf(err, errlen, "%s:%u: %s", path, line, msg);
-	return -1;
+static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
+{
+	struct tparse *p = ctx;
+	struct townd_config *c = p->c;
+	const char *k = e->key, *v = e->value;
+	unsigned int line = e->line;
+
+	if (!k) {
+		if (strcmp(e->section, "server"))
+			return ini_error(ini, line, NULL, NULL, "unknown section [%s]", e->section);
+		return 0;
+	}
+	if (!*v)
+		return ini_error(ini, line, e->section, k, "empty value");
+	if (!strcmp(k, "listen")) {
+		if (c->n_listen == TOWND_LISTEN_MAX)
+			return ini_error(ini, line, e->section, k, "more than %d addresses",
+					 TOWND_LISTEN_MAX);
+		if (townd_parse_addr(v, &c->listen[c->n_listen], &c->listen_len[c->n_listen]))
+			return ini_error(ini, line, e->section, k,
+					 "'%s' is not ADDRESS:PORT or [ADDRESS6]:PORT", v);
+		c->n_listen++;
+	} else if (!strcmp(k, "database") || !strcmp(k, "key_file")) {
+		char *dst = k[0] == 'd' ? c->database : c->key_file;
+
+		if (v[0] != '/' || strlen(v) >= sizeof(c->database))
+			return ini_error(ini, line, e->section, k,
+					 "must be an absolute path under %zu bytes", sizeof(c->database));
+		strcpy(dst, v);
+		if (k[0] == 'd')
+			p->seen_db = true;
+		else
+			p->seen_key = true;
+	} else if (!strcmp(k, "max_connections")) {
+		if (parse_u32(v, 1, 1000000, &c->max_connections))
+			return ini_error(ini, line, e->section, k, "'%s' is not 1..1000000", v);
+	} else if (!strcmp(k, "idle_timeout")) {
+		if (parse_u32(v, 10, 86400, &c->idle_timeout_s))
+			return ini_error(ini, line, e->section, k, "'%s' is not 10..86400 seconds", v);
+	} else if (!strcmp(k, "max_batch")) {
+		if (parse_u32(v, 1, 100000, &c->max_batch))
+			return ini_error(ini, line, e->section, k, "'%s' is not 1..100000", v);
+	} else if (!strcmp(k, "synchronous")) {
+		if (!strcmp(v, "full"))
+			c->sync_full = 1;
+		else if (!strcmp(v, "normal"))
+			c->sync_full = 0;
+		else
+			return ini_error(ini, line, e->section, k, "'%s' is not full or normal", v);
+	} else {
+		return ini_error(ini, line, e->section, k, "unknown key");
+	}
+	return 0;
 }
 
 int townd_config_load(struct townd_config *c, const char *path, char *err, size_t errlen)
 {
-	char buf[512];
-	unsigned int line = 0;
-	int in_server = 0, seen_db = 0, seen_key = 0;
-	FILE *f = fopen(path, "re");
+	static const char *const repeatable[] = { "listen", NULL };
+	struct tparse p = { .c = c };
+	struct ini ini;
+	int r;
 
 	townd_config_defaults(c);
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	while (fgets(buf, sizeof(buf), f)) {
-		char *s, *eq, *k, *v;
-
-		line++;
-		if (!strchr(buf, '\n') && !feof(f)) {
-			fclose(f);
-			return fail(err, errlen, path, line, NULL, "line too long");
-		}
-		s = strtrim(buf);
-		if (!*s || *s == '#' || *s == ';')
-			continue;
-		if (*s == '[') {
-			if (strcmp(s, "[server]")) {
-				fclose(f);
-				return fail(err, errlen, path, line, NULL, "unknown section %s", s);
-			}
-			in_server = 1;
-			continue;
-		}
-		eq = strchr(s, '=');
-		if (!eq) {
-			fclose(f);
-			return fail(err, errlen, path, line, NULL, "expected key = value");
-		}
-		*eq = '\0';
-		k = strtrim(s);
-		v = strtrim(eq + 1);
-		if (!in_server) {
-			fclose(f);
-			return fail(err, errlen, path, line, k, "outside the [server] section");
-		}
-		if (!*v) {
-			fclose(f);
-			return fail(err, errlen, path, line, k, "empty value");
-		}
-		if (!strcmp(k, "listen")) {
-			if (c->n_listen == TOWND_LISTEN_MAX) {
-				fclose(f);
-				return fail(err, errlen, path, line, k, "more than %d addresses",
-					    TOWND_LISTEN_MAX);
-			}
-			if (townd_parse_addr(v, &c->listen[c->n_listen], &c->listen_len[c->n_listen])) {
-				fclose(f);
-				return fail(err, errlen, path, line, k,
-					    "'%s' is not ADDRESS:PORT or [ADDRESS6]:PORT", v);
-			}
-			c->n_listen++;
-		} else if (!strcmp(k, "database") || !strcmp(k, "key_file")) {
-			char *dst = k[0] == 'd' ? c->database : c->key_file;
-
-			if (v[0] != '/' || strlen(v) >= sizeof(c->database)) {
-				fclose(f);
-				return fail(err, errlen, path, line, k,
-					    "must be an absolute path under %zu bytes",
-					    sizeof(c->database));
-			}
-			strcpy(dst, v);
-			if (k[0] == 'd')
-				seen_db = 1;
-			else
-				seen_key = 1;
-		} else if (!strcmp(k, "max_connections")) {
-			if (parse_u32(v, 1, 1000000, &c->max_connections)) {
-				fclose(f);
-				return fail(err, errlen, path, line, k, "'%s' is not 1..1000000", v);
-			}
-		} else if (!strcmp(k, "idle_timeout")) {
-			if (parse_u32(v, 10, 86400, &c->idle_timeout_s)) {
-				fclose(f);
-				return fail(err, errlen, path, line, k,
-					    "'%s' is not 10..86400 seconds", v);
-			}
-		} else if (!strcmp(k, "max_batch")) {
-			if (parse_u32(v, 1, 100000, &c->max_batch)) {
-				fclose(f);
-				return fail(err, errlen, path, line, k, "'%s' is not 1..100000", v);
-			}
-		} else if (!strcmp(k, "synchronous")) {
-			if (!strcmp(v, "full")) {
-				c->sync_full = 1;
-			} else if (!strcmp(v, "normal")) {
-				c->sync_full = 0;
-			} else {
-				fclose(f);
-				return fail(err, errlen, path, line, k,
-					    "'%s' is not full or normal", v);
-			}
-		} else {
-			fclose(f);
-			return fail(err, errlen, path, line, k, "unknown key");
-		}
-	}
-	fclose(f);
-	if (!seen_db || !seen_key) {
-		snprintf(err, errlen, "%s: key '%s' is required", path,
-			 !seen_db ? "database" : "key_file");
-		return -1;
-	}
-	return 0;
+	ini_init(&ini, path, 0, err, errlen);
+	ini.repeatable = repeatable;
+	r = ini_parse_file(&ini, path, 1u << 20, on_entry, &p);
+	if (!r && (!p.seen_db || !p.seen_key))
+		r = ini_error(&ini, ini_section_line(&ini, "server"), "server",
+			      !p.seen_db ? "database" : "key_file", "missing required key");
+	ini_free(&ini);
+	return r ? -1 : 0;
 }

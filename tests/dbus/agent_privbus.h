@@ -12,7 +12,7 @@
 pid_t privbus_start(const char *dir);
 /*
  * Same with a system.conf-like deny-by-default policy plus the policy file
- * `include` (e.g. agent/org.gridmeter.Meter1.conf), letting root own `name`.
+ * `include` (e.g. agent/system/org.gridmeter.Meter1.conf), letting root own `name`.
  */
 pid_t privbus_start_system(const char *dir, const char *include, const char *name);
 /* Wait until name has an owner on the bus of DBUS_SYSTEM_BUS_ADDRESS. 0 or -ETIMEDOUT. */

@@ -25,7 +25,7 @@
 /* The 6.1 harness defines fixture setup/teardown functions without prototypes. */
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
-#include "../../agent/daemon.h"
+#include "daemon.h"
 #include "agent_privbus.h"
 
 #define DEST	"org.gridmeter.Meter1"
@@ -820,7 +820,7 @@ TEST_F(polkit, methods_are_checked_by_polkit)
 	EXPECT_NE(NULL, strstr(all, "org.gridmeter.meter.disconnect 0 yes\n"));
 }
 
-/* ---- the production D-Bus policy (agent/org.gridmeter.Meter1.conf) ---- */
+/* ---- the production D-Bus policy (agent/system/org.gridmeter.Meter1.conf) ---- */
 
 FIXTURE(policy) {
 	char dir[64];
@@ -837,7 +837,7 @@ FIXTURE_SETUP(policy)
 		SKIP(return, "needs root to call as other users");
 	if (access("/usr/bin/dbus-daemon", X_OK))
 		SKIP(return, "no dbus-daemon");
-	ASSERT_NE(NULL, realpath("agent/org.gridmeter.Meter1.conf", inc));
+	ASSERT_NE(NULL, realpath("agent/system/org.gridmeter.Meter1.conf", inc));
 	strcpy(self->dir, "/tmp/agent_test_dbus.XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(self->dir));
 	snprintf(path, sizeof(path), "%s/state", self->dir);

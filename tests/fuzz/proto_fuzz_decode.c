@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * libFuzzer harness for the gmproto message decoder and envelope opener
- * (lib/gmproto.c).
+ * (lib/proto/gmproto.c).
  *
  * The input is decoded as a CBOR sequence with gmp_decode_next() until it
  * returns <= 0. Properties checked:

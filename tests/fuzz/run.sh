@@ -23,19 +23,23 @@ clang $CFLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-o "$out/link_fuzz_encode" tests/fuzz/link_fuzz_encode.c drivers/tty/gm_frame.c
 PROTO_LIBS=$(pkg-config --cflags --libs libcbor libsodium)
 # shellcheck disable=SC2086
-clang $CFLAGS -Ilib -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-o "$out/proto_fuzz_decode" tests/fuzz/proto_fuzz_decode.c lib/gmproto.c $PROTO_LIBS
+clang $CFLAGS -Ilib/proto -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-o "$out/proto_fuzz_decode" tests/fuzz/proto_fuzz_decode.c lib/proto/gmproto.c $PROTO_LIBS
 # shellcheck disable=SC2086
-clang $CFLAGS -Ilib -DGM_FUZZ_SEEDS -o "$out/proto_fuzz_seeds" \
-	tests/fuzz/proto_fuzz_decode.c lib/gmproto.c $PROTO_LIBS
+clang $CFLAGS -Ilib/proto -DGM_FUZZ_SEEDS -o "$out/proto_fuzz_seeds" \
+	tests/fuzz/proto_fuzz_decode.c lib/proto/gmproto.c $PROTO_LIBS
+clang $CFLAGS -Ilib/conf -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-o "$out/conf_fuzz_ini" tests/fuzz/conf_fuzz_ini.c lib/conf/ini.c lib/conf/parse.c
 "$out/link_fuzz_seeds" "$out/corpus"
-mkdir -p "$out/corpus-encode" "$out/corpus-proto"
+mkdir -p "$out/corpus-encode" "$out/corpus-proto" "$out/corpus-ini"
+cp agent/system/meterd.conf.example server/townd.conf.example "$out/corpus-ini/"
 "$out/proto_fuzz_seeds" "$out/corpus-proto"
 rc=0
-for f in link_fuzz_rx link_fuzz_encode proto_fuzz_decode; do
+for f in link_fuzz_rx link_fuzz_encode proto_fuzz_decode conf_fuzz_ini; do
 	corpus=$out/corpus
 	[ $f = link_fuzz_encode ] && corpus=$out/corpus-encode
 	[ $f = proto_fuzz_decode ] && corpus=$out/corpus-proto
+	[ $f = conf_fuzz_ini ] && corpus=$out/corpus-ini
 	log=$out/$f.log
 	if "$out/$f" -runs="$runs" -max_len=4096 -seed=1 \
 		-artifact_prefix="$out/artifacts/" "$corpus" >"$log" 2>&1; then

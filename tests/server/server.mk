@@ -10,9 +10,9 @@ townd_test_e2e_PKGS := $(TOWND_PKGS) libsystemd
 # SIM900 state machines against simulated SIM900s, townd; failover via a
 # neighbour's modem and back, townd outage.
 UNIT_TESTS += townd_test_failover
-townd_test_failover_SRCS = $(TOWND_CORE) server/townd_net.c agent/outbox.c \
-	agent/modem_uplink.c agent/modem_sim900.c tests/sim900/sim900sim.c \
+townd_test_failover_SRCS = $(TOWND_CORE) server/townd_net.c lib/proto/outbox.c \
+	lib/proto/gmp_client.c agent/uplink/sim900.c tests/sim900/sim900sim.c \
 	tests/server/townd_test_failover.c
-townd_test_failover_CFLAGS = $(TOWND_CFLAGS) -Iagent -Itests/sim900
+townd_test_failover_CFLAGS = $(TOWND_CFLAGS) -Itests/sim900
 townd_test_failover_PKGS = $(TOWND_PKGS) libsystemd
 townd_test_failover_LDLIBS := -lutil

@@ -2,8 +2,8 @@
 /*
  * The issue's scenario on the host, every piece real except the kernel:
  * townd on 127.0.0.1; meters A and B, each with its outbox
- * (agent/outbox.c), uplink logic (agent/modem_uplink.c), SIM900 state
- * machine (agent/modem_sim900.c) and simulated SIM900 (tests/sim900) on a
+ * (lib/proto/outbox.c), uplink logic (lib/proto/gmp_client.c), SIM900 state
+ * machine (agent/uplink/sim900.c) and simulated SIM900 (tests/sim900) on a
  * pty. The line discipline's forwarding is stood in for by writing A's
  * frames, unchanged, into B's modem when A's route is "via B".
  *
@@ -36,8 +36,8 @@
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
 
-#include "modem_sim900.h"
-#include "modem_uplink.h"
+#include "sim900.h"
+#include "gmp_client.h"
 #include "outbox.h"
 #include "sim900sim.h"
 #include "townd_config.h"

@@ -5,8 +5,8 @@ sim900sim_SRCS := tests/sim900/sim900sim.c tests/sim900/sim900sim_main.c
 sim900sim_CFLAGS := -Itests/sim900
 
 UNIT_TESTS += sim900_test_modem
-sim900_test_modem_SRCS = agent/modem_sim900.c tests/sim900/sim900sim.c \
+sim900_test_modem_SRCS = agent/uplink/sim900.c tests/sim900/sim900sim.c \
 	$(TOWND_CORE) server/townd_net.c tests/server/simmeter.c tests/sim900/sim900_test_modem.c
-sim900_test_modem_CFLAGS = $(TOWND_CFLAGS) -Iagent -Itests/sim900 -Itests/server
+sim900_test_modem_CFLAGS = $(TOWND_CFLAGS) -Itests/sim900 -Itests/server
 sim900_test_modem_PKGS = $(TOWND_PKGS) libsystemd
 sim900_test_modem_LDLIBS := -lutil

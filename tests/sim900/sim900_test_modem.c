@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The meter's SIM900 state machine (agent/modem_sim900.c) against the
+ * The meter's SIM900 state machine (agent/uplink/sim900.c) against the
  * simulated SIM900 (tests/sim900/sim900sim.c) over a pty, with transparent
  * mode bridged to TCP servers on 127.0.0.1: bring-up, every failure the
  * simulator can inject, link loss and escape, power-key recovery, and a
@@ -27,7 +27,7 @@
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
 
-#include "modem_sim900.h"
+#include "sim900.h"
 #include "sim900sim.h"
 #include "simmeter.h"
 #include "townd_config.h"

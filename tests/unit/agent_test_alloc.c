@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "kselftest_harness.h"
-#include "../../agent/alloc.h"
+#include "alloc.h"
 
 static void setup(struct alloc *a)
 {

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "kselftest_harness.h"
-#include "../../agent/config.h"
+#include "config.h"
 
 static int parse(struct meter_config *c, const char *text, char *err)
 {
@@ -17,7 +17,7 @@ TEST(example_config_parses)
 	struct meter_config c;
 	char err[256];
 
-	ASSERT_EQ(0, config_load(&c, "agent/meterd.conf.example", err, sizeof(err)))
+	ASSERT_EQ(0, config_load(&c, "agent/system/meterd.conf.example", err, sizeof(err)))
 		TH_LOG("%s", err);
 	EXPECT_STREQ("Europe/London", c.timezone);
 	EXPECT_EQ(900u, c.interval_s);
@@ -70,7 +70,7 @@ TEST(errors_name_file_line_and_key)
 		{ "[meter]\ninterval = 700\n[sensors]\nmains_device=x\n", "test.conf:2: [meter] key 'interval': 700 s does not divide an hour" },
 		{ "[meter]\ncolour = red\n", "test.conf:2: [meter] key 'colour': unknown key" },
 		{ "[metre]\n", "test.conf:1: unknown section [metre]" },
-		{ "interval = 900\n", "test.conf:1: [] key 'interval': key outside any section" },
+		{ "interval = 900\n", "test.conf:1: key 'interval': key outside any section" },
 		{ "[meter]\ninterval\n", "test.conf:2: expected 'key = value'" },
 		{ "[meter]\ninterval = 900\ninterval = 600\n", "test.conf:3: [meter] key 'interval': given twice (first on line 2)" },
 		{ "[meter]\ntimezone = Mars/Olympus\n[sensors]\nmains_device=x\n", "test.conf:2: [meter] key 'timezone': unknown time zone" },

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The meter's uplink credentials file (agent/credentials.c), as printed by
+ * The meter's uplink credentials file (agent/uplink/credentials.c), as printed by
  * `townctl provision ID`: keys from gmp_keypair_generate(), the public key
  * recomputed from the secret one, the mode check, $CREDENTIALS_DIRECTORY,
  * and refusals naming "path:line: key 'k'" (line counted in the text).
@@ -18,7 +18,7 @@
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
 #include "line_of.h"
-#include "../../agent/credentials.h"
+#include "credentials.h"
 
 static int write_file(const char *path, const char *text, size_t len, mode_t mode)
 {
@@ -228,8 +228,12 @@ TEST_F(cred, refusals_name_path_line_and_key)
 		at = line_of(text, cases[i].line);
 		ASSERT_NE(0u, at) TH_LOG("case %zu: '%s' not exactly one line", i, cases[i].line);
 		EXPECT_EQ(-1, load_text(self, text, 0600)) TH_LOG("case %zu", i);
-		snprintf(want, sizeof(want), "%s:%u: key '%s': %s", self->path, at, key,
-			 cases[i].why);
+		if (!strcmp(cases[i].why, "given twice"))
+			snprintf(want, sizeof(want), "%s:%u: key '%s': given twice (first on line %u)",
+				 self->path, at, key, line_of(text, "meter_id = 101"));
+		else
+			snprintf(want, sizeof(want), "%s:%u: key '%s': %s", self->path, at, key,
+				 cases[i].why);
 		EXPECT_STREQ(want, self->err) TH_LOG("case %zu", i);
 	}
 }
@@ -254,7 +258,7 @@ TEST_F(cred, line_without_equals_refused)
 
 	snprintf(text, sizeof(text), "%sjunk\n", provisioned(self, 101));
 	EXPECT_EQ(-1, load_text(self, text, 0600));
-	snprintf(want, sizeof(want), "%s:%u: expected 'key = value'", self->path,
+	snprintf(want, sizeof(want), "%s:%u: expected 'key = value', got 'junk'", self->path,
 		 line_of(text, "junk"));
 	EXPECT_STREQ(want, self->err);
 }

@@ -3,7 +3,7 @@
 #include <errno.h>
 
 #include "kselftest_harness.h"
-#include "../../agent/protect.h"
+#include "protect.h"
 
 static const struct protect_cfg cfg = {
 	.reclose_delay_ms = 30000, .lockout_trips = 3, .lockout_window_ms = 600000,

@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "kselftest_harness.h"
-#include "../../agent/registers.h"
+#include "registers.h"
 
 static time_t utc(int y, int mo, int d, int h, int mi, int s)
 {

@@ -17,10 +17,10 @@
 /* The 6.1 harness defines fixture setup/teardown functions without prototypes. */
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
-#include "../../agent/config.h"
-#include "../../lib/parse.h"
-#include "../../agent/sensor.h"
-#include "../../agent/sensor_iio.h"
+#include "config.h"
+#include "parse.h"
+#include "sensor.h"
+#include "sensor_iio.h"
 
 TEST(fixed_point_parsing_and_rounding)
 {

@@ -16,8 +16,8 @@
 /* The 6.1 harness defines fixture setup/teardown functions without prototypes. */
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
-#include "../../agent/crc32.h"
-#include "../../agent/store.h"
+#include "crc32.h"
+#include "store.h"
 
 struct snap {
 	uint64_t counter;

@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "kselftest_harness.h"
-#include "../../agent/tariff.h"
+#include "tariff.h"
 
 static time_t utc(int y, int mo, int d, int h, int mi, int s)
 {

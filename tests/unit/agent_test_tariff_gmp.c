@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * A town server's GMP_TARIFF as the meter's tariff (agent/tariff_gmp.c):
+ * A town server's GMP_TARIFF as the meter's tariff (agent/uplink/tariff_gmp.c):
  * the spec compiles with tariff_compile() and prices every window as the
  * message says, every day; what the meter cannot represent is refused.
  * Messages go through gmp_encode()/gmp_decode_next() first, so they are
@@ -11,9 +11,9 @@
 #include <time.h>
 
 #include "kselftest_harness.h"
-#include "../../agent/tariff_gmp.h"
+#include "tariff_gmp.h"
 
-/* The largest price gmp_decode_next() accepts (POW_MAX in lib/gmproto.c). */
+/* The largest price gmp_decode_next() accepts (POW_MAX in lib/proto/gmproto.c). */
 #define PRICE_MAX ((int64_t)1 << 40)
 
 struct win {

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include "../../agent/protect.h"
-#include "../../agent/tripper.h"
+#include "protect.h"
+#include "tripper.h"
 
 static int64_t now_us(void)
 {

@@ -10,7 +10,7 @@
 
 #include "kselftest_harness.h"
 #include "line_of.h"
-#include "../../agent/config.h"
+#include "config.h"
 
 static int parse(struct meter_config *c, const char *text, char *err, size_t errlen)
 {

@@ -6,4 +6,3 @@ link_test_codec_CFLAGS := -Idrivers/tty
 # libgmlink wrappers (no module needed)
 UNIT_TESTS += link_test_lib
 link_test_lib_SRCS := $(GMLINK_SRCS) tests/unit/link_test_lib.c
-link_test_lib_CFLAGS := $(GMLINK_CFLAGS)

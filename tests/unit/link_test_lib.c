@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Host unit tests of libgmlink (lib/gmlink.c) that need no kernel module. */
+/* Host unit tests of libgmlink (lib/link/gmlink.c) that need no kernel module. */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>

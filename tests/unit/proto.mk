@@ -1,22 +1,20 @@
 # gmproto (issue 6): message encoding and AEAD session, host unit tests.
 UNIT_TESTS += proto_test_msg
 proto_test_msg_SRCS := $(GMPROTO_SRCS) tests/unit/proto_test_msg.c
-proto_test_msg_CFLAGS := $(GMPROTO_CFLAGS)
 proto_test_msg_PKGS := $(GMPROTO_PKGS)
 
 UNIT_TESTS += proto_test_session
 proto_test_session_SRCS := $(GMPROTO_SRCS) tests/unit/proto_test_session.c
-proto_test_session_CFLAGS := $(GMPROTO_CFLAGS)
 proto_test_session_PKGS := $(GMPROTO_PKGS)
 
-# the meter's outbox (agent/outbox.c, a library for meterd)
+# the meter's outbox (lib/proto/outbox.c, a library for meterd)
 UNIT_TESTS += proto_test_outbox
-proto_test_outbox_SRCS := drivers/tty/gm_frame.c agent/outbox.c tests/unit/proto_test_outbox.c
-proto_test_outbox_CFLAGS := -Iagent -Idrivers/tty
+proto_test_outbox_SRCS := drivers/tty/gm_frame.c lib/proto/outbox.c tests/unit/proto_test_outbox.c
+proto_test_outbox_CFLAGS := -Idrivers/tty
 
-# the meter's uplink logic (agent/modem_uplink.c) against the townd core
+# the meter's uplink logic (lib/proto/gmp_client.c) against the townd core
 UNIT_TESTS += proto_test_uplink
-proto_test_uplink_SRCS = $(TOWND_CORE) agent/outbox.c agent/modem_uplink.c \
+proto_test_uplink_SRCS = $(TOWND_CORE) lib/proto/outbox.c lib/proto/gmp_client.c \
 	tests/unit/proto_test_uplink.c
-proto_test_uplink_CFLAGS = $(TOWND_CFLAGS) -Iagent
+proto_test_uplink_CFLAGS = $(TOWND_CFLAGS)
 proto_test_uplink_PKGS = $(TOWND_PKGS)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The meter's outbox (agent/outbox.c): order and content across reopen,
+ * The meter's outbox (lib/proto/outbox.c): order and content across reopen,
  * acknowledgement, torn tails, corruption, the disk budget, the counter
  * reservation, and kill -9 of a writer in the middle of appends.
  */

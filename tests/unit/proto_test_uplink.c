@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The meter's uplink logic (agent/modem_uplink.c) against the real townd
+ * The meter's uplink logic (lib/proto/gmp_client.c) against the real townd
  * core, in one process with simulated time: ack requests, urgent records,
  * lost frames and resends, a meter restart (no counter reused), a broken
  * route, and records dropped by the disk budget (sync).
@@ -16,7 +16,7 @@
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
 
-#include "modem_uplink.h"
+#include "gmp_client.h"
 #include "outbox.h"
 #include "townd_core.h"
 

@@ -1,6 +1,6 @@
 # townd (issue 6): configuration and ingest core, host unit tests.
 UNIT_TESTS += townd_test_config
-townd_test_config_SRCS := server/townd_config.c lib/parse.c tests/unit/townd_test_config.c
+townd_test_config_SRCS := server/townd_config.c $(CONF_SRCS) tests/unit/townd_test_config.c
 townd_test_config_CFLAGS := -Iserver
 
 UNIT_TESTS += townd_test_core

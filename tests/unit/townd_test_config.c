@@ -59,19 +59,19 @@ TEST(errors_name_file_line_and_key)
 {
 	static const struct { const char *text, *want; } c[] = {
 		{ "[server]\ndatabase = /a\nkey_file = /b\nlisten = 127.0.0.1\n",
-		  ":4: key 'listen': '127.0.0.1' is not ADDRESS:PORT" },
-		{ "[server]\nlisten = 1.2.3.4:99999\n", ":2: key 'listen'" },
-		{ "[server]\ndatabase = relative.db\n", ":2: key 'database': must be an absolute" },
-		{ "[server]\nmax_connections = 0\n", ":2: key 'max_connections': '0' is not" },
-		{ "[server]\nidle_timeout = 5s\n", ":2: key 'idle_timeout'" },
-		{ "[server]\nsynchronous = off\n", ":2: key 'synchronous': 'off' is not full or normal" },
-		{ "[server]\n\n\ncolour = blue\n", ":4: key 'colour': unknown key" },
-		{ "listen = 127.0.0.1:1\n", ":1: key 'listen': outside the [server] section" },
+		  ":4: [server] key 'listen': '127.0.0.1' is not ADDRESS:PORT" },
+		{ "[server]\nlisten = 1.2.3.4:99999\n", ":2: [server] key 'listen'" },
+		{ "[server]\ndatabase = relative.db\n", ":2: [server] key 'database': must be an absolute" },
+		{ "[server]\nmax_connections = 0\n", ":2: [server] key 'max_connections': '0' is not" },
+		{ "[server]\nidle_timeout = 5s\n", ":2: [server] key 'idle_timeout'" },
+		{ "[server]\nsynchronous = off\n", ":2: [server] key 'synchronous': 'off' is not full or normal" },
+		{ "[server]\n\n\ncolour = blue\n", ":4: [server] key 'colour': unknown key" },
+		{ "listen = 127.0.0.1:1\n", ":1: key 'listen': key outside any section" },
 		{ "[client]\n", ":1: unknown section [client]" },
-		{ "[server]\njust words\n", ":2: expected key = value" },
-		{ "[server]\nlisten =\n", ":2: key 'listen': empty value" },
-		{ "[server]\nkey_file = /k\n", "key 'database' is required" },
-		{ "[server]\ndatabase = /d\n", "key 'key_file' is required" },
+		{ "[server]\njust words\n", ":2: expected 'key = value'" },
+		{ "[server]\nlisten =\n", ":2: [server] key 'listen': empty value" },
+		{ "[server]\nkey_file = /k\n", "[server] key 'database': missing required key" },
+		{ "[server]\ndatabase = /d\n", "[server] key 'key_file': missing required key" },
 	};
 
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {

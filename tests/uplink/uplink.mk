@@ -2,6 +2,6 @@
 # meterd, sim900sim bridging their modems to townd on the host
 # (tests/uplink/e2e.py); uplink_wire inspects and injects captured frames.
 PROGS += uplink_wire
-uplink_wire_SRCS = $(TOWND_CORE) agent/credentials.c tests/uplink/uplink_wire.c
-uplink_wire_CFLAGS = $(TOWND_CFLAGS) -Iagent
+uplink_wire_SRCS = $(TOWND_CORE) agent/uplink/credentials.c tests/uplink/uplink_wire.c
+uplink_wire_CFLAGS = $(TOWND_CFLAGS)
 uplink_wire_PKGS = $(TOWND_PKGS)

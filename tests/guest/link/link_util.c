@@ -60,7 +60,7 @@ fail:
 }
 
 /*
- * The ioctl wrappers are libgmlink's (lib/gmlink.c), so the guest tests
+ * The ioctl wrappers are libgmlink's (lib/link/gmlink.c), so the guest tests
  * exercise the library the agent uses; these adapt its calls to the tests.
  */
 int lt_attach(int fd)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* meterd's uplink to its town server (uplink_town.h). */
-#include "uplink_town.h"
+#include "town_uplink.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -7,61 +7,35 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "parse.h"
+#include "ini.h"
+
+static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
+{
+	int r = tariff_spec_set(ctx, e->key, e->value);
+
+	if (r)
+		return ini_error(ini, e->line, NULL, e->key, "%s",
+				 r == -ENOENT ? "unknown key" : "value too long");
+	return 0;
+}
 
 int tariff_file_load(const char *path, struct tariff_spec *spec, struct tariff *t,
 		     char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "re");
-	char line[1024];
-	unsigned lineno = 0, keyline[16] = { 0 };
 	const char *bad = NULL;
+	struct ini ini;
 	char msg[200];
+	int r;
 
-	if (!f) {
-		if (errno == ENOENT)
-			return -ENOENT;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -EINVAL;
-	}
+	if (access(path, F_OK) && errno == ENOENT)
+		return -ENOENT;
 	tariff_spec_init(spec);
-	while (fgets(line, sizeof(line), f)) {
-		char *s = strtrim(line), *eq, *key;
-		int r;
-
-		lineno++;
-		if (!*s || *s == '#')
-			continue;
-		eq = strchr(s, '=');
-		if (!eq) {
-			snprintf(err, errlen, "%s:%u: expected 'key = value'", path, lineno);
-			fclose(f);
-			return -EINVAL;
-		}
-		*eq = 0;
-		key = strtrim(s);
-		r = tariff_spec_set(spec, key, strtrim(eq + 1));
-		if (r) {
-			snprintf(err, errlen, "%s:%u: key '%s': %s", path, lineno, key,
-				 r == -ENOENT ? "unknown key" : "value too long");
-			fclose(f);
-			return -EINVAL;
-		}
-		for (unsigned i = 0; tariff_spec_keys[i]; i++)
-			if (!strcmp(tariff_spec_keys[i], key) && i < 16)
-				keyline[i] = lineno;
-	}
-	fclose(f);
-	if (tariff_compile(spec, t, &bad, msg, sizeof(msg))) {
-		unsigned l = 0;
-
-		for (unsigned i = 0; tariff_spec_keys[i] && i < 16; i++)
-			if (!strcmp(tariff_spec_keys[i], bad))
-				l = keyline[i];
-		snprintf(err, errlen, "%s:%u: key '%s': %s", path, l, bad, msg);
-		return -EINVAL;
-	}
-	return 0;
+	ini_init(&ini, path, INI_NO_SECTIONS, err, errlen);
+	r = ini_parse_file(&ini, path, 64 * 1024, on_entry, spec);
+	if (!r && tariff_compile(spec, t, &bad, msg, sizeof(msg)))
+		r = ini_error(&ini, ini_key_line(&ini, "", bad), NULL, bad, "%s", msg);
+	ini_free(&ini);
+	return r ? -EINVAL : 0;
 }
 
 int tariff_file_save(const char *dir, const char *name, const struct tariff_spec *spec)

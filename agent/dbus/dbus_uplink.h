@@ -11,7 +11,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
-#include "uplink_town.h"
+#include "town_uplink.h"
 
 #define UPLINK_IFACE	"org.gridmeter.Uplink1"
 

@@ -20,8 +20,8 @@
 
 #include "config.h"
 #include "credentials.h"
-#include "modem_sim900.h"
-#include "modem_uplink.h"
+#include "sim900.h"
+#include "gmp_client.h"
 #include "outbox.h"
 #include "pwrkey.h"
 #include "uplink.h"

@@ -3,7 +3,7 @@
  * meterd configuration: an INI-style file ("[section]", "key = value",
  * '#' or ';' comments). Every error names the file, the line and the key;
  * unknown sections and keys are errors, so typos never pass silently.
- * See agent/meterd.conf.example and Documentation/meterd.md.
+ * See agent/system/meterd.conf.example and Documentation/meterd.md.
  */
 #ifndef GM_CONFIG_H
 #define GM_CONFIG_H
@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "alloc.h"
-#include "modem_sim900.h"
+#include "sim900.h"
 #include "tariff.h"
 
 #define CFG_STR		64

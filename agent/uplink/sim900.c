@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "modem_sim900.h"
+#include "sim900.h"
 #include "parse.h"
 
 #define BOOT_PROBE_MS	1000	/* "AT" while waiting for a booting modem */

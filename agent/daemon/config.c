@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ini.h"
 #include "parse.h"
 
 enum ktype { K_U32, K_STR, K_BOOL, K_MILLI, K_CHOICE, K_OPTLINE };
@@ -81,58 +82,21 @@ static const struct keydef keys[] = {
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-#define MAX_SEEN 160
-struct seen {
-	char section[48];
-	char key[32];
-	unsigned line;
-};
-
 struct parser {
 	struct meter_config *c;
-	const char *name;
-	char *err;
-	size_t errlen;
-	struct seen seen[MAX_SEEN];
-	size_t nseen;
-	struct { char name[16]; unsigned line; } sections[16];
-	size_t nsections;
+	struct ini ini;
 };
 
-static int perr(struct parser *p, unsigned line, const char *section, const char *key,
-		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static int perr(struct parser *p, unsigned line, const char *section, const char *key,
-		const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
+#define perr(p, line, section, key, ...) ini_error(&(p)->ini, line, section, key, __VA_ARGS__)
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (key)
-		snprintf(p->err, p->errlen, "%s:%u: [%s] key '%s': %s", p->name, line, section, key, msg);
-	else if (line)
-		snprintf(p->err, p->errlen, "%s:%u: %s", p->name, line, msg);
-	else
-		snprintf(p->err, p->errlen, "%s: %s", p->name, msg);
-	return -EINVAL;
-}
-
-static const struct seen *find_seen(const struct parser *p, const char *section, const char *key)
+static bool find_seen(const struct parser *p, const char *section, const char *key)
 {
-	for (size_t i = 0; i < p->nseen; i++)
-		if (!strcmp(p->seen[i].section, section) && !strcmp(p->seen[i].key, key))
-			return &p->seen[i];
-	return NULL;
+	return ini_has_key(&p->ini, section, key);
 }
 
 static unsigned section_line(const struct parser *p, const char *section)
 {
-	for (size_t i = 0; i < p->nsections; i++)
-		if (!strcmp(p->sections[i].name, section))
-			return p->sections[i].line;
-	return 0;
+	return ini_section_line(&p->ini, section);
 }
 
 void config_defaults(struct meter_config *c)
@@ -350,8 +314,6 @@ static int start_section(struct parser *p, char *name, unsigned line)
 			return perr(p, line, NULL, NULL,
 				    "section [%s]: load name must be 1-%d characters of a-z, 0-9, _",
 				    name, ALLOC_NAME_LEN - 1);
-		if (find_load(p->c, n))
-			return perr(p, line, NULL, NULL, "section [%s] given twice", name);
 		if (p->c->nloads == ALLOC_MAX_LOADS)
 			return perr(p, line, NULL, NULL, "section [%s]: more than %d loads", name,
 				    ALLOC_MAX_LOADS);
@@ -372,9 +334,6 @@ static int start_section(struct parser *p, char *name, unsigned line)
 			return perr(p, line, NULL, NULL,
 				    "section [%s]: neighbour name must be 1-%zu characters of a-z, 0-9, _",
 				    name, sizeof(nb->name) - 1);
-		for (size_t i = 0; i < p->c->nneighbours; i++)
-			if (!strcmp(p->c->neighbour[i].name, n))
-				return perr(p, line, NULL, NULL, "section [%s] given twice", name);
 		if (p->c->nneighbours == CFG_MAX_NEIGHBOURS)
 			return perr(p, line, NULL, NULL, "section [%s]: more than %d neighbours", name,
 				    CFG_MAX_NEIGHBOURS);
@@ -391,20 +350,12 @@ static int start_section(struct parser *p, char *name, unsigned line)
 		p->c->uplink = true;
 	if (!strcmp(name, "modem"))
 		p->c->modem = true;
-	if (section_line(p, name))
-		return perr(p, line, NULL, NULL, "section [%s] given twice", name);
-	if (p->nsections < sizeof(p->sections) / sizeof(p->sections[0])) {
-		strcpy(p->sections[p->nsections].name, name);
-		p->sections[p->nsections++].line = line;
-	}
 	return 0;
 }
 
 static unsigned key_line(const struct parser *p, const char *section, const char *key)
 {
-	const struct seen *s = find_seen(p, section, key);
-
-	return s ? s->line : section_line(p, section);
+	return ini_key_line(&p->ini, section, key);
 }
 
 static bool tz_known(const char *tz)
@@ -541,130 +492,58 @@ static int validate(struct parser *p)
 	return 0;
 }
 
+static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
+{
+	struct parser *p = ctx;
+	char name[INI_NAME_MAX];
+
+	(void)ini;
+	if (!e->key) {
+		snprintf(name, sizeof(name), "%s", e->section);
+		return start_section(p, name, e->line);
+	}
+	return set_key(p, e->section, e->key, e->value, e->line);
+}
+
 int config_parse(struct meter_config *c, const char *name, const char *text,
 		 char *err, size_t errlen)
 {
 	struct parser *p = calloc(1, sizeof(*p));
-	char section[48] = "";
-	unsigned lineno = 0;
-	const char *s = text;
-	int r = 0;
+	int r;
 
 	if (!p) {
 		snprintf(err, errlen, "%s: out of memory", name);
 		return -ENOMEM;
 	}
 	p->c = c;
-	p->name = name;
-	p->err = err;
-	p->errlen = errlen;
+	ini_init(&p->ini, name, 0, err, errlen);
 	config_defaults(c);
 	strlcpy_chk(c->path, name, sizeof(c->path));
-
-	while (*s && !r) {
-		const char *nl = strchr(s, '\n');
-		size_t len = nl ? (size_t)(nl - s) : strlen(s);
-		char buf[1024], *line, *eq, *key, *val;
-
-		lineno++;
-		if (len >= sizeof(buf)) {
-			r = perr(p, lineno, NULL, NULL, "line longer than %zu characters", sizeof(buf) - 1);
-			break;
-		}
-		memcpy(buf, s, len);
-		buf[len] = 0;
-		s = nl ? nl + 1 : s + len;
-		for (char *h = strchr(buf, '#'); h; h = strchr(h + 1, '#'))
-			if (h > buf && (h[-1] == ' ' || h[-1] == '\t')) {
-				*h = 0;	/* trailing comment */
-				break;
-			}
-		line = strtrim(buf);
-		if (!*line || *line == '#' || *line == ';')
-			continue;
-		if (*line == '[') {
-			char *end = strchr(line, ']');
-
-			if (!end || end[1]) {
-				r = perr(p, lineno, NULL, NULL, "malformed section header '%s'", line);
-				break;
-			}
-			*end = 0;
-			if (strlen(line + 1) >= sizeof(section)) {
-				r = perr(p, lineno, NULL, NULL, "section name too long");
-				break;
-			}
-			strcpy(section, strtrim(line + 1));
-			r = start_section(p, section, lineno);
-			continue;
-		}
-		eq = strchr(line, '=');
-		if (!eq) {
-			r = perr(p, lineno, NULL, NULL, "expected 'key = value', got '%s'", line);
-			break;
-		}
-		*eq = 0;
-		key = strtrim(line);
-		val = strtrim(eq + 1);
-		if (!section[0]) {
-			r = perr(p, lineno, "", key, "key outside any section");
-			break;
-		}
-		if (!*key || strlen(key) >= sizeof(p->seen[0].key)) {
-			r = perr(p, lineno, NULL, NULL, "bad key name '%s'", key);
-			break;
-		}
-		if (find_seen(p, section, key)) {
-			r = perr(p, lineno, section, key, "given twice (first on line %u)",
-				 find_seen(p, section, key)->line);
-			break;
-		}
-		if (p->nseen == MAX_SEEN) {
-			r = perr(p, lineno, section, key, "too many keys");
-			break;
-		}
-		strcpy(p->seen[p->nseen].section, section);
-		strcpy(p->seen[p->nseen].key, key);
-		p->seen[p->nseen++].line = lineno;
-		r = set_key(p, section, key, val, lineno);
-	}
+	r = ini_parse_text(&p->ini, text, on_entry, p);
 	if (!r)
 		r = validate(p);
+	ini_free(&p->ini);
 	free(p);
 	return r;
 }
 
 int config_load(struct meter_config *c, const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "re");
-	char *text;
-	long n;
+	struct parser *p = calloc(1, sizeof(*p));
 	int r;
 
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
+	if (!p) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
 	}
-	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || n > 1 << 20 || fseek(f, 0, SEEK_SET)) {
-		snprintf(err, errlen, "%s: unreadable or larger than 1 MiB", path);
-		fclose(f);
-		return -EINVAL;
-	}
-	text = malloc((size_t)n + 1);
-	if (!text || fread(text, 1, (size_t)n, f) != (size_t)n) {
-		snprintf(err, errlen, "%s: read error", path);
-		free(text);
-		fclose(f);
-		return -EIO;
-	}
-	text[n] = 0;
-	fclose(f);
-	if (strlen(text) != (size_t)n) {
-		snprintf(err, errlen, "%s: contains a NUL byte", path);
-		free(text);
-		return -EINVAL;
-	}
-	r = config_parse(c, path, text, err, errlen);
-	free(text);
+	p->c = c;
+	ini_init(&p->ini, path, 0, err, errlen);
+	config_defaults(c);
+	strlcpy_chk(c->path, path, sizeof(c->path));
+	r = ini_parse_file(&p->ini, path, 1u << 20, on_entry, p);
+	if (!r)
+		r = validate(p);
+	ini_free(&p->ini);
+	free(p);
 	return r;
 }

@@ -34,7 +34,7 @@
 #include "relay.h"
 #include "sensor.h"
 #include "tripper.h"
-#include "uplink_town.h"
+#include "town_uplink.h"
 
 /* sysexits.h EX_CONFIG: the unit does not restart on it (RestartPreventExitStatus=) */
 #define EXIT_CONFIG	78

@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "ini.h"
 #include "parse.h"
 
 #define CRED_MAX	4096
@@ -39,69 +40,53 @@ static void resolve(char *out, size_t n, const char *path)
 	snprintf(out, n, "%s", path);
 }
 
-static int parse_line(struct uplink_credentials *c, char *line, unsigned int lineno,
-		      unsigned int *seen, char *err, size_t errlen)
+struct cred_parse {
+	struct uplink_credentials *c;
+	unsigned int seen;
+};
+
+static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
 {
-	char *eq = strchr(line, '='), *key, *val;
+	struct cred_parse *p = ctx;
+	struct uplink_credentials *c = p->c;
+	const char *val = e->value;
+	uint8_t sk[GMP_KEY_LEN];
 	unsigned int k;
 	uint32_t id;
-	uint8_t sk[GMP_KEY_LEN];
 
-	if (!eq) {
-		snprintf(err, errlen, "%s:%u: expected 'key = value'", c->path, lineno);
-		return -1;
-	}
-	*eq = '\0';
-	key = strtrim(line);
-	val = strtrim(eq + 1);
-	for (k = 0; k < NKEYS && strcmp(key, keys[k]); k++)
+	for (k = 0; k < NKEYS && strcmp(e->key, keys[k]); k++)
 		;
-	if (k == NKEYS) {
-		snprintf(err, errlen, "%s:%u: key '%.40s': unknown key (meter_id, meter_secret_key, "
-			 "town_public_key)", c->path, lineno, key);
-		return -1;
-	}
-	if (*seen & (1u << k)) {
-		snprintf(err, errlen, "%s:%u: key '%s': given twice", c->path, lineno, key);
-		return -1;
-	}
-	*seen |= 1u << k;
+	if (k == NKEYS)
+		return ini_error(ini, e->line, NULL, e->key, "unknown key (meter_id, "
+				 "meter_secret_key, town_public_key)");
+	p->seen |= 1u << k;
 	switch (k) {
 	case 0:
-		if (parse_u32(val, 1, 65534, &id)) {
-			snprintf(err, errlen, "%s:%u: key 'meter_id': '%.20s' is not 1..65534",
-				 c->path, lineno, val);
-			return -1;
-		}
+		if (parse_u32(val, 1, 65534, &id))
+			return ini_error(ini, e->line, NULL, e->key, "'%.20s' is not 1..65534", val);
 		c->meter_id = (uint16_t)id;
 		return 0;
 	case 1:
 		if (strlen(val) != 2 * GMP_KEY_LEN || gmp_hex_decode(val, sk, GMP_KEY_LEN) ||
 		    gmp_keypair_from_secret(&c->key, sk)) {
 			sodium_memzero(sk, sizeof(sk));
-			snprintf(err, errlen, "%s:%u: key 'meter_secret_key': not 64 hex digits of a "
-				 "key", c->path, lineno);
-			return -1;
+			return ini_error(ini, e->line, NULL, e->key, "not 64 hex digits of a key");
 		}
 		sodium_memzero(sk, sizeof(sk));
 		return 0;
 	default:
-		if (strlen(val) != 2 * GMP_KEY_LEN || gmp_hex_decode(val, c->town_pk, GMP_KEY_LEN)) {
-			snprintf(err, errlen, "%s:%u: key 'town_public_key': not 64 hex digits",
-				 c->path, lineno);
-			return -1;
-		}
+		if (strlen(val) != 2 * GMP_KEY_LEN || gmp_hex_decode(val, c->town_pk, GMP_KEY_LEN))
+			return ini_error(ini, e->line, NULL, e->key, "not 64 hex digits");
 		return 0;
 	}
 }
 
 int credentials_load(struct uplink_credentials *c, const char *path, char *err, size_t errlen)
 {
-	char *text, *s, *nl;
-	unsigned int lineno = 0, seen = 0;
+	struct cred_parse p = { .c = c };
 	struct stat st;
-	ssize_t n;
-	int fd, rc = 0;
+	struct ini ini;
+	int fd, rc;
 
 	memset(c, 0, sizeof(*c));
 	resolve(c->path, sizeof(c->path), path);
@@ -122,41 +107,13 @@ int credentials_load(struct uplink_credentials *c, const char *path, char *err, 
 		close(fd);
 		return -1;
 	}
-	text = sodium_malloc(CRED_MAX + 1);
-	if (!text) {
-		close(fd);
-		snprintf(err, errlen, "%s: out of memory", c->path);
-		return -1;
-	}
-	n = read(fd, text, CRED_MAX);
+	ini_init(&ini, c->path, INI_NO_SECTIONS, err, errlen);
+	rc = ini_parse_fd(&ini, fd, CRED_MAX, on_entry, &p);
 	close(fd);
-	if (n < 0) {
-		snprintf(err, errlen, "%s: %s", c->path, strerror(errno));
-		sodium_free(text);
-		return -1;
-	}
-	text[n] = '\0';
-	if ((size_t)n != strlen(text)) {
-		snprintf(err, errlen, "%s: contains a NUL byte", c->path);
-		sodium_free(text);
-		return -1;
-	}
-	for (s = text; s && *s && !rc; s = nl) {
-		char *line;
-
-		nl = strchr(s, '\n');
-		if (nl)
-			*nl++ = '\0';
-		lineno++;
-		line = strtrim(s);
-		if (!*line || *line == '#' || *line == ';')
-			continue;
-		rc = parse_line(c, line, lineno, &seen, err, errlen);
-	}
-	sodium_free(text);
-	if (!rc && seen != (1u << NKEYS) - 1) {
+	ini_free(&ini);
+	if (!rc && p.seen != (1u << NKEYS) - 1) {
 		for (unsigned int k = 0; k < NKEYS; k++)
-			if (!(seen & (1u << k))) {
+			if (!(p.seen & (1u << k))) {
 				snprintf(err, errlen, "%s: key '%s': missing required key", c->path,
 					 keys[k]);
 				break;
@@ -170,5 +127,5 @@ int credentials_load(struct uplink_credentials *c, const char *path, char *err, 
 		credentials_wipe(c);
 		memcpy(c->path, keep, sizeof(keep));
 	}
-	return rc;
+	return rc ? -1 : 0;
 }

@@ -6,7 +6,7 @@
 
 #include <gridmeter/link.h>
 
-#include "modem_uplink.h"
+#include "gmp_client.h"
 
 void mu_config_defaults(struct mu_config *c)
 {

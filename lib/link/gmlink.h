@@ -9,7 +9,7 @@
  *    meter's agent and tools (Documentation/link-ldisc.md).
  *
  * Build: add $(GMLINK_SRCS) to a program's _SRCS and $(GMLINK_CFLAGS) to
- * its _CFLAGS (lib/gmlink.mk).
+ * its include folders (lib/link/link.mk).
  */
 #ifndef GMLINK_H
 #define GMLINK_H
