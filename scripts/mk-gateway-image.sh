@@ -77,8 +77,11 @@ mkdir -p "$root/usr/lib/gridmeter/itest"
 cp tests/gateway/itest/* "$root/usr/lib/gridmeter/itest/"
 [ -f tests/dbus/meterd-smoke.sh ] && cp tests/dbus/meterd-smoke.sh "$root/usr/lib/gridmeter/itest/"
 chmod 755 "$root/usr/lib/gridmeter/itest/"*
-cp tests/gateway/gridmeter-itest.service "$root/etc/systemd/system/"
-ln -sf ../gridmeter-itest.service "$root/etc/systemd/system/multi-user.target.wants/gridmeter-itest.service"
+cp tests/gateway/ctl-agent.sh "$root/usr/lib/gridmeter/itest/"
+for u in gridmeter-itest gridmeter-ctl; do
+	cp tests/gateway/$u.service "$root/etc/systemd/system/"
+	ln -sf ../$u.service "$root/etc/systemd/system/multi-user.target.wants/$u.service"
+done
 
 rm -rf "$root/var/cache/apt/"*.bin "$root/var/lib/apt/lists/"*
 size=$(( $(du -sm "$root" | cut -f1) * 3 / 2 + 256 ))
