@@ -10,7 +10,7 @@
 #   agent/system   files installed beside it (unit, udev, polkit, D-Bus, sysusers)
 INCDIRS += agent/core agent/store agent/hw agent/dbus agent/uplink agent/daemon
 
-AGENT_CORE := $(CONF_SRCS) agent/core/tariff.c agent/store/tariff_file.c agent/core/profile.c \
+AGENT_CORE := $(CONF_SRCS) agent/core/log_limit.c agent/core/tariff.c agent/store/tariff_file.c agent/core/profile.c \
 	agent/core/registers.c agent/core/alloc.c agent/core/protect.c agent/daemon/config.c \
 	agent/uplink/sim900.c agent/store/crc32.c agent/store/store.c
 AGENT_IO := agent/core/meter.c agent/core/meter_actions.c agent/core/uplink.c \
