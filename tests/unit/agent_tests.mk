@@ -60,3 +60,10 @@ conf_test_ini_SRCS := $(CONF_SRCS) tests/unit/conf_test_ini.c
 # the journal rate limiter meter_log() writes through
 UNIT_TESTS += agent_test_log_limit
 agent_test_log_limit_SRCS := agent/core/log_limit.c tests/unit/agent_test_log_limit.c
+
+# meterd --generate-key: the meter's own key pair, the secret only in its file
+UNIT_TESTS += agent_test_keygen
+agent_test_keygen_SRCS := $(GMPROTO_SRCS) $(CONF_SRCS) agent/core/tariff.c agent/daemon/config.c \
+	agent/uplink/sim900.c agent/uplink/credentials.c agent/uplink/keygen.c \
+	tests/unit/agent_test_keygen.c
+agent_test_keygen_PKGS := $(GMPROTO_PKGS)
