@@ -21,6 +21,7 @@
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
+#include "read_text.h"
 #include "line_of.h"
 #include "credentials.h"
 
@@ -396,21 +397,6 @@ TEST_F(cred, credentials_directory_preferred)
 
 /* ---- the atomic write and the rotations ----------------------------------- */
 
-static int read_all(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return (int)n;
-}
-
 /* Files in dir other than the key file: temporary files left behind. */
 static int strays(const char *dir)
 {
@@ -463,7 +449,7 @@ TEST_F(cred, write_then_load_round_trip)
 	EXPECT_TRUE(self->c.has_next_town);
 	EXPECT_EQ(0, memcmp(self->c.town_pk_next, w.town_pk_next, GMP_KEY_LEN));
 	/* the factory path's lines are the first ones, as townctl provision prints them */
-	ASSERT_LT(0, read_all(self->path, text, sizeof(text)));
+	ASSERT_LT(0, read_text(self->path, text, sizeof(text)));
 	gmp_hex_encode(w.key.sk, GMP_KEY_LEN, hex);
 	EXPECT_NE(NULL, strstr(text, "\nmeter_id = 4321\nmeter_secret_key = ")) TH_LOG("%s", text);
 	EXPECT_NE(NULL, strstr(text, hex));
@@ -478,12 +464,12 @@ TEST_F(cred, write_never_overwrites_without_replace)
 	w.key = self->meter;
 	memcpy(w.town_pk, self->town.pk, GMP_KEY_LEN);
 	ASSERT_EQ(0, put(self->path, provisioned(self, 101), 0600));
-	ASSERT_LT(0, read_all(self->path, before, sizeof(before)));
+	ASSERT_LT(0, read_text(self->path, before, sizeof(before)));
 	EXPECT_EQ(-EEXIST, credentials_write(&w, self->path, 0, (uid_t)-1, (gid_t)-1, self->err,
 					     sizeof(self->err)));
 	snprintf(want, sizeof(want), "%s: exists", self->path);
 	EXPECT_STREQ(want, self->err);
-	ASSERT_LT(0, read_all(self->path, after, sizeof(after)));
+	ASSERT_LT(0, read_text(self->path, after, sizeof(after)));
 	EXPECT_STREQ(before, after);
 	EXPECT_EQ(0, strays(self->dir));
 	/* with it, replaced whole */
@@ -546,7 +532,7 @@ TEST_F(cred, meter_key_rotation)
 	{
 		char text[2048];
 
-		ASSERT_LT(0, read_all(self->path, text, sizeof(text)));
+		ASSERT_LT(0, read_text(self->path, text, sizeof(text)));
 		EXPECT_EQ(NULL, strstr(text, self->sk));
 	}
 	EXPECT_EQ(0, strays(self->dir));
@@ -563,10 +549,10 @@ TEST_F(cred, town_key_rotation)
 	EXPECT_EQ(-ENOENT, credentials_town_rotation_finish(&self->c, self->err,
 							    sizeof(self->err)));
 	/* an unusable key is refused and nothing is written */
-	ASSERT_LT(0, read_all(self->path, before, sizeof(before)));
+	ASSERT_LT(0, read_text(self->path, before, sizeof(before)));
 	EXPECT_EQ(-EINVAL, credentials_town_rotation_begin(&self->c, zero, self->err,
 							   sizeof(self->err)));
-	ASSERT_LT(0, read_all(self->path, after, sizeof(after)));
+	ASSERT_LT(0, read_text(self->path, after, sizeof(after)));
 	EXPECT_STREQ(before, after);
 	EXPECT_FALSE(self->c.has_next_town);
 	/* the town-key command: stored as the next key */

@@ -20,6 +20,7 @@
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
+#include "read_text.h"
 #include "credentials.h"
 #include "keygen.h"
 
@@ -31,22 +32,6 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	(void)flag;
 	(void)ftw;
 	return remove(path);
-}
-
-static int slurp(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	buf[0] = '\0';
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return (int)n;
 }
 
 FIXTURE(keygen) {
@@ -127,8 +112,8 @@ static int run(FIXTURE_DATA(keygen) *self, const struct keygen_opts *o, const ch
 	}
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
 		return -1;
-	slurp(outp, self->out, sizeof(self->out));
-	slurp(errp, self->err, sizeof(self->err));
+	read_text(outp, self->out, sizeof(self->out));
+	read_text(errp, self->err, sizeof(self->err));
 	unlink(outp);
 	unlink(errp);
 	return WEXITSTATUS(status);
@@ -181,18 +166,18 @@ TEST_F(keygen, existing_key_kept_unless_forced)
 	struct uplink_credentials c;
 
 	ASSERT_EQ(0, run(self, &o, NULL)) TH_LOG("%s", self->err);
-	ASSERT_LT(0, slurp(self->path, before, sizeof(before)));
+	ASSERT_LT(0, read_text(self->path, before, sizeof(before)));
 	/* again: refused, the key the town knows stays */
 	o.meter_id = "102";
 	EXPECT_EQ(1, run(self, &o, NULL));
 	EXPECT_NE(NULL, strstr(self->err, "exists")) TH_LOG("%s", self->err);
 	EXPECT_NE(NULL, strstr(self->err, "--force")) TH_LOG("%s", self->err);
-	ASSERT_LT(0, slurp(self->path, after, sizeof(after)));
+	ASSERT_LT(0, read_text(self->path, after, sizeof(after)));
 	EXPECT_STREQ(before, after);
 	/* --force: a new key pair, and the line to replace the enrolled one */
 	o.force = true;
 	ASSERT_EQ(0, run(self, &o, NULL)) TH_LOG("%s", self->err);
-	ASSERT_LT(0, slurp(self->path, after, sizeof(after)));
+	ASSERT_LT(0, read_text(self->path, after, sizeof(after)));
 	EXPECT_STRNE(before, after);
 	ASSERT_EQ(0, credentials_load(&c, self->path, self->msg, sizeof(self->msg)));
 	EXPECT_EQ(102, c.meter_id);
