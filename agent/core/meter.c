@@ -38,16 +38,23 @@ const char *meter_alarm_name(enum meter_alarm a)
 void meter_log(struct meter *m, int level, const char *fmt, ...)
 {
 	char msg[512];
+	const char *line;
+	struct timespec ts;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	m->log_bytes += strlen(msg) + 1;
-	if (m->hooks.log)
-		m->hooks.log(m->hooks.ctx, level, msg);
-	else
-		fprintf(stderr, "<%d>%s\n", level, msg);
+	/* monotonic: a clock step neither releases nor holds back lines */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	log_limit_feed(&m->log_limit, level, msg, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	while ((line = log_limit_next(&m->log_limit, &level))) {
+		m->log_bytes += strlen(line) + 1;
+		if (m->hooks.log)
+			m->hooks.log(m->hooks.ctx, level, line);
+		else
+			fprintf(stderr, "<%d>%s\n", level, line);
+	}
 }
 
 void meter_changed(struct meter *m, unsigned groups)

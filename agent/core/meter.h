@@ -14,6 +14,7 @@
 
 #include "alloc.h"
 #include "config.h"
+#include "log_limit.h"
 #include "profile.h"
 #include "protect.h"
 #include "registers.h"
@@ -110,10 +111,14 @@ struct meter {
 	char boot_id[40];
 	int64_t last_request_w, last_surplus_w;
 	uint64_t log_bytes;		/* journal bytes produced, for the benchmark */
+	struct log_limit log_limit;	/* meter_log(): repeated lines held back */
 };
 
 const char *meter_alarm_name(enum meter_alarm a);
-/* A journal line (counted for the benchmark). */
+/*
+ * A journal line (counted for the benchmark), rate-limited: a line of the
+ * same text but its digits at most once per 10 min (log_limit.h).
+ */
 void meter_log(struct meter *m, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Property groups changed (enum MP_*). */
 void meter_changed(struct meter *m, unsigned groups);

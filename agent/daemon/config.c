@@ -131,7 +131,7 @@ void config_defaults(struct meter_config *c)
 	strcpy(c->technician_group, "gridmeter-technicians");
 	strcpy(c->appliance_group, "gridmeter-appliances");
 	strcpy(c->authorization, "auto");
-	strcpy(c->credentials, "/etc/gridmeter/uplink.key");
+	strcpy(c->credentials, "/etc/gridmeter/keys/uplink.key");
 	c->report_interval_s = 60;
 	c->snapshot_interval_s = 3600;
 	c->outbox_max_mib = 64;

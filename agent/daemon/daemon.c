@@ -30,6 +30,7 @@
 #include "ct_setup.h"
 #include "dbus.h"
 #include "dbus_uplink.h"
+#include "keygen.h"
 #include "meter.h"
 #include "relay.h"
 #include "sensor.h"
@@ -128,10 +129,16 @@ static int on_button(sd_event_source *es, int fd, uint32_t revents, void *userda
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: meterd [-c CONFIG] [--check] [--test-hooks]\n"
+		   "       meterd --generate-key --meter-id N --town-key HEX [-c CONFIG] [--force]\n"
 		   "  -c, --config FILE   configuration (default /etc/gridmeter/meterd.conf)\n"
 		   "      --check         validate the configuration and exit\n"
 		   "      --test-hooks    export org.gridmeter.Meter1.Test (replay sensor only)\n"
-		   "      --setup-thresholds  write [protection] to the CT driver's events and exit\n");
+		   "      --setup-thresholds  write [protection] to the CT driver's events and exit\n"
+		   "      --generate-key  write a new key pair to [uplink] credentials, print the\n"
+		   "                      public key and the 'townctl add' line, and exit\n"
+		   "      --meter-id N    the meter's number at the town server\n"
+		   "      --town-key HEX  the town server's public key ('townctl pubkey')\n"
+		   "      --force         replace an existing key file\n");
 }
 
 static int setup(struct daemon *d, bool test_hooks, char *err, size_t errlen)
@@ -248,11 +255,16 @@ int meterd_main(int argc, char **argv)
 		{ "check", no_argument, NULL, 'C' },
 		{ "test-hooks", no_argument, NULL, 'T' },
 		{ "setup-thresholds", no_argument, NULL, 'S' },
+		{ "generate-key", no_argument, NULL, 'G' },
+		{ "meter-id", required_argument, NULL, 'I' },
+		{ "town-key", required_argument, NULL, 'K' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = "/etc/gridmeter/meterd.conf";
 	bool check = false, test_hooks = false, setup_thresholds = false;
+	struct keygen_opts keygen = { 0 };
 	struct daemon *d;
 	char err[512] = "";
 	int c, r;
@@ -264,10 +276,16 @@ int meterd_main(int argc, char **argv)
 		case 'C': check = true; break;
 		case 'T': test_hooks = true; break;
 		case 'S': setup_thresholds = true; break;
+		case 'G': keygen.generate = true; break;
+		case 'I': keygen.meter_id = optarg; break;
+		case 'K': keygen.town_key = optarg; break;
+		case 'F': keygen.force = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
+	if (keygen_wanted(&keygen))
+		return keygen_main(&keygen, path, stdout, stderr);
 	if (sodium_init() < 0)
 		return 1;
 	d = calloc(1, sizeof(*d));

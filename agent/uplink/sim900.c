@@ -1,16 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 /* SIM900 bring-up state machine (modem_sim900.h, Documentation/sim900.md). */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "sim900.h"
 #include "parse.h"
 
 #define BOOT_PROBE_MS	1000	/* "AT" while waiting for a booting modem */
 #define RETRY_PAUSE_MS	500	/* before repeating a failed command */
+#define HOUR_MS		3600000LL
 
 static const char *const state_names[] = {
 	[SIM900_OFF] = "off", [SIM900_POWER] = "power-key", [SIM900_BOOT] = "booting",
@@ -35,6 +40,10 @@ void sim900_config_defaults(struct sim900_config *c)
 	c->reg_poll_ms = 2000;
 	c->guard_ms = 1000;
 	c->retry_delay_ms = 5000;
+	c->retry_max_ms = 600000;
+	c->retry_reset_ms = 300000;
+	c->powercycle_interval_ms = 600000;
+	c->powercycles_per_hour = 3;
 	c->pwrkey_ms = 1200;
 	c->boot_ms = 10000;
 	c->powercycle_after = 3;
@@ -65,6 +74,12 @@ int sim900_config_set(struct sim900_config *c, const char *key, const char *valu
 		{ "registration_poll_ms", offsetof(struct sim900_config, reg_poll_ms), 10, 60000 },
 		{ "guard_ms", offsetof(struct sim900_config, guard_ms), 20, 2550 },
 		{ "retry_delay_ms", offsetof(struct sim900_config, retry_delay_ms), 10, 3600000 },
+		{ "retry_max_ms", offsetof(struct sim900_config, retry_max_ms), 10, 86400000 },
+		{ "retry_reset_ms", offsetof(struct sim900_config, retry_reset_ms), 1000, 86400000 },
+		{ "powercycle_interval_ms", offsetof(struct sim900_config, powercycle_interval_ms),
+		  0, 86400000 },
+		{ "powercycles_per_hour", offsetof(struct sim900_config, powercycles_per_hour), 1,
+		  SIM900_MAX_CYCLES },
 		{ "pwrkey_ms", offsetof(struct sim900_config, pwrkey_ms), 10, 10000 },
 		{ "boot_ms", offsetof(struct sim900_config, boot_ms), 100, 120000 },
 		{ "powercycle_after", offsetof(struct sim900_config, powercycle_after), 1, 100 },
@@ -125,18 +140,26 @@ int sim900_config_check(const struct sim900_config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "key 'server' is required");
 		return -1;
 	}
+	if (c->retry_max_ms < c->retry_delay_ms) {
+		snprintf(err, errlen, "key 'retry_max_ms': %u is below retry_delay_ms (%u)",
+			 c->retry_max_ms, c->retry_delay_ms);
+		return -1;
+	}
 	return 0;
 }
 
 /* ---- plumbing ---------------------------------------------------------- */
 
-static void logf_(struct sim900 *m, const char *fmt, const char *a, const char *b)
+static void __attribute__((format(printf, 2, 3))) logm(struct sim900 *m, const char *fmt, ...)
 {
 	char msg[400];
+	va_list ap;
 
 	if (!m->ops->log)
 		return;
-	snprintf(msg, sizeof(msg), fmt, a, b);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	m->ops->log(m->ctx, msg);
 }
 
@@ -144,7 +167,7 @@ static void set_state(struct sim900 *m, enum sim900_state s)
 {
 	if (m->state == s)
 		return;
-	logf_(m, "modem: %s -> %s", sim900_state_name(m->state), sim900_state_name(s));
+	logm(m, "modem: %s -> %s", sim900_state_name(m->state), sim900_state_name(s));
 	m->state = s;
 	m->step = 0;
 	m->tries = 0;
@@ -155,7 +178,7 @@ static void set_state(struct sim900 *m, enum sim900_state s)
 static void send_raw(struct sim900 *m, const char *s)
 {
 	if (m->ops->write(m->ctx, s, strlen(s)) < 0)
-		logf_(m, "modem: write failed: %s%s", strerror(errno), "");
+		logm(m, "modem: write failed: %s", strerror(errno));
 }
 
 static void command(struct sim900 *m, int64_t now, uint32_t timeout)
@@ -203,11 +226,57 @@ static void start_state(struct sim900 *m, enum sim900_state s, int64_t now)
 	command(m, now, m->cfg.cmd_timeout_ms);
 }
 
-static void power_pulse(struct sim900 *m, int64_t now)
+/* ---- back-off and power cycles -------------------------------------------- */
+
+/* splitmix64: the jitter needs spread between meters, not secrecy */
+static uint64_t next_random(struct sim900 *m)
+{
+	uint64_t z = (m->rng += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/*
+ * The wait before the next attempt after a failure: min(cap, base x 2^n)
+ * x uniform(0.5, 1.5), n the failures in a row so far; then n + 1.
+ */
+static int64_t backoff_delay(struct sim900 *m)
+{
+	uint64_t d = m->cfg.retry_delay_ms, cap = m->cfg.retry_max_ms;
+
+	for (uint32_t i = 0; i < m->backoff && d < cap; i++)
+		d *= 2;
+	if (d > cap)
+		d = cap;
+	if (m->backoff < UINT32_MAX)
+		m->backoff++;
+	return (int64_t)(d / 2 + next_random(m) % (d + 1));
+}
+
+/* When the power-cycle policy allows the next cycle. */
+static int64_t cycle_allowed_at(const struct sim900 *m)
+{
+	uint32_t n = m->power_cycles, per_hour = m->cfg.powercycles_per_hour;
+	int64_t t = INT64_MIN;
+
+	if (n)
+		t = m->cycle_at[(n - 1) % SIM900_MAX_CYCLES] + m->cfg.powercycle_interval_ms;
+	if (n >= per_hour) {
+		int64_t h = m->cycle_at[(n - per_hour) % SIM900_MAX_CYCLES] + HOUR_MS;
+
+		if (h > t)
+			t = h;
+	}
+	return t;
+}
+
+static void pulse(struct sim900 *m, int64_t now)
 {
 	set_state(m, SIM900_POWER);
-	m->power_cycles++;
-	m->failures = 0;
+	m->pulses++;
+	m->cycle_pulses++;
 	m->csq = 99;
 	m->creg = -1;
 	if (m->ops->pwrkey)
@@ -215,13 +284,60 @@ static void power_pulse(struct sim900 *m, int64_t now)
 	m->deadline = now + m->cfg.pwrkey_ms;
 }
 
-static void fail(struct sim900 *m, int64_t now, const char *why, const char *detail)
+/*
+ * Start a power cycle if the policy allows one now: one pulse (a second
+ * one follows if this one turned the modem off). false if held back.
+ */
+static bool power_cycle(struct sim900 *m, int64_t now, const char *why)
 {
+	int64_t at = cycle_allowed_at(m);
+
+	if (at > now) {
+		logm(m, "modem: a power cycle is due (%s) but held back for %lld s (at most one "
+		     "per %u s and %u per hour)", why, (long long)((at - now + 999) / 1000),
+		     m->cfg.powercycle_interval_ms / 1000, m->cfg.powercycles_per_hour);
+		return false;
+	}
+	logm(m, "modem: power cycle (%s)", why);
+	m->cycle_at[m->power_cycles % SIM900_MAX_CYCLES] = now;
+	m->power_cycles++;
+	m->failures = 0;
+	m->cycle_pulses = 0;
+	pulse(m, now);
+	return true;
+}
+
+static void start_state(struct sim900 *m, enum sim900_state s, int64_t now);
+
+/* A bring-up from setup, or a wait until the back-off allows one. */
+static void begin_attempt(struct sim900 *m, int64_t now)
+{
+	if (now < m->next_attempt) {
+		set_state(m, SIM900_WAIT);
+		m->deadline = m->next_attempt;
+		return;
+	}
+	m->attempts++;
+	start_state(m, SIM900_SETUP, now);
+}
+
+/*
+ * A failed attempt: wait out the back-off. modem: counts towards a power
+ * cycle (registration, GPRS, a modem that does not answer); a server that
+ * refuses or drops the connection does not.
+ */
+static void fail(struct sim900 *m, int64_t now, bool modem, const char *why, const char *detail)
+{
+	int64_t delay = backoff_delay(m);
+
 	snprintf(m->why, sizeof(m->why), "%s%s", why, detail);
-	logf_(m, "modem: bring-up failed: %s%s", why, detail);
-	m->failures++;
+	if (modem)
+		m->failures++;
+	m->next_attempt = now + delay;
+	logm(m, "modem: bring-up failed: %s%s; next attempt in %lld s", why, detail,
+	     (long long)((delay + 999) / 1000));
 	set_state(m, SIM900_WAIT);
-	m->deadline = now + m->cfg.retry_delay_ms;
+	m->deadline = m->next_attempt;
 }
 
 /* The current command failed (ERROR, +CME ERROR, timeout): retry or give up. */
@@ -235,11 +351,11 @@ static void cmd_failed(struct sim900 *m, int64_t now, const char *why)
 	}
 	/* a modem that does not even answer AT is off or hung */
 	if (m->state == SIM900_SETUP && (m->step & 0xff) == 0 && !strcmp(why, "no answer")) {
-		logf_(m, "modem: no answer to AT%s%s", "", "");
-		power_pulse(m, now);
-		return;
+		logm(m, "modem: no answer to AT");
+		if (power_cycle(m, now, "no answer to AT"))
+			return;
 	}
-	fail(m, now, why, "");
+	fail(m, now, true, why, "");
 }
 
 static void next_step(struct sim900 *m, int64_t now)
@@ -276,7 +392,7 @@ static void next_step(struct sim900 *m, int64_t now)
 static void poll_later(struct sim900 *m, int64_t now, const char *what)
 {
 	if (now + (int64_t)m->cfg.reg_poll_ms > m->phase_end) {
-		fail(m, now, what, "");
+		fail(m, now, true, what, "");
 		return;
 	}
 	m->step |= 0x100;
@@ -294,6 +410,20 @@ void sim900_init(struct sim900 *m, const struct sim900_config *cfg,
 	m->csq = 99;
 	m->creg = -1;
 	m->deadline = INT64_MAX;
+	m->next_attempt = INT64_MIN;
+	/* meters that lost the town together must not retry together */
+	if (getrandom(&m->rng, sizeof(m->rng), GRND_NONBLOCK) != sizeof(m->rng)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		m->rng = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)ts.tv_sec ^
+			 ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)m;
+	}
+}
+
+void sim900_seed(struct sim900 *m, uint64_t seed)
+{
+	m->rng = seed;
 }
 
 void sim900_start(struct sim900 *m, int64_t now)
@@ -320,9 +450,19 @@ int64_t sim900_deadline(const struct sim900 *m)
 
 void sim900_link_down(struct sim900 *m, int64_t now)
 {
+	int64_t up = now - m->data_since, delay;
+
 	if (m->state != SIM900_DATA)
 		return;
 	m->link_losses++;
+	/* a link that worked for a while starts the back-off again */
+	if (up >= (int64_t)m->cfg.retry_reset_ms)
+		m->backoff = 0;
+	delay = backoff_delay(m);
+	m->next_attempt = now + delay;
+	logm(m, "modem: link down after %lld s connected; next attempt in %lld s",
+	     (long long)(up / 1000), (long long)((delay + 999) / 1000));
+	/* escape at once (the modem back in command mode), then wait */
 	sim900_start_escape(m, now);
 }
 
@@ -345,23 +485,26 @@ static bool urc(struct sim900 *m, const char *l, int64_t now)
 		return true;
 	}
 	if (starts(l, "NORMAL POWER DOWN") || starts(l, "UNDER-VOLTAGE POWER DOWN")) {
-		logf_(m, "modem: %s%s", l, "");
-		if (m->state != SIM900_POWER) {
-			/* it is off now: press the key again to power it up */
-			power_pulse(m, now);
+		logm(m, "modem: %s", l);
+		if (m->state == SIM900_POWER)
+			return true;
+		if (m->state == SIM900_BOOT && m->cycle_pulses == 1) {
+			/* our press turned it off: the second press of the cycle turns it on */
+			pulse(m, now);
+		} else if (!power_cycle(m, now, "the modem powered down")) {
+			fail(m, now, true, "powered down", "");
 		}
 		return true;
 	}
 	if (!strcmp(l, "+PDP: DEACT")) {
-		logf_(m, "modem: GPRS context deactivated by the network%s%s", "", "");
-		if (m->state == SIM900_GPRS || m->state == SIM900_CONNECT) {
-			fail(m, now, "+PDP: DEACT", "");
-		}
+		logm(m, "modem: GPRS context deactivated by the network");
+		if (m->state == SIM900_GPRS || m->state == SIM900_CONNECT)
+			fail(m, now, true, "+PDP: DEACT", "");
 		return true;
 	}
 	if (!strcmp(l, "CLOSED") || !strcmp(l, "NO CARRIER")) {
 		if (m->state == SIM900_CONNECT)
-			fail(m, now, "connection closed: ", l);
+			fail(m, now, false, "connection closed: ", l);
 		return true;
 	}
 	if (!strcmp(l, "RING") || starts(l, "+CMTI:") || starts(l, "UNDER-VOLTAGE WARNING") ||
@@ -400,7 +543,7 @@ static void line(struct sim900 *m, const char *l, int64_t now)
 	if (m->state == SIM900_ESCAPE) {
 		if (!strcmp(l, "OK") && m->step == 1) {
 			/* back in command mode */
-			start_state(m, SIM900_SETUP, now);
+			begin_attempt(m, now);
 		}
 		return;
 	}
@@ -409,10 +552,11 @@ static void line(struct sim900 *m, const char *l, int64_t now)
 		if (m->state == SIM900_BOOT)
 			return;
 		if (m->state == SIM900_CONNECT) {
-			fail(m, now, "AT+CIPSTART: ", l);
+			/* CONNECT FAIL: the modem works, the server refused or is unreachable */
+			fail(m, now, strcmp(l, "CONNECT FAIL") != 0, "AT+CIPSTART: ", l);
 			return;
 		}
-		logf_(m, "modem: command failed: %s%s", l, "");
+		logm(m, "modem: command failed: %s", l);
 		cmd_failed(m, now, l);
 		return;
 	}
@@ -420,6 +564,8 @@ static void line(struct sim900 *m, const char *l, int64_t now)
 	case SIM900_BOOT:
 		if (!strcmp(l, "OK")) {
 			/* the modem answers: AT done, continue with ATE0 */
+			m->cycle_pulses = 0;
+			m->attempts++;
 			set_state(m, SIM900_SETUP);
 			m->step = 0;
 			next_step(m, now);
@@ -429,7 +575,7 @@ static void line(struct sim900 *m, const char *l, int64_t now)
 		if (step == 2 && starts(l, "+CPIN: ")) {
 			if (strcmp(l + 7, "READY")) {
 				snprintf(m->why, sizeof(m->why), "SIM: %s", l + 7);
-				logf_(m, "modem: SIM needs %s; not retrying", l + 7, "");
+				logm(m, "modem: SIM needs %s; not retrying", l + 7);
 				set_state(m, SIM900_FATAL);
 				return;
 			}
@@ -467,7 +613,7 @@ static void line(struct sim900 *m, const char *l, int64_t now)
 				if (m->creg == 1 || m->creg == 5)
 					next_step(m, now);
 				else if (m->creg == 3)
-					fail(m, now, "registration denied", "");
+					fail(m, now, true, "registration denied", "");
 				else
 					poll_later(m, now, "not registered");
 			} else if (m->got_info) {
@@ -487,7 +633,7 @@ static void line(struct sim900 *m, const char *l, int64_t now)
 
 			if (sscanf(l, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 &&
 			    a < 256 && b < 256 && c < 256 && d < 256) {
-				logf_(m, "modem: GPRS up, address %s%s", l, "");
+				logm(m, "modem: GPRS up, address %s", l);
 				next_step(m, now);
 			}
 		} else if (step > 0 && !strcmp(l, "OK")) {
@@ -500,6 +646,7 @@ static void line(struct sim900 *m, const char *l, int64_t now)
 		} else if (!strcmp(l, "CONNECT") || !strcmp(l, "ALREADY CONNECT")) {
 			m->connects++;
 			m->failures = 0;
+			m->data_since = now;
 			m->why[0] = '\0';
 			set_state(m, SIM900_DATA);
 			m->deadline = INT64_MAX;
@@ -542,18 +689,28 @@ void sim900_tick(struct sim900 *m, int64_t now)
 		m->deadline = now + BOOT_PROBE_MS;
 		return;
 	case SIM900_BOOT:
-		if (now >= m->phase_end) {
-			/* nothing: it was on and the pulse turned it off, or it is dead */
-			power_pulse(m, now);
+		if (now < m->phase_end) {
+			command(m, now, BOOT_PROBE_MS);
 			return;
 		}
-		command(m, now, BOOT_PROBE_MS);
+		/* nothing: the press of this cycle turned it off, or it is off or dead */
+		if (m->cycle_pulses == 1) {
+			pulse(m, now);
+			return;
+		}
+		if (m->cycle_pulses || !power_cycle(m, now, "no answer after power-up"))
+			fail(m, now, true, "no answer after power-up", "");
 		return;
 	case SIM900_WAIT:
-		if (m->failures >= m->cfg.powercycle_after)
-			power_pulse(m, now);
-		else
-			start_state(m, SIM900_SETUP, now);
+		if (m->failures >= m->cfg.powercycle_after) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "%u failed bring-ups", m->failures);
+			if (power_cycle(m, now, why))
+				return;
+		}
+		m->attempts++;
+		start_state(m, SIM900_SETUP, now);
 		return;
 	case SIM900_ESCAPE:
 		if (m->step == 0) {
@@ -562,7 +719,7 @@ void sim900_tick(struct sim900 *m, int64_t now)
 			m->deadline = now + m->cfg.guard_ms + m->cfg.cmd_timeout_ms;
 		} else {
 			/* no OK: perhaps already in command mode (CLOSED); resync */
-			start_state(m, SIM900_SETUP, now);
+			begin_attempt(m, now);
 		}
 		return;
 	case SIM900_SETUP:
@@ -581,7 +738,9 @@ void sim900_tick(struct sim900 *m, int64_t now)
 			return;
 		}
 		if (m->state == SIM900_CONNECT) {
-			fail(m, now, m->got_ok ? "no CONNECT" : "no answer to AT+CIPSTART", "");
+			/* OK but no CONNECT: the server does not answer, not the modem's fault */
+			fail(m, now, !m->got_ok, m->got_ok ? "no CONNECT" : "no answer to AT+CIPSTART",
+			     "");
 			return;
 		}
 		cmd_failed(m, now, "no answer");

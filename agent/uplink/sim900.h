@@ -13,8 +13,15 @@
  * +CREG, RING, +PDP: DEACT, CLOSED, NO CARRIER, NORMAL POWER DOWN,
  * UNDER-VOLTAGE), ERROR and +CME ERROR, slow and missing answers (per
  * command timeouts and retries), CONNECT FAIL, registration searching and
- * denied, and a PWRKEY pulse after repeated failed bring-ups or when the
- * modem stops answering.
+ * denied, and a power cycle (PWRKEY) after repeated failed bring-ups or
+ * when the modem stops answering.
+ *
+ * Storm control: every failed attempt (no CONNECT, a link that went down)
+ * waits an exponential back-off with jitter and a cap before the next one;
+ * power cycles are rationed (at most one per powercycle_interval_ms and
+ * powercycles_per_hour in any hour), and a server that refuses TCP never
+ * causes one. The jitter comes from a generator seeded from getrandom()
+ * (sim900_seed() for tests).
  */
 #ifndef GM_MODEM_SIM900_H
 #define GM_MODEM_SIM900_H
@@ -22,6 +29,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#define SIM900_MAX_CYCLES	60	/* most powercycles_per_hour */
 
 struct sim900_config {
 	char apn[64], user[64], pass[64];	/* user/pass may be empty */
@@ -33,10 +42,21 @@ struct sim900_config {
 	uint32_t reg_timeout_ms;	/* registration and attach (120000) */
 	uint32_t reg_poll_ms;		/* AT+CREG?/AT+CGATT? polling (2000) */
 	uint32_t guard_ms;		/* "+++" guard time (1000, as AT+CIPCCFG) */
-	uint32_t retry_delay_ms;	/* pause after a failed bring-up (5000) */
+	/*
+	 * Back-off after a failed attempt (no CONNECT, a link that went down):
+	 * min(retry_max_ms, retry_delay_ms x 2^n) x uniform(0.5, 1.5), n the
+	 * failures in a row; n restarts at 0 once a link stayed connected for
+	 * retry_reset_ms.
+	 */
+	uint32_t retry_delay_ms;	/* base (5000) */
+	uint32_t retry_max_ms;		/* cap (600000) */
+	uint32_t retry_reset_ms;	/* (300000) */
 	uint32_t pwrkey_ms;		/* PWRKEY pulse (1200) */
 	uint32_t boot_ms;		/* after power-up until AT answers (10000) */
-	uint32_t powercycle_after;	/* failed bring-ups before a pulse (3) */
+	uint32_t powercycle_after;	/* failed bring-ups (modem side) before a power cycle (3) */
+	/* power cycles (at most two PWRKEY pulses each: off, on) */
+	uint32_t powercycle_interval_ms;	/* at least this apart (600000) */
+	uint32_t powercycles_per_hour;		/* at most this many in any hour (3) */
 	uint32_t retries;		/* attempts per command (3) */
 };
 
@@ -72,8 +92,17 @@ struct sim900 {
 	enum sim900_state state;
 	int step;			/* command within the state */
 	int tries;			/* of the current command */
-	uint32_t failures;		/* consecutive failed bring-ups */
-	uint32_t power_cycles, connects, link_losses;
+	uint32_t failures;		/* failed bring-ups in a row the modem may be to blame for */
+	uint32_t backoff;		/* failed attempts in a row (the n of the back-off) */
+	int64_t next_attempt;		/* no bring-up starts before (ms) */
+	int64_t data_since;		/* connected since (ms) */
+	uint32_t cycle_pulses;		/* pulses of the power cycle in progress (0: none) */
+	int64_t cycle_at[SIM900_MAX_CYCLES];	/* starts of the last power cycles, by power_cycles % */
+	/* counters */
+	uint32_t attempts;		/* bring-ups started (setup .. connect) */
+	uint32_t pulses;		/* PWRKEY pulses */
+	uint32_t power_cycles;		/* power cycles (one or two pulses each) */
+	uint32_t connects, link_losses;
 	int csq;			/* 0..31, 99 unknown */
 	int creg;			/* 0..5, -1 unknown (+CREG stat) */
 	bool got_ok, got_info;
@@ -82,6 +111,7 @@ struct sim900 {
 	char line[256];
 	size_t line_len;
 	char why[96];			/* last failure, for the log */
+	uint64_t rng;			/* jitter generator state */
 };
 
 void sim900_config_defaults(struct sim900_config *c);
@@ -97,6 +127,8 @@ int sim900_config_check(const struct sim900_config *c, char *err, size_t errlen)
 
 void sim900_init(struct sim900 *m, const struct sim900_config *cfg,
 		 const struct sim900_ops *ops, void *ctx);
+/* Seed the jitter generator (sim900_init() seeds it from getrandom()). */
+void sim900_seed(struct sim900 *m, uint64_t seed);
 /* Start: assume the modem is powered (it answers AT) or power it up. */
 void sim900_start(struct sim900 *m, int64_t now_ms);
 /*

@@ -429,10 +429,11 @@ TEST_F(modem, hung_modem_is_power_cycled)
 	ASSERT_STREQ("ok", ctl(r, "hang", rep, sizeof(rep)));
 	sim900_link_down(&r->m, now_ms());
 	ASSERT_EQ(0, drive(r, SIM900_DATA, 20000));
-	/* the first press turned the hung modem off, the second on */
+	/* one power cycle: the first press turned the hung modem off, the second on */
 	EXPECT_EQ(2, r->pwrkey_presses);
 	EXPECT_EQ(2, stat_of(r, "pwrkeys"));
-	EXPECT_EQ(2, (int)r->m.power_cycles);
+	EXPECT_EQ(2, (int)r->m.pulses);
+	EXPECT_EQ(1, (int)r->m.power_cycles);
 	srv = accept_bridge(r);
 	EXPECT_LE(0, srv);
 	close(srv);
@@ -473,6 +474,23 @@ TEST(config_keys)
 	EXPECT_EQ(0, sim900_config_set(&c, "guard_ms", "1000", err, sizeof(err)));
 	EXPECT_EQ(-1, sim900_config_set(&c, "baud", "9600", err, sizeof(err)));
 	EXPECT_STREQ("unknown key", err);
+	/* the back-off and power-cycle policy */
+	EXPECT_EQ(5000u, c.retry_delay_ms);
+	EXPECT_EQ(600000u, c.retry_max_ms);
+	EXPECT_EQ(300000u, c.retry_reset_ms);
+	EXPECT_EQ(600000u, c.powercycle_interval_ms);
+	EXPECT_EQ(3u, c.powercycles_per_hour);
+	EXPECT_EQ(0, sim900_config_set(&c, "retry_max_ms", "120000", err, sizeof(err)));
+	EXPECT_EQ(0, sim900_config_set(&c, "retry_reset_ms", "60000", err, sizeof(err)));
+	EXPECT_EQ(0, sim900_config_set(&c, "powercycle_interval_ms", "0", err, sizeof(err)));
+	EXPECT_EQ(0, sim900_config_set(&c, "powercycles_per_hour", "60", err, sizeof(err)));
+	EXPECT_EQ(-1, sim900_config_set(&c, "powercycles_per_hour", "61", err, sizeof(err)));
+	EXPECT_STREQ("'61' is not 1..60", err);
+	EXPECT_EQ(-1, sim900_config_set(&c, "powercycles_per_hour", "0", err, sizeof(err)));
+	EXPECT_EQ(0, sim900_config_check(&c, err, sizeof(err)));
+	EXPECT_EQ(0, sim900_config_set(&c, "retry_delay_ms", "200000", err, sizeof(err)));
+	EXPECT_EQ(-1, sim900_config_check(&c, err, sizeof(err)));
+	EXPECT_STREQ("key 'retry_max_ms': 120000 is below retry_delay_ms (200000)", err);
 }
 
 /* Meter A reports through its simulated SIM900 to townd; the ack comes back. */

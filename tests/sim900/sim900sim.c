@@ -16,10 +16,13 @@
 
 #include "sim900sim.h"
 
-static int64_t now_ms(void)
+/* The simulator's time: CLOCK_MONOTONIC, or the test's simulated clock. */
+static int64_t now_ms(const struct sim900sim *s)
 {
 	struct timespec ts;
 
+	if (s->clock)
+		return s->clock(s->clock_ctx);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
@@ -55,7 +58,7 @@ static void out(struct sim900sim *s, const char *text, bool framed)
 	if (s->nq == S9_OUTQ)
 		return;
 	o = &s->q[s->nq++];
-	o->at = now_ms() + s->delay_ms;
+	o->at = now_ms(s) + s->delay_ms;
 	o->len = (uint16_t)snprintf(o->text, sizeof(o->text), framed ? "\r\n%s\r\n" : "%s", text);
 }
 
@@ -92,8 +95,8 @@ static void power(struct sim900sim *s, bool on, bool announce)
 	s->nq = 0;
 	if (on) {
 		s->powered = true;
-		s->boot_urc_at = now_ms() + 300;
-		s->reg_at = now_ms() + s->reg_delay_ms;
+		s->boot_urc_at = now_ms(s) + 300;
+		s->reg_at = now_ms(s) + s->reg_delay_ms;
 	} else {
 		if (announce && s->powered)
 			write_tty(s, "\r\nNORMAL POWER DOWN\r\n", 21);
@@ -221,7 +224,7 @@ static void at_command(struct sim900sim *s, char *l)
 {
 	char key[16], arg[3][130];
 	int code = 0, mode;
-	int64_t now = now_ms();
+	int64_t now = now_ms(s);
 
 	s->commands++;
 	if (s->echo) {
@@ -281,6 +284,7 @@ static void at_command(struct sim900sim *s, char *l)
 		strcpy(s->apn, arg[0]);
 		out(s, "OK", true);
 	} else if (!strcmp(key, "CIICR")) {
+		s->ciicrs++;
 		if (!s->apn[0] || (s->want_apn[0] && strcmp(s->apn, s->want_apn)) ||
 		    now < s->reg_at) {
 			out(s, "ERROR", true);
@@ -291,6 +295,7 @@ static void at_command(struct sim900sim *s, char *l)
 	} else if (!strcmp(key, "CIFSR")) {
 		out(s, s->gprs_up ? "10.64.3.17" : "ERROR", true);
 	} else if (!strcmp(key, "CIPSTART")) {
+		s->cipstarts++;
 		if (!s->gprs_up || quoted(l, 0, arg[0], sizeof(arg[0])) ||
 		    quoted(l, 1, arg[1], sizeof(arg[1])) || quoted(l, 2, arg[2], sizeof(arg[2])) ||
 		    strcasecmp(arg[0], "TCP")) {
@@ -450,7 +455,7 @@ void sim900sim_control(struct sim900sim *s, const char *cmd, char *reply, size_t
 		s->connect_fail = atoi(a);
 	} else if (!strcmp(verb, "reg_delay")) {
 		s->reg_delay_ms = (uint32_t)atoi(a);
-		s->reg_at = now_ms() + s->reg_delay_ms;
+		s->reg_at = now_ms(s) + s->reg_delay_ms;
 	} else if (!strcmp(verb, "csq")) {
 		s->csq = atoi(a);
 	} else if (!strcmp(verb, "apn")) {
@@ -475,12 +480,53 @@ void sim900sim_control(struct sim900sim *s, const char *cmd, char *reply, size_t
 		power(s, false, false);
 	} else if (!strcmp(verb, "stats")) {
 		snprintf(reply, n, "powered %d hung %d transparent %d connected %d commands %lu "
-			 "escapes %lu connects %lu pwrkeys %lu up %lu down %lu", s->powered,
-			 s->hung, s->transparent, s->tcp >= 0, s->commands, s->escapes,
-			 s->connects, s->pwrkeys, s->bytes_up, s->bytes_down);
+			 "escapes %lu ciicrs %lu cipstarts %lu connects %lu pwrkeys %lu up %lu "
+			 "down %lu", s->powered, s->hung, s->transparent, s->tcp >= 0, s->commands,
+			 s->escapes, s->ciicrs, s->cipstarts, s->connects, s->pwrkeys, s->bytes_up,
+			 s->bytes_down);
 	} else {
 		snprintf(reply, n, "error: unknown command '%s'", verb);
 	}
+}
+
+void sim900sim_due(struct sim900sim *s)
+{
+	int64_t now = now_ms(s);
+
+	flush_out(s, now);
+	if (s->boot_urc_at && now >= s->boot_urc_at) {
+		s->boot_urc_at = 0;
+		out(s, "RDY", true);
+		out(s, "+CFUN: 1", true);
+		out(s, "+CPIN: READY", true);
+		out(s, "Call Ready", true);
+		flush_out(s, now);
+	}
+	if (s->transparent && s->pluses == 3 && now - s->plus_last >= s->guard_ms) {
+		s->transparent = false;
+		s->pluses = 0;
+		s->escapes++;
+		out(s, "OK", true);
+		flush_out(s, now + s->delay_ms);
+	}
+}
+
+int64_t sim900sim_next_event(const struct sim900sim *s)
+{
+	int64_t t = INT64_MAX;
+
+	if (s->nq)
+		t = s->q[0].at;
+	if (s->boot_urc_at && s->boot_urc_at < t)
+		t = s->boot_urc_at;
+	if (s->transparent && s->pluses == 3 && s->plus_last + s->guard_ms < t)
+		t = s->plus_last + s->guard_ms;
+	return t;
+}
+
+void sim900sim_input(struct sim900sim *s, const void *buf, size_t len)
+{
+	tty_bytes(s, buf, len, now_ms(s));
 }
 
 int sim900sim_run(struct sim900sim *s, int ctl, int ctl_out)
@@ -491,31 +537,14 @@ int sim900sim_run(struct sim900sim *s, int ctl, int ctl_out)
 	for (;;) {
 		struct pollfd p[3];
 		int np = 0, timeout = 1000, ti = -1, ci = -1, ni = -1;
-		int64_t now = now_ms();
+		int64_t now, next;
 		uint8_t buf[4096];
 
-		flush_out(s, now);
-		if (s->boot_urc_at && now >= s->boot_urc_at) {
-			s->boot_urc_at = 0;
-			out(s, "RDY", true);
-			out(s, "+CFUN: 1", true);
-			out(s, "+CPIN: READY", true);
-			out(s, "Call Ready", true);
-			flush_out(s, now);
-		}
-		if (s->transparent && s->pluses == 3 && now - s->plus_last >= s->guard_ms) {
-			s->transparent = false;
-			s->pluses = 0;
-			s->escapes++;
-			out(s, "OK", true);
-			flush_out(s, now + s->delay_ms);
-		}
-		if (s->nq)
-			timeout = (int)(s->q[0].at - now);
-		if (s->boot_urc_at && s->boot_urc_at - now < timeout)
-			timeout = (int)(s->boot_urc_at - now);
-		if (s->transparent && s->pluses == 3 && s->plus_last + s->guard_ms - now < timeout)
-			timeout = (int)(s->plus_last + s->guard_ms - now);
+		sim900sim_due(s);
+		now = now_ms(s);
+		next = sim900sim_next_event(s);
+		if (next - now < timeout)
+			timeout = (int)(next - now);
 		if (timeout < 0)
 			timeout = 0;
 		p[np] = (struct pollfd){ .fd = s->tty, .events = POLLIN };
@@ -533,7 +562,7 @@ int sim900sim_run(struct sim900sim *s, int ctl, int ctl_out)
 				continue;
 			return -1;
 		}
-		now = now_ms();
+		now = now_ms(s);
 		if (p[ti].revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t r = read(s->tty, buf, sizeof(buf));
 

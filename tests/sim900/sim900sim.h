@@ -23,7 +23,8 @@
  *   hang                 stop answering anything until the PWRKEY is pulsed
  *   pwrkey               a PWRKEY pulse: toggles power (with boot URCs)
  *   off                  power off silently
- *   stats                one line of counters
+ *   stats                one line of counters (ciicrs, cipstarts: AT+CIICR and
+ *                        AT+CIPSTART received)
  * Each command is answered with "ok" or "error: why", stats with its line.
  */
 #ifndef SIM900SIM_H
@@ -70,11 +71,25 @@ struct sim900sim {
 	int nq;
 	/* counters */
 	unsigned long commands, escapes, connects, pwrkeys, bytes_up, bytes_down;
+	unsigned long ciicrs, cipstarts;	/* GPRS activations, TCP attempts */
+	/* time (ms): CLOCK_MONOTONIC unless a test sets a simulated clock */
+	int64_t (*clock)(void *ctx);
+	void *clock_ctx;
 };
 
 void sim900sim_init(struct sim900sim *s, int tty_fd, uint32_t guard_ms);
 /* One control command; the answer (no newline) goes to reply. */
 void sim900sim_control(struct sim900sim *s, const char *cmd, char *reply, size_t n);
+/*
+ * In-process use in simulated time (set s->clock): bytes the meter wrote
+ * to the serial line; then sim900sim_due() writes what is due by now
+ * (answers, boot URCs, the OK of an escape) to the tty fd, and
+ * sim900sim_next_event() says when something is due next (INT64_MAX: only
+ * input will change anything).
+ */
+void sim900sim_input(struct sim900sim *s, const void *buf, size_t len);
+void sim900sim_due(struct sim900sim *s);
+int64_t sim900sim_next_event(const struct sim900sim *s);
 /*
  * Serve until the control input (line-based; answers go to ctl_out) closes
  * or fails, or forever if ctl < 0. Returns 0, or -1 if the serial line

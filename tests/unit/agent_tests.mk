@@ -19,7 +19,7 @@ UNIT_TESTS += agent_test_store
 agent_test_store_SRCS := agent/store/crc32.c agent/core/profile.c agent/store/store.c tests/unit/agent_test_store.c
 
 UNIT_TESTS += agent_test_meter
-agent_test_meter_SRCS := $(CONF_SRCS) agent/core/tariff.c agent/store/tariff_file.c agent/core/profile.c \
+agent_test_meter_SRCS := $(CONF_SRCS) agent/core/log_limit.c agent/core/tariff.c agent/store/tariff_file.c agent/core/profile.c \
 	agent/core/registers.c agent/core/alloc.c agent/core/protect.c agent/daemon/config.c agent/uplink/sim900.c agent/store/crc32.c agent/store/store.c \
 	agent/core/meter.c agent/core/meter_actions.c agent/core/uplink.c agent/hw/sensor_replay.c agent/hw/relay_fake.c \
 	tests/unit/agent_test_meter.c
@@ -56,3 +56,14 @@ agent_test_tariff_gmp_PKGS := $(GMPROTO_PKGS)
 # the one INI reader every program uses (lib/conf/ini.c)
 UNIT_TESTS += conf_test_ini
 conf_test_ini_SRCS := $(CONF_SRCS) tests/unit/conf_test_ini.c
+
+# the journal rate limiter meter_log() writes through
+UNIT_TESTS += agent_test_log_limit
+agent_test_log_limit_SRCS := agent/core/log_limit.c tests/unit/agent_test_log_limit.c
+
+# meterd --generate-key: the meter's own key pair, the secret only in its file
+UNIT_TESTS += agent_test_keygen
+agent_test_keygen_SRCS := $(GMPROTO_SRCS) $(CONF_SRCS) agent/core/tariff.c agent/daemon/config.c \
+	agent/uplink/sim900.c agent/uplink/credentials.c agent/uplink/keygen.c \
+	tests/unit/agent_test_keygen.c
+agent_test_keygen_PKGS := $(GMPROTO_PKGS)
