@@ -285,6 +285,8 @@ guard_ms = 100
 retry_delay_ms = 1000
 command_timeout_ms = 2000
 connect_timeout_ms = 5000
+retry_max_ms = 8000
+retry_reset_ms = 10000
 
 [neighbour.peer]
 device = /dev/ttyS1
