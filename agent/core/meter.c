@@ -160,7 +160,7 @@ int meter_sync(struct meter *m)
 	if (!m->store_ok)
 		return -ENODEV;
 	persist_fill(m, &p);
-	r = store_commit(&m->store, &p, NULL, true);
+	r = store_commit(&m->store, &p, sizeof(p), NULL, 0, true);
 	if (r < 0)
 		store_failed(m, "sync", r);
 	return r < 0 ? r : 0;
@@ -230,7 +230,7 @@ int meter_init(struct meter *m, const struct meter_config *cfg, struct sensor *s
 	}
 	m->store_ok = true;
 	persist_fill(m, &p);
-	r = store_recover(&m->store, &p, &m->prof, &m->recovery);
+	r = store_recover(&m->store, &p, NULL, &m->prof, &m->recovery);
 	if (r) {
 		snprintf(err, errlen, "reading the store in %s: %s", cfg->state_dir, strerror(-r));
 		return r;
@@ -321,7 +321,7 @@ static void persist_intervals(struct meter *m, struct pending_intervals *pi, int
 			m->uplink->ops->interval(m->uplink, &pi->e[i]);
 		if (!m->store_ok)
 			continue;
-		r = store_commit(&m->store, i + 1 == pi->n ? &p : NULL, &pi->e[i],
+		r = store_commit(&m->store, i + 1 == pi->n ? &p : NULL, sizeof(p), &pi->e[i], 1,
 				 i + 1 == pi->n && sync_each);
 		if (r < 0) {
 			store_failed(m, "interval commit", r);
@@ -331,7 +331,7 @@ static void persist_intervals(struct meter *m, struct pending_intervals *pi, int
 	if (pi->n && sync_each)
 		m->last_sync_mono = mono_ms;
 	if (r == 1) {
-		r = store_compact(&m->store, &p, &m->prof);
+		r = store_compact(&m->store, &p, sizeof(p), &m->prof);
 		if (r < 0)
 			store_failed(m, "compaction", r);
 		else
@@ -420,7 +420,7 @@ static void persist_live(struct meter *m)
 	if (!m->store_ok)
 		return;
 	persist_fill(m, &p);
-	e = store_live(&m->store, &p);
+	e = store_live(&m->store, &p, sizeof(p));
 	if (e)
 		store_failed(m, "runtime snapshot", e);
 }
