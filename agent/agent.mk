@@ -15,7 +15,8 @@ AGENT_CORE := $(CONF_SRCS) agent/core/tariff.c agent/store/tariff_file.c agent/c
 	agent/uplink/sim900.c drivers/tty/gm_frame.c agent/store/store.c
 AGENT_IO := agent/core/meter.c agent/core/meter_actions.c agent/core/meter_time.c agent/core/uplink.c \
 	agent/hw/sensor_iio.c agent/hw/sensor_replay.c agent/hw/relay_gpiod.c agent/hw/relay_fake.c \
-	agent/hw/tripper.c agent/hw/ct_setup.c agent/hw/pwrkey.c agent/dbus/auth.c \
+	agent/hw/tripper.c agent/hw/ct_setup.c agent/hw/pwrkey.c agent/hw/clock_set.c agent/hw/powerfail.c \
+	agent/dbus/auth.c \
 	agent/dbus/dbus.c agent/dbus/dbus_test.c agent/dbus/dbus_uplink.c agent/daemon/daemon.c \
 	agent/uplink/credentials.c agent/uplink/tariff_gmp.c agent/uplink/town_uplink.c \
 	lib/proto/outbox.c lib/proto/gmp_client.c \

@@ -10,6 +10,7 @@
 
 #include "kselftest_harness.h"
 #include "clock.h"
+#include "clock_set.h"
 #include "held.h"
 #include "persist.h"
 #include "profile.h"
@@ -112,6 +113,29 @@ TEST(clock_max_step_is_configurable)
 	EXPECT_EQ(30000, p.step_max_ms);
 	EXPECT_EQ(CLOCK_STEP, clock_sample(&p, &s, 30000, 100, 0, &d));
 	EXPECT_EQ(CLOCK_REFUSE, clock_sample(&p, &s, 30001, 100, 0, &d));
+}
+
+/* The arithmetic of agent/hw/clock_set.c (the host's clock itself is never set in tests). */
+TEST(clock_set_shifts_and_slew_values_are_normalised)
+{
+	struct timespec ts = { .tv_sec = 10, .tv_nsec = 200000000 };
+	struct timeval tv;
+
+	clock_set_shift(&ts, -1500);
+	EXPECT_EQ(8, ts.tv_sec);
+	EXPECT_EQ(700000000, ts.tv_nsec);
+	clock_set_shift(&ts, 1300);
+	EXPECT_EQ(10, ts.tv_sec);
+	EXPECT_EQ(0, ts.tv_nsec);
+	clock_set_shift(&ts, -86400000LL * 365 * 10);
+	EXPECT_EQ(10 - 86400 * 365 * 10, ts.tv_sec);
+	EXPECT_EQ(0, ts.tv_nsec);
+	clock_set_timeval(-1500, &tv);
+	EXPECT_EQ(-1500000, tv.tv_sec * 1000000 + tv.tv_usec);
+	EXPECT_GT(1000000, tv.tv_usec < 0 ? -tv.tv_usec : tv.tv_usec);
+	clock_set_timeval(499, &tv);
+	EXPECT_EQ(0, tv.tv_sec);
+	EXPECT_EQ(499000, tv.tv_usec);
 }
 
 /* ---- held energy -------------------------------------------------------------------- */

@@ -62,4 +62,4 @@ conf_test_ini_SRCS := $(CONF_SRCS) tests/unit/conf_test_ini.c
 # the meter's time: clock policy, held energy, persisted layout (pure)
 UNIT_TESTS += agent_test_clock
 agent_test_clock_SRCS := $(CONF_SRCS) agent/core/tariff.c agent/core/registers.c agent/core/clock.c \
-	agent/core/held.c agent/core/persist.c tests/unit/agent_test_clock.c
+	agent/core/held.c agent/core/persist.c agent/hw/clock_set.c tests/unit/agent_test_clock.c
