@@ -28,6 +28,12 @@ TEST(example_config_parses)
 	EXPECT_EQ(TARIFF_TOU, c.tariff.type);
 	EXPECT_EQ(3u, c.tariff.nperiods);
 	EXPECT_EQ(3u, c.tariff.nspecial);
+	/* it has [uplink]: the town's time; the persistence bounds without the old alias */
+	EXPECT_STREQ("town", c.clock);
+	EXPECT_EQ(60u, c.persist_interval_s);
+	EXPECT_EQ(100u, c.persist_energy_wh);
+	EXPECT_EQ(0u, c.fsync_interval_line);
+	EXPECT_EQ(-1, c.powerfail_line);
 }
 
 TEST(defaults_and_inline_comments)
