@@ -5,8 +5,12 @@
  *
  * 1. A simulated day (fake time, 86400 samples at 1 Hz) of a household with
  *    solar, an evening peak, an EV, shedding and a voltage sag, through the
- *    meter core and the store: journal bytes per hour, bytes written to the
- *    persistent store per day, host CPU time per sample.
+ *    meter core and the store at the default persistence bounds
+ *    ([store] persist_interval 60 s, persist_energy 100 Wh): journal bytes
+ *    per hour, bytes written to the persistent store per day, fdatasyncs
+ *    and the 4 KiB pages they write (what the SD card sees, at least),
+ *    the largest energy and time between two durable saves (the most a
+ *    power cut could have lost that day), host CPU time per sample.
  * 2. The real daemon (build/x86_64/bin/meterd if built, else this program in
  *    daemon mode) on a private dbus-daemon with the replay sensor:
  *    resident memory (VmHWM, and the private part).
@@ -132,7 +136,7 @@ static int simulate_day(const char *dir)
 	int64_t real = 1790035200000;	/* 2026-09-22 00:00 UTC, 01:00 BST */
 	int64_t mono = 1000;
 	unsigned seed = 1;
-	uint64_t bytes0, lines0, logb0;
+	uint64_t bytes0, lines0, logb0, syncs0, pages0, saves0;
 	double cpu;
 
 	snprintf(text, sizeof(text), conf_fmt, dir, dir);
@@ -147,6 +151,9 @@ static int simulate_day(const char *dir)
 		return -1;
 	}
 	bytes0 = m->store.bytes_written;
+	syncs0 = m->store.fsyncs;
+	pages0 = m->store.pages_synced;
+	saves0 = m->durable_saves;
 	lines0 = journal.log_lines;
 	logb0 = journal.log_bytes;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
@@ -168,7 +175,13 @@ static int simulate_day(const char *dir)
 	report("journal + store bytes per day",
 	       (double)(m->store.bytes_written - bytes0 + journal.log_bytes - logb0), "bytes",
 	       TARGET_BYTES_PER_DAY, true);
-	info("store fsyncs per day", (double)m->store.fsyncs, "");
+	info("store fdatasyncs per day", (double)(m->store.fsyncs - syncs0), "");
+	info("durable snapshots per day", (double)(m->durable_saves - saves0), "");
+	info("SD card pages written per day", (double)(m->store.pages_synced - pages0), "x 4 KiB");
+	info("SD card bytes per day (at least)", (double)(m->store.pages_synced - pages0) * STORE_PAGE, "bytes");
+	info("profile interval records per day", (double)m->prof.count, "");
+	info("most energy between durable saves", (double)m->max_at_risk_uj / 3.6e9, "Wh");
+	info("longest time between durable saves", (double)m->max_at_risk_ms / 1000, "s");
 	info("host CPU per sample (core only)", cpu / 86400 * 1e6, "us");
 	info("import energy of the day", (double)m->reg.import.total_mwh / 1e6, "kWh");
 	info("export energy of the day", (double)m->reg.export.total_mwh / 1e6, "kWh");
