@@ -443,6 +443,7 @@ int meter_init(struct meter *m, const struct meter_config *cfg, struct sensor *s
 	m->grant_w = cfg->grid_allocation_w;
 	m->start_real = m->last_real = real_ms;
 	m->start_mono = m->last_mono = m->last_durable_mono = mono_ms;
+	m->real_minus_mono = real_ms - mono_ms;
 	read_boot_id(m);
 	for (unsigned a = 0; a < ALARM_COUNT; a++)
 		m->alarm_ok_since[a] = INT64_MIN;
@@ -652,6 +653,7 @@ static void take_energy(struct meter *m, const struct sensor_reading *r, int64_t
 	place(m, real_ms, dt, imp, exp, ren, flags);
 	m->last_real = real_ms;
 	m->last_mono = mono_ms;
+	m->real_minus_mono = real_ms - mono_ms;
 	m->have_sample = true;
 }
 

@@ -133,6 +133,7 @@ struct meter {
 	/* the last sample (at start: the start, or the saved state of this boot) */
 	int64_t last_real, last_mono;
 	bool have_sample;		/* a sample in this run */
+	int64_t real_minus_mono;	/* the clocks' relation at the last reading of both, this run */
 	int64_t start_real, start_mono;	/* this run began */
 
 	/* persistence (monotonic time) */

@@ -156,6 +156,7 @@ static void trust_begins(struct meter *m, int64_t map)
 	m->clk.trusted = true;
 	/* the last sample on the trusted clock: the next one sees no step */
 	m->last_real = m->last_mono + map;
+	m->real_minus_mono = map;
 	if (m->unrec_pending) {
 		m->unrec_pending = false;
 		resolve_unrecorded(m, m->start_mono + map);
@@ -212,7 +213,7 @@ void meter_time_start(struct meter *m, const struct meter_persist *p)
 			  "energy is held on the monotonic clock until the town server's time arrives");
 		return;
 	}
-	trust_begins(m, m->start_real - m->start_mono);
+	trust_begins(m, m->real_minus_mono);
 }
 
 int meter_clock_sample(struct meter *m, int64_t offset_ms, int64_t uncertainty_ms, int64_t mono_ms)
@@ -253,7 +254,7 @@ int meter_clock_sample(struct meter *m, int64_t offset_ms, int64_t uncertainty_m
 		meter_log(m, a == CLOCK_STEP ? LOG_NOTICE : LOG_INFO, "clock: %s", d.why);
 	m->clock_source = CLOCK_SRC_TOWN;
 	if (!before.trusted)
-		trust_begins(m, m->last_real - m->last_mono + d.delta_ms);
+		trust_begins(m, m->real_minus_mono + d.delta_ms);
 	return a;
 }
 
