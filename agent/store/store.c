@@ -18,12 +18,13 @@
 #define LIVE_NAME	"meterd.live"
 #define MAX_LOG_READ	(64u << 20)
 
-static int write_all(int fd, const void *buf, size_t len)
+/* All of buf at off (off < 0: at the file's end, O_APPEND); 0 or -errno. */
+static int write_all(int fd, const void *buf, size_t len, off_t off)
 {
 	const char *p = buf;
 
 	while (len) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = off < 0 ? write(fd, p, len) : pwrite(fd, p, len, off);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -34,27 +35,8 @@ static int write_all(int fd, const void *buf, size_t len)
 			return -EIO;
 		p += n;
 		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		off += n;
-		len -= (size_t)n;
+		if (off >= 0)
+			off += n;
 	}
 	return 0;
 }
@@ -386,7 +368,7 @@ static bool snap_ready(struct store *s)
 	for (at = st.st_size; at < want; at += (off_t)sizeof(zero) - at % (off_t)sizeof(zero)) {
 		size_t n = (size_t)((off_t)sizeof(zero) - at % (off_t)sizeof(zero));
 
-		if (pwrite_all(s->snapfd, zero, n, at))
+		if (write_all(s->snapfd, zero, n, at))
 			break;
 	}
 	if (at < want || fsync(s->snapfd) || fsync(s->dirfd)) {
@@ -472,7 +454,7 @@ int store_live(struct store *s, const void *snap, size_t len)
 		return -EINVAL;
 	n = build_record(s, buf, STORE_REC_SNAPSHOT, snap, (uint32_t)len);
 	s->live_slot ^= 1;
-	return pwrite_all(s->livefd, buf, n, (off_t)(s->live_slot * s->slot_bytes));
+	return write_all(s->livefd, buf, n, (off_t)(s->live_slot * s->slot_bytes));
 }
 
 /* Cut the log back to its valid length after a failed append. */
@@ -510,7 +492,7 @@ int store_commit(struct store *s, const void *snap, size_t len, const struct pro
 		at += build_record(s, buf + at, STORE_REC_PROFILE, &e[i], sizeof(*e));
 	if (snap)
 		at += build_record(s, buf + at, STORE_REC_SNAPSHOT, snap, (uint32_t)len);
-	r = write_all(s->logfd, buf, at);
+	r = write_all(s->logfd, buf, at, -1);
 	if (!r && sync && fdatasync(s->logfd))
 		r = -errno;	/* not known durable: taken back, the next save writes it again */
 	if (r) {
@@ -545,7 +527,7 @@ int store_save(struct store *s, const void *snap, size_t len)
 	}
 	n = build_record(s, buf, STORE_REC_SNAPSHOT, snap, (uint32_t)len);
 	/* a torn slot is harmless: the other one holds the previous save */
-	r = pwrite_all(s->snapfd, buf, n, (off_t)(s->snap_slot * s->slot_bytes));
+	r = write_all(s->snapfd, buf, n, (off_t)(s->snap_slot * s->slot_bytes));
 	if (!r && fdatasync(s->snapfd))
 		r = -errno;
 	if (r)
@@ -572,13 +554,13 @@ int store_compact(struct store *s, const void *snap, size_t len, const struct pr
 		size_t n = build_record(s, buf, STORE_REC_PROFILE, profile_at(prof, i),
 					sizeof(struct profile_entry));
 
-		r = write_all(fd, buf, n);
+		r = write_all(fd, buf, n, -1);
 		total += n;
 	}
 	if (!r && snap) {
 		size_t n = build_record(s, buf, STORE_REC_SNAPSHOT, snap, (uint32_t)len);
 
-		r = write_all(fd, buf, n);
+		r = write_all(fd, buf, n, -1);
 		total += n;
 	}
 	if (!r && fsync(fd))

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "clock_set.h"
 #include "held.h"
+#include "old_formats.h"
 #include "persist.h"
 #include "profile.h"
 
@@ -265,13 +266,7 @@ TEST(persist_round_trip_with_held_buckets)
 
 TEST(persist_version_2_is_migrated)
 {
-	/* version 2 from its definition (meterd before issue 10) */
-	struct {
-		uint32_t version, size, prot_state, remote_state;
-		uint64_t total_trips;
-		struct registers reg;
-		struct meter_counters ctr;
-	} v2;
+	struct old_meter_persist_v2 v2;
 	struct meter_persist q;
 	struct held g;
 

@@ -14,7 +14,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,8 @@
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
 #include "meter.h"
+#include "old_formats.h"
+#include "small_disk.h"
 
 static const char conf_fmt[] =
 	"[meter]\ntimezone = UTC\n"
@@ -918,13 +919,7 @@ TEST_F(meter, town_view_raises_lost_registers)
 
 TEST_F(meter, state_of_layout_version_2_is_migrated)
 {
-	/* version 2 from its definition: the fixed part of meterd before issue 10 */
-	struct {
-		uint32_t version, size, prot_state, remote_state;
-		uint64_t total_trips;
-		struct registers reg;
-		struct meter_counters ctr;
-	} v2;
+	struct old_meter_persist_v2 v2;
 	struct store st;
 	struct store_recovery rec;
 	char cmd[160];
@@ -958,36 +953,22 @@ TEST_F(meter, state_of_layout_version_2_is_migrated)
 	EXPECT_EQ(123456789u, self->m.reg.import.total_mwh);
 }
 
-static void fill_disk(const char *path)
-{
-	static char block[4096];
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	while (fd >= 0 && write(fd, block, sizeof(block)) == (ssize_t)sizeof(block))
-		;
-	while (fd >= 0 && write(fd, block, 1) == 1)
-		;
-	if (fd >= 0)
-		close(fd);
-}
-
 /* The state directory on a small tmpfs in this test's own mount namespace. */
 TEST_F(meter, full_disk_raises_store_error_and_returning_space_clears_it)
 {
 	char filler[CFG_PATH + 16];
 	uint64_t fs;
 	int64_t ivl = self->real / 1000;
+	const char *skip;
 
-	if (geteuid() != 0)
-		SKIP(return, "needs root for a tmpfs mount");
-	if (unshare(CLONE_NEWNS) || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL))
-		SKIP(return, "no mount namespaces here");
 	stop(self, true);
-	ASSERT_EQ(0, mount("none", self->cfg.state_dir, "tmpfs", 0, "size=192k"));
+	skip = small_disk_mount(self->cfg.state_dir, "192k");
 	ASSERT_EQ(0, start(_metadata, self));
+	if (skip)
+		SKIP(return, "%s", skip);
 	run(self, 100, 230000, 3600000);
 	snprintf(filler, sizeof(filler), "%s/filler", self->cfg.state_dir);
-	fill_disk(filler);
+	small_disk_fill(filler);
 	/* the interval boundary: its record cannot be appended */
 	run(self, 800, 230000, 3600000);
 	EXPECT_NE(0u, self->m.alarms & (1u << ALARM_STORE_ERROR));

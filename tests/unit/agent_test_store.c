@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,8 @@
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
 #include "gm_frame.h"
+#include "old_formats.h"
+#include "small_disk.h"
 #include "store.h"
 
 struct snap {
@@ -83,6 +84,18 @@ static int copy_file(const char *from, const char *to)
 	if (out >= 0)
 		close(out);
 	return in < 0 || out < 0 || n < 0 ? -1 : 0;
+}
+
+/* Flip a byte of a file: a torn or damaged write. */
+static int tear(const char *path, off_t off)
+{
+	int fd = open(path, O_WRONLY), r;
+
+	if (fd < 0)
+		return -1;
+	r = pwrite(fd, "X", 1, off) == 1 ? 0 : -1;
+	close(fd);
+	return r;
 }
 
 static off_t file_size(const char *p)
@@ -160,7 +173,6 @@ TEST_F(store, runtime_slot_newer_than_log_wins_and_survives_torn_slot)
 	struct snap sn;
 	struct store_recovery rec;
 	char live[100];
-	int fd;
 
 	ASSERT_EQ(0, store_open(&s, self->state, self->run, sizeof(sn)));
 	fill(&sn, 5);
@@ -178,10 +190,7 @@ TEST_F(store, runtime_slot_newer_than_log_wins_and_survives_torn_slot)
 
 	/* Tear the slot holding #9 (slot 0 after four writes): #8 remains. */
 	snprintf(live, sizeof(live), "%s/meterd.live", self->run);
-	fd = open(live, O_WRONLY);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(1, pwrite(fd, "X", 1, 40));
-	close(fd);
+	ASSERT_EQ(0, tear(live, 40));
 	ASSERT_EQ(0, store_open(&s, self->state, self->run, sizeof(sn)));
 	ASSERT_EQ(0, store_recover(&s, &sn, NULL, NULL, &rec));
 	EXPECT_TRUE(rec.from_live);
@@ -447,7 +456,6 @@ TEST_F(store, durable_slots_hold_the_newest_state_and_survive_a_torn_slot)
 	struct store_recovery rec;
 	uint64_t fsyncs, pages;
 	char snapfile[100];
-	int fd;
 
 	ASSERT_EQ(0, store_open(&s, self->state, self->run, sizeof(sn)));
 	ASSERT_EQ(0, store_recover(&s, &sn, NULL, NULL, &rec));
@@ -470,10 +478,7 @@ TEST_F(store, durable_slots_hold_the_newest_state_and_survive_a_torn_slot)
 	store_close(&s);
 	/* #3 went to slot 1 (slot 0 first): tear it */
 	snprintf(snapfile, sizeof(snapfile), "%s/meterd.snap", self->state);
-	fd = open(snapfile, O_WRONLY);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(1, pwrite(fd, "X", 1, (off_t)s.slot_bytes + 60));
-	close(fd);
+	ASSERT_EQ(0, tear(snapfile, (off_t)s.slot_bytes + 60));
 	ASSERT_EQ(0, store_open(&s, self->state, self->run, sizeof(sn)));
 	ASSERT_EQ(0, store_recover(&s, &sn, NULL, NULL, &rec));
 	EXPECT_TRUE(rec.from_slot);
@@ -487,48 +492,11 @@ TEST_F(store, durable_slots_hold_the_newest_state_and_survive_a_torn_slot)
 	ASSERT_EQ(0, store_recover(&s, &sn, NULL, NULL, &rec));
 	EXPECT_EQ(4u, sn.counter);
 	store_close(&s);
-	fd = open(snapfile, O_WRONLY);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(1, pwrite(fd, "X", 1, (off_t)s.slot_bytes + 60));
-	close(fd);
+	ASSERT_EQ(0, tear(snapfile, (off_t)s.slot_bytes + 60));
 	ASSERT_EQ(0, store_open(&s, self->state, self->run, sizeof(sn)));
 	ASSERT_EQ(0, store_recover(&s, &sn, NULL, NULL, &rec));
 	EXPECT_EQ(2u, sn.counter);	/* slot 0 still holds #2 */
 	store_close(&s);
-}
-
-/*
- * The previous format, from its definition (the code that wrote it is
- * gone): header { "GMR1" u32, type u16, reserved u16, len u32, crc u32,
- * seq u64 }, payload; crc = CRC-32 (IEEE 802.3, reflected 0xedb88320, as
- * zlib) over the header with crc = 0, then the payload.
- */
-static uint32_t crc32_ieee(uint32_t crc, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	crc = ~crc;
-	while (len--) {
-		crc ^= *p++;
-		for (int k = 0; k < 8; k++)
-			crc = crc & 1 ? (crc >> 1) ^ 0xedb88320u : crc >> 1;
-	}
-	return ~crc;
-}
-
-static size_t v1_record(uint8_t *out, uint16_t type, uint64_t seq, const void *payload, uint32_t len)
-{
-	struct {
-		uint32_t magic;
-		uint16_t type, reserved;
-		uint32_t len, crc;
-		uint64_t seq;
-	} h = { 0x31524d47u, type, 0, len, 0, seq };
-
-	h.crc = crc32_ieee(crc32_ieee(0, &h, sizeof(h)), payload, len);
-	memcpy(out, &h, sizeof(h));
-	memcpy(out + sizeof(h), payload, len);
-	return sizeof(h) + len;
 }
 
 TEST_F(store, log_of_the_previous_format_is_migrated)
@@ -542,14 +510,14 @@ TEST_F(store, log_of_the_previous_format_is_migrated)
 	char magic[5] = "";
 	int fd;
 
-	ASSERT_EQ(0xcbf43926u, crc32_ieee(0, "123456789", 9));	/* the test's own CRC-32 */
+	ASSERT_EQ(0xcbf43926u, old_crc32(0, "123456789", 9));	/* the test's own CRC-32 */
 	for (uint64_t i = 1; i <= 10; i++) {
 		struct profile_entry e = entry(i);
 
 		fill(&sn, i);
-		n += v1_record(old + n, STORE_REC_PROFILE, 2 * i - 1, &e, sizeof(e));
+		n += old_record(old + n, STORE_REC_PROFILE, 2 * i - 1, &e, sizeof(e));
 		last = n;
-		n += v1_record(old + n, STORE_REC_SNAPSHOT, 2 * i, &sn, sizeof(sn));
+		n += old_record(old + n, STORE_REC_SNAPSHOT, 2 * i, &sn, sizeof(sn));
 	}
 	fd = open(self->log, O_WRONLY | O_CREAT, 0600);
 	ASSERT_EQ((ssize_t)(last + 100), write(fd, old, last + 100));	/* ... torn in snapshot #10 */
@@ -590,20 +558,6 @@ TEST_F(store, log_of_the_previous_format_is_migrated)
 	profile_free(&p);
 }
 
-/* Fill the filesystem of fd's file to the last byte. */
-static void fill_disk(const char *path)
-{
-	static char block[4096];
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	while (fd >= 0 && write(fd, block, sizeof(block)) == (ssize_t)sizeof(block))
-		;
-	while (fd >= 0 && write(fd, block, 1) == 1)
-		;
-	if (fd >= 0)
-		close(fd);
-}
-
 /*
  * A disk that fills and frees: a small tmpfs in this test's own mount
  * namespace (the harness runs each test in a child process).
@@ -616,18 +570,17 @@ TEST_F(store, disk_that_fills_and_frees_leaves_no_torn_record)
 	struct snap sn;
 	struct profile p;
 	struct store_recovery rec;
+	const char *skip;
 	off_t before;
 	int r;
 
-	if (geteuid() != 0)
-		SKIP(return, "needs root for a tmpfs mount");
-	if (unshare(CLONE_NEWNS) || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL))
-		SKIP(return, "no mount namespaces here");
 	snprintf(mnt, sizeof(mnt), "%s/small", self->dir);
 	snprintf(state, sizeof(state), "%s/state", mnt);
 	snprintf(filler, sizeof(filler), "%s/filler", mnt);
 	ASSERT_EQ(0, mkdir(mnt, 0700));
-	ASSERT_EQ(0, mount("none", mnt, "tmpfs", 0, "size=128k"));
+	skip = small_disk_mount(mnt, "128k");
+	if (skip)
+		SKIP(return, "%s", skip);
 	ASSERT_EQ(0, mkdir(state, 0700));
 
 	ASSERT_EQ(0, store_open(&s, state, self->run, sizeof(sn)));
@@ -638,7 +591,7 @@ TEST_F(store, disk_that_fills_and_frees_leaves_no_torn_record)
 		fill(&sn, i);
 		ASSERT_LE(0, store_commit(&s, &sn, sizeof(sn), &e, 1, true));
 	}
-	fill_disk(filler);
+	small_disk_fill(filler);
 	for (size_t i = 0; i < 200; i++)
 		many[i] = entry(4 + i);
 
