@@ -195,7 +195,11 @@ static void durable_done(struct meter *m)
 	m->retry_mono = 0;
 }
 
-/* A durable snapshot: meterd.snap, after catching the log up if a write to it failed. */
+/*
+ * A durable snapshot into meterd.snap (one page: fast, even while the
+ * supply fails), then, if a write to the log failed earlier, the log
+ * rewritten with the profile held in memory.
+ */
 static int write_snapshot(struct meter *m, uint32_t flags)
 {
 	uint8_t buf[PERSIST_MAX];
@@ -205,28 +209,27 @@ static int write_snapshot(struct meter *m, uint32_t flags)
 	if (!m->store_ok)
 		return -ENODEV;
 	n = persist_fill(m, buf, sizeof(buf), flags);
-	if (m->store_behind) {
-		r = store_compact(&m->store, buf, n, &m->prof);
-		if (!r) {
-			m->store_behind = false;
-			m->durable_failing = false;
-			meter_log(m, LOG_NOTICE, "store: log rewritten after a failed write (%zu profile intervals)",
-				  m->prof.count);
-			durable_done(m);
-			store_healthy(m);
-			return 0;
-		}
-	}
 	r = store_save(&m->store, buf, n);
 	if (r) {
 		m->durable_failing = true;
 		store_failed(m, "durable snapshot", r);
-		return r;
+	} else {
+		m->durable_failing = false;
+		durable_done(m);
 	}
-	m->durable_failing = false;
-	durable_done(m);
+	if (m->store_behind && !store_compact(&m->store, buf, n, &m->prof)) {
+		m->store_behind = false;
+		meter_log(m, LOG_NOTICE, "store: log rewritten after a failed write (%zu profile intervals)",
+			  m->prof.count);
+		if (r) {
+			/* the rewritten log holds the snapshot: durable after all */
+			m->durable_failing = false;
+			durable_done(m);
+			r = 0;
+		}
+	}
 	store_healthy(m);
-	return 0;
+	return r;
 }
 
 int meter_sync(struct meter *m)
