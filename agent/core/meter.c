@@ -148,22 +148,13 @@ static size_t persist_fill(const struct meter *m, void *buf, size_t size, uint32
 	return persist_encode(&p, &m->held, buf, size);
 }
 
+/* Which boot the monotonic clock belongs to; none known: every start is a new boot. */
 static void read_boot_id(struct meter *m)
 {
-	FILE *f;
-
 	m->boot_id[0] = 0;
-	if (m->clock_ops && m->clock_ops->boot_id) {
-		if (m->clock_ops->boot_id(m->clock_ops->ctx, m->boot_id, sizeof(m->boot_id)))
-			m->boot_id[0] = 0;
-		return;
-	}
-	f = fopen("/proc/sys/kernel/random/boot_id", "re");
-	if (f) {
-		if (fgets(m->boot_id, (int)sizeof(m->boot_id), f))
-			m->boot_id[strcspn(m->boot_id, "\n")] = 0;
-		fclose(f);
-	}
+	if (m->clock_ops && m->clock_ops->boot_id &&
+	    m->clock_ops->boot_id(m->clock_ops->ctx, m->boot_id, sizeof(m->boot_id)))
+		m->boot_id[0] = 0;
 }
 
 static void store_failed(struct meter *m, const char *what, int r)
@@ -447,6 +438,7 @@ int meter_init(struct meter *m, const struct meter_config *cfg, struct sensor *s
 	m->start_real = m->last_real = real_ms;
 	m->start_mono = m->last_mono = m->last_durable_mono = mono_ms;
 	m->real_minus_mono = real_ms - mono_ms;
+	m->unrec_mono_from = INT64_MIN;
 	read_boot_id(m);
 	for (unsigned a = 0; a < ALARM_COUNT; a++)
 		m->alarm_ok_since[a] = INT64_MIN;

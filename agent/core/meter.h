@@ -58,7 +58,8 @@ enum meter_alarm {
 /*
  * The system's clock and the boot's identity (agent/hw/clock_set.c for
  * meterd; the unit tests pass fakes). A NULL member: not available (no
- * boot id: /proc is read; no setting: the clock is never changed).
+ * boot id: every start is taken as a new boot; no setting: the clock is
+ * never changed).
  */
 struct meter_clock_ops {
 	void *ctx;
@@ -81,7 +82,7 @@ enum meter_clock_source {
 };
 
 struct meter_hooks {
-	const struct meter_clock_ops *clock;	/* NULL: boot id from /proc, clock never set */
+	const struct meter_clock_ops *clock;	/* NULL: no boot id, clock never set */
 	void *ctx;
 	void (*changed)(void *ctx, unsigned groups);
 	void (*alarm)(void *ctx, const char *name, bool active, const char *detail);
@@ -163,6 +164,7 @@ struct meter {
 	bool last_clean;		/* the last stop saved its state */
 	bool same_boot;			/* ... in this boot */
 	bool unrec_pending;		/* the span below is unrecorded, its end not known yet */
+	int64_t unrec_mono_from;	/* same boot: its start on the monotonic clock (else INT64_MIN) */
 	bool have_unrec;		/* [unrec_from, unrec_to] (real ms) was not recorded */
 	int64_t unrec_from, unrec_to;
 	uint32_t unrec_flag;		/* PROFILE_UNRECORDED for the gap placed next */

@@ -67,14 +67,19 @@ static const char *utc(int64_t ms, char *buf, size_t len)
 	return buf;
 }
 
-/* The span from the registers' time to the start of this run was not metered. */
-static void resolve_unrecorded(struct meter *m, int64_t start_real)
+/*
+ * The span from the recovered state to the start of this run was not
+ * metered: within a boot from the save (on the monotonic clock), else from
+ * the registers' time. real = mono + map.
+ */
+static void resolve_unrecorded(struct meter *m, int64_t map)
 {
-	int64_t from = m->reg.last_ms;
+	bool mono = m->unrec_mono_from != INT64_MIN;
+	int64_t from = mono ? m->unrec_mono_from + map : m->reg.last_ms, start_real = m->start_mono + map;
 	char a[32], b[32];
 	const char *why;
 
-	if (!m->reg_placed || start_real - from <= (int64_t)m->reg.max_gap_ms)
+	if ((!mono && !m->reg_placed) || start_real - from <= (int64_t)m->reg.max_gap_ms)
 		return;
 	m->have_unrec = true;
 	m->unrec_from = from;
@@ -159,7 +164,7 @@ static void trust_begins(struct meter *m, int64_t map)
 	m->real_minus_mono = map;
 	if (m->unrec_pending) {
 		m->unrec_pending = false;
-		resolve_unrecorded(m, m->start_mono + map);
+		resolve_unrecorded(m, map);
 	}
 	saved = replay_held(m, map);
 	if (saved) {
@@ -206,6 +211,7 @@ void meter_time_start(struct meter *m, const struct meter_persist *p)
 			  age, m->last_clean ? "clean" : "NOT clean (no save at stop)");
 		/* what was not metered, unless the driver's counters cover it */
 		m->unrec_pending = !(m->same_boot && p->ctr.valid);
+		m->unrec_mono_from = m->same_boot && p->saved_mono_ms <= m->start_mono ? p->saved_mono_ms : INT64_MIN;
 	}
 	if (!trusted) {
 		m->clock_source = CLOCK_SRC_NONE;

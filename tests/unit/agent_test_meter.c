@@ -776,7 +776,7 @@ TEST_F(meter, untrusted_clock_holds_energy_until_the_town_time_arrives)
 
 TEST_F(meter, held_energy_survives_a_restart_of_meterd_in_the_same_boot)
 {
-	int64_t truth = self->real, bogus = truth - 86400000LL * 400;
+	int64_t truth = self->real, bogus = truth - 86400000LL * 400, from, to;
 	uint64_t imp, exp, ren;
 
 	ASSERT_EQ(0, fresh_town_meter(_metadata, self, bogus));
@@ -791,10 +791,13 @@ TEST_F(meter, held_energy_survives_a_restart_of_meterd_in_the_same_boot)
 	run(self, 290, 230000, 3600000);
 	ASSERT_EQ(CLOCK_STEP, meter_clock_sample(&self->m, truth + 900000 - self->real, 100, self->mono));
 	EXPECT_EQ(mwh(3600000, 890), self->m.reg.import.total_mwh);
-	/* the 10 s meterd was down is a gap in the first interval */
+	/* the 10 s meterd was down (no driver counters) is unrecorded, found on the monotonic clock */
+	ASSERT_TRUE(meter_unrecorded(&self->m, &from, &to));
+	EXPECT_EQ(truth + 900000 - 290000, to);
+	EXPECT_EQ(10000, to - from);
 	ASSERT_EQ(1u, self->m.prof.count);
-	EXPECT_EQ(PROFILE_GAP | PROFILE_RECONSTRUCTED, profile_at(&self->m.prof, 0)->flags &
-		  (PROFILE_GAP | PROFILE_RECONSTRUCTED));
+	EXPECT_EQ(PROFILE_GAP | PROFILE_RECONSTRUCTED | PROFILE_UNRECORDED, profile_at(&self->m.prof, 0)->flags &
+		  (PROFILE_GAP | PROFILE_RECONSTRUCTED | PROFILE_UNRECORDED));
 }
 
 TEST_F(meter, held_energy_of_an_earlier_boot_is_spread_and_flagged)
