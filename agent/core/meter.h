@@ -237,7 +237,8 @@ bool meter_time_trusted(const struct meter *m);
 int meter_clock_sample(struct meter *m, int64_t offset_ms, int64_t uncertainty_ms, int64_t mono_ms);
 /*
  * The span of real time (ms) whose energy this meter did not record: from
- * the registers' time in the recovered state to the start of this run,
+ * the recovered state (its save, within a boot; else the registers' time)
+ * to the start of this run,
  * when meterd was not metering and no driver counter covers it (a power
  * cut, the gateway off, meterd down without the driver's counters). False
  * if there is none, or while its end is not known (clock not yet trusted).
