@@ -12,11 +12,17 @@
 #include "meter_internal.h"
 #include "tariff_file.h"
 
-#define PERSIST_VERSION	2
 /* An alarm clears once its condition has been gone this long (and, for
  * limits, by 2 %): a value hovering at a limit does not flood the journal. */
 #define ALARM_HOLD_MS	10000
 #define ALARM_MARGIN_PCT 2
+/* real and monotonic time disagreeing by more over a sample: the clock was stepped */
+#define STEP_TOLERANCE_MS	2000
+/* a durable snapshot that failed is tried again this much later */
+#define DURABLE_RETRY_MS	10000
+#define UJ_PER_WH		(UJ_PER_MWH * 1000)
+
+_Static_assert(PERSIST_MAX <= STORE_MAX_SNAPSHOT, "the meter's snapshot fits the store");
 
 static const char *const alarm_names[ALARM_COUNT] = {
 	[ALARM_OVERVOLTAGE] = "over-voltage",
@@ -28,6 +34,7 @@ static const char *const alarm_names[ALARM_COUNT] = {
 	[ALARM_STORE_CORRUPT] = "store-corrupt",
 	[ALARM_STORE_ERROR] = "store-error",
 	[ALARM_PROTECTION] = "protection-degraded",
+	[ALARM_CLOCK_SUSPECT] = "clock-suspect",
 };
 
 const char *meter_alarm_name(enum meter_alarm a)
@@ -127,28 +134,34 @@ void meter_apply_main(struct meter *m, const char *reason)
 						 : "lockout cleared");
 }
 
-static void persist_fill(const struct meter *m, struct meter_persist *p)
+/* ---- persistence ------------------------------------------------------------ */
+
+static size_t persist_fill(const struct meter *m, void *buf, size_t size, uint32_t flags)
 {
-	memset(p, 0, sizeof(*p));
-	p->version = PERSIST_VERSION;
-	p->size = sizeof(*p);
-	p->prot_state = m->prot.state;
-	p->remote_state = m->prot.remote;
-	p->total_trips = m->prot.total_trips;
-	p->reg = m->reg;
-	p->ctr = m->ctr;
+	struct meter_persist p;
+
+	memset(&p, 0, sizeof(p));
+	p.prot_state = m->prot.state;
+	p.remote_state = m->prot.remote;
+	p.total_trips = m->prot.total_trips;
+	p.reg = m->reg;
+	p.ctr = m->ctr;
+	p.flags = flags | (m->clk.trusted ? PERSIST_TRUSTED : 0) | (m->reg_placed ? PERSIST_PLACED : 0);
+	p.saved_real_ms = m->last_real;
+	p.saved_mono_ms = m->last_mono;
+	memcpy(p.boot_id, m->boot_id, sizeof(p.boot_id));
+	p.clock_offset_ms = m->clock_offset_ms;
+	p.clock_source = m->clock_source;
+	return persist_encode(&p, &m->held, buf, size);
 }
 
-static void read_boot_id(char *buf, size_t len)
+/* Which boot the monotonic clock belongs to; none known: every start is a new boot. */
+static void read_boot_id(struct meter *m)
 {
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
-
-	buf[0] = 0;
-	if (f) {
-		if (fgets(buf, (int)len, f))
-			buf[strcspn(buf, "\n")] = 0;
-		fclose(f);
-	}
+	m->boot_id[0] = 0;
+	if (m->clock_ops && m->clock_ops->boot_id &&
+	    m->clock_ops->boot_id(m->clock_ops->ctx, m->boot_id, sizeof(m->boot_id)))
+		m->boot_id[0] = 0;
 }
 
 static void store_failed(struct meter *m, const char *what, int r)
@@ -159,18 +172,255 @@ static void store_failed(struct meter *m, const char *what, int r)
 	set_alarm(m, ALARM_STORE_ERROR, true, d);
 }
 
-int meter_sync(struct meter *m)
+/* store-error clears once every kind of write works again */
+static void store_healthy(struct meter *m)
 {
-	struct meter_persist p;
+	if (!m->store_behind && !m->durable_failing && !m->live_failing)
+		set_alarm(m, ALARM_STORE_ERROR, false, "storage writes succeed again");
+}
+
+static void durable_done(struct meter *m)
+{
+	int64_t dt = m->last_mono - m->last_durable_mono;
+
+	if (m->since_durable_uj > m->max_at_risk_uj)
+		m->max_at_risk_uj = m->since_durable_uj;
+	if (dt > m->max_at_risk_ms)
+		m->max_at_risk_ms = dt;
+	m->last_durable_mono = m->last_mono;
+	m->since_durable_uj = 0;
+	m->durable_saves++;
+	m->retry_mono = 0;
+}
+
+/*
+ * A durable snapshot into meterd.snap (one page: fast, even while the
+ * supply fails), then, if a write to the log failed earlier, the log
+ * rewritten with the profile held in memory.
+ */
+static int write_snapshot(struct meter *m, uint32_t flags)
+{
+	uint8_t buf[PERSIST_MAX];
+	size_t n;
 	int r;
 
 	if (!m->store_ok)
 		return -ENODEV;
-	persist_fill(m, &p);
-	r = store_commit(&m->store, &p, NULL, true);
-	if (r < 0)
-		store_failed(m, "sync", r);
-	return r < 0 ? r : 0;
+	n = persist_fill(m, buf, sizeof(buf), flags);
+	r = store_save(&m->store, buf, n);
+	if (r) {
+		m->durable_failing = true;
+		store_failed(m, "durable snapshot", r);
+	} else {
+		m->durable_failing = false;
+		durable_done(m);
+	}
+	if (m->store_behind && !store_compact(&m->store, buf, n, &m->prof)) {
+		m->store_behind = false;
+		meter_log(m, LOG_NOTICE, "store: log rewritten after a failed write (%zu profile intervals)",
+			  m->prof.count);
+		if (r) {
+			/* the rewritten log holds the snapshot: durable after all */
+			m->durable_failing = false;
+			durable_done(m);
+			r = 0;
+		}
+	}
+	store_healthy(m);
+	return r;
+}
+
+int meter_sync(struct meter *m)
+{
+	return write_snapshot(m, 0);
+}
+
+static void persist_live(struct meter *m)
+{
+	uint8_t buf[PERSIST_MAX];
+	size_t n;
+	int e;
+
+	if (!m->store_ok)
+		return;
+	n = persist_fill(m, buf, sizeof(buf), 0);
+	e = store_live(&m->store, buf, n);
+	if (e) {
+		m->live_failing = true;
+		store_failed(m, "runtime snapshot", e);
+	} else if (m->live_failing) {
+		m->live_failing = false;
+		store_healthy(m);
+	}
+}
+
+/*
+ * Every closed interval: into the profile (after a backward clock step an
+ * interval whose time the profile has passed joins the newest entry,
+ * flagged), to the uplink, and queued for the log.
+ */
+void meter_on_interval(void *ctx, const struct profile_entry *e, uint64_t demand_mw)
+{
+	struct meter *m = ctx;
+	struct profile_entry x = *e;
+	const struct profile_entry *last = profile_newest(&m->prof);
+
+	(void)demand_mw;
+	if (last && x.start <= last->start) {
+		struct profile_entry merged = *last;
+
+		merged.import_mwh += x.import_mwh;
+		merged.export_mwh += x.export_mwh;
+		merged.renew_mwh += x.renew_mwh;
+		merged.flags |= x.flags | PROFILE_CLOCK_STEP;
+		x = merged;
+	}
+	profile_put(&m->prof, &x);
+	if (m->uplink->ops->interval)
+		m->uplink->ops->interval(m->uplink, &x);
+	if (m->npend && m->pend[m->npend - 1].start == x.start) {
+		m->pend[m->npend - 1] = x;
+		return;
+	}
+	if (m->npend == m->pend_cap) {
+		size_t cap = m->pend_cap ? 2 * m->pend_cap : 16;
+		struct profile_entry *p = realloc(m->pend, cap * sizeof(*p));
+
+		if (!p) {
+			m->store_behind = true;	/* the profile has it: the next save rewrites the log */
+			return;
+		}
+		m->pend = p;
+		m->pend_cap = cap;
+	}
+	m->pend[m->npend++] = x;
+}
+
+/* The intervals closed since the last call, with a snapshot, durably into the log. */
+void meter_store_intervals(struct meter *m)
+{
+	uint8_t buf[PERSIST_MAX];
+	size_t n, count = m->npend;
+	int r;
+
+	m->npend = 0;
+	if (!count || !m->store_ok)
+		return;
+	if (m->store_behind) {
+		write_snapshot(m, 0);	/* a rewrite of the whole log, if there is room */
+		return;
+	}
+	n = persist_fill(m, buf, sizeof(buf), 0);
+	r = store_commit(&m->store, buf, n, m->pend, count, true);
+	if (r < 0) {
+		m->store_behind = true;
+		store_failed(m, "interval commit", r);
+		write_snapshot(m, 0);	/* the snapshot at least, into meterd.snap */
+		return;
+	}
+	durable_done(m);
+	store_healthy(m);
+	if (r == 1) {
+		r = store_compact(&m->store, buf, n, &m->prof);
+		if (r < 0)
+			store_failed(m, "compaction", r);
+		else
+			meter_log(m, LOG_INFO, "store: log compacted (%zu profile intervals)", m->prof.count);
+	}
+}
+
+/* ---- start and stop ------------------------------------------------------------ */
+
+/* The recovered snapshot: registers, protection, counters, held energy, time. */
+static void restore(struct meter *m, const struct meter_persist *p, const struct held *h)
+{
+	const struct meter_config *cfg = &m->cfg;
+	uint32_t max_close = m->reg.max_close;
+
+	m->recovered = true;
+	m->last_clean = p->flags & PERSIST_CLEAN;
+	m->same_boot = m->boot_id[0] && !strcmp(p->boot_id, m->boot_id);
+	m->reg_placed = p->flags & PERSIST_PLACED;
+	m->clock_offset_ms = p->clock_offset_ms;
+	m->reg = p->reg;
+	m->reg.max_close = max_close;
+	if (p->reg.interval_s != cfg->interval_s) {
+		meter_log(m, LOG_WARNING, "interval changed from %u s to %u s: the registers are kept, "
+		     "the load profile continues with the new length", p->reg.interval_s,
+		     cfg->interval_s);
+		registers_set_interval(&m->reg, cfg->interval_s);
+	}
+	if (m->reg.billing_day != cfg->billing_day) {
+		/* the current period ends at the first new billing day after its start */
+		m->reg.bill_next = tariff_billing_next(
+			tariff_billing_start((time_t)m->reg.bill_start, cfg->billing_day),
+			cfg->billing_day);
+		meter_log(m, LOG_WARNING, "billing day changed from %u to %u: this period ends at %lld",
+			  m->reg.billing_day, cfg->billing_day, (long long)m->reg.bill_next);
+	}
+	m->reg.billing_day = cfg->billing_day;
+	m->reg.max_gap_ms = cfg->sample_ms * 3 > 5000 ? cfg->sample_ms * 3 : 5000;
+	if (p->prot_state == PROT_LOCKOUT || p->prot_state == PROT_TRIPPED)
+		m->prot.state = p->prot_state;
+	if (p->remote_state <= REMOTE_ARMED)
+		m->prot.remote = p->remote_state;
+	m->prot.total_trips = p->total_trips;
+	m->held = *h;
+	if (!m->same_boot)
+		held_new_boot(&m->held);	/* their monotonic times mean nothing now */
+	/* the driver's counters go on while meterd is down, until the next boot */
+	if (p->ctr.valid && m->boot_id[0] && !strcmp(p->ctr.boot_id, m->boot_id)) {
+		m->ctr = p->ctr;
+		if (m->same_boot && p->saved_mono_ms <= m->start_mono) {
+			/* the first sample's counters cover the time since the save */
+			m->last_mono = p->saved_mono_ms;
+			m->last_real = p->saved_real_ms;
+		}
+	}
+}
+
+static int recover(struct meter *m, char *err, size_t errlen)
+{
+	uint8_t buf[PERSIST_MAX];
+	struct meter_persist p;
+	struct held h;
+	char desc[400];
+	size_t len = 0;
+	uint32_t version = 0;
+	int r;
+
+	r = store_recover(&m->store, buf, &len, &m->prof, &m->recovery);
+	if (r) {
+		snprintf(err, errlen, "reading the store in %s: %s", m->cfg.state_dir, strerror(-r));
+		return r;
+	}
+	store_recovery_describe(&m->recovery, desc, sizeof(desc));
+	meter_log(m, m->recovery.corrupt_records ? LOG_ERR : m->recovery.torn_bytes ? LOG_NOTICE : LOG_INFO,
+		  "store: %s", desc);
+	if (m->recovery.corrupt_records)
+		set_alarm(m, ALARM_STORE_CORRUPT, true, desc);
+	if (!m->recovery.have_snapshot) {
+		meter_time_start(m, NULL);
+		return 0;
+	}
+	memcpy(&version, buf, sizeof(version));
+	r = persist_decode(buf, len, &p, &h);
+	if (r == -EPROTONOSUPPORT) {
+		meter_log(m, LOG_ERR, "store: snapshot of layout version %u ignored (this meterd writes %u)",
+			  p.version, PERSIST_VERSION);
+	} else if (r) {
+		meter_log(m, LOG_ERR, "store: snapshot of layout version %u, %zu bytes, not understood: ignored",
+			  version, len);
+	} else {
+		if (version != PERSIST_VERSION)
+			meter_log(m, LOG_NOTICE, "store: state of layout version %u migrated to version %u",
+				  version, PERSIST_VERSION);
+		restore(m, &p, &h);
+		meter_time_start(m, &p);
+		return 0;
+	}
+	meter_time_start(m, NULL);
+	return 0;
 }
 
 int meter_init(struct meter *m, const struct meter_config *cfg, struct sensor *s,
@@ -179,8 +429,7 @@ int meter_init(struct meter *m, const struct meter_config *cfg, struct sensor *s
 {
 	struct alloc_cfg acfg;
 	struct protect_cfg pcfg;
-	struct meter_persist p;
-	char path[CFG_PATH + 32], desc[256];
+	char path[CFG_PATH + 32];
 	int r;
 
 	memset(m, 0, sizeof(*m));
@@ -188,13 +437,20 @@ int meter_init(struct meter *m, const struct meter_config *cfg, struct sensor *s
 	m->sensor = s;
 	m->relays = rl;
 	m->uplink = &uplink_none;
-	if (hooks)
+	if (hooks) {
 		m->hooks = *hooks;
+		m->clock_ops = hooks->clock;
+	}
 	m->grant_w = cfg->grid_allocation_w;
-	m->last_sync_mono = mono_ms;
-	read_boot_id(m->boot_id, sizeof(m->boot_id));
+	m->start_real = m->last_real = real_ms;
+	m->start_mono = m->last_mono = m->last_durable_mono = mono_ms;
+	m->real_minus_mono = real_ms - mono_ms;
+	m->unrec_mono_from = INT64_MIN;
+	read_boot_id(m);
 	for (unsigned a = 0; a < ALARM_COUNT; a++)
 		m->alarm_ok_since[a] = INT64_MIN;
+	clock_policy_init(&m->clk_policy, cfg->clock_max_step_s);
+	held_init(&m->held, cfg->interval_s * 1000);
 
 	setenv("TZ", cfg->timezone, 1);
 	tzset();
@@ -228,54 +484,23 @@ int meter_init(struct meter *m, const struct meter_config *cfg, struct sensor *s
 		snprintf(err, errlen, "out of memory for the load profile");
 		return r;
 	}
+	/* a long clock step emits at most what the profile can hold */
+	m->reg.max_close = (uint32_t)m->prof.cap;
+	if (cfg->fsync_interval_line)
+		meter_log(m, LOG_WARNING, "%s:%u: [store] fsync_interval is deprecated, use persist_interval: "
+			  "a durable snapshot every %u s or %u Wh, whichever comes first", cfg->path,
+			  cfg->fsync_interval_line, cfg->persist_interval_s, cfg->persist_energy_wh);
 
-	r = store_open(&m->store, cfg->state_dir, cfg->runtime_dir, sizeof(p));
+	r = store_open(&m->store, cfg->state_dir, cfg->runtime_dir, PERSIST_MAX);
 	if (r) {
 		snprintf(err, errlen, "store in %s and %s: %s", cfg->state_dir, cfg->runtime_dir,
 			 strerror(-r));
 		return r;
 	}
 	m->store_ok = true;
-	persist_fill(m, &p);
-	r = store_recover(&m->store, &p, &m->prof, &m->recovery);
-	if (r) {
-		snprintf(err, errlen, "reading the store in %s: %s", cfg->state_dir, strerror(-r));
+	r = recover(m, err, errlen);
+	if (r)
 		return r;
-	}
-	store_recovery_describe(&m->recovery, desc, sizeof(desc));
-	meter_log(m, m->recovery.corrupt_records ? LOG_ERR : LOG_INFO, "store: %s", desc);
-	if (m->recovery.corrupt_records)
-		set_alarm(m, ALARM_STORE_CORRUPT, true, desc);
-	if (m->recovery.have_snapshot && p.version == PERSIST_VERSION && p.size == sizeof(p)) {
-		m->reg = p.reg;
-		if (p.reg.interval_s != cfg->interval_s) {
-			meter_log(m, LOG_WARNING, "interval changed from %u s to %u s: the registers are kept, "
-			     "the load profile continues with the new length", p.reg.interval_s,
-			     cfg->interval_s);
-			registers_set_interval(&m->reg, cfg->interval_s);
-		}
-		if (m->reg.billing_day != cfg->billing_day) {
-			/* the current period ends at the first new billing day after its start */
-			m->reg.bill_next = tariff_billing_next(
-				tariff_billing_start((time_t)m->reg.bill_start, cfg->billing_day),
-				cfg->billing_day);
-			meter_log(m, LOG_WARNING, "billing day changed from %u to %u: this period ends at %lld",
-				  m->reg.billing_day, cfg->billing_day, (long long)m->reg.bill_next);
-		}
-		m->reg.billing_day = cfg->billing_day;
-		m->reg.max_gap_ms = cfg->sample_ms * 3 > 5000 ? cfg->sample_ms * 3 : 5000;
-		if (p.prot_state == PROT_LOCKOUT || p.prot_state == PROT_TRIPPED)
-			m->prot.state = p.prot_state;
-		if (p.remote_state <= REMOTE_ARMED)
-			m->prot.remote = p.remote_state;
-		m->prot.total_trips = p.total_trips;
-		/* the driver's counters go on while meterd is down, until the next boot */
-		if (p.ctr.valid && m->boot_id[0] && !strcmp(p.ctr.boot_id, m->boot_id))
-			m->ctr = p.ctr;
-	} else if (m->recovery.have_snapshot) {
-		meter_log(m, LOG_ERR, "store: snapshot of layout version %u ignored (this meterd writes %u)",
-		     p.version, PERSIST_VERSION);
-	}
 
 	/* Drive every relay to a known state: loads on, main as recovered. */
 	m->main_closed = !protect_relay_closed(&m->prot);
@@ -284,105 +509,154 @@ int meter_init(struct meter *m, const struct meter_config *cfg, struct sensor *s
 		set_relay(m, (unsigned)i + 1, true, "start-up");
 	}
 	meter_apply_main(m, "start-up");
-	meter_log(m, LOG_INFO, "meter ready: tariff %s (%s), %zu sheddable loads, sensor %s, relays %s",
-	     m->spec.type, m->tariff.currency, m->alloc.nloads, s->ops->name, rl->ops->name);
+	meter_log(m, LOG_INFO, "meter ready: tariff %s (%s), %zu sheddable loads, sensor %s, relays %s, "
+		  "a durable snapshot every %u s or %u Wh",
+	     m->spec.type, m->tariff.currency, m->alloc.nloads, s->ops->name, rl->ops->name,
+	     cfg->persist_interval_s, cfg->persist_energy_wh);
 	return 0;
 }
 
 void meter_shutdown(struct meter *m)
 {
 	if (m->store_ok) {
-		meter_sync(m);
+		int r;
+
+		meter_store_intervals(m);
+		r = write_snapshot(m, PERSIST_CLEAN);
+		if (r)
+			meter_log(m, LOG_ERR, "store: the state could NOT be saved at stop: %s", strerror(-r));
+		else
+			meter_log(m, LOG_INFO, "store: state saved at stop (import %llu mWh, export %llu mWh, "
+				  "renewable %llu mWh)", (unsigned long long)m->reg.import.total_mwh,
+				  (unsigned long long)m->reg.export.total_mwh,
+				  (unsigned long long)m->reg.renew.total_mwh);
 		store_close(&m->store);
 		m->store_ok = false;
 	}
+	free(m->pend);
+	m->pend = NULL;
+	m->npend = m->pend_cap = 0;
 	profile_free(&m->prof);
 }
 
-struct pending_intervals {
-	struct profile_entry e[8];
-	unsigned n, dropped;
-};
-
-static void on_interval(void *ctx, const struct profile_entry *e, uint64_t demand_mw)
+void meter_powerfail(struct meter *m, bool lost)
 {
-	struct pending_intervals *pi = ctx;
+	int r;
 
-	(void)demand_mw;
-	if (pi->n < 8)
-		pi->e[pi->n++] = *e;
-	else
-		pi->dropped++;
+	if (!lost) {
+		meter_log(m, LOG_NOTICE, "power-fail input: the supply is back");
+		return;
+	}
+	r = meter_sync(m);
+	meter_log(m, r ? LOG_ERR : LOG_WARNING, "power-fail input: the supply is failing: %s%s",
+		  r ? "the state could NOT be saved: " : "state saved", r ? strerror(-r) : "");
 }
 
-static void persist_intervals(struct meter *m, struct pending_intervals *pi, int64_t mono_ms)
+void meter_lifetime(const struct meter *m, uint64_t *import_mwh, uint64_t *export_mwh,
+		    uint64_t *renew_mwh)
 {
-	struct meter_persist p;
-	bool sync_each = m->cfg.fsync_interval_s == 0;
-	int r = 0;
+	uint64_t i, e, r;
 
-	persist_fill(m, &p);
-	for (unsigned i = 0; i < pi->n; i++) {
-		profile_push(&m->prof, &pi->e[i]);
-		if (m->uplink->ops->interval)
-			m->uplink->ops->interval(m->uplink, &pi->e[i]);
-		if (!m->store_ok)
-			continue;
-		r = store_commit(&m->store, i + 1 == pi->n ? &p : NULL, &pi->e[i],
-				 i + 1 == pi->n && sync_each);
-		if (r < 0) {
-			store_failed(m, "interval commit", r);
-			return;
+	held_totals(&m->held, &i, &e, &r);
+	*import_mwh = m->reg.import.total_mwh + (m->reg.import.rem_uj + i) / UJ_PER_MWH;
+	*export_mwh = m->reg.export.total_mwh + (m->reg.export.rem_uj + e) / UJ_PER_MWH;
+	*renew_mwh = m->reg.renew.total_mwh + (m->reg.renew.rem_uj + r) / UJ_PER_MWH;
+}
+
+/* ---- energy --------------------------------------------------------------------- */
+
+/*
+ * Where a sample's energy goes: onto real time when the clock is trusted,
+ * else held on monotonic time. dt: the monotonic time it covers.
+ */
+static void place(struct meter *m, int64_t real_ms, int64_t dt, uint64_t imp, uint64_t exp,
+		  uint64_t ren, uint32_t flags)
+{
+	int64_t from = real_ms - dt;
+
+	if (!m->clk.trusted) {
+		held_add(&m->held, m->last_mono, m->last_mono + dt, imp, exp, ren, flags);
+		return;
+	}
+	if (!m->reg_placed) {
+		registers_place(&m->reg, from);
+		m->reg_placed = true;
+	}
+	if (!m->have_sample) {
+		/* meterd was not metering from the registers' time to this sample */
+		if (from - m->reg.last_ms > (int64_t)m->reg.max_gap_ms) {
+			registers_add_energy(&m->reg, &m->tariff, from, 0, 0, 0, PROFILE_GAP | m->unrec_flag,
+					     meter_on_interval, m);
+			m->unrec_flag = 0;
 		}
-	}
-	if (pi->n && sync_each)
-		m->last_sync_mono = mono_ms;
-	if (r == 1) {
-		r = store_compact(&m->store, &p, &m->prof);
-		if (r < 0)
-			store_failed(m, "compaction", r);
+	} else if (from - m->last_real > STEP_TOLERANCE_MS || m->last_real - from > STEP_TOLERANCE_MS) {
+		/* the clock was stepped: registers follow the new time, energy stays exact */
+		int64_t step = from - m->last_real;
+
+		meter_log(m, LOG_WARNING, "clock stepped by %+lld s: registers follow the new time",
+			  (long long)(step / 1000));
+		if (step > 0)
+			registers_add_energy(&m->reg, &m->tariff, from, 0, 0, 0,
+					     PROFILE_GAP | PROFILE_CLOCK_STEP, meter_on_interval, m);
 		else
-			meter_log(m, LOG_INFO, "store: log compacted (%zu profile intervals)", m->prof.count);
+			registers_clock_step(&m->reg, from, meter_on_interval, m);
 	}
+	registers_add_energy(&m->reg, &m->tariff, real_ms, imp, exp, ren, flags, meter_on_interval, m);
 }
 
 /*
- * Prefer the driver's energy counters (exact, and they cover a restart of
- * meterd within the same boot); otherwise power x time.
+ * The energy of one sample: the driver's energy counters when it has them
+ * (exact, and they cover a restart of meterd within the same boot),
+ * otherwise power x monotonic time (no energy over a gap longer than
+ * max_gap_ms). Real time only says where it is booked.
  */
-static void integrate(struct meter *m, const struct sensor_reading *r, int64_t real_ms,
-		      struct pending_intervals *pi)
+static void take_energy(struct meter *m, const struct sensor_reading *r, int64_t real_ms, int64_t mono_ms)
 {
 	struct meter_counters *c = &m->ctr;
+	int64_t dt = mono_ms > m->last_mono ? mono_ms - m->last_mono : 0;
+	uint64_t imp = 0, exp = 0, ren = 0;
+	uint32_t flags = 0;
 
-	if (!r->has_energy) {
-		c->valid = 0;
-		registers_integrate(&m->reg, &m->tariff, real_ms, r->p_mw, r->has_renew ? r->renew_mw : 0,
-				    on_interval, pi);
-		return;
-	}
-	if (c->valid && r->import_mj >= c->import_mj && r->export_mj >= c->export_mj &&
-	    (!r->has_renew || (c->has_renew && r->renew_mj >= c->renew_mj))) {
-		bool gap = real_ms - m->reg.last_ms > (int64_t)m->reg.max_gap_ms;
-
-		if (gap)
-			meter_log(m, LOG_INFO, "energy counters cover %lld s without samples",
-			     (long long)((real_ms - m->reg.last_ms) / 1000));
-		registers_add_energy(&m->reg, &m->tariff, real_ms, (r->import_mj - c->import_mj) * 1000,
-				     (r->export_mj - c->export_mj) * 1000,
-				     r->has_renew ? (r->renew_mj - c->renew_mj) * 1000 : 0, gap,
-				     on_interval, pi);
+	if (r->has_energy) {
+		if (c->valid && r->import_mj >= c->import_mj && r->export_mj >= c->export_mj &&
+		    (!r->has_renew || (c->has_renew && r->renew_mj >= c->renew_mj))) {
+			imp = (r->import_mj - c->import_mj) * 1000;
+			exp = (r->export_mj - c->export_mj) * 1000;
+			ren = r->has_renew ? (r->renew_mj - c->renew_mj) * 1000 : 0;
+			if (dt > (int64_t)m->reg.max_gap_ms) {
+				flags |= PROFILE_GAP;
+				meter_log(m, LOG_INFO, "energy counters cover %lld s without samples",
+					  (long long)(dt / 1000));
+			}
+		} else {
+			if (c->valid)
+				meter_log(m, LOG_WARNING, "energy counters of the driver went back (rebound?): "
+					  "step not counted");
+			if (dt > (int64_t)m->reg.max_gap_ms)
+				flags |= PROFILE_GAP;
+		}
+		c->import_mj = r->import_mj;
+		c->export_mj = r->export_mj;
+		c->renew_mj = r->renew_mj;
+		c->has_renew = r->has_renew;
+		c->valid = 1;
+		snprintf(c->boot_id, sizeof(c->boot_id), "%s", m->boot_id);
 	} else {
-		if (c->valid)
-			meter_log(m, LOG_WARNING, "energy counters of the driver went back (rebound?): step not counted");
-		registers_integrate(&m->reg, &m->tariff, real_ms, 0, 0, on_interval, pi);
+		c->valid = 0;
+		if (dt > (int64_t)m->reg.max_gap_ms) {
+			flags |= PROFILE_GAP;
+		} else {
+			imp = r->p_mw > 0 ? (uint64_t)r->p_mw * (uint64_t)dt : 0;
+			exp = r->p_mw < 0 ? (uint64_t)-r->p_mw * (uint64_t)dt : 0;
+			ren = r->has_renew && r->renew_mw > 0 ? (uint64_t)r->renew_mw * (uint64_t)dt : 0;
+		}
 	}
-	c->import_mj = r->import_mj;
-	c->export_mj = r->export_mj;
-	c->renew_mj = r->renew_mj;
-	c->has_renew = r->has_renew;
-	c->valid = 1;
-	snprintf(c->boot_id, sizeof(c->boot_id), "%s", m->boot_id);
+	m->since_durable_uj += imp + exp + ren;
+	place(m, real_ms, dt, imp, exp, ren, flags);
+	m->last_real = real_ms;
+	m->last_mono = mono_ms;
+	m->real_minus_mono = real_ms - mono_ms;
+	m->have_sample = true;
 }
 
 static bool readings_differ(const struct sensor_reading *a, const struct sensor_reading *b)
@@ -417,19 +691,6 @@ static void fault_alarms(struct meter *m, unsigned faults, const char *src)
 		set_alarm(m, ALARM_UNDERVOLTAGE, true, d);
 	if (faults & FAULT_OVERCURRENT)
 		set_alarm(m, ALARM_OVERCURRENT, true, d);
-}
-
-static void persist_live(struct meter *m)
-{
-	struct meter_persist p;
-	int e;
-
-	if (!m->store_ok)
-		return;
-	persist_fill(m, &p);
-	e = store_live(&m->store, &p);
-	if (e)
-		store_failed(m, "runtime snapshot", e);
 }
 
 void meter_event(struct meter *m, unsigned faults, int64_t mono_ms)
@@ -503,10 +764,9 @@ void meter_allocate(struct meter *m, int64_t mono_ms)
 
 void meter_sample(struct meter *m, const struct sensor_reading *r, int64_t real_ms, int64_t mono_ms)
 {
-	struct pending_intervals pi = { .n = 0 };
-	uint64_t imp = m->reg.import.total_mwh, exp = m->reg.export.total_mwh,
-		 ren = m->reg.renew.total_mwh;
+	uint64_t imp, exp, ren, imp1, exp1, ren1;
 	int64_t bill = m->reg.bill_start;
+	size_t closed;
 	unsigned faults;
 	bool vnormal;
 
@@ -517,28 +777,12 @@ void meter_sample(struct meter *m, const struct sensor_reading *r, int64_t real_
 	m->sensor_failures = 0;
 	clear_when_settled(m, ALARM_SENSOR, true, mono_ms, "readings resumed");
 
-	/*
-	 * Energy follows the monotonic clock: if the real-time clock was stepped
-	 * (NTP after boot on a board without RTC), move the registers' time to
-	 * the new clock first (a gap: no energy), then integrate the monotonic
-	 * duration of this step at the new time.
-	 */
-	if (m->last_sample_mono && mono_ms > m->last_sample_mono &&
-	    mono_ms - m->last_sample_mono <= m->reg.max_gap_ms) {
-		int64_t dt = mono_ms - m->last_sample_mono;
-		int64_t step = real_ms - (m->reg.last_ms + dt);
-
-		if (step > 2000 || step < -2000) {
-			meter_log(m, LOG_WARNING, "clock stepped by %+lld s: registers follow the new time",
-			     (long long)(step / 1000));
-			registers_integrate(&m->reg, &m->tariff, real_ms - dt, 0, 0, on_interval, &pi);
-		}
-	}
-	m->last_sample_mono = mono_ms;
-	integrate(m, r, real_ms, &pi);
-	persist_intervals(m, &pi, mono_ms);
-	if (imp != m->reg.import.total_mwh || exp != m->reg.export.total_mwh ||
-	    ren != m->reg.renew.total_mwh || bill != m->reg.bill_start || pi.n)
+	meter_lifetime(m, &imp, &exp, &ren);
+	take_energy(m, r, real_ms, mono_ms);
+	closed = m->npend;
+	meter_store_intervals(m);
+	meter_lifetime(m, &imp1, &exp1, &ren1);
+	if (imp != imp1 || exp != exp1 || ren != ren1 || bill != m->reg.bill_start || closed)
 		meter_changed(m, MP_REGISTERS);
 
 	/* Software check of every reading, behind the driver's own events. */
@@ -561,12 +805,17 @@ void meter_sample(struct meter *m, const struct sensor_reading *r, int64_t real_
 	meter_allocate(m, mono_ms);
 
 	if (m->store_ok) {
+		/*
+		 * Bounded loss on a power cut: a durable snapshot every
+		 * persist_interval of monotonic time (clock steps change
+		 * nothing here) or persist_energy, whichever comes first.
+		 */
+		bool due = mono_ms - m->last_durable_mono >= (int64_t)m->cfg.persist_interval_s * 1000 ||
+			   m->since_durable_uj >= (uint64_t)m->cfg.persist_energy_wh * UJ_PER_WH;
+
 		persist_live(m);
-		if (m->cfg.fsync_interval_s &&
-		    mono_ms - m->last_sync_mono >= (int64_t)m->cfg.fsync_interval_s * 1000) {
-			if (!meter_sync(m))
-				m->last_sync_mono = mono_ms;
-		}
+		if (due && mono_ms >= m->retry_mono && meter_sync(m))
+			m->retry_mono = mono_ms + DURABLE_RETRY_MS;
 	}
 }
 

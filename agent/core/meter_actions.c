@@ -190,7 +190,8 @@ bool meter_self_test(struct meter *m, char *buf, size_t len)
 
 int64_t meter_price_milli(const struct meter *m, int64_t real_ms)
 {
-	int64_t n = registers_price_nano(&m->reg, &m->tariff, real_ms);
+	/* an untrusted clock says nothing of the days started: the registers' time does */
+	int64_t n = registers_price_nano(&m->reg, &m->tariff, m->clk.trusted ? real_ms : m->reg.last_ms);
 
 	/* round half away from zero to milli-minor units */
 	return n >= 0 ? (n + 500000) / 1000000 : -((-n + 500000) / 1000000);
@@ -198,7 +199,8 @@ int64_t meter_price_milli(const struct meter *m, int64_t real_ms)
 
 const char *meter_period_name(const struct meter *m, int64_t real_ms)
 {
-	unsigned p = tariff_period_at(&m->tariff, (time_t)(real_ms / 1000), m->reg.bill_import_mwh);
+	int64_t at = m->clk.trusted ? real_ms : m->reg.last_ms;
+	unsigned p = tariff_period_at(&m->tariff, (time_t)(at / 1000), m->reg.bill_import_mwh);
 
 	return m->tariff.period_name[p];
 }

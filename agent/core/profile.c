@@ -47,6 +47,22 @@ int profile_push(struct profile *p, const struct profile_entry *e)
 	return 0;
 }
 
+struct profile_entry *profile_newest_mut(struct profile *p)
+{
+	return p->count ? &p->e[(p->head + p->count - 1) % p->cap] : NULL;
+}
+
+int profile_put(struct profile *p, const struct profile_entry *e)
+{
+	struct profile_entry *last = profile_newest_mut(p);
+
+	if (last && e->start == last->start) {
+		*last = *e;
+		return 1;
+	}
+	return profile_push(p, e);
+}
+
 size_t profile_lower_bound(const struct profile *p, int64_t from)
 {
 	size_t lo = 0, hi = p->count;

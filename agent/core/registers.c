@@ -19,20 +19,27 @@ static int64_t floor_div(int64_t a, int64_t b)
 	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-void registers_init(struct registers *r, uint32_t interval_s, uint32_t billing_day, int64_t now_ms)
+void registers_place(struct registers *r, int64_t now_ms)
 {
 	int64_t now = floor_div(now_ms, 1000);
 
+	r->last_ms = now_ms;
+	r->bill_start = tariff_billing_start(now, r->billing_day);
+	r->bill_next = tariff_billing_next(r->bill_start, r->billing_day);
+	r->ivl_start = align_down(now, r->interval_s);
+	r->ivl_base_import = r->import.total_mwh;
+	r->ivl_base_export = r->export.total_mwh;
+	r->ivl_base_renew = r->renew.total_mwh;
+	r->ivl_flags = now_ms != r->ivl_start * 1000 ? PROFILE_GAP : 0;	/* started mid-interval */
+}
+
+void registers_init(struct registers *r, uint32_t interval_s, uint32_t billing_day, int64_t now_ms)
+{
 	memset(r, 0, sizeof(*r));
 	r->interval_s = interval_s;
 	r->billing_day = billing_day;
 	r->max_gap_ms = 5000;
-	r->last_ms = now_ms;
-	r->bill_start = tariff_billing_start(now, billing_day);
-	r->bill_next = tariff_billing_next(r->bill_start, billing_day);
-	r->ivl_start = align_down(now, interval_s);
-	if (now_ms != r->ivl_start * 1000)
-		r->ivl_flags = PROFILE_GAP;	/* started mid-interval: not fully measured */
+	registers_place(r, now_ms);
 }
 
 static uint64_t add_energy(struct energy_reg *e, uint64_t uj)
@@ -126,32 +133,41 @@ static uint64_t share(uint64_t e, int64_t part, int64_t whole)
 }
 
 void registers_add_energy(struct registers *r, const struct tariff *t, int64_t now_ms,
-			  uint64_t import_uj, uint64_t export_uj, uint64_t renew_uj, bool gap,
+			  uint64_t import_uj, uint64_t export_uj, uint64_t renew_uj, uint32_t flags,
 			  registers_interval_cb cb, void *ctx)
 {
-	int64_t start = r->last_ms, t0 = start, whole;
+	int64_t start = r->last_ms, t0 = start, whole, closing;
 	uint64_t done_i = 0, done_e = 0, done_r = 0;
+	uint32_t limit = r->max_close && r->max_close < MAX_CLOSE_STEPS ? r->max_close : MAX_CLOSE_STEPS;
 	int steps = 0;
 
+	r->ivl_flags |= flags;
 	if (now_ms <= start) {
-		/* clock stepped back (or no time passed): count it here, restart from now */
-		r->last_ms = now_ms;
-		accumulate(r, t, now_ms < start ? start : now_ms, import_uj, export_uj, renew_uj);
+		/* no time passed (or the clock is behind): count it here, keep the time */
+		accumulate(r, t, start, import_uj, export_uj, renew_uj);
 		return;
 	}
 	whole = now_ms - start;
-	if (gap)
-		r->ivl_flags |= PROFILE_GAP;
-	if (whole / 1000 / r->interval_s > MAX_CLOSE_STEPS) {
-		/* Implausible jump: start afresh at now, keep the registers. */
+	closing = (floor_div(now_ms, 1000) - r->ivl_start) / r->interval_s;
+	if (closing > (int64_t)limit) {
+		/*
+		 * A long step: emit only the last `limit` intervals. The time
+		 * before them is skipped; its share of the energy goes to the
+		 * interval open now, closed at once.
+		 */
+		int64_t skip_s = align_down(floor_div(now_ms, 1000), r->interval_s) -
+				 (int64_t)limit * r->interval_s;
+
+		done_i = share(import_uj, skip_s * 1000 - start, whole);
+		done_e = share(export_uj, skip_s * 1000 - start, whole);
+		done_r = share(renew_uj, skip_s * 1000 - start, whole);
+		accumulate(r, t, start, done_i, done_e, done_r);
 		close_interval(r, cb, ctx);
-		r->ivl_start = align_down(floor_div(now_ms, 1000), r->interval_s);
-		while (floor_div(now_ms, 1000) >= r->bill_next)
+		r->ivl_start = skip_s;
+		while (skip_s >= r->bill_next)
 			roll_billing(r, t);
-		r->ivl_flags |= PROFILE_GAP;
-		accumulate(r, t, now_ms, import_uj, export_uj, renew_uj);
-		r->last_ms = now_ms;
-		return;
+		r->ivl_flags = flags | PROFILE_GAP;
+		t0 = skip_s * 1000;
 	}
 	while (t0 < now_ms) {
 		int64_t ivl_end = (r->ivl_start + r->interval_s) * 1000;
@@ -175,8 +191,8 @@ void registers_add_energy(struct registers *r, const struct tariff *t, int64_t n
 		}
 		if (end == ivl_end) {
 			close_interval(r, cb, ctx);
-			if (gap)
-				r->ivl_flags |= PROFILE_GAP;
+			if (end < now_ms)
+				r->ivl_flags |= flags;
 		}
 		if (end >= bill_end)
 			roll_billing(r, t);
@@ -184,6 +200,17 @@ void registers_add_energy(struct registers *r, const struct tariff *t, int64_t n
 		if (++steps > 4 * MAX_CLOSE_STEPS)
 			break;
 	}
+	r->last_ms = now_ms;
+}
+
+void registers_clock_step(struct registers *r, int64_t now_ms, registers_interval_cb cb, void *ctx)
+{
+	if (now_ms >= r->last_ms)
+		return;
+	r->ivl_flags |= PROFILE_CLOCK_STEP;
+	close_interval(r, cb, ctx);
+	r->ivl_start = align_down(floor_div(now_ms, 1000), r->interval_s);
+	r->ivl_flags = PROFILE_CLOCK_STEP;
 	r->last_ms = now_ms;
 }
 
@@ -198,12 +225,12 @@ void registers_integrate(struct registers *r, const struct tariff *t, int64_t no
 		return;
 	}
 	if (dt > r->max_gap_ms) {
-		registers_add_energy(r, t, now_ms, 0, 0, 0, true, cb, ctx);
+		registers_add_energy(r, t, now_ms, 0, 0, 0, PROFILE_GAP, cb, ctx);
 		return;
 	}
 	registers_add_energy(r, t, now_ms, grid_mw > 0 ? (uint64_t)grid_mw * (uint64_t)dt : 0,
 			     grid_mw < 0 ? (uint64_t)-grid_mw * (uint64_t)dt : 0,
-			     renew_mw > 0 ? (uint64_t)renew_mw * (uint64_t)dt : 0, false, cb, ctx);
+			     renew_mw > 0 ? (uint64_t)renew_mw * (uint64_t)dt : 0, 0, cb, ctx);
 }
 
 int64_t registers_price_nano(const struct registers *r, const struct tariff *t, int64_t now_ms)

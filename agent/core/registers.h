@@ -27,7 +27,8 @@ struct registers {
 	uint32_t interval_s;		/* demand and profile interval */
 	uint32_t billing_day;
 	uint32_t max_gap_ms;		/* longer steps are gaps: no energy integrated */
-	uint32_t pad0;
+	uint32_t max_close;		/* a step closes at most this many intervals (0: 100000):
+					 * older skipped ones are not emitted (the profile's size) */
 
 	struct energy_reg import;	/* supplied by the service provider */
 	struct energy_reg renew;	/* taken from the house's renewable sources */
@@ -58,19 +59,37 @@ void registers_init(struct registers *r, uint32_t interval_s, uint32_t billing_d
  * Integrate constant powers from r->last_ms to now_ms. grid_mw > 0 is import,
  * < 0 export; renew_mw is the renewable source's output. Interval and billing
  * boundaries inside the step split it exactly; cb is called for every closed
- * interval (in order). A backwards clock step is ignored (no energy).
+ * interval (in order). A backwards clock step restarts integration there (no
+ * energy). (meterd itself integrates on the monotonic clock and places the
+ * energy with registers_add_energy.)
  */
 void registers_integrate(struct registers *r, const struct tariff *t, int64_t now_ms,
 			 int64_t grid_mw, int64_t renew_mw, registers_interval_cb cb, void *ctx);
 /*
  * Add energies measured over [r->last_ms, now_ms] (e.g. deltas of the
  * driver's energy counters), spread over the step in proportion to time so
- * that boundaries split it exactly; the sums are exact. gap: the step was not
- * fully observed (the intervals are flagged).
+ * that boundaries split it exactly; the sums are exact. flags (PROFILE_*,
+ * e.g. PROFILE_GAP: the step was not fully observed) mark every interval the
+ * step touches. A step closing more than max_close intervals emits only the
+ * last max_close (the energy of the skipped time goes to the interval open
+ * before it). now_ms <= r->last_ms: the energy is added at r->last_ms and
+ * the registers' time does not go back (see registers_clock_step).
  */
 void registers_add_energy(struct registers *r, const struct tariff *t, int64_t now_ms,
-			  uint64_t import_uj, uint64_t export_uj, uint64_t renew_uj, bool gap,
+			  uint64_t import_uj, uint64_t export_uj, uint64_t renew_uj, uint32_t flags,
 			  registers_interval_cb cb, void *ctx);
+/*
+ * The clock was stepped back to now_ms (< r->last_ms): the open interval is
+ * closed at the step (flagged PROFILE_CLOCK_STEP) and integration continues
+ * in the interval of now_ms, also flagged. The billing period is kept (it
+ * never goes back). Nothing happens if now_ms >= r->last_ms.
+ */
+void registers_clock_step(struct registers *r, int64_t now_ms, registers_interval_cb cb, void *ctx);
+/*
+ * Place registers that never ran on trusted time at now_ms: billing period,
+ * open interval (flagged as a gap) and time; the totals are kept.
+ */
+void registers_place(struct registers *r, int64_t now_ms);
 /* Price so far in the billing period (standing charge for every local day started), nano-minor. */
 int64_t registers_price_nano(const struct registers *r, const struct tariff *t, int64_t now_ms);
 /* Energy of the current, still open interval. */

@@ -30,6 +30,8 @@ static const struct keydef keys[] = {
 	{ "meter", "profile_days", K_U32, OFF(profile_days), 35, 400, NULL, "days" },
 	{ "meter", "billing_day", K_U32, OFF(billing_day), 1, 31, NULL, NULL },
 	{ "meter", "sample_interval_ms", K_U32, OFF(sample_ms), 100, 10000, NULL, "ms" },
+	{ "meter", "clock", K_CHOICE, OFF(clock), 0, 0, "town|system", NULL },
+	{ "meter", "clock_max_step", K_U32, OFF(clock_max_step_s), 1, 86400, NULL, "seconds" },
 
 	{ "sensors", "backend", K_CHOICE, OFF(sensor_backend), 0, 0, "iio|replay", NULL },
 	{ "sensors", "mains_device", K_STR, OFF(mains_device), 0, 0, NULL, NULL },
@@ -57,7 +59,13 @@ static const struct keydef keys[] = {
 
 	{ "store", "state_dir", K_STR, OFF(state_dir), 0, 0, NULL, NULL },
 	{ "store", "runtime_dir", K_STR, OFF(runtime_dir), 0, 0, NULL, NULL },
+	{ "store", "persist_interval", K_U32, OFF(persist_interval_s), 5, 3600, NULL, "seconds" },
+	{ "store", "persist_energy", K_U32, OFF(persist_energy_wh), 1, 100000, NULL, "Wh" },
 	{ "store", "fsync_interval", K_U32, OFF(fsync_interval_s), 0, 86400, NULL, "seconds" },
+
+	{ "power", "fail_chip", K_STR, OFF(powerfail_chip), 0, 0, NULL, NULL },
+	{ "power", "fail_line", K_OPTLINE, OFF(powerfail_line), 0, 1023, NULL, NULL },
+	{ "power", "fail_active_low", K_BOOL, OFF(powerfail_active_low), 0, 0, NULL, NULL },
 
 	{ "dbus", "property_interval_ms", K_U32, OFF(property_interval_ms), 100, 60000, NULL, "ms" },
 	{ "dbus", "technician_group", K_STR, OFF(technician_group), 0, 0, NULL, NULL },
@@ -107,6 +115,7 @@ void config_defaults(struct meter_config *c)
 	c->profile_days = 35;
 	c->billing_day = 1;
 	c->sample_ms = 1000;
+	c->clock_max_step_s = 300;
 	strcpy(c->sensor_backend, "iio");
 	c->over_voltage_mv = 253000;
 	c->under_voltage_mv = 207000;
@@ -126,7 +135,9 @@ void config_defaults(struct meter_config *c)
 	tariff_spec_init(&c->tariff_spec);
 	strcpy(c->state_dir, "/var/lib/gridmeter");
 	strcpy(c->runtime_dir, "/run/gridmeter");
-	c->fsync_interval_s = 0;
+	c->persist_interval_s = 60;
+	c->persist_energy_wh = 100;
+	c->powerfail_line = -1;
 	c->property_interval_ms = 1000;
 	strcpy(c->technician_group, "gridmeter-technicians");
 	strcpy(c->appliance_group, "gridmeter-appliances");
@@ -300,7 +311,7 @@ static int start_section(struct parser *p, char *name, unsigned line)
 {
 	static const char *const known[] = {
 		"meter", "sensors", "protection", "relays", "allocation", "tariff", "store", "dbus",
-		"uplink", "modem",
+		"uplink", "modem", "power",
 	};
 	bool ok = false;
 
@@ -436,6 +447,52 @@ static int validate_uplink(struct parser *p)
 	return 0;
 }
 
+/* The GPIO line of the chip the relays use that line is taken by, or NULL. */
+static const char *relay_line_user(const struct meter_config *c, uint32_t line)
+{
+	if (line == c->main_line)
+		return "main_line";
+	if (c->button_line >= 0 && line == (uint32_t)c->button_line)
+		return "button_line";
+	for (size_t i = 0; i < c->nloads; i++)
+		if (c->load[i].line == line)
+			return c->load[i].name;
+	return NULL;
+}
+
+static int validate_time_and_power(struct parser *p)
+{
+	struct meter_config *c = p->c;
+	const char *user;
+
+	/* the town's time with a town server, the system's without */
+	if (!c->clock[0])
+		strcpy(c->clock, c->uplink ? "town" : "system");
+	else if (config_clock_town(c) && !c->uplink)
+		return perr(p, key_line(p, "meter", "clock"), "meter", "clock",
+			    "'town' needs an [uplink] section (the town server's time)");
+	if (find_seen(p, "store", "fsync_interval")) {
+		/* deprecated: 0 (at interval boundaries) was the old default, now too rare */
+		c->fsync_interval_line = key_line(p, "store", "fsync_interval");
+		if (!find_seen(p, "store", "persist_interval") && c->fsync_interval_s)
+			c->persist_interval_s = c->fsync_interval_s < 5 ? 5 :
+						c->fsync_interval_s > 3600 ? 3600 : c->fsync_interval_s;
+	}
+	if (c->powerfail_line < 0) {
+		if (find_seen(p, "power", "fail_chip") || find_seen(p, "power", "fail_active_low"))
+			return perr(p, section_line(p, "power"), "power", "fail_line", "missing required key");
+		return 0;
+	}
+	if (!c->powerfail_chip[0])
+		snprintf(c->powerfail_chip, sizeof(c->powerfail_chip), "%s", c->gpiochip);
+	if (!strcmp(c->relay_backend, "gpiod") && !strcmp(c->powerfail_chip, c->gpiochip) &&
+	    (user = relay_line_user(c, (uint32_t)c->powerfail_line)))
+		return perr(p, key_line(p, "power", "fail_line"), "power", "fail_line",
+			    "GPIO line %d of %s already used by [relays] %s", c->powerfail_line,
+			    c->gpiochip, user);
+	return 0;
+}
+
 static int validate(struct parser *p)
 {
 	struct meter_config *c = p->c;
@@ -485,7 +542,7 @@ static int validate(struct parser *p)
 		}
 	}
 	qsort(c->load, c->nloads, sizeof(c->load[0]), cmp_load);
-	if (validate_uplink(p))
+	if (validate_uplink(p) || validate_time_and_power(p))
 		return -EINVAL;
 	if (tariff_compile(&c->tariff_spec, &c->tariff, &badkey, msg, sizeof(msg)))
 		return perr(p, key_line(p, "tariff", badkey), "tariff", badkey, "%s", msg);

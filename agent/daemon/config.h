@@ -47,6 +47,8 @@ struct meter_config {
 	uint32_t profile_days;
 	uint32_t billing_day;
 	uint32_t sample_ms;
+	char clock[8];			/* town | system ("" until validated: town with [uplink]) */
+	uint32_t clock_max_step_s;	/* larger town offsets need two agreeing samples */
 
 	/* [sensors] */
 	char sensor_backend[16];	/* iio | replay */
@@ -87,7 +89,15 @@ struct meter_config {
 	/* [store] */
 	char state_dir[CFG_PATH];
 	char runtime_dir[CFG_PATH];
-	uint32_t fsync_interval_s;	/* 0: at every interval boundary */
+	uint32_t persist_interval_s;	/* a durable snapshot at least this often ... */
+	uint32_t persist_energy_wh;	/* ... or once this much energy was metered */
+	uint32_t fsync_interval_s;	/* deprecated alias of persist_interval */
+	unsigned fsync_interval_line;	/* where it was set (0: not set), for the journal */
+
+	/* [power]: the optional power-fail input (supercap / UPS HAT) */
+	char powerfail_chip[CFG_STR];	/* "" : [relays] chip */
+	int32_t powerfail_line;		/* -1: none */
+	bool powerfail_active_low;
 
 	/* [dbus] */
 	uint32_t property_interval_ms;
@@ -120,6 +130,12 @@ struct meter_config {
 	size_t nneighbours;
 	struct neighbour_cfg neighbour[CFG_MAX_NEIGHBOURS];
 };
+
+/* [meter] clock = town: the time comes from the town server (else the system's clock). */
+static inline bool config_clock_town(const struct meter_config *c)
+{
+	return c->clock[0] == 't';
+}
 
 void config_defaults(struct meter_config *c);
 /* Parse text as if read from `name`. 0, or -EINVAL with "name:line: ..." in err. */

@@ -4,12 +4,14 @@
  *
  *   trip thread       opens the main relay on a sensor event (tripper.c)
  *   trip wake fd      priority IMPORTANT: protection state machine
+ *   power-fail fd     [power] fail_line: a sample and a durable snapshot at once
  *   button fd         local reconnect confirmation
  *   sample timer      every sample_interval_ms: read, integrate, allocate
  *   D-Bus             method calls, rate-bounded PropertiesChanged
  *   uplink            modem line, /dev/gmlink and its timer (uplink_town.c),
  *                     when [uplink] is configured
- *   SIGTERM/SIGINT    sync the store and exit
+ *   SIGTERM/SIGINT    a durable snapshot flagged clean, then exit; blocked in
+ *                     every thread (before the first starts), taken by sd-event
  *   watchdog          WATCHDOG=1 from sd-event when WatchdogSec= is set
  */
 #include "daemon.h"
@@ -20,11 +22,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
 #include <sodium.h>
 
+#include "clock_set.h"
 #include "config.h"
 #include "credentials.h"
 #include "ct_setup.h"
@@ -32,6 +36,7 @@
 #include "dbus_uplink.h"
 #include "keygen.h"
 #include "meter.h"
+#include "powerfail.h"
 #include "relay.h"
 #include "sensor.h"
 #include "tripper.h"
@@ -39,6 +44,8 @@
 
 /* sysexits.h EX_CONFIG: the unit does not restart on it (RestartPreventExitStatus=) */
 #define EXIT_CONFIG	78
+/* a bouncing power-fail line saves at most this often */
+#define POWERFAIL_SAVE_MS	1000
 
 struct daemon {
 	struct meter_config cfg;
@@ -55,6 +62,9 @@ struct daemon {
 	struct town_uplink town;
 	struct uplink_service usvc;
 	bool town_up;
+	struct powerfail *pf;
+	int64_t pf_saved_mono;
+	bool pf_lost;
 };
 
 /*
@@ -114,6 +124,69 @@ static int on_trip(sd_event_source *es, int fd, uint32_t revents, void *userdata
 	return 0;
 }
 
+/* The supply is failing: a sample now (so that the snapshot holds all that was metered), then save. */
+static int on_powerfail(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+{
+	struct daemon *d = userdata;
+	bool edge, lost;
+	int64_t mono = service_mono_ms();
+	int r;
+
+	(void)es;
+	(void)fd;
+	(void)revents;
+	r = powerfail_read(d->pf, &edge, &lost);
+	if (r < 0) {
+		meter_log(&d->meter, LOG_ERR, "power-fail input: %s", strerror(-r));
+		return 0;
+	}
+	if (edge && (!d->pf_saved_mono || mono - d->pf_saved_mono >= POWERFAIL_SAVE_MS)) {
+		struct sensor_reading rd;
+
+		if (!d->sensor->ops->read(d->sensor, &rd))
+			meter_sample(&d->meter, &rd, service_real_ms(), mono);
+		meter_powerfail(&d->meter, true);
+		d->pf_saved_mono = mono;
+	} else if (!lost && d->pf_lost) {
+		meter_powerfail(&d->meter, false);
+	}
+	d->pf_lost = lost;
+	return 0;
+}
+
+/*
+ * Without the power-fail input meterd meters on: persistence is bounded
+ * anyway ([store] persist_interval / persist_energy).
+ */
+static void start_powerfail(struct daemon *d)
+{
+	char err[256];
+	int r;
+
+	d->pf = powerfail_open(d->cfg.powerfail_chip, (unsigned)d->cfg.powerfail_line,
+			       d->cfg.powerfail_active_low, err, sizeof(err));
+	if (!d->pf) {
+		meter_log(&d->meter, LOG_ERR, "power-fail input not available: %s", err);
+		return;
+	}
+	r = sd_event_add_io(d->event, NULL, powerfail_fd(d->pf), EPOLLIN, on_powerfail, d);
+	if (r < 0) {
+		meter_log(&d->meter, LOG_ERR, "power-fail input: %s", strerror(-r));
+		powerfail_close(d->pf);
+		d->pf = NULL;
+		return;
+	}
+	d->pf_lost = powerfail_lost(d->pf);
+	meter_log(&d->meter, d->pf_lost ? LOG_WARNING : LOG_INFO, "power-fail input: %s line %d%s, %s",
+		  d->cfg.powerfail_chip, d->cfg.powerfail_line,
+		  d->cfg.powerfail_active_low ? " (active low)" : "",
+		  d->pf_lost ? "the supply is failing now" : "the supply is good");
+	if (d->pf_lost) {
+		meter_powerfail(&d->meter, true);
+		d->pf_saved_mono = service_mono_ms();
+	}
+}
+
 static int on_button(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 {
 	struct daemon *d = userdata;
@@ -144,7 +217,6 @@ static void usage(FILE *f)
 static int setup(struct daemon *d, bool test_hooks, char *err, size_t errlen)
 {
 	struct meter_hooks hooks = { 0 };
-	sigset_t ss;
 	int r, fd;
 
 	if (!strcmp(d->cfg.sensor_backend, "replay"))
@@ -174,10 +246,7 @@ static int setup(struct daemon *d, bool test_hooks, char *err, size_t errlen)
 	r = sd_event_default(&d->event);
 	if (r < 0)
 		return r;
-	sigemptyset(&ss);
-	sigaddset(&ss, SIGTERM);
-	sigaddset(&ss, SIGINT);
-	sigprocmask(SIG_BLOCK, &ss, NULL);
+	/* blocked since meterd_main(): a stop waiting here is taken by the loop at once */
 	sd_event_add_signal(d->event, NULL, SIGTERM, NULL, NULL);
 	sd_event_add_signal(d->event, NULL, SIGINT, NULL, NULL);
 
@@ -189,11 +258,15 @@ static int setup(struct daemon *d, bool test_hooks, char *err, size_t errlen)
 	r = service_init(&d->svc, d->bus, d->event, d->cfg.property_interval_ms, test_hooks, &hooks);
 	if (r < 0)
 		return r;
+	/* [meter] clock = town sets the clock; system only reads the boot id */
+	hooks.clock = &clock_set_ops;
 	r = meter_init(&d->meter, &d->cfg, d->sensor, &d->trip.wrap, &hooks, service_real_ms(),
 		       service_mono_ms(), err, errlen);
 	if (r < 0)
 		return r;
 	d->meter_up = true;
+	if (d->cfg.powerfail_line >= 0)
+		start_powerfail(d);
 	if (d->cfg.uplink)
 		start_uplink(d);
 	if (!sensor_is_replay(d->sensor)) {
@@ -288,6 +361,20 @@ int meterd_main(int argc, char **argv)
 		return keygen_main(&keygen, path, stdout, stderr);
 	if (sodium_init() < 0)
 		return 1;
+	/*
+	 * A stop must always save: SIGTERM and SIGINT are blocked here, before
+	 * any thread (the trip thread) or child exists, so every thread
+	 * inherits the mask and no thread can take the default action (death
+	 * without a save); sd-event takes them through a signalfd.
+	 */
+	{
+		sigset_t ss;
+
+		sigemptyset(&ss);
+		sigaddset(&ss, SIGTERM);
+		sigaddset(&ss, SIGINT);
+		sigprocmask(SIG_BLOCK, &ss, NULL);
+	}
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return 1;
@@ -339,6 +426,8 @@ int meterd_main(int argc, char **argv)
 		town_uplink_stop(&d->town);
 		uplink_service_done(&d->usvc);
 	}
+	if (d->pf)
+		powerfail_close(d->pf);
 	if (d->meter_up)
 		meter_shutdown(&d->meter);
 	service_done(&d->svc);

@@ -37,6 +37,8 @@ static const char *const group_props[][12] = {
 	/* MP_RELAYS */ { "MainRelay", "ProtectionState", "RemoteState", "LoadRelays", "TripCount", NULL },
 	/* MP_ALARMS */ { "Alarms", NULL },
 	/* MP_UPLINK */ { "UplinkState", NULL },
+	/* MP_CLOCK */ { "ClockTrusted", "ClockOffset", "ClockSource", "PriceSoFar", "CurrentTariffPeriod",
+			 NULL },
 };
 #define NGROUPS (sizeof(group_props) / sizeof(group_props[0]))
 
@@ -56,6 +58,7 @@ static int get_prop(sd_bus *bus, const char *path, const char *iface, const char
 	const struct meter *m = s->m;
 	const struct registers *rg = &m->reg;
 	int64_t now = service_real_ms();
+	uint64_t imp, exp, ren;
 	int r = 0;
 
 	(void)bus;
@@ -74,12 +77,14 @@ static int get_prop(sd_bus *bus, const char *path, const char *iface, const char
 		return sd_bus_message_append(reply, "i", m->rd.pf_milli);
 	if (!strcmp(p, "Frequency"))
 		return sd_bus_message_append(reply, "u", m->rd.f_mhz);
+	/* lifetime totals include energy held while the clock is not trusted */
+	meter_lifetime(m, &imp, &exp, &ren);
 	if (!strcmp(p, "ImportEnergy"))
-		return sd_bus_message_append(reply, "t", rg->import.total_mwh);
+		return sd_bus_message_append(reply, "t", imp);
 	if (!strcmp(p, "ExportEnergy"))
-		return sd_bus_message_append(reply, "t", rg->export.total_mwh);
+		return sd_bus_message_append(reply, "t", exp);
 	if (!strcmp(p, "RenewableEnergy"))
-		return sd_bus_message_append(reply, "t", rg->renew.total_mwh);
+		return sd_bus_message_append(reply, "t", ren);
 	if (!strcmp(p, "ImportEnergyByPeriod"))
 		return append_by_period(reply, m, rg->import.period_mwh);
 	if (!strcmp(p, "ExportEnergyByPeriod"))
@@ -146,6 +151,12 @@ static int get_prop(sd_bus *bus, const char *path, const char *iface, const char
 	}
 	if (!strcmp(p, "UplinkState"))
 		return sd_bus_message_append(reply, "s", m->uplink->ops->state(m->uplink));
+	if (!strcmp(p, "ClockTrusted"))
+		return sd_bus_message_append(reply, "b", (int)meter_time_trusted(m));
+	if (!strcmp(p, "ClockOffset"))
+		return sd_bus_message_append(reply, "x", m->clock_offset_ms);
+	if (!strcmp(p, "ClockSource"))
+		return sd_bus_message_append(reply, "s", meter_clock_source_name(m));
 	if (!strcmp(p, "Authorization"))
 		return sd_bus_message_append(reply, "s", auth_mode_name(&s->auth));
 	return -ENOENT;
@@ -540,6 +551,9 @@ static const sd_bus_vtable meter_vtable[] = {
 	PROP("LoadRelays", "a{sb}"),
 	PROP("Alarms", "as"),
 	PROP("UplinkState", "s"),
+	PROP("ClockTrusted", "b"),
+	PROP("ClockOffset", "x"),
+	PROP("ClockSource", "s"),
 	SD_BUS_PROPERTY("Authorization", "s", get_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_METHOD_WITH_NAMES("GetLoadProfile", "xx", SD_BUS_PARAM(from) SD_BUS_PARAM(to),
 				 "a(xuuuu)", SD_BUS_PARAM(intervals), method_load_profile,

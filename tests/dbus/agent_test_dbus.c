@@ -4,7 +4,9 @@
  * argument, AccessDenied for callers outside the technician group (the
  * group fallback: no polkit on the private bus), remote disconnect with
  * local confirmation, protection trip and reclose, tariff persistence,
- * rate-bounded PropertiesChanged and recovery after kill -9.
+ * rate-bounded PropertiesChanged, recovery after kill -9, a SIGTERM that
+ * saves a clean snapshot (the trip thread must not take it), the clock
+ * properties.
  *
  * Needs root (to call as other users) and dbus-daemon; skips otherwise.
  */
@@ -338,6 +340,16 @@ TEST_F(meterd, properties_follow_readings)
 	s = get_s(self->bus, "UplinkState");
 	EXPECT_NE(NULL, s);
 	free(s);
+	/* no [uplink]: [meter] clock = system, trusted as it is */
+	{
+		int trusted = 0;
+
+		ASSERT_LE(0, sd_bus_get_property_trivial(self->bus, DEST, PATH, IFACE, "ClockTrusted", NULL,
+							 'b', &trusted));
+		EXPECT_TRUE(trusted);
+	}
+	EXPECT_TRUE(str_is(get_s(self->bus, "ClockSource"), "system"));
+	EXPECT_EQ(0, get_x(self->bus, "ClockOffset"));
 }
 
 TEST_F(meterd, price_so_far_matches_registers)
@@ -992,6 +1004,56 @@ TEST_F(meterd, driver_counters_cover_a_crash_and_restart)
 	after = get_t(self->bus, "ImportEnergy");
 	/* the counters moved 10 mWh after the last injection, then 1 kWh while meterd was down */
 	EXPECT_EQ(before + 10 + 1000000, after);
+}
+
+/* Whether a line containing s is in meterd's journal (stderr, in the test directory). */
+static bool journal_has(const char *dir, const char *s)
+{
+	char path[128], line[1024];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/meterd.log", dir);
+	f = fopen(path, "r");
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, s) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/*
+ * systemctl stop / poweroff: SIGTERM. The trip thread runs (the replay
+ * sensor has an event fd): had it not inherited the blocked mask, the
+ * kernel could give it the signal, whose default action kills meterd
+ * without a save. The runtime directory is then gone (a reboot): the
+ * energy must come from the durable snapshot of the stop.
+ */
+TEST_F(meterd, sigterm_saves_a_clean_snapshot_before_exiting)
+{
+	uint64_t before, after;
+	char live[128];
+	int status = 0;
+
+	ASSERT_LE(0, inject(self->bus, 230000, 3600000));
+	usleep(1500000);
+	before = get_t(self->bus, "ImportEnergy");
+	ASSERT_LT(0u, before);
+	ASSERT_EQ(0, kill(self->meterd_pid, SIGTERM));
+	ASSERT_EQ(self->meterd_pid, waitpid(self->meterd_pid, &status, 0));
+	self->meterd_pid = 0;
+	EXPECT_TRUE(WIFEXITED(status)) TH_LOG("meterd died of signal %d", WTERMSIG(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_TRUE(journal_has(self->dir, "store: state saved at stop"));
+	snprintf(live, sizeof(live), "%s/run/meterd.live", self->dir);
+	ASSERT_EQ(0, unlink(live));
+	self->meterd_pid = start_meterd(self->dir, self->conf);
+	ASSERT_EQ(0, wait_for_name(self->bus, 5000));
+	after = get_t(self->bus, "ImportEnergy");
+	/* 3.6 kW ran until the stop: at least what was read before it, at most 2 s more */
+	EXPECT_LE(before, after);
+	EXPECT_GE(before + 2000, after);
+	EXPECT_TRUE(journal_has(self->dir, "the last stop was clean"));
 }
 
 TEST_HARNESS_MAIN

@@ -40,6 +40,13 @@ check "meterd owns org.gridmeter.Meter1" busctl --system status org.gridmeter.Me
 v=$(prop Voltage)
 case $v in ''|*[!0-9]*) not_ok "Voltage is a number of mV" "got '$v'" ;; *) ok "Voltage is $v mV" ;; esac
 check "registers readable" busctl --system get-property $M ImportEnergy ExportEnergy RenewableEnergy PriceSoFar
+src=$(prop ClockSource)
+trusted=$(prop ClockTrusted)
+case "$src/$trusted" in
+system/true|kernel/true|town/true|none/false) ok "clock: source $src, trusted $trusted" ;;
+*) not_ok "ClockSource and ClockTrusted agree" "ClockSource '$src', ClockTrusted '$trusted'" ;;
+esac
+check "ClockOffset readable" busctl --system get-property $M ClockOffset
 check "load profile of the last day" busctl --system call $M GetLoadProfile xx $(( $(date +%s) - 86400 )) "$(date +%s)"
 expect_error "GetLoadProfile(10, 5) is InvalidArgs naming 'from'" "from:" \
 	busctl --system call $M GetLoadProfile xx 10 5

@@ -28,6 +28,12 @@ TEST(example_config_parses)
 	EXPECT_EQ(TARIFF_TOU, c.tariff.type);
 	EXPECT_EQ(3u, c.tariff.nperiods);
 	EXPECT_EQ(3u, c.tariff.nspecial);
+	/* it has [uplink]: the town's time; the persistence bounds without the old alias */
+	EXPECT_STREQ("town", c.clock);
+	EXPECT_EQ(60u, c.persist_interval_s);
+	EXPECT_EQ(100u, c.persist_energy_wh);
+	EXPECT_EQ(0u, c.fsync_interval_line);
+	EXPECT_EQ(-1, c.powerfail_line);
 }
 
 TEST(defaults_and_inline_comments)
@@ -93,6 +99,17 @@ TEST(errors_name_file_line_and_key)
 		{ "[meter]\ninterval = 60\nprofile_days = 36\n[sensors]\nmains_device=x\n",
 		  "test.conf:3: [meter] key 'profile_days': 36 days of 60 s intervals is more than 50400" },
 		{ "[dbus]\nauthorization = trust-me\n", "test.conf:2: [dbus] key 'authorization'" },
+		{ "[sensors]\nmains_device=x\n[meter]\nclock = town\n",
+		  "test.conf:4: [meter] key 'clock': 'town' needs an [uplink] section" },
+		{ "[meter]\nclock = ntp\n", "test.conf:2: [meter] key 'clock': 'ntp' is not one of town|system" },
+		{ "[store]\npersist_interval = 1\n", "test.conf:2: [store] key 'persist_interval': '1' is not a whole number from 5 to 3600 seconds" },
+		{ "[store]\npersist_energy = 0\n", "test.conf:2: [store] key 'persist_energy'" },
+		{ "[sensors]\nmains_device=x\n[power]\nfail_line = 17\n",
+		  "test.conf:4: [power] key 'fail_line': GPIO line 17 of gpiochip0 already used by [relays] main_line" },
+		{ "[sensors]\nmains_device=x\n[relays]\nbutton_line=4\n[power]\n\nfail_line = 4\n",
+		  "test.conf:7: [power] key 'fail_line': GPIO line 4 of gpiochip0 already used by [relays] button_line" },
+		{ "[sensors]\nmains_device=x\n[power]\nfail_active_low = true\n",
+		  "test.conf:3: [power] key 'fail_line': missing required key" },
 	};
 	char err[256];
 
@@ -103,6 +120,79 @@ TEST(errors_name_file_line_and_key)
 		EXPECT_NE(NULL, strstr(err, cases[i].expect))
 			TH_LOG("case %zu: got '%s', want '%s'", i, err, cases[i].expect);
 	}
+}
+
+TEST(persistence_defaults_bound_the_energy_at_risk)
+{
+	struct meter_config c;
+	char err[256];
+
+	ASSERT_EQ(0, parse(&c, "[sensors]\nmains_device = ct0\n", err)) TH_LOG("%s", err);
+	EXPECT_EQ(60u, c.persist_interval_s);
+	EXPECT_EQ(100u, c.persist_energy_wh);
+	EXPECT_EQ(0u, c.fsync_interval_line);
+	EXPECT_EQ(-1, c.powerfail_line);
+	/* no town server: the system's clock */
+	EXPECT_STREQ("system", c.clock);
+	EXPECT_FALSE(config_clock_town(&c));
+	EXPECT_EQ(300u, c.clock_max_step_s);
+	ASSERT_EQ(0, parse(&c, "[sensors]\nmains_device = ct0\n[store]\npersist_interval = 30\n"
+			   "persist_energy = 20\n", err)) TH_LOG("%s", err);
+	EXPECT_EQ(30u, c.persist_interval_s);
+	EXPECT_EQ(20u, c.persist_energy_wh);
+}
+
+/* fsync_interval is accepted, remembered for a journal line, and no longer means "15 minutes at risk". */
+TEST(fsync_interval_is_a_deprecated_alias)
+{
+	struct meter_config c;
+	char err[256];
+
+	/* the old example's "0" (at interval boundaries only) is now the default bound */
+	ASSERT_EQ(0, parse(&c, "[sensors]\nmains_device = ct0\n[store]\n\nfsync_interval = 0\n", err));
+	EXPECT_EQ(60u, c.persist_interval_s);
+	EXPECT_EQ(5u, c.fsync_interval_line);
+	ASSERT_EQ(0, parse(&c, "[sensors]\nmains_device = ct0\n[store]\nfsync_interval = 20\n", err));
+	EXPECT_EQ(20u, c.persist_interval_s);
+	ASSERT_EQ(0, parse(&c, "[sensors]\nmains_device = ct0\n[store]\nfsync_interval = 7200\n", err));
+	EXPECT_EQ(3600u, c.persist_interval_s);
+	/* the new key wins */
+	ASSERT_EQ(0, parse(&c, "[sensors]\nmains_device = ct0\n[store]\nfsync_interval = 20\n"
+			   "persist_interval = 45\n", err));
+	EXPECT_EQ(45u, c.persist_interval_s);
+}
+
+TEST(power_fail_input_defaults_to_the_relays_chip)
+{
+	struct meter_config c;
+	char err[256];
+
+	ASSERT_EQ(0, parse(&c, "[sensors]\nmains_device = ct0\n[relays]\nchip = gpiochip2\n"
+			   "[power]\nfail_line = 6\nfail_active_low = true\n", err)) TH_LOG("%s", err);
+	EXPECT_STREQ("gpiochip2", c.powerfail_chip);
+	EXPECT_EQ(6, c.powerfail_line);
+	EXPECT_TRUE(c.powerfail_active_low);
+	/* another chip: any line */
+	ASSERT_EQ(0, parse(&c, "[sensors]\nmains_device = ct0\n[power]\nfail_chip = gpiochip1\n"
+			   "fail_line = 17\n", err)) TH_LOG("%s", err);
+	EXPECT_STREQ("gpiochip1", c.powerfail_chip);
+}
+
+TEST(clock_follows_the_town_with_an_uplink)
+{
+	static const char uplink[] = "[sensors]\nmains_device = ct0\n"
+		"[uplink]\ncredentials = /etc/gridmeter/uplink.key\n"
+		"[modem]\ndevice = /dev/ttyS1\napn = internet\nserver = town:7100\n";
+	struct meter_config c;
+	char text[512], err[256];
+
+	ASSERT_EQ(0, parse(&c, uplink, err)) TH_LOG("%s", err);
+	EXPECT_STREQ("town", c.clock);
+	EXPECT_TRUE(config_clock_town(&c));
+	snprintf(text, sizeof(text), "%s[meter]\nclock = system\nclock_max_step = 60\n", uplink);
+	ASSERT_EQ(0, parse(&c, text, err)) TH_LOG("%s", err);
+	EXPECT_STREQ("system", c.clock);
+	EXPECT_EQ(60u, c.clock_max_step_s);
 }
 
 TEST(missing_file_names_it)

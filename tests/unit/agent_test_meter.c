@@ -3,12 +3,21 @@
  * The meter with the replay sensor and fake relays, on fake time: relays
  * follow protection and allocation at once, state survives a clean restart
  * and a crash (no shutdown), lockout persists, clock steps keep energy exact,
- * a steady hour writes nothing to the journal.
+ * a steady hour writes nothing to the journal; power cuts lose at most the
+ * persistence bound, clean stops nothing; clock steps never stop
+ * persistence nor drop profile intervals; energy metered on an untrusted
+ * clock is held and booked when the town's time arrives; a full disk
+ * raises store-error and clears it when space returns.
+ *
+ * A fake clock (boot id, adjtimex's verdict, step and slew moving the
+ * simulated real time) stands for agent/hw/clock_set.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +26,8 @@
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
 #include "meter.h"
+#include "old_formats.h"
+#include "small_disk.h"
 
 static const char conf_fmt[] =
 	"[meter]\ntimezone = UTC\n"
@@ -34,7 +45,59 @@ struct events {
 	bool last_closed;
 	int alarms;
 	int log_lines;
+	char log[64][256];	/* the last 64 journal lines */
 };
+
+/* The system clock as the meter's clock ops see it (agent/hw/clock_set.c in meterd). */
+struct fake_clock {
+	int64_t *real;		/* the fixture's CLOCK_REALTIME */
+	char boot[40];
+	int synced;		/* adjtimex: 1 synchronised */
+	int steps, slews, marks;
+	int64_t slewed_ms;
+	int fail;		/* -errno for step and slew */
+};
+
+static int fc_boot(void *ctx, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", ((struct fake_clock *)ctx)->boot);
+	return 0;
+}
+
+static int fc_synced(void *ctx)
+{
+	return ((struct fake_clock *)ctx)->synced;
+}
+
+static int fc_step(void *ctx, int64_t delta_ms)
+{
+	struct fake_clock *c = ctx;
+
+	if (c->fail)
+		return c->fail;
+	*c->real += delta_ms;
+	c->steps++;
+	return 0;
+}
+
+static int fc_slew(void *ctx, int64_t delta_ms)
+{
+	struct fake_clock *c = ctx;
+
+	if (c->fail)
+		return c->fail;
+	c->slewed_ms += delta_ms;	/* adjtime: takes effect gradually, not modelled */
+	c->slews++;
+	return 0;
+}
+
+static int fc_mark(void *ctx, int64_t esterror_ms)
+{
+	(void)esterror_ms;
+	((struct fake_clock *)ctx)->marks++;
+	((struct fake_clock *)ctx)->synced = 1;
+	return 0;
+}
 
 static void h_relay(void *ctx, const char *name, bool closed, const char *reason)
 {
@@ -56,9 +119,20 @@ static void h_alarm(void *ctx, const char *name, bool active, const char *detail
 
 static void h_log(void *ctx, int level, const char *msg)
 {
+	struct events *ev = ctx;
+
 	(void)level;
-	(void)msg;
-	((struct events *)ctx)->log_lines++;
+	snprintf(ev->log[ev->log_lines % 64], sizeof(ev->log[0]), "%s", msg);
+	ev->log_lines++;
+}
+
+/* The newest of the last 64 journal lines containing s, or NULL. */
+static const char *logged(const struct events *ev, const char *s)
+{
+	for (int i = ev->log_lines - 1; i >= 0 && i >= ev->log_lines - 64; i--)
+		if (strstr(ev->log[i % 64], s))
+			return ev->log[i % 64];
+	return NULL;
 }
 
 FIXTURE(meter) {
@@ -69,11 +143,15 @@ FIXTURE(meter) {
 	struct relays *r;
 	struct events ev;
 	int64_t real, mono;
+	struct fake_clock fc;
+	struct meter_clock_ops ops;
+	int boots;
 };
 
 static int start(struct __test_metadata *_metadata, FIXTURE_DATA(meter) *self)
 {
-	struct meter_hooks h = { .ctx = &self->ev, .relay = h_relay, .alarm = h_alarm, .log = h_log };
+	struct meter_hooks h = { .ctx = &self->ev, .relay = h_relay, .alarm = h_alarm, .log = h_log,
+				 .clock = &self->ops };
 	char err[256];
 	int r;
 
@@ -92,6 +170,7 @@ static void stop(FIXTURE_DATA(meter) *self, bool clean)
 	} else {	/* crash: nothing synced, descriptors just go away */
 		store_close(&self->m.store);
 		profile_free(&self->m.prof);
+		free(self->m.pend);
 	}
 	self->s->ops->destroy(self->s);
 	self->r->ops->destroy(self->r);
@@ -110,8 +189,11 @@ FIXTURE_SETUP(meter)
 	snprintf(text, sizeof(text), conf_fmt, self->dir, self->dir);
 	ASSERT_EQ(0, config_parse(&self->cfg, "test.conf", text, err, sizeof(err))) TH_LOG("%s", err);
 	memset(&self->ev, 0, sizeof(self->ev));
-	self->real = 1790000100000;	/* 2026-09-21, a few seconds into an interval */
+	self->real = 1790000100000;	/* 2026-09-21, at an interval boundary */
 	self->mono = 1000000;
+	self->fc = (struct fake_clock){ .real = &self->real, .boot = "boot-1", .synced = 0 };
+	self->ops = (struct meter_clock_ops){ .ctx = &self->fc, .boot_id = fc_boot, .synced = fc_synced,
+					      .step = fc_step, .slew = fc_slew, .mark_synced = fc_mark };
 	ASSERT_EQ(0, start(_metadata, self));
 }
 
@@ -421,6 +503,499 @@ TEST_F(meter, billing_day_change_ends_the_period_at_the_new_day)
 	EXPECT_EQ(8, tm.tm_mon);	/* September: the 25th comes before October */
 	EXPECT_EQ(25, tm.tm_mday);
 	EXPECT_EQ(1788220800, self->m.reg.bill_start);	/* the period keeps its start */
+}
+
+/* ---- power cuts, clean stops, persistence bounds (issue 10, findings 10 and 11) ---- */
+
+/*
+ * A power cut of the whole gateway: nothing saved at stop, the runtime
+ * directory (tmpfs) gone, off for off_s seconds, then a new boot (its
+ * monotonic clock starts again).
+ */
+static int power_cut(struct __test_metadata *_metadata, FIXTURE_DATA(meter) *self, int off_s)
+{
+	char p[128];
+
+	stop(self, false);
+	snprintf(p, sizeof(p), "%s/run/meterd.live", self->dir);
+	unlink(p);
+	self->real += (int64_t)off_s * 1000;
+	self->mono = 7000;
+	snprintf(self->fc.boot, sizeof(self->fc.boot), "boot-%d", 2 + self->boots++);
+	return start(_metadata, self);
+}
+
+static uint64_t mwh(int64_t p_mw, int64_t seconds)
+{
+	return (uint64_t)(p_mw * seconds / 3600);
+}
+
+TEST_F(meter, power_cut_loses_at_most_persist_interval_of_energy)
+{
+	int64_t p_mw = 3600000, cut, from, to;	/* 3.6 kW: 1 Wh a second */
+	uint64_t before, after;
+
+	/* 10 min 37 s: no interval boundary since the start (the old store saved only there) */
+	run(self, 637, 230000, p_mw);
+	before = self->m.reg.import.total_mwh;
+	ASSERT_EQ(mwh(p_mw, 637), before);
+	cut = self->real;
+	ASSERT_EQ(0, power_cut(_metadata, self, 120));
+	after = self->m.reg.import.total_mwh;
+	EXPECT_GE(before, after);
+	EXPECT_LE(before - after, mwh(p_mw, self->cfg.persist_interval_s))
+		TH_LOG("lost %llu mWh", (unsigned long long)(before - after));
+	EXPECT_FALSE(self->m.last_clean);
+	/* how old the state is, and the span not recorded: journal and API */
+	EXPECT_NE(NULL, logged(&self->ev, "the last stop was NOT clean"));
+	EXPECT_NE(NULL, logged(&self->ev, "was not recorded: the gateway stopped without saving"));
+	ASSERT_TRUE(meter_unrecorded(&self->m, &from, &to));
+	EXPECT_EQ(self->real, to);
+	EXPECT_GE(from, cut - (int64_t)self->cfg.persist_interval_s * 1000);
+	EXPECT_LE(from, cut);
+	/* what was lost and the time off are one span: the registers' time is its start */
+	EXPECT_EQ(from + (int64_t)(before - after) * 3600 / (p_mw / 1000), cut);
+	/* the first sample books it as a gap flagged unrecorded */
+	run(self, 1, 230000, p_mw);
+	EXPECT_EQ(PROFILE_GAP | PROFILE_UNRECORDED, self->m.reg.ivl_flags & (PROFILE_GAP | PROFILE_UNRECORDED));
+}
+
+TEST_F(meter, power_cut_at_high_power_loses_at_most_persist_energy)
+{
+	int64_t p_mw = 23000000;	/* 100 A at 230 V: 100 Wh in 15.7 s */
+	uint64_t before, after;
+
+	run(self, 500, 230000, p_mw);
+	before = self->m.reg.import.total_mwh;
+	ASSERT_EQ(0, power_cut(_metadata, self, 60));
+	after = self->m.reg.import.total_mwh;
+	/* the energy bound, plus the sample that crossed it */
+	EXPECT_LE(before - after, (uint64_t)self->cfg.persist_energy_wh * 1000 + mwh(p_mw, 1))
+		TH_LOG("lost %llu mWh", (unsigned long long)(before - after));
+	EXPECT_LE((uint64_t)self->m.store.fsyncs, 500 / 15 + 4);	/* no more than needed */
+}
+
+TEST_F(meter, clean_stop_saves_everything_and_says_so)
+{
+	int64_t stopped, from, to;
+	uint64_t before;
+
+	run(self, 437, 230000, 3600000);
+	before = self->m.reg.import.total_mwh;
+	/* a restart within the same boot, 2 s: nothing lost, nothing unrecorded */
+	stop(self, true);
+	EXPECT_NE(NULL, logged(&self->ev, "store: state saved at stop"));
+	self->real += 2000;
+	self->mono += 2000;
+	ASSERT_EQ(0, start(_metadata, self));
+	EXPECT_EQ(before, self->m.reg.import.total_mwh);
+	EXPECT_TRUE(self->m.last_clean);
+	EXPECT_NE(NULL, logged(&self->ev, "2 s before this start (this boot); the last stop was clean"));
+	EXPECT_FALSE(meter_unrecorded(&self->m, &from, &to));
+	/* systemctl poweroff, the runtime directory gone, 30 s later a new boot */
+	run(self, 100, 230000, 3600000);
+	before = self->m.reg.import.total_mwh;
+	stopped = self->real;
+	stop(self, true);
+	{
+		char p[128];
+
+		snprintf(p, sizeof(p), "%s/run/meterd.live", self->dir);
+		ASSERT_EQ(0, unlink(p));
+	}
+	self->real += 30000;
+	self->mono = 6000;
+	strcpy(self->fc.boot, "boot-2");
+	ASSERT_EQ(0, start(_metadata, self));
+	EXPECT_EQ(before, self->m.reg.import.total_mwh);
+	EXPECT_TRUE(self->m.last_clean);
+	EXPECT_FALSE(self->m.recovery.from_live);
+	/* the gateway was off: no driver counter covers that, it is unrecorded */
+	ASSERT_TRUE(meter_unrecorded(&self->m, &from, &to));
+	EXPECT_EQ(stopped, from);
+	EXPECT_EQ(self->real, to);
+	EXPECT_NE(NULL, logged(&self->ev, "was not recorded: the gateway was off"));
+}
+
+TEST_F(meter, power_fail_input_saves_at_once)
+{
+	uint64_t fs, before;
+
+	run(self, 47, 230000, 3600000);
+	fs = self->m.store.fsyncs;
+	meter_powerfail(&self->m, true);
+	EXPECT_EQ(fs + 1, self->m.store.fsyncs);
+	EXPECT_NE(NULL, logged(&self->ev, "power-fail input: the supply is failing: state saved"));
+	before = self->m.reg.import.total_mwh;
+	ASSERT_EQ(0, power_cut(_metadata, self, 10));
+	EXPECT_EQ(before, self->m.reg.import.total_mwh);
+	meter_powerfail(&self->m, false);
+	EXPECT_NE(NULL, logged(&self->ev, "power-fail input: the supply is back"));
+}
+
+/* ---- clock steps (finding 12) ----------------------------------------------------- */
+
+static uint64_t profile_import(const struct profile *p)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < p->count; i++)
+		sum += profile_at(p, i)->import_mwh;
+	return sum;
+}
+
+TEST_F(meter, clock_step_back_keeps_saving_and_loses_no_energy)
+{
+	int64_t p_mw = 3600000, ivl = self->real / 1000;
+	uint64_t fs, before, lost;
+	struct profile_entry open;
+
+	run(self, 300, 230000, p_mw);
+	fs = self->m.store.fsyncs;
+	self->real -= 3600000;		/* the clock is set back an hour */
+	run(self, 130, 230000, p_mw);
+	/* persistence follows the monotonic clock: saves went on */
+	EXPECT_LE(fs + 2, self->m.store.fsyncs);
+	/* the interval open at the step was closed there, flagged */
+	ASSERT_EQ(1u, self->m.prof.count);
+	EXPECT_EQ(ivl, profile_at(&self->m.prof, 0)->start);
+	EXPECT_EQ(mwh(p_mw, 300), profile_at(&self->m.prof, 0)->import_mwh);
+	EXPECT_EQ(PROFILE_CLOCK_STEP, profile_at(&self->m.prof, 0)->flags & PROFILE_CLOCK_STEP);
+	EXPECT_EQ(ivl - 3600, self->m.reg.ivl_start);
+	EXPECT_EQ(mwh(p_mw, 430), self->m.reg.import.total_mwh);
+	registers_interval_so_far(&self->m.reg, &open);
+	EXPECT_EQ(self->m.reg.import.total_mwh, profile_import(&self->m.prof) + open.import_mwh);
+	/* a cut now loses at most the bound (the old meterd: everything since the step) */
+	before = self->m.reg.import.total_mwh;
+	ASSERT_EQ(0, power_cut(_metadata, self, 5));
+	lost = before - self->m.reg.import.total_mwh;
+	EXPECT_LE(lost, mwh(p_mw, self->cfg.persist_interval_s));
+	/* an hour later the clock reaches the old interval again: its energy joins the newest entry */
+	run(self, 3600, 230000, p_mw);
+	EXPECT_EQ(self->m.reg.import.total_mwh - (self->m.reg.import.total_mwh - self->m.reg.ivl_base_import),
+		  profile_import(&self->m.prof));
+	EXPECT_EQ(ivl, profile_newest(&self->m.prof)->start);
+}
+
+TEST_F(meter, clock_step_forward_stores_every_skipped_interval)
+{
+	int64_t ivl = self->real / 1000;
+
+	run(self, 100, 230000, 3600000);
+	self->real += 6 * 3600000;	/* six hours forward: 24 intervals skipped */
+	run(self, 10, 230000, 3600000);
+	ASSERT_EQ(24u, self->m.prof.count);	/* the old meterd kept 8 */
+	for (size_t i = 0; i < 24; i++) {
+		EXPECT_EQ(ivl + (int64_t)i * 900, profile_at(&self->m.prof, i)->start);
+		EXPECT_EQ(PROFILE_GAP | PROFILE_CLOCK_STEP, profile_at(&self->m.prof, i)->flags);
+	}
+	EXPECT_EQ(mwh(3600000, 100), profile_at(&self->m.prof, 0)->import_mwh);
+	EXPECT_EQ(mwh(3600000, 110), self->m.reg.import.total_mwh);
+	/* and all of them are in the log */
+	stop(self, false);
+	ASSERT_EQ(0, start(_metadata, self));
+	EXPECT_EQ(24u, self->m.prof.count);
+	EXPECT_EQ(24u, self->m.recovery.profile_entries);
+}
+
+/* ---- untrusted clock, town time (finding 4, the meter's side) ---------------------- */
+
+/* A fresh gateway with [meter] clock = town booted with its clock at `boot_real`. */
+static int fresh_town_meter(struct __test_metadata *_metadata, FIXTURE_DATA(meter) *self, int64_t boot_real)
+{
+	char cmd[160];
+
+	stop(self, true);
+	snprintf(cmd, sizeof(cmd), "rm -f '%s'/state/* '%s'/run/*", self->dir, self->dir);
+	if (system(cmd))
+		return -1;
+	strcpy(self->cfg.clock, "town");
+	self->fc.synced = 0;
+	self->real = boot_real;
+	self->mono = 9000;
+	strcpy(self->fc.boot, "boot-fresh");
+	return start(_metadata, self);
+}
+
+TEST_F(meter, untrusted_clock_holds_energy_until_the_town_time_arrives)
+{
+	int64_t truth = self->real;	/* 2026-09-21, an interval boundary */
+	int64_t bogus = 2145916800000;	/* 2038-01-01: the clock years off */
+	int64_t bill_start = self->m.reg.bill_start, from, to;
+	uint64_t imp, exp, ren;
+
+	ASSERT_EQ(0, fresh_town_meter(_metadata, self, bogus));
+	EXPECT_FALSE(meter_time_trusted(&self->m));
+	EXPECT_STREQ("none", meter_clock_source_name(&self->m));
+	EXPECT_NE(NULL, logged(&self->ev, "clock: not trusted"));
+	run(self, 1800, 230000, 3600000);	/* 30 minutes, 1.8 kWh */
+	/* held apart: not in the registers, the billing period or the profile; in the lifetime totals */
+	EXPECT_EQ(0u, self->m.reg.import.total_mwh);
+	EXPECT_EQ(0u, self->m.prof.count);
+	meter_lifetime(&self->m, &imp, &exp, &ren);
+	EXPECT_EQ(mwh(3600000, 1800), imp);
+	EXPECT_EQ(0, meter_price_milli(&self->m, self->real));
+	/* it survives a durable save: the snapshot holds it */
+	EXPECT_LT(0u, self->m.store.fsyncs);
+
+	/* the clock cannot be set: nothing changes */
+	self->fc.fail = -EPERM;
+	EXPECT_EQ(-EPERM, meter_clock_sample(&self->m, truth + 1800000 - self->real, 400, self->mono));
+	EXPECT_FALSE(meter_time_trusted(&self->m));
+	self->fc.fail = 0;
+	/* the town's time: 30 minutes after the true start */
+	EXPECT_EQ(CLOCK_STEP, meter_clock_sample(&self->m, truth + 1800000 - self->real, 400, self->mono));
+	EXPECT_EQ(truth + 1800000, self->real);
+	EXPECT_TRUE(meter_time_trusted(&self->m));
+	EXPECT_STREQ("town", meter_clock_source_name(&self->m));
+	EXPECT_EQ(1, self->fc.marks);
+	/* booked onto real time, in the true billing period, flagged reconstructed */
+	EXPECT_EQ(mwh(3600000, 1800), self->m.reg.import.total_mwh);
+	EXPECT_EQ(bill_start, self->m.reg.bill_start);
+	EXPECT_EQ((int64_t)mwh(3600000, 1800) * 20000, self->m.reg.bill_import_nano);
+	ASSERT_EQ(2u, self->m.prof.count);
+	for (size_t i = 0; i < 2; i++) {
+		const struct profile_entry *e = profile_at(&self->m.prof, i);
+
+		EXPECT_EQ(truth / 1000 + (int64_t)i * 900, e->start);
+		EXPECT_EQ(PROFILE_RECONSTRUCTED, e->flags & PROFILE_RECONSTRUCTED);
+		EXPECT_LE(mwh(3600000, 900) - 1, e->import_mwh);
+		EXPECT_GE(mwh(3600000, 900) + 1, e->import_mwh);
+	}
+	EXPECT_EQ(mwh(3600000, 1800), profile_import(&self->m.prof));
+	ASSERT_TRUE(meter_reconstructed(&self->m, &from, &to));
+	EXPECT_EQ(truth, from);
+	EXPECT_EQ(truth + 1800000, to);
+	EXPECT_FALSE(meter_unrecorded(&self->m, &from, &to));	/* nothing before: a new meter */
+	EXPECT_NE(NULL, logged(&self->ev, "flagged reconstructed"));
+	/* and on it goes, no step seen by the next sample */
+	run(self, 60, 230000, 3600000);
+	EXPECT_EQ(NULL, logged(&self->ev, "clock stepped"));
+	EXPECT_EQ(mwh(3600000, 1860), self->m.reg.import.total_mwh);
+}
+
+TEST_F(meter, held_energy_survives_a_restart_of_meterd_in_the_same_boot)
+{
+	int64_t truth = self->real, bogus = truth - 86400000LL * 400, from, to;
+	uint64_t imp, exp, ren;
+
+	ASSERT_EQ(0, fresh_town_meter(_metadata, self, bogus));
+	run(self, 600, 230000, 3600000);
+	stop(self, false);		/* crash: same boot, runtime file kept */
+	self->real += 10000;
+	self->mono += 10000;
+	ASSERT_EQ(0, start(_metadata, self));
+	EXPECT_FALSE(meter_time_trusted(&self->m));
+	meter_lifetime(&self->m, &imp, &exp, &ren);
+	EXPECT_EQ(mwh(3600000, 600), imp);
+	run(self, 290, 230000, 3600000);
+	ASSERT_EQ(CLOCK_STEP, meter_clock_sample(&self->m, truth + 900000 - self->real, 100, self->mono));
+	EXPECT_EQ(mwh(3600000, 890), self->m.reg.import.total_mwh);
+	/* the 10 s meterd was down (no driver counters) is unrecorded, found on the monotonic clock */
+	ASSERT_TRUE(meter_unrecorded(&self->m, &from, &to));
+	EXPECT_EQ(truth + 900000 - 290000, to);
+	EXPECT_EQ(10000, to - from);
+	ASSERT_EQ(1u, self->m.prof.count);
+	EXPECT_EQ(PROFILE_GAP | PROFILE_RECONSTRUCTED | PROFILE_UNRECORDED, profile_at(&self->m.prof, 0)->flags &
+		  (PROFILE_GAP | PROFILE_RECONSTRUCTED | PROFILE_UNRECORDED));
+}
+
+TEST_F(meter, held_energy_of_an_earlier_boot_is_spread_and_flagged)
+{
+	int64_t truth = self->real, saved, from, to;
+	uint64_t imp0, imp1, exp, ren, trusted_part;
+
+	/* a town gateway whose kernel said "synchronised": trusted, 5 minutes metered */
+	stop(self, true);
+	strcpy(self->cfg.clock, "town");
+	self->fc.synced = 1;
+	ASSERT_EQ(0, start(_metadata, self));
+	ASSERT_TRUE(meter_time_trusted(&self->m));
+	EXPECT_STREQ("kernel", meter_clock_source_name(&self->m));
+	run(self, 300, 230000, 3600000);
+	ASSERT_EQ(0, power_cut(_metadata, self, 100));
+	trusted_part = self->m.reg.import.total_mwh;
+	saved = self->m.reg.last_ms;
+	/* the next boot has no synchronised clock (and a wrong one): 10 minutes held */
+	self->real = truth - 86400000LL * 1000;
+	self->fc.synced = 0;
+	stop(self, true);
+	ASSERT_EQ(0, start(_metadata, self));
+	ASSERT_FALSE(meter_time_trusted(&self->m));
+	run(self, 600, 230000, 3600000);
+	meter_lifetime(&self->m, &imp0, &exp, &ren);
+	/* power cut again, and a third boot, still untrusted */
+	ASSERT_EQ(0, power_cut(_metadata, self, 50));
+	meter_lifetime(&self->m, &imp1, &exp, &ren);
+	EXPECT_LE(imp0 - imp1, mwh(3600000, self->cfg.persist_interval_s));
+	EXPECT_FALSE(meter_time_trusted(&self->m));
+	run(self, 60, 230000, 3600000);
+	/* the town's time: an hour after the first boot's start */
+	ASSERT_EQ(CLOCK_STEP, meter_clock_sample(&self->m, truth + 3600000 - self->real, 100, self->mono));
+	EXPECT_EQ(imp1 + mwh(3600000, 60), self->m.reg.import.total_mwh);
+	EXPECT_EQ(self->m.reg.import.total_mwh,
+		  profile_import(&self->m.prof) + self->m.reg.import.total_mwh - self->m.reg.ivl_base_import);
+	/* the earlier boot's energy lies between the registers' time and this boot, flagged estimated */
+	{
+		bool seen = false;
+
+		for (size_t i = 0; i < self->m.prof.count; i++) {
+			const struct profile_entry *e = profile_at(&self->m.prof, i);
+
+			if (e->start * 1000 >= saved - 900000 && e->start * 1000 < truth + 3600000 - 60000 - 9000 &&
+			    e->import_mwh)
+				seen |= (e->flags & (PROFILE_TIME_UNTRUSTED | PROFILE_RECONSTRUCTED)) ==
+					(PROFILE_TIME_UNTRUSTED | PROFILE_RECONSTRUCTED);
+		}
+		EXPECT_TRUE(seen);
+	}
+	/* unrecorded: from the registers' last trusted time to this run's start */
+	ASSERT_TRUE(meter_unrecorded(&self->m, &from, &to));
+	EXPECT_EQ(saved, from);
+	EXPECT_EQ(truth + 3600000 - 60000, to);
+	EXPECT_LT(trusted_part, self->m.reg.import.total_mwh);
+}
+
+TEST_F(meter, trusted_clock_slews_steps_and_refuses_a_large_offset_until_confirmed)
+{
+	int64_t real;
+
+	stop(self, true);
+	strcpy(self->cfg.clock, "town");
+	self->fc.synced = 1;
+	ASSERT_EQ(0, start(_metadata, self));
+	ASSERT_TRUE(meter_time_trusted(&self->m));
+	run(self, 1, 230000, 0);
+	EXPECT_EQ(CLOCK_SLEW, meter_clock_sample(&self->m, 300, 50, self->mono));
+	EXPECT_EQ(300, self->fc.slewed_ms);
+	EXPECT_EQ(300, self->m.clock_offset_ms);
+	EXPECT_STREQ("town", meter_clock_source_name(&self->m));
+	real = self->real;
+	EXPECT_EQ(CLOCK_STEP, meter_clock_sample(&self->m, 60000, 50, self->mono));
+	EXPECT_EQ(real + 60000, self->real);
+	run(self, 1, 230000, 0);
+	EXPECT_NE(NULL, logged(&self->ev, "clock stepped by +60 s"));
+	/* an hour off: refused, clock-suspect */
+	real = self->real;
+	EXPECT_EQ(CLOCK_REFUSE, meter_clock_sample(&self->m, 3600000, 50, self->mono));
+	EXPECT_EQ(real, self->real);
+	EXPECT_NE(0u, self->m.alarms & (1u << ALARM_CLOCK_SUSPECT));
+	run(self, 300, 230000, 0);
+	EXPECT_EQ(CLOCK_REFUSE, meter_clock_sample(&self->m, 3600000, 50, self->mono));
+	run(self, 300, 230000, 0);	/* 10 minutes after the first: agreeing within 2 s */
+	EXPECT_EQ(CLOCK_STEP, meter_clock_sample(&self->m, 3601500, 50, self->mono));
+	EXPECT_EQ(real + 600000 + 3601500, self->real);
+	EXPECT_EQ(0u, self->m.alarms & (1u << ALARM_CLOCK_SUSPECT));
+}
+
+TEST_F(meter, system_clock_is_trusted_and_never_set)
+{
+	EXPECT_TRUE(meter_time_trusted(&self->m));
+	EXPECT_STREQ("system", meter_clock_source_name(&self->m));
+	EXPECT_EQ(CLOCK_NONE, meter_clock_sample(&self->m, 86400000, 50, self->mono));
+	EXPECT_EQ(0, self->fc.steps + self->fc.slews);
+	EXPECT_EQ(86400000, self->m.clock_offset_ms);
+	EXPECT_NE(NULL, logged(&self->ev, "[meter] clock = system: not followed"));
+}
+
+TEST_F(meter, town_view_raises_lost_registers)
+{
+	uint64_t fs;
+	struct profile_entry open;
+
+	run(self, 100, 230000, 3600000);
+	fs = self->m.store.fsyncs;
+	EXPECT_EQ(1, meter_town_view(&self->m, 5000000, 0, 7));
+	EXPECT_EQ(5000000u, self->m.reg.import.total_mwh);
+	EXPECT_EQ(7u, self->m.reg.renew.total_mwh);
+	EXPECT_EQ(PROFILE_RESTORED, self->m.reg.ivl_flags & PROFILE_RESTORED);
+	EXPECT_EQ(fs + 1, self->m.store.fsyncs);
+	EXPECT_NE(NULL, logged(&self->ev, "import +4900000 mWh, export +0 mWh, renewable +7 mWh"));
+	/* the open interval keeps its own energy */
+	registers_interval_so_far(&self->m.reg, &open);
+	EXPECT_EQ(mwh(3600000, 100), open.import_mwh);
+	EXPECT_EQ(0, meter_town_view(&self->m, 4000000, 0, 0));
+	EXPECT_EQ(5000000u, self->m.reg.import.total_mwh);
+}
+
+/* ---- store: migration and a full disk (finding 13, the meter's side) ---------------- */
+
+TEST_F(meter, state_of_layout_version_2_is_migrated)
+{
+	struct old_meter_persist_v2 v2;
+	struct store st;
+	struct store_recovery rec;
+	char cmd[160];
+	uint8_t buf[PERSIST_MAX];
+
+	stop(self, true);
+	snprintf(cmd, sizeof(cmd), "rm -f '%s'/state/* '%s'/run/*", self->dir, self->dir);
+	ASSERT_EQ(0, system(cmd));
+	memset(&v2, 0, sizeof(v2));
+	v2.version = 2;
+	v2.size = sizeof(v2);
+	v2.prot_state = PROT_LOCKOUT;
+	v2.total_trips = 7;
+	registers_init(&v2.reg, 900, 1, self->real - 60000);
+	v2.reg.import.total_mwh = 123456789;
+	ASSERT_EQ(0, store_open(&st, self->cfg.state_dir, self->cfg.runtime_dir, PERSIST_MAX));
+	ASSERT_EQ(0, store_recover(&st, buf, NULL, NULL, &rec));
+	ASSERT_LE(0, store_commit(&st, &v2, sizeof(v2), NULL, 0, true));
+	store_close(&st);
+	ASSERT_EQ(0, start(_metadata, self));
+	EXPECT_EQ(123456789u, self->m.reg.import.total_mwh);
+	EXPECT_EQ(7u, self->m.prot.total_trips);
+	EXPECT_EQ(PROT_LOCKOUT, self->m.prot.state);
+	EXPECT_NE(NULL, logged(&self->ev, "state of layout version 2 migrated to version 3"));
+	/* saved as version 3 from now on */
+	run(self, 1, 230000, 0);
+	stop(self, true);
+	self->ev.log_lines = 0;
+	ASSERT_EQ(0, start(_metadata, self));
+	EXPECT_EQ(NULL, logged(&self->ev, "migrated"));
+	EXPECT_EQ(123456789u, self->m.reg.import.total_mwh);
+}
+
+/* The state directory on a small tmpfs in this test's own mount namespace. */
+TEST_F(meter, full_disk_raises_store_error_and_returning_space_clears_it)
+{
+	char filler[CFG_PATH + 16];
+	uint64_t fs;
+	int64_t ivl = self->real / 1000;
+	const char *skip;
+
+	stop(self, true);
+	skip = small_disk_mount(self->cfg.state_dir, "192k");
+	ASSERT_EQ(0, start(_metadata, self));
+	if (skip)
+		SKIP(return, "%s", skip);
+	run(self, 100, 230000, 3600000);
+	snprintf(filler, sizeof(filler), "%s/filler", self->cfg.state_dir);
+	small_disk_fill(filler);
+	/* the interval boundary: its record cannot be appended */
+	run(self, 800, 230000, 3600000);
+	EXPECT_NE(0u, self->m.alarms & (1u << ALARM_STORE_ERROR));
+	EXPECT_NE(NULL, logged(&self->ev, "alarm store-error raised: interval commit: No space left"));
+	/* durable snapshots go on regardless (their file was allocated when created) */
+	fs = self->m.store.fsyncs;
+	run(self, 125, 230000, 3600000);
+	EXPECT_LE(fs + 2, self->m.store.fsyncs);
+	EXPECT_NE(0u, self->m.alarms & (1u << ALARM_STORE_ERROR));
+	/* space returns: the next durable save rewrites the log and clears the alarm */
+	ASSERT_EQ(0, unlink(filler));
+	run(self, 60, 230000, 3600000);
+	EXPECT_EQ(0u, self->m.alarms & (1u << ALARM_STORE_ERROR));
+	EXPECT_NE(NULL, logged(&self->ev, "store: log rewritten after a failed write"));
+	/* a cut now: no corruption, no torn record, the interval is there */
+	ASSERT_EQ(0, power_cut(_metadata, self, 5));
+	EXPECT_EQ(0u, self->m.recovery.corrupt_records);
+	EXPECT_EQ(0u, self->m.recovery.torn_bytes);
+	ASSERT_EQ(1u, self->m.prof.count);
+	EXPECT_EQ(ivl, profile_at(&self->m.prof, 0)->start);
+	EXPECT_EQ(0u, self->m.alarms & (1u << ALARM_STORE_CORRUPT));
+	stop(self, true);
+	umount2(self->cfg.state_dir, MNT_DETACH);
+	ASSERT_EQ(0, start(_metadata, self));	/* for the teardown */
 }
 
 TEST_HARNESS_MAIN

@@ -273,7 +273,7 @@ TEST(energy_step_spread_exactly_over_boundaries)
 	profile_init(&c.prof, 8);
 	registers_init(&r, 900, 1, ivl + 450000);	/* 10:07:30 */
 	/* 1 kWh import and 1 Wh + 1 uJ export over 30 minutes, to 10:37:30 */
-	registers_add_energy(&r, &t, ivl + 2250000, e, 3600001, 0, true, on_interval, &c);
+	registers_add_energy(&r, &t, ivl + 2250000, e, 3600001, 0, PROFILE_GAP, on_interval, &c);
 	ASSERT_EQ(2u, c.n);
 	EXPECT_EQ(250000u, profile_at(&c.prof, 0)->import_mwh);
 	EXPECT_EQ(500000u, profile_at(&c.prof, 1)->import_mwh);
@@ -284,6 +284,115 @@ TEST(energy_step_spread_exactly_over_boundaries)
 	EXPECT_EQ(1u, r.export.rem_uj);
 	EXPECT_EQ(ivl + 2250000, r.last_ms);
 	profile_free(&c.prof);
+}
+
+/* A long forward step emits the last max_close intervals (the profile's size), every one flagged. */
+TEST(long_step_emits_the_last_max_close_intervals_and_keeps_the_energy)
+{
+	struct registers r;
+	struct tariff t;
+	struct collect c = { 0 };
+	int64_t t0 = (int64_t)utc(2026, 5, 4, 10, 0, 0) * 1000;
+	uint64_t e = 3600000ull * 1000;	/* 1 Wh */
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	compile(&t, flat);
+	profile_init(&c.prof, 64);
+	registers_init(&r, 900, 1, t0 + 100000);
+	r.max_close = 10;
+	/* 100 intervals later */
+	registers_add_energy(&r, &t, t0 + 100 * 900000 + 5000, 100 * e, 0, 0,
+			     PROFILE_GAP | PROFILE_CLOCK_STEP, on_interval, &c);
+	ASSERT_EQ(11u, c.n);		/* the open one, then the last 10 */
+	EXPECT_EQ(t0 / 1000, profile_at(&c.prof, 0)->start);
+	EXPECT_EQ(t0 / 1000 + 90 * 900, profile_at(&c.prof, 1)->start);
+	EXPECT_EQ(t0 / 1000 + 99 * 900, profile_newest(&c.prof)->start);
+	for (unsigned i = 0; i < c.n; i++)
+		EXPECT_EQ(PROFILE_GAP | PROFILE_CLOCK_STEP, profile_at(&c.prof, i)->flags);
+	EXPECT_EQ(PROFILE_GAP | PROFILE_CLOCK_STEP, r.ivl_flags);
+	EXPECT_EQ(100 * e / UJ_PER_MWH, r.import.total_mwh);	/* the energy is all there */
+	{
+		uint64_t sum = r.import.total_mwh - r.ivl_base_import;
+
+		for (unsigned i = 0; i < c.n; i++)
+			sum += profile_at(&c.prof, i)->import_mwh;
+		EXPECT_EQ(100 * e / UJ_PER_MWH, sum);
+	}
+	EXPECT_EQ(t0 + 100 * 900000 + 5000, r.last_ms);
+	profile_free(&c.prof);
+}
+
+/* A backward clock step closes the open interval there and goes on at the new time. */
+TEST(clock_step_back_closes_the_interval_and_continues)
+{
+	struct registers r;
+	struct tariff t;
+	struct collect c = { 0 };
+	int64_t t0 = (int64_t)utc(2026, 5, 4, 10, 0, 0) * 1000;
+	uint64_t wh = 3600000ull * 1000;
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	compile(&t, flat);
+	profile_init(&c.prof, 64);
+	registers_init(&r, 900, 1, t0);
+	registers_add_energy(&r, &t, t0 + 600000, 10 * wh, 0, 0, 0, on_interval, &c);
+	/* stepped back 20 minutes: to 09:50 */
+	registers_clock_step(&r, t0 - 600000, on_interval, &c);
+	ASSERT_EQ(1u, c.n);
+	EXPECT_EQ(t0 / 1000, profile_at(&c.prof, 0)->start);
+	EXPECT_EQ(10000u, profile_at(&c.prof, 0)->import_mwh);
+	EXPECT_EQ(PROFILE_CLOCK_STEP, profile_at(&c.prof, 0)->flags);
+	EXPECT_EQ(t0 / 1000 - 900, r.ivl_start);
+	EXPECT_EQ(PROFILE_CLOCK_STEP, r.ivl_flags);
+	EXPECT_EQ(t0 - 600000, r.last_ms);
+	/* energy goes on at the new time; the billing period stays */
+	registers_add_energy(&r, &t, t0 - 590000, wh, 0, 0, 0, on_interval, &c);
+	EXPECT_EQ(11000u, r.import.total_mwh);
+	EXPECT_EQ(11000u, r.bill_import_mwh);
+	/* forward steps are not its business */
+	registers_clock_step(&r, t0, on_interval, &c);
+	EXPECT_EQ(1u, c.n);
+	EXPECT_EQ(t0 - 590000, r.last_ms);
+	profile_free(&c.prof);
+}
+
+/* Energy placed behind the registers' time is counted there: their time never goes back by itself. */
+TEST(energy_behind_the_registers_time_keeps_the_time)
+{
+	struct registers r;
+	struct tariff t;
+	int64_t t0 = (int64_t)utc(2026, 5, 4, 10, 0, 0) * 1000;
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	compile(&t, flat);
+	registers_init(&r, 900, 1, t0);
+	registers_add_energy(&r, &t, t0 - 1500, 3600000ull * 1000, 0, 0, 0, NULL, NULL);
+	EXPECT_EQ(1000u, r.import.total_mwh);
+	EXPECT_EQ(t0, r.last_ms);
+}
+
+/* Registers that never ran on trusted time are placed when the time is known, totals kept. */
+TEST(place_sets_the_period_and_keeps_the_totals)
+{
+	struct registers r;
+	int64_t bogus = (int64_t)utc(2030, 1, 1, 0, 0, 0) * 1000;
+	int64_t real = (int64_t)utc(2026, 5, 4, 10, 7, 30) * 1000;
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	registers_init(&r, 900, 1, bogus);
+	r.import.total_mwh = 1234;
+	registers_place(&r, real);
+	EXPECT_EQ(1234u, r.import.total_mwh);
+	EXPECT_EQ(1234u, r.ivl_base_import);
+	EXPECT_EQ((int64_t)utc(2026, 5, 1, 0, 0, 0), r.bill_start);
+	EXPECT_EQ((int64_t)utc(2026, 6, 1, 0, 0, 0), r.bill_next);
+	EXPECT_EQ((int64_t)utc(2026, 5, 4, 10, 0, 0), r.ivl_start);
+	EXPECT_EQ(PROFILE_GAP, r.ivl_flags);
+	EXPECT_EQ(real, r.last_ms);
 }
 
 TEST(tiers_restart_with_the_billing_period)
@@ -299,12 +408,12 @@ TEST(tiers_restart_with_the_billing_period)
 	compile(&t, tiers);
 	registers_init(&r, 900, 1, boundary - 3600 * 1000);
 	/* 1.2 kWh in the last hour of October: 1 kWh at tier 1, 0.2 at tier 2 */
-	registers_add_energy(&r, &t, boundary - 1000, 1200000ull * 3600000, 0, 0, false, NULL, NULL);
+	registers_add_energy(&r, &t, boundary - 1000, 1200000ull * 3600000, 0, 0, 0, NULL, NULL);
 	EXPECT_EQ(1000000u, r.import.period_mwh[0]);
 	EXPECT_EQ(200000u, r.import.period_mwh[1]);
 	EXPECT_EQ((int64_t)1000000 * 10000 + (int64_t)200000 * 20000, r.bill_import_nano);
 	/* 1 kWh over the 2 s around the boundary: half in October, half in November */
-	registers_add_energy(&r, &t, boundary + 1000, 1000000ull * 3600000, 0, 0, false, NULL, NULL);
+	registers_add_energy(&r, &t, boundary + 1000, 1000000ull * 3600000, 0, 0, 0, NULL, NULL);
 	/* October's half at tier 2 (no standing charge in this tariff) */
 	EXPECT_EQ((int64_t)1000000 * 10000 + (int64_t)700000 * 20000, r.last_bill_nano);
 	/* November starts again at tier 1 */

@@ -16,12 +16,14 @@ UNIT_TESTS += agent_test_config
 agent_test_config_SRCS := $(CONF_SRCS) agent/core/tariff.c agent/daemon/config.c agent/uplink/sim900.c tests/unit/agent_test_config.c
 
 UNIT_TESTS += agent_test_store
-agent_test_store_SRCS := agent/store/crc32.c agent/core/profile.c agent/store/store.c tests/unit/agent_test_store.c
+agent_test_store_SRCS := drivers/tty/gm_frame.c agent/core/profile.c agent/store/store.c tests/unit/agent_test_store.c
 
 UNIT_TESTS += agent_test_meter
 agent_test_meter_SRCS := $(CONF_SRCS) agent/core/log_limit.c agent/core/tariff.c agent/store/tariff_file.c agent/core/profile.c \
-	agent/core/registers.c agent/core/alloc.c agent/core/protect.c agent/daemon/config.c agent/uplink/sim900.c agent/store/crc32.c agent/store/store.c \
-	agent/core/meter.c agent/core/meter_actions.c agent/core/uplink.c agent/hw/sensor_replay.c agent/hw/relay_fake.c \
+	agent/core/registers.c agent/core/clock.c agent/core/held.c agent/core/persist.c agent/core/alloc.c \
+	agent/core/protect.c agent/daemon/config.c agent/uplink/sim900.c drivers/tty/gm_frame.c agent/store/store.c \
+	agent/core/meter.c agent/core/meter_actions.c agent/core/meter_time.c agent/core/uplink.c \
+	agent/hw/sensor_replay.c agent/hw/relay_fake.c \
 	tests/unit/agent_test_meter.c
 
 UNIT_TESTS += agent_test_tripper
@@ -67,3 +69,8 @@ agent_test_keygen_SRCS := $(GMPROTO_SRCS) $(CONF_SRCS) agent/core/tariff.c agent
 	agent/uplink/sim900.c agent/uplink/credentials.c agent/uplink/keygen.c \
 	tests/unit/agent_test_keygen.c
 agent_test_keygen_PKGS := $(GMPROTO_PKGS)
+
+# the meter's time: clock policy, held energy, persisted layout (pure)
+UNIT_TESTS += agent_test_clock
+agent_test_clock_SRCS := $(CONF_SRCS) agent/core/tariff.c agent/core/registers.c agent/core/clock.c \
+	agent/core/held.c agent/core/persist.c agent/hw/clock_set.c tests/unit/agent_test_clock.c
