@@ -179,6 +179,7 @@ void meter_time_start(struct meter *m, const struct meter_persist *p)
 	const struct meter_clock_ops *o = m->clock_ops;
 	bool trusted = false;
 	char when[32], age[112];
+	uint64_t imp, exp, ren;
 
 	if (!config_clock_town(&m->cfg)) {
 		trusted = true;
@@ -205,10 +206,13 @@ void meter_time_start(struct meter *m, const struct meter_persist *p)
 		else
 			snprintf(age, sizeof(age), "before this start, how long is not known until the clock "
 				 "is trusted (an earlier boot)");
+		meter_lifetime(m, &imp, &exp, &ren);
 		meter_log(m, m->last_clean ? LOG_INFO : LOG_NOTICE,
-			  "store: the recovered state was saved at %s, %s; the last stop was %s",
+			  "store: the recovered state was saved at %s, %s; the last stop was %s; "
+			  "registers import %llu mWh, export %llu mWh, renewable %llu mWh",
 			  p->flags & PERSIST_TRUSTED ? utc(p->saved_real_ms, when, sizeof(when)) : "an untrusted time",
-			  age, m->last_clean ? "clean" : "NOT clean (no save at stop)");
+			  age, m->last_clean ? "clean" : "NOT clean (no save at stop)",
+			  (unsigned long long)imp, (unsigned long long)exp, (unsigned long long)ren);
 		/* what was not metered, unless the driver's counters cover it */
 		m->unrec_pending = !(m->same_boot && p->ctr.valid);
 		m->unrec_mono_from = m->same_boot && p->saved_mono_ms <= m->start_mono ? p->saved_mono_ms : INT64_MIN;

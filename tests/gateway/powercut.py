@@ -18,7 +18,7 @@ the moment of the cut:
     counted at the cut = ImportEnergy last read on the control line
                          + active power x time since that read
     recovered          = the import register of meterd's start-up line
-                         "store: recovered ... import N mWh"
+                         "store: the recovered state ... registers import N mWh"
     lost               = counted at the cut - recovered
 
 Each cut must lose at most the energy at risk by design (the load for
@@ -148,13 +148,13 @@ def recovered(gw):
     deadline = time.time() + 60
     while True:
         rc, out = gw.run("journalctl -b -u meterd --no-pager -o cat")
-        m = re.search(r"store: recovered.*?import (\d+) mWh", out)
+        m = re.search(r"store: the recovered state was saved.*?registers import (\d+) mWh", out)
         if m:
             return int(m.group(1)), out
         if gw.n == 0 and "store: no stored state" in out:
             return 0, out
         if time.time() > deadline:
-            raise Failed(f"boot {gw.n}: no 'store: recovered ... import N mWh' line in "
+            raise Failed(f"boot {gw.n}: no 'store: the recovered state ... registers import N mWh' line in "
                          f"meterd's journal:\n{out[-2000:]}")
         time.sleep(1)
 
@@ -199,8 +199,8 @@ def main():
                 lost = counted - rec
                 bound = p_w * (persist_s + sample_ms / 1000 + SLACK_S) / 3.6
                 slack = p_w * SLACK_S / 3.6
-                age = re.search(r"(\d+) s old", journal)
-                unclean = re.search(r"unclean", journal)
+                age = re.search(r"(\d+) s before this start", journal)
+                unclean = re.search(r"the last stop was NOT clean", journal)
                 corrupt = re.search(r"corrupt", journal, re.I)
                 why = []
                 if lost > bound:
