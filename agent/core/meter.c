@@ -501,6 +501,13 @@ int meter_init(struct meter *m, const struct meter_config *cfg, struct sensor *s
 	r = recover(m, err, errlen);
 	if (r)
 		return r;
+	/*
+	 * A first start (or one after the state was lost) saves at once, so
+	 * that a cut before the first periodic save is still recognised as an
+	 * unclean stop of a known state, with its age.
+	 */
+	if (!m->recovery.have_snapshot)
+		meter_sync(m);
 
 	/* Drive every relay to a known state: loads on, main as recovered. */
 	m->main_closed = !protect_relay_closed(&m->prot);
