@@ -59,6 +59,9 @@ stage guest-x86_64 scripts/guest-check.sh x86_64
 [ -x tests/uplink/e2e.py ] && stage uplink-e2e-x86_64 tests/uplink/e2e.py
 stage guest-arm64 scripts/guest-check.sh arm64
 stage gateway-image scripts/gateway-check.sh
+# Issue 10: whole-gateway power cuts (QEMU killed, disk cache=none) measured
+# against the known load, on the image gateway-check.sh just built.
+[ -x tests/gateway/powercut.py ] && stage powercut-x86_64 tests/gateway/powercut.py
 
 # The harness's own failure modes: must all be caught, not counted as tests.
 if scripts/harness-selfcheck.sh x86_64 >"$logs/selfcheck.log" 2>&1; then
