@@ -337,13 +337,19 @@ void outbox_close(struct outbox *o)
 	o->fd = o->dirfd = -1;
 }
 
-/* Names in the directory: segments pushed, new-* files and the marker handled by cb. */
+/*
+ * cb for every "PREFIX-<16 hex>.log" in the directory. The names are
+ * collected first: cb may rename or remove files, and a directory changed
+ * while it is read may skip entries.
+ */
 static int list_dir(struct outbox *o, const char *prefix,
 		    int (*cb)(struct outbox *o, const char *name, uint64_t first))
 {
 	struct dirent *de;
 	int dfd = dup(o->dirfd), rc = 0;
 	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	uint64_t *firsts = NULL;
+	size_t n = 0, cap = 0;
 
 	if (!d) {
 		rc = -errno;
@@ -352,13 +358,30 @@ static int list_dir(struct outbox *o, const char *prefix,
 		return rc;
 	}
 	rewinddir(d);
-	while (!rc && (de = readdir(d))) {
+	while ((de = readdir(d))) {
 		uint64_t first = parse_name(prefix, de->d_name);
 
-		if (first)
-			rc = cb(o, de->d_name, first);
+		if (!first)
+			continue;
+		if (n == cap) {
+			uint64_t *p = realloc(firsts, (cap = cap ? 2 * cap : 64) * sizeof(*p));
+
+			if (!p) {
+				rc = -ENOMEM;
+				break;
+			}
+			firsts = p;
+		}
+		firsts[n++] = first;
 	}
 	closedir(d);
+	for (size_t i = 0; !rc && i < n; i++) {
+		char name[48];
+
+		seg_name(prefix, firsts[i], name, sizeof(name));
+		rc = cb(o, name, firsts[i]);
+	}
+	free(firsts);
 	return rc;
 }
 
@@ -383,12 +406,15 @@ static int rename_new_cb(struct outbox *o, const char *name, uint64_t first)
 }
 
 /*
- * A rebase (outbox_rebase) commits by writing the marker listing the old
- * segments; finish it: delete them, rename the new ones. Without a marker,
- * new-* files are the leftovers of a rebase that never committed.
+ * A rebase (outbox_rebase) commits by writing the marker "delete" with the
+ * list of the old segments; finish it: delete them, turn the marker into
+ * "rename" (a renamed new segment may carry an old one's name: from then
+ * on nothing is deleted), rename the new ones, remove the marker. Without
+ * a marker, new-* files are the leftovers of a rebase that never committed.
  */
 static int finish_rebase(struct outbox *o)
 {
+	static const char rename_mark[] = "rename\n";
 	struct stat sb;
 	char *buf;
 	size_t len = 0;
@@ -405,15 +431,27 @@ static int finish_rebase(struct outbox *o)
 		return rc;
 	}
 	buf[len] = '\0';
-	for (char *line = buf, *nl; *line; line = nl + 1) {
-		nl = strchr(line, '\n');
-		if (!nl)
-			break;
-		*nl = '\0';
-		if (parse_name("seg", line) && unlinkat(o->dirfd, line, 0) && errno != ENOENT) {
-			free(buf);
-			return -errno;
+	if (!strncmp(buf, "delete\n", 7)) {
+		for (char *line = buf + 7, *nl; *line; line = nl + 1) {
+			nl = strchr(line, '\n');
+			if (!nl)
+				break;
+			*nl = '\0';
+			if (parse_name("seg", line) && unlinkat(o->dirfd, line, 0) &&
+			    errno != ENOENT) {
+				free(buf);
+				return -errno;
+			}
 		}
+		if (fsync(o->dirfd) ||
+		    write_file(o->dirfd, REBASE_MARK, rename_mark, sizeof(rename_mark) - 1) ||
+		    fsync(o->dirfd)) {
+			free(buf);
+			return -EIO;
+		}
+	} else if (strcmp(buf, rename_mark)) {
+		free(buf);
+		return -EINVAL;		/* not a marker this code wrote */
 	}
 	free(buf);
 	rc = list_dir(o, "new", rename_new_cb);
@@ -921,6 +959,8 @@ int outbox_rebase(struct outbox *o, uint64_t from, uint64_t delta, outbox_recode
 	r.buf = malloc(SEG_READ_MAX);
 	r.keep = malloc(SEG_READ_MAX);
 	mark = malloc(o->n_seg * 48 + 16);
+	if (mark)
+		mark_len = (size_t)sprintf(mark, "delete\n");
 	if (!in || !r.buf || !r.keep || !mark) {
 		rc = -ENOMEM;
 		goto out;
