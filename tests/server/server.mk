@@ -12,7 +12,7 @@ townd_test_e2e_PKGS := $(TOWND_PKGS) libsystemd
 UNIT_TESTS += townd_test_failover
 townd_test_failover_SRCS = $(TOWND_CORE) server/townd_net.c lib/proto/outbox.c \
 	lib/proto/gmp_client.c agent/uplink/sim900.c tests/sim900/sim900sim.c \
-	tests/server/townd_test_failover.c
-townd_test_failover_CFLAGS = $(TOWND_CFLAGS) -Itests/sim900
+	tests/server/nonce_audit.c tests/server/townd_test_failover.c
+townd_test_failover_CFLAGS = $(TOWND_CFLAGS) -Itests/sim900 -Itests/server
 townd_test_failover_PKGS = $(TOWND_PKGS) libsystemd
 townd_test_failover_LDLIBS := -lutil
