@@ -50,6 +50,9 @@ struct world {
 	struct gmpc_welcome w;
 	int welcomes;
 	uint16_t fseq;
+	/* every frame the town sent, as captured on the line */
+	struct { struct gm_hdr h; uint8_t p[GM_MAX_PAYLOAD]; size_t len; } cap[64];
+	int n_down;
 };
 
 static int64_t town_ms(void *ctx)
@@ -76,6 +79,11 @@ static void to_meter(void *ctx, uint64_t conn, const uint8_t *wire, size_t len)
 	if (st != GM_RX_FRAME)
 		return;
 	nonce_audit_frame(&w->audit, &rx.hdr, rx.payload, rx.payload_len);
+	if (w->n_down < 64) {
+		w->cap[w->n_down].h = rx.hdr;
+		memcpy(w->cap[w->n_down].p, rx.payload, rx.payload_len);
+		w->cap[w->n_down++].len = rx.payload_len;
+	}
 	if (!w->down)
 		gmpc_input(w->u, rx.hdr.type, rx.hdr.flags, rx.payload, rx.payload_len, w->now,
 			   real_ms(w));
@@ -752,6 +760,51 @@ TEST_F(up, commands_in_order_once_with_results)
 	settle(&self->w);
 	EXPECT_EQ(4, self->w.n_cmds);				/* not handed over twice */
 	EXPECT_EQ(GMP_CMD_DUPLICATE, q1(self->c, "SELECT status FROM outgoing WHERE tseq = 4"));
+}
+
+/*
+ * A captured tariff frame replayed to the meter, in its session and after
+ * a restart of the meter (finding 3): refused, never handed to meterd
+ * again; the newer tariff stays.
+ */
+TEST_F(up, captured_tariff_replayed_after_a_meter_restart_is_refused)
+{
+	struct gmp_msg t = { .type = GMP_TARIFF, .tariff = { .effective = 1800000000, .n = 1,
+		.p = { { 0, 100000, 5000 } } } };
+	char err[128];
+	int n, rejected;
+
+	ASSERT_EQ(0, tdb_queue(&self->c->db, 21, &t, 1, err, sizeof(err)));
+	self->w.status = GMP_CMD_OK;
+	settle(&self->w);
+	ASSERT_EQ(1, self->w.n_cmds);
+	t.tariff.p[0].import_price = 200000;		/* a newer tariff */
+	ASSERT_EQ(0, tdb_queue(&self->c->db, 21, &t, 1, err, sizeof(err)));
+	self->u.force_req = true;
+	settle(&self->w);
+	ASSERT_EQ(2, self->w.n_cmds);
+	n = self->w.n_down;
+	/* in the same session: every captured frame again is a replay */
+	rejected = (int)self->u.rejected;
+	for (int i = 0; i < n; i++)
+		EXPECT_EQ(0, gmpc_input(&self->u, self->w.cap[i].h.type, self->w.cap[i].h.flags,
+					self->w.cap[i].p, self->w.cap[i].len, self->w.now,
+					real_ms(&self->w)));
+	EXPECT_EQ(rejected + n, (int)self->u.rejected);
+	/* meterd restarts (a power cut): a new session, the floor from disk */
+	meter_close(self);
+	meter_open(self, _metadata, 1 << 20);
+	EXPECT_EQ(2, self->ob.cmd_floor);
+	settle(&self->w);
+	EXPECT_EQ(GMPC_UP, self->u.state);
+	for (int i = 0; i < n; i++)
+		EXPECT_EQ(0, gmpc_input(&self->u, self->w.cap[i].h.type, self->w.cap[i].h.flags,
+					self->w.cap[i].p, self->w.cap[i].len, self->w.now,
+					real_ms(&self->w)));
+	EXPECT_EQ(2, self->w.n_cmds);
+	EXPECT_EQ(200000, self->w.cmds[1].tariff.p[0].import_price);
+	/* the town sees nothing pending: both applied, once */
+	EXPECT_EQ(2, q1(self->c, "SELECT COUNT(*) FROM outgoing WHERE status = 0"));
 }
 
 /* townd restarted: the meter's next frame gets a REHELLO, the handshake follows. */
