@@ -320,6 +320,8 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 		n.core = NULL;
 		goto out;
 	}
+	if (townd_core_set_key_file(n.core, cfg->key_file, err, errlen))
+		goto out;
 	sodium_memzero(&key, sizeof(key));
 	for (int i = 0; i < n_fds; i++)
 		n.lfd[n.n_lfd++] = listen_fds[i];
@@ -416,7 +418,7 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 	}
 	sd_notify(0, "STOPPING=1");
 	/* counters of the last iteration (e.g. only bad frames) */
-	if (townd_core_flush(n.core, send_cb, &n)) {
+	if (townd_core_flush(n.core, send_cb, &n) || townd_core_save(n.core)) {
 		snprintf(err, errlen, "database %s: write failed", cfg->database);
 		goto out;
 	}

@@ -24,6 +24,7 @@
 #include "kselftest_harness.h"
 
 #include "simmeter.h"
+#include "simtown.h"
 #include "townd_config.h"
 #include "townd_core.h"
 #include "townd_db.h"
@@ -31,104 +32,22 @@
 
 #define MONTH_OF_TEST_READINGS	"2026-09"	/* date -u -d @1790000000 */
 
-struct town {
-	char dir[64], db[128], key[128];
-	struct gmp_keypair kp;
-	struct townd_config cfg;
-	int lfd;
-	uint16_t port;
-	pid_t pid;
-};
-
-static int town_setup(struct town *t)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	char err[256];
-
-	memset(t, 0, sizeof(*t));
-	strcpy(t->dir, "/tmp/townd-e2e-XXXXXX");
-	if (!mkdtemp(t->dir))
-		return -1;
-	snprintf(t->db, sizeof(t->db), "%s/town.db", t->dir);
-	snprintf(t->key, sizeof(t->key), "%s/townd.key", t->dir);
-	gmp_keypair_generate(&t->kp);
-	if (townd_key_write(t->key, &t->kp, err, sizeof(err)))
-		return -1;
-	townd_config_defaults(&t->cfg);
-	strcpy(t->cfg.database, t->db);
-	strcpy(t->cfg.key_file, t->key);
-	t->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (t->lfd < 0 || bind(t->lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(t->lfd, 1024) || getsockname(t->lfd, (struct sockaddr *)&sa, &sl))
-		return -1;
-	t->port = ntohs(sa.sin_port);
-	return 0;
-}
-
-static void town_start(struct town *t)
-{
-	t->pid = fork();
-	if (t->pid == 0) {
-		char err[256];
-		int rc = townd_run(&t->cfg, &t->lfd, 1, err, sizeof(err));
-
-		if (rc)
-			fprintf(stderr, "townd_run: %s\n", err);
-		_exit(rc ? 1 : 0);
-	}
-}
-
-/* Returns the child's exit status (or 128 + signal). */
-static int town_stop(struct town *t, int sig)
-{
-	int st = 0;
-
-	if (t->pid <= 0)
-		return -1;
-	kill(t->pid, sig);
-	waitpid(t->pid, &st, 0);
-	t->pid = 0;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static void town_teardown(struct town *t)
-{
-	char cmd[160];
-
-	if (t->pid > 0)
-		town_stop(t, SIGKILL);
-	if (t->lfd > 0)
-		close(t->lfd);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
-	if (t->dir[0] && system(cmd)) {
-		/* nothing more to do */
-	}
-}
-
 /* Provision meter id: a fresh key pair, registered in the database. */
-static int provision(struct town *t, uint16_t id, struct simmeter *m)
+static int provision(struct sim_town *t, uint16_t id, struct simmeter *m)
 {
 	struct gmp_keypair kp;
-	struct townd_db db;
-	char err[256];
-	int rc;
 
 	gmp_keypair_generate(&kp);
-	if (tdb_open(&db, t->db, 1, err, sizeof(err)))
-		return -1;
-	rc = tdb_add_meter(&db, id, kp.pk, NULL, 1, err, sizeof(err));
-	tdb_close(&db);
-	return rc ? rc : simmeter_init(m, id, &kp, t->kp.pk);
+	return sim_town_add(t, id, kp.pk) ? -1 : simmeter_init(m, id, &kp, t->kp.pk);
 }
 
-static int64_t q1(struct town *t, const char *sql, int64_t arg)
+static int64_t q1(struct sim_town *t, const char *sql, int64_t arg)
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	int64_t v = -1;
 
-	if (sqlite3_open_v2(t->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+	if (sqlite3_open_v2(t->cfg.database, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		return -2;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
 		if (sqlite3_bind_parameter_count(st))
@@ -141,7 +60,7 @@ static int64_t q1(struct town *t, const char *sql, int64_t arg)
 	return v;
 }
 
-static int64_t stat_of(struct town *t, const char *name)
+static int64_t stat_of(struct sim_town *t, const char *name)
 {
 	char sql[128];
 
@@ -155,14 +74,14 @@ static int64_t stat_of(struct town *t, const char *name)
  * the seqs are exactly 1..n, each once, stored in that order, and the
  * month total is their sum. Returns a description of the first mismatch.
  */
-static const char *check_readings(struct town *t, uint16_t id, int64_t n)
+static const char *check_readings(struct sim_town *t, uint16_t id, int64_t n)
 {
 	int64_t imp = 0, exp = 0, expect = 1;
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	const char *bad = NULL;
 
-	if (sqlite3_open_v2(t->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+	if (sqlite3_open_v2(t->cfg.database, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		return "open";
 	if (sqlite3_prepare_v2(db, "SELECT seq, start, interval_s, import_mwh, export_mwh, "
 			       "renew_mwh, flags FROM readings WHERE meter = ? ORDER BY rowid",
@@ -239,20 +158,20 @@ static int64_t ack_upto(struct simmeter *m, int fd, struct sim_rx *rx, int64_t u
 }
 
 FIXTURE(e2e) {
-	struct town t;
+	struct sim_town t;
 	struct sim_rx rx;
 };
 
 FIXTURE_SETUP(e2e)
 {
 	ASSERT_LE(0, sodium_init());
-	ASSERT_EQ(0, town_setup(&self->t));
+	ASSERT_EQ(0, sim_town_setup(&self->t, "townd-e2e"));
 	sim_rx_init(&self->rx);
 }
 
 FIXTURE_TEARDOWN(e2e)
 {
-	town_teardown(&self->t);
+	sim_town_teardown(&self->t, false);
 }
 
 TEST_F(e2e, meter_reports_and_is_acknowledged)
@@ -262,19 +181,21 @@ TEST_F(e2e, meter_reports_and_is_acknowledged)
 	int fd;
 
 	ASSERT_EQ(0, provision(&self->t, 1, &a));
-	town_start(&self->t);
+	sim_town_start(&self->t);
 	fd = sim_connect(self->t.port);
 	ASSERT_LE(0, fd);
+	ASSERT_EQ(1, sim_handshake(&a, fd, &self->rx, 5000, &ack));
+	/* the WELCOME carries the server's time and what it holds */
+	EXPECT_LT((int64_t)time(NULL) * 1000 - 5000, ack.time_ms);
+	EXPECT_GE((int64_t)time(NULL) * 1000 + 1000, ack.time_ms);
+	EXPECT_EQ(0, ack.upto);
 	ASSERT_EQ(0, send_range(&a, fd, 1, 10, 1));
 	ASSERT_EQ(1, sim_wait_ack(&a, fd, &self->rx, 5000, &ack));
-	/* the first acknowledgement carries the server's time */
-	EXPECT_LT((int64_t)time(NULL) * 1000 - 5000, ack.time_ms);
-	EXPECT_GE((int64_t)time(NULL) * 1000, ack.time_ms);
 	/* acknowledgements are cumulative: one may cover several frames */
 	if (ack.upto < 10)
 		EXPECT_EQ(10, ack_upto(&a, fd, &self->rx, 10));
 	close(fd);
-	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 	EXPECT_EQ(NULL, check_readings(&self->t, 1, 10));
 	EXPECT_EQ(10, q1(&self->t, "SELECT acked_upto FROM meters WHERE id = ?", 1));
 	EXPECT_EQ(10, stat_of(&self->t, "stored"));
@@ -298,12 +219,18 @@ TEST_F(e2e, failover_through_neighbour_exactly_once_in_order)
 
 	ASSERT_EQ(0, provision(&self->t, 1, &a));
 	ASSERT_EQ(0, provision(&self->t, 2, &b));
-	town_start(&self->t);
+	sim_town_start(&self->t);
 	sim_rx_init(&rxb);
 	fa = sim_connect(self->t.port);
 	fb = sim_connect(self->t.port);
 	ASSERT_LE(0, fa);
 	ASSERT_LE(0, fb);
+	{
+		struct sim_ack ack;
+
+		ASSERT_EQ(1, sim_handshake(&a, fa, &self->rx, 5000, &ack));
+		ASSERT_EQ(1, sim_handshake(&b, fb, &rxb, 5000, &ack));
+	}
 	ASSERT_EQ(0, send_range(&a, fa, 1, 5, 1));
 	ASSERT_EQ(5, ack_upto(&a, fa, &self->rx, 5));
 	close(fa);			/* A's modem: NO CARRIER */
@@ -325,8 +252,20 @@ TEST_F(e2e, failover_through_neighbour_exactly_once_in_order)
 		EXPECT_EQ(NULL, memmem(grx.payload, grx.payload_len, plain, plen));
 		ad = (struct gmp_addr){ .type = grx.hdr.type, .flags = grx.hdr.flags,
 					.src = grx.hdr.src, .dst = grx.hdr.dst };
-		EXPECT_GT(0, gmp_open(&b.s, &ad, grx.payload, grx.payload_len, out,
-				      sizeof(out), NULL));
+		/* neither B's session nor B's long-term keys open it */
+		{
+			struct gmp_session bs = b.s;
+
+			bs.sid = grx.payload[1];
+			EXPECT_GT(0, gmp_open(&bs, &ad, grx.payload, grx.payload_len, out,
+					      sizeof(out), NULL));
+			memcpy(bs.rx_key, b.lt.rx, GMP_KEY_LEN);
+			EXPECT_GT(0, gmp_open(&bs, &ad, grx.payload, grx.payload_len, out,
+					      sizeof(out), NULL));
+			memcpy(bs.rx_key, b.lt.tx, GMP_KEY_LEN);
+			EXPECT_GT(0, gmp_open(&bs, &ad, grx.payload, grx.payload_len, out,
+					      sizeof(out), NULL));
+		}
 	}
 	ASSERT_EQ(0, sim_send_all(fb, wire, (size_t)len));
 	ASSERT_EQ(0, send_range(&a, fb, 7, 12, 2));
@@ -342,7 +281,7 @@ TEST_F(e2e, failover_through_neighbour_exactly_once_in_order)
 	EXPECT_EQ(20, ack_upto(&a, fa, &self->rx, 20));
 	close(fa);
 	close(fb);
-	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 	EXPECT_EQ(NULL, check_readings(&self->t, 1, 20));
 	EXPECT_EQ(NULL, check_readings(&self->t, 2, 3));
 	EXPECT_EQ(0, stat_of(&self->t, "duplicates"));
@@ -359,9 +298,14 @@ TEST_F(e2e, replayed_forged_reordered_and_unknown_refused)
 	ASSERT_EQ(0, provision(&self->t, 1, &a));
 	gmp_keypair_generate(&skp);
 	ASSERT_EQ(0, simmeter_init(&stranger, 9, &skp, self->t.kp.pk));
-	town_start(&self->t);
+	sim_town_start(&self->t);
 	fd = sim_connect(self->t.port);
 	ASSERT_LE(0, fd);
+	{
+		struct sim_ack ack;
+
+		ASSERT_EQ(1, sim_handshake(&a, fd, &self->rx, 5000, &ack));
+	}
 
 	sim_reading(1, 1, &r[0]);
 	l1 = simmeter_frame(&a, r, 1, GM_FLAG_ACK_REQ, f1, sizeof(f1));
@@ -395,8 +339,7 @@ TEST_F(e2e, replayed_forged_reordered_and_unknown_refused)
 	ASSERT_EQ(0, sim_send_all(fd, f3, (size_t)l3));		/* reading 3 */
 	ASSERT_EQ(0, sim_send_all(fd, f2, (size_t)l2));		/* reordered: too late */
 	/* a meter nobody provisioned */
-	sim_reading(9, 1, &r[0]);
-	l1 = simmeter_frame(&stranger, r, 1, GM_FLAG_ACK_REQ, f1, sizeof(f1));
+	l1 = simmeter_hello(&stranger, 0, f1, sizeof(f1));
 	ASSERT_EQ(0, sim_send_all(fd, f1, (size_t)l1));
 	/* line noise */
 	ASSERT_EQ(0, sim_send_all(fd, "\0garbage\0", 9));
@@ -406,7 +349,7 @@ TEST_F(e2e, replayed_forged_reordered_and_unknown_refused)
 	ASSERT_EQ(0, send_range(&a, fd, 2, 3, 1));
 	EXPECT_EQ(3, ack_upto(&a, fd, &self->rx, 3));
 	close(fd);
-	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 
 	EXPECT_EQ(2, stat_of(&self->t, "replayed"));	/* f1 again, f2 late */
 	EXPECT_EQ(1, stat_of(&self->t, "auth_failed"));
@@ -424,27 +367,28 @@ TEST_F(e2e, replayed_forged_reordered_and_unknown_refused)
 
 /*
  * kill -9 in the middle of pipelined transfers (three rounds, killed at
- * different points), restart, resend what was not acknowledged. What was
- * acknowledged is on disk; what was on disk but not acknowledged comes
- * again and is recognised as a duplicate; nothing is stored twice.
+ * different points), restart, handshake again. What was acknowledged is
+ * on disk; the WELCOME says exactly what is on disk (acknowledged or
+ * not), so the meter sends from there and nothing is stored twice.
  */
 TEST_F(e2e, townd_killed_mid_transfer_loses_and_duplicates_nothing)
 {
 	static const int delay_us[] = { 0, 1000, 5000 };
 	struct simmeter a;
 	struct sim_ack ack;
-	int64_t acked = 0, sent = 0, dups = 0;
+	int64_t acked = 0, sent = 0, on_disk = 0;
 	int fd;
 
 	ASSERT_EQ(0, provision(&self->t, 1, &a));
 	for (size_t r = 0; r < sizeof(delay_us) / sizeof(delay_us[0]); r++) {
-		int64_t on_disk;
-
-		town_start(&self->t);
+		sim_town_start(&self->t);
 		fd = sim_connect(self->t.port);
 		ASSERT_LE(0, fd);
 		sim_rx_init(&self->rx);
-		/* resend the unacknowledged part of the last round, then more */
+		ASSERT_EQ(1, sim_handshake(&a, fd, &self->rx, 5000, &ack));
+		EXPECT_EQ(on_disk, ack.upto);
+		acked = ack.upto;
+		/* from what the town holds, then more */
 		ASSERT_EQ(0, send_range(&a, fd, acked + 1, sent + 1500, 10));
 		sent += 1500;
 		/* the transfer is under way once a first acknowledgement came */
@@ -452,7 +396,7 @@ TEST_F(e2e, townd_killed_mid_transfer_loses_and_duplicates_nothing)
 		if (ack.upto > acked)
 			acked = ack.upto;
 		usleep((useconds_t)delay_us[r]);
-		EXPECT_EQ(128 + SIGKILL, town_stop(&self->t, SIGKILL));
+		EXPECT_EQ(128 + SIGKILL, sim_town_stop(&self->t, SIGKILL));
 		while (sim_wait_ack(&a, fd, &self->rx, 300, &ack) == 1)
 			if (ack.upto > acked)
 				acked = ack.upto;
@@ -462,21 +406,22 @@ TEST_F(e2e, townd_killed_mid_transfer_loses_and_duplicates_nothing)
 		EXPECT_EQ(acked, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = 1 "
 				    "AND seq <= ?", acked));
 		EXPECT_EQ(on_disk, q1(&self->t, "SELECT MAX(seq) FROM readings WHERE meter = ?", 1));
-		dups += on_disk - acked;
 		TH_LOG("round %zu: %lld sent, %lld acknowledged, %lld on disk", r,
 		       (long long)sent, (long long)acked, (long long)on_disk);
 	}
-	town_start(&self->t);
+	sim_town_start(&self->t);
 	fd = sim_connect(self->t.port);
 	ASSERT_LE(0, fd);
 	sim_rx_init(&self->rx);
-	ASSERT_EQ(0, send_range(&a, fd, acked + 1, sent + 100, 10));
+	ASSERT_EQ(1, sim_handshake(&a, fd, &self->rx, 5000, &ack));
+	EXPECT_EQ(on_disk, ack.upto);
+	ASSERT_EQ(0, send_range(&a, fd, ack.upto + 1, sent + 100, 10));
 	sent += 100;
 	EXPECT_EQ(sent, ack_upto(&a, fd, &self->rx, sent));
 	close(fd);
-	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 	EXPECT_EQ(NULL, check_readings(&self->t, 1, sent));
-	EXPECT_EQ(dups, stat_of(&self->t, "duplicates"));
+	EXPECT_EQ(0, stat_of(&self->t, "duplicates"));
 }
 
 /* townd down for a while: the backlog arrives complete, in order. */
@@ -484,25 +429,34 @@ TEST_F(e2e, backlog_after_outage_arrives_complete)
 {
 	const int64_t backlog = 3000;	/* two days at one reading a minute */
 	struct simmeter a;
+	struct sim_ack ack;
 	int fd;
 
 	ASSERT_EQ(0, provision(&self->t, 1, &a));
-	town_start(&self->t);
+	sim_town_start(&self->t);
 	fd = sim_connect(self->t.port);
 	ASSERT_LE(0, fd);
+	ASSERT_EQ(1, sim_handshake(&a, fd, &self->rx, 5000, &ack));
 	ASSERT_EQ(0, send_range(&a, fd, 1, 20, 10));
 	EXPECT_EQ(20, ack_upto(&a, fd, &self->rx, 20));
 	close(fd);
-	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 	/* townd is down; readings 21..backlog accumulate in the meter's outbox */
-	town_start(&self->t);
+	sim_town_start(&self->t);
 	fd = sim_connect(self->t.port);
 	ASSERT_LE(0, fd);
 	sim_rx_init(&self->rx);
-	ASSERT_EQ(0, send_range(&a, fd, 21, backlog, 20));
+	/* the old session is gone with the process: a frame on it gets a REHELLO */
+	ASSERT_EQ(0, send_range(&a, fd, 21, 21, 1));
+	ASSERT_EQ(1, sim_wait_ack(&a, fd, &self->rx, 5000, &ack));
+	EXPECT_TRUE(ack.rehello);
+	ASSERT_EQ(1, sim_handshake(&a, fd, &self->rx, 5000, &ack));
+	EXPECT_EQ(20, ack.upto);
+	/* as many readings per frame as the padded plaintext holds */
+	ASSERT_EQ(0, send_range(&a, fd, 21, backlog, 15));
 	EXPECT_EQ(backlog, ack_upto(&a, fd, &self->rx, backlog));
 	close(fd);
-	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 	EXPECT_EQ(NULL, check_readings(&self->t, 1, backlog));
 }
 
@@ -540,11 +494,16 @@ TEST_F(e2e, many_meters_demultiplexed)
 	ASSERT_NE(NULL, rx);
 	for (int i = 0; i < METERS; i++)
 		ASSERT_EQ(0, provision(&self->t, (uint16_t)(100 + i), &m[i]));
-	town_start(&self->t);
+	sim_town_start(&self->t);
 	for (int c = 0; c < CONNS; c++) {
 		fd[c] = sim_connect(self->t.port);
 		ASSERT_LE(0, fd[c]);
 		sim_rx_init(&rx[c]);
+	}
+	for (int i = 0; i < METERS; i++) {
+		struct sim_ack ack;
+
+		ASSERT_EQ(1, sim_handshake(&m[i], fd[i % CONNS], &rx[i % CONNS], 5000, &ack));
 	}
 	for (int64_t s = 1; s <= READINGS; s += 3)
 		for (int i = 0; i < METERS; i++)
@@ -560,7 +519,7 @@ TEST_F(e2e, many_meters_demultiplexed)
 	}
 	for (int c = 0; c < CONNS; c++)
 		close(fd[c]);
-	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 	for (int i = 0; i < METERS; i++)
 		ASSERT_EQ(NULL, check_readings(&self->t, (uint16_t)(100 + i), READINGS));
 	EXPECT_EQ(METERS * READINGS, stat_of(&self->t, "stored"));
