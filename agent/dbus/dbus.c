@@ -274,6 +274,41 @@ static int authorise(struct service *s, sd_bus_message *m, const char *action, a
 	return auth_check(&s->auth, m, action, auth_done, p) < 0 ? -ENOMEM : 1;
 }
 
+struct pending_ext {
+	service_authorised_fn fn;
+	void *ctx;
+	const char *action;
+};
+
+static void auth_ext_done(void *userdata, sd_bus_message *m, int allowed, const char *who)
+{
+	struct pending_ext *p = userdata;
+
+	if (allowed < 0)
+		sd_bus_reply_method_errorf(m, SD_BUS_ERROR_ACCESS_DENIED,
+					   "authorisation check for %s failed: %s", p->action,
+					   strerror(-allowed));
+	else if (!allowed)
+		sd_bus_reply_method_errorf(m, SD_BUS_ERROR_ACCESS_DENIED, "%s is not authorised for %s",
+					   who, p->action);
+	else if (sd_bus_message_rewind(m, true) >= 0)
+		p->fn(p->ctx, m, who);
+	free(p);
+}
+
+int service_authorise(struct service *s, sd_bus_message *m, const char *action,
+		      service_authorised_fn fn, void *ctx)
+{
+	struct pending_ext *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->fn = fn;
+	p->ctx = ctx;
+	p->action = action;
+	return auth_check(&s->auth, m, action, auth_ext_done, p) < 0 ? -ENOMEM : 1;
+}
+
 static int reply_result(sd_bus_message *m, int r, const char *msg)
 {
 	if (r >= 0)

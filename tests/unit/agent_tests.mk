@@ -74,3 +74,7 @@ agent_test_keygen_PKGS := $(GMPROTO_PKGS)
 UNIT_TESTS += agent_test_clock
 agent_test_clock_SRCS := $(CONF_SRCS) agent/core/tariff.c agent/core/registers.c agent/core/clock.c \
 	agent/core/held.c agent/core/persist.c agent/hw/clock_set.c tests/unit/agent_test_clock.c
+
+# what meterd reports to the town server: readings, snapshots, held energy
+UNIT_TESTS += agent_test_town_reports
+agent_test_town_reports_SRCS := agent/uplink/town_reports.c tests/unit/agent_test_town_reports.c
