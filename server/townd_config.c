@@ -19,7 +19,10 @@ void townd_config_defaults(struct townd_config *c)
 	strcpy(c->database, "/var/lib/gridmeter/town.db");
 	strcpy(c->key_file, "/etc/gridmeter/townd.key");
 	c->max_connections = 20000;
+	c->max_per_address = 64;
+	c->first_frame_timeout_s = 30;
 	c->idle_timeout_s = 900;
+	c->peer_log_limit = 10;
 	c->max_batch = 4096;
 	c->sync_full = 1;
 }
@@ -118,9 +121,19 @@ static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
 	} else if (!strcmp(k, "max_connections")) {
 		if (parse_u32(v, 1, 1000000, &c->max_connections))
 			return ini_error(ini, line, e->section, k, "'%s' is not 1..1000000", v);
+	} else if (!strcmp(k, "max_per_address")) {
+		if (parse_u32(v, 1, 1000000, &c->max_per_address))
+			return ini_error(ini, line, e->section, k, "'%s' is not 1..1000000", v);
+	} else if (!strcmp(k, "first_frame_timeout")) {
+		if (parse_u32(v, 1, 3600, &c->first_frame_timeout_s))
+			return ini_error(ini, line, e->section, k, "'%s' is not 1..3600 seconds", v);
 	} else if (!strcmp(k, "idle_timeout")) {
-		if (parse_u32(v, 10, 86400, &c->idle_timeout_s))
-			return ini_error(ini, line, e->section, k, "'%s' is not 10..86400 seconds", v);
+		if (parse_u32(v, 1, 86400, &c->idle_timeout_s))
+			return ini_error(ini, line, e->section, k, "'%s' is not 1..86400 seconds", v);
+	} else if (!strcmp(k, "peer_log_limit")) {
+		if (parse_u32(v, 0, 10000, &c->peer_log_limit))
+			return ini_error(ini, line, e->section, k, "'%s' is not 0..10000 lines per minute",
+					 v);
 	} else if (!strcmp(k, "max_batch")) {
 		if (parse_u32(v, 1, 100000, &c->max_batch))
 			return ini_error(ini, line, e->section, k, "'%s' is not 1..100000", v);
@@ -151,6 +164,10 @@ int townd_config_load(struct townd_config *c, const char *path, char *err, size_
 	if (!r && (!p.seen_db || !p.seen_key))
 		r = ini_error(&ini, ini_section_line(&ini, "server"), "server",
 			      !p.seen_db ? "database" : "key_file", "missing required key");
+	if (!r && strlcpy_chk(c->source, path, sizeof(c->source)))
+		c->source[0] = '\0';
+	if (!r && ini_has_key(&ini, "server", "max_connections"))
+		c->max_connections_line = ini_key_line(&ini, "server", "max_connections");
 	ini_free(&ini);
 	return r ? -1 : 0;
 }

@@ -296,6 +296,8 @@ static int save_stats(struct townd_core *c)
 #define S(x) { #x, offsetof(struct townd_stats, x) }
 		S(crc_errors), S(framing_errors), S(frames), S(not_for_us), S(unknown_meter), S(auth_failed), S(replayed),
 		S(truncated), S(malformed), S(stored), S(duplicates), S(ahead), S(acks),
+		S(conn_refused), S(addr_refused), S(accept_errors), S(first_frame_timeouts),
+		S(idle_timeouts),
 #undef S
 	};
 

@@ -27,6 +27,12 @@ struct townd_stats {
 	uint64_t frames, not_for_us, unknown_meter, auth_failed, replayed,
 		 truncated, malformed, stored, duplicates, acks;
 	uint64_t ahead;		/* records after a missing one: not stored, resent later */
+	/* the network loop's (townd_net.c) */
+	uint64_t conn_refused;		/* max_connections reached, or no descriptor */
+	uint64_t addr_refused;		/* max_per_address reached */
+	uint64_t accept_errors;		/* accept4 failed (EMFILE, ENFILE, ENOBUFS...) */
+	uint64_t first_frame_timeouts;	/* no authentic frame within first_frame_timeout */
+	uint64_t idle_timeouts;		/* no authentic frame within idle_timeout */
 };
 
 struct townd_meter {
