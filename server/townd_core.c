@@ -125,8 +125,8 @@ static void mark(struct townd_core *c, struct townd_meter *m)
 	}
 }
 
-void townd_core_frame(struct townd_core *c, uint64_t conn, const struct gm_hdr *h,
-		      const uint8_t *payload, size_t len, int64_t now)
+int townd_core_frame(struct townd_core *c, uint64_t conn, const struct gm_hdr *h,
+		     const uint8_t *payload, size_t len, int64_t now)
 {
 	struct gmp_msg *msgs = c->msgs;
 	uint8_t plain[GM_MAX_PAYLOAD];
@@ -139,16 +139,16 @@ void townd_core_frame(struct townd_core *c, uint64_t conn, const struct gm_hdr *
 	c->st.frames++;
 	if (h->dst != GM_ID_SERVER || (h->type != GM_TYPE_DATA && h->type != GM_TYPE_ACK)) {
 		c->st.not_for_us++;
-		return;
+		return TOWND_REJECTED;
 	}
 	if (tdb_begin(&c->db)) {
 		c->db_failed = true;	/* flush fails: nothing is acknowledged */
-		return;
+		return TOWND_REJECTED;
 	}
 	m = lookup(c, h->src, now);
 	if (!m) {
 		c->st.unknown_meter++;
-		return;
+		return TOWND_REJECTED;
 	}
 	rc = gmp_open(&m->s, &a, payload, len, plain, sizeof(plain), NULL);
 	if (rc < 0) {
@@ -160,7 +160,7 @@ void townd_core_frame(struct townd_core *c, uint64_t conn, const struct gm_hdr *
 			c->st.truncated++;
 		m->rejected++;
 		mark(c, m);
-		return;
+		return TOWND_REJECTED;
 	}
 	mark(c, m);		/* rx counter moved */
 	m->last_seen = now;
@@ -172,7 +172,7 @@ void townd_core_frame(struct townd_core *c, uint64_t conn, const struct gm_hdr *
 		if (r < 0 || msgs[n].type >= 16 || n + 1 == TOWND_MSGS_PER_FRAME) {
 			c->st.malformed++;
 			m->rejected++;
-			return;
+			return TOWND_AUTHENTIC;	/* authentic, but refused whole */
 		}
 		n++;
 	}
@@ -224,6 +224,7 @@ void townd_core_frame(struct townd_core *c, uint64_t conn, const struct gm_hdr *
 		m->ack_pending = true;
 		m->ack_conn = conn;
 	}
+	return TOWND_AUTHENTIC;
 }
 
 struct plain_buf {

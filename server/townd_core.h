@@ -68,9 +68,19 @@ typedef void (*townd_send_fn)(void *ctx, uint64_t conn, const uint8_t *wire, siz
 int townd_core_init(struct townd_core *c, const char *db_path, int sync_full,
 		    const struct gmp_keypair *key, char *err, size_t errlen);
 void townd_core_free(struct townd_core *c);
-/* One valid link frame received on connection token conn at time now (s). */
-void townd_core_frame(struct townd_core *c, uint64_t conn, const struct gm_hdr *h,
-		      const uint8_t *payload, size_t len, int64_t now);
+/* What townd_core_frame() made of a frame. */
+enum townd_verdict {
+	TOWND_REJECTED = 0,	/* not authentic (or not for us): must not refresh timers */
+	TOWND_AUTHENTIC = 1,	/* opened under a meter's key */
+};
+
+/*
+ * One valid link frame received on connection token conn at time now (s).
+ * Returns enum townd_verdict: only TOWND_AUTHENTIC traffic may keep a
+ * connection alive (Documentation/townd.md).
+ */
+int townd_core_frame(struct townd_core *c, uint64_t conn, const struct gm_hdr *h,
+		     const uint8_t *payload, size_t len, int64_t now);
 /*
  * Seal acks, persist, commit, then send. -1 if the database failed: the
  * batch is rolled back and the in-memory state is no longer trustworthy;

@@ -115,8 +115,8 @@ FIXTURE_TEARDOWN(core)
 }
 
 /* Feed one sealed frame with the given messages to the core. */
-static void feed(struct _test_data_core *self, const struct gmp_msg *msgs, size_t n,
-		 unsigned int flags)
+static int feed(struct _test_data_core *self, const struct gmp_msg *msgs, size_t n,
+		unsigned int flags)
 {
 	uint8_t plain[GMP_PLAIN_MAX], env[GM_MAX_PAYLOAD];
 	struct gmp_addr a = { GM_TYPE_DATA, (uint8_t)flags, 5, 0 };
@@ -127,7 +127,7 @@ static void feed(struct _test_data_core *self, const struct gmp_msg *msgs, size_
 	for (size_t i = 0; i < n; i++)
 		gmp_encode(&msgs[i], plain, sizeof(plain), &off);
 	len = gmp_seal(&self->ms, &a, plain, off, env, sizeof(env));
-	townd_core_frame(self->c, 77, &h, env, (size_t)len, 1790000000);
+	return townd_core_frame(self->c, 77, &h, env, (size_t)len, 1790000000);
 }
 
 static void reading(int64_t seq, struct gmp_msg *m)
@@ -274,14 +274,16 @@ TEST_F(core, bad_frames_change_nothing)
 	for (int i = 0; i < 200; i++) {
 		randombytes_buf(junk, sizeof(junk));
 		junk[0] = GMP_VERSION;
-		townd_core_frame(self->c, 1, &h, junk, (size_t)(i % (int)sizeof(junk)), 1790000000);
+		EXPECT_EQ(TOWND_REJECTED, townd_core_frame(self->c, 1, &h, junk,
+							   (size_t)(i % (int)sizeof(junk)),
+							   1790000000));
 	}
 	/* to another meter id, not provisioned; and not for the server */
 	h.src = 6;
-	townd_core_frame(self->c, 1, &h, junk, sizeof(junk), 1790000000);
+	EXPECT_EQ(TOWND_REJECTED, townd_core_frame(self->c, 1, &h, junk, sizeof(junk), 1790000000));
 	h.src = 5;
 	h.dst = 7;
-	townd_core_frame(self->c, 1, &h, junk, sizeof(junk), 1790000000);
+	EXPECT_EQ(TOWND_REJECTED, townd_core_frame(self->c, 1, &h, junk, sizeof(junk), 1790000000));
 	ASSERT_EQ(0, townd_core_flush(self->c, collect, &a));
 	EXPECT_EQ(0, a.n);
 	EXPECT_EQ(0, self->c->st.stored);
@@ -290,7 +292,7 @@ TEST_F(core, bad_frames_change_nothing)
 	EXPECT_EQ(1, self->c->st.not_for_us);
 	/* the next real frame is accepted: nothing moved the counter */
 	reading(1, &r);
-	feed(self, &r, 1, GM_FLAG_ACK_REQ);
+	EXPECT_EQ(TOWND_AUTHENTIC, feed(self, &r, 1, GM_FLAG_ACK_REQ));
 	ASSERT_EQ(0, townd_core_flush(self->c, collect, &a));
 	ASSERT_EQ(1, a.n);
 	EXPECT_EQ(1, open_ack(&self->ms, 5, a.wire[0], a.len[0]));
