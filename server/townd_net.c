@@ -438,16 +438,6 @@ static void do_accept(struct townd_net *n, int lfd)
 	}
 }
 
-/*
- * Whether the frame just given to the core opened (authentic: sealed
- * with a key the sender holds, not a replay). The core counts every frame
- * it refuses before opening it in exactly one of these counters.
- */
-static uint64_t refused_by_core(const struct townd_stats *s)
-{
-	return s->not_for_us + s->unknown_meter + s->auth_failed + s->replayed + s->truncated;
-}
-
 static void do_read(struct townd_net *n, struct tconn *t)
 {
 	uint32_t i = (uint32_t)(t - n->c);
@@ -468,15 +458,12 @@ static void do_read(struct townd_net *n, struct tconn *t)
 	t->rx_bytes += (uint64_t)r;
 	while (off < (size_t)r) {
 		enum gm_rx_status st;
-		uint64_t before;
 
 		off += gm_rx_feed(&t->rx, n->buf + off, (size_t)r - off, &st);
 		switch (st) {
 		case GM_RX_FRAME:
-			before = refused_by_core(&n->core->st);
-			townd_core_frame(n->core, tok, &t->rx.hdr, t->rx.payload,
-					 t->rx.payload_len, now);
-			if (refused_by_core(&n->core->st) != before || n->core->db_failed) {
+			if (townd_core_frame(n->core, tok, &t->rx.hdr, t->rx.payload,
+					     t->rx.payload_len, now) != TOWND_AUTHENTIC) {
 				t->refused++;
 				break;
 			}
