@@ -22,6 +22,7 @@ void townd_config_defaults(struct townd_config *c)
 	c->max_per_address = 64;
 	c->first_frame_timeout_s = 30;
 	c->idle_timeout_s = 900;
+	c->stats_interval_s = 60;
 	c->peer_log_limit = 10;
 	c->max_batch = 4096;
 	c->sync_full = 1;
@@ -130,6 +131,9 @@ static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
 	} else if (!strcmp(k, "idle_timeout")) {
 		if (parse_u32(v, 1, 86400, &c->idle_timeout_s))
 			return ini_error(ini, line, e->section, k, "'%s' is not 1..86400 seconds", v);
+	} else if (!strcmp(k, "stats_interval")) {
+		if (parse_u32(v, 1, 3600, &c->stats_interval_s))
+			return ini_error(ini, line, e->section, k, "'%s' is not 1..3600 seconds", v);
 	} else if (!strcmp(k, "peer_log_limit")) {
 		if (parse_u32(v, 0, 10000, &c->peer_log_limit))
 			return ini_error(ini, line, e->section, k, "'%s' is not 0..10000 lines per minute",

@@ -24,6 +24,7 @@ struct townd_config {
 	uint32_t max_per_address;	/* per IPv4 address or IPv6 /64, 1..1000000 */
 	uint32_t first_frame_timeout_s;	/* no authentic frame yet, 1..3600 */
 	uint32_t idle_timeout_s;	/* no authentic frame since, 1..86400 */
+	uint32_t stats_interval_s;	/* counters of rejected input saved, 1..3600 */
 	uint32_t peer_log_limit;	/* peer lines per minute, 0..10000 */
 	uint32_t max_batch;		/* frames per transaction, 1..100000 */
 	int sync_full;			/* synchronous = full (1) | normal (0) */

@@ -158,8 +158,7 @@ int townd_core_frame(struct townd_core *c, uint64_t conn, const struct gm_hdr *h
 			c->st.auth_failed++;
 		else
 			c->st.truncated++;
-		m->rejected++;
-		mark(c, m);
+		m->rejected++;	/* in memory only: junk must not cost a write */
 		return TOWND_REJECTED;
 	}
 	mark(c, m);		/* rx counter moved */
@@ -326,9 +325,8 @@ int townd_core_flush(struct townd_core *c, townd_send_fn send, void *ctx)
 		tdb_rollback(&c->db);
 		return -1;
 	}
-	if (!c->n_pending && !c->db.in_tx &&
-	    !memcmp(&c->st, &c->st_saved, sizeof(c->st)))
-		return 0;
+	if (!c->n_pending)	/* nothing authentic: end the look-ups' transaction, write nothing */
+		return tdb_commit(&c->db);
 	if (tdb_begin(&c->db))
 		return -1;
 	if (c->n_pending) {
@@ -362,6 +360,40 @@ int townd_core_flush(struct townd_core *c, townd_send_fn send, void *ctx)
 			send(ctx, out[i].conn, out[i].wire, out[i].len);
 	}
 	free(out);
+	return rc;
+}
+
+int townd_core_save_stats(struct townd_core *c)
+{
+	bool rejected = false;
+	int rc = 0;
+
+	if (c->db_failed) {
+		tdb_rollback(&c->db);
+		return -1;
+	}
+	if (c->n_pending)	/* mid-batch: townd_core_flush writes the stats */
+		return 0;
+	for (size_t i = 0; i < 65536 && !rejected; i++)
+		rejected = c->meters[i] && c->meters[i]->rejected;
+	if (!rejected && !memcmp(&c->st, &c->st_saved, sizeof(c->st)))
+		return tdb_commit(&c->db);
+	if (tdb_begin(&c->db))
+		return -1;
+	for (size_t i = 0; i < 65536 && !rc; i++) {
+		struct townd_meter *m = c->meters[i];
+
+		if (m && m->rejected) {
+			rc = tdb_add_rejected(&c->db, m->id, m->rejected);
+			m->rejected = 0;
+		}
+	}
+	if (!rc)
+		rc = save_stats(c);
+	if (!rc)
+		rc = tdb_commit(&c->db);
+	if (rc)
+		tdb_rollback(&c->db);
 	return rc;
 }
 

@@ -8,6 +8,11 @@
  * townd_core_flush() seals the acknowledgements the batch asked for,
  * commits, and only then hands the acknowledgement frames to the caller,
  * so nothing is acknowledged that is not on disk.
+ *
+ * Frames that do not open write nothing: they are counted in memory
+ * (stats, each meter's `rejected`), and the counters reach the database
+ * with the next authentic work or through townd_core_save_stats(), which
+ * the network loop calls every stats_interval and at stop.
  */
 #ifndef TOWND_CORE_H
 #define TOWND_CORE_H
@@ -87,6 +92,12 @@ int townd_core_frame(struct townd_core *c, uint64_t conn, const struct gm_hdr *h
  * the caller must exit (townd does; systemd restarts it).
  */
 int townd_core_flush(struct townd_core *c, townd_send_fn send, void *ctx);
+/*
+ * Write the counters (stats and the meters' rejected frames) if any
+ * changed since they were last written; call between batches (after
+ * townd_core_flush). -1 if the database failed (as townd_core_flush).
+ */
+int townd_core_save_stats(struct townd_core *c);
 
 /* Key file: one line, the secret key in hex; must not be group/world readable. */
 int townd_key_load(const char *path, struct gmp_keypair *kp, char *err, size_t errlen);

@@ -313,6 +313,22 @@ int tdb_update_meter(struct townd_db *d, unsigned int id, uint64_t rx_ctr, uint6
 	return step_done(st);
 }
 
+int tdb_add_rejected(struct townd_db *d, unsigned int id, uint64_t delta)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	/* rare (every stats interval, meters that got junk): not worth a kept statement */
+	if (sqlite3_prepare_v2(d->db, "UPDATE meters SET rejected = rejected + ? WHERE id = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)delta);
+	sqlite3_bind_int(st, 2, (int)id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int tdb_add_stat(struct townd_db *d, const char *name, uint64_t delta)
 {
 	sqlite3_stmt *st = d->stat;

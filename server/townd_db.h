@@ -43,6 +43,8 @@ int tdb_store(struct townd_db *d, unsigned int meter, const struct gmp_msg *m, i
 int tdb_update_meter(struct townd_db *d, unsigned int id, uint64_t rx_ctr, uint64_t tx_ctr,
 		     int64_t upto, int64_t last_seen, uint64_t rejected_delta);
 int tdb_add_stat(struct townd_db *d, const char *name, uint64_t delta);
+/* Frames of meter id that did not open, counted since the last call. */
+int tdb_add_rejected(struct townd_db *d, unsigned int id, uint64_t delta);
 /* Calls cb for each stored seq of meter in (upto, upto + 64]. */
 int tdb_seqs_above(struct townd_db *d, unsigned int id, int64_t upto,
 		   void (*cb)(void *ctx, int64_t seq), void *ctx);

@@ -88,6 +88,7 @@ struct townd_net {
 	int n_lfd;
 	bool paused;			/* listeners out of epoll until rtfd fires */
 	uint32_t max_conn;		/* max_connections, or what the open-file limit allows */
+	int64_t stats_due_ms;		/* counters of rejected input written then */
 	struct tconn *c;
 	uint32_t cap, used;
 	uint32_t *freel;
@@ -487,8 +488,11 @@ static void do_read(struct townd_net *n, struct tconn *t)
 	}
 }
 
-/* Close the connections whose deadline passed: list heads only. */
-static void sweep(struct townd_net *n)
+/*
+ * Close the connections whose deadline passed (list heads only); write
+ * the counters when stats_interval has passed. -1 if the database failed.
+ */
+static int sweep(struct townd_net *n)
 {
 	int64_t now = mono_ms();
 	int64_t first_ms = (int64_t)n->cfg->first_frame_timeout_s * 1000;
@@ -514,6 +518,10 @@ static void sweep(struct townd_net *n)
 		conn_close(n, t);
 	}
 	ratelog_roll(n, now);
+	if (now < n->stats_due_ms)
+		return 0;
+	n->stats_due_ms = now + (int64_t)n->cfg->stats_interval_s * 1000;
+	return townd_core_save_stats(n->core);
 }
 
 /*
@@ -721,6 +729,7 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 		goto out;
 	}
 	n.log.start_ms = mono_ms();
+	n.stats_due_ms = n.log.start_ms + (int64_t)cfg->stats_interval_s * 1000;
 	sd_notify(0, "READY=1\nSTATUS=accepting meter connections");
 	fprintf(stderr, "townd: ready, %d listening socket(s), database %s\n", n.n_lfd,
 		cfg->database);
@@ -741,8 +750,11 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 			} else if (tok == TOK_TIMER) {
 				uint64_t x;
 
-				if (read(n.tfd, &x, sizeof(x)) > 0)
-					sweep(&n);
+				if (read(n.tfd, &x, sizeof(x)) > 0 && sweep(&n)) {
+					snprintf(err, errlen, "database %s: write failed, "
+						 "stopping", cfg->database);
+					goto out;
+				}
 			} else if (tok == TOK_RESUME) {
 				uint64_t x;
 
@@ -784,8 +796,8 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 	sd_notify(0, "STOPPING=1");
 	n.log.start_ms -= LOG_WINDOW_MS;	/* report what the last window suppressed */
 	ratelog_roll(&n, mono_ms());
-	/* counters of the last iteration (e.g. only bad frames) */
-	if (townd_core_flush(n.core, send_cb, &n)) {
+	/* counters not written yet (rejected input) */
+	if (townd_core_flush(n.core, send_cb, &n) || townd_core_save_stats(n.core)) {
 		snprintf(err, errlen, "database %s: write failed", cfg->database);
 		goto out;
 	}

@@ -587,6 +587,38 @@ static int fds_of(pid_t pid, int *highest)
 	return n;
 }
 
+struct fstamp {
+	off_t size;
+	struct timespec mtime;
+	bool exists;
+};
+
+static void stamp(const char *path, struct fstamp *s)
+{
+	struct stat sb;
+
+	memset(s, 0, sizeof(*s));
+	if (stat(path, &sb))
+		return;
+	s->exists = true;
+	s->size = sb.st_size;
+	s->mtime = sb.st_mtim;
+}
+
+static bool stamp_eq(const struct fstamp *a, const struct fstamp *b)
+{
+	return a->exists == b->exists && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+/* Send bytes, then wait until townd has read them all: it closes after our EOF. */
+static int send_and_drain(int fd, const void *buf, size_t len)
+{
+	if (sim_send_all(fd, buf, len) || shutdown(fd, SHUT_WR))
+		return -1;
+	return closed_within(fd, 10000) ? 0 : -1;
+}
+
 /* ---- tests -------------------------------------------------------------- */
 
 FIXTURE(hostile) {
@@ -947,6 +979,157 @@ TEST_F(hostile, open_file_limit_checked_at_start)
 	EXPECT_EQ(soft_only.rlim_max, now.rlim_max);
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
 	EXPECT_TRUE(readings_ok(&self->t, 1, 3));
+}
+
+/* m's next frame (reading seq) with one ciphertext byte changed: fails its tag. */
+static int forged_frame(struct simmeter *m, int64_t seq, uint8_t *wire, size_t size)
+{
+	uint8_t real[GM_MAX_WIRE], pl[GM_MAX_PAYLOAD];
+	enum gm_rx_status st;
+	struct gmp_msg g;
+	struct gm_rx rx;
+	int len;
+
+	sim_reading(m->id, seq, &g);
+	len = simmeter_frame(m, &g, 1, GM_FLAG_ACK_REQ, real, sizeof(real));
+	if (len < 0)
+		return -1;
+	gm_rx_init(&rx);
+	gm_rx_feed(&rx, real, (size_t)len, &st);
+	if (st != GM_RX_FRAME)
+		return -1;
+	memcpy(pl, rx.payload, rx.payload_len);
+	pl[rx.payload_len - 20] ^= 0x01;
+	return gm_frame_encode(&rx.hdr, pl, rx.payload_len, wire, size);
+}
+
+/*
+ * Frames that do not open (junk and forgeries with a real meter's id,
+ * replays, unknown ids, frames for others) and line noise change nothing
+ * on disk: the database and its WAL keep their size and mtime. They are
+ * counted in memory and saved with the next authentic work, every
+ * stats_interval, or at stop.
+ */
+TEST_F(hostile, unauthenticated_input_writes_nothing)
+{
+	enum { JUNK = 40, FORGED = 25, REPLAYS = 30, UNKNOWN = 20, OTHERS = 10 };
+	static const char *const files[] = { "town.db", "town.db-wal" };
+	struct fstamp before[2], after[2];
+	struct simmeter m;
+	struct gmp_msg g;
+	uint8_t *buf = malloc(256 * 1024), first[GM_MAX_WIRE];
+	size_t len = 0, half;
+	int l1, fd, noise_frames;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, town_setup(&self->t, "stats_interval = 3600\n"));
+	ASSERT_EQ(0, provision(&self->t, 1, &m));
+	town_start(&self->t);
+	sim_reading(1, 1, &g);
+	l1 = simmeter_frame(&m, &g, 1, GM_FLAG_ACK_REQ, first, sizeof(first));
+	ASSERT_LT(0, l1);
+	fd = connect_from(self->t.port, "127.0.0.1");
+	ASSERT_LE(0, fd);
+	{
+		struct sim_rx rx;
+
+		sim_rx_init(&rx);
+		ASSERT_EQ(0, sim_send_all(fd, first, (size_t)l1));
+		ASSERT_EQ(1, ack_upto(&m, fd, &rx, 1, 5000));
+		ASSERT_EQ(0, send_range(&m, fd, 2, 5, 2));
+		ASSERT_EQ(5, ack_upto(&m, fd, &rx, 5, 5000));
+	}
+	close(fd);
+	sleep_ms(200);		/* the close seen; nothing left to write */
+	for (int i = 0; i < 2; i++) {
+		char p[200];
+
+		snprintf(p, sizeof(p), "%s/%s", self->t.dir, files[i]);
+		stamp(p, &before[i]);
+	}
+	ASSERT_TRUE(before[1].exists);
+
+	for (int i = 0; i < JUNK; i++)
+		len += (size_t)junk_frame(1, GM_ID_SERVER, 30 + (size_t)i, buf + len, 4096);
+	for (int i = 0; i < FORGED; i++) {
+		int l = forged_frame(&m, 6 + i, buf + len, 4096);
+
+		ASSERT_LT(0, l);
+		len += (size_t)l;
+	}
+	for (int i = 0; i < REPLAYS; i++) {
+		memcpy(buf + len, first, (size_t)l1);
+		len += (size_t)l1;
+	}
+	half = len;
+	for (int i = 0; i < UNKNOWN; i++)
+		len += (size_t)junk_frame((uint16_t)(4000 + i), GM_ID_SERVER, 50, buf + len, 4096);
+	for (int i = 0; i < OTHERS; i++)
+		len += (size_t)junk_frame(1, 7, 50, buf + len, 4096);
+	/* line noise: delimited runs of junk (CRC or framing errors) */
+	noise_frames = 25;
+	for (int i = 0; i < noise_frames; i++) {
+		randombytes_buf(buf + len, 30);
+		for (int k = 0; k < 30; k++)
+			buf[len + k] |= 1;	/* no delimiter inside */
+		len += 30;
+		buf[len++] = 0;
+	}
+	/* over two connections from two addresses, each read to the end by townd */
+	fd = connect_from(self->t.port, "127.0.0.2");
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, send_and_drain(fd, buf, half));
+	close(fd);
+	fd = connect_from(self->t.port, "127.0.0.3");
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, send_and_drain(fd, buf + half, len - half));
+	close(fd);
+	for (int i = 0; i < 2; i++) {
+		char p[200];
+
+		snprintf(p, sizeof(p), "%s/%s", self->t.dir, files[i]);
+		stamp(p, &after[i]);
+		EXPECT_TRUE(stamp_eq(&before[i], &after[i]))
+			TH_LOG("%s written: size %lld -> %lld", files[i], (long long)before[i].size,
+			       (long long)after[i].size);
+	}
+	/* counted all the same, and saved at stop */
+	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(JUNK, stat_of(&self->t, "truncated"));	/* no envelope version */
+	EXPECT_EQ(FORGED, stat_of(&self->t, "auth_failed"));
+	EXPECT_EQ(REPLAYS, stat_of(&self->t, "replayed"));
+	EXPECT_EQ(UNKNOWN, stat_of(&self->t, "unknown_meter"));
+	EXPECT_EQ(OTHERS, stat_of(&self->t, "not_for_us"));
+	EXPECT_EQ(noise_frames, stat_of(&self->t, "crc_errors") + stat_of(&self->t, "framing_errors"));
+	EXPECT_EQ(JUNK + FORGED + REPLAYS,
+		  q1(&self->t, "SELECT rejected FROM meters WHERE id = ?", 1));
+	EXPECT_TRUE(readings_ok(&self->t, 1, 5));
+	free(buf);
+}
+
+/* ... and with a short stats_interval they reach the database while townd runs. */
+TEST_F(hostile, rejected_input_counters_saved_every_stats_interval)
+{
+	enum { JUNK = 12 };
+	uint8_t buf[JUNK * 128];
+	size_t len = 0;
+	int64_t end;
+	int fd;
+
+	ASSERT_EQ(0, town_setup(&self->t, "stats_interval = 1\n"));
+	town_start(&self->t);
+	for (int i = 0; i < JUNK; i++)
+		len += (size_t)junk_frame((uint16_t)(100 + i), GM_ID_SERVER, 40, buf + len, 128);
+	fd = connect_from(self->t.port, "127.0.0.2");
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, send_and_drain(fd, buf, len));
+	close(fd);
+	end = mono_ms() + 1000 + SLACK_MS;
+	while (stat_of(&self->t, "unknown_meter") != JUNK && mono_ms() < end)
+		sleep_ms(100);
+	EXPECT_EQ(JUNK, stat_of(&self->t, "unknown_meter"));
+	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(JUNK, stat_of(&self->t, "unknown_meter"));
 }
 
 /*

@@ -36,7 +36,7 @@ TEST(valid_file)
 		"listen = [::1]:7701\n\ndatabase = /var/lib/x.db\n"
 		"key_file = /etc/k\nmax_connections = 50\nidle_timeout = 60\n"
 		"synchronous = normal\nmax_per_address = 7\nfirst_frame_timeout = 3\n"
-		"peer_log_limit = 0\n";
+		"stats_interval = 5\npeer_log_limit = 0\n";
 	struct townd_config c;
 	char err[256], path[64];
 	const struct sockaddr_in *a4;
@@ -59,6 +59,7 @@ TEST(valid_file)
 	EXPECT_EQ(0, c.sync_full);
 	EXPECT_EQ(7, c.max_per_address);
 	EXPECT_EQ(3, c.first_frame_timeout_s);
+	EXPECT_EQ(5, c.stats_interval_s);
 	EXPECT_EQ(0, c.peer_log_limit);
 	/* for the open-file limit check at start: where max_connections was set */
 	EXPECT_STREQ(path, c.source);
@@ -78,6 +79,7 @@ TEST(defaults)
 	EXPECT_EQ(64, c.max_per_address);
 	EXPECT_EQ(30, c.first_frame_timeout_s);
 	EXPECT_EQ(900, c.idle_timeout_s);
+	EXPECT_EQ(60, c.stats_interval_s);
 	EXPECT_EQ(10, c.peer_log_limit);
 	EXPECT_EQ(4096, c.max_batch);
 	EXPECT_EQ(1, c.sync_full);
@@ -100,6 +102,8 @@ TEST(errors_name_file_line_and_key)
 		{ "[server]\nmax_per_address = 0\n",
 		  ":2: [server] key 'max_per_address': '0' is not 1..1000000" },
 		{ "[server]\nmax_per_address = -1\n", ":2: [server] key 'max_per_address'" },
+		{ "[server]\nstats_interval = 1m\n",
+		  ":2: [server] key 'stats_interval': '1m' is not 1..3600 seconds" },
 		{ "[server]\npeer_log_limit = 10001\n",
 		  ":2: [server] key 'peer_log_limit': '10001' is not 0..10000 lines per minute" },
 		{ "[server]\nfirst_frame_timeout = 5\nfirst_frame_timeout = 6\n",
