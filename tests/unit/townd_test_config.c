@@ -86,6 +86,47 @@ TEST(defaults)
 	EXPECT_EQ(0, c.max_connections_line);
 }
 
+/*
+ * server/townd.conf.example documents every optional key with its
+ * default: with the "# key = value" lines made active, the values must be
+ * exactly townd's defaults.
+ */
+TEST(example_file_documents_the_defaults)
+{
+	struct townd_config ex, def;
+	char text[8192], out[8192], err[256], path[64];
+	size_t n, o = 0, keys = 0;
+	FILE *f = fopen("server/townd.conf.example", "r");
+
+	ASSERT_NE(NULL, f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		/* "# key = value  # comment": a key line; other comments stay comments */
+		if (line[0] == '#' && line[1] == ' ' && line[2] >= 'a' && line[2] <= 'z' &&
+		    strstr(line, " = ")) {
+			line += 2;
+			keys++;
+		}
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s\n", line);
+	}
+	ASSERT_LT(o, sizeof(out));
+	ASSERT_EQ(0, load(out, &ex, err, sizeof(err), path)) TH_LOG("%s", err);
+	townd_config_defaults(&def);
+	TH_LOG("%zu optional keys in the example", keys);
+	EXPECT_EQ(8, keys);
+	EXPECT_EQ(def.max_connections, ex.max_connections);
+	EXPECT_EQ(def.max_per_address, ex.max_per_address);
+	EXPECT_EQ(def.first_frame_timeout_s, ex.first_frame_timeout_s);
+	EXPECT_EQ(def.idle_timeout_s, ex.idle_timeout_s);
+	EXPECT_EQ(def.stats_interval_s, ex.stats_interval_s);
+	EXPECT_EQ(def.peer_log_limit, ex.peer_log_limit);
+	EXPECT_EQ(def.max_batch, ex.max_batch);
+	EXPECT_EQ(def.sync_full, ex.sync_full);
+	EXPECT_EQ(2, ex.n_listen);
+}
+
 TEST(errors_name_file_line_and_key)
 {
 	static const struct { const char *text, *want; } c[] = {
