@@ -5,10 +5,17 @@
  *
  *   townctl [-c CONFIG] init-key            create the server key file
  *   townctl [-c CONFIG] pubkey              print the server public key
- *   townctl [-c CONFIG] provision ID [NAME] new meter key pair; prints the
- *                                           meter's provisioning material
- *   townctl [-c CONFIG] add ID PUBKEY [NAME] meter that made its own key
- *   townctl [-c CONFIG] show [ID]           what each meter last reported
+ *   townctl [-c CONFIG] add ID PUBKEY [NAME] a meter that made its own key
+ *                                           (meterd --generate-key): the normal way
+ *   townctl [-c CONFIG] provision ID [NAME] factories: a new meter key pair; prints
+ *                                           the meter's key file (secret included)
+ *   townctl [-c CONFIG] revoke ID           refuse the meter from now on
+ *   townctl [-c CONFIG] replace ID PUBKEY   new hardware for meter ID
+ *   townctl [-c CONFIG] rotate-town-key     next town key; town-key commands queued
+ *   townctl [-c CONFIG] rotate-town-key --finish [--force]
+ *                                           the next key becomes the key
+ *   townctl [-c CONFIG] show [ID]           what each meter last reported, key state
+ *   townctl [-c CONFIG] commands [ID]       commands and their outcome
  *   townctl [-c CONFIG] stats               server counters
  *   townctl [-c CONFIG] tariff ID EFFECTIVE MIN:IMPORT:EXPORT...
  *                                           queue a tariff (UTC seconds; minute
@@ -18,10 +25,12 @@
  *   townctl schema                          the SQL schema
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -31,9 +40,11 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: townctl [-c CONFIG] init-key | pubkey | provision ID [NAME] |\n"
-		"       add ID PUBKEY [NAME] | show [ID] | stats | schema |\n"
-		"       tariff ID EFFECTIVE MIN:IMPORT:EXPORT... | grant ID REQ_ID WATTS UNTIL\n");
+	fprintf(stderr, "usage: townctl [-c CONFIG] init-key | pubkey | add ID PUBKEY [NAME] |\n"
+		"       provision ID [NAME] | revoke ID | replace ID PUBKEY |\n"
+		"       rotate-town-key [--finish [--force]] | show [ID] | commands [ID] |\n"
+		"       stats | schema | tariff ID EFFECTIVE MIN:IMPORT:EXPORT... |\n"
+		"       grant ID REQ_ID WATTS UNTIL\n");
 	return 2;
 }
 
@@ -106,6 +117,23 @@ static void print_time(int64_t t)
 		printf("%lld", (long long)t);
 }
 
+static const char *cmd_state(sqlite3_stmt *st, int sent_col, int status_col)
+{
+	if (sqlite3_column_type(st, status_col) == SQLITE_NULL)
+		return sqlite3_column_type(st, sent_col) == SQLITE_NULL ? "queued" : "delivered";
+	switch (sqlite3_column_int(st, status_col)) {
+	case GMP_CMD_OK: return "applied";
+	case GMP_CMD_DUPLICATE: return "applied (the meter had it)";
+	case GMP_CMD_UNSUPPORTED: return "refused (unsupported)";
+	case GMP_CMD_EXPIRED: return "refused (expired)";
+	case GMP_CMD_INVALID: return "refused (invalid)";
+	case GMP_CMD_STORAGE: return "delivered (the meter could not store it: resent)";
+	case TDB_CMD_SUPERSEDED: return "superseded (issued again)";
+	case TDB_CMD_V1_ACKED: return "acknowledged (version-1 meter)";
+	default: return "refused (unknown reason)";
+	}
+}
+
 static int show(struct townd_db *d, unsigned int only)
 {
 	sqlite3_stmt *st;
@@ -116,7 +144,10 @@ static int show(struct townd_db *d, unsigned int only)
 	rc = sqlite3_prepare_v2(d->db,
 		"SELECT m.id, COALESCE(m.name, ''), m.last_seen, m.acked_upto, m.rejected, "
 		"r.seq, r.start, r.interval_s, r.import_mwh, r.export_mwh, r.renew_mwh, "
-		"t.import_mwh, t.export_mwh, t.readings "
+		"t.import_mwh, t.export_mwh, t.readings, m.pk, m.pk_next, m.revoked, "
+		"m.reg_import, m.reg_export, m.reg_renew, m.reg_time, m.cmd_floor, "
+		"(SELECT COUNT(*) FROM outgoing o WHERE o.meter = m.id AND (o.status IS NULL "
+		"OR o.status = 5)) "
 		"FROM meters m "
 		"LEFT JOIN readings r ON r.meter = m.id AND r.seq = "
 		"  (SELECT MAX(seq) FROM readings WHERE meter = m.id) "
@@ -133,13 +164,24 @@ static int show(struct townd_db *d, unsigned int only)
 		printf("meter %d", sqlite3_column_int(st, 0));
 		if (*sqlite3_column_text(st, 1))
 			printf(" (%s)", sqlite3_column_text(st, 1));
-		printf(": last seen ");
+		printf(": ");
+		if (sqlite3_column_type(st, 16) != SQLITE_NULL) {
+			printf("REVOKED ");
+			print_time(sqlite3_column_int64(st, 16));
+			printf(", ");
+		}
+		printf("last seen ");
 		if (sqlite3_column_type(st, 2) == SQLITE_NULL)
 			printf("never");
 		else
 			print_time(sqlite3_column_int64(st, 2));
 		printf(", stored up to #%lld, rejected %lld\n",
 		       (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4));
+		printf("  key %.16s...%s%.16s%s\n", sqlite3_column_text(st, 14),
+		       sqlite3_column_type(st, 15) != SQLITE_NULL ? ", next key announced " : "",
+		       sqlite3_column_type(st, 15) != SQLITE_NULL ?
+		       (const char *)sqlite3_column_text(st, 15) : "",
+		       sqlite3_column_type(st, 15) != SQLITE_NULL ? "... (rotation under way)" : "");
 		if (sqlite3_column_type(st, 5) != SQLITE_NULL) {
 			printf("  last reading #%lld: ", (long long)sqlite3_column_int64(st, 5));
 			print_time(sqlite3_column_int64(st, 6));
@@ -154,9 +196,181 @@ static int show(struct townd_db *d, unsigned int only)
 			       (long long)sqlite3_column_int64(st, 11),
 			       (long long)sqlite3_column_int64(st, 12),
 			       (long long)sqlite3_column_int64(st, 13));
+		if (sqlite3_column_int64(st, 20)) {
+			printf("  register view: import %lld mWh export %lld mWh renewable %lld mWh "
+			       "at ", (long long)sqlite3_column_int64(st, 17),
+			       (long long)sqlite3_column_int64(st, 18),
+			       (long long)sqlite3_column_int64(st, 19));
+			print_time(sqlite3_column_int64(st, 20));
+			printf("\n");
+		}
+		printf("  commands: floor #%lld, %lld pending\n",
+		       (long long)sqlite3_column_int64(st, 21), (long long)sqlite3_column_int64(st, 22));
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : 1;
+}
+
+static int commands(struct townd_db *d, unsigned int only)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(d->db, "SELECT meter, tseq, type, created, sent, status, "
+			       "result_at FROM outgoing WHERE ? = 0 OR meter = ? "
+			       "ORDER BY meter, tseq", -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "townctl: %s\n", sqlite3_errmsg(d->db));
+		return 1;
+	}
+	sqlite3_bind_int(st, 1, (int)only);
+	sqlite3_bind_int(st, 2, (int)only);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		printf("meter %d #%lld %s, queued ", sqlite3_column_int(st, 0),
+		       (long long)sqlite3_column_int64(st, 1),
+		       gmp_type_name(sqlite3_column_int(st, 2)));
+		print_time(sqlite3_column_int64(st, 3));
+		printf(": %s", cmd_state(st, 4, 5));
+		if (sqlite3_column_type(st, 6) != SQLITE_NULL) {
+			printf(" ");
+			print_time(sqlite3_column_int64(st, 6));
+		} else if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
+			printf(" ");
+			print_time(sqlite3_column_int64(st, 4));
+		}
+		printf("\n");
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : 1;
+}
+
+/* "KEY_FILE.next" */
+static void next_path(const struct townd_config *cfg, char *out, size_t n)
+{
+	snprintf(out, n, "%s.next", cfg->key_file);
+}
+
+/* Queue town-key commands with the next key to every meter not revoked. */
+static int rotate_start(struct townd_db *d, const struct townd_config *cfg)
+{
+	struct gmp_keypair next;
+	char path[300], err[512], hex[2 * GMP_KEY_LEN + 1];
+	sqlite3_stmt *st;
+	int rc, n = 0, bad = 0;
+
+	next_path(cfg, path, sizeof(path));
+	gmp_keypair_generate(&next);
+	if (townd_key_write(path, &next, err, sizeof(err))) {
+		fprintf(stderr, "townctl: %s (a rotation under way? finish it with "
+			"rotate-town-key --finish)\n", err);
+		sodium_memzero(&next, sizeof(next));
+		return 1;
+	}
+	if (sqlite3_prepare_v2(d->db, "SELECT id FROM meters WHERE revoked IS NULL ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK)
+		return 1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct gmp_msg m = { .type = GMP_TOWN_KEY, .town_key = { .tseq = 1 } };
+		unsigned int id = (unsigned int)sqlite3_column_int(st, 0);
+
+		memcpy(m.town_key.pk, next.pk, GMP_KEY_LEN);
+		if (tdb_queue(d, id, &m, (int64_t)time(NULL), err, sizeof(err))) {
+			fprintf(stderr, "townctl: meter %u: %s\n", id, err);
+			bad++;
+		} else {
+			n++;
+		}
+	}
+	sqlite3_finalize(st);
+	gmp_hex_encode(next.pk, GMP_KEY_LEN, hex);
+	sodium_memzero(&next, sizeof(next));
+	printf("next town key %s in %s; town-key commands queued for %d meter(s)\n"
+	       "townd accepts handshakes under both keys until rotate-town-key --finish\n",
+	       hex, path, n);
+	return bad || rc != SQLITE_DONE ? 1 : 0;
+}
+
+/* Every meter not revoked applied the town-key command for pk? Lists those that did not. */
+static int rotation_missing(struct townd_db *d, const uint8_t pk[GMP_KEY_LEN])
+{
+	sqlite3_stmt *st;
+	int missing = 0, rc;
+
+	if (sqlite3_prepare_v2(d->db, "SELECT m.id, o.tseq, o.body, o.sent, o.status FROM "
+			       "meters m LEFT JOIN outgoing o ON o.meter = m.id AND o.type = 19 "
+			       "WHERE m.revoked IS NULL ORDER BY m.id, o.tseq DESC", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -1;
+	for (int last = -1; (rc = sqlite3_step(st)) == SQLITE_ROW;) {
+		int id = sqlite3_column_int(st, 0);
+		const char *hex = (const char *)sqlite3_column_text(st, 2);
+		uint8_t body[GMP_PLAIN_MAX];
+		size_t n = hex ? strlen(hex) / 2 : 0, off = 0;
+		struct gmp_msg m;
+		bool ok;
+
+		if (id == last)
+			continue;	/* only the newest town-key command of each meter */
+		last = id;
+		ok = hex && n <= sizeof(body) && !gmp_hex_decode(hex, body, n) &&
+		     gmp_decode_next(body, n, &off, &m) == 1 && m.type == GMP_TOWN_KEY &&
+		     !memcmp(m.town_key.pk, pk, GMP_KEY_LEN) &&
+		     sqlite3_column_type(st, 4) != SQLITE_NULL &&
+		     (sqlite3_column_int(st, 4) == GMP_CMD_OK ||
+		      sqlite3_column_int(st, 4) == GMP_CMD_DUPLICATE);
+		if (ok)
+			continue;
+		missing++;
+		printf("meter %d: %s\n", id, !hex ? "no town-key command" :
+		       cmd_state(st, 3, 4));
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? missing : -1;
+}
+
+static int rotate_finish(struct townd_db *d, const struct townd_config *cfg, bool force)
+{
+	struct gmp_keypair next;
+	char path[300], err[512], dir[300], *slash;
+	int missing, fd;
+
+	next_path(cfg, path, sizeof(path));
+	if (townd_key_load(path, &next, err, sizeof(err))) {
+		fprintf(stderr, "townctl: %s (no rotation under way?)\n", err);
+		return 1;
+	}
+	missing = rotation_missing(d, next.pk);
+	sodium_memzero(&next, sizeof(next));
+	if (missing < 0) {
+		fprintf(stderr, "townctl: %s\n", sqlite3_errmsg(d->db));
+		return 1;
+	}
+	if (missing && !force) {
+		fprintf(stderr, "townctl: %d meter(s) have not applied the next town key; "
+			"they could not reach townd after the switch. Wait, or --force\n", missing);
+		return 1;
+	}
+	if (rename(path, cfg->key_file)) {
+		fprintf(stderr, "townctl: %s -> %s: %s\n", path, cfg->key_file, strerror(errno));
+		return 1;
+	}
+	snprintf(dir, sizeof(dir), "%s", cfg->key_file);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	if (tdb_bump_changes(d) ||
+	    tdb_journal(d, 0, (int64_t)time(NULL), force && missing ?
+			"town key rotated (forced: some meters had not applied it)" :
+			"town key rotated"))
+		fprintf(stderr, "townctl: %s (restart townd to use the new key)\n",
+			sqlite3_errmsg(d->db));
+	printf("the next town key is the town key now%s\n", missing ?
+	       "; the meters listed above can no longer connect until they get it" : "");
+	return 0;
 }
 
 static int stats(struct townd_db *d)
@@ -248,14 +462,14 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		{
-			struct gmp_session probe;
+			struct gmp_lt probe;
 
-			if (gmp_session_town(&probe, &town, meter.pk)) {
+			if (gmp_lt_town(&probe, &town, meter.pk)) {
 				fprintf(stderr, "townctl: unusable public key\n");
 				rc = 1;
 				goto out;
 			}
-			gmp_session_wipe(&probe);
+			gmp_lt_wipe(&probe);
 		}
 		if (tdb_add_meter(&db, id, meter.pk, name, (int64_t)time(NULL), err, sizeof(err))) {
 			fprintf(stderr, "townctl: %s\n", err);
@@ -263,7 +477,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		if (prov) {
-			/* for meterd.conf's [uplink] section (Documentation/protocol.md) */
+			/* the factory path: the meter's key file (Documentation/meterd.md) */
 			printf("meter_id = %u\n", id);
 			gmp_hex_encode(meter.sk, GMP_KEY_LEN, hex);
 			printf("meter_secret_key = %s\n", hex);
@@ -294,6 +508,62 @@ int main(int argc, char **argv)
 		}
 		printf("%s #%lld queued for meter %u\n", cmd, (long long)(m.type == GMP_GRANT ?
 		       m.grant.tseq : m.tariff.tseq), id);
+	} else if (!strcmp(cmd, "commands")) {
+		if (a < argc && parse_id(argv[a++], &id)) {
+			rc = 2;
+			goto out;
+		}
+		rc = a == argc ? commands(&db, id) : usage();
+	} else if (!strcmp(cmd, "revoke")) {
+		if (a >= argc || parse_id(argv[a++], &id) || a != argc) {
+			rc = usage();
+			goto out;
+		}
+		if (tdb_revoke(&db, id, (int64_t)time(NULL), err, sizeof(err))) {
+			fprintf(stderr, "townctl: %s\n", err);
+			rc = 1;
+			goto out;
+		}
+		printf("meter %u revoked: townd refuses it from now on\n", id);
+	} else if (!strcmp(cmd, "replace")) {
+		struct gmp_lt probe;
+
+		if (a >= argc || parse_id(argv[a++], &id) || a >= argc ||
+		    gmp_hex_decode(argv[a++], meter.pk, GMP_KEY_LEN) || a != argc) {
+			fprintf(stderr, "townctl: replace needs the meter id and the new hardware's "
+				"public key (64 hex digits)\n");
+			rc = 2;
+			goto out;
+		}
+		if (gmp_lt_town(&probe, &town, meter.pk)) {
+			fprintf(stderr, "townctl: unusable public key\n");
+			rc = 1;
+			goto out;
+		}
+		gmp_lt_wipe(&probe);
+		if (tdb_replace(&db, id, meter.pk, (int64_t)time(NULL), err, sizeof(err))) {
+			fprintf(stderr, "townctl: %s\n", err);
+			rc = 1;
+			goto out;
+		}
+		printf("meter %u replaced: its records continue, its register view starts again\n",
+		       id);
+	} else if (!strcmp(cmd, "rotate-town-key")) {
+		bool finish = false, force = false;
+
+		for (; a < argc; a++) {
+			if (!strcmp(argv[a], "--finish"))
+				finish = true;
+			else if (!strcmp(argv[a], "--force"))
+				force = true;
+			else
+				break;
+		}
+		if (a != argc || (force && !finish)) {
+			rc = usage();
+			goto out;
+		}
+		rc = finish ? rotate_finish(&db, &cfg, force) : rotate_start(&db, &cfg);
 	} else if (!strcmp(cmd, "stats")) {
 		rc = a == argc ? stats(&db) : usage();
 	} else {

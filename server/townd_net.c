@@ -521,7 +521,7 @@ static int sweep(struct townd_net *n)
 	if (now < n->stats_due_ms)
 		return 0;
 	n->stats_due_ms = now + (int64_t)n->cfg->stats_interval_s * 1000;
-	return townd_core_save_stats(n->core);
+	return townd_core_save(n->core);
 }
 
 /*
@@ -685,6 +685,9 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 		n.core = NULL;
 		goto out;
 	}
+	if (townd_core_set_key_file(n.core, cfg->key_file, err, errlen))
+		goto out;
+	n.core->stats_every_s = cfg->stats_interval_s;
 	sodium_memzero(&key, sizeof(key));
 	for (int i = 0; i < n_fds; i++)
 		n.lfd[n.n_lfd++] = listen_fds[i];
@@ -797,7 +800,7 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 	n.log.start_ms -= LOG_WINDOW_MS;	/* report what the last window suppressed */
 	ratelog_roll(&n, mono_ms());
 	/* counters not written yet (rejected input) */
-	if (townd_core_flush(n.core, send_cb, &n) || townd_core_save_stats(n.core)) {
+	if (townd_core_flush(n.core, send_cb, &n) || townd_core_save(n.core)) {
 		snprintf(err, errlen, "database %s: write failed", cfg->database);
 		goto out;
 	}

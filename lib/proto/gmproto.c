@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * gmproto: message encoding (CBOR via libcbor) and the AEAD session
- * (libsodium). See gmproto.h and Documentation/protocol.md.
+ * gmproto version 2: message encoding (CBOR via libcbor), padding, the
+ * handshake and session envelopes (libsodium). See gmproto.h and
+ * Documentation/protocol.md.
  */
 #include <stddef.h>
 #include <string.h>
@@ -13,60 +14,94 @@
 
 /* ---- schema -------------------------------------------------------------- */
 
+/*
+ * Field kinds. FK_INT4 and FK_INT8 are the length-hiding encodings of
+ * consumption values: a 4-byte argument (8 if the value does not fit), or
+ * always an 8-byte one. Decoders accept any width for every integer.
+ */
+enum fkind { FK_INT, FK_INT4, FK_INT8, FK_BYTES };
+
 struct gmp_field {
 	unsigned short off;	/* offset in struct gmp_msg */
+	unsigned char kind;	/* enum fkind; FK_BYTES: GMP_KEY_LEN bytes */
 	int64_t min, max;
 };
 
 struct gmp_schema {
 	int type;
 	const char *name;
-	unsigned int n;		/* integer fields after the type */
-	struct gmp_field f[7];
+	int cls;		/* enum gmp_class */
+	unsigned int n;		/* fields after the type */
+	struct gmp_field f[10];
 };
 
-#define F(member, lo, hi) { offsetof(struct gmp_msg, member), (lo), (hi) }
+#define F(member, lo, hi) { offsetof(struct gmp_msg, member), FK_INT, (lo), (hi) }
+#define F4(member, lo, hi) { offsetof(struct gmp_msg, member), FK_INT4, (lo), (hi) }
+#define F8(member, lo, hi) { offsetof(struct gmp_msg, member), FK_INT8, (lo), (hi) }
+#define FB(member) { offsetof(struct gmp_msg, member), FK_BYTES, 0, 0 }
 #define SEQ_MAX		INT64_MAX
 #define T_MAX		((int64_t)1 << 40)	/* UTC seconds: year 36812 */
 #define MWH_MAX		((int64_t)1 << 53)
 #define POW_MAX		((int64_t)1 << 40)
+#define FLAGS_MAX	0xffff
 
 static const struct gmp_schema schemas[] = {
-	{ GMP_READING, "reading", 7, {
+	{ GMP_READING, "reading", GMP_CLASS_UP, 7, {
 		F(reading.seq, 1, SEQ_MAX), F(reading.start, 0, T_MAX),
-		F(reading.interval_s, 1, 86400), F(reading.import_mwh, 0, MWH_MAX),
-		F(reading.export_mwh, 0, MWH_MAX), F(reading.renew_mwh, 0, MWH_MAX),
-		F(reading.flags, 0, 0xffff) } },
-	{ GMP_REGISTERS, "registers", 5, {
+		F(reading.interval_s, 1, 86400), F4(reading.import_mwh, 0, MWH_MAX),
+		F4(reading.export_mwh, 0, MWH_MAX), F4(reading.renew_mwh, 0, MWH_MAX),
+		F(reading.flags, 0, FLAGS_MAX) } },
+	{ GMP_REGISTERS, "registers", GMP_CLASS_UP, 6, {
 		F(regs.seq, 1, SEQ_MAX), F(regs.time, 0, T_MAX),
-		F(regs.import_mwh, 0, MWH_MAX), F(regs.export_mwh, 0, MWH_MAX),
-		F(regs.renew_mwh, 0, MWH_MAX) } },
-	{ GMP_ALARM, "alarm", 5, {
+		F8(regs.import_mwh, 0, MWH_MAX), F8(regs.export_mwh, 0, MWH_MAX),
+		F8(regs.renew_mwh, 0, MWH_MAX), F(regs.flags, 0, FLAGS_MAX) } },
+	{ GMP_ALARM, "alarm", GMP_CLASS_UP, 6, {
 		F(alarm.seq, 1, SEQ_MAX), F(alarm.time, 0, T_MAX),
 		F(alarm.code, 0, 255), F(alarm.active, 0, 1),
-		F(alarm.value, INT64_MIN, INT64_MAX) } },
-	{ GMP_ALLOC_REQ, "alloc-request", 5, {
+		F4(alarm.value, INT64_MIN, INT64_MAX), F(alarm.flags, 0, FLAGS_MAX) } },
+	{ GMP_ALLOC_REQ, "alloc-request", GMP_CLASS_UP, 6, {
 		F(alloc_req.seq, 1, SEQ_MAX), F(alloc_req.time, 0, T_MAX),
-		F(alloc_req.req_id, 0, UINT32_MAX), F(alloc_req.power_w, -POW_MAX, POW_MAX),
-		F(alloc_req.duration_s, 0, 86400 * 366) } },
-	{ GMP_ALLOC_REL, "alloc-release", 3, {
+		F(alloc_req.req_id, 0, UINT32_MAX), F4(alloc_req.power_w, -POW_MAX, POW_MAX),
+		F(alloc_req.duration_s, 0, 86400 * 366), F(alloc_req.flags, 0, FLAGS_MAX) } },
+	{ GMP_ALLOC_REL, "alloc-release", GMP_CLASS_UP, 4, {
 		F(alloc_rel.seq, 1, SEQ_MAX), F(alloc_rel.time, 0, T_MAX),
-		F(alloc_rel.req_id, 0, UINT32_MAX) } },
-	{ GMP_MACK, "meter-ack", 1, { F(ack.upto, 0, SEQ_MAX) } },
-	{ GMP_SYNC, "sync", 1, { F(sync.base, 1, SEQ_MAX) } },
-	{ GMP_ACK, "ack", 1, { F(ack.upto, 0, SEQ_MAX) } },
-	{ GMP_GRANT, "grant", 4, {
+		F(alloc_rel.req_id, 0, UINT32_MAX), F(alloc_rel.flags, 0, FLAGS_MAX) } },
+	{ GMP_CMD_RESULT, "cmd-result", GMP_CLASS_UP, 2, {
+		F(cmd_result.tseq, 1, SEQ_MAX), F(cmd_result.status, 0, GMP_CMD_STATUS_MAX) } },
+	{ GMP_LOST, "lost", GMP_CLASS_UP, 2, {
+		F(lost.first, 1, SEQ_MAX), F(lost.last, 1, SEQ_MAX) } },
+	{ GMP_KEY_ROTATE, "key-rotate", GMP_CLASS_UP, 3, {
+		F(key_rotate.seq, 1, SEQ_MAX), F(key_rotate.time, 0, T_MAX),
+		FB(key_rotate.pk) } },
+	{ GMP_ACK, "ack", GMP_CLASS_DOWN, 1, { F(ack.upto, 0, SEQ_MAX) } },
+	{ GMP_GRANT, "grant", GMP_CLASS_DOWN, 4, {
 		F(grant.tseq, 1, SEQ_MAX), F(grant.req_id, 0, UINT32_MAX),
-		F(grant.granted_w, -POW_MAX, POW_MAX), F(grant.until, 0, T_MAX) } },
-	{ GMP_TARIFF, "tariff", 2, {
+		F4(grant.granted_w, -POW_MAX, POW_MAX), F(grant.until, 0, T_MAX) } },
+	{ GMP_TARIFF, "tariff", GMP_CLASS_DOWN, 2, {
 		F(tariff.tseq, 1, SEQ_MAX), F(tariff.effective, 0, T_MAX) } },
-	{ GMP_TIME, "time", 1, { F(time.unix_ms, 0, T_MAX * 1000) } },
+	{ GMP_TOWN_KEY, "town-key", GMP_CLASS_DOWN, 2, {
+		F(town_key.tseq, 1, SEQ_MAX), FB(town_key.pk) } },
+	{ GMP_HELLO, "hello", GMP_CLASS_HELLO, 7, {
+		FB(hello.rm), F(hello.now_ms, 0, T_MAX * 1000), F(hello.clock_trusted, 0, 1),
+		F(hello.cmd_floor, 0, SEQ_MAX), F(hello.next_seq, 1, SEQ_MAX),
+		F(hello.first_held, 1, SEQ_MAX), F(hello.flags, 0, FLAGS_MAX) } },
+	{ GMP_WELCOME, "welcome", GMP_CLASS_TOWN_HS, 10, {
+		FB(welcome.rm), FB(welcome.rt), F(welcome.sid, 1, 255),
+		F(welcome.now_ms, 0, T_MAX * 1000), F(welcome.upto, 0, SEQ_MAX),
+		F(welcome.cmd_next, 1, SEQ_MAX), F8(welcome.reg_import_mwh, 0, MWH_MAX),
+		F8(welcome.reg_export_mwh, 0, MWH_MAX), F8(welcome.reg_renew_mwh, 0, MWH_MAX),
+		F(welcome.reg_time, 0, T_MAX) } },
+	{ GMP_REHELLO, "rehello", GMP_CLASS_TOWN_HS, 1, { F(rehello.reason, 0, 255) } },
 };
 
 static const struct gmp_field tariff_fields[3] = {
-	{ 0, 0, 1439 }, { 0, -POW_MAX, POW_MAX }, { 0, -POW_MAX, POW_MAX },
+	{ 0, FK_INT, 0, 1439 }, { 0, FK_INT, -POW_MAX, POW_MAX }, { 0, FK_INT, -POW_MAX, POW_MAX },
 };
+static const struct gmp_field type_field = { 0, FK_INT, 0, GMP_TYPE_MAX };
 #undef F
+#undef F4
+#undef F8
+#undef FB
 
 static const struct gmp_schema *schema_of(int type)
 {
@@ -74,11 +109,6 @@ static const struct gmp_schema *schema_of(int type)
 		if (schemas[i].type == type)
 			return &schemas[i];
 	return NULL;
-}
-
-static const struct gmp_field *field_at(const struct gmp_schema *s, unsigned int i)
-{
-	return &s->f[i];
 }
 
 static int64_t *field_ptr(struct gmp_msg *m, const struct gmp_field *f)
@@ -98,16 +128,45 @@ const char *gmp_type_name(int type)
 	return s ? s->name : "unknown";
 }
 
+int gmp_type_class(int type)
+{
+	const struct gmp_schema *s = schema_of(type);
+
+	return s ? s->cls : GMP_CLASS_NONE;
+}
+
+bool gmp_is_record(int type)
+{
+	switch (type) {
+	case GMP_READING:
+	case GMP_REGISTERS:
+	case GMP_ALARM:
+	case GMP_ALLOC_REQ:
+	case GMP_ALLOC_REL:
+	case GMP_KEY_ROTATE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Every record type has its seq as its first field. */
 int64_t gmp_msg_seq(const struct gmp_msg *m)
 {
-	switch (m->type) {
-	case GMP_READING: return m->reading.seq;
-	case GMP_REGISTERS: return m->regs.seq;
-	case GMP_ALARM: return m->alarm.seq;
-	case GMP_ALLOC_REQ: return m->alloc_req.seq;
-	case GMP_ALLOC_REL: return m->alloc_rel.seq;
-	default: return 0;
-	}
+	return gmp_is_record(m->type) ? m->reading.seq : 0;
+}
+
+int gmp_msg_set_seq(struct gmp_msg *m, int64_t seq)
+{
+	if (!gmp_is_record(m->type))
+		return -GMP_E_TYPE;
+	m->reading.seq = seq;
+	return 0;
+}
+
+size_t gmp_pad_len(size_t len)
+{
+	return (len + GMP_PAD_QUANTUM - 1) / GMP_PAD_QUANTUM * GMP_PAD_QUANTUM;
 }
 
 const char *gmp_strerror(int err)
@@ -123,17 +182,33 @@ const char *gmp_strerror(int err)
 	case GMP_E_REPLAY: return "replayed or reordered counter";
 	case GMP_E_AUTH: return "authentication failed";
 	case GMP_E_KEY: return "bad key";
+	case GMP_E_SESSION: return "no such session";
+	case GMP_E_KIND: return "wrong kind of envelope";
 	default: return "unknown error";
 	}
 }
 
+/* Checks across fields, after each field's own range. */
+static int check_msg(const struct gmp_msg *m)
+{
+	if (m->type == GMP_LOST && m->lost.first > m->lost.last)
+		return -GMP_E_RANGE;
+	return 0;
+}
+
 /* ---- encoding ------------------------------------------------------------ */
 
-static size_t enc_int(int64_t v, uint8_t *p, size_t room)
+static size_t enc_int(int64_t v, enum fkind kind, uint8_t *p, size_t room)
 {
-	if (v >= 0)
-		return cbor_encode_uint((uint64_t)v, p, room);
-	return cbor_encode_negint((uint64_t)(-(v + 1)), p, room);
+	uint64_t u = v >= 0 ? (uint64_t)v : (uint64_t)(-(v + 1));
+	bool neg = v < 0;
+
+	if (kind == FK_INT4 && u <= UINT32_MAX)
+		return neg ? cbor_encode_negint32((uint32_t)u, p, room) :
+			     cbor_encode_uint32((uint32_t)u, p, room);
+	if (kind == FK_INT4 || kind == FK_INT8)	/* 8 bytes: always, or when 4 do not fit */
+		return neg ? cbor_encode_negint64(u, p, room) : cbor_encode_uint64(u, p, room);
+	return neg ? cbor_encode_negint(u, p, room) : cbor_encode_uint(u, p, room);
 }
 
 static int put_int(int64_t v, const struct gmp_field *f, uint8_t *buf, size_t size,
@@ -143,10 +218,21 @@ static int put_int(int64_t v, const struct gmp_field *f, uint8_t *buf, size_t si
 
 	if (v < f->min || v > f->max)
 		return -GMP_E_RANGE;
-	n = enc_int(v, buf + *pos, size - *pos);
+	n = enc_int(v, f->kind, buf + *pos, size - *pos);
 	if (!n)
 		return -GMP_E_SPACE;
 	*pos += n;
+	return 0;
+}
+
+static int put_bytes(const uint8_t *b, uint8_t *buf, size_t size, size_t *pos)
+{
+	size_t n = cbor_encode_bytestring_start(GMP_KEY_LEN, buf + *pos, size - *pos);
+
+	if (!n || size - *pos - n < GMP_KEY_LEN)
+		return -GMP_E_SPACE;
+	memcpy(buf + *pos + n, b, GMP_KEY_LEN);
+	*pos += n + GMP_KEY_LEN;
 	return 0;
 }
 
@@ -161,10 +247,17 @@ static int put_head(size_t (*fn)(size_t, unsigned char *, size_t), size_t v,
 	return 0;
 }
 
+static int put_field(const struct gmp_msg *m, const struct gmp_field *f, uint8_t *buf,
+		     size_t size, size_t *pos)
+{
+	if (f->kind == FK_BYTES)
+		return put_bytes((const uint8_t *)m + f->off, buf, size, pos);
+	return put_int(field_get(m, f), f, buf, size, pos);
+}
+
 int gmp_encode(const struct gmp_msg *m, uint8_t *buf, size_t size, size_t *off)
 {
 	const struct gmp_schema *s = schema_of(m->type);
-	static const struct gmp_field type_field = { 0, 0, 31 };
 	size_t pos = *off;
 	int rc;
 
@@ -172,12 +265,14 @@ int gmp_encode(const struct gmp_msg *m, uint8_t *buf, size_t size, size_t *off)
 		return -GMP_E_TYPE;
 	if (pos > size)
 		return -GMP_E_SPACE;
-	rc = put_head(cbor_encode_array_start, 1 + s->n + (m->type == GMP_TARIFF),
-		      buf, size, &pos);
+	rc = check_msg(m);
+	if (!rc)
+		rc = put_head(cbor_encode_array_start, 1 + s->n + (m->type == GMP_TARIFF),
+			      buf, size, &pos);
 	if (!rc)
 		rc = put_int(m->type, &type_field, buf, size, &pos);
 	for (unsigned int i = 0; !rc && i < s->n; i++)
-		rc = put_int(field_get(m, field_at(s, i)), field_at(s, i), buf, size, &pos);
+		rc = put_field(m, &s->f[i], buf, size, &pos);
 	if (!rc && m->type == GMP_TARIFF) {
 		if (m->tariff.n < 1 || m->tariff.n > GMP_TARIFF_MAX)
 			return -GMP_E_RANGE;
@@ -203,11 +298,12 @@ int gmp_encode(const struct gmp_msg *m, uint8_t *buf, size_t size, size_t *off)
 
 /* ---- decoding: one CBOR head at a time, through libcbor's stream API ---- */
 
-enum tok_kind { TOK_NONE, TOK_INT, TOK_ARRAY, TOK_BAD };
+enum tok_kind { TOK_NONE, TOK_INT, TOK_ARRAY, TOK_BYTES, TOK_BAD };
 
 struct tok {
 	enum tok_kind kind;
-	int64_t v;		/* TOK_INT value, TOK_ARRAY length */
+	int64_t v;		/* TOK_INT value, TOK_ARRAY length, TOK_BYTES length */
+	const uint8_t *data;	/* TOK_BYTES: inside the input */
 };
 
 static void t_uint(void *c, uint64_t v)
@@ -250,6 +346,16 @@ static void t_array(void *c, size_t n)
 	t->v = n > 64 ? 65 : (int64_t)n;
 }
 
+/* A definite byte string: libcbor hands the bytes inside the input. */
+static void t_bytes(void *c, cbor_data d, size_t n)
+{
+	struct tok *t = c;
+
+	t->kind = TOK_BYTES;
+	t->data = d;
+	t->v = n > 64 ? 65 : (int64_t)n;
+}
+
 static void t_bad0(void *c) { ((struct tok *)c)->kind = TOK_BAD; }
 static void t_bad_str(void *c, cbor_data d, size_t n) { (void)d; (void)n; t_bad0(c); }
 static void t_bad_sz(void *c, size_t n) { (void)n; t_bad0(c); }
@@ -261,7 +367,7 @@ static void t_bad_b(void *c, bool v) { (void)v; t_bad0(c); }
 static const struct cbor_callbacks tok_cb = {
 	.uint8 = t_u8, .uint16 = t_u16, .uint32 = t_u32, .uint64 = t_uint,
 	.negint8 = t_n8, .negint16 = t_n16, .negint32 = t_n32, .negint64 = t_neg,
-	.byte_string_start = t_bad0, .byte_string = t_bad_str,
+	.byte_string_start = t_bad0, .byte_string = t_bytes,
 	.string = t_bad_str, .string_start = t_bad0,
 	.indef_array_start = t_bad0, .array_start = t_array,
 	.indef_map_start = t_bad0, .map_start = t_bad_sz,
@@ -280,6 +386,9 @@ static enum tok_kind next_tok(const uint8_t *buf, size_t len, size_t *pos, struc
 	if (r.status != CBOR_DECODER_FINISHED || r.read == 0 || r.read > len - *pos ||
 	    t->kind == TOK_NONE)
 		return TOK_BAD;
+	if (t->kind == TOK_BYTES &&
+	    (t->data < buf + *pos || (size_t)(t->data - buf) + (size_t)t->v > *pos + r.read))
+		return TOK_BAD;	/* never trust a pointer outside what was read */
 	*pos += r.read;
 	return t->kind;
 }
@@ -297,9 +406,23 @@ static int get_int(const uint8_t *buf, size_t len, size_t *pos, const struct gmp
 	return 0;
 }
 
+static int get_field(const uint8_t *buf, size_t len, size_t *pos, const struct gmp_field *f,
+		     struct gmp_msg *m)
+{
+	struct tok t;
+
+	if (f->kind != FK_BYTES)
+		return get_int(buf, len, pos, f, field_ptr(m, f));
+	if (next_tok(buf, len, pos, &t) != TOK_BYTES)
+		return -GMP_E_MALFORMED;
+	if (t.v != GMP_KEY_LEN)
+		return -GMP_E_RANGE;
+	memcpy((uint8_t *)m + f->off, t.data, GMP_KEY_LEN);
+	return 0;
+}
+
 int gmp_decode_next(const uint8_t *buf, size_t len, size_t *off, struct gmp_msg *m)
 {
-	static const struct gmp_field type_field = { 0, 0, 31 };
 	const struct gmp_schema *s;
 	size_t pos = *off;
 	struct tok t;
@@ -308,6 +431,14 @@ int gmp_decode_next(const uint8_t *buf, size_t len, size_t *off, struct gmp_msg 
 
 	if (pos >= len)
 		return 0;
+	if (buf[pos] == 0x00) {
+		/* padding: zero bytes to the end, nothing else */
+		for (size_t i = pos; i < len; i++)
+			if (buf[i])
+				return -GMP_E_MALFORMED;
+		*off = len;
+		return 0;
+	}
 	if (next_tok(buf, len, &pos, &t) != TOK_ARRAY || t.v < 2)
 		return -GMP_E_MALFORMED;
 	rc = get_int(buf, len, &pos, &type_field, &type);
@@ -321,7 +452,7 @@ int gmp_decode_next(const uint8_t *buf, size_t len, size_t *off, struct gmp_msg 
 	memset(m, 0, sizeof(*m));
 	m->type = (int)type;
 	for (unsigned int i = 0; i < s->n; i++) {
-		rc = get_int(buf, len, &pos, field_at(s, i), field_ptr(m, field_at(s, i)));
+		rc = get_field(buf, len, &pos, &s->f[i], m);
 		if (rc)
 			return rc;
 	}
@@ -347,11 +478,14 @@ int gmp_decode_next(const uint8_t *buf, size_t len, size_t *off, struct gmp_msg 
 				return rc;
 		}
 	}
+	rc = check_msg(m);
+	if (rc)
+		return rc;
 	*off = pos;
 	return 1;
 }
 
-/* ---- session --------------------------------------------------------------- */
+/* ---- keys ------------------------------------------------------------------ */
 
 void gmp_keypair_generate(struct gmp_keypair *kp)
 {
@@ -368,32 +502,35 @@ int gmp_keypair_from_secret(struct gmp_keypair *kp, const uint8_t sk[GMP_KEY_LEN
 	return 0;
 }
 
-int gmp_session_meter(struct gmp_session *s, const struct gmp_keypair *meter,
-		      const uint8_t town_pk[GMP_KEY_LEN])
+int gmp_lt_meter(struct gmp_lt *k, const struct gmp_keypair *meter,
+		 const uint8_t town_pk[GMP_KEY_LEN])
 {
-	memset(s, 0, sizeof(*s));
-	if (crypto_kx_client_session_keys(s->rx_key, s->tx_key, meter->pk, meter->sk,
-					  town_pk))
+	memset(k, 0, sizeof(*k));
+	if (crypto_kx_client_session_keys(k->rx, k->tx, meter->pk, meter->sk, town_pk))
 		return -GMP_E_KEY;
 	return 0;
 }
 
-int gmp_session_town(struct gmp_session *s, const struct gmp_keypair *town,
-		     const uint8_t meter_pk[GMP_KEY_LEN])
+int gmp_lt_town(struct gmp_lt *k, const struct gmp_keypair *town,
+		const uint8_t meter_pk[GMP_KEY_LEN])
 {
-	memset(s, 0, sizeof(*s));
-	if (crypto_kx_server_session_keys(s->rx_key, s->tx_key, town->pk, town->sk,
-					  meter_pk))
+	memset(k, 0, sizeof(*k));
+	if (crypto_kx_server_session_keys(k->rx, k->tx, town->pk, town->sk, meter_pk))
 		return -GMP_E_KEY;
 	return 0;
 }
 
-void gmp_session_wipe(struct gmp_session *s)
+void gmp_lt_wipe(struct gmp_lt *k)
 {
-	sodium_memzero(s, sizeof(*s));
+	sodium_memzero(k, sizeof(*k));
 }
 
-/* AAD: frame version/type, flags, src, dst (6 bytes) + envelope prefix. */
+/* ---- envelopes --------------------------------------------------------------- */
+
+#define AD_HDR		6
+#define AD_MAX		(AD_HDR + 1 + GMP_NONCE_LEN)
+
+/* AAD: frame version/type, flags, src, dst (6 bytes) + the envelope's prefix. */
 static size_t make_ad(const struct gmp_addr *a, const uint8_t *prefix, size_t plen,
 		      uint8_t *ad)
 {
@@ -403,61 +540,127 @@ static size_t make_ad(const struct gmp_addr *a, const uint8_t *prefix, size_t pl
 	ad[3] = (uint8_t)a->src;
 	ad[4] = (uint8_t)(a->dst >> 8);
 	ad[5] = (uint8_t)a->dst;
-	memcpy(ad + 6, prefix, plen);
-	return 6 + plen;
+	memcpy(ad + AD_HDR, prefix, plen);
+	return AD_HDR + plen;
 }
 
-static void make_nonce(uint64_t ctr, uint8_t *nonce)
+static void ctr_nonce(uint64_t ctr, uint8_t *nonce)
 {
-	memset(nonce, 0, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+	memset(nonce, 0, GMP_NONCE_LEN);
 	for (int i = 0; i < 8; i++)
 		nonce[i] = (uint8_t)(ctr >> (8 * i));
 }
 
-int gmp_seal(struct gmp_session *s, const struct gmp_addr *a,
-	     const uint8_t *plain, size_t len, uint8_t *out, size_t out_size)
+/* Plaintext padded with zero bytes into buf (GMP_PLAIN_MAX); its length. */
+static size_t pad_into(uint8_t *buf, const uint8_t *plain, size_t len)
 {
-	uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
-	uint8_t ad[6 + 1 + GMP_CTR_MAX_LEN];
-	unsigned long long clen;
-	uint64_t ctr, v;
-	size_t p = 0;
+	size_t n = gmp_pad_len(len);
 
-	if (s->tx_ctr == UINT64_MAX)
-		return -GMP_E_RANGE;
-	ctr = s->tx_ctr + 1;
-	/* worst case first, so a short buffer never consumes a counter */
-	if (out_size < len + GMP_ENV_OVERHEAD_MAX || len > GMP_PLAIN_MAX)
-		return -GMP_E_SPACE;
-	out[p++] = GMP_VERSION;
-	v = ctr;
-	do {
-		out[p++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-		v >>= 7;
-	} while (v);
-	make_nonce(ctr, nonce);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(out + p, &clen, plain, len,
-						   ad, make_ad(a, out, p, ad),
-						   NULL, nonce, s->tx_key);
-	s->tx_ctr = ctr;
-	return (int)(p + clen);
+	memcpy(buf, plain, len);
+	memset(buf + len, 0, n - len);
+	return n;
 }
 
-int gmp_open(struct gmp_session *s, const struct gmp_addr *a,
-	     const uint8_t *env, size_t env_len, uint8_t *plain, size_t plain_size,
-	     uint64_t *ctr)
+int gmp_hs_seal(const struct gmp_lt *k, const struct gmp_addr *a, const uint8_t *plain,
+		size_t len, uint8_t *out, size_t out_size)
 {
-	uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
-	uint8_t ad[6 + 1 + GMP_CTR_MAX_LEN];
+	uint8_t padded[GMP_HS_PLAIN_MAX], ad[AD_MAX];
+	unsigned long long clen;
+	size_t n;
+
+	if (len > GMP_HS_PLAIN_MAX)
+		return -GMP_E_SPACE;
+	n = pad_into(padded, plain, len);
+	if (out_size < n + GMP_HS_OVERHEAD)
+		return -GMP_E_SPACE;
+	out[0] = GMP_ENV_HANDSHAKE;
+	randombytes_buf(out + 1, GMP_NONCE_LEN);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + 1 + GMP_NONCE_LEN, &clen, padded, n,
+						   ad, make_ad(a, out, 1 + GMP_NONCE_LEN, ad),
+						   NULL, out + 1, k->tx);
+	sodium_memzero(padded, n);
+	return (int)(1 + GMP_NONCE_LEN + clen);
+}
+
+int gmp_hs_open(const struct gmp_lt *k, const struct gmp_addr *a, const uint8_t *env,
+		size_t env_len, uint8_t *plain, size_t plain_size)
+{
+	const size_t p = 1 + GMP_NONCE_LEN;
+	uint8_t ad[AD_MAX];
 	unsigned long long mlen;
+	uint8_t sid;
+	int kind = gmp_envelope_kind(env, env_len, &sid);
+
+	if (kind < 0)
+		return kind;
+	if (kind != GMP_KIND_HANDSHAKE)
+		return -GMP_E_KIND;
+	if (env_len < p + GMP_TAG_LEN)
+		return -GMP_E_SHORT;
+	if (plain_size < env_len - p - GMP_TAG_LEN)
+		return -GMP_E_SPACE;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &mlen, NULL, env + p, env_len - p,
+						       ad, make_ad(a, env, p, ad), env + 1, k->rx))
+		return -GMP_E_AUTH;
+	return (int)mlen;
+}
+
+static void derive_one(uint8_t out[GMP_KEY_LEN], const uint8_t lt[GMP_KEY_LEN],
+		       const uint8_t *rm, const uint8_t *rt, uint8_t sid)
+{
+	static const char label[] = "gmp2-session";
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, lt, GMP_KEY_LEN, GMP_KEY_LEN);
+	crypto_generichash_update(&st, (const uint8_t *)label, sizeof(label) - 1);
+	crypto_generichash_update(&st, rm, GMP_RAND_LEN);
+	crypto_generichash_update(&st, rt, GMP_RAND_LEN);
+	crypto_generichash_update(&st, &sid, 1);
+	crypto_generichash_final(&st, out, GMP_KEY_LEN);
+	sodium_memzero(&st, sizeof(st));
+}
+
+void gmp_session_derive(struct gmp_session *s, const struct gmp_lt *k,
+			const uint8_t rm[GMP_RAND_LEN], const uint8_t rt[GMP_RAND_LEN],
+			uint8_t sid)
+{
+	memset(s, 0, sizeof(*s));
+	derive_one(s->rx_key, k->rx, rm, rt, sid);
+	derive_one(s->tx_key, k->tx, rm, rt, sid);
+	s->sid = sid;
+	s->up = true;
+}
+
+void gmp_session_wipe(struct gmp_session *s)
+{
+	sodium_memzero(s, sizeof(*s));
+}
+
+int gmp_envelope_kind(const uint8_t *env, size_t len, uint8_t *sid)
+{
+	if (len < 1)
+		return -GMP_E_SHORT;
+	if (env[0] == GMP_ENV_HANDSHAKE)
+		return GMP_KIND_HANDSHAKE;
+	if (env[0] != GMP_ENV_SESSION)
+		return -GMP_E_VERSION;
+	if (len < 2)
+		return -GMP_E_SHORT;
+	if (sid)
+		*sid = env[1];
+	return GMP_KIND_SESSION;
+}
+
+/*
+ * The counter of a session envelope: canonical LEB128 after kind and sid,
+ * at most 64 bits, not 0. Returns the prefix length or a negative error.
+ */
+static int parse_ctr(const uint8_t *env, size_t env_len, uint64_t *ctr)
+{
 	uint64_t c = 0;
-	size_t p = 1;
+	size_t p = 2;
 	int shift = 0;
 
-	if (env_len < 1)
-		return -GMP_E_SHORT;
-	if (env[0] != GMP_VERSION)
-		return -GMP_E_VERSION;
 	for (;;) {
 		uint8_t b;
 
@@ -474,18 +677,97 @@ int gmp_open(struct gmp_session *s, const struct gmp_addr *a,
 			return -GMP_E_AUTH;
 	}
 	/* canonical LEB128 only: the counter has one encoding */
-	if (p > 2 && env[p - 1] == 0)
+	if (p > 3 && env[p - 1] == 0)
 		return -GMP_E_AUTH;
-	if (env_len - p < GMP_TAG_LEN)
-		return -GMP_E_SHORT;
-	if (plain_size < env_len - p - GMP_TAG_LEN)
+	if (c == 0)
+		return -GMP_E_AUTH;
+	*ctr = c;
+	return (int)p;
+}
+
+int gmp_envelope_nonce(const uint8_t *env, size_t len, uint8_t nonce[GMP_NONCE_LEN])
+{
+	uint64_t ctr;
+	uint8_t sid;
+	int kind = gmp_envelope_kind(env, len, &sid), p;
+
+	if (kind == GMP_KIND_HANDSHAKE) {
+		if (len < GMP_HS_OVERHEAD)
+			return -GMP_E_SHORT;
+		memcpy(nonce, env + 1, GMP_NONCE_LEN);
+		return kind;
+	}
+	if (kind < 0)
+		return kind;
+	p = parse_ctr(env, len, &ctr);
+	if (p < 0)
+		return p;
+	ctr_nonce(ctr, nonce);
+	return kind;
+}
+
+int gmp_seal(struct gmp_session *s, const struct gmp_addr *a,
+	     const uint8_t *plain, size_t len, uint8_t *out, size_t out_size)
+{
+	uint8_t nonce[GMP_NONCE_LEN], padded[GMP_PLAIN_MAX], ad[AD_MAX];
+	unsigned long long clen;
+	uint64_t ctr, v;
+	size_t p = 0, n;
+
+	if (!s->up || !s->sid)
+		return -GMP_E_SESSION;
+	if (s->tx_ctr == UINT64_MAX)
+		return -GMP_E_RANGE;
+	ctr = s->tx_ctr + 1;
+	/* worst case first, so a short buffer never consumes a counter */
+	if (len > GMP_PLAIN_MAX || out_size < gmp_pad_len(len) + GMP_ENV_OVERHEAD_MAX)
 		return -GMP_E_SPACE;
-	if (c == 0 || c <= s->rx_ctr)
+	n = pad_into(padded, plain, len);
+	out[p++] = GMP_ENV_SESSION;
+	out[p++] = s->sid;
+	v = ctr;
+	do {
+		out[p++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+	ctr_nonce(ctr, nonce);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + p, &clen, padded, n,
+						   ad, make_ad(a, out, p, ad),
+						   NULL, nonce, s->tx_key);
+	sodium_memzero(padded, n);
+	s->tx_ctr = ctr;
+	return (int)(p + clen);
+}
+
+int gmp_open(struct gmp_session *s, const struct gmp_addr *a,
+	     const uint8_t *env, size_t env_len, uint8_t *plain, size_t plain_size,
+	     uint64_t *ctr)
+{
+	uint8_t nonce[GMP_NONCE_LEN], ad[AD_MAX];
+	unsigned long long mlen;
+	uint64_t c = 0;
+	uint8_t sid = 0;
+	int kind = gmp_envelope_kind(env, env_len, &sid), p;
+
+	if (kind < 0)
+		return kind;
+	if (kind != GMP_KIND_SESSION)
+		return -GMP_E_KIND;
+	if (!s->up || sid != s->sid)
+		return -GMP_E_SESSION;
+	p = parse_ctr(env, env_len, &c);
+	if (p < 0)
+		return p;
+	if (env_len - (size_t)p < GMP_TAG_LEN)
+		return -GMP_E_SHORT;
+	if (plain_size < env_len - (size_t)p - GMP_TAG_LEN)
+		return -GMP_E_SPACE;
+	if (c <= s->rx_ctr)
 		return -GMP_E_REPLAY;
-	make_nonce(c, nonce);
+	ctr_nonce(c, nonce);
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &mlen, NULL, env + p,
-						       env_len - p, ad,
-						       make_ad(a, env, p, ad), nonce,
+						       env_len - (size_t)p, ad,
+						       make_ad(a, env, (size_t)p, ad), nonce,
 						       s->rx_key))
 		return -GMP_E_AUTH;
 	s->rx_ctr = c;

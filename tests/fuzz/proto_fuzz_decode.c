@@ -1,33 +1,37 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * libFuzzer harness for the gmproto message decoder and envelope opener
- * (lib/proto/gmproto.c).
+ * libFuzzer harness for the gmproto (version 2) message decoder and the
+ * envelope openers (lib/proto/gmproto.c).
  *
  * The input is decoded as a CBOR sequence with gmp_decode_next() until it
  * returns <= 0. Properties checked:
  *   - no crash, no out-of-bounds access (ASan/UBSan; libcbor and libsodium
  *     are not instrumented);
- *   - *off only moves forward, never past len, is unchanged when no
- *     message is returned, and 0 (end) is returned exactly at len;
+ *   - *off only moves forward, never past len, is unchanged when an error
+ *     is returned; 0 (end) is returned only at len or at padding (a zero
+ *     byte followed by zero bytes only), and *off is then len;
  *   - the decoder writes every byte of struct gmp_msg: two decodes into
  *     structs poisoned with different bytes compare equal with memcmp();
- *   - every accepted message re-encodes with gmp_encode() to at most the
- *     bytes it was decoded from, and decoding the re-encoding gives an
- *     identical struct and consumes all of it; encoding that again gives
- *     the same bytes (the encoding is a fixed point);
+ *   - every accepted message re-encodes with gmp_encode(), decoding the
+ *     re-encoding gives an identical struct and consumes all of it, and
+ *     encoding that again gives the same bytes (the encoding is a fixed
+ *     point; consumption fields may re-encode wider than they came);
  *   - a message decodes the same from exactly its own bytes (the decoder
  *     does not look past the end of a message).
- * The input is also opened as an envelope with a fixed town server session.
- * gmp_open() returns a negative error or a plaintext length below the
- * input length; when it succeeds, sealing that plaintext again with the
- * same counter from the meter side must reproduce the input exactly (only
- * a correctly sealed envelope opens), and the plaintext is decoded as
- * above.
+ * The input is also opened as a session envelope with a fixed town server
+ * session and as a handshake envelope with fixed long-term keys. Openers
+ * return a negative error or a padded plaintext length below the input
+ * length, and a refused session envelope leaves the session untouched.
+ * When one opens, sealing its plaintext again must reproduce the input
+ * exactly: the session envelope by gmp_seal() with the same counter, the
+ * handshake envelope by libsodium directly with the envelope's nonce and
+ * the associated data written out here from the specification (only a
+ * correctly sealed envelope opens); the plaintext is decoded as above.
  *
  * Built with -DGM_FUZZ_SEEDS it is instead a program writing seed inputs
  * into the directory given as argv[1] (tests/fuzz/run.sh): each message
- * type, tariffs of several periods, a sequence of all types and a sealed
- * envelope of a sequence.
+ * type, tariffs of several periods, a sequence of all types, a padded
+ * sequence, and sealed session and handshake envelopes.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -45,10 +49,12 @@ static const struct gmp_addr fuzz_addr = {
 	.type = 1, .flags = 1, .src = 17, .dst = 0,
 };
 
-/* Fixed meter and town server sessions from seeded key pairs. */
-static void fixed_sessions(struct gmp_session *meter, struct gmp_session *town)
+/* Fixed long-term keys and one session of a fixed handshake, both ends. */
+static void fixed_keys(struct gmp_lt *lmeter, struct gmp_lt *ltown,
+		       struct gmp_session *meter, struct gmp_session *town)
 {
 	unsigned char seed[crypto_kx_SEEDBYTES];
+	uint8_t rm[GMP_RAND_LEN], rt[GMP_RAND_LEN];
 	struct gmp_keypair mk, tk;
 
 	if (sodium_init() < 0)
@@ -57,9 +63,12 @@ static void fixed_sessions(struct gmp_session *meter, struct gmp_session *town)
 	crypto_kx_seed_keypair(mk.pk, mk.sk, seed);
 	memset(seed, 0x54, sizeof(seed));
 	crypto_kx_seed_keypair(tk.pk, tk.sk, seed);
-	if (gmp_session_meter(meter, &mk, tk.pk) ||
-	    gmp_session_town(town, &tk, mk.pk))
+	if (gmp_lt_meter(lmeter, &mk, tk.pk) || gmp_lt_town(ltown, &tk, mk.pk))
 		abort();
+	memset(rm, 0x52, sizeof(rm));
+	memset(rt, 0x72, sizeof(rt));
+	gmp_session_derive(meter, lmeter, rm, rt, 9);
+	gmp_session_derive(town, ltown, rm, rt, 9);
 }
 
 #ifndef GM_FUZZ_SEEDS
@@ -72,7 +81,7 @@ static void check_msg(const uint8_t *buf, size_t start, size_t end,
 	struct gmp_msg m2, m3;
 	size_t rl = 0, rl2 = 0, o = 0;
 
-	if (gmp_encode(m, re, sizeof(re), &rl) || rl == 0 || rl > end - start)
+	if (gmp_encode(m, re, sizeof(re), &rl) || rl == 0)
 		abort();
 	memset(&m2, 0x5a, sizeof(m2));
 	if (gmp_decode_next(re, rl, &o, &m2) != 1 || o != rl ||
@@ -99,11 +108,19 @@ static void decode_all(const uint8_t *buf, size_t len)
 
 		memset(&m, 0xa5, sizeof(m));
 		rc = gmp_decode_next(buf, len, &off, &m);
-		if (rc <= 0) {
-			/* 0 exactly at the end, an error only before it */
-			if (off != prev || (rc == 0 && off < len) ||
-			    (rc < 0 && off >= len))
+		if (rc < 0) {
+			/* an error only before the end, and nothing consumed */
+			if (off != prev || off >= len)
 				abort();
+			return;
+		}
+		if (rc == 0) {
+			/* the end, or padding: zero bytes only, all consumed */
+			if (off != len)
+				abort();
+			for (size_t i = prev; i < len; i++)
+				if (buf[i])
+					abort();
 			return;
 		}
 		if (rc != 1 || off <= prev || off > len)
@@ -112,9 +129,9 @@ static void decode_all(const uint8_t *buf, size_t len)
 	}
 }
 
-static void check_open(const struct gmp_session *meter0,
-		       const struct gmp_session *town0,
-		       const uint8_t *data, size_t size)
+static void check_session(const struct gmp_session *meter0,
+			  const struct gmp_session *town0,
+			  const uint8_t *data, size_t size)
 {
 	static uint8_t plain[4096], env[GMP_PLAIN_MAX + GMP_ENV_OVERHEAD_MAX];
 	struct gmp_session t = *town0, m = *meter0;
@@ -129,7 +146,8 @@ static void check_open(const struct gmp_session *meter0,
 			abort();	/* a rejected envelope left a trace */
 		return;
 	}
-	if ((size_t)n + GMP_ENV_MIN > size || ctr == 0 || t.rx_ctr != ctr)
+	if ((size_t)n + GMP_ENV_MIN > size || ctr == 0 || t.rx_ctr != ctr ||
+	    n % GMP_PAD_QUANTUM)
 		abort();
 	/* only what the meter would have sent with that counter opens */
 	m.tx_ctr = ctr - 1;
@@ -139,17 +157,52 @@ static void check_open(const struct gmp_session *meter0,
 	decode_all(plain, (size_t)n);
 }
 
+static void check_handshake(const struct gmp_lt *lmeter, const struct gmp_lt *ltown,
+			    const uint8_t *data, size_t size)
+{
+	static uint8_t plain[4096], env[4096 + GMP_HS_OVERHEAD];
+	uint8_t ad[6 + 1 + GMP_NONCE_LEN];
+	unsigned long long clen;
+	int n;
+
+	if (size > sizeof(plain))
+		return;
+	n = gmp_hs_open(ltown, &fuzz_addr, data, size, plain, sizeof(plain));
+	if (n < 0)
+		return;
+	if ((size_t)n + GMP_HS_OVERHEAD != size || n % GMP_PAD_QUANTUM)
+		abort();
+	/* protocol.md: frame version<<4 | type, flags, src, dst, then the prefix */
+	ad[0] = (uint8_t)(1 << 4 | fuzz_addr.type);
+	ad[1] = fuzz_addr.flags;
+	ad[2] = (uint8_t)(fuzz_addr.src >> 8);
+	ad[3] = (uint8_t)fuzz_addr.src;
+	ad[4] = (uint8_t)(fuzz_addr.dst >> 8);
+	ad[5] = (uint8_t)fuzz_addr.dst;
+	memcpy(ad + 6, data, 1 + GMP_NONCE_LEN);
+	env[0] = GMP_ENV_HANDSHAKE;
+	memcpy(env + 1, data + 1, GMP_NONCE_LEN);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(env + 1 + GMP_NONCE_LEN, &clen, plain,
+						   (size_t)n, ad, sizeof(ad), NULL, data + 1,
+						   lmeter->tx);
+	if (1 + GMP_NONCE_LEN + clen != size || memcmp(env, data, size))
+		abort();
+	decode_all(plain, (size_t)n);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct gmp_session meter, town;
+	static struct gmp_lt lmeter, ltown;
 	static int ready;
 
 	if (!ready) {
-		fixed_sessions(&meter, &town);
+		fixed_keys(&lmeter, &ltown, &meter, &town);
 		ready = 1;
 	}
 	decode_all(data, size);
-	check_open(&meter, &town, data, size);
+	check_session(&meter, &town, data, size);
+	check_handshake(&lmeter, &ltown, data, size);
 	return 0;
 }
 #else
@@ -159,7 +212,7 @@ static const struct gmp_msg examples[] = {
 		.import_mwh = 33333, .export_mwh = 0, .renew_mwh = 250, .flags = 1 } },
 	{ .type = GMP_REGISTERS, .regs = {
 		.seq = 70001, .time = 1790000060, .import_mwh = 123456789012LL,
-		.export_mwh = 42, .renew_mwh = 7 } },
+		.export_mwh = 42, .renew_mwh = 7, .flags = GMP_RF_RESTORED } },
 	{ .type = GMP_ALARM, .alarm = {
 		.seq = 70002, .time = 1790000061, .code = 3, .active = 1,
 		.value = -12000 } },
@@ -168,8 +221,10 @@ static const struct gmp_msg examples[] = {
 		.power_w = -3500, .duration_s = 7200 } },
 	{ .type = GMP_ALLOC_REL, .alloc_rel = {
 		.seq = 70004, .time = 1790000063, .req_id = 9 } },
-	{ .type = GMP_MACK, .ack = { .upto = 12 } },
-	{ .type = GMP_SYNC, .sync = { .base = 69000 } },
+	{ .type = GMP_CMD_RESULT, .cmd_result = { .tseq = 12, .status = GMP_CMD_UNSUPPORTED } },
+	{ .type = GMP_LOST, .lost = { .first = 69000, .last = 69010 } },
+	{ .type = GMP_KEY_ROTATE, .key_rotate = { .seq = 70005, .time = 1790000065,
+		.pk = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 } } },
 	{ .type = GMP_ACK, .ack = { .upto = 70004 } },
 	{ .type = GMP_GRANT, .grant = {
 		.tseq = 13, .req_id = 4000000000LL, .granted_w = -3000,
@@ -178,7 +233,15 @@ static const struct gmp_msg examples[] = {
 		.tseq = 14, .effective = 1790006400, .n = 4,
 		.p = { { 0, 120000, -5000 }, { 420, 310000, 80000 },
 		       { 1020, 450000, 100000 }, { 1320, 150000, 0 } } } },
-	{ .type = GMP_TIME, .time = { .unix_ms = 1790000064123LL } },
+	{ .type = GMP_TOWN_KEY, .town_key = { .tseq = 15, .pk = { 0xfe, 0xed } } },
+	{ .type = GMP_HELLO, .hello = { .rm = { 0x11, 0x22 }, .now_ms = 1790000064123LL,
+		.clock_trusted = 1, .cmd_floor = 14, .next_seq = 70006, .first_held = 69011,
+		.flags = GMP_HELLO_UNCLEAN } },
+	{ .type = GMP_WELCOME, .welcome = { .rm = { 0x11, 0x22 }, .rt = { 0x33 }, .sid = 9,
+		.now_ms = 1790000064200LL, .upto = 70004, .cmd_next = 15,
+		.reg_import_mwh = 123456789012LL, .reg_export_mwh = 42, .reg_renew_mwh = 7,
+		.reg_time = 1790000060 } },
+	{ .type = GMP_REHELLO, .rehello = { .reason = GMP_REHELLO_NO_SESSION } },
 	/* edges: the largest values of the widest fields */
 	{ .type = GMP_READING, .reading = {
 		.seq = INT64_MAX, .start = (int64_t)1 << 40, .interval_s = 86400,
@@ -220,8 +283,9 @@ static int encode_or_die(const struct gmp_msg *m, uint8_t *buf, size_t size, siz
 
 int main(int argc, char **argv)
 {
-	static uint8_t buf[4096], env[GMP_PLAIN_MAX + GMP_ENV_OVERHEAD_MAX];
+	static uint8_t buf[4096], env[GMP_PAYLOAD_MAX];
 	struct gmp_session meter, town;
+	struct gmp_lt lmeter, ltown;
 	struct gmp_msg full;
 	size_t n, seq = 0;
 	char name[64];
@@ -229,7 +293,7 @@ int main(int argc, char **argv)
 
 	if (argc != 2)
 		return 2;
-	fixed_sessions(&meter, &town);
+	fixed_keys(&lmeter, &ltown, &meter, &town);
 	for (size_t i = 0; i < NEXAMPLES; i++) {
 		n = 0;
 		if (encode_or_die(&examples[i], buf, sizeof(buf), &n))
@@ -252,14 +316,17 @@ int main(int argc, char **argv)
 	    write_seed(argv[1], "tariff-max", buf, n))
 		return 1;
 
-	/* every example in one CBOR sequence */
+	/* every example in one CBOR sequence, then the same padded */
 	for (size_t i = 0; i < NEXAMPLES; i++)
 		if (encode_or_die(&examples[i], buf, sizeof(buf), &seq))
 			return 1;
 	if (write_seed(argv[1], "sequence", buf, seq))
 		return 1;
+	memset(buf + seq, 0, gmp_pad_len(seq) - seq);
+	if (write_seed(argv[1], "sequence-padded", buf, gmp_pad_len(seq)))
+		return 1;
 
-	/* a sealed frame payload: the meter -> town messages of the examples */
+	/* a sealed session frame payload: the meter -> town messages of the examples */
 	seq = 0;
 	for (size_t i = 0; i < 5; i++)
 		if (encode_or_die(&examples[i], buf, GMP_PLAIN_MAX, &seq))
@@ -272,8 +339,21 @@ int main(int argc, char **argv)
 	}
 	if (write_seed(argv[1], "envelope", env, (size_t)e))
 		return 1;
+	/* a sealed HELLO (the meter's long-term key, as the town opens it) */
+	for (size_t i = 0; i < NEXAMPLES; i++) {
+		if (examples[i].type != GMP_HELLO)
+			continue;
+		n = 0;
+		if (encode_or_die(&examples[i], buf, sizeof(buf), &n))
+			return 1;
+		e = gmp_hs_seal(&lmeter, &fuzz_addr, buf, n, env, sizeof(env));
+		if (e < 0 || write_seed(argv[1], "handshake", env, (size_t)e))
+			return 1;
+	}
 	gmp_session_wipe(&meter);
 	gmp_session_wipe(&town);
+	gmp_lt_wipe(&lmeter);
+	gmp_lt_wipe(&ltown);
 	return 0;
 }
 #endif
