@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Bytes on the modem link per meter per day (issue 6 target: < 100 KB with
- * acknowledgements). The meter's real uplink logic (lib/proto/outbox.c,
- * lib/proto/gmp_client.c: ack policy, batching) talks to the real townd core
- * (acknowledgements) on scratch files, with simulated time; every frame is
- * counted as it would cross the meter's uplink tty: delimiters, COBS,
- * header, CRC, envelope, tag, CBOR. The meter is a year into service, so
- * sequence numbers and counters have their long-term sizes.
+ * acknowledgements), gmproto v2. The meter's real client (lib/proto/outbox.c,
+ * lib/proto/gmp_client.c: handshake, ack policy, batching) talks to the real
+ * townd core (WELCOME, acknowledgements) on scratch files, with simulated
+ * time; every frame is counted as it would cross the meter's uplink tty:
+ * delimiters, COBS, header, CRC, envelope, tag, CBOR, padding. The meter is
+ * a year into service, so sequence numbers have their long-term sizes. The
+ * day includes the handshake at the start and the rekeying after 24 h;
+ * the padding and the fixed-width fields (length hiding) are counted apart.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +23,46 @@
 
 struct link {
 	struct townd_core *c;
-	struct modem_uplink *u;
+	struct gmpc *u;
+	struct gmp_lt lt_meter, lt_town;	/* to measure padding in handshakes */
 	int64_t now;
 	uint16_t fseq;
 	uint64_t up_frames, up_bytes, down_frames, down_bytes;
+	uint64_t hs_frames, hs_bytes;		/* handshake frames (both ways) */
+	uint64_t pad_bytes;			/* zero bytes of padding (both ways) */
+	uint64_t width_bytes;			/* fixed-width consumption fields, over preferred */
 };
+
+/* Zero bytes after the CBOR sequence of a padded plaintext. */
+static size_t padding_of(const uint8_t *plain, size_t n)
+{
+	struct gmp_msg m;
+	size_t off = 0, end = 0;
+
+	while (gmp_decode_next(plain, n, &off, &m) == 1)
+		end = off;
+	return n - end;
+}
+
+/* Padding of an envelope, opened with a copy of the receiving side's keys. */
+static size_t envelope_padding(const struct gmp_session *s, const struct gmp_lt *lt,
+			       const struct gmp_addr *a, const uint8_t *env, size_t len)
+{
+	uint8_t plain[GMP_PAYLOAD_MAX];
+	struct gmp_session copy;
+	int n;
+
+	if (gmp_envelope_kind(env, len, NULL) == GMP_KIND_HANDSHAKE) {
+		n = gmp_hs_open(lt, a, env, len, plain, sizeof(plain));
+	} else {
+		if (!s)
+			return 0;
+		copy = *s;
+		copy.rx_ctr = 0;
+		n = gmp_open(&copy, a, env, len, plain, sizeof(plain), NULL);
+	}
+	return n > 0 ? padding_of(plain, (size_t)n) : 0;
+}
 
 static void down(void *ctx, uint64_t conn, const uint8_t *wire, size_t len)
 {
@@ -38,20 +75,58 @@ static void down(void *ctx, uint64_t conn, const uint8_t *wire, size_t len)
 	l->down_bytes += len;
 	gm_rx_init(&rx);
 	gm_rx_feed(&rx, wire, len, &st);
-	if (st == GM_RX_FRAME)
-		mu_input(l->u, rx.hdr.type, rx.hdr.flags, rx.payload, rx.payload_len, l->now,
-			 NULL, NULL);
+	if (st != GM_RX_FRAME)
+		return;
+	{
+		struct gmp_addr a = { rx.hdr.type, rx.hdr.flags, rx.hdr.src, rx.hdr.dst };
+
+		if (gmp_envelope_kind(rx.payload, rx.payload_len, NULL) == GMP_KIND_HANDSHAKE) {
+			l->hs_frames++;
+			l->hs_bytes += len;
+		}
+		l->pad_bytes += envelope_padding(l->u->state == GMPC_UP ? &l->u->s : NULL,
+						 &l->lt_meter, &a, rx.payload, rx.payload_len);
+	}
+	gmpc_input(l->u, rx.hdr.type, rx.hdr.flags, rx.payload, rx.payload_len, l->now,
+		   1790000000000LL + l->now);
 }
 
 static int up(void *ctx, unsigned int flags, const uint8_t *payload, size_t len)
 {
 	struct link *l = ctx;
 	struct gm_hdr h = { GM_VERSION, GM_TYPE_DATA, (u8)flags, 8, 42, 0, l->fseq++ };
+	struct gmp_addr a = { GM_TYPE_DATA, (uint8_t)flags, 42, 0 };
+	const struct townd_meter *m = l->c->meters[42];
+	const struct gmp_session *s = NULL;
+	uint8_t sid = 0;
 
 	l->up_frames++;
 	l->up_bytes += gm_frame_wire_len(len);
+	if (gmp_envelope_kind(payload, len, &sid) == GMP_KIND_HANDSHAKE) {
+		l->hs_frames++;
+		l->hs_bytes += gm_frame_wire_len(len);
+	}
+	for (int i = 0; m && i < TOWND_SESSIONS; i++)
+		if (m->ses[i].s.up && m->ses[i].s.sid == sid)
+			s = &m->ses[i].s;
+	l->pad_bytes += envelope_padding(s, &l->lt_town, &a, payload, len);
 	townd_core_frame(l->c, 1, &h, payload, len, 1790000000 + l->now / 1000);
 	return 0;
+}
+
+/* Bytes a value takes with CBOR's preferred encoding. */
+static size_t cbor_len(int64_t v)
+{
+	uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) : (uint64_t)v;
+
+	return u < 24 ? 1 : u <= 0xff ? 2 : u <= 0xffff ? 3 : u <= 0xffffffffu ? 5 : 9;
+}
+
+static int64_t bench_ms(void *ctx)
+{
+	const struct link *l = ctx;
+
+	return 1790000000000LL + l->now;
 }
 
 static int day(const char *dir, unsigned int interval_s, unsigned int ack_every,
@@ -60,8 +135,9 @@ static int day(const char *dir, unsigned int interval_s, unsigned int ack_every,
 	const int64_t base = 525600;
 	struct gmp_keypair town, meter;
 	struct townd_core *c = malloc(sizeof(*c));
-	struct mu_config cfg;
-	struct modem_uplink u;
+	struct gmpc_config cfg;
+	struct gmpc_hooks hooks = { .ctx = l, .send = up };
+	struct gmpc u;
 	struct outbox ob;
 	char db[128], obdir[128], err[256], sql[600];
 
@@ -72,28 +148,32 @@ static int day(const char *dir, unsigned int interval_s, unsigned int ack_every,
 		return -1;
 	gmp_keypair_generate(&town);
 	gmp_keypair_generate(&meter);
+	memset(l, 0, sizeof(*l));
 	if (!c || townd_core_init(c, db, 0, &town, err, sizeof(err)) ||
 	    tdb_add_meter(&c->db, 42, meter.pk, NULL, 1, err, sizeof(err)) ||
-	    outbox_open(&ob, obdir, 64 << 20, err, sizeof(err))) {
+	    outbox_open(&ob, obdir, 64 << 20, err, sizeof(err)) ||
+	    gmp_lt_meter(&l->lt_meter, &meter, town.pk) ||
+	    gmp_lt_town(&l->lt_town, &town, meter.pk)) {
 		fprintf(stderr, "setup: %s\n", err);
 		return -1;
 	}
+	c->clock_ms = bench_ms;
+	c->clock_ctx = l;
 	/* a year of history on both sides */
-	if (outbox_ack(&ob, base) || outbox_reserve_ctr(&ob, base))
+	if (outbox_ack(&ob, base))
 		return -1;
-	snprintf(sql, sizeof(sql), "UPDATE meters SET rx_ctr = %lld, acked_upto = %lld",
-		 (long long)base, (long long)base);
+	snprintf(sql, sizeof(sql), "UPDATE meters SET acked_upto = %lld", (long long)base);
 	sqlite3_exec(c->db.db, sql, NULL, NULL, NULL);
-	mu_config_defaults(&cfg);
+	gmpc_config_defaults(&cfg);
 	cfg.meter_id = 42;
 	cfg.key = meter;
 	cfg.ack_every = ack_every;
 	memcpy(cfg.town_pk, town.pk, GMP_KEY_LEN);
-	if (mu_init(&u, &cfg, &ob, err, sizeof(err)))
+	if (gmpc_init(&u, &cfg, &hooks, &ob, err, sizeof(err)))
 		return -1;
-	memset(l, 0, sizeof(*l));
 	l->c = c;
 	l->u = &u;
+	/* a day and one rekeying: the session lifetime is a day */
 	for (int64_t t = 0; t < 86400; t += interval_s) {
 		struct gmp_msg m = { .type = GMP_READING };
 
@@ -104,26 +184,36 @@ static int day(const char *dir, unsigned int interval_s, unsigned int ack_every,
 		m.reading.import_mwh = (int64_t)interval_s * (300000 + (t * 7919) % 3700000) / 3600;
 		m.reading.export_mwh = (t / 3600 >= 10 && t / 3600 < 16) ?
 			(int64_t)interval_s * 1500000 / 3600 : 0;
-		if (mu_record(&u, &m))
+		if (gmpc_record(&u, &m) < 0)
 			return -1;
+		l->width_bytes += 15 - cbor_len(m.reading.import_mwh) -
+				  cbor_len(m.reading.export_mwh) - cbor_len(0);
 		if (snap_s && t % snap_s == 0) {
 			struct gmp_msg r = { .type = GMP_REGISTERS };
 
 			r.regs.time = 1790000000 + t;
 			r.regs.import_mwh = 4200000000 + t * 400;	/* 4200 kWh so far */
 			r.regs.export_mwh = 900000000;
-			if (mu_record(&u, &r))
+			if (gmpc_record(&u, &r) < 0)
 				return -1;
+			l->width_bytes += 27 - cbor_len(r.regs.import_mwh) -
+					  cbor_len(r.regs.export_mwh) - cbor_len(0);
 		}
-		mu_tick(&u, l->now);
-		if (mu_pump(&u, l->now, up, l) || townd_core_flush(c, down, l))
+		gmpc_tick(&u, l->now);
+		if (gmpc_pump(&u, l->now, 1790000000000LL + l->now) ||
+		    townd_core_flush(c, down, l))
 			return -1;
 	}
-	if (mu_backlog(&u) > 2 * ack_every + 2) {
+	l->now = 86400 * 1000;		/* the rekeying at the end of the day */
+	gmpc_tick(&u, l->now);
+	if (gmpc_pump(&u, l->now, 1790000000000LL + l->now) || townd_core_flush(c, down, l))
+		return -1;
+	if (gmpc_backlog(&u) > 2 * ack_every + 2) {
 		fprintf(stderr, "backlog %llu at the end of the day\n",
-			(unsigned long long)mu_backlog(&u));
+			(unsigned long long)gmpc_backlog(&u));
 		return -1;
 	}
+	gmpc_free(&u);
 	outbox_close(&ob);
 	townd_core_free(c);
 	free(c);
@@ -144,21 +234,27 @@ int main(void)
 		dir = mkdtemp(tmp);
 	if (sodium_init() < 0 || !dir)
 		return 1;
-	printf("bytes on the modem link per meter per day (both directions, acks included)\n");
-	printf("%-9s %-9s %-10s %8s %10s %8s %10s %10s\n", "interval", "ack every",
-	       "snapshot", "up fr", "up bytes", "down fr", "down bytes", "total");
+	printf("bytes on the modem link per meter per day, gmproto v2 (both directions: acks, "
+	       "handshakes, padding included)\n");
+	printf("%-8s %-5s %-8s %7s %9s %7s %9s %9s | %6s %8s %7s %7s\n", "interval", "ack/",
+	       "snapshot", "up fr", "up bytes", "down fr", "dn bytes", "total", "hs fr",
+	       "hs bytes", "padding", "widths");
 	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
 		struct link l;
 
 		if (day(dir, runs[i].interval, runs[i].ack_every, runs[i].snap, &l))
 			return 1;
-		printf("%-9u %-9u %-10s %8llu %10llu %8llu %10llu %10llu%s\n", runs[i].interval,
-		       runs[i].ack_every, runs[i].snap ? "hourly" : "none",
+		printf("%-8u %-5u %-8s %7llu %9llu %7llu %9llu %9llu | %6llu %8llu %7llu %7llu%s\n",
+		       runs[i].interval, runs[i].ack_every, runs[i].snap ? "hourly" : "none",
 		       (unsigned long long)l.up_frames, (unsigned long long)l.up_bytes,
 		       (unsigned long long)l.down_frames, (unsigned long long)l.down_bytes,
 		       (unsigned long long)(l.up_bytes + l.down_bytes),
+		       (unsigned long long)l.hs_frames, (unsigned long long)l.hs_bytes,
+		       (unsigned long long)l.pad_bytes, (unsigned long long)l.width_bytes,
 		       i == 0 ? "  <- default" : "");
 	}
+	printf("padding: zero bytes to a multiple of 16 of every plaintext; widths: fixed-width "
+	       "consumption fields over their preferred CBOR size (uplink records)\n");
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return system(cmd) ? 1 : 0;
 }

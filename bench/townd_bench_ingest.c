@@ -73,7 +73,7 @@ static int provision_all(const char *db_path, struct simmeter *m, int n, int fir
 	return 0;
 }
 
-/* frames[r * METERS + i]: reading r + 1 of meter i; ack requested on the last. */
+/* frames[r * METERS + i]: reading r + 1 of meter i; ack requested on the last (sessions up). */
 static struct frame *seal_all(struct simmeter *m)
 {
 	struct frame *f = malloc(sizeof(*f) * METERS * PER_METER);
@@ -103,6 +103,60 @@ static void ignore(void *ctx, uint64_t conn, const uint8_t *wire, size_t len)
 	(*(uint64_t *)ctx) += len;
 }
 
+/* Meters first_id.. take the WELCOMEs addressed to them. */
+struct hs_ctx {
+	struct simmeter *m;
+	int n, first_id, welcomed;
+	int want;		/* stop reading once this many came (0: n) */
+};
+
+static int take_frame(void *ctx, const struct gm_hdr *h, const uint8_t *payload, size_t len)
+{
+	struct hs_ctx *hc = ctx;
+	int i = (int)h->dst - hc->first_id;
+	struct sim_ack a;
+
+	if (i >= 0 && i < hc->n && simmeter_open_ack(&hc->m[i], h, payload, len, &a) &&
+	    a.welcome)
+		hc->welcomed++;
+	return hc->welcomed == (hc->want ? hc->want : hc->n);
+}
+
+static void take_welcome(void *ctx, uint64_t conn, const uint8_t *wire, size_t len)
+{
+	struct gm_rx rx;
+	enum gm_rx_status st;
+
+	(void)conn;
+	gm_rx_init(&rx);
+	gm_rx_feed(&rx, wire, len, &st);
+	if (st == GM_RX_FRAME)
+		take_frame(ctx, &rx.hdr, rx.payload, rx.payload_len);
+}
+
+/* The measured part of the handshakes: HELLO in, WELCOME out, for n meters. */
+__attribute__((noinline)) int handshake_measured(struct townd_core *c, struct hs_ctx *hc);
+__attribute__((noinline)) int handshake_measured(struct townd_core *c, struct hs_ctx *hc)
+{
+	for (int i = 0; i < hc->n; i++) {
+		uint8_t wire[GM_MAX_WIRE];
+		struct gm_rx rx;
+		enum gm_rx_status st;
+		int len = simmeter_hello(&hc->m[i], 0, wire, sizeof(wire));
+
+		gm_rx_init(&rx);
+		gm_rx_feed(&rx, wire, (size_t)len, &st);
+		if (len < 0 || st != GM_RX_FRAME)
+			return -1;
+		townd_core_frame(c, 1, &rx.hdr, rx.payload, rx.payload_len, 1790000000);
+		if ((i + 1) % 1000 == 0 && townd_core_flush(c, take_welcome, hc))
+			return -1;
+	}
+	if (townd_core_flush(c, take_welcome, hc))
+		return -1;
+	return hc->welcomed == hc->n ? 0 : -1;
+}
+
 static int core_only(const char *dir, int sync_full, const struct gmp_keypair *town)
 {
 	struct simmeter *m = calloc(METERS, sizeof(*m));
@@ -112,10 +166,21 @@ static int core_only(const char *dir, int sync_full, const struct gmp_keypair *t
 	uint64_t ackbytes = 0;
 	double t0, t1;
 
+	struct hs_ctx hc = { .n = METERS, .first_id = 1 };
+
 	snprintf(db, sizeof(db), "%s/core-%d.db", dir, sync_full);
-	if (!m || !c || provision_all(db, m, METERS, 1, town) || !(f = seal_all(m)))
+	hc.m = m;
+	if (!m || !c || provision_all(db, m, METERS, 1, town))
 		return -1;
 	if (townd_core_init(c, db, sync_full, town, err, sizeof(err)))
+		return -1;
+	t0 = now_s();
+	if (handshake_measured(c, &hc))
+		return -1;
+	t1 = now_s();
+	printf("core only, synchronous=%-6s %d handshakes (HELLO in, WELCOME out): %.0f/s\n",
+	       sync_full ? "full" : "normal", METERS, METERS / (t1 - t0));
+	if (!(f = seal_all(m)))
 		return -1;
 	t0 = now_s();
 	for (size_t k = 0; k < (size_t)METERS * PER_METER; k++) {
@@ -176,8 +241,14 @@ static int callgrind_run(const char *dir, const struct gmp_keypair *town)
 	char db[256], err[256];
 	uint64_t ackbytes = 0;
 
+	struct hs_ctx hc = { .m = m, .n = CG_METERS, .first_id = 1 };
+
 	snprintf(db, sizeof(db), "%s/cg.db", dir);
 	if (!m || !c || !f || provision_all(db, m, CG_METERS, 1, town))
+		return -1;
+	if (townd_core_init(c, db, 0, town, err, sizeof(err)))
+		return -1;
+	if (handshake_measured(c, &hc))
 		return -1;
 	for (int r = 0; r < CG_PER_METER; r++)
 		for (int i = 0; i < CG_METERS; i++) {
@@ -191,11 +262,9 @@ static int callgrind_run(const char *dir, const struct gmp_keypair *town)
 				return -1;
 			f[r * CG_METERS + i].len = (uint16_t)len;
 		}
-	if (townd_core_init(c, db, 0, town, err, sizeof(err)))
-		return -1;
 	if (ingest_measured(c, f, (size_t)CG_METERS * CG_PER_METER, &ackbytes))
 		return -1;
-	printf("messages %d\n", CG_METERS * CG_PER_METER);
+	printf("messages %d\nhandshakes %d\n", CG_METERS * CG_PER_METER, CG_METERS);
 	townd_core_free(c);
 	free(c);
 	free(f);
@@ -270,22 +339,20 @@ static long rss_kb(pid_t pid)
 
 static int end_to_end(const char *dir, const struct gmp_keypair *town, const char *key)
 {
-	struct simmeter *m = calloc(METERS + CONNECTED, sizeof(*m));
+	struct simmeter *m = calloc(METERS, sizeof(*m));
 	struct townd_config cfg;
 	struct frame *f;
 	struct acks_ctx ac = { .left = METERS, .done = calloc(METERS + 1, 1) };
 	struct sim_rx *rx = calloc(CONNS, sizeof(*rx));
-	int fd[CONNS], *cfd = calloc(CONNECTED, sizeof(int)), lfd;
+	int fd[CONNS], lfd;
 	uint16_t port;
 	pid_t pid;
 	double t0, t1;
-	long before, after;
 
 	townd_config_defaults(&cfg);
 	snprintf(cfg.database, sizeof(cfg.database), "%s/e2e.db", dir);
 	snprintf(cfg.key_file, sizeof(cfg.key_file), "%s", key);
-	if (!m || !rx || !cfd || !ac.done ||
-	    provision_all(cfg.database, m, METERS + CONNECTED, 1, town) || !(f = seal_all(m)))
+	if (!m || !rx || !ac.done || provision_all(cfg.database, m, METERS, 1, town))
 		return -1;
 	lfd = listen_lo(&port);
 	if (lfd < 0)
@@ -297,6 +364,27 @@ static int end_to_end(const char *dir, const struct gmp_keypair *town, const cha
 			return -1;
 		sim_rx_init(&rx[c]);
 	}
+	/* every meter's handshake over its connection (set-up, not measured) */
+	for (int c = 0; c < CONNS; c++) {
+		struct hs_ctx hc = { .m = m, .n = METERS, .first_id = 1 };
+		int want = 0;
+
+		for (int i = c; i < METERS; i += CONNS) {
+			uint8_t wire[GM_MAX_WIRE];
+			int len = simmeter_hello(&m[i], 0, wire, sizeof(wire));
+
+			if (len < 0 || sim_send_all(fd[c], wire, (size_t)len))
+				return -1;
+			want++;
+		}
+		hc.want = want;
+		while (hc.welcomed < want)
+			if (sim_read_frames(fd[c], &rx[c], 10000, take_frame, &hc) <= 0 &&
+			    hc.welcomed < want)
+				return -1;
+	}
+	if (!(f = seal_all(m)))
+		return -1;
 	t0 = now_s();
 	/* each connection gets the frames of meters i % CONNS, interleaved */
 	{
@@ -345,34 +433,6 @@ static int end_to_end(const char *dir, const struct gmp_keypair *town, const cha
 	       "(%d meters x %d readings, all acknowledged)\n", CONNS,
 	       METERS * PER_METER / (t1 - t0), METERS, PER_METER);
 
-	/* memory per connected meter */
-	before = rss_kb(pid);
-	for (int i = 0; i < CONNECTED; i++) {
-		struct gmp_msg g;
-		struct frame one;
-		int len;
-
-		cfd[i] = sim_connect(port);
-		sim_reading(m[METERS + i].id, 1, &g);
-		len = simmeter_frame(&m[METERS + i], &g, 1, GM_FLAG_ACK_REQ, one.wire,
-				     sizeof(one.wire));
-		if (cfd[i] < 0 || len < 0 || sim_send_all(cfd[i], one.wire, (size_t)len))
-			return -1;
-	}
-	for (int i = 0; i < CONNECTED; i++) {
-		struct sim_rx r1;
-		struct sim_ack a;
-
-		sim_rx_init(&r1);
-		if (sim_wait_ack(&m[METERS + i], cfd[i], &r1, 5000, &a) != 1)
-			return -1;
-	}
-	after = rss_kb(pid);
-	printf("memory: RSS %ld KiB with %d connections, %ld KiB after %d more meters each on "
-	       "its own connection: %.0f bytes per connected meter\n", before, CONNS, after,
-	       CONNECTED, (after - before) * 1024.0 / CONNECTED);
-	for (int i = 0; i < CONNECTED; i++)
-		close(cfd[i]);
 	for (int c = 0; c < CONNS; c++)
 		close(fd[c]);
 	kill(pid, SIGTERM);
@@ -381,8 +441,90 @@ static int end_to_end(const char *dir, const struct gmp_keypair *town, const cha
 	free(f);
 	free(m);
 	free(rx);
-	free(cfd);
 	free(ac.done);
+	return 0;
+}
+
+/*
+ * Memory per connected meter: a townd forked before the other runs (so
+ * that it inherits no freed heap to reuse), idle, then CONNECTED meters
+ * each on its own connection, handshake done and one reading stored.
+ */
+static int memory_run(const char *dir, const struct gmp_keypair *town, const char *key)
+{
+	struct simmeter *m = calloc(CONNECTED, sizeof(*m));
+	int *cfd = calloc(CONNECTED, sizeof(int)), lfd;
+	struct townd_config cfg;
+	uint16_t port;
+	pid_t pid;
+	long before, after;
+
+	townd_config_defaults(&cfg);
+	snprintf(cfg.database, sizeof(cfg.database), "%s/mem.db", dir);
+	snprintf(cfg.key_file, sizeof(cfg.key_file), "%s", key);
+	if (!m || !cfd || provision_all(cfg.database, m, CONNECTED, 1, town))
+		return -1;
+	lfd = listen_lo(&port);
+	if (lfd < 0)
+		return -1;
+	pid = start_townd(&cfg, lfd);
+	{
+		int probe = -1;
+
+		for (int k = 0; k < 100 && probe < 0; k++) {
+			probe = sim_connect(port);
+			if (probe < 0)
+				usleep(20000);
+		}
+		if (probe < 0)
+			return -1;
+		close(probe);
+	}
+	usleep(200000);
+	before = rss_kb(pid);
+	for (int i = 0; i < CONNECTED; i++) {
+		uint8_t wire[GM_MAX_WIRE];
+		int len = simmeter_hello(&m[i], 0, wire, sizeof(wire));
+
+		cfd[i] = sim_connect(port);
+		if (cfd[i] < 0 || len < 0 || sim_send_all(cfd[i], wire, (size_t)len))
+			return -1;
+	}
+	for (int i = 0; i < CONNECTED; i++) {
+		struct sim_rx r1;
+		struct sim_ack a;
+		struct gmp_msg g;
+		struct frame one;
+		int len;
+
+		sim_rx_init(&r1);
+		if (sim_wait_ack(&m[i], cfd[i], &r1, 10000, &a) != 1 || !a.welcome)
+			return -1;
+		sim_reading(m[i].id, 1, &g);
+		len = simmeter_frame(&m[i], &g, 1, GM_FLAG_ACK_REQ, one.wire, sizeof(one.wire));
+		if (len < 0 || sim_send_all(cfd[i], one.wire, (size_t)len))
+			return -1;
+	}
+	for (int i = 0; i < CONNECTED; i++) {
+		struct sim_rx r1;
+		struct sim_ack a;
+
+		sim_rx_init(&r1);
+		if (sim_wait_ack(&m[i], cfd[i], &r1, 10000, &a) != 1 || a.upto != 1)
+			return -1;
+	}
+	after = rss_kb(pid);
+	printf("memory: RSS %ld KiB idle, %ld KiB with %d meters each on its own connection, "
+	       "session up, one reading stored: %.0f bytes per connected meter "
+	       "(struct townd_meter: %zu bytes)\n", before, after, CONNECTED,
+	       (after - before) * 1024.0 / CONNECTED, sizeof(struct townd_meter));
+	for (int i = 0; i < CONNECTED; i++)
+		close(cfd[i]);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	close(lfd);
+	free(m);
+	free(cfd);
 	return 0;
 }
 
@@ -416,6 +558,10 @@ int main(int argc, char **argv)
 	snprintf(key, sizeof(key), "%s/townd.key", dir);
 	if (townd_key_write(key, &town, err, sizeof(err)))
 		return 1;
+	if (memory_run(dir, &town, key)) {
+		fprintf(stderr, "memory benchmark failed\n");
+		rc = 1;
+	}
 	if (core_only(dir, 1, &town) || core_only(dir, 0, &town)) {
 		fprintf(stderr, "core benchmark failed\n");
 		rc = 1;

@@ -19,7 +19,7 @@ static void snapshot(const struct town_uplink *u, struct uplink_props *p)
 		 u->have_modem ? sim900_state_name(u->modem.state) : "none");
 	snprintf(p->registration, sizeof(p->registration), "%s", town_uplink_registration(u));
 	p->csq = u->have_modem ? u->modem.csq : 99;
-	p->backlog = mu_backlog(&u->mu);
+	p->backlog = gmpc_backlog(&u->gc);
 	p->acked = u->ob.acked;
 	p->last_ack = u->last_ack_ms;
 }
@@ -67,14 +67,14 @@ static int get_prop(sd_bus *bus, const char *path, const char *iface, const char
 		return sd_bus_message_append(reply, "x", v.last_ack);
 	if (!strcmp(p, "Counters"))
 		return sd_bus_message_append(reply, "a{st}", 12,
-			"records", u->records, "next-sequence", u->ob.next,
-			"acknowledgements", u->mu.acks, "resends", u->mu.resends,
-			"rejected", u->mu.rejected, "dropped", u->ob.dropped,
+			"records", u->records, "next-sequence", gmpc_next(&u->gc),
+			"acknowledgements", u->gc.acks, "resends", u->gc.resends,
+			"rejected", u->gc.rejected, "dropped", u->ob.dropped,
 			"send-errors", u->send_errors, "route-changes", (uint64_t)u->route_changes,
 			"modem-connects", (uint64_t)u->modem.connects,
 			"modem-link-losses", (uint64_t)u->modem.link_losses,
 			"modem-power-cycles", (uint64_t)u->modem.power_cycles,
-			"send-counter", u->mu.s.tx_ctr);
+			"handshakes", u->gc.handshakes);
 	return -ENOENT;
 }
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* meterd's uplink to its town server (uplink_town.h). */
+/* meterd's uplink to its town server (town_uplink.h). */
 #include "town_uplink.h"
 
 #include <errno.h>
@@ -193,8 +193,8 @@ static void set_route(struct town_uplink *u, enum tu_route r, const char *why)
 	snprintf(u->reason, sizeof(u->reason), "%s", why);
 	meter_log(u->m, r == TU_ROUTE_MODEM ? LOG_NOTICE : LOG_WARNING,
 		  "uplink route: %s -> %s (%s)", from, town_uplink_route_name(r), why);
-	/* whatever was in flight on the old path may be lost: send it again */
-	mu_route_changed(&u->mu);
+	/* a handshake through the new path; then whatever the town lacks goes again */
+	gmpc_route_changed(&u->gc, clock_ms(CLOCK_MONOTONIC));
 	if (u->hooks.route)
 		u->hooks.route(u->hooks.ctx, town_uplink_route_name(r), why);
 	meter_changed(u->m, MP_UPLINK);
@@ -212,19 +212,19 @@ static void update_route(struct town_uplink *u, int64_t now)
 					 u->modem.cfg.host, u->modem.cfg.port);
 			else
 				sim900_link_down(&u->modem, now);
-		} else if (u->attached && u->mu.broken) {
+		} else if (u->attached && u->gc.broken) {
 			snprintf(why, sizeof(why), "%u acknowledgements missed through the modem",
-				 u->mu.missed);
+				 u->gc.missed);
 			detach_modem(u);
 			sim900_link_down(&u->modem, now);
 		}
 	}
 	want = u->attached ? TU_ROUTE_MODEM : u->n_nb ? TU_ROUTE_NEIGHBOUR : TU_ROUTE_NONE;
 	if (want == u->route) {
-		if (u->mu.broken && !u->broken_logged) {
+		if (u->gc.broken && !u->broken_logged) {
 			u->broken_logged = true;
 			meter_log(u->m, LOG_WARNING, "uplink: %u acknowledgements missed through the "
-				  "%s route; records wait in the outbox", u->mu.missed,
+				  "%s route; records wait in the outbox", u->gc.missed,
 				  town_uplink_route_name(u->route));
 		}
 		return;
@@ -263,7 +263,7 @@ static void pump(struct town_uplink *u)
 
 	if (u->want_out || u->retry_at)
 		return;
-	r = mu_pump(&u->mu, clock_ms(CLOCK_MONOTONIC), send_frame, u);
+	r = gmpc_pump(&u->gc, clock_ms(CLOCK_MONOTONIC), clock_ms(CLOCK_REALTIME));
 	/* once per kind of failure, not once per frame */
 	if (r < 0 && r != u->send_err)
 		meter_log(u->m, LOG_ERR, "uplink: sending to the town server: %s", strerror(-r));
@@ -275,9 +275,9 @@ static void pump(struct town_uplink *u)
 static void record(struct town_uplink *u, struct gmp_msg *msg)
 {
 	uint64_t dropped = u->ob.dropped;
-	int r = mu_record(&u->mu, msg);
+	int r = gmpc_record(&u->gc, msg);
 
-	if (r) {
+	if (r < 0) {
 		meter_log(u->m, LOG_ERR, "uplink: outbox %s: %s: a %s record is lost", u->ob.dir,
 			  strerror(-r), gmp_type_name(msg->type));
 		return;
@@ -291,7 +291,8 @@ static void record(struct town_uplink *u, struct gmp_msg *msg)
 
 /* ---- messages from the town server ---------------------------------------- */
 
-static void apply_tariff(struct town_uplink *u)
+/* 0, or -1 when the meter refused the tariff (logged). */
+static int apply_tariff(struct town_uplink *u)
 {
 	const char *bad = NULL;
 	char why[200];
@@ -300,32 +301,35 @@ static void apply_tariff(struct town_uplink *u)
 	if (meter_set_tariff(u->m, &u->tariff, "the town server", &bad, why, sizeof(why))) {
 		meter_log(u->m, LOG_ERR, "uplink: tariff update %lld refused: %s%s%s",
 			  (long long)u->tariff_tseq, bad ? bad : "", bad ? ": " : "", why);
-		return;
+		return -1;
 	}
 	meter_log(u->m, LOG_NOTICE, "uplink: tariff update %lld from the town server in force",
 		  (long long)u->tariff_tseq);
+	return 0;
 }
 
 /* A tariff update takes effect at its time (at once if that has passed). */
-static void tariff_update(struct town_uplink *u, const struct gmp_msg *msg, int64_t now_s)
+static int tariff_update(struct town_uplink *u, const struct gmp_msg *msg, int64_t now_s)
 {
 	char why[200];
 
 	if (tariff_from_gmp(msg, &u->m->spec, &u->tariff, why, sizeof(why))) {
 		meter_log(u->m, LOG_ERR, "uplink: tariff update %lld refused: %s",
 			  (long long)msg->tariff.tseq, why);
-		return;
+		return GMP_CMD_UNSUPPORTED;
 	}
 	u->tariff_tseq = msg->tariff.tseq;
 	u->tariff_at = msg->tariff.effective > now_s ? msg->tariff.effective : now_s;
-	if (u->tariff_at > now_s)
+	if (u->tariff_at > now_s) {
 		meter_log(u->m, LOG_NOTICE, "uplink: tariff update %lld takes effect at %lld",
 			  (long long)u->tariff_tseq, (long long)u->tariff_at);
-	else
-		apply_tariff(u);
+		return GMP_CMD_OK;
+	}
+	return apply_tariff(u) ? GMP_CMD_UNSUPPORTED : GMP_CMD_OK;
 }
 
-static void on_msg(void *ctx, const struct gmp_msg *msg)
+/* A command of the town server, in order, once: its status goes back to the town. */
+static int on_command(void *ctx, const struct gmp_msg *msg)
 {
 	struct town_uplink *u = ctx;
 	int64_t now = clock_ms(CLOCK_REALTIME);
@@ -335,23 +339,41 @@ static void on_msg(void *ctx, const struct gmp_msg *msg)
 		meter_log(u->m, LOG_NOTICE, "uplink: the town server grants %lld W until %lld "
 			  "(request %lld)", (long long)msg->grant.granted_w,
 			  (long long)msg->grant.until, (long long)msg->grant.req_id);
-		if (msg->grant.until * 1000 > now) {
-			meter_set_grant(u->m, msg->grant.granted_w);
-			u->grant_until = msg->grant.until;
-		}
-		break;
+		if (msg->grant.until * 1000 <= now)
+			return GMP_CMD_EXPIRED;
+		meter_set_grant(u->m, msg->grant.granted_w);
+		u->grant_until = msg->grant.until;
+		return GMP_CMD_OK;
 	case GMP_TARIFF:
-		tariff_update(u, msg, now / 1000);
-		break;
-	case GMP_TIME:
-		if (msg->time.unix_ms - now > TIME_WARN_MS || now - msg->time.unix_ms > TIME_WARN_MS)
-			meter_log(u->m, LOG_WARNING, "uplink: the clock is %lld ms off the town "
-				  "server's (is time synchronisation running?)",
-				  (long long)(now - msg->time.unix_ms));
-		break;
+		return tariff_update(u, msg, now / 1000);
+	case GMP_TOWN_KEY:
+		meter_log(u->m, LOG_WARNING, "uplink: town key rotation (command %lld) is not "
+			  "supported by this meterd yet", (long long)msg->town_key.tseq);
+		return GMP_CMD_UNSUPPORTED;
 	default:
-		break;
+		return GMP_CMD_INVALID;
 	}
+}
+
+/* A new session with the town server: its time and its view of our registers. */
+static void on_welcome(void *ctx, const struct gmpc_welcome *w)
+{
+	struct town_uplink *u = ctx;
+
+	meter_log(u->m, LOG_INFO, "uplink: session %u with the town server, round trip %lld ms, "
+		  "it holds our records up to %lld", w->sid, (long long)w->rtt_ms,
+		  (long long)w->upto);
+	if (w->time_ok && (w->offset_ms > TIME_WARN_MS || w->offset_ms < -TIME_WARN_MS))
+		meter_log(u->m, LOG_WARNING, "uplink: the clock is %lld ms (+-%lld) off the town "
+			  "server's (is time synchronisation running?)", (long long)-w->offset_ms,
+			  (long long)w->uncertainty_ms);
+}
+
+static void on_log(void *ctx, int level, const char *msg)
+{
+	struct town_uplink *u = ctx;
+
+	meter_log(u->m, level, "%s", msg);
 }
 
 /* ---- allocation requests ----------------------------------------------------- */
@@ -501,7 +523,7 @@ static int64_t min64(int64_t a, int64_t b)
 static void arm(struct town_uplink *u)
 {
 	int64_t now = clock_ms(CLOCK_MONOTONIC), real = clock_ms(CLOCK_REALTIME);
-	int64_t t = mu_deadline(&u->mu);
+	int64_t t = gmpc_deadline(&u->gc);
 
 	if (u->have_modem)
 		t = min64(t, sim900_deadline(&u->modem));
@@ -523,8 +545,8 @@ static void arm(struct town_uplink *u)
 /* After anything happened: route, send, timers, properties. */
 static void after(struct town_uplink *u)
 {
-	if (u->mu.acks != u->last_acks) {
-		u->last_acks = u->mu.acks;
+	if (u->gc.acks != u->last_acks) {
+		u->last_acks = u->gc.acks;
 		u->last_ack_ms = clock_ms(CLOCK_REALTIME);
 		u->broken_logged = false;
 	}
@@ -548,10 +570,10 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
 	}
 	if (u->have_modem)
 		sim900_tick(&u->modem, now);
-	mu_tick(&u->mu, now);
+	gmpc_tick(&u->gc, now);
 	reports(u);
 	if (u->tariff_at && clock_ms(CLOCK_REALTIME) / 1000 >= u->tariff_at)
-		apply_tariff(u);
+		(void)apply_tariff(u);	/* logged; the town heard 'scheduled' already */
 	if (u->grant_until && clock_ms(CLOCK_REALTIME) / 1000 >= u->grant_until) {
 		u->grant_until = 0;
 		meter_log(u->m, LOG_NOTICE, "uplink: the town server's grant expired: back to "
@@ -603,8 +625,8 @@ static int on_link(sd_event_source *es, int fd, uint32_t revents, void *userdata
 		if ((size_t)n < sizeof(msg.hdr) || (size_t)n != sizeof(msg.hdr) + msg.hdr.len ||
 		    msg.hdr.src != GM_ID_SERVER)
 			continue;	/* only the town server talks to the agent */
-		mu_input(&u->mu, msg.hdr.type, msg.hdr.flags, msg.payload, msg.hdr.len,
-			 clock_ms(CLOCK_MONOTONIC), on_msg, u);
+		gmpc_input(&u->gc, msg.hdr.type, msg.hdr.flags, msg.payload, msg.hdr.len,
+			   clock_ms(CLOCK_MONOTONIC), clock_ms(CLOCK_REALTIME));
 	}
 	after(u);
 	return 0;
@@ -656,7 +678,9 @@ int town_uplink_start(struct town_uplink *u, const struct meter_config *cfg, str
 		      sd_event *ev, const struct town_uplink_hooks *hooks, char *err, size_t errlen)
 {
 	const struct registers *rg = &m->reg;
-	struct mu_config mc;
+	struct gmpc_config mc;
+	struct gmpc_hooks gh = { .send = send_frame, .command = on_command,
+				 .welcome = on_welcome, .log = on_log };
 	char dir[CFG_PATH + 16];
 	int64_t now;
 
@@ -681,16 +705,17 @@ int town_uplink_start(struct town_uplink *u, const struct meter_config *cfg, str
 	if (outbox_open(&u->ob, dir, (uint64_t)cfg->outbox_max_mib << 20, err, errlen))
 		return -EIO;
 	u->ob_open = true;
-	mu_config_defaults(&mc);
+	gmpc_config_defaults(&mc);
 	mc.meter_id = u->cred.meter_id;
 	mc.key = u->cred.key;
 	memcpy(mc.town_pk, u->cred.town_pk, GMP_KEY_LEN);
 	mc.ack_every = cfg->ack_every;
 	mc.ack_timeout_ms = cfg->ack_timeout_ms;
 	mc.broken_after = cfg->broken_after;
-	if (mu_init(&u->mu, &mc, &u->ob, err, errlen))
+	gh.ctx = u;
+	if (gmpc_init(&u->gc, &mc, &gh, &u->ob, err, errlen))
 		return -EINVAL;
-	u->mu_up = true;
+	u->gc_up = true;
 	sodium_memzero(&mc, sizeof(mc));
 	if (start_links(u, err, errlen))
 		return -ENODEV;
@@ -715,7 +740,7 @@ int town_uplink_start(struct town_uplink *u, const struct meter_config *cfg, str
 	meter_log(m, LOG_INFO, "uplink: meter %u (%s), %s%s%s%zu neighbour link(s), outbox %s: "
 		  "%llu records unacknowledged", u->cred.meter_id, u->cred.path,
 		  u->have_modem ? "modem " : "no modem, ", u->have_modem ? cfg->modem_device : "",
-		  u->have_modem ? ", " : "", u->n_nb, dir, (unsigned long long)mu_backlog(&u->mu));
+		  u->have_modem ? ", " : "", u->n_nb, dir, (unsigned long long)gmpc_backlog(&u->gc));
 	snprintf(u->reason, sizeof(u->reason), "starting");
 	reports(u);
 	after(u);
@@ -734,13 +759,13 @@ void town_uplink_stop(struct town_uplink *u)
 	if (u->gml_fd >= 0)
 		close(u->gml_fd);
 	pwrkey_close(u->pwrkey);
-	if (u->mu_up)
-		gmp_session_wipe(&u->mu.s);
+	if (u->gc_up)
+		gmpc_free(&u->gc);
 	if (u->ob_open)
 		outbox_close(&u->ob);
 	credentials_wipe(&u->cred);
 	u->modem_fd = u->gml_fd = -1;
 	u->n_nb = 0;
 	u->pwrkey = NULL;
-	u->mu_up = u->ob_open = false;
+	u->gc_up = u->ob_open = false;
 }

@@ -3,7 +3,7 @@
  * meterd's uplink to its town server (Documentation/meterd.md, "Uplink"):
  * the SIM900 bring-up on the modem's serial line, the gm_link discipline
  * on the modem (once CONNECT) and on the neighbour lines, the outbox and
- * gmproto session (modem_uplink.c) on /dev/gmlink, the report timer, and
+ * gmproto client (lib/proto/gmp_client.c) on /dev/gmlink, the report timer, and
  * failover: when acknowledgements stop coming through the modem, the
  * modem's link is detached (so the kernel routes the meter's frames
  * through a neighbour) and the modem reconnects; once it is connected
@@ -52,8 +52,8 @@ struct town_uplink {
 	struct town_uplink_hooks hooks;
 	struct uplink_credentials cred;
 	struct outbox ob;
-	bool ob_open, mu_up;
-	struct modem_uplink mu;
+	bool ob_open, gc_up;
+	struct gmpc gc;
 
 	bool have_modem;
 	struct sim900 modem;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Simulated meters for townd's host tests and benchmarks. */
+/* Simulated meters for townd's host tests and benchmarks (gmproto v2). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "simmeter.h"
 
 int simmeter_init(struct simmeter *m, uint16_t id, const struct gmp_keypair *kp,
@@ -18,7 +20,30 @@ int simmeter_init(struct simmeter *m, uint16_t id, const struct gmp_keypair *kp,
 	memset(m, 0, sizeof(*m));
 	m->id = id;
 	m->kp = *kp;
-	return gmp_session_meter(&m->s, kp, town_pk);
+	return gmp_lt_meter(&m->lt, kp, town_pk);
+}
+
+int simmeter_hello(struct simmeter *m, int64_t cmd_floor, uint8_t *wire, size_t size)
+{
+	struct gm_hdr h = { .version = GM_VERSION, .type = GM_TYPE_DATA, .flags = 0,
+			    .hop_limit = GM_HOP_DEFAULT, .src = m->id, .dst = GM_ID_SERVER,
+			    .seq = m->frame_seq++ };
+	struct gmp_addr a = { .type = GM_TYPE_DATA, .flags = 0, .src = m->id,
+			      .dst = GM_ID_SERVER };
+	struct gmp_msg hello = { .type = GMP_HELLO, .hello = { .now_ms = 1790000000000LL,
+		.clock_trusted = 1, .cmd_floor = cmd_floor, .next_seq = 1, .first_held = 1 } };
+	uint8_t plain[GMP_HS_PLAIN_MAX], env[GM_MAX_PAYLOAD];
+	size_t off = 0;
+	int len;
+
+	randombytes_buf(hello.hello.rm, GMP_RAND_LEN);
+	memcpy(m->rm, hello.hello.rm, GMP_RAND_LEN);
+	if (gmp_encode(&hello, plain, sizeof(plain), &off))
+		return -1;
+	len = gmp_hs_seal(&m->lt, &a, plain, off, env, sizeof(env));
+	if (len < 0)
+		return -1;
+	return gm_frame_encode(&h, env, (size_t)len, wire, size);
 }
 
 void sim_reading(uint16_t id, int64_t seq, struct gmp_msg *out)
@@ -112,19 +137,32 @@ int simmeter_open_ack(struct simmeter *m, const struct gm_hdr *h, const uint8_t 
 	size_t o = 0;
 	int n;
 
+	memset(ack, 0, sizeof(*ack));
 	ack->upto = -1;
-	ack->time_ms = 0;
 	if (h->dst != m->id || h->src != GM_ID_SERVER)
 		return 0;
+	if (gmp_envelope_kind(payload, len, NULL) == GMP_KIND_HANDSHAKE) {
+		n = gmp_hs_open(&m->lt, &a, payload, len, plain, sizeof(plain));
+		if (n < 0 || gmp_decode_next(plain, (size_t)n, &o, &g) != 1)
+			return 0;
+		if (g.type == GMP_REHELLO) {
+			ack->rehello = true;
+			return 1;
+		}
+		if (g.type != GMP_WELCOME || memcmp(g.welcome.rm, m->rm, GMP_RAND_LEN))
+			return 0;
+		gmp_session_derive(&m->s, &m->lt, m->rm, g.welcome.rt, (uint8_t)g.welcome.sid);
+		ack->welcome = true;
+		ack->upto = g.welcome.upto;
+		ack->time_ms = g.welcome.now_ms;
+		return 1;
+	}
 	n = gmp_open(&m->s, &a, payload, len, plain, sizeof(plain), NULL);
 	if (n < 0)
 		return 0;
-	while (gmp_decode_next(plain, (size_t)n, &o, &g) == 1) {
+	while (gmp_decode_next(plain, (size_t)n, &o, &g) == 1)
 		if (g.type == GMP_ACK)
 			ack->upto = g.ack.upto;
-		else if (g.type == GMP_TIME)
-			ack->time_ms = g.time.unix_ms;
-	}
 	return 1;
 }
 
@@ -171,7 +209,8 @@ static int wait_cb(void *ctx, const struct gm_hdr *h, const uint8_t *payload, si
 {
 	struct wait_ctx *w = ctx;
 
-	return simmeter_open_ack(w->m, h, payload, len, w->ack) && w->ack->upto >= 0;
+	return simmeter_open_ack(w->m, h, payload, len, w->ack) &&
+	       (w->ack->upto >= 0 || w->ack->rehello);
 }
 
 int sim_wait_ack(struct simmeter *m, int fd, struct sim_rx *rx, int timeout_ms,
@@ -179,7 +218,28 @@ int sim_wait_ack(struct simmeter *m, int fd, struct sim_rx *rx, int timeout_ms,
 {
 	struct wait_ctx w = { m, ack };
 
+	memset(ack, 0, sizeof(*ack));
 	ack->upto = -1;
-	ack->time_ms = 0;
 	return sim_read_frames(fd, rx, timeout_ms, wait_cb, &w);
+}
+
+static int welcome_cb(void *ctx, const struct gm_hdr *h, const uint8_t *payload, size_t len)
+{
+	struct wait_ctx *w = ctx;
+
+	return simmeter_open_ack(w->m, h, payload, len, w->ack) && w->ack->welcome;
+}
+
+int sim_handshake(struct simmeter *m, int fd, struct sim_rx *rx, int timeout_ms,
+		  struct sim_ack *ack)
+{
+	uint8_t wire[GM_MAX_WIRE];
+	struct wait_ctx w = { m, ack };
+	int len = simmeter_hello(m, 0, wire, sizeof(wire));
+
+	memset(ack, 0, sizeof(*ack));
+	ack->upto = -1;
+	if (len < 0 || sim_send_all(fd, wire, (size_t)len))
+		return -1;
+	return sim_read_frames(fd, rx, timeout_ms, welcome_cb, &w);
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Simulated meters for townd's host tests and benchmarks: the meter side
- * of gmproto over a TCP byte stream of link frames, as a SIM900 in
- * transparent mode or a wired gateway would carry it.
+ * of gmproto v2 over a TCP byte stream of link frames, as a SIM900 in
+ * transparent mode or a wired gateway would carry it. A test drives the
+ * records itself (seqs of its choice); the handshake is done here.
  */
 #ifndef SIMMETER_H
 #define SIMMETER_H
@@ -17,16 +18,22 @@ struct simmeter {
 	uint16_t id;
 	uint16_t frame_seq;
 	struct gmp_keypair kp;
-	struct gmp_session s;
+	struct gmp_lt lt;
+	struct gmp_session s;		/* s.up once a WELCOME came */
+	uint8_t rm[GMP_RAND_LEN];	/* of the HELLO outstanding */
 };
 
 struct sim_ack {
-	int64_t upto;		/* -1: none */
-	int64_t time_ms;	/* 0: no time message */
+	int64_t upto;		/* -1: none (from an ack or a WELCOME) */
+	int64_t time_ms;	/* 0: no WELCOME */
+	bool welcome;		/* a WELCOME: the session is new */
+	bool rehello;		/* the town holds no session of ours */
 };
 
 int simmeter_init(struct simmeter *m, uint16_t id, const struct gmp_keypair *kp,
 		  const uint8_t town_pk[GMP_KEY_LEN]);
+/* A HELLO (fresh random) with the given command floor; its wire length or -1. */
+int simmeter_hello(struct simmeter *m, int64_t cmd_floor, uint8_t *wire, size_t size);
 /* A reading as the tests define it: values are a function of (id, seq). */
 void sim_reading(uint16_t id, int64_t seq, struct gmp_msg *out);
 /* Seal msgs into one frame; returns its wire length or -1. */
@@ -42,9 +49,11 @@ struct sim_rx {
 
 void sim_rx_init(struct sim_rx *rx);
 /*
- * Open and decode one frame from the town server for meter m. 1 with *ack
- * filled (upto -1 if the frame had no acknowledgement), 0 if the frame is
- * not for m or does not open.
+ * Open and decode one frame from the town server for meter m: a WELCOME
+ * answering its HELLO (the session is taken; upto and the time in *ack),
+ * a REHELLO, or a session frame (its ack). 1 with *ack filled (upto -1 if
+ * there was no acknowledgement), 0 if the frame is not for m or does not
+ * open.
  */
 int simmeter_open_ack(struct simmeter *m, const struct gm_hdr *h, const uint8_t *payload,
 		      size_t len, struct sim_ack *ack);
@@ -55,8 +64,11 @@ int simmeter_open_ack(struct simmeter *m, const struct gm_hdr *h, const uint8_t 
 typedef int (*sim_frame_cb)(void *ctx, const struct gm_hdr *h, const uint8_t *payload,
 			    size_t len);
 int sim_read_frames(int fd, struct sim_rx *rx, int timeout_ms, sim_frame_cb cb, void *ctx);
-/* Frames for m until an acknowledgement arrives: 1 with *ack, 0, -1. */
+/* Frames for m until an acknowledgement, a WELCOME or a REHELLO arrives: 1 with *ack, 0, -1. */
 int sim_wait_ack(struct simmeter *m, int fd, struct sim_rx *rx, int timeout_ms,
 		 struct sim_ack *ack);
+/* HELLO on fd, then its WELCOME: 1 with *ack (upto: what the town holds), 0, -1. */
+int sim_handshake(struct simmeter *m, int fd, struct sim_rx *rx, int timeout_ms,
+		  struct sim_ack *ack);
 
 #endif

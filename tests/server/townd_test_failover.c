@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -38,6 +39,7 @@
 
 #include "sim900.h"
 #include "gmp_client.h"
+#include "nonce_audit.h"
 #include "outbox.h"
 #include "sim900sim.h"
 #include "townd_config.h"
@@ -54,11 +56,19 @@ struct modem_side {
 	uint16_t frame_seq;
 };
 
+struct world;
+
+struct send_ctx {
+	struct world *w;
+	struct meter_side *ms;
+};
+
 struct meter_side {
 	uint16_t id;
 	struct gmp_keypair kp;
 	struct outbox ob;
-	struct modem_uplink u;
+	struct gmpc u;
+	struct send_ctx sc;
 	struct modem_side *own;
 	int route;
 	int failovers, returns;
@@ -74,6 +84,8 @@ struct world {
 	struct modem_side ma, mb;
 	struct meter_side a, b;
 	int forwarded, b_could_read;
+	struct nonce_audit audit;	/* every frame the meters sent or received */
+	FILE *cap_ab, *cap_ba;		/* A's frames into B's modem, frames for A out of it */
 };
 
 static int64_t now_ms(void)
@@ -160,11 +172,6 @@ static void modem_teardown(struct modem_side *s)
 	}
 }
 
-struct send_ctx {
-	struct world *w;
-	struct meter_side *ms;
-};
-
 /* The meter's /dev/gmlink write, as the line discipline would frame it. */
 static int send_frame(void *ctx, unsigned int flags, const uint8_t *payload, size_t len)
 {
@@ -178,20 +185,38 @@ static int send_frame(void *ctx, unsigned int flags, const uint8_t *payload, siz
 	if (via->m.state != SIM900_DATA)
 		return -EAGAIN;
 	if (ms->route == ROUTE_VIA_B) {
-		/* the forwarder has B's keys: they do not open A's frames */
+		/* the forwarder has B's keys: none of them opens A's frames */
 		struct gmp_session bs = sc->w->b.u.s;
 		struct gmp_addr a = { GM_TYPE_DATA, (uint8_t)flags, ms->id, 0 };
-		uint8_t plain[GM_MAX_PAYLOAD];
+		uint8_t plain[GM_MAX_PAYLOAD], sid = 0;
 
-		bs.rx_ctr = 0;
 		sc->w->forwarded++;
-		if (gmp_open(&bs, &a, payload, len, plain, sizeof(plain), NULL) >= 0)
+		if (gmp_envelope_kind(payload, len, &sid) == GMP_KIND_SESSION) {
+			bs.rx_ctr = 0;
+			bs.sid = sid;
+			bs.up = true;
+			for (int k = 0; k < 3; k++) {
+				if (k == 1)
+					memcpy(bs.rx_key, sc->w->b.u.lt.rx, GMP_KEY_LEN);
+				if (k == 2)
+					memcpy(bs.rx_key, sc->w->b.u.lt.tx, GMP_KEY_LEN);
+				if (gmp_open(&bs, &a, payload, len, plain, sizeof(plain), NULL) >= 0)
+					sc->w->b_could_read++;
+			}
+		} else if (gmp_hs_open(&sc->w->b.u.lt, &a, payload, len, plain,
+				       sizeof(plain)) >= 0) {
 			sc->w->b_could_read++;
+		}
 	}
 	n = gm_frame_encode(&h, payload, len, wire, sizeof(wire));
 	if (n < 0)
 		return -EINVAL;
-	return write(via->tty, wire, (size_t)n) == n ? 0 : -EAGAIN;
+	if (write(via->tty, wire, (size_t)n) != n)
+		return -EAGAIN;
+	nonce_audit_frame(&sc->w->audit, &h, payload, len);
+	if (ms->route == ROUTE_VIA_B)
+		fwrite(wire, 1, (size_t)n, sc->w->cap_ab);
+	return 0;
 }
 
 /* Bytes from a modem: AT dialogue, or frames for the meters behind it. */
@@ -212,8 +237,18 @@ static void modem_bytes(struct world *w, struct modem_side *s, const uint8_t *bu
 			continue;	/* CLOSED, NO CARRIER ... land here as noise */
 		ms = s->rx.hdr.dst == w->a.id ? &w->a : s->rx.hdr.dst == w->b.id ? &w->b : NULL;
 		if (ms)
-			mu_input(&ms->u, s->rx.hdr.type, s->rx.hdr.flags, s->rx.payload,
-				 s->rx.payload_len, now_ms(), NULL, NULL);
+			nonce_audit_frame(&w->audit, &s->rx.hdr, s->rx.payload, s->rx.payload_len);
+		if (ms == &w->a && s == &w->mb) {
+			uint8_t wire[GM_MAX_WIRE];
+			int n = gm_frame_encode(&s->rx.hdr, s->rx.payload, s->rx.payload_len, wire,
+						sizeof(wire));
+
+			if (n > 0)
+				fwrite(wire, 1, (size_t)n, w->cap_ba);
+		}
+		if (ms)
+			gmpc_input(&ms->u, s->rx.hdr.type, s->rx.hdr.flags, s->rx.payload,
+				   s->rx.payload_len, now_ms(), now_ms());
 	}
 }
 
@@ -227,11 +262,11 @@ static void route_policy(struct world *w, struct meter_side *ms)
 			ms->route = ROUTE_VIA_B;
 			ms->failovers++;
 		}
-		mu_route_changed(&ms->u);
+		gmpc_route_changed(&ms->u, now_ms());
 	} else if (ms->route == ROUTE_VIA_B && ms->own->m.state == SIM900_DATA) {
 		ms->route = ROUTE_OWN;
 		ms->returns++;
-		mu_route_changed(&ms->u);
+		gmpc_route_changed(&ms->u, now_ms());
 	}
 }
 
@@ -243,7 +278,7 @@ static void record(struct meter_side *ms, int64_t t)
 	g.reading.interval_s = 60;
 	g.reading.import_mwh = ms->id * 100000 + ms->recorded;
 	g.reading.export_mwh = t % 3;
-	if (!mu_record(&ms->u, &g))
+	if (gmpc_record(&ms->u, &g) >= 0)
 		ms->recorded++;
 }
 
@@ -259,8 +294,8 @@ static void step(struct world *w, int wait_ms)
 	for (int i = 0; i < 2; i++) {
 		if (sim900_deadline(&ms[i]->m) < dl)
 			dl = sim900_deadline(&ms[i]->m);
-		if (mu_deadline(&mt[i]->u) < dl)
-			dl = mu_deadline(&mt[i]->u);
+		if (gmpc_deadline(&mt[i]->u) < dl)
+			dl = gmpc_deadline(&mt[i]->u);
 	}
 	if (dl != INT64_MAX && dl - now < wait_ms)
 		wait_ms = dl - now < 0 ? 0 : (int)(dl - now);
@@ -278,12 +313,10 @@ static void step(struct world *w, int wait_ms)
 	}
 	now = now_ms();
 	for (int i = 0; i < 2; i++) {
-		struct send_ctx sc = { w, mt[i] };
-
 		sim900_tick(&ms[i]->m, now);
-		mu_tick(&mt[i]->u, now);
+		gmpc_tick(&mt[i]->u, now);
 		route_policy(w, mt[i]);
-		mu_pump(&mt[i]->u, now, send_frame, &sc);
+		gmpc_pump(&mt[i]->u, now, now);
 	}
 }
 
@@ -321,12 +354,14 @@ static void townd_stop(struct world *w)
 static int meter_setup(struct world *w, struct meter_side *ms, uint16_t id,
 		       struct modem_side *own)
 {
-	struct mu_config c;
+	struct gmpc_config c;
+	struct gmpc_hooks h = { .ctx = &ms->sc, .send = send_frame };
 	struct townd_db db;
 	char path[128], err[256];
 
 	ms->id = id;
 	ms->own = own;
+	ms->sc = (struct send_ctx){ w, ms };
 	gmp_keypair_generate(&ms->kp);
 	if (tdb_open(&db, w->cfg.database, 1, err, sizeof(err)))
 		return -1;
@@ -336,13 +371,16 @@ static int meter_setup(struct world *w, struct meter_side *ms, uint16_t id,
 	snprintf(path, sizeof(path), "%s/outbox-%u", w->dir, id);
 	if (outbox_open(&ms->ob, path, 1 << 20, err, sizeof(err)))
 		return -1;
-	mu_config_defaults(&c);
+	gmpc_config_defaults(&c);
 	c.meter_id = id;
 	c.key = ms->kp;
 	memcpy(c.town_pk, w->town.pk, GMP_KEY_LEN);
 	c.ack_timeout_ms = 400;
 	c.idle_ack_ms = 300;
-	return mu_init(&ms->u, &c, &ms->ob, err, sizeof(err));
+	c.hello_retry_ms = 300;		/* the test's time runs fast: so does the back-off */
+	c.hello_retry_max_ms = 2000;
+	c.rehello_min_ms = 300;
+	return gmpc_init(&ms->u, &c, &h, &ms->ob, err, sizeof(err));
 }
 
 /* Readings of meter id: seqs 1..n each once, values as recorded, in order. */
@@ -375,6 +413,24 @@ static const char *check_db(struct world *w, uint16_t id, int64_t n)
 	return bad;
 }
 
+/* A meter's key file as meterd reads it (for uplink_wire on the kept captures). */
+static void write_key(struct world *w, const char *name, uint16_t id, const struct gmp_keypair *kp)
+{
+	char path[160], hex[2 * GMP_KEY_LEN + 1];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", w->dir, name);
+	f = fopen(path, "w");
+	if (!f)
+		return;
+	gmp_hex_encode(kp->sk, GMP_KEY_LEN, hex);
+	fprintf(f, "meter_id = %u\nmeter_secret_key = %s\n", id, hex);
+	gmp_hex_encode(w->town.pk, GMP_KEY_LEN, hex);
+	fprintf(f, "town_public_key = %s\n", hex);
+	fclose(f);
+	chmod(path, 0600);
+}
+
 FIXTURE(world) {
 	struct world w;
 };
@@ -401,6 +457,15 @@ FIXTURE_SETUP(world)
 	ASSERT_EQ(0, getsockname(w->lfd, (struct sockaddr *)&sa, &sl));
 	ASSERT_EQ(0, meter_setup(w, &w->a, 11, &w->ma));
 	ASSERT_EQ(0, meter_setup(w, &w->b, 12, &w->mb));
+	nonce_audit_init(&w->audit);
+	ASSERT_EQ(0, nonce_audit_key(&w->audit, &w->town, 11, w->a.kp.pk));
+	ASSERT_EQ(0, nonce_audit_key(&w->audit, &w->town, 12, w->b.kp.pk));
+	snprintf(err, sizeof(err), "%s/line-a-to-b.bin", w->dir);
+	w->cap_ab = fopen(err, "wb");
+	snprintf(err, sizeof(err), "%s/line-b-to-a.bin", w->dir);
+	w->cap_ba = fopen(err, "wb");
+	ASSERT_NE(NULL, w->cap_ab);
+	ASSERT_NE(NULL, w->cap_ba);
 	townd_start(w);
 	ASSERT_EQ(0, modem_setup(&w->ma, ntohs(sa.sin_port)));
 	ASSERT_EQ(0, modem_setup(&w->mb, ntohs(sa.sin_port)));
@@ -415,9 +480,21 @@ FIXTURE_TEARDOWN(world)
 		townd_stop(w);
 	modem_teardown(&w->ma);
 	modem_teardown(&w->mb);
+	gmpc_free(&w->a.u);
+	gmpc_free(&w->b.u);
 	outbox_close(&w->a.ob);
 	outbox_close(&w->b.ob);
+	nonce_audit_free(&w->audit);
+	if (w->cap_ab)
+		fclose(w->cap_ab);
+	if (w->cap_ba)
+		fclose(w->cap_ba);
 	close(w->lfd);
+	/* GM_KEEP_FAILOVER=1 keeps the captures and keys, e.g. for uplink_wire */
+	if (getenv("GM_KEEP_FAILOVER")) {
+		fprintf(stderr, "# kept %s\n", w->dir);
+		return;
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
 	if (system(cmd)) {
 		/* nothing */
@@ -455,7 +532,7 @@ TEST_F_TIMEOUT(world, modem_failover_neighbour_return_and_outage, 90)
 	townd_stop(w);
 	w->townd = 0;
 	run_for(w, 2000, 50);
-	EXPECT_LT(20, (int64_t)mu_backlog(&w->a.u));
+	EXPECT_LT(20, (int64_t)gmpc_backlog(&w->a.u));
 	townd_start(w);
 	run_for(w, 1000, 50);
 
@@ -463,18 +540,30 @@ TEST_F_TIMEOUT(world, modem_failover_neighbour_return_and_outage, 90)
 	{
 		int64_t end = now_ms() + 30000;
 
-		while (now_ms() < end && (mu_backlog(&w->a.u) || mu_backlog(&w->b.u)))
+		while (now_ms() < end && (gmpc_backlog(&w->a.u) || gmpc_backlog(&w->b.u)))
 			step(w, 50);
 	}
-	EXPECT_EQ(0, mu_backlog(&w->a.u));
-	EXPECT_EQ(0, mu_backlog(&w->b.u));
-	TH_LOG("A: %lld readings, %d failover(s), %d return(s), %d frames via B, %llu resends; "
-	       "B: %lld readings", (long long)w->a.recorded, w->a.failovers, w->a.returns,
-	       w->forwarded, (unsigned long long)w->a.u.resends, (long long)w->b.recorded);
+	EXPECT_EQ(0, gmpc_backlog(&w->a.u));
+	EXPECT_EQ(0, gmpc_backlog(&w->b.u));
+	TH_LOG("A: %lld readings, %d failover(s), %d return(s), %d frames via B, %llu resends, "
+	       "%llu handshakes; B: %lld readings", (long long)w->a.recorded, w->a.failovers,
+	       w->a.returns, w->forwarded, (unsigned long long)w->a.u.resends,
+	       (unsigned long long)w->a.u.handshakes, (long long)w->b.recorded);
 	townd_stop(w);
 	w->townd = 0;
 	EXPECT_EQ(NULL, check_db(w, 11, w->a.recorded));
 	EXPECT_EQ(NULL, check_db(w, 12, w->b.recorded));
+	/* every frame either meter sent or received: its key found, no (key, nonce) twice */
+	ASSERT_EQ(0, nonce_audit_run(&w->audit));
+	EXPECT_EQ(0, w->audit.repeats);
+	EXPECT_EQ(0, w->audit.unattributed);
+	EXPECT_LT(0, w->audit.welcomes);
+	TH_LOG("audit: %llu frames, %llu handshake and %llu session envelopes, %llu sessions, "
+	       "%llu repeats", (unsigned long long)w->audit.frames,
+	       (unsigned long long)w->audit.handshakes, (unsigned long long)w->audit.sessions,
+	       (unsigned long long)w->audit.welcomes, (unsigned long long)w->audit.repeats);
+	write_key(w, "uplink-a.key", 11, &w->a.kp);
+	write_key(w, "uplink-b.key", 12, &w->b.kp);
 }
 
 TEST_HARNESS_MAIN

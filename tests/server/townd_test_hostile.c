@@ -352,11 +352,20 @@ static int64_t ack_upto(struct simmeter *m, int fd, struct sim_rx *rx, int64_t u
 	return best;
 }
 
+/* A session for m over fd (HELLO, WELCOME): 0 or -1. */
+static int handshake(struct simmeter *m, int fd, struct sim_rx *rx)
+{
+	struct sim_ack a;
+
+	return sim_handshake(m, fd, rx, 1500, &a) == 1 && a.welcome ? 0 : -1;
+}
+
 /*
  * Meter m reports readings [from, to] as a meter does when its connection
- * is refused: connect, send, wait for the ack; closed or no ack within
- * 1.5 s -> a new connection 250 ms later, until deadline_ms has passed.
- * Returns the number of connections it took, or -1.
+ * is refused: connect, handshake unless it has a session, send, wait for
+ * the ack; closed or no ack within 1.5 s -> a new connection 250 ms
+ * later, until deadline_ms has passed. Returns the number of connections
+ * it took, or -1.
  */
 static int meter_report(struct town *t, struct simmeter *m, const char *src, int64_t from,
 			int64_t to, int deadline_ms)
@@ -368,8 +377,8 @@ static int meter_report(struct town *t, struct simmeter *m, const char *src, int
 		int fd = connect_from(t->port, src), ok;
 
 		sim_rx_init(&rx);
-		ok = fd >= 0 && !send_range(m, fd, from, to, 5) &&
-		     ack_upto(m, fd, &rx, to, 1500) >= to;
+		ok = fd >= 0 && (m->s.up || !handshake(m, fd, &rx)) &&
+		     !send_range(m, fd, from, to, 5) && ack_upto(m, fd, &rx, to, 1500) >= to;
 		if (fd >= 0)
 			close(fd);
 		if (ok)
@@ -381,16 +390,18 @@ static int meter_report(struct town *t, struct simmeter *m, const char *src, int
 
 /*
  * A well-formed link frame (valid CRC) from `src` whose payload is `len`
- * random bytes after a first byte that is no envelope version.
+ * random bytes after the envelope prefix `pre` (e.g. a session envelope's
+ * kind and sid).
  */
-static int junk_frame(uint16_t src, uint16_t dst, size_t len, uint8_t *wire, size_t size)
+static int junk_frame(uint16_t src, uint16_t dst, const uint8_t *pre, size_t plen, size_t len,
+		      uint8_t *wire, size_t size)
 {
 	struct gm_hdr h = { .version = GM_VERSION, .type = GM_TYPE_DATA, .flags = GM_FLAG_ACK_REQ,
 			    .hop_limit = GM_HOP_DEFAULT, .src = src, .dst = dst };
 	uint8_t pl[GM_MAX_PAYLOAD];
 
 	randombytes_buf(pl, len);
-	pl[0] = 0xee;
+	memcpy(pl, pre, plen);
 	randombytes_buf(&h.seq, sizeof(h.seq));
 	return gm_frame_encode(&h, pl, len, wire, size);
 }
@@ -401,8 +412,11 @@ enum hostile_kind {
 	H_NOISE,	/* random bytes, frame delimiters included, every period */
 	H_SLOW,		/* one byte of a frame every period: the frame never ends */
 	H_REPLAY,	/* an authentic frame townd already accepted, every period */
-	H_JUNK_AS_METER, /* CRC-valid frames with a real meter's id and a junk envelope */
+	H_JUNK_AS_METER, /* CRC-valid frames with a real meter's id, session kind, junk */
 };
+
+/* A session envelope's first bytes with a session id townd does not hold for the meter. */
+static const uint8_t junk_session[2] = { GMP_ENV_SESSION, 0xee };
 
 struct hostile {
 	const char *src;
@@ -483,7 +497,8 @@ static void attacker(uint16_t port, const struct attack *a, int out)
 				len = a->frame_len;
 				break;
 			case H_JUNK_AS_METER: {
-				int l = junk_frame(a->meter_id, GM_ID_SERVER, 40, buf, sizeof(buf));
+				int l = junk_frame(a->meter_id, GM_ID_SERVER, junk_session,
+						   sizeof(junk_session), 40, buf, sizeof(buf));
 
 				len = l > 0 ? (size_t)l : 0;
 				break;
@@ -683,6 +698,11 @@ TEST_F(hostile, garbage_and_slow_clients_cannot_hold_slots)
 	town_start(&self->t);
 
 	/* reading 1 is accepted; its frame is what the replayers send */
+	fd = connect_from(self->t.port, "127.0.0.1");
+	ASSERT_LE(0, fd);
+	sim_rx_init(&rx);
+	ASSERT_EQ(0, handshake(&m, fd, &rx));
+	close(fd);
 	sim_reading(1, 1, &g);
 	len = simmeter_frame(&m, &g, 1, GM_FLAG_ACK_REQ, replay, sizeof(replay));
 	ASSERT_LT(0, len);
@@ -692,7 +712,7 @@ TEST_F(hostile, garbage_and_slow_clients_cannot_hold_slots)
 	ASSERT_EQ(0, sim_send_all(fd, replay, (size_t)len));
 	ASSERT_EQ(1, ack_upto(&m, fd, &rx, 1, 5000));
 	close(fd);
-	/* townd has seen the close once a new connection is accepted in its slot */
+	/* townd has seen the close before the attack starts */
 	sleep_ms(200);
 
 	a.frame = replay;
@@ -727,8 +747,8 @@ TEST_F(hostile, garbage_and_slow_clients_cannot_hold_slots)
 	EXPECT_EQ(SLOTS, stat_of(&self->t, "first_frame_timeouts"));
 	EXPECT_LE(1, stat_of(&self->t, "conn_refused"));
 	EXPECT_LE(1, stat_of(&self->t, "replayed"));
-	/* junk envelopes: a bad version byte, too short, or a failed tag */
-	EXPECT_LE(1, stat_of(&self->t, "auth_failed") + stat_of(&self->t, "truncated"));
+	/* junk with the meter's id in a session envelope of a session townd does not hold */
+	EXPECT_LE(1, stat_of(&self->t, "no_session"));
 	/* each hostile peer is named in the journal */
 	for (int i = 0; i < SLOTS; i++) {
 		char want[64];
@@ -764,6 +784,8 @@ TEST_F(hostile, idle_timer_refreshed_only_by_authentic_frames)
 	fb = connect_from(self->t.port, "127.0.0.1");
 	ASSERT_LE(0, fa);
 	ASSERT_LE(0, fb);
+	ASSERT_EQ(0, handshake(&a, fa, &rxa));
+	ASSERT_EQ(0, handshake(&b, fb, &rxb));
 	auth_sent = mono_ms();
 	ASSERT_EQ(0, send_range(&a, fa, 1, 1, 1));
 	ASSERT_EQ(1, ack_upto(&a, fa, &rxa, 1, 5000));
@@ -772,7 +794,8 @@ TEST_F(hostile, idle_timer_refreshed_only_by_authentic_frames)
 	while (mono_ms() - t0 < RUN_MS &&
 	       (closed_at < 0 || mono_ms() - t0 < IDLE_S * 1000 + 2000)) {
 		uint8_t junk[GM_MAX_WIRE];
-		int l = junk_frame(1, GM_ID_SERVER, 40, junk, sizeof(junk));
+		int l = junk_frame(1, GM_ID_SERVER, junk_session, sizeof(junk_session), 40, junk,
+				   sizeof(junk));
 
 		/* A's connection: noise and junk frames with A's id, every 200 ms */
 		if (closed_at < 0) {
@@ -1006,15 +1029,16 @@ static int forged_frame(struct simmeter *m, int64_t seq, uint8_t *wire, size_t s
 }
 
 /*
- * Frames that do not open (junk and forgeries with a real meter's id,
- * replays, unknown ids, frames for others) and line noise change nothing
- * on disk: the database and its WAL keep their size and mtime. They are
- * counted in memory and saved with the next authentic work, every
- * stats_interval, or at stop.
+ * Frames that do not open (junk, junk in a session envelope and forgeries
+ * with a real meter's id, replays, unknown ids, frames for others) and
+ * line noise change nothing on disk: the database and its WAL keep their
+ * size and mtime. They are counted in memory and saved with the next
+ * authentic work, every stats_interval, or at stop.
  */
 TEST_F(hostile, unauthenticated_input_writes_nothing)
 {
-	enum { JUNK = 40, FORGED = 25, REPLAYS = 30, UNKNOWN = 20, OTHERS = 10 };
+	enum { JUNK = 40, NO_SESSION = 15, FORGED = 25, REPLAYS = 30, UNKNOWN = 20, OTHERS = 10 };
+	static const uint8_t no_version[1] = { 0xee };
 	static const char *const files[] = { "town.db", "town.db-wal" };
 	struct fstamp before[2], after[2];
 	struct simmeter m;
@@ -1027,15 +1051,16 @@ TEST_F(hostile, unauthenticated_input_writes_nothing)
 	ASSERT_EQ(0, town_setup(&self->t, "stats_interval = 3600\n"));
 	ASSERT_EQ(0, provision(&self->t, 1, &m));
 	town_start(&self->t);
-	sim_reading(1, 1, &g);
-	l1 = simmeter_frame(&m, &g, 1, GM_FLAG_ACK_REQ, first, sizeof(first));
-	ASSERT_LT(0, l1);
 	fd = connect_from(self->t.port, "127.0.0.1");
 	ASSERT_LE(0, fd);
 	{
 		struct sim_rx rx;
 
 		sim_rx_init(&rx);
+		ASSERT_EQ(0, handshake(&m, fd, &rx));
+		sim_reading(1, 1, &g);
+		l1 = simmeter_frame(&m, &g, 1, GM_FLAG_ACK_REQ, first, sizeof(first));
+		ASSERT_LT(0, l1);
 		ASSERT_EQ(0, sim_send_all(fd, first, (size_t)l1));
 		ASSERT_EQ(1, ack_upto(&m, fd, &rx, 1, 5000));
 		ASSERT_EQ(0, send_range(&m, fd, 2, 5, 2));
@@ -1052,7 +1077,11 @@ TEST_F(hostile, unauthenticated_input_writes_nothing)
 	ASSERT_TRUE(before[1].exists);
 
 	for (int i = 0; i < JUNK; i++)
-		len += (size_t)junk_frame(1, GM_ID_SERVER, 30 + (size_t)i, buf + len, 4096);
+		len += (size_t)junk_frame(1, GM_ID_SERVER, no_version, sizeof(no_version),
+					  30 + (size_t)i, buf + len, 4096);
+	for (int i = 0; i < NO_SESSION; i++)
+		len += (size_t)junk_frame(1, GM_ID_SERVER, junk_session, sizeof(junk_session),
+					  40 + (size_t)i, buf + len, 4096);
 	for (int i = 0; i < FORGED; i++) {
 		int l = forged_frame(&m, 6 + i, buf + len, 4096);
 
@@ -1065,9 +1094,11 @@ TEST_F(hostile, unauthenticated_input_writes_nothing)
 	}
 	half = len;
 	for (int i = 0; i < UNKNOWN; i++)
-		len += (size_t)junk_frame((uint16_t)(4000 + i), GM_ID_SERVER, 50, buf + len, 4096);
+		len += (size_t)junk_frame((uint16_t)(4000 + i), GM_ID_SERVER, junk_session,
+					  sizeof(junk_session), 50, buf + len, 4096);
 	for (int i = 0; i < OTHERS; i++)
-		len += (size_t)junk_frame(1, 7, 50, buf + len, 4096);
+		len += (size_t)junk_frame(1, 7, junk_session, sizeof(junk_session), 50, buf + len,
+					  4096);
 	/* line noise: delimited runs of junk (CRC or framing errors) */
 	noise_frames = 25;
 	for (int i = 0; i < noise_frames; i++) {
@@ -1097,13 +1128,15 @@ TEST_F(hostile, unauthenticated_input_writes_nothing)
 	}
 	/* counted all the same, and saved at stop */
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
-	EXPECT_EQ(JUNK, stat_of(&self->t, "truncated"));	/* no envelope version */
+	EXPECT_EQ(JUNK, stat_of(&self->t, "bad_version"));
+	EXPECT_EQ(NO_SESSION, stat_of(&self->t, "no_session"));
 	EXPECT_EQ(FORGED, stat_of(&self->t, "auth_failed"));
 	EXPECT_EQ(REPLAYS, stat_of(&self->t, "replayed"));
 	EXPECT_EQ(UNKNOWN, stat_of(&self->t, "unknown_meter"));
 	EXPECT_EQ(OTHERS, stat_of(&self->t, "not_for_us"));
 	EXPECT_EQ(noise_frames, stat_of(&self->t, "crc_errors") + stat_of(&self->t, "framing_errors"));
-	EXPECT_EQ(JUNK + FORGED + REPLAYS,
+	/* the meter's own count: what reached its sessions */
+	EXPECT_EQ(NO_SESSION + FORGED + REPLAYS,
 		  q1(&self->t, "SELECT rejected FROM meters WHERE id = ?", 1));
 	EXPECT_TRUE(readings_ok(&self->t, 1, 5));
 	free(buf);
@@ -1121,7 +1154,8 @@ TEST_F(hostile, rejected_input_counters_saved_every_stats_interval)
 	ASSERT_EQ(0, town_setup(&self->t, "stats_interval = 1\n"));
 	town_start(&self->t);
 	for (int i = 0; i < JUNK; i++)
-		len += (size_t)junk_frame((uint16_t)(100 + i), GM_ID_SERVER, 40, buf + len, 128);
+		len += (size_t)junk_frame((uint16_t)(100 + i), GM_ID_SERVER, junk_session,
+					  sizeof(junk_session), 40, buf + len, 128);
 	fd = connect_from(self->t.port, "127.0.0.2");
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, send_and_drain(fd, buf, len));

@@ -514,12 +514,18 @@ TEST(reading_through_modem_to_townd)
 	ASSERT_EQ(0, drive(&r, SIM900_DATA, 5000));
 	/* meterd would now attach the line discipline; here the test frames */
 	ASSERT_EQ(0, simmeter_init(&a, 7, &meter, town.pk));
+	sim_rx_init(&rx);
+	fcntl(r.tty, F_SETFL, 0);
+	/* gmproto v2: the handshake first */
+	len = simmeter_hello(&a, 0, wire, sizeof(wire));
+	ASSERT_LT(0, len);
+	ASSERT_EQ(0, write_all(r.tty, wire, (size_t)len));
+	ASSERT_EQ(1, sim_wait_ack(&a, r.tty, &rx, 5000, &ack));
+	ASSERT_TRUE(ack.welcome);
 	sim_reading(7, 1, &g);
 	len = simmeter_frame(&a, &g, 1, GM_FLAG_ACK_REQ, wire, sizeof(wire));
 	ASSERT_LT(0, len);
 	ASSERT_EQ(0, write_all(r.tty, wire, (size_t)len));
-	sim_rx_init(&rx);
-	fcntl(r.tty, F_SETFL, 0);
 	ASSERT_EQ(1, sim_wait_ack(&a, r.tty, &rx, 5000, &ack));
 	EXPECT_EQ(1, ack.upto);
 	kill(townd, SIGTERM);

@@ -474,9 +474,11 @@ def main():
         t.check("A's records reach townd through B's link and B's modem", through_b)
 
         def unreadable():
+            # the WELCOMEs of A's sessions come back on the B -> A line
             r = subprocess.run([os.path.join(BIN, "uplink_wire"), "inspect",
                                 f"{W}/line-a-to-b.bin", f"{W}/townd.key", "101",
-                                f"{W}/uplink-a.key", f"{W}/uplink-b.key"],
+                                f"{W}/uplink-a.key", f"{W}/uplink-b.key",
+                                f"{W}/line-b-to-a.bin"],
                                capture_output=True, text=True)
             if r.returncode:
                 raise Failed(f"uplink_wire: {r.stdout.strip()} {r.stderr.strip()}")

@@ -2,6 +2,7 @@
 # meterd, sim900sim bridging their modems to townd on the host
 # (tests/uplink/e2e.py); uplink_wire inspects and injects captured frames.
 PROGS += uplink_wire
-uplink_wire_SRCS = $(TOWND_CORE) agent/uplink/credentials.c tests/uplink/uplink_wire.c
-uplink_wire_CFLAGS = $(TOWND_CFLAGS)
+uplink_wire_SRCS = $(TOWND_CORE) agent/uplink/credentials.c tests/server/nonce_audit.c \
+	tests/uplink/uplink_wire.c
+uplink_wire_CFLAGS = $(TOWND_CFLAGS) -Itests/server
 uplink_wire_PKGS = $(TOWND_PKGS)

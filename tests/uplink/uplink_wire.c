@@ -1,20 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * uplink_wire: what the uplink end-to-end test (tests/uplink/e2e.py) does
- * with the bytes it captured on the serial line between meters A and B.
+ * with the bytes it captured (gmproto v2).
  *
- *   uplink_wire inspect CAPTURE TOWN_KEY A_ID A_CREDENTIALS B_CREDENTIALS
- *       Decode every frame; for those from meter A try to open the
- *       envelope with every key meter B holds (its two session keys with
- *       the town server) and with the town server's key for A. Prints
- *       counts and the record sequences found; exit 1 if B could open one
- *       or the town server could not.
+ *   uplink_wire inspect CAPTURE TOWN_KEY A_ID A_CREDENTIALS B_CREDENTIALS [CAPTURE...]
+ *       Decode every frame of CAPTURE (the line A -> B); for those from
+ *       meter A try every key meter B holds (its long-term direction keys
+ *       with the town server, as handshake and as session keys), and the
+ *       town server's: A's long-term keys for handshakes, and for session
+ *       frames the session keys of every WELCOME to A found in all the
+ *       captures given (the WELCOMEs travel the other way: give the
+ *       B -> A capture too). Prints counts and the record sequences found;
+ *       exit 1 if B could open one or the town server could not.
  *   uplink_wire inject CAPTURE SRC HOST:PORT replay|forge|stranger
- *       Send one DATA frame from SRC found in CAPTURE to the town server
- *       over TCP (a wired gateway's connection): verbatim (replay); forged
- *       (forge): a counter far above any used, so that the replay check
- *       passes, one ciphertext bit flipped, and a valid CRC; or
- *       re-addressed from an unprovisioned meter (stranger).
+ *       Send one frame from SRC found in CAPTURE to the town server over
+ *       TCP (a wired gateway's connection): its last HELLO verbatim
+ *       (replay: townd remembers the meter's recent HELLO randoms and
+ *       refuses it), the same with one ciphertext bit flipped and a valid
+ *       CRC (forge), or a frame re-addressed from an unprovisioned meter
+ *       (stranger).
+ *   uplink_wire audit TOWN_KEY TOWN_DB CAPTURE...
+ *       Every frame of every capture (raw link-frame byte streams, any
+ *       direction): the key and nonce each envelope was sealed with, found
+ *       from the town's key (and KEY.next), the meters' keys in TOWN_DB
+ *       and the WELCOMEs in the captures. Prints frames, attributed
+ *       envelopes, copies and (key, nonce) repeats; exit 1 on a repeat.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,13 +33,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "credentials.h"
 #include "gm_frame.h"
 #include "gmproto.h"
+#include "nonce_audit.h"
 #include "townd_core.h"
 
 #define CAP_MAX		(64 << 20)
@@ -81,14 +94,14 @@ static struct frame *frames_of(const char *path, size_t *n)
 	return fr;
 }
 
-static int try_open(const uint8_t key[GMP_KEY_LEN], const struct frame *f, uint8_t *plain)
+static int add_capture(struct nonce_audit *a, const char *path)
 {
-	struct gmp_session s = { 0 };
-	struct gmp_addr a = { .type = f->h.type, .flags = f->h.flags, .src = f->h.src,
-			      .dst = f->h.dst };
+	size_t len;
+	uint8_t *buf = read_all(path, &len);
+	int n = nonce_audit_stream(a, buf, len);
 
-	memcpy(s.rx_key, key, GMP_KEY_LEN);
-	return gmp_open(&s, &a, f->payload, f->len, plain, GM_MAX_PAYLOAD, NULL);
+	free(buf);
+	return n;
 }
 
 static int load_cred(const char *path, struct uplink_credentials *c)
@@ -102,56 +115,107 @@ static int load_cred(const char *path, struct uplink_credentials *c)
 	return 0;
 }
 
-static int inspect(char **argv)
+/* Does any key B holds open the frame? */
+static bool b_opens(const struct gmp_lt *b, const struct frame *f)
+{
+	struct gmp_addr a = { f->h.type, f->h.flags, f->h.src, f->h.dst };
+	uint8_t plain[GM_MAX_PAYLOAD], sid = 0;
+	const uint8_t *keys[2] = { b->rx, b->tx };
+
+	for (int k = 0; k < 2; k++) {
+		struct gmp_lt lt;
+		struct gmp_session s = { .up = true };
+
+		memcpy(lt.rx, keys[k], GMP_KEY_LEN);
+		if (gmp_hs_open(&lt, &a, f->payload, f->len, plain, sizeof(plain)) >= 0)
+			return true;
+		if (gmp_envelope_kind(f->payload, f->len, &sid) != GMP_KIND_SESSION)
+			continue;
+		s.sid = sid;
+		memcpy(s.rx_key, keys[k], GMP_KEY_LEN);
+		if (gmp_open(&s, &a, f->payload, f->len, plain, sizeof(plain), NULL) >= 0)
+			return true;
+	}
+	return false;
+}
+
+struct records {
+	size_t first_capture_frames;	/* frames of CAPTURE come first in the audit */
+	unsigned int a_id;
+	size_t n;
+	int64_t lo, hi;
+};
+
+static void count_records(void *ctx, size_t frame, const struct gm_hdr *h,
+			  const uint8_t *plain, size_t len)
+{
+	struct records *r = ctx;
+	struct gmp_msg m;
+	size_t off = 0;
+
+	if (frame >= r->first_capture_frames || h->src != r->a_id)
+		return;
+	while (gmp_decode_next(plain, len, &off, &m) == 1) {
+		int64_t seq = gmp_msg_seq(&m);
+
+		if (!seq)
+			continue;
+		r->n++;
+		r->lo = seq < r->lo ? seq : r->lo;
+		r->hi = seq > r->hi ? seq : r->hi;
+	}
+}
+
+static int inspect(int argc, char **argv)
 {
 	struct uplink_credentials a, b;
-	struct gmp_session town_a, b_s;
 	struct gmp_keypair town;
-	size_t n, from_a = 0, by_town = 0, by_b = 0, records = 0;
-	int64_t lo = INT64_MAX, hi = 0;
-	unsigned int a_id = (unsigned int)atoi(argv[3]);
+	struct gmp_lt b_lt;
+	struct nonce_audit au;
+	struct records rec = { .lo = INT64_MAX };
+	size_t n, from_a = 0, by_town = 0, by_b = 0;
 	struct frame *fr;
 	char err[400];
+	int rc;
 
+	rec.a_id = (unsigned int)atoi(argv[3]);
 	if (townd_key_load(argv[2], &town, err, sizeof(err))) {
 		fprintf(stderr, "uplink_wire: %s\n", err);
 		return 2;
 	}
 	if (load_cred(argv[4], &a) || load_cred(argv[5], &b) ||
-	    gmp_session_town(&town_a, &town, a.key.pk) ||
-	    gmp_session_meter(&b_s, &b.key, b.town_pk))
+	    gmp_lt_meter(&b_lt, &b.key, b.town_pk))
+		return 2;
+	nonce_audit_init(&au);
+	au.on_plain = count_records;
+	au.ctx = &rec;
+	if (nonce_audit_key(&au, &town, (uint16_t)rec.a_id, a.key.pk))
 		return 2;
 	fr = frames_of(argv[1], &n);
+	for (size_t i = 0; i < n; i++)
+		nonce_audit_frame(&au, &fr[i].h, fr[i].payload, fr[i].len);
+	rec.first_capture_frames = n;
+	for (int k = 6; k < argc; k++)
+		if (add_capture(&au, argv[k]) < 0)
+			return 2;
+	if (nonce_audit_run(&au))
+		return 2;
 	for (size_t i = 0; i < n; i++) {
-		uint8_t plain[GM_MAX_PAYLOAD];
-		struct gmp_msg m;
-		size_t off = 0;
-		int len;
-
-		if (fr[i].h.src != a_id || fr[i].h.type != GM_TYPE_DATA)
+		if (fr[i].h.src != rec.a_id || fr[i].h.type != GM_TYPE_DATA)
 			continue;
 		from_a++;
-		if (try_open(b_s.rx_key, &fr[i], plain) >= 0 || try_open(b_s.tx_key, &fr[i], plain) >= 0)
-			by_b++;
-		len = try_open(town_a.rx_key, &fr[i], plain);
-		if (len < 0)
-			continue;
-		by_town++;
-		while (gmp_decode_next(plain, (size_t)len, &off, &m) == 1) {
-			int64_t seq = gmp_msg_seq(&m);
-
-			if (!seq)
-				continue;
-			records++;
-			lo = seq < lo ? seq : lo;
-			hi = seq > hi ? seq : hi;
-		}
+		by_b += b_opens(&b_lt, &fr[i]);
+		by_town += au.opened[i];
 	}
 	printf("frames %zu from_a %zu opened_by_town %zu opened_by_b %zu records %zu seq_min %lld "
-	       "seq_max %lld\n", n, from_a, by_town, by_b, records,
-	       (long long)(records ? lo : 0), (long long)hi);
+	       "seq_max %lld sessions %llu\n", n, from_a, by_town, by_b, rec.n,
+	       (long long)(rec.n ? rec.lo : 0), (long long)(rec.n ? rec.hi : 0),
+	       (unsigned long long)au.welcomes);
+	rc = by_b || by_town != from_a || !from_a ? 1 : 0;
+	nonce_audit_free(&au);
 	free(fr);
-	return by_b || by_town != from_a || !from_a ? 1 : 0;
+	sodium_memzero(&town, sizeof(town));
+	return rc;
 }
 
 static int inject(char **argv)
@@ -173,36 +237,23 @@ static int inject(char **argv)
 	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
 		return 2;
 	fr = frames_of(argv[1], &n);
+	/*
+	 * The meter's first HELLO in the capture (the handshake of its
+	 * failover through B, answered by townd, which keeps its random).
+	 */
 	for (size_t i = 0; i < n && !f; i++)
-		if (fr[i].h.src == src && fr[i].h.type == GM_TYPE_DATA && fr[i].len > GMP_ENV_MIN)
+		if (fr[i].h.src == src && fr[i].h.type == GM_TYPE_DATA &&
+		    gmp_envelope_kind(fr[i].payload, fr[i].len, NULL) == GMP_KIND_HANDSHAKE &&
+		    fr[i].len > GMP_HS_OVERHEAD)
 			f = &fr[i];
 	if (!f) {
-		fprintf(stderr, "uplink_wire: no DATA frame from %u in %s\n", src, argv[1]);
+		fprintf(stderr, "uplink_wire: no HELLO from %u in %s\n", src, argv[1]);
 		return 2;
 	}
-	if (!strcmp(mode, "forge")) {
-		/* envelope: version, LEB128 counter, ciphertext and tag */
-		uint8_t env[GM_MAX_PAYLOAD];
-		size_t c = 1, k = 0;
-		uint64_t ctr = 1ull << 62;
-
-		while (c < f->len && (f->payload[c] & 0x80))
-			c++;
-		env[k++] = f->payload[0];
-		do {
-			env[k++] = (uint8_t)((ctr & 0x7f) | (ctr >= 0x80 ? 0x80 : 0));
-			ctr >>= 7;
-		} while (ctr);
-		c++;
-		if (f->len - c + k > sizeof(env))
-			return 2;
-		memcpy(env + k, f->payload + c, f->len - c);
-		k += f->len - c;
-		env[k - GMP_TAG_LEN - 1] ^= 0x10;	/* the last ciphertext byte */
-		memcpy(f->payload, env, k);
-		f->len = k;
-	} else if (!strcmp(mode, "stranger"))
-		f->h.src = 4242;			/* never provisioned */
+	if (!strcmp(mode, "forge"))
+		f->payload[f->len - GMP_TAG_LEN - 1] ^= 0x10;	/* the last ciphertext byte */
+	else if (!strcmp(mode, "stranger"))
+		f->h.src = 4242;				/* never provisioned */
 	else if (strcmp(mode, "replay"))
 		return 2;
 	len = gm_frame_encode(&f->h, f->payload, f->len, wire, sizeof(wire));
@@ -219,15 +270,91 @@ static int inject(char **argv)
 	return 0;
 }
 
+/* Every meter key in the database (and the announced next keys). */
+static int db_keys(struct nonce_audit *au, const struct gmp_keypair *town, const char *db_path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n = 0, rc;
+
+	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT id, pk, pk_next FROM meters", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		fprintf(stderr, "uplink_wire: %s: %s\n", db_path, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (int col = 1; col <= 2; col++) {
+			const char *hex = (const char *)sqlite3_column_text(st, col);
+			uint8_t pk[GMP_KEY_LEN];
+
+			if (hex && !gmp_hex_decode(hex, pk, GMP_KEY_LEN) &&
+			    !nonce_audit_key(au, town, (uint16_t)sqlite3_column_int(st, 0), pk))
+				n++;
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc == SQLITE_DONE ? n : -1;
+}
+
+static int audit(int argc, char **argv)
+{
+	struct gmp_keypair town[2];
+	struct nonce_audit au;
+	char err[400], next[300];
+	struct stat sb;
+	int n_town = 1, keys = 0, frames = 0, rc;
+
+	if (townd_key_load(argv[1], &town[0], err, sizeof(err))) {
+		fprintf(stderr, "uplink_wire: %s\n", err);
+		return 2;
+	}
+	snprintf(next, sizeof(next), "%s.next", argv[1]);
+	if (!stat(next, &sb) && !townd_key_load(next, &town[1], err, sizeof(err)))
+		n_town = 2;
+	nonce_audit_init(&au);
+	for (int t = 0; t < n_town; t++) {
+		int k = db_keys(&au, &town[t], argv[2]);
+
+		if (k < 0)
+			return 2;
+		keys += k;
+	}
+	for (int i = 3; i < argc; i++) {
+		int k = add_capture(&au, argv[i]);
+
+		if (k < 0)
+			return 2;
+		frames += k;
+	}
+	if (nonce_audit_run(&au))
+		return 2;
+	printf("captures %d frames %d gmproto %llu handshake %llu session %llu sessions %llu "
+	       "unattributed %llu copies %llu repeats %llu (keys: %d)\n", argc - 3, frames,
+	       (unsigned long long)au.frames, (unsigned long long)au.handshakes,
+	       (unsigned long long)au.sessions, (unsigned long long)au.welcomes,
+	       (unsigned long long)au.unattributed, (unsigned long long)au.copies,
+	       (unsigned long long)au.repeats, keys);
+	rc = au.repeats ? 1 : 0;
+	nonce_audit_free(&au);
+	sodium_memzero(town, sizeof(town));
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (sodium_init() < 0)
 		return 2;
-	if (argc == 7 && !strcmp(argv[1], "inspect"))
-		return inspect(argv + 1);
+	if (argc >= 7 && !strcmp(argv[1], "inspect"))
+		return inspect(argc - 1, argv + 1);
 	if (argc == 6 && !strcmp(argv[1], "inject"))
 		return inject(argv + 1);
-	fprintf(stderr, "usage: uplink_wire inspect CAPTURE TOWN_KEY A_ID A_CRED B_CRED\n"
-			"       uplink_wire inject CAPTURE SRC HOST:PORT replay|forge|stranger\n");
+	if (argc >= 5 && !strcmp(argv[1], "audit"))
+		return audit(argc - 1, argv + 1);
+	fprintf(stderr, "usage: uplink_wire inspect CAPTURE TOWN_KEY A_ID A_CRED B_CRED [CAPTURE...]\n"
+			"       uplink_wire inject CAPTURE SRC HOST:PORT replay|forge|stranger\n"
+			"       uplink_wire audit TOWN_KEY TOWN_DB CAPTURE...\n");
 	return 2;
 }
