@@ -368,7 +368,7 @@ static int handle_hello(struct townd_core *c, struct townd_meter *m, uint64_t co
 			m->hs_conn = conn;
 			pend(c, m);
 			gmp_lt_wipe(&lt);
-			return TOWND_AUTHENTIC;
+			return TOWND_DUPLICATE;	/* may be a replay: keeps no slot */
 		}
 	}
 	rc = tdb_hello_seen(&c->db, m->id, h.hello.rm);

@@ -107,6 +107,12 @@ struct townd_core {
 enum townd_verdict {
 	TOWND_REJECTED = 0,	/* not authentic (or not for us): must not refresh timers */
 	TOWND_AUTHENTIC = 1,	/* opened under a meter's key */
+	/*
+	 * A HELLO of a session already made, answered with its WELCOME again:
+	 * the same HELLO by a second route, or a captured one replayed. Proves
+	 * nothing fresh: must not refresh timers either.
+	 */
+	TOWND_DUPLICATE = 2,
 };
 
 /* Callback for each sealed frame after the commit. */

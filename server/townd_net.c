@@ -459,13 +459,16 @@ static void do_read(struct townd_net *n, struct tconn *t)
 	t->rx_bytes += (uint64_t)r;
 	while (off < (size_t)r) {
 		enum gm_rx_status st;
+		int v;
 
 		off += gm_rx_feed(&t->rx, n->buf + off, (size_t)r - off, &st);
 		switch (st) {
 		case GM_RX_FRAME:
-			if (townd_core_frame(n->core, tok, &t->rx.hdr, t->rx.payload,
-					     t->rx.payload_len, now) != TOWND_AUTHENTIC) {
-				t->refused++;
+			v = townd_core_frame(n->core, tok, &t->rx.hdr, t->rx.payload,
+					     t->rx.payload_len, now);
+			if (v != TOWND_AUTHENTIC) {
+				/* a duplicate HELLO is answered, not refused, but keeps no slot */
+				t->refused += v == TOWND_REJECTED;
 				break;
 			}
 			/* authentic: the only thing that keeps a slot */

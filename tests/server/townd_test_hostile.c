@@ -412,6 +412,7 @@ enum hostile_kind {
 	H_NOISE,	/* random bytes, frame delimiters included, every period */
 	H_SLOW,		/* one byte of a frame every period: the frame never ends */
 	H_REPLAY,	/* an authentic frame townd already accepted, every period */
+	H_REPLAY_HELLO,	/* the meter's HELLO townd answered, every period */
 	H_JUNK_AS_METER, /* CRC-valid frames with a real meter's id, session kind, junk */
 };
 
@@ -430,6 +431,8 @@ struct attack {
 	int duration_ms;
 	const uint8_t *frame;	/* for H_SLOW and H_REPLAY */
 	size_t frame_len;
+	const uint8_t *hello;	/* for H_REPLAY_HELLO */
+	size_t hello_len;
 	uint16_t meter_id;	/* for H_JUNK_AS_METER */
 };
 
@@ -495,6 +498,10 @@ static void attacker(uint16_t port, const struct attack *a, int out)
 			case H_REPLAY:
 				memcpy(buf, a->frame, a->frame_len);
 				len = a->frame_len;
+				break;
+			case H_REPLAY_HELLO:
+				memcpy(buf, a->hello, a->hello_len);
+				len = a->hello_len;
 				break;
 			case H_JUNK_AS_METER: {
 				int l = junk_frame(a->meter_id, GM_ID_SERVER, junk_session,
@@ -664,8 +671,9 @@ FIXTURE_TEARDOWN(hostile)
 
 /*
  * Every slot is taken by noise senders, slow senders (a byte every 0.7 s
- * of a frame that never ends), replayers of an accepted frame and senders
- * of CRC-valid junk frames carrying the real meter's id. The meter is
+ * of a frame that never ends), replayers of an accepted frame and of the
+ * meter's HELLO (whose session townd still holds) and senders of
+ * CRC-valid junk frames carrying the real meter's id. The meter is
  * refused while they hold the slots; each of them is closed
  * first_frame_timeout after it connected, whatever it keeps sending, and
  * the meter's next try gets in and its readings are stored.
@@ -676,7 +684,7 @@ TEST_F(hostile, garbage_and_slow_clients_cannot_hold_slots)
 	static const struct hostile h[SLOTS] = {
 		{ "127.0.0.2", H_NOISE, 100 }, { "127.0.0.2", H_NOISE, 300 },
 		{ "127.0.0.3", H_SLOW, 700 }, { "127.0.0.3", H_SLOW, 700 },
-		{ "127.0.0.4", H_REPLAY, 300 }, { "127.0.0.4", H_REPLAY, 300 },
+		{ "127.0.0.4", H_REPLAY, 300 }, { "127.0.0.4", H_REPLAY_HELLO, 300 },
 		{ "127.0.0.5", H_JUNK_AS_METER, 100 }, { "127.0.0.5", H_NOISE, 1000 },
 	};
 	struct attack_result r[SLOTS];
@@ -685,10 +693,11 @@ TEST_F(hostile, garbage_and_slow_clients_cannot_hold_slots)
 	struct simmeter m;
 	struct gmp_msg g;
 	struct sim_rx rx;
-	uint8_t replay[GM_MAX_WIRE];
+	uint8_t replay[GM_MAX_WIRE], hello[GM_MAX_WIRE];
+	struct sim_ack ack;
 	char conf[160];
 	int64_t t0;
-	int len, fd, rfd, tries;
+	int len, hlen, fd, rfd, tries;
 	pid_t apid;
 
 	snprintf(conf, sizeof(conf), "max_connections = %d\nfirst_frame_timeout = %d\n"
@@ -697,11 +706,15 @@ TEST_F(hostile, garbage_and_slow_clients_cannot_hold_slots)
 	ASSERT_EQ(0, provision(&self->t, 1, &m));
 	town_start(&self->t);
 
-	/* reading 1 is accepted; its frame is what the replayers send */
+	/* the handshake and reading 1 are accepted: their frames are what the replayers send */
 	fd = connect_from(self->t.port, "127.0.0.1");
 	ASSERT_LE(0, fd);
 	sim_rx_init(&rx);
-	ASSERT_EQ(0, handshake(&m, fd, &rx));
+	hlen = simmeter_hello(&m, 0, hello, sizeof(hello));
+	ASSERT_LT(0, hlen);
+	ASSERT_EQ(0, sim_send_all(fd, hello, (size_t)hlen));
+	ASSERT_EQ(1, sim_wait_ack(&m, fd, &rx, 5000, &ack));
+	ASSERT_TRUE(ack.welcome);
 	close(fd);
 	sim_reading(1, 1, &g);
 	len = simmeter_frame(&m, &g, 1, GM_FLAG_ACK_REQ, replay, sizeof(replay));
@@ -717,6 +730,8 @@ TEST_F(hostile, garbage_and_slow_clients_cannot_hold_slots)
 
 	a.frame = replay;
 	a.frame_len = (size_t)len;
+	a.hello = hello;
+	a.hello_len = (size_t)hlen;
 	t0 = mono_ms();
 	apid = attack_start(self->t.port, &a, &rfd);
 	ASSERT_LT(0, apid);
@@ -749,6 +764,8 @@ TEST_F(hostile, garbage_and_slow_clients_cannot_hold_slots)
 	EXPECT_LE(1, stat_of(&self->t, "replayed"));
 	/* junk with the meter's id in a session envelope of a session townd does not hold */
 	EXPECT_LE(1, stat_of(&self->t, "no_session"));
+	/* the replayed HELLO was answered as a duplicate, and kept no slot for it */
+	EXPECT_LE(1, stat_of(&self->t, "hello_dups"));
 	/* each hostile peer is named in the journal */
 	for (int i = 0; i < SLOTS; i++) {
 		char want[64];
