@@ -58,18 +58,13 @@ int main(int argc, char **argv)
 		struct gmp_keypair kp;
 		struct townd_db db;
 		uint32_t max_conn;
-
 		/* the same limit as the service: ExecStartPre runs under its LimitNOFILE */
-		switch (townd_fd_limit(&cfg, cfg.n_listen, &max_conn, err, sizeof(err))) {
-		case 0:
-			break;
-		case 1:
+		int fit = townd_fd_limit(&cfg, cfg.n_listen, &max_conn, err, sizeof(err));
+
+		if (fit)
 			fprintf(stderr, "townd: %s\n", err);
-			break;
-		default:
-			fprintf(stderr, "townd: %s\n", err);
+		if (fit < 0)
 			return 1;
-		}
 		if (sodium_init() < 0 || townd_key_load(cfg.key_file, &kp, err, sizeof(err)) ||
 		    tdb_open(&db, cfg.database, cfg.sync_full, err, sizeof(err))) {
 			fprintf(stderr, "townd: %s\n", err);

@@ -656,18 +656,13 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 	sigset_t mask;
 	bool stop = false;
 	uint64_t batch0 = 0;
-	int rc = -1;
+	int rc = townd_fd_limit(cfg, (unsigned int)n_fds + cfg->n_listen, &n.max_conn, err, errlen);
 
-	switch (townd_fd_limit(cfg, (unsigned int)n_fds + cfg->n_listen, &n.max_conn, err,
-			       errlen)) {
-	case 0:
-		break;
-	case 1:
-		fprintf(stderr, "townd: %s\n", err);
-		break;
-	default:
+	if (rc < 0)
 		return -1;
-	}
+	if (rc > 0)
+		fprintf(stderr, "townd: %s\n", err);	/* the default lowered: said, not fatal */
+	rc = -1;
 	if (sodium_init() < 0) {
 		snprintf(err, errlen, "libsodium failed to initialise");
 		return -1;

@@ -1,7 +1,7 @@
 # townd host end-to-end tests (issue 6): the server loop in a child
 # process on 127.0.0.1, simulated meters over TCP.
 UNIT_TESTS += townd_test_e2e
-townd_test_e2e_SRCS := $(TOWND_CORE) $(TOWND_NET) tests/server/simmeter.c \
+townd_test_e2e_SRCS := $(TOWND_CORE) $(TOWND_NET) tests/server/simmeter.c tests/server/town_child.c \
 	tests/server/townd_test_e2e.c
 townd_test_e2e_CFLAGS := $(TOWND_CFLAGS) -Itests/server
 townd_test_e2e_PKGS := $(TOWND_PKGS) libsystemd
@@ -20,7 +20,7 @@ townd_test_failover_LDLIBS := -lutil
 # townd under hostile clients (issue 10): garbage, slow, replaying and
 # crowding peers, descriptor exhaustion, no disk write for them.
 UNIT_TESTS += townd_test_hostile
-townd_test_hostile_SRCS := $(TOWND_CORE) $(TOWND_NET) tests/server/simmeter.c \
+townd_test_hostile_SRCS := $(TOWND_CORE) $(TOWND_NET) tests/server/simmeter.c tests/server/town_child.c \
 	tests/server/townd_test_hostile.c
 townd_test_hostile_CFLAGS := $(TOWND_CFLAGS) -Itests/server
 townd_test_hostile_PKGS := $(TOWND_PKGS) libsystemd

@@ -24,131 +24,11 @@
 #include "kselftest_harness.h"
 
 #include "simmeter.h"
-#include "townd_config.h"
+#include "town_child.h"
 #include "townd_core.h"
 #include "townd_db.h"
-#include "townd_net.h"
 
 #define MONTH_OF_TEST_READINGS	"2026-09"	/* date -u -d @1790000000 */
-
-struct town {
-	char dir[64], db[128], key[128];
-	struct gmp_keypair kp;
-	struct townd_config cfg;
-	int lfd;
-	uint16_t port;
-	pid_t pid;
-};
-
-static int town_setup(struct town *t)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	char err[256];
-
-	memset(t, 0, sizeof(*t));
-	strcpy(t->dir, "/tmp/townd-e2e-XXXXXX");
-	if (!mkdtemp(t->dir))
-		return -1;
-	snprintf(t->db, sizeof(t->db), "%s/town.db", t->dir);
-	snprintf(t->key, sizeof(t->key), "%s/townd.key", t->dir);
-	gmp_keypair_generate(&t->kp);
-	if (townd_key_write(t->key, &t->kp, err, sizeof(err)))
-		return -1;
-	townd_config_defaults(&t->cfg);
-	strcpy(t->cfg.database, t->db);
-	strcpy(t->cfg.key_file, t->key);
-	t->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (t->lfd < 0 || bind(t->lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(t->lfd, 1024) || getsockname(t->lfd, (struct sockaddr *)&sa, &sl))
-		return -1;
-	t->port = ntohs(sa.sin_port);
-	return 0;
-}
-
-static void town_start(struct town *t)
-{
-	t->pid = fork();
-	if (t->pid == 0) {
-		char err[256];
-		int rc = townd_run(&t->cfg, &t->lfd, 1, err, sizeof(err));
-
-		if (rc)
-			fprintf(stderr, "townd_run: %s\n", err);
-		_exit(rc ? 1 : 0);
-	}
-}
-
-/* Returns the child's exit status (or 128 + signal). */
-static int town_stop(struct town *t, int sig)
-{
-	int st = 0;
-
-	if (t->pid <= 0)
-		return -1;
-	kill(t->pid, sig);
-	waitpid(t->pid, &st, 0);
-	t->pid = 0;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static void town_teardown(struct town *t)
-{
-	char cmd[160];
-
-	if (t->pid > 0)
-		town_stop(t, SIGKILL);
-	if (t->lfd > 0)
-		close(t->lfd);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
-	if (t->dir[0] && system(cmd)) {
-		/* nothing more to do */
-	}
-}
-
-/* Provision meter id: a fresh key pair, registered in the database. */
-static int provision(struct town *t, uint16_t id, struct simmeter *m)
-{
-	struct gmp_keypair kp;
-	struct townd_db db;
-	char err[256];
-	int rc;
-
-	gmp_keypair_generate(&kp);
-	if (tdb_open(&db, t->db, 1, err, sizeof(err)))
-		return -1;
-	rc = tdb_add_meter(&db, id, kp.pk, NULL, 1, err, sizeof(err));
-	tdb_close(&db);
-	return rc ? rc : simmeter_init(m, id, &kp, t->kp.pk);
-}
-
-static int64_t q1(struct town *t, const char *sql, int64_t arg)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int64_t v = -1;
-
-	if (sqlite3_open_v2(t->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-		if (sqlite3_bind_parameter_count(st))
-			sqlite3_bind_int64(st, 1, arg);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			v = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
-	sqlite3_close(db);
-	return v;
-}
-
-static int64_t stat_of(struct town *t, const char *name)
-{
-	char sql[128];
-
-	snprintf(sql, sizeof(sql), "SELECT COALESCE((SELECT value FROM stats WHERE name = '%s'), 0)",
-		 name);
-	return q1(t, sql, 0);
-}
 
 /*
  * Every reading of meter id in the database equals sim_reading(id, seq),
@@ -208,24 +88,6 @@ static const char *check_readings(struct town *t, uint16_t id, int64_t n)
 	return bad;
 }
 
-/* Send readings [from, to] of m on fd, k per frame, ack requested on each frame. */
-static int send_range(struct simmeter *m, int fd, int64_t from, int64_t to, int k)
-{
-	struct gmp_msg msgs[32];
-	uint8_t wire[GM_MAX_WIRE];
-
-	while (from <= to) {
-		int n = 0, len;
-
-		while (n < k && from <= to)
-			sim_reading(m->id, from++, &msgs[n++]);
-		len = simmeter_frame(m, msgs, (size_t)n, GM_FLAG_ACK_REQ, wire, sizeof(wire));
-		if (len < 0 || sim_send_all(fd, wire, (size_t)len))
-			return -1;
-	}
-	return 0;
-}
-
 /* Wait for an ack of at least upto; returns the highest seen, or -1. */
 static int64_t ack_upto(struct simmeter *m, int fd, struct sim_rx *rx, int64_t upto)
 {
@@ -246,12 +108,14 @@ FIXTURE(e2e) {
 FIXTURE_SETUP(e2e)
 {
 	ASSERT_LE(0, sodium_init());
-	ASSERT_EQ(0, town_setup(&self->t));
+	ASSERT_EQ(0, town_setup(&self->t, ""));
 	sim_rx_init(&self->rx);
 }
 
 FIXTURE_TEARDOWN(e2e)
 {
+	if (!_metadata->passed)
+		town_journal_dump(&self->t);
 	town_teardown(&self->t);
 }
 
@@ -261,7 +125,7 @@ TEST_F(e2e, meter_reports_and_is_acknowledged)
 	struct sim_ack ack;
 	int fd;
 
-	ASSERT_EQ(0, provision(&self->t, 1, &a));
+	ASSERT_EQ(0, town_provision(&self->t, 1, &a));
 	town_start(&self->t);
 	fd = sim_connect(self->t.port);
 	ASSERT_LE(0, fd);
@@ -270,7 +134,7 @@ TEST_F(e2e, meter_reports_and_is_acknowledged)
 	EXPECT_LT((int64_t)time(NULL) * 1000 - 5000, ack.time_ms);
 	EXPECT_GE((int64_t)time(NULL) * 1000 + 1000, ack.time_ms);
 	EXPECT_EQ(0, ack.upto);
-	ASSERT_EQ(0, send_range(&a, fd, 1, 10, 1));
+	ASSERT_EQ(0, town_send_readings(&a, fd, 1, 10, 1));
 	ASSERT_EQ(1, sim_wait_ack(&a, fd, &self->rx, 5000, &ack));
 	/* acknowledgements are cumulative: one may cover several frames */
 	if (ack.upto < 10)
@@ -278,9 +142,9 @@ TEST_F(e2e, meter_reports_and_is_acknowledged)
 	close(fd);
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
 	EXPECT_EQ(NULL, check_readings(&self->t, 1, 10));
-	EXPECT_EQ(10, q1(&self->t, "SELECT acked_upto FROM meters WHERE id = ?", 1));
-	EXPECT_EQ(10, stat_of(&self->t, "stored"));
-	EXPECT_EQ(0, stat_of(&self->t, "auth_failed"));
+	EXPECT_EQ(10, town_q1(&self->t, "SELECT acked_upto FROM meters WHERE id = ?", 1));
+	EXPECT_EQ(10, town_stat(&self->t, "stored"));
+	EXPECT_EQ(0, town_stat(&self->t, "auth_failed"));
 }
 
 /*
@@ -298,8 +162,8 @@ TEST_F(e2e, failover_through_neighbour_exactly_once_in_order)
 	size_t plen = 0;
 	int fa, fb, len;
 
-	ASSERT_EQ(0, provision(&self->t, 1, &a));
-	ASSERT_EQ(0, provision(&self->t, 2, &b));
+	ASSERT_EQ(0, town_provision(&self->t, 1, &a));
+	ASSERT_EQ(0, town_provision(&self->t, 2, &b));
 	town_start(&self->t);
 	sim_rx_init(&rxb);
 	fa = sim_connect(self->t.port);
@@ -312,7 +176,7 @@ TEST_F(e2e, failover_through_neighbour_exactly_once_in_order)
 		ASSERT_EQ(1, sim_handshake(&a, fa, &self->rx, 5000, &ack));
 		ASSERT_EQ(1, sim_handshake(&b, fb, &rxb, 5000, &ack));
 	}
-	ASSERT_EQ(0, send_range(&a, fa, 1, 5, 1));
+	ASSERT_EQ(0, town_send_readings(&a, fa, 1, 5, 1));
 	ASSERT_EQ(5, ack_upto(&a, fa, &self->rx, 5));
 	close(fa);			/* A's modem: NO CARRIER */
 
@@ -349,23 +213,23 @@ TEST_F(e2e, failover_through_neighbour_exactly_once_in_order)
 		}
 	}
 	ASSERT_EQ(0, sim_send_all(fb, wire, (size_t)len));
-	ASSERT_EQ(0, send_range(&a, fb, 7, 12, 2));
+	ASSERT_EQ(0, town_send_readings(&a, fb, 7, 12, 2));
 	/* B's own reading interleaved on its link */
-	ASSERT_EQ(0, send_range(&b, fb, 1, 3, 3));
+	ASSERT_EQ(0, town_send_readings(&b, fb, 1, 3, 3));
 	EXPECT_EQ(12, ack_upto(&a, fb, &rxb, 12));
 
 	/* the modem is back */
 	fa = sim_connect(self->t.port);
 	ASSERT_LE(0, fa);
 	sim_rx_init(&self->rx);
-	ASSERT_EQ(0, send_range(&a, fa, 13, 20, 4));
+	ASSERT_EQ(0, town_send_readings(&a, fa, 13, 20, 4));
 	EXPECT_EQ(20, ack_upto(&a, fa, &self->rx, 20));
 	close(fa);
 	close(fb);
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
 	EXPECT_EQ(NULL, check_readings(&self->t, 1, 20));
 	EXPECT_EQ(NULL, check_readings(&self->t, 2, 3));
-	EXPECT_EQ(0, stat_of(&self->t, "duplicates"));
+	EXPECT_EQ(0, town_stat(&self->t, "duplicates"));
 }
 
 TEST_F(e2e, replayed_forged_reordered_and_unknown_refused)
@@ -376,7 +240,7 @@ TEST_F(e2e, replayed_forged_reordered_and_unknown_refused)
 	uint8_t f1[GM_MAX_WIRE], f2[GM_MAX_WIRE], f3[GM_MAX_WIRE], forged[GM_MAX_WIRE];
 	int l1, l2, l3, lf, fd;
 
-	ASSERT_EQ(0, provision(&self->t, 1, &a));
+	ASSERT_EQ(0, town_provision(&self->t, 1, &a));
 	gmp_keypair_generate(&skp);
 	ASSERT_EQ(0, simmeter_init(&stranger, 9, &skp, self->t.kp.pk));
 	town_start(&self->t);
@@ -427,22 +291,22 @@ TEST_F(e2e, replayed_forged_reordered_and_unknown_refused)
 	/* reading 3 came while 2 was missing: not stored, the ack stays at 1 */
 	EXPECT_EQ(1, ack_upto(&a, fd, &self->rx, 1));
 	/* the meter resends 2 and 3 (go-back-N, new frames and counters): 1..3 */
-	ASSERT_EQ(0, send_range(&a, fd, 2, 3, 1));
+	ASSERT_EQ(0, town_send_readings(&a, fd, 2, 3, 1));
 	EXPECT_EQ(3, ack_upto(&a, fd, &self->rx, 3));
 	close(fd);
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
 
-	EXPECT_EQ(2, stat_of(&self->t, "replayed"));	/* f1 again, f2 late */
-	EXPECT_EQ(1, stat_of(&self->t, "auth_failed"));
-	EXPECT_EQ(1, stat_of(&self->t, "unknown_meter"));
-	EXPECT_EQ(1, stat_of(&self->t, "framing_errors"));
-	EXPECT_EQ(3, q1(&self->t, "SELECT rejected FROM meters WHERE id = ?", 1));
-	EXPECT_EQ(0, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 9));
+	EXPECT_EQ(2, town_stat(&self->t, "replayed"));	/* f1 again, f2 late */
+	EXPECT_EQ(1, town_stat(&self->t, "auth_failed"));
+	EXPECT_EQ(1, town_stat(&self->t, "unknown_meter"));
+	EXPECT_EQ(1, town_stat(&self->t, "framing_errors"));
+	EXPECT_EQ(3, town_q1(&self->t, "SELECT rejected FROM meters WHERE id = ?", 1));
+	EXPECT_EQ(0, town_q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 9));
 	/* reading 3 arrived before 2: refused then, stored once each in order */
-	EXPECT_EQ(3, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 1));
-	EXPECT_EQ(3, stat_of(&self->t, "stored"));
-	EXPECT_EQ(1, stat_of(&self->t, "ahead"));
-	EXPECT_EQ(1, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ? AND seq = 3 AND "
+	EXPECT_EQ(3, town_q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 1));
+	EXPECT_EQ(3, town_stat(&self->t, "stored"));
+	EXPECT_EQ(1, town_stat(&self->t, "ahead"));
+	EXPECT_EQ(1, town_q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ? AND seq = 3 AND "
 		       "rowid > (SELECT rowid FROM readings WHERE meter = 1 AND seq = 2)", 1));
 }
 
@@ -460,7 +324,7 @@ TEST_F(e2e, townd_killed_mid_transfer_loses_and_duplicates_nothing)
 	int64_t acked = 0, sent = 0, on_disk = 0;
 	int fd;
 
-	ASSERT_EQ(0, provision(&self->t, 1, &a));
+	ASSERT_EQ(0, town_provision(&self->t, 1, &a));
 	for (size_t r = 0; r < sizeof(delay_us) / sizeof(delay_us[0]); r++) {
 		town_start(&self->t);
 		fd = sim_connect(self->t.port);
@@ -470,7 +334,7 @@ TEST_F(e2e, townd_killed_mid_transfer_loses_and_duplicates_nothing)
 		EXPECT_EQ(on_disk, ack.upto);
 		acked = ack.upto;
 		/* from what the town holds, then more */
-		ASSERT_EQ(0, send_range(&a, fd, acked + 1, sent + 1500, 10));
+		ASSERT_EQ(0, town_send_readings(&a, fd, acked + 1, sent + 1500, 10));
 		sent += 1500;
 		/* the transfer is under way once a first acknowledgement came */
 		ASSERT_EQ(1, sim_wait_ack(&a, fd, &self->rx, 5000, &ack));
@@ -482,11 +346,11 @@ TEST_F(e2e, townd_killed_mid_transfer_loses_and_duplicates_nothing)
 			if (ack.upto > acked)
 				acked = ack.upto;
 		close(fd);
-		on_disk = q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 1);
+		on_disk = town_q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 1);
 		/* acknowledged means on disk, and the disk holds a prefix */
-		EXPECT_EQ(acked, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = 1 "
+		EXPECT_EQ(acked, town_q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = 1 "
 				    "AND seq <= ?", acked));
-		EXPECT_EQ(on_disk, q1(&self->t, "SELECT MAX(seq) FROM readings WHERE meter = ?", 1));
+		EXPECT_EQ(on_disk, town_q1(&self->t, "SELECT MAX(seq) FROM readings WHERE meter = ?", 1));
 		TH_LOG("round %zu: %lld sent, %lld acknowledged, %lld on disk", r,
 		       (long long)sent, (long long)acked, (long long)on_disk);
 	}
@@ -496,13 +360,13 @@ TEST_F(e2e, townd_killed_mid_transfer_loses_and_duplicates_nothing)
 	sim_rx_init(&self->rx);
 	ASSERT_EQ(1, sim_handshake(&a, fd, &self->rx, 5000, &ack));
 	EXPECT_EQ(on_disk, ack.upto);
-	ASSERT_EQ(0, send_range(&a, fd, ack.upto + 1, sent + 100, 10));
+	ASSERT_EQ(0, town_send_readings(&a, fd, ack.upto + 1, sent + 100, 10));
 	sent += 100;
 	EXPECT_EQ(sent, ack_upto(&a, fd, &self->rx, sent));
 	close(fd);
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
 	EXPECT_EQ(NULL, check_readings(&self->t, 1, sent));
-	EXPECT_EQ(0, stat_of(&self->t, "duplicates"));
+	EXPECT_EQ(0, town_stat(&self->t, "duplicates"));
 }
 
 /* townd down for a while: the backlog arrives complete, in order. */
@@ -513,12 +377,12 @@ TEST_F(e2e, backlog_after_outage_arrives_complete)
 	struct sim_ack ack;
 	int fd;
 
-	ASSERT_EQ(0, provision(&self->t, 1, &a));
+	ASSERT_EQ(0, town_provision(&self->t, 1, &a));
 	town_start(&self->t);
 	fd = sim_connect(self->t.port);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(1, sim_handshake(&a, fd, &self->rx, 5000, &ack));
-	ASSERT_EQ(0, send_range(&a, fd, 1, 20, 10));
+	ASSERT_EQ(0, town_send_readings(&a, fd, 1, 20, 10));
 	EXPECT_EQ(20, ack_upto(&a, fd, &self->rx, 20));
 	close(fd);
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
@@ -528,13 +392,13 @@ TEST_F(e2e, backlog_after_outage_arrives_complete)
 	ASSERT_LE(0, fd);
 	sim_rx_init(&self->rx);
 	/* the old session is gone with the process: a frame on it gets a REHELLO */
-	ASSERT_EQ(0, send_range(&a, fd, 21, 21, 1));
+	ASSERT_EQ(0, town_send_readings(&a, fd, 21, 21, 1));
 	ASSERT_EQ(1, sim_wait_ack(&a, fd, &self->rx, 5000, &ack));
 	EXPECT_TRUE(ack.rehello);
 	ASSERT_EQ(1, sim_handshake(&a, fd, &self->rx, 5000, &ack));
 	EXPECT_EQ(20, ack.upto);
 	/* as many readings per frame as the padded plaintext holds */
-	ASSERT_EQ(0, send_range(&a, fd, 21, backlog, 15));
+	ASSERT_EQ(0, town_send_readings(&a, fd, 21, backlog, 15));
 	EXPECT_EQ(backlog, ack_upto(&a, fd, &self->rx, backlog));
 	close(fd);
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
@@ -574,7 +438,7 @@ TEST_F(e2e, many_meters_demultiplexed)
 	ASSERT_NE(NULL, m);
 	ASSERT_NE(NULL, rx);
 	for (int i = 0; i < METERS; i++)
-		ASSERT_EQ(0, provision(&self->t, (uint16_t)(100 + i), &m[i]));
+		ASSERT_EQ(0, town_provision(&self->t, (uint16_t)(100 + i), &m[i]));
 	town_start(&self->t);
 	for (int c = 0; c < CONNS; c++) {
 		fd[c] = sim_connect(self->t.port);
@@ -588,7 +452,7 @@ TEST_F(e2e, many_meters_demultiplexed)
 	}
 	for (int64_t s = 1; s <= READINGS; s += 3)
 		for (int i = 0; i < METERS; i++)
-			ASSERT_EQ(0, send_range(&m[i], fd[i % CONNS], s, s + 2, 3));
+			ASSERT_EQ(0, town_send_readings(&m[i], fd[i % CONNS], s, s + 2, 3));
 	for (int c = 0; c < CONNS; c++) {
 		struct many_ctx mc = { .m = m, .n = METERS, .want = READINGS,
 				       .left = METERS / CONNS };
@@ -603,7 +467,7 @@ TEST_F(e2e, many_meters_demultiplexed)
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
 	for (int i = 0; i < METERS; i++)
 		ASSERT_EQ(NULL, check_readings(&self->t, (uint16_t)(100 + i), READINGS));
-	EXPECT_EQ(METERS * READINGS, stat_of(&self->t, "stored"));
+	EXPECT_EQ(METERS * READINGS, town_stat(&self->t, "stored"));
 	free(m);
 	free(rx);
 }

@@ -37,21 +37,10 @@
 
 #include "../unit/line_of.h"
 #include "simmeter.h"
-#include "townd_config.h"
+#include "town_child.h"
 #include "townd_core.h"
-#include "townd_db.h"
-#include "townd_net.h"
 
 #define SLACK_MS	4000	/* a loaded machine may close this much later */
-
-struct town {
-	char dir[64], db[128], key[128], conf[128], log[128];
-	struct gmp_keypair kp;
-	struct townd_config cfg;
-	int lfd;
-	uint16_t port;
-	pid_t pid;
-};
 
 static int64_t mono_ms(void)
 {
@@ -69,164 +58,6 @@ static void sleep_ms(int ms)
 		;
 }
 
-/*
- * A town in a fresh directory: key, database, and townd.conf with the
- * [server] lines in `conf` (read through townd_config_load, as townd
- * reads it); the listening socket is made here and passed to townd_run
- * as systemd would.
- */
-static int town_setup(struct town *t, const char *conf)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	struct townd_db db;
-	char err[256];
-	FILE *f;
-
-	memset(t, 0, sizeof(*t));
-	strcpy(t->dir, "/tmp/townd-hostile-XXXXXX");
-	if (!mkdtemp(t->dir))
-		return -1;
-	snprintf(t->db, sizeof(t->db), "%s/town.db", t->dir);
-	snprintf(t->key, sizeof(t->key), "%s/townd.key", t->dir);
-	snprintf(t->conf, sizeof(t->conf), "%s/townd.conf", t->dir);
-	snprintf(t->log, sizeof(t->log), "%s/journal", t->dir);
-	gmp_keypair_generate(&t->kp);
-	if (townd_key_write(t->key, &t->kp, err, sizeof(err)))
-		return -1;
-	/* the schema exists before townd starts, so that files can be watched */
-	if (tdb_open(&db, t->db, 1, err, sizeof(err)))
-		return -1;
-	tdb_close(&db);
-	f = fopen(t->conf, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "[server]\ndatabase = %s\nkey_file = %s\n%s", t->db, t->key, conf);
-	if (fclose(f) || townd_config_load(&t->cfg, t->conf, err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
-		return -1;
-	}
-	t->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (t->lfd < 0 || bind(t->lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(t->lfd, 1024) || getsockname(t->lfd, (struct sockaddr *)&sa, &sl))
-		return -1;
-	t->port = ntohs(sa.sin_port);
-	return 0;
-}
-
-/*
- * townd in a child, with the descriptors systemd would give it: stdin,
- * stdout, stderr (the journal, here t->log) and the listening socket as 3.
- */
-static void town_start_limited(struct town *t, const struct rlimit *nofile)
-{
-	t->pid = fork();
-	if (t->pid == 0) {
-		char err[512];
-		int fd = open(t->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600), rc;
-		int lfd = 3;
-
-		if (fd < 0 || dup2(fd, 2) < 0 || dup2(t->lfd, lfd) < 0 ||
-		    close_range(4, ~0u, 0))
-			_exit(3);
-		if (nofile && setrlimit(RLIMIT_NOFILE, nofile))
-			_exit(3);
-		rc = townd_run(&t->cfg, &lfd, 1, err, sizeof(err));
-		if (rc)
-			fprintf(stderr, "townd_run: %s\n", err);
-		_exit(rc ? 1 : 0);
-	}
-}
-
-static void town_start(struct town *t)
-{
-	town_start_limited(t, NULL);
-}
-
-/* Exit status of the child (or 128 + signal), -1 if it is not there. */
-static int town_wait(struct town *t, int timeout_ms)
-{
-	int64_t end = mono_ms() + timeout_ms;
-	int st = 0;
-
-	if (t->pid <= 0)
-		return -1;
-	while (waitpid(t->pid, &st, WNOHANG) == 0) {
-		if (mono_ms() > end)
-			return -1;
-		sleep_ms(20);
-	}
-	t->pid = 0;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static int town_stop(struct town *t, int sig)
-{
-	if (t->pid <= 0)
-		return -1;
-	kill(t->pid, sig);
-	return town_wait(t, 20000);
-}
-
-static void town_teardown(struct town *t)
-{
-	char cmd[160];
-
-	if (t->pid > 0) {
-		kill(t->pid, SIGKILL);
-		town_wait(t, 20000);
-	}
-	if (t->lfd > 0)
-		close(t->lfd);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
-	if (t->dir[0] && system(cmd)) {
-		/* nothing more to do */
-	}
-}
-
-static int provision(struct town *t, uint16_t id, struct simmeter *m)
-{
-	struct gmp_keypair kp;
-	struct townd_db db;
-	char err[256];
-	int rc;
-
-	gmp_keypair_generate(&kp);
-	if (tdb_open(&db, t->db, 1, err, sizeof(err)))
-		return -1;
-	rc = tdb_add_meter(&db, id, kp.pk, NULL, 1, err, sizeof(err));
-	tdb_close(&db);
-	return rc ? rc : simmeter_init(m, id, &kp, t->kp.pk);
-}
-
-static int64_t q1(struct town *t, const char *sql, int64_t arg)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int64_t v = -1;
-
-	if (sqlite3_open_v2(t->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-		if (sqlite3_bind_parameter_count(st))
-			sqlite3_bind_int64(st, 1, arg);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			v = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
-	sqlite3_close(db);
-	return v;
-}
-
-static int64_t stat_of(struct town *t, const char *name)
-{
-	char sql[128];
-
-	snprintf(sql, sizeof(sql), "SELECT COALESCE((SELECT value FROM stats WHERE name = '%s'), 0)",
-		 name);
-	return q1(t, sql, 0);
-}
-
 /* Readings 1..n of meter id stored, each once, with the values sent. */
 static int readings_ok(struct town *t, uint16_t id, int64_t n)
 {
@@ -238,9 +69,9 @@ static int readings_ok(struct town *t, uint16_t id, int64_t n)
 		sim_reading(id, s, &w);
 		imp += w.reading.import_mwh;
 	}
-	return q1(t, "SELECT COUNT(*) FROM readings WHERE meter = ?", id) == n &&
-	       q1(t, "SELECT MAX(seq) FROM readings WHERE meter = ?", id) == n &&
-	       q1(t, "SELECT SUM(import_mwh) FROM readings WHERE meter = ?", id) == imp;
+	return town_q1(t, "SELECT COUNT(*) FROM readings WHERE meter = ?", id) == n &&
+	       town_q1(t, "SELECT MAX(seq) FROM readings WHERE meter = ?", id) == n &&
+	       town_q1(t, "SELECT SUM(import_mwh) FROM readings WHERE meter = ?", id) == imp;
 }
 
 /* Lines of the journal (townd's stderr) containing all of a and b (b may be NULL). */
@@ -316,24 +147,6 @@ static int closed_within(int fd, int timeout_ms)
 	}
 }
 
-/* Readings [from, to] of m on fd, k per frame, each frame asking for an ack. */
-static int send_range(struct simmeter *m, int fd, int64_t from, int64_t to, int k)
-{
-	struct gmp_msg msgs[32];
-	uint8_t wire[GM_MAX_WIRE];
-
-	while (from <= to) {
-		int n = 0, len;
-
-		while (n < k && from <= to)
-			sim_reading(m->id, from++, &msgs[n++]);
-		len = simmeter_frame(m, msgs, (size_t)n, GM_FLAG_ACK_REQ, wire, sizeof(wire));
-		if (len < 0 || sim_send_all(fd, wire, (size_t)len))
-			return -1;
-	}
-	return 0;
-}
-
 /* The highest ack seen for m on fd until it covers upto (-1: none; closed or timeout). */
 static int64_t ack_upto(struct simmeter *m, int fd, struct sim_rx *rx, int64_t upto,
 			int timeout_ms)
@@ -378,7 +191,7 @@ static int meter_report(struct town *t, struct simmeter *m, const char *src, int
 
 		sim_rx_init(&rx);
 		ok = fd >= 0 && (m->s.up || !handshake(m, fd, &rx)) &&
-		     !send_range(m, fd, from, to, 5) && ack_upto(m, fd, &rx, to, 1500) >= to;
+		     !town_send_readings(m, fd, from, to, 5) && ack_upto(m, fd, &rx, to, 1500) >= to;
 		if (fd >= 0)
 			close(fd);
 		if (ok)
@@ -657,15 +470,8 @@ FIXTURE_SETUP(hostile)
 FIXTURE_TEARDOWN(hostile)
 {
 	/* what townd said, for whoever reads a failure in the check log */
-	if (!_metadata->passed && self->t.log[0]) {
-		char line[512];
-		FILE *f = fopen(self->t.log, "r");
-
-		while (f && fgets(line, sizeof(line), f))
-			TH_LOG("townd: %s", line);
-		if (f)
-			fclose(f);
-	}
+	if (!_metadata->passed)
+		town_journal_dump(&self->t);
 	town_teardown(&self->t);
 }
 
@@ -703,7 +509,7 @@ TEST_F(hostile, garbage_and_slow_clients_cannot_hold_slots)
 	snprintf(conf, sizeof(conf), "max_connections = %d\nfirst_frame_timeout = %d\n"
 		 "idle_timeout = 60\npeer_log_limit = 1000\n", SLOTS, FIRST_FRAME_S);
 	ASSERT_EQ(0, town_setup(&self->t, conf));
-	ASSERT_EQ(0, provision(&self->t, 1, &m));
+	ASSERT_EQ(0, town_provision(&self->t, 1, &m));
 	town_start(&self->t);
 
 	/* the handshake and reading 1 are accepted: their frames are what the replayers send */
@@ -759,13 +565,13 @@ TEST_F(hostile, garbage_and_slow_clients_cannot_hold_slots)
 	}
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
 	EXPECT_TRUE(readings_ok(&self->t, 1, 10));
-	EXPECT_EQ(SLOTS, stat_of(&self->t, "first_frame_timeouts"));
-	EXPECT_LE(1, stat_of(&self->t, "conn_refused"));
-	EXPECT_LE(1, stat_of(&self->t, "replayed"));
+	EXPECT_EQ(SLOTS, town_stat(&self->t, "first_frame_timeouts"));
+	EXPECT_LE(1, town_stat(&self->t, "conn_refused"));
+	EXPECT_LE(1, town_stat(&self->t, "replayed"));
 	/* junk with the meter's id in a session envelope of a session townd does not hold */
-	EXPECT_LE(1, stat_of(&self->t, "no_session"));
+	EXPECT_LE(1, town_stat(&self->t, "no_session"));
 	/* the replayed HELLO was answered as a duplicate, and kept no slot for it */
-	EXPECT_LE(1, stat_of(&self->t, "hello_dups"));
+	EXPECT_LE(1, town_stat(&self->t, "hello_dups"));
 	/* each hostile peer is named in the journal */
 	for (int i = 0; i < SLOTS; i++) {
 		char want[64];
@@ -792,8 +598,8 @@ TEST_F(hostile, idle_timer_refreshed_only_by_authentic_frames)
 
 	snprintf(conf, sizeof(conf), "idle_timeout = %d\nfirst_frame_timeout = 60\n", IDLE_S);
 	ASSERT_EQ(0, town_setup(&self->t, conf));
-	ASSERT_EQ(0, provision(&self->t, 1, &a));
-	ASSERT_EQ(0, provision(&self->t, 2, &b));
+	ASSERT_EQ(0, town_provision(&self->t, 1, &a));
+	ASSERT_EQ(0, town_provision(&self->t, 2, &b));
 	town_start(&self->t);
 	sim_rx_init(&rxa);
 	sim_rx_init(&rxb);
@@ -804,7 +610,7 @@ TEST_F(hostile, idle_timer_refreshed_only_by_authentic_frames)
 	ASSERT_EQ(0, handshake(&a, fa, &rxa));
 	ASSERT_EQ(0, handshake(&b, fb, &rxb));
 	auth_sent = mono_ms();
-	ASSERT_EQ(0, send_range(&a, fa, 1, 1, 1));
+	ASSERT_EQ(0, town_send_readings(&a, fa, 1, 1, 1));
 	ASSERT_EQ(1, ack_upto(&a, fa, &rxa, 1, 5000));
 	t0 = mono_ms();
 	/* until A is closed and B has been connected for idle_timeout + 2 s */
@@ -824,7 +630,7 @@ TEST_F(hostile, idle_timer_refreshed_only_by_authentic_frames)
 		}
 		/* B: one authentic frame every 400 ms, acks drained */
 		if ((mono_ms() - t0) / 400 >= seq_b) {
-			ASSERT_EQ(0, send_range(&b, fb, seq_b, seq_b, 1));
+			ASSERT_EQ(0, town_send_readings(&b, fb, seq_b, seq_b, 1));
 			seq_b++;
 		}
 		{
@@ -847,8 +653,8 @@ TEST_F(hostile, idle_timer_refreshed_only_by_authentic_frames)
 	close(fa);
 	close(fb);
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
-	EXPECT_EQ(1, stat_of(&self->t, "idle_timeouts"));
-	EXPECT_EQ(0, stat_of(&self->t, "first_frame_timeouts"));
+	EXPECT_EQ(1, town_stat(&self->t, "idle_timeouts"));
+	EXPECT_EQ(0, town_stat(&self->t, "first_frame_timeouts"));
 	EXPECT_TRUE(readings_ok(&self->t, 2, seq_b - 1));
 }
 
@@ -866,8 +672,8 @@ TEST_F(hostile, connections_per_address_are_capped)
 
 	ASSERT_EQ(0, town_setup(&self->t, "max_per_address = 3\nmax_connections = 100\n"
 				"first_frame_timeout = 60\n"));
-	ASSERT_EQ(0, provision(&self->t, 1, &a));
-	ASSERT_EQ(0, provision(&self->t, 2, &b));
+	ASSERT_EQ(0, town_provision(&self->t, 1, &a));
+	ASSERT_EQ(0, town_provision(&self->t, 2, &b));
 	town_start(&self->t);
 	for (int i = 0; i < CAP + EXTRA; i++) {
 		fd[i] = connect_from(self->t.port, "127.0.0.2");
@@ -897,8 +703,8 @@ TEST_F(hostile, connections_per_address_are_capped)
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
 	EXPECT_TRUE(readings_ok(&self->t, 1, 5));
 	EXPECT_TRUE(readings_ok(&self->t, 2, 5));
-	EXPECT_EQ(EXTRA + retries, stat_of(&self->t, "addr_refused"));
-	EXPECT_EQ(0, stat_of(&self->t, "conn_refused"));
+	EXPECT_EQ(EXTRA + retries, town_stat(&self->t, "addr_refused"));
+	EXPECT_EQ(0, town_stat(&self->t, "conn_refused"));
 }
 
 /*
@@ -918,7 +724,7 @@ TEST_F(hostile, descriptor_exhaustion_does_not_spin)
 	int64_t cpu0, cpu1, w0, w1, errors;
 
 	ASSERT_EQ(0, town_setup(&self->t, "max_connections = 100\n"));
-	ASSERT_EQ(0, provision(&self->t, 1, &m));
+	ASSERT_EQ(0, town_provision(&self->t, 1, &m));
 	town_start(&self->t);
 	ASSERT_EQ(1, meter_report(&self->t, &m, "127.0.0.1", 1, 3, 10000));
 	sleep_ms(200);		/* townd has closed the meter's connection */
@@ -969,7 +775,7 @@ TEST_F(hostile, descriptor_exhaustion_does_not_spin)
 		close(waiting[i]);
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
 	EXPECT_TRUE(readings_ok(&self->t, 1, 6));
-	errors = stat_of(&self->t, "accept_errors");
+	errors = town_stat(&self->t, "accept_errors");
 	TH_LOG("accept4 failed %lld times", (long long)errors);
 	/* at least once (the condition was real), at most about once a second */
 	EXPECT_LE(1, errors);
@@ -1003,7 +809,7 @@ TEST_F(hostile, open_file_limit_checked_at_start)
 	fclose(f);
 	lno = line_of(text, "max_connections = 100");
 	ASSERT_LT(0, lno);
-	ASSERT_EQ(0, provision(&self->t, 1, &m));
+	ASSERT_EQ(0, town_provision(&self->t, 1, &m));
 
 	town_start_limited(&self->t, &tight);
 	rc = town_wait(&self->t, 5000);
@@ -1066,7 +872,7 @@ TEST_F(hostile, unauthenticated_input_writes_nothing)
 
 	ASSERT_NE(NULL, buf);
 	ASSERT_EQ(0, town_setup(&self->t, "stats_interval = 3600\n"));
-	ASSERT_EQ(0, provision(&self->t, 1, &m));
+	ASSERT_EQ(0, town_provision(&self->t, 1, &m));
 	town_start(&self->t);
 	fd = connect_from(self->t.port, "127.0.0.1");
 	ASSERT_LE(0, fd);
@@ -1080,7 +886,7 @@ TEST_F(hostile, unauthenticated_input_writes_nothing)
 		ASSERT_LT(0, l1);
 		ASSERT_EQ(0, sim_send_all(fd, first, (size_t)l1));
 		ASSERT_EQ(1, ack_upto(&m, fd, &rx, 1, 5000));
-		ASSERT_EQ(0, send_range(&m, fd, 2, 5, 2));
+		ASSERT_EQ(0, town_send_readings(&m, fd, 2, 5, 2));
 		ASSERT_EQ(5, ack_upto(&m, fd, &rx, 5, 5000));
 	}
 	close(fd);
@@ -1145,16 +951,16 @@ TEST_F(hostile, unauthenticated_input_writes_nothing)
 	}
 	/* counted all the same, and saved at stop */
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
-	EXPECT_EQ(JUNK, stat_of(&self->t, "bad_version"));
-	EXPECT_EQ(NO_SESSION, stat_of(&self->t, "no_session"));
-	EXPECT_EQ(FORGED, stat_of(&self->t, "auth_failed"));
-	EXPECT_EQ(REPLAYS, stat_of(&self->t, "replayed"));
-	EXPECT_EQ(UNKNOWN, stat_of(&self->t, "unknown_meter"));
-	EXPECT_EQ(OTHERS, stat_of(&self->t, "not_for_us"));
-	EXPECT_EQ(noise_frames, stat_of(&self->t, "crc_errors") + stat_of(&self->t, "framing_errors"));
+	EXPECT_EQ(JUNK, town_stat(&self->t, "bad_version"));
+	EXPECT_EQ(NO_SESSION, town_stat(&self->t, "no_session"));
+	EXPECT_EQ(FORGED, town_stat(&self->t, "auth_failed"));
+	EXPECT_EQ(REPLAYS, town_stat(&self->t, "replayed"));
+	EXPECT_EQ(UNKNOWN, town_stat(&self->t, "unknown_meter"));
+	EXPECT_EQ(OTHERS, town_stat(&self->t, "not_for_us"));
+	EXPECT_EQ(noise_frames, town_stat(&self->t, "crc_errors") + town_stat(&self->t, "framing_errors"));
 	/* the meter's own count: what reached its sessions */
 	EXPECT_EQ(NO_SESSION + FORGED + REPLAYS,
-		  q1(&self->t, "SELECT rejected FROM meters WHERE id = ?", 1));
+		  town_q1(&self->t, "SELECT rejected FROM meters WHERE id = ?", 1));
 	EXPECT_TRUE(readings_ok(&self->t, 1, 5));
 	free(buf);
 }
@@ -1178,11 +984,11 @@ TEST_F(hostile, rejected_input_counters_saved_every_stats_interval)
 	ASSERT_EQ(0, send_and_drain(fd, buf, len));
 	close(fd);
 	end = mono_ms() + 1000 + SLACK_MS;
-	while (stat_of(&self->t, "unknown_meter") != JUNK && mono_ms() < end)
+	while (town_stat(&self->t, "unknown_meter") != JUNK && mono_ms() < end)
 		sleep_ms(100);
-	EXPECT_EQ(JUNK, stat_of(&self->t, "unknown_meter"));
+	EXPECT_EQ(JUNK, town_stat(&self->t, "unknown_meter"));
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
-	EXPECT_EQ(JUNK, stat_of(&self->t, "unknown_meter"));
+	EXPECT_EQ(JUNK, town_stat(&self->t, "unknown_meter"));
 }
 
 /*
@@ -1212,7 +1018,7 @@ TEST_F(hostile, peer_lines_rate_limited)
 	EXPECT_EQ(REFUSED, closed);
 	close(keep);
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
-	EXPECT_EQ(REFUSED, stat_of(&self->t, "addr_refused"));
+	EXPECT_EQ(REFUSED, town_stat(&self->t, "addr_refused"));
 	EXPECT_EQ(LIMIT, journal_count(&self->t, "peer 127.0.0.2:", NULL, NULL, 0));
 	for (int i = 0; i < REFUSED; i++) {
 		snprintf(want, sizeof(want), "peer 127.0.0.2:%u: ", port[i]);
