@@ -2,6 +2,6 @@
 # memory per connected meter. (= not :=: TOWND_* come from server/server.mk.)
 BENCHES += townd_bench_ingest
 townd_bench_ingest_SRCS = $(TOWND_CORE) $(TOWND_NET) tests/server/simmeter.c \
-	bench/townd_bench_ingest.c
+	tests/server/simtown.c bench/townd_bench_ingest.c
 townd_bench_ingest_CFLAGS = $(TOWND_CFLAGS) -Itests/server
 townd_bench_ingest_PKGS = $(TOWND_PKGS) libsystemd

@@ -29,6 +29,7 @@
 #include <sodium.h>
 
 #include "simmeter.h"
+#include "simtown.h"
 #include "townd_core.h"
 #include "townd_net.h"
 
@@ -272,35 +273,6 @@ static int callgrind_run(const char *dir, const struct gmp_keypair *town)
 	return 0;
 }
 
-static int listen_lo(uint16_t *port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4096) ||
-	    getsockname(fd, (struct sockaddr *)&sa, &sl))
-		return -1;
-	*port = ntohs(sa.sin_port);
-	return fd;
-}
-
-static pid_t start_townd(struct townd_config *cfg, int lfd)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		char err[256];
-
-		if (townd_run(cfg, &lfd, 1, err, sizeof(err))) {
-			fprintf(stderr, "townd_run: %s\n", err);
-			_exit(1);
-		}
-		_exit(0);
-	}
-	return pid;
-}
-
 struct acks_ctx {
 	int left;
 	char *done;
@@ -337,29 +309,22 @@ static long rss_kb(pid_t pid)
 	return kb;
 }
 
-static int end_to_end(const char *dir, const struct gmp_keypair *town, const char *key)
+static int end_to_end(void)
 {
 	struct simmeter *m = calloc(METERS, sizeof(*m));
-	struct townd_config cfg;
+	struct sim_town t;
 	struct frame *f;
 	struct acks_ctx ac = { .left = METERS, .done = calloc(METERS + 1, 1) };
 	struct sim_rx *rx = calloc(CONNS, sizeof(*rx));
-	int fd[CONNS], lfd;
-	uint16_t port;
-	pid_t pid;
+	int fd[CONNS];
 	double t0, t1;
 
-	townd_config_defaults(&cfg);
-	snprintf(cfg.database, sizeof(cfg.database), "%s/e2e.db", dir);
-	snprintf(cfg.key_file, sizeof(cfg.key_file), "%s", key);
-	if (!m || !rx || !ac.done || provision_all(cfg.database, m, METERS, 1, town))
+	if (!m || !rx || !ac.done || sim_town_setup(&t, "townd-bench-e2e") ||
+	    provision_all(t.cfg.database, m, METERS, 1, &t.kp))
 		return -1;
-	lfd = listen_lo(&port);
-	if (lfd < 0)
-		return -1;
-	pid = start_townd(&cfg, lfd);
+	sim_town_start(&t);
 	for (int c = 0; c < CONNS; c++) {
-		fd[c] = sim_connect(port);
+		fd[c] = sim_connect(t.port);
 		if (fd[c] < 0)
 			return -1;
 		sim_rx_init(&rx[c]);
@@ -435,9 +400,7 @@ static int end_to_end(const char *dir, const struct gmp_keypair *town, const cha
 
 	for (int c = 0; c < CONNS; c++)
 		close(fd[c]);
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
-	close(lfd);
+	sim_town_teardown(&t, false);
 	free(f);
 	free(m);
 	free(rx);
@@ -450,29 +413,22 @@ static int end_to_end(const char *dir, const struct gmp_keypair *town, const cha
  * that it inherits no freed heap to reuse), idle, then CONNECTED meters
  * each on its own connection, handshake done and one reading stored.
  */
-static int memory_run(const char *dir, const struct gmp_keypair *town, const char *key)
+static int memory_run(void)
 {
 	struct simmeter *m = calloc(CONNECTED, sizeof(*m));
-	int *cfd = calloc(CONNECTED, sizeof(int)), lfd;
-	struct townd_config cfg;
-	uint16_t port;
-	pid_t pid;
+	int *cfd = calloc(CONNECTED, sizeof(int));
+	struct sim_town t;
 	long before, after;
 
-	townd_config_defaults(&cfg);
-	snprintf(cfg.database, sizeof(cfg.database), "%s/mem.db", dir);
-	snprintf(cfg.key_file, sizeof(cfg.key_file), "%s", key);
-	if (!m || !cfd || provision_all(cfg.database, m, CONNECTED, 1, town))
+	if (!m || !cfd || sim_town_setup(&t, "townd-bench-mem") ||
+	    provision_all(t.cfg.database, m, CONNECTED, 1, &t.kp))
 		return -1;
-	lfd = listen_lo(&port);
-	if (lfd < 0)
-		return -1;
-	pid = start_townd(&cfg, lfd);
+	sim_town_start(&t);
 	{
 		int probe = -1;
 
 		for (int k = 0; k < 100 && probe < 0; k++) {
-			probe = sim_connect(port);
+			probe = sim_connect(t.port);
 			if (probe < 0)
 				usleep(20000);
 		}
@@ -481,12 +437,12 @@ static int memory_run(const char *dir, const struct gmp_keypair *town, const cha
 		close(probe);
 	}
 	usleep(200000);
-	before = rss_kb(pid);
+	before = rss_kb(t.pid);
 	for (int i = 0; i < CONNECTED; i++) {
 		uint8_t wire[GM_MAX_WIRE];
 		int len = simmeter_hello(&m[i], 0, wire, sizeof(wire));
 
-		cfd[i] = sim_connect(port);
+		cfd[i] = sim_connect(t.port);
 		if (cfd[i] < 0 || len < 0 || sim_send_all(cfd[i], wire, (size_t)len))
 			return -1;
 	}
@@ -513,16 +469,14 @@ static int memory_run(const char *dir, const struct gmp_keypair *town, const cha
 		if (sim_wait_ack(&m[i], cfd[i], &r1, 10000, &a) != 1 || a.upto != 1)
 			return -1;
 	}
-	after = rss_kb(pid);
+	after = rss_kb(t.pid);
 	printf("memory: RSS %ld KiB idle, %ld KiB with %d meters each on its own connection, "
 	       "session up, one reading stored: %.0f bytes per connected meter "
 	       "(struct townd_meter: %zu bytes)\n", before, after, CONNECTED,
 	       (after - before) * 1024.0 / CONNECTED, sizeof(struct townd_meter));
 	for (int i = 0; i < CONNECTED; i++)
 		close(cfd[i]);
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
-	close(lfd);
+	sim_town_teardown(&t, false);
 	free(m);
 	free(cfd);
 	return 0;
@@ -536,10 +490,9 @@ static int callgrind_run(const char *dir, const struct gmp_keypair *town);
 
 int main(int argc, char **argv)
 {
-	char dir[] = "/tmp/townd-bench-XXXXXX", key[128], cmd[160];
+	char dir[] = "/tmp/townd-bench-XXXXXX", cmd[160];
 	struct gmp_keypair town;
 	struct rlimit rl;
-	char err[256];
 	int rc = 0;
 
 	if (sodium_init() < 0 || !mkdtemp(dir))
@@ -555,10 +508,7 @@ int main(int argc, char **argv)
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 		return system(cmd) || rc ? 1 : 0;
 	}
-	snprintf(key, sizeof(key), "%s/townd.key", dir);
-	if (townd_key_write(key, &town, err, sizeof(err)))
-		return 1;
-	if (memory_run(dir, &town, key)) {
+	if (memory_run()) {
 		fprintf(stderr, "memory benchmark failed\n");
 		rc = 1;
 	}
@@ -566,7 +516,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "core benchmark failed\n");
 		rc = 1;
 	}
-	if (end_to_end(dir, &town, key)) {
+	if (end_to_end()) {
 		fprintf(stderr, "end-to-end benchmark failed\n");
 		rc = 1;
 	}

@@ -10,22 +10,23 @@ if ! command -v valgrind >/dev/null 2>&1; then
 	exit 0
 fi
 out=$(mktemp -d)
-valgrind --tool=callgrind --callgrind-out-file="$out/cg.out" --toggle-collect=ingest_measured \
-	"$bin" --callgrind >"$out/stdout" 2>"$out/stderr"
-n=$(sed -n 's/^messages //p' "$out/stdout")
-ir=$(callgrind_annotate "$out/cg.out" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) *(100.0%) *PROGRAM TOTALS.*/\1/p' | tr -d ,)
-if [ -z "$ir" ]; then
-	ir=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$out/cg.out")
-fi
+
+# instructions in function $1 of a --callgrind run, and the count its line $2 gives
+count() {
+	valgrind --tool=callgrind --callgrind-out-file="$out/$1.out" --toggle-collect="$1" \
+		"$bin" --callgrind >"$out/stdout" 2>"$out/stderr"
+	n=$(sed -n "s/^$2 //p" "$out/stdout")
+	ir=$(callgrind_annotate "$out/$1.out" 2>/dev/null |
+		sed -n 's/^ *\([0-9,]*\) *(100.0%) *PROGRAM TOTALS.*/\1/p' | tr -d ,)
+	if [ -z "$ir" ]; then
+		ir=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$out/$1.out")
+	fi
+}
+
+count ingest_measured messages
 echo "callgrind: ingest core (decode, authenticate, decrypt, store, ack, commit; synchronous=normal):"
 echo "  $ir instructions for $n messages: $((ir / n)) instructions per message"
-valgrind --tool=callgrind --callgrind-out-file="$out/hs.out" --toggle-collect=handshake_measured \
-	"$bin" --callgrind >"$out/stdout" 2>"$out/stderr"
-h=$(sed -n 's/^handshakes //p' "$out/stdout")
-ir=$(callgrind_annotate "$out/hs.out" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) *(100.0%) *PROGRAM TOTALS.*/\1/p' | tr -d ,)
-if [ -z "$ir" ]; then
-	ir=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$out/hs.out")
-fi
+count handshake_measured handshakes
 echo "callgrind: handshakes (HELLO opened, replay memory, command floor, session, WELCOME sealed, commit):"
-echo "  $ir instructions for $h handshakes: $((ir / h)) instructions per handshake"
+echo "  $ir instructions for $n handshakes: $((ir / n)) instructions per handshake"
 rm -rf "$out"

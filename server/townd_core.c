@@ -828,7 +828,15 @@ int townd_core_flush(struct townd_core *c, townd_send_fn send, void *ctx)
 	if (!c->n_pending && !c->db.in_tx && !stats_due)
 		return 0;
 	if (c->n_pending) {
-		out = malloc(c->n_pending * 3 * sizeof(*out));
+		size_t n = 0;
+
+		for (size_t i = 0; i < c->n_pending; i++) {
+			const struct townd_meter *m = c->meters[c->pending[i]];
+
+			if (m)
+				n += m->ack_pending + (m->welcome_slot >= 0) + m->rehello_pending;
+		}
+		out = malloc((n ? n : 1) * sizeof(*out));
 		if (!out)
 			return -1;
 	}

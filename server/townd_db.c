@@ -104,16 +104,26 @@ static int step_done(sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* One statement with int64 parameters ?1..?n, run to completion. */
-static int exec_i64(struct townd_db *d, const char *sql, int n, const int64_t *v)
+/* A statement with int64 parameters ?1..?n bound, or NULL. */
+static sqlite3_stmt *prepare_i64(struct townd_db *d, const char *sql, int n, const int64_t *v)
 {
 	sqlite3_stmt *st;
-	int rc;
 
 	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
+		return NULL;
 	for (int i = 0; i < n; i++)
 		sqlite3_bind_int64(st, i + 1, v[i]);
+	return st;
+}
+
+/* One statement with int64 parameters, run to completion. */
+static int exec_i64(struct townd_db *d, const char *sql, int n, const int64_t *v)
+{
+	sqlite3_stmt *st = prepare_i64(d, sql, n, v);
+	int rc;
+
+	if (!st)
+		return -1;
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
@@ -123,13 +133,11 @@ static int exec_i64(struct townd_db *d, const char *sql, int n, const int64_t *v
 static int query_i64(struct townd_db *d, const char *sql, int n, const int64_t *v,
 		     int64_t dflt, int64_t *out)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = prepare_i64(d, sql, n, v);
 	int rc;
 
-	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
+	if (!st)
 		return -1;
-	for (int i = 0; i < n; i++)
-		sqlite3_bind_int64(st, i + 1, v[i]);
 	rc = sqlite3_step(st);
 	*out = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL ?
 	       sqlite3_column_int64(st, 0) : dflt;
@@ -718,12 +726,26 @@ int tdb_hello_seen(struct townd_db *d, unsigned int id, const uint8_t rm[GMP_RAN
 	return 0;
 }
 
+/* An update of one text column of a meter: ?1 the text, ?2 the id. */
+static int set_meter_text(struct townd_db *d, const char *sql, const char *text,
+			  unsigned int id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 2, (int)id);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 int tdb_hello_add(struct townd_db *d, unsigned int id, const uint8_t rm[GMP_RAND_LEN])
 {
 	char all[HELLOS_HEX], out[HELLOS_HEX + 2 * TDB_HELLO_ID];
 	size_t len, keep;
-	sqlite3_stmt *st;
-	int rc;
 
 	if (get_hellos(d, id, all, sizeof(all)))
 		return -1;
@@ -732,14 +754,7 @@ int tdb_hello_add(struct townd_db *d, unsigned int id, const uint8_t rm[GMP_RAND
 	gmp_hex_encode(rm, TDB_HELLO_ID, out);
 	memcpy(out + 2 * TDB_HELLO_ID, all, keep);	/* newest first */
 	out[2 * TDB_HELLO_ID + keep] = '\0';
-	if (sqlite3_prepare_v2(d->db, "UPDATE meters SET hellos = ? WHERE id = ?", -1, &st,
-			       NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_text(st, 1, out, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(st, 2, (int)id);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return set_meter_text(d, "UPDATE meters SET hellos = ?1 WHERE id = ?2", out, id);
 }
 
 int tdb_promote_pk(struct townd_db *d, unsigned int id, int64_t now)
@@ -754,18 +769,9 @@ int tdb_promote_pk(struct townd_db *d, unsigned int id, int64_t now)
 int tdb_set_pk_next(struct townd_db *d, unsigned int id, const uint8_t pk[GMP_KEY_LEN])
 {
 	char hex[2 * GMP_KEY_LEN + 1];
-	sqlite3_stmt *st;
-	int rc;
 
 	gmp_hex_encode(pk, GMP_KEY_LEN, hex);
-	if (sqlite3_prepare_v2(d->db, "UPDATE meters SET pk_next = ? WHERE id = ?", -1, &st,
-			       NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(st, 2, (int)id);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return set_meter_text(d, "UPDATE meters SET pk_next = ?1 WHERE id = ?2", hex, id);
 }
 
 /* ---- provisioning ------------------------------------------------------------------ */

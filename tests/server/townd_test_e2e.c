@@ -24,25 +24,64 @@
 #include "kselftest_harness.h"
 
 #include "simmeter.h"
-#include "town_child.h"
+#include "simtown.h"
+#include "townd_config.h"
 #include "townd_core.h"
 #include "townd_db.h"
+#include "townd_net.h"
 
 #define MONTH_OF_TEST_READINGS	"2026-09"	/* date -u -d @1790000000 */
+
+/* Provision meter id: a fresh key pair, registered in the database. */
+static int provision(struct sim_town *t, uint16_t id, struct simmeter *m)
+{
+	struct gmp_keypair kp;
+
+	gmp_keypair_generate(&kp);
+	return sim_town_add(t, id, kp.pk) ? -1 : simmeter_init(m, id, &kp, t->kp.pk);
+}
+
+static int64_t q1(struct sim_town *t, const char *sql, int64_t arg)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	if (sqlite3_open_v2(t->cfg.database, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		return -2;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_bind_parameter_count(st))
+			sqlite3_bind_int64(st, 1, arg);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return v;
+}
+
+static int64_t stat_of(struct sim_town *t, const char *name)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT COALESCE((SELECT value FROM stats WHERE name = '%s'), 0)",
+		 name);
+	return q1(t, sql, 0);
+}
 
 /*
  * Every reading of meter id in the database equals sim_reading(id, seq),
  * the seqs are exactly 1..n, each once, stored in that order, and the
  * month total is their sum. Returns a description of the first mismatch.
  */
-static const char *check_readings(struct town *t, uint16_t id, int64_t n)
+static const char *check_readings(struct sim_town *t, uint16_t id, int64_t n)
 {
 	int64_t imp = 0, exp = 0, expect = 1;
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	const char *bad = NULL;
 
-	if (sqlite3_open_v2(t->db, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+	if (sqlite3_open_v2(t->cfg.database, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		return "open";
 	if (sqlite3_prepare_v2(db, "SELECT seq, start, interval_s, import_mwh, export_mwh, "
 			       "renew_mwh, flags FROM readings WHERE meter = ? ORDER BY rowid",
@@ -88,6 +127,24 @@ static const char *check_readings(struct town *t, uint16_t id, int64_t n)
 	return bad;
 }
 
+/* Send readings [from, to] of m on fd, k per frame, ack requested on each frame. */
+static int send_range(struct simmeter *m, int fd, int64_t from, int64_t to, int k)
+{
+	struct gmp_msg msgs[32];
+	uint8_t wire[GM_MAX_WIRE];
+
+	while (from <= to) {
+		int n = 0, len;
+
+		while (n < k && from <= to)
+			sim_reading(m->id, from++, &msgs[n++]);
+		len = simmeter_frame(m, msgs, (size_t)n, GM_FLAG_ACK_REQ, wire, sizeof(wire));
+		if (len < 0 || sim_send_all(fd, wire, (size_t)len))
+			return -1;
+	}
+	return 0;
+}
+
 /* Wait for an ack of at least upto; returns the highest seen, or -1. */
 static int64_t ack_upto(struct simmeter *m, int fd, struct sim_rx *rx, int64_t upto)
 {
@@ -101,22 +158,20 @@ static int64_t ack_upto(struct simmeter *m, int fd, struct sim_rx *rx, int64_t u
 }
 
 FIXTURE(e2e) {
-	struct town t;
+	struct sim_town t;
 	struct sim_rx rx;
 };
 
 FIXTURE_SETUP(e2e)
 {
 	ASSERT_LE(0, sodium_init());
-	ASSERT_EQ(0, town_setup(&self->t, ""));
+	ASSERT_EQ(0, sim_town_setup(&self->t, "townd-e2e"));
 	sim_rx_init(&self->rx);
 }
 
 FIXTURE_TEARDOWN(e2e)
 {
-	if (!_metadata->passed)
-		town_journal_dump(&self->t);
-	town_teardown(&self->t);
+	sim_town_teardown(&self->t, false);
 }
 
 TEST_F(e2e, meter_reports_and_is_acknowledged)
@@ -125,8 +180,8 @@ TEST_F(e2e, meter_reports_and_is_acknowledged)
 	struct sim_ack ack;
 	int fd;
 
-	ASSERT_EQ(0, town_provision(&self->t, 1, &a));
-	town_start(&self->t);
+	ASSERT_EQ(0, provision(&self->t, 1, &a));
+	sim_town_start(&self->t);
 	fd = sim_connect(self->t.port);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(1, sim_handshake(&a, fd, &self->rx, 5000, &ack));
@@ -134,17 +189,17 @@ TEST_F(e2e, meter_reports_and_is_acknowledged)
 	EXPECT_LT((int64_t)time(NULL) * 1000 - 5000, ack.time_ms);
 	EXPECT_GE((int64_t)time(NULL) * 1000 + 1000, ack.time_ms);
 	EXPECT_EQ(0, ack.upto);
-	ASSERT_EQ(0, town_send_readings(&a, fd, 1, 10, 1));
+	ASSERT_EQ(0, send_range(&a, fd, 1, 10, 1));
 	ASSERT_EQ(1, sim_wait_ack(&a, fd, &self->rx, 5000, &ack));
 	/* acknowledgements are cumulative: one may cover several frames */
 	if (ack.upto < 10)
 		EXPECT_EQ(10, ack_upto(&a, fd, &self->rx, 10));
 	close(fd);
-	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 	EXPECT_EQ(NULL, check_readings(&self->t, 1, 10));
-	EXPECT_EQ(10, town_q1(&self->t, "SELECT acked_upto FROM meters WHERE id = ?", 1));
-	EXPECT_EQ(10, town_stat(&self->t, "stored"));
-	EXPECT_EQ(0, town_stat(&self->t, "auth_failed"));
+	EXPECT_EQ(10, q1(&self->t, "SELECT acked_upto FROM meters WHERE id = ?", 1));
+	EXPECT_EQ(10, stat_of(&self->t, "stored"));
+	EXPECT_EQ(0, stat_of(&self->t, "auth_failed"));
 }
 
 /*
@@ -162,9 +217,9 @@ TEST_F(e2e, failover_through_neighbour_exactly_once_in_order)
 	size_t plen = 0;
 	int fa, fb, len;
 
-	ASSERT_EQ(0, town_provision(&self->t, 1, &a));
-	ASSERT_EQ(0, town_provision(&self->t, 2, &b));
-	town_start(&self->t);
+	ASSERT_EQ(0, provision(&self->t, 1, &a));
+	ASSERT_EQ(0, provision(&self->t, 2, &b));
+	sim_town_start(&self->t);
 	sim_rx_init(&rxb);
 	fa = sim_connect(self->t.port);
 	fb = sim_connect(self->t.port);
@@ -176,7 +231,7 @@ TEST_F(e2e, failover_through_neighbour_exactly_once_in_order)
 		ASSERT_EQ(1, sim_handshake(&a, fa, &self->rx, 5000, &ack));
 		ASSERT_EQ(1, sim_handshake(&b, fb, &rxb, 5000, &ack));
 	}
-	ASSERT_EQ(0, town_send_readings(&a, fa, 1, 5, 1));
+	ASSERT_EQ(0, send_range(&a, fa, 1, 5, 1));
 	ASSERT_EQ(5, ack_upto(&a, fa, &self->rx, 5));
 	close(fa);			/* A's modem: NO CARRIER */
 
@@ -213,23 +268,23 @@ TEST_F(e2e, failover_through_neighbour_exactly_once_in_order)
 		}
 	}
 	ASSERT_EQ(0, sim_send_all(fb, wire, (size_t)len));
-	ASSERT_EQ(0, town_send_readings(&a, fb, 7, 12, 2));
+	ASSERT_EQ(0, send_range(&a, fb, 7, 12, 2));
 	/* B's own reading interleaved on its link */
-	ASSERT_EQ(0, town_send_readings(&b, fb, 1, 3, 3));
+	ASSERT_EQ(0, send_range(&b, fb, 1, 3, 3));
 	EXPECT_EQ(12, ack_upto(&a, fb, &rxb, 12));
 
 	/* the modem is back */
 	fa = sim_connect(self->t.port);
 	ASSERT_LE(0, fa);
 	sim_rx_init(&self->rx);
-	ASSERT_EQ(0, town_send_readings(&a, fa, 13, 20, 4));
+	ASSERT_EQ(0, send_range(&a, fa, 13, 20, 4));
 	EXPECT_EQ(20, ack_upto(&a, fa, &self->rx, 20));
 	close(fa);
 	close(fb);
-	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 	EXPECT_EQ(NULL, check_readings(&self->t, 1, 20));
 	EXPECT_EQ(NULL, check_readings(&self->t, 2, 3));
-	EXPECT_EQ(0, town_stat(&self->t, "duplicates"));
+	EXPECT_EQ(0, stat_of(&self->t, "duplicates"));
 }
 
 TEST_F(e2e, replayed_forged_reordered_and_unknown_refused)
@@ -240,10 +295,10 @@ TEST_F(e2e, replayed_forged_reordered_and_unknown_refused)
 	uint8_t f1[GM_MAX_WIRE], f2[GM_MAX_WIRE], f3[GM_MAX_WIRE], forged[GM_MAX_WIRE];
 	int l1, l2, l3, lf, fd;
 
-	ASSERT_EQ(0, town_provision(&self->t, 1, &a));
+	ASSERT_EQ(0, provision(&self->t, 1, &a));
 	gmp_keypair_generate(&skp);
 	ASSERT_EQ(0, simmeter_init(&stranger, 9, &skp, self->t.kp.pk));
-	town_start(&self->t);
+	sim_town_start(&self->t);
 	fd = sim_connect(self->t.port);
 	ASSERT_LE(0, fd);
 	{
@@ -291,22 +346,22 @@ TEST_F(e2e, replayed_forged_reordered_and_unknown_refused)
 	/* reading 3 came while 2 was missing: not stored, the ack stays at 1 */
 	EXPECT_EQ(1, ack_upto(&a, fd, &self->rx, 1));
 	/* the meter resends 2 and 3 (go-back-N, new frames and counters): 1..3 */
-	ASSERT_EQ(0, town_send_readings(&a, fd, 2, 3, 1));
+	ASSERT_EQ(0, send_range(&a, fd, 2, 3, 1));
 	EXPECT_EQ(3, ack_upto(&a, fd, &self->rx, 3));
 	close(fd);
-	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 
-	EXPECT_EQ(2, town_stat(&self->t, "replayed"));	/* f1 again, f2 late */
-	EXPECT_EQ(1, town_stat(&self->t, "auth_failed"));
-	EXPECT_EQ(1, town_stat(&self->t, "unknown_meter"));
-	EXPECT_EQ(1, town_stat(&self->t, "framing_errors"));
-	EXPECT_EQ(3, town_q1(&self->t, "SELECT rejected FROM meters WHERE id = ?", 1));
-	EXPECT_EQ(0, town_q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 9));
+	EXPECT_EQ(2, stat_of(&self->t, "replayed"));	/* f1 again, f2 late */
+	EXPECT_EQ(1, stat_of(&self->t, "auth_failed"));
+	EXPECT_EQ(1, stat_of(&self->t, "unknown_meter"));
+	EXPECT_EQ(1, stat_of(&self->t, "framing_errors"));
+	EXPECT_EQ(3, q1(&self->t, "SELECT rejected FROM meters WHERE id = ?", 1));
+	EXPECT_EQ(0, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 9));
 	/* reading 3 arrived before 2: refused then, stored once each in order */
-	EXPECT_EQ(3, town_q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 1));
-	EXPECT_EQ(3, town_stat(&self->t, "stored"));
-	EXPECT_EQ(1, town_stat(&self->t, "ahead"));
-	EXPECT_EQ(1, town_q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ? AND seq = 3 AND "
+	EXPECT_EQ(3, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 1));
+	EXPECT_EQ(3, stat_of(&self->t, "stored"));
+	EXPECT_EQ(1, stat_of(&self->t, "ahead"));
+	EXPECT_EQ(1, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ? AND seq = 3 AND "
 		       "rowid > (SELECT rowid FROM readings WHERE meter = 1 AND seq = 2)", 1));
 }
 
@@ -324,9 +379,9 @@ TEST_F(e2e, townd_killed_mid_transfer_loses_and_duplicates_nothing)
 	int64_t acked = 0, sent = 0, on_disk = 0;
 	int fd;
 
-	ASSERT_EQ(0, town_provision(&self->t, 1, &a));
+	ASSERT_EQ(0, provision(&self->t, 1, &a));
 	for (size_t r = 0; r < sizeof(delay_us) / sizeof(delay_us[0]); r++) {
-		town_start(&self->t);
+		sim_town_start(&self->t);
 		fd = sim_connect(self->t.port);
 		ASSERT_LE(0, fd);
 		sim_rx_init(&self->rx);
@@ -334,39 +389,39 @@ TEST_F(e2e, townd_killed_mid_transfer_loses_and_duplicates_nothing)
 		EXPECT_EQ(on_disk, ack.upto);
 		acked = ack.upto;
 		/* from what the town holds, then more */
-		ASSERT_EQ(0, town_send_readings(&a, fd, acked + 1, sent + 1500, 10));
+		ASSERT_EQ(0, send_range(&a, fd, acked + 1, sent + 1500, 10));
 		sent += 1500;
 		/* the transfer is under way once a first acknowledgement came */
 		ASSERT_EQ(1, sim_wait_ack(&a, fd, &self->rx, 5000, &ack));
 		if (ack.upto > acked)
 			acked = ack.upto;
 		usleep((useconds_t)delay_us[r]);
-		EXPECT_EQ(128 + SIGKILL, town_stop(&self->t, SIGKILL));
+		EXPECT_EQ(128 + SIGKILL, sim_town_stop(&self->t, SIGKILL));
 		while (sim_wait_ack(&a, fd, &self->rx, 300, &ack) == 1)
 			if (ack.upto > acked)
 				acked = ack.upto;
 		close(fd);
-		on_disk = town_q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 1);
+		on_disk = q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 1);
 		/* acknowledged means on disk, and the disk holds a prefix */
-		EXPECT_EQ(acked, town_q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = 1 "
+		EXPECT_EQ(acked, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = 1 "
 				    "AND seq <= ?", acked));
-		EXPECT_EQ(on_disk, town_q1(&self->t, "SELECT MAX(seq) FROM readings WHERE meter = ?", 1));
+		EXPECT_EQ(on_disk, q1(&self->t, "SELECT MAX(seq) FROM readings WHERE meter = ?", 1));
 		TH_LOG("round %zu: %lld sent, %lld acknowledged, %lld on disk", r,
 		       (long long)sent, (long long)acked, (long long)on_disk);
 	}
-	town_start(&self->t);
+	sim_town_start(&self->t);
 	fd = sim_connect(self->t.port);
 	ASSERT_LE(0, fd);
 	sim_rx_init(&self->rx);
 	ASSERT_EQ(1, sim_handshake(&a, fd, &self->rx, 5000, &ack));
 	EXPECT_EQ(on_disk, ack.upto);
-	ASSERT_EQ(0, town_send_readings(&a, fd, ack.upto + 1, sent + 100, 10));
+	ASSERT_EQ(0, send_range(&a, fd, ack.upto + 1, sent + 100, 10));
 	sent += 100;
 	EXPECT_EQ(sent, ack_upto(&a, fd, &self->rx, sent));
 	close(fd);
-	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 	EXPECT_EQ(NULL, check_readings(&self->t, 1, sent));
-	EXPECT_EQ(0, town_stat(&self->t, "duplicates"));
+	EXPECT_EQ(0, stat_of(&self->t, "duplicates"));
 }
 
 /* townd down for a while: the backlog arrives complete, in order. */
@@ -377,31 +432,31 @@ TEST_F(e2e, backlog_after_outage_arrives_complete)
 	struct sim_ack ack;
 	int fd;
 
-	ASSERT_EQ(0, town_provision(&self->t, 1, &a));
-	town_start(&self->t);
+	ASSERT_EQ(0, provision(&self->t, 1, &a));
+	sim_town_start(&self->t);
 	fd = sim_connect(self->t.port);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(1, sim_handshake(&a, fd, &self->rx, 5000, &ack));
-	ASSERT_EQ(0, town_send_readings(&a, fd, 1, 20, 10));
+	ASSERT_EQ(0, send_range(&a, fd, 1, 20, 10));
 	EXPECT_EQ(20, ack_upto(&a, fd, &self->rx, 20));
 	close(fd);
-	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 	/* townd is down; readings 21..backlog accumulate in the meter's outbox */
-	town_start(&self->t);
+	sim_town_start(&self->t);
 	fd = sim_connect(self->t.port);
 	ASSERT_LE(0, fd);
 	sim_rx_init(&self->rx);
 	/* the old session is gone with the process: a frame on it gets a REHELLO */
-	ASSERT_EQ(0, town_send_readings(&a, fd, 21, 21, 1));
+	ASSERT_EQ(0, send_range(&a, fd, 21, 21, 1));
 	ASSERT_EQ(1, sim_wait_ack(&a, fd, &self->rx, 5000, &ack));
 	EXPECT_TRUE(ack.rehello);
 	ASSERT_EQ(1, sim_handshake(&a, fd, &self->rx, 5000, &ack));
 	EXPECT_EQ(20, ack.upto);
 	/* as many readings per frame as the padded plaintext holds */
-	ASSERT_EQ(0, town_send_readings(&a, fd, 21, backlog, 15));
+	ASSERT_EQ(0, send_range(&a, fd, 21, backlog, 15));
 	EXPECT_EQ(backlog, ack_upto(&a, fd, &self->rx, backlog));
 	close(fd);
-	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 	EXPECT_EQ(NULL, check_readings(&self->t, 1, backlog));
 }
 
@@ -438,8 +493,8 @@ TEST_F(e2e, many_meters_demultiplexed)
 	ASSERT_NE(NULL, m);
 	ASSERT_NE(NULL, rx);
 	for (int i = 0; i < METERS; i++)
-		ASSERT_EQ(0, town_provision(&self->t, (uint16_t)(100 + i), &m[i]));
-	town_start(&self->t);
+		ASSERT_EQ(0, provision(&self->t, (uint16_t)(100 + i), &m[i]));
+	sim_town_start(&self->t);
 	for (int c = 0; c < CONNS; c++) {
 		fd[c] = sim_connect(self->t.port);
 		ASSERT_LE(0, fd[c]);
@@ -452,7 +507,7 @@ TEST_F(e2e, many_meters_demultiplexed)
 	}
 	for (int64_t s = 1; s <= READINGS; s += 3)
 		for (int i = 0; i < METERS; i++)
-			ASSERT_EQ(0, town_send_readings(&m[i], fd[i % CONNS], s, s + 2, 3));
+			ASSERT_EQ(0, send_range(&m[i], fd[i % CONNS], s, s + 2, 3));
 	for (int c = 0; c < CONNS; c++) {
 		struct many_ctx mc = { .m = m, .n = METERS, .want = READINGS,
 				       .left = METERS / CONNS };
@@ -464,10 +519,10 @@ TEST_F(e2e, many_meters_demultiplexed)
 	}
 	for (int c = 0; c < CONNS; c++)
 		close(fd[c]);
-	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
+	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 	for (int i = 0; i < METERS; i++)
 		ASSERT_EQ(NULL, check_readings(&self->t, (uint16_t)(100 + i), READINGS));
-	EXPECT_EQ(METERS * READINGS, town_stat(&self->t, "stored"));
+	EXPECT_EQ(METERS * READINGS, stat_of(&self->t, "stored"));
 	free(m);
 	free(rx);
 }

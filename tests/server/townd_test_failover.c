@@ -42,6 +42,7 @@
 #include "nonce_audit.h"
 #include "outbox.h"
 #include "sim900sim.h"
+#include "simtown.h"
 #include "townd_config.h"
 #include "townd_core.h"
 #include "townd_net.h"
@@ -76,11 +77,7 @@ struct meter_side {
 };
 
 struct world {
-	char dir[64];
-	struct townd_config cfg;
-	struct gmp_keypair town;
-	int lfd;
-	pid_t townd;
+	struct sim_town t;		/* townd, its directory, key, database, listener */
 	struct modem_side ma, mb;
 	struct meter_side a, b;
 	int forwarded, b_could_read;
@@ -335,46 +332,26 @@ static void run_for(struct world *w, int ms, int record_every_ms)
 	}
 }
 
-static void townd_start(struct world *w)
-{
-	w->townd = fork();
-	if (w->townd == 0) {
-		char err[256];
-
-		_exit(townd_run(&w->cfg, &w->lfd, 1, err, sizeof(err)) ? 1 : 0);
-	}
-}
-
-static void townd_stop(struct world *w)
-{
-	kill(w->townd, SIGTERM);
-	waitpid(w->townd, NULL, 0);
-}
-
 static int meter_setup(struct world *w, struct meter_side *ms, uint16_t id,
 		       struct modem_side *own)
 {
 	struct gmpc_config c;
 	struct gmpc_hooks h = { .ctx = &ms->sc, .send = send_frame };
-	struct townd_db db;
 	char path[128], err[256];
 
 	ms->id = id;
 	ms->own = own;
 	ms->sc = (struct send_ctx){ w, ms };
 	gmp_keypair_generate(&ms->kp);
-	if (tdb_open(&db, w->cfg.database, 1, err, sizeof(err)))
+	if (sim_town_add(&w->t, id, ms->kp.pk))
 		return -1;
-	if (tdb_add_meter(&db, id, ms->kp.pk, NULL, 1, err, sizeof(err)))
-		return -1;
-	tdb_close(&db);
-	snprintf(path, sizeof(path), "%s/outbox-%u", w->dir, id);
+	snprintf(path, sizeof(path), "%s/outbox-%u", w->t.dir, id);
 	if (outbox_open(&ms->ob, path, 1 << 20, err, sizeof(err)))
 		return -1;
 	gmpc_config_defaults(&c);
 	c.meter_id = id;
 	c.key = ms->kp;
-	memcpy(c.town_pk, w->town.pk, GMP_KEY_LEN);
+	memcpy(c.town_pk, w->t.kp.pk, GMP_KEY_LEN);
 	c.ack_timeout_ms = 400;
 	c.idle_ack_ms = 300;
 	c.hello_retry_ms = 300;		/* the test's time runs fast: so does the back-off */
@@ -391,7 +368,7 @@ static const char *check_db(struct world *w, uint16_t id, int64_t n)
 	int64_t expect = 1;
 	const char *bad = NULL;
 
-	if (sqlite3_open_v2(w->cfg.database, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+	if (sqlite3_open_v2(w->t.cfg.database, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		return "open";
 	if (sqlite3_prepare_v2(db, "SELECT seq, import_mwh FROM readings WHERE meter = ? "
 			       "ORDER BY rowid", -1, &st, NULL) != SQLITE_OK) {
@@ -419,13 +396,13 @@ static void write_key(struct world *w, const char *name, uint16_t id, const stru
 	char path[160], hex[2 * GMP_KEY_LEN + 1];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", w->dir, name);
+	snprintf(path, sizeof(path), "%s/%s", w->t.dir, name);
 	f = fopen(path, "w");
 	if (!f)
 		return;
 	gmp_hex_encode(kp->sk, GMP_KEY_LEN, hex);
 	fprintf(f, "meter_id = %u\nmeter_secret_key = %s\n", id, hex);
-	gmp_hex_encode(w->town.pk, GMP_KEY_LEN, hex);
+	gmp_hex_encode(w->t.kp.pk, GMP_KEY_LEN, hex);
 	fprintf(f, "town_public_key = %s\n", hex);
 	fclose(f);
 	chmod(path, 0600);
@@ -438,46 +415,32 @@ FIXTURE(world) {
 FIXTURE_SETUP(world)
 {
 	struct world *w = &self->w;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
 	char err[256];
 
 	memset(w, 0, sizeof(*w));
 	ASSERT_LE(0, sodium_init());
-	strcpy(w->dir, "/tmp/townd-failover-XXXXXX");
-	ASSERT_NE(NULL, mkdtemp(w->dir));
-	townd_config_defaults(&w->cfg);
-	snprintf(w->cfg.database, sizeof(w->cfg.database), "%s/town.db", w->dir);
-	snprintf(w->cfg.key_file, sizeof(w->cfg.key_file), "%s/townd.key", w->dir);
-	gmp_keypair_generate(&w->town);
-	ASSERT_EQ(0, townd_key_write(w->cfg.key_file, &w->town, err, sizeof(err)));
-	w->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ASSERT_EQ(0, bind(w->lfd, (struct sockaddr *)&sa, sizeof(sa)));
-	ASSERT_EQ(0, listen(w->lfd, 16));
-	ASSERT_EQ(0, getsockname(w->lfd, (struct sockaddr *)&sa, &sl));
+	ASSERT_EQ(0, sim_town_setup(&w->t, "townd-failover"));
 	ASSERT_EQ(0, meter_setup(w, &w->a, 11, &w->ma));
 	ASSERT_EQ(0, meter_setup(w, &w->b, 12, &w->mb));
 	nonce_audit_init(&w->audit);
-	ASSERT_EQ(0, nonce_audit_key(&w->audit, &w->town, 11, w->a.kp.pk));
-	ASSERT_EQ(0, nonce_audit_key(&w->audit, &w->town, 12, w->b.kp.pk));
-	snprintf(err, sizeof(err), "%s/line-a-to-b.bin", w->dir);
+	ASSERT_EQ(0, nonce_audit_key(&w->audit, &w->t.kp, 11, w->a.kp.pk));
+	ASSERT_EQ(0, nonce_audit_key(&w->audit, &w->t.kp, 12, w->b.kp.pk));
+	snprintf(err, sizeof(err), "%s/line-a-to-b.bin", w->t.dir);
 	w->cap_ab = fopen(err, "wb");
-	snprintf(err, sizeof(err), "%s/line-b-to-a.bin", w->dir);
+	snprintf(err, sizeof(err), "%s/line-b-to-a.bin", w->t.dir);
 	w->cap_ba = fopen(err, "wb");
 	ASSERT_NE(NULL, w->cap_ab);
 	ASSERT_NE(NULL, w->cap_ba);
-	townd_start(w);
-	ASSERT_EQ(0, modem_setup(&w->ma, ntohs(sa.sin_port)));
-	ASSERT_EQ(0, modem_setup(&w->mb, ntohs(sa.sin_port)));
+	sim_town_start(&w->t);
+	ASSERT_EQ(0, modem_setup(&w->ma, w->t.port));
+	ASSERT_EQ(0, modem_setup(&w->mb, w->t.port));
 }
 
 FIXTURE_TEARDOWN(world)
 {
 	struct world *w = &self->w;
-	char cmd[128];
 
-	if (w->townd > 0)
-		townd_stop(w);
+	sim_town_stop(&w->t, SIGTERM);
 	modem_teardown(&w->ma);
 	modem_teardown(&w->mb);
 	gmpc_free(&w->a.u);
@@ -489,16 +452,8 @@ FIXTURE_TEARDOWN(world)
 		fclose(w->cap_ab);
 	if (w->cap_ba)
 		fclose(w->cap_ba);
-	close(w->lfd);
 	/* GM_KEEP_FAILOVER=1 keeps the captures and keys, e.g. for uplink_wire */
-	if (getenv("GM_KEEP_FAILOVER")) {
-		fprintf(stderr, "# kept %s\n", w->dir);
-		return;
-	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
-	if (system(cmd)) {
-		/* nothing */
-	}
+	sim_town_teardown(&w->t, getenv("GM_KEEP_FAILOVER") != NULL);
 }
 
 TEST_F_TIMEOUT(world, modem_failover_neighbour_return_and_outage, 90)
@@ -529,11 +484,10 @@ TEST_F_TIMEOUT(world, modem_failover_neighbour_return_and_outage, 90)
 	EXPECT_LE(1, (int)w->ma.m.power_cycles);
 
 	/* 4. townd down for a while: backlogs build up */
-	townd_stop(w);
-	w->townd = 0;
+	sim_town_stop(&w->t, SIGTERM);
 	run_for(w, 2000, 50);
 	EXPECT_LT(20, (int64_t)gmpc_backlog(&w->a.u));
-	townd_start(w);
+	sim_town_start(&w->t);
 	run_for(w, 1000, 50);
 
 	/* 5. stop recording; everything drains */
@@ -549,8 +503,7 @@ TEST_F_TIMEOUT(world, modem_failover_neighbour_return_and_outage, 90)
 	       "%llu handshakes; B: %lld readings", (long long)w->a.recorded, w->a.failovers,
 	       w->a.returns, w->forwarded, (unsigned long long)w->a.u.resends,
 	       (unsigned long long)w->a.u.handshakes, (long long)w->b.recorded);
-	townd_stop(w);
-	w->townd = 0;
+	sim_town_stop(&w->t, SIGTERM);
 	EXPECT_EQ(NULL, check_db(w, 11, w->a.recorded));
 	EXPECT_EQ(NULL, check_db(w, 12, w->b.recorded));
 	/* every frame either meter sent or received: its key found, no (key, nonce) twice */

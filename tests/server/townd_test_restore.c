@@ -48,9 +48,9 @@
 #include "gmp_client.h"
 #include "nonce_audit.h"
 #include "outbox.h"
-#include "townd_config.h"
+#include "simmeter.h"
+#include "simtown.h"
 #include "townd_core.h"
-#include "townd_net.h"
 
 #define METERS		3
 #define RECORD_MS	10	/* a reading every 10 ms per meter */
@@ -74,12 +74,7 @@ struct meter {
 };
 
 struct world {
-	char dir[64], db[128], key[128];
-	struct townd_config cfg;
-	struct gmp_keypair town;
-	int lfd;
-	uint16_t port;
-	pid_t townd;
+	struct sim_town t;		/* townd, its directory, key, database, listener */
 	struct meter m[METERS];
 	struct nonce_audit audit;
 };
@@ -139,7 +134,7 @@ static int meter_open(struct meter *m)
 	gmpc_config_defaults(&c);
 	c.meter_id = m->id;
 	c.key = m->kp;
-	memcpy(c.town_pk, m->w->town.pk, GMP_KEY_LEN);
+	memcpy(c.town_pk, m->w->t.kp.pk, GMP_KEY_LEN);
 	c.ack_every = 8;
 	c.ack_timeout_ms = 300;
 	c.idle_ack_ms = 200;
@@ -161,42 +156,6 @@ static void meter_close(struct meter *m)
 	m->up = false;
 }
 
-static int connect_lo(uint16_t port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		close(fd);
-		return -1;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-	fcntl(fd, F_SETFL, O_NONBLOCK);
-	return fd;
-}
-
-static void townd_start(struct world *w)
-{
-	w->townd = fork();
-	if (w->townd == 0) {
-		char err[256];
-
-		_exit(townd_run(&w->cfg, &w->lfd, 1, err, sizeof(err)) ? 1 : 0);
-	}
-}
-
-static void townd_kill(struct world *w, int sig)
-{
-	if (w->townd <= 0)
-		return;
-	kill(w->townd, sig);
-	waitpid(w->townd, NULL, 0);
-	w->townd = 0;
-}
-
 /* One pass: connections, input, timers, sending; a new reading when due. */
 static void step(struct world *w, bool record, int64_t *next_record)
 {
@@ -208,7 +167,9 @@ static void step(struct world *w, bool record, int64_t *next_record)
 
 		p[i] = (struct pollfd){ .fd = m->fd, .events = POLLIN };
 		if (m->up && m->fd < 0 && now >= m->reconnect_at) {
-			m->fd = connect_lo(w->port);
+			m->fd = sim_connect(w->t.port);
+			if (m->fd >= 0)
+				fcntl(m->fd, F_SETFL, O_NONBLOCK);
 			if (m->fd < 0) {
 				m->reconnect_at = now + 50;
 			} else {
@@ -386,27 +347,11 @@ FIXTURE(restore) {
 FIXTURE_SETUP(restore)
 {
 	struct world *w = &self->w;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	struct townd_db db;
-	char err[256];
 
 	memset(w, 0, sizeof(*w));
 	ASSERT_LE(0, sodium_init());
-	strcpy(w->dir, "/tmp/townd-restore-XXXXXX");
-	ASSERT_NE(NULL, mkdtemp(w->dir));
-	townd_config_defaults(&w->cfg);
-	snprintf(w->cfg.database, sizeof(w->cfg.database), "%s/town.db", w->dir);
-	snprintf(w->cfg.key_file, sizeof(w->cfg.key_file), "%s/townd.key", w->dir);
-	gmp_keypair_generate(&w->town);
-	ASSERT_EQ(0, townd_key_write(w->cfg.key_file, &w->town, err, sizeof(err)));
-	w->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ASSERT_EQ(0, bind(w->lfd, (struct sockaddr *)&sa, sizeof(sa)));
-	ASSERT_EQ(0, listen(w->lfd, 64));
-	ASSERT_EQ(0, getsockname(w->lfd, (struct sockaddr *)&sa, &sl));
-	w->port = ntohs(sa.sin_port);
+	ASSERT_EQ(0, sim_town_setup(&w->t, "townd-restore"));
 	nonce_audit_init(&w->audit);
-	ASSERT_EQ(0, tdb_open(&db, w->cfg.database, 1, err, sizeof(err)));
 	for (int i = 0; i < METERS; i++) {
 		struct meter *m = &w->m[i];
 
@@ -414,32 +359,26 @@ FIXTURE_SETUP(restore)
 		m->id = (uint16_t)(31 + i);
 		m->fd = -1;
 		gmp_keypair_generate(&m->kp);
-		snprintf(m->dir, sizeof(m->dir), "%s/state-%u", w->dir, m->id);
-		ASSERT_EQ(0, tdb_add_meter(&db, m->id, m->kp.pk, NULL, 1, err, sizeof(err)));
-		ASSERT_EQ(0, nonce_audit_key(&w->audit, &w->town, m->id, m->kp.pk));
+		snprintf(m->dir, sizeof(m->dir), "%s/state-%u", w->t.dir, m->id);
+		ASSERT_EQ(0, sim_town_add(&w->t, m->id, m->kp.pk));
+		ASSERT_EQ(0, nonce_audit_key(&w->audit, &w->t.kp, m->id, m->kp.pk));
 		ASSERT_EQ(0, meter_open(m));
 	}
-	tdb_close(&db);
-	townd_start(w);
+	sim_town_start(&w->t);
 }
 
 FIXTURE_TEARDOWN(restore)
 {
 	struct world *w = &self->w;
-	char cmd[128];
 
-	townd_kill(w, SIGTERM);
+	sim_town_stop(&w->t, SIGTERM);
 	for (int i = 0; i < METERS; i++) {
 		meter_close(&w->m[i]);
 		if (w->m[i].fd >= 0)
 			close(w->m[i].fd);
 	}
 	nonce_audit_free(&w->audit);
-	close(w->lfd);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
-	if (system(cmd)) {
-		/* nothing */
-	}
+	sim_town_teardown(&w->t, false);
 }
 
 TEST_F_TIMEOUT(restore, restored_database_and_wiped_meter_lose_and_repeat_nothing, 60)
@@ -454,8 +393,8 @@ TEST_F_TIMEOUT(restore, restored_database_and_wiped_meter_lose_and_repeat_nothin
 	ASSERT_NE(NULL, copy_vals);
 	/* 1. reports, then the copy */
 	run_for(w, 1000, true);
-	snprintf(copy, sizeof(copy), "%s/backup.db", w->dir);
-	ASSERT_EQ(0, backup(w->cfg.database, copy));
+	snprintf(copy, sizeof(copy), "%s/backup.db", w->t.dir);
+	ASSERT_EQ(0, backup(w->t.cfg.database, copy));
 	run_for(w, 800, true);
 
 	/* 2. A's state directory wiped: A starts from nothing */
@@ -471,11 +410,11 @@ TEST_F_TIMEOUT(restore, restored_database_and_wiped_meter_lose_and_repeat_nothin
 	run_for(w, 800, true);
 
 	/* 3. townd dies, its database is replaced by the copy, it starts again */
-	townd_kill(w, SIGKILL);
+	sim_town_stop(&w->t, SIGKILL);
 	snprintf(cmd, sizeof(cmd), "rm -f '%s' '%s-wal' '%s-shm' && cp '%s' '%s'",
-		 w->cfg.database, w->cfg.database, w->cfg.database, copy, w->cfg.database);
+		 w->t.cfg.database, w->t.cfg.database, w->t.cfg.database, copy, w->t.cfg.database);
 	ASSERT_EQ(0, system(cmd));
-	townd_start(w);
+	sim_town_start(&w->t);
 
 	/* 4. reports go on, then everything drains */
 	run_for(w, 1500, true);
@@ -498,7 +437,7 @@ TEST_F_TIMEOUT(restore, restored_database_and_wiped_meter_lose_and_repeat_nothin
 	}
 	/* A's numbering restarted at 1: its first WELCOME moved it above the town's */
 	EXPECT_EQ(1, a->u.rebases);
-	townd_kill(w, SIGTERM);
+	sim_town_stop(&w->t, SIGTERM);
 
 	for (int i = 0; i < METERS; i++) {
 		struct meter *m = &w->m[i];
@@ -507,7 +446,7 @@ TEST_F_TIMEOUT(restore, restored_database_and_wiped_meter_lose_and_repeat_nothin
 		const char *cov;
 
 		ASSERT_NE(NULL, seen);
-		n = values(w->cfg.database, m->id, got, MAX_RECORDS * 2, &upto);
+		n = values(w->t.cfg.database, m->id, got, MAX_RECORDS * 2, &upto);
 		in_copy[i] = values(copy, m->id, copy_vals, MAX_RECORDS * 2, NULL);
 		for (int64_t k = 0; k < n; k++) {
 			ASSERT_LE(1, got[k]);
@@ -530,7 +469,7 @@ TEST_F_TIMEOUT(restore, restored_database_and_wiped_meter_lose_and_repeat_nothin
 						    (long long)k);
 			missing++;
 		}
-		cov = coverage(w->cfg.database, m->id, &lost);
+		cov = coverage(w->t.cfg.database, m->id, &lost);
 		EXPECT_EQ(NULL, cov) TH_LOG("meter %u", m->id);
 		if (m != a) {
 			EXPECT_EQ(m->made, n);

@@ -242,6 +242,19 @@ static int reading(struct gmpc *u, int64_t i)
 	return gmpc_record(u, &g);
 }
 
+/* Readings from..to (kept in want, if given), one per frame; then the idle ack. */
+static void report(struct world *w, int64_t from, int64_t to, int64_t *want, size_t *n)
+{
+	for (int64_t i = from; i <= to; i++) {
+		reading(w->u, i);
+		if (want)
+			want[(*n)++] = i;
+		cycle(w);
+	}
+	w->now += 700000;
+	settle(w);
+}
+
 static void discard(void *ctx, uint64_t conn, const uint8_t *wire, size_t len)
 {
 	(void)ctx;
@@ -530,13 +543,7 @@ TEST_F(up, wiped_meter_state_is_renumbered_above_the_town)
 	char cmd[200];
 
 	settle(&self->w);
-	for (int i = 1; i <= 50; i++) {
-		reading(&self->u, i);
-		want[n++] = i;
-		cycle(&self->w);
-	}
-	self->w.now += 700000;
-	settle(&self->w);
+	report(&self->w, 1, 50, want, &n);
 	EXPECT_EQ(50, self->ob.acked);
 	meter_close(self);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", self->obdir);
@@ -557,13 +564,7 @@ TEST_F(up, wiped_meter_state_is_renumbered_above_the_town)
 	EXPECT_EQ(1, self->u.rebases);
 	EXPECT_EQ(1, self->w.w.rebase_from);
 	EXPECT_EQ(50, self->w.w.rebase_delta);
-	for (int i = 106; i <= 110; i++) {
-		reading(&self->u, i);
-		want[n++] = i;
-		cycle(&self->w);
-	}
-	self->w.now += 700000;
-	settle(&self->w);
+	report(&self->w, 106, 110, want, &n);
 	EXPECT_EQ(60, self->ob.acked);
 	EXPECT_EQ(NULL, exactly(self->c, want, n));
 	EXPECT_EQ(0, self->c->st.duplicates);
@@ -608,22 +609,10 @@ TEST_F(up, restored_town_database_gets_the_retained_records_again)
 	int reh;
 
 	settle(&self->w);
-	for (int i = 1; i <= 10; i++) {
-		reading(&self->u, i);
-		want[n++] = i;
-		cycle(&self->w);
-	}
-	self->w.now += 700000;
-	settle(&self->w);
+	report(&self->w, 1, 10, want, &n);
 	EXPECT_EQ(10, self->ob.acked);
 	backup(self, _metadata, copy, sizeof(copy));
-	for (int i = 11; i <= 30; i++) {
-		reading(&self->u, i);
-		want[n++] = i;
-		cycle(&self->w);
-	}
-	self->w.now += 700000;
-	settle(&self->w);
+	report(&self->w, 11, 30, want, &n);
 	EXPECT_EQ(30, self->ob.acked);
 	restore(self, _metadata, copy);
 	EXPECT_EQ(10, stored(self->c));
@@ -650,20 +639,9 @@ TEST_F(up, restored_town_beyond_retention_gets_lost_ranges)
 	char copy[160], cmd[300];
 
 	settle(&self->w);
-	for (int i = 1; i <= 10; i++) {
-		reading(&self->u, i);
-		want[n++] = i;
-		cycle(&self->w);
-	}
-	self->w.now += 700000;
-	settle(&self->w);
+	report(&self->w, 1, 10, want, &n);
 	backup(self, _metadata, copy, sizeof(copy));
-	for (int i = 11; i <= 30; i++) {
-		reading(&self->u, i);
-		cycle(&self->w);
-	}
-	self->w.now += 700000;
-	settle(&self->w);
+	report(&self->w, 11, 30, NULL, NULL);
 	EXPECT_EQ(30, self->ob.acked);
 	/* a week later: the acknowledged segments are gone from the meter */
 	snprintf(cmd, sizeof(cmd), "find '%s' -name 'seg-*' -exec touch -d '8 days ago' {} +",
