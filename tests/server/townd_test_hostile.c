@@ -155,35 +155,6 @@ static int town_provision(struct town *t, uint16_t id, struct simmeter *m)
 	return sim_town_add(&t->s, id, kp.pk) ? -1 : simmeter_init(m, id, &kp, t->s.kp.pk);
 }
 
-static int64_t town_q1(struct town *t, const char *sql, int64_t arg)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int64_t v = -1;
-
-	if (sqlite3_open_v2(t->s.cfg.database, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-		if (sqlite3_bind_parameter_count(st))
-			sqlite3_bind_int64(st, 1, arg);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			v = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
-	sqlite3_close(db);
-	return v;
-}
-
-/* A counter of the stats table (0 if never written). */
-static int64_t town_stat(struct town *t, const char *name)
-{
-	char sql[128];
-
-	snprintf(sql, sizeof(sql), "SELECT COALESCE((SELECT value FROM stats WHERE name = '%s'), 0)",
-		 name);
-	return town_q1(t, sql, 0);
-}
-
 /* Readings 1..n of meter id stored, each once, with the values sent. */
 static int readings_ok(struct town *t, uint16_t id, int64_t n)
 {
@@ -195,9 +166,9 @@ static int readings_ok(struct town *t, uint16_t id, int64_t n)
 		sim_reading(id, s, &w);
 		imp += w.reading.import_mwh;
 	}
-	return town_q1(t, "SELECT COUNT(*) FROM readings WHERE meter = ?", id) == n &&
-	       town_q1(t, "SELECT MAX(seq) FROM readings WHERE meter = ?", id) == n &&
-	       town_q1(t, "SELECT SUM(import_mwh) FROM readings WHERE meter = ?", id) == imp;
+	return sim_town_q1(&t->s, "SELECT COUNT(*) FROM readings WHERE meter = ?", id) == n &&
+	       sim_town_q1(&t->s, "SELECT MAX(seq) FROM readings WHERE meter = ?", id) == n &&
+	       sim_town_q1(&t->s, "SELECT SUM(import_mwh) FROM readings WHERE meter = ?", id) == imp;
 }
 
 /* Lines of the journal (townd's stderr) containing all of a and b (b may be NULL). */
@@ -716,13 +687,13 @@ TEST_F(hostile, garbage_and_slow_clients_cannot_hold_slots)
 	}
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
 	EXPECT_TRUE(readings_ok(&self->t, 1, 10));
-	EXPECT_EQ(SLOTS, town_stat(&self->t, "first_frame_timeouts"));
-	EXPECT_LE(1, town_stat(&self->t, "conn_refused"));
-	EXPECT_LE(1, town_stat(&self->t, "replayed"));
+	EXPECT_EQ(SLOTS, sim_town_stat(&self->t.s, "first_frame_timeouts"));
+	EXPECT_LE(1, sim_town_stat(&self->t.s, "conn_refused"));
+	EXPECT_LE(1, sim_town_stat(&self->t.s, "replayed"));
 	/* junk with the meter's id in a session envelope of a session townd does not hold */
-	EXPECT_LE(1, town_stat(&self->t, "no_session"));
+	EXPECT_LE(1, sim_town_stat(&self->t.s, "no_session"));
 	/* the replayed HELLO was answered as a duplicate, and kept no slot for it */
-	EXPECT_LE(1, town_stat(&self->t, "hello_dups"));
+	EXPECT_LE(1, sim_town_stat(&self->t.s, "hello_dups"));
 	/* each hostile peer is named in the journal */
 	for (int i = 0; i < SLOTS; i++) {
 		char want[64];
@@ -804,8 +775,8 @@ TEST_F(hostile, idle_timer_refreshed_only_by_authentic_frames)
 	close(fa);
 	close(fb);
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
-	EXPECT_EQ(1, town_stat(&self->t, "idle_timeouts"));
-	EXPECT_EQ(0, town_stat(&self->t, "first_frame_timeouts"));
+	EXPECT_EQ(1, sim_town_stat(&self->t.s, "idle_timeouts"));
+	EXPECT_EQ(0, sim_town_stat(&self->t.s, "first_frame_timeouts"));
 	EXPECT_TRUE(readings_ok(&self->t, 2, seq_b - 1));
 }
 
@@ -854,8 +825,8 @@ TEST_F(hostile, connections_per_address_are_capped)
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
 	EXPECT_TRUE(readings_ok(&self->t, 1, 5));
 	EXPECT_TRUE(readings_ok(&self->t, 2, 5));
-	EXPECT_EQ(EXTRA + retries, town_stat(&self->t, "addr_refused"));
-	EXPECT_EQ(0, town_stat(&self->t, "conn_refused"));
+	EXPECT_EQ(EXTRA + retries, sim_town_stat(&self->t.s, "addr_refused"));
+	EXPECT_EQ(0, sim_town_stat(&self->t.s, "conn_refused"));
 }
 
 /*
@@ -926,7 +897,7 @@ TEST_F(hostile, descriptor_exhaustion_does_not_spin)
 		close(waiting[i]);
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
 	EXPECT_TRUE(readings_ok(&self->t, 1, 6));
-	errors = town_stat(&self->t, "accept_errors");
+	errors = sim_town_stat(&self->t.s, "accept_errors");
 	TH_LOG("accept4 failed %lld times", (long long)errors);
 	/* at least once (the condition was real), at most about once a second */
 	EXPECT_LE(1, errors);
@@ -1102,16 +1073,16 @@ TEST_F(hostile, unauthenticated_input_writes_nothing)
 	}
 	/* counted all the same, and saved at stop */
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
-	EXPECT_EQ(JUNK, town_stat(&self->t, "bad_version"));
-	EXPECT_EQ(NO_SESSION, town_stat(&self->t, "no_session"));
-	EXPECT_EQ(FORGED, town_stat(&self->t, "auth_failed"));
-	EXPECT_EQ(REPLAYS, town_stat(&self->t, "replayed"));
-	EXPECT_EQ(UNKNOWN, town_stat(&self->t, "unknown_meter"));
-	EXPECT_EQ(OTHERS, town_stat(&self->t, "not_for_us"));
-	EXPECT_EQ(noise_frames, town_stat(&self->t, "crc_errors") + town_stat(&self->t, "framing_errors"));
+	EXPECT_EQ(JUNK, sim_town_stat(&self->t.s, "bad_version"));
+	EXPECT_EQ(NO_SESSION, sim_town_stat(&self->t.s, "no_session"));
+	EXPECT_EQ(FORGED, sim_town_stat(&self->t.s, "auth_failed"));
+	EXPECT_EQ(REPLAYS, sim_town_stat(&self->t.s, "replayed"));
+	EXPECT_EQ(UNKNOWN, sim_town_stat(&self->t.s, "unknown_meter"));
+	EXPECT_EQ(OTHERS, sim_town_stat(&self->t.s, "not_for_us"));
+	EXPECT_EQ(noise_frames, sim_town_stat(&self->t.s, "crc_errors") + sim_town_stat(&self->t.s, "framing_errors"));
 	/* the meter's own count: what reached its sessions */
 	EXPECT_EQ(NO_SESSION + FORGED + REPLAYS,
-		  town_q1(&self->t, "SELECT rejected FROM meters WHERE id = ?", 1));
+		  sim_town_q1(&self->t.s, "SELECT rejected FROM meters WHERE id = ?", 1));
 	EXPECT_TRUE(readings_ok(&self->t, 1, 5));
 	free(buf);
 }
@@ -1135,11 +1106,11 @@ TEST_F(hostile, rejected_input_counters_saved_every_stats_interval)
 	ASSERT_EQ(0, send_and_drain(fd, buf, len));
 	close(fd);
 	end = mono_ms() + 1000 + SLACK_MS;
-	while (town_stat(&self->t, "unknown_meter") != JUNK && mono_ms() < end)
+	while (sim_town_stat(&self->t.s, "unknown_meter") != JUNK && mono_ms() < end)
 		sleep_ms(100);
-	EXPECT_EQ(JUNK, town_stat(&self->t, "unknown_meter"));
+	EXPECT_EQ(JUNK, sim_town_stat(&self->t.s, "unknown_meter"));
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
-	EXPECT_EQ(JUNK, town_stat(&self->t, "unknown_meter"));
+	EXPECT_EQ(JUNK, sim_town_stat(&self->t.s, "unknown_meter"));
 }
 
 /*
@@ -1169,7 +1140,7 @@ TEST_F(hostile, peer_lines_rate_limited)
 	EXPECT_EQ(REFUSED, closed);
 	close(keep);
 	EXPECT_EQ(0, town_stop(&self->t, SIGTERM));
-	EXPECT_EQ(REFUSED, town_stat(&self->t, "addr_refused"));
+	EXPECT_EQ(REFUSED, sim_town_stat(&self->t.s, "addr_refused"));
 	EXPECT_EQ(LIMIT, journal_count(&self->t, "peer 127.0.0.2:", NULL, NULL, 0));
 	for (int i = 0; i < REFUSED; i++) {
 		snprintf(want, sizeof(want), "peer 127.0.0.2:%u: ", port[i]);
