@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,12 +87,41 @@ struct tparse {
 	bool seen_db, seen_key;
 };
 
+/* The keys that are a number in a range (Documentation/townd.md). */
+struct u32_key {
+	const char *key;
+	size_t off;		/* of the uint32_t in struct townd_config */
+	uint32_t min, max;
+	const char *unit;	/* after the range in an error */
+};
+
+static const struct u32_key *u32_key(const char *k)
+{
+	static const struct u32_key keys[] = {
+#define K(name, field, min, max, unit) { name, offsetof(struct townd_config, field), min, max, unit }
+		K("max_connections", max_connections, 1, 1000000, ""),
+		K("max_per_address", max_per_address, 1, 1000000, ""),
+		K("first_frame_timeout", first_frame_timeout_s, 1, 3600, " seconds"),
+		K("idle_timeout", idle_timeout_s, 1, 86400, " seconds"),
+		K("stats_interval", stats_interval_s, 1, 3600, " seconds"),
+		K("peer_log_limit", peer_log_limit, 0, 10000, " lines per minute"),
+		K("max_batch", max_batch, 1, 100000, ""),
+#undef K
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!strcmp(k, keys[i].key))
+			return &keys[i];
+	return NULL;
+}
+
 static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
 {
 	struct tparse *p = ctx;
 	struct townd_config *c = p->c;
 	const char *k = e->key, *v = e->value;
 	unsigned int line = e->line;
+	const struct u32_key *n;
 
 	if (!k) {
 		if (strcmp(e->section, "server"))
@@ -119,28 +149,10 @@ static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
 			p->seen_db = true;
 		else
 			p->seen_key = true;
-	} else if (!strcmp(k, "max_connections")) {
-		if (parse_u32(v, 1, 1000000, &c->max_connections))
-			return ini_error(ini, line, e->section, k, "'%s' is not 1..1000000", v);
-	} else if (!strcmp(k, "max_per_address")) {
-		if (parse_u32(v, 1, 1000000, &c->max_per_address))
-			return ini_error(ini, line, e->section, k, "'%s' is not 1..1000000", v);
-	} else if (!strcmp(k, "first_frame_timeout")) {
-		if (parse_u32(v, 1, 3600, &c->first_frame_timeout_s))
-			return ini_error(ini, line, e->section, k, "'%s' is not 1..3600 seconds", v);
-	} else if (!strcmp(k, "idle_timeout")) {
-		if (parse_u32(v, 1, 86400, &c->idle_timeout_s))
-			return ini_error(ini, line, e->section, k, "'%s' is not 1..86400 seconds", v);
-	} else if (!strcmp(k, "stats_interval")) {
-		if (parse_u32(v, 1, 3600, &c->stats_interval_s))
-			return ini_error(ini, line, e->section, k, "'%s' is not 1..3600 seconds", v);
-	} else if (!strcmp(k, "peer_log_limit")) {
-		if (parse_u32(v, 0, 10000, &c->peer_log_limit))
-			return ini_error(ini, line, e->section, k, "'%s' is not 0..10000 lines per minute",
-					 v);
-	} else if (!strcmp(k, "max_batch")) {
-		if (parse_u32(v, 1, 100000, &c->max_batch))
-			return ini_error(ini, line, e->section, k, "'%s' is not 1..100000", v);
+	} else if ((n = u32_key(k))) {
+		if (parse_u32(v, n->min, n->max, (uint32_t *)((char *)c + n->off)))
+			return ini_error(ini, line, e->section, k, "'%s' is not %u..%u%s", v, n->min,
+					 n->max, n->unit);
 	} else if (!strcmp(k, "synchronous")) {
 		if (!strcmp(v, "full"))
 			c->sync_full = 1;
