@@ -45,7 +45,7 @@ void service_done(struct service *s);
  * the same polkit/group rules: fn runs (and replies) when it is allowed,
  * else the caller gets AccessDenied. 1, or -errno.
  */
-typedef void (*service_authorised_fn)(void *ctx, sd_bus_message *m, const char *who);
+typedef int (*service_authorised_fn)(void *ctx, sd_bus_message *m, const char *who);
 int service_authorise(struct service *s, sd_bus_message *m, const char *action,
 		      service_authorised_fn fn, void *ctx);
 /* Export org.gridmeter.Meter1.Test (dbus_test.c). */

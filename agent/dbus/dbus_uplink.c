@@ -144,7 +144,7 @@ static void hook_route(void *ctx, const char *route, const char *reason)
 	hook_changed(s);
 }
 
-static void rotate_allowed(void *ctx, sd_bus_message *m, const char *who)
+static int rotate_allowed(void *ctx, sd_bus_message *m, const char *who)
 {
 	struct uplink_service *s = ctx;
 	char err[320] = "";
@@ -153,10 +153,9 @@ static void rotate_allowed(void *ctx, sd_bus_message *m, const char *who)
 	fprintf(stderr, "<5>uplink: key rotation asked by %s\n", who);
 	r = town_uplink_rotate_key(s->u, err, sizeof(err));
 	if (r)
-		sd_bus_reply_method_errorf(m, r == -EROFS ? METER_ERR_STATE : METER_ERR_FAILED,
-					   "%s", err);
-	else
-		sd_bus_reply_method_return(m, NULL);
+		return sd_bus_reply_method_errorf(m, r == -EROFS ? METER_ERR_STATE : METER_ERR_FAILED,
+						  "%s", err);
+	return sd_bus_reply_method_return(m, NULL);
 }
 
 static int rotate_key(sd_bus_message *m, void *userdata, sd_bus_error *e)
