@@ -1,5 +1,6 @@
 #!/bin/sh
 # Shared helpers of the meterd end-to-end tests (t-meterd-*.sh), sourced.
+# Their own variables start with _gm_: the tests use short names (v, i, pf).
 # The simulated front end is gm_sim_adc (IIO device "gm-sim-adc", its sim_*
 # attributes, tests/guest/ct/README) with the calibration of its software
 # node: voltage ratio 300, CT 2000:1 on 22 ohm. Expectations are computed
@@ -39,12 +40,12 @@ pf_phase() { calc "pf = $1; a = atan2(sqrt(1 - pf * pf), pf); printf \"%d\", -a 
 
 # Wait until meterd is active and owns its name (60 s).
 wait_meterd() {
-	i=0
-	while [ $i -lt 60 ]; do
+	_gm_n=0
+	while [ $_gm_n -lt 60 ]; do
 		systemctl is-active --quiet meterd && busctl --system status org.gridmeter.Meter1 \
 			>/dev/null 2>&1 && return 0
 		sleep 1
-		i=$((i + 1))
+		_gm_n=$((_gm_n + 1))
 	done
 	systemctl status --no-pager meterd
 	fail "meterd is not running"
@@ -52,11 +53,11 @@ wait_meterd() {
 
 # wait_prop NAME VALUE SECONDS: until the property reads VALUE.
 wait_prop() {
-	i=0
+	_gm_n=0
 	while [ "$(prop "$1")" != "$2" ]; do
-		[ $i -ge $(($3 * 10)) ] && return 1
+		[ $_gm_n -ge $(($3 * 10)) ] && return 1
 		sleep 0.1
-		i=$((i + 1))
+		_gm_n=$((_gm_n + 1))
 	done
 	return 0
 }
@@ -64,11 +65,11 @@ wait_prop() {
 # Wait until the simulated time has advanced by $1 seconds (at most 120 s).
 wait_sim() {
 	until_conv=$(calc "printf \"%d\", $(sim sim_conversions) + $1 * $RATE")
-	i=0
+	_gm_n=0
 	while [ "$(sim sim_conversions)" -lt "$until_conv" ]; do
-		[ $i -ge 1200 ] && fail "simulated time stalled at $(sim sim_conversions)"
+		[ $_gm_n -ge 1200 ] && fail "simulated time stalled at $(sim sim_conversions)"
 		sleep 0.1
-		i=$((i + 1))
+		_gm_n=$((_gm_n + 1))
 	done
 }
 
