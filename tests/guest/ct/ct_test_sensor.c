@@ -992,7 +992,7 @@ TEST_F(ct, trigger_consumers_not_in_sampling_thread)
  * Issue 11, defect 3: at 35 and 75 Hz the readings are withheld and
  * counted, the energy goes on; back at 50 Hz the meter reads at once.
  */
-TEST_F(ct, off_nominal_frequency)
+TEST_F_TIMEOUT(ct, off_nominal_frequency, 120)
 {
 	struct dev *d = &self->d;
 	const double fr[] = { 35.0, 75.0, 40.0, 70.0 };
@@ -1007,7 +1007,8 @@ TEST_F(ct, off_nominal_frequency)
 		ASSERT_EQ(0, wait_cycles(d, 10));
 		w0 = rd(d->ct, "cycles_withheld");
 		e0 = energy_conv(d, &n0);
-		ASSERT_EQ(0, wait_cycles(d, 40));
+		/* long enough that a cycle at each end is under 1 % */
+		ASSERT_EQ(0, wait_cycles(d, 150));
 		w1 = rd(d->ct, "cycles_withheld");
 		e1 = energy_conv(d, &n1);
 		want = va * ia / 2 * (n1 - n0) / rd(d->sim, "sim_conv_rate_hz");
@@ -1019,7 +1020,7 @@ TEST_F(ct, off_nominal_frequency)
 			EXPECT_EQ(w0, w1);
 			EXPECT_LT(fabs(rd(d->ct, "in_altvoltage0_frequency") - fr[k]), 0.01);
 		} else {
-			EXPECT_GE(w1 - w0, 39);
+			EXPECT_GE(w1 - w0, 149);
 		}
 	}
 	ASSERT_EQ(0, wr_int(d->sim, "sim_freq_mhz", 50000));
@@ -1032,7 +1033,7 @@ TEST_F(ct, off_nominal_frequency)
  * threshold: not a millijoule in either register over 20 s; then the
  * starting current of 0.4 % of 10 A registers.
  */
-TEST_F(ct, no_creep_then_starting_current)
+TEST_F_TIMEOUT(ct, no_creep_then_starting_current, 120)
 {
 	struct dev *d = &self->d;
 	double va = rd(d->sim, "sim_ch0_amp_milli");
