@@ -7,18 +7,21 @@
 #ifndef GM_KCOMPAT_H
 #define GM_KCOMPAT_H
 
-#include <linux/version.h>
+/*
+ * Kbuild (./Kbuild) looks into the kernel headers and defines
+ * GM_KERNEL_TTY_U8 and GM_KERNEL_IIO_METERING when they have what follows.
+ */
 
 /*
  * tty line disciplines: 6.6 made the receive hooks take u8 flags and a
- * size_t count (and made receive_buf2() return size_t).
+ * size_t count.
  */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
-typedef u8 gm_tty_flag_t;
-typedef size_t gm_tty_count_t;
+#ifdef GM_KERNEL_TTY_U8
+#define gm_tty_flag_t	u8
+#define gm_tty_count_t	size_t
 #else
-typedef char gm_tty_flag_t;
-typedef int gm_tty_count_t;
+#define gm_tty_flag_t	char
+#define gm_tty_count_t	int
 #endif
 
 /*
@@ -27,7 +30,7 @@ typedef int gm_tty_count_t;
  * come from extend_name and an ext_info attribute, and IIO_CURRENT stands in
  * for IIO_ALTCURRENT.
  */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 18, 0)
+#ifdef GM_KERNEL_IIO_METERING
 #define GM_IIO_METERING_ABI	1
 #define GM_IIO_ALTCURRENT	IIO_ALTCURRENT
 #define GM_IIO_MOD_RMS		IIO_MOD_RMS

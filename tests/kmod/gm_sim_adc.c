@@ -155,7 +155,8 @@ struct sim_adc {
 	u64 last_ch0_ns;
 	struct {
 		u16 ch[2];
-		s64 ts __aligned(8);
+		u32 pad;
+		s64 ts;
 	} scan;
 };
 
@@ -792,7 +793,6 @@ static const struct iio_info sim_info = {
 	.datasheet_name = "CH" #_c,				\
 	.info_mask_separate = BIT(IIO_CHAN_INFO_RAW),		\
 	.info_mask_shared_by_type = BIT(IIO_CHAN_INFO_SCALE),	\
-	.scan_index = _c,					\
 	.scan_type = { .sign = 'u', .realbits = 12, .storagebits = 16, \
 		       .endianness = IIO_CPU },			\
 }
@@ -836,6 +836,7 @@ static int sim_probe(struct platform_device *pdev)
 	if (!chans)
 		return -ENOMEM;
 	for (k = 0; k < 2; k++) {
+		chans[k].scan_index = k;
 		chans[k].scan_type.realbits = bits;
 		if (adc_quirk == 3) {
 			/* like mcp320x: no scan type, no buffer */
