@@ -353,7 +353,7 @@ static irqreturn_t ct_trigger_handler(int irq, void *p)
 static int ct_thread(void *data)
 {
 	struct ct_state *st = data;
-	const int code_max = (1 << st->cfg.adc_bits) - 1;
+	const unsigned int code_max = (1U << st->cfg.adc_bits) - 1;
 	u16 pairs[2 * CT_BATCH];
 	unsigned int n = 0;
 	ktime_t next = ktime_get();
@@ -367,8 +367,11 @@ static int ct_thread(void *data)
 		ret = iio_read_channel_raw(st->vchan, &v);
 		if (ret >= 0)
 			ret = iio_read_channel_raw(st->ichan, &i);
-		/* codes beyond the resolution would overflow the metering math */
-		if (ret >= 0 && (v < 0 || v > code_max || i < 0 || i > code_max))
+		/*
+		 * Codes beyond the resolution (or negative) would overflow the
+		 * metering math; code_max is 2^bits - 1, so one compare.
+		 */
+		if (ret >= 0 && (unsigned int)(v | i) > code_max)
 			ret = -ERANGE;
 		if (ret < 0) {
 			/* never a garbage reading: drop the whole cycle */
