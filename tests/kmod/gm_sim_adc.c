@@ -866,8 +866,9 @@ static int sim_probe(struct platform_device *pdev)
 	indio_dev->modes = INDIO_DIRECT_MODE;
 	indio_dev->channels = chans;
 	indio_dev->num_channels = adc_quirk == 3 ? 2 : ARRAY_SIZE(sim_channels);
-	indio_dev->available_scan_masks = sim_scan_masks;
 	if (adc_quirk != 3) {
+		/* scan masks only with a buffer (6.12 loops on them otherwise) */
+		indio_dev->available_scan_masks = sim_scan_masks;
 		ret = devm_iio_triggered_buffer_setup(dev, indio_dev, NULL,
 						      sim_trigger_handler, NULL);
 		if (ret)
