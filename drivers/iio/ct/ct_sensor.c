@@ -98,7 +98,7 @@ struct ct_event {
  *		trigger's consumers (our buffer, other devices) in their own
  *		threads, never in @thread
  * @lock:	protects @meter, @cfg, @last, @have, @ring, @ev, the
- *		calibration, @no_load_ua and the counters; taken by the sampling
+ *		calibration, @no_load_default and the counters; taken by the sampling
  *		thread for each batch, by the buffer's handler and by sysfs
  * @meter:	the metering state
  * @cfg:	the configuration given to @meter
@@ -120,8 +120,8 @@ struct ct_event {
  * @cs_i:	calibscale of the current, millionths
  * @cs_v:	calibscale of the voltage, millionths
  * @read_errors: ADC reads that failed
- * @no_load_ua:	anti-creep threshold (sysfs), 0: off
- * @no_load_default: @no_load_ua follows the front end (calibscale)
+ * @no_load_default: the anti-creep threshold (@cfg.no_load_ua, sysfs) is
+ *		the default, which follows the front end (calibscale)
  * @fs:		sampling frequency, read locklessly by the thread
  * @scan:	buffer record, used by the trigger handler only
  */
@@ -153,7 +153,6 @@ struct ct_state {
 	u32 cs_i;
 	u32 cs_v;
 	u64 read_errors;
-	u32 no_load_ua;
 	bool no_load_default;
 	u32 fs;
 	struct {
