@@ -213,10 +213,11 @@ int ct_meter_set_cfg(struct ct_meter *m, const struct ct_meter_cfg *cfg)
  * ct_default_no_load_ua() - the no-load current threshold a front end gets
  * @i_gain_na: primary current per ADC code, nA
  *
- * An eighth of a code: the fundamental current of noise averaged over
- * CT_NL_CYCLES cycles stays well below it (1 LSB of noise: about 0.02
- * code), and the IEC 62053-21 starting current of a class 1 meter (0.4 %
- * of Ib) reaches it for any Ib above 3 % of the code's current x 100.
+ * An eighth of the current of one ADC code. The fundamental current that
+ * 1 LSB of noise shows, averaged over CT_NL_CYCLES cycles, is about 0.02
+ * code, far below it; the IEC 62053-21 starting current of a class 1 meter
+ * (0.4 % of Ib) is above it for any Ib above 31 codes' current (2.3 A on
+ * a front end of 73 mA per code).
  *
  * Return: the threshold, uA.
  */
