@@ -1404,10 +1404,11 @@ TEST(ldisc_num_of_a_kernel_discipline_refused)
 
 /*
  * A neighbour floods frames for the server while the uplink is not read:
- * the discipline keeps reading the neighbour's tty (it consumes whatever
- * the driver hands it), forwards what fits in the uplink's ring, counts the
- * rest in fwd_queue_full, and a frame for this meter that follows the flood
- * is delivered at once, not held behind the forwarded ones.
+ * the discipline forwards what fits in the uplink's ring, holds the
+ * neighbour back for at most one wait (its writes block meanwhile), then
+ * counts the rest in fwd_queue_full without waiting, and a frame for this
+ * meter that follows the flood is delivered, not held behind the forwarded
+ * ones. (Before: the stalled frame blocked the link for 5 s per frame.)
  */
 TEST(forwarding_never_stalls_the_link)
 {
