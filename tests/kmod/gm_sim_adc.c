@@ -92,11 +92,11 @@ module_param(burden_uohm, uint, 0444);
 MODULE_PARM_DESC(burden_uohm, "the consumer's gridmeter,burden-resistor-micro-ohms (22000000)");
 
 /*
- * A real ADC converts the signal at the instant it is read: when no
- * conversion happened for this long (the reader stalled), the simulated
- * time moves on by the stall, as the mains did meanwhile. Shorter pauses
- * keep the simulated time counting conversions, so that the guests'
- * scheduling does not show in the results.
+ * A real ADC converts the signal at the instant it is read. The simulated
+ * time counts conversions, so that the guests' scheduling jitter does not
+ * show in the results, but it never falls more than this behind the wall
+ * clock: a reader that stalls, or cannot keep up, finds the mains moved on
+ * meanwhile, as a real one would.
  */
 #define SIM_STALL_NS	(50 * NSEC_PER_MSEC)
 
@@ -123,8 +123,8 @@ enum sim_param {
  * @stepped:	the load step happened
  * @step_ns:	ktime_get_ns() at the first conversion after the step (0: none)
  * @gpio:	the simulated GPIO chip
- * @last_ns:	ktime_get_ns() of the last conversion
- * @jumped_ns:	simulated time added by stalls (SIM_STALL_NS), ns
+ * @t0_ns:	ktime_get_ns() at which the simulated time was anchored
+ * @conv0:	@conv at @t0_ns
  * @handler_comm: the task that last ran the buffer's trigger handler
  * @pairs:	channel-0 conversions timed since the last reset of the
  *		statistics (sim_pair_timing), @dev_sq2 the sum of squares of
@@ -146,8 +146,8 @@ struct sim_adc {
 	bool stepped;
 	u64 step_ns;
 	struct sim_gpio *gpio;
-	u64 last_ns;
-	u64 jumped_ns;
+	u64 t0_ns;
+	u64 conv0;
 	char handler_comm[TASK_COMM_LEN];
 	u64 pairs;
 	u64 dev_sq2;
@@ -230,14 +230,19 @@ static int sim_convert(struct sim_adc *st, int ch, int *val)
 		st->p[SIM_STALL_MS] = 0;
 		now = ktime_get_ns();
 	}
-	if (st->last_ns && now - st->last_ns > SIM_STALL_NS) {
-		/* the mains went on while nobody converted */
-		u64 skip = div_u64((now - st->last_ns) * st->p[SIM_RATE],
-				   NSEC_PER_SEC) - 1;
+	if (!st->t0_ns) {
+		st->t0_ns = now;
+		st->conv0 = n;
+	} else {
+		/* conversions the wall clock says have been due since t0 */
+		u64 due = st->conv0 + div_u64((now - st->t0_ns) * st->p[SIM_RATE],
+					      NSEC_PER_SEC);
 
-		st->jumped_ns += now - st->last_ns;
-		n += skip;
-		st->phase += st->step * skip;
+		if (due > n + div_u64(SIM_STALL_NS * st->p[SIM_RATE], NSEC_PER_SEC)) {
+			/* the mains went on while the reader lagged */
+			st->phase += st->step * (due - n);
+			n = due;
+		}
 	}
 	if (!ch) {
 		/* sampling jitter: the pair interval against 2 / rate */
@@ -252,7 +257,6 @@ static int sim_convert(struct sim_adc *st, int ch, int *val)
 		}
 		st->last_ch0_ns = now;
 	}
-	st->last_ns = now;
 	WRITE_ONCE(st->conv, n + 1);
 	st->phase += st->step;
 	if (st->p[SIM_STEP_AFTER] > 0 && n >= (u64)st->p[SIM_STEP_AFTER] &&
@@ -602,6 +606,8 @@ static ssize_t sim_store(struct device *dev, struct device_attribute *attr,
 	st->p[idx] = v;
 	if (idx == SIM_FREQ || idx == SIM_RATE)
 		sim_update_step(st);
+	if (idx == SIM_RATE)
+		st->t0_ns = 0;	/* the wall clock anchors again */
 	if (idx == SIM_STEP_AFTER) {
 		/* counted from now */
 		st->stepped = false;

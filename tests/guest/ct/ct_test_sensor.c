@@ -786,7 +786,7 @@ static void cycles_conversions(const struct dev *d, double *cycles, double *conv
 TEST_F(ct, pairs_8000_per_second)
 {
 	struct dev *d = &self->d;
-	double va, ia, c0, c1, n0, n1, dis0, per_cycle, t0, t1;
+	double va, ia, c0, c1, n0, n1, dis0, per_cycle, t0, t1, g0, gaps;
 
 	ASSERT_EQ(0, reload(d, "rate=16000", "ct-sensor-8k"));
 	/* policy, not hardware: reload() set the rate in sysfs */
@@ -803,19 +803,28 @@ TEST_F(ct, pairs_8000_per_second)
 	/* conversions per mains cycle: 16000 / 50 = 320 */
 	per_cycle = rd(d->sim, "sim_conv_rate_hz") * 1000 / rd(d->sim, "sim_freq_mhz");
 	dis0 = rd(d->ct, "cycles_discarded");
+	g0 = rd(d->ct, "gap_time_ns");
 	cycles_conversions(d, &c0, &n0);
 	t0 = now_s();
 	ASSERT_EQ(0, wait_cycles(d, 100));
 	cycles_conversions(d, &c1, &n1);
 	t1 = now_s();
+	gaps = rd(d->ct, "gap_time_ns") - g0;
 	/* a figure only: stderr, the test child's stdout is not flushed */
 	TH_LOG("sustained %.0f pairs/s of 8000 (wall clock, logged only)",
 	       (n1 - n0) / 2 / (t1 - t0));
 	TH_LOG("%.0f cycles over %.0f conversions (%.2f expected), discarded %.0f, read errors %.0f",
 	       c1 - c0, n1 - n0, (n1 - n0) / per_cycle,
 	       rd(d->ct, "cycles_discarded") - dis0, rd(d->ct, "read_errors"));
-	/* one cycle per simulated mains cycle, up to the one in progress */
-	EXPECT_LT(fabs(c1 - c0 - (n1 - n0) / per_cycle), 1.1);
+	/*
+	 * One cycle per simulated mains cycle, up to the one in progress;
+	 * where the guest could not keep up (a sampling gap: the mains went
+	 * on), the cycles the gap covered and the two it broke are not counted.
+	 */
+	if (gaps > 0)
+		TH_LOG("the guest fell behind: %.1f ms not measured", gaps / 1e6);
+	EXPECT_LT(fabs(c1 - c0 - (n1 - n0) / per_cycle),
+		  1.1 + (gaps > 0 ? gaps / 20e6 + 2 : 0));
 	EXPECT_EQ(dis0, rd(d->ct, "cycles_discarded"));
 	EXPECT_EQ(0, rd(d->ct, "read_errors"));
 	EXPECT_LT(rel(rd(d->ct, "in_altvoltage0_rms_raw") / 1e6, va / M_SQRT2), 0.001);
