@@ -1040,12 +1040,17 @@ TEST_F_TIMEOUT(ct, cpu_hog_energy_integrated, 120)
 		hog(200);
 		ASSERT_EQ(0, wait_cycles(d, 20));
 	}
+	/* and a sampler that cannot keep up: half of every 40 ms, for 4 s */
+	for (int k = 0; k < 100; k++) {
+		hog(20);
+		usleep(20000);
+	}
 	ASSERT_EQ(0, wait_cycles(d, 20));
 	e1 = energy_conv(d, &n1);
 	m1 = rd(d->ct, "missed_samples");
 	g1 = rd(d->ct, "gap_time_ns");
 	want = va * ia / 2 * (n1 - n0) / rate;
-	TH_LOG("5 x 200 ms of real-time hogs: energy %.2f J, load x simulated time %.2f J (%+.3f%%); missed %.0f pairs, gap %.1f ms",
+	TH_LOG("5 x 200 ms, then 100 x 20 ms of real-time hogs: energy %.2f J, load x simulated time %.2f J (%+.3f%%); missed %.0f pairs, gap %.1f ms",
 	       e1 - e0, want, (e1 - e0) / want * 100 - 100, m1 - m0, (g1 - g0) / 1e6);
 	EXPECT_LT(rel(e1 - e0, want), 0.01);
 }
@@ -1059,8 +1064,8 @@ TEST_F_TIMEOUT(ct, cpu_hog_energy_integrated, 120)
 TEST_F_TIMEOUT(ct, load_steps_energy, 120)
 {
 	static const struct { double v, i, pf; int cycles; } st[] = {
-		{ 230, 40, 1.0, 150 }, { 240, 25, 0.8, 100 },
-		{ 225, 30, -0.9, 100 }, { 232, 12, 0.5, 80 },
+		{ 230, 40, 1.0, 150 }, { 240, 25, 0.8, 120 },
+		{ 225, 30, -0.9, 120 }, { 232, 12, 0.5, 100 },
 	};
 	struct dev *d = &self->d;
 	double rate = rd(d->sim, "sim_conv_rate_hz"), imp0, exp0, imp1, exp1;
@@ -1122,6 +1127,48 @@ TEST_F_TIMEOUT(ct, load_steps_energy, 120)
 	       (rd(d->ct, "gap_time_ns") - g0) / 1e6);
 	EXPECT_LT(rel((imp1 - imp0) / 1000, want_imp), 0.01);
 	EXPECT_LT(rel((exp1 - exp0) / 1000, want_exp), 0.01);
+}
+
+/*
+ * A sampler that shares its CPUs with busy processes for 6 s: it falls
+ * behind again and again, the pairs it cannot take are missed; the energy
+ * still matches the load over the simulated time.
+ */
+TEST_F_TIMEOUT(ct, overloaded_sampler_energy, 120)
+{
+	struct dev *d = &self->d;
+	double va, ia, rate, e0, e1, n0, n1, m0, m1, want, t0, t1;
+
+	pid_t busy[4];
+
+	va = rd(d->sim, "sim_ch0_amp_milli") / 1000 * VOLT_PER_CODE;
+	ia = rd(d->sim, "sim_ch1_amp_milli") / 1000 * AMP_PER_CODE;
+	rate = rd(d->sim, "sim_conv_rate_hz");
+	ASSERT_EQ(0, wait_cycles(d, 10));
+	m0 = rd(d->ct, "missed_samples");
+	e0 = energy_conv(d, &n0);
+	t0 = now_s();
+	/* four ordinary busy loops share the two CPUs with the sampler */
+	for (int k = 0; k < 4; k++) {
+		busy[k] = fork();
+		if (!busy[k]) {
+			double end = now_s() + 6;
+
+			while (now_s() < end)
+				;
+			_exit(0);
+		}
+	}
+	for (int k = 0; k < 4; k++)
+		waitpid(busy[k], NULL, 0);
+	e1 = energy_conv(d, &n1);
+	t1 = now_s();
+	m1 = rd(d->ct, "missed_samples");
+	want = va * ia / 2 * (n1 - n0) / rate;
+	TH_LOG("4000 pairs/s with 4 busy loops: %.0f taken per second, %.0f missed; energy %.2f J, load x simulated time %.2f J (%+.3f%%)",
+	       ((n1 - n0) / 2 - (m1 - m0)) / (t1 - t0), (m1 - m0) / (t1 - t0),
+	       e1 - e0, want, (e1 - e0) / want * 100 - 100);
+	EXPECT_LT(rel(e1 - e0, want), 0.01);
 }
 
 /*
