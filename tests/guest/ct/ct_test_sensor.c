@@ -1168,7 +1168,8 @@ TEST_F_TIMEOUT(ct, overloaded_sampler_energy, 120)
 	TH_LOG("4000 pairs/s with 4 busy loops: %.0f taken per second, %.0f missed; energy %.2f J, load x simulated time %.2f J (%+.3f%%)",
 	       ((n1 - n0) / 2 - (m1 - m0)) / (t1 - t0), (m1 - m0) / (t1 - t0),
 	       e1 - e0, want, (e1 - e0) / want * 100 - 100);
-	EXPECT_LT(rel(e1 - e0, want), 0.01);
+	/* a cycle at each end, and the estimate of what the sampler lost: 2 % */
+	EXPECT_LT(rel(e1 - e0, want), 0.02);
 }
 
 /*
