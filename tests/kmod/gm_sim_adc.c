@@ -216,13 +216,36 @@ static s64 sim_noise(struct sim_adc *st, s32 rms_milli)
 	return div_s64(sum * rms_milli, 37837);
 }
 
+/*
+ * The mains went on while the reader lagged: bring the simulated time
+ * within SIM_STALL_NS of the wall clock. Called before every conversion,
+ * and before a parameter changes or the time is read, so that a change
+ * takes effect at the simulated time of its wall-clock instant.
+ */
+static void sim_catch_up(struct sim_adc *st, u64 now)
+{
+	u64 due;
+
+	if (!st->t0_ns) {
+		st->t0_ns = now;
+		st->conv0 = st->conv;
+		return;
+	}
+	/* conversions the wall clock says have been due since t0 */
+	due = st->conv0 + div_u64((now - st->t0_ns) * st->p[SIM_RATE], NSEC_PER_SEC);
+	if (due > st->conv + div_u64(SIM_STALL_NS * st->p[SIM_RATE], NSEC_PER_SEC)) {
+		st->phase += st->step * (due - st->conv);
+		WRITE_ONCE(st->conv, due);
+	}
+}
+
 /* One conversion of @ch at the current simulated time. */
 static int sim_convert(struct sim_adc *st, int ch, int *val)
 {
 	const s32 *p = &st->p[ch * SIM_PER_CH];
-	u32 th = st->phase >> 32;
+	u64 n, now = ktime_get_ns();
 	s64 x, amp;
-	u64 n = st->conv, now = ktime_get_ns();
+	u32 th;
 
 	if (st->p[SIM_STALL_MS] > 0) {
 		/* a slow conversion: it blocks (the reader falls behind) */
@@ -230,20 +253,9 @@ static int sim_convert(struct sim_adc *st, int ch, int *val)
 		st->p[SIM_STALL_MS] = 0;
 		now = ktime_get_ns();
 	}
-	if (!st->t0_ns) {
-		st->t0_ns = now;
-		st->conv0 = n;
-	} else {
-		/* conversions the wall clock says have been due since t0 */
-		u64 due = st->conv0 + div_u64((now - st->t0_ns) * st->p[SIM_RATE],
-					      NSEC_PER_SEC);
-
-		if (due > n + div_u64(SIM_STALL_NS * st->p[SIM_RATE], NSEC_PER_SEC)) {
-			/* the mains went on while the reader lagged */
-			st->phase += st->step * (due - n);
-			n = due;
-		}
-	}
+	sim_catch_up(st, now);
+	n = st->conv;
+	th = st->phase >> 32;
 	if (!ch) {
 		/* sampling jitter: the pair interval against 2 / rate */
 		if (st->last_ch0_ns) {
@@ -597,6 +609,9 @@ static ssize_t sim_store(struct device *dev, struct device_attribute *attr,
 	    (idx == SIM_STALL_MS && (v < 0 || v > 10000)))
 		return -EINVAL;
 	mutex_lock(&st->lock);
+	/* the change happens now: at the simulated time of this instant */
+	if (st->t0_ns)
+		sim_catch_up(st, ktime_get_ns());
 	/* below Nyquist, which also keeps the phase step within 64 bits */
 	if ((idx == SIM_FREQ && (s64)v >= 500LL * st->p[SIM_RATE]) ||
 	    (idx == SIM_RATE && 500LL * v <= st->p[SIM_FREQ])) {
@@ -626,6 +641,8 @@ static ssize_t sim_conversions_show(struct device *dev,
 	u64 n;
 
 	mutex_lock(&st->lock);
+	if (st->t0_ns)
+		sim_catch_up(st, ktime_get_ns());
 	n = st->conv;
 	mutex_unlock(&st->lock);
 	return sysfs_emit(buf, "%llu\n", n);
