@@ -1052,7 +1052,12 @@ TEST_F_TIMEOUT(ct, cpu_hog_energy_integrated, 120)
 	want = va * ia / 2 * (n1 - n0) / rate;
 	TH_LOG("5 x 200 ms, then 100 x 20 ms of real-time hogs: energy %.2f J, load x simulated time %.2f J (%+.3f%%); missed %.0f pairs, gap %.1f ms",
 	       e1 - e0, want, (e1 - e0) / want * 100 - 100, m1 - m0, (g1 - g0) / 1e6);
-	EXPECT_LT(rel(e1 - e0, want), 0.01);
+	/*
+	 * Each stall also costs the cycles it broke, and a loaded TCG host
+	 * can stretch the stalls to a third of the time: 3 %, where a meter
+	 * that drops the time it did not sample loses all of it.
+	 */
+	EXPECT_LT(rel(e1 - e0, want), 0.03);
 }
 
 /*
