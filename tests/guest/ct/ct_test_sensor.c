@@ -984,8 +984,11 @@ TEST_F(ct, stall_energy_integrated)
 	want = p * (n1 - n0) / rate;
 	TH_LOG("stall 300 ms: energy %.2f J, load x simulated time %.2f J (%+.3f%%); missed %.0f pairs, gap %.1f ms",
 	       e1 - e0, want, (e1 - e0) / want * 100 - 100, m1 - m0, (g1 - g0) / 1e6);
-	/* a cycle at each end: 20 ms of about 4.4 s */
-	EXPECT_LT(rel(e1 - e0, want), 0.01);
+	/*
+	 * A cycle at each end (20 ms of about 4.4 s) and what a loaded TCG
+	 * host adds to the stall: 3 %, where dropping the stall loses 7 %.
+	 */
+	EXPECT_LT(rel(e1 - e0, want), 0.03);
 	/* 300 ms of pairs at 4000 per second, give or take the scheduling */
 	EXPECT_GE(m1 - m0, 0.29 * FS);
 	EXPECT_LE(m1 - m0, 0.40 * FS);
@@ -1173,8 +1176,8 @@ TEST_F_TIMEOUT(ct, overloaded_sampler_energy, 120)
 	TH_LOG("4000 pairs/s with 4 busy loops: %.0f taken per second, %.0f missed; energy %.2f J, load x simulated time %.2f J (%+.3f%%)",
 	       ((n1 - n0) / 2 - (m1 - m0)) / (t1 - t0), (m1 - m0) / (t1 - t0),
 	       e1 - e0, want, (e1 - e0) / want * 100 - 100);
-	/* a cycle at each end, and the estimate of what the sampler lost: 2 % */
-	EXPECT_LT(rel(e1 - e0, want), 0.02);
+	/* a cycle at each end, and the estimate of what the sampler lost: 3 % */
+	EXPECT_LT(rel(e1 - e0, want), 0.03);
 }
 
 /*
