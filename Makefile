@@ -2,6 +2,7 @@
 #
 #   make                 kernel modules + userspace for ARCH (default x86_64)
 #   make ARCH=arm64      cross-build both for the Raspberry Pi (arm64)
+#   make KERNEL=6.12 modules   the modules for Debian's 6.12 (bookworm-backports)
 #   make check           the full test suite (the README's test command)
 #   make demo            boot the gateway image in QEMU (the README's first command)
 #
@@ -43,6 +44,23 @@ else
 $(error ARCH must be x86_64 or arm64, not '$(ARCH)')
 endif
 
+# The kernel the modules build for: Debian 12's own (6.1, the default) or
+# the 6.12 of bookworm-backports (scripts/k612-cache.sh). Modules for 6.12
+# go to build/ARCH-6.12; userspace is the same for both.
+KERNEL ?= 6.1
+KOUT   := $(OUT)
+ifeq ($(KERNEL),6.12)
+K612      := $(CACHE)/k612
+KABI_612  := $(shell cat $(K612)/kabi 2>/dev/null)
+KOUT      := $(OUT)-6.12
+ifeq ($(origin KDIR),file)
+KDIR      := $(abspath $(K612)/root/usr/src/linux-headers-$(KABI_612)-$(DEBARCH))
+KPREREQ   := $(K612)/.stamp
+endif
+else ifneq ($(KERNEL),6.1)
+$(error KERNEL must be 6.1 or 6.12, not '$(KERNEL)')
+endif
+
 CC       := $(CROSS)gcc
 HOSTCC   := gcc
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -72,7 +90,8 @@ include $(sort $(wildcard lib/*/*.mk))
 include $(sort $(wildcard agent/*.mk server/*.mk tests/*.mk tests/*/*.mk tests/guest/*/*.mk bench/*.mk))
 
 .PHONY: all modules userspace unit guest-tests check demo image initramfs deps \
-	sparse checkpatch guest-check bench clean distclean ksft arm64-cache selfcheck dtbs
+	sparse checkpatch guest-check bench clean distclean ksft arm64-cache selfcheck dtbs \
+	k612-cache
 
 all: modules userspace
 
@@ -88,6 +107,10 @@ ksft: $(KSFT)/kselftest_harness.h
 $(CACHE)/arm64/.stamp-$(KABI): scripts/arm64-cache.sh
 	@scripts/arm64-cache.sh $(CACHE)/arm64 $(KABI)
 arm64-cache: $(CACHE)/arm64/.stamp-$(KABI)
+# --- 6.12 headers, kbuild and kernels (x86_64 and arm64) -------------------
+$(CACHE)/k612/.stamp: scripts/k612-cache.sh
+	@scripts/k612-cache.sh $(CACHE)/k612 && touch $@
+k612-cache: $(CACHE)/k612/.stamp
 # The cache is needed unless the caller names its own kernel tree (a native
 # build on the Pi: make modules ARCH=arm64 CROSS= KDIR=/lib/modules/.../build).
 ifeq ($(ARCH)$(origin KDIR),arm64file)
@@ -97,13 +120,13 @@ endif
 # --- kernel modules ---------------------------------------------------------
 # Kbuild on 6.1 cannot put an external module's objects outside its source
 # tree, so each architecture gets a tree of symlinks under build/ARCH/kmod.
-KMOD_TREE := $(OUT)/kmod
+KMOD_TREE := $(KOUT)/kmod
 KBUILD_ARGS = -C $(KDIR) M=$(abspath $(KMOD_TREE)) ARCH=$(KARCH) \
 	$(if $(CROSS),CROSS_COMPILE=$(CROSS) DEB_BUILD_ARCH=amd64 DEB_HOST_ARCH=arm64 DEB_HOST_GNU_TYPE=aarch64-linux-gnu)
 
-kmod-tree: $(ARCH_PREREQ)
+kmod-tree: $(ARCH_PREREQ) $(KPREREQ)
 	@mkdir -p $(KMOD_TREE)/tests
-	@for d in drivers tests/kmod include; do \
+	@for d in drivers tests/kmod tests/include include; do \
 		[ ! -d $$d ] || cp -rsfT $(CURDIR)/$$d $(KMOD_TREE)/$$d; done
 	@ln -sf $(CURDIR)/Kbuild $(KMOD_TREE)/Kbuild
 	@find -L $(KMOD_TREE) -type l -delete 2>/dev/null || true
@@ -115,12 +138,12 @@ modules: kmod-tree
 sparse: kmod-tree
 	@# kbuild goes silent under an outer "make -s" and would hide its CHECK
 	@# lines: run it with a clean MAKEFLAGS so the count below is real.
-	@env -u MAKEFLAGS -u MFLAGS $(MAKE) --no-print-directory $(KBUILD_ARGS) C=2 CHECK=sparse modules >$(OUT)/sparse.log 2>&1 || \
-		{ cat $(OUT)/sparse.log; exit 1; }
-	@if grep -E 'warning:|error:' $(OUT)/sparse.log; then echo "sparse: warnings above" >&2; exit 1; fi
-	@n=$$(grep -c '^  CHECK ' $(OUT)/sparse.log); [ "$$n" -gt 0 ] || \
+	@env -u MAKEFLAGS -u MFLAGS $(MAKE) --no-print-directory $(KBUILD_ARGS) C=2 CHECK=sparse modules >$(KOUT)/sparse.log 2>&1 || \
+		{ cat $(KOUT)/sparse.log; exit 1; }
+	@if grep -E 'warning:|error:' $(KOUT)/sparse.log; then echo "sparse: warnings above" >&2; exit 1; fi
+	@n=$$(grep -c '^  CHECK ' $(KOUT)/sparse.log); [ "$$n" -gt 0 ] || \
 		{ echo "sparse: checked no file" >&2; exit 1; }; \
-		echo "sparse: clean ($(ARCH), $$n files checked)"
+		echo "sparse: clean ($(ARCH), $(KERNEL), $$n files checked)"
 
 checkpatch: ksft
 	@scripts/checkpatch.sh $(CACHE)/linux-source
@@ -178,6 +201,6 @@ guest-check:
 	@scripts/guest-check.sh $(ARCH)
 
 clean:
-	rm -rf $(B)/x86_64 $(B)/arm64 $(B)/host
+	rm -rf $(B)/x86_64 $(B)/arm64 $(B)/x86_64-6.12 $(B)/arm64-6.12 $(B)/host
 distclean:
 	rm -rf $(B)

@@ -9,9 +9,17 @@
  *   ct_bench --perf FS F  the callgrind workload: 10 s of F Hz mains at FS
  *                       pairs/s (120% Ib, PF 0.8C, harmonics, noise) through
  *                       ct_meter_feed()
+ *   ct_bench --driver FS F  the same samples the way the driver feeds them:
+ *                       per pair the sampling thread's own arithmetic (range
+ *                       check, batch store, pacing), every CT_DRV_BATCH pairs
+ *                       ct_meter_feed() until the batch is consumed, and per
+ *                       cycle the copy into the buffer's queue
  *
  * Counts, not wall-clock: the instruction count is what callgrind reports
- * for ct_meter_feed() and everything it calls, divided by the pairs fed.
+ * for ct_meter_feed() and everything it calls (or for the driver loop),
+ * divided by the pairs fed. The kernel primitives around the driver's loop
+ * (the ADC reads, ktime_get(), the hrtimer sleep, the mutex per batch) are
+ * not part of it.
  */
 #include <math.h>
 #include <stdio.h>
@@ -22,6 +30,89 @@
 #include "../tests/unit/ct_model.h"
 
 #define PERF_SECONDS	10
+#define CT_DRV_BATCH	40	/* CT_BATCH in drivers/iio/ct/ct_sensor.c */
+#define CT_DRV_RING	16	/* CT_RING */
+
+/* What the driver keeps per cycle for its buffer (ct_process()). */
+struct drv_ring {
+	struct ct_reading r[CT_DRV_RING];
+	long long ts[CT_DRV_RING];
+	unsigned int head, len;
+};
+
+/*
+ * The sampling thread's work per pair, as ct_thread() and ct_process() do
+ * it, on pairs already read: range check, batch, pacing arithmetic against
+ * a clock that advances one period per pair, the metering per batch, and
+ * the queueing of each completed cycle.
+ */
+static __attribute__((noinline)) long drv_loop(struct ct_meter *m, const uint16_t *src,
+					       unsigned int total, unsigned int fs,
+					       struct drv_ring *q)
+{
+	const unsigned int code_max = (1U << m->cfg.adc_bits) - 1;
+	uint16_t pairs[2 * CT_DRV_BATCH];
+	long long next = 0, now = 0, period = 1000000000LL / fs;
+	unsigned int n = 0, k;
+	long cycles = 0;
+
+	for (k = 0; k < total; k++) {
+		int v = src[2 * k], i = src[2 * k + 1];
+
+		if ((unsigned int)(v | i) > code_max)
+			continue;
+		pairs[2 * n] = v;
+		pairs[2 * n + 1] = i;
+		if (++n == CT_DRV_BATCH) {
+			unsigned int j = 0;
+
+			while (j < n) {
+				struct ct_reading r;
+				int ready;
+
+				j += ct_meter_feed(m, pairs + 2 * j, n - j, &r, &ready);
+				if (!ready)
+					continue;
+				if (q->len == CT_DRV_RING) {
+					q->head = (q->head + 1) % CT_DRV_RING;
+					q->len--;
+				}
+				q->r[(q->head + q->len) % CT_DRV_RING] = r;
+				q->ts[(q->head + q->len) % CT_DRV_RING] = now;
+				q->len++;
+				cycles++;
+			}
+			n = 0;
+		}
+		next += period;
+		now += period;
+		if (now - next > 50000000LL)
+			next = now;
+	}
+	return cycles;
+}
+
+static int perf_driver(double fs, double f)
+{
+	unsigned int n = (unsigned int)(fs * PERF_SECONDS), k;
+	uint16_t *pairs = malloc(2 * n * sizeof(*pairs));
+	static struct drv_ring q;
+	struct ct_meter_cfg cfg;
+	struct ctm_sim s;
+	struct ct_meter m;
+
+	if (!pairs)
+		return 1;
+	ctm_setup(&s, f, fs, 1.0, acos(0.8), 1, 0.5, 7);
+	for (k = 0; k < n; k++)
+		ctm_pair(&s, &pairs[2 * k], &pairs[2 * k + 1]);
+	ctm_cfg(&cfg, fs);
+	if (ct_meter_init(&m, &cfg))
+		return 1;
+	printf("pairs %u cycles %ld\n", n, drv_loop(&m, pairs, n, (unsigned int)fs, &q));
+	free(pairs);
+	return 0;
+}
 
 static int perf(double fs, double f)
 {
@@ -51,8 +142,9 @@ static int perf(double fs, double f)
 	return 0;
 }
 
-/* Instructions per pair of ct_meter_feed() at @fs, via callgrind; < 0 if n/a. */
-static double count_instructions(const char *self, double fs, double mains)
+/* Instructions per pair of @fn at @fs, via callgrind; < 0 if n/a. */
+static double count_instructions(const char *self, const char *mode,
+				 const char *fn, double fs, double mains)
 {
 	char out[] = "/tmp/ct_bench_cg.XXXXXX", cmd[1024], line[512];
 	unsigned long long ir = 0;
@@ -64,8 +156,8 @@ static double count_instructions(const char *self, double fs, double mains)
 	close(fd);
 	snprintf(cmd, sizeof(cmd),
 		 "valgrind --tool=callgrind --callgrind-out-file=%s "
-		 "--toggle-collect=ct_meter_feed %s --perf %.0f %.1f >/dev/null 2>&1",
-		 out, self, fs, mains);
+		 "--toggle-collect=%s* %s %s %.0f %.1f >/dev/null 2>&1",
+		 out, fn, self, mode, fs, mains);
 	if (system(cmd) != 0) {
 		unlink(out);
 		return -1;
@@ -145,22 +237,27 @@ int main(int argc, char **argv)
 
 	if (argc == 4 && !strcmp(argv[1], "--perf"))
 		return perf(atof(argv[2]), atof(argv[3]));
+	if (argc == 4 && !strcmp(argv[1], "--driver"))
+		return perf_driver(atof(argv[2]), atof(argv[3]));
 
 	table(4000, 0.5);
 	table(8000, 0.5);
-	printf("\ninstructions per sample pair (callgrind, ct_meter_feed, "
-	       "everything incl. per-cycle work):\n");
+	printf("\ninstructions per sample pair (callgrind; metering: ct_meter_feed() "
+	       "and the per-cycle work it calls, on a 10 s block; driver path: the "
+	       "same fed as the driver feeds it, %d-pair batches, the thread's own "
+	       "arithmetic and the buffer queue):\n", CT_DRV_BATCH);
 	for (fs = 4000; fs <= 8000; fs += 4000) {
 		double f;
 
 		for (f = 50; f <= 60; f += 10) {
-			double ipp = count_instructions(argv[0], fs, f);
+			double ipp = count_instructions(argv[0], "--perf", "ct_meter_feed", fs, f);
+			double drv = count_instructions(argv[0], "--driver", "drv_loop", fs, f);
 
-			if (ipp < 0)
+			if (ipp < 0 || drv < 0)
 				printf("  fs %.0f: valgrind not available\n", fs);
 			else
-				printf("  fs %.0f, %.0f Hz mains: %.1f instructions/pair (%.0f per second)\n",
-				       fs, f, ipp, ipp * fs);
+				printf("  fs %.0f, %.0f Hz mains: metering %.1f, driver path %.1f instructions/pair (%.0f per second)\n",
+				       fs, f, ipp, drv, drv * fs);
 		}
 	}
 	return 0;

@@ -45,9 +45,13 @@ stage() { # stage NAME COMMAND...
 stage unit make -s --no-print-directory unit
 stage modules-x86_64 make -s --no-print-directory ARCH=x86_64 modules
 stage modules-arm64 make -s --no-print-directory ARCH=arm64 modules
+stage modules-x86_64-6.12 make -s --no-print-directory ARCH=x86_64 KERNEL=6.12 modules
+stage modules-arm64-6.12 make -s --no-print-directory ARCH=arm64 KERNEL=6.12 modules
 stage userspace-arm64 make -s --no-print-directory ARCH=arm64 userspace guest-tests
 stage sparse-x86_64 make -s --no-print-directory ARCH=x86_64 sparse
 stage sparse-arm64 make -s --no-print-directory ARCH=arm64 sparse
+stage sparse-x86_64-6.12 make -s --no-print-directory ARCH=x86_64 KERNEL=6.12 sparse
+stage sparse-arm64-6.12 make -s --no-print-directory ARCH=arm64 KERNEL=6.12 sparse
 stage checkpatch make -s --no-print-directory checkpatch
 [ -x tests/fuzz/run.sh ] && stage fuzz tests/fuzz/run.sh
 [ -x dts-overlays/check.sh ] && stage devicetree dts-overlays/check.sh
@@ -58,6 +62,8 @@ stage guest-x86_64 scripts/guest-check.sh x86_64
 # SIM900s on the host (same initramfs).
 [ -x tests/uplink/e2e.py ] && stage uplink-e2e-x86_64 tests/uplink/e2e.py
 stage guest-arm64 scripts/guest-check.sh arm64
+stage guest-x86_64-6.12 env GM_KERNEL=6.12 scripts/guest-check.sh x86_64
+stage guest-arm64-6.12 env GM_KERNEL=6.12 scripts/guest-check.sh arm64
 stage gateway-image scripts/gateway-check.sh
 # Issue 10: whole-gateway power cuts (QEMU killed, disk cache=none) measured
 # against the known load, on the image gateway-check.sh just built.

@@ -7,7 +7,7 @@ set -eu
 
 PKGS="
 build-essential pkg-config bc kmod cpio xz-utils zstd file
-linux-headers-amd64 linux-source-6.1 sparse
+linux-headers-amd64 linux-source-6.1 sparse pahole
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 libsystemd-dev libiio-dev libiio-utils libgpiod-dev gpiod
 dbus dbus-daemon systemd

@@ -1,24 +1,42 @@
 #!/bin/sh
 # Build everything for ARCH, pack the test initramfs, boot it in QEMU and
 # judge the console log. Usage: guest-check.sh ARCH [KERNEL_ARGS...]
-# Logs: build/ARCH/guest.log. Timeout: GM_GUEST_TIMEOUT (default 900 s).
+# GM_KERNEL=6.12 boots Debian's 6.12 (bookworm-backports, build/cache/k612)
+# with the modules built for it instead of Debian 12's 6.1.
+# Logs: build/ARCH/guest.log (6.12: build/ARCH-6.12/guest.log).
+# Timeout: GM_GUEST_TIMEOUT (default 900 s).
 set -eu
 arch=$1
 shift
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-kabi=$(scripts/kver.sh)
-out=build/$arch
-mkdir -p "$out"
-make -s --no-print-directory ARCH="$arch" modules guest-tests userspace >"$out.build.log" 2>&1 || {
-	cat "$out.build.log"; echo "guest-$arch: build failed" >&2; exit 1; }
-[ "$arch" = x86_64 ] && [ ! -f "build/cache/x86_64/.stamp-$kabi" ] &&
-	scripts/kernel-cache.sh build/cache/x86_64 "$kabi"
-scripts/mk-initramfs.sh "$arch" "$kabi" "$out" >/dev/null
+kernel=${GM_KERNEL:-6.1}
+user=build/$arch
+mkdir -p "$user"
+make -s --no-print-directory ARCH="$arch" guest-tests userspace >"$user.build.log" 2>&1 || {
+	cat "$user.build.log"; echo "guest-$arch: build failed" >&2; exit 1; }
+if [ "$kernel" = 6.12 ]; then
+	out=build/$arch-6.12
+	make -s --no-print-directory ARCH="$arch" KERNEL=6.12 modules >"$out.build.log" 2>&1 || {
+		cat "$out.build.log"; echo "guest-$arch-6.12: build failed" >&2; exit 1; }
+	kabi=$(cat build/cache/k612/kabi)
+	kroot=build/cache/k612/root
+	label=guest-$arch-6.12
+else
+	out=$user
+	make -s --no-print-directory ARCH="$arch" modules >"$out.kbuild.log" 2>&1 || {
+		cat "$out.kbuild.log"; echo "guest-$arch: build failed" >&2; exit 1; }
+	kabi=$(scripts/kver.sh)
+	kroot=build/cache/$arch/root
+	[ "$arch" = x86_64 ] && [ ! -f "build/cache/x86_64/.stamp-$kabi" ] &&
+		scripts/kernel-cache.sh build/cache/x86_64 "$kabi"
+	label=guest-$arch
+fi
+GM_KROOT=$kroot GM_USERSPACE=$user scripts/mk-initramfs.sh "$arch" "$kabi" "$out" >/dev/null
 log=$out/${GM_LOG_NAME:-guest}.log
 rc=0
-scripts/guest-run.sh "$arch" "$kabi" "$out/initramfs.cpio.gz" "$log" \
+GM_KROOT=$kroot scripts/guest-run.sh "$arch" "$kabi" "$out/initramfs.cpio.gz" "$log" \
 	"${GM_GUEST_TIMEOUT:-900}" "$@" || rc=$?
-[ $rc -eq 124 ] && echo "guest-$arch: QEMU killed after ${GM_GUEST_TIMEOUT:-900} s" >&2
+[ $rc -eq 124 ] && echo "$label: QEMU killed after ${GM_GUEST_TIMEOUT:-900} s" >&2
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ -s "$log.qemu" ] && cat "$log.qemu" >&2
-scripts/ktap-check.py "$log" "guest-$arch"
+scripts/ktap-check.py "$log" "$label"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Boot a QEMU guest (TCG) and capture its serial console to a log file.
 #   guest-run.sh ARCH KABI INITRAMFS LOG TIMEOUT_S [KERNEL_ARGS...]
-# Environment: GM_QEMU_EXTRA adds QEMU options (disks, serial chardevs).
+# Environment: GM_QEMU_EXTRA adds QEMU options (disks, serial chardevs);
+# GM_KROOT is the unpacked kernel to boot (default: the ARCH's cache).
 # Exits 0 when QEMU exited by itself, 124 when it was killed on the timeout.
 set -eu
 arch=$1 kabi=$2 initrd=$3 log=$4 tmo=$5
@@ -9,12 +10,12 @@ shift 5
 top=$(cd "$(dirname "$0")/.." && pwd)
 case "$arch" in
 x86_64)
-	kernel=$top/build/cache/x86_64/root/boot/vmlinuz-$kabi-amd64
+	kernel=${GM_KROOT:-$top/build/cache/x86_64/root}/boot/vmlinuz-$kabi-amd64
 	set -- qemu-system-x86_64 -M q35 -cpu max -accel tcg \
 		-kernel "$kernel" -initrd "$initrd" \
 		-append "console=ttyS0 loglevel=5 panic=-1 oops=panic $*" ;;
 arm64)
-	kernel=$top/build/cache/arm64/root/boot/vmlinuz-$kabi-arm64
+	kernel=${GM_KROOT:-$top/build/cache/arm64/root}/boot/vmlinuz-$kabi-arm64
 	# Device-tree nodes for the guest (e.g. the CT sensor bound to the
 	# simulated ADC): QEMU's own virt DTB, dumped with the options of this
 	# very run, plus every overlay in tests/guest/dt/*.dtso.

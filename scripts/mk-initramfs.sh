@@ -5,6 +5,10 @@
 #       modules and what they depend on, the guest kselftest programs, the
 #       project's programs, dbus-daemon and busctl with their libraries.
 #       -> OUTDIR/initramfs.cpio.gz
+#   Environment: GM_KROOT, the unpacked kernel (boot/, lib/modules/) when it
+#   is not the architecture's cache (Debian's 6.12: build/cache/k612/root);
+#   GM_USERSPACE, where the programs and guest tests were built when it is
+#   not OUTDIR (OUTDIR/kmod always holds the project's modules).
 #   mk-initramfs.sh ARCH KABI OUTDIR --boot     a small initramfs that loads
 #       virtio-blk and ext4 and switches to the gateway image's root.
 #       -> OUTDIR/boot-initramfs.cpio.gz
@@ -19,6 +23,8 @@ arm64) krel=$kabi-arm64 triplet=aarch64-linux-gnu
 	busybox=$sysroot/bin/busybox ;;
 *) echo "mk-initramfs: unknown arch $arch" >&2; exit 1 ;;
 esac
+[ -n "${GM_KROOT:-}" ] && kroot=$(cd "$GM_KROOT" && pwd)
+user=${GM_USERSPACE:-$out}
 kmods=$kroot/lib/modules/$krel
 [ -f "$kmods/modules.dep" ] || { echo "mk-initramfs: no kernel modules in $kmods" >&2; exit 1; }
 
@@ -100,7 +106,7 @@ else
 	done
 	# Test programs and the project's programs (both built for ARCH).
 	mkdir -p "$stage/tests"
-	for t in "$out"/guest-tests/*; do
+	for t in "$user"/guest-tests/*; do
 		[ -x "$t" ] || continue
 		case "$t" in
 		*.d) continue ;;
@@ -118,7 +124,7 @@ else
 		cp "$a" "$stage/tests/agent/${n%.sh}"
 		chmod 755 "$stage/tests/agent/${n%.sh}"
 	done
-	for p in "$out"/bin/*; do
+	for p in "$user"/bin/*; do
 		[ -x "$p" ] || continue
 		case "$p" in *.d) continue ;; esac
 		mkdir -p "$stage/usr/local/bin"

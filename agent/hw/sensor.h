@@ -33,6 +33,16 @@ struct sensor_reading {
 	bool has_energy;
 	uint64_t import_mj, export_mj;
 	uint64_t renew_mj;	/* renewable CT, dominant direction (valid with has_renew) */
+	/*
+	 * Sampling gaps of the mains CT (driver counters since it was bound,
+	 * monotonic, like the energy counters): pairs the driver's sampler
+	 * never took, and time not covered by a measured mains cycle, whose
+	 * energy the driver estimated from the cycles around it. A rise
+	 * between two reads marks the interval's energy as partly estimated.
+	 */
+	bool has_gaps;
+	uint64_t missed_samples;
+	uint64_t gap_ns;
 };
 
 struct sensor;

@@ -15,6 +15,7 @@
  *   current  in_current0_rms_raw (6.18: in_altcurrent0_rms_raw) x its _scale -> mA
  *   power    in_power0_active_raw x in_power0_active_scale -> mW; in_power0_powerfactor
  *   energy   in_energy0_active_raw (import), in_energy1_active_raw (export): mJ (optional)
+ *   gaps     missed_samples, gap_time_ns: sampling gaps (optional)
  * (and the plain IIO names as fall-backs; see the want_* lists).
  * No floating point: scales are parsed as exact decimals.
  */
@@ -91,6 +92,8 @@ static const char *const want_pf[] = { "in_power0_powerfactor", NULL };
 static const char *const want_f[] = { "in_altvoltage0_frequency", "in_voltage0_frequency", NULL };
 static const char *const want_e0[] = { "in_energy0_active_raw", NULL };
 static const char *const want_e1[] = { "in_energy1_active_raw", NULL };
+static const char *const want_missed[] = { "missed_samples", NULL };
+static const char *const want_gap[] = { "gap_time_ns", NULL };
 
 struct wanted {
 	const char *const *names;
@@ -119,6 +122,7 @@ static int discover_one(const struct libiio *l, struct iio_context *ctx, const c
 		{ want_p, f->p, sizeof(f->p), 99 }, { want_ps, f->p_scale, sizeof(f->p_scale), 99 },
 		{ want_pf, f->pf, sizeof(f->pf), 99 }, { want_f, f->f, sizeof(f->f), 99 },
 		{ want_e0, f->e_imp, sizeof(f->e_imp), 99 }, { want_e1, f->e_exp, sizeof(f->e_exp), 99 },
+		{ want_missed, f->missed, sizeof(f->missed), 99 }, { want_gap, f->gap, sizeof(f->gap), 99 },
 	};
 	size_t nw = sizeof(w) / sizeof(w[0]);
 
@@ -196,7 +200,7 @@ int sensor_iio_discover(const struct meter_config *c, struct iio_found *out)
 /* ---- readings (sysfs descriptors, no libiio) -------------------------------- */
 
 struct ct_fds {
-	int v, i, p, pf, f, e_imp, e_exp;
+	int v, i, p, pf, f, e_imp, e_exp, missed, gap;
 	int64_t v_num, v_den, i_num, i_den, p_num, p_den;
 };
 
@@ -252,6 +256,8 @@ static int open_ct(const struct iio_ct_files *f, const char *name, struct ct_fds
 	d->f = open_attr(f->devdir, f->f);
 	d->e_imp = open_attr(f->devdir, f->e_imp);
 	d->e_exp = open_attr(f->devdir, f->e_exp);
+	d->missed = open_attr(f->devdir, f->missed);
+	d->gap = open_attr(f->devdir, f->gap);
 	if (d->v < 0 || d->i < 0 || d->p < 0) {
 		snprintf(err, errlen, "IIO device '%s' (%s): no %s reading", name, f->devdir,
 			 d->v < 0 ? "voltage" : d->i < 0 ? "current" : "active power");
@@ -270,7 +276,8 @@ static int open_ct(const struct iio_ct_files *f, const char *name, struct ct_fds
 
 static void close_ct(struct ct_fds *d)
 {
-	int *fds[] = { &d->v, &d->i, &d->p, &d->pf, &d->f, &d->e_imp, &d->e_exp };
+	int *fds[] = { &d->v, &d->i, &d->p, &d->pf, &d->f, &d->e_imp, &d->e_exp, &d->missed,
+		       &d->gap };
 
 	for (size_t k = 0; k < sizeof(fds) / sizeof(fds[0]); k++) {
 		if (*fds[k] >= 0)
@@ -351,6 +358,17 @@ static int iio_read(struct sensor *s, struct sensor_reading *r)
 	r->pf_milli = (int32_t)read_milli(is->mains.pf);
 	r->f_mhz = (uint32_t)read_milli(is->mains.f);
 	r->has_energy = !read_energy(&is->mains, &r->import_mj, &r->export_mj);
+	{
+		int64_t m, g;
+
+		r->has_gaps = is->mains.missed >= 0 && is->mains.gap >= 0 &&
+			      !read_int(is->mains.missed, &m) && !read_int(is->mains.gap, &g) &&
+			      m >= 0 && g >= 0;
+		if (r->has_gaps) {
+			r->missed_samples = (uint64_t)m;
+			r->gap_ns = (uint64_t)g;
+		}
+	}
 	if (is->have_renew) {
 		uint64_t a, b;
 
@@ -446,7 +464,7 @@ struct sensor *sensor_iio_open(const struct iio_found *f, const struct meter_con
 	}
 	is->base.ops = &iio_ops;
 	is->evfd = -1;
-	is->mains = (struct ct_fds){ -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0 };
+	is->mains = (struct ct_fds){ -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0 };
 	is->renew = is->mains;
 	if (open_ct(&f->mains, c->mains_device, &is->mains, err, errlen))
 		goto fail;

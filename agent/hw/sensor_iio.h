@@ -15,6 +15,7 @@ struct iio_ct_files {
 	char devnode[48];	/* /dev/iio:deviceN */
 	char v[64], i[64], p[64], pf[64], f[64], e_imp[64], e_exp[64];
 	char v_scale[64], i_scale[64], p_scale[64];	/* scale files ("0.001000") */
+	char missed[64], gap[64];	/* gap counters (device attributes) */
 };
 
 struct iio_found {

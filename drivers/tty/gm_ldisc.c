@@ -23,10 +23,10 @@
  *    waits with synchronize_rcu(), then cancels its transmit work.
  *  - tty->disc_data is RCU-protected for write_wakeup(), which drivers may
  *    call from interrupt context at any time; close clears it before
- *    synchronize_rcu(). receive_buf2(), ioctl(), hangup() and
+ *    synchronize_rcu(). receive_buf(), ioctl(), hangup() and
  *    flush_buffer() are called with an ldisc reference held by the tty
  *    core, so the link cannot be closed under them.
- *  - link->rx_lock (mutex) serialises receive_buf2() with flush_buffer(),
+ *  - link->rx_lock (mutex) serialises receive_buf() with flush_buffer(),
  *    which hangup calls without the flip buffer lock.
  *  - node->lock (spinlock) protects a node's meter id writes, route table,
  *    duplicate filter, local receive queue and counters; a link's slot is
@@ -58,21 +58,24 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
+#include <gridmeter/link_test.h>
+
+#include "../gm_kcompat.h"
 #include "gm_frame.h"
 
 static int ldisc_num = N_DEVELOPMENT;
 module_param(ldisc_num, int, 0444);
-MODULE_PARM_DESC(ldisc_num, "line discipline number (default 29, N_DEVELOPMENT)");
+MODULE_PARM_DESC(ldisc_num, "line discipline number: 29 (N_DEVELOPMENT), or one above the kernel's own (N_CAN327)");
 
 static unsigned int txqlen = 32;
 module_param(txqlen, uint, 0444);
 MODULE_PARM_DESC(txqlen, "frames local writers may queue on a link (2..1024)");
 
 /*
- * Forwarded frames may fill a link's ring up to GM_FWD_FACTOR * txqlen:
- * the tty layer offers a discipline no exported way to stop and resume
- * its input, so forwarding cannot push back on the neighbour; the slack
- * absorbs bursts, and what still does not fit is dropped and counted.
+ * Forwarded frames may fill a link's ring up to GM_FWD_FACTOR * txqlen
+ * (local writers only txqlen of it): the slack absorbs bursts from the
+ * neighbours, and what still does not fit is dropped and counted
+ * (fwd_queue_full), as a network interface drops on a full queue.
  */
 #define GM_FWD_FACTOR		4
 #define gm_ring_len()		(txqlen * GM_FWD_FACTOR)
@@ -92,8 +95,9 @@ MODULE_PARM_DESC(hop_default, "hop limit of local frames written with 0 (1..15)"
 #define GM_DEDUP_TTL		(30 * HZ)
 #define GM_ROUTE_TTL		(600 * HZ)
 #define GM_TX_RETRY		msecs_to_jiffies(10)
-#define GM_STALL_POLL		msecs_to_jiffies(50)
-#define GM_STALL_MAX		(5 * HZ)	/* then a waiting frame is dropped */
+/* a frame to forward waits this long for egress room, polled every tick */
+#define GM_FWD_WAIT		HZ
+#define GM_FWD_POLL		msecs_to_jiffies(10)
 
 /* Link counters, in the order of struct gm_link_stats. */
 enum {
@@ -187,21 +191,14 @@ struct gm_link {
 	/* owned by the transmit work */
 	struct delayed_work tx_work;
 	unsigned int tx_off;
-	/* pty only: wakes the peer's writer once we consumed its bytes */
-	struct delayed_work peer_wakeup;
 	/*
-	 * rx_lock serialises receive_buf2() and flush_buffer(): the tty core
+	 * rx_lock serialises receive_buf() and flush_buffer(): the tty core
 	 * calls flush_buffer() from hangup without the flip buffer lock. It
-	 * protects the decoder and a decoded frame waiting for egress queue
-	 * space (pending; also read locklessly by the kick paths).
+	 * protects the decoder.
 	 */
 	struct mutex rx_lock;
 	struct gm_rx rx;
-	struct gm_hdr fwd_hdr;
-	bool pending;
-	bool can_stall;
-	unsigned long stall_since;
-	struct delayed_work rx_kick;
+	bool fwd_blocked;	/* rx_lock: the last wait for egress room failed */
 	atomic64_t stats[S_NUM];
 };
 
@@ -488,8 +485,6 @@ static int gm_enqueue(struct gm_link *l, struct gm_hdr *h, const void *payload,
 	return ret;
 }
 
-static void gm_node_kick_readers(struct gm_node *n);
-
 static void gm_tx_work(struct work_struct *work)
 {
 	struct gm_link *l = container_of(to_delayed_work(work), struct gm_link,
@@ -533,7 +528,6 @@ static void gm_tx_work(struct work_struct *work)
 		spin_unlock(&l->tx_lock);
 		gm_stat(l, S_TX_FRAMES, 1);
 		gm_node_kick_writers(n);
-		gm_node_kick_readers(n);
 		/* up to 4 * txqlen frames per run on a fast driver */
 		cond_resched();
 	}
@@ -542,76 +536,81 @@ static void gm_tx_work(struct work_struct *work)
 /* ---- receive ------------------------------------------------------------ */
 
 /*
- * A pty writer whose peer's flip buffer is full (8 KiB for ptys) sleeps
- * until the reading side wakes it; n_tty does that when its reader drains
- * the buffer. This discipline consumes everything at once, so it wakes
- * the peer a tick later, once the flip buffer work has freed the space.
+ * Forward the frame just decoded (header @h, payload still in l->rx), or
+ * drop it, counted: no route, or no room in the egress ring. A dropped
+ * frame is forgotten by the duplicate filter, which recorded it when it was
+ * accepted, so that a retransmission of it gets through.
  */
-static void gm_peer_wakeup_work(struct work_struct *work)
-{
-	struct gm_link *l = container_of(to_delayed_work(work), struct gm_link,
-					 peer_wakeup);
-
-	if (l->tty->link)
-		tty_wakeup(l->tty->link);
-}
-
-/*
- * Drop the frame to forward (l->fwd_hdr), counted as @reason, and forget
- * it in the duplicate filter, which recorded it when it was accepted.
- */
-static void gm_rx_fwd_drop(struct gm_link *l, int reason)
-{
-	struct gm_node *n = READ_ONCE(l->node);
-
-	spin_lock(&n->lock);
-	gm_dedup_forget(n, l->fwd_hdr.src, l->fwd_hdr.seq);
-	spin_unlock(&n->lock);
-	gm_drop(l, reason);
-}
-
-/*
- * Forward the pending frame (l->fwd_hdr, payload still in l->rx). With
- * @may_stall, a full egress queue leaves it pending and returns true: the
- * caller stops reading the tty, which pushes back on the neighbour. Else
- * the frame is dropped and counted.
- */
-static bool gm_rx_forward(struct gm_link *l, bool may_stall)
+static int gm_rx_forward_once(struct gm_link *l, struct gm_hdr *h, bool last)
 {
 	struct gm_node *n = READ_ONCE(l->node);
 	struct gm_link *out;
 	int ret;
 
 	rcu_read_lock();
-	out = gm_egress(n, l->fwd_hdr.dst, l);
+	out = gm_egress(n, h->dst, l);
 	if (!out) {
 		ret = -ENOLINK;
 	} else {
-		ret = gm_enqueue(out, &l->fwd_hdr, l->rx.payload,
-				 l->rx.payload_len, gm_ring_len(), false);
+		ret = gm_enqueue(out, h, l->rx.payload, l->rx.payload_len,
+				 gm_ring_len(), false);
 		if (!ret)
 			gm_stat(out, S_FWD_OUT, 1);
-		else if (ret == -ENOBUFS && !may_stall)
+		else if (ret == -ENOBUFS && last)
 			gm_stat(out, S_TXQ_OVERFLOWS, 1);
 	}
 	rcu_read_unlock();
+	return ret;
+}
 
-	if (!ret)
+/* The receiving tty is going away or changing discipline: do not wait. */
+static bool gm_rx_must_go_on(struct gm_link *l)
+{
+	return !READ_ONCE(l->up) || test_bit(TTY_HUPPING, &l->tty->flags) ||
+	       test_bit(TTY_LDISC_CHANGING, &l->tty->flags);
+}
+
+static void gm_rx_forward(struct gm_link *l, struct gm_hdr *h)
+{
+	struct gm_node *n = READ_ONCE(l->node);
+	unsigned long until = jiffies + GM_FWD_WAIT;
+	int ret;
+
+	/*
+	 * No room on the egress link: wait for it here, in the flip buffer
+	 * work, for up to GM_FWD_WAIT. Meanwhile the driver's bytes stay in
+	 * the flip buffer, which holds the neighbour back (a pty writer
+	 * blocks; a UART's FIFO and RTS take over). After one wait in vain
+	 * the link drops (and counts) what it cannot forward, without
+	 * waiting, until a frame gets through again.
+	 */
+	for (;;) {
+		bool last = l->fwd_blocked || time_after(jiffies, until) ||
+			    gm_rx_must_go_on(l);
+
+		ret = gm_rx_forward_once(l, h, last);
+		if (ret != -ENOBUFS || last)
+			break;
+		wait_event_interruptible_timeout(n->tx_wait, gm_rx_must_go_on(l),
+						 GM_FWD_POLL);
+	}
+	l->fwd_blocked = ret == -ENOBUFS;
+
+	if (!ret) {
 		gm_stat(l, S_FWD_IN, 1);
-	else if (ret == -ENOBUFS && may_stall)
-		return true;
-	else if (ret == -ENOBUFS)
-		gm_rx_fwd_drop(l, S_FWD_QUEUE_FULL);
-	else
-		gm_rx_fwd_drop(l, S_NO_ROUTE);
-	return false;
+		return;
+	}
+	spin_lock(&n->lock);
+	gm_dedup_forget(n, h->src, h->seq);
+	spin_unlock(&n->lock);
+	gm_drop(l, ret == -ENOBUFS ? S_FWD_QUEUE_FULL : S_NO_ROUTE);
 }
 
 /*
- * Handle the frame just decoded into l->rx: deliver it locally, drop it
- * (counted) or forward it. Return true if it waits for egress queue space.
+ * Handle the frame just decoded into l->rx: deliver it locally, forward it
+ * or drop it (counted).
  */
-static bool gm_rx_frame(struct gm_link *l)
+static void gm_rx_frame(struct gm_link *l)
 {
 	struct gm_node *n = READ_ONCE(l->node);
 	u16 me = READ_ONCE(n->meter_id);
@@ -619,13 +618,14 @@ static bool gm_rx_frame(struct gm_link *l)
 	const struct gm_hdr *h = &l->rx.hdr;
 	size_t len = l->rx.payload_len;
 	struct gm_rxmsg *m = NULL;
+	struct gm_hdr fwd;
 	int reason = -1;
 	bool local;
 
 	gm_stat(l, S_RX_FRAMES, 1);
 	if (role == GM_ROLE_NONE || !READ_ONCE(l->up) || READ_ONCE(l->slot) < 0) {
 		gm_drop(l, S_NO_ROUTE);
-		return false;
+		return;
 	}
 	local = me != GM_ID_INVALID && h->dst == me;
 	if (local) {
@@ -678,25 +678,22 @@ unlock:
 
 	if (reason >= 0) {
 		gm_drop(l, reason);
-		return false;
+		return;
 	}
 	if (local) {
 		gm_stat(l, S_RX_LOCAL, 1);
 		wake_up_interruptible(&n->rx_wait);
 		gm_node_wake_pollers(n);
-		return false;
+		return;
 	}
 	/* bypass: forwarded payload never reaches a local reader */
-	l->fwd_hdr = *h;
-	l->fwd_hdr.hop_limit--;
-	return gm_rx_forward(l, l->can_stall);
+	fwd = *h;
+	fwd.hop_limit--;
+	gm_rx_forward(l, &fwd);
 }
 
-/*
- * Feed received bytes to the decoder. Return how many were consumed:
- * fewer than @count when a frame waits for egress queue space (l->pending).
- */
-static size_t gm_rx_bytes(struct gm_link *l, const u8 *cp, size_t count)
+/* Feed received bytes to the decoder, handling every frame they complete. */
+static void gm_rx_bytes(struct gm_link *l, const u8 *cp, size_t count)
 {
 	size_t done = 0;
 
@@ -710,11 +707,7 @@ static size_t gm_rx_bytes(struct gm_link *l, const u8 *cp, size_t count)
 		done += used;
 		switch (st) {
 		case GM_RX_FRAME:
-			if (gm_rx_frame(l)) {
-				WRITE_ONCE(l->pending, true);
-				l->stall_since = jiffies;
-				return done;
-			}
+			gm_rx_frame(l);
 			break;
 		case GM_RX_ERR_FRAMING:
 			gm_stat(l, S_FRAMING, 1);
@@ -729,40 +722,6 @@ static size_t gm_rx_bytes(struct gm_link *l, const u8 *cp, size_t count)
 			break;
 		}
 	}
-	return done;
-}
-
-/*
- * Restart the tty's flip buffer work, which stopped when receive_buf2()
- * consumed less than it was given. This is tty_buffer_restart_work(),
- * which 6.1 does not export: queueing the port's own work item is all it
- * does.
- */
-static void gm_rx_restart(struct gm_link *l)
-{
-	if (READ_ONCE(l->pending))
-		queue_work(system_unbound_wq, &l->tty->port->buf.work);
-}
-
-static void gm_rx_kick_work(struct work_struct *work)
-{
-	gm_rx_restart(container_of(to_delayed_work(work), struct gm_link,
-				   rx_kick));
-}
-
-/* Egress space was freed on node @n: let stalled ingress links retry. */
-static void gm_node_kick_readers(struct gm_node *n)
-{
-	unsigned int i;
-
-	rcu_read_lock();
-	for (i = 0; i < GM_LINKS_MAX; i++) {
-		struct gm_link *l = rcu_dereference(n->links[i]);
-
-		if (l)
-			gm_rx_restart(l);
-	}
-	rcu_read_unlock();
 }
 
 /* ---- link configuration (gm_cfg_mutex held) ------------------------------ */
@@ -885,14 +844,12 @@ static int gm_ldisc_open(struct tty_struct *tty)
 	l->role = GM_ROLE_NONE;
 	spin_lock_init(&l->tx_lock);
 	INIT_DELAYED_WORK(&l->tx_work, gm_tx_work);
-	INIT_DELAYED_WORK(&l->peer_wakeup, gm_peer_wakeup_work);
-	INIT_DELAYED_WORK(&l->rx_kick, gm_rx_kick_work);
 	mutex_init(&l->rx_lock);
-	l->can_stall = !!tty->port;
 	gm_rx_init(&l->rx);
 	for (i = 0; i < S_NUM; i++)
 		atomic64_set(&l->stats[i], 0);
 
+	/* receive_buf() takes whatever the driver has: it never stalls */
 	tty->receive_room = 65536;
 	rcu_assign_pointer(*gm_disc(tty), l);
 	return 0;
@@ -919,10 +876,6 @@ static void gm_ldisc_close(struct tty_struct *tty)
 	synchronize_rcu();
 	/* ... so nothing can queue the transmit work again */
 	cancel_delayed_work_sync(&l->tx_work);
-	cancel_delayed_work_sync(&l->peer_wakeup);
-	cancel_delayed_work_sync(&l->rx_kick);
-	if (l->pending)
-		gm_rx_fwd_drop(l, S_FWD_QUEUE_FULL);
 	clear_bit(TTY_DO_WRITE_WAKEUP, &tty->flags);
 
 	/*
@@ -962,43 +915,35 @@ static void gm_ldisc_flush_buffer(struct tty_struct *tty)
 		return;
 	mutex_lock(&l->rx_lock);
 	/*
-	 * Input flush (TCIFLUSH, hangup): a partly received or a waiting
-	 * frame is lost. The transmit ring is not touched.
+	 * Input flush (TCIFLUSH, hangup): a partly received frame is lost.
+	 * The transmit ring is not touched.
 	 */
 	if (l->rx.len || l->rx.bad)
 		gm_stat(l, S_FRAMING, 1);
-	if (l->pending)
-		gm_rx_fwd_drop(l, S_FWD_QUEUE_FULL);
-	WRITE_ONCE(l->pending, false);
 	gm_rx_init(&l->rx);
 	mutex_unlock(&l->rx_lock);
 }
 
-static int gm_ldisc_receive_buf2(struct tty_struct *tty, const unsigned char *cp,
-				 const char *fp, int count)
+/*
+ * Everything the driver hands over is consumed (receive_room is never
+ * reduced): frames to forward that find no room are dropped and counted.
+ * tty_unthrottle() then tells the driver it may send again, which for a
+ * pty wakes a writer waiting for room in our flip buffer.
+ */
+static void gm_ldisc_receive_buf(struct tty_struct *tty, const u8 *cp,
+				 const gm_tty_flag_t *fp, gm_tty_count_t count)
 {
 	struct gm_link *l = tty->disc_data;
-	int done = 0;
+	gm_tty_count_t done = 0;
 
 	if (!l || count <= 0)
-		return count;
+		return;
 
 	mutex_lock(&l->rx_lock);
-	/* a frame waiting for egress space goes first, or nothing does */
-	if (l->pending) {
-		bool give_up = time_after(jiffies, l->stall_since + GM_STALL_MAX);
-
-		if (gm_rx_forward(l, !give_up)) {
-			mod_delayed_work(system_wq, &l->rx_kick, GM_STALL_POLL);
-			mutex_unlock(&l->rx_lock);
-			return 0;
-		}
-		WRITE_ONCE(l->pending, false);
-	}
-
 	while (done < count) {
-		int run = 1, used;
+		gm_tty_count_t run = 1;
 
+		/* a flagged byte spoils its frame, but may still delimit it */
 		if (fp && fp[done] != TTY_NORMAL) {
 			gm_stat(l, S_TTY_ERRORS, 1);
 			gm_rx_mark_bad(&l->rx);
@@ -1008,17 +953,11 @@ static int gm_ldisc_receive_buf2(struct tty_struct *tty, const unsigned char *cp
 		} else {
 			run = count - done;
 		}
-		used = gm_rx_bytes(l, cp + done, run);
-		done += used;
-		if (l->pending) {
-			mod_delayed_work(system_wq, &l->rx_kick, GM_STALL_POLL);
-			break;
-		}
+		gm_rx_bytes(l, cp + done, run);
+		done += run;
 	}
 	mutex_unlock(&l->rx_lock);
-	if (tty->driver->type == TTY_DRIVER_TYPE_PTY)
-		queue_delayed_work(system_wq, &l->peer_wakeup, 1);
-	return done;
+	tty_unthrottle(tty);
 }
 
 static void gm_ldisc_write_wakeup(struct tty_struct *tty)
@@ -1090,7 +1029,7 @@ static struct tty_ldisc_ops gm_ldisc = {
 	.hangup		= gm_ldisc_hangup,
 	.flush_buffer	= gm_ldisc_flush_buffer,
 	.ioctl		= gm_ldisc_ioctl,
-	.receive_buf2	= gm_ldisc_receive_buf2,
+	.receive_buf	= gm_ldisc_receive_buf,
 	.write_wakeup	= gm_ldisc_write_wakeup,
 };
 
@@ -1359,7 +1298,6 @@ static const struct file_operations gm_dev_fops = {
 	.poll		= gm_dev_poll,
 	.unlocked_ioctl	= gm_dev_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
-	.llseek		= no_llseek,
 };
 
 static struct miscdevice gm_miscdev = {
@@ -1375,8 +1313,23 @@ static int __init gm_link_init(void)
 	int ret;
 
 	if (ldisc_num < 0 || ldisc_num >= NR_LDISCS || txqlen < 2 ||
-	    txqlen > 1024)
+	    txqlen > 1024) {
+		pr_err("ldisc_num %d (0..%d) or txqlen %u (2..1024) out of range\n",
+		       ldisc_num, NR_LDISCS - 1, txqlen);
 		return -EINVAL;
+	}
+	/*
+	 * tty_register_ldisc() silently replaces whatever holds the number,
+	 * N_TTY included, and a module cannot ask the tty core which numbers
+	 * are registered. Every number up to N_CAN327 belongs to one of the
+	 * kernel's own disciplines (loaded now or on demand) except
+	 * N_DEVELOPMENT, the one kept for out-of-tree disciplines.
+	 */
+	if (ldisc_num != N_DEVELOPMENT && ldisc_num <= N_CAN327) {
+		pr_err("ldisc_num %d belongs to a kernel line discipline: use %d (N_DEVELOPMENT)\n",
+		       ldisc_num, N_DEVELOPMENT);
+		return -EBUSY;
+	}
 	for (i = 0; i < GM_NODES_MAX; i++) {
 		struct gm_node *n = &gm_nodes[i];
 

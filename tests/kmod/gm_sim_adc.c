@@ -32,12 +32,18 @@
  * are time-stamped (wall clock and simulated time, sim_gpio_changed) so a
  * test can measure how fast a consumer reacts to a simulated event.
  */
+#include <linux/delay.h>
 #include <linux/gpio/driver.h>
+#include <linux/iio/buffer.h>
 #include <linux/iio/driver.h>
 #include <linux/iio/iio.h>
 #include <linux/iio/machine.h>
 #include <linux/iio/sysfs.h>
+#include <linux/iio/trigger_consumer.h>
+#include <linux/iio/triggered_buffer.h>
+#include <linux/sched.h>
 #include <linux/interrupt.h>
+#include <linux/math.h>
 #include <linux/irq.h>
 #include <linux/ktime.h>
 #include <linux/math64.h>
@@ -75,7 +81,24 @@ MODULE_PARM_DESC(vref_mv, "reference voltage, mV (1000..5500)");
 
 static unsigned int adc_quirk;
 module_param(adc_quirk, uint, 0444);
-MODULE_PARM_DESC(adc_quirk, "test the consumer's probe: 1 channels without a scale, 2 channels with a non-zero offset");
+MODULE_PARM_DESC(adc_quirk, "test the consumer's probe: 1 channels without a scale, 2 channels with a non-zero offset, 3 no scan type (no realbits, like mcp320x)");
+
+static unsigned int ct_ratio = 2000;
+module_param(ct_ratio, uint, 0444);
+MODULE_PARM_DESC(ct_ratio, "the consumer's gridmeter,ct-turns-ratio (2000)");
+
+static unsigned int burden_uohm = 22000000;
+module_param(burden_uohm, uint, 0444);
+MODULE_PARM_DESC(burden_uohm, "the consumer's gridmeter,burden-resistor-micro-ohms (22000000)");
+
+/*
+ * A real ADC converts the signal at the instant it is read. The simulated
+ * time counts conversions, so that the guests' scheduling jitter does not
+ * show in the results, but it never falls more than this behind the wall
+ * clock: a reader that stalls, or cannot keep up, finds the mains moved on
+ * meanwhile, as a real one would.
+ */
+#define SIM_STALL_NS	(50 * NSEC_PER_MSEC)
 
 enum sim_param {
 	/* per channel, channel 0 (voltage) then channel 1 (current) */
@@ -84,7 +107,7 @@ enum sim_param {
 	SIM_PER_CH,
 	/* global */
 	SIM_FREQ = 2 * SIM_PER_CH, SIM_RATE, SIM_STEP_AFTER, SIM_FAIL_COUNT,
-	SIM_FAIL_EVERY,
+	SIM_FAIL_EVERY, SIM_STALL_MS,
 	SIM_NPARAMS
 };
 
@@ -100,6 +123,15 @@ enum sim_param {
  * @stepped:	the load step happened
  * @step_ns:	ktime_get_ns() at the first conversion after the step (0: none)
  * @gpio:	the simulated GPIO chip
+ * @t0_ns:	ktime_get_ns() at which the simulated time was anchored
+ * @conv0:	@conv at @t0_ns
+ * @handler_comm: the task that last ran the buffer's trigger handler
+ * @pairs:	channel-0 conversions timed since the last reset of the
+ *		statistics (sim_pair_timing), @dev_sq2 the sum of squares of
+ *		their interval's deviation from 2 / rate (ns^2 / 2^20), @dev_max
+ *		the largest deviation, ns
+ * @last_ch0_ns: ktime_get_ns() of the last channel-0 conversion
+ * @scan:	buffer record (the trigger handler's)
  *
  * @conv is also read without @lock (READ_ONCE) by the GPIO chip to stamp
  * output changes with the simulated time; 64-bit platforms only.
@@ -114,6 +146,18 @@ struct sim_adc {
 	bool stepped;
 	u64 step_ns;
 	struct sim_gpio *gpio;
+	u64 t0_ns;
+	u64 conv0;
+	char handler_comm[TASK_COMM_LEN];
+	u64 pairs;
+	u64 dev_sq2;
+	u64 dev_max;
+	u64 last_ch0_ns;
+	struct {
+		u16 ch[2];
+		u32 pad;
+		s64 ts;
+	} scan;
 };
 
 /* at 3.3 V and 12 bits; sim_probe() scales DC and amplitudes to bits, vref */
@@ -172,14 +216,59 @@ static s64 sim_noise(struct sim_adc *st, s32 rms_milli)
 	return div_s64(sum * rms_milli, 37837);
 }
 
+/*
+ * The mains went on while the reader lagged: bring the simulated time
+ * within SIM_STALL_NS of the wall clock. Called before every conversion,
+ * and before a parameter changes or the time is read, so that a change
+ * takes effect at the simulated time of its wall-clock instant.
+ */
+static void sim_catch_up(struct sim_adc *st, u64 now)
+{
+	u64 due;
+
+	if (!st->t0_ns) {
+		st->t0_ns = now;
+		st->conv0 = st->conv;
+		return;
+	}
+	/* conversions the wall clock says have been due since t0 */
+	due = st->conv0 + div_u64((now - st->t0_ns) * st->p[SIM_RATE], NSEC_PER_SEC);
+	if (due > st->conv + div_u64(SIM_STALL_NS * st->p[SIM_RATE], NSEC_PER_SEC)) {
+		st->phase += st->step * (due - st->conv);
+		WRITE_ONCE(st->conv, due);
+	}
+}
+
 /* One conversion of @ch at the current simulated time. */
 static int sim_convert(struct sim_adc *st, int ch, int *val)
 {
 	const s32 *p = &st->p[ch * SIM_PER_CH];
-	u32 th = st->phase >> 32;
+	u64 n, now = ktime_get_ns();
 	s64 x, amp;
-	u64 n = st->conv;
+	u32 th;
 
+	if (st->p[SIM_STALL_MS] > 0) {
+		/* a slow conversion: it blocks (the reader falls behind) */
+		msleep(st->p[SIM_STALL_MS]);
+		st->p[SIM_STALL_MS] = 0;
+		now = ktime_get_ns();
+	}
+	sim_catch_up(st, now);
+	n = st->conv;
+	th = st->phase >> 32;
+	if (!ch) {
+		/* sampling jitter: the pair interval against 2 / rate */
+		if (st->last_ch0_ns) {
+			s64 d = (s64)(now - st->last_ch0_ns) -
+				2 * (s64)NSEC_PER_SEC / st->p[SIM_RATE];
+			u64 a = abs(d);
+
+			st->pairs++;
+			st->dev_sq2 += (a * a) >> 20;
+			st->dev_max = max(st->dev_max, a);
+		}
+		st->last_ch0_ns = now;
+	}
 	WRITE_ONCE(st->conv, n + 1);
 	st->phase += st->step;
 	if (st->p[SIM_STEP_AFTER] > 0 && n >= (u64)st->p[SIM_STEP_AFTER] &&
@@ -516,9 +605,13 @@ static ssize_t sim_store(struct device *dev, struct device_attribute *attr,
 		return ret;
 	if ((idx == SIM_FREQ && (v < 1000 || v > 1000000)) ||
 	    (idx == SIM_RATE && (v < 100 || v > 1000000)) ||
-	    (idx % SIM_PER_CH == SIM_NOISE && idx < SIM_FREQ && (v < 0 || v > 1000000)))
+	    (idx % SIM_PER_CH == SIM_NOISE && idx < SIM_FREQ && (v < 0 || v > 1000000)) ||
+	    (idx == SIM_STALL_MS && (v < 0 || v > 10000)))
 		return -EINVAL;
 	mutex_lock(&st->lock);
+	/* the change happens now: at the simulated time of this instant */
+	if (st->t0_ns)
+		sim_catch_up(st, ktime_get_ns());
 	/* below Nyquist, which also keeps the phase step within 64 bits */
 	if ((idx == SIM_FREQ && (s64)v >= 500LL * st->p[SIM_RATE]) ||
 	    (idx == SIM_RATE && 500LL * v <= st->p[SIM_FREQ])) {
@@ -528,6 +621,8 @@ static ssize_t sim_store(struct device *dev, struct device_attribute *attr,
 	st->p[idx] = v;
 	if (idx == SIM_FREQ || idx == SIM_RATE)
 		sim_update_step(st);
+	if (idx == SIM_RATE)
+		st->t0_ns = 0;	/* the wall clock anchors again */
 	if (idx == SIM_STEP_AFTER) {
 		/* counted from now */
 		st->stepped = false;
@@ -546,6 +641,8 @@ static ssize_t sim_conversions_show(struct device *dev,
 	u64 n;
 
 	mutex_lock(&st->lock);
+	if (st->t0_ns)
+		sim_catch_up(st, ktime_get_ns());
 	n = st->conv;
 	mutex_unlock(&st->lock);
 	return sysfs_emit(buf, "%llu\n", n);
@@ -561,6 +658,81 @@ static ssize_t sim_step_ns_show(struct device *dev,
 	ns = st->step_ns;
 	mutex_unlock(&st->lock);
 	return sysfs_emit(buf, "%llu\n", ns);
+}
+
+/* The task that last ran the buffer's trigger handler ("" if none did). */
+static ssize_t sim_handler_comm_show(struct device *dev,
+				     struct device_attribute *attr, char *buf)
+{
+	struct sim_adc *st = iio_priv(dev_to_iio_dev(dev));
+	ssize_t n;
+
+	mutex_lock(&st->lock);
+	n = sysfs_emit(buf, "%s\n", st->handler_comm);
+	mutex_unlock(&st->lock);
+	return n;
+}
+
+static IIO_DEVICE_ATTR(sim_handler_comm, 0444, sim_handler_comm_show, NULL, 0);
+
+/*
+ * Timing of the consumer's pairs (channel 0 then 1): "PAIRS RMS_NS MAX_NS",
+ * the RMS and largest deviation of the interval between two channel-0
+ * conversions from 2 / rate; any write restarts the statistics.
+ */
+static ssize_t sim_pair_timing_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	struct sim_adc *st = iio_priv(dev_to_iio_dev(dev));
+	u64 n, sq, mx;
+
+	mutex_lock(&st->lock);
+	n = st->pairs;
+	sq = st->dev_sq2;
+	mx = st->dev_max;
+	mutex_unlock(&st->lock);
+	return sysfs_emit(buf, "%llu %llu %llu\n", n,
+			  n ? (u64)int_sqrt64(div64_u64(sq, n) << 20) : 0ULL, mx);
+}
+
+static ssize_t sim_pair_timing_store(struct device *dev,
+				     struct device_attribute *attr,
+				     const char *buf, size_t len)
+{
+	struct sim_adc *st = iio_priv(dev_to_iio_dev(dev));
+
+	mutex_lock(&st->lock);
+	st->pairs = 0;
+	st->dev_sq2 = 0;
+	st->dev_max = 0;
+	st->last_ch0_ns = 0;
+	mutex_unlock(&st->lock);
+	return len;
+}
+
+static IIO_DEVICE_ATTR(sim_pair_timing, 0644, sim_pair_timing_show,
+		       sim_pair_timing_store, 0);
+
+/*
+ * Triggered buffer: one conversion of each channel per trigger, as an
+ * ADC's SPI read in its own handler. Records who ran it.
+ */
+static irqreturn_t sim_trigger_handler(int irq, void *p)
+{
+	struct iio_poll_func *pf = p;
+	struct iio_dev *indio_dev = pf->indio_dev;
+	struct sim_adc *st = iio_priv(indio_dev);
+	int k, val;
+
+	mutex_lock(&st->lock);
+	strscpy(st->handler_comm, current->comm, sizeof(st->handler_comm));
+	for (k = 0; k < 2; k++)
+		st->scan.ch[k] = sim_convert(st, k, &val) ? 0 : val;
+	mutex_unlock(&st->lock);
+	iio_push_to_buffers_with_timestamp(indio_dev, &st->scan,
+					   iio_get_time_ns(indio_dev));
+	iio_trigger_notify_done(indio_dev->trig);
+	return IRQ_HANDLED;
 }
 
 static IIO_DEVICE_ATTR(sim_ch0_dc, 0644, sim_show, sim_store, SIM_DC);
@@ -587,6 +759,7 @@ static IIO_DEVICE_ATTR(sim_conv_rate_hz, 0644, sim_show, sim_store, SIM_RATE);
 static IIO_DEVICE_ATTR(sim_step_after, 0644, sim_show, sim_store, SIM_STEP_AFTER);
 static IIO_DEVICE_ATTR(sim_fail_count, 0644, sim_show, sim_store, SIM_FAIL_COUNT);
 static IIO_DEVICE_ATTR(sim_fail_every, 0644, sim_show, sim_store, SIM_FAIL_EVERY);
+static IIO_DEVICE_ATTR(sim_stall_ms, 0644, sim_show, sim_store, SIM_STALL_MS);
 static IIO_DEVICE_ATTR(sim_conversions, 0444, sim_conversions_show, NULL, 0);
 static IIO_DEVICE_ATTR(sim_step_ns, 0444, sim_step_ns_show, NULL, 0);
 static IIO_DEVICE_ATTR(sim_gpio_levels, 0644, sim_gpio_levels_show,
@@ -617,6 +790,9 @@ static struct attribute *sim_attrs[] = {
 	&iio_dev_attr_sim_step_after.dev_attr.attr,
 	&iio_dev_attr_sim_fail_count.dev_attr.attr,
 	&iio_dev_attr_sim_fail_every.dev_attr.attr,
+	&iio_dev_attr_sim_stall_ms.dev_attr.attr,
+	&iio_dev_attr_sim_handler_comm.dev_attr.attr,
+	&iio_dev_attr_sim_pair_timing.dev_attr.attr,
 	&iio_dev_attr_sim_conversions.dev_attr.attr,
 	&iio_dev_attr_sim_step_ns.dev_attr.attr,
 	&iio_dev_attr_sim_gpio_levels.dev_attr.attr,
@@ -640,14 +816,18 @@ static const struct iio_info sim_info = {
 	.datasheet_name = "CH" #_c,				\
 	.info_mask_separate = BIT(IIO_CHAN_INFO_RAW),		\
 	.info_mask_shared_by_type = BIT(IIO_CHAN_INFO_SCALE),	\
-	.scan_type = { .sign = 'u', .realbits = 12, .storagebits = 16 }, \
+	.scan_type = { .sign = 'u', .realbits = 12, .storagebits = 16, \
+		       .endianness = IIO_CPU },			\
 }
 
 /* template; sim_probe() sets the resolution and the adc_quirk */
 static const struct iio_chan_spec sim_channels[] = {
 	SIM_CHAN(0),
 	SIM_CHAN(1),
+	IIO_CHAN_SOFT_TIMESTAMP(2),
 };
+
+static const unsigned long sim_scan_masks[] = { 0x3, 0 };
 
 static struct iio_map sim_maps[] = {
 	{
@@ -678,8 +858,15 @@ static int sim_probe(struct platform_device *pdev)
 	chans = devm_kmemdup(dev, sim_channels, sizeof(sim_channels), GFP_KERNEL);
 	if (!chans)
 		return -ENOMEM;
-	for (k = 0; k < ARRAY_SIZE(sim_channels); k++) {
+	for (k = 0; k < 2; k++) {
+		chans[k].scan_index = k;
 		chans[k].scan_type.realbits = bits;
+		if (adc_quirk == 3) {
+			/* like mcp320x: no scan type, no buffer */
+			chans[k].scan_type.realbits = 0;
+			chans[k].scan_type.storagebits = 0;
+			chans[k].scan_index = -1;
+		}
 		if (adc_quirk == 1)
 			chans[k].info_mask_shared_by_type = 0;
 		if (adc_quirk == 2)
@@ -701,7 +888,15 @@ static int sim_probe(struct platform_device *pdev)
 	indio_dev->info = &sim_info;
 	indio_dev->modes = INDIO_DIRECT_MODE;
 	indio_dev->channels = chans;
-	indio_dev->num_channels = ARRAY_SIZE(sim_channels);
+	indio_dev->num_channels = adc_quirk == 3 ? 2 : ARRAY_SIZE(sim_channels);
+	if (adc_quirk != 3) {
+		/* scan masks only with a buffer (6.12 loops on them otherwise) */
+		indio_dev->available_scan_masks = sim_scan_masks;
+		ret = devm_iio_triggered_buffer_setup(dev, indio_dev, NULL,
+						      sim_trigger_handler, NULL);
+		if (ret)
+			return dev_err_probe(dev, ret, "cannot set up the buffer\n");
+	}
 
 	if (consumer && !dev->of_node) {
 		ret = devm_iio_map_array_register(dev, indio_dev, sim_maps);
@@ -738,12 +933,6 @@ static struct property_entry sim_consumer_props[] = {
 	PROPERTY_ENTRY_U32("gridmeter,burden-resistor-micro-ohms", 22000000),
 	PROPERTY_ENTRY_U32("gridmeter,voltage-ratio-milli", 300000),
 	PROPERTY_ENTRY_U32("gridmeter,current-delay-ns", 125000),
-	PROPERTY_ENTRY_U32("gridmeter,sampling-frequency-hz", 4000),
-	/*
-	 * 73 mA per code: the 0.5 LSB noise and the quantisation make a
-	 * 42 mA floor, so an idle line needs a threshold above it.
-	 */
-	PROPERTY_ENTRY_U32("gridmeter,no-load-microamp", 100000),
 	{ },		/* bad_props=3 */
 	{ }
 };
@@ -769,17 +958,18 @@ static int __init sim_init(void)
 		return -EINVAL;
 	}
 	/* one conversion between the voltage and the current of a pair */
+	sim_consumer_props[0] = PROPERTY_ENTRY_U32("gridmeter,ct-turns-ratio", ct_ratio);
+	sim_consumer_props[1] = PROPERTY_ENTRY_U32("gridmeter,burden-resistor-micro-ohms",
+						   burden_uohm);
 	sim_consumer_props[3] = PROPERTY_ENTRY_U32("gridmeter,current-delay-ns",
 						   NSEC_PER_SEC / rate);
-	sim_consumer_props[4] = PROPERTY_ENTRY_U32("gridmeter,sampling-frequency-hz",
-						   rate / 2);
 	if (bad_props == 1)
 		sim_consumer_props[0] = PROPERTY_ENTRY_U32("gridmeter,unused", 0);
 	if (bad_props == 2)
 		sim_consumer_props[3] = PROPERTY_ENTRY_U32("gridmeter,current-delay-ns",
 							   2 * NSEC_PER_SEC / rate);
 	if (bad_props == 3)
-		sim_consumer_props[6] = PROPERTY_ENTRY_U32("gridmeter,current-rms-offset",
+		sim_consumer_props[4] = PROPERTY_ENTRY_U32("gridmeter,current-rms-offset",
 							   (1 << 24) + 1);
 	ret = platform_driver_register(&sim_driver);
 	if (ret)

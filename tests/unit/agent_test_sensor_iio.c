@@ -140,6 +140,35 @@ TEST_F(tree, reads_the_ct_driver_abi_exactly)
 	s->ops->destroy(s);
 }
 
+/* The driver's gap counters (issue 11): read when present, absent on old drivers. */
+TEST_F(tree, sampling_gap_counters)
+{
+	char err[256];
+	struct sensor *s;
+	struct sensor_reading r;
+
+	s = sensor_iio_open(&self->f, &self->c, false, err, sizeof(err));
+	ASSERT_NE(NULL, s) TH_LOG("%s", err);
+	ASSERT_EQ(0, s->ops->read(s, &r));
+	EXPECT_FALSE(r.has_gaps);
+	s->ops->destroy(s);
+
+	put(self->dir, "missed_samples", "1200\n");
+	put(self->dir, "gap_time_ns", "340000000\n");
+	strcpy(self->f.mains.missed, "missed_samples");
+	strcpy(self->f.mains.gap, "gap_time_ns");
+	s = sensor_iio_open(&self->f, &self->c, false, err, sizeof(err));
+	ASSERT_NE(NULL, s) TH_LOG("%s", err);
+	ASSERT_EQ(0, s->ops->read(s, &r));
+	EXPECT_TRUE(r.has_gaps);
+	EXPECT_EQ(1200u, r.missed_samples);
+	EXPECT_EQ(340000000u, r.gap_ns);
+	put(self->dir, "gap_time_ns", "1340000000\n");
+	ASSERT_EQ(0, s->ops->read(s, &r));
+	EXPECT_EQ(1340000000u, r.gap_ns);
+	s->ops->destroy(s);
+}
+
 TEST_F(tree, renewable_ct_and_missing_pieces)
 {
 	char err[256];

@@ -8,3 +8,8 @@ UNIT_TESTS += ct_test_metering_ubsan
 ct_test_metering_ubsan_SRCS := $(ct_test_metering_SRCS)
 ct_test_metering_ubsan_LDLIBS := -lm
 ct_test_metering_ubsan_CFLAGS := -fsanitize=undefined -fno-sanitize-recover=all
+# Faults of issue 11: missed samples, off-nominal frequency, creep and the
+# starting current, readings beyond 32 bits.
+UNIT_TESTS += ct_test_faults
+ct_test_faults_SRCS := drivers/iio/ct/ct_metering.c tests/unit/ct_test_faults.c
+ct_test_faults_LDLIBS := -lm

@@ -166,8 +166,9 @@ static inline void ctm_cfg(struct ct_meter_cfg *cfg, double fs)
 	cfg->skew_q16 = 32768;	/* one conversion = half a pair period */
 	cfg->i_gain_na = CTM_I_GAIN_NA;
 	cfg->v_gain_nv = CTM_V_GAIN_NV;
-	cfg->no_load_ua = 40000;	/* 0.4% of Ib (IEC starting current) */
+	cfg->no_load_ua = ct_default_no_load_ua(CTM_I_GAIN_NA);
 	cfg->hyst = 16;
+	cfg->adc_bits = 12;
 }
 
 /*

@@ -6,3 +6,6 @@ link_test_codec_CFLAGS := -Idrivers/tty
 # libgmlink wrappers (no module needed)
 UNIT_TESTS += link_test_lib
 link_test_lib_SRCS := $(GMLINK_SRCS) tests/unit/link_test_lib.c
+# The production ABI header: free ioctl magic, no test-only API.
+UNIT_TESTS += link_test_abi
+link_test_abi_SRCS := tests/unit/link_test_abi.c

@@ -170,6 +170,8 @@ int ct_meter_check_cfg(const struct ct_meter_cfg *cfg)
 		return -EINVAL;
 	if (cfg->hyst > 1024)
 		return -EINVAL;
+	if (!cfg->adc_bits || cfg->adc_bits > CT_ADC_BITS_MAX)
+		return -EINVAL;
 	return 0;
 }
 
@@ -196,8 +198,8 @@ int ct_meter_set_cfg(struct ct_meter *m, const struct ct_meter_cfg *cfg)
 		m->step = (u32)div64_u64((u64)50 << 32, cfg->fs);
 	}
 	m->cfg = *cfg;
-	m->n_min = cfg->fs / CT_LINE_HZ_MAX;
-	m->n_max = cfg->fs / CT_LINE_HZ_MIN + 1;
+	m->n_min = cfg->fs / CT_DETECT_HZ_MAX;
+	m->n_max = cfg->fs / CT_DETECT_HZ_MIN + 1;
 	m->hyst = cfg->hyst;
 	m->phase_q30 = div64_s64((s64)cfg->phase_mdeg * CT_MDEG_TO_Q30, 1000);
 	/* nA * nV = 1e-18 W: femtowatt per code^2 */
@@ -205,6 +207,23 @@ int ct_meter_set_cfg(struct ct_meter *m, const struct ct_meter_cfg *cfg)
 	m->k_p = ct_scale(k_fw, CT_Q16 * 1000000, &m->sh_p);
 	m->k_e = ct_scale(k_fw, CT_Q16 * 1000000 * cfg->fs, &m->sh_e);
 	return 0;
+}
+
+/**
+ * ct_default_no_load_ua() - the no-load current threshold a front end gets
+ * @i_gain_na: primary current per ADC code, nA
+ *
+ * An eighth of the current of one ADC code. The fundamental current that
+ * 1 LSB of noise shows, averaged over CT_NL_CYCLES cycles, is about 0.02
+ * code, far below it; the IEC 62053-21 starting current of a class 1 meter
+ * (0.4 % of Ib) is above it for any Ib above 31 codes' current (2.3 A on
+ * a front end of 73 mA per code).
+ *
+ * Return: the threshold, uA.
+ */
+u32 ct_default_no_load_ua(u32 i_gain_na)
+{
+	return i_gain_na / 8000;
 }
 
 /**
@@ -221,21 +240,52 @@ int ct_meter_init(struct ct_meter *m, const struct ct_meter_cfg *cfg)
 	if (ret)
 		return ret;
 	memset(m, 0, sizeof(*m));
-	m->dcv = 2048;
-	m->dci = 2048;
+	/* mid-scale: a biased front end's DC, refined from whole cycles */
+	m->dcv = 1 << (cfg->adc_bits - 1);
+	m->dci = 1 << (cfg->adc_bits - 1);
 	return ct_meter_set_cfg(m, cfg);
 }
+
+static void ct_gap_add(struct ct_meter *m, s64 l);
 
 /**
  * ct_meter_discard() - drop the current cycle (an ADC read failed)
  * @m: meter
  *
- * The cycle in progress is neither reported nor accumulated; it is counted
- * in &ct_meter.discarded when it ends.
+ * The cycle in progress is not reported, and counted in
+ * &ct_meter.discarded when it ends; its time and that of the pair that
+ * failed are not measured, and their energy is estimated from the cycles
+ * around them (&ct_meter.gap_ns).
  */
 void ct_meter_discard(struct ct_meter *m)
 {
 	m->bad = true;
+	ct_gap_add(m, CT_Q16);
+}
+
+/**
+ * ct_meter_gap() - account for sample pairs that were never taken
+ * @m: meter
+ * @missed: pairs missed since the last one fed (the sampler fell behind)
+ *
+ * The cycle in progress cannot be measured any more: its time and the
+ * missed pairs' are counted in &ct_meter.gap_ns and &ct_meter.missed, and
+ * their energy is integrated at the power of the measured cycles before
+ * and after the gap. The meter resynchronises at the next zero crossing.
+ */
+void ct_meter_gap(struct ct_meter *m, u32 missed)
+{
+	ct_gap_add(m, ((s64)m->n << 16) + 32768 - m->alpha_start +
+		   ((s64)missed << 16));
+	m->missed += missed;
+	memset(m->acc, 0, sizeof(m->acc));
+	memset(m->e_start, 0, sizeof(m->e_start));
+	m->alpha_start = 32768;
+	m->n = 0;
+	m->synced = false;
+	m->armed = 0;
+	m->bad = false;
+	m->pvalid = false;
 }
 
 /* Terms of the accumulators for one sample, from bias-free v, i. */
@@ -296,9 +346,99 @@ static void ct_accumulate_energy(struct ct_meter *m, s64 ep, s64 eq)
 	m->rem_q_nj -= (s64)q * 1000000;
 }
 
-static s32 ct_round_div(s64 a, s64 b)
+static s64 ct_round_div(s64 a, s64 b)
 {
-	return (s32)div64_s64(a + (a < 0 ? -b / 2 : b / 2), b);
+	return div64_s64(a + (a < 0 ? -b / 2 : b / 2), b);
+}
+
+/* sqrt(a^2 + b^2), without overflow. */
+static u64 ct_hypot(s64 a, s64 b)
+{
+	u64 x = ct_abs64(a), y = ct_abs64(b);
+	unsigned int sh = 0;
+
+	while ((x | y) >= (1ULL << 31)) {
+		x >>= 1;
+		y >>= 1;
+		sh++;
+	}
+	return ct_isqrt64(x * x + y * y) << sh;
+}
+
+/*
+ * Time not covered by a measured cycle (@l samples, Q16): counted, and its
+ * energy left for ct_gap_resolve().
+ */
+static void ct_gap_add(struct ct_meter *m, s64 l)
+{
+	if (l <= 0)
+		return;
+	m->est_q16 += l;
+	m->gap_ns += mul_u64_u64_div_u64(l, 1000000000ULL, (u64)m->cfg.fs << 16);
+	m->gap_flag = true;
+}
+
+/*
+ * A measured cycle registered @p_nw and @q_nw: integrate the unmeasured
+ * time before it, half at the power of the measured cycle before the gap
+ * (this one's if there was none), half at this one's, so that a load that
+ * changed during the gap splits between import and export correctly.
+ */
+static void ct_gap_resolve(struct ct_meter *m, s64 p_nw, s64 q_nw)
+{
+	s64 den = (s64)m->cfg.fs << 17;	/* half of the time, in seconds */
+	s64 p0 = m->have_prev ? m->prev_p_nw : p_nw;
+	s64 q0 = m->have_prev ? m->prev_q_nw : q_nw;
+	s64 t = (s64)m->est_q16;
+
+	if (t) {
+		ct_accumulate_energy(m, ct_muldiv(p0, t, den), ct_muldiv(q0, t, den));
+		ct_accumulate_energy(m, ct_muldiv(p_nw, t, den), ct_muldiv(q_nw, t, den));
+		m->est_q16 = 0;
+	}
+	m->prev_p_nw = p_nw;
+	m->prev_q_nw = q_nw;
+	m->have_prev = true;
+}
+
+/* No-load current threshold in ADC codes, Q16. */
+static u64 ct_nl_codes(const struct ct_meter *m)
+{
+	return div64_u64((u64)m->cfg.no_load_ua * 1000 << 16, m->cfg.i_gain_na);
+}
+
+/*
+ * Is the fundamental power @zp + j@zq, summed over cycles whose voltages
+ * sum to @v1 (RMS, Q16 codes) and whose noise variances sum to @var (Q16
+ * code^4), a load? It must stand CT_NL_SIGMAS standard deviations above
+ * the noise, and the current it implies must reach the no-load threshold.
+ */
+static bool ct_nl_load(const struct ct_meter *m, s64 zp, s64 zq, u64 var, u64 v1)
+{
+	u64 z = ct_hypot(zp, zq);
+
+	return z >= CT_NL_SIGMAS * (ct_isqrt64(var) << 8) &&
+	       z >= mul_u64_u64_shr(v1, ct_nl_codes(m), 16);
+}
+
+static void ct_nl_reset(struct ct_meter *m)
+{
+	m->nl_ep = 0;
+	m->nl_eq = 0;
+	m->nl_zp = 0;
+	m->nl_zq = 0;
+	m->nl_var = 0;
+	m->nl_v1 = 0;
+	m->nl_n = 0;
+}
+
+/* Decide the anti-creep window: register its energy if it held a load. */
+static void ct_nl_decide(struct ct_meter *m)
+{
+	m->loaded = ct_nl_load(m, m->nl_zp, m->nl_zq, m->nl_var, m->nl_v1);
+	if (m->loaded)
+		ct_accumulate_energy(m, m->nl_ep, m->nl_eq);
+	ct_nl_reset(m);
 }
 
 /*
@@ -341,16 +481,25 @@ static u32 ct_phasor_freq(struct ct_meter *m, s64 vc, s64 vs, s64 l)
 				    (u64)m->cfg.fs * 1000000, 40);
 }
 
-/* Turn one cycle's integrals into a reading. Return: 1 with @out set. */
-static int ct_finish(struct ct_meter *m, const s64 *t, s64 l, bool crossed,
+/*
+ * Turn one window's integrals into a reading and register its energy.
+ * @whole: the window is one measured cycle (crossing to crossing); else it
+ * ended on the length limit without a crossing (no voltage, or a frequency
+ * below CT_DETECT_HZ_MIN), and its energy is the plain integral of v * i.
+ * Return: 1 with @out set, 0 when the reading is withheld (a cycle outside
+ * CT_LINE_HZ_MIN..CT_LINE_HZ_MAX); the energy is registered either way.
+ */
+static int ct_finish(struct ct_meter *m, const s64 *t, s64 l, bool whole,
 		     struct ct_reading *out)
 {
 	const struct ct_meter_cfg *cfg = &m->cfg;
 	s64 cvv, cii, cvi, cvl, cint, vc, vs, ic, is, p1m, q1m;
 	s64 w, beta, sb, cb, sw, cw, d, reg, img, p1t, q1t, p1i, p, q, e;
-	s64 p_nw, q_nw, s_q16;
-	u64 msv, msi, rv, ri, iua;
+	s64 p_nw, q_nw, s_q16, ep, eq, reg_p = 0, reg_q = 0;
+	u64 msv, msi, rv, ri, iua, v1ms, i1ms, resid, var, v1;
 	struct ct_reading r = { 0 };
+	bool loaded;
+	int ret = 1;
 
 	/* exact removal of the residual DC over the window */
 	cvv = t[CT_T_VV] - ct_muldiv(t[CT_T_V], t[CT_T_V], l);
@@ -373,6 +522,9 @@ static int ct_finish(struct ct_meter *m, const s64 *t, s64 l, bool crossed,
 	/* RMS, Q16 codes; the bias is in 1/65536 code^2 */
 	msv = cvv > 0 ? (u64)ct_shl16_div(cvv, l) : 0;
 	msi = cii > 0 ? (u64)ct_shl16_div(cii, l) : 0;
+	/* the current's noise: what is not its fundamental (>= quantisation) */
+	i1ms = (u64)(ic * ic + is * is) >> 17;
+	resid = msi > i1ms + CT_Q16 / 12 ? msi - i1ms : CT_Q16 / 12;
 	msv = (s64)msv + cfg->v_ms_bias > 0 ? msv + cfg->v_ms_bias : 0;
 	msi = (s64)msi + cfg->i_ms_bias > 0 ? msi + cfg->i_ms_bias : 0;
 	rv = ct_isqrt64(msv << 16);
@@ -400,21 +552,36 @@ static int ct_finish(struct ct_meter *m, const s64 *t, s64 l, bool crossed,
 	q1t = (p1m * sb + q1m * cb) >> 24;
 	p1i = (p1m * reg - q1m * img) >> 24;
 
-	/* interpolated total active power, Q16 code^2, and its integral */
-	cint = cvi + ct_mul_q16(cvl - cvi, cfg->skew_q16);
-	e = cint + ((p1t - p1i) * (l >> 4) >> 12);	/* Q16 code^2 samples */
-	p = ct_shl16_div(cint, l) + p1t - p1i;
-	q = q1t;
+	if (whole) {
+		/* interpolated total active power, Q16 code^2, and its integral */
+		cint = cvi + ct_mul_q16(cvl - cvi, cfg->skew_q16);
+		e = cint + ((p1t - p1i) * (l >> 4) >> 12);	/* Q16 code^2 samples */
+		p = ct_shl16_div(cint, l) + p1t - p1i;
+		q = q1t;
+	} else {
+		/*
+		 * Not a cycle: no DC removal over the window, no phase
+		 * correction of a fundamental it may not contain; the
+		 * integral of the interpolated product is still the energy.
+		 */
+		cint = t[CT_T_VI] + ct_mul_q16(t[CT_T_VL] - t[CT_T_VI], cfg->skew_q16);
+		e = cint;
+		p = ct_shl16_div(cint, l);
+		q = 0;
+	}
 	if (cfg->reverse) {
 		p = -p;
 		q = -q;
 		e = -e;
+		p1t = -p1t;
+		q1t = -q1t;
 	}
 
 	iua = div64_u64(ri * cfg->i_gain_na, CT_Q16 * 1000);
-	r.v_rms_uv = (u32)div64_u64(rv * cfg->v_gain_nv, CT_Q16 * 1000);
+	r.v_rms_uv = div64_u64(rv * cfg->v_gain_nv, CT_Q16 * 1000);
 	r.seq = m->cycles;
-	if (crossed) {
+	r.after_gap = m->est_q16 != 0;
+	if (whole) {
 		r.freq_uhz = ct_phasor_freq(m, vc, vs, l);
 		if (!r.freq_uhz)
 			r.freq_uhz = (u32)div64_u64((u64)cfg->fs * 1000000ULL << 16, l);
@@ -423,32 +590,73 @@ static int ct_finish(struct ct_meter *m, const s64 *t, s64 l, bool crossed,
 	m->pvs = vs;
 	m->pl = l;
 	m->pstep = m->step;
-	m->pvalid = crossed;
-	if (iua < cfg->no_load_ua) {
-		/* anti-creep: an idle line reads exactly zero */
-		m->last = r;
-		*out = r;
-		return 1;
-	}
+	m->pvalid = whole;
+
 	s_q16 = (s64)((rv * ri) >> 16);
 	p_nw = ct_mulshr(p, m->k_p, m->sh_p);
 	q_nw = ct_mulshr(q, m->k_p, m->sh_p);
-	r.i_rms_ua = (u32)iua;
-	r.p_mw = ct_round_div(p_nw, 1000000);
-	r.q_mvar = ct_round_div(q_nw, 1000000);
-	r.s_mva = (u32)ct_round_div(ct_mulshr(s_q16, m->k_p, m->sh_p), 1000000);
-	if (s_q16 > 0) {
-		s64 pf = div64_s64(p * 1000000, s_q16);
+	ep = ct_mulshr(e, m->k_e, m->sh_e);
+	eq = ct_mulshr((q * (l >> 4)) >> 12, m->k_e, m->sh_e);
 
-		r.pf_micro = pf > 1000000 ? 1000000 :
-			     pf < -1000000 ? -1000000 : (s32)pf;
+	/*
+	 * Anti-creep. The noise of the fundamental power over this window
+	 * is V1^2 * sigma_i^2 / L (sigma_i: the current's non-fundamental
+	 * content, its noise at no load). A cycle that stands out of it
+	 * and carries the no-load current registers at once; the others
+	 * are decided together, CT_NL_CYCLES at a time, which finds the
+	 * starting current in noise of 1 LSB and more.
+	 */
+	v1ms = (u64)(vc * vc + vs * vs) >> 17;
+	v1 = ct_isqrt64(v1ms << 16);
+	var = mul_u64_u64_div_u64(v1ms, resid, (u64)(l > CT_Q16 ? l : CT_Q16));
+	/* a threshold of 0 turns anti-creep off (no-load calibration) */
+	loaded = !cfg->no_load_ua || ct_nl_load(m, p1t, q1t, var, v1);
+	if (loaded) {
+		/* the undecided cycles just before a load belong to it */
+		ct_accumulate_energy(m, m->nl_ep + ep, m->nl_eq + eq);
+		ct_nl_reset(m);
+		m->loaded = true;
+	} else {
+		/* the load fell away: the next window decides again */
+		if (m->cycle_loaded)
+			m->loaded = false;
+		m->nl_ep += ep;
+		m->nl_eq += eq;
+		m->nl_zp += p1t;
+		m->nl_zq += q1t;
+		m->nl_var += var;
+		m->nl_v1 += v1;
+		if (++m->nl_n >= CT_NL_CYCLES)
+			ct_nl_decide(m);
 	}
-	/* energy: the cycle's integral, so cycles partition time exactly */
-	ct_accumulate_energy(m, ct_mulshr(e, m->k_e, m->sh_e),
-			     ct_mulshr((q * (l >> 4)) >> 12, m->k_e, m->sh_e));
+	m->cycle_loaded = loaded;
+	if (loaded || m->loaded) {
+		reg_p = p_nw;
+		reg_q = q_nw;
+		r.i_rms_ua = iua;
+		r.p_mw = ct_round_div(p_nw, 1000000);
+		r.q_mvar = ct_round_div(q_nw, 1000000);
+		r.s_mva = (u64)ct_round_div(ct_mulshr(s_q16, m->k_p, m->sh_p), 1000000);
+		if (s_q16 > 0) {
+			s64 pf = div64_s64(p * 1000000, s_q16);
+
+			r.pf_micro = pf > 1000000 ? 1000000 :
+				     pf < -1000000 ? -1000000 : (s32)pf;
+		}
+	}
+	/* the unmeasured time before this window, at the power around it */
+	ct_gap_resolve(m, reg_p, reg_q);
+	m->gap_flag = false;
+
+	if (whole && (r.freq_uhz + CT_LINE_TOL_UHZ < CT_LINE_HZ_MIN * 1000000U ||
+		      r.freq_uhz > CT_LINE_HZ_MAX * 1000000U + CT_LINE_TOL_UHZ)) {
+		/* not mains: withheld, counted; the energy is registered */
+		m->withheld++;
+		ret = 0;
+	}
 	m->last = r;
 	*out = r;
-	return 1;
+	return ret;
 }
 
 /*
@@ -465,7 +673,7 @@ static int ct_boundary(struct ct_meter *m, s64 vr, s64 ir, s64 *v, s64 *i,
 	u32 pa = m->phase + m->step, alpha = 0;
 	s64 l, dv = 0, di = 0;
 	int k, ret = 0;
-	bool report;
+	bool measured;
 
 	if (crossed && m->n < m->n_min) {
 		/* too early to be mains: a glitch, wait for a real crossing */
@@ -486,13 +694,14 @@ static int ct_boundary(struct ct_meter *m, s64 vr, s64 ir, s64 *v, s64 *i,
 	for (k = 0; k < CT_NTERMS; k++)
 		t[k] = m->acc[k] * CT_Q16 + e_end[k] - m->e_start[k];
 
-	report = !m->bad && (m->synced || !crossed) && l > 0;
-	if (report && m->warmup && crossed) {
+	/* a whole cycle, from crossing to crossing, without an ADC error */
+	measured = crossed && m->synced && !m->bad && l > 0;
+	if (measured && m->warmup) {
 		m->warmup--;
-		report = false;
+		measured = false;
 	}
-	if (report) {
-		ret = ct_finish(m, t, l, crossed && m->synced, out);
+	if (measured) {
+		ret = ct_finish(m, t, l, true, out);
 		/*
 		 * The voltage DC moved at the start of this cycle, so its
 		 * two crossings were found against different levels: the
@@ -503,15 +712,24 @@ static int ct_boundary(struct ct_meter *m, s64 vr, s64 ir, s64 *v, s64 *i,
 			ret = 0;
 			m->pvalid = false;
 		}
+	} else if (!crossed && !m->bad && l > 0) {
+		/* the longest cycle ended without a crossing: no voltage */
+		ret = ct_finish(m, t, l, false, out);
+		m->pvalid = false;
 	} else {
+		/* not a measured cycle: its energy is estimated */
+		ct_gap_add(m, l);
 		m->pvalid = false;
 	}
 	if (m->bad)
 		m->discarded++;
 	m->cycles++;
 
-	/* DC and reference frequency for the next cycle */
-	if (!m->bad && l > 0) {
+	/*
+	 * DC and reference frequency for the next cycle, from whole cycles
+	 * only: the mean of part of a cycle is not its DC.
+	 */
+	if (measured || (crossed && m->synced && !m->bad && l > 0)) {
 		/*
 		 * Whole codes only, truncated: the residual (< 1 code) is
 		 * removed exactly per cycle anyway, and a DC that does not
@@ -519,8 +737,7 @@ static int ct_boundary(struct ct_meter *m, s64 vr, s64 ir, s64 *v, s64 *i,
 		 */
 		dv = div64_s64(t[CT_T_V], l);
 		di = div64_s64(t[CT_T_I], l);
-		if (crossed && m->synced)
-			m->step = (u32)div64_u64(1ULL << 48, l);
+		m->step = (u32)div64_u64(1ULL << 48, l);
 	}
 	m->dc_moved = dv != 0;
 	if (dv || di) {

@@ -13,8 +13,13 @@
 
 #define CT_FS_MIN		1000	/* sample pairs per second */
 #define CT_FS_MAX		16000
-#define CT_LINE_HZ_MIN		40	/* cycles outside 40..70 Hz are not mains */
+#define CT_LINE_HZ_MIN		40	/* readings are published for 40..70 Hz */
 #define CT_LINE_HZ_MAX		70
+#define CT_LINE_TOL_UHZ		50000	/* measurement tolerance at those limits */
+#define CT_DETECT_HZ_MIN	30	/* cycles are measured from 30 to 90 Hz */
+#define CT_DETECT_HZ_MAX	90
+#define CT_NL_SIGMAS		6	/* anti-creep: significance of the power */
+#define CT_NL_CYCLES		50	/* anti-creep: cycles decided together */
 #define CT_PHASE_MDEG_MAX	20000	/* |CT phase lead| accepted, millidegrees */
 #define CT_WARMUP_CYCLES	2	/* cycles after (re)sync that are not reported */
 /*
@@ -43,10 +48,13 @@
  * @i_ms_bias:	added to the current mean square, 1/65536 code^2 (a negative
  *		value removes the noise floor)
  * @v_ms_bias:	same for the voltage
- * @no_load_ua:	anti-creep: below this RMS current the cycle reads 0 A, 0 W,
- *		0 var and accumulates no energy
+ * @no_load_ua:	anti-creep: the fundamental current (coherent with the
+ *		voltage, averaged over up to CT_NL_CYCLES cycles) below which
+ *		the line is at no load: readings 0 A, 0 W, 0 var, no energy
  * @reverse:	current transformer clamped the wrong way round
  * @hyst:	zero-crossing hysteresis, ADC codes
+ * @adc_bits:	ADC resolution (codes 0..2^@adc_bits - 1, at most
+ *		CT_ADC_BITS_MAX): the DC estimates start at mid-scale
  */
 struct ct_meter_cfg {
 	u32 fs;
@@ -59,6 +67,7 @@ struct ct_meter_cfg {
 	u32 no_load_ua;
 	bool reverse;
 	u32 hyst;
+	u32 adc_bits;
 };
 
 /**
@@ -72,16 +81,23 @@ struct ct_meter_cfg {
  * @pf_micro:	power factor P/S, millionths, signed like @p_mw
  * @freq_uhz:	line frequency, microhertz; 0 when no zero crossing was seen
  * @seq:	cycle sequence number since ct_meter_init()
+ * @after_gap:	time since the previous reading was not measured (missed
+ *		samples, an ADC error, a resynchronisation): its energy was
+ *		estimated from the power of this cycle and the one before
+ *
+ * 64 bits wide: every calibration the driver accepts (up to 4.29 A and
+ * 4.29 kV per code) fits, at any code the ADC can deliver.
  */
 struct ct_reading {
-	u32 i_rms_ua;
-	u32 v_rms_uv;
-	s32 p_mw;
-	s32 q_mvar;
-	u32 s_mva;
+	u64 i_rms_ua;
+	u64 v_rms_uv;
+	s64 p_mw;
+	s64 q_mvar;
+	u64 s_mva;
 	s32 pf_micro;
 	u32 freq_uhz;
 	u32 seq;
+	bool after_gap;
 };
 
 /* Per-term index into the accumulator arrays (see ct_metering.c). */
@@ -132,6 +148,28 @@ enum {
  * @rem_q_nj:	same for @e_reactive_mj
  * @cycles:	cycles ended (including warm-up and discarded ones)
  * @discarded:	cycles discarded because of ADC errors
+ * @withheld:	cycles measured outside CT_LINE_HZ_MIN..CT_LINE_HZ_MAX: no
+ *		reading published, energy integrated
+ * @missed:	sample pairs never taken (ct_meter_gap())
+ * @gap_ns:	time not covered by a measured cycle, nanoseconds: its energy
+ *		is estimated (see @est_q16)
+ * @est_q16:	unmeasured time whose energy waits for the next measured
+ *		cycle, samples Q16: it is integrated at the mean of the power
+ *		before and after it
+ * @prev_p_nw:	registered active power of the last measured cycle, nW
+ * @prev_q_nw:	same, reactive
+ * @have_prev:	@prev_p_nw and @prev_q_nw are valid
+ * @gap_flag:	a gap is waiting to be reported with the next reading
+ * @nl_ep:	anti-creep window: active energy of its cycles, nJ
+ * @nl_eq:	same, reactive, nvar s
+ * @nl_zp:	sum of the cycles' fundamental active power, Q16 code^2
+ * @nl_zq:	same, reactive
+ * @nl_var:	sum of the variances of those powers from the noise, Q16
+ *		code^4
+ * @nl_v1:	sum of the cycles' fundamental RMS voltage, Q16 codes
+ * @nl_n:	cycles in the window
+ * @loaded:	the last anti-creep decision found a load
+ * @cycle_loaded: the last cycle carried a load on its own
  *
  * Not locked: the owner serialises every call (the driver calls it under its
  * own lock, from its sampling thread and from sysfs).
@@ -164,6 +202,20 @@ struct ct_meter {
 	u64 rem_imp_nj, rem_exp_nj;
 	s64 rem_q_nj;
 	u32 cycles, discarded;
+	u32 withheld;
+	u64 missed;
+	u64 gap_ns;
+	u64 est_q16;
+	s64 prev_p_nw, prev_q_nw;
+	bool have_prev;
+	bool gap_flag;
+	s64 nl_ep, nl_eq;
+	s64 nl_zp, nl_zq;
+	u64 nl_var;
+	u64 nl_v1;
+	u32 nl_n;
+	bool loaded;
+	bool cycle_loaded;
 };
 
 int ct_meter_check_cfg(const struct ct_meter_cfg *cfg);
@@ -173,6 +225,8 @@ int ct_meter_push(struct ct_meter *m, u16 v, u16 i, struct ct_reading *out);
 unsigned int ct_meter_feed(struct ct_meter *m, const u16 *pairs,
 			   unsigned int n, struct ct_reading *out, int *ready);
 void ct_meter_discard(struct ct_meter *m);
+void ct_meter_gap(struct ct_meter *m, u32 missed);
 u64 ct_isqrt64(u64 x);
+u32 ct_default_no_load_ua(u32 i_gain_na);
 
 #endif /* CT_METERING_H */

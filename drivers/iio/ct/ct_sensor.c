@@ -25,6 +25,7 @@
 #include <linux/iio/trigger.h>
 #include <linux/iio/trigger_consumer.h>
 #include <linux/iio/triggered_buffer.h>
+#include <linux/irq_work.h>
 #include <linux/kthread.h>
 #include <linux/mod_devicetable.h>
 #include <linux/module.h>
@@ -33,40 +34,40 @@
 #include <linux/property.h>
 #include <linux/sched.h>
 
+#include "../../gm_kcompat.h"
 #include "ct_metering.h"
 
-#define CT_BATCH		8	/* pairs read before they are processed */
+#define CT_BATCH		40	/* pairs read before they are processed */
 #define CT_FS_DEFAULT		4000
-#define CT_NO_LOAD_UA_DEFAULT	20000	/* 20 mA: 0.4% of a 5 A basic current */
 #define CT_CALIBSCALE_ONE	1000000
+/* later than this, the pairs not taken are missed, not caught up */
 #define CT_RESYNC_NS		(50 * NSEC_PER_MSEC)
+#define CT_RING			16	/* cycles waiting for the buffer */
+#define CT_NO_LOAD_UA_MAX	100000000	/* 100 A */
 #define CT_MS_BIAS_MAX		16777216	/* 2^24: |calibbias|, 2^-16 code^2 */
 /* ADC scale accepted: up to 2^40 nV per 1024 codes, 1.07 V per code */
 #define CT_NV_X1024_MAX		BIT_ULL(40)
 
 /*
- * Linux 6.18 (ADE9000) added IIO_ALTCURRENT and the RMS/ACTIVE/REACTIVE/
- * APPARENT modifiers; before, the same file names come from extend_name
- * (and in_currentY_rms_* stands in for in_altcurrentY_rms_*). Kbuild
- * defines CT_HAVE_METERING_ABI when the kernel headers have them.
+ * Channels named the same on every kernel: with the metering modifiers
+ * where the kernel has them (gm_kcompat.h), with extend_name before.
  */
-#ifdef CT_HAVE_METERING_ABI
+#if GM_IIO_METERING_ABI
 #define CT_NAMED(_type, _mod, _name)	.type = (_type), .modified = 1, .channel2 = (_mod)
-#define CT_ALTCURRENT			IIO_ALTCURRENT
 #else
 #define CT_NAMED(_type, _mod, _name)	.type = (_type), .extend_name = (_name)
-#define CT_ALTCURRENT			IIO_CURRENT
-#endif
-
-/* renamed in Linux 6.4; Kbuild tells which one the headers have */
-#ifndef CT_HAVE_POLL_NESTED
-#define iio_trigger_poll_nested	iio_trigger_poll_chained
 #endif
 
 enum ct_addr {
 	CT_I, CT_V, CT_P, CT_Q, CT_S, CT_PF, CT_F,
 	CT_E_IMPORT, CT_E_EXPORT, CT_E_REACTIVE,
 	CT_TS,
+};
+
+/* Device counters (sysfs attribute address). */
+enum ct_counter {
+	CT_C_READ_ERRORS, CT_C_DISCARDED, CT_C_CYCLES, CT_C_WITHHELD,
+	CT_C_MISSED, CT_C_GAP_NS,
 };
 
 enum ct_event_id { CT_EV_OVER_V, CT_EV_UNDER_V, CT_EV_OVER_I, CT_NEV };
@@ -79,8 +80,8 @@ enum ct_event_id { CT_EV_OVER_V, CT_EV_UNDER_V, CT_EV_OVER_I, CT_NEV };
  * @active:	the threshold is crossed and the event was pushed
  */
 struct ct_event {
-	s32 value;
-	s32 hyst;
+	s64 value;
+	s64 hyst;
 	bool enabled;
 	bool active;
 };
@@ -92,15 +93,23 @@ struct ct_event {
  * @vchan:	ADC channel of the voltage transformer
  * @ichan:	ADC channel of the current transformer
  * @thread:	the sampling thread
- * @trig:	the per-cycle trigger, fired by @thread after each cycle
- * @lock:	protects @meter, @cfg, @last, @have, @ev, the calibration and the
- *		counters; taken by the sampling thread for each batch and by
- *		sysfs
+ * @trig:	the per-cycle trigger, fired after each cycle from @trig_work
+ * @trig_work:	hard-irq work queued by @thread: iio_trigger_poll() runs the
+ *		trigger's consumers (our buffer, other devices) in their own
+ *		threads, never in @thread
+ * @lock:	protects @meter, @cfg, @last, @have, @ring, @ev, the
+ *		calibration, @no_load_default and the counters; taken by the sampling
+ *		thread for each batch, by the buffer's handler and by sysfs
  * @meter:	the metering state
  * @cfg:	the configuration given to @meter
  * @last:	the latest reading
  * @last_ts:	timestamp of @last, ns
  * @have:	@last holds a reading
+ * @ring:	readings not yet pushed to the buffer (own trigger), with
+ *		their timestamps; @ring_head and @ring_len index it
+ * @ring_ts:	timestamps of @ring
+ * @ring_head:	oldest entry of @ring
+ * @ring_len:	entries in @ring
  * @ev:		threshold events
  * @nv_i_x1024:	ADC nanovolts per code (x1024) of the current channel
  * @nv_v_x1024:	same, voltage channel
@@ -111,6 +120,8 @@ struct ct_event {
  * @cs_i:	calibscale of the current, millionths
  * @cs_v:	calibscale of the voltage, millionths
  * @read_errors: ADC reads that failed
+ * @no_load_default: the anti-creep threshold (@cfg.no_load_ua, sysfs) is
+ *		the default, which follows the front end (calibscale)
  * @fs:		sampling frequency, read locklessly by the thread
  * @scan:	buffer record, used by the trigger handler only
  */
@@ -121,12 +132,17 @@ struct ct_state {
 	struct iio_channel *ichan;
 	struct task_struct *thread;
 	struct iio_trigger *trig;
+	struct irq_work trig_work;
 	struct mutex lock;		/* see the kernel-doc above */
 	struct ct_meter meter;
 	struct ct_meter_cfg cfg;
 	struct ct_reading last;
 	s64 last_ts;
 	bool have;
+	struct ct_reading ring[CT_RING];
+	s64 ring_ts[CT_RING];
+	unsigned int ring_head;
+	unsigned int ring_len;
 	struct ct_event ev[CT_NEV];
 	u64 nv_i_x1024;
 	u64 nv_v_x1024;
@@ -137,15 +153,13 @@ struct ct_state {
 	u32 cs_i;
 	u32 cs_v;
 	u64 read_errors;
+	bool no_load_default;
 	u32 fs;
 	struct {
-		u32 i, v;
-		s32 p, q;
-		u32 s;
-		s32 pf;
-		u32 f;
-		u32 pad;
-		s64 ts;		/* offset 32: 8-byte aligned */
+		u64 i, v;
+		s64 p, q;
+		u64 s;
+		s64 ts;		/* offset 40: 8-byte aligned */
 	} scan;
 };
 
@@ -198,15 +212,9 @@ static void ct_events(struct ct_state *st, const struct ct_reading *r, s64 ts)
 		enum iio_event_direction dir;
 		int mod;
 	} code[CT_NEV] = {
-#ifdef CT_HAVE_METERING_ABI
-		[CT_EV_OVER_V] = { IIO_ALTVOLTAGE, IIO_EV_DIR_RISING, IIO_MOD_RMS },
-		[CT_EV_UNDER_V] = { IIO_ALTVOLTAGE, IIO_EV_DIR_FALLING, IIO_MOD_RMS },
-		[CT_EV_OVER_I] = { CT_ALTCURRENT, IIO_EV_DIR_RISING, IIO_MOD_RMS },
-#else
-		[CT_EV_OVER_V] = { IIO_ALTVOLTAGE, IIO_EV_DIR_RISING, 0 },
-		[CT_EV_UNDER_V] = { IIO_ALTVOLTAGE, IIO_EV_DIR_FALLING, 0 },
-		[CT_EV_OVER_I] = { CT_ALTCURRENT, IIO_EV_DIR_RISING, 0 },
-#endif
+		[CT_EV_OVER_V] = { IIO_ALTVOLTAGE, IIO_EV_DIR_RISING, GM_IIO_MOD_RMS },
+		[CT_EV_UNDER_V] = { IIO_ALTVOLTAGE, IIO_EV_DIR_FALLING, GM_IIO_MOD_RMS },
+		[CT_EV_OVER_I] = { GM_IIO_ALTCURRENT, IIO_EV_DIR_RISING, GM_IIO_MOD_RMS },
 	};
 	s64 val[CT_NEV] = { r->v_rms_uv, r->v_rms_uv, r->i_rms_ua };
 	int k;
@@ -215,8 +223,8 @@ static void ct_events(struct ct_state *st, const struct ct_reading *r, s64 ts)
 		struct ct_event *e = &st->ev[k];
 		bool rising = code[k].dir == IIO_EV_DIR_RISING;
 		bool beyond = rising ? val[k] > e->value : val[k] < e->value;
-		bool back = rising ? val[k] < (s64)e->value - e->hyst :
-				     val[k] > (s64)e->value + e->hyst;
+		bool back = rising ? val[k] < e->value - e->hyst :
+				     val[k] > e->value + e->hyst;
 
 		if (!e->enabled)
 			continue;
@@ -235,8 +243,7 @@ static void ct_events(struct ct_state *st, const struct ct_reading *r, s64 ts)
 
 /*
  * Feed a batch to the metering math; publish every completed cycle: latest
- * reading, events, and the per-cycle trigger (outside the lock: its handler
- * takes it).
+ * reading, events, the buffer's queue, and the per-cycle trigger.
  */
 static void ct_process(struct ct_state *st, const u16 *pairs, unsigned int n)
 {
@@ -253,42 +260,91 @@ static void ct_process(struct ct_state *st, const u16 *pairs, unsigned int n)
 		st->last = r;
 		st->last_ts = iio_get_time_ns(st->indio_dev);
 		st->have = true;
+		/* the oldest reading goes if the buffer's thread is late */
+		if (st->ring_len == CT_RING) {
+			st->ring_head = (st->ring_head + 1) % CT_RING;
+			st->ring_len--;
+		}
+		st->ring[(st->ring_head + st->ring_len) % CT_RING] = r;
+		st->ring_ts[(st->ring_head + st->ring_len) % CT_RING] = st->last_ts;
+		st->ring_len++;
 		ct_events(st, &r, st->last_ts);
 		fire = true;
 	}
 	mutex_unlock(&st->lock);
 	if (fire)
-		iio_trigger_poll_nested(st->trig);
+		irq_work_queue(&st->trig_work);
+}
+
+/* Hard-irq context: the consumers' top halves, then their own threads. */
+static void ct_trig_work(struct irq_work *work)
+{
+	struct ct_state *st = container_of(work, struct ct_state, trig_work);
+
+	iio_trigger_poll(st->trig);
+}
+
+static void ct_sync_trig_work(void *data)
+{
+	irq_work_sync(data);
+}
+
+/* A buffer starts with the next cycle, not with what the ring still holds. */
+static int ct_buffer_preenable(struct iio_dev *indio_dev)
+{
+	struct ct_state *st = iio_priv(indio_dev);
+
+	mutex_lock(&st->lock);
+	st->ring_len = 0;
+	mutex_unlock(&st->lock);
+	return 0;
+}
+
+static const struct iio_buffer_setup_ops ct_buffer_ops = {
+	.preenable = ct_buffer_preenable,
+};
+
+static void ct_scan_fill(struct ct_state *st, const struct ct_reading *r)
+{
+	st->scan.i = r->i_rms_ua;
+	st->scan.v = r->v_rms_uv;
+	st->scan.p = r->p_mw;
+	st->scan.q = r->q_mvar;
+	st->scan.s = r->s_mva;
 }
 
 /*
- * Buffer: push the latest cycle, whichever trigger fired; nothing before the
- * first cycle (another trigger may fire earlier).
+ * Buffer. Under our own trigger: every cycle since the last push (the
+ * handler's thread may run after more than one). Under another trigger:
+ * the latest cycle at each firing. Nothing before the first cycle.
  */
 static irqreturn_t ct_trigger_handler(int irq, void *p)
 {
 	struct iio_poll_func *pf = p;
 	struct iio_dev *indio_dev = pf->indio_dev;
 	struct ct_state *st = iio_priv(indio_dev);
-	const struct ct_reading *r = &st->last;
+	bool own = iio_trigger_using_own(indio_dev);
 	s64 ts;
 
-	mutex_lock(&st->lock);
-	if (!st->have) {
+	for (;;) {
+		mutex_lock(&st->lock);
+		if (own && st->ring_len) {
+			ct_scan_fill(st, &st->ring[st->ring_head]);
+			ts = st->ring_ts[st->ring_head];
+			st->ring_head = (st->ring_head + 1) % CT_RING;
+			st->ring_len--;
+		} else if (!own && st->have) {
+			ct_scan_fill(st, &st->last);
+			ts = st->last_ts;
+			own = true;	/* once */
+			st->ring_len = 0;
+		} else {
+			mutex_unlock(&st->lock);
+			break;
+		}
 		mutex_unlock(&st->lock);
-		goto done;
+		iio_push_to_buffers_with_timestamp(indio_dev, &st->scan, ts);
 	}
-	st->scan.i = r->i_rms_ua;
-	st->scan.v = r->v_rms_uv;
-	st->scan.p = r->p_mw;
-	st->scan.q = r->q_mvar;
-	st->scan.s = r->s_mva;
-	st->scan.pf = r->pf_micro;
-	st->scan.f = r->freq_uhz;
-	ts = st->last_ts;
-	mutex_unlock(&st->lock);
-	iio_push_to_buffers_with_timestamp(indio_dev, &st->scan, ts);
-done:
 	iio_trigger_notify_done(indio_dev->trig);
 	return IRQ_HANDLED;
 }
@@ -296,19 +352,25 @@ done:
 static int ct_thread(void *data)
 {
 	struct ct_state *st = data;
+	const unsigned int code_max = (1U << st->cfg.adc_bits) - 1;
 	u16 pairs[2 * CT_BATCH];
 	unsigned int n = 0;
 	ktime_t next = ktime_get();
 
 	while (!kthread_should_stop()) {
+		u32 period = NSEC_PER_SEC / READ_ONCE(st->fs);
 		int v, i, ret;
+		s64 late;
 		ktime_t now;
 
 		ret = iio_read_channel_raw(st->vchan, &v);
 		if (ret >= 0)
 			ret = iio_read_channel_raw(st->ichan, &i);
-		/* codes beyond 12 bits would overflow the metering math */
-		if (ret >= 0 && (v < 0 || v > CT_CODE_MAX || i < 0 || i > CT_CODE_MAX))
+		/*
+		 * Codes beyond the resolution (or negative) would overflow the
+		 * metering math; code_max is 2^bits - 1, so one compare.
+		 */
+		if (ret >= 0 && (unsigned int)(v | i) > code_max)
 			ret = -ERANGE;
 		if (ret < 0) {
 			/* never a garbage reading: drop the whole cycle */
@@ -329,16 +391,29 @@ static int ct_thread(void *data)
 			}
 		}
 
-		next = ktime_add_ns(next, NSEC_PER_SEC / READ_ONCE(st->fs));
+		next = ktime_add_ns(next, period);
 		now = ktime_get();
-		if (ktime_before(now, next)) {
+		late = ktime_to_ns(ktime_sub(now, next));
+		if (late < 0) {
 			set_current_state(TASK_IDLE);
 			if (!kthread_should_stop())
 				schedule_hrtimeout_range(&next, 0, HRTIMER_MODE_ABS);
 			__set_current_state(TASK_RUNNING);
-		} else if (ktime_to_ns(ktime_sub(now, next)) > CT_RESYNC_NS) {
-			/* fell far behind (a slow ADC or a busy CPU): resync */
-			next = now;
+		} else if (late > CT_RESYNC_NS) {
+			/*
+			 * Fell far behind (a slow ADC, a busy CPU): the pairs
+			 * due since then were never taken. They are counted,
+			 * and their time is integrated at the power of the
+			 * cycles around it (ct_meter_gap()).
+			 */
+			u32 missed = div_u64(late, period);
+
+			ct_process(st, pairs, n);
+			n = 0;
+			next = ktime_add_ns(next, (u64)missed * period);
+			mutex_lock(&st->lock);
+			ct_meter_gap(&st->meter, missed);
+			mutex_unlock(&st->lock);
 		} else {
 			cond_resched();
 		}
@@ -401,9 +476,10 @@ static const struct iio_chan_spec_ext_info ct_pf_ext_info[] = {
 	{ }
 };
 
+/* 64 bits: no calibration the probe accepts can make a reading wrap */
 #define CT_SCAN(_idx, _sign) \
 	.scan_index = (_idx), \
-	.scan_type = { .sign = (_sign), .realbits = 32, .storagebits = 32, \
+	.scan_type = { .sign = (_sign), .realbits = 64, .storagebits = 64, \
 		       .endianness = IIO_CPU }
 
 #define CT_BUF_CHAN(_type, _index, _addr, _scan, _sign) { \
@@ -416,7 +492,7 @@ static const struct iio_chan_spec_ext_info ct_pf_ext_info[] = {
 
 static const struct iio_chan_spec ct_channels[] = {
 	{
-		CT_NAMED(CT_ALTCURRENT, IIO_MOD_RMS, "rms"),
+		CT_NAMED(GM_IIO_ALTCURRENT, GM_IIO_MOD_RMS, "rms"),
 		.indexed = 1,
 		.address = CT_I,
 		.info_mask_separate = BIT(IIO_CHAN_INFO_RAW) |
@@ -429,7 +505,7 @@ static const struct iio_chan_spec ct_channels[] = {
 		.num_event_specs = ARRAY_SIZE(ct_i_events),
 		CT_SCAN(0, 'u'),
 	}, {
-		CT_NAMED(IIO_ALTVOLTAGE, IIO_MOD_RMS, "rms"),
+		CT_NAMED(IIO_ALTVOLTAGE, GM_IIO_MOD_RMS, "rms"),
 		.indexed = 1,
 		.address = CT_V,
 		.info_mask_separate = BIT(IIO_CHAN_INFO_RAW) |
@@ -502,17 +578,17 @@ static const struct iio_chan_spec ct_channels[] = {
 	 * Buffer-only channels, no sysfs value. They do not share type and
 	 * index with a named channel above: libiio (0.24) cannot tell apart
 	 * scan elements of channels that differ only in their extended name.
+	 * Each carries its own quantity under its own type; power factor and
+	 * frequency have no IIO channel type and stay out of the buffer.
 	 */
 	CT_BUF_CHAN(IIO_ALTVOLTAGE, 1, CT_V, 1, 'u'),	/* RMS voltage, uV */
 	CT_BUF_CHAN(IIO_POWER, 1, CT_P, 2, 's'),	/* active power, mW */
 	CT_BUF_CHAN(IIO_POWER, 2, CT_Q, 3, 's'),	/* reactive, mvar */
 	CT_BUF_CHAN(IIO_POWER, 3, CT_S, 4, 'u'),	/* apparent, mVA */
-	CT_BUF_CHAN(IIO_POWER, 4, CT_PF, 5, 's'),	/* PF, millionths */
-	CT_BUF_CHAN(IIO_ALTVOLTAGE, 2, CT_F, 6, 'u'),	/* frequency, uHz */
-	IIO_CHAN_SOFT_TIMESTAMP(7),
+	IIO_CHAN_SOFT_TIMESTAMP(5),
 };
 
-static const unsigned long ct_scan_masks[] = { GENMASK(6, 0), 0 };
+static const unsigned long ct_scan_masks[] = { GENMASK(4, 0), 0 };
 
 static int ct_read_raw(struct iio_dev *indio_dev,
 		       struct iio_chan_spec const *chan,
@@ -526,21 +602,23 @@ static int ct_read_raw(struct iio_dev *indio_dev,
 	mutex_lock(&st->lock);
 	switch (mask) {
 	case IIO_CHAN_INFO_RAW:
+		/* 64 bits: see ct_reading */
+		ret = IIO_VAL_INT_64;
 		switch (chan->address) {
 		case CT_I:
-			*val = r->i_rms_ua;
+			e = r->i_rms_ua;
 			break;
 		case CT_V:
-			*val = r->v_rms_uv;
+			e = r->v_rms_uv;
 			break;
 		case CT_P:
-			*val = r->p_mw;
+			e = r->p_mw;
 			break;
 		case CT_Q:
-			*val = r->q_mvar;
+			e = r->q_mvar;
 			break;
 		case CT_S:
-			*val = r->s_mva;
+			e = r->s_mva;
 			break;
 		case CT_E_IMPORT:
 		case CT_E_EXPORT:
@@ -548,13 +626,12 @@ static int ct_read_raw(struct iio_dev *indio_dev,
 			e = chan->address == CT_E_IMPORT ? st->meter.e_import_mj :
 			    chan->address == CT_E_EXPORT ? st->meter.e_export_mj :
 			    st->meter.e_reactive_mj;
-			*val = lower_32_bits(e);
-			*val2 = upper_32_bits(e);
-			ret = IIO_VAL_INT_64;
 			break;
 		default:
 			ret = -EINVAL;
 		}
+		*val = lower_32_bits(e);
+		*val2 = upper_32_bits(e);
 		break;
 	case IIO_CHAN_INFO_SCALE:
 		switch (chan->address) {
@@ -656,6 +733,9 @@ static int ct_write_raw(struct iio_dev *indio_dev,
 		else
 			cs_v = x;
 		ret = ct_gains(st, cs_i, cs_v, &cfg);
+		/* the default no-load threshold follows the front end */
+		if (st->no_load_default && cfg.no_load_ua)
+			cfg.no_load_ua = ct_default_no_load_ua(cfg.i_gain_na);
 		break;
 	case IIO_CHAN_INFO_CALIBBIAS:
 		if (val2 || val < -CT_MS_BIAS_MAX || val > CT_MS_BIAS_MAX)
@@ -791,29 +871,87 @@ static ssize_t ct_counter_show(struct device *dev,
 	u64 v;
 
 	mutex_lock(&st->lock);
-	switch (to_iio_dev_attr(attr)->address) {
-	case 0:
+	switch ((enum ct_counter)to_iio_dev_attr(attr)->address) {
+	case CT_C_READ_ERRORS:
 		v = st->read_errors;
 		break;
-	case 1:
+	case CT_C_DISCARDED:
 		v = st->meter.discarded;
 		break;
-	default:
+	case CT_C_CYCLES:
 		v = st->meter.cycles;
+		break;
+	case CT_C_WITHHELD:
+		v = st->meter.withheld;
+		break;
+	case CT_C_MISSED:
+		v = st->meter.missed;
+		break;
+	default:
+		v = st->meter.gap_ns;
 		break;
 	}
 	mutex_unlock(&st->lock);
 	return sysfs_emit(buf, "%llu\n", v);
 }
 
-static IIO_DEVICE_ATTR(read_errors, 0444, ct_counter_show, NULL, 0);
-static IIO_DEVICE_ATTR(cycles_discarded, 0444, ct_counter_show, NULL, 1);
-static IIO_DEVICE_ATTR(cycles, 0444, ct_counter_show, NULL, 2);
+/* Anti-creep threshold, uA: policy, with a default from the front end. */
+static ssize_t ct_no_load_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	struct ct_state *st = iio_priv(dev_to_iio_dev(dev));
+	u32 v;
+
+	mutex_lock(&st->lock);
+	v = st->cfg.no_load_ua;
+	mutex_unlock(&st->lock);
+	return sysfs_emit(buf, "%u\n", v);
+}
+
+static ssize_t ct_no_load_store(struct device *dev,
+				struct device_attribute *attr,
+				const char *buf, size_t len)
+{
+	struct ct_state *st = iio_priv(dev_to_iio_dev(dev));
+	struct ct_meter_cfg cfg;
+	u32 v;
+	int ret;
+
+	ret = kstrtou32(buf, 10, &v);
+	if (ret || v > CT_NO_LOAD_UA_MAX) {
+		dev_info_ratelimited(st->dev, "rejected no_load_current_raw: 0..%u uA\n",
+				     CT_NO_LOAD_UA_MAX);
+		return -EINVAL;
+	}
+	mutex_lock(&st->lock);
+	cfg = st->cfg;
+	cfg.no_load_ua = v;
+	ret = ct_meter_set_cfg(&st->meter, &cfg);
+	if (!ret) {
+		st->cfg = cfg;
+		st->no_load_default = false;
+	}
+	mutex_unlock(&st->lock);
+	return ret ?: len;
+}
+
+static IIO_DEVICE_ATTR(read_errors, 0444, ct_counter_show, NULL, CT_C_READ_ERRORS);
+static IIO_DEVICE_ATTR(cycles_discarded, 0444, ct_counter_show, NULL, CT_C_DISCARDED);
+static IIO_DEVICE_ATTR(cycles, 0444, ct_counter_show, NULL, CT_C_CYCLES);
+static IIO_DEVICE_ATTR(cycles_withheld, 0444, ct_counter_show, NULL, CT_C_WITHHELD);
+static IIO_DEVICE_ATTR(missed_samples, 0444, ct_counter_show, NULL, CT_C_MISSED);
+static IIO_DEVICE_ATTR(gap_time_ns, 0444, ct_counter_show, NULL, CT_C_GAP_NS);
+static IIO_DEVICE_ATTR(no_load_current_raw, 0644, ct_no_load_show,
+		       ct_no_load_store, 0);
 
 static struct attribute *ct_attrs[] = {
 	&iio_dev_attr_read_errors.dev_attr.attr,
 	&iio_dev_attr_cycles_discarded.dev_attr.attr,
 	&iio_dev_attr_cycles.dev_attr.attr,
+	&iio_dev_attr_cycles_withheld.dev_attr.attr,
+	&iio_dev_attr_missed_samples.dev_attr.attr,
+	&iio_dev_attr_gap_time_ns.dev_attr.attr,
+	&iio_dev_attr_no_load_current_raw.dev_attr.attr,
 	NULL
 };
 
@@ -881,7 +1019,7 @@ static int ct_scale_nv_x1024(int type, int val, int val2, u64 *nv_x1024)
 }
 
 static int ct_get_adc(struct ct_state *st, const char *name,
-		      struct iio_channel **chan, u64 *nv_x1024)
+		      struct iio_channel **chan, u64 *nv_x1024, u32 *bits)
 {
 	struct device *dev = st->dev;
 	const struct iio_chan_spec *spec;
@@ -898,11 +1036,6 @@ static int ct_get_adc(struct ct_state *st, const char *name,
 		return dev_err_probe(dev, ret ?: -EINVAL,
 				     "io-channel '%s' is not an ADC voltage channel\n",
 				     name);
-	/* wider codes would overflow the metering math (ct_metering.h) */
-	if (spec->scan_type.realbits > CT_ADC_BITS_MAX)
-		return dev_err_probe(dev, -EINVAL,
-				     "io-channel '%s' has %u-bit codes: at most %d bits supported\n",
-				     name, spec->scan_type.realbits, CT_ADC_BITS_MAX);
 	/* the bias is removed by the metering, an offset would be ignored */
 	if (iio_channel_has_info(spec, IIO_CHAN_INFO_OFFSET)) {
 		ret = iio_read_channel_offset(*chan, &val, &val2);
@@ -928,6 +1061,22 @@ static int ct_get_adc(struct ct_state *st, const char *name,
 		return dev_err_probe(dev, -EINVAL,
 				     "io-channel '%s' has no usable scale (type %d: %d, %d)\n",
 				     name, ret, val, val2);
+	/*
+	 * The resolution: realbits, or for drivers that declare no scan
+	 * type (mcp320x) the 2^bits of a Vref / 2^bits scale. Wider codes
+	 * would overflow the metering math (ct_metering.h).
+	 */
+	*bits = spec->scan_type.realbits;
+	if (!*bits && ret == IIO_VAL_FRACTIONAL_LOG2)
+		*bits = val2;
+	if (!*bits)
+		return dev_err_probe(dev, -EINVAL,
+				     "io-channel '%s': resolution unknown (no realbits, scale not Vref / 2^bits)\n",
+				     name);
+	if (*bits > CT_ADC_BITS_MAX)
+		return dev_err_probe(dev, -EINVAL,
+				     "io-channel '%s' has %u-bit codes: at most %d bits supported\n",
+				     name, *bits, CT_ADC_BITS_MAX);
 	return 0;
 }
 
@@ -954,7 +1103,7 @@ static int ct_probe(struct platform_device *pdev)
 	struct device *dev = &pdev->dev;
 	struct iio_dev *indio_dev;
 	struct ct_state *st;
-	u32 phase = 0, noload, fs, bias_i = 0, bias_v = 0;
+	u32 phase = 0, fs = CT_FS_DEFAULT, bias_i = 0, bias_v = 0, bits_v, bits_i;
 	int ret;
 
 	indio_dev = devm_iio_device_alloc(dev, sizeof(*st));
@@ -965,10 +1114,10 @@ static int ct_probe(struct platform_device *pdev)
 	st->indio_dev = indio_dev;
 	mutex_init(&st->lock);
 
-	ret = ct_get_adc(st, "voltage", &st->vchan, &st->nv_v_x1024);
+	ret = ct_get_adc(st, "voltage", &st->vchan, &st->nv_v_x1024, &bits_v);
 	if (ret)
 		return ret;
-	ret = ct_get_adc(st, "current", &st->ichan, &st->nv_i_x1024);
+	ret = ct_get_adc(st, "current", &st->ichan, &st->nv_i_x1024, &bits_i);
 	if (ret)
 		return ret;
 
@@ -981,14 +1130,8 @@ static int ct_probe(struct platform_device *pdev)
 		ret = ct_read_u32(dev, "gridmeter,voltage-ratio-milli", U32_MAX,
 				  1000, 100000000, &st->vratio_milli);
 	if (!ret)
-		ret = ct_read_u32(dev, "gridmeter,sampling-frequency-hz",
-				  CT_FS_DEFAULT, CT_FS_MIN, CT_FS_MAX, &fs);
-	if (!ret)
 		ret = ct_read_u32(dev, "gridmeter,current-delay-ns", 0, 0,
 				  NSEC_PER_SEC / CT_FS_MIN, &st->delay_ns);
-	if (!ret)
-		ret = ct_read_u32(dev, "gridmeter,no-load-microamp",
-				  CT_NO_LOAD_UA_DEFAULT, 0, 100000000, &noload);
 	if (!ret)
 		ret = ct_read_u32(dev, "gridmeter,ct-phase-lead-millidegrees", 0,
 				  0, U32_MAX - 1, &phase);
@@ -1017,9 +1160,10 @@ static int ct_probe(struct platform_device *pdev)
 
 	st->cs_i = CT_CALIBSCALE_ONE;
 	st->cs_v = CT_CALIBSCALE_ONE;
+	/* policy (sampling rate, no-load threshold): sysfs, with defaults */
 	st->cfg.fs = fs;
 	st->cfg.phase_mdeg = (s32)phase;
-	st->cfg.no_load_ua = noload;
+	st->cfg.adc_bits = max(bits_v, bits_i);
 	st->cfg.reverse = device_property_read_bool(dev, "gridmeter,ct-reversed");
 	st->cfg.i_ms_bias = (s32)bias_i;
 	st->cfg.v_ms_bias = (s32)bias_v;
@@ -1031,6 +1175,8 @@ static int ct_probe(struct platform_device *pdev)
 	if (ct_gains(st, st->cs_i, st->cs_v, &st->cfg))
 		return dev_err_probe(dev, -EINVAL,
 				     "ct-turns-ratio / burden-resistor-micro-ohms / voltage-ratio-milli: gain per ADC code out of range\n");
+	st->cfg.no_load_ua = ct_default_no_load_ua(st->cfg.i_gain_na);
+	st->no_load_default = true;
 	ret = ct_meter_init(&st->meter, &st->cfg);
 	if (ret)
 		return dev_err_probe(dev, ret, "inconsistent calibration\n");
@@ -1057,8 +1203,13 @@ static int ct_probe(struct platform_device *pdev)
 	if (ret)
 		return dev_err_probe(dev, ret, "cannot register the trigger\n");
 	indio_dev->trig = iio_trigger_get(st->trig);
+	st->trig_work = IRQ_WORK_INIT_HARD(ct_trig_work);
+	/* after the sampling thread stops (devm runs in reverse) */
+	ret = devm_add_action_or_reset(dev, ct_sync_trig_work, &st->trig_work);
+	if (ret)
+		return ret;
 	ret = devm_iio_triggered_buffer_setup(dev, indio_dev, NULL,
-					      ct_trigger_handler, NULL);
+					      ct_trigger_handler, &ct_buffer_ops);
 	if (ret)
 		return dev_err_probe(dev, ret, "cannot set up the buffer\n");
 

@@ -10,8 +10,13 @@
  *   - tty fds carrying the line discipline: GM_IOC_SET_LINK, GM_IOC_GET_LINK,
  *     GM_IOC_GET_LINK_STATS, GM_IOC_SET_METER_ID, GM_IOC_GET_METER_ID;
  *   - /dev/gmlink: read()/write() of one struct gm_msg_hdr + payload per
- *     call, poll(), GM_IOC_BIND_NODE, GM_IOC_SET_METER_ID,
- *     GM_IOC_GET_METER_ID, GM_IOC_GET_NODE_STATS.
+ *     call, poll(), GM_IOC_SET_METER_ID, GM_IOC_GET_METER_ID,
+ *     GM_IOC_GET_NODE_STATS.
+ *
+ * A gateway runs one node, node 0. The module can run more nodes in one
+ * kernel for its tests (chains and rings of meters over pty pairs); that
+ * test-only API (GM_NODES_MAX, GM_IOC_BIND_NODE) is not part of this header:
+ * tests/include/gridmeter/link_test.h.
  */
 #ifndef _UAPI_GRIDMETER_LINK_H
 #define _UAPI_GRIDMETER_LINK_H
@@ -84,7 +89,6 @@ struct gm_msg_hdr {
 
 /* ---- ioctls --------------------------------------------------------------- */
 
-#define GM_NODES_MAX		8	/* node instances per kernel */
 #define GM_LINKS_MAX		8	/* links per node */
 
 enum gm_link_role {
@@ -95,7 +99,7 @@ enum gm_link_role {
 
 /**
  * struct gm_link_conf - configuration of one attached tty
- * @node: node instance, 0..GM_NODES_MAX-1 (0 on a real gateway)
+ * @node: node instance: 0 (other values only for the module's tests)
  * @role: enum gm_link_role
  * @up:   1 if the link may carry traffic, 0 to take it out of routing
  * @slot: read only: index of the link in its node
@@ -157,7 +161,11 @@ struct gm_node_stats {
 	__u32	routes;			/* learnt routes */
 };
 
-#define GM_IOC_MAGIC		0xB7
+/*
+ * 0xBE: free in Documentation/userspace-api/ioctl/ioctl-number.rst (0xB7,
+ * used before, belongs to nsfs and remoteproc).
+ */
+#define GM_IOC_MAGIC		0xBE
 
 /* tty fd (line discipline attached) */
 #define GM_IOC_SET_LINK		_IOW(GM_IOC_MAGIC, 1, struct gm_link_conf)
@@ -166,8 +174,7 @@ struct gm_node_stats {
 /* tty fd: the link's node; /dev/gmlink fd: the bound node */
 #define GM_IOC_SET_METER_ID	_IOW(GM_IOC_MAGIC, 4, __u32)
 #define GM_IOC_GET_METER_ID	_IOR(GM_IOC_MAGIC, 5, __u32)
-/* /dev/gmlink fd */
-#define GM_IOC_BIND_NODE	_IOW(GM_IOC_MAGIC, 6, __u32)
+/* /dev/gmlink fd (number 6 is the tests' GM_IOC_BIND_NODE) */
 #define GM_IOC_GET_NODE_STATS	_IOR(GM_IOC_MAGIC, 7, struct gm_node_stats)
 
 #endif /* _UAPI_GRIDMETER_LINK_H */

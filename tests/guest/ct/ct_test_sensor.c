@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,6 +227,28 @@ static double energy_at(const struct dev *d, const char *attr, double *cycles)
 	return e;
 }
 
+/*
+ * The import energy (J) over @n whole cycles (counts at both ends), over a
+ * window the sampler took without a gap: a gap's time is integrated but
+ * counted in no cycle, and the guest's scheduling is not what these tests
+ * look at. Up to 5 windows; -EAGAIN if every one had a gap.
+ */
+static int energy_over_cycles(const struct dev *d, int n, double *e0, double *c0,
+			      double *e1, double *c1)
+{
+	for (int k = 0; k < 5; k++) {
+		double g0 = rd(d->ct, "gap_time_ns");
+
+		*e0 = energy_at(d, "in_energy0_active_raw", c0);
+		if (wait_cycles(d, n))
+			return -ETIMEDOUT;
+		*e1 = energy_at(d, "in_energy0_active_raw", c1);
+		if (rd(d->ct, "gap_time_ns") == g0)
+			return 0;
+	}
+	return -EAGAIN;
+}
+
 static double rel(double got, double want)
 {
 	return fabs(got / want - 1.0);
@@ -311,9 +334,7 @@ TEST_F(ct, readings_match_waveform)
 	EXPECT_LT(fabs(f - 50.0), 0.01);
 
 	/* energy over whole cycles: P / f per cycle */
-	e0 = energy_at(d, "in_energy0_active_raw", &c0);
-	ASSERT_EQ(0, wait_cycles(d, 100));
-	e1 = energy_at(d, "in_energy0_active_raw", &c1);
+	ASSERT_EQ(0, energy_over_cycles(d, 100, &e0, &c0, &e1, &c1));
 	TH_LOG("energy %.3f J over %.0f cycles, expected %.3f", e1 - e0,
 	       c1 - c0, va * ia / 2 * cos(phi) * (c1 - c0) / 50.0);
 	EXPECT_LT(rel(e1 - e0, va * ia / 2 * cos(phi) * (c1 - c0) / 50.0), 0.001);
@@ -504,8 +525,7 @@ static int enable_buffer(const struct dev *d)
 {
 	static const char * const el[] = {
 		"in_altvoltage1_en", "in_power1_en", "in_power2_en",
-		"in_power3_en", "in_power4_en", "in_altvoltage2_en",
-		"in_timestamp_en",
+		"in_power3_en", "in_timestamp_en",
 	};
 	char path[PATH_MAX];
 	size_t k;
@@ -523,11 +543,9 @@ static int enable_buffer(const struct dev *d)
 }
 
 struct rec {
-	uint32_t i, v;
-	int32_t p, q;
-	uint32_t s;
-	int32_t pf;
-	uint32_t f, pad;
+	uint64_t i, v;
+	int64_t p, q;
+	uint64_t s;
 	int64_t ts;
 };
 
@@ -554,7 +572,7 @@ TEST_F(ct, buffer_stream_unbind_rebind_rmmod)
 		ASSERT_EQ(0, n % (int)sizeof(r[0]));
 		for (int j = 0; j < n / (int)sizeof(r[0]); j++) {
 			EXPECT_LT(fabs(r[j].v / 1e6 - 230.0), 0.5);
-			EXPECT_LT(fabs(r[j].f / 1e6 - 50.0), 0.01);
+			EXPECT_LT(fabs(r[j].s / 1e3 - 2300.0), 5.0);
 			EXPECT_GT(r[j].ts, last);
 			last = r[j].ts;
 		}
@@ -677,6 +695,9 @@ TEST(probe_rejects_bad_properties)
 		  "gridmeter,current-rms-offset = 16777217: out of range +-16777216" },
 		{ "bits=14", NULL,
 		  "io-channel 'voltage' has 14-bit codes: at most 12 bits supported" },
+		/* mcp320x declares no scan type: the bits come from its scale */
+		{ "bits=13 adc_quirk=3", NULL,
+		  "io-channel 'voltage' has 13-bit codes: at most 12 bits supported" },
 		{ "adc_quirk=1", NULL, "io-channel 'voltage' has no scale" },
 		{ "adc_quirk=2", NULL,
 		  "io-channel 'voltage' has a non-zero offset: not supported" },
@@ -707,10 +728,13 @@ TEST(probe_rejects_bad_properties)
 		EXPECT_EQ(0, access(dir, F_OK));
 		strncat(dir, "/driver", sizeof(dir) - strlen(dir) - 1);
 		EXPECT_NE(0, access(dir, F_OK));
-		/* exactly one line from the device, and it is this one */
+		/*
+		 * exactly one line from the driver, and it is this one (6.12's
+		 * driver core adds its own "probe with driver ... failed")
+		 */
 		snprintf(cmd, sizeof(cmd),
 			 "test $(dmesg | grep -c \"gridmeter-ct %s: .*%s\") -eq 1 && "
-			 "test $(dmesg | grep -c \"gridmeter-ct %s: \") -eq 1",
+			 "test $(dmesg | grep \"gridmeter-ct %s: \" | grep -vc 'probe with driver') -eq 1",
 			 consumer, c[k].line, consumer);
 		EXPECT_EQ(0, sh(cmd)) sh("dmesg | tail -5");
 	}
@@ -751,6 +775,9 @@ static int reload(struct dev *d, const char *sim_args, const char *dt_node)
 	if (find_dev("gridmeter-ct", d->ct, sizeof(d->ct), d->node, sizeof(d->node)) ||
 	    find_dev("gm-sim-adc", d->sim, sizeof(d->sim), NULL, 0))
 		return -3;
+	/* pairs at the fixture's pace (the rate is policy, set in sysfs) */
+	if (wr_int(d->ct, "sampling_frequency", lround(rd(d->sim, "sim_conv_rate_hz") / 2)))
+		return -5;
 	for (k = 0; k < 3000 && !(rd(d->ct, "in_altvoltage0_frequency") > 0); k++)
 		usleep(10000);
 	return rd(d->ct, "in_altvoltage0_frequency") > 0 ? 0 : -4;
@@ -780,9 +807,10 @@ static void cycles_conversions(const struct dev *d, double *cycles, double *conv
 TEST_F(ct, pairs_8000_per_second)
 {
 	struct dev *d = &self->d;
-	double va, ia, c0, c1, n0, n1, dis0, per_cycle, t0, t1;
+	double va, ia, c0, c1, n0, n1, dis0, per_cycle, t0, t1, g0, gaps;
 
 	ASSERT_EQ(0, reload(d, "rate=16000", "ct-sensor-8k"));
+	/* policy, not hardware: reload() set the rate in sysfs */
 	EXPECT_EQ(8000, rd(d->ct, "sampling_frequency"));
 	EXPECT_EQ(16000, rd(d->sim, "sim_conv_rate_hz"));
 	ASSERT_EQ(0, wait_cycles(d, 10));
@@ -796,19 +824,28 @@ TEST_F(ct, pairs_8000_per_second)
 	/* conversions per mains cycle: 16000 / 50 = 320 */
 	per_cycle = rd(d->sim, "sim_conv_rate_hz") * 1000 / rd(d->sim, "sim_freq_mhz");
 	dis0 = rd(d->ct, "cycles_discarded");
+	g0 = rd(d->ct, "gap_time_ns");
 	cycles_conversions(d, &c0, &n0);
 	t0 = now_s();
 	ASSERT_EQ(0, wait_cycles(d, 100));
 	cycles_conversions(d, &c1, &n1);
 	t1 = now_s();
+	gaps = rd(d->ct, "gap_time_ns") - g0;
 	/* a figure only: stderr, the test child's stdout is not flushed */
 	TH_LOG("sustained %.0f pairs/s of 8000 (wall clock, logged only)",
 	       (n1 - n0) / 2 / (t1 - t0));
 	TH_LOG("%.0f cycles over %.0f conversions (%.2f expected), discarded %.0f, read errors %.0f",
 	       c1 - c0, n1 - n0, (n1 - n0) / per_cycle,
 	       rd(d->ct, "cycles_discarded") - dis0, rd(d->ct, "read_errors"));
-	/* one cycle per simulated mains cycle, up to the one in progress */
-	EXPECT_LT(fabs(c1 - c0 - (n1 - n0) / per_cycle), 1.1);
+	/*
+	 * One cycle per simulated mains cycle, up to the one in progress;
+	 * where the guest could not keep up (a sampling gap: the mains went
+	 * on), the cycles the gap covered and the two it broke are not counted.
+	 */
+	if (gaps > 0)
+		TH_LOG("the guest fell behind: %.1f ms not measured", gaps / 1e6);
+	EXPECT_LT(fabs(c1 - c0 - (n1 - n0) / per_cycle),
+		  1.1 + (gaps > 0 ? gaps / 20e6 + 2 : 0));
 	EXPECT_EQ(dis0, rd(d->ct, "cycles_discarded"));
 	EXPECT_EQ(0, rd(d->ct, "read_errors"));
 	EXPECT_LT(rel(rd(d->ct, "in_altvoltage0_rms_raw") / 1e6, va / M_SQRT2), 0.001);
@@ -852,10 +889,10 @@ TEST_F(ct, mcp3008_10bit_3v3)
 			p += r[j].p / 1e3 / 50;
 			q += r[j].q / 1e3 / 50;
 			s += r[j].s / 1e3 / 50;
-			f += r[j].f / 1e6 / 50;
 		}
 	}
 	close(fd);
+	f = rd(d->ct, "in_altvoltage0_frequency");
 	TH_LOG("10 bit: V %.3f (%.3f) I %.4f (%.4f) P %.2f (%.2f) Q %.2f S %.2f f %.4f",
 	       v, va / M_SQRT2, i, ia / M_SQRT2, p, va * ia / 2 * cos(phi), q, s, f);
 	EXPECT_LT(rel(v, va / M_SQRT2), 0.001);
@@ -865,9 +902,7 @@ TEST_F(ct, mcp3008_10bit_3v3)
 	EXPECT_LT(rel(s, va * ia / 2), 0.002);
 	EXPECT_LT(fabs(f - 50.0), 0.01);
 
-	e0 = energy_at(d, "in_energy0_active_raw", &c0);
-	ASSERT_EQ(0, wait_cycles(d, 100));
-	e1 = energy_at(d, "in_energy0_active_raw", &c1);
+	ASSERT_EQ(0, energy_over_cycles(d, 100, &e0, &c0, &e1, &c1));
 	TH_LOG("energy %.3f J over %.0f cycles, expected %.3f", e1 - e0,
 	       c1 - c0, va * ia / 2 * cos(phi) * (c1 - c0) / 50.0);
 	EXPECT_LT(rel(e1 - e0, va * ia / 2 * cos(phi) * (c1 - c0) / 50.0), 0.001);
@@ -902,10 +937,389 @@ TEST_F(ct, libiio_tools)
 		 d->cur[0] == 'a' ? "altcurrent0" : "current0");
 	/* (iio_readdev warns that the buffer has no mmap: not a kernel warning) */
 	EXPECT_EQ(0, sh(cmd)) sh("sed 's/WARNING/note/' /tmp/rd.err");
-	/* 4 samples of current, voltage (4 bytes each) and the timestamp */
-	EXPECT_EQ(0, sh("test $(wc -c </tmp/rd.bin) -eq 64"))
+	/* 4 samples of current, voltage (8 bytes each) and the timestamp */
+	EXPECT_EQ(0, sh("test $(wc -c </tmp/rd.bin) -eq 96"))
 		sh("wc -c </tmp/rd.bin; sed 's/WARNING/note/' /tmp/rd.err; "
 		   "cd /sys/bus/iio/devices/iio:device1 && grep . buffer/* scan_elements/*_en");
+}
+
+/* Energy (J), the simulated time (conversions) and the cycle count together. */
+static double energy_conv(const struct dev *d, double *conv)
+{
+	double c0, c1, e;
+
+	do {
+		c0 = rd(d->ct, "cycles");
+		e = rd(d->ct, "in_energy0_active_raw") * rd(d->ct, "in_energy0_active_scale");
+		*conv = rd(d->sim, "sim_conversions");
+		c1 = rd(d->ct, "cycles");
+	} while (c0 != c1);
+	return e;
+}
+
+/*
+ * Issue 11, defect 1: a slow conversion stalls the sampler for 300 ms (the
+ * simulated mains goes on meanwhile, as a real one would). The pairs not
+ * taken are counted, the gap is counted, and the energy over the stall
+ * still matches the known load over the simulated time.
+ */
+TEST_F(ct, stall_energy_integrated)
+{
+	struct dev *d = &self->d;
+	double va = rd(d->sim, "sim_ch0_amp_milli") / 1000 * VOLT_PER_CODE;
+	double ia = rd(d->sim, "sim_ch1_amp_milli") / 1000 * AMP_PER_CODE;
+	double rate = rd(d->sim, "sim_conv_rate_hz");
+	double p = va * ia / 2, e0, e1, n0, n1, m0, m1, g0, g1, want;
+
+	ASSERT_EQ(0, wait_cycles(d, 5));
+	m0 = rd(d->ct, "missed_samples");
+	g0 = rd(d->ct, "gap_time_ns");
+	ASSERT_FALSE(isnan(m0));
+	e0 = energy_conv(d, &n0);
+	ASSERT_EQ(0, wr_int(d->sim, "sim_stall_ms", 300));
+	ASSERT_EQ(0, wait_cycles(d, 200));
+	e1 = energy_conv(d, &n1);
+	m1 = rd(d->ct, "missed_samples");
+	g1 = rd(d->ct, "gap_time_ns");
+	want = p * (n1 - n0) / rate;
+	TH_LOG("stall 300 ms: energy %.2f J, load x simulated time %.2f J (%+.3f%%); missed %.0f pairs, gap %.1f ms",
+	       e1 - e0, want, (e1 - e0) / want * 100 - 100, m1 - m0, (g1 - g0) / 1e6);
+	/*
+	 * A cycle at each end (20 ms of about 4.4 s) and what a loaded TCG
+	 * host adds to the stall: 3 %, where dropping the stall loses 7 %.
+	 */
+	EXPECT_LT(rel(e1 - e0, want), 0.03);
+	/* 300 ms of pairs at 4000 per second, give or take the scheduling */
+	EXPECT_GE(m1 - m0, 0.29 * FS);
+	EXPECT_LE(m1 - m0, 0.40 * FS);
+	EXPECT_GE(g1 - g0, 0.29e9);
+}
+
+/* A real-time CPU hog on every CPU for @ms: the sampler (SCHED_OTHER) stalls. */
+static void hog(int ms)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	pid_t kids[8];
+	int k;
+
+	for (k = 0; k < ncpu && k < 8; k++) {
+		kids[k] = fork();
+		if (!kids[k]) {
+			struct sched_param sp = { .sched_priority = 50 };
+			cpu_set_t set;
+			double end = now_s() + ms / 1000.0;
+
+			CPU_ZERO(&set);
+			CPU_SET(k, &set);
+			sched_setaffinity(0, sizeof(set), &set);
+			sched_setscheduler(0, SCHED_FIFO, &sp);
+			while (now_s() < end)
+				;
+			_exit(0);
+		}
+	}
+	for (k = 0; k < ncpu && k < 8; k++)
+		waitpid(kids[k], NULL, 0);
+}
+
+/*
+ * Issue 11, defect 1 again, the other way: real-time hogs starve the
+ * sampling thread five times for 200 ms; the energy still matches the
+ * load over the simulated time.
+ */
+TEST_F_TIMEOUT(ct, cpu_hog_energy_integrated, 120)
+{
+	struct dev *d = &self->d;
+	double va = rd(d->sim, "sim_ch0_amp_milli") / 1000 * VOLT_PER_CODE;
+	double ia = rd(d->sim, "sim_ch1_amp_milli") / 1000 * AMP_PER_CODE;
+	double rate = rd(d->sim, "sim_conv_rate_hz");
+	double e0, e1, n0, n1, m0, m1, g0, g1, want;
+
+	ASSERT_EQ(0, wait_cycles(d, 5));
+	m0 = rd(d->ct, "missed_samples");
+	g0 = rd(d->ct, "gap_time_ns");
+	e0 = energy_conv(d, &n0);
+	for (int k = 0; k < 5; k++) {
+		hog(200);
+		ASSERT_EQ(0, wait_cycles(d, 20));
+	}
+	/* and a sampler that cannot keep up: half of every 40 ms, for 4 s */
+	for (int k = 0; k < 100; k++) {
+		hog(20);
+		usleep(20000);
+	}
+	ASSERT_EQ(0, wait_cycles(d, 20));
+	e1 = energy_conv(d, &n1);
+	m1 = rd(d->ct, "missed_samples");
+	g1 = rd(d->ct, "gap_time_ns");
+	want = va * ia / 2 * (n1 - n0) / rate;
+	TH_LOG("5 x 200 ms, then 100 x 20 ms of real-time hogs: energy %.2f J, load x simulated time %.2f J (%+.3f%%); missed %.0f pairs, gap %.1f ms",
+	       e1 - e0, want, (e1 - e0) / want * 100 - 100, m1 - m0, (g1 - g0) / 1e6);
+	/*
+	 * Each stall also costs the cycles it broke, and a loaded TCG host
+	 * can stretch the stalls to a third of the time: 3 %, where a meter
+	 * that drops the time it did not sample loses all of it.
+	 */
+	EXPECT_LT(rel(e1 - e0, want), 0.03);
+}
+
+/*
+ * Load steps (voltage, current, power factor; one exporting) changed while
+ * the driver samples: the import and export registers grow by the energy
+ * of each step over its simulated time (the gateway's meterd test, on the
+ * driver alone).
+ */
+TEST_F_TIMEOUT(ct, load_steps_energy, 120)
+{
+	static const struct { double v, i, pf; int cycles; } st[] = {
+		{ 230, 40, 1.0, 150 }, { 240, 25, 0.8, 120 },
+		{ 225, 30, -0.9, 120 }, { 232, 12, 0.5, 100 },
+	};
+	struct dev *d = &self->d;
+	double rate = rd(d->sim, "sim_conv_rate_hz"), imp0, exp0, imp1, exp1;
+	double want_imp = 0, want_exp = 0, n_prev, n, v = 230, i = 0, pf = 1, g0;
+
+	ASSERT_EQ(0, wr_int(d->sim, "sim_ch1_amp_milli", 0));
+	ASSERT_EQ(0, wait_cycles(d, 100));
+	g0 = rd(d->ct, "gap_time_ns");
+	imp0 = rd(d->ct, "in_energy0_active_raw");
+	exp0 = rd(d->ct, "in_energy1_active_raw");
+	n_prev = rd(d->sim, "sim_conversions");
+	for (size_t k = 0; k < sizeof(st) / sizeof(st[0]); k++) {
+		const double ph = -acos(fabs(st[k].pf)) * 180 / M_PI + (st[k].pf < 0 ? 180 : 0);
+		const double steps[3][3] = {
+			{ v, i, st[k].pf }, { st[k].v, i, st[k].pf }, { st[k].v, st[k].i, st[k].pf },
+		};
+
+		for (int j = 0; j < 3; j++) {
+			if (j == 0)
+				ASSERT_EQ(0, wr_int(d->sim, "sim_ch1_phase_mdeg", lround(ph * 1000)));
+			if (j == 1)
+				ASSERT_EQ(0, wr_int(d->sim, "sim_ch0_amp_milli",
+						    lround(st[k].v * M_SQRT2 / VOLT_PER_CODE * 1000)));
+			if (j == 2)
+				ASSERT_EQ(0, wr_int(d->sim, "sim_ch1_amp_milli",
+						    lround(st[k].i * M_SQRT2 / AMP_PER_CODE * 1000)));
+			n = rd(d->sim, "sim_conversions");
+			/* the previous state up to this write */
+			{
+				double e = v * i * pf * (n - n_prev) / rate;
+
+				if (e > 0)
+					want_imp += e;
+				else
+					want_exp -= e;
+			}
+			v = steps[j][0];
+			i = steps[j][1];
+			pf = steps[j][2];
+			n_prev = n;
+		}
+		ASSERT_EQ(0, wait_cycles(d, st[k].cycles));
+	}
+	ASSERT_EQ(0, wr_int(d->sim, "sim_ch1_amp_milli", 0));
+	n = rd(d->sim, "sim_conversions");
+	{
+		double e = v * i * pf * (n - n_prev) / rate;
+
+		if (e > 0)
+			want_imp += e;
+		else
+			want_exp -= e;
+	}
+	ASSERT_EQ(0, wait_cycles(d, 100));
+	imp1 = rd(d->ct, "in_energy0_active_raw");
+	exp1 = rd(d->ct, "in_energy1_active_raw");
+	TH_LOG("load steps: import %.1f J of %.1f J, export %.1f J of %.1f J; gaps %.1f ms",
+	       (imp1 - imp0) / 1000, want_imp, (exp1 - exp0) / 1000, want_exp,
+	       (rd(d->ct, "gap_time_ns") - g0) / 1e6);
+	EXPECT_LT(rel((imp1 - imp0) / 1000, want_imp), 0.01);
+	EXPECT_LT(rel((exp1 - exp0) / 1000, want_exp), 0.01);
+}
+
+/*
+ * A sampler that shares its CPUs with busy processes for 6 s: it falls
+ * behind again and again, the pairs it cannot take are missed; the energy
+ * still matches the load over the simulated time.
+ */
+TEST_F_TIMEOUT(ct, overloaded_sampler_energy, 120)
+{
+	struct dev *d = &self->d;
+	double va, ia, rate, e0, e1, n0, n1, m0, m1, want, t0, t1;
+
+	pid_t busy[4];
+
+	va = rd(d->sim, "sim_ch0_amp_milli") / 1000 * VOLT_PER_CODE;
+	ia = rd(d->sim, "sim_ch1_amp_milli") / 1000 * AMP_PER_CODE;
+	rate = rd(d->sim, "sim_conv_rate_hz");
+	ASSERT_EQ(0, wait_cycles(d, 10));
+	m0 = rd(d->ct, "missed_samples");
+	e0 = energy_conv(d, &n0);
+	t0 = now_s();
+	/* four ordinary busy loops share the two CPUs with the sampler */
+	for (int k = 0; k < 4; k++) {
+		busy[k] = fork();
+		if (!busy[k]) {
+			double end = now_s() + 6;
+
+			while (now_s() < end)
+				;
+			_exit(0);
+		}
+	}
+	for (int k = 0; k < 4; k++)
+		waitpid(busy[k], NULL, 0);
+	e1 = energy_conv(d, &n1);
+	t1 = now_s();
+	m1 = rd(d->ct, "missed_samples");
+	want = va * ia / 2 * (n1 - n0) / rate;
+	TH_LOG("4000 pairs/s with 4 busy loops: %.0f taken per second, %.0f missed; energy %.2f J, load x simulated time %.2f J (%+.3f%%)",
+	       ((n1 - n0) / 2 - (m1 - m0)) / (t1 - t0), (m1 - m0) / (t1 - t0),
+	       e1 - e0, want, (e1 - e0) / want * 100 - 100);
+	/* a cycle at each end, and the estimate of what the sampler lost: 3 % */
+	EXPECT_LT(rel(e1 - e0, want), 0.03);
+}
+
+/*
+ * Issue 11, defect 2: another device's buffer on our per-cycle trigger
+ * (the simulated ADC's, whose handler converts like an SPI read) runs its
+ * handler in its own thread, never in the sampling thread.
+ */
+TEST_F(ct, trigger_consumers_not_in_sampling_thread)
+{
+	struct dev *d = &self->d;
+	char trig[96], comm[64] = "", path[PATH_MAX];
+
+	snprintf(trig, sizeof(trig), "%s-cycle", pdev_name(d));
+	snprintf(path, sizeof(path), "%s/trigger", d->sim);
+	ASSERT_EQ(0, wr(path, "current_trigger", trig));
+	snprintf(path, sizeof(path), "%s/scan_elements", d->sim);
+	ASSERT_EQ(0, wr(path, "in_voltage0_en", "1"));
+	ASSERT_EQ(0, wr(path, "in_voltage1_en", "1"));
+	ASSERT_EQ(0, wr(d->sim, "buffer/enable", "1"));
+	ASSERT_EQ(0, wait_cycles(d, 10));
+	EXPECT_EQ(0, rd_str(d->sim, "sim_handler_comm", comm, sizeof(comm)));
+	TH_LOG("the simulated ADC's trigger handler ran in '%s'", strtok(comm, "\n"));
+	EXPECT_NE(0, comm[0]);
+	EXPECT_NE(0, strncmp(comm, "gridmeter-ct", 12));
+	EXPECT_EQ(0, wr(d->sim, "buffer/enable", "0"));
+	snprintf(path, sizeof(path), "%s/trigger", d->sim);
+	wr(path, "current_trigger", "\n");
+}
+
+/*
+ * Issue 11, defect 3: at 35 and 75 Hz the readings are withheld and
+ * counted, the energy goes on; back at 50 Hz the meter reads at once.
+ */
+TEST_F_TIMEOUT(ct, off_nominal_frequency, 120)
+{
+	struct dev *d = &self->d;
+	const double fr[] = { 35.0, 75.0, 40.0, 70.0 };
+	double va = rd(d->sim, "sim_ch0_amp_milli") / 1000 * VOLT_PER_CODE;
+	double ia = rd(d->sim, "sim_ch1_amp_milli") / 1000 * AMP_PER_CODE;
+
+	for (size_t k = 0; k < 4; k++) {
+		double w0, w1, e0, e1, n0, n1, want;
+		bool inside = fr[k] >= 40 && fr[k] <= 70;
+
+		ASSERT_EQ(0, wr_int(d->sim, "sim_freq_mhz", lround(fr[k] * 1000)));
+		ASSERT_EQ(0, wait_cycles(d, 10));
+		w0 = rd(d->ct, "cycles_withheld");
+		e0 = energy_conv(d, &n0);
+		/* long enough that a cycle at each end is about 1 % */
+		ASSERT_EQ(0, wait_cycles(d, 100));
+		w1 = rd(d->ct, "cycles_withheld");
+		e1 = energy_conv(d, &n1);
+		want = va * ia / 2 * (n1 - n0) / rd(d->sim, "sim_conv_rate_hz");
+		TH_LOG("%.1f Hz: %.0f cycles withheld, f read %.3f Hz, energy %.1f J of %.1f J",
+		       fr[k], w1 - w0, rd(d->ct, "in_altvoltage0_frequency"),
+		       e1 - e0, want);
+		EXPECT_LT(rel(e1 - e0, want), 0.02);
+		if (inside) {
+			EXPECT_EQ(w0, w1);
+			EXPECT_LT(fabs(rd(d->ct, "in_altvoltage0_frequency") - fr[k]), 0.01);
+		} else {
+			EXPECT_GE(w1 - w0, 99);
+		}
+	}
+	ASSERT_EQ(0, wr_int(d->sim, "sim_freq_mhz", 50000));
+	ASSERT_EQ(0, wait_cycles(d, 10));
+	EXPECT_LT(fabs(rd(d->ct, "in_altvoltage0_frequency") - 50.0), 0.01);
+}
+
+/*
+ * Issue 11, defect 4: no load at 115 % Un with 1 LSB of noise, default
+ * threshold: not a millijoule in either register over 10 s; then the
+ * starting current of 0.4 % of 10 A registers.
+ */
+TEST_F_TIMEOUT(ct, no_creep_then_starting_current, 120)
+{
+	struct dev *d = &self->d;
+	double va = rd(d->sim, "sim_ch0_amp_milli");
+	double e0, x0, e1, x1, n0, n1, p;
+
+	ASSERT_EQ(0, wr_int(d->sim, "sim_ch0_amp_milli", lround(va * 1.15)));
+	ASSERT_EQ(0, wr_int(d->sim, "sim_ch1_amp_milli", 0));
+	ASSERT_EQ(0, wr_int(d->sim, "sim_ch1_noise_milli", 1000));
+	ASSERT_EQ(0, wait_cycles(d, 60));
+	e0 = energy_conv(d, &n0);
+	x0 = rd(d->ct, "in_energy1_active_raw");
+	ASSERT_EQ(0, wait_cycles(d, 500));
+	e1 = energy_conv(d, &n1);
+	x1 = rd(d->ct, "in_energy1_active_raw");
+	TH_LOG("no load, 115%% Un, 1 LSB noise, %.0f s: import %+.3f J, export %+.3f J",
+	       (n1 - n0) / 8000, e1 - e0, (x1 - x0) / 1000);
+	EXPECT_EQ(e0, e1);
+	EXPECT_EQ(x0, x1);
+	/* 40 mA at PF 1 */
+	ASSERT_EQ(0, wr_int(d->sim, "sim_ch1_amp_milli", lround(0.040 * M_SQRT2 / AMP_PER_CODE * 1000)));
+	p = va * 1.15 / 1000 * VOLT_PER_CODE / M_SQRT2 * 0.040;
+	ASSERT_EQ(0, wait_cycles(d, 60));
+	e0 = energy_conv(d, &n0);
+	ASSERT_EQ(0, wait_cycles(d, 500));
+	e1 = energy_conv(d, &n1);
+	TH_LOG("starting current 40 mA (%.2f W): %.2f J registered of %.2f J",
+	       p, e1 - e0, p * (n1 - n0) / 8000);
+	EXPECT_LT(rel(e1 - e0, p * (n1 - n0) / 8000), 0.10);
+}
+
+/*
+ * Issue 11, defect 5: a 3000:1 CT on 1 ohm reads 2.4 A per code; 2500 A
+ * is beyond 2^31 uA and must read positive and right.
+ */
+TEST_F(ct, large_current_does_not_wrap)
+{
+	struct dev *d = &self->d;
+	const double apc = 3.3 / 4096 / 1.0 * 3000.0;
+	double i;
+
+	ASSERT_EQ(0, reload(d, "ct_ratio=3000 burden_uohm=1000000", "ct-sensor-3000"));
+	ASSERT_EQ(0, wr_int(d->sim, "sim_ch1_amp_milli", lround(2500 * M_SQRT2 / apc * 1000)));
+	ASSERT_EQ(0, wait_cycles(d, 10));
+	i = rd(d->ct, cur_attr(d, "raw")) * rd(d->ct, cur_attr(d, "scale")) / 1000;
+	TH_LOG("2500 A on a 3000:1 CT and 1 ohm: read %.1f A (raw %s)", i, "64-bit");
+	EXPECT_LT(rel(i, 2500.0), 0.005);
+	EXPECT_GT(rd(d->ct, cur_attr(d, "raw")), 2147483647.0);
+}
+
+/* Sampling jitter and missed pairs over 5 s (logged, not judged). */
+TEST_F(ct, sampling_jitter)
+{
+	struct dev *d = &self->d;
+	char t[96] = "";
+	double m0, m1;
+	unsigned long long n = 0, rms = 0, mx = 0;
+
+	ASSERT_EQ(0, wait_cycles(d, 5));
+	m0 = rd(d->ct, "missed_samples");
+	ASSERT_EQ(0, wr(d->sim, "sim_pair_timing", "0"));
+	ASSERT_EQ(0, wait_cycles(d, 250));
+	ASSERT_EQ(0, rd_str(d->sim, "sim_pair_timing", t, sizeof(t)));
+	m1 = rd(d->ct, "missed_samples");
+	ASSERT_EQ(3, sscanf(t, "%llu %llu %llu", &n, &rms, &mx));
+	TH_LOG("jitter at 4000 pairs/s: %llu pairs, interval deviation rms %llu us, max %llu us; missed %.0f pairs",
+	       n, rms / 1000, mx / 1000, m1 - m0);
+	EXPECT_GT(n, 0ull);
 }
 
 TEST_HARNESS_MAIN

@@ -1341,25 +1341,126 @@ TEST(module_unload)
 	close(m);
 	EXPECT_EQ(0, system("rmmod gm_link"));
 	EXPECT_NE(0, access("/dev/gmlink", F_OK));
-
-	/* another discipline number by module parameter */
 	EXPECT_NE(0, system("modprobe gm_link ldisc_num=99 2>/dev/null"));
-	ASSERT_EQ(0, system("modprobe gm_link ldisc_num=30"));
-	ASSERT_EQ(0, lt_pty(&m, &s));
-	int ld = 30;
+	EXPECT_EQ(0, lt_modprobe());
+}
 
-	ASSERT_EQ(0, ioctl(s, TIOCSETD, &ld));
-	ld = 0;
+/* Is @name registered under @num in /proc/tty/ldiscs ("name num")? */
+static bool ldisc_listed(const char *name, int num)
+{
+	FILE *f = fopen("/proc/tty/ldiscs", "r");
+	char n[32];
+	int k;
+	bool found = false;
+
+	while (f && fscanf(f, "%31s %d", n, &k) == 2)
+		if (!strcmp(n, name) && k == num)
+			found = true;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/*
+ * ldisc_num naming a discipline of the kernel (N_TTY, N_PPP, N_SLCAN,
+ * N_NULL, N_CAN327) is refused: tty_register_ldisc() would silently
+ * replace it. N_TTY keeps working on a fresh pty afterwards.
+ */
+TEST(ldisc_num_of_a_kernel_discipline_refused)
+{
+	static const int taken[] = { 0, 3, 17, 27, 30 };
+	struct termios t;
+	char cmd[96], buf[16] = "";
+	int m, s, ld = -1;
+
+	system("rmmod gm_link 2>/dev/null");
+	for (size_t k = 0; k < sizeof(taken) / sizeof(taken[0]); k++) {
+		snprintf(cmd, sizeof(cmd), "modprobe gm_link ldisc_num=%d 2>/dev/null",
+			 taken[k]);
+		EXPECT_NE(0, system(cmd)) {
+			TH_LOG("ldisc_num=%d was accepted", taken[k]);
+			system("rmmod gm_link");
+		}
+		EXPECT_NE(0, system("grep -q gmlink /proc/tty/ldiscs"));
+	}
+	EXPECT_TRUE(ldisc_listed("n_tty", 0));
+	EXPECT_EQ(0, system("dmesg | grep -q 'ldisc_num 0 belongs to a kernel line discipline'"));
+	/* a new pty still gets N_TTY, and it still works */
+	ASSERT_EQ(0, lt_pty(&m, &s));
 	ASSERT_EQ(0, ioctl(s, TIOCGETD, &ld));
-	EXPECT_EQ(30, ld);
-	ASSERT_EQ(0, gmlink_configure(s, 0, GM_ROLE_UPLINK, 1));
-	ld = LT_LDISC;
-	EXPECT_NE(0, ioctl(s, TIOCSETD, &ld));	/* 29 is not registered now */
-	ASSERT_EQ(0, ioctl(s, TIOCSETD, &ld0));
+	EXPECT_EQ(0, ld);
+	ASSERT_EQ(0, tcgetattr(s, &t));
+	t.c_lflag |= ICANON;
+	ASSERT_EQ(0, tcsetattr(s, TCSANOW, &t));
+	ASSERT_EQ(3, write(m, "hi\n", 3));
+	EXPECT_EQ(3, read(s, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "hi\n", 3));
 	close(s);
 	close(m);
-	EXPECT_EQ(0, system("rmmod gm_link"));
-	EXPECT_EQ(0, lt_modprobe());
+	/* the default, N_DEVELOPMENT, is taken */
+	ASSERT_EQ(0, lt_modprobe());
+	EXPECT_TRUE(ldisc_listed("gmlink", LT_LDISC));
+}
+
+/*
+ * A neighbour floods frames for the server while the uplink is not read:
+ * the discipline forwards what fits in the uplink's ring, holds the
+ * neighbour back for at most one wait (its writes block meanwhile), then
+ * counts the rest in fwd_queue_full without waiting, and a frame for this
+ * meter that follows the flood is delivered, not held behind the forwarded
+ * ones. (Before: the stalled frame blocked the link for 5 s per frame.)
+ */
+TEST(forwarding_never_stalls_the_link)
+{
+	static u8 wire[GM_MAX_WIRE], p[GM_MAX_PAYLOAD];
+	const int flood = 400;
+	struct uplink_node u;
+	struct gm_link_stats nst, ust;
+	struct lt_frame f;
+	int nm, ns, n;
+	long long t0;
+
+	ASSERT_EQ(0, lt_modprobe());
+	ASSERT_EQ(0, uplink_node_open(&u, 3, 31));
+	ASSERT_EQ(0, lt_pty(&nm, &ns));
+	ASSERT_EQ(0, lt_attach(ns));
+	ASSERT_EQ(0, gmlink_configure(ns, 3, GM_ROLE_NEIGHBOUR, 1));
+	t0 = lt_now_ns();
+	for (int i = 0; i < flood; i++) {
+		struct gm_hdr h = {
+			.version = GM_VERSION, .type = GM_TYPE_DATA,
+			.hop_limit = 5, .src = 777, .dst = GM_ID_SERVER,
+			.seq = (u16)i,
+		};
+
+		n = gm_frame_encode(&h, p, sizeof(p), wire, sizeof(wire));
+		ASSERT_GT(n, 0);
+		/* blocking: it only completes if the discipline reads */
+		ASSERT_EQ(0, lt_write_all(nm, wire, (size_t)n));
+	}
+	struct gm_hdr mine = srv_hdr(31, 3);
+
+	n = gm_frame_encode(&mine, "here", 4, wire, sizeof(wire));
+	ASSERT_EQ(0, lt_write_all(nm, wire, (size_t)n));
+	ASSERT_EQ(1, lt_recv(u.g, &f, TMO));
+	TH_LOG("%d forwarded frames and ours written and ours delivered in %.2f s",
+	       flood, (lt_now_ns() - t0) / 1e9);
+	EXPECT_EQ(4u, f.len);
+	ASSERT_EQ(0, gmlink_link_stats(ns, &nst));
+	ASSERT_EQ(0, gmlink_link_stats(u.slave, &ust));
+	TH_LOG("neighbour: rx %llu local %llu fwd_in %llu fwd_queue_full %llu",
+	       (unsigned long long)nst.rx_frames, (unsigned long long)nst.rx_local,
+	       (unsigned long long)nst.fwd_in, (unsigned long long)nst.fwd_queue_full);
+	EXPECT_EQ((__u64)flood + 1, nst.rx_frames);
+	EXPECT_EQ(1u, nst.rx_local);
+	EXPECT_EQ((__u64)flood, nst.fwd_in + nst.fwd_queue_full);
+	EXPECT_GT(nst.fwd_queue_full, 0u);
+	EXPECT_TRUE(stats_consistent(&nst));
+	/* the uplink took what its ring and the pty hold, and refused the rest */
+	EXPECT_EQ(nst.fwd_in, ust.fwd_out);
+	EXPECT_EQ(nst.fwd_queue_full, ust.tx_queue_overflows);
+	close(ns);
+	close(nm);
 }
 
 TEST_HARNESS_MAIN
