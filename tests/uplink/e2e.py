@@ -2,35 +2,51 @@
 # SPDX-License-Identifier: GPL-2.0
 """Uplink end to end: two QEMU guests, meters A and B, report to townd.
 
-    tests/uplink/e2e.py      after make guest-check ARCH=x86_64 built the
-                             modules, programs and test initramfs
+    tests/uplink/e2e.py      after make ARCH=x86_64 modules userspace
+                             guest-tests initramfs (or make guest-check)
 
 Layout (every process real; only the modems and the sensors simulated):
 
     townd (host, TCP 127.0.0.1:PORT, SQLite)
-      ^ TCP                     ^ TCP
+      ^ TCP                     ^ TCP                   ^ TCP
+    proxy A                   proxy B                 proxy "wired"    recording TCP
+      ^ TCP                     ^ TCP                   (injections)   proxies
     sim900sim A (host)        sim900sim B (host)     SIM900 AT dialect,
       ^ ttyS2                   ^ ttyS2              transparent mode
     guest A: meterd  <- ttyS1 -> guest B: meterd     gm_link neighbour line,
-                     (relayed and captured here)     bytes recorded A->B
+                     (relayed and captured here)     bytes recorded both ways
     ttyS3 of each guest: a control line (tests/uplink/guest-agent-uplink.sh)
 
-The host drives the scenario of issue 6 and prints KTAP: A reports through
-its own modem; A's modem fails and A's records reach townd through B's
-link and B's modem, exactly once and in order, without B being able to
+Guest B boots with its RTC years off (QEMU -rtc base=2016-03-01).
+
+The host drives the scenario of issues 6 and 10 and prints KTAP: A reports
+through its own modem; A's modem fails and A's records reach townd through
+B's link and B's modem, exactly once and in order, without B being able to
 read them; the modem recovers and A is back on its own path; townd is
 stopped for a while and A's backlog arrives complete; a replayed, a forged
-and a stranger's frame are refused and change nothing.
+and a stranger's frame are refused and change nothing; commands reach A; B
+sets its clock from the town server's time; a captured tariff frame
+replayed after a restart of A's meterd is refused, a tariff A cannot take
+is refused and townctl shows why; A's state directory is wiped and A
+resynchronises; townd's database is restored from a copy and every record
+ends up stored once; no reading is booked outside the test's time; and a
+capture of every frame that crossed shows no (key, nonce) pair twice.
 
 Logs and scratch files: build/x86_64/uplink-e2e/.
 """
+import base64
+import calendar
+import glob
+import io
 import os
+import shlex
 import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 
@@ -39,7 +55,11 @@ OUT = os.path.join(TOP, "build", "x86_64")
 BIN = os.path.join(OUT, "bin")
 W = os.path.join(OUT, "uplink-e2e")
 IDS = {"a": 101, "b": 102}
-PLAN = 14
+PLAN = 21
+B_RTC = "2016-03-01T00:00:00"          # guest B's clock at boot (no trusted time)
+GMP_CMD = {0: "applied", 1: "applied (the meter had it)", 2: "refused (unsupported)",
+           3: "refused (expired)", 4: "refused (invalid)"}
+LOST = 7                                # events.type of a lost range
 TIMEOUT = int(os.environ.get("GM_GUEST_TIMEOUT", "900"))
 
 
@@ -100,6 +120,193 @@ class Relay:
         threading.Thread(target=self.pump, args=(b, a, self.caps[1]), daemon=True).start()
 
 
+class Proxy:
+    """A recording TCP proxy in front of townd, one per path to it.
+
+    Each connection gets a connection to townd of its own; the bytes of
+    each direction are forwarded and appended to a capture file of that
+    connection (tcp-NAME-N-up.bin, tcp-NAME-N-down.bin). While townd is
+    stopped the proxy does not listen either, so that a modem's connection
+    is refused as it would be by the town server's host. inject() writes a
+    frame to the meter on the newest connection, between two frames of
+    townd's, and records it in that connection's capture."""
+
+    def __init__(self, name, town_port):
+        self.name, self.town_port = name, town_port
+        self.ls, self.conns, self.n = None, [], 0
+        self.lock = threading.Lock()
+        self.port = 0
+        self.listen()
+
+    def listen(self):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        self.port = s.getsockname()[1]
+        s.listen(16)
+        self.ls = s
+        threading.Thread(target=self.serve, args=(s,), daemon=True).start()
+
+    def close(self):
+        """townd stops: refuse connections, close the open ones."""
+        s, self.ls = self.ls, None
+        if s:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        with self.lock:
+            for c in self.conns:
+                for sk in (c["client"], c["town"]):
+                    try:
+                        sk.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+    def serve(self, ls):
+        while True:
+            try:
+                client, _ = ls.accept()
+            except OSError:
+                return
+            try:
+                town = socket.create_connection(("127.0.0.1", self.town_port), timeout=5)
+                town.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.n += 1
+                base = os.path.join(W, f"tcp-{self.name}-{self.n}")
+                c = {"client": client, "town": town, "open": True, "boundary": True,
+                     "up": open(base + "-up.bin", "wb"), "down": open(base + "-down.bin", "wb")}
+                self.conns.append(c)
+            threading.Thread(target=self.pump, args=(c, client, town, c["up"], False),
+                             daemon=True).start()
+            threading.Thread(target=self.pump, args=(c, town, client, c["down"], True),
+                             daemon=True).start()
+
+    def pump(self, c, src, dst, cap, down):
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            with self.lock:
+                if not data:
+                    c["open"] = False
+                    for sk in (src, dst):
+                        try:
+                            sk.shutdown(socket.SHUT_RDWR)
+                        except OSError:
+                            pass
+                    return
+                cap.write(data)
+                cap.flush()
+                try:
+                    dst.sendall(data)
+                except OSError:
+                    pass
+                if down:
+                    # a link frame ends with 0x00: after one, a frame can go in between
+                    c["boundary"] = data[-1] == 0
+
+    def inject(self, frame, timeout=10):
+        """Write a link frame (bytes) to the meter on the newest open connection."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                live = [c for c in self.conns if c["open"]]
+                if live and live[-1]["boundary"]:
+                    c = live[-1]
+                    c["client"].sendall(frame)
+                    c["down"].write(frame)
+                    c["down"].flush()
+                    return self.conns.index(c) + 1
+            time.sleep(0.05)
+        raise Failed(f"proxy {self.name}: no open connection to inject into")
+
+
+def captures():
+    """Every capture file: the A <-> B line and every TCP connection to townd."""
+    return sorted(glob.glob(os.path.join(W, "line-*.bin")) +
+                  glob.glob(os.path.join(W, "tcp-*.bin")))
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def cbor_array(buf):
+    """One CBOR array of integers and byte strings (a gmproto message)."""
+    def head(off):
+        ib = buf[off]
+        major, ai, off = ib >> 5, ib & 31, off + 1
+        if ai < 24:
+            return major, ai, off
+        n = {24: 1, 25: 2, 26: 4, 27: 8}[ai]
+        return major, int.from_bytes(buf[off:off + n], "big"), off + n
+    major, n, off = head(0)
+    if major != 4:
+        raise ValueError("not an array")
+    out = []
+    for _ in range(n):
+        major, v, off = head(off)
+        if major == 0:
+            out.append(v)
+        elif major == 1:
+            out.append(-1 - v)
+        elif major == 2:
+            out.append(bytes(buf[off:off + v]))
+            off += v
+        else:
+            raise ValueError(f"major type {major}")
+    return out
+
+
+def record_row(msg):
+    """What townd stores for a record message: the row townd's tables hold."""
+    t, seq = msg[0], msg[1]
+    if t == 1:          # reading: start, interval, import, export, renew, flags
+        return seq, ("readings", *msg[2:8])
+    if t in (2, 3, 4):  # registers, alarm, alloc-request: time, three values
+        return seq, ("events", t, msg[2], msg[3], msg[4], msg[5])
+    if t == 5:          # alloc-release: time, req_id
+        return seq, ("events", t, msg[2], msg[3], 0, 0)
+    if t == 11:         # key-rotate: time
+        return seq, ("events", t, msg[2], 0, 0, 0)
+    raise ValueError(f"record type {t}")
+
+
+def outbox_records(tgz):
+    """seq -> stored row of every intact record in a tar of outbox segments
+    (lib/proto/outbox.c: a7 00 len16 seq64 payload crc32c, little endian)."""
+    recs = {}
+    with tarfile.open(fileobj=io.BytesIO(tgz), mode="r:gz") as tar:
+        for m in tar.getmembers():
+            data = tar.extractfile(m).read()
+            off = 0
+            while off + 16 <= len(data) and data[off] == 0xA7 and data[off + 1] == 0:
+                n = int.from_bytes(data[off + 2:off + 4], "little")
+                end = off + 12 + n
+                if end + 4 > len(data) or \
+                   crc32c(data[off:end]) != int.from_bytes(data[end:end + 4], "little"):
+                    break       # a torn tail (the segment being written)
+                seq = int.from_bytes(data[off + 4:off + 12], "little")
+                s2, row = record_row(cbor_array(data[off + 12:end]))
+                if s2 != seq:
+                    raise Failed(f"outbox {m.name}: record {seq} says {s2}")
+                recs[seq] = row
+                off = end + 4
+    return recs
+
+
 class Guest:
     """A guest's control line: run a shell command, get (rc, output)."""
 
@@ -149,11 +356,47 @@ class Guest:
         sig, _, val = out.strip().partition(" ")
         return val.strip('"') if sig == "s" else int(val) if sig in "qutxi" else val
 
+    def mprop(self, name):
+        """An org.gridmeter.Meter1 property: str, int, bool, or the raw text."""
+        rc, out = self.run("busctl get-property org.gridmeter.Meter1 /org/gridmeter/Meter1 "
+                           f"org.gridmeter.Meter1 {name}")
+        if rc:
+            raise Failed(f"guest {self.name}: {name}: {out}")
+        sig, _, val = out.strip().partition(" ")
+        if sig == "s":
+            return val.strip('"')
+        if sig == "b":
+            return val == "true"
+        if sig == "a{sv}":      # a dictionary of strings: {key: value}
+            w = shlex.split(val)[1:]
+            return {w[i]: w[i + 2] for i in range(0, len(w) - 2, 3)}
+        return int(val) if sig in "qutxi" else out.strip()
+
     def counters(self):
         rc, out = self.run("busctl get-property org.gridmeter.Meter1 /org/gridmeter/Meter1 "
                            "org.gridmeter.Uplink1 Counters")
         words = out.split()
         return {words[i].strip('"'): int(words[i + 1]) for i in range(2, len(words) - 1, 2)}
+
+    def outbox(self):
+        """seq -> row of every record in meterd's outbox on this guest."""
+        rc, out = self.run("cd /var/lib/gridmeter/outbox && tar -czf - seg-*.log | base64",
+                           timeout=120)
+        if rc:
+            raise Failed(f"guest {self.name}: reading the outbox: {out[-300:]}")
+        return outbox_records(base64.b64decode("".join(out.split())))
+
+    def meterd_stop(self, sig):
+        rc, out = self.run(f"kill -{sig} $(pidof meterd); i=0; "
+                           "while pidof meterd >/dev/null && [ $i -lt 200 ]; do "
+                           "sleep 0.1; i=$((i + 1)); done; ! pidof meterd")
+        if rc:
+            raise Failed(f"guest {self.name}: meterd did not stop on SIG{sig}: {out}")
+
+    def meterd_start(self):
+        rc, out = self.run("/run/gm-meterd", timeout=90)
+        if rc:
+            raise Failed(f"guest {self.name}: meterd did not start again: {out}")
 
 
 class Sim:
@@ -181,6 +424,7 @@ class Sim:
 class Town:
     def __init__(self, port):
         self.port, self.p = port, None
+        self.proxies = []
         self.conf = os.path.join(W, "townd.conf")
         with open(self.conf, "w") as f:
             f.write(f"[server]\nlisten = 127.0.0.1:{port}\n"
@@ -202,6 +446,9 @@ class Town:
         while time.time() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                for p in self.proxies:
+                    if not p.ls:
+                        p.listen()
                 return
             except OSError:
                 time.sleep(0.1)
@@ -212,6 +459,8 @@ class Town:
             self.p.send_signal(signal.SIGTERM)
             self.p.wait(20)
         self.p = None
+        for p in self.proxies:
+            p.close()
 
     def q(self, sql, *args):
         db = sqlite3.connect(f"file:{W}/town.db?mode=ro", uri=True, timeout=10)
@@ -221,12 +470,46 @@ class Town:
             db.close()
 
     def records(self, meter):
-        """(table, rowid, seq) of every stored record of the meter."""
+        """(table, rowid, seq) of every stored record of the meter (not lost ranges)."""
         rows = [("readings", r, s) for r, s in
                 self.q("SELECT rowid, seq FROM readings WHERE meter = ?", meter)]
         rows += [("events", r, s) for r, s in
-                 self.q("SELECT rowid, seq FROM events WHERE meter = ?", meter)]
+                 self.q("SELECT rowid, seq FROM events WHERE meter = ? AND type != ?",
+                        meter, LOST)]
         return rows
+
+    def rows(self, meter):
+        """seq -> the row townd stored, as record_row() gives it."""
+        out = {s: ("readings", *r) for s, *r in self.q(
+            "SELECT seq, start, interval_s, import_mwh, export_mwh, renew_mwh, flags "
+            "FROM readings WHERE meter = ?", meter)}
+        out.update({s: ("events", *r) for s, *r in self.q(
+            "SELECT seq, type, time, COALESCE(a, 0), COALESCE(b, 0), COALESCE(c, 0) "
+            "FROM events WHERE meter = ? AND type != ?", meter, LOST)})
+        return out
+
+    def lost(self, meter):
+        return self.q("SELECT a, b FROM events WHERE meter = ? AND type = ? ORDER BY a",
+                      meter, LOST)
+
+    def backup(self, path):
+        """A copy of the live database (SQLite's online backup)."""
+        src = sqlite3.connect(f"file:{W}/town.db?mode=ro", uri=True, timeout=10)
+        dst = sqlite3.connect(path)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+
+    def restore(self, path):
+        """townd stopped, its database replaced by the copy, started again."""
+        self.stop()
+        for ext in ("-wal", "-shm"):
+            if os.path.exists(f"{W}/town.db{ext}"):
+                os.unlink(f"{W}/town.db{ext}")
+        shutil.copyfile(path, f"{W}/town.db")
+        self.start()
 
     def count(self, meter):
         return len(self.records(meter))
@@ -347,6 +630,8 @@ def start_guest(name):
         f"-chardev socket,id=mdm,path={W}/modem-{name}.sock,reconnect=1 -serial chardev:mdm",
         f"-chardev socket,id=ctl,path={W}/ctl-{name}.sock,reconnect=1 -serial chardev:ctl",
     ])
+    if name == "b":
+        extra += f" -rtc base={B_RTC}"     # years off, and nothing to correct it but the town
     env = dict(os.environ, GM_QEMU_EXTRA=extra)
     return subprocess.Popen([os.path.join(TOP, "scripts", "guest-run.sh"), "x86_64", kabi,
                              os.path.join(W, f"initramfs-{name}.cpio.gz"),
@@ -375,22 +660,57 @@ class Test:
             return self.ok(False, desc, str(e))
 
 
+def tariff_args(windows):
+    """townctl tariff's MIN:IMPORT:EXPORT arguments (export 4000 milli-pence/kWh)."""
+    return [f"{m}:{p}:4000" for m, p in windows]
+
+
+def tariff_view(windows):
+    """How meterd shows such a tariff (Tariff property): its rates and weekday."""
+    prices = list(dict.fromkeys(p for _, p in windows))
+    rates = ", ".join(f"p{i + 1}:{p // 1000}.{p % 1000:03d}" for i, p in enumerate(prices))
+    ends = [m for m, _ in windows[1:]] + [1440]
+    day = ", ".join(f"{m // 60:02d}:{m % 60:02d}-{e // 60:02d}:{e % 60:02d} "
+                    f"p{prices.index(p) + 1}" for (m, p), e in zip(windows, ends))
+    return rates, day
+
+
 def stored_in_order(town, meter, upto):
-    """Every record 1..upto stored exactly once; each table in sequence order."""
+    """Every record 1..upto stored exactly once, or inside one range the meter
+    reported lost; each table in sequence order."""
     rows = town.records(meter)
-    seqs = sorted(s for _, _, s in rows if s <= upto)
+    lost = [(a, b) for a, b in town.lost(meter) if a <= upto]
+    seqs = [s for _, _, s in rows if s <= upto]
+    for a, b in lost:
+        seqs += range(a, b + 1)
+    seqs.sort()
     if seqs != list(range(1, upto + 1)):
         missing = sorted(set(range(1, upto + 1)) - set(seqs))
         dups = len(seqs) - len(set(seqs))
         raise Failed(f"meter {meter}: {len(seqs)} records stored of 1..{upto}: "
                      f"missing {missing[:10]}{'...' if len(missing) > 10 else ''}, "
-                     f"{dups} duplicates")
+                     f"{dups} duplicates (lost ranges {lost})")
     for table in ("readings", "events"):
         order = [s for t, _, s in sorted(rows, key=lambda r: r[1]) if t == table]
         bad = [(a, b) for a, b in zip(order, order[1:]) if b < a]
         if bad:
             raise Failed(f"meter {meter}: {table} stored out of order, e.g. {bad[:3]}")
-    return f"meter {meter}: records 1..{upto} stored once each, in order"
+    return (f"meter {meter}: records 1..{upto} stored once each, in order" +
+            (f" (lost ranges {lost})" if lost else ""))
+
+
+def same_records(town, meter, made, what):
+    """Every record of `made` (seq -> row, from the meter's disk) is the one
+    townd stored under its seq. Returns how many were compared."""
+    stored = town.rows(meter)
+    missing = [s for s in made if s not in stored]
+    differ = [s for s in made if s in stored and stored[s] != made[s]]
+    if missing or differ:
+        s0 = (differ or missing)[0]
+        raise Failed(f"meter {meter}: of {len(made)} records {what}, {len(missing)} not "
+                     f"stored (e.g. {missing[:5]}), {len(differ)} stored with other contents "
+                     f"(#{s0}: made {made[s0]}, stored {stored.get(s0)})")
+    return len(made)
 
 
 def main():
@@ -403,8 +723,12 @@ def main():
     procs, sims = [], {}
     print("KTAP version 1")
     print(f"1..{PLAN}", flush=True)
+    t_begin = int(time.time())
     port = free_port()
     town = Town(port)
+    proxies = {n: Proxy(n, port) for n in ("a", "b", "wired")}
+    town.proxies = list(proxies.values())
+    wired = f"127.0.0.1:{proxies['wired'].port}"
     creds = {n: town.ctl("provision", str(i), f"meter-{n}") for n, i in IDS.items()}
     for n, c in creds.items():
         with open(os.path.join(W, f"uplink-{n}.key"), "w") as f:
@@ -418,9 +742,12 @@ def main():
                   f"{W}/line-a-to-b.bin", f"{W}/line-b-to-a.bin")
     guests = {n: Guest(n, listen_unix(f"{W}/ctl-{n}.sock")) for n in IDS}
     for n in IDS:
-        guest_initrd(n, port, creds[n])
+        guest_initrd(n, proxies[n].port, creds[n])
     wait_until("sim900sim listens", lambda: all(os.path.exists(f"{W}/modem-{n}.sock")
                                                  for n in IDS), 10)
+    unauthentic = 0         # frames injected that no key of the town opens
+    copy = os.path.join(W, "town-copy.db")
+    state = {}
     try:
         for n in IDS:
             procs.append(start_guest(n))
@@ -450,6 +777,35 @@ def main():
                     f"({up1 - up0} bytes up), signal {a.prop('SignalQuality')}, "
                     f"registration {a.prop('Registration')}")
         t.check("A reports to townd through its own SIM900", own_modem)
+
+        def clock_b():
+            # /run/gm-clock: uptime at meterd's start, its wall clock then, uptime at trust
+            wait_until("B's clock is trusted",
+                       lambda: b.run("test -s /run/gm-clock")[0] == 0, 90)
+            msgs = []
+            for n, g in guests.items():
+                start, wall, trusted = g.run("cat /run/gm-clock")[1].split()
+                h0 = time.time()
+                rc, now = g.run("date +%s")
+                h1 = time.time()
+                off = int(now) - (h0 + h1) / 2
+                if abs(off) > 3 + (h1 - h0) / 2:
+                    raise Failed(f"{n}: its clock is {off:+.1f} s off the host's after the "
+                                 f"town server's time was applied")
+                src, ok = g.mprop("ClockSource"), g.mprop("ClockTrusted")
+                if not ok or src != "town":
+                    raise Failed(f"{n}: ClockTrusted {ok}, ClockSource {src}")
+                state[f"trust-{n}"] = float(trusted) - float(start)
+                msgs.append(f"{n}: started at {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(int(wall)))}"
+                            f" UTC, trusted {state[f'trust-' + n]:.1f} s after meterd started, "
+                            f"now {off:+.1f} s from the host, source {src}")
+            b_rtc = calendar.timegm(time.strptime(B_RTC, "%Y-%m-%dT%H:%M:%S"))
+            wall_b = int(b.run("cat /run/gm-clock")[1].split()[1])
+            if not b_rtc <= wall_b < b_rtc + 600:
+                raise Failed(f"B's clock read {wall_b} at meterd's start, not near {B_RTC}")
+            return "; ".join(msgs)
+        t.check("B, booted with its clock in 2016, sets it from the town server's time",
+                clock_b)
 
         # A's modem loses the server and cannot reconnect
         sa.ctl("connect_fail 1000000")
@@ -507,31 +863,43 @@ def main():
             if held < 15:
                 raise Failed(f"A holds only {held} records after 20 s without townd")
             town.start()
+            t1 = time.time()
             upto = a.counters()["next-sequence"] - 1
             wait_until(f"A's records up to {upto} acknowledged",
                        lambda: a.prop("Acknowledged") >= upto, 180)
-            return (f"townd down 20 s: A held {held} records (from {stopped}); all acknowledged "
-                    f"{a.prop('LastAcknowledgement')} after the restart")
+            return (f"townd down 20 s: A held {held} records (from #{stopped}); all "
+                    f"acknowledged {time.time() - t1:.1f} s after the restart")
         t.check("townd stopped and restarted: A's backlog arrives complete", outage)
 
         def exactly_once():
             msgs = []
             for n, g in guests.items():
                 msgs.append(stored_in_order(town, IDS[n], g.prop("Acknowledged")))
+            # the copy a restore will put back later (while both meters report)
+            town.backup(copy)
+            db = sqlite3.connect(copy)
+            state["copy"] = dict(db.execute("SELECT id, acked_upto FROM meters").fetchall())
+            db.close()
+            msgs.append(f"copy of town.db taken: A up to #{state['copy'][101]}, "
+                        f"B up to #{state['copy'][102]}")
             return "; ".join(msgs)
         t.check("every record of A and B stored exactly once, in order", exactly_once)
 
         def refused(mode, stat):
             def fn():
+                nonlocal unauthentic
                 upto = a.prop("Acknowledged")
                 before = town.q("SELECT * FROM readings WHERE meter = 101 AND seq <= ? "
                                 "ORDER BY seq", upto)
                 s0, r0 = town.stat(stat), town.q("SELECT rejected FROM meters WHERE id = 101")
+                # replay: a HELLO of A that townd answered (sent through B)
                 r = subprocess.run([os.path.join(BIN, "uplink_wire"), "inject",
-                                    f"{W}/line-a-to-b.bin", "101", f"127.0.0.1:{port}", mode],
+                                    f"{W}/line-a-to-b.bin", "101", wired, mode,
+                                    f"{W}/townd.key", f"{W}/town.db", *captures()],
                                    capture_output=True, text=True)
                 if r.returncode:
                     raise Failed(f"uplink_wire inject: {r.stderr.strip()}")
+                unauthentic += mode != "replay"
                 wait_until(f"townd counts it in {stat}", lambda: town.stat(stat) > s0, 20)
                 after = town.q("SELECT * FROM readings WHERE meter = 101 AND seq <= ? "
                                "ORDER BY seq", upto)
@@ -557,11 +925,28 @@ def main():
             return "townctl show 101: " + " ".join(out.split())[:200]
         t.check("townctl shows what A last reported", townctl_show)
 
+        def tariff_is(g, want):
+            """Wait until the guest's Tariff property has the rates and weekday of want."""
+            def ok():
+                state["tariff"] = g.mprop("Tariff")
+                return (state["tariff"].get("rates"), state["tariff"].get("weekday")) == want
+            wait_until(f"{g.name}'s tariff has {want}", ok, 60)
+            return state["tariff"]
+
+        def tariff_diff(x, y):
+            return {k: (x.get(k), y.get(k)) for k in set(x) | set(y) if x.get(k) != y.get(k)}
+
+        # two tariffs for A: (minute of the day, import price), export 4000
+        windows1 = [(0, 12500), (420, 30000), (1320, 12500)]
+        windows2 = [(0, 15000), (360, 21000), (1380, 15000)]
+        tariff1, tariff2 = tariff_view(windows1), tariff_view(windows2)
+
         def downlink():
             now = int(time.time())
             town.ctl("grant", "101", "7", "4321", str(now + 3600))
-            town.ctl("tariff", "101", str(now - 60), "0:12500:4000", "420:30000:4000",
-                     "1320:12500:4000")
+            state["grant"] = town.q("SELECT MAX(tseq) FROM outgoing WHERE meter = 101")[0][0]
+            town.ctl("tariff", "101", str(now - 60), *tariff_args(windows1))
+            state["t1"] = town.q("SELECT MAX(tseq) FROM outgoing WHERE meter = 101")[0][0]
 
             def grant():
                 rc, out = a.run("busctl get-property org.gridmeter.Meter1 /org/gridmeter/Meter1 "
@@ -569,27 +954,196 @@ def main():
                 w = out.replace('"', "").split()
                 return dict(zip(w[2::2], w[3::2])).get("grant") == "4321"
             wait_until("A's grant is 4321 W", grant, 60)
-
-            def tariff():
-                rc, out = a.run("busctl get-property org.gridmeter.Meter1 /org/gridmeter/Meter1 "
-                                "org.gridmeter.Meter1 Tariff")
-                return "p1:12.500, p2:30.000" in out and "07:00-22:00 p2" in out
-            wait_until("A's tariff is the town server's", tariff, 60)
-            rc, out = a.run("busctl get-property org.gridmeter.Meter1 /org/gridmeter/Meter1 "
-                            "org.gridmeter.Meter1 CurrentTariffPeriod")
-            return f"grant 4321 W and a 3-window tariff in force on A ({out.strip()})"
+            state["tariff-1"] = tariff_is(a, tariff1)
+            return (f"grant 4321 W and a 3-window tariff (command #{state['t1']}) in force on A "
+                    f"({a.mprop('CurrentTariffPeriod')})")
         t.check("a grant and a tariff queued on townd reach A and take effect", downlink)
 
         def journal():
             with open(os.path.join(W, "guest-a.log"), errors="replace") as f:
                 text = f.read()
             lines = [ln for ln in text.splitlines() if "uplink route:" in ln]
-            if not any("-> neighbour" in ln for ln in lines) or \
-               not any("neighbour -> modem" in ln for ln in lines):
+            if not any("modem -> neighbour (" in ln and "acknowledgements missed" in ln
+                       for ln in lines) or not any("neighbour -> modem" in ln for ln in lines):
                 raise Failed(f"route journal lines: {lines}")
+            changes = a.counters()["route-changes"]
+            if changes < 4:
+                raise Failed(f"route-changes {changes}: the start, the failover and the return "
+                             "make at least 4")
             rc, rss = a.run("grep VmHWM /proc/$(pidof meterd)/status")
-            return f"{len(lines)} route changes in A's journal; meterd on A: {' '.join(rss.split())}"
+            return (f"{len(lines)} route lines in A's journal (repeats of a line are "
+                    f"rate-limited), {changes} route changes counted; meterd on A: "
+                    f"{' '.join(rss.split())}")
         t.check("A's route changes are in its journal", journal)
+
+        def tariff_replay():
+            now = int(time.time())
+            town.ctl("tariff", "101", str(now - 60), *tariff_args(windows2))
+            state["t2"] = town.q("SELECT MAX(tseq) FROM outgoing WHERE meter = 101")[0][0]
+            state["tariff-2"] = tariff_is(a, tariff2)
+            # a clean restart: meterd saves, stops, starts again with a new session
+            a.meterd_stop("TERM")
+            a.meterd_start()
+            wait_until("A is back on its modem with a session",
+                       lambda: a.prop("Route") == "modem" and
+                       a.counters()["acknowledgements"] > 0, 90)
+            frame = os.path.join(W, "tariff-replay.bin")
+            r = subprocess.run([os.path.join(BIN, "uplink_wire"), "command", f"{W}/townd.key",
+                                f"{W}/town.db", "101", str(state["t1"]), frame, *captures()],
+                               capture_output=True, text=True)
+            if r.returncode:
+                raise Failed(f"uplink_wire command: {r.stdout.strip()} {r.stderr.strip()}")
+            rej0 = a.counters()["rejected"]
+            with open(frame, "rb") as f:
+                conn = proxies["a"].inject(f.read())
+            wait_until("A counts a rejected frame", lambda: a.counters()["rejected"] > rej0, 30)
+            rej1 = a.counters()["rejected"]
+            # a frame A accepted would have applied the tariff at once
+            acks = a.counters()["acknowledgements"]
+            wait_until("A is acknowledged again", lambda: a.counters()["acknowledgements"] > acks,
+                       30)
+            diff = tariff_diff(state["tariff-2"], a.mprop("Tariff"))
+            if diff:
+                raise Failed(f"A's tariff changed after the replay (before, after): {diff}")
+            return (f"{r.stdout.strip()}; injected on A's connection {conn}: A's rejected "
+                    f"{rej0} -> {rej1}, its tariff still command #{state['t2']}'s")
+        t.check("a captured tariff frame replayed to A after a restart of its meterd is "
+                "refused; A keeps the newer tariff", tariff_replay)
+
+        def refused_tariff():
+            now = int(time.time())
+            # 7 distinct import prices: meterd keeps at most 6 tariff periods
+            town.ctl("tariff", "101", str(now - 60),
+                     *tariff_args([(i * 180, 10000 + 1000 * i) for i in range(7)]))
+            t3 = town.q("SELECT MAX(tseq) FROM outgoing WHERE meter = 101")[0][0]
+            wait_until(f"A settles command #{t3}", lambda: town.q(
+                "SELECT status FROM outgoing WHERE meter = 101 AND tseq = ?", t3)[0][0]
+                is not None, 60)
+            want = {state["grant"]: ("grant", GMP_CMD[0]), state["t1"]: ("tariff", GMP_CMD[0]),
+                    state["t2"]: ("tariff", GMP_CMD[0]), t3: ("tariff", GMP_CMD[2])}
+            out = town.ctl("commands", "101")
+            got = {}
+            for ln in out.splitlines():
+                # meter 101 #3 tariff, queued 2026-...Z: refused (unsupported) 2026-...Z
+                head, _, outcome = ln.partition("Z: ")
+                w = head.split()
+                got[int(w[2].lstrip("#"))] = (w[3].rstrip(","), outcome.rsplit(" ", 1)[0])
+            if got != want:
+                raise Failed(f"townctl commands 101:\n{out}\nexpected {want}")
+            diff = tariff_diff(state["tariff-2"], a.mprop("Tariff"))
+            if diff:
+                raise Failed(f"A's tariff changed with the refused one (before, after): {diff}")
+            return "townctl commands 101: " + "; ".join(out.splitlines())
+        t.check("a tariff A cannot take is refused; townctl commands shows every command's "
+                "outcome", refused_tariff)
+
+        def wipe():
+            a.meterd_stop("9")
+            made = a.outbox()           # every record A had made, on the disk to be wiped
+            stored0 = town.q("SELECT acked_upto FROM meters WHERE id = 101")[0][0]
+            rc, out = a.run("rm -rf /var/lib/gridmeter/* && ls -A /var/lib/gridmeter | wc -l")
+            if rc or out.strip() != "0":
+                raise Failed(f"rm -rf /var/lib/gridmeter/*: {out}")
+            a.meterd_start()
+            top = max(made)
+            wait_until(f"A's new records acknowledged above #{top}",
+                       lambda: a.prop("Acknowledged") >= top + 5, 120)
+            new = a.outbox()            # the records of the new outbox, renumbered
+            acked = a.prop("Acknowledged")
+            first = min(new)
+            upto = first - 1            # what townd held at the first handshake
+            before = {s: r for s, r in made.items() if s <= upto}
+            only_disk = sorted(s for s in made if s > upto)
+            if upto < stored0:
+                raise Failed(f"A's new records start at #{first}, below what townd held "
+                             f"(#{stored0})")
+            n_old = same_records(town, 101, before, "made before the wipe")
+            n_new = same_records(town, 101, {s: r for s, r in new.items() if s <= acked},
+                                 "made after the wipe")
+            order = stored_in_order(town, 101, acked)
+            imp, view = a.mprop("ImportEnergy"), town.q(
+                "SELECT reg_import FROM meters WHERE id = 101")[0][0]
+            if imp < view:
+                raise Failed(f"A's ImportEnergy {imp} mWh is below townd's view {view} mWh")
+            # the tariff A had applied comes again (townd re-issues it to a meter that
+            # lost its command state)
+            tariff_is(a, tariff2)
+            state["wipe"] = (first, made)
+            return (f"A had made #1..#{top}; townd held #{upto} when A came back; "
+                    f"{len(only_disk)} record(s) existed only on the wiped disk "
+                    f"{only_disk[:5]}; A's new records start at #{first}: {n_old} old and "
+                    f"{n_new} new records stored as A made them; {order}; ImportEnergy {imp} "
+                    f"mWh >= townd's view {view} mWh")
+        t.check("A's state directory wiped: A resynchronises, its records stored once, "
+                "numbered on", wipe)
+
+        def restore():
+            def upto(n):
+                return town.q("SELECT acked_upto FROM meters WHERE id = ?", IDS[n])[0][0]
+            targets = {n: g.counters()["next-sequence"] - 1 for n, g in guests.items()}
+            town.restore(copy)
+            t1 = time.time()
+            for n in guests:
+                wait_until(f"townd stores {n}'s records up to #{targets[n]} again",
+                           lambda: upto(n) >= targets[n], 180)
+            took = time.time() - t1
+            msgs = []
+            for n, g in guests.items():
+                acked = upto(n)
+                msgs.append(stored_in_order(town, IDS[n], acked))
+                held = g.outbox()
+                same_records(town, IDS[n], {s: r for s, r in held.items() if s <= acked},
+                             "held on its disk")
+                state[f"stored-{n}"] = acked
+            # A: the records from before the wipe that the copy holds are A's; those
+            # stored after the copy was taken and wiped on A exist nowhere: lost
+            first, made = state["wipe"]
+            same_records(town, 101, {s: r for s, r in made.items()
+                                     if s <= state["copy"][101]}, "in the copy")
+            lost = town.lost(101)
+            gap = [s for s in range(state["copy"][101] + 1, first)
+                   if not any(x <= s <= y for x, y in lost)]
+            if gap:
+                raise Failed(f"A's records {gap[:5]}... (stored after the copy, wiped on A) "
+                             f"are not reported lost: lost ranges {lost}")
+            return (f"townd restored to A #{state['copy'][101]}, B #{state['copy'][102]}; "
+                    f"both acknowledged again after {took:.1f} s; " + "; ".join(msgs))
+        t.check("townd's database restored from a copy: every record of A and B stored "
+                "exactly once, in order", restore)
+
+        def booked():
+            t_end = int(time.time())
+            msgs = []
+            for n in IDS:
+                rows = town.q("SELECT seq, start, booked, flags FROM readings WHERE meter = ?",
+                              IDS[n])
+                out = [r for r in rows if not t_begin <= r[2] <= t_end]
+                if out:
+                    raise Failed(f"{n}: {len(out)} of {len(rows)} readings booked outside "
+                                 f"{t_begin}..{t_end}, e.g. {out[:3]}")
+                flagged = sum(1 for r in rows if r[3] & 6)
+                early = min((r[1] for r in rows), default=0)
+                msgs.append(f"{n}: {len(rows)} readings booked within the test's "
+                            f"{t_end - t_begin} s ({flagged} flagged untrusted or "
+                            f"reconstructed, earliest start {early - t_begin:+d} s)")
+            return "; ".join(msgs)
+        t.check("no reading of A or B is booked outside the test's real time", booked)
+
+        def audit():
+            caps = captures()
+            r = subprocess.run([os.path.join(BIN, "uplink_wire"), "audit", f"{W}/townd.key",
+                                f"{W}/town.db", *caps], capture_output=True, text=True)
+            w = r.stdout.split()
+            got = {w[i]: w[i + 1] for i in range(len(w) - 1) if w[i + 1].isdigit()}
+            if r.returncode or got.get("repeats") != "0":
+                raise Failed(f"uplink_wire audit: {r.stdout.strip()} {r.stderr.strip()}")
+            if int(got["unattributed"]) != unauthentic:
+                raise Failed(f"{got['unattributed']} frames no key opens, {unauthentic} "
+                             f"injected: {r.stdout.strip()}")
+            state["audit"] = got
+            return r.stdout.strip()
+        t.check("every frame captured on the A-B line and at townd: no (key, nonce) "
+                "pair used twice", audit)
     except Failed as e:
         log(str(e))
     finally:
@@ -615,6 +1169,13 @@ def main():
         r = subprocess.run([os.path.join(TOP, "scripts", "ktap-check.py"),
                             os.path.join(W, f"guest-{n}.log"), f"guest-{n}"])
         rc |= r.returncode
+    if "audit" in state:
+        au = state["audit"]
+        log(f"figures: {au['frames']} frames captured, {au['gmproto']} audited, "
+            f"{au['repeats']} (key, nonce) repeats; records stored: "
+            f"A {state.get('stored-a')}, B {state.get('stored-b')}; clock trusted after "
+            f"A {state.get('trust-a', 0):.1f} s, B {state.get('trust-b', 0):.1f} s; "
+            f"{time.time() - t_begin:.0f} s")
     passed = t.n - t.failed
     print(f"uplink-e2e: {passed} passed, {t.failed} failed, 0 skipped")
     return 1 if t.failed or rc else 0
