@@ -18,7 +18,8 @@ AGENT_IO := agent/core/meter.c agent/core/meter_actions.c agent/core/meter_time.
 	agent/hw/tripper.c agent/hw/ct_setup.c agent/hw/pwrkey.c agent/hw/clock_set.c agent/hw/powerfail.c \
 	agent/dbus/auth.c \
 	agent/dbus/dbus.c agent/dbus/dbus_test.c agent/dbus/dbus_uplink.c agent/daemon/daemon.c \
-	agent/uplink/credentials.c agent/uplink/keygen.c agent/uplink/tariff_gmp.c agent/uplink/town_uplink.c \
+	agent/uplink/credentials.c agent/uplink/keygen.c agent/uplink/tariff_gmp.c agent/uplink/town_reports.c \
+	agent/uplink/town_commands.c agent/uplink/town_uplink.c \
 	lib/proto/outbox.c lib/proto/gmp_client.c \
 	$(filter-out $(AGENT_CORE),$(GMPROTO_SRCS) $(GMLINK_SRCS))
 

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,11 @@ void townd_config_defaults(struct townd_config *c)
 	strcpy(c->database, "/var/lib/gridmeter/town.db");
 	strcpy(c->key_file, "/etc/gridmeter/townd.key");
 	c->max_connections = 20000;
+	c->max_per_address = 64;
+	c->first_frame_timeout_s = 30;
 	c->idle_timeout_s = 900;
+	c->stats_interval_s = 60;
+	c->peer_log_limit = 10;
 	c->max_batch = 4096;
 	c->sync_full = 1;
 }
@@ -82,12 +87,41 @@ struct tparse {
 	bool seen_db, seen_key;
 };
 
+/* The keys that are a number in a range (Documentation/townd.md). */
+struct u32_key {
+	const char *key;
+	size_t off;		/* of the uint32_t in struct townd_config */
+	uint32_t min, max;
+	const char *unit;	/* after the range in an error */
+};
+
+static const struct u32_key *u32_key(const char *k)
+{
+	static const struct u32_key keys[] = {
+#define K(name, field, min, max, unit) { name, offsetof(struct townd_config, field), min, max, unit }
+		K("max_connections", max_connections, 1, 1000000, ""),
+		K("max_per_address", max_per_address, 1, 1000000, ""),
+		K("first_frame_timeout", first_frame_timeout_s, 1, 3600, " seconds"),
+		K("idle_timeout", idle_timeout_s, 1, 86400, " seconds"),
+		K("stats_interval", stats_interval_s, 1, 3600, " seconds"),
+		K("peer_log_limit", peer_log_limit, 0, 10000, " lines per minute"),
+		K("max_batch", max_batch, 1, 100000, ""),
+#undef K
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!strcmp(k, keys[i].key))
+			return &keys[i];
+	return NULL;
+}
+
 static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
 {
 	struct tparse *p = ctx;
 	struct townd_config *c = p->c;
 	const char *k = e->key, *v = e->value;
 	unsigned int line = e->line;
+	const struct u32_key *n;
 
 	if (!k) {
 		if (strcmp(e->section, "server"))
@@ -115,15 +149,10 @@ static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
 			p->seen_db = true;
 		else
 			p->seen_key = true;
-	} else if (!strcmp(k, "max_connections")) {
-		if (parse_u32(v, 1, 1000000, &c->max_connections))
-			return ini_error(ini, line, e->section, k, "'%s' is not 1..1000000", v);
-	} else if (!strcmp(k, "idle_timeout")) {
-		if (parse_u32(v, 10, 86400, &c->idle_timeout_s))
-			return ini_error(ini, line, e->section, k, "'%s' is not 10..86400 seconds", v);
-	} else if (!strcmp(k, "max_batch")) {
-		if (parse_u32(v, 1, 100000, &c->max_batch))
-			return ini_error(ini, line, e->section, k, "'%s' is not 1..100000", v);
+	} else if ((n = u32_key(k))) {
+		if (parse_u32(v, n->min, n->max, (uint32_t *)((char *)c + n->off)))
+			return ini_error(ini, line, e->section, k, "'%s' is not %u..%u%s", v, n->min,
+					 n->max, n->unit);
 	} else if (!strcmp(k, "synchronous")) {
 		if (!strcmp(v, "full"))
 			c->sync_full = 1;
@@ -151,6 +180,10 @@ int townd_config_load(struct townd_config *c, const char *path, char *err, size_
 	if (!r && (!p.seen_db || !p.seen_key))
 		r = ini_error(&ini, ini_section_line(&ini, "server"), "server",
 			      !p.seen_db ? "database" : "key_file", "missing required key");
+	if (!r && strlcpy_chk(c->source, path, sizeof(c->source)))
+		c->source[0] = '\0';
+	if (!r && ini_has_key(&ini, "server", "max_connections"))
+		c->max_connections_line = ini_key_line(&ini, "server", "max_connections");
 	ini_free(&ini);
 	return r ? -1 : 0;
 }

@@ -21,9 +21,16 @@ struct townd_config {
 	char database[256];
 	char key_file[256];
 	uint32_t max_connections;	/* 1..1000000 */
-	uint32_t idle_timeout_s;	/* 10..86400 */
+	uint32_t max_per_address;	/* per IPv4 address or IPv6 /64, 1..1000000 */
+	uint32_t first_frame_timeout_s;	/* no authentic frame yet, 1..3600 */
+	uint32_t idle_timeout_s;	/* no authentic frame since, 1..86400 */
+	uint32_t stats_interval_s;	/* counters of rejected input saved, 1..3600 */
+	uint32_t peer_log_limit;	/* peer lines per minute, 0..10000 */
 	uint32_t max_batch;		/* frames per transaction, 1..100000 */
 	int sync_full;			/* synchronous = full (1) | normal (0) */
+	/* where max_connections came from, for the open-file limit check */
+	char source[256];		/* the file read; "" for the defaults */
+	unsigned int max_connections_line;	/* 0: not in the file */
 };
 
 /* Defaults for everything optional. */

@@ -63,6 +63,7 @@ int townd_core_init(struct townd_core *c, const char *db_path, int sync_full,
 	c->clock_ms = real_ms;
 	c->changes = tdb_changes(&c->db);
 	c->stats_saved_at = real_ms(NULL) / 1000;
+	c->stats_every_s = TOWND_STATS_EVERY_S;
 	randombytes_buf(&c->tx_seq, sizeof(c->tx_seq));
 	return 0;
 }
@@ -367,7 +368,7 @@ static int handle_hello(struct townd_core *c, struct townd_meter *m, uint64_t co
 			m->hs_conn = conn;
 			pend(c, m);
 			gmp_lt_wipe(&lt);
-			return TOWND_AUTHENTIC;
+			return TOWND_DUPLICATE;	/* may be a replay: keeps no slot */
 		}
 	}
 	rc = tdb_hello_seen(&c->db, m->id, h.hello.rm);
@@ -774,7 +775,8 @@ static int save_stats(struct townd_core *c, int64_t now)
 		S(auth_failed), S(replayed), S(truncated), S(malformed), S(stored),
 		S(duplicates), S(ahead), S(acks), S(bad_version), S(revoked), S(hellos),
 		S(welcomes), S(hello_dups), S(no_session), S(rehellos), S(lost),
-		S(cmd_results), S(rebased),
+		S(cmd_results), S(rebased), S(conn_refused), S(addr_refused), S(accept_errors),
+		S(first_frame_timeouts), S(idle_timeouts),
 #undef S
 	};
 
@@ -822,7 +824,7 @@ int townd_core_flush(struct townd_core *c, townd_send_fn send, void *ctx)
 		}
 	}
 	stats_due = memcmp(&c->st, &c->st_saved, sizeof(c->st)) &&
-		    (c->db.in_tx || now - c->stats_saved_at >= TOWND_STATS_EVERY_S);
+		    (c->db.in_tx || now - c->stats_saved_at >= c->stats_every_s);
 	if (!c->n_pending && !c->db.in_tx && !stats_due)
 		return 0;
 	if (c->n_pending) {

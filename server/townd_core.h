@@ -42,6 +42,12 @@ struct townd_stats {
 	uint64_t hellos, welcomes, hello_dups;	/* handshakes (a HELLO again via another route) */
 	uint64_t no_session, rehellos;	/* session frames without a session, answers */
 	uint64_t lost, cmd_results, rebased;
+	/* the network loop's (townd_net.c) */
+	uint64_t conn_refused;		/* max_connections reached, or no descriptor */
+	uint64_t addr_refused;		/* max_per_address reached */
+	uint64_t accept_errors;		/* accept4 failed (EMFILE, ENFILE, ENOBUFS...) */
+	uint64_t first_frame_timeouts;	/* no authentic frame within first_frame_timeout */
+	uint64_t idle_timeouts;		/* no authentic frame within idle_timeout */
 };
 
 /* One session of a meter, in memory only. */
@@ -87,6 +93,7 @@ struct townd_core {
 	uint16_t tx_seq;			/* link-frame sequence of the server */
 	struct townd_stats st, st_saved;
 	int64_t stats_saved_at;			/* s */
+	uint32_t stats_every_s;			/* TOWND_STATS_EVERY_S, or townd.conf's stats_interval */
 	int64_t changes, changes_checked;	/* the database's changes counter, and when read */
 	size_t n_meters;
 	bool db_failed;				/* the batch cannot be committed */
@@ -100,6 +107,12 @@ struct townd_core {
 enum townd_verdict {
 	TOWND_REJECTED = 0,	/* not authentic (or not for us): must not refresh timers */
 	TOWND_AUTHENTIC = 1,	/* opened under a meter's key */
+	/*
+	 * A HELLO of a session already made, answered with its WELCOME again:
+	 * the same HELLO by a second route, or a captured one replayed. Proves
+	 * nothing fresh: must not refresh timers either.
+	 */
+	TOWND_DUPLICATE = 2,
 };
 
 /* Callback for each sealed frame after the commit. */
@@ -128,7 +141,10 @@ int townd_core_frame(struct townd_core *c, uint64_t conn, const struct gm_hdr *h
  * restarts it).
  */
 int townd_core_flush(struct townd_core *c, townd_send_fn send, void *ctx);
-/* Persist the counters now (at a clean stop). 0 or -1. */
+/*
+ * Persist the counters now if they changed (the network loop: every
+ * stats_interval and at a clean stop; call between batches). 0 or -1.
+ */
 int townd_core_save(struct townd_core *c);
 
 /* Key file: one line, the secret key in hex; must not be group/world readable. */

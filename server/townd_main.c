@@ -4,8 +4,8 @@
  *
  *   townd [-c CONFIG] [--check]
  *
- * --check validates the configuration, the key file and the database,
- * then exits. Exit status 0 on a clean stop, 1 on any error; townd refuses
+ * --check validates the configuration (max_connections against the
+ * open-file limit included), the key file and the database, then exits. Exit status 0 on a clean stop, 1 on any error; townd refuses
  * to start rather than guess.
  */
 #include <getopt.h>
@@ -57,7 +57,14 @@ int main(int argc, char **argv)
 	if (check) {
 		struct gmp_keypair kp;
 		struct townd_db db;
+		uint32_t max_conn;
+		/* the same limit as the service: ExecStartPre runs under its LimitNOFILE */
+		int fit = townd_fd_limit(&cfg, cfg.n_listen, &max_conn, err, sizeof(err));
 
+		if (fit)
+			fprintf(stderr, "townd: %s\n", err);
+		if (fit < 0)
+			return 1;
 		if (sodium_init() < 0 || townd_key_load(cfg.key_file, &kp, err, sizeof(err)) ||
 		    tdb_open(&db, cfg.database, cfg.sync_full, err, sizeof(err))) {
 			fprintf(stderr, "townd: %s\n", err);

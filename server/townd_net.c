@@ -1,13 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
-/* townd network loop. */
+/*
+ * townd network loop: one epoll over the listening sockets, the TCP
+ * connections of modems and wired gateways, signals and two timers.
+ *
+ * Hostile peers (Documentation/townd.md, "Hostile clients"): a connection
+ * keeps its slot only with authentic traffic. Each connection is on one of
+ * two lists ordered by the time that matters for it: `new` (accept time:
+ * closed first_frame_timeout later unless a frame opens first) and `auth`
+ * (time of the last frame that opened: closed idle_timeout later). An
+ * authentic frame moves its connection to the tail of `auth`, so the
+ * sweep only looks at list heads: O(expired), whatever the number of
+ * connections. Bytes, frames that do not open, replays: none of them
+ * move a connection.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -21,33 +36,66 @@
 
 #include "townd_core.h"
 #include "townd_net.h"
+#include "townd_peer.h"
 
 #define OUT_MAX		(256 * 1024)	/* unsent bytes before a peer is dropped */
 #define READ_CHUNK	(64 * 1024)
+#define ACCEPT_BURST	256		/* accepts per listener event, then the others' turn */
+#define ACCEPT_PAUSE_MS	1000		/* listeners off after accept4 failed (EMFILE...) */
+#define LOG_WINDOW_MS	60000		/* peer_log_limit is per this window */
+#define TICK_MIN_MS	100
+#define TICK_MAX_MS	1000
 #define TOK_SIGNAL	(1ull << 63)
 #define TOK_TIMER	((1ull << 63) | 1)
+#define TOK_RESUME	((1ull << 63) | 2)
 #define TOK_LISTEN	(1ull << 62)	/* | index */
+#define NIL		UINT32_MAX
+
+enum { T_NEW, T_AUTH };		/* the timeout lists */
 
 struct tconn {
 	int fd;				/* -1: free slot */
 	uint32_t gen;
-	int64_t last_rx;
+	uint32_t prev, next;		/* in list n->tl[list], NIL-ended */
+	uint8_t list;
 	bool want_out;			/* EPOLLOUT armed */
+	int64_t since_ms;		/* accepted (new), last authentic frame (auth) */
+	uint64_t rx_bytes;
+	uint32_t refused;		/* frames that did not open, CRC and framing errors */
+	struct townd_peer peer;
 	uint8_t *out;
 	size_t out_len, out_cap;
 	struct gm_rx rx;
 };
 
+struct tlist {
+	uint32_t head, tail;
+};
+
+/* At most peer_log_limit lines per window; the rest counted, then reported. */
+struct ratelog {
+	int64_t start_ms;
+	uint32_t lines;
+	uint64_t suppressed;
+};
+
 struct townd_net {
 	const struct townd_config *cfg;
 	struct townd_core *core;
-	int ep, sigfd, tfd;
+	int ep, sigfd, tfd, rtfd;
+	int spare;			/* reserve descriptor, given up to accept on EMFILE */
 	int lfd[TOWND_LISTEN_MAX * 2];
 	int n_lfd;
+	bool paused;			/* listeners out of epoll until rtfd fires */
+	uint32_t max_conn;		/* max_connections, or what the open-file limit allows */
+	int64_t stats_due_ms;		/* counters of rejected input written then */
 	struct tconn *c;
 	uint32_t cap, used;
 	uint32_t *freel;
 	uint32_t n_free;
+	struct tlist tl[2];
+	struct townd_addrtab addrs;
+	struct ratelog log;
 	uint8_t *buf;
 };
 
@@ -59,12 +107,77 @@ static int64_t now_s(void)
 	return ts.tv_sec;
 }
 
-static int64_t mono_s(void)
+static int64_t mono_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void ratelog_roll(struct townd_net *n, int64_t now)
+{
+	if (now - n->log.start_ms < LOG_WINDOW_MS)
+		return;
+	if (n->log.suppressed)
+		fprintf(stderr, "townd: %llu peer lines suppressed (peer_log_limit %u a minute)\n",
+			(unsigned long long)n->log.suppressed, n->cfg->peer_log_limit);
+	n->log.start_ms = now;
+	n->log.lines = 0;
+	n->log.suppressed = 0;
+}
+
+/* A line about a peer or about accepting: at most peer_log_limit a minute. */
+static void __attribute__((format(printf, 3, 4)))
+peer_log(struct townd_net *n, const struct townd_peer *p, const char *fmt, ...)
+{
+	char ps[TOWND_PEER_STR], msg[256];
+	va_list ap;
+
+	ratelog_roll(n, mono_ms());
+	if (n->log.lines >= n->cfg->peer_log_limit) {
+		n->log.suppressed++;
+		return;
+	}
+	n->log.lines++;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (p)
+		fprintf(stderr, "townd: peer %s: %s\n", townd_peer_str(p, ps), msg);
+	else
+		fprintf(stderr, "townd: %s\n", msg);
+}
+
+static void list_unlink(struct townd_net *n, uint32_t i)
+{
+	struct tconn *t = &n->c[i];
+	struct tlist *l = &n->tl[t->list];
+
+	if (t->prev != NIL)
+		n->c[t->prev].next = t->next;
+	else
+		l->head = t->next;
+	if (t->next != NIL)
+		n->c[t->next].prev = t->prev;
+	else
+		l->tail = t->prev;
+	t->prev = t->next = NIL;
+}
+
+static void list_append(struct townd_net *n, uint32_t i, uint8_t list)
+{
+	struct tconn *t = &n->c[i];
+	struct tlist *l = &n->tl[list];
+
+	t->list = list;
+	t->next = NIL;
+	t->prev = l->tail;
+	if (l->tail != NIL)
+		n->c[l->tail].next = i;
+	else
+		l->head = i;
+	l->tail = i;
 }
 
 static uint64_t token(const struct townd_net *n, uint32_t i)
@@ -83,6 +196,8 @@ static struct tconn *by_token(struct townd_net *n, uint64_t tok)
 
 static void conn_close(struct townd_net *n, struct tconn *t)
 {
+	list_unlink(n, (uint32_t)(t - n->c));
+	townd_addrtab_del(&n->addrs, &t->peer);
 	epoll_ctl(n->ep, EPOLL_CTL_DEL, t->fd, NULL);
 	close(t->fd);
 	t->fd = -1;
@@ -128,6 +243,7 @@ static void send_cb(void *ctx, uint64_t tok, const uint8_t *wire, size_t len)
 	if (!t)
 		return;		/* the connection went away; the meter resends */
 	if (t->out_len + len > OUT_MAX) {
+		peer_log(n, &t->peer, "closed: %zu bytes of acknowledgements not read", t->out_len);
 		conn_close(n, t);
 		return;
 	}
@@ -151,87 +267,223 @@ static void send_cb(void *ctx, uint64_t tok, const uint8_t *wire, size_t len)
 		conn_close(n, t);
 }
 
+/* Listeners out of epoll for ACCEPT_PAUSE_MS: no busy loop on a pending connection. */
+static void listeners_pause(struct townd_net *n)
+{
+	struct itimerspec its = { .it_value = { ACCEPT_PAUSE_MS / 1000,
+						(ACCEPT_PAUSE_MS % 1000) * 1000000L } };
+
+	if (n->paused)
+		return;
+	for (int i = 0; i < n->n_lfd; i++)
+		epoll_ctl(n->ep, EPOLL_CTL_DEL, n->lfd[i], NULL);
+	timerfd_settime(n->rtfd, 0, &its, NULL);
+	n->paused = true;
+}
+
+static int listeners_watch(struct townd_net *n)
+{
+	for (int i = 0; i < n->n_lfd; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TOK_LISTEN | (uint64_t)i };
+
+		if (epoll_ctl(n->ep, EPOLL_CTL_ADD, n->lfd[i], &ev) && errno != EEXIST)
+			return -1;
+	}
+	n->paused = false;
+	return 0;
+}
+
+static void listeners_resume(struct townd_net *n)
+{
+	if (n->spare < 0)
+		n->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (listeners_watch(n)) {
+		peer_log(n, NULL, "epoll: %s; not accepting for %d ms", strerror(errno),
+			 ACCEPT_PAUSE_MS);
+		n->paused = false;
+		listeners_pause(n);
+	}
+}
+
+/* accept4 errors that concern one connection only (man 2 accept). */
+static bool accept_transient(int e)
+{
+	switch (e) {
+	case EINTR: case ECONNABORTED: case EPROTO: case EPERM: case ENETDOWN:
+	case ENOPROTOOPT: case EHOSTDOWN: case ENONET: case EHOSTUNREACH:
+	case EOPNOTSUPP: case ENETUNREACH: case ETIMEDOUT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * accept4 failed for want of a resource. Out of descriptors, the reserve
+ * one is given up to accept the peer and close it at once (it learns it
+ * should come back later instead of waiting in the backlog); then the
+ * listeners rest for ACCEPT_PAUSE_MS either way: level-triggered epoll
+ * would otherwise report the same pending connection again at once.
+ */
+static void accept_failed(struct townd_net *n, int lfd, int e)
+{
+	n->core->st.accept_errors++;
+	if ((e == EMFILE || e == ENFILE) && n->spare >= 0) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		struct townd_peer p;
+		int fd;
+
+		close(n->spare);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		if (fd >= 0) {
+			townd_peer_from(&p, (struct sockaddr *)&ss, sl);
+			n->core->st.conn_refused++;
+			peer_log(n, &p, "refused: out of file descriptors");
+			close(fd);
+		}
+		n->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	peer_log(n, NULL, "accept: %s; not accepting for %d ms (%u connections open)",
+		 strerror(e), ACCEPT_PAUSE_MS, n->used);
+	listeners_pause(n);
+}
+
+static int conn_slots_grow(struct townd_net *n)
+{
+	uint32_t cap = n->cap ? n->cap * 2 : 64;
+	struct tconn *c = realloc(n->c, cap * sizeof(*c));
+	uint32_t *fl;
+
+	if (!c)
+		return -1;
+	n->c = c;
+	fl = realloc(n->freel, cap * sizeof(*fl));
+	if (!fl)
+		return -1;
+	n->freel = fl;
+	for (uint32_t k = cap; k > n->cap; k--) {
+		memset(&n->c[k - 1], 0, sizeof(n->c[0]));
+		n->c[k - 1].fd = -1;
+		n->freel[n->n_free++] = k - 1;
+	}
+	n->cap = cap;
+	return 0;
+}
+
+/* A new connection from p: refused (closed) or in a slot on the `new` list. */
+static void conn_add(struct townd_net *n, int fd, const struct townd_peer *p)
+{
+	struct epoll_event ev;
+	struct tconn *t;
+	uint32_t i;
+	int r;
+
+	if (n->used >= n->max_conn) {
+		n->core->st.conn_refused++;
+		peer_log(n, p, "refused: %u connections open (max_connections)", n->used);
+		close(fd);
+		return;
+	}
+	r = townd_addrtab_add(&n->addrs, p, n->cfg->max_per_address);
+	if (r <= 0 || (!n->n_free && conn_slots_grow(n))) {
+		if (r == 0) {
+			n->core->st.addr_refused++;
+			peer_log(n, p, "refused: %u connections from this address (max_per_address)",
+				 townd_addrtab_count(&n->addrs, p));
+		} else {
+			if (r > 0)
+				townd_addrtab_del(&n->addrs, p);
+			n->core->st.conn_refused++;
+			peer_log(n, p, "refused: out of memory");
+		}
+		close(fd);
+		return;
+	}
+	i = n->freel[--n->n_free];
+	t = &n->c[i];
+	t->fd = fd;
+	t->want_out = false;
+	t->since_ms = mono_ms();
+	t->rx_bytes = 0;
+	t->refused = 0;
+	t->peer = *p;
+	gm_rx_init(&t->rx);
+	list_append(n, i, T_NEW);
+	n->used++;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	ev.events = EPOLLIN;
+	ev.data.u64 = token(n, i);
+	if (epoll_ctl(n->ep, EPOLL_CTL_ADD, fd, &ev))
+		conn_close(n, t);
+}
+
 static void do_accept(struct townd_net *n, int lfd)
 {
-	for (;;) {
-		struct epoll_event ev;
-		struct tconn *t;
-		uint32_t i;
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	for (int k = 0; k < ACCEPT_BURST && !n->paused; k++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		struct townd_peer p;
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (accept_transient(errno))
+				continue;
+			accept_failed(n, lfd, errno);
 			return;
-		if (n->used >= n->cfg->max_connections) {
-			close(fd);
-			continue;
 		}
-		if (!n->n_free) {
-			uint32_t cap = n->cap ? n->cap * 2 : 64;
-			struct tconn *c = realloc(n->c, cap * sizeof(*c));
-			uint32_t *fl;
-
-			if (!c) {
-				close(fd);
-				return;
-			}
-			n->c = c;
-			fl = realloc(n->freel, cap * sizeof(*fl));
-			if (!fl) {
-				close(fd);
-				return;
-			}
-			n->freel = fl;
-			for (uint32_t k = cap; k > n->cap; k--) {
-				memset(&n->c[k - 1], 0, sizeof(n->c[0]));
-				n->c[k - 1].fd = -1;
-				n->freel[n->n_free++] = k - 1;
-			}
-			n->cap = cap;
-		}
-		i = n->freel[--n->n_free];
-		t = &n->c[i];
-		t->fd = fd;
-		t->want_out = false;
-		t->last_rx = mono_s();
-		gm_rx_init(&t->rx);
-		n->used++;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-		ev.events = EPOLLIN;
-		ev.data.u64 = token(n, i);
-		if (epoll_ctl(n->ep, EPOLL_CTL_ADD, fd, &ev))
-			conn_close(n, t);
+		townd_peer_from(&p, (struct sockaddr *)&ss, sl);
+		conn_add(n, fd, &p);
 	}
 }
 
 static void do_read(struct townd_net *n, struct tconn *t)
 {
-	uint64_t tok = token(n, (uint32_t)(t - n->c));
+	uint32_t i = (uint32_t)(t - n->c);
+	uint64_t tok = token(n, i);
 	ssize_t r = recv(t->fd, n->buf, READ_CHUNK, MSG_DONTWAIT);
 	int64_t now = now_s();
 	size_t off = 0;
 
 	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+		if (t->refused)
+			peer_log(n, &t->peer, "disconnected after %u refused frames (%llu bytes)",
+				 t->refused, (unsigned long long)t->rx_bytes);
 		conn_close(n, t);
 		return;
 	}
 	if (r < 0)
 		return;
-	t->last_rx = mono_s();
+	t->rx_bytes += (uint64_t)r;
 	while (off < (size_t)r) {
 		enum gm_rx_status st;
+		int v;
 
 		off += gm_rx_feed(&t->rx, n->buf + off, (size_t)r - off, &st);
 		switch (st) {
 		case GM_RX_FRAME:
-			townd_core_frame(n->core, tok, &t->rx.hdr, t->rx.payload,
-					 t->rx.payload_len, now);
+			v = townd_core_frame(n->core, tok, &t->rx.hdr, t->rx.payload,
+					     t->rx.payload_len, now);
+			if (v != TOWND_AUTHENTIC) {
+				/* a duplicate HELLO is answered, not refused, but keeps no slot */
+				t->refused += v == TOWND_REJECTED;
+				break;
+			}
+			/* authentic: the only thing that keeps a slot */
+			t->since_ms = mono_ms();
+			list_unlink(n, i);
+			list_append(n, i, T_AUTH);
 			break;
 		case GM_RX_ERR_CRC:
 			n->core->st.crc_errors++;
+			t->refused++;
 			break;
 		case GM_RX_ERR_FRAMING:
 		case GM_RX_ERR_OVERSIZE:
 			n->core->st.framing_errors++;
+			t->refused++;
 			break;
 		case GM_RX_NONE:
 			break;
@@ -239,13 +491,98 @@ static void do_read(struct townd_net *n, struct tconn *t)
 	}
 }
 
-static void idle_sweep(struct townd_net *n)
+/*
+ * Close the connections whose deadline passed (list heads only); write
+ * the counters when stats_interval has passed. -1 if the database failed.
+ */
+static int sweep(struct townd_net *n)
 {
-	int64_t now = mono_s();
+	int64_t now = mono_ms();
+	int64_t first_ms = (int64_t)n->cfg->first_frame_timeout_s * 1000;
+	int64_t idle_ms = (int64_t)n->cfg->idle_timeout_s * 1000;
+	uint32_t i;
 
-	for (uint32_t i = 0; i < n->cap; i++)
-		if (n->c[i].fd >= 0 && now - n->c[i].last_rx > n->cfg->idle_timeout_s)
-			conn_close(n, &n->c[i]);
+	while ((i = n->tl[T_NEW].head) != NIL && now - n->c[i].since_ms >= first_ms) {
+		struct tconn *t = &n->c[i];
+
+		n->core->st.first_frame_timeouts++;
+		peer_log(n, &t->peer, "closed: no authentic frame within %u s "
+			 "(%llu bytes, %u frames refused)", n->cfg->first_frame_timeout_s,
+			 (unsigned long long)t->rx_bytes, t->refused);
+		conn_close(n, t);
+	}
+	while ((i = n->tl[T_AUTH].head) != NIL && now - n->c[i].since_ms >= idle_ms) {
+		struct tconn *t = &n->c[i];
+
+		n->core->st.idle_timeouts++;
+		if (t->refused)
+			peer_log(n, &t->peer, "closed: no authentic frame for %u s "
+				 "(%u frames refused)", n->cfg->idle_timeout_s, t->refused);
+		conn_close(n, t);
+	}
+	ratelog_roll(n, now);
+	if (now < n->stats_due_ms)
+		return 0;
+	n->stats_due_ms = now + (int64_t)n->cfg->stats_interval_s * 1000;
+	return townd_core_save(n->core);
+}
+
+/*
+ * Descriptors townd needs besides its connections: stdio, epoll,
+ * signalfd, two timerfds, the reserve descriptor, SQLite's database, WAL,
+ * shared memory and temporary files, and a margin.
+ */
+#define FD_RESERVE	32
+
+int townd_fd_limit(const struct townd_config *cfg, unsigned int n_listen, uint32_t *max_conn,
+		   char *err, size_t errlen)
+{
+	rlim_t own = FD_RESERVE + n_listen, need = (rlim_t)cfg->max_connections + own;
+	char where[300];
+	struct rlimit rl;
+
+	*max_conn = cfg->max_connections;
+	if (getrlimit(RLIMIT_NOFILE, &rl)) {
+		snprintf(err, errlen, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return -1;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		struct rlimit up = { rl.rlim_max, rl.rlim_max };
+
+		/* as far as allowed: the hard limit may be above fs.nr_open */
+		if (setrlimit(RLIMIT_NOFILE, &up)) {
+			up.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ?
+				      need : rl.rlim_max;
+			if (up.rlim_cur > rl.rlim_cur)
+				setrlimit(RLIMIT_NOFILE, &up);
+		}
+		if (getrlimit(RLIMIT_NOFILE, &rl)) {
+			snprintf(err, errlen, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+			return -1;
+		}
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+		return 0;
+	if (!cfg->max_connections_line && rl.rlim_cur > own) {
+		/* the default, not the operator's figure: as many as the limit allows */
+		*max_conn = (uint32_t)(rl.rlim_cur - own);
+		snprintf(err, errlen, "max_connections not configured: %u (the open-file limit "
+			 "%llu less %u for townd itself) instead of the default %u", *max_conn,
+			 (unsigned long long)rl.rlim_cur, (unsigned int)own, cfg->max_connections);
+		return 1;
+	}
+	if (cfg->source[0] && cfg->max_connections_line)
+		snprintf(where, sizeof(where), "%s:%u: [server] key 'max_connections'",
+			 cfg->source, cfg->max_connections_line);
+	else
+		snprintf(where, sizeof(where), "%s%s[server] key 'max_connections'",
+			 cfg->source, cfg->source[0] ? ": " : "");
+	snprintf(err, errlen, "%s: %u connections need %llu open files (%u for townd itself), "
+		 "but the limit is %llu (hard %llu): raise LimitNOFILE= in townd.service or "
+		 "lower max_connections", where, cfg->max_connections, (unsigned long long)need,
+		 (unsigned int)own, (unsigned long long)rl.rlim_cur,
+		 rl.rlim_max == RLIM_INFINITY ? ~0ull : (unsigned long long)rl.rlim_max);
+	return -1;
 }
 
 static int open_listener(const struct sockaddr_storage *ss, socklen_t len, char *err,
@@ -281,6 +618,11 @@ static void net_free(struct townd_net *n)
 		close(n->sigfd);
 	if (n->tfd >= 0)
 		close(n->tfd);
+	if (n->rtfd >= 0)
+		close(n->rtfd);
+	if (n->spare >= 0)
+		close(n->spare);
+	townd_addrtab_free(&n->addrs);
 	free(n->c);
 	free(n->freel);
 	free(n->buf);
@@ -289,24 +631,45 @@ static void net_free(struct townd_net *n)
 	free(n->core);
 }
 
+/* The sweep's period: a quarter of the shortest timeout, within 0.1..1 s. */
+static struct timespec tick_of(const struct townd_config *cfg)
+{
+	uint32_t s = cfg->first_frame_timeout_s < cfg->idle_timeout_s ?
+		     cfg->first_frame_timeout_s : cfg->idle_timeout_s;
+	int64_t ms = (int64_t)s * 1000 / 4;
+
+	if (ms < TICK_MIN_MS)
+		ms = TICK_MIN_MS;
+	if (ms > TICK_MAX_MS)
+		ms = TICK_MAX_MS;
+	return (struct timespec){ ms / 1000, (long)(ms % 1000) * 1000000L };
+}
+
 int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 	      char *err, size_t errlen)
 {
-	struct townd_net n = { .cfg = cfg, .ep = -1, .sigfd = -1, .tfd = -1 };
-	struct itimerspec its = { .it_interval = { 5, 0 }, .it_value = { 5, 0 } };
+	struct townd_net n = { .cfg = cfg, .ep = -1, .sigfd = -1, .tfd = -1, .rtfd = -1,
+			       .spare = -1, .tl = { { NIL, NIL }, { NIL, NIL } } };
+	struct itimerspec its;
 	struct epoll_event ev;
 	struct gmp_keypair key;
 	sigset_t mask;
 	bool stop = false;
 	uint64_t batch0 = 0;
-	int rc = -1;
+	int rc = townd_fd_limit(cfg, (unsigned int)n_fds + cfg->n_listen, &n.max_conn, err, errlen);
 
+	if (rc < 0)
+		return -1;
+	if (rc > 0)
+		fprintf(stderr, "townd: %s\n", err);	/* the default lowered: said, not fatal */
+	rc = -1;
 	if (sodium_init() < 0) {
 		snprintf(err, errlen, "libsodium failed to initialise");
 		return -1;
 	}
 	if (townd_key_load(cfg->key_file, &key, err, errlen))
 		return -1;
+	townd_addrtab_init(&n.addrs);
 	n.core = malloc(sizeof(*n.core));
 	n.buf = malloc(READ_CHUNK);
 	if (!n.core || !n.buf) {
@@ -322,6 +685,7 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 	}
 	if (townd_core_set_key_file(n.core, cfg->key_file, err, errlen))
 		goto out;
+	n.core->stats_every_s = cfg->stats_interval_s;
 	sodium_memzero(&key, sizeof(key));
 	for (int i = 0; i < n_fds; i++)
 		n.lfd[n.n_lfd++] = listen_fds[i];
@@ -341,11 +705,15 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	its.it_interval = its.it_value = tick_of(cfg);
 	n.ep = epoll_create1(EPOLL_CLOEXEC);
 	n.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	n.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (n.ep < 0 || n.sigfd < 0 || n.tfd < 0 || timerfd_settime(n.tfd, 0, &its, NULL)) {
-		snprintf(err, errlen, "epoll/signalfd/timerfd: %s", strerror(errno));
+	n.rtfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	n.spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (n.ep < 0 || n.sigfd < 0 || n.tfd < 0 || n.rtfd < 0 || n.spare < 0 ||
+	    timerfd_settime(n.tfd, 0, &its, NULL)) {
+		snprintf(err, errlen, "epoll/signalfd/timerfd//dev/null: %s", strerror(errno));
 		goto out;
 	}
 	ev.events = EPOLLIN;
@@ -353,14 +721,16 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 	epoll_ctl(n.ep, EPOLL_CTL_ADD, n.sigfd, &ev);
 	ev.data.u64 = TOK_TIMER;
 	epoll_ctl(n.ep, EPOLL_CTL_ADD, n.tfd, &ev);
-	for (int i = 0; i < n.n_lfd; i++) {
+	ev.data.u64 = TOK_RESUME;
+	epoll_ctl(n.ep, EPOLL_CTL_ADD, n.rtfd, &ev);
+	for (int i = 0; i < n.n_lfd; i++)
 		fcntl(n.lfd[i], F_SETFL, fcntl(n.lfd[i], F_GETFL) | O_NONBLOCK);
-		ev.data.u64 = TOK_LISTEN | (uint64_t)i;
-		if (epoll_ctl(n.ep, EPOLL_CTL_ADD, n.lfd[i], &ev)) {
-			snprintf(err, errlen, "epoll: %s", strerror(errno));
-			goto out;
-		}
+	if (listeners_watch(&n)) {
+		snprintf(err, errlen, "epoll: %s", strerror(errno));
+		goto out;
 	}
+	n.log.start_ms = mono_ms();
+	n.stats_due_ms = n.log.start_ms + (int64_t)cfg->stats_interval_s * 1000;
 	sd_notify(0, "READY=1\nSTATUS=accepting meter connections");
 	fprintf(stderr, "townd: ready, %d listening socket(s), database %s\n", n.n_lfd,
 		cfg->database);
@@ -381,8 +751,16 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 			} else if (tok == TOK_TIMER) {
 				uint64_t x;
 
-				if (read(n.tfd, &x, sizeof(x)) > 0)
-					idle_sweep(&n);
+				if (read(n.tfd, &x, sizeof(x)) > 0 && sweep(&n)) {
+					snprintf(err, errlen, "database %s: write failed, "
+						 "stopping", cfg->database);
+					goto out;
+				}
+			} else if (tok == TOK_RESUME) {
+				uint64_t x;
+
+				if (read(n.rtfd, &x, sizeof(x)) > 0)
+					listeners_resume(&n);
 			} else if (tok & TOK_LISTEN) {
 				do_accept(&n, n.lfd[tok & 0xff]);
 			} else if ((t = by_token(&n, tok))) {
@@ -417,7 +795,9 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 		batch0 = n.core->st.frames;
 	}
 	sd_notify(0, "STOPPING=1");
-	/* counters of the last iteration (e.g. only bad frames) */
+	n.log.start_ms -= LOG_WINDOW_MS;	/* report what the last window suppressed */
+	ratelog_roll(&n, mono_ms());
+	/* counters not written yet (rejected input) */
 	if (townd_core_flush(n.core, send_cb, &n) || townd_core_save(n.core)) {
 		snprintf(err, errlen, "database %s: write failed", cfg->database);
 		goto out;

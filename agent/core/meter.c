@@ -458,7 +458,7 @@ int meter_init(struct meter *m, const struct meter_config *cfg, struct sensor *s
 	m->spec = cfg->tariff_spec;
 	m->tariff = cfg->tariff;
 	snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, METER_TARIFF_FILE);
-	r = tariff_file_load(path, &m->spec, &m->tariff, err, errlen);
+	r = tariff_file_load(path, &m->spec, &m->tariff, NULL, err, errlen);
 	if (r == -ENOENT) {
 		m->spec = cfg->tariff_spec;
 		m->tariff = cfg->tariff;

@@ -85,7 +85,7 @@ int meter_set_tariff(struct meter *m, const struct tariff_spec *spec, const char
 	r = tariff_compile(spec, &t, badkey, msg, len);
 	if (r)
 		return r;
-	r = tariff_file_save(m->cfg.state_dir, METER_TARIFF_FILE, spec);
+	r = tariff_file_save(m->cfg.state_dir, METER_TARIFF_FILE, spec, NULL);
 	if (r) {
 		*badkey = NULL;
 		snprintf(msg, len, "cannot save the tariff in %s: %s", m->cfg.state_dir, strerror(-r));

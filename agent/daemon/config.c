@@ -562,8 +562,9 @@ static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
 	return set_key(p, e->section, e->key, e->value, e->line);
 }
 
-int config_parse(struct meter_config *c, const char *name, const char *text,
-		 char *err, size_t errlen)
+/* The text given, or the file `name` when text is NULL. */
+static int parse(struct meter_config *c, const char *name, const char *text, char *err,
+		 size_t errlen)
 {
 	struct parser *p = calloc(1, sizeof(*p));
 	int r;
@@ -576,7 +577,8 @@ int config_parse(struct meter_config *c, const char *name, const char *text,
 	ini_init(&p->ini, name, 0, err, errlen);
 	config_defaults(c);
 	strlcpy_chk(c->path, name, sizeof(c->path));
-	r = ini_parse_text(&p->ini, text, on_entry, p);
+	r = text ? ini_parse_text(&p->ini, text, on_entry, p) :
+		   ini_parse_file(&p->ini, name, 1u << 20, on_entry, p);
 	if (!r)
 		r = validate(p);
 	ini_free(&p->ini);
@@ -584,23 +586,13 @@ int config_parse(struct meter_config *c, const char *name, const char *text,
 	return r;
 }
 
+int config_parse(struct meter_config *c, const char *name, const char *text,
+		 char *err, size_t errlen)
+{
+	return parse(c, name, text, err, errlen);
+}
+
 int config_load(struct meter_config *c, const char *path, char *err, size_t errlen)
 {
-	struct parser *p = calloc(1, sizeof(*p));
-	int r;
-
-	if (!p) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -ENOMEM;
-	}
-	p->c = c;
-	ini_init(&p->ini, path, 0, err, errlen);
-	config_defaults(c);
-	strlcpy_chk(c->path, path, sizeof(c->path));
-	r = ini_parse_file(&p->ini, path, 1u << 20, on_entry, p);
-	if (!r)
-		r = validate(p);
-	ini_free(&p->ini);
-	free(p);
-	return r;
+	return parse(c, path, NULL, err, errlen);
 }

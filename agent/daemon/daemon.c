@@ -77,7 +77,7 @@ static void start_uplink(struct daemon *d)
 	char err[512] = "";
 	int r;
 
-	r = uplink_service_init(&d->usvc, d->bus, d->event, &d->town, &hooks);
+	r = uplink_service_init(&d->usvc, d->bus, d->event, &d->svc, &d->town, &hooks);
 	if (r >= 0)
 		r = town_uplink_start(&d->town, &d->cfg, &d->meter, d->event, &hooks, err, sizeof(err));
 	if (r < 0) {

@@ -238,11 +238,9 @@ static void hook_log(void *ctx, int level, const char *msg)
 
 /* ---- authorised methods --------------------------------------------------- */
 
-typedef int (*action_fn)(struct service *s, sd_bus_message *m, const char *who);
-
 struct pending {
-	struct service *s;
-	action_fn fn;
+	service_authorised_fn fn;
+	void *ctx;
 	const char *action;
 };
 
@@ -258,20 +256,28 @@ static void auth_done(void *userdata, sd_bus_message *m, int allowed, const char
 		sd_bus_reply_method_errorf(m, SD_BUS_ERROR_ACCESS_DENIED, "%s is not authorised for %s",
 					   who, p->action);
 	else if (sd_bus_message_rewind(m, true) >= 0)
-		p->fn(p->s, m, who);
+		p->fn(p->ctx, m, who);
 	free(p);
 }
 
-static int authorise(struct service *s, sd_bus_message *m, const char *action, action_fn fn)
+int service_authorise(struct service *s, sd_bus_message *m, const char *action,
+		      service_authorised_fn fn, void *ctx)
 {
 	struct pending *p = calloc(1, sizeof(*p));
 
 	if (!p)
 		return -ENOMEM;
-	p->s = s;
 	p->fn = fn;
+	p->ctx = ctx;
 	p->action = action;
 	return auth_check(&s->auth, m, action, auth_done, p) < 0 ? -ENOMEM : 1;
+}
+
+/* The meter's own methods: fn runs with the service as its context. */
+static int authorise(struct service *s, sd_bus_message *m, const char *action,
+		     service_authorised_fn fn)
+{
+	return service_authorise(s, m, action, fn, s);
 }
 
 static int reply_result(sd_bus_message *m, int r, const char *msg)
@@ -283,36 +289,41 @@ static int reply_result(sd_bus_message *m, int r, const char *msg)
 	return sd_bus_reply_method_errorf(m, METER_ERR_FAILED, "%s", msg);
 }
 
-static int do_disconnect(struct service *s, sd_bus_message *m, const char *who)
+static int do_disconnect(void *ctx, sd_bus_message *m, const char *who)
 {
+	struct service *s = ctx;
 	char msg[128] = "";
 
 	return reply_result(m, meter_disconnect(s->m, who, msg, sizeof(msg)), msg);
 }
 
-static int do_arm(struct service *s, sd_bus_message *m, const char *who)
+static int do_arm(void *ctx, sd_bus_message *m, const char *who)
 {
+	struct service *s = ctx;
 	char msg[128] = "";
 
 	return reply_result(m, meter_arm_reconnect(s->m, who, msg, sizeof(msg)), msg);
 }
 
-static int do_confirm(struct service *s, sd_bus_message *m, const char *who)
+static int do_confirm(void *ctx, sd_bus_message *m, const char *who)
 {
+	struct service *s = ctx;
 	char msg[128] = "";
 
 	return reply_result(m, meter_confirm_reconnect(s->m, who, msg, sizeof(msg)), msg);
 }
 
-static int do_clear_lockout(struct service *s, sd_bus_message *m, const char *who)
+static int do_clear_lockout(void *ctx, sd_bus_message *m, const char *who)
 {
+	struct service *s = ctx;
 	char msg[128] = "";
 
 	return reply_result(m, meter_clear_lockout(s->m, who, service_mono_ms(), msg, sizeof(msg)), msg);
 }
 
-static int do_self_test(struct service *s, sd_bus_message *m, const char *who)
+static int do_self_test(void *ctx, sd_bus_message *m, const char *who)
 {
+	struct service *s = ctx;
 	char buf[2048];
 	sd_bus_message *reply = NULL;
 	char *line, *save = NULL;
@@ -388,8 +399,9 @@ static int read_tariff(sd_bus_message *m, struct tariff_spec *spec, sd_bus_error
 	return sd_bus_message_exit_container(m);
 }
 
-static int do_set_tariff(struct service *s, sd_bus_message *m, const char *who)
+static int do_set_tariff(void *ctx, sd_bus_message *m, const char *who)
 {
+	struct service *s = ctx;
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	struct tariff_spec spec;
 	const char *bad = NULL;
@@ -443,8 +455,9 @@ static int check_declare(sd_bus_message *m, const char **name, uint32_t *watts, 
 	return 0;
 }
 
-static int do_declare(struct service *s, sd_bus_message *m, const char *who)
+static int do_declare(void *ctx, sd_bus_message *m, const char *who)
 {
+	struct service *s = ctx;
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	const char *name;
 	uint32_t watts, dur;

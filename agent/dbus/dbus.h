@@ -40,6 +40,14 @@ int service_init(struct service *s, sd_bus *bus, sd_event *event, uint32_t inter
 /* After meter_init(): authorisation (may talk to the bus), then the meter pointer. */
 int service_start(struct service *s, struct meter *m, char *err, size_t errlen);
 void service_done(struct service *s);
+/*
+ * Authorise a method call of another interface of the meter (Uplink1) with
+ * the same polkit/group rules: fn runs (and replies) when it is allowed,
+ * else the caller gets AccessDenied. 1, or -errno.
+ */
+typedef int (*service_authorised_fn)(void *ctx, sd_bus_message *m, const char *who);
+int service_authorise(struct service *s, sd_bus_message *m, const char *action,
+		      service_authorised_fn fn, void *ctx);
 /* Export org.gridmeter.Meter1.Test (dbus_test.c). */
 int service_add_test_hooks(struct service *s);
 

@@ -22,6 +22,9 @@ static void snapshot(const struct town_uplink *u, struct uplink_props *p)
 	p->backlog = gmpc_backlog(&u->gc);
 	p->acked = u->ob.acked;
 	p->last_ack = u->last_ack_ms;
+	snprintf(p->session, sizeof(p->session), "%s", gmpc_state_name(u->gc.state));
+	snprintf(p->keys, sizeof(p->keys), "%s", u->cred.has_next_key ? "rotating" :
+		 u->cred.has_next_town ? "town-key-pending" : "current");
 }
 
 static int get_prop(sd_bus *bus, const char *path, const char *iface, const char *p,
@@ -65,6 +68,10 @@ static int get_prop(sd_bus *bus, const char *path, const char *iface, const char
 		return sd_bus_message_append(reply, "t", v.acked);
 	if (!strcmp(p, "LastAcknowledgement"))
 		return sd_bus_message_append(reply, "x", v.last_ack);
+	if (!strcmp(p, "Session"))
+		return sd_bus_message_append(reply, "s", v.session);
+	if (!strcmp(p, "KeyState"))
+		return sd_bus_message_append(reply, "s", v.keys);
 	if (!strcmp(p, "Counters"))
 		return sd_bus_message_append(reply, "a{st}", 12,
 			"records", u->records, "next-sequence", gmpc_next(&u->gc),
@@ -82,7 +89,7 @@ static int emit(sd_event_source *es, uint64_t usec, void *userdata)
 {
 	struct uplink_service *s = userdata;
 	struct uplink_props v;
-	const char *names[12];
+	const char *names[16];
 	size_t n = 0;
 
 	(void)es;
@@ -106,6 +113,10 @@ static int emit(sd_event_source *es, uint64_t usec, void *userdata)
 		names[n++] = "Acknowledged";
 	if (v.last_ack != s->sent.last_ack)
 		names[n++] = "LastAcknowledgement";
+	if (strcmp(v.session, s->sent.session))
+		names[n++] = "Session";
+	if (strcmp(v.keys, s->sent.keys))
+		names[n++] = "KeyState";
 	names[n] = NULL;
 	s->sent = v;
 	if (n)
@@ -133,6 +144,31 @@ static void hook_route(void *ctx, const char *route, const char *reason)
 	hook_changed(s);
 }
 
+static int rotate_allowed(void *ctx, sd_bus_message *m, const char *who)
+{
+	struct uplink_service *s = ctx;
+	char err[320] = "";
+	int r;
+
+	fprintf(stderr, "<5>uplink: key rotation asked by %s\n", who);
+	r = town_uplink_rotate_key(s->u, err, sizeof(err));
+	if (r)
+		return sd_bus_reply_method_errorf(m, r == -EROFS ? METER_ERR_STATE : METER_ERR_FAILED,
+						  "%s", err);
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+static int rotate_key(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+	struct uplink_service *s = userdata;
+
+	(void)e;
+	if (s->u->cred.has_next_key)
+		return sd_bus_reply_method_errorf(m, METER_ERR_STATE, "a key rotation is under way "
+						  "(KeyState rotating)");
+	return service_authorise(s->svc, m, "org.gridmeter.meter.rotate-key", rotate_allowed, s);
+}
+
 #define PROP(name, sig) SD_BUS_PROPERTY(name, sig, get_prop, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE)
 static const sd_bus_vtable uplink_vtable[] = {
 	SD_BUS_VTABLE_START(0),
@@ -147,17 +183,21 @@ static const sd_bus_vtable uplink_vtable[] = {
 	PROP("Backlog", "t"),
 	PROP("Acknowledged", "t"),
 	PROP("LastAcknowledgement", "x"),
+	PROP("Session", "s"),
+	PROP("KeyState", "s"),
 	SD_BUS_PROPERTY("Counters", "a{st}", get_prop, 0, 0),
+	SD_BUS_METHOD("RotateKey", "", "", rotate_key, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_NAMES("RouteChanged", "ss", SD_BUS_PARAM(route) SD_BUS_PARAM(reason), 0),
 	SD_BUS_VTABLE_END,
 };
 
 int uplink_service_init(struct uplink_service *s, sd_bus *bus, sd_event *event,
-			struct town_uplink *u, struct town_uplink_hooks *hooks)
+			struct service *svc, struct town_uplink *u, struct town_uplink_hooks *hooks)
 {
 	int r;
 
 	memset(s, 0, sizeof(*s));
+	s->svc = svc;
 	s->bus = bus;
 	s->event = event;
 	s->u = u;

@@ -17,14 +17,12 @@
 
 #include "gmlink.h"
 #include "meter.h"
-#include "tariff_gmp.h"
 
 #ifndef N_TTY
 #define N_TTY		0
 #endif
 #define RETRY_MS	1000	/* no route (ENOLINK) or a dead modem line: try again */
 #define REQ_DURATION_S	900	/* an allocation request stands for this long */
-#define TIME_WARN_MS	10000	/* clock further than this from the town server's: log */
 
 static int64_t clock_ms(clockid_t id)
 {
@@ -272,101 +270,151 @@ static void pump(struct town_uplink *u)
 		sd_event_source_set_io_events(u->gml_src, EPOLLIN | EPOLLOUT);
 }
 
-static void record(struct town_uplink *u, struct gmp_msg *msg)
+/* The record flags of this moment: is the meter's clock trusted. */
+static uint32_t time_flags(const struct town_uplink *u)
+{
+	return meter_time_trusted(u->m) ? 0 : GMP_RF_TIME_UNTRUSTED;
+}
+
+/* >= 0 queued (on disk, or held in memory while the disk refuses), < 0 not. */
+static int record(struct town_uplink *u, struct gmp_msg *msg)
 {
 	uint64_t dropped = u->ob.dropped;
 	int r = gmpc_record(&u->gc, msg);
 
 	if (r < 0) {
-		meter_log(u->m, LOG_ERR, "uplink: outbox %s: %s: a %s record is lost", u->ob.dir,
+		meter_log(u->m, LOG_ERR, "uplink: outbox %s: %s: a %s record waits", u->ob.dir,
 			  strerror(-r), gmp_type_name(msg->type));
-		return;
+		return r;
 	}
 	u->records++;
 	if (u->ob.dropped != dropped)
 		meter_log(u->m, LOG_WARNING, "uplink: outbox over [uplink] outbox_max (%u MiB): "
 			  "%llu oldest records dropped unsent", u->cfg->outbox_max_mib,
 			  (unsigned long long)(u->ob.dropped - dropped));
+	return r;
 }
 
-/* ---- messages from the town server ---------------------------------------- */
-
-/* 0, or -1 when the meter refused the tariff (logged). */
-static int apply_tariff(struct town_uplink *u)
+static int record_sink(void *ctx, struct gmp_msg *m)
 {
-	const char *bad = NULL;
-	char why[200];
+	return record(ctx, m);
+}
 
-	u->tariff_at = 0;
-	if (meter_set_tariff(u->m, &u->tariff, "the town server", &bad, why, sizeof(why))) {
-		meter_log(u->m, LOG_ERR, "uplink: tariff update %lld refused: %s%s%s",
-			  (long long)u->tariff_tseq, bad ? bad : "", bad ? ": " : "", why);
-		return -1;
+/* ---- the key files: town key and meter key rotations ------------------------ */
+
+/* The client takes the key file's keys for its next handshake. */
+static void reload_keys(struct town_uplink *u)
+{
+	const struct uplink_credentials *c = &u->cred;
+
+	if (gmpc_set_keys(&u->gc, &c->key, c->town_pk, c->has_next_town ? c->town_pk_next : NULL))
+		meter_log(u->m, LOG_ERR, "uplink: the keys of %s are not usable", c->path);
+	gmpc_rehandshake(&u->gc, clock_ms(CLOCK_MONOTONIC));
+}
+
+/* Start a rotation of the meter's key pair (D-Bus RotateKey, or resumed at start). */
+int town_uplink_rotate_key(struct town_uplink *u, char *err, size_t errlen)
+{
+	struct gmp_msg r = { .type = GMP_KEY_ROTATE };
+	int rc;
+
+	rc = credentials_meter_rotation_begin(&u->cred, r.key_rotate.pk, err, errlen);
+	if (rc)
+		return rc;
+	r.key_rotate.time = clock_ms(CLOCK_REALTIME) / 1000;
+	rc = record(u, &r);
+	if (rc < 0) {
+		snprintf(err, errlen, "the outbox refused the key-rotate record: %s", strerror(-rc));
+		return rc;
 	}
-	meter_log(u->m, LOG_NOTICE, "uplink: tariff update %lld from the town server in force",
-		  (long long)u->tariff_tseq);
+	u->rotate_seq = (uint64_t)r.key_rotate.seq;
+	meter_log(u->m, LOG_NOTICE, "uplink: key rotation: the next public key goes to the town "
+		  "server as record %llu; the key changes once it is acknowledged",
+		  (unsigned long long)u->rotate_seq);
+	pump(u);
 	return 0;
 }
 
-/* A tariff update takes effect at its time (at once if that has passed). */
-static int tariff_update(struct town_uplink *u, const struct gmp_msg *msg, int64_t now_s)
+/* The town server holds the key-rotate record: the next key becomes ours. */
+static void rotation_acknowledged(struct town_uplink *u)
 {
-	char why[200];
+	char err[320];
 
-	if (tariff_from_gmp(msg, &u->m->spec, &u->tariff, why, sizeof(why))) {
-		meter_log(u->m, LOG_ERR, "uplink: tariff update %lld refused: %s",
-			  (long long)msg->tariff.tseq, why);
-		return GMP_CMD_UNSUPPORTED;
+	if (!u->rotate_seq || u->ob.acked < u->rotate_seq)
+		return;
+	if (credentials_meter_rotation_finish(&u->cred, err, sizeof(err))) {
+		meter_log(u->m, LOG_ERR, "uplink: key rotation: %s", err);
+		return;
 	}
-	u->tariff_tseq = msg->tariff.tseq;
-	u->tariff_at = msg->tariff.effective > now_s ? msg->tariff.effective : now_s;
-	if (u->tariff_at > now_s) {
-		meter_log(u->m, LOG_NOTICE, "uplink: tariff update %lld takes effect at %lld",
-			  (long long)u->tariff_tseq, (long long)u->tariff_at);
-		return GMP_CMD_OK;
-	}
-	return apply_tariff(u) ? GMP_CMD_UNSUPPORTED : GMP_CMD_OK;
+	u->rotate_seq = 0;
+	meter_log(u->m, LOG_NOTICE, "uplink: key rotation: the town server holds the new key; "
+		  "the meter uses it from this handshake on");
+	reload_keys(u);
 }
+
+/* ---- messages from the town server ---------------------------------------- */
 
 /* A command of the town server, in order, once: its status goes back to the town. */
 static int on_command(void *ctx, const struct gmp_msg *msg)
 {
 	struct town_uplink *u = ctx;
-	int64_t now = clock_ms(CLOCK_REALTIME);
 
-	switch (msg->type) {
-	case GMP_GRANT:
-		meter_log(u->m, LOG_NOTICE, "uplink: the town server grants %lld W until %lld "
-			  "(request %lld)", (long long)msg->grant.granted_w,
-			  (long long)msg->grant.until, (long long)msg->grant.req_id);
-		if (msg->grant.until * 1000 <= now)
-			return GMP_CMD_EXPIRED;
-		meter_set_grant(u->m, msg->grant.granted_w);
-		u->grant_until = msg->grant.until;
-		return GMP_CMD_OK;
-	case GMP_TARIFF:
-		return tariff_update(u, msg, now / 1000);
-	case GMP_TOWN_KEY:
-		meter_log(u->m, LOG_WARNING, "uplink: town key rotation (command %lld) is not "
-			  "supported by this meterd yet", (long long)msg->town_key.tseq);
-		return GMP_CMD_UNSUPPORTED;
-	default:
-		return GMP_CMD_INVALID;
-	}
+	return tc_command(&u->cmd, msg, clock_ms(CLOCK_REALTIME) / 1000);
+}
+
+/* The gmproto client's status line for the next HELLO. */
+static void hello_status(struct town_uplink *u)
+{
+	unsigned int f = 0;
+
+	if (!u->m->recovery.have_snapshot)
+		f |= GMP_HELLO_STORE_NEW;
+	if (!u->m->last_clean)
+		f |= GMP_HELLO_UNCLEAN;
+	gmpc_set_status(&u->gc, meter_time_trusted(u->m), f);
 }
 
 /* A new session with the town server: its time and its view of our registers. */
 static void on_welcome(void *ctx, const struct gmpc_welcome *w)
 {
 	struct town_uplink *u = ctx;
+	uint64_t before[3], after[3], delta[3];
+	char err[320];
+	int r;
 
 	meter_log(u->m, LOG_INFO, "uplink: session %u with the town server, round trip %lld ms, "
 		  "it holds our records up to %lld", w->sid, (long long)w->rtt_ms,
 		  (long long)w->upto);
-	if (w->time_ok && (w->offset_ms > TIME_WARN_MS || w->offset_ms < -TIME_WARN_MS))
-		meter_log(u->m, LOG_WARNING, "uplink: the clock is %lld ms (+-%lld) off the town "
-			  "server's (is time synchronisation running?)", (long long)-w->offset_ms,
-			  (long long)w->uncertainty_ms);
+	if (w->town_key_next) {
+		/* the town answered under its next key: that key is the town's now */
+		if (credentials_town_rotation_finish(&u->cred, err, sizeof(err)))
+			meter_log(u->m, LOG_ERR, "uplink: town key rotation: %s", err);
+		else if (gmpc_set_keys(&u->gc, &u->cred.key, u->cred.town_pk, NULL))
+			meter_log(u->m, LOG_ERR, "uplink: town key rotation: the new key is not usable");
+		else
+			meter_log(u->m, LOG_NOTICE, "uplink: the town server's new key is in force");
+	}
+	if (w->time_ok) {
+		r = meter_clock_sample(u->m, w->offset_ms, w->uncertainty_ms,
+				       clock_ms(CLOCK_MONOTONIC));
+		if (r < 0)
+			meter_log(u->m, LOG_ERR, "uplink: the town server's time (%+lld ms) could not "
+				  "be applied: %s", (long long)w->offset_ms, strerror(-r));
+	} else {
+		meter_log(u->m, LOG_WARNING, "uplink: the town server's time is not used: round trip "
+			  "%lld ms", (long long)w->rtt_ms);
+	}
+	if (w->reg_import_mwh >= 0 && w->reg_export_mwh >= 0 && w->reg_renew_mwh >= 0) {
+		meter_lifetime(u->m, &before[0], &before[1], &before[2]);
+		if (meter_town_view(u->m, (uint64_t)w->reg_import_mwh, (uint64_t)w->reg_export_mwh,
+				    (uint64_t)w->reg_renew_mwh) == 1) {
+			meter_lifetime(u->m, &after[0], &after[1], &after[2]);
+			for (int i = 0; i < 3; i++)
+				delta[i] = after[i] > before[i] ? after[i] - before[i] : 0;
+			tr_raised(&u->rep, delta);
+		}
+	}
+	hello_status(u);
 }
 
 static void on_log(void *ctx, int level, const char *msg)
@@ -388,6 +436,7 @@ static void send_request(struct town_uplink *u, int64_t want_w)
 		r.type = GMP_ALLOC_REL;
 		r.alloc_rel.time = now;
 		r.alloc_rel.req_id = u->req_id;
+		r.alloc_rel.flags = time_flags(u);
 	} else {
 		/* a new request supersedes the one before */
 		r.type = GMP_ALLOC_REQ;
@@ -395,9 +444,10 @@ static void send_request(struct town_uplink *u, int64_t want_w)
 		r.alloc_req.req_id = ++u->req_id;
 		r.alloc_req.power_w = want_w;
 		r.alloc_req.duration_s = REQ_DURATION_S;
+		r.alloc_req.flags = time_flags(u);
 	}
-	record(u, &r);
-	u->req_w = want_w;
+	if (record(u, &r) >= 0)
+		u->req_w = want_w;
 }
 
 static int64_t abs64(int64_t v)
@@ -421,49 +471,31 @@ static void request_changed(struct town_uplink *u, int64_t want_w)
 	}
 }
 
-/* ---- reports --------------------------------------------------------------- */
+/* ---- reports ----------------------------------------------------------------- */
 
 static void reports(struct town_uplink *u)
 {
-	int64_t now = clock_ms(CLOCK_REALTIME) / 1000;
-	const struct registers *rg = &u->m->reg;
-	uint32_t ri = u->cfg->report_interval_s, si = u->cfg->snapshot_interval_s;
+	struct tr_input in = { .now_s = clock_ms(CLOCK_REALTIME) / 1000,
+			       .trusted = meter_time_trusted(u->m) };
+	int64_t from_ms, to_ms, before = u->rep.report_from;
 
-	if (now >= u->next_report || now < u->report_from) {
-		int64_t end = now - now % ri;
-		struct gmp_msg r = { .type = GMP_READING };
-
-		r.reading.start = u->report_from;
-		r.reading.interval_s = end - u->report_from;
-		if (r.reading.interval_s <= 0 || r.reading.interval_s > 86400) {
-			/* the clock was stepped: a reading of one interval, marked */
-			r.reading.start = end - ri;
-			r.reading.interval_s = ri;
-			r.reading.flags = 1;	/* PROFILE_GAP */
-		}
-		r.reading.import_mwh = (int64_t)(rg->import.total_mwh - u->base_import);
-		r.reading.export_mwh = (int64_t)(rg->export.total_mwh - u->base_export);
-		r.reading.renew_mwh = (int64_t)(rg->renew.total_mwh - u->base_renew);
-		record(u, &r);
-		u->base_import = rg->import.total_mwh;
-		u->base_export = rg->export.total_mwh;
-		u->base_renew = rg->renew.total_mwh;
-		u->report_from = end;
-		u->next_report = end + ri;
-		/* a changed amount that was not worth a message of its own */
-		if (u->pending_w != u->req_w)
-			send_request(u, u->pending_w);
+	in.reg[0] = u->m->reg.import.total_mwh;
+	in.reg[1] = u->m->reg.export.total_mwh;
+	in.reg[2] = u->m->reg.renew.total_mwh;
+	if (meter_unrecorded(u->m, &from_ms, &to_ms)) {
+		in.have_unrecorded = true;
+		in.unrec_from_s = from_ms / 1000;
+		in.unrec_to_s = to_ms / 1000;
 	}
-	if (si && (now >= u->next_snapshot || u->next_snapshot - now > si)) {
-		struct gmp_msg r = { .type = GMP_REGISTERS };
-
-		r.regs.time = now;
-		r.regs.import_mwh = (int64_t)rg->import.total_mwh;
-		r.regs.export_mwh = (int64_t)rg->export.total_mwh;
-		r.regs.renew_mwh = (int64_t)rg->renew.total_mwh;
-		record(u, &r);
-		u->next_snapshot = now - now % si + si;
+	if (meter_reconstructed(u->m, &from_ms, &to_ms)) {
+		in.have_reconstructed = true;
+		in.recon_from_s = from_ms / 1000;
+		in.recon_to_s = to_ms / 1000;
 	}
+	tr_step(&u->rep, &in, record_sink, u);
+	/* a changed amount that was not worth a message of its own goes with a reading */
+	if (u->rep.report_from != before && u->pending_w != u->req_w)
+		send_request(u, u->pending_w);
 }
 
 /* ---- struct uplink (the meter's view) ------------------------------------------ */
@@ -500,6 +532,7 @@ static void op_alarm(struct uplink *base, unsigned int code, bool active)
 	r.alarm.time = clock_ms(CLOCK_REALTIME) / 1000;
 	r.alarm.code = code;
 	r.alarm.active = active;
+	r.alarm.flags = time_flags(u);
 	record(u, &r);
 	pump(u);
 }
@@ -529,13 +562,12 @@ static void arm(struct town_uplink *u)
 		t = min64(t, sim900_deadline(&u->modem));
 	if (u->retry_at)
 		t = min64(t, u->retry_at);
-	t = min64(t, now + u->next_report * 1000 - real);
-	if (u->cfg->snapshot_interval_s)
-		t = min64(t, now + u->next_snapshot * 1000 - real);
-	if (u->grant_until)
-		t = min64(t, now + u->grant_until * 1000 - real);
-	if (u->tariff_at)
-		t = min64(t, now + u->tariff_at * 1000 - real);
+	if (tr_due(&u->rep) != INT64_MAX)
+		t = min64(t, now + tr_due(&u->rep) * 1000 - real);
+	else
+		t = min64(t, now + 1000);	/* reports wait for a trusted clock */
+	if (tc_due(&u->cmd) != INT64_MAX)
+		t = min64(t, now + tc_due(&u->cmd) * 1000 - real);
 	if (t < now)
 		t = now;
 	sd_event_source_set_time(u->timer_src, (uint64_t)t * 1000);
@@ -550,6 +582,11 @@ static void after(struct town_uplink *u)
 		u->last_ack_ms = clock_ms(CLOCK_REALTIME);
 		u->broken_logged = false;
 	}
+	if (u->cmd.keys_changed) {
+		u->cmd.keys_changed = false;
+		reload_keys(u);
+	}
+	rotation_acknowledged(u);
 	update_route(u, clock_ms(CLOCK_MONOTONIC));
 	pump(u);
 	arm(u);
@@ -571,15 +608,9 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
 	if (u->have_modem)
 		sim900_tick(&u->modem, now);
 	gmpc_tick(&u->gc, now);
+	hello_status(u);
 	reports(u);
-	if (u->tariff_at && clock_ms(CLOCK_REALTIME) / 1000 >= u->tariff_at)
-		(void)apply_tariff(u);	/* logged; the town heard 'scheduled' already */
-	if (u->grant_until && clock_ms(CLOCK_REALTIME) / 1000 >= u->grant_until) {
-		u->grant_until = 0;
-		meter_log(u->m, LOG_NOTICE, "uplink: the town server's grant expired: back to "
-			  "[allocation] grid_allocation");
-		meter_set_grant(u->m, u->cfg->grid_allocation_w);
-	}
+	tc_tick(&u->cmd, clock_ms(CLOCK_REALTIME) / 1000);
 	after(u);
 	return 0;
 }
@@ -682,7 +713,7 @@ int town_uplink_start(struct town_uplink *u, const struct meter_config *cfg, str
 	struct gmpc_hooks gh = { .send = send_frame, .command = on_command,
 				 .welcome = on_welcome, .log = on_log };
 	char dir[CFG_PATH + 16];
-	int64_t now;
+	uint64_t reg[3];
 
 	memset(u, 0, sizeof(*u));
 	u->base.ops = &town_ops;
@@ -728,13 +759,13 @@ int town_uplink_start(struct town_uplink *u, const struct meter_config *cfg, str
 		return -ENOMEM;
 	}
 	/* a register snapshot at every start, then readings from now on */
-	now = clock_ms(CLOCK_REALTIME) / 1000;
-	u->report_from = now;
-	u->next_report = now - now % cfg->report_interval_s + cfg->report_interval_s;
-	u->base_import = rg->import.total_mwh;
-	u->base_export = rg->export.total_mwh;
-	u->base_renew = rg->renew.total_mwh;
-	u->next_snapshot = now;
+	reg[0] = rg->import.total_mwh;
+	reg[1] = rg->export.total_mwh;
+	reg[2] = rg->renew.total_mwh;
+	tr_init(&u->rep, cfg->report_interval_s, cfg->snapshot_interval_s,
+		clock_ms(CLOCK_REALTIME) / 1000, meter_time_trusted(m), reg);
+	tc_init(&u->cmd, m, cfg, &u->cred);
+	hello_status(u);
 	if (u->have_modem)
 		sim900_start_escape(&u->modem, clock_ms(CLOCK_MONOTONIC));
 	meter_log(m, LOG_INFO, "uplink: meter %u (%s), %s%s%s%zu neighbour link(s), outbox %s: "
@@ -742,6 +773,13 @@ int town_uplink_start(struct town_uplink *u, const struct meter_config *cfg, str
 		  u->have_modem ? "modem " : "no modem, ", u->have_modem ? cfg->modem_device : "",
 		  u->have_modem ? ", " : "", u->n_nb, dir, (unsigned long long)gmpc_backlog(&u->gc));
 	snprintf(u->reason, sizeof(u->reason), "starting");
+	if (u->cred.has_next_key) {
+		char why[320];
+
+		/* a rotation an earlier run began: its record may not have reached the town */
+		if (town_uplink_rotate_key(u, why, sizeof(why)))
+			meter_log(m, LOG_ERR, "uplink: key rotation not resumed: %s", why);
+	}
 	reports(u);
 	after(u);
 	return 0;

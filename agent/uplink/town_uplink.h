@@ -21,6 +21,8 @@
 #include "config.h"
 #include "credentials.h"
 #include "sim900.h"
+#include "town_commands.h"
+#include "town_reports.h"
 #include "gmp_client.h"
 #include "outbox.h"
 #include "pwrkey.h"
@@ -72,14 +74,11 @@ struct town_uplink {
 	bool broken_logged;		/* "acknowledgements missed" said for this route */
 	int64_t retry_at;		/* mono ms: no route, try again then */
 
-	/* reports (UTC seconds) */
-	int64_t report_from, next_report, next_snapshot;
-	uint64_t base_import, base_export, base_renew;
+	struct town_reports rep;	/* readings and snapshots */
+	struct town_commands cmd;	/* grants, tariffs, town keys */
+	uint64_t rotate_seq;		/* the key-rotate record of a meter key rotation; 0: none */
 	/* allocation requests */
 	int64_t req_id, req_w, pending_w;
-	int64_t grant_until;		/* UTC s; 0: no grant of the town server in force */
-	struct tariff_spec tariff;	/* an update waiting for its time */
-	int64_t tariff_at, tariff_tseq;	/* UTC s; 0: none waiting */
 	int64_t last_ack_ms;		/* real ms of the last acknowledgement; 0: none */
 	uint64_t last_acks;
 	uint64_t records, send_errors;
@@ -91,6 +90,13 @@ int town_uplink_start(struct town_uplink *u, const struct meter_config *cfg, str
 		      sd_event *ev, const struct town_uplink_hooks *hooks, char *err, size_t errlen);
 void town_uplink_stop(struct town_uplink *u);
 const char *town_uplink_route_name(enum tu_route r);
+/*
+ * Rotate the meter's key pair: the next pair goes into the key file and its
+ * public key to the town server as a record; once the town acknowledges
+ * it, the meter uses it. 0, or -errno with why in err (e.g. -EROFS: the key
+ * file is systemd's read-only copy).
+ */
+int town_uplink_rotate_key(struct town_uplink *u, char *err, size_t errlen);
 /* +CREG status as a word (home, roaming, searching, denied, ...). */
 const char *town_uplink_registration(const struct town_uplink *u);
 

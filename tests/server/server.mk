@@ -1,7 +1,7 @@
 # townd host end-to-end tests (issue 6): the server loop in a child
 # process on 127.0.0.1, simulated meters over TCP.
 UNIT_TESTS += townd_test_e2e
-townd_test_e2e_SRCS := $(TOWND_CORE) server/townd_net.c tests/server/simmeter.c \
+townd_test_e2e_SRCS := $(TOWND_CORE) $(TOWND_NET) tests/server/simmeter.c \
 	tests/server/simtown.c tests/server/townd_test_e2e.c
 townd_test_e2e_CFLAGS := $(TOWND_CFLAGS) -Itests/server
 townd_test_e2e_PKGS := $(TOWND_PKGS) libsystemd
@@ -10,18 +10,26 @@ townd_test_e2e_PKGS := $(TOWND_PKGS) libsystemd
 # SIM900 state machines against simulated SIM900s, townd; failover via a
 # neighbour's modem and back, townd outage.
 UNIT_TESTS += townd_test_failover
-townd_test_failover_SRCS = $(TOWND_CORE) server/townd_net.c lib/proto/outbox.c \
+townd_test_failover_SRCS = $(TOWND_CORE) $(TOWND_NET) lib/proto/outbox.c \
 	lib/proto/gmp_client.c agent/uplink/sim900.c tests/sim900/sim900sim.c \
 	tests/server/nonce_audit.c tests/server/simtown.c tests/server/townd_test_failover.c
 townd_test_failover_CFLAGS = $(TOWND_CFLAGS) -Itests/sim900 -Itests/server
 townd_test_failover_PKGS = $(TOWND_PKGS) libsystemd
 townd_test_failover_LDLIBS := -lutil
 
+# townd under hostile clients (issue 10): garbage, slow, replaying and
+# crowding peers, descriptor exhaustion, no disk write for them.
+UNIT_TESTS += townd_test_hostile
+townd_test_hostile_SRCS := $(TOWND_CORE) $(TOWND_NET) tests/server/simmeter.c \
+	tests/server/simtown.c tests/server/townd_test_hostile.c
+townd_test_hostile_CFLAGS := $(TOWND_CFLAGS) -Itests/server
+townd_test_hostile_PKGS := $(TOWND_PKGS) libsystemd
+
 # State lost on either side while meters report: townd's database restored
 # from a copy, a meter's state wiped; every frame captured and audited for
 # (key, nonce) repeats, the database checked for exactly-once storage.
 UNIT_TESTS += townd_test_restore
-townd_test_restore_SRCS = $(TOWND_CORE) server/townd_net.c lib/proto/outbox.c \
+townd_test_restore_SRCS = $(TOWND_CORE) $(TOWND_NET) lib/proto/outbox.c \
 	lib/proto/gmp_client.c tests/server/nonce_audit.c tests/server/simmeter.c \
 	tests/server/simtown.c tests/server/townd_test_restore.c
 townd_test_restore_CFLAGS = $(TOWND_CFLAGS) -Itests/server

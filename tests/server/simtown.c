@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "simtown.h"
 #include "townd_core.h"
 #include "townd_db.h"
@@ -95,4 +97,32 @@ int sim_town_add(struct sim_town *t, uint16_t id, const uint8_t pk[GMP_KEY_LEN])
 	rc = tdb_add_meter(&db, id, pk, NULL, 1, err, sizeof(err));
 	tdb_close(&db);
 	return rc;
+}
+
+int64_t sim_town_q1(struct sim_town *t, const char *sql, int64_t arg)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	if (sqlite3_open_v2(t->cfg.database, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		return -2;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_bind_parameter_count(st))
+			sqlite3_bind_int64(st, 1, arg);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return v;
+}
+
+int64_t sim_town_stat(struct sim_town *t, const char *name)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT COALESCE((SELECT value FROM stats WHERE name = '%s'), 0)",
+		 name);
+	return sim_town_q1(t, sql, 0);
 }

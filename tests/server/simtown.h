@@ -33,5 +33,9 @@ int sim_town_stop(struct sim_town *t, int sig);
 void sim_town_teardown(struct sim_town *t, bool keep);
 /* Provision a meter with the given public key. 0 or -1. */
 int sim_town_add(struct sim_town *t, uint16_t id, const uint8_t pk[GMP_KEY_LEN]);
+/* The first column of the first row of sql (one optional ? = arg): -1 no row, -2 no database. */
+int64_t sim_town_q1(struct sim_town *t, const char *sql, int64_t arg);
+/* A counter of the stats table (0 if never written). */
+int64_t sim_town_stat(struct sim_town *t, const char *name);
 
 #endif

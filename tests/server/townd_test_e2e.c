@@ -41,34 +41,6 @@ static int provision(struct sim_town *t, uint16_t id, struct simmeter *m)
 	return sim_town_add(t, id, kp.pk) ? -1 : simmeter_init(m, id, &kp, t->kp.pk);
 }
 
-static int64_t q1(struct sim_town *t, const char *sql, int64_t arg)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int64_t v = -1;
-
-	if (sqlite3_open_v2(t->cfg.database, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-		if (sqlite3_bind_parameter_count(st))
-			sqlite3_bind_int64(st, 1, arg);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			v = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
-	sqlite3_close(db);
-	return v;
-}
-
-static int64_t stat_of(struct sim_town *t, const char *name)
-{
-	char sql[128];
-
-	snprintf(sql, sizeof(sql), "SELECT COALESCE((SELECT value FROM stats WHERE name = '%s'), 0)",
-		 name);
-	return q1(t, sql, 0);
-}
-
 /*
  * Every reading of meter id in the database equals sim_reading(id, seq),
  * the seqs are exactly 1..n, each once, stored in that order, and the
@@ -197,9 +169,9 @@ TEST_F(e2e, meter_reports_and_is_acknowledged)
 	close(fd);
 	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 	EXPECT_EQ(NULL, check_readings(&self->t, 1, 10));
-	EXPECT_EQ(10, q1(&self->t, "SELECT acked_upto FROM meters WHERE id = ?", 1));
-	EXPECT_EQ(10, stat_of(&self->t, "stored"));
-	EXPECT_EQ(0, stat_of(&self->t, "auth_failed"));
+	EXPECT_EQ(10, sim_town_q1(&self->t, "SELECT acked_upto FROM meters WHERE id = ?", 1));
+	EXPECT_EQ(10, sim_town_stat(&self->t, "stored"));
+	EXPECT_EQ(0, sim_town_stat(&self->t, "auth_failed"));
 }
 
 /*
@@ -284,7 +256,7 @@ TEST_F(e2e, failover_through_neighbour_exactly_once_in_order)
 	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 	EXPECT_EQ(NULL, check_readings(&self->t, 1, 20));
 	EXPECT_EQ(NULL, check_readings(&self->t, 2, 3));
-	EXPECT_EQ(0, stat_of(&self->t, "duplicates"));
+	EXPECT_EQ(0, sim_town_stat(&self->t, "duplicates"));
 }
 
 TEST_F(e2e, replayed_forged_reordered_and_unknown_refused)
@@ -351,17 +323,17 @@ TEST_F(e2e, replayed_forged_reordered_and_unknown_refused)
 	close(fd);
 	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 
-	EXPECT_EQ(2, stat_of(&self->t, "replayed"));	/* f1 again, f2 late */
-	EXPECT_EQ(1, stat_of(&self->t, "auth_failed"));
-	EXPECT_EQ(1, stat_of(&self->t, "unknown_meter"));
-	EXPECT_EQ(1, stat_of(&self->t, "framing_errors"));
-	EXPECT_EQ(3, q1(&self->t, "SELECT rejected FROM meters WHERE id = ?", 1));
-	EXPECT_EQ(0, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 9));
+	EXPECT_EQ(2, sim_town_stat(&self->t, "replayed"));	/* f1 again, f2 late */
+	EXPECT_EQ(1, sim_town_stat(&self->t, "auth_failed"));
+	EXPECT_EQ(1, sim_town_stat(&self->t, "unknown_meter"));
+	EXPECT_EQ(1, sim_town_stat(&self->t, "framing_errors"));
+	EXPECT_EQ(3, sim_town_q1(&self->t, "SELECT rejected FROM meters WHERE id = ?", 1));
+	EXPECT_EQ(0, sim_town_q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 9));
 	/* reading 3 arrived before 2: refused then, stored once each in order */
-	EXPECT_EQ(3, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 1));
-	EXPECT_EQ(3, stat_of(&self->t, "stored"));
-	EXPECT_EQ(1, stat_of(&self->t, "ahead"));
-	EXPECT_EQ(1, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ? AND seq = 3 AND "
+	EXPECT_EQ(3, sim_town_q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 1));
+	EXPECT_EQ(3, sim_town_stat(&self->t, "stored"));
+	EXPECT_EQ(1, sim_town_stat(&self->t, "ahead"));
+	EXPECT_EQ(1, sim_town_q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ? AND seq = 3 AND "
 		       "rowid > (SELECT rowid FROM readings WHERE meter = 1 AND seq = 2)", 1));
 }
 
@@ -401,11 +373,11 @@ TEST_F(e2e, townd_killed_mid_transfer_loses_and_duplicates_nothing)
 			if (ack.upto > acked)
 				acked = ack.upto;
 		close(fd);
-		on_disk = q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 1);
+		on_disk = sim_town_q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = ?", 1);
 		/* acknowledged means on disk, and the disk holds a prefix */
-		EXPECT_EQ(acked, q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = 1 "
+		EXPECT_EQ(acked, sim_town_q1(&self->t, "SELECT COUNT(*) FROM readings WHERE meter = 1 "
 				    "AND seq <= ?", acked));
-		EXPECT_EQ(on_disk, q1(&self->t, "SELECT MAX(seq) FROM readings WHERE meter = ?", 1));
+		EXPECT_EQ(on_disk, sim_town_q1(&self->t, "SELECT MAX(seq) FROM readings WHERE meter = ?", 1));
 		TH_LOG("round %zu: %lld sent, %lld acknowledged, %lld on disk", r,
 		       (long long)sent, (long long)acked, (long long)on_disk);
 	}
@@ -421,7 +393,7 @@ TEST_F(e2e, townd_killed_mid_transfer_loses_and_duplicates_nothing)
 	close(fd);
 	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 	EXPECT_EQ(NULL, check_readings(&self->t, 1, sent));
-	EXPECT_EQ(0, stat_of(&self->t, "duplicates"));
+	EXPECT_EQ(0, sim_town_stat(&self->t, "duplicates"));
 }
 
 /* townd down for a while: the backlog arrives complete, in order. */
@@ -522,7 +494,7 @@ TEST_F(e2e, many_meters_demultiplexed)
 	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
 	for (int i = 0; i < METERS; i++)
 		ASSERT_EQ(NULL, check_readings(&self->t, (uint16_t)(100 + i), READINGS));
-	EXPECT_EQ(METERS * READINGS, stat_of(&self->t, "stored"));
+	EXPECT_EQ(METERS * READINGS, sim_town_stat(&self->t, "stored"));
 	free(m);
 	free(rx);
 }

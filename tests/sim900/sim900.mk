@@ -6,7 +6,7 @@ sim900sim_CFLAGS := -Itests/sim900
 
 UNIT_TESTS += sim900_test_modem
 sim900_test_modem_SRCS = agent/uplink/sim900.c tests/sim900/sim900sim.c \
-	$(TOWND_CORE) server/townd_net.c tests/server/simmeter.c tests/sim900/sim900_test_modem.c
+	$(TOWND_CORE) $(TOWND_NET) tests/server/simmeter.c tests/sim900/sim900_test_modem.c
 sim900_test_modem_CFLAGS = $(TOWND_CFLAGS) -Itests/sim900 -Itests/server
 sim900_test_modem_PKGS = $(TOWND_PKGS) libsystemd
 sim900_test_modem_LDLIBS := -lutil

@@ -74,3 +74,14 @@ agent_test_keygen_PKGS := $(GMPROTO_PKGS)
 UNIT_TESTS += agent_test_clock
 agent_test_clock_SRCS := $(CONF_SRCS) agent/core/tariff.c agent/core/registers.c agent/core/clock.c \
 	agent/core/held.c agent/core/persist.c agent/hw/clock_set.c tests/unit/agent_test_clock.c
+
+# what meterd reports to the town server: readings, snapshots, held energy
+UNIT_TESTS += agent_test_town_reports
+agent_test_town_reports_SRCS := agent/uplink/town_reports.c tests/unit/agent_test_town_reports.c
+
+# the town server's commands on a real meter (tariff-next.conf, statuses, town key)
+UNIT_TESTS += agent_test_town_commands
+agent_test_town_commands_SRCS := $(filter-out agent/hw/%,$(agent_test_meter_SRCS:tests/unit/agent_test_meter.c=)) \
+	agent/hw/sensor_replay.c agent/hw/relay_fake.c $(GMPROTO_SRCS) agent/uplink/credentials.c \
+	agent/uplink/tariff_gmp.c agent/uplink/town_commands.c tests/unit/agent_test_town_commands.c
+agent_test_town_commands_PKGS := $(GMPROTO_PKGS)

@@ -7,3 +7,8 @@ UNIT_TESTS += townd_test_core
 townd_test_core_SRCS := $(TOWND_CORE) tests/unit/townd_test_core.c
 townd_test_core_CFLAGS := $(TOWND_CFLAGS)
 townd_test_core_PKGS := $(TOWND_PKGS)
+
+UNIT_TESTS += townd_test_peer
+townd_test_peer_SRCS := server/townd_peer.c tests/unit/townd_test_peer.c
+townd_test_peer_CFLAGS := -Iserver
+townd_test_peer_PKGS := libsodium

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 
 #include "kselftest_harness.h"
+#include "line_of.h"
 #include "townd_config.h"
 
 static int load(const char *text, struct townd_config *c, char *err, size_t errlen,
@@ -30,15 +31,18 @@ static int load(const char *text, struct townd_config *c, char *err, size_t errl
 
 TEST(valid_file)
 {
+	static const char text[] =
+		"# town server\n[server]\nlisten = 127.0.0.1:7700\n"
+		"listen = [::1]:7701\n\ndatabase = /var/lib/x.db\n"
+		"key_file = /etc/k\nmax_connections = 50\nidle_timeout = 60\n"
+		"synchronous = normal\nmax_per_address = 7\nfirst_frame_timeout = 3\n"
+		"stats_interval = 5\npeer_log_limit = 0\n";
 	struct townd_config c;
 	char err[256], path[64];
 	const struct sockaddr_in *a4;
 	const struct sockaddr_in6 *a6;
 
-	ASSERT_EQ(0, load("# town server\n[server]\nlisten = 127.0.0.1:7700\n"
-			  "listen = [::1]:7701\n\ndatabase = /var/lib/x.db\n"
-			  "key_file = /etc/k\nmax_connections = 50\nidle_timeout = 60\n"
-			  "synchronous = normal\n", &c, err, sizeof(err), path)) TH_LOG("%s", err);
+	ASSERT_EQ(0, load(text, &c, err, sizeof(err), path)) TH_LOG("%s", err);
 	ASSERT_EQ(2, c.n_listen);
 	a4 = (const struct sockaddr_in *)&c.listen[0];
 	EXPECT_EQ(AF_INET, a4->sin_family);
@@ -53,6 +57,74 @@ TEST(valid_file)
 	EXPECT_EQ(50, c.max_connections);
 	EXPECT_EQ(60, c.idle_timeout_s);
 	EXPECT_EQ(0, c.sync_full);
+	EXPECT_EQ(7, c.max_per_address);
+	EXPECT_EQ(3, c.first_frame_timeout_s);
+	EXPECT_EQ(5, c.stats_interval_s);
+	EXPECT_EQ(0, c.peer_log_limit);
+	/* for the open-file limit check at start: where max_connections was set */
+	EXPECT_STREQ(path, c.source);
+	EXPECT_EQ(line_of(text, "max_connections = 50"), c.max_connections_line);
+}
+
+/* What an operator who writes only the required keys gets (townd.md). */
+TEST(defaults)
+{
+	struct townd_config c;
+	char err[256], path[64];
+
+	ASSERT_EQ(0, load("[server]\ndatabase = /d\nkey_file = /k\n", &c, err, sizeof(err),
+			  path)) TH_LOG("%s", err);
+	EXPECT_EQ(0, c.n_listen);
+	EXPECT_EQ(20000, c.max_connections);
+	EXPECT_EQ(64, c.max_per_address);
+	EXPECT_EQ(30, c.first_frame_timeout_s);
+	EXPECT_EQ(900, c.idle_timeout_s);
+	EXPECT_EQ(60, c.stats_interval_s);
+	EXPECT_EQ(10, c.peer_log_limit);
+	EXPECT_EQ(4096, c.max_batch);
+	EXPECT_EQ(1, c.sync_full);
+	EXPECT_EQ(0, c.max_connections_line);
+}
+
+/*
+ * server/townd.conf.example documents every optional key with its
+ * default: with the "# key = value" lines made active, the values must be
+ * exactly townd's defaults.
+ */
+TEST(example_file_documents_the_defaults)
+{
+	struct townd_config ex, def;
+	char text[8192], out[8192], err[256], path[64];
+	size_t n, o = 0, keys = 0;
+	FILE *f = fopen("server/townd.conf.example", "r");
+
+	ASSERT_NE(NULL, f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		/* "# key = value  # comment": a key line; other comments stay comments */
+		if (line[0] == '#' && line[1] == ' ' && line[2] >= 'a' && line[2] <= 'z' &&
+		    strstr(line, " = ")) {
+			line += 2;
+			keys++;
+		}
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s\n", line);
+	}
+	ASSERT_LT(o, sizeof(out));
+	ASSERT_EQ(0, load(out, &ex, err, sizeof(err), path)) TH_LOG("%s", err);
+	townd_config_defaults(&def);
+	TH_LOG("%zu optional keys in the example", keys);
+	EXPECT_EQ(8, keys);
+	EXPECT_EQ(def.max_connections, ex.max_connections);
+	EXPECT_EQ(def.max_per_address, ex.max_per_address);
+	EXPECT_EQ(def.first_frame_timeout_s, ex.first_frame_timeout_s);
+	EXPECT_EQ(def.idle_timeout_s, ex.idle_timeout_s);
+	EXPECT_EQ(def.stats_interval_s, ex.stats_interval_s);
+	EXPECT_EQ(def.peer_log_limit, ex.peer_log_limit);
+	EXPECT_EQ(def.max_batch, ex.max_batch);
+	EXPECT_EQ(def.sync_full, ex.sync_full);
+	EXPECT_EQ(2, ex.n_listen);
 }
 
 TEST(errors_name_file_line_and_key)
@@ -64,6 +136,19 @@ TEST(errors_name_file_line_and_key)
 		{ "[server]\ndatabase = relative.db\n", ":2: [server] key 'database': must be an absolute" },
 		{ "[server]\nmax_connections = 0\n", ":2: [server] key 'max_connections': '0' is not" },
 		{ "[server]\nidle_timeout = 5s\n", ":2: [server] key 'idle_timeout'" },
+		{ "[server]\nidle_timeout = 0\n", ":2: [server] key 'idle_timeout': '0' is not 1..86400" },
+		{ "[server]\n#\nfirst_frame_timeout = 0\n",
+		  ":3: [server] key 'first_frame_timeout': '0' is not 1..3600 seconds" },
+		{ "[server]\nfirst_frame_timeout = 3601\n", ":2: [server] key 'first_frame_timeout'" },
+		{ "[server]\nmax_per_address = 0\n",
+		  ":2: [server] key 'max_per_address': '0' is not 1..1000000" },
+		{ "[server]\nmax_per_address = -1\n", ":2: [server] key 'max_per_address'" },
+		{ "[server]\nstats_interval = 1m\n",
+		  ":2: [server] key 'stats_interval': '1m' is not 1..3600 seconds" },
+		{ "[server]\npeer_log_limit = 10001\n",
+		  ":2: [server] key 'peer_log_limit': '10001' is not 0..10000 lines per minute" },
+		{ "[server]\nfirst_frame_timeout = 5\nfirst_frame_timeout = 6\n",
+		  ":3: [server] key 'first_frame_timeout': given twice (first on line 2)" },
 		{ "[server]\nsynchronous = off\n", ":2: [server] key 'synchronous': 'off' is not full or normal" },
 		{ "[server]\n\n\ncolour = blue\n", ":4: [server] key 'colour': unknown key" },
 		{ "listen = 127.0.0.1:1\n", ":1: key 'listen': key outside any section" },

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: GPL-2.0
+/* What the meter reports to its town server (town_reports.h). */
+#include "town_reports.h"
+
+#include <string.h>
+
+static int64_t align_down(int64_t t, uint32_t step)
+{
+	int64_t m = t % (int64_t)step;
+
+	return t - (m < 0 ? m + step : m);
+}
+
+void tr_init(struct town_reports *r, uint32_t report_s, uint32_t snapshot_s, int64_t now_s,
+	     bool trusted, const uint64_t reg[3])
+{
+	memset(r, 0, sizeof(*r));
+	r->report_s = report_s ? report_s : 60;
+	r->snapshot_s = snapshot_s;
+	memcpy(r->base, reg, sizeof(r->base));
+	if (trusted) {
+		r->known = true;
+		r->report_from = now_s;
+		r->next_report = align_down(now_s, r->report_s) + r->report_s;
+		r->next_snapshot = now_s;	/* a snapshot at every start */
+	}
+}
+
+void tr_raised(struct town_reports *r, const uint64_t delta[3])
+{
+	for (int i = 0; i < 3; i++)
+		r->base[i] += delta[i];
+	r->flags |= GMP_RF_RESTORED;
+	r->snap_flags |= GMP_RF_RESTORED;
+}
+
+int64_t tr_due(const struct town_reports *r)
+{
+	if (!r->known)
+		return INT64_MAX;
+	if (r->snapshot_s && r->next_snapshot < r->next_report)
+		return r->next_snapshot;
+	return r->next_report;
+}
+
+/*
+ * Readings over [from, to), at most TR_MAX_READING_S each, sharing the
+ * energy e[] in proportion to their length (the last takes the remainder).
+ * Returns how many were queued; *done_to and done_e[] say how far.
+ */
+static int readings(const int64_t from, const int64_t to, const uint64_t e[3], uint32_t flags,
+		    tr_record_fn fn, void *ctx, int64_t *done_to, uint64_t done_e[3])
+{
+	int64_t span = to - from, t = from;
+	int n = 0;
+
+	memset(done_e, 0, 3 * sizeof(uint64_t));
+	*done_to = from;
+	while (t < to) {
+		int64_t end = to - t > TR_MAX_READING_S ? t + TR_MAX_READING_S : to;
+		struct gmp_msg m = { .type = GMP_READING };
+		uint64_t part[3];
+
+		for (int i = 0; i < 3; i++)
+			part[i] = end == to ? e[i] - done_e[i] :
+				  (uint64_t)((unsigned __int128)e[i] * (uint64_t)(end - from) /
+					     (uint64_t)span) - done_e[i];
+		m.reading.start = t;
+		m.reading.interval_s = end - t;
+		m.reading.import_mwh = (int64_t)part[0];
+		m.reading.export_mwh = (int64_t)part[1];
+		m.reading.renew_mwh = (int64_t)part[2];
+		m.reading.flags = flags;
+		if (fn(ctx, &m) < 0)
+			break;
+		n++;
+		for (int i = 0; i < 3; i++)
+			done_e[i] += part[i];
+		*done_to = end;
+		t = end;
+	}
+	return n;
+}
+
+static int unrecorded(struct town_reports *r, const struct tr_input *in, tr_record_fn fn,
+		      void *ctx)
+{
+	static const uint64_t none[3];
+	uint64_t done_e[3];
+	int64_t to, done;
+	int n;
+
+	if (r->unrecorded_done || !in->have_unrecorded)
+		return 0;
+	to = in->unrec_to_s > in->now_s ? in->now_s : in->unrec_to_s;
+	if (to <= in->unrec_from_s) {
+		r->unrecorded_done = true;
+		return 0;
+	}
+	n = readings(in->unrec_from_s, to, none, GMP_RF_UNRECORDED, fn, ctx, &done, done_e);
+	r->unrecorded_done = done == to;
+	return n;
+}
+
+int tr_step(struct town_reports *r, const struct tr_input *in, tr_record_fn fn, void *ctx)
+{
+	int64_t now = in->now_s;
+	int n = 0;
+
+	if (!in->trusted)
+		return 0;	/* nothing is reported on untrusted time */
+	if (!r->known) {
+		/* the clock just became trusted: report from where the held energy was put */
+		r->known = true;
+		r->report_from = now;
+		if (in->have_reconstructed && in->recon_from_s < now) {
+			r->report_from = in->recon_from_s;
+			r->flags |= GMP_RF_TIME_RECONSTRUCTED;
+		}
+		r->next_report = r->report_from < now ? now : align_down(now, r->report_s) + r->report_s;
+		r->next_snapshot = now;
+	}
+	n += unrecorded(r, in, fn, ctx);
+	if (now >= r->next_report || now < r->report_from) {
+		int64_t from = r->report_from, end = align_down(now, r->report_s);
+		uint32_t flags = r->flags;
+		uint64_t e[3], done_e[3];
+		int64_t done;
+
+		if (end < from) {
+			/* the clock went back: one interval at the new time, marked */
+			from = end - r->report_s;
+			flags |= GMP_RF_CLOCK_STEP;
+		}
+		if (end <= from)
+			end = now;
+		for (int i = 0; i < 3; i++)
+			e[i] = in->reg[i] > r->base[i] ? in->reg[i] - r->base[i] : 0;
+		if (end > from) {
+			int k = readings(from, end, e, flags, fn, ctx, &done, done_e);
+
+			n += k;
+			for (int i = 0; i < 3; i++)
+				r->base[i] += done_e[i];
+			if (done != end)
+				return n;	/* not queued: the rest goes with the next try */
+			r->report_from = end;
+			r->flags = 0;
+		}
+		r->next_report = align_down(now, r->report_s) + r->report_s;
+	}
+	if (r->snapshot_s && (now >= r->next_snapshot || r->next_snapshot - now > r->snapshot_s)) {
+		struct gmp_msg m = { .type = GMP_REGISTERS };
+
+		/* the registers as the readings so far add up to */
+		m.regs.time = r->report_from;
+		m.regs.import_mwh = (int64_t)r->base[0];
+		m.regs.export_mwh = (int64_t)r->base[1];
+		m.regs.renew_mwh = (int64_t)r->base[2];
+		m.regs.flags = r->snap_flags;
+		if (fn(ctx, &m) >= 0) {
+			n++;
+			r->snap_flags = 0;
+			r->next_snapshot = align_down(now, r->snapshot_s) + r->snapshot_s;
+		}
+	}
+	return n;
+}

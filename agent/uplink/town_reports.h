@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the meter reports to its town server, as records (Documentation/
+ * meterd.md, "Uplink"): a reading every report interval, a register
+ * snapshot every snapshot interval and at every start, a reading flagged
+ * UNRECORDED for the span a power cut left unmetered, and the energy held
+ * while the clock was not trusted, once it is, flagged TIME_RECONSTRUCTED.
+ *
+ * The readings and snapshots form one consistent sequence: a snapshot
+ * gives the registers as they stood at the end of the last reading, and
+ * each reading the energy since the previous one, so that the town's view
+ * of the registers (the last snapshot plus the readings after it) is exactly
+ * what the meter has told it. Nothing is reported on untrusted time.
+ *
+ * Pure logic: time, registers and the record sink are passed in; a record
+ * the sink could not queue leaves the baseline where it was, so its energy
+ * goes with the next reading instead of being lost.
+ */
+#ifndef GM_TOWN_REPORTS_H
+#define GM_TOWN_REPORTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gmproto.h"
+
+#define TR_MAX_READING_S	86400	/* longer spans are split (gmproto's limit) */
+
+struct town_reports {
+	uint32_t report_s, snapshot_s;	/* intervals; snapshot 0: only at start */
+	bool known;			/* report_from is a trusted time */
+	int64_t report_from;		/* UTC s: the end of the last reading */
+	int64_t next_report, next_snapshot;	/* UTC s */
+	uint64_t base[3];		/* import, export, renewable mWh at report_from */
+	uint32_t flags;			/* GMP_RF_* for the next reading */
+	uint32_t snap_flags;		/* GMP_RF_* for the next snapshot */
+	bool unrecorded_done;		/* the start's unrecorded span was reported */
+};
+
+struct tr_input {
+	int64_t now_s;			/* the real-time clock */
+	bool trusted;			/* ... and whether it is trusted */
+	uint64_t reg[3];		/* lifetime registers (mWh), energy held apart excluded */
+	bool have_unrecorded;		/* a span this run's start could not meter */
+	int64_t unrec_from_s, unrec_to_s;
+	bool have_reconstructed;	/* held energy was placed onto this span */
+	int64_t recon_from_s, recon_to_s;
+};
+
+/*
+ * Queue one record (its seq is assigned by the sink). >= 0 queued, < 0 not
+ * (the reports keep their baseline and try again at the next step).
+ */
+typedef int (*tr_record_fn)(void *ctx, struct gmp_msg *m);
+
+/* reg: the registers at start (the baseline); trusted: the clock is trusted now. */
+void tr_init(struct town_reports *r, uint32_t report_s, uint32_t snapshot_s, int64_t now_s,
+	     bool trusted, const uint64_t reg[3]);
+/* Emit what is due at in->now_s. Returns the number of records queued. */
+int tr_step(struct town_reports *r, const struct tr_input *in, tr_record_fn fn, void *ctx);
+/* The registers were raised by delta to the town's view: not new energy. */
+void tr_raised(struct town_reports *r, const uint64_t delta[3]);
+/* The next time (UTC s) tr_step() has something to do; INT64_MAX while not known. */
+int64_t tr_due(const struct town_reports *r);
+
+#endif
