@@ -101,11 +101,15 @@ def tariff_view(windows):
     return rates, day
 
 
-def stored_in_order(town, meter, upto):
-    """Every record 1..upto stored exactly once, or inside one range the meter
-    reported lost; each table in sequence order."""
+def stored_in_order(town, meter, upto, lost_ok=()):
+    """Every record 1..upto stored exactly once, or (the seqs of lost_ok only)
+    inside one range the meter reported lost; each table in sequence order."""
     rows = town.records(meter)
     lost = [(a, b) for a, b in town.lost(meter) if a <= upto]
+    reported = {s for a, b in lost for s in range(a, b + 1)}
+    if reported != set(lost_ok):
+        want = f"#{min(lost_ok)}..#{max(lost_ok)}" if lost_ok else "none"
+        raise Failed(f"meter {meter}: lost ranges {lost}, expected {want}")
     seqs = [s for _, _, s in rows if s <= upto]
     for a, b in lost:
         seqs += range(a, b + 1)
