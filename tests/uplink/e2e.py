@@ -2,248 +2,57 @@
 # SPDX-License-Identifier: GPL-2.0
 """Uplink end to end: two QEMU guests, meters A and B, report to townd.
 
-    tests/uplink/e2e.py      after make guest-check ARCH=x86_64 built the
-                             modules, programs and test initramfs
+    tests/uplink/e2e.py      after make ARCH=x86_64 modules userspace
+                             guest-tests initramfs (or make guest-check)
 
 Layout (every process real; only the modems and the sensors simulated):
 
     townd (host, TCP 127.0.0.1:PORT, SQLite)
-      ^ TCP                     ^ TCP
+      ^ TCP                     ^ TCP                   ^ TCP
+    proxy A                   proxy B                 proxy "wired"    recording TCP
+      ^ TCP                     ^ TCP                   (injections)   proxies
     sim900sim A (host)        sim900sim B (host)     SIM900 AT dialect,
       ^ ttyS2                   ^ ttyS2              transparent mode
     guest A: meterd  <- ttyS1 -> guest B: meterd     gm_link neighbour line,
-                     (relayed and captured here)     bytes recorded A->B
+                     (relayed and captured here)     bytes recorded both ways
     ttyS3 of each guest: a control line (tests/uplink/guest-agent-uplink.sh)
 
-The host drives the scenario of issue 6 and prints KTAP: A reports through
-its own modem; A's modem fails and A's records reach townd through B's
-link and B's modem, exactly once and in order, without B being able to
+Guest B boots with its RTC years off (QEMU -rtc base=2016-03-01).
+
+The host drives the scenario of issues 6 and 10 and prints KTAP: A reports
+through its own modem; A's modem fails and A's records reach townd through
+B's link and B's modem, exactly once and in order, without B being able to
 read them; the modem recovers and A is back on its own path; townd is
 stopped for a while and A's backlog arrives complete; a replayed, a forged
-and a stranger's frame are refused and change nothing.
+and a stranger's frame are refused and change nothing; commands reach A; B
+sets its clock from the town server's time; a captured tariff frame
+replayed after a restart of A's meterd is refused, a tariff A cannot take
+is refused and townctl shows why; A's state directory is wiped and A
+resynchronises; townd's database is restored from a copy and every record
+ends up stored once; no reading is booked outside the test's time; and a
+capture of every frame that crossed shows no (key, nonce) pair twice.
 
 Logs and scratch files: build/x86_64/uplink-e2e/.
 """
+import calendar
 import os
 import shutil
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 
-TOP = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
-OUT = os.path.join(TOP, "build", "x86_64")
-BIN = os.path.join(OUT, "bin")
-W = os.path.join(OUT, "uplink-e2e")
+from e2e_records import Failed, same_records, stored_in_order, tariff_args, tariff_view
+from e2e_rig import (BIN, OUT, TOP, W, Guest, Proxy, Relay, Sim, Test, Town, captures,
+                     free_port, listen_unix, log, wait_until)
+
 IDS = {"a": 101, "b": 102}
-PLAN = 14
+PLAN = 21
+B_RTC = "2016-03-01T00:00:00"          # guest B's clock at boot (no trusted time)
+GMP_CMD = {0: "applied", 1: "applied (the meter had it)", 2: "refused (unsupported)",
+           3: "refused (expired)", 4: "refused (invalid)"}
 TIMEOUT = int(os.environ.get("GM_GUEST_TIMEOUT", "900"))
-
-
-class Failed(Exception):
-    pass
-
-
-def log(msg):
-    print("# " + msg, flush=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def listen_unix(path):
-    if os.path.exists(path):
-        os.unlink(path)
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.bind(path)
-    s.listen(1)
-    return s
-
-
-class Relay:
-    """The serial line between A and B: bytes pass through and are recorded."""
-
-    def __init__(self, la, lb, cap_ab, cap_ba):
-        self.la, self.lb = la, lb
-        self.caps = (open(cap_ab, "wb"), open(cap_ba, "wb"))
-        self.lock = threading.Lock()
-        threading.Thread(target=self.run, daemon=True).start()
-
-    def pump(self, src, dst, cap):
-        while True:
-            try:
-                data = src.recv(4096)
-            except OSError:
-                return
-            if not data:
-                return
-            with self.lock:
-                cap.write(data)
-                cap.flush()
-            try:
-                dst.sendall(data)
-            except OSError:
-                return
-
-    def run(self):
-        a, _ = self.la.accept()
-        b, _ = self.lb.accept()
-        threading.Thread(target=self.pump, args=(a, b, self.caps[0]), daemon=True).start()
-        threading.Thread(target=self.pump, args=(b, a, self.caps[1]), daemon=True).start()
-
-
-class Guest:
-    """A guest's control line: run a shell command, get (rc, output)."""
-
-    def __init__(self, name, listener):
-        self.name, self.listener, self.sock, self.buf = name, listener, None, b""
-
-    def accept(self, timeout):
-        self.listener.settimeout(timeout)
-        self.sock, _ = self.listener.accept()
-        self.sock.settimeout(None)
-
-    def line(self, deadline):
-        while b"\n" not in self.buf:
-            left = deadline - time.time()
-            if left <= 0:
-                raise Failed(f"guest {self.name}: no answer on the control line")
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(4096)
-            except socket.timeout:
-                continue
-            if not data:
-                raise Failed(f"guest {self.name}: control line closed")
-            self.buf += data
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.decode(errors="replace").rstrip("\r")
-
-    def wait_ready(self, timeout):
-        deadline = time.time() + timeout
-        while self.line(deadline) != "@@ready":
-            pass
-
-    def run(self, cmd, timeout=60):
-        self.sock.sendall(cmd.encode() + b"\n")
-        deadline, out = time.time() + timeout, []
-        while True:
-            ln = self.line(deadline)
-            if ln.startswith("@@rc="):
-                return int(ln[5:]), "\n".join(out)
-            out.append(ln)
-
-    def prop(self, name):
-        rc, out = self.run("busctl get-property org.gridmeter.Meter1 /org/gridmeter/Meter1 "
-                           f"org.gridmeter.Uplink1 {name}")
-        if rc:
-            raise Failed(f"guest {self.name}: {name}: {out}")
-        sig, _, val = out.strip().partition(" ")
-        return val.strip('"') if sig == "s" else int(val) if sig in "qutxi" else val
-
-    def counters(self):
-        rc, out = self.run("busctl get-property org.gridmeter.Meter1 /org/gridmeter/Meter1 "
-                           "org.gridmeter.Uplink1 Counters")
-        words = out.split()
-        return {words[i].strip('"'): int(words[i + 1]) for i in range(2, len(words) - 1, 2)}
-
-
-class Sim:
-    """sim900sim: its control commands on stdin, answers on stdout."""
-
-    def __init__(self, name, sock, logf):
-        self.name = name
-        self.p = subprocess.Popen([os.path.join(BIN, "sim900sim"), "--unix", sock,
-                                   "--guard-ms", "100"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=logf, text=True, bufsize=1)
-
-    def ctl(self, cmd):
-        self.p.stdin.write(cmd + "\n")
-        self.p.stdin.flush()
-        ans = self.p.stdout.readline().strip()
-        if ans.startswith("error"):
-            raise Failed(f"sim900sim {self.name}: {cmd}: {ans}")
-        return ans
-
-    def stats(self):
-        w = self.ctl("stats").split()
-        return {w[i]: int(w[i + 1]) for i in range(0, len(w) - 1, 2)}
-
-
-class Town:
-    def __init__(self, port):
-        self.port, self.p = port, None
-        self.conf = os.path.join(W, "townd.conf")
-        with open(self.conf, "w") as f:
-            f.write(f"[server]\nlisten = 127.0.0.1:{port}\n"
-                    f"database = {W}/town.db\nkey_file = {W}/townd.key\n")
-        self.ctl("init-key")
-
-    def ctl(self, *args):
-        r = subprocess.run([os.path.join(BIN, "townctl"), "-c", self.conf, *args],
-                           capture_output=True, text=True)
-        if r.returncode:
-            raise Failed(f"townctl {' '.join(args)}: {r.stderr.strip()}")
-        return r.stdout
-
-    def start(self):
-        self.logf = open(os.path.join(W, "townd.log"), "a")
-        self.p = subprocess.Popen([os.path.join(BIN, "townd"), "-c", self.conf],
-                                  stdout=self.logf, stderr=self.logf)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise Failed("townd did not start listening")
-
-    def stop(self):
-        if self.p and self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            self.p.wait(20)
-        self.p = None
-
-    def q(self, sql, *args):
-        db = sqlite3.connect(f"file:{W}/town.db?mode=ro", uri=True, timeout=10)
-        try:
-            return db.execute(sql, args).fetchall()
-        finally:
-            db.close()
-
-    def records(self, meter):
-        """(table, rowid, seq) of every stored record of the meter."""
-        rows = [("readings", r, s) for r, s in
-                self.q("SELECT rowid, seq FROM readings WHERE meter = ?", meter)]
-        rows += [("events", r, s) for r, s in
-                 self.q("SELECT rowid, seq FROM events WHERE meter = ?", meter)]
-        return rows
-
-    def count(self, meter):
-        return len(self.records(meter))
-
-    def stat(self, name):
-        r = self.q("SELECT value FROM stats WHERE name = ?", name)
-        return r[0][0] if r else 0
-
-
-def wait_until(what, fn, timeout, step=0.5):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(step)
-    raise Failed(f"timed out after {timeout} s waiting until {what}")
+STA_UNSYNC, STA_NANO = 0x40, 0x2000    # adjtimex status bits (linux/timex.h)
 
 
 METERD_CONF = """\
@@ -347,50 +156,13 @@ def start_guest(name):
         f"-chardev socket,id=mdm,path={W}/modem-{name}.sock,reconnect=1 -serial chardev:mdm",
         f"-chardev socket,id=ctl,path={W}/ctl-{name}.sock,reconnect=1 -serial chardev:ctl",
     ])
+    if name == "b":
+        extra += f" -rtc base={B_RTC}"     # years off, and nothing to correct it but the town
     env = dict(os.environ, GM_QEMU_EXTRA=extra)
     return subprocess.Popen([os.path.join(TOP, "scripts", "guest-run.sh"), "x86_64", kabi,
                              os.path.join(W, f"initramfs-{name}.cpio.gz"),
                              os.path.join(W, f"guest-{name}.log"), str(TIMEOUT),
                              "gm.run=/tests/agent/uplink", f"gm.meter={name}"], env=env)
-
-
-class Test:
-    def __init__(self):
-        self.n, self.failed = 0, 0
-
-    def ok(self, cond, desc, detail=""):
-        self.n += 1
-        if detail:
-            log(detail)
-        print(f"{'ok' if cond else 'not ok'} {self.n} {desc}", flush=True)
-        if not cond:
-            self.failed += 1
-        return cond
-
-    def check(self, desc, fn):
-        try:
-            detail = fn()
-            return self.ok(True, desc, detail or "")
-        except Failed as e:
-            return self.ok(False, desc, str(e))
-
-
-def stored_in_order(town, meter, upto):
-    """Every record 1..upto stored exactly once; each table in sequence order."""
-    rows = town.records(meter)
-    seqs = sorted(s for _, _, s in rows if s <= upto)
-    if seqs != list(range(1, upto + 1)):
-        missing = sorted(set(range(1, upto + 1)) - set(seqs))
-        dups = len(seqs) - len(set(seqs))
-        raise Failed(f"meter {meter}: {len(seqs)} records stored of 1..{upto}: "
-                     f"missing {missing[:10]}{'...' if len(missing) > 10 else ''}, "
-                     f"{dups} duplicates")
-    for table in ("readings", "events"):
-        order = [s for t, _, s in sorted(rows, key=lambda r: r[1]) if t == table]
-        bad = [(a, b) for a, b in zip(order, order[1:]) if b < a]
-        if bad:
-            raise Failed(f"meter {meter}: {table} stored out of order, e.g. {bad[:3]}")
-    return f"meter {meter}: records 1..{upto} stored once each, in order"
 
 
 def main():
@@ -403,8 +175,12 @@ def main():
     procs, sims = [], {}
     print("KTAP version 1")
     print(f"1..{PLAN}", flush=True)
+    t_begin = int(time.time())
     port = free_port()
     town = Town(port)
+    proxies = {n: Proxy(n, port) for n in ("a", "b", "wired")}
+    town.proxies = list(proxies.values())
+    wired = f"127.0.0.1:{proxies['wired'].port}"
     creds = {n: town.ctl("provision", str(i), f"meter-{n}") for n, i in IDS.items()}
     for n, c in creds.items():
         with open(os.path.join(W, f"uplink-{n}.key"), "w") as f:
@@ -414,13 +190,16 @@ def main():
     simlog = open(os.path.join(W, "sim900sim.log"), "w")
     for n in IDS:
         sims[n] = Sim(n, os.path.join(W, f"modem-{n}.sock"), simlog)
-    relay = Relay(listen_unix(f"{W}/line-a.sock"), listen_unix(f"{W}/line-b.sock"),
-                  f"{W}/line-a-to-b.bin", f"{W}/line-b-to-a.bin")
+    Relay(listen_unix(f"{W}/line-a.sock"), listen_unix(f"{W}/line-b.sock"),
+          f"{W}/line-a-to-b.bin", f"{W}/line-b-to-a.bin")
     guests = {n: Guest(n, listen_unix(f"{W}/ctl-{n}.sock")) for n in IDS}
     for n in IDS:
-        guest_initrd(n, port, creds[n])
+        guest_initrd(n, proxies[n].port, creds[n])
     wait_until("sim900sim listens", lambda: all(os.path.exists(f"{W}/modem-{n}.sock")
                                                  for n in IDS), 10)
+    unauthentic = 0         # frames injected that no key of the town opens
+    copy = os.path.join(W, "town-copy.db")
+    state = {}
     try:
         for n in IDS:
             procs.append(start_guest(n))
@@ -450,6 +229,44 @@ def main():
                     f"({up1 - up0} bytes up), signal {a.prop('SignalQuality')}, "
                     f"registration {a.prop('Registration')}")
         t.check("A reports to townd through its own SIM900", own_modem)
+
+        def clock_b():
+            # /run/gm-clock: uptime at meterd's start, its wall clock then, uptime at trust
+            wait_until("B's clock is trusted",
+                       lambda: b.run("test -s /run/gm-clock")[0] == 0, 90)
+            msgs = []
+            for n, g in guests.items():
+                start, wall, trusted = g.run("cat /run/gm-clock")[1].split()
+                h0 = time.time()
+                rc, out = g.run("adjtimex")     # the kernel's clock and its status
+                h1 = time.time()
+                kv = dict(map(str.strip, ln.split(":", 1)) for ln in out.splitlines()
+                          if ":" in ln)
+                status = int(kv["status"].split()[0])
+                sub = int(kv["time.tv_usec"].split()[0])
+                now = int(kv["time.tv_sec"].split()[0]) + sub / (1e9 if status & STA_NANO else 1e6)
+                off = now - (h0 + h1) / 2
+                if abs(off) > 2 + (h1 - h0) / 2:
+                    raise Failed(f"{n}: its clock is {off:+.2f} s off the host's after the "
+                                 f"town server's time was applied")
+                if status & STA_UNSYNC:
+                    raise Failed(f"{n}: the kernel's clock is still marked unsynchronised "
+                                 f"(adjtimex status {status})")
+                src, ok = g.mprop("ClockSource"), g.mprop("ClockTrusted")
+                if not ok or src != "town":
+                    raise Failed(f"{n}: ClockTrusted {ok}, ClockSource {src}")
+                state[f"trust-{n}"] = took = float(trusted) - float(start)
+                began = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(wall)))
+                msgs.append(f"{n}: meterd started at {began} UTC, its clock trusted {took:.1f} s "
+                            f"later (source {src}), now {off:+.2f} s from the host's, the "
+                            f"kernel's marked synchronised")
+            b_rtc = calendar.timegm(time.strptime(B_RTC, "%Y-%m-%dT%H:%M:%S"))
+            wall_b = int(b.run("cat /run/gm-clock")[1].split()[1])
+            if not b_rtc <= wall_b < b_rtc + 600:
+                raise Failed(f"B's clock read {wall_b} at meterd's start, not near {B_RTC}")
+            return "; ".join(msgs)
+        t.check("B, booted with its clock in 2016, sets it from the town server's time",
+                clock_b)
 
         # A's modem loses the server and cannot reconnect
         sa.ctl("connect_fail 1000000")
@@ -507,31 +324,43 @@ def main():
             if held < 15:
                 raise Failed(f"A holds only {held} records after 20 s without townd")
             town.start()
+            t1 = time.time()
             upto = a.counters()["next-sequence"] - 1
             wait_until(f"A's records up to {upto} acknowledged",
                        lambda: a.prop("Acknowledged") >= upto, 180)
-            return (f"townd down 20 s: A held {held} records (from {stopped}); all acknowledged "
-                    f"{a.prop('LastAcknowledgement')} after the restart")
+            return (f"townd down 20 s: A held {held} records (from #{stopped}); all "
+                    f"acknowledged {time.time() - t1:.1f} s after the restart")
         t.check("townd stopped and restarted: A's backlog arrives complete", outage)
 
         def exactly_once():
             msgs = []
             for n, g in guests.items():
                 msgs.append(stored_in_order(town, IDS[n], g.prop("Acknowledged")))
+            # the copy a restore will put back later (while both meters report)
+            town.backup(copy)
+            db = sqlite3.connect(copy)
+            state["copy"] = dict(db.execute("SELECT id, acked_upto FROM meters").fetchall())
+            db.close()
+            msgs.append(f"copy of town.db taken: A up to #{state['copy'][101]}, "
+                        f"B up to #{state['copy'][102]}")
             return "; ".join(msgs)
         t.check("every record of A and B stored exactly once, in order", exactly_once)
 
         def refused(mode, stat):
             def fn():
+                nonlocal unauthentic
                 upto = a.prop("Acknowledged")
                 before = town.q("SELECT * FROM readings WHERE meter = 101 AND seq <= ? "
                                 "ORDER BY seq", upto)
                 s0, r0 = town.stat(stat), town.q("SELECT rejected FROM meters WHERE id = 101")
+                # replay: a HELLO of A that townd answered (sent through B)
                 r = subprocess.run([os.path.join(BIN, "uplink_wire"), "inject",
-                                    f"{W}/line-a-to-b.bin", "101", f"127.0.0.1:{port}", mode],
+                                    f"{W}/line-a-to-b.bin", "101", wired, mode,
+                                    f"{W}/townd.key", f"{W}/town.db", *captures()],
                                    capture_output=True, text=True)
                 if r.returncode:
                     raise Failed(f"uplink_wire inject: {r.stderr.strip()}")
+                unauthentic += mode != "replay"
                 wait_until(f"townd counts it in {stat}", lambda: town.stat(stat) > s0, 20)
                 after = town.q("SELECT * FROM readings WHERE meter = 101 AND seq <= ? "
                                "ORDER BY seq", upto)
@@ -557,11 +386,33 @@ def main():
             return "townctl show 101: " + " ".join(out.split())[:200]
         t.check("townctl shows what A last reported", townctl_show)
 
+        def tariff_is(g, want):
+            """Wait until the guest's Tariff property has the rates and weekday of want."""
+            def ok():
+                state["tariff"] = g.mprop("Tariff")
+                return (state["tariff"].get("rates"), state["tariff"].get("weekday")) == want
+            wait_until(f"{g.name}'s tariff has {want}", ok, 60)
+            return state["tariff"]
+
+        def tariff_diff(x, y):
+            """The keys in which two Tariff properties differ. A time-of-use tariff has
+            no flat rate: meterd shows "" after the town's update, "0" once reloaded
+            from its state directory; either means none."""
+            skip = {"rate"} if x.get("type") == y.get("type") == "tou" else set()
+            return {k: (x.get(k), y.get(k)) for k in set(x) | set(y)
+                    if k not in skip and x.get(k) != y.get(k)}
+
+        # two tariffs for A: (minute of the day, import price), export 4000
+        windows1 = [(0, 12500), (420, 30000), (1320, 12500)]
+        windows2 = [(0, 15000), (360, 21000), (1380, 15000)]
+        tariff1, tariff2 = tariff_view(windows1), tariff_view(windows2)
+
         def downlink():
             now = int(time.time())
             town.ctl("grant", "101", "7", "4321", str(now + 3600))
-            town.ctl("tariff", "101", str(now - 60), "0:12500:4000", "420:30000:4000",
-                     "1320:12500:4000")
+            state["grant"] = town.q("SELECT MAX(tseq) FROM outgoing WHERE meter = 101")[0][0]
+            town.ctl("tariff", "101", str(now - 60), *tariff_args(windows1))
+            state["t1"] = town.q("SELECT MAX(tseq) FROM outgoing WHERE meter = 101")[0][0]
 
             def grant():
                 rc, out = a.run("busctl get-property org.gridmeter.Meter1 /org/gridmeter/Meter1 "
@@ -569,27 +420,209 @@ def main():
                 w = out.replace('"', "").split()
                 return dict(zip(w[2::2], w[3::2])).get("grant") == "4321"
             wait_until("A's grant is 4321 W", grant, 60)
-
-            def tariff():
-                rc, out = a.run("busctl get-property org.gridmeter.Meter1 /org/gridmeter/Meter1 "
-                                "org.gridmeter.Meter1 Tariff")
-                return "p1:12.500, p2:30.000" in out and "07:00-22:00 p2" in out
-            wait_until("A's tariff is the town server's", tariff, 60)
-            rc, out = a.run("busctl get-property org.gridmeter.Meter1 /org/gridmeter/Meter1 "
-                            "org.gridmeter.Meter1 CurrentTariffPeriod")
-            return f"grant 4321 W and a 3-window tariff in force on A ({out.strip()})"
+            state["tariff-1"] = tariff_is(a, tariff1)
+            return (f"grant 4321 W and a 3-window tariff (command #{state['t1']}) in force on A "
+                    f"({a.mprop('CurrentTariffPeriod')})")
         t.check("a grant and a tariff queued on townd reach A and take effect", downlink)
 
         def journal():
             with open(os.path.join(W, "guest-a.log"), errors="replace") as f:
                 text = f.read()
             lines = [ln for ln in text.splitlines() if "uplink route:" in ln]
-            if not any("-> neighbour" in ln for ln in lines) or \
-               not any("neighbour -> modem" in ln for ln in lines):
+            if not any("modem -> neighbour (" in ln and "acknowledgements missed" in ln
+                       for ln in lines) or not any("neighbour -> modem" in ln for ln in lines):
                 raise Failed(f"route journal lines: {lines}")
+            changes = a.counters()["route-changes"]
+            if changes < 4:
+                raise Failed(f"route-changes {changes}: the start, the failover and the return "
+                             "make at least 4")
             rc, rss = a.run("grep VmHWM /proc/$(pidof meterd)/status")
-            return f"{len(lines)} route changes in A's journal; meterd on A: {' '.join(rss.split())}"
+            return (f"{len(lines)} route lines in A's journal (repeats of a line are "
+                    f"rate-limited), {changes} route changes counted; meterd on A: "
+                    f"{' '.join(rss.split())}")
         t.check("A's route changes are in its journal", journal)
+
+        def tariff_replay():
+            now = int(time.time())
+            town.ctl("tariff", "101", str(now - 60), *tariff_args(windows2))
+            state["t2"] = town.q("SELECT MAX(tseq) FROM outgoing WHERE meter = 101")[0][0]
+            state["tariff-2"] = tariff_is(a, tariff2)
+            # a clean restart: meterd saves, stops, starts again with a new session
+            a.meterd_stop("TERM")
+            a.meterd_start()
+            wait_until("A is back on its modem with a session",
+                       lambda: a.prop("Route") == "modem" and
+                       a.counters()["acknowledgements"] > 0, 90)
+            frame = os.path.join(W, "tariff-replay.bin")
+            r = subprocess.run([os.path.join(BIN, "uplink_wire"), "command", f"{W}/townd.key",
+                                f"{W}/town.db", "101", str(state["t1"]), frame, *captures()],
+                               capture_output=True, text=True)
+            if r.returncode:
+                raise Failed(f"uplink_wire command: {r.stdout.strip()} {r.stderr.strip()}")
+            rej0 = a.counters()["rejected"]
+            with open(frame, "rb") as f:
+                conn = proxies["a"].inject(f.read())
+            wait_until("A counts a rejected frame", lambda: a.counters()["rejected"] > rej0, 30)
+            rej1 = a.counters()["rejected"]
+            # a frame A accepted would have applied the tariff at once
+            acks = a.counters()["acknowledgements"]
+            wait_until("A is acknowledged again", lambda: a.counters()["acknowledgements"] > acks,
+                       30)
+            diff = tariff_diff(state["tariff-2"], a.mprop("Tariff"))
+            if diff:
+                raise Failed(f"A's tariff changed after the replay (before, after): {diff}")
+            return (f"{r.stdout.strip()}; injected on A's connection {conn}: A's rejected "
+                    f"{rej0} -> {rej1}, its tariff still command #{state['t2']}'s")
+        t.check("a captured tariff frame replayed to A after a restart of its meterd is "
+                "refused; A keeps the newer tariff", tariff_replay)
+
+        def refused_tariff():
+            now = int(time.time())
+            # 7 distinct import prices: meterd keeps at most 6 tariff periods
+            town.ctl("tariff", "101", str(now - 60),
+                     *tariff_args([(i * 180, 10000 + 1000 * i) for i in range(7)]))
+            t3 = town.q("SELECT MAX(tseq) FROM outgoing WHERE meter = 101")[0][0]
+            wait_until(f"A settles command #{t3}", lambda: town.q(
+                "SELECT status FROM outgoing WHERE meter = 101 AND tseq = ?", t3)[0][0]
+                is not None, 60)
+            want = {state["grant"]: ("grant", GMP_CMD[0]), state["t1"]: ("tariff", GMP_CMD[0]),
+                    state["t2"]: ("tariff", GMP_CMD[0]), t3: ("tariff", GMP_CMD[2])}
+            out = town.ctl("commands", "101")
+            got = {}
+            for ln in out.splitlines():
+                # meter 101 #3 tariff, queued 2026-...Z: refused (unsupported) 2026-...Z
+                head, _, outcome = ln.partition("Z: ")
+                w = head.split()
+                got[int(w[2].lstrip("#"))] = (w[3].rstrip(","), outcome.rsplit(" ", 1)[0])
+            if got != want:
+                raise Failed(f"townctl commands 101:\n{out}\nexpected {want}")
+            diff = tariff_diff(state["tariff-2"], a.mprop("Tariff"))
+            if diff:
+                raise Failed(f"A's tariff changed with the refused one (before, after): {diff}")
+            return "townctl commands 101: " + "; ".join(out.splitlines())
+        t.check("a tariff A cannot take is refused; townctl commands shows every command's "
+                "outcome", refused_tariff)
+
+        def wipe():
+            # the town unreachable for a moment: A's newest records exist only on its disk
+            town.stop()
+            stored0 = town.q("SELECT acked_upto FROM meters WHERE id = 101")[0][0]
+            wait_until("A holds 3 records townd does not have",
+                       lambda: a.counters()["next-sequence"] > stored0 + 3, 30)
+            a.meterd_stop("9")
+            made = a.outbox()           # every record A had made, on the disk to be wiped
+            rc, out = a.run("rm -rf /var/lib/gridmeter/* && ls -A /var/lib/gridmeter | wc -l")
+            if rc or out.strip() != "0":
+                raise Failed(f"rm -rf /var/lib/gridmeter/*: {out}")
+            town.start()
+            a.meterd_start()
+            top = max(made)
+            wait_until(f"A's new records acknowledged above #{top}",
+                       lambda: a.prop("Acknowledged") >= top + 5, 120)
+            new = a.outbox()            # the records of the new outbox, renumbered
+            acked = a.prop("Acknowledged")
+            first = min(new)
+            upto = first - 1            # what townd held at the first handshake
+            before = {s: r for s, r in made.items() if s <= upto}
+            only_disk = sorted(s for s in made if s > upto)
+            if upto != stored0:
+                raise Failed(f"A's new records start at #{first}, townd held #{stored0}")
+            n_old = same_records(town, 101, before, "made before the wipe")
+            n_new = same_records(town, 101, {s: r for s, r in new.items() if s <= acked},
+                                 "made after the wipe")
+            order = stored_in_order(town, 101, acked)
+            imp, view = a.mprop("ImportEnergy"), town.q(
+                "SELECT reg_import FROM meters WHERE id = 101")[0][0]
+            if imp < view:
+                raise Failed(f"A's ImportEnergy {imp} mWh is below townd's view {view} mWh")
+            # the tariff A had applied comes again (townd re-issues it to a meter that
+            # lost its command state), and every command ends settled
+            tariff_is(a, tariff2)
+            wait_until("townd has every command of A settled", lambda: not town.q(
+                "SELECT tseq FROM outgoing WHERE meter = 101 AND status IS NULL"), 30)
+            cmds = town.ctl("commands", "101").splitlines()
+            reissued = [ln for ln in cmds if "superseded" in ln]
+            if not reissued:
+                raise Failed("townd issued nothing again:\n" + "\n".join(cmds))
+            state["wipe"] = (first, made)
+            return (f"A had made #1..#{top}; townd held #{upto}; {len(only_disk)} records "
+                    f"existed only on the wiped disk (#{only_disk[0]}..#{only_disk[-1]}, "
+                    f"gone, nothing of them at townd: their numbers go to new records); A's new records start at #{first}: {n_old} old and "
+                    f"{n_new} new records stored as A made them; {order}; ImportEnergy {imp} "
+                    f"mWh >= townd's view {view} mWh; {len(reissued)} commands superseded "
+                    f"and issued again, the tariff of #{state['t2']} back in force: "
+                    + "; ".join(cmds[-len(reissued):]))
+        t.check("A's state directory wiped: A resynchronises, its records stored once, "
+                "numbered on", wipe)
+
+        def restore():
+            def upto(n):
+                return town.q("SELECT acked_upto FROM meters WHERE id = ?", IDS[n])[0][0]
+            targets = {n: g.counters()["next-sequence"] - 1 for n, g in guests.items()}
+            town.restore(copy)
+            t1 = time.time()
+            for n in guests:
+                wait_until(f"townd stores {n}'s records up to #{targets[n]} again",
+                           lambda: upto(n) >= targets[n], 180)
+            took = time.time() - t1
+            # A: the records from before the wipe that the copy holds are A's; those
+            # stored after the copy was taken and wiped on A exist nowhere: lost
+            first, made = state["wipe"]
+            gone = {101: range(state["copy"][101] + 1, first), 102: ()}
+            msgs = []
+            for n, g in guests.items():
+                acked = upto(n)
+                msgs.append(stored_in_order(town, IDS[n], acked, gone[IDS[n]]))
+                held = g.outbox()
+                same_records(town, IDS[n], {s: r for s, r in held.items() if s <= acked},
+                             "held on its disk")
+                state[f"stored-{n}"] = acked
+            same_records(town, 101, {s: r for s, r in made.items()
+                                     if s <= state["copy"][101]}, "in the copy")
+            state["lost"] = len(gone[101])
+            return (f"townd restored to A #{state['copy'][101]}, B #{state['copy'][102]}; "
+                    f"both acknowledged again after {took:.1f} s; " + "; ".join(msgs))
+        t.check("townd's database restored from a copy: every record of A and B stored "
+                "exactly once, in order", restore)
+
+        def booked():
+            t_end = int(time.time())
+            msgs = []
+            for n in IDS:
+                rows = town.q("SELECT seq, start, booked, flags FROM readings WHERE meter = ?",
+                              IDS[n])
+                out = [r for r in rows if not t_begin <= r[2] <= t_end]
+                if out:
+                    raise Failed(f"{n}: {len(out)} of {len(rows)} readings booked outside "
+                                 f"{t_begin}..{t_end}, e.g. {out[:3]}")
+                # and none made on the wrong clock without saying so (TIME_UNTRUSTED)
+                wrong = [r for r in rows if not r[3] & 2 and not t_begin <= r[1] <= t_end]
+                if wrong:
+                    raise Failed(f"{n}: {len(wrong)} readings start outside the test's time "
+                                 f"and are not flagged untrusted, e.g. {wrong[:3]}")
+                flagged = sum(1 for r in rows if r[3] & 6)
+                early = min((r[1] for r in rows), default=0)
+                msgs.append(f"{n}: {len(rows)} readings booked within the test's "
+                            f"{t_end - t_begin} s ({flagged} flagged untrusted or "
+                            f"reconstructed, earliest start {early - t_begin:+d} s)")
+            return "; ".join(msgs)
+        t.check("no reading of A or B is booked outside the test's real time", booked)
+
+        def audit():
+            caps = captures()
+            r = subprocess.run([os.path.join(BIN, "uplink_wire"), "audit", f"{W}/townd.key",
+                                f"{W}/town.db", *caps], capture_output=True, text=True)
+            w = r.stdout.split()
+            got = {w[i]: w[i + 1] for i in range(len(w) - 1) if w[i + 1].isdigit()}
+            if r.returncode or got.get("repeats") != "0":
+                raise Failed(f"uplink_wire audit: {r.stdout.strip()} {r.stderr.strip()}")
+            if int(got["unattributed"]) != unauthentic:
+                raise Failed(f"{got['unattributed']} frames no key opens, {unauthentic} "
+                             f"injected: {r.stdout.strip()}")
+            state["audit"] = got
+            return r.stdout.strip()
+        t.check("every frame captured on the A-B line and at townd: no (key, nonce) "
+                "pair used twice", audit)
     except Failed as e:
         log(str(e))
     finally:
@@ -615,6 +648,14 @@ def main():
         r = subprocess.run([os.path.join(TOP, "scripts", "ktap-check.py"),
                             os.path.join(W, f"guest-{n}.log"), f"guest-{n}"])
         rc |= r.returncode
+    if "audit" in state:
+        au = state["audit"]
+        log(f"figures: {au['frames']} frames captured, {au['gmproto']} audited, "
+            f"{au['repeats']} (key, nonce) repeats; records stored: "
+            f"A {state.get('stored-a')} ({state.get('lost')} reported lost after the "
+            f"restore), B {state.get('stored-b')}; clock trusted after "
+            f"A {state.get('trust-a', 0):.1f} s, B {state.get('trust-b', 0):.1f} s; "
+            f"{time.time() - t_begin:.0f} s")
     passed = t.n - t.failed
     print(f"uplink-e2e: {passed} passed, {t.failed} failed, 0 skipped")
     return 1 if t.failed or rc else 0

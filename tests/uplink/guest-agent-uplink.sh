@@ -4,8 +4,10 @@
 #
 # The host appended a small cpio with /gm-e2e/: meterd.conf, uplink.key
 # (this meter's provisioning), bus.conf and replay.txt. This script starts
-# a system bus and meterd (its journal goes to the console), then serves the host on the control line /dev/ttyS3: each
-# line received is run by sh, its output sent back followed by "@@rc=N".
+# a system bus and meterd (its journal goes to the console; /run/gm-meterd
+# starts it again), notes when its clock becomes trusted (/run/gm-clock),
+# then serves the host on the control line /dev/ttyS3: each line received
+# is run by sh, its output sent back followed by "@@rc=N".
 # "exit" stops meterd and ends the test. ttyS1 is the serial line to the
 # neighbour meter, ttyS2 the SIM900 modem (sim900sim on the host).
 set -u
@@ -22,14 +24,39 @@ dbus-daemon --config-file=/gm-e2e/bus.conf --fork --nopidfile || fail "dbus-daem
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket
 meterd -c /etc/gridmeter/meterd.conf --check || fail "meterd --check"
 
-meterd -c /etc/gridmeter/meterd.conf >/dev/console 2>&1 &
+# Start meterd in the background (here, and by the host to restart it):
+# its journal on the console, stdin from /dev/null and not holding the
+# control line, so that a command that starts it returns; then wait until
+# it is on the bus.
+cat >/run/gm-meterd <<'EOF2'
+#!/bin/sh
+meterd -c /etc/gridmeter/meterd.conf </dev/null >/dev/console 2>&1 3<&- &
 i=0
 while ! busctl get-property org.gridmeter.Meter1 /org/gridmeter/Meter1 \
 		org.gridmeter.Uplink1 MeterId >/dev/null 2>&1; do
 	i=$((i + 1))
-	[ $i -lt 300 ] || fail "meterd did not come up"
+	[ $i -lt 300 ] || { echo "meterd did not come up"; exit 1; }
 	sleep 0.1
 done
+EOF2
+chmod 755 /run/gm-meterd
+t0="$(cut -d' ' -f1 /proc/uptime) $(date +%s)"
+/run/gm-meterd || fail "meterd did not come up"
+
+# When the clock becomes trusted (set from the town server's time):
+# "UPTIME_AT_START CLOCK_AT_START UPTIME_AT_TRUST" in /run/gm-clock (seconds).
+(
+	i=0
+	while [ $i -lt 600 ]; do
+		if busctl get-property org.gridmeter.Meter1 /org/gridmeter/Meter1 \
+			org.gridmeter.Meter1 ClockTrusted 2>/dev/null | grep -q true; then
+			echo "$t0 $(cut -d' ' -f1 /proc/uptime)" >/run/gm-clock
+			break
+		fi
+		i=$((i + 1))
+		sleep 0.2
+	done
+) </dev/null >/dev/null 2>&1 &
 
 stty -F $ctl raw -echo 115200 || fail "stty $ctl"
 exec 3<>$ctl

@@ -1,6 +1,7 @@
-# The uplink end-to-end test (issue 6): two QEMU guests A and B running
-# meterd, sim900sim bridging their modems to townd on the host
-# (tests/uplink/e2e.py); uplink_wire inspects and injects captured frames.
+# The uplink end-to-end test (issues 6 and 10): two QEMU guests A and B
+# running meterd, sim900sim bridging their modems to townd on the host
+# through recording proxies (tests/uplink/e2e.py, e2e_rig.py, e2e_records.py);
+# uplink_wire inspects, injects, extracts and audits captured frames.
 PROGS += uplink_wire
 uplink_wire_SRCS = $(TOWND_CORE) agent/uplink/credentials.c tests/server/nonce_audit.c \
 	tests/uplink/uplink_wire.c

@@ -12,13 +12,23 @@
  *       captures given (the WELCOMEs travel the other way: give the
  *       B -> A capture too). Prints counts and the record sequences found;
  *       exit 1 if B could open one or the town server could not.
- *   uplink_wire inject CAPTURE SRC HOST:PORT replay|forge|stranger
- *       Send one frame from SRC found in CAPTURE to the town server over
- *       TCP (a wired gateway's connection): its last HELLO verbatim
- *       (replay: townd remembers the meter's recent HELLO randoms and
- *       refuses it), the same with one ciphertext bit flipped and a valid
- *       CRC (forge), or a frame re-addressed from an unprovisioned meter
- *       (stranger).
+ *   uplink_wire inject CAPTURE SRC HOST:PORT replay|forge|stranger [TOWN_KEY TOWN_DB CAPTURE...]
+ *       Send one HELLO of SRC found in CAPTURE to the town server over
+ *       TCP (a wired gateway's connection): verbatim (replay: townd
+ *       remembers the meter's recent HELLO randoms and refuses it), with
+ *       one ciphertext bit flipped and a valid CRC (forge), or re-addressed
+ *       from an unprovisioned meter (stranger). Without keys the first
+ *       HELLO of SRC; with the town's key, its database and the captures of
+ *       the other direction, the last HELLO of SRC that a WELCOME answered
+ *       (one townd certainly received: a HELLO lost on its way, sent again
+ *       with a fresh random, is no replay).
+ *   uplink_wire command TOWN_KEY TOWN_DB METER TSEQ OUT CAPTURE...
+ *       Find in the captures the first frame of the town server to METER
+ *       that carries the command TSEQ (a tariff, a grant, a town key) and
+ *       write it to OUT as link-frame bytes, ready to be replayed to the
+ *       meter. Its link sequence (not authenticated) is moved half the
+ *       sequence space away, so that the meter's link layer does not drop
+ *       it as a duplicate and the replay reaches meterd's session layer.
  *   uplink_wire audit TOWN_KEY TOWN_DB CAPTURE...
  *       Every frame of every capture (raw link-frame byte streams, any
  *       direction): the key and nonce each envelope was sealed with, found
@@ -102,6 +112,116 @@ static int add_capture(struct nonce_audit *a, const char *path)
 
 	free(buf);
 	return n;
+}
+
+/* Every frame of several captures, in order; n_first: those of the first. */
+struct capset {
+	struct frame *fr;
+	size_t n, n_first;
+};
+
+static void capset_load(struct capset *cs, char **paths, int n_paths)
+{
+	memset(cs, 0, sizeof(*cs));
+	for (int i = 0; i < n_paths; i++) {
+		size_t n;
+		struct frame *fr = frames_of(paths[i], &n);
+
+		cs->fr = realloc(cs->fr, (cs->n + n + 1) * sizeof(*cs->fr));
+		if (!cs->fr) {
+			perror("uplink_wire");
+			exit(2);
+		}
+		memcpy(cs->fr + cs->n, fr, n * sizeof(*fr));
+		cs->n += n;
+		if (!i)
+			cs->n_first = n;
+		free(fr);
+	}
+}
+
+static int db_keys(struct nonce_audit *au, const struct gmp_keypair *town, const char *db_path);
+
+/* The town's key (and KEY.next) with every meter key of the database. */
+static int town_keys(struct nonce_audit *au, const char *key_path, const char *db_path)
+{
+	struct gmp_keypair town[2];
+	char err[400], next[300];
+	struct stat sb;
+	int n_town = 1, keys = 0;
+
+	if (townd_key_load(key_path, &town[0], err, sizeof(err))) {
+		fprintf(stderr, "uplink_wire: %s\n", err);
+		return -1;
+	}
+	snprintf(next, sizeof(next), "%s.next", key_path);
+	if (!stat(next, &sb) && !townd_key_load(next, &town[1], err, sizeof(err)))
+		n_town = 2;
+	for (int t = 0; t < n_town && keys >= 0; t++) {
+		int k = db_keys(au, &town[t], db_path);
+
+		keys = k < 0 ? -1 : keys + k;
+	}
+	sodium_memzero(town, sizeof(town));
+	return keys;
+}
+
+/* What opened, per frame of a capture set (nonce_audit's on_plain). */
+struct opened {
+	const struct capset *cs;
+	int *type;			/* first message, 0: did not open */
+	uint8_t (*rm)[GMP_RAND_LEN];	/* HELLO and WELCOME randoms */
+	unsigned int cmd_meter;		/* command search: to this meter */
+	int64_t cmd_tseq;		/* with this tseq */
+	size_t cmd_frame;		/* the first such frame, or SIZE_MAX */
+};
+
+static void on_opened(void *ctx, size_t i, const struct gm_hdr *h, const uint8_t *plain,
+		      size_t len)
+{
+	struct opened *o = ctx;
+	struct gmp_msg m;
+	size_t off = 0;
+
+	while (gmp_decode_next(plain, len, &off, &m) == 1) {
+		if (!o->type[i])
+			o->type[i] = m.type;
+		if (m.type == GMP_HELLO)
+			memcpy(o->rm[i], m.hello.rm, GMP_RAND_LEN);
+		else if (m.type == GMP_WELCOME)
+			memcpy(o->rm[i], m.welcome.rm, GMP_RAND_LEN);
+		if (h->src != GM_ID_SERVER || h->dst != o->cmd_meter || i >= o->cmd_frame)
+			continue;
+		if ((m.type == GMP_TARIFF && m.tariff.tseq == o->cmd_tseq) ||
+		    (m.type == GMP_GRANT && m.grant.tseq == o->cmd_tseq) ||
+		    (m.type == GMP_TOWN_KEY && m.town_key.tseq == o->cmd_tseq))
+			o->cmd_frame = i;
+	}
+}
+
+/* Open every frame of the set with the town's keys. 0 or -1. */
+static int open_all(struct opened *o, const struct capset *cs, const char *key_path,
+		    const char *db_path)
+{
+	struct nonce_audit au;
+	int rc = -1;
+
+	o->cs = cs;
+	o->type = calloc(cs->n + 1, sizeof(*o->type));
+	o->rm = calloc(cs->n + 1, sizeof(*o->rm));
+	o->cmd_frame = SIZE_MAX;
+	nonce_audit_init(&au);
+	au.on_plain = on_opened;
+	au.ctx = o;
+	if (!o->type || !o->rm || town_keys(&au, key_path, db_path) < 0)
+		goto out;
+	for (size_t i = 0; i < cs->n; i++)
+		if (nonce_audit_frame(&au, &cs->fr[i].h, cs->fr[i].payload, cs->fr[i].len))
+			goto out;
+	rc = nonce_audit_run(&au);
+out:
+	nonce_audit_free(&au);
+	return rc;
 }
 
 static int load_cred(const char *path, struct uplink_credentials *c)
@@ -218,36 +338,94 @@ static int inspect(int argc, char **argv)
 	return rc;
 }
 
-static int inject(char **argv)
+static bool is_hello(const struct frame *f, unsigned int src)
 {
-	unsigned int src = (unsigned int)atoi(argv[2]);
-	const char *mode = argv[4], *colon = strrchr(argv[3], ':');
+	return f->h.src == src && f->h.type == GM_TYPE_DATA &&
+	       gmp_envelope_kind(f->payload, f->len, NULL) == GMP_KIND_HANDSHAKE &&
+	       f->len > GMP_HS_OVERHEAD;
+}
+
+/* The last HELLO of src in the first capture whose random a WELCOME echoes. */
+static struct frame *answered_hello(struct capset *cs, unsigned int src, const char *key_path,
+				    const char *db_path)
+{
+	struct opened o = { .cmd_meter = GM_ID_SERVER };
+	struct frame *f = NULL;
+
+	if (open_all(&o, cs, key_path, db_path))
+		exit(2);
+	for (size_t i = cs->n_first; i-- > 0 && !f;) {
+		if (!is_hello(&cs->fr[i], src) || o.type[i] != GMP_HELLO)
+			continue;
+		for (size_t j = 0; j < cs->n && !f; j++)
+			if (o.type[j] == GMP_WELCOME && cs->fr[j].h.dst == src &&
+			    !memcmp(o.rm[j], o.rm[i], GMP_RAND_LEN))
+				f = &cs->fr[i];
+	}
+	free(o.type);
+	free(o.rm);
+	return f;
+}
+
+static int send_frame(const char *hostport, const struct gm_hdr *h, const uint8_t *payload,
+		      size_t plen)
+{
+	const char *colon = strrchr(hostport, ':');
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	uint8_t wire[GM_MAX_WIRE];
-	struct frame *fr, *f = NULL;
-	size_t n;
-	int fd, len;
 	char host[64];
+	int fd, len;
 
-	if (!colon || (size_t)(colon - argv[3]) >= sizeof(host))
-		return 2;
-	memcpy(host, argv[3], (size_t)(colon - argv[3]));
-	host[colon - argv[3]] = '\0';
+	if (!colon || (size_t)(colon - hostport) >= sizeof(host))
+		return -1;
+	memcpy(host, hostport, (size_t)(colon - hostport));
+	host[colon - hostport] = '\0';
 	sa.sin_port = htons((uint16_t)atoi(colon + 1));
 	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		return -1;
+	len = gm_frame_encode(h, payload, plen, wire, sizeof(wire));
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (len < 0 || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    write(fd, wire, (size_t)len) != len) {
+		perror("uplink_wire: inject");
+		return -1;
+	}
+	usleep(500000);		/* let the server read it before the hangup */
+	close(fd);
+	return len;
+}
+
+static int inject(int argc, char **argv)
+{
+	unsigned int src = (unsigned int)atoi(argv[2]);
+	const char *mode = argv[4];
+	struct capset cs;
+	struct frame *f = NULL;
+	int len;
+
+	if (argc > 5 && argc < 8)
 		return 2;
-	fr = frames_of(argv[1], &n);
-	/*
-	 * The meter's first HELLO in the capture (the handshake of its
-	 * failover through B, answered by townd, which keeps its random).
-	 */
-	for (size_t i = 0; i < n && !f; i++)
-		if (fr[i].h.src == src && fr[i].h.type == GM_TYPE_DATA &&
-		    gmp_envelope_kind(fr[i].payload, fr[i].len, NULL) == GMP_KIND_HANDSHAKE &&
-		    fr[i].len > GMP_HS_OVERHEAD)
-			f = &fr[i];
+	if (argc > 5) {
+		/* the first capture (the HELLOs), then the others (their WELCOMEs) */
+		char **caps = malloc((size_t)(argc - 6) * sizeof(char *));
+
+		if (!caps)
+			return 2;
+		caps[0] = argv[1];
+		for (int i = 7; i < argc; i++)
+			caps[i - 6] = argv[i];
+		capset_load(&cs, caps, argc - 6);
+		free(caps);
+		f = answered_hello(&cs, src, argv[5], argv[6]);
+	} else {
+		capset_load(&cs, argv + 1, 1);
+		for (size_t i = 0; i < cs.n && !f; i++)
+			if (is_hello(&cs.fr[i], src))
+				f = &cs.fr[i];
+	}
 	if (!f) {
-		fprintf(stderr, "uplink_wire: no HELLO from %u in %s\n", src, argv[1]);
+		fprintf(stderr, "uplink_wire: no %sHELLO from %u in %s\n",
+			argc > 5 ? "answered " : "", src, argv[1]);
 		return 2;
 	}
 	if (!strcmp(mode, "forge"))
@@ -256,17 +434,49 @@ static int inject(char **argv)
 		f->h.src = 4242;				/* never provisioned */
 	else if (strcmp(mode, "replay"))
 		return 2;
-	len = gm_frame_encode(&f->h, f->payload, f->len, wire, sizeof(wire));
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (len < 0 || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    write(fd, wire, (size_t)len) != len) {
-		perror("uplink_wire: inject");
+	len = send_frame(argv[3], &f->h, f->payload, f->len);
+	if (len < 0)
+		return 1;
+	printf("injected %s frame from %u seq %u (%d bytes)\n", mode, f->h.src, f->h.seq, len);
+	free(cs.fr);
+	return 0;
+}
+
+/* The first frame of the town server to METER carrying command TSEQ, to OUT. */
+static int command(int argc, char **argv)
+{
+	struct opened o = { .cmd_meter = (unsigned int)atoi(argv[3]),
+			    .cmd_tseq = atoll(argv[4]) };
+	uint8_t wire[GM_MAX_WIRE];
+	struct capset cs;
+	struct frame *f;
+	struct gm_hdr h;
+	FILE *out;
+	int len;
+
+	capset_load(&cs, argv + 6, argc - 6);
+	if (open_all(&o, &cs, argv[1], argv[2]))
+		return 2;
+	if (o.cmd_frame == SIZE_MAX) {
+		fprintf(stderr, "uplink_wire: no frame of the town server to %u with command %lld "
+			"in %zu frames\n", o.cmd_meter, (long long)o.cmd_tseq, cs.n);
 		return 1;
 	}
-	usleep(500000);		/* let the server read it before the hangup */
-	close(fd);
-	printf("injected %s frame from %u seq %u (%d bytes)\n", mode, f->h.src, f->h.seq, len);
-	free(fr);
+	f = &cs.fr[o.cmd_frame];
+	h = f->h;
+	h.seq = (uint16_t)(h.seq + 0x8000);
+	len = gm_frame_encode(&h, f->payload, f->len, wire, sizeof(wire));
+	out = fopen(argv[5], "wb");
+	if (len < 0 || !out || fwrite(wire, 1, (size_t)len, out) != (size_t)len || fclose(out)) {
+		perror(argv[5]);
+		return 2;
+	}
+	printf("command %lld to meter %u: frame %zu of %zu, session %u, link seq %u (replayed as "
+	       "%u), %d bytes\n", (long long)o.cmd_tseq, o.cmd_meter, o.cmd_frame, cs.n,
+	       f->len > 1 ? f->payload[1] : 0, f->h.seq, h.seq, len);
+	free(o.type);
+	free(o.rm);
+	free(cs.fr);
 	return 0;
 }
 
@@ -301,27 +511,13 @@ static int db_keys(struct nonce_audit *au, const struct gmp_keypair *town, const
 
 static int audit(int argc, char **argv)
 {
-	struct gmp_keypair town[2];
 	struct nonce_audit au;
-	char err[400], next[300];
-	struct stat sb;
-	int n_town = 1, keys = 0, frames = 0, rc;
+	int keys, frames = 0, rc;
 
-	if (townd_key_load(argv[1], &town[0], err, sizeof(err))) {
-		fprintf(stderr, "uplink_wire: %s\n", err);
-		return 2;
-	}
-	snprintf(next, sizeof(next), "%s.next", argv[1]);
-	if (!stat(next, &sb) && !townd_key_load(next, &town[1], err, sizeof(err)))
-		n_town = 2;
 	nonce_audit_init(&au);
-	for (int t = 0; t < n_town; t++) {
-		int k = db_keys(&au, &town[t], argv[2]);
-
-		if (k < 0)
-			return 2;
-		keys += k;
-	}
+	keys = town_keys(&au, argv[1], argv[2]);
+	if (keys < 0)
+		return 2;
 	for (int i = 3; i < argc; i++) {
 		int k = add_capture(&au, argv[i]);
 
@@ -339,7 +535,6 @@ static int audit(int argc, char **argv)
 	       (unsigned long long)au.repeats, keys);
 	rc = au.repeats ? 1 : 0;
 	nonce_audit_free(&au);
-	sodium_memzero(town, sizeof(town));
 	return rc;
 }
 
@@ -349,12 +544,16 @@ int main(int argc, char **argv)
 		return 2;
 	if (argc >= 7 && !strcmp(argv[1], "inspect"))
 		return inspect(argc - 1, argv + 1);
-	if (argc == 6 && !strcmp(argv[1], "inject"))
-		return inject(argv + 1);
+	if ((argc == 6 || argc >= 9) && !strcmp(argv[1], "inject"))
+		return inject(argc - 1, argv + 1);
+	if (argc >= 8 && !strcmp(argv[1], "command"))
+		return command(argc - 1, argv + 1);
 	if (argc >= 5 && !strcmp(argv[1], "audit"))
 		return audit(argc - 1, argv + 1);
 	fprintf(stderr, "usage: uplink_wire inspect CAPTURE TOWN_KEY A_ID A_CRED B_CRED [CAPTURE...]\n"
-			"       uplink_wire inject CAPTURE SRC HOST:PORT replay|forge|stranger\n"
+			"       uplink_wire inject CAPTURE SRC HOST:PORT replay|forge|stranger "
+			"[TOWN_KEY TOWN_DB CAPTURE...]\n"
+			"       uplink_wire command TOWN_KEY TOWN_DB METER TSEQ OUT CAPTURE...\n"
 			"       uplink_wire audit TOWN_KEY TOWN_DB CAPTURE...\n");
 	return 2;
 }
