@@ -52,6 +52,16 @@ void meter_log(struct meter *m, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (level & METER_LOG_EVENT) {
+		/* a change of state is never held back (its own logic paces it) */
+		level &= ~METER_LOG_EVENT;
+		m->log_bytes += strlen(msg) + 1;
+		if (m->hooks.log)
+			m->hooks.log(m->hooks.ctx, level, msg);
+		else
+			fprintf(stderr, "<%d>%s\n", level, msg);
+		return;
+	}
 	/* monotonic: a clock step neither releases nor holds back lines */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	log_limit_feed(&m->log_limit, level, msg, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
@@ -77,7 +87,7 @@ static void set_alarm(struct meter *m, enum meter_alarm a, bool on, const char *
 	if (!!(m->alarms & bit) == on)
 		return;
 	m->alarms = on ? m->alarms | bit : m->alarms & ~bit;
-	meter_log(m, on ? LOG_WARNING : LOG_NOTICE, "alarm %s %s: %s", alarm_names[a],
+	meter_log(m, (on ? LOG_WARNING : LOG_NOTICE) | METER_LOG_EVENT, "alarm %s %s: %s", alarm_names[a],
 	     on ? "raised" : "cleared", detail);
 	if (m->hooks.alarm)
 		m->hooks.alarm(m->hooks.ctx, alarm_names[a], on, detail);
@@ -120,7 +130,8 @@ static void set_relay(struct meter *m, unsigned idx, bool closed, const char *re
 		return;
 	}
 	*state = closed;
-	meter_log(m, idx ? LOG_INFO : LOG_NOTICE, "relay %s %s: %s", name, closed ? "closed" : "opened", reason);
+	meter_log(m, (idx ? LOG_INFO : LOG_NOTICE) | METER_LOG_EVENT, "relay %s %s: %s", name,
+		  closed ? "closed" : "opened", reason);
 	if (m->hooks.relay)
 		m->hooks.relay(m->hooks.ctx, name, closed, reason);
 	meter_changed(m, MP_RELAYS);

@@ -179,6 +179,12 @@ const char *meter_alarm_name(enum meter_alarm a);
  * A journal line (counted for the benchmark), rate-limited: a line of the
  * same text but its digits at most once per 10 min (log_limit.h).
  */
+/*
+ * Journal lines go through a rate limiter (log_limit.h): a line repeated
+ * within 10 min is held back and counted. A change of state (relay, alarm,
+ * route) ORs METER_LOG_EVENT into its level and is always written.
+ */
+#define METER_LOG_EVENT	0x100
 void meter_log(struct meter *m, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Property groups changed (enum MP_*). */
 void meter_changed(struct meter *m, unsigned groups);

@@ -87,7 +87,8 @@ int tariff_file_save(const char *dir, const char *name, const struct tariff_spec
 	for (unsigned i = 0; tariff_spec_keys[i]; i++) {
 		const char *v = tariff_spec_get(spec, tariff_spec_keys[i]);
 
-		if (v && *v)
+		/* empty values too: the file gives back exactly the tariff saved */
+		if (v)
 			fprintf(f, "%s = %s\n", tariff_spec_keys[i], v);
 	}
 	if (fflush(f) || fsync(fd))

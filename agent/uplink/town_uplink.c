@@ -189,7 +189,7 @@ static void set_route(struct town_uplink *u, enum tu_route r, const char *why)
 	u->route = r;
 	u->route_changes++;
 	snprintf(u->reason, sizeof(u->reason), "%s", why);
-	meter_log(u->m, r == TU_ROUTE_MODEM ? LOG_NOTICE : LOG_WARNING,
+	meter_log(u->m, (r == TU_ROUTE_MODEM ? LOG_NOTICE : LOG_WARNING) | METER_LOG_EVENT,
 		  "uplink route: %s -> %s (%s)", from, town_uplink_route_name(r), why);
 	/* a handshake through the new path; then whatever the town lacks goes again */
 	gmpc_route_changed(&u->gc, clock_ms(CLOCK_MONOTONIC));
@@ -367,9 +367,10 @@ static void hello_status(struct town_uplink *u)
 {
 	unsigned int f = 0;
 
-	if (!u->m->recovery.have_snapshot)
+	/* how this run started: told until the town has heard it once */
+	if (!u->gc.welcomed && !u->m->recovery.have_snapshot)
 		f |= GMP_HELLO_STORE_NEW;
-	if (!u->m->last_clean)
+	if (!u->gc.welcomed && u->m->recovery.have_snapshot && !u->m->last_clean)
 		f |= GMP_HELLO_UNCLEAN;
 	gmpc_set_status(&u->gc, meter_time_trusted(u->m), f);
 }

@@ -334,7 +334,7 @@ static int send_hello(struct gmpc *c, int64_t now, int64_t real)
 	h.hello.cmd_floor = (int64_t)c->ob->cmd_floor;
 	h.hello.next_seq = (int64_t)total_next(c);
 	h.hello.first_held = (int64_t)outbox_first(c->ob);
-	h.hello.flags = c->hello_flags | (c->ob->created ? GMP_HELLO_OUTBOX_NEW : 0);
+	h.hello.flags = c->hello_flags | (c->ob->created && !c->welcomed ? GMP_HELLO_OUTBOX_NEW : 0);
 	if (gmp_encode(&h, plain, sizeof(plain), &len))
 		return -EINVAL;
 	n = gmp_hs_seal(next ? &c->lt_next : &c->lt, &a, plain, len, env, sizeof(env));

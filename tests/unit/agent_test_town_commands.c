@@ -17,6 +17,7 @@
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
 #include "meter.h"
+#include "tariff_gmp.h"
 #include "town_commands.h"
 
 #include <sodium.h>
@@ -116,9 +117,11 @@ static bool waiting_file(const char *dir)
 TEST_F(cmd, a_waiting_tariff_survives_a_restart_and_takes_effect_at_its_time)
 {
 	struct gmp_msg t = tariff(3, NOW + 3600, 2, 12500);
-	char before[256];
+	struct tariff_spec want;
+	char before[256], why[200];
 
 	snprintf(before, sizeof(before), "%s", self->m.spec.type);
+	ASSERT_EQ(0, tariff_from_gmp(&t, &self->m.spec, &want, why, sizeof(why))) TH_LOG("%s", why);
 	EXPECT_EQ(GMP_CMD_OK, tc_command(&self->tc, &t, NOW));
 	EXPECT_TRUE(waiting_file(self->dir));
 	EXPECT_STREQ(before, self->m.spec.type);		/* not yet */
@@ -128,6 +131,12 @@ TEST_F(cmd, a_waiting_tariff_survives_a_restart_and_takes_effect_at_its_time)
 	tc_init(&self->tc, &self->m, &self->cfg, &self->cred);
 	EXPECT_EQ(NOW + 3600, self->tc.next_at);
 	EXPECT_EQ(3, self->tc.next_tseq);
+	/* exactly the tariff that was kept, empty keys included (rate of a tou) */
+	for (unsigned int i = 0; tariff_spec_keys[i]; i++) {
+		EXPECT_STREQ(tariff_spec_get(&want, tariff_spec_keys[i]),
+			     tariff_spec_get(&self->tc.next, tariff_spec_keys[i]))
+			TH_LOG("key %s", tariff_spec_keys[i]);
+	}
 	tc_tick(&self->tc, NOW + 3599);
 	EXPECT_STREQ(before, self->m.spec.type);
 	tc_tick(&self->tc, NOW + 3600);

@@ -511,9 +511,11 @@ def main():
                        lambda: a.counters()["next-sequence"] > stored0 + 3, 30)
             a.meterd_stop("9")
             made = a.outbox()           # every record A had made, on the disk to be wiped
-            rc, out = a.run("rm -rf /var/lib/gridmeter/* && ls -A /var/lib/gridmeter | wc -l")
-            if rc or out.strip() != "0":
-                raise Failed(f"rm -rf /var/lib/gridmeter/*: {out}")
+            # a reflashed card: the state directory and the runtime snapshots both gone
+            rc, out = a.run("rm -rf /var/lib/gridmeter/* /run/gridmeter/* && "
+                            "find /var/lib/gridmeter /run/gridmeter -mindepth 1 | wc -l")
+            if out.strip() != "0":
+                raise Failed(f"rm -rf /var/lib/gridmeter/* /run/gridmeter/*: {out}")
             town.start()
             a.meterd_start()
             top = max(made)
@@ -535,6 +537,11 @@ def main():
                 "SELECT reg_import FROM meters WHERE id = 101")[0][0]
             if imp < view:
                 raise Failed(f"A's ImportEnergy {imp} mWh is below townd's view {view} mWh")
+            with open(os.path.join(W, "guest-a.log"), errors="replace") as f:
+                raised = [ln.strip() for ln in f if "registers raised to the town server's view"
+                          in ln]
+            if not raised:
+                raise Failed("A's registers came back empty and were not raised to townd's view")
             # the tariff A had applied comes again (townd re-issues it to a meter that
             # lost its command state), and every command ends settled
             tariff_is(a, tariff2)
@@ -549,7 +556,7 @@ def main():
                     f"existed only on the wiped disk (#{only_disk[0]}..#{only_disk[-1]}, "
                     f"gone, nothing of them at townd: their numbers go to new records); A's new records start at #{first}: {n_old} old and "
                     f"{n_new} new records stored as A made them; {order}; ImportEnergy {imp} "
-                    f"mWh >= townd's view {view} mWh; {len(reissued)} commands superseded "
+                    f"mWh >= townd's view {view} mWh ({raised[-1][:120]}); {len(reissued)} commands superseded "
                     f"and issued again, the tariff of #{state['t2']} back in force: "
                     + "; ".join(cmds[-len(reissued):]))
         t.check("A's state directory wiped: A resynchronises, its records stored once, "
