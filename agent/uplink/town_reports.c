@@ -149,7 +149,8 @@ int tr_step(struct town_reports *r, const struct tr_input *in, tr_record_fn fn, 
 		}
 		r->next_report = align_down(now, r->report_s) + r->report_s;
 	}
-	if (r->snapshot_s && (now >= r->next_snapshot || r->next_snapshot - now > r->snapshot_s)) {
+	if (r->snapshot_s && in->view_known &&
+	    (now >= r->next_snapshot || r->next_snapshot - now > r->snapshot_s)) {
 		struct gmp_msg m = { .type = GMP_REGISTERS };
 
 		/* the registers as the readings so far add up to */

@@ -10,7 +10,9 @@
  * gives the registers as they stood at the end of the last reading, and
  * each reading the energy since the previous one, so that the town's view
  * of the registers (the last snapshot plus the readings after it) is exactly
- * what the meter has told it. Nothing is reported on untrusted time.
+ * what the meter has told it. Nothing is reported on untrusted time, and no
+ * snapshot before the town's own view has been heard in this run (after a
+ * wiped state the registers may be raised to it first).
  *
  * Pure logic: time, registers and the record sink are passed in; a record
  * the sink could not queue leaves the baseline where it was, so its energy
@@ -40,6 +42,8 @@ struct town_reports {
 struct tr_input {
 	int64_t now_s;			/* the real-time clock */
 	bool trusted;			/* ... and whether it is trusted */
+	bool view_known;		/* the town's view of the registers has been heard
+					   this run (a snapshot before it could be below it) */
 	uint64_t reg[3];		/* lifetime registers (mWh), energy held apart excluded */
 	bool have_unrecorded;		/* a span this run's start could not meter */
 	int64_t unrec_from_s, unrec_to_s;

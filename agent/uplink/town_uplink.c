@@ -477,7 +477,7 @@ static void request_changed(struct town_uplink *u, int64_t want_w)
 static void reports(struct town_uplink *u)
 {
 	struct tr_input in = { .now_s = clock_ms(CLOCK_REALTIME) / 1000,
-			       .trusted = meter_time_trusted(u->m) };
+			       .trusted = meter_time_trusted(u->m), .view_known = u->gc.welcomed };
 	int64_t from_ms, to_ms, before = u->rep.report_from;
 
 	in.reg[0] = u->m->reg.import.total_mwh;

@@ -69,7 +69,8 @@ static uint64_t readings_import(const struct sink *s, int from)
 
 static struct tr_input at(int64_t now, bool trusted, uint64_t imp, uint64_t exp, uint64_t ren)
 {
-	struct tr_input in = { .now_s = now, .trusted = trusted, .reg = { imp, exp, ren } };
+	struct tr_input in = { .now_s = now, .trusted = trusted, .view_known = true,
+			       .reg = { imp, exp, ren } };
 
 	return in;
 }
@@ -93,7 +94,8 @@ TEST(view_equals_what_was_reported_and_readings_are_contiguous)
 	memset(&s, 0, sizeof(s));
 	tr_init(&r, 60, 3600, T0 + 7, true, reg);
 	ASSERT_EQ(1, tr_step(&r, &(struct tr_input){ .now_s = T0 + 7, .trusted = true,
-						     .reg = { 5000, 700, 300 } }, take, &s));
+						     .view_known = true, .reg = { 5000, 700, 300 } },
+			     take, &s));
 	ASSERT_EQ(GMP_REGISTERS, s.m[0].type);	/* the snapshot at start */
 	EXPECT_EQ(5000, s.m[0].regs.import_mwh);
 	last_end = T0 + 7;
@@ -261,6 +263,33 @@ TEST(raised_registers_are_not_reported_as_consumption)
 	EXPECT_EQ(5090, s.m[s.n - 1].regs.import_mwh);
 	town_view(&s, v);
 	EXPECT_EQ(5090u, v[0]);
+}
+
+TEST(no_snapshot_before_the_towns_view_is_heard)
+{
+	static struct sink s;
+	struct town_reports r;
+	uint64_t reg[3] = { 0, 0, 0 }, v[3], delta[3] = { 50000, 0, 0 };
+	struct tr_input in;
+
+	/* a wiped meter: empty registers, the town not heard yet */
+	memset(&s, 0, sizeof(s));
+	tr_init(&r, 60, 3600, T0, true, reg);
+	in = at(T0, true, 0, 0, 0);
+	in.view_known = false;
+	tr_step(&r, &in, take, &s);
+	in = at(T0 + 60, true, 100, 0, 0);
+	in.view_known = false;
+	tr_step(&r, &in, take, &s);
+	ASSERT_EQ(1, s.n);
+	EXPECT_EQ(GMP_READING, s.m[0].type);
+	/* the WELCOME: the town holds 50000 mWh; raised, then the snapshot */
+	tr_raised(&r, delta);
+	step(&r, T0 + 70, true, 50100, &s);
+	ASSERT_EQ(GMP_REGISTERS, s.m[s.n - 1].type);
+	EXPECT_EQ(50100, s.m[s.n - 1].regs.import_mwh);
+	town_view(&s, v);
+	EXPECT_EQ(50100u, v[0]);
 }
 
 TEST_HARNESS_MAIN

@@ -507,6 +507,7 @@ def main():
             # the town unreachable for a moment: A's newest records exist only on its disk
             town.stop()
             stored0 = town.q("SELECT acked_upto FROM meters WHERE id = 101")[0][0]
+            view0 = town.q("SELECT reg_import FROM meters WHERE id = 101")[0][0]
             wait_until("A holds 3 records townd does not have",
                        lambda: a.counters()["next-sequence"] > stored0 + 3, 30)
             a.meterd_stop("9")
@@ -537,6 +538,13 @@ def main():
                 "SELECT reg_import FROM meters WHERE id = 101")[0][0]
             if imp < view:
                 raise Failed(f"A's ImportEnergy {imp} mWh is below townd's view {view} mWh")
+            # and the town's view never went back below what it held before the wipe
+            # (a snapshot of the empty registers would have reset it)
+            low = town.q("SELECT MIN(a) FROM events WHERE meter = 101 AND type = 2 AND seq > ?",
+                         upto)[0][0]
+            if low is not None and low < view0:
+                raise Failed(f"a snapshot after the wipe says import {low} mWh, below townd's "
+                             f"view {view0} mWh before it")
             with open(os.path.join(W, "guest-a.log"), errors="replace") as f:
                 raised = [ln.strip() for ln in f if "registers raised to the town server's view"
                           in ln]
