@@ -28,14 +28,6 @@ typedef __u32 u32;
 #endif
 
 #include <gridmeter/link.h>
-#ifndef __KERNEL__
-/*
- * libgmlink (lib/) still offers the tests' node binding (gmlink_open() with
- * a node, gmlinkctl's NODE arguments); until it includes the test header
- * itself, it gets the test-only names through this header.
- */
-#include "../../tests/include/gridmeter/link_test.h"
-#endif
 
 /**
  * struct gm_hdr - decoded frame header (host byte order)

@@ -19,6 +19,12 @@
 #include <sys/types.h>
 
 #include "gm_frame.h"
+/*
+ * Node binding (gmlink_open() with a node other than 0, gmlinkctl's NODE
+ * arguments) is the kernel's test-only multi-node API: one gateway is one
+ * node. Its names live outside the production uapi header.
+ */
+#include <gridmeter/link_test.h>
 
 #define GMLINK_DEV	"/dev/gmlink"
 #define GMLINK_LDISC	29	/* N_DEVELOPMENT, the module default */
