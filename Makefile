@@ -51,10 +51,12 @@ KERNEL ?= 6.1
 KOUT   := $(OUT)
 ifeq ($(KERNEL),6.12)
 K612      := $(CACHE)/k612
-KABI_612  := $(shell cat $(K612)/kabi 2>/dev/null)
+# recursive: in a fresh clone the cache (and its kabi file) is made by this
+# very run, after the Makefile is read
+KABI_612   = $(shell cat $(K612)/kabi 2>/dev/null)
 KOUT      := $(OUT)-6.12
 ifeq ($(origin KDIR),file)
-KDIR      := $(abspath $(K612)/root/usr/src/linux-headers-$(KABI_612)-$(DEBARCH))
+KDIR       = $(abspath $(K612)/root/usr/src/linux-headers-$(KABI_612)-$(DEBARCH))
 KPREREQ   := $(K612)/.stamp
 endif
 else ifneq ($(KERNEL),6.1)
