@@ -239,7 +239,7 @@ def main():
                 gw.poweroff()
                 break
             # meter for a while, reading the register as often as the line allows
-            ran = rng.uniform(20, 20 + 1.5 * persist_s)
+            ran = rng.uniform(20, 20 + persist_s)
             t0 = time.time()
             p_w = int(gw.prop("ActivePower").split()[-1]) / 1000
             burst_started = False

@@ -19,9 +19,11 @@
  *       one ciphertext bit flipped and a valid CRC (forge), or re-addressed
  *       from an unprovisioned meter (stranger). Without keys the first
  *       HELLO of SRC; with the town's key, its database and the captures of
- *       the other direction, the last HELLO of SRC that a WELCOME answered
+ *       the other direction, the first HELLO of SRC that a WELCOME answered
  *       (one townd certainly received: a HELLO lost on its way, sent again
- *       with a fresh random, is no replay).
+ *       with a fresh random, is no replay; and the oldest, so that it is not
+ *       the meter's live session, whose HELLO townd answers again with the
+ *       same WELCOME as a copy that came by a second route).
  *   uplink_wire command TOWN_KEY TOWN_DB METER TSEQ OUT CAPTURE...
  *       Find in the captures the first frame of the town server to METER
  *       that carries the command TSEQ (a tariff, a grant, a town key) and
@@ -345,7 +347,7 @@ static bool is_hello(const struct frame *f, unsigned int src)
 	       f->len > GMP_HS_OVERHEAD;
 }
 
-/* The last HELLO of src in the first capture whose random a WELCOME echoes. */
+/* The first HELLO of src in the first capture whose random a WELCOME echoes. */
 static struct frame *answered_hello(struct capset *cs, unsigned int src, const char *key_path,
 				    const char *db_path)
 {
@@ -354,7 +356,7 @@ static struct frame *answered_hello(struct capset *cs, unsigned int src, const c
 
 	if (open_all(&o, cs, key_path, db_path))
 		exit(2);
-	for (size_t i = cs->n_first; i-- > 0 && !f;) {
+	for (size_t i = 0; i < cs->n_first && !f; i++) {
 		if (!is_hello(&cs->fr[i], src) || o.type[i] != GMP_HELLO)
 			continue;
 		for (size_t j = 0; j < cs->n && !f; j++)
