@@ -669,6 +669,14 @@ static void take_energy(struct meter *m, const struct sensor_reading *r, int64_t
 			ren = r->has_renew && r->renew_mw > 0 ? (uint64_t)r->renew_mw * (uint64_t)dt : 0;
 		}
 	}
+	/* energy the driver estimated for time it did not measure */
+	if (r->has_gaps) {
+		if (m->gaps_valid && (r->missed_samples != m->last_missed || r->gap_ns != m->last_gap_ns))
+			flags |= PROFILE_SAMPLING_GAP;
+		m->last_missed = r->missed_samples;
+		m->last_gap_ns = r->gap_ns;
+	}
+	m->gaps_valid = r->has_gaps;
 	m->since_durable_uj += imp + exp + ren;
 	place(m, real_ms, dt, imp, exp, ren, flags);
 	m->last_real = real_ms;

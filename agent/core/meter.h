@@ -128,6 +128,9 @@ struct meter {
 	bool main_closed;
 	bool load_closed[ALLOC_MAX_LOADS];
 	struct meter_counters ctr;
+	/* the driver's sampling-gap counters at the last sample of this run (gaps_valid) */
+	uint64_t last_missed, last_gap_ns;
+	bool gaps_valid;
 	char boot_id[40];
 	int64_t last_request_w, last_surplus_w;
 	uint64_t log_bytes;		/* journal bytes produced, for the benchmark */

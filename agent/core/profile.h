@@ -15,7 +15,7 @@
 #define PROFILE_RECONSTRUCTED	0x04u	/* energy held on monotonic time, mapped to real time later */
 #define PROFILE_UNRECORDED	0x08u	/* energy not recorded (power cut, unclean stop): a lower bound */
 #define PROFILE_CLOCK_STEP	0x10u	/* the clock was stepped in this interval */
-#define PROFILE_SAMPLING_GAP	0x20u	/* the driver reported missed samples (reserved) */
+#define PROFILE_SAMPLING_GAP	0x20u	/* the driver estimated the energy of time it did not sample */
 #define PROFILE_RESTORED	0x40u	/* the registers were raised to the town's view */
 
 struct profile_entry {

@@ -405,6 +405,56 @@ TEST_F(meter, restart_in_same_boot_recovers_downtime_energy)
 	EXPECT_EQ(PROFILE_GAP, self->m.reg.ivl_flags & PROFILE_GAP);
 }
 
+/*
+ * Issue 11: the driver counts the samples its sampler missed and the time
+ * whose energy it estimated; a rise marks the interval it falls in, and
+ * only that one, so that the town and the bill know the energy is partly
+ * estimated. The first sample of a run only sets the base.
+ */
+TEST_F(meter, driver_sampling_gaps_mark_their_interval)
+{
+	struct sensor_reading rd = { .v_mv = 230000, .f_mhz = 50000, .renew_avail_mw = -1,
+				     .has_energy = true, .has_gaps = true,
+				     .missed_samples = 1234, .gap_ns = 987654321 };
+	uint32_t ivl = self->m.reg.interval_s;
+	uint64_t ctr = 1000000;
+	const struct profile_entry *e;
+
+	/* to the start of an interval, through a whole clean one */
+	for (int i = 0; i < (int)(2 * ivl); i++) {
+		self->real += 1000;
+		self->mono += 1000;
+		rd.import_mj = ctr += 3600;
+		meter_sample(&self->m, &rd, self->real, self->mono);
+	}
+	ASSERT_NE(NULL, e = profile_newest(&self->m.prof));
+	EXPECT_EQ(0u, e->flags & PROFILE_SAMPLING_GAP);
+	EXPECT_EQ(0u, self->m.reg.ivl_flags & PROFILE_SAMPLING_GAP);
+	/* 300 ms stall in this interval: the driver integrated it, and says so */
+	rd.missed_samples += 1200;
+	rd.gap_ns += 312500000;
+	for (int i = 0; i < (int)ivl; i++) {
+		self->real += 1000;
+		self->mono += 1000;
+		rd.import_mj = ctr += 3600;
+		meter_sample(&self->m, &rd, self->real, self->mono);
+		if (!i)
+			EXPECT_EQ(PROFILE_SAMPLING_GAP, self->m.reg.ivl_flags & PROFILE_SAMPLING_GAP);
+	}
+	/* that interval closed with the flag and its energy whole; the next is clean */
+	ASSERT_NE(NULL, e = profile_newest(&self->m.prof));
+	EXPECT_EQ(PROFILE_SAMPLING_GAP, e->flags & PROFILE_SAMPLING_GAP);
+	EXPECT_EQ(0u, self->m.reg.ivl_flags & PROFILE_SAMPLING_GAP);
+	EXPECT_EQ(3 * ivl - 1, self->m.reg.import.total_mwh);
+	/* an ADC error (estimated time, no missed sample) marks it too */
+	rd.gap_ns += 250000;
+	self->real += 1000;
+	self->mono += 1000;
+	rd.import_mj = ctr += 3600;
+	meter_sample(&self->m, &rd, self->real, self->mono);
+	EXPECT_EQ(PROFILE_SAMPLING_GAP, self->m.reg.ivl_flags & PROFILE_SAMPLING_GAP);
+}
+
 TEST_F(meter, counters_going_back_are_not_counted)
 {
 	uint64_t ctr = 1000000;
