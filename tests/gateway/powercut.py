@@ -37,6 +37,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from ctl_line import ControlLine  # noqa: E402
+
 TOP = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 W = os.path.join(TOP, "build", "gateway", "powercut")
 IMG = os.path.join(TOP, "build", "gateway", "gateway-x86_64.img")
@@ -53,7 +56,7 @@ def log(msg):
     print("# " + msg, flush=True)
 
 
-class Gateway:
+class Gateway(ControlLine):
     """One boot of the image: QEMU, its console log and its control line."""
 
     def __init__(self, n, kabi, overlay):
@@ -62,9 +65,10 @@ class Gateway:
         sock = os.path.join(W, "ctl.sock")
         if os.path.exists(sock):
             os.unlink(sock)
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(sock)
-        self.listener.listen(1)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(sock)
+        listener.listen(1)
+        super().__init__(f"boot {n}", listener, Failed)
         kernel = os.path.join(TOP, "build", "cache", "x86_64", "root", "boot",
                               f"vmlinuz-{kabi}-amd64")
         cmd = ["qemu-system-x86_64", "-M", "q35", "-cpu", "max", "-accel", "tcg",
@@ -79,39 +83,10 @@ class Gateway:
                "-serial", "chardev:ctl"]
         self.qemu = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=open(self.console + ".qemu", "w"))
-        self.sock, self.buf = None, b""
-
-    def line(self, deadline):
-        while b"\n" not in self.buf:
-            left = deadline - time.time()
-            if left <= 0:
-                raise Failed(f"boot {self.n}: no answer on the control line")
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(4096)
-            except socket.timeout:
-                continue
-            if not data:
-                raise Failed(f"boot {self.n}: control line closed")
-            self.buf += data
-        ln, self.buf = self.buf.split(b"\n", 1)
-        return ln.decode(errors="replace").rstrip("\r")
 
     def ready(self, timeout=300):
-        deadline = time.time() + timeout
-        self.listener.settimeout(timeout)
-        self.sock, _ = self.listener.accept()
-        while self.line(deadline) != "@@ready":
-            pass
-
-    def run(self, cmd, timeout=60):
-        self.sock.sendall(cmd.encode() + b"\n")
-        deadline, out = time.time() + timeout, []
-        while True:
-            ln = self.line(deadline)
-            if ln.startswith("@@rc="):
-                return int(ln[5:]), "\n".join(out)
-            out.append(ln)
+        self.accept(timeout)
+        self.wait_ready(timeout)
 
     def prop(self, name):
         rc, out = self.run(f"busctl --system get-property {M} {name}")
@@ -137,10 +112,6 @@ class Gateway:
             self.qemu.wait(30)
         self.close()
 
-    def close(self):
-        for s in (self.sock, self.listener):
-            if s:
-                s.close()
 
 
 def recovered(gw):

@@ -11,10 +11,13 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 
-from e2e_records import LOST, Failed, outbox_records
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from ctl_line import ControlLine  # noqa: E402
+from e2e_records import LOST, Failed, outbox_records  # noqa: E402
 
 TOP = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(TOP, "build", "x86_64")
@@ -189,46 +192,12 @@ def captures():
                   glob.glob(os.path.join(W, "tcp-*.bin")))
 
 
-class Guest:
+class Guest(ControlLine):
     """A guest's control line: run a shell command, get (rc, output)."""
 
     def __init__(self, name, listener):
-        self.name, self.listener, self.sock, self.buf = name, listener, None, b""
-
-    def accept(self, timeout):
-        self.listener.settimeout(timeout)
-        self.sock, _ = self.listener.accept()
-        self.sock.settimeout(None)
-
-    def line(self, deadline):
-        while b"\n" not in self.buf:
-            left = deadline - time.time()
-            if left <= 0:
-                raise Failed(f"guest {self.name}: no answer on the control line")
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(4096)
-            except socket.timeout:
-                continue
-            if not data:
-                raise Failed(f"guest {self.name}: control line closed")
-            self.buf += data
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.decode(errors="replace").rstrip("\r")
-
-    def wait_ready(self, timeout):
-        deadline = time.time() + timeout
-        while self.line(deadline) != "@@ready":
-            pass
-
-    def run(self, cmd, timeout=60):
-        self.sock.sendall(cmd.encode() + b"\n")
-        deadline, out = time.time() + timeout, []
-        while True:
-            ln = self.line(deadline)
-            if ln.startswith("@@rc="):
-                return int(ln[5:]), "\n".join(out)
-            out.append(ln)
+        super().__init__(f"guest {name}", listener, Failed)
+        self.name = name
 
     def prop(self, name):
         rc, out = self.run("busctl get-property org.gridmeter.Meter1 /org/gridmeter/Meter1 "
