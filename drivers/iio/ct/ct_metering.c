@@ -272,6 +272,7 @@ void ct_meter_discard(struct ct_meter *m)
  * missed pairs' are counted in &ct_meter.gap_ns and &ct_meter.missed, and
  * their energy is integrated at the power of the measured cycles before
  * and after the gap. The meter resynchronises at the next zero crossing.
+ * Call it before feeding any pair converted after the gap.
  */
 void ct_meter_gap(struct ct_meter *m, u32 missed)
 {

@@ -362,6 +362,7 @@ static int ct_thread(void *data)
 		int v, i, ret;
 		s64 late;
 		ktime_t now;
+		bool gap;
 
 		ret = iio_read_channel_raw(st->vchan, &v);
 		if (ret >= 0)
@@ -372,6 +373,31 @@ static int ct_thread(void *data)
 		 */
 		if (ret >= 0 && (unsigned int)(v | i) > code_max)
 			ret = -ERANGE;
+
+		next = ktime_add_ns(next, period);
+		now = ktime_get();
+		late = ktime_to_ns(ktime_sub(now, next));
+		gap = late > CT_RESYNC_NS;
+		if (gap) {
+			/*
+			 * Fell far behind (a slow ADC, a busy CPU): the pairs
+			 * due since then were never taken. They are counted,
+			 * and their time is integrated at the power of the
+			 * cycles around it (ct_meter_gap()). The pair just
+			 * read may have been converted only now, at the end
+			 * of the gap: it goes after it, never into the cycle
+			 * the gap broke (whose end it would fake).
+			 */
+			u32 missed = div_u64(late, period);
+
+			ct_process(st, pairs, n);
+			n = 0;
+			next = ktime_add_ns(next, (u64)missed * period);
+			mutex_lock(&st->lock);
+			ct_meter_gap(&st->meter, missed);
+			mutex_unlock(&st->lock);
+		}
+
 		if (ret < 0) {
 			/* never a garbage reading: drop the whole cycle */
 			ct_process(st, pairs, n);
@@ -391,30 +417,12 @@ static int ct_thread(void *data)
 			}
 		}
 
-		next = ktime_add_ns(next, period);
-		now = ktime_get();
-		late = ktime_to_ns(ktime_sub(now, next));
 		if (late < 0) {
 			set_current_state(TASK_IDLE);
 			if (!kthread_should_stop())
 				schedule_hrtimeout_range(&next, 0, HRTIMER_MODE_ABS);
 			__set_current_state(TASK_RUNNING);
-		} else if (late > CT_RESYNC_NS) {
-			/*
-			 * Fell far behind (a slow ADC, a busy CPU): the pairs
-			 * due since then were never taken. They are counted,
-			 * and their time is integrated at the power of the
-			 * cycles around it (ct_meter_gap()).
-			 */
-			u32 missed = div_u64(late, period);
-
-			ct_process(st, pairs, n);
-			n = 0;
-			next = ktime_add_ns(next, (u64)missed * period);
-			mutex_lock(&st->lock);
-			ct_meter_gap(&st->meter, missed);
-			mutex_unlock(&st->lock);
-		} else {
+		} else if (!gap) {
 			cond_resched();
 		}
 	}
