@@ -15,6 +15,6 @@ MSG
 exec qemu-system-x86_64 -M q35 -cpu max -accel tcg -m 1024 -smp 2 \
 	-kernel "build/cache/x86_64/root/boot/vmlinuz-$kabi-amd64" \
 	-initrd build/x86_64/boot-initramfs.cpio.gz \
-	-append "console=ttyS0 loglevel=4 gm.mode=boot gm.root=/dev/vda" \
+	-append "console=ttyS0 loglevel=4 tsc=reliable gm.mode=boot gm.root=/dev/vda" \
 	-drive file=build/gateway/gateway-x86_64.img,format=raw,if=virtio,snapshot=on \
 	-nic user,model=virtio-net-pci -nographic

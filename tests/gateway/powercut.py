@@ -75,7 +75,7 @@ class Gateway(ControlLine):
                "-m", "1024", "-smp", "2", "-nographic", "-no-reboot", "-nic", "none",
                "-monitor", "none", "-display", "none",
                "-kernel", kernel, "-initrd", INITRD,
-               "-append", "console=ttyS0 loglevel=5 panic=-1 oops=panic gm.mode=boot "
+               "-append", "console=ttyS0 loglevel=5 panic=-1 oops=panic tsc=reliable gm.mode=boot "
                           "gm.root=/dev/vda gridmeter.ctl systemd.show_status=false",
                "-drive", f"file={overlay},format=qcow2,if=virtio,cache=none",
                "-serial", f"file:{self.console}",
