@@ -306,26 +306,46 @@ static uint8_t pick_sid(struct townd_meter *m, int slot)
 	}
 }
 
-static void hello_journal(struct townd_core *c, struct townd_meter *m, const struct gmp_msg *h,
-			  int64_t now)
+static void hello_journal(struct townd_core *c, struct townd_meter *m,
+			  const struct townd_session *s, int64_t now)
 {
 	char what[240];
 
-	if (h->hello.next_seq <= m->upto)
+	if (s->hs_next_seq <= m->upto)
 		c->st.rebased++;
-	if (!(h->hello.flags & (GMP_HELLO_OUTBOX_NEW | GMP_HELLO_STORE_NEW | GMP_HELLO_UNCLEAN)) &&
-	    h->hello.next_seq > m->upto)
+	if (!(s->hs_flags & (GMP_HELLO_OUTBOX_NEW | GMP_HELLO_STORE_NEW | GMP_HELLO_UNCLEAN)) &&
+	    s->hs_next_seq > m->upto)
 		return;
 	snprintf(what, sizeof(what), "handshake:%s%s%s next record %lld (stored up to %lld%s), "
 		 "command floor %lld, clock %s",
-		 h->hello.flags & GMP_HELLO_OUTBOX_NEW ? " new outbox;" : "",
-		 h->hello.flags & GMP_HELLO_STORE_NEW ? " registers not recovered;" : "",
-		 h->hello.flags & GMP_HELLO_UNCLEAN ? " last stop not clean;" : "",
-		 (long long)h->hello.next_seq, (long long)m->upto,
-		 h->hello.next_seq <= m->upto ? ": the meter renumbers" : "",
-		 (long long)h->hello.cmd_floor, h->hello.clock_trusted ? "trusted" : "untrusted");
+		 s->hs_flags & GMP_HELLO_OUTBOX_NEW ? " new outbox;" : "",
+		 s->hs_flags & GMP_HELLO_STORE_NEW ? " registers not recovered;" : "",
+		 s->hs_flags & GMP_HELLO_UNCLEAN ? " last stop not clean;" : "",
+		 (long long)s->hs_next_seq, (long long)m->upto,
+		 s->hs_next_seq <= m->upto ? ": the meter renumbers" : "",
+		 (long long)s->hs_cmd_floor, s->hs_clock_trusted ? "trusted" : "untrusted");
 	if (tdb_journal(&c->db, m->id, now, what))
 		c->db_failed = true;
+}
+
+/*
+ * The meter's first frame in session @s: its HELLO was fresh (the session
+ * keys derive from the town's random of this WELCOME), so what the HELLO
+ * reported is acted on now.
+ */
+static void confirm(struct townd_core *c, struct townd_meter *m, struct townd_session *s,
+		    int64_t now)
+{
+	int64_t cmd_next;
+
+	if (!begin(c))
+		return;		/* the next frame tries again */
+	if (tdb_reconcile(&c->db, m->id, s->hs_cmd_floor, now, &cmd_next))
+		c->db_failed = true;
+	m->cmd_floor = s->hs_cmd_floor;
+	hello_journal(c, m, s, now);
+	s->confirmed = true;
+	c->st.confirmed++;
 }
 
 static int handle_hello(struct townd_core *c, struct townd_meter *m, uint64_t conn,
@@ -399,12 +419,16 @@ static int handle_hello(struct townd_core *c, struct townd_meter *m, uint64_t co
 				m->ses[i].mk = 0;
 		mk = 0;
 	}
-	if (tdb_reconcile(&c->db, m->id, h.hello.cmd_floor, now, &cmd_next))
+	/* reconciled when the session is confirmed; the WELCOME says what will follow */
+	if (tdb_cmd_next(&c->db, m->id, h.hello.cmd_floor, &cmd_next))
 		c->db_failed = true;
-	m->cmd_floor = h.hello.cmd_floor;
-	hello_journal(c, m, &h, now);
 	slot = pick_slot(m, now);
 	s = &m->ses[slot];
+	s->confirmed = false;
+	s->hs_clock_trusted = h.hello.clock_trusted;
+	s->hs_cmd_floor = h.hello.cmd_floor;
+	s->hs_next_seq = h.hello.next_seq;
+	s->hs_flags = h.hello.flags;
 	memcpy(s->rm, h.hello.rm, GMP_RAND_LEN);
 	randombytes_buf(s->rt, GMP_RAND_LEN);
 	gmp_session_derive(&s->s, &lt, s->rm, s->rt, pick_sid(m, slot));
@@ -547,6 +571,8 @@ static int handle_session(struct townd_core *c, struct townd_meter *m, uint64_t 
 		m->rejected++;
 		return TOWND_REJECTED;
 	}
+	if (!s->confirmed)
+		confirm(c, m, s, now);
 	s->last_rx = now;
 	m->reply = slot;
 	m->last_seen = now;
@@ -774,7 +800,7 @@ static int save_stats(struct townd_core *c, int64_t now)
 		S(crc_errors), S(framing_errors), S(frames), S(not_for_us), S(unknown_meter),
 		S(auth_failed), S(replayed), S(truncated), S(malformed), S(stored),
 		S(duplicates), S(ahead), S(acks), S(bad_version), S(revoked), S(hellos),
-		S(welcomes), S(hello_dups), S(no_session), S(rehellos), S(lost),
+		S(welcomes), S(hello_dups), S(confirmed), S(no_session), S(rehellos), S(lost),
 		S(cmd_results), S(rebased), S(conn_refused), S(addr_refused), S(accept_errors),
 		S(first_frame_timeouts), S(idle_timeouts),
 #undef S

@@ -40,6 +40,7 @@ struct townd_stats {
 	uint64_t bad_version;	/* envelopes of another protocol version (e.g. 1) */
 	uint64_t revoked;	/* frames of revoked meters */
 	uint64_t hellos, welcomes, hello_dups;	/* handshakes (a HELLO again via another route) */
+	uint64_t confirmed;	/* sessions whose first frame came: their HELLO was fresh */
 	uint64_t no_session, rehellos;	/* session frames without a session, answers */
 	uint64_t lost, cmd_results, rebased;
 	/* the network loop's (townd_net.c) */
@@ -56,6 +57,15 @@ struct townd_session {
 	uint8_t rm[GMP_RAND_LEN], rt[GMP_RAND_LEN];
 	uint8_t mk, tk;			/* meter key, town key it was made under (0 current, 1 next) */
 	int64_t created, last_rx;	/* UTC s; last_rx 0: no frame on it yet */
+	/*
+	 * What the HELLO reported, acted on (commands reconciled, the
+	 * journal) only when the meter's first frame in the session proves
+	 * the HELLO fresh: a replayed old HELLO gets a WELCOME nobody can
+	 * use and changes nothing.
+	 */
+	bool confirmed;
+	bool hs_clock_trusted;
+	int64_t hs_cmd_floor, hs_next_seq, hs_flags;
 };
 
 struct townd_meter {

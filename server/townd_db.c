@@ -1100,6 +1100,22 @@ static int collect(struct townd_db *d, const char *sql, unsigned int id, int64_t
 /* Settled as delivered (the meter had it): applied, duplicate, or by a version-1 meter. */
 #define SETTLED_OK	"status IN (0, 1, 101)"
 
+int tdb_cmd_next(struct townd_db *d, unsigned int id, int64_t floor, int64_t *cmd_next)
+{
+	int64_t high = 0, pending = 0;
+
+	if (query_i64(d, "SELECT MAX(tseq) FROM outgoing WHERE meter = ?1", 1,
+		      (int64_t[]){ id }, 0, &high) ||
+	    query_i64(d, "SELECT MIN(tseq) FROM outgoing WHERE meter = ?1 AND (status IS NULL "
+		      "OR status = 5)", 1, (int64_t[]){ id }, 0, &pending))
+		return -1;
+	if (floor > high)
+		*cmd_next = floor + 1;		/* what is pending is renumbered from there */
+	else
+		*cmd_next = pending ? pending : high + 1;
+	return 0;
+}
+
 int tdb_reconcile(struct townd_db *d, unsigned int id, int64_t floor, int64_t now,
 		  int64_t *cmd_next)
 {

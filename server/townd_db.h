@@ -132,6 +132,12 @@ int tdb_cmd_result(struct townd_db *d, unsigned int id, int64_t tseq, int64_t st
  */
 int tdb_reconcile(struct townd_db *d, unsigned int id, int64_t floor, int64_t now,
 		  int64_t *cmd_next);
+/*
+ * The cmd_next a WELCOME gives a meter that reported @floor, read only: the
+ * first tseq the town will send once tdb_reconcile() has run for that floor
+ * (it runs when the meter's first session frame proves the HELLO fresh).
+ */
+int tdb_cmd_next(struct townd_db *d, unsigned int id, int64_t floor, int64_t *cmd_next);
 
 /* "YYYY-MM" (UTC) of t. */
 void tdb_month(int64_t t, char out[8]);

@@ -626,8 +626,10 @@ TEST_F(core, commands_results_and_reconciliation)
 	/* the meter lost its state (floor 0): its tariff comes again, as tseq 3 */
 	ASSERT_EQ(0, handshake(self, &self->m, 0, _metadata));
 	EXPECT_EQ(3, self->m.welcome.welcome.cmd_next);
-	EXPECT_EQ(TDB_CMD_SUPERSEDED, q1(self->c, "SELECT status FROM outgoing WHERE tseq = 1"));
+	/* ... once its first frame in the session proves the HELLO fresh */
+	EXPECT_EQ(0, q1(self->c, "SELECT status FROM outgoing WHERE tseq = 1"));
 	feed(self, &self->m, NULL, 0, GM_FLAG_ACK_REQ);
+	EXPECT_EQ(TDB_CMD_SUPERSEDED, q1(self->c, "SELECT status FROM outgoing WHERE tseq = 1"));
 	flush_take(self, &self->m, _metadata, NULL, NULL, cmds, &n);
 	ASSERT_EQ(1, n);
 	EXPECT_EQ(GMP_TARIFF, cmds[0].type);
@@ -642,8 +644,15 @@ TEST_F(core, commands_results_and_reconciliation)
 	EXPECT_EQ(4, q1(self->c, "SELECT MAX(tseq) FROM outgoing"));
 	ASSERT_EQ(0, handshake(self, &self->m, 9, _metadata));
 	EXPECT_EQ(10, self->m.welcome.welcome.cmd_next);
-	EXPECT_EQ(10, q1(self->c, "SELECT tseq FROM outgoing WHERE status IS NULL"));
+	/* renumbered when the session is confirmed, with what was queued meanwhile */
+	EXPECT_EQ(4, q1(self->c, "SELECT tseq FROM outgoing WHERE status IS NULL"));
 	ASSERT_EQ(0, tdb_queue(&self->c->db, 5, &t, T0, err, sizeof(err)));
+	EXPECT_EQ(5, q1(self->c, "SELECT MAX(tseq) FROM outgoing"));
+	feed(self, &self->m, NULL, 0, GM_FLAG_ACK_REQ);
+	flush_take(self, &self->m, _metadata, NULL, NULL, cmds, &n);
+	ASSERT_EQ(2, n);
+	EXPECT_EQ(10, cmds[0].grant.tseq);
+	EXPECT_EQ(11, cmds[1].tariff.tseq);
 	EXPECT_EQ(11, q1(self->c, "SELECT MAX(tseq) FROM outgoing"));
 	/* STORAGE: the meter could not persist; the command stays pending and goes again */
 	res[0] = (struct gmp_msg){ .type = GMP_CMD_RESULT, .cmd_result = { 10, GMP_CMD_STORAGE } };
@@ -652,6 +661,63 @@ TEST_F(core, commands_results_and_reconciliation)
 	ASSERT_EQ(2, n);
 	EXPECT_EQ(10, cmds[0].grant.tseq);
 	EXPECT_EQ(11, cmds[1].tariff.tseq);
+}
+
+/*
+ * A HELLO older than the randoms townd remembers (TDB_HELLOS per meter) is
+ * answered: townd cannot tell it from a fresh one. But nothing it reports
+ * is acted on until a frame in its session proves it fresh, which nobody
+ * without the meter's key can send: no commands issued again, no journal,
+ * the meter's command floor and its live session untouched.
+ */
+TEST_F(core, hello_replayed_beyond_memory_changes_nothing)
+{
+	struct gmp_msg t = { .type = GMP_TARIFF, .tariff = { .effective = T0, .n = 1,
+		.p = { { 0, 120000, 5000 } } } };
+	struct gmp_msg cmds[16], res, r;
+	uint8_t env[GMP_PAYLOAD_MAX];
+	int len = 0, n = 0, w = 0;
+	char err[128];
+	int64_t journal, hellos;
+
+	/* captured: the meter's first HELLO, with command floor 0 */
+	ASSERT_EQ(TOWND_AUTHENTIC, hello(self, &self->m, 0, NULL, env, &len));
+	flush_take(self, &self->m, _metadata, &w, NULL, NULL, NULL);
+	ASSERT_EQ(1, w);
+	/* later: a tariff applied under a newer session */
+	ASSERT_EQ(0, tdb_queue(&self->c->db, 5, &t, T0, err, sizeof(err)));
+	ASSERT_EQ(0, handshake(self, &self->m, 0, _metadata));
+	feed(self, &self->m, NULL, 0, GM_FLAG_ACK_REQ);
+	flush_take(self, &self->m, _metadata, NULL, NULL, cmds, &n);
+	ASSERT_EQ(1, n);
+	res = (struct gmp_msg){ .type = GMP_CMD_RESULT, .cmd_result = { 1, GMP_CMD_OK } };
+	feed(self, &self->m, &res, 1, GM_FLAG_ACK_REQ);
+	ASSERT_EQ(0, townd_core_flush(self->c, collect, &self->q));
+	ASSERT_EQ(1, q1(self->c, "SELECT cmd_floor FROM meters WHERE id = 5"));
+	/* townd has forgotten the old random (many handshakes since) */
+	ASSERT_EQ(SQLITE_OK, sqlite3_exec(self->c->db.db, "UPDATE meters SET hellos = '' WHERE id = 5",
+					  NULL, NULL, NULL));
+	core_close(self);
+	core_open(self, _metadata);
+	ASSERT_EQ(0, handshake(self, &self->m, 1, _metadata));
+	feed(self, &self->m, NULL, 0, GM_FLAG_ACK_REQ);
+	ASSERT_EQ(0, townd_core_flush(self->c, collect, &self->q));
+	journal = q1(self->c, "SELECT COUNT(*) FROM journal");
+	hellos = (int64_t)self->c->st.hellos;
+	/* the replay: answered, and that is all */
+	EXPECT_EQ(TOWND_AUTHENTIC, feed_env(self, &self->m, env, (size_t)len, 0));
+	EXPECT_EQ(hellos + 1, (int64_t)self->c->st.hellos);
+	ASSERT_EQ(0, townd_core_flush(self->c, collect, &self->q));
+	EXPECT_EQ(1, q1(self->c, "SELECT COUNT(*) FROM outgoing"));
+	EXPECT_EQ(0, q1(self->c, "SELECT status FROM outgoing WHERE tseq = 1"));
+	EXPECT_EQ(1, q1(self->c, "SELECT cmd_floor FROM meters WHERE id = 5"));
+	EXPECT_EQ(journal, q1(self->c, "SELECT COUNT(*) FROM journal"));
+	/* the meter's own session goes on */
+	reading(1, &r);
+	feed(self, &self->m, &r, 1, GM_FLAG_ACK_REQ);
+	EXPECT_EQ(1, flush_take(self, &self->m, _metadata, NULL, NULL, NULL, NULL));
+	EXPECT_EQ(1, q1(self->c, "SELECT COUNT(*) FROM outgoing"));
+	EXPECT_EQ(journal, q1(self->c, "SELECT COUNT(*) FROM journal"));
 }
 
 /* A meter key rotation: key-rotate record, then a HELLO under the next key promotes it. */
