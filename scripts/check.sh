@@ -12,13 +12,21 @@ mkdir -p "$logs"
 P=0 F=0 S=0
 t0=$(date +%s)
 
-stage() { # stage NAME COMMAND...
+# Run a stage (its log in build/check/NAME.log; exit status and seconds
+# beside it), then report it.
+run() { # run NAME COMMAND...
 	name=$1
 	shift
 	s0=$(date +%s)
 	"$@" >"$logs/$name.log" 2>&1
-	rc=$?
-	secs=$(($(date +%s) - s0))
+	echo $? >"$logs/$name.rc"
+	echo $(($(date +%s) - s0)) >"$logs/$name.secs"
+}
+
+report() { # report NAME
+	name=$1
+	rc=$(cat "$logs/$name.rc")
+	secs=$(cat "$logs/$name.secs")
 	sum=$(grep -E '^[A-Za-z0-9_ ().-]*: [0-9]+ passed, [0-9]+ failed' "$logs/$name.log" | tail -n1)
 	if [ -n "$sum" ]; then
 		p=$(echo "$sum" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
@@ -42,7 +50,16 @@ stage() { # stage NAME COMMAND...
 	fi
 }
 
-stage unit make -s --no-print-directory unit
+stage() { # stage NAME COMMAND...
+	run "$@"
+	report "$1"
+}
+
+# The unit tests mostly wait (sockets, timeouts, a real dbus-daemon): they
+# run while the kernel builds below compile, and are reported after them.
+make -s --no-print-directory unit-build >"$logs/unit-build.log" 2>&1
+run unit make -s --no-print-directory unit &
+unit_pid=$!
 stage modules-x86_64 make -s --no-print-directory ARCH=x86_64 modules
 stage modules-arm64 make -s --no-print-directory ARCH=arm64 modules
 stage modules-x86_64-6.12 make -s --no-print-directory ARCH=x86_64 KERNEL=6.12 modules
@@ -55,6 +72,8 @@ stage sparse-arm64-6.12 make -s --no-print-directory ARCH=arm64 KERNEL=6.12 spar
 stage checkpatch make -s --no-print-directory checkpatch
 [ -x tests/fuzz/run.sh ] && stage fuzz tests/fuzz/run.sh
 [ -x dts-overlays/check.sh ] && stage devicetree dts-overlays/check.sh
+wait "$unit_pid"
+report unit
 stage guest-x86_64 scripts/guest-check.sh x86_64
 # Two x86_64 guests joined by a serial line (uses the initramfs just built).
 [ -x tests/guest/link/two-guests.sh ] && stage guest-pair-x86_64 tests/guest/link/two-guests.sh
