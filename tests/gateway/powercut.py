@@ -209,8 +209,13 @@ def main():
                 n_ok, n_fail = n_ok + ok, n_fail + (not ok)
                 gw.poweroff()
                 break
-            # meter for a while, reading the register as often as the line allows
-            ran = rng.uniform(20, 20 + persist_s)
+            # meter for a while, reading the register as often as the line allows:
+            # past the first periodic save (the loss is then what came after
+            # it), or a short run cut in a burst of writes (all of it at risk)
+            if kinds[boot] == "random":
+                ran = rng.uniform(persist_s + 2, persist_s + 20)
+            else:
+                ran = rng.uniform(15, 25)
             t0 = time.time()
             p_w = int(gw.prop("ActivePower").split()[-1]) / 1000
             burst_started = False
