@@ -5,6 +5,9 @@
 # N skipped" contributes its counts, any other counts as one test. The last
 # line is the total: "N passed, N failed, N skipped".
 set -u
+# Each stage's make starts afresh (its own -j; the jobserver of the make
+# that ran this script is not passed down).
+unset MAKEFLAGS MFLAGS MAKELEVEL
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 logs=build/check
