@@ -9,17 +9,19 @@
  *   ct_bench --perf FS F  the callgrind workload: 10 s of F Hz mains at FS
  *                       pairs/s (120% Ib, PF 0.8C, harmonics, noise) through
  *                       ct_meter_feed()
- *   ct_bench --driver FS F  the same samples the way the driver feeds them:
- *                       per pair the sampling thread's own arithmetic (range
- *                       check, batch store, pacing), every CT_DRV_BATCH pairs
- *                       ct_meter_feed() until the batch is consumed, and per
- *                       cycle the copy into the buffer's queue
+ *   ct_bench --driver FS F  the same samples through a copy of the driver's
+ *                       sampling thread (ct_thread(), ct_process(),
+ *                       ct_events() of drivers/iio/ct/ct_sensor.c, statement
+ *                       for statement) whose kernel primitives are stubs:
+ *                       the reads, range check, batching, pacing and stop
+ *                       test per pair, ct_meter_feed() per CT_BATCH pairs,
+ *                       the buffer's queue and the events per cycle
  *
  * Counts, not wall-clock: the instruction count is what callgrind reports
  * for ct_meter_feed() and everything it calls (or for the driver loop),
- * divided by the pairs fed. The kernel primitives around the driver's loop
- * (the ADC reads, ktime_get(), the hrtimer sleep, the mutex per batch) are
- * not part of it.
+ * divided by the pairs fed. In the driver loop the calls to the kernel's
+ * primitives (iio_read_channel_raw(), ktime_get(), kthread_should_stop(),
+ * the hrtimer sleep, the mutex per batch) are counted, their bodies are not.
  */
 #include <math.h>
 #include <stdio.h>
@@ -30,76 +32,217 @@
 #include "../tests/unit/ct_model.h"
 
 #define PERF_SECONDS	10
-#define CT_DRV_BATCH	40	/* CT_BATCH in drivers/iio/ct/ct_sensor.c */
-#define CT_DRV_RING	16	/* CT_RING */
-
-/* What the driver keeps per cycle for its buffer (ct_process()). */
-struct drv_ring {
-	struct ct_reading r[CT_DRV_RING];
-	long long ts[CT_DRV_RING];
-	unsigned int head, len;
-};
+#define CT_BATCH	40	/* as in drivers/iio/ct/ct_sensor.c */
+#define CT_RING		16
+#define CT_NEV		3
+#define CT_RESYNC_NS	50000000LL
+#define NSEC_PER_SEC	1000000000U
 
 /*
- * The sampling thread's work per pair, as ct_thread() and ct_process() do
- * it, on pairs already read: range check, batch, pacing arithmetic against
- * a clock that advances one period per pair, the metering per batch, and
- * the queueing of each completed cycle.
+ * The kernel primitives the sampling thread calls, as stubs: what they
+ * return is the input of the driver's own code, their cost is not counted
+ * (count_instructions() subtracts every drv_k_* function). The calls, the
+ * tests of what they return and everything else the driver computes are
+ * counted. The ADC delivers the pre-computed samples; the clock says the
+ * thread woke on time and read the pair in half a period, so it sleeps
+ * after every pair as the driver does when it keeps up.
  */
-static __attribute__((noinline)) long drv_loop(struct ct_meter *m, const uint16_t *src,
-					       unsigned int total, unsigned int fs,
-					       struct drv_ring *q)
+struct drv_k {
+	const uint16_t *adc;
+	long long t, step;
+	unsigned int left;
+};
+
+static __attribute__((noinline)) int drv_k_read(struct drv_k *k, int *val)
 {
-	const unsigned int code_max = (1U << m->cfg.adc_bits) - 1;
-	uint16_t pairs[2 * CT_DRV_BATCH];
-	long long next = 0, now = 0, period = 1000000000LL / fs;
-	unsigned int n = 0, k;
-	long cycles = 0;
+	*val = *k->adc++;
+	return 0;
+}
 
-	for (k = 0; k < total; k++) {
-		int v = src[2 * k], i = src[2 * k + 1];
+static __attribute__((noinline)) long long drv_k_ktime_get(struct drv_k *k)
+{
+	return k->t += k->step;
+}
 
-		if ((unsigned int)(v | i) > code_max)
+static __attribute__((noinline)) int drv_k_should_stop(struct drv_k *k)
+{
+	return !k->left--;
+}
+
+static __attribute__((noinline)) void drv_k_call(struct drv_k *k)
+{
+	__asm__ volatile("" : : "r"(k) : "memory");
+}
+
+static __attribute__((noinline)) void drv_k_push_event(struct drv_k *k, long long ts)
+{
+	__asm__ volatile("" : : "r"(k), "r"(ts) : "memory");
+}
+
+/* struct ct_state, the parts the sampling thread uses */
+struct drv_event {
+	long long value, hyst;
+	bool enabled, active;
+};
+
+struct drv_state {
+	struct drv_k *k;
+	struct ct_meter meter;
+	struct ct_reading last;
+	long long last_ts;
+	bool have;
+	struct ct_reading ring[CT_RING];
+	long long ring_ts[CT_RING];
+	unsigned int ring_head, ring_len;
+	struct drv_event ev[CT_NEV];
+	unsigned long long read_errors;
+	unsigned int fs;
+	long cycles;
+};
+
+/* ct_events() */
+static void drv_events(struct drv_state *st, const struct ct_reading *r, long long ts)
+{
+	static const bool rising_k[CT_NEV] = { true, false, true };
+	long long val[CT_NEV] = { r->v_rms_uv, r->v_rms_uv, r->i_rms_ua };
+	int k;
+
+	for (k = 0; k < CT_NEV; k++) {
+		struct drv_event *e = &st->ev[k];
+		bool rising = rising_k[k];
+		bool beyond = rising ? val[k] > e->value : val[k] < e->value;
+		bool back = rising ? val[k] < e->value - e->hyst :
+				     val[k] > e->value + e->hyst;
+
+		if (!e->enabled)
 			continue;
-		pairs[2 * n] = v;
-		pairs[2 * n + 1] = i;
-		if (++n == CT_DRV_BATCH) {
-			unsigned int j = 0;
-
-			while (j < n) {
-				struct ct_reading r;
-				int ready;
-
-				j += ct_meter_feed(m, pairs + 2 * j, n - j, &r, &ready);
-				if (!ready)
-					continue;
-				if (q->len == CT_DRV_RING) {
-					q->head = (q->head + 1) % CT_DRV_RING;
-					q->len--;
-				}
-				q->r[(q->head + q->len) % CT_DRV_RING] = r;
-				q->ts[(q->head + q->len) % CT_DRV_RING] = now;
-				q->len++;
-				cycles++;
-			}
-			n = 0;
+		if (!e->active && beyond) {
+			e->active = true;
+			drv_k_push_event(st->k, ts);
+		} else if (e->active && back) {
+			e->active = false;
 		}
-		next += period;
-		now += period;
-		if (now - next > 50000000LL)
-			next = now;
 	}
-	return cycles;
+}
+
+/* ct_process() */
+static void drv_process(struct drv_state *st, const uint16_t *pairs, unsigned int n)
+{
+	struct ct_reading r;
+	unsigned int k = 0;
+	bool fire = false;
+	int ready;
+
+	drv_k_call(st->k);			/* mutex_lock() */
+	while (k < n) {
+		k += ct_meter_feed(&st->meter, pairs + 2 * k, n - k, &r, &ready);
+		if (!ready)
+			continue;
+		st->last = r;
+		st->last_ts = drv_k_ktime_get(st->k);	/* iio_get_time_ns() */
+		st->have = true;
+		if (st->ring_len == CT_RING) {
+			st->ring_head = (st->ring_head + 1) % CT_RING;
+			st->ring_len--;
+		}
+		st->ring[(st->ring_head + st->ring_len) % CT_RING] = r;
+		st->ring_ts[(st->ring_head + st->ring_len) % CT_RING] = st->last_ts;
+		st->ring_len++;
+		drv_events(st, &r, st->last_ts);
+		fire = true;
+		st->cycles++;
+	}
+	drv_k_call(st->k);			/* mutex_unlock() */
+	if (fire)
+		drv_k_call(st->k);		/* irq_work_queue() */
+}
+
+/*
+ * ct_thread(), statement for statement; the metering is the real
+ * ct_meter_feed(). Change it together with the driver.
+ */
+static __attribute__((noinline)) void drv_loop(struct drv_state *st)
+{
+	struct drv_k *kp = st->k;
+	const unsigned int code_max = (1U << st->meter.cfg.adc_bits) - 1;
+	uint16_t pairs[2 * CT_BATCH], *w = pairs;
+	unsigned int period = NSEC_PER_SEC / *(volatile unsigned int *)&st->fs;
+	long long next = drv_k_ktime_get(kp);
+
+	for (;;) {
+		int v, i, ret;
+		long long late;
+
+		ret = drv_k_read(kp, &v);
+		if (ret >= 0)
+			ret = drv_k_read(kp, &i);
+		if (ret >= 0 && (unsigned int)(v | i) > code_max)
+			ret = -ERANGE;
+		if (__builtin_expect(ret >= 0, 1)) {
+			*w++ = v;
+			*w++ = i;
+		} else {
+			drv_process(st, pairs, (w - pairs) / 2);
+			w = pairs;
+			drv_k_call(kp);			/* mutex_lock() */
+			ct_meter_discard(&st->meter);
+			st->read_errors++;
+			drv_k_call(kp);			/* mutex_unlock(), dev_warn() */
+		}
+
+		next = next + period;
+		late = drv_k_ktime_get(kp) - next;
+		if (late < 0) {
+			if (w == pairs + 2 * CT_BATCH) {
+				drv_process(st, pairs, CT_BATCH);
+				w = pairs;
+				period = NSEC_PER_SEC / *(volatile unsigned int *)&st->fs;
+			}
+			drv_k_call(kp);			/* set_current_state() */
+			if (drv_k_should_stop(kp)) {
+				drv_k_call(kp);		/* __set_current_state() */
+				break;
+			}
+			drv_k_call(kp);			/* schedule_hrtimeout_range() */
+		} else if (__builtin_expect(late > CT_RESYNC_NS, 0)) {
+			unsigned int missed = late / period;
+
+			if (ret >= 0)
+				w -= 2;
+			drv_process(st, pairs, (w - pairs) / 2);
+			w = pairs;
+			next = next + (unsigned long long)missed * period;
+			drv_k_call(kp);			/* mutex_lock() */
+			ct_meter_gap(&st->meter, missed);
+			drv_k_call(kp);			/* mutex_unlock() */
+			if (ret >= 0) {
+				*w++ = v;
+				*w++ = i;
+			}
+			period = NSEC_PER_SEC / *(volatile unsigned int *)&st->fs;
+			if (drv_k_should_stop(kp))
+				break;
+		} else {
+			if (w == pairs + 2 * CT_BATCH) {
+				drv_process(st, pairs, CT_BATCH);
+				w = pairs;
+				period = NSEC_PER_SEC / *(volatile unsigned int *)&st->fs;
+			}
+			if (drv_k_should_stop(kp))
+				break;
+			drv_k_call(kp);			/* cond_resched() */
+		}
+	}
 }
 
 static int perf_driver(double fs, double f)
 {
 	unsigned int n = (unsigned int)(fs * PERF_SECONDS), k;
 	uint16_t *pairs = malloc(2 * n * sizeof(*pairs));
-	static struct drv_ring q;
+	static struct drv_state st;
 	struct ct_meter_cfg cfg;
 	struct ctm_sim s;
-	struct ct_meter m;
+	struct drv_k kk;
 
 	if (!pairs)
 		return 1;
@@ -107,9 +250,21 @@ static int perf_driver(double fs, double f)
 	for (k = 0; k < n; k++)
 		ctm_pair(&s, &pairs[2 * k], &pairs[2 * k + 1]);
 	ctm_cfg(&cfg, fs);
-	if (ct_meter_init(&m, &cfg))
+	if (ct_meter_init(&st.meter, &cfg))
 		return 1;
-	printf("pairs %u cycles %ld\n", n, drv_loop(&m, pairs, n, (unsigned int)fs, &q));
+	st.fs = cfg.fs;
+	st.k = &kk;
+	/* n pairs: one stop test after each */
+	kk.adc = pairs;
+	kk.left = n - 1;
+	kk.step = NSEC_PER_SEC / cfg.fs / 2;
+	kk.t = 0;
+	/* the over-/under-voltage and over-current events enabled, not hit */
+	st.ev[0] = (struct drv_event){ .value = 1LL << 40, .enabled = true };
+	st.ev[1] = (struct drv_event){ .value = 0, .enabled = true };
+	st.ev[2] = (struct drv_event){ .value = 1LL << 40, .enabled = true };
+	drv_loop(&st);
+	printf("pairs %u cycles %ld\n", n, st.cycles);
 	free(pairs);
 	return 0;
 }
@@ -154,9 +309,13 @@ static double count_instructions(const char *self, const char *mode,
 	if (fd < 0)
 		return -1;
 	close(fd);
+	/*
+	 * Collection toggles on entry and exit: on in @fn, off again inside
+	 * the kernel stubs it calls.
+	 */
 	snprintf(cmd, sizeof(cmd),
 		 "valgrind --tool=callgrind --callgrind-out-file=%s "
-		 "--toggle-collect=%s* %s %s %.0f %.1f >/dev/null 2>&1",
+		 "--toggle-collect=%s* --toggle-collect=drv_k_* %s %s %.0f %.1f >/dev/null 2>&1",
 		 out, fn, self, mode, fs, mains);
 	if (system(cmd) != 0) {
 		unlink(out);
@@ -244,8 +403,8 @@ int main(int argc, char **argv)
 	table(8000, 0.5);
 	printf("\ninstructions per sample pair (callgrind; metering: ct_meter_feed() "
 	       "and the per-cycle work it calls, on a 10 s block; driver path: the "
-	       "same fed as the driver feeds it, %d-pair batches, the thread's own "
-	       "arithmetic and the buffer queue):\n", CT_DRV_BATCH);
+	       "same through the driver's sampling thread, %d-pair batches, its "
+	       "calls to the kernel counted, not the kernel's work):\n", CT_BATCH);
 	for (fs = 4000; fs <= 8000; fs += 4000) {
 		double f;
 

@@ -202,6 +202,7 @@ int ct_meter_set_cfg(struct ct_meter *m, const struct ct_meter_cfg *cfg)
 	m->n_max = cfg->fs / CT_DETECT_HZ_MIN + 1;
 	m->hyst = cfg->hyst;
 	m->phase_q30 = div64_s64((s64)cfg->phase_mdeg * CT_MDEG_TO_Q30, 1000);
+	m->nl_codes = div64_u64((u64)cfg->no_load_ua * 1000 << 16, cfg->i_gain_na);
 	/* nA * nV = 1e-18 W: femtowatt per code^2 */
 	k_fw = div64_u64((u64)cfg->i_gain_na * cfg->v_gain_nv, 1000);
 	m->k_p = ct_scale(k_fw, CT_Q16 * 1000000, &m->sh_p);
@@ -356,12 +357,13 @@ static s64 ct_round_div(s64 a, s64 b)
 static u64 ct_hypot(s64 a, s64 b)
 {
 	u64 x = ct_abs64(a), y = ct_abs64(b);
-	unsigned int sh = 0;
+	int sh = fls64(x | y) - 31;	/* both below 2^31 after the shift */
 
-	while ((x | y) >= (1ULL << 31)) {
-		x >>= 1;
-		y >>= 1;
-		sh++;
+	if (sh > 0) {
+		x >>= sh;
+		y >>= sh;
+	} else {
+		sh = 0;
 	}
 	return ct_isqrt64(x * x + y * y) << sh;
 }
@@ -402,12 +404,6 @@ static void ct_gap_resolve(struct ct_meter *m, s64 p_nw, s64 q_nw)
 	m->have_prev = true;
 }
 
-/* No-load current threshold in ADC codes, Q16. */
-static u64 ct_nl_codes(const struct ct_meter *m)
-{
-	return div64_u64((u64)m->cfg.no_load_ua * 1000 << 16, m->cfg.i_gain_na);
-}
-
 /*
  * Is the fundamental power @zp + j@zq, summed over cycles whose voltages
  * sum to @v1 (RMS, Q16 codes) and whose noise variances sum to @var (Q16
@@ -419,7 +415,7 @@ static bool ct_nl_load(const struct ct_meter *m, s64 zp, s64 zq, u64 var, u64 v1
 	u64 z = ct_hypot(zp, zq);
 
 	return z >= CT_NL_SIGMAS * (ct_isqrt64(var) << 8) &&
-	       z >= mul_u64_u64_shr(v1, ct_nl_codes(m), 16);
+	       z >= mul_u64_u64_shr(v1, m->nl_codes, 16);
 }
 
 static void ct_nl_reset(struct ct_meter *m)
@@ -505,8 +501,9 @@ static int ct_finish(struct ct_meter *m, const s64 *t, s64 l, bool whole,
 	/* exact removal of the residual DC over the window */
 	cvv = t[CT_T_VV] - ct_muldiv(t[CT_T_V], t[CT_T_V], l);
 	cii = t[CT_T_II] - ct_muldiv(t[CT_T_I], t[CT_T_I], l);
-	cvi = t[CT_T_VI] - ct_muldiv(t[CT_T_V], t[CT_T_I], l);
-	cvl = t[CT_T_VL] - ct_muldiv(t[CT_T_V], t[CT_T_I], l);
+	cvl = ct_muldiv(t[CT_T_V], t[CT_T_I], l);
+	cvi = t[CT_T_VI] - cvl;
+	cvl = t[CT_T_VL] - cvl;
 	/*
 	 * Fundamental phasors, amplitude Q16 codes: X = 8 * T_x(c|s) / L
 	 * (the reference sums to ~0 over a cycle, so the sub-code residual
@@ -779,35 +776,62 @@ struct ct_hot {
 	u32 ph, step;
 };
 
+/* One pair into the hot-loop sums; @ip is the current of the pair before. */
+static __always_inline void ct_acc(struct ct_hot *h, s64 v, s64 i, s64 ip)
+{
+	u32 idx;
+	s64 c, s;
+
+	h->ph += h->step;
+	idx = h->ph >> (32 - CT_TAB_BITS);
+	c = ct_cs_q14[idx][0];
+	s = ct_cs_q14[idx][1];
+	h->av += v;
+	h->ai += i;
+	h->avv += v * v;
+	h->aii += i * i;
+	h->avi += v * i;
+	h->avl += v * ip;
+	h->avc += v * c;
+	h->avs += v * s;
+	h->aic += i * c;
+	h->ais += i * s;
+}
+
 /*
  * Accumulate pairs until the zero-crossing state machine has an event:
  * disarmed, the voltage going below -hyst; armed, the voltage reaching 0.
- * One loop per state keeps the test to a single compare.
+ * One loop per state keeps the test to a single compare; two pairs per
+ * iteration halve the loop's own work and need no copy of the previous
+ * current.
  */
 static __always_inline const u16 *ct_run(struct ct_hot *h, const u16 *p,
 					 const u16 *end, s64 thr, bool armed)
 {
-	for (; p < end; p += 2) {
-		s64 v = p[0] - h->dcv, i = p[1] - h->dci, c, s;
-		u32 idx;
+	const u16 *end2 = p + (end - p) / 4 * 4;
+
+	for (; p < end2; p += 4) {
+		s64 v0 = p[0] - h->dcv, i0 = p[1] - h->dci;
+		s64 v1 = p[2] - h->dcv, i1 = p[3] - h->dci;
+
+		if (armed ? v0 >= 0 : v0 < thr)
+			return p;
+		ct_acc(h, v0, i0, h->ip);
+		if (armed ? v1 >= 0 : v1 < thr) {
+			h->ip = i0;
+			return p + 2;
+		}
+		ct_acc(h, v1, i1, i0);
+		h->ip = i1;
+	}
+	if (p < end) {
+		s64 v = p[0] - h->dcv, i = p[1] - h->dci;
 
 		if (armed ? v >= 0 : v < thr)
-			break;
-		h->ph += h->step;
-		idx = h->ph >> (32 - CT_TAB_BITS);
-		c = ct_cs_q14[idx][0];
-		s = ct_cs_q14[idx][1];
-		h->av += v;
-		h->ai += i;
-		h->avv += v * v;
-		h->aii += i * i;
-		h->avi += v * i;
-		h->avl += v * h->ip;
-		h->avc += v * c;
-		h->avs += v * s;
-		h->aic += i * c;
-		h->ais += i * s;
+			return p;
+		ct_acc(h, v, i, h->ip);
 		h->ip = i;
+		p += 2;
 	}
 	return p;
 }

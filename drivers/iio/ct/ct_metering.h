@@ -135,6 +135,7 @@ enum {
  * @pvalid:	@pvc, @pvs, @pl, @pstep can be used for the frequency
  * @cfg:	configuration
  * @phase_q30:	CT phase lead, radians Q30
+ * @nl_codes:	@cfg.no_load_ua in ADC codes, Q16
  * @k_p:	power gain: nW = (Q16 code^2 * @k_p) >> @sh_p
  * @k_e:	energy gain: nJ = (Q16 code^2 samples * @k_e) >> @sh_e
  * @sh_p:	shift of @k_p
@@ -193,6 +194,7 @@ struct ct_meter {
 	bool pvalid;
 	struct ct_meter_cfg cfg;
 	s64 phase_q30;
+	u64 nl_codes;
 	u64 k_p;
 	u64 k_e;
 	u32 sh_p, sh_e;

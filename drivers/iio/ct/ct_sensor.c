@@ -349,20 +349,23 @@ static irqreturn_t ct_trigger_handler(int irq, void *p)
 	return IRQ_HANDLED;
 }
 
+/*
+ * The sampling loop. bench/ct_bench.c (drv_loop()) runs a copy of it, with
+ * the kernel's primitives replaced by stubs, to count its instructions per
+ * pair: change both together.
+ */
 static int ct_thread(void *data)
 {
 	struct ct_state *st = data;
 	const unsigned int code_max = (1U << st->cfg.adc_bits) - 1;
-	u16 pairs[2 * CT_BATCH];
-	unsigned int n = 0;
+	u16 pairs[2 * CT_BATCH], *w = pairs;
+	/* a new sampling_frequency takes effect at the next batch */
+	u32 period = NSEC_PER_SEC / READ_ONCE(st->fs);
 	ktime_t next = ktime_get();
 
-	while (!kthread_should_stop()) {
-		u32 period = NSEC_PER_SEC / READ_ONCE(st->fs);
+	for (;;) {
 		int v, i, ret;
 		s64 late;
-		ktime_t now;
-		bool gap;
 
 		ret = iio_read_channel_raw(st->vchan, &v);
 		if (ret >= 0)
@@ -373,12 +376,41 @@ static int ct_thread(void *data)
 		 */
 		if (ret >= 0 && (unsigned int)(v | i) > code_max)
 			ret = -ERANGE;
+		if (likely(ret >= 0)) {
+			*w++ = v;
+			*w++ = i;
+		} else {
+			/* never a garbage reading: drop the whole cycle */
+			ct_process(st, pairs, (w - pairs) / 2);
+			w = pairs;
+			mutex_lock(&st->lock);
+			ct_meter_discard(&st->meter);
+			st->read_errors++;
+			mutex_unlock(&st->lock);
+			dev_warn_ratelimited(st->dev, "ADC read failed (%d), cycle discarded\n",
+					     ret);
+		}
 
 		next = ktime_add_ns(next, period);
-		now = ktime_get();
-		late = ktime_to_ns(ktime_sub(now, next));
-		gap = late > CT_RESYNC_NS;
-		if (gap) {
+		late = ktime_to_ns(ktime_sub(ktime_get(), next));
+		if (late < 0) {
+			if (w == pairs + 2 * CT_BATCH) {
+				ct_process(st, pairs, CT_BATCH);
+				w = pairs;
+				period = NSEC_PER_SEC / READ_ONCE(st->fs);
+			}
+			/*
+			 * Tested after the state is set: kthread_stop()'s
+			 * wake-up cannot fall between the test and the sleep.
+			 * The sleep returns in TASK_RUNNING.
+			 */
+			set_current_state(TASK_IDLE);
+			if (kthread_should_stop()) {
+				__set_current_state(TASK_RUNNING);
+				break;
+			}
+			schedule_hrtimeout_range(&next, 0, HRTIMER_MODE_ABS);
+		} else if (unlikely(late > CT_RESYNC_NS)) {
 			/*
 			 * Fell far behind (a slow ADC, a busy CPU): the pairs
 			 * due since then were never taken. They are counted,
@@ -390,39 +422,30 @@ static int ct_thread(void *data)
 			 */
 			u32 missed = div_u64(late, period);
 
-			ct_process(st, pairs, n);
-			n = 0;
+			if (ret >= 0)
+				w -= 2;
+			ct_process(st, pairs, (w - pairs) / 2);
+			w = pairs;
 			next = ktime_add_ns(next, (u64)missed * period);
 			mutex_lock(&st->lock);
 			ct_meter_gap(&st->meter, missed);
 			mutex_unlock(&st->lock);
-		}
-
-		if (ret < 0) {
-			/* never a garbage reading: drop the whole cycle */
-			ct_process(st, pairs, n);
-			n = 0;
-			mutex_lock(&st->lock);
-			ct_meter_discard(&st->meter);
-			st->read_errors++;
-			mutex_unlock(&st->lock);
-			dev_warn_ratelimited(st->dev, "ADC read failed (%d), cycle discarded\n",
-					     ret);
-		} else {
-			pairs[2 * n] = v;
-			pairs[2 * n + 1] = i;
-			if (++n == CT_BATCH) {
-				ct_process(st, pairs, n);
-				n = 0;
+			if (ret >= 0) {
+				*w++ = v;
+				*w++ = i;
 			}
-		}
-
-		if (late < 0) {
-			set_current_state(TASK_IDLE);
-			if (!kthread_should_stop())
-				schedule_hrtimeout_range(&next, 0, HRTIMER_MODE_ABS);
-			__set_current_state(TASK_RUNNING);
-		} else if (!gap) {
+			period = NSEC_PER_SEC / READ_ONCE(st->fs);
+			if (kthread_should_stop())
+				break;
+		} else {
+			if (w == pairs + 2 * CT_BATCH) {
+				ct_process(st, pairs, CT_BATCH);
+				w = pairs;
+				period = NSEC_PER_SEC / READ_ONCE(st->fs);
+			}
+			if (kthread_should_stop())
+				break;
+			/* catching up: read the next pair at once */
 			cond_resched();
 		}
 	}
