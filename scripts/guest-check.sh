@@ -13,6 +13,8 @@ cd "$top"
 kernel=${GM_KERNEL:-6.1}
 user=build/$arch
 mkdir -p "$user"
+# GM_NO_BUILD=1: boot the initramfs an earlier run built (runs at once)
+[ -n "${GM_NO_BUILD:-}" ] ||
 make -s --no-print-directory ARCH="$arch" guest-tests userspace >"$user.build.log" 2>&1 || {
 	cat "$user.build.log"; echo "guest-$arch: build failed" >&2; exit 1; }
 if [ "$kernel" = 6.12 ]; then
@@ -24,6 +26,7 @@ if [ "$kernel" = 6.12 ]; then
 	label=guest-$arch-6.12
 else
 	out=$user
+	[ -n "${GM_NO_BUILD:-}" ] ||
 	make -s --no-print-directory ARCH="$arch" modules >"$out.kbuild.log" 2>&1 || {
 		cat "$out.kbuild.log"; echo "guest-$arch: build failed" >&2; exit 1; }
 	kabi=$(scripts/kver.sh)
@@ -32,7 +35,8 @@ else
 		scripts/kernel-cache.sh build/cache/x86_64 "$kabi"
 	label=guest-$arch
 fi
-GM_KROOT=$kroot GM_USERSPACE=$user scripts/mk-initramfs.sh "$arch" "$kabi" "$out" >/dev/null
+[ -n "${GM_NO_BUILD:-}" ] && [ -s "$out/initramfs.cpio.gz" ] ||
+	GM_KROOT=$kroot GM_USERSPACE=$user scripts/mk-initramfs.sh "$arch" "$kabi" "$out" >/dev/null
 log=$out/${GM_LOG_NAME:-guest}.log
 rc=0
 GM_KROOT=$kroot scripts/guest-run.sh "$arch" "$kabi" "$out/initramfs.cpio.gz" "$log" \
