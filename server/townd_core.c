@@ -336,11 +336,9 @@ static void hello_journal(struct townd_core *c, struct townd_meter *m,
 static void confirm(struct townd_core *c, struct townd_meter *m, struct townd_session *s,
 		    int64_t now)
 {
-	int64_t cmd_next;
-
 	if (!begin(c))
 		return;		/* the next frame tries again */
-	if (tdb_reconcile(&c->db, m->id, s->hs_cmd_floor, now, &cmd_next))
+	if (tdb_reconcile(&c->db, m->id, s->hs_cmd_floor, now))
 		c->db_failed = true;
 	m->cmd_floor = s->hs_cmd_floor;
 	hello_journal(c, m, s, now);

@@ -1102,22 +1102,22 @@ static int collect(struct townd_db *d, const char *sql, unsigned int id, int64_t
 
 int tdb_cmd_next(struct townd_db *d, unsigned int id, int64_t floor, int64_t *cmd_next)
 {
-	int64_t high = 0, pending = 0;
+	int64_t high = 0;
 
 	if (query_i64(d, "SELECT MAX(tseq) FROM outgoing WHERE meter = ?1", 1,
-		      (int64_t[]){ id }, 0, &high) ||
-	    query_i64(d, "SELECT MIN(tseq) FROM outgoing WHERE meter = ?1 AND (status IS NULL "
-		      "OR status = 5)", 1, (int64_t[]){ id }, 0, &pending))
+		      (int64_t[]){ id }, 0, &high))
 		return -1;
-	if (floor > high)
+	if (floor > high) {
 		*cmd_next = floor + 1;		/* what is pending is renumbered from there */
-	else
-		*cmd_next = pending ? pending : high + 1;
-	return 0;
+		return 0;
+	}
+	if (query_i64(d, "SELECT MIN(tseq) FROM outgoing WHERE meter = ?1 AND (status IS NULL "
+		      "OR status = 5)", 1, (int64_t[]){ id }, 0, cmd_next))
+		return -1;
+	return *cmd_next ? 0 : next_tseq(d, id, cmd_next);
 }
 
-int tdb_reconcile(struct townd_db *d, unsigned int id, int64_t floor, int64_t now,
-		  int64_t *cmd_next)
+int tdb_reconcile(struct townd_db *d, unsigned int id, int64_t floor, int64_t now)
 {
 	int64_t high = 0, settled = 0, next, t;
 	char what[160];
@@ -1183,13 +1183,6 @@ int tdb_reconcile(struct townd_db *d, unsigned int id, int64_t floor, int64_t no
 		if (tdb_journal(d, id, now, what))
 			return -1;
 	}
-	if (exec_i64(d, "UPDATE meters SET cmd_floor = ?2 WHERE id = ?1", 2,
-		     (int64_t[]){ id, floor }))
-		return -1;
-	if (query_i64(d, "SELECT MIN(tseq) FROM outgoing WHERE meter = ?1 AND (status IS NULL "
-		      "OR status = 5)", 1, (int64_t[]){ id }, 0, cmd_next))
-		return -1;
-	if (!*cmd_next && next_tseq(d, id, cmd_next))
-		return -1;
-	return 0;
+	return exec_i64(d, "UPDATE meters SET cmd_floor = ?2 WHERE id = ?1", 2,
+			(int64_t[]){ id, floor });
 }

@@ -124,14 +124,12 @@ int tdb_mark_sent(struct townd_db *d, unsigned int id, int64_t tseq, int64_t now
 int tdb_cmd_result(struct townd_db *d, unsigned int id, int64_t tseq, int64_t status,
 		   int64_t now);
 /*
- * A HELLO reported the meter's command floor: reconcile (Documentation/
- * townd.md): above every tseq of the town -> commands continue above it;
- * below what the meter had settled -> its current tariff, unexpired grants
- * and an unfinished town key are issued again. *cmd_next: the first tseq
- * the town will send.
+ * A confirmed HELLO reported the meter's command floor: reconcile
+ * (Documentation/townd.md): above every tseq of the town -> commands
+ * continue above it; below what the meter had settled -> its current
+ * tariff, unexpired grants and an unfinished town key are issued again.
  */
-int tdb_reconcile(struct townd_db *d, unsigned int id, int64_t floor, int64_t now,
-		  int64_t *cmd_next);
+int tdb_reconcile(struct townd_db *d, unsigned int id, int64_t floor, int64_t now);
 /*
  * The cmd_next a WELCOME gives a meter that reported @floor, read only: the
  * first tseq the town will send once tdb_reconcile() has run for that floor
