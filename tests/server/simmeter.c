@@ -80,6 +80,25 @@ int simmeter_frame(struct simmeter *m, const struct gmp_msg *msgs, size_t n,
 	return gm_frame_encode(&h, env, (size_t)len, wire, size);
 }
 
+int sim_send_range(struct simmeter *m, int fd, int64_t from, int64_t to, int k)
+{
+	struct gmp_msg msgs[32];
+	uint8_t wire[GM_MAX_WIRE];
+
+	if (k < 1 || k > 32)
+		return -1;
+	while (from <= to) {
+		int n = 0, len;
+
+		while (n < k && from <= to)
+			sim_reading(m->id, from++, &msgs[n++]);
+		len = simmeter_frame(m, msgs, (size_t)n, GM_FLAG_ACK_REQ, wire, sizeof(wire));
+		if (len < 0 || sim_send_all(fd, wire, (size_t)len))
+			return -1;
+	}
+	return 0;
+}
+
 int sim_connect(uint16_t port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),

@@ -39,6 +39,8 @@ void sim_reading(uint16_t id, int64_t seq, struct gmp_msg *out);
 /* Seal msgs into one frame; returns its wire length or -1. */
 int simmeter_frame(struct simmeter *m, const struct gmp_msg *msgs, size_t n,
 		   unsigned int flags, uint8_t *wire, size_t size);
+/* Readings [from, to] of m on fd, k per frame (at most 32), each frame asking for an ack: 0 or -1. */
+int sim_send_range(struct simmeter *m, int fd, int64_t from, int64_t to, int k);
 int sim_connect(uint16_t port);			/* 127.0.0.1:port, -1 on error */
 int sim_send_all(int fd, const void *buf, size_t len);
 struct sim_rx {

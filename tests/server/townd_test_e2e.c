@@ -99,24 +99,6 @@ static const char *check_readings(struct sim_town *t, uint16_t id, int64_t n)
 	return bad;
 }
 
-/* Send readings [from, to] of m on fd, k per frame, ack requested on each frame. */
-static int send_range(struct simmeter *m, int fd, int64_t from, int64_t to, int k)
-{
-	struct gmp_msg msgs[32];
-	uint8_t wire[GM_MAX_WIRE];
-
-	while (from <= to) {
-		int n = 0, len;
-
-		while (n < k && from <= to)
-			sim_reading(m->id, from++, &msgs[n++]);
-		len = simmeter_frame(m, msgs, (size_t)n, GM_FLAG_ACK_REQ, wire, sizeof(wire));
-		if (len < 0 || sim_send_all(fd, wire, (size_t)len))
-			return -1;
-	}
-	return 0;
-}
-
 /* Wait for an ack of at least upto; returns the highest seen, or -1. */
 static int64_t ack_upto(struct simmeter *m, int fd, struct sim_rx *rx, int64_t upto)
 {
@@ -161,7 +143,7 @@ TEST_F(e2e, meter_reports_and_is_acknowledged)
 	EXPECT_LT((int64_t)time(NULL) * 1000 - 5000, ack.time_ms);
 	EXPECT_GE((int64_t)time(NULL) * 1000 + 1000, ack.time_ms);
 	EXPECT_EQ(0, ack.upto);
-	ASSERT_EQ(0, send_range(&a, fd, 1, 10, 1));
+	ASSERT_EQ(0, sim_send_range(&a, fd, 1, 10, 1));
 	ASSERT_EQ(1, sim_wait_ack(&a, fd, &self->rx, 5000, &ack));
 	/* acknowledgements are cumulative: one may cover several frames */
 	if (ack.upto < 10)
@@ -203,7 +185,7 @@ TEST_F(e2e, failover_through_neighbour_exactly_once_in_order)
 		ASSERT_EQ(1, sim_handshake(&a, fa, &self->rx, 5000, &ack));
 		ASSERT_EQ(1, sim_handshake(&b, fb, &rxb, 5000, &ack));
 	}
-	ASSERT_EQ(0, send_range(&a, fa, 1, 5, 1));
+	ASSERT_EQ(0, sim_send_range(&a, fa, 1, 5, 1));
 	ASSERT_EQ(5, ack_upto(&a, fa, &self->rx, 5));
 	close(fa);			/* A's modem: NO CARRIER */
 
@@ -240,16 +222,16 @@ TEST_F(e2e, failover_through_neighbour_exactly_once_in_order)
 		}
 	}
 	ASSERT_EQ(0, sim_send_all(fb, wire, (size_t)len));
-	ASSERT_EQ(0, send_range(&a, fb, 7, 12, 2));
+	ASSERT_EQ(0, sim_send_range(&a, fb, 7, 12, 2));
 	/* B's own reading interleaved on its link */
-	ASSERT_EQ(0, send_range(&b, fb, 1, 3, 3));
+	ASSERT_EQ(0, sim_send_range(&b, fb, 1, 3, 3));
 	EXPECT_EQ(12, ack_upto(&a, fb, &rxb, 12));
 
 	/* the modem is back */
 	fa = sim_connect(self->t.port);
 	ASSERT_LE(0, fa);
 	sim_rx_init(&self->rx);
-	ASSERT_EQ(0, send_range(&a, fa, 13, 20, 4));
+	ASSERT_EQ(0, sim_send_range(&a, fa, 13, 20, 4));
 	EXPECT_EQ(20, ack_upto(&a, fa, &self->rx, 20));
 	close(fa);
 	close(fb);
@@ -318,7 +300,7 @@ TEST_F(e2e, replayed_forged_reordered_and_unknown_refused)
 	/* reading 3 came while 2 was missing: not stored, the ack stays at 1 */
 	EXPECT_EQ(1, ack_upto(&a, fd, &self->rx, 1));
 	/* the meter resends 2 and 3 (go-back-N, new frames and counters): 1..3 */
-	ASSERT_EQ(0, send_range(&a, fd, 2, 3, 1));
+	ASSERT_EQ(0, sim_send_range(&a, fd, 2, 3, 1));
 	EXPECT_EQ(3, ack_upto(&a, fd, &self->rx, 3));
 	close(fd);
 	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
@@ -361,7 +343,7 @@ TEST_F(e2e, townd_killed_mid_transfer_loses_and_duplicates_nothing)
 		EXPECT_EQ(on_disk, ack.upto);
 		acked = ack.upto;
 		/* from what the town holds, then more */
-		ASSERT_EQ(0, send_range(&a, fd, acked + 1, sent + 1500, 10));
+		ASSERT_EQ(0, sim_send_range(&a, fd, acked + 1, sent + 1500, 10));
 		sent += 1500;
 		/* the transfer is under way once a first acknowledgement came */
 		ASSERT_EQ(1, sim_wait_ack(&a, fd, &self->rx, 5000, &ack));
@@ -387,7 +369,7 @@ TEST_F(e2e, townd_killed_mid_transfer_loses_and_duplicates_nothing)
 	sim_rx_init(&self->rx);
 	ASSERT_EQ(1, sim_handshake(&a, fd, &self->rx, 5000, &ack));
 	EXPECT_EQ(on_disk, ack.upto);
-	ASSERT_EQ(0, send_range(&a, fd, ack.upto + 1, sent + 100, 10));
+	ASSERT_EQ(0, sim_send_range(&a, fd, ack.upto + 1, sent + 100, 10));
 	sent += 100;
 	EXPECT_EQ(sent, ack_upto(&a, fd, &self->rx, sent));
 	close(fd);
@@ -409,7 +391,7 @@ TEST_F(e2e, backlog_after_outage_arrives_complete)
 	fd = sim_connect(self->t.port);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(1, sim_handshake(&a, fd, &self->rx, 5000, &ack));
-	ASSERT_EQ(0, send_range(&a, fd, 1, 20, 10));
+	ASSERT_EQ(0, sim_send_range(&a, fd, 1, 20, 10));
 	EXPECT_EQ(20, ack_upto(&a, fd, &self->rx, 20));
 	close(fd);
 	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
@@ -419,13 +401,13 @@ TEST_F(e2e, backlog_after_outage_arrives_complete)
 	ASSERT_LE(0, fd);
 	sim_rx_init(&self->rx);
 	/* the old session is gone with the process: a frame on it gets a REHELLO */
-	ASSERT_EQ(0, send_range(&a, fd, 21, 21, 1));
+	ASSERT_EQ(0, sim_send_range(&a, fd, 21, 21, 1));
 	ASSERT_EQ(1, sim_wait_ack(&a, fd, &self->rx, 5000, &ack));
 	EXPECT_TRUE(ack.rehello);
 	ASSERT_EQ(1, sim_handshake(&a, fd, &self->rx, 5000, &ack));
 	EXPECT_EQ(20, ack.upto);
 	/* as many readings per frame as the padded plaintext holds */
-	ASSERT_EQ(0, send_range(&a, fd, 21, backlog, 15));
+	ASSERT_EQ(0, sim_send_range(&a, fd, 21, backlog, 15));
 	EXPECT_EQ(backlog, ack_upto(&a, fd, &self->rx, backlog));
 	close(fd);
 	EXPECT_EQ(0, sim_town_stop(&self->t, SIGTERM));
@@ -479,7 +461,7 @@ TEST_F(e2e, many_meters_demultiplexed)
 	}
 	for (int64_t s = 1; s <= READINGS; s += 3)
 		for (int i = 0; i < METERS; i++)
-			ASSERT_EQ(0, send_range(&m[i], fd[i % CONNS], s, s + 2, 3));
+			ASSERT_EQ(0, sim_send_range(&m[i], fd[i % CONNS], s, s + 2, 3));
 	for (int c = 0; c < CONNS; c++) {
 		struct many_ctx mc = { .m = m, .n = METERS, .want = READINGS,
 				       .left = METERS / CONNS };

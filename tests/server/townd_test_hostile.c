@@ -244,24 +244,6 @@ static int closed_within(int fd, int timeout_ms)
 	}
 }
 
-/* Readings [from, to] of m on fd, k per frame, each frame asking for an ack. */
-static int send_range(struct simmeter *m, int fd, int64_t from, int64_t to, int k)
-{
-	struct gmp_msg msgs[32];
-	uint8_t wire[GM_MAX_WIRE];
-
-	while (from <= to) {
-		int n = 0, len;
-
-		while (n < k && from <= to)
-			sim_reading(m->id, from++, &msgs[n++]);
-		len = simmeter_frame(m, msgs, (size_t)n, GM_FLAG_ACK_REQ, wire, sizeof(wire));
-		if (len < 0 || sim_send_all(fd, wire, (size_t)len))
-			return -1;
-	}
-	return 0;
-}
-
 /* The highest ack seen for m on fd until it covers upto (-1: none; closed or timeout). */
 static int64_t ack_upto(struct simmeter *m, int fd, struct sim_rx *rx, int64_t upto,
 			int timeout_ms)
@@ -306,7 +288,7 @@ static int meter_report(struct town *t, struct simmeter *m, const char *src, int
 
 		sim_rx_init(&rx);
 		ok = fd >= 0 && (m->s.up || !handshake(m, fd, &rx)) &&
-		     !send_range(m, fd, from, to, 5) && ack_upto(m, fd, &rx, to, 1500) >= to;
+		     !sim_send_range(m, fd, from, to, 5) && ack_upto(m, fd, &rx, to, 1500) >= to;
 		if (fd >= 0)
 			close(fd);
 		if (ok)
@@ -732,7 +714,7 @@ TEST_F(hostile, idle_timer_refreshed_only_by_authentic_frames)
 	ASSERT_EQ(0, handshake(&a, fa, &rxa));
 	ASSERT_EQ(0, handshake(&b, fb, &rxb));
 	auth_sent = mono_ms();
-	ASSERT_EQ(0, send_range(&a, fa, 1, 1, 1));
+	ASSERT_EQ(0, sim_send_range(&a, fa, 1, 1, 1));
 	ASSERT_EQ(1, ack_upto(&a, fa, &rxa, 1, 5000));
 	t0 = mono_ms();
 	/* until A is closed and B has been connected for idle_timeout + 2 s */
@@ -752,7 +734,7 @@ TEST_F(hostile, idle_timer_refreshed_only_by_authentic_frames)
 		}
 		/* B: one authentic frame every 400 ms, acks drained */
 		if ((mono_ms() - t0) / 400 >= seq_b) {
-			ASSERT_EQ(0, send_range(&b, fb, seq_b, seq_b, 1));
+			ASSERT_EQ(0, sim_send_range(&b, fb, seq_b, seq_b, 1));
 			seq_b++;
 		}
 		{
@@ -1008,7 +990,7 @@ TEST_F(hostile, unauthenticated_input_writes_nothing)
 		ASSERT_LT(0, l1);
 		ASSERT_EQ(0, sim_send_all(fd, first, (size_t)l1));
 		ASSERT_EQ(1, ack_upto(&m, fd, &rx, 1, 5000));
-		ASSERT_EQ(0, send_range(&m, fd, 2, 5, 2));
+		ASSERT_EQ(0, sim_send_range(&m, fd, 2, 5, 2));
 		ASSERT_EQ(5, ack_upto(&m, fd, &rx, 5, 5000));
 	}
 	close(fd);
