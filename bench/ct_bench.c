@@ -161,6 +161,15 @@ static void drv_process(struct drv_state *st, const uint16_t *pairs, unsigned in
  * ct_thread(), statement for statement; the metering is the real
  * ct_meter_feed(). Change it together with the driver.
  */
+/* ct_batch_done() */
+static inline uint16_t *drv_batch_done(struct drv_state *st, uint16_t *pairs,
+				       unsigned int *period)
+{
+	drv_process(st, pairs, CT_BATCH);
+	*period = NSEC_PER_SEC / *(volatile unsigned int *)&st->fs;
+	return pairs;
+}
+
 static __attribute__((noinline)) void drv_loop(struct drv_state *st)
 {
 	struct drv_k *kp = st->k;
@@ -193,11 +202,8 @@ static __attribute__((noinline)) void drv_loop(struct drv_state *st)
 		next = next + period;
 		late = drv_k_ktime_get(kp) - next;
 		if (late < 0) {
-			if (w == pairs + 2 * CT_BATCH) {
-				drv_process(st, pairs, CT_BATCH);
-				w = pairs;
-				period = NSEC_PER_SEC / *(volatile unsigned int *)&st->fs;
-			}
+			if (w == pairs + 2 * CT_BATCH)
+				w = drv_batch_done(st, pairs, &period);
 			drv_k_call(kp);			/* set_current_state() */
 			if (drv_k_should_stop(kp)) {
 				drv_k_call(kp);		/* __set_current_state() */
@@ -223,11 +229,8 @@ static __attribute__((noinline)) void drv_loop(struct drv_state *st)
 			if (drv_k_should_stop(kp))
 				break;
 		} else {
-			if (w == pairs + 2 * CT_BATCH) {
-				drv_process(st, pairs, CT_BATCH);
-				w = pairs;
-				period = NSEC_PER_SEC / *(volatile unsigned int *)&st->fs;
-			}
+			if (w == pairs + 2 * CT_BATCH)
+				w = drv_batch_done(st, pairs, &period);
 			if (drv_k_should_stop(kp))
 				break;
 			drv_k_call(kp);			/* cond_resched() */

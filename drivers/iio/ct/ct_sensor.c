@@ -350,6 +350,17 @@ static irqreturn_t ct_trigger_handler(int irq, void *p)
 }
 
 /*
+ * A full batch to the meter; the sampling frequency is read again (a new
+ * one takes effect between batches). Returns the emptied batch.
+ */
+static inline u16 *ct_batch_done(struct ct_state *st, u16 *pairs, u32 *period)
+{
+	ct_process(st, pairs, CT_BATCH);
+	*period = NSEC_PER_SEC / READ_ONCE(st->fs);
+	return pairs;
+}
+
+/*
  * The sampling loop. bench/ct_bench.c (drv_loop()) runs a copy of it, with
  * the kernel's primitives replaced by stubs, to count its instructions per
  * pair: change both together.
@@ -394,11 +405,8 @@ static int ct_thread(void *data)
 		next = ktime_add_ns(next, period);
 		late = ktime_to_ns(ktime_sub(ktime_get(), next));
 		if (late < 0) {
-			if (w == pairs + 2 * CT_BATCH) {
-				ct_process(st, pairs, CT_BATCH);
-				w = pairs;
-				period = NSEC_PER_SEC / READ_ONCE(st->fs);
-			}
+			if (w == pairs + 2 * CT_BATCH)
+				w = ct_batch_done(st, pairs, &period);
 			/*
 			 * Tested after the state is set: kthread_stop()'s
 			 * wake-up cannot fall between the test and the sleep.
@@ -438,11 +446,8 @@ static int ct_thread(void *data)
 			if (kthread_should_stop())
 				break;
 		} else {
-			if (w == pairs + 2 * CT_BATCH) {
-				ct_process(st, pairs, CT_BATCH);
-				w = pairs;
-				period = NSEC_PER_SEC / READ_ONCE(st->fs);
-			}
+			if (w == pairs + 2 * CT_BATCH)
+				w = ct_batch_done(st, pairs, &period);
 			if (kthread_should_stop())
 				break;
 			/* catching up: read the next pair at once */
