@@ -512,6 +512,9 @@ int meter_init(struct meter *m, const struct meter_config *cfg, struct sensor *s
 	r = recover(m, err, errlen);
 	if (r)
 		return r;
+	m->run_start_mwh[0] = m->reg.import.total_mwh;
+	m->run_start_mwh[1] = m->reg.export.total_mwh;
+	m->run_start_mwh[2] = m->reg.renew.total_mwh;
 	/*
 	 * A first start (or one after the state was lost) saves at once, so
 	 * that a cut before the first periodic save is still recognised as an

@@ -131,6 +131,9 @@ struct meter {
 	/* the driver's sampling-gap counters at the last sample of this run (gaps_valid) */
 	uint64_t last_missed, last_gap_ns;
 	bool gaps_valid;
+	/* lifetime registers (mWh) as this run started; the town's view seen in this run */
+	uint64_t run_start_mwh[3];
+	bool town_view_seen;
 	char boot_id[40];
 	int64_t last_request_w, last_surplus_w;
 	uint64_t log_bytes;		/* journal bytes produced, for the benchmark */
@@ -270,8 +273,13 @@ bool meter_reconstructed(const struct meter *m, int64_t *from_ms, int64_t *to_ms
 /*
  * The town server's view of this meter's lifetime registers (mWh), from a
  * WELCOME: the town holds readings of that energy. Registers below it (the
- * state was lost or restored from an older copy) are raised to it: the
- * difference is added to the lifetime totals only (not to the billing
+ * state was lost or restored from an older copy) are raised to it. The
+ * first view of a run comes before any record of this run can have reached
+ * the town (records go out only in the session this WELCOME opens), so
+ * what this run metered comes on top of it: the registers become the view
+ * plus this run's energy. A later view may hold this run's records: the
+ * registers are raised to the view itself. The raise is added to the
+ * lifetime totals only (not to the billing
  * period, the tariff periods or the profile), the open interval is flagged
  * PROFILE_RESTORED, a journal line gives the amounts and a durable snapshot
  * follows. Returns 1 if anything was raised, 0 if not.

@@ -271,10 +271,14 @@ int meter_clock_sample(struct meter *m, int64_t offset_ms, int64_t uncertainty_m
 int meter_town_view(struct meter *m, uint64_t import_mwh, uint64_t export_mwh, uint64_t renew_mwh)
 {
 	struct registers *r = &m->reg;
-	uint64_t di = import_mwh > r->import.total_mwh ? import_mwh - r->import.total_mwh : 0;
-	uint64_t de = export_mwh > r->export.total_mwh ? export_mwh - r->export.total_mwh : 0;
-	uint64_t dr = renew_mwh > r->renew.total_mwh ? renew_mwh - r->renew.total_mwh : 0;
+	/* the first view of the run: this run's energy comes on top of it (meter.h) */
+	const uint64_t *from = m->town_view_seen ? (const uint64_t[3]){ r->import.total_mwh,
+		r->export.total_mwh, r->renew.total_mwh } : m->run_start_mwh;
+	uint64_t di = import_mwh > from[0] ? import_mwh - from[0] : 0;
+	uint64_t de = export_mwh > from[1] ? export_mwh - from[1] : 0;
+	uint64_t dr = renew_mwh > from[2] ? renew_mwh - from[2] : 0;
 
+	m->town_view_seen = true;
 	if (!di && !de && !dr)
 		return 0;
 	/* lifetime totals only: the open interval does not count it */
