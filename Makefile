@@ -151,8 +151,11 @@ sparse: kmod-tree
 		{ echo "sparse: checked no file" >&2; exit 1; }; \
 		echo "sparse: clean ($(ARCH), $(KERNEL), $$n files checked)"
 
-checkpatch: ksft
-	@scripts/checkpatch.sh $(CACHE)/linux-source
+# checkpatch of both kernels: 6.1's from linux-source-6.1, 6.12's from the
+# 6.12 cache; a file must be clean for both.
+checkpatch: ksft $(CACHE)/k612/.stamp
+	@scripts/checkpatch.sh 6.1 $(CACHE)/linux-source
+	@scripts/checkpatch.sh 6.12 $(CACHE)/k612/linux-source
 
 # --- userspace --------------------------------------------------------------
 # One rule per program: every source compiled in one go, header deps via -MMD.

@@ -1,8 +1,10 @@
 #!/bin/sh
 # checkpatch.pl --strict (from Debian's linux-source) over every kernel
 # source file of the project. Any ERROR, WARNING or CHECK fails.
+# Usage: checkpatch.sh LABEL DIR (DIR/scripts/checkpatch.pl)
 set -u
-src=$1
+label=$1
+src=$(cd "$2" && pwd)
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 files=$(find drivers tests/kmod include/uapi -name '*.[ch]' | sort)
@@ -16,5 +18,5 @@ for f in $files; do
 		bad=$((bad + 1))
 	fi
 done
-echo "checkpatch --strict: $n files, $bad with findings"
+echo "checkpatch --strict ($label): $n files, $bad with findings"
 [ $bad -eq 0 ]

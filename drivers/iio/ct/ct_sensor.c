@@ -52,11 +52,9 @@
  * Channels named the same on every kernel: with the metering modifiers
  * where the kernel has them (gm_kcompat.h), with extend_name before.
  */
-#if GM_IIO_METERING_ABI
-#define CT_NAMED(_type, _mod, _name)	.type = (_type), .modified = 1, .channel2 = (_mod)
-#else
-#define CT_NAMED(_type, _mod, _name)	.type = (_type), .extend_name = (_name)
-#endif
+#define CT_NAMED(_type, _mod, _name)					\
+	.type = (_type), .modified = GM_IIO_METERING_ABI, .channel2 = (_mod),	\
+	.extend_name = GM_IIO_METERING_ABI ? NULL : (_name)
 
 enum ct_addr {
 	CT_I, CT_V, CT_P, CT_Q, CT_S, CT_PF, CT_F,
@@ -552,21 +550,21 @@ static const struct iio_chan_spec ct_channels[] = {
 		.num_event_specs = ARRAY_SIZE(ct_v_events),
 		.scan_index = -1,
 	}, {
-		CT_NAMED(IIO_POWER, IIO_MOD_ACTIVE, "active"),
+		CT_NAMED(IIO_POWER, GM_IIO_MOD_ACTIVE, "active"),
 		.indexed = 1,
 		.address = CT_P,
 		.info_mask_separate = BIT(IIO_CHAN_INFO_RAW) |
 				      BIT(IIO_CHAN_INFO_SCALE),
 		.scan_index = -1,
 	}, {
-		CT_NAMED(IIO_POWER, IIO_MOD_REACTIVE, "reactive"),
+		CT_NAMED(IIO_POWER, GM_IIO_MOD_REACTIVE, "reactive"),
 		.indexed = 1,
 		.address = CT_Q,
 		.info_mask_separate = BIT(IIO_CHAN_INFO_RAW) |
 				      BIT(IIO_CHAN_INFO_SCALE),
 		.scan_index = -1,
 	}, {
-		CT_NAMED(IIO_POWER, IIO_MOD_APPARENT, "apparent"),
+		CT_NAMED(IIO_POWER, GM_IIO_MOD_APPARENT, "apparent"),
 		.indexed = 1,
 		.address = CT_S,
 		.info_mask_separate = BIT(IIO_CHAN_INFO_RAW) |
@@ -587,7 +585,7 @@ static const struct iio_chan_spec ct_channels[] = {
 		.info_mask_separate = BIT(IIO_CHAN_INFO_FREQUENCY),
 		.scan_index = -1,
 	}, {
-		CT_NAMED(IIO_ENERGY, IIO_MOD_ACTIVE, "active"),
+		CT_NAMED(IIO_ENERGY, GM_IIO_MOD_ACTIVE, "active"),
 		.indexed = 1,
 		.channel = 0,
 		.address = CT_E_IMPORT,
@@ -595,7 +593,7 @@ static const struct iio_chan_spec ct_channels[] = {
 				      BIT(IIO_CHAN_INFO_SCALE),
 		.scan_index = -1,
 	}, {
-		CT_NAMED(IIO_ENERGY, IIO_MOD_ACTIVE, "active"),
+		CT_NAMED(IIO_ENERGY, GM_IIO_MOD_ACTIVE, "active"),
 		.indexed = 1,
 		.channel = 1,
 		.address = CT_E_EXPORT,
@@ -603,7 +601,7 @@ static const struct iio_chan_spec ct_channels[] = {
 				      BIT(IIO_CHAN_INFO_SCALE),
 		.scan_index = -1,
 	}, {
-		CT_NAMED(IIO_ENERGY, IIO_MOD_REACTIVE, "reactive"),
+		CT_NAMED(IIO_ENERGY, GM_IIO_MOD_REACTIVE, "reactive"),
 		.indexed = 1,
 		.address = CT_E_REACTIVE,
 		.info_mask_separate = BIT(IIO_CHAN_INFO_RAW) |
