@@ -492,19 +492,9 @@ static void queue_result(struct gmpc *c, int64_t tseq, int64_t status)
 	c->n_results++;
 }
 
-static int64_t cmd_tseq(const struct gmp_msg *m)
-{
-	switch (m->type) {
-	case GMP_GRANT: return m->grant.tseq;
-	case GMP_TARIFF: return m->tariff.tseq;
-	case GMP_TOWN_KEY: return m->town_key.tseq;
-	default: return 0;
-	}
-}
-
 static void command(struct gmpc *c, const struct gmp_msg *m)
 {
-	int64_t tseq = cmd_tseq(m), floor = (int64_t)c->ob->cmd_floor;
+	int64_t tseq = gmp_cmd_tseq(m), floor = (int64_t)c->ob->cmd_floor;
 	int status, rc;
 
 	if (tseq <= floor) {

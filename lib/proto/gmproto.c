@@ -73,12 +73,30 @@ static const struct gmp_schema schemas[] = {
 	{ GMP_KEY_ROTATE, "key-rotate", GMP_CLASS_UP, 3, {
 		F(key_rotate.seq, 1, SEQ_MAX), F(key_rotate.time, 0, T_MAX),
 		FB(key_rotate.pk) } },
+	{ GMP_HOUR, "hour", GMP_CLASS_TIER_UP, 10, {
+		F(hour.seq, 1, SEQ_MAX), F(hour.meter, 1, UINT16_MAX), F(hour.hour, 0, T_MAX),
+		F(hour.period, 0, GMP_TARIFF_MAX - 1), F4(hour.import_mwh, 0, MWH_MAX),
+		F4(hour.export_mwh, 0, MWH_MAX), F4(hour.renew_mwh, 0, MWH_MAX),
+		F(hour.readings, 0, 86400), F(hour.flags, 0, FLAGS_MAX),
+		F(hour.rev, 0, SEQ_MAX) } },
+	{ GMP_TOWN_HOUR, "town-hour", GMP_CLASS_TIER_UP, 8, {
+		F(town_hour.seq, 1, SEQ_MAX), F(town_hour.hour, 0, T_MAX),
+		F(town_hour.meters, 0, UINT16_MAX), F4(town_hour.import_mwh, 0, MWH_MAX),
+		F4(town_hour.export_mwh, 0, MWH_MAX), F4(town_hour.renew_mwh, 0, MWH_MAX),
+		F(town_hour.flags, 0, FLAGS_MAX), F(town_hour.rev, 0, SEQ_MAX) } },
+	{ GMP_LOAN, "loan", GMP_CLASS_TIER_UP, 8, {
+		F(loan.seq, 1, SEQ_MAX), F(loan.time, 0, T_MAX), F(loan.loan_id, 1, SEQ_MAX),
+		F(loan.lender, 1, UINT16_MAX), F(loan.borrower, 1, UINT16_MAX),
+		F4(loan.power_w, 0, POW_MAX), F(loan.until, 0, T_MAX),
+		F(loan.state, 0, GMP_LOAN_CANCELLED) } },
 	{ GMP_ACK, "ack", GMP_CLASS_DOWN, 1, { F(ack.upto, 0, SEQ_MAX) } },
 	{ GMP_GRANT, "grant", GMP_CLASS_DOWN, 4, {
 		F(grant.tseq, 1, SEQ_MAX), F(grant.req_id, 0, UINT32_MAX),
 		F4(grant.granted_w, -POW_MAX, POW_MAX), F(grant.until, 0, T_MAX) } },
 	{ GMP_TARIFF, "tariff", GMP_CLASS_DOWN, 2, {
 		F(tariff.tseq, 1, SEQ_MAX), F(tariff.effective, 0, T_MAX) } },
+	{ GMP_SUPPLY, "supply", GMP_CLASS_DOWN, 2, {
+		F(supply.tseq, 1, SEQ_MAX), F4(supply.capacity_w, 0, POW_MAX) } },
 	{ GMP_TOWN_KEY, "town-key", GMP_CLASS_DOWN, 2, {
 		F(town_key.tseq, 1, SEQ_MAX), FB(town_key.pk) } },
 	{ GMP_HELLO, "hello", GMP_CLASS_HELLO, 7, {
@@ -144,6 +162,9 @@ bool gmp_is_record(int type)
 	case GMP_ALLOC_REQ:
 	case GMP_ALLOC_REL:
 	case GMP_KEY_ROTATE:
+	case GMP_HOUR:
+	case GMP_TOWN_HOUR:
+	case GMP_LOAN:
 		return true;
 	default:
 		return false;
@@ -161,6 +182,35 @@ int gmp_msg_set_seq(struct gmp_msg *m, int64_t seq)
 	if (!gmp_is_record(m->type))
 		return -GMP_E_TYPE;
 	m->reading.seq = seq;
+	return 0;
+}
+
+_Static_assert(offsetof(struct gmp_msg, hour.seq) == offsetof(struct gmp_msg, reading.seq) &&
+	       offsetof(struct gmp_msg, town_hour.seq) == offsetof(struct gmp_msg, reading.seq) &&
+	       offsetof(struct gmp_msg, loan.seq) == offsetof(struct gmp_msg, reading.seq),
+	       "every record's seq is its first field");
+_Static_assert(offsetof(struct gmp_msg, tariff.tseq) == offsetof(struct gmp_msg, grant.tseq) &&
+	       offsetof(struct gmp_msg, town_key.tseq) == offsetof(struct gmp_msg, grant.tseq) &&
+	       offsetof(struct gmp_msg, supply.tseq) == offsetof(struct gmp_msg, grant.tseq),
+	       "every command's tseq is its first field");
+
+/* Every command has its tseq as its first field. */
+static bool is_command(int type)
+{
+	return type == GMP_GRANT || type == GMP_TARIFF || type == GMP_TOWN_KEY ||
+	       type == GMP_SUPPLY;
+}
+
+int64_t gmp_cmd_tseq(const struct gmp_msg *m)
+{
+	return is_command(m->type) ? m->grant.tseq : 0;
+}
+
+int gmp_cmd_set_tseq(struct gmp_msg *m, int64_t tseq)
+{
+	if (!is_command(m->type))
+		return -GMP_E_TYPE;
+	m->grant.tseq = tseq;
 	return 0;
 }
 

@@ -60,11 +60,15 @@ enum gmp_type {
 	GMP_ALLOC_REL	= 5,	/* allocation release */
 	GMP_CMD_RESULT	= 6,	/* a command's outcome (GMP_CMD_*) */
 	GMP_LOST	= 7,	/* records first..last will never come */
+	GMP_HOUR	= 8,	/* town -> main: one meter's hour in one tariff period */
+	GMP_TOWN_HOUR	= 9,	/* town -> main: the town's totals of one hour */
+	GMP_LOAN	= 10,	/* town -> main: a loan between towns, as it stands */
 	GMP_KEY_ROTATE	= 11,	/* record: the meter's next public key */
 	GMP_ACK		= 16,	/* town: stored everything of the meter up to upto */
 	GMP_GRANT	= 17,	/* command: allocation grant */
 	GMP_TARIFF	= 18,	/* command: tariff update */
 	GMP_TOWN_KEY	= 19,	/* command: the town server's next public key */
+	GMP_SUPPLY	= 20,	/* main -> town command: the town's grid capacity */
 	GMP_HELLO	= 32,	/* meter: start a session */
 	GMP_WELCOME	= 33,	/* town: the session, and the town's view of the meter */
 	GMP_REHELLO	= 34,	/* town: I hold no session of yours */
@@ -78,6 +82,8 @@ enum gmp_class {
 	GMP_CLASS_DOWN,		/* town -> meter, session envelope */
 	GMP_CLASS_HELLO,	/* meter -> town, handshake envelope */
 	GMP_CLASS_TOWN_HS,	/* town -> meter, handshake envelope */
+	GMP_CLASS_TIER_UP,	/* town -> main server, session envelope (records);
+				 * a town refuses them from its meters */
 };
 
 /* Flags of record messages (reading, registers, alarm, alloc-*). */
@@ -88,6 +94,20 @@ enum gmp_class {
 #define GMP_RF_CLOCK_STEP		0x10	/* the clock was stepped in this interval */
 #define GMP_RF_SAMPLING_GAP		0x20	/* the driver reported missed samples */
 #define GMP_RF_RESTORED			0x40	/* registers raised to the town's view */
+
+/* Flags of GMP_HOUR and GMP_TOWN_HOUR (beside the GMP_RF_* of the readings,
+ * OR-ed, in the low byte). */
+#define GMP_HF_INCOMPLETE	0x0100	/* readings do not cover the whole hour */
+#define GMP_HF_ADMIN		0x0200	/* the town was in administrative mode */
+#define GMP_HF_ESTIMATED	0x0400	/* reserved for the main server's estimates */
+
+/* GMP_LOAN states. */
+enum gmp_loan_state {
+	GMP_LOAN_OPEN		= 0,	/* lent, running */
+	GMP_LOAN_RETURNED	= 1,	/* given back before its end */
+	GMP_LOAN_EXPIRED	= 2,	/* its end passed */
+	GMP_LOAN_CANCELLED	= 3,	/* the link broke before it was confirmed */
+};
 
 /* HELLO flags. */
 #define GMP_HELLO_OUTBOX_NEW	0x01	/* the outbox was created by this run */
@@ -157,6 +177,32 @@ struct gmp_msg {
 		struct {	/* GMP_LOST */
 			int64_t first, last;	/* first <= last */
 		} lost;
+		struct {	/* GMP_HOUR */
+			int64_t seq;
+			int64_t meter;		/* the meter's id in its town, 1..65535 */
+			int64_t hour;		/* UTC s, a multiple of 3600 */
+			int64_t period;		/* tariff slot index, 0..GMP_TARIFF_MAX-1 */
+			int64_t import_mwh, export_mwh, renew_mwh;	/* fixed width */
+			int64_t readings;	/* readings summed */
+			int64_t flags;		/* GMP_RF_* | GMP_HF_* */
+			int64_t rev;		/* 0 first; a later revision replaces it */
+		} hour;
+		struct {	/* GMP_TOWN_HOUR */
+			int64_t seq;
+			int64_t hour;		/* UTC s, a multiple of 3600 */
+			int64_t meters;		/* meters with readings in it */
+			int64_t import_mwh, export_mwh, renew_mwh;	/* fixed width */
+			int64_t flags;		/* GMP_HF_* */
+			int64_t rev;
+		} town_hour;
+		struct {	/* GMP_LOAN */
+			int64_t seq, time;
+			int64_t loan_id;	/* the lender's id of the loan */
+			int64_t lender, borrower;	/* town ids */
+			int64_t power_w;	/* fixed width */
+			int64_t until;		/* UTC s */
+			int64_t state;		/* enum gmp_loan_state */
+		} loan;
 		struct {	/* GMP_ACK */
 			int64_t upto;		/* cumulative */
 		} ack;
@@ -174,6 +220,10 @@ struct gmp_msg {
 				int64_t export_price;
 			} p[GMP_TARIFF_MAX];
 		} tariff;
+		struct {	/* GMP_SUPPLY */
+			int64_t tseq;
+			int64_t capacity_w;	/* grid capacity of the town, >= 0 */
+		} supply;
 		struct {	/* GMP_TOWN_KEY */
 			int64_t tseq;
 			uint8_t pk[GMP_KEY_LEN];	/* the town server's next public key */
@@ -228,6 +278,10 @@ bool gmp_is_record(int type);
 int64_t gmp_msg_seq(const struct gmp_msg *m);
 /* Set the record sequence of a record message; -GMP_E_TYPE for others. */
 int gmp_msg_set_seq(struct gmp_msg *m, int64_t seq);
+/* The tseq of a command (GMP_GRANT, GMP_TARIFF, GMP_TOWN_KEY, GMP_SUPPLY), or 0. */
+int64_t gmp_cmd_tseq(const struct gmp_msg *m);
+/* Set the tseq of a command; -GMP_E_TYPE for other messages. */
+int gmp_cmd_set_tseq(struct gmp_msg *m, int64_t tseq);
 /* The plaintext length after padding (a multiple of GMP_PAD_QUANTUM). */
 size_t gmp_pad_len(size_t len);
 

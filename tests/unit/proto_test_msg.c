@@ -236,6 +236,42 @@ static void random_msg(struct gmp_msg *m, int type)
 		m->key_rotate.time = rnd_in(0, 1 << 30);
 		rnd_bytes(m->key_rotate.pk, sizeof(m->key_rotate.pk));
 		break;
+	case GMP_HOUR:
+		m->hour.seq = rnd_in(1, INT64_MAX);
+		m->hour.meter = rnd_in(1, UINT16_MAX);
+		m->hour.hour = rnd_in(0, (int64_t)1 << 40);
+		m->hour.period = rnd_in(0, GMP_TARIFF_MAX - 1);
+		m->hour.import_mwh = rnd_in(0, (int64_t)1 << 53);
+		m->hour.export_mwh = rnd_in(0, (int64_t)1 << 53);
+		m->hour.renew_mwh = rnd_in(0, (int64_t)1 << 53);
+		m->hour.readings = rnd_in(0, 86400);
+		m->hour.flags = rnd_in(0, 0xffff);
+		m->hour.rev = rnd_in(0, INT64_MAX);
+		break;
+	case GMP_TOWN_HOUR:
+		m->town_hour.seq = rnd_in(1, INT64_MAX);
+		m->town_hour.hour = rnd_in(0, (int64_t)1 << 40);
+		m->town_hour.meters = rnd_in(0, UINT16_MAX);
+		m->town_hour.import_mwh = rnd_in(0, (int64_t)1 << 53);
+		m->town_hour.export_mwh = rnd_in(0, (int64_t)1 << 53);
+		m->town_hour.renew_mwh = rnd_in(0, (int64_t)1 << 53);
+		m->town_hour.flags = rnd_in(0, 0xffff);
+		m->town_hour.rev = rnd_in(0, INT64_MAX);
+		break;
+	case GMP_LOAN:
+		m->loan.seq = rnd_in(1, INT64_MAX);
+		m->loan.time = rnd_in(0, 1 << 30);
+		m->loan.loan_id = rnd_in(1, INT64_MAX);
+		m->loan.lender = rnd_in(1, UINT16_MAX);
+		m->loan.borrower = rnd_in(1, UINT16_MAX);
+		m->loan.power_w = rnd_in(0, (int64_t)1 << 40);
+		m->loan.until = rnd_in(0, 1 << 30);
+		m->loan.state = rnd_in(0, GMP_LOAN_CANCELLED);
+		break;
+	case GMP_SUPPLY:
+		m->supply.tseq = rnd_in(1, INT64_MAX);
+		m->supply.capacity_w = rnd_in(0, (int64_t)1 << 40);
+		break;
 	case GMP_CMD_RESULT:
 		m->cmd_result.tseq = rnd_in(1, INT64_MAX);
 		m->cmd_result.status = rnd_in(0, 255);
@@ -298,6 +334,7 @@ static const int all_types[] = {
 	GMP_READING, GMP_REGISTERS, GMP_ALARM, GMP_ALLOC_REQ, GMP_ALLOC_REL,
 	GMP_CMD_RESULT, GMP_LOST, GMP_KEY_ROTATE, GMP_ACK, GMP_GRANT, GMP_TARIFF,
 	GMP_TOWN_KEY, GMP_HELLO, GMP_WELCOME, GMP_REHELLO,
+	GMP_HOUR, GMP_TOWN_HOUR, GMP_LOAN, GMP_SUPPLY,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -315,11 +352,14 @@ TEST(types_and_classes)
 			EXPECT_TRUE(c == GMP_CLASS_HELLO || c == GMP_CLASS_TOWN_HS);
 		} else if (all_types[i] >= 16) {
 			EXPECT_EQ(GMP_CLASS_DOWN, c);
+		} else if (all_types[i] >= GMP_HOUR && all_types[i] <= GMP_LOAN) {
+			/* a town's records upward: never accepted from a meter */
+			EXPECT_EQ(GMP_CLASS_TIER_UP, c);
 		} else {
 			EXPECT_EQ(GMP_CLASS_UP, c);
 		}
 	}
-	EXPECT_EQ(6, records);
+	EXPECT_EQ(9, records);
 	for (int t = 0; t <= 64; t++) {
 		int known = 0;
 
@@ -342,6 +382,21 @@ TEST(types_and_classes)
 		}
 		ASSERT_EQ(0, gmp_msg_set_seq(&m, 4242));
 		EXPECT_EQ(4242, gmp_msg_seq(&m));
+	}
+	/* and every command's tseq through its own */
+	for (size_t i = 0; i < NTYPES; i++) {
+		struct gmp_msg m;
+		int t = all_types[i];
+		bool cmd = t == GMP_GRANT || t == GMP_TARIFF || t == GMP_TOWN_KEY || t == GMP_SUPPLY;
+
+		random_msg(&m, t);
+		if (!cmd) {
+			EXPECT_EQ(0, gmp_cmd_tseq(&m));
+			EXPECT_EQ(-GMP_E_TYPE, gmp_cmd_set_tseq(&m, 5));
+			continue;
+		}
+		ASSERT_EQ(0, gmp_cmd_set_tseq(&m, 777));
+		EXPECT_EQ(777, gmp_cmd_tseq(&m));
 	}
 }
 
