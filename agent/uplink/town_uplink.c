@@ -476,7 +476,7 @@ static void request_changed(struct town_uplink *u, int64_t want_w)
 
 static void reports(struct town_uplink *u)
 {
-	struct tr_input in = { .now_s = clock_ms(CLOCK_REALTIME) / 1000,
+	struct tr_input in = { .now_s = clock_ms(CLOCK_REALTIME) / 1000, .tariff = &u->m->tariff,
 			       .trusted = meter_time_trusted(u->m), .view_known = u->gc.welcomed };
 	int64_t from_ms, to_ms, before = u->rep.report_from;
 
@@ -763,16 +763,23 @@ int town_uplink_start(struct town_uplink *u, const struct meter_config *cfg, str
 	reg[0] = rg->import.total_mwh;
 	reg[1] = rg->export.total_mwh;
 	reg[2] = rg->renew.total_mwh;
-	tr_init(&u->rep, cfg->report_interval_s, cfg->snapshot_interval_s,
+	tr_init(&u->rep, config_report_s(cfg), cfg->snapshot_interval_s,
 		clock_ms(CLOCK_REALTIME) / 1000, meter_time_trusted(m), reg);
+	if (cfg->report_interval_line)
+		meter_log(m, LOG_WARNING, "%s:%u: [uplink] report_interval = %u is not used: "
+			  "detail = billing sends one reading per hour and tariff period "
+			  "(set detail = interval to send finer readings)", cfg->path,
+			  cfg->report_interval_line, cfg->report_interval_s);
 	tc_init(&u->cmd, m, cfg, &u->cred);
 	hello_status(u);
 	if (u->have_modem)
 		sim900_start_escape(&u->modem, clock_ms(CLOCK_MONOTONIC));
 	meter_log(m, LOG_INFO, "uplink: meter %u (%s), %s%s%s%zu neighbour link(s), outbox %s: "
-		  "%llu records unacknowledged", u->cred.meter_id, u->cred.path,
+		  "%llu records unacknowledged; readings %s %u s", u->cred.meter_id, u->cred.path,
 		  u->have_modem ? "modem " : "no modem, ", u->have_modem ? cfg->modem_device : "",
-		  u->have_modem ? ", " : "", u->n_nb, dir, (unsigned long long)gmpc_backlog(&u->gc));
+		  u->have_modem ? ", " : "", u->n_nb, dir, (unsigned long long)gmpc_backlog(&u->gc),
+		  config_detail_interval(cfg) ? "(detail = interval) every" :
+		  "(detail = billing) per tariff period and", config_report_s(cfg));
 	snprintf(u->reason, sizeof(u->reason), "starting");
 	if (u->cred.has_next_key) {
 		char why[320];

@@ -4,7 +4,7 @@
  * the town's view (last snapshot + the readings after it, as townd keeps
  * it) always equals what the meter reported; no energy lost when a record
  * cannot be queued; nothing on untrusted time; held energy reported once
- * trusted, in readings of at most a day; the unrecorded span of a power cut;
+ * trusted, in readings of at most an hour; the unrecorded span of a power cut;
  * a clock stepped back; registers raised to the town's view.
  */
 #include <stdlib.h>
@@ -150,7 +150,7 @@ TEST(a_record_not_queued_loses_no_energy)
 	EXPECT_EQ(4200u, readings_import(&s, 0));
 }
 
-TEST(nothing_on_untrusted_time_then_held_energy_in_day_readings)
+TEST(nothing_on_untrusted_time_then_held_energy_in_hour_readings)
 {
 	static struct sink s;
 	struct town_reports r;
@@ -158,7 +158,7 @@ TEST(nothing_on_untrusted_time_then_held_energy_in_day_readings)
 	/* trusted 2.5 days after the held span began; 900000 mWh held */
 	int64_t from = T0 - 216000, now = T0 + 13;
 	struct tr_input in;
-	int days = 0, i0;
+	int hours = 0, i0;
 
 	memset(&s, 0, sizeof(s));
 	tr_init(&r, 60, 3600, 1400000000, false, reg);	/* a clock years off */
@@ -175,15 +175,18 @@ TEST(nothing_on_untrusted_time_then_held_energy_in_day_readings)
 	for (int i = 0; i < s.n; i++) {
 		if (s.m[i].type != GMP_READING)
 			continue;
-		EXPECT_LE(s.m[i].reading.interval_s, 86400);
+		/* within one hour: the town's hours are made of whole readings */
+		EXPECT_EQ(s.m[i].reading.start / 3600,
+			  (s.m[i].reading.start + s.m[i].reading.interval_s - 1) / 3600);
 		EXPECT_TRUE(s.m[i].reading.flags & GMP_RF_TIME_RECONSTRUCTED);
 		/* the energy shared by time, to the mWh */
 		EXPECT_GE(1, llabs(900000 * s.m[i].reading.interval_s / (T0 - from) -
 				   s.m[i].reading.import_mwh)) TH_LOG("record %d", i);
-		days++;
+		hours++;
 		i0 = i;
 	}
-	EXPECT_EQ(3, days);	/* 2.5 days to the last report boundary: 86400 + 86400 + 43200 s */
+	/* one for every hour from the held span's start to the last boundary (both whole hours) */
+	EXPECT_EQ((T0 - from) / 3600, hours);
 	EXPECT_EQ(from, s.m[0].reading.start);
 	EXPECT_EQ(T0, s.m[i0].reading.start + s.m[i0].reading.interval_s);
 	EXPECT_EQ(900000u, readings_import(&s, 0));
