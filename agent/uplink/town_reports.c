@@ -227,3 +227,49 @@ int tr_step(struct town_reports *r, const struct tr_input *in, tr_record_fn fn, 
 	}
 	return n;
 }
+
+static int64_t abs64(int64_t v)
+{
+	return v < 0 ? -v : v;
+}
+
+void tr_request_want(struct tr_request *q, int64_t want_w, int64_t now_s)
+{
+	if (want_w != q->want_w && q->want_w == q->sent_w)
+		q->since = now_s;
+	q->want_w = want_w;
+}
+
+static int64_t request_due(const struct tr_request *q, uint32_t duration_s)
+{
+	int64_t d = abs64(q->want_w - q->sent_w);
+	bool turned = (q->want_w > 0) != (q->sent_w > 0) || (q->want_w < 0) != (q->sent_w < 0);
+
+	if (q->want_w != q->sent_w) {
+		if (turned || (d >= 50 && d * 10 >= abs64(q->sent_w)))
+			return q->since;
+		return q->since + TR_REQ_WAIT_S;
+	}
+	if (q->sent_w && duration_s > TR_REQ_RENEW_S)
+		return q->sent_at + duration_s - TR_REQ_RENEW_S;
+	return INT64_MAX;
+}
+
+int64_t tr_request_due(const struct tr_request *q, uint32_t duration_s)
+{
+	int64_t t = request_due(q, duration_s);
+
+	return t == INT64_MAX ? t : max64(t, q->not_before);
+}
+
+void tr_request_sent(struct tr_request *q, int64_t now_s)
+{
+	q->sent_w = q->want_w;
+	q->sent_at = now_s;
+	q->not_before = 0;
+}
+
+void tr_request_failed(struct tr_request *q, int64_t now_s)
+{
+	q->not_before = now_s + TR_REQ_RETRY_S;
+}

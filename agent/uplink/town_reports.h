@@ -86,4 +86,36 @@ void tr_raised(struct town_reports *r, const uint64_t delta[3]);
 /* The next time (UTC s) tr_step() has something to do; INT64_MAX while not known. */
 int64_t tr_due(const struct town_reports *r);
 
+/*
+ * Allocation requests go at once, whatever the readings' interval: starting,
+ * stopping or turning a request round (need <-> offer) at once; a changed
+ * amount at once if it moved by 10 % and 50 W, else after it has waited
+ * TR_REQ_WAIT_S (it once went with the next reading, but readings are now
+ * hourly); a standing request is renewed TR_REQ_RENEW_S before its
+ * duration ends, so that the town does not expire a need that lasts.
+ */
+#define TR_REQ_WAIT_S	60
+#define TR_REQ_RENEW_S	120
+
+struct tr_request {
+	int64_t sent_w;		/* the request in force at the town (0: none) */
+	int64_t sent_at;	/* UTC s it was sent */
+	int64_t want_w;		/* what the meter wants now */
+	int64_t since;		/* UTC s want_w first differed from sent_w */
+	int64_t not_before;	/* UTC s: a record that could not be queued is tried again then */
+};
+
+/* The meter wants want_w from now on (the town is told when tr_request_due() says). */
+void tr_request_want(struct tr_request *q, int64_t want_w, int64_t now_s);
+/*
+ * When (UTC s) the request must be sent (again) given duration_s of the
+ * one in force; INT64_MAX: nothing to send. Due when <= now.
+ */
+int64_t tr_request_due(const struct tr_request *q, uint32_t duration_s);
+/* want_w was sent at now_s. */
+void tr_request_sent(struct tr_request *q, int64_t now_s);
+/* It could not be queued (outbox full): tried again TR_REQ_RETRY_S later. */
+#define TR_REQ_RETRY_S	5
+void tr_request_failed(struct tr_request *q, int64_t now_s);
+
 #endif

@@ -558,4 +558,47 @@ TEST_F(billing, a_tariff_changed_within_the_hour_cuts_at_its_new_period)
 	}
 }
 
+/* ---- allocation requests: at once, not with the (hourly) readings ------------------ */
+
+TEST(requests_go_at_once_small_changes_within_a_minute_and_standing_ones_are_renewed)
+{
+	struct tr_request q;
+	const uint32_t dur = 900;
+	int64_t now = T0 + 17;
+
+	memset(&q, 0, sizeof(q));
+	EXPECT_EQ(INT64_MAX, tr_request_due(&q, dur));	/* nothing wanted, nothing sent */
+	/* a need starts: at once */
+	tr_request_want(&q, 2000, now);
+	EXPECT_EQ(now, tr_request_due(&q, dur));
+	tr_request_sent(&q, now);
+	/* it stands: renewed before the town would let it expire, not before */
+	EXPECT_EQ(now + dur - TR_REQ_RENEW_S, tr_request_due(&q, dur));
+	EXPECT_LT(tr_request_due(&q, dur), now + (int64_t)dur);
+	/* a small change (under 10 %): within TR_REQ_WAIT_S, however far the next reading */
+	tr_request_want(&q, 2100, now + 100);
+	EXPECT_EQ(now + 100 + TR_REQ_WAIT_S, tr_request_due(&q, dur));
+	/* changing again meanwhile does not put it off */
+	tr_request_want(&q, 2150, now + 130);
+	EXPECT_EQ(now + 100 + TR_REQ_WAIT_S, tr_request_due(&q, dur));
+	/* a change by 10 % and 50 W: at once (since it began to differ) */
+	tr_request_want(&q, 2300, now + 140);
+	EXPECT_EQ(now + 100, tr_request_due(&q, dur));
+	tr_request_sent(&q, now + 140);
+	/* a large relative change under 50 W waits; turning round to an offer goes at once */
+	tr_request_want(&q, 2340, now + 200);
+	EXPECT_EQ(now + 200 + TR_REQ_WAIT_S, tr_request_due(&q, dur));
+	tr_request_want(&q, -500, now + 210);
+	EXPECT_EQ(now + 200, tr_request_due(&q, dur));
+	/* the outbox cannot take it: tried again a little later, not in a loop */
+	tr_request_failed(&q, now + 210);
+	EXPECT_EQ(now + 210 + TR_REQ_RETRY_S, tr_request_due(&q, dur));
+	tr_request_sent(&q, now + 215);
+	/* released: at once, then nothing to renew */
+	tr_request_want(&q, 0, now + 300);
+	EXPECT_EQ(now + 300, tr_request_due(&q, dur));
+	tr_request_sent(&q, now + 300);
+	EXPECT_EQ(INT64_MAX, tr_request_due(&q, dur));
+}
+
 TEST_HARNESS_MAIN
