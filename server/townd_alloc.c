@@ -499,20 +499,21 @@ int townd_alloc_decide(struct townd_alloc *a, int64_t now)
 	grid = max64(a->cfg.capacity_w + a->borrowed_w - a->lent_w, 0);
 	need_o = max64(f->asked_w - grid, 0);
 
-	/* offers: keep those taken while needed (the latest given back first), take the oldest */
+	/* offers: keep those taken, take the oldest more while the need is not covered, */
 	qsort(o, no, sizeof(*o), cmp_offer);
 	for (size_t i = 0; i < no; i++)
 		if (o[i]->taken)
 			taken += -o[i]->want_w;
-	for (size_t i = no; i-- > 0;)
-		if (o[i]->taken && taken - -o[i]->want_w >= need_o) {
-			o[i]->taken = false;
-			taken -= -o[i]->want_w;
-		}
 	for (size_t i = 0; i < no && taken < need_o; i++)
 		if (!o[i]->taken) {
 			o[i]->taken = true;
 			taken += -o[i]->want_w;
+		}
+	/* then none that the others cover: one pass leaves none (the sum only falls) */
+	for (size_t i = no; i-- > 0;)
+		if (o[i]->taken && taken - -o[i]->want_w >= need_o) {
+			o[i]->taken = false;
+			taken -= -o[i]->want_w;
 		}
 	f->taken_w = taken;
 	f->pool_w = grid + taken;
@@ -580,8 +581,10 @@ int townd_alloc_decide(struct townd_alloc *a, int64_t now)
 		if (e->want_w < 0)
 			why = e->taken ? (nw != old ? TA_R_OFFER_TAKEN : send ? TA_R_RENEWED : TA_R_KEPT)
 			      : (old < 0 ? TA_R_OFFER_RETURNED : TA_R_KEPT);
-		else if (nw == old)
+		else if (nw == old && (send || e->released || nw != e->target_w || nw == e->want_w))
 			why = send ? TA_R_RENEWED : TA_R_KEPT;
+		else if (nw == old)	/* touched, and its share is what it holds */
+			why = e->rank < cut_rank ? TA_R_PRIORITY : TA_R_FAIR;
 		else if (nw < old && e->want_w < old && nw == e->want_w)
 			why = TA_R_ASKED_LESS;
 		else if (old < 0 && nw >= 0 && e->want_w <= 0)
