@@ -246,3 +246,77 @@ int tdb_alloc_prune(struct townd_db *d, int64_t before)
 		return -1;
 	return sqlite3_changes(d->db);
 }
+
+int tdb_alloc_print(struct townd_db *d, FILE *out, int recent)
+{
+	static const char *const names[] = { "capacity_w", "borrowed_w", "lent_w", "taken_w",
+					     "pool_w", "asked_w", "offered_w", "granted_w",
+					     "shortfall_w", "surplus_w", "base_w", "decided_at" };
+	int64_t v[sizeof(names) / sizeof(names[0])] = { 0 };
+	sqlite3_stmt *st;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (tdb_alloc_figure(d, names[i], &v[i]) < 0)
+			return -1;
+	if (!v[11]) {
+		fprintf(out, "no allocation decided yet\n");
+	} else {
+		fprintf(out, "pool %lld W = capacity %lld + borrowed %lld - lent %lld + offers taken "
+			"%lld (decided at %lld)\n", (long long)v[4], (long long)v[0],
+			(long long)v[1], (long long)v[2], (long long)v[3], (long long)v[11]);
+		fprintf(out, "asked %lld W, offered %lld W, granted %lld W, shortfall %lld W, "
+			"surplus %lld W; a meter's own allocation %lld W\n", (long long)v[5],
+			(long long)v[6], (long long)v[7], (long long)v[8], (long long)v[9],
+			(long long)v[10]);
+	}
+	if (sqlite3_prepare_v2(d->db, "SELECT meter, req_id, rank, want_w, grant_w, grant_until, "
+			       "expires, taken FROM alloc_requests ORDER BY meter", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -1;
+	fprintf(out, "%-6s %-8s %-10s %8s %9s %9s %9s %11s %11s\n", "meter", "kind", "priority",
+		"request", "want W", "grant W", "meter W", "grant until", "ends");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t want = sqlite3_column_int64(st, 3), g = sqlite3_column_int64(st, 4);
+
+		fprintf(out, "%-6d %-8s %-10s %8lld %9lld %9lld %9lld %11lld %11lld\n",
+			sqlite3_column_int(st, 0),
+			want > 0 ? "request" : want < 0 ? (sqlite3_column_int(st, 7) ? "offer*" :
+							   "offer") : "held",
+			townd_alloc_rank_name((unsigned int)sqlite3_column_int(st, 2)),
+			(long long)sqlite3_column_int64(st, 1), (long long)want, (long long)g,
+			(long long)(v[10] + g), (long long)sqlite3_column_int64(st, 5),
+			(long long)sqlite3_column_int64(st, 6));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	fprintf(out, "(offer*: taken into the pool; meter W: the allocation the grant sets)\n"
+		"recent decisions, newest first:\n");
+	if (sqlite3_prepare_v2(d->db, "SELECT time, meter, reason, old_w, new_w, granted_w, tseq, "
+			       "detail FROM alloc_decisions ORDER BY rowid DESC LIMIT ?", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int(st, 1, recent);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char sent[48] = "-";
+
+		if (sqlite3_column_type(st, 6) != SQLITE_NULL)
+			snprintf(sent, sizeof(sent), "%lld W (tseq %lld)",
+				 (long long)sqlite3_column_int64(st, 5),
+				 (long long)sqlite3_column_int64(st, 6));
+		if (sqlite3_column_int(st, 1))
+			fprintf(out, "%lld meter %d %s: %lld -> %lld, sent %s: %s\n",
+				(long long)sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1),
+				(const char *)sqlite3_column_text(st, 2),
+				(long long)sqlite3_column_int64(st, 3),
+				(long long)sqlite3_column_int64(st, 4), sent,
+				(const char *)sqlite3_column_text(st, 7));
+		else
+			fprintf(out, "%lld %s: %s\n", (long long)sqlite3_column_int64(st, 0),
+				(const char *)sqlite3_column_text(st, 2),
+				(const char *)sqlite3_column_text(st, 7));
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}

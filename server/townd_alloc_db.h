@@ -12,6 +12,7 @@
 #define TOWND_ALLOC_DB_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "townd_alloc.h"
 #include "townd_db.h"
@@ -35,5 +36,7 @@ int tdb_alloc_set_supply(struct townd_db *d, int64_t capacity_w, int64_t now);
 int tdb_alloc_prune(struct townd_db *d, int64_t before);
 /* A figure of alloc_pool (townctl); 0 found, 1 absent, -1. */
 int tdb_alloc_figure(struct townd_db *d, const char *name, int64_t *v);
+/* townctl alloc: pool, requests, offers, grants, the last `recent` decisions. 0 or -1. */
+int tdb_alloc_print(struct townd_db *d, FILE *out, int recent);
 
 #endif
