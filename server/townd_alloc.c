@@ -423,7 +423,7 @@ int townd_alloc_decide(struct townd_alloc *a, int64_t now)
 	size_t nr = 0, no = 0, w;
 	struct ta_figures *f = &a->fig;
 	int64_t grid, need_o, taken = 0;
-	unsigned int cut_rank;
+	unsigned int cut_rank, top_rank;
 
 	a->ndec = 0;
 	if (a->deccap < a->n + 1) {
@@ -527,6 +527,7 @@ int townd_alloc_decide(struct townd_alloc *a, int64_t now)
 	shares(r, nr, f->pool_w);
 	/* the highest rank not served in full: the ranks below it lost to priority */
 	cut_rank = 0;
+	top_rank = nr ? r[0]->rank : 0;
 	for (size_t i = 0; i < nr; i++)
 		if (r[i]->target_w < r[i]->want_w) {
 			cut_rank = r[i]->rank;
@@ -584,7 +585,8 @@ int townd_alloc_decide(struct townd_alloc *a, int64_t now)
 		else if (nw == old && (send || e->released || nw != e->target_w || nw == e->want_w))
 			why = send ? TA_R_RENEWED : TA_R_KEPT;
 		else if (nw == old)	/* touched, and its share is what it holds */
-			why = e->rank < cut_rank ? TA_R_PRIORITY : TA_R_FAIR;
+			why = e->rank < cut_rank || (!nw && e->rank < top_rank) ?
+			      TA_R_PRIORITY : TA_R_FAIR;
 		else if (nw < old && e->want_w < old && nw == e->want_w)
 			why = TA_R_ASKED_LESS;
 		else if (old < 0 && nw >= 0 && e->want_w <= 0)
@@ -593,7 +595,7 @@ int townd_alloc_decide(struct townd_alloc *a, int64_t now)
 			why = TA_R_FULL;
 		else if (nw < old)
 			why = TA_R_REDUCED;
-		else if (e->rank < cut_rank)
+		else if (e->rank < cut_rank || (!nw && e->rank < top_rank))
 			why = TA_R_PRIORITY;
 		else
 			why = TA_R_FAIR;

@@ -300,6 +300,7 @@ TEST_F(town, requests_and_offers_get_their_grants)
 	ASSERT_EQ(0, say(t, 4, 800, 900, GMP_AF_PRIO_DEFERRABLE));
 	settle(t);
 	EXPECT_EQ(0, t->m[4].grants);
+	EXPECT_EQ(1, decisions(t->c, 4, "priority"));
 	ASSERT_EQ(0, say(t, 4, 0, 0, 0));
 	settle(t);
 	EXPECT_EQ(1, decisions(t->c, 4, "released"));
