@@ -1,5 +1,6 @@
 # townd, the town server, and townctl (issue 6). Documentation/townd.md.
-TOWND_CORE := $(GMPROTO_SRCS) drivers/tty/gm_frame.c server/townd_config.c $(CONF_SRCS) \
+TOWND_CORE := $(GMPROTO_SRCS) drivers/tty/gm_frame.c server/townd_config.c \
+	server/townd_config_town.c $(CONF_SRCS) \
 	server/townd_db.c server/townd_core.c
 TOWND_NET := server/townd_net.c server/townd_peer.c
 TOWND_CFLAGS := -Iserver
