@@ -13,3 +13,9 @@ UNIT_TESTS += townd_test_peer
 townd_test_peer_SRCS := server/townd_peer.c tests/unit/townd_test_peer.c
 townd_test_peer_CFLAGS := -Iserver
 townd_test_peer_PKGS := libsodium
+
+# Hours to the main server (issue 12): pure rules and their storage.
+UNIT_TESTS += townd_test_hours
+townd_test_hours_SRCS := $(TOWND_CORE) tests/unit/townd_test_hours.c
+townd_test_hours_CFLAGS := $(TOWND_CFLAGS)
+townd_test_hours_PKGS := $(TOWND_PKGS)
