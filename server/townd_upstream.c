@@ -221,6 +221,8 @@ int townd_upstream_save(struct townd_upstream *u)
 	    tup_stat_set(u->db, "disk_outbox_bytes",
 			 u->tier_open ? (int64_t)u->tier.ob.bytes : 0) ||
 	    tup_stat_set(u->db, "upstream_backlog",
+			 u->tier_open ? (int64_t)gmpc_backlog(&u->tier.c) : 0) ||
+	    tup_meta_set(u->db, "up_backlog",
 			 u->tier_open ? (int64_t)gmpc_backlog(&u->tier.c) : 0))
 		goto fail;
 	if (sqlite3_exec(u->db->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
