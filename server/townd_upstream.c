@@ -67,6 +67,8 @@ static int on_command(void *ctx, const struct gmp_msg *m)
 	ulog(u, "supply: the main server set the grid capacity to %lld W",
 	     (long long)m->supply.capacity_w);
 	u->st.supply_commands++;
+	if (u->on_supply)
+		u->on_supply(u->on_supply_ctx, m->supply.capacity_w);
 	return GMP_CMD_OK;
 }
 
