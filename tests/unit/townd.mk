@@ -19,3 +19,11 @@ UNIT_TESTS += townd_test_hours
 townd_test_hours_SRCS := $(TOWND_CORE) tests/unit/townd_test_hours.c
 townd_test_hours_CFLAGS := $(TOWND_CFLAGS)
 townd_test_hours_PKGS := $(TOWND_PKGS)
+
+# The tier client (issue 12): back-off, an exchange with a minimal main
+# server (tests/server/mainsim.c), the outbox's deferred sync.
+UNIT_TESTS += townd_test_tier
+townd_test_tier_SRCS := $(GMPROTO_SRCS) drivers/tty/gm_frame.c server/townd_tier.c \
+	lib/proto/gmp_client.c lib/proto/outbox.c tests/server/mainsim.c tests/unit/townd_test_tier.c
+townd_test_tier_CFLAGS := -Iserver -Itests/server
+townd_test_tier_PKGS := libsodium libcbor sqlite3
