@@ -138,6 +138,8 @@ TEST(reconnects_with_doubling_jittered_back_off)
 		EXPECT_LE(expect_backoff / 2, wait) TH_LOG("try %d", i);
 		EXPECT_GE(expect_backoff + expect_backoff / 2, wait) TH_LOG("try %d", i);
 		EXPECT_EQ(t.reconnect_at, townd_tier_deadline(&t));
+		/* the next one: doubled, capped */
+		EXPECT_EQ(expect_backoff * 2 > 4000 ? 4000 : expect_backoff * 2, t.backoff_ms);
 		townd_tier_tick(&t, t.reconnect_at - 1, 0);	/* not before it is due */
 		EXPECT_EQ(TIER_IDLE, t.state);
 		now = t.reconnect_at;
