@@ -209,18 +209,32 @@ struct tcache {
 	struct th_tariff t[TARIFFS_MAX];
 };
 
-static int get_row(struct townd_db *d, int64_t meter, int64_t hour, int64_t period,
-		   struct th_row *r, bool *found)
+/* The statements of one build, prepared once for all its readings. */
+struct bstmts {
+	sqlite3_stmt *get, *put, *touch;
+};
+
+static int bind_run(sqlite3_stmt *st, int n, const int64_t *v)
 {
-	sqlite3_stmt *st = q(d, "SELECT import_mwh, export_mwh, renew_mwh, readings, flags, "
-			     "covered, rev, sent_rev FROM hours WHERE meter = ?1 AND hour = ?2 "
-			     "AND period = ?3", V(meter, hour, period));
+	int rc;
+
+	for (int i = 0; i < n; i++)
+		sqlite3_bind_int64(st, i + 1, v[i]);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int get_row(struct bstmts *b, int64_t meter, int64_t hour, int64_t period,
+		   struct th_row *r)
+{
+	sqlite3_stmt *st = b->get;
 	int rc;
 
 	th_row_init(r);
-	*found = false;
-	if (!st)
-		return -1;
+	sqlite3_bind_int64(st, 1, meter);
+	sqlite3_bind_int64(st, 2, hour);
+	sqlite3_bind_int64(st, 3, period);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		r->import_mwh = sqlite3_column_int64(st, 0);
@@ -231,26 +245,14 @@ static int get_row(struct townd_db *d, int64_t meter, int64_t hour, int64_t peri
 		r->covered = sqlite3_column_int64(st, 5);
 		r->rev = sqlite3_column_int64(st, 6);
 		r->sent_rev = sqlite3_column_int64(st, 7);
-		*found = true;
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
-}
-
-static int put_row(struct townd_db *d, int64_t meter, int64_t hour, int64_t period,
-		   const struct th_row *r)
-{
-	return run(d, "INSERT INTO hours (meter, hour, period, import_mwh, export_mwh, renew_mwh, "
-		   "readings, flags, covered, rev, sent_rev) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-		   "?8, ?9, ?10, ?11) ON CONFLICT (meter, hour, period) DO UPDATE SET "
-		   "import_mwh = ?4, export_mwh = ?5, renew_mwh = ?6, readings = ?7, flags = ?8, "
-		   "covered = ?9, rev = ?10, sent_rev = ?11",
-		   V(meter, hour, period, r->import_mwh, r->export_mwh, r->renew_mwh, r->readings,
-		     r->flags, r->covered, r->rev, r->sent_rev));
 }
 
 int tup_build(struct townd_db *d, th_offset_fn off, void *off_ctx, size_t max, size_t *built)
 {
+	struct bstmts b = { NULL, NULL, NULL };
 	struct tcache *tc = NULL;
 	sqlite3_stmt *st = NULL;
 	int64_t mark = 0, last;
@@ -265,17 +267,26 @@ int tup_build(struct townd_db *d, th_offset_fn off, void *off_ctx, size_t max, s
 		free(tc);
 		return -1;
 	}
+	b.get = q(d, "SELECT import_mwh, export_mwh, renew_mwh, readings, flags, covered, rev, "
+		  "sent_rev FROM hours WHERE meter = ?1 AND hour = ?2 AND period = ?3", 0, NULL);
+	b.put = q(d, "INSERT INTO hours (meter, hour, period, import_mwh, export_mwh, renew_mwh, "
+		  "readings, flags, covered, rev, sent_rev) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+		  "?9, ?10, ?11) ON CONFLICT (meter, hour, period) DO UPDATE SET import_mwh = ?4, "
+		  "export_mwh = ?5, renew_mwh = ?6, readings = ?7, flags = ?8, covered = ?9, "
+		  "rev = ?10, sent_rev = ?11", 0, NULL);
+	/* a reading of a sent meter-hour: every row of it gets a new revision */
+	b.touch = q(d, "UPDATE hours SET rev = sent_rev + 1 WHERE meter = ?1 AND hour = ?2 AND "
+		    "sent_rev >= rev", 0, NULL);
 	st = q(d, "SELECT rowid, meter, start, interval_s, import_mwh, export_mwh, renew_mwh, "
 	       "flags, booked FROM readings WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
 	       V(mark, (int64_t)max));
-	if (!st)
+	if (!st || !b.get || !b.put || !b.touch)
 		goto out;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		unsigned int meter = (unsigned int)sqlite3_column_int(st, 1);
 		int64_t booked = sqlite3_column_int64(st, 8), hour = th_hour_of(booked);
 		struct gmp_msg m = { .type = GMP_READING };
 		struct th_row r;
-		bool found;
 		int period;
 
 		last = sqlite3_column_int64(st, 0);
@@ -291,29 +302,28 @@ int tup_build(struct townd_db *d, th_offset_fn off, void *off_ctx, size_t max, s
 				goto out;
 		}
 		period = th_period(tc->t, tc->n, booked, off, off_ctx);
-		if (get_row(d, meter, hour, period, &r, &found))
+		if (get_row(&b, meter, hour, period, &r))
 			goto out;
 		th_row_add(&r, &m, hour);
-		/* a reading of a sent meter-hour: every row of it gets a new revision */
-		if (put_row(d, meter, hour, period, &r) ||
-		    run(d, "UPDATE hours SET rev = sent_rev + 1 WHERE meter = ?1 AND hour = ?2 AND "
-			"sent_rev >= rev", V(meter, hour)))
+		if (bind_run(b.put, 11, (int64_t[]){ meter, hour, period, r.import_mwh,
+						     r.export_mwh, r.renew_mwh, r.readings, r.flags,
+						     r.covered, r.rev, r.sent_rev }) ||
+		    bind_run(b.touch, 2, (int64_t[]){ meter, hour }))
 			goto out;
 		(*built)++;
 	}
 	if (s != SQLITE_DONE)
 		goto out;
-	sqlite3_finalize(st);
-	st = NULL;
 	if (last != mark && tup_meta_set(d, "hours_rowid", last))
 		goto out;
-	rc = commit(d);
-	free(tc);
-	return rc;
+	rc = 0;
 out:
 	sqlite3_finalize(st);
+	sqlite3_finalize(b.get);
+	sqlite3_finalize(b.put);
+	sqlite3_finalize(b.touch);
 	free(tc);
-	return rollback(d);
+	return rc ? rollback(d) : commit(d);
 }
 
 /* ---- sending -------------------------------------------------------------------------- */
