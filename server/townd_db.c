@@ -1247,3 +1247,21 @@ int tdb_reconcile(struct townd_db *d, unsigned int id, int64_t floor, int64_t no
 	return exec_i64(d, "UPDATE meters SET cmd_floor = ?2 WHERE id = ?1", 2,
 			(int64_t[]){ id, floor });
 }
+
+/* ---- statements with int64 parameters, for the other storage files (townd_updb.c) ---- */
+
+sqlite3_stmt *tdb_prepare_i64(struct townd_db *d, const char *sql, int n, const int64_t *v)
+{
+	return prepare_i64(d, sql, n, v);
+}
+
+int tdb_exec_i64(struct townd_db *d, const char *sql, int n, const int64_t *v)
+{
+	return exec_i64(d, sql, n, v);
+}
+
+int tdb_query_i64(struct townd_db *d, const char *sql, int n, const int64_t *v, int64_t dflt,
+		  int64_t *out)
+{
+	return query_i64(d, sql, n, v, dflt, out);
+}

@@ -142,6 +142,16 @@ int tdb_reconcile(struct townd_db *d, unsigned int id, int64_t floor, int64_t no
  */
 int tdb_cmd_next(struct townd_db *d, unsigned int id, int64_t floor, int64_t *cmd_next);
 
+/*
+ * Statements with int64 parameters ?1..?n (townd_updb.c): prepared with them
+ * bound (NULL on error), run to completion (0 / -1), or the first column of
+ * the first row (dflt for no row or NULL; 0 / -1).
+ */
+sqlite3_stmt *tdb_prepare_i64(struct townd_db *d, const char *sql, int n, const int64_t *v);
+int tdb_exec_i64(struct townd_db *d, const char *sql, int n, const int64_t *v);
+int tdb_query_i64(struct townd_db *d, const char *sql, int n, const int64_t *v, int64_t dflt,
+		  int64_t *out);
+
 /* "YYYY-MM" (UTC) of t. */
 void tdb_month(int64_t t, char out[8]);
 

@@ -10,44 +10,21 @@
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
+/* Short names for townd_db.c's statements with int64 parameters. */
 static sqlite3_stmt *q(struct townd_db *d, const char *sql, int n, const int64_t *v)
 {
-	sqlite3_stmt *st;
-
-	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return NULL;
-	for (int i = 0; i < n; i++)
-		sqlite3_bind_int64(st, i + 1, v[i]);
-	return st;
+	return tdb_prepare_i64(d, sql, n, v);
 }
 
 static int run(struct townd_db *d, const char *sql, int n, const int64_t *v)
 {
-	sqlite3_stmt *st = q(d, sql, n, v);
-	int rc;
-
-	if (!st)
-		return -1;
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+	return tdb_exec_i64(d, sql, n, v);
 }
 
-/* First column of the first row; dflt for no row or NULL. */
 static int one(struct townd_db *d, const char *sql, int n, const int64_t *v, int64_t dflt,
 	       int64_t *out)
 {
-	sqlite3_stmt *st = q(d, sql, n, v);
-	int rc;
-
-	*out = dflt;
-	if (!st)
-		return -1;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		*out = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+	return tdb_query_i64(d, sql, n, v, dflt, out);
 }
 
 #define V(...) (sizeof((int64_t[]){ __VA_ARGS__ }) / sizeof(int64_t)), (int64_t[]){ __VA_ARGS__ }
