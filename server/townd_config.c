@@ -70,6 +70,7 @@ void townd_config_defaults(struct townd_config *c)
 	c->max_batch = 4096;
 	c->sync_full = 1;
 	alloc_defaults(c);
+	townd_town_defaults(c);
 }
 
 int townd_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
@@ -166,20 +167,22 @@ static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
 	unsigned int line = e->line;
 	const struct u32_key *n;
 
+	/* [town]: the allocation keys here, the others (and [upstream]) there */
+	if (k && *v && !strcmp(e->section, "town")) {
+		int r = 0;
+
+		if (alloc_entry(ini, e, c, &r))
+			return r;
+	}
+	if (townd_town_section(e->section))
+		return townd_town_entry(ini, e, c);
 	if (!k) {
-		if (strcmp(e->section, "server") && strcmp(e->section, "town"))
+		if (strcmp(e->section, "server"))
 			return ini_error(ini, line, NULL, NULL, "unknown section [%s]", e->section);
 		return 0;
 	}
 	if (!*v)
 		return ini_error(ini, line, e->section, k, "empty value");
-	if (!strcmp(e->section, "town")) {
-		int r = 0;
-
-		if (alloc_entry(ini, e, c, &r))
-			return r;
-		return ini_error(ini, line, e->section, k, "unknown key");
-	}
 	if (!strcmp(k, "listen")) {
 		if (c->n_listen == TOWND_LISTEN_MAX)
 			return ini_error(ini, line, e->section, k, "more than %d addresses",
@@ -230,6 +233,8 @@ int townd_config_load(struct townd_config *c, const char *path, char *err, size_
 	if (!r && (!p.seen_db || !p.seen_key))
 		r = ini_error(&ini, ini_section_line(&ini, "server"), "server",
 			      !p.seen_db ? "database" : "key_file", "missing required key");
+	if (!r)
+		r = townd_town_check(&ini, c);
 	if (!r && strlcpy_chk(c->source, path, sizeof(c->source)))
 		c->source[0] = '\0';
 	if (!r && ini_has_key(&ini, "server", "max_connections"))

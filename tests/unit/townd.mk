@@ -1,7 +1,8 @@
 # townd (issue 6): configuration and ingest core, host unit tests.
 UNIT_TESTS += townd_test_config
-townd_test_config_SRCS := server/townd_config.c $(CONF_SRCS) tests/unit/townd_test_config.c
+townd_test_config_SRCS := $(GMPROTO_SRCS) server/townd_config.c server/townd_config_town.c $(CONF_SRCS) tests/unit/townd_test_config.c
 townd_test_config_CFLAGS := -Iserver
+townd_test_config_PKGS := libsodium libcbor
 
 UNIT_TESTS += townd_test_core
 townd_test_core_SRCS := $(TOWND_CORE) tests/unit/townd_test_core.c
@@ -24,3 +25,16 @@ townd_test_alloc_core_SRCS := $(TOWND_CORE) lib/proto/outbox.c lib/proto/gmp_cli
 	tests/unit/townd_test_alloc_core.c
 townd_test_alloc_core_CFLAGS := $(TOWND_CFLAGS)
 townd_test_alloc_core_PKGS := $(TOWND_PKGS)
+# Hours to the main server (issue 12): pure rules and their storage.
+UNIT_TESTS += townd_test_hours
+townd_test_hours_SRCS := $(TOWND_CORE) tests/unit/townd_test_hours.c
+townd_test_hours_CFLAGS := $(TOWND_CFLAGS)
+townd_test_hours_PKGS := $(TOWND_PKGS)
+
+# The tier client (issue 12): back-off, an exchange with a minimal main
+# server (tests/server/mainsim.c), the outbox's deferred sync.
+UNIT_TESTS += townd_test_tier
+townd_test_tier_SRCS := $(GMPROTO_SRCS) drivers/tty/gm_frame.c server/townd_tier.c \
+	lib/proto/gmp_client.c lib/proto/outbox.c tests/server/mainsim.c tests/unit/townd_test_tier.c
+townd_test_tier_CFLAGS := -Iserver -Itests/server
+townd_test_tier_PKGS := libsodium libcbor sqlite3
