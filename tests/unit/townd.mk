@@ -12,3 +12,9 @@ UNIT_TESTS += townd_test_peer
 townd_test_peer_SRCS := server/townd_peer.c tests/unit/townd_test_peer.c
 townd_test_peer_CFLAGS := -Iserver
 townd_test_peer_PKGS := libsodium
+
+# borrowing between towns: the protocol logic, towns wired in memory (simulated time)
+UNIT_TESTS += townd_test_loans
+townd_test_loans_SRCS := $(GMPROTO_SRCS) server/townd_loans.c tests/unit/townd_test_loans.c
+townd_test_loans_CFLAGS := -Iserver
+townd_test_loans_PKGS := $(GMPROTO_PKGS)
