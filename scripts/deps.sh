@@ -15,6 +15,7 @@ qemu-system-x86 qemu-system-arm qemu-utils busybox-static
 mmdebstrap e2fsprogs device-tree-compiler dt-schema
 clang valgrind python3 perl
 libsodium-dev libcbor-dev libsqlite3-dev sqlite3
+postgresql-15 libpq-dev
 "
 
 missing=""

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * maind's storage in PostgreSQL through libpq (Documentation/maind.md):
+ * the schema, the gmp_server storage hooks, and what mainctl needs.
+ *
+ * Ingest: records are buffered during a batch and written at its commit
+ * with one COPY per kind into a temporary table and one
+ * INSERT ... SELECT DISTINCT ON ... ON CONFLICT DO UPDATE WHERE the new
+ * revision is higher, so that each (town, meter, hour, period) is one row
+ * at its highest rev; the towns' state (upto, command floor, HELLO memory)
+ * is updated in the same transaction, so a record is stored exactly once
+ * per (town, seq) and nothing is acknowledged before COMMIT returned.
+ * meter_hours is partitioned by month; partitions are created ahead
+ * (MPG_MONTHS_AHEAD) and on demand for any month a batch touches.
+ */
+#ifndef MAIND_PG_H
+#define MAIND_PG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "gmp_server.h"
+
+#define MPG_SCHEMA_VERSION	1
+#define MPG_MONTHS_AHEAD	2	/* partitions kept ready beyond the current month */
+
+struct mpg_buf {
+	char *p;
+	size_t len, cap;
+	size_t rows;
+};
+
+struct mpg_range {		/* records of one town in the open batch */
+	uint16_t town;
+	int64_t first, last;	/* seqs */
+	int64_t hours;		/* GMP_HOUR rows among them */
+	int64_t last_hour;	/* newest hour among them (-1 none) */
+	int64_t admin_hour;	/* newest hour flagged GMP_HF_ADMIN (-1 none) */
+};
+
+struct maind_pg {
+	PGconn *c;
+	bool in_tx;
+	struct mpg_buf hours, town_hours, loans;
+	struct mpg_range *ranges;
+	size_t n_ranges, cap_ranges;
+	int32_t *months;		/* partitions known to exist (YYYYMM) */
+	size_t n_months, cap_months;
+	char err[512];			/* the last error */
+	uint64_t rows_hours, rows_town_hours, rows_loans, commits;
+};
+
+/* Connect, create or check the schema, partitions ahead. 0 or -1 with err. */
+int mpg_open(struct maind_pg *p, const char *conninfo, char *err, size_t errlen);
+void mpg_close(struct maind_pg *p);
+/* The storage hooks of gmp_server (ctx = p); send and log are the caller's. */
+void mpg_hooks(struct maind_pg *p, struct gmps_hooks *h);
+/* Partitions for the months from now - 1 month to now + MPG_MONTHS_AHEAD. 0 or -1. */
+int mpg_partitions_ahead(struct maind_pg *p, int64_t now);
+/*
+ * Towns with commands to send (no result and not sent in the last
+ * resend_s seconds): up to max ids into out; the count or -1.
+ */
+int mpg_towns_with_commands(struct maind_pg *p, int64_t now, int resend_s, uint16_t *out,
+			    size_t max);
+/* mainctl's change counter (towns added, keys changed): -1 on error. */
+int64_t mpg_changes(struct maind_pg *p);
+/* A journal line (autocommit when no batch is open). 0 or -1. */
+int mpg_journal(struct maind_pg *p, int town, const char *what);
+
+/* Create or migrate the schema on an open connection. 0 or -1 with err. */
+int mpg_schema(PGconn *c, char *err, size_t errlen);
+
+#endif
