@@ -1,7 +1,10 @@
 # townd, the town server, and townctl (issue 6). Documentation/townd.md.
-TOWND_CORE := $(GMPROTO_SRCS) drivers/tty/gm_frame.c server/townd_config.c $(CONF_SRCS) \
-	server/townd_db.c server/townd_core.c
-TOWND_NET := server/townd_net.c server/townd_peer.c
+TOWND_CORE := $(GMPROTO_SRCS) drivers/tty/gm_frame.c server/townd_config.c \
+	server/townd_config_town.c $(CONF_SRCS) \
+	server/townd_db.c server/townd_core.c server/townd_hours.c \
+	server/townd_updb.c
+TOWND_NET := server/townd_net.c server/townd_peer.c server/townd_upstream.c \
+	server/townd_tier.c lib/proto/gmp_client.c lib/proto/outbox.c
 TOWND_CFLAGS := -Iserver
 TOWND_PKGS := libsodium libcbor sqlite3
 

@@ -7,11 +7,33 @@
 #ifndef TOWND_CONFIG_H
 #define TOWND_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 #define TOWND_LISTEN_MAX	8
+
+/* [town]: what the town's hours are built with (Documentation/townd.md, "Hours"). */
+struct townd_town_config {
+	char timezone[64];		/* IANA name (tz database), "UTC" by default */
+	uint32_t hour_grace_s;		/* an hour H closes at H + 3600 + this, 0..86400 (300) */
+	uint32_t retention_chunk;	/* rows deleted per loop iteration, 1..1000000 (2000) */
+};
+
+/* [upstream]: the link to the main server (maind). */
+struct townd_upstream_config {
+	bool enabled;			/* the section is in the file */
+	struct sockaddr_storage addr;	/* address: maind's ADDRESS:PORT */
+	socklen_t addr_len;
+	uint8_t main_pk[32];		/* main_public_key */
+	uint16_t town_id;		/* 1..65534, the town's id at maind */
+	char outbox[256];		/* directory of the upstream outbox */
+	uint32_t interval_s;		/* hours put in the outbox every, 1..86400 (3600) */
+	uint32_t admin_after_s;		/* no ack (or no session) for this long: admin mode (900) */
+	uint32_t reconnect_max_s;	/* cap of the reconnection back-off, 1..3600 (60) */
+	uint32_t outbox_max_mb;		/* disk budget of the outbox, 1..100000 MB (1024) */
+};
 
 struct townd_config {
 	/* [server] */
@@ -28,6 +50,9 @@ struct townd_config {
 	uint32_t peer_log_limit;	/* peer lines per minute, 0..10000 */
 	uint32_t max_batch;		/* frames per transaction, 1..100000 */
 	int sync_full;			/* synchronous = full (1) | normal (0) */
+	/* [town] and [upstream]: hours to the main server (issue 12, townd_config_town.c) */
+	struct townd_town_config town;
+	struct townd_upstream_config up;
 	/* where max_connections came from, for the open-file limit check */
 	char source[256];		/* the file read; "" for the defaults */
 	unsigned int max_connections_line;	/* 0: not in the file */
@@ -37,6 +62,20 @@ struct townd_config {
 void townd_config_defaults(struct townd_config *c);
 /* Parse path; on error returns -1 with "file:line: key 'k': why" in err. */
 int townd_config_load(struct townd_config *c, const char *path, char *err, size_t errlen);
+/*
+ * [town] and [upstream] (townd_config_town.c): defaults, one entry, and the
+ * checks after the whole file was read (required keys). Return 0 or
+ * ini_error()'s value.
+ */
+struct ini;
+struct ini_entry;
+void townd_town_defaults(struct townd_config *c);
+bool townd_town_section(const char *section);
+int townd_town_entry(struct ini *ini, const struct ini_entry *e, struct townd_config *c);
+int townd_town_check(struct ini *ini, struct townd_config *c);
+/* Whether tz names a zone of the tz database (TZDIR or /usr/share/zoneinfo). */
+bool townd_tz_known(const char *tz);
+
 /* "127.0.0.1:7700", "[::1]:7700" -> sockaddr. 0 or -1. */
 int townd_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 

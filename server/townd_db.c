@@ -86,6 +86,36 @@ const char townd_schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS stats (\n"
 	"  name       TEXT PRIMARY KEY,\n"
 	"  value      BIGINT NOT NULL\n"
+	");\n"
+	/* schema 3: the hours sent to the main server (townd_updb.c) */
+	"CREATE TABLE IF NOT EXISTS hours (       -- one meter's hour in one tariff period\n"
+	"  meter      INTEGER NOT NULL,\n"
+	"  hour       BIGINT NOT NULL,            -- UTC s, booked - booked % 3600\n"
+	"  period     INTEGER NOT NULL,           -- tariff slot\n"
+	"  import_mwh BIGINT NOT NULL,\n"
+	"  export_mwh BIGINT NOT NULL,\n"
+	"  renew_mwh  BIGINT NOT NULL,\n"
+	"  readings   BIGINT NOT NULL,\n"
+	"  flags      INTEGER NOT NULL,           -- the readings' flags, OR-ed\n"
+	"  covered    BIGINT NOT NULL,            -- seconds of the hour the readings cover\n"
+	"  rev        BIGINT NOT NULL DEFAULT 0,\n"
+	"  sent_rev   BIGINT NOT NULL DEFAULT -1, -- in the upstream outbox (-1 never)\n"
+	"  out_seq    BIGINT NOT NULL DEFAULT 0,  -- its upstream record seq\n"
+	"  PRIMARY KEY (meter, hour, period)\n"
+	");\n"
+	"CREATE INDEX IF NOT EXISTS hours_by_hour ON hours (hour);\n"
+	"CREATE INDEX IF NOT EXISTS hours_pending ON hours (hour) WHERE sent_rev < rev;\n"
+	"CREATE INDEX IF NOT EXISTS hours_by_out_seq ON hours (out_seq);\n"
+	"CREATE TABLE IF NOT EXISTS town_hours (  -- the town's totals of one hour\n"
+	"  hour       BIGINT PRIMARY KEY,\n"
+	"  meters     BIGINT NOT NULL,\n"
+	"  import_mwh BIGINT NOT NULL,\n"
+	"  export_mwh BIGINT NOT NULL,\n"
+	"  renew_mwh  BIGINT NOT NULL,\n"
+	"  flags      INTEGER NOT NULL,\n"
+	"  rev        BIGINT NOT NULL DEFAULT 0,\n"
+	"  sent_rev   BIGINT NOT NULL DEFAULT -1,\n"
+	"  out_seq    BIGINT NOT NULL DEFAULT 0\n"
 	");\n";
 
 /* ---- small helpers ---------------------------------------------------------------- */
@@ -318,6 +348,24 @@ fail:
 	return -1;
 }
 
+/*
+ * Version 2 -> 3: the hours table and its bookkeeping (meta hours_rowid:
+ * readings up to this rowid are in hours; 0 here, so every stored reading
+ * is built into hours and sent upstream once a [upstream] is configured).
+ */
+static int migrate_v2(struct townd_db *d, const char *path, char *err, size_t errlen)
+{
+	return exec(d, "BEGIN IMMEDIATE", err, errlen, path) ||
+	       exec(d, townd_schema_sql, err, errlen, path) ||
+	       exec(d, "INSERT INTO journal (meter, at, what) VALUES (NULL, "
+		    "CAST(strftime('%s', 'now') AS INTEGER), 'database migrated from schema "
+		    "version 2 to 3 (hours for the main server; every stored reading will be "
+		    "built into them)'); "
+		    "UPDATE meta SET value = 3 WHERE name = 'schema_version'; COMMIT",
+		    err, errlen, path) ? (sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL), -1)
+				       : 0;
+}
+
 static int schema(struct townd_db *d, const char *path, char *err, size_t errlen)
 {
 	int64_t version = 0;
@@ -326,7 +374,7 @@ static int schema(struct townd_db *d, const char *path, char *err, size_t errlen
 		/* a new database */
 		return exec(d, "BEGIN IMMEDIATE", err, errlen, path) ||
 		       exec(d, townd_schema_sql, err, errlen, path) ||
-		       exec(d, "INSERT INTO meta (name, value) VALUES ('schema_version', 2), "
+		       exec(d, "INSERT INTO meta (name, value) VALUES ('schema_version', 3), "
 			    "('changes', 0); COMMIT", err, errlen, path) ? -1 : 0;
 	}
 	if (!table_has(d, "meta", NULL)) {
@@ -334,12 +382,18 @@ static int schema(struct townd_db *d, const char *path, char *err, size_t errlen
 			snprintf(err, errlen, "%s: not a townd database (no schema version)", path);
 			return -1;
 		}
-		return migrate_v1(d, path, err, errlen);
+		if (migrate_v1(d, path, err, errlen))
+			return -1;
 	}
 	if (query_i64(d, "SELECT value FROM meta WHERE name = 'schema_version'", 0, NULL, 0,
 		      &version)) {
 		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(d->db));
 		return -1;
+	}
+	if (version == 2) {
+		if (migrate_v2(d, path, err, errlen))
+			return -1;
+		version = 3;
 	}
 	if (version != TOWND_SCHEMA_VERSION) {
 		snprintf(err, errlen, "%s: schema version %lld, this townd knows %d", path,
@@ -409,7 +463,9 @@ int tdb_open(struct townd_db *d, const char *path, int sync_full, char *err, siz
 		 "tseq = ?4 AND (status IS NULL OR status = 5)", &d->result) ||
 	    prep(d, "UPDATE outgoing SET sent = ?1 WHERE meter = ?2 AND tseq = ?3 AND "
 		 "sent IS NULL", &d->sent) ||
-	    prep(d, "SELECT value FROM meta WHERE name = 'changes'", &d->changes)) {
+	    prep(d, "SELECT value FROM meta WHERE name = 'changes'", &d->changes) ||
+	    query_i64(d, "SELECT value FROM meta WHERE name = 'kept_from'", 0, NULL, 0,
+		      &d->kept_from)) {
 		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(d->db));
 		tdb_close(d);
 		return -1;
@@ -512,9 +568,14 @@ void tdb_month(int64_t t, char out[8])
 
 int64_t tdb_booked(const struct gmp_msg *r, int64_t received)
 {
+	return tdb_booked_kept(r, received, 0);
+}
+
+int64_t tdb_booked_kept(const struct gmp_msg *r, int64_t received, int64_t kept_from)
+{
 	if (r->reading.flags & GMP_RF_TIME_UNTRUSTED ||
 	    r->reading.start + r->reading.interval_s > received + BOOK_FUTURE_S ||
-	    r->reading.start < received - BOOK_PAST_S)
+	    r->reading.start < received - BOOK_PAST_S || r->reading.start < kept_from)
 		return received;
 	return r->reading.start;
 }
@@ -545,7 +606,7 @@ int tdb_store(struct townd_db *d, unsigned int meter, const struct gmp_msg *m, i
 	sqlite3_stmt *st;
 
 	if (m->type == GMP_READING) {
-		int64_t booked = tdb_booked(m, now);
+		int64_t booked = tdb_booked_kept(m, now, d->kept_from);
 		char month[8];
 
 		st = d->ins_reading;

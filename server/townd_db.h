@@ -6,8 +6,9 @@
  * nonces is stored: a database restored from a backup cannot roll back a
  * key stream (gmproto v2).
  *
- * Schema version 2 (table meta); a version-1 database is migrated when
- * opened, keeping every meter, reading, event and command.
+ * Schema version 3 (table meta); a version-1 or -2 database is migrated
+ * when opened, keeping every meter, reading, event and command (3 adds
+ * the hours for the main server, built from the stored readings).
  */
 #ifndef TOWND_DB_H
 #define TOWND_DB_H
@@ -20,7 +21,7 @@
 
 #include "gmproto.h"
 
-#define TOWND_SCHEMA_VERSION	2
+#define TOWND_SCHEMA_VERSION	3
 #define TDB_HELLOS		16	/* recent HELLO randoms kept per meter */
 #define TDB_HELLO_ID		16	/* bytes of each kept */
 
@@ -38,6 +39,8 @@ struct townd_db {
 	sqlite3_stmt *ins_reading, *ins_event, *month, *upd_meter, *stat, *get_meter;
 	sqlite3_stmt *pending, *result, *sent, *changes;
 	int in_tx;
+	int64_t kept_from;	/* months before this were deleted (retention): readings
+				 * of them are booked at their arrival */
 };
 
 struct townd_meter_row {
@@ -68,6 +71,8 @@ void tdb_rollback(struct townd_db *d);
 int tdb_get_meter(struct townd_db *d, unsigned int id, struct townd_meter_row *row);
 /* A stored record's booking time (readings.booked): its start when defensible. */
 int64_t tdb_booked(const struct gmp_msg *reading, int64_t received);
+/* The same, and never in a month retention deleted (start < kept_from: arrival). */
+int64_t tdb_booked_kept(const struct gmp_msg *reading, int64_t received, int64_t kept_from);
 /* 1 stored, 0 already stored (duplicate), -1 error. */
 int tdb_store(struct townd_db *d, unsigned int meter, const struct gmp_msg *m, int64_t now);
 /* A lost range as an event (seq = first). 1, 0 (duplicate), -1. */

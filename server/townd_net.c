@@ -37,6 +37,7 @@
 #include "townd_core.h"
 #include "townd_net.h"
 #include "townd_peer.h"
+#include "townd_upstream.h"
 
 #define OUT_MAX		(256 * 1024)	/* unsent bytes before a peer is dropped */
 #define READ_CHUNK	(64 * 1024)
@@ -48,6 +49,7 @@
 #define TOK_SIGNAL	(1ull << 63)
 #define TOK_TIMER	((1ull << 63) | 1)
 #define TOK_RESUME	((1ull << 63) | 2)
+#define TOK_UPSTREAM	((1ull << 63) | 3)	/* the link to the main server */
 #define TOK_LISTEN	(1ull << 62)	/* | index */
 #define NIL		UINT32_MAX
 
@@ -97,6 +99,10 @@ struct townd_net {
 	struct townd_addrtab addrs;
 	struct ratelog log;
 	uint8_t *buf;
+	/* hours to the main server (townd_upstream.c), run between batches */
+	struct townd_upstream *up;
+	uint32_t up_events;		/* of TOK_UPSTREAM in this iteration */
+	bool up_tick;			/* the timer fired in this iteration */
 };
 
 static int64_t now_s(void)
@@ -528,6 +534,26 @@ static int sweep(struct townd_net *n)
 }
 
 /*
+ * The main server's link and the hours, after the batch was committed
+ * (never inside the ingest transaction): its socket's events, then on
+ * every timer tick (or at once while a bounded step left work) the
+ * building, sending, mode and retention steps. -1 if the database failed.
+ */
+static int upstream_step(struct townd_net *n)
+{
+	int64_t mono = mono_ms(), real = now_s();
+
+	if (n->up_events) {
+		townd_upstream_event(n->up, n->up_events, mono, real);
+		n->up_events = 0;
+	}
+	if (!n->up_tick && !townd_upstream_busy(n->up))
+		return 0;
+	n->up_tick = false;
+	return townd_upstream_tick(n->up, mono, real);
+}
+
+/*
  * Descriptors townd needs besides its connections: stdio, epoll,
  * signalfd, two timerfds, the reserve descriptor, SQLite's database, WAL,
  * shared memory and temporary files, and a margin.
@@ -623,6 +649,9 @@ static void net_free(struct townd_net *n)
 	if (n->spare >= 0)
 		close(n->spare);
 	townd_addrtab_free(&n->addrs);
+	if (n->up)
+		townd_upstream_free(n->up);
+	free(n->up);
 	free(n->c);
 	free(n->freel);
 	free(n->buf);
@@ -686,6 +715,17 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 	if (townd_core_set_key_file(n.core, cfg->key_file, err, errlen))
 		goto out;
 	n.core->stats_every_s = cfg->stats_interval_s;
+	/* the town's time zone: tariff periods of the hours are local minutes */
+	setenv("TZ", cfg->town.timezone, 1);
+	tzset();
+	n.up = calloc(1, sizeof(*n.up));
+	if (!n.up || townd_upstream_init(n.up, cfg, &n.core->db, &key, err, errlen)) {
+		if (!n.up)
+			snprintf(err, errlen, "out of memory");
+		free(n.up);
+		n.up = NULL;
+		goto out;
+	}
 	sodium_memzero(&key, sizeof(key));
 	for (int i = 0; i < n_fds; i++)
 		n.lfd[n.n_lfd++] = listen_fds[i];
@@ -723,6 +763,7 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 	epoll_ctl(n.ep, EPOLL_CTL_ADD, n.tfd, &ev);
 	ev.data.u64 = TOK_RESUME;
 	epoll_ctl(n.ep, EPOLL_CTL_ADD, n.rtfd, &ev);
+	townd_upstream_attach(n.up, n.ep, TOK_UPSTREAM);
 	for (int i = 0; i < n.n_lfd; i++)
 		fcntl(n.lfd[i], F_SETFL, fcntl(n.lfd[i], F_GETFL) | O_NONBLOCK);
 	if (listeners_watch(&n)) {
@@ -736,7 +777,7 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 		cfg->database);
 	while (!stop) {
 		struct epoll_event evs[256];
-		int k = epoll_wait(n.ep, evs, 256, -1);
+		int k = epoll_wait(n.ep, evs, 256, townd_upstream_busy(n.up) ? 0 : -1);
 
 		if (k < 0 && errno != EINTR) {
 			snprintf(err, errlen, "epoll_wait: %s", strerror(errno));
@@ -756,6 +797,9 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 						 "stopping", cfg->database);
 					goto out;
 				}
+				n.up_tick = true;
+			} else if (tok == TOK_UPSTREAM) {
+				n.up_events |= evs[i].events;
 			} else if (tok == TOK_RESUME) {
 				uint64_t x;
 
@@ -793,12 +837,18 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 			goto out;
 		}
 		batch0 = n.core->st.frames;
+		if (upstream_step(&n)) {
+			snprintf(err, errlen, "database %s: write failed, stopping",
+				 cfg->database);
+			goto out;
+		}
 	}
 	sd_notify(0, "STOPPING=1");
 	n.log.start_ms -= LOG_WINDOW_MS;	/* report what the last window suppressed */
 	ratelog_roll(&n, mono_ms());
 	/* counters not written yet (rejected input) */
-	if (townd_core_flush(n.core, send_cb, &n) || townd_core_save(n.core)) {
+	if (townd_core_flush(n.core, send_cb, &n) || townd_core_save(n.core) ||
+	    townd_upstream_save(n.up)) {
 		snprintf(err, errlen, "database %s: write failed", cfg->database);
 		goto out;
 	}

@@ -10,8 +10,7 @@ townd_test_e2e_PKGS := $(TOWND_PKGS) libsystemd
 # SIM900 state machines against simulated SIM900s, townd; failover via a
 # neighbour's modem and back, townd outage.
 UNIT_TESTS += townd_test_failover
-townd_test_failover_SRCS = $(TOWND_CORE) $(TOWND_NET) lib/proto/outbox.c \
-	lib/proto/gmp_client.c agent/uplink/sim900.c tests/sim900/sim900sim.c \
+townd_test_failover_SRCS = $(TOWND_CORE) $(TOWND_NET) agent/uplink/sim900.c tests/sim900/sim900sim.c \
 	tests/server/nonce_audit.c tests/server/simtown.c tests/server/townd_test_failover.c
 townd_test_failover_CFLAGS = $(TOWND_CFLAGS) -Itests/sim900 -Itests/server
 townd_test_failover_PKGS = $(TOWND_PKGS) libsystemd
@@ -29,8 +28,7 @@ townd_test_hostile_PKGS := $(TOWND_PKGS) libsystemd
 # from a copy, a meter's state wiped; every frame captured and audited for
 # (key, nonce) repeats, the database checked for exactly-once storage.
 UNIT_TESTS += townd_test_restore
-townd_test_restore_SRCS = $(TOWND_CORE) $(TOWND_NET) lib/proto/outbox.c \
-	lib/proto/gmp_client.c tests/server/nonce_audit.c tests/server/simmeter.c \
+townd_test_restore_SRCS = $(TOWND_CORE) $(TOWND_NET) tests/server/nonce_audit.c tests/server/simmeter.c \
 	tests/server/simtown.c tests/server/townd_test_restore.c
 townd_test_restore_CFLAGS = $(TOWND_CFLAGS) -Itests/server
 townd_test_restore_PKGS = $(TOWND_PKGS) libsystemd

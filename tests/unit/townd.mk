@@ -1,7 +1,8 @@
 # townd (issue 6): configuration and ingest core, host unit tests.
 UNIT_TESTS += townd_test_config
-townd_test_config_SRCS := server/townd_config.c $(CONF_SRCS) tests/unit/townd_test_config.c
+townd_test_config_SRCS := $(GMPROTO_SRCS) server/townd_config.c server/townd_config_town.c $(CONF_SRCS) tests/unit/townd_test_config.c
 townd_test_config_CFLAGS := -Iserver
+townd_test_config_PKGS := libsodium libcbor
 
 UNIT_TESTS += townd_test_core
 townd_test_core_SRCS := $(TOWND_CORE) tests/unit/townd_test_core.c

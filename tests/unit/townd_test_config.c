@@ -115,7 +115,7 @@ TEST(example_file_documents_the_defaults)
 	ASSERT_EQ(0, load(out, &ex, err, sizeof(err), path)) TH_LOG("%s", err);
 	townd_config_defaults(&def);
 	TH_LOG("%zu optional keys in the example", keys);
-	EXPECT_EQ(8, keys);
+	EXPECT_EQ(15, keys);
 	EXPECT_EQ(def.max_connections, ex.max_connections);
 	EXPECT_EQ(def.max_per_address, ex.max_per_address);
 	EXPECT_EQ(def.first_frame_timeout_s, ex.first_frame_timeout_s);
@@ -125,6 +125,57 @@ TEST(example_file_documents_the_defaults)
 	EXPECT_EQ(def.max_batch, ex.max_batch);
 	EXPECT_EQ(def.sync_full, ex.sync_full);
 	EXPECT_EQ(2, ex.n_listen);
+	EXPECT_STREQ(def.town.timezone, ex.town.timezone);
+	EXPECT_EQ(def.town.hour_grace_s, ex.town.hour_grace_s);
+	EXPECT_EQ(def.town.retention_chunk, ex.town.retention_chunk);
+	EXPECT_EQ(def.up.interval_s, ex.up.interval_s);
+	EXPECT_EQ(def.up.admin_after_s, ex.up.admin_after_s);
+	EXPECT_EQ(def.up.reconnect_max_s, ex.up.reconnect_max_s);
+	EXPECT_EQ(def.up.outbox_max_mb, ex.up.outbox_max_mb);
+	EXPECT_TRUE(ex.up.enabled);
+}
+
+/* [town] and [upstream] (issue 12): values, defaults, and no [upstream] at all. */
+TEST(town_and_upstream)
+{
+	static const char text[] =
+		"[server]\ndatabase = /d\nkey_file = /k\n"
+		"[town]\ntimezone = Europe/London\nhour_grace = 0\nretention_chunk = 10\n"
+		"[upstream]\naddress = 10.0.0.1:7800\ntown_id = 42\noutbox = /var/ob\n"
+		"main_public_key = 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+		"interval = 2\nadmin_after = 5\nreconnect_max = 3\noutbox_max_mb = 7\n";
+	const struct sockaddr_in *a;
+	struct townd_config c;
+	char err[256], path[64];
+
+	ASSERT_EQ(0, load(text, &c, err, sizeof(err), path)) TH_LOG("%s", err);
+	EXPECT_STREQ("Europe/London", c.town.timezone);
+	EXPECT_EQ(0, c.town.hour_grace_s);
+	EXPECT_EQ(10, c.town.retention_chunk);
+	EXPECT_TRUE(c.up.enabled);
+	a = (const struct sockaddr_in *)&c.up.addr;
+	EXPECT_EQ(AF_INET, a->sin_family);
+	EXPECT_EQ(7800, ntohs(a->sin_port));
+	EXPECT_EQ(42, c.up.town_id);
+	EXPECT_STREQ("/var/ob", c.up.outbox);
+	EXPECT_EQ(0x00, c.up.main_pk[0]);
+	EXPECT_EQ(0x11, c.up.main_pk[1]);
+	EXPECT_EQ(0xff, c.up.main_pk[31]);
+	EXPECT_EQ(2, c.up.interval_s);
+	EXPECT_EQ(5, c.up.admin_after_s);
+	EXPECT_EQ(3, c.up.reconnect_max_s);
+	EXPECT_EQ(7, c.up.outbox_max_mb);
+
+	ASSERT_EQ(0, load("[server]\ndatabase = /d\nkey_file = /k\n", &c, err, sizeof(err),
+			  path)) TH_LOG("%s", err);
+	EXPECT_FALSE(c.up.enabled);
+	EXPECT_STREQ("UTC", c.town.timezone);
+	EXPECT_EQ(300, c.town.hour_grace_s);
+	EXPECT_EQ(2000, c.town.retention_chunk);
+	EXPECT_EQ(3600, c.up.interval_s);
+	EXPECT_EQ(900, c.up.admin_after_s);
+	EXPECT_EQ(60, c.up.reconnect_max_s);
+	EXPECT_EQ(1024, c.up.outbox_max_mb);
 }
 
 TEST(errors_name_file_line_and_key)
@@ -157,6 +208,38 @@ TEST(errors_name_file_line_and_key)
 		{ "[server]\nlisten =\n", ":2: [server] key 'listen': empty value" },
 		{ "[server]\nkey_file = /k\n", "[server] key 'database': missing required key" },
 		{ "[server]\ndatabase = /d\n", "[server] key 'key_file': missing required key" },
+#define SRV "[server]\ndatabase = /d\nkey_file = /k\n"	/* lines 1-3 */
+#define UP "[upstream]\naddress = 1.2.3.4:5\ntown_id = 3\noutbox = /o\n"	/* 4-7 */
+#define PK "main_public_key = " \
+	"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+		{ SRV "[town]\ntimezone = Mars/Olympus\n",
+		  ":5: [town] key 'timezone': unknown time zone 'Mars/Olympus'" },
+		{ SRV "[town]\ntimezone = ../../etc/passwd\n", ":5: [town] key 'timezone'" },
+		{ SRV "[town]\nhour_grace = 86401\n",
+		  ":5: [town] key 'hour_grace': '86401' is not 0..86400 seconds" },
+		{ SRV "[town]\nretention_chunk = 0\n", ":5: [town] key 'retention_chunk'" },
+		{ SRV "[town]\ncolour = blue\n", ":5: [town] key 'colour': unknown key" },
+		{ SRV UP, ":4: [upstream] key 'main_public_key': missing required key" },
+		{ SRV "[upstream]\n" PK, ":4: [upstream] key 'address': missing required key" },
+		{ SRV UP "main_public_key = 0011\n",
+		  ":8: [upstream] key 'main_public_key': not 64 hex digits" },
+		{ SRV UP PK "interval = 0\n",
+		  ":9: [upstream] key 'interval': '0' is not 1..86400 seconds" },
+		{ SRV UP PK "admin_after = 604801\n", ":9: [upstream] key 'admin_after'" },
+		{ SRV UP PK "address = 1.2.3.4\n", ":9: [upstream] key 'address': given twice" },
+		{ SRV "[upstream]\naddress = somewhere:80\n",
+		  ":5: [upstream] key 'address': 'somewhere:80' is not ADDRESS:PORT" },
+		{ SRV "[upstream]\ntown_id = 65535\n",
+		  ":5: [upstream] key 'town_id': '65535' is not 1..65534" },
+		{ SRV "[upstream]\noutbox = relative\n",
+		  ":5: [upstream] key 'outbox': must be an absolute path" },
+		{ SRV "[upstream]\nreconnect_max = 0\n", ":5: [upstream] key 'reconnect_max'" },
+		{ SRV "[upstream]\noutbox_max_mb = x\n", ":5: [upstream] key 'outbox_max_mb'" },
+		{ SRV "[upstream]\nlisten = 1.2.3.4:5\n", ":5: [upstream] key 'listen': unknown key" },
+		{ SRV "[upstream]\ninterval =\n", ":5: [upstream] key 'interval': empty value" },
+#undef SRV
+#undef UP
+#undef PK
 	};
 
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
