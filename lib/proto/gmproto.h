@@ -217,7 +217,7 @@ struct gmp_msg {
 			int64_t until;		/* UTC s */
 			int64_t state;		/* enum gmp_loan_state */
 		} loan;
-		struct {	/* GMP_LOAN_ASK */
+		struct gmp_loan_ask {	/* GMP_LOAN_ASK */
 			int64_t seq, time;
 			int64_t origin;		/* the town that needs the power */
 			int64_t req_id;		/* unique per origin */
@@ -227,13 +227,13 @@ struct gmp_msg {
 			int64_t hops;		/* hops left including this one, 1.. */
 			uint8_t path[GMP_KEY_LEN];	/* towns asked through, origin first */
 		} loan_ask;
-		struct {	/* GMP_LOAN_ACCEPT, GMP_LOAN_HOLD, GMP_LOAN_RETURN */
+		struct gmp_loan_ref {	/* GMP_LOAN_ACCEPT, GMP_LOAN_HOLD, GMP_LOAN_RETURN */
 			int64_t seq, time;
 			int64_t lender, loan_id;	/* the loan, end to end */
 			int64_t power_w;	/* ACCEPT: taken (0 declines); fixed width */
 			int64_t state;		/* RETURN: RETURNED or CANCELLED */
 		} loan_ref;
-		struct {	/* GMP_LOAN_OFFER */
+		struct gmp_loan_offer {	/* GMP_LOAN_OFFER */
 			int64_t tseq;
 			int64_t origin, req_id;	/* the request answered */
 			int64_t lender, loan_id;	/* 0, 0 with power 0: nothing */
@@ -242,7 +242,7 @@ struct gmp_msg {
 			int64_t ttl_s;		/* the reservation is held this long */
 			int64_t flags;		/* GMP_OFFER_* */
 		} loan_offer;
-		struct {	/* GMP_LOAN_CONFIRM, GMP_LOAN_END */
+		struct gmp_loan_down {	/* GMP_LOAN_CONFIRM, GMP_LOAN_END */
 			int64_t tseq;
 			int64_t lender, loan_id;
 			int64_t power_w;	/* fixed width */
