@@ -1,6 +1,6 @@
 # townd, the town server, and townctl (issue 6). Documentation/townd.md.
 TOWND_CORE := $(GMPROTO_SRCS) drivers/tty/gm_frame.c server/townd_config.c \
-	server/townd_config_town.c $(CONF_SRCS) \
+	server/townd_config_town.c server/townd_config_neighbour.c $(CONF_SRCS) \
 	server/townd_db.c server/townd_core.c server/townd_hours.c \
 	server/townd_updb.c
 TOWND_NET := server/townd_net.c server/townd_peer.c server/townd_upstream.c \

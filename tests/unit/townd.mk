@@ -1,6 +1,7 @@
 # townd (issue 6): configuration and ingest core, host unit tests.
 UNIT_TESTS += townd_test_config
-townd_test_config_SRCS := $(GMPROTO_SRCS) server/townd_config.c server/townd_config_town.c $(CONF_SRCS) tests/unit/townd_test_config.c
+townd_test_config_SRCS := $(GMPROTO_SRCS) server/townd_config.c server/townd_config_town.c \
+	server/townd_config_neighbour.c $(CONF_SRCS) tests/unit/townd_test_config.c
 townd_test_config_CFLAGS := -Iserver
 townd_test_config_PKGS := libsodium libcbor
 
@@ -19,3 +20,10 @@ UNIT_TESTS += townd_test_loans
 townd_test_loans_SRCS := $(GMPROTO_SRCS) server/townd_loans.c tests/unit/townd_test_loans.c
 townd_test_loans_CFLAGS := -Iserver
 townd_test_loans_PKGS := $(GMPROTO_PKGS)
+
+# [town_network] and [neighbour ID] of townd.conf
+UNIT_TESTS += townd_test_loans_config
+townd_test_loans_config_SRCS := $(GMPROTO_SRCS) server/townd_config.c server/townd_config_town.c \
+	server/townd_config_neighbour.c $(CONF_SRCS) tests/unit/townd_test_loans_config.c
+townd_test_loans_config_CFLAGS := -Iserver
+townd_test_loans_config_PKGS := libsodium libcbor
