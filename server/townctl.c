@@ -17,6 +17,8 @@
  *   townctl [-c CONFIG] show [ID]           what each meter last reported, key state
  *   townctl [-c CONFIG] commands [ID]       commands and their outcome
  *   townctl [-c CONFIG] stats               server counters
+ *   townctl [-c CONFIG] loans               loans with neighbour towns (lent, relayed,
+ *                                           borrowed), live ones first
  *   townctl [-c CONFIG] tariff ID EFFECTIVE MIN:IMPORT:EXPORT...
  *                                           queue a tariff (UTC seconds; minute
  *                                           of day, milli-minor units per kWh)
@@ -33,10 +35,12 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "townd_config.h"
 #include "townd_core.h"
 #include "townd_db.h"
+#include "townd_loans_db.h"
 
 static int usage(void)
 {
@@ -44,7 +48,7 @@ static int usage(void)
 		"       provision ID [NAME] | revoke ID | replace ID PUBKEY |\n"
 		"       rotate-town-key [--finish [--force]] | show [ID] | commands [ID] |\n"
 		"       stats | schema | tariff ID EFFECTIVE MIN:IMPORT:EXPORT... |\n"
-		"       grant ID REQ_ID WATTS UNTIL\n");
+		"       grant ID REQ_ID WATTS UNTIL | loans\n");
 	return 2;
 }
 
@@ -388,6 +392,16 @@ static int stats(struct townd_db *d)
 	return rc == SQLITE_DONE ? 0 : 1;
 }
 
+/* Loans between towns, as townd last saved them (Documentation/town-network.md). */
+static int loans(struct townd_db *db)
+{
+	if (tln_print(db, stdout)) {
+		fprintf(stderr, "townctl: loans: %s\n", sqlite3_errmsg(db->db));
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = "/etc/gridmeter/townd.conf", *cmd;
@@ -566,6 +580,8 @@ int main(int argc, char **argv)
 		rc = finish ? rotate_finish(&db, &cfg, force) : rotate_start(&db, &cfg);
 	} else if (!strcmp(cmd, "stats")) {
 		rc = a == argc ? stats(&db) : usage();
+	} else if (!strcmp(cmd, "loans")) {
+		rc = a == argc ? loans(&db) : usage();
 	} else {
 		rc = usage();
 	}

@@ -27,3 +27,9 @@ townd_test_loans_config_SRCS := $(GMPROTO_SRCS) server/townd_config.c server/tow
 	server/townd_config_neighbour.c $(CONF_SRCS) tests/unit/townd_test_loans_config.c
 townd_test_loans_config_CFLAGS := -Iserver
 townd_test_loans_config_PKGS := libsodium libcbor
+
+# townd's loans in SQLite and townctl loans
+UNIT_TESTS += townd_test_loans_db
+townd_test_loans_db_SRCS := $(TOWND_CORE) $(TOWND_LOANS) tests/unit/townd_test_loans_db.c
+townd_test_loans_db_CFLAGS := $(TOWND_CFLAGS)
+townd_test_loans_db_PKGS := $(TOWND_PKGS)
