@@ -116,6 +116,8 @@ TEST(saved_loans_come_back_after_a_restart)
 	f = open_memstream(&out, &outlen);
 	ASSERT_EQ(0, tln_print(&db, f));
 	fclose(f);
+	if (getenv("LOANS_VERBOSE"))
+		fputs(out, stderr);
 	{
 		char want[64];
 		int lines = 0;
