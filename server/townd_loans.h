@@ -220,18 +220,20 @@ const char *townd_loan_phase_name(int phase);
  * What the glue in townd needs from the allocation (part C,
  * server/townd_alloc.h), called once a second before townd_loans_tick():
  *
- *   int64_t townd_alloc_shortfall_w(const struct townd_alloc *a);
- *       power requested by the town's meters minus what the allocation
- *       has to give (own pool + borrowed - lent): > 0 missing, <= 0 spare.
- *   void townd_alloc_set_loans_w(struct townd_alloc *a, int64_t borrowed_w,
- *                                int64_t lent_w);
- *       borrowed power to grant on top of the own pool, lent power taken
- *       out of it (townd_loans_borrowed_w(), townd_loans_lent_w()).
+ *   int64_t townd_alloc_shortfall(const struct townd_alloc *a);
+ *       power its meters request beyond what it has to give
+ *       (capacity + borrowed - lent + offers), >= 0;
+ *   int64_t townd_alloc_surplus(const struct townd_alloc *a);
+ *       what it could give away without cutting a grant, >= 0;
+ *   void townd_alloc_set_borrowed(struct townd_alloc *a, int64_t w);
+ *   void townd_alloc_set_lent(struct townd_alloc *a, int64_t w);
+ *       townd_loans_borrowed_w() and townd_loans_lent_w().
  *
- * The glue computes need = borrowed + shortfall (what to hold borrowed)
- * and surplus = max(0, lent - borrowed - shortfall) (own pool less the
- * meters' requests): the town's own meters come first, so a loan the
- * town can no longer afford is recalled.
+ * The glue passes need = max(0, borrowed + shortfall - surplus) to
+ * townd_loans_need(), and its surplus_w hook returns
+ * max(0, surplus - shortfall + lent - borrowed): the own pool less the
+ * meters' requests. The town's own meters come first, so a loan the town
+ * can no longer afford is recalled.
  */
 
 #endif
