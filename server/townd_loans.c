@@ -114,8 +114,11 @@ void townd_loans_link(struct townd_loans *l, uint16_t id, bool up, int64_t now)
 		return;
 	l->neigh[i].up = up;
 	logf_(l, "link to town %u %s", id, up ? "up" : "down");
-	if (up)
+	if (up) {
+		/* a neighbour is back: a need not covered is asked again at the next tick */
+		l->retry_at = 0;
 		return;
+	}
 	/* no answer will come over a link that is down: ask the next one */
 	for (int k = 0; k < TOWND_LOANS_REQ_MAX; k++)
 		if (l->req[k].used && l->req[k].asking == id)

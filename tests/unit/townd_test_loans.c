@@ -637,9 +637,19 @@ TEST(a_cut_link_ends_the_loan_on_every_side_within_the_lease)
 	/* the lender has its power back; the borrower its own pool only */
 	EXPECT_EQ(0, townd_loans_lent_w(&n.t[4].l));
 	EXPECT_EQ(0, townd_loans_borrowed_w(&n.t[1].l));
-	/* healed: borrowed again */
+	/* healed far away: borrowed again at the next retry (12 one-way delays after it) */
 	set_cut(&n, 2, 3, false);
-	ASSERT_EQ(0, run(&n, n.now + 60, bound_of(c, 1), why, sizeof(why))) TH_LOG("%s", why);
+	ASSERT_EQ(0, run(&n, n.now + c->retry_s + 12 + 1, bound_of(c, 1), why, sizeof(why)))
+		TH_LOG("%s", why);
+	EXPECT_EQ(700, townd_loans_borrowed_w(&n.t[1].l));
+	EXPECT_EQ(700, townd_loans_lent_w(&n.t[4].l));
+	/* its own link cut and healed: it asks again as soon as the link is up */
+	set_cut(&n, 1, 2, true);
+	ASSERT_EQ(0, run(&n, n.now + c->lease_s + c->refresh_s + 2, bound_of(c, 1), why,
+			 sizeof(why))) TH_LOG("%s", why);
+	EXPECT_EQ(0, townd_loans_borrowed_w(&n.t[1].l));
+	set_cut(&n, 1, 2, false);
+	ASSERT_EQ(0, run(&n, n.now + 12 + 1, bound_of(c, 1), why, sizeof(why))) TH_LOG("%s", why);
 	EXPECT_EQ(700, townd_loans_borrowed_w(&n.t[1].l));
 	EXPECT_EQ(700, townd_loans_lent_w(&n.t[4].l));
 }
