@@ -7,11 +7,12 @@ TOWND_NET := server/townd_net.c server/townd_peer.c server/townd_upstream.c \
 	server/townd_tier.c lib/proto/gmp_client.c lib/proto/outbox.c
 # borrowing between towns (Documentation/town-network.md)
 TOWND_LOANS := server/townd_loans.c server/townd_loans_db.c
+TOWND_TOWNNET := server/townd_townnet.c $(GMPSERVER_SRCS)
 TOWND_CFLAGS := -Iserver
 TOWND_PKGS := libsodium libcbor sqlite3
 
 PROGS += townd
-townd_SRCS := $(TOWND_CORE) $(TOWND_NET) $(TOWND_LOANS) server/townd_main.c
+townd_SRCS := $(TOWND_CORE) $(TOWND_NET) $(TOWND_LOANS) $(TOWND_TOWNNET) server/townd_main.c
 townd_CFLAGS := $(TOWND_CFLAGS)
 townd_PKGS := $(TOWND_PKGS) libsystemd
 

@@ -357,6 +357,8 @@ static void req_next(struct townd_loans *l, struct townd_loans_req *r, int64_t n
 		}
 		l->n.asks_sent++;
 		l->changes++;
+		logf_(l, "request %u/%u: %lld W asked of town %u", r->origin, r->req_id,
+		      (long long)r->want_w, n->id);
 		send_msg(l, n->id, &m);
 		return;
 	}

@@ -33,3 +33,11 @@ UNIT_TESTS += townd_test_loans_db
 townd_test_loans_db_SRCS := $(TOWND_CORE) $(TOWND_LOANS) tests/unit/townd_test_loans_db.c
 townd_test_loans_db_CFLAGS := $(TOWND_CFLAGS)
 townd_test_loans_db_PKGS := $(TOWND_PKGS)
+
+# the town network over real links: four towns on 127.0.0.1 (townd_townnet.c)
+UNIT_TESTS += townd_test_loans_net
+townd_test_loans_net_SRCS := $(TOWND_CORE) $(TOWND_LOANS) $(TOWND_TOWNNET) \
+	server/townd_tier.c lib/proto/gmp_client.c lib/proto/outbox.c \
+	tests/unit/townd_test_loans_net.c
+townd_test_loans_net_CFLAGS := $(TOWND_CFLAGS)
+townd_test_loans_net_PKGS := $(TOWND_PKGS)
