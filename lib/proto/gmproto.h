@@ -48,10 +48,9 @@
 
 /*
  * Message types. Records (1..5, 8..15) carry the sender's record sequence and
- * are stored exactly once; 6, 7 are meter -> town control; 16..23 commands and
- * acks down
- * in session frames; 32..34 the handshake, in handshake envelopes
- * only.
+ * are stored exactly once; 6, 7 are meter -> town control; 16..23 go down
+ * (the ack and commands) in session frames; 32..34 the handshake, in
+ * handshake envelopes only.
  */
 enum gmp_type {
 	GMP_READING	= 1,	/* interval reading (load-profile entry) */
