@@ -111,8 +111,15 @@ static PGresult *query(struct maind_pg *p, const char *sql, int n, const char *c
 
 #define I64(buf, v) (snprintf((buf), sizeof(buf), "%lld", (long long)(v)), (const char *)(buf))
 
+static void quiet(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;	/* NOTICEs ("already exists, skipping") */
+}
+
 int mpg_schema(PGconn *c, char *err, size_t errlen)
 {
+	PQsetNoticeProcessor(c, quiet, NULL);
 	for (size_t i = 0; schema_sql[i]; i++) {
 		PGresult *r = PQexec(c, schema_sql[i]);
 
