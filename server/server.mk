@@ -17,6 +17,6 @@ townd_CFLAGS := $(TOWND_CFLAGS)
 townd_PKGS := $(TOWND_PKGS) libsystemd
 
 PROGS += townctl
-townctl_SRCS := $(TOWND_CORE) $(TOWND_LOANS) server/townctl.c
+townctl_SRCS := $(TOWND_CORE) $(TOWND_LOANS) server/townctl.c server/townctl_town.c
 townctl_CFLAGS := $(TOWND_CFLAGS)
 townctl_PKGS := $(TOWND_PKGS)

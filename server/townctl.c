@@ -19,6 +19,9 @@
  *   townctl [-c CONFIG] stats               server counters
  *   townctl [-c CONFIG] loans               loans with neighbour towns (lent, relayed,
  *                                           borrowed), live ones first
+ *   townctl [-c CONFIG] status              mode (normal / administrative), backlog
+ *                                           to the main server, supply, disk use
+ *   townctl [-c CONFIG] price ID            price so far of this month (milli-minor)
  *   townctl [-c CONFIG] tariff ID EFFECTIVE MIN:IMPORT:EXPORT...
  *                                           queue a tariff (UTC seconds; minute
  *                                           of day, milli-minor units per kWh)
@@ -41,14 +44,16 @@
 #include "townd_core.h"
 #include "townd_db.h"
 #include "townd_loans_db.h"
+#include "townctl_town.h"
 
 static int usage(void)
 {
 	fprintf(stderr, "usage: townctl [-c CONFIG] init-key | pubkey | add ID PUBKEY [NAME] |\n"
 		"       provision ID [NAME] | revoke ID | replace ID PUBKEY |\n"
 		"       rotate-town-key [--finish [--force]] | show [ID] | commands [ID] |\n"
-		"       stats | schema | tariff ID EFFECTIVE MIN:IMPORT:EXPORT... |\n"
-		"       grant ID REQ_ID WATTS UNTIL | loans\n");
+		"       stats | status | price ID | schema | loans |\n"
+		"       tariff ID EFFECTIVE MIN:IMPORT:EXPORT... |\n"
+		"       grant ID REQ_ID WATTS UNTIL\n");
 	return 2;
 }
 
@@ -580,6 +585,14 @@ int main(int argc, char **argv)
 		rc = finish ? rotate_finish(&db, &cfg, force) : rotate_start(&db, &cfg);
 	} else if (!strcmp(cmd, "stats")) {
 		rc = a == argc ? stats(&db) : usage();
+	} else if (!strcmp(cmd, "status")) {
+		rc = a == argc ? townctl_status(&db, &cfg, (int64_t)time(NULL)) : usage();
+	} else if (!strcmp(cmd, "price")) {
+		if (a >= argc || parse_id(argv[a++], &id) || a != argc) {
+			rc = usage();
+			goto out;
+		}
+		rc = townctl_price(&db, id, (int64_t)time(NULL));
 	} else if (!strcmp(cmd, "loans")) {
 		rc = a == argc ? loans(&db) : usage();
 	} else {

@@ -99,9 +99,21 @@ int townd_town_entry(struct ini *ini, const struct ini_entry *e, struct townd_co
 			return ini_error(ini, e->line, s, k,
 					 "'%s' is not ADDRESS:PORT or [ADDRESS6]:PORT", v);
 	} else if (!strcmp(s, "upstream") && !strcmp(k, "main_public_key")) {
+		struct gmp_keypair probe;
+		struct gmp_lt lt;
+		int bad;
+
 		if (strlen(v) != 2 * GMP_KEY_LEN || gmp_hex_decode(v, c->up.main_pk, GMP_KEY_LEN))
 			return ini_error(ini, e->line, s, k, "not %d hex digits (mainctl pubkey)",
 					 2 * GMP_KEY_LEN);
+		/* a key no session can be made with (a low-order point: all zeros...) */
+		memset(probe.sk, 0x5a, sizeof(probe.sk));
+		bad = gmp_keypair_from_secret(&probe, probe.sk) ||
+		      gmp_lt_meter(&lt, &probe, c->up.main_pk);
+		gmp_lt_wipe(&lt);
+		if (bad)
+			return ini_error(ini, e->line, s, k, "not a usable public key (mainctl "
+					 "pubkey)");
 	} else if (!strcmp(s, "upstream") && !strcmp(k, "town_id")) {
 		if (parse_u32(v, 1, 65534, &id))
 			return ini_error(ini, e->line, s, k, "'%s' is not 1..65534", v);

@@ -27,6 +27,7 @@ void townd_tier_defaults(struct townd_tier_config *cfg)
 	cfg->outbox_max_bytes = 1024ull << 20;
 	cfg->reconnect_min_ms = 1000;
 	cfg->reconnect_max_ms = 60000;
+	cfg->connect_timeout_ms = 10000;
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -135,6 +136,7 @@ static void start_connect(struct townd_tier *t, int64_t now)
 		return;
 	}
 	t->state = TIER_CONNECTING;
+	t->connect_started = now;
 	watch(t, EPOLLOUT);
 }
 
@@ -211,10 +213,14 @@ int townd_tier_open(struct townd_tier *t, const struct townd_tier_config *cfg,
 	t->epfd = -1;
 	t->ob.dirfd = t->ob.fd = -1;
 	t->backoff_ms = cfg->reconnect_min_ms ? cfg->reconnect_min_ms : 1000;
+	if (!t->cfg.connect_timeout_ms)
+		t->cfg.connect_timeout_ms = 10000;
 	if (t->cfg.reconnect_max_ms < t->backoff_ms)
 		t->cfg.reconnect_max_ms = t->backoff_ms;
 	if (outbox_open(&t->ob, cfg->outbox, cfg->outbox_max_bytes, err, errlen))
 		return -1;
+	/* records come in batches: one fdatasync per batch (townd_tier_sync) */
+	t->ob.defer_sync = true;
 	gc.meter_id = cfg->own_id;
 	gc.key = cfg->key;
 	memcpy(gc.town_pk, cfg->peer_pk, GMP_KEY_LEN);
@@ -262,7 +268,9 @@ static void check_acked(struct townd_tier *t)
 
 void townd_tier_pump(struct townd_tier *t, int64_t mono, int64_t real)
 {
-	if (t->state == TIER_CONNECTED && gmpc_pump(&t->c, mono, real) < 0)
+	/* nothing leaves that is not on disk */
+	if (t->state == TIER_CONNECTED && outbox_sync(&t->ob) == 0 &&
+	    gmpc_pump(&t->c, mono, real) < 0)
 		drop(t, mono, "sending failed");
 }
 
@@ -331,6 +339,9 @@ void townd_tier_tick(struct townd_tier *t, int64_t mono, int64_t real)
 {
 	if (t->state == TIER_IDLE && mono >= t->reconnect_at)
 		start_connect(t, mono);
+	if (t->state == TIER_CONNECTING &&
+	    mono - t->connect_started >= (int64_t)t->cfg.connect_timeout_ms)
+		drop(t, mono, "connect: no answer");
 	if (t->state == TIER_CONNECTED) {
 		gmpc_tick(&t->c, mono);
 		if (t->c.broken) {
@@ -353,10 +364,15 @@ int64_t townd_tier_deadline(const struct townd_tier *t)
 		return t->reconnect_at;
 	if (t->state == TIER_CONNECTED)
 		return gmpc_deadline(&t->c);
-	return INT64_MAX;
+	return t->connect_started + (int64_t)t->cfg.connect_timeout_ms;
 }
 
 int townd_tier_record(struct townd_tier *t, struct gmp_msg *m)
 {
 	return gmpc_record(&t->c, m);
+}
+
+int townd_tier_sync(struct townd_tier *t)
+{
+	return outbox_sync(&t->ob);
 }

@@ -42,6 +42,7 @@ struct townd_tier_config {
 	uint64_t outbox_max_bytes;
 	uint32_t reconnect_min_ms;		/* first back-off (1000) */
 	uint32_t reconnect_max_ms;		/* cap (60000) */
+	uint32_t connect_timeout_ms;		/* a connect not answered by then fails (10000) */
 	/* timers of the client (townd_tier_defaults: gmpc's, acks asked for every frame) */
 	struct gmpc_config gmpc;
 };
@@ -77,6 +78,7 @@ struct townd_tier {
 	int64_t reconnect_at;		/* mono ms */
 	uint32_t backoff_ms;		/* the next back-off */
 	int64_t connected_at;		/* mono ms, 0: not connected */
+	int64_t connect_started;	/* mono ms of the connect under way */
 	uint16_t frame_seq;
 	uint64_t acked_seen;
 	struct gm_rx rx;
@@ -101,8 +103,16 @@ void townd_tier_event(struct townd_tier *t, uint32_t events, int64_t mono_ms, in
 void townd_tier_tick(struct townd_tier *t, int64_t mono_ms, int64_t real_ms);
 /* When townd_tier_tick() next has something to do (mono ms). */
 int64_t townd_tier_deadline(const struct townd_tier *t);
-/* A record (GMP_HOUR, GMP_TOWN_HOUR, GMP_LOAN, ...) into the outbox: gmpc_record(). */
+/*
+ * A record (GMP_HOUR, GMP_TOWN_HOUR, GMP_LOAN, ...) into the outbox:
+ * gmpc_record(), not synced one by one: townd_tier_sync() after a batch
+ * (townd_tier_pump() syncs before it sends anything). A crash before the
+ * sync loses the batch's tail: the outbox reopens with gmpc_next() at its
+ * first lost record, which the owner's bookkeeping must expect.
+ */
 int townd_tier_record(struct townd_tier *t, struct gmp_msg *m);
+/* Make the records appended so far durable. 0 or -errno. */
+int townd_tier_sync(struct townd_tier *t);
 /* Send what is due now (after records were added). */
 void townd_tier_pump(struct townd_tier *t, int64_t mono_ms, int64_t real_ms);
 static inline bool townd_tier_connected(const struct townd_tier *t)

@@ -67,6 +67,8 @@ static int on_command(void *ctx, const struct gmp_msg *m)
 	ulog(u, "supply: the main server set the grid capacity to %lld W",
 	     (long long)m->supply.capacity_w);
 	u->st.supply_commands++;
+	if (u->on_supply)
+		u->on_supply(u->on_supply_ctx, m->supply.capacity_w);
 	return GMP_CMD_OK;
 }
 
@@ -221,6 +223,8 @@ int townd_upstream_save(struct townd_upstream *u)
 	    tup_stat_set(u->db, "disk_outbox_bytes",
 			 u->tier_open ? (int64_t)u->tier.ob.bytes : 0) ||
 	    tup_stat_set(u->db, "upstream_backlog",
+			 u->tier_open ? (int64_t)gmpc_backlog(&u->tier.c) : 0) ||
+	    tup_meta_set(u->db, "up_backlog",
 			 u->tier_open ? (int64_t)gmpc_backlog(&u->tier.c) : 0))
 		goto fail;
 	if (sqlite3_exec(u->db->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
@@ -241,13 +245,16 @@ static int set_mode(struct townd_upstream *u, bool admin, int64_t real, int64_t 
 
 	if (sqlite3_exec(u->db->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return -1;
-	rc = tup_meta_set(u->db, "admin_since", admin ? real : 0);
+	/* the edge and its counter together: a kill right after loses neither */
+	rc = tup_meta_set(u->db, "admin_since", admin ? real : 0) ||
+	     (admin && tdb_add_stat(u->db, "admin_entered", 1));
 	if (rc || sqlite3_exec(u->db->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		sqlite3_exec(u->db->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
 	if (admin) {
 		u->st.admin_entered++;
+		u->st_saved.admin_entered++;	/* written above */
 		rc = journal(u, real, "administrative mode: entered (no acknowledgement or session "
 			     "from the main server for %u s; %lld records and %lld hour rows wait)",
 			     u->cfg->up.admin_after_s, (long long)backlog, (long long)pending);
@@ -332,10 +339,14 @@ static int send_batches(struct townd_upstream *u, int64_t mono, int64_t real)
 				u->st.revisions += msgs[i].town_hour.rev > 0;
 			}
 		}
+		if (n && townd_tier_sync(&u->tier)) {
+			ulog(u, "upstream: the outbox could not sync its records: sent later");
+			return tup_unsend_from(u->db, seq);
+		}
 		if (n)
 			townd_tier_pump(&u->tier, mono, real * 1000);
-		if (n < TOWND_UP_SEND_BATCH)
-			return 0;
+		if (!n)
+			return 0;	/* a batch is one hour's: only an empty one means done */
 	}
 	u->sending = true;
 	return 0;

@@ -54,6 +54,12 @@ struct townd_upstream {
 	int64_t stats_due_ms;
 	struct townd_up_stats st, st_saved;
 	bool db_failed;
+	/*
+	 * Called once maind's GMP_SUPPLY capacity is on disk (NULL: none):
+	 * the owner hands it to the allocation (townd_core_set_capacity()).
+	 */
+	void (*on_supply)(void *ctx, int64_t capacity_w);
+	void *on_supply_ctx;
 };
 
 /*

@@ -757,6 +757,9 @@ int outbox_append(struct outbox *o, uint64_t seq, const void *data, size_t len)
 	if (!o->n_seg || o->fd < 0 || o->new_run ||
 	    o->seg[o->n_seg - 1].size + n > OUTBOX_SEG_BYTES ||
 	    o->seg[o->n_seg - 1].last + 1 != seq) {
+		/* deferred records of the segment left are durable before the next one */
+		if (o->defer_sync && o->fd >= 0 && fdatasync(o->fd))
+			return -errno;
 		rc = new_segment(o, seq);
 		if (rc)
 			return rc;
@@ -784,7 +787,7 @@ int outbox_append(struct outbox *o, uint64_t seq, const void *data, size_t len)
 		}
 		done += (size_t)w;
 	}
-	if (fdatasync(o->fd))
+	if (!o->defer_sync && fdatasync(o->fd))
 		goto undo;
 	cur = &o->seg[o->n_seg - 1];
 	cur->last = seq;
@@ -800,6 +803,13 @@ undo:
 		/* reopened as the torn tail of the last segment */
 	}
 	return rc;
+}
+
+int outbox_sync(struct outbox *o)
+{
+	if (o->fd >= 0 && fdatasync(o->fd))
+		return -errno;
+	return 0;
 }
 
 int outbox_expire(struct outbox *o, int64_t now)

@@ -54,6 +54,8 @@ struct outbox {
 	uint64_t quarantined;	/* segments moved to quarantine/ */
 	bool created;		/* opened without a state file or segment: a new outbox */
 	bool new_run;		/* the next append starts a new segment */
+	bool defer_sync;	/* appends are not synced one by one: outbox_sync() (set by
+				 * an owner that appends in batches; false by default) */
 	char note[640];		/* the last quarantine, for the owner's journal */
 	struct outbox_seg *seg;
 	size_t n_seg, cap_seg;
@@ -108,6 +110,14 @@ typedef int (*outbox_recode_fn)(void *ctx, uint64_t old_seq, uint64_t new_seq,
 				const uint8_t *in, size_t len, uint8_t *out, size_t *out_len);
 int outbox_rebase(struct outbox *o, uint64_t from, uint64_t delta, outbox_recode_fn recode,
 		  void *ctx);
+/*
+ * With defer_sync: make every record appended so far durable (one
+ * fdatasync for a batch; a segment is synced before the next begins). A
+ * crash before it loses at most the records appended since the last
+ * sync, from the tail: the next open has next at the first of them.
+ * 0 or -errno.
+ */
+int outbox_sync(struct outbox *o);
 /* Delete acknowledged segments whose newest append is older than now - retain_s. */
 int outbox_expire(struct outbox *o, int64_t now);
 

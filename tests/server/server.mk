@@ -32,3 +32,13 @@ townd_test_restore_SRCS = $(TOWND_CORE) $(TOWND_NET) tests/server/nonce_audit.c 
 	tests/server/simtown.c tests/server/townd_test_restore.c
 townd_test_restore_CFLAGS = $(TOWND_CFLAGS) -Itests/server
 townd_test_restore_PKGS = $(TOWND_PKGS) libsystemd
+
+# Hours to the main server (issue 12): administrative mode while it is
+# away, townd killed with a backlog, the backlog complete and once when it
+# comes, GMP_SUPPLY, the past month deleted after its acknowledgement; a
+# minimal main server from gmproto's primitives (mainsim.c).
+UNIT_TESTS += townd_test_upstream
+townd_test_upstream_SRCS = $(TOWND_CORE) $(TOWND_NET) tests/server/simmeter.c \
+	tests/server/simtown.c tests/server/mainsim.c tests/server/townd_test_upstream.c
+townd_test_upstream_CFLAGS = $(TOWND_CFLAGS) -Itests/server
+townd_test_upstream_PKGS = $(TOWND_PKGS) libsystemd

@@ -15,6 +15,20 @@ townd_test_peer_SRCS := server/townd_peer.c tests/unit/townd_test_peer.c
 townd_test_peer_CFLAGS := -Iserver
 townd_test_peer_PKGS := libsodium
 
+# Hours to the main server (issue 12): pure rules and their storage.
+UNIT_TESTS += townd_test_hours
+townd_test_hours_SRCS := $(TOWND_CORE) tests/unit/townd_test_hours.c
+townd_test_hours_CFLAGS := $(TOWND_CFLAGS)
+townd_test_hours_PKGS := $(TOWND_PKGS)
+
+# The tier client (issue 12): back-off, an exchange with a minimal main
+# server (tests/server/mainsim.c), the outbox's deferred sync.
+UNIT_TESTS += townd_test_tier
+townd_test_tier_SRCS := $(GMPROTO_SRCS) drivers/tty/gm_frame.c server/townd_tier.c \
+	lib/proto/gmp_client.c lib/proto/outbox.c tests/server/mainsim.c tests/unit/townd_test_tier.c
+townd_test_tier_CFLAGS := -Iserver -Itests/server
+townd_test_tier_PKGS := libsodium libcbor sqlite3
+
 # borrowing between towns: the protocol logic, towns wired in memory (simulated time)
 UNIT_TESTS += townd_test_loans
 townd_test_loans_SRCS := $(GMPROTO_SRCS) server/townd_loans.c tests/unit/townd_test_loans.c

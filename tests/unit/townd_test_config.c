@@ -223,6 +223,9 @@ TEST(errors_name_file_line_and_key)
 		{ SRV "[upstream]\n" PK, ":4: [upstream] key 'address': missing required key" },
 		{ SRV UP "main_public_key = 0011\n",
 		  ":8: [upstream] key 'main_public_key': not 64 hex digits" },
+		{ SRV UP "main_public_key = "
+		  "0000000000000000000000000000000000000000000000000000000000000000\n",
+		  ":8: [upstream] key 'main_public_key': not a usable public key" },
 		{ SRV UP PK "interval = 0\n",
 		  ":9: [upstream] key 'interval': '0' is not 1..86400 seconds" },
 		{ SRV UP PK "admin_after = 604801\n", ":9: [upstream] key 'admin_after'" },
