@@ -133,10 +133,21 @@ int townd_neighbour_entry(struct ini *ini, const struct ini_entry *e, struct tow
 			return ini_error(ini, e->line, s, k,
 					 "'%s' is not ADDRESS:PORT or [ADDRESS6]:PORT", v);
 	} else if (!strcmp(k, "public_key")) {
+		struct gmp_keypair probe;
+		struct gmp_lt lt;
+		int bad;
+
 		if (strlen(v) != 2 * GMP_KEY_LEN || gmp_hex_decode(v, nb->pk, GMP_KEY_LEN))
 			return ini_error(ini, e->line, s, k,
 					 "not %d hex digits (the neighbour's townctl pubkey)",
 					 2 * GMP_KEY_LEN);
+		/* a key no session can be made with (a low-order point: all zeros...) */
+		memset(probe.sk, 0x5a, sizeof(probe.sk));
+		bad = gmp_keypair_from_secret(&probe, probe.sk) || gmp_lt_meter(&lt, &probe, nb->pk);
+		gmp_lt_wipe(&lt);
+		if (bad)
+			return ini_error(ini, e->line, s, k,
+					 "not a usable public key (the neighbour's townctl pubkey)");
 	} else if (!strcmp(k, "cost")) {
 		if (parse_u32(v, 1, 1000000, &nb->cost))
 			return ini_error(ini, e->line, s, k, "'%s' is not 1..1000000", v);

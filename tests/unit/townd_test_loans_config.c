@@ -12,6 +12,7 @@
 
 #define KEY_A "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define KEY_B "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+#define ZERO "0000000000000000000000000000000000000000000000000000000000000000"
 #define BASE \
 	"[server]\ndatabase = /var/lib/t.db\nkey_file = /etc/k\n" \
 	"[upstream]\naddress = 127.0.0.1:7800\nmain_public_key = " KEY_A "\n" \
@@ -89,6 +90,8 @@ TEST(errors_name_file_line_and_key)
 		  ":10: [neighbour 2] key 'address': '1.2.3.4' is not ADDRESS:PORT" },
 		{ BASE "[neighbour 2]\npublic_key = abcd\n",
 		  ":10: [neighbour 2] key 'public_key': not 64 hex digits" },
+		{ BASE "[neighbour 2]\npublic_key = " ZERO "\n",
+		  ":10: [neighbour 2] key 'public_key': not a usable public key" },
 		{ BASE "[neighbour 2]\ncost = 0\n", ":10: [neighbour 2] key 'cost': '0' is not 1..1000000" },
 		{ BASE "[neighbour 2]\noutbox = rel\n",
 		  ":10: [neighbour 2] key 'outbox': must be an absolute path" },
