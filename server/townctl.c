@@ -17,6 +17,8 @@
  *   townctl [-c CONFIG] show [ID]           what each meter last reported, key state
  *   townctl [-c CONFIG] commands [ID]       commands and their outcome
  *   townctl [-c CONFIG] stats               server counters
+ *   townctl [-c CONFIG] loans               loans with neighbour towns (lent, relayed,
+ *                                           borrowed), live ones first
  *   townctl [-c CONFIG] status              mode (normal / administrative), backlog
  *                                           to the main server, supply, disk use
  *   townctl [-c CONFIG] price ID            price so far of this month (milli-minor)
@@ -38,11 +40,13 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "townd_alloc_db.h"
 #include "townd_config.h"
 #include "townd_core.h"
 #include "townd_db.h"
+#include "townd_loans_db.h"
 #include "townctl_town.h"
 
 static int usage(void)
@@ -50,7 +54,7 @@ static int usage(void)
 	fprintf(stderr, "usage: townctl [-c CONFIG] init-key | pubkey | add ID PUBKEY [NAME] |\n"
 		"       provision ID [NAME] | revoke ID | replace ID PUBKEY |\n"
 		"       rotate-town-key [--finish [--force]] | show [ID] | commands [ID] |\n"
-		"       stats | status | price ID | schema |\n"
+		"       stats | status | price ID | schema | loans |\n"
 		"       tariff ID EFFECTIVE MIN:IMPORT:EXPORT... |\n"
 		"       grant ID REQ_ID WATTS UNTIL | alloc [N]\n");
 	return 2;
@@ -396,6 +400,16 @@ static int stats(struct townd_db *d)
 	return rc == SQLITE_DONE ? 0 : 1;
 }
 
+/* Loans between towns, as townd last saved them (Documentation/town-network.md). */
+static int loans(struct townd_db *db)
+{
+	if (tln_print(db, stdout)) {
+		fprintf(stderr, "townctl: loans: %s\n", sqlite3_errmsg(db->db));
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = "/etc/gridmeter/townd.conf", *cmd;
@@ -591,6 +605,8 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		rc = townctl_price(&db, id, (int64_t)time(NULL));
+	} else if (!strcmp(cmd, "loans")) {
+		rc = a == argc ? loans(&db) : usage();
 	} else {
 		rc = usage();
 	}

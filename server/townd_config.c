@@ -71,6 +71,7 @@ void townd_config_defaults(struct townd_config *c)
 	c->sync_full = 1;
 	alloc_defaults(c);
 	townd_town_defaults(c);
+	townd_neighbour_defaults(c);
 }
 
 int townd_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
@@ -176,6 +177,8 @@ static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
 	}
 	if (townd_town_section(e->section))
 		return townd_town_entry(ini, e, c);
+	if (townd_neighbour_section(e->section))
+		return townd_neighbour_entry(ini, e, c);
 	if (!k) {
 		if (strcmp(e->section, "server"))
 			return ini_error(ini, line, NULL, NULL, "unknown section [%s]", e->section);
@@ -235,6 +238,8 @@ int townd_config_load(struct townd_config *c, const char *path, char *err, size_
 			      !p.seen_db ? "database" : "key_file", "missing required key");
 	if (!r)
 		r = townd_town_check(&ini, c);
+	if (!r)
+		r = townd_neighbour_check(&ini, c);
 	if (!r && strlcpy_chk(c->source, path, sizeof(c->source)))
 		c->source[0] = '\0';
 	if (!r && ini_has_key(&ini, "server", "max_connections"))

@@ -35,6 +35,29 @@ struct townd_upstream_config {
 	uint32_t outbox_max_mb;		/* disk budget of the outbox, 1..100000 MB (1024) */
 };
 
+/* [neighbour ID]: a neighbour town (borrowing, Documentation/town-network.md). */
+#define TOWND_NEIGHBOUR_MAX	16
+struct townd_neighbour_config {
+	uint16_t id;			/* its town id, 1..65534 (from the section name) */
+	struct sockaddr_storage addr;	/* address: its [town_network] listen */
+	socklen_t addr_len;
+	uint8_t pk[32];			/* public_key: its town key */
+	uint32_t cost;			/* link cost, 1..1000000 (1): cheaper asked first */
+	char outbox[256];		/* outbox directory of our client link to it */
+	unsigned int line;		/* of the section header */
+};
+
+/* [town_network]: this town's end of the links with its neighbours. */
+struct townd_townnet_config {
+	struct sockaddr_storage listen;	/* where neighbours connect */
+	socklen_t listen_len;		/* 0: not given */
+	uint32_t hop_limit;		/* 1..16 (3) */
+	uint32_t loan_duration_s;	/* loans asked for last, 60..86400 (3600) */
+	uint32_t lease_s;		/* an open loan not heard of is cancelled, 10..3600 (90) */
+	unsigned int n;
+	struct townd_neighbour_config nb[TOWND_NEIGHBOUR_MAX];
+};
+
 struct townd_config {
 	/* [server] */
 	struct sockaddr_storage listen[TOWND_LISTEN_MAX];
@@ -59,6 +82,8 @@ struct townd_config {
 	/* [town] and [upstream]: hours to the main server (issue 12, townd_config_town.c) */
 	struct townd_town_config town;
 	struct townd_upstream_config up;
+	/* [town_network] and [neighbour ID] (townd_config_neighbour.c) */
+	struct townd_townnet_config tn;
 	/* where max_connections came from, for the open-file limit check */
 	char source[256];		/* the file read; "" for the defaults */
 	unsigned int max_connections_line;	/* 0: not in the file */
@@ -79,6 +104,11 @@ void townd_town_defaults(struct townd_config *c);
 bool townd_town_section(const char *section);
 int townd_town_entry(struct ini *ini, const struct ini_entry *e, struct townd_config *c);
 int townd_town_check(struct ini *ini, struct townd_config *c);
+/* [town_network] and [neighbour ID] (townd_config_neighbour.c), as above. */
+void townd_neighbour_defaults(struct townd_config *c);
+bool townd_neighbour_section(const char *section);
+int townd_neighbour_entry(struct ini *ini, const struct ini_entry *e, struct townd_config *c);
+int townd_neighbour_check(struct ini *ini, struct townd_config *c);
 /* Whether tz names a zone of the tz database (TZDIR or /usr/share/zoneinfo). */
 bool townd_tz_known(const char *tz);
 

@@ -32,11 +32,13 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <syslog.h>
 #include <systemd/sd-daemon.h>
 
 #include "townd_core.h"
 #include "townd_net.h"
 #include "townd_peer.h"
+#include "townd_townnet.h"
 #include "townd_upstream.h"
 
 #define OUT_MAX		(256 * 1024)	/* unsent bytes before a peer is dropped */
@@ -50,6 +52,7 @@
 #define TOK_TIMER	((1ull << 63) | 1)
 #define TOK_RESUME	((1ull << 63) | 2)
 #define TOK_UPSTREAM	((1ull << 63) | 3)	/* the link to the main server */
+#define TOK_TOWNNET	((1ull << 63) | 0x100)	/* + 0..TOWND_TOWNNET_TOKENS-1: neighbour towns */
 #define TOK_LISTEN	(1ull << 62)	/* | index */
 #define NIL		UINT32_MAX
 
@@ -102,6 +105,10 @@ struct townd_net {
 	/* hours to the main server (townd_upstream.c), run between batches */
 	struct townd_upstream *up;
 	uint32_t up_events;		/* of TOK_UPSTREAM in this iteration */
+	/* loans with neighbour towns (townd_townnet.c), run between batches */
+	struct townd_townnet *tn;
+	uint32_t tn_events[TOWND_TOWNNET_TOKENS];	/* of its tokens in this iteration */
+	int64_t tn_tick_ms;		/* mono: its last tick */
 	bool up_tick;			/* the timer fired in this iteration */
 };
 
@@ -553,6 +560,93 @@ static int upstream_step(struct townd_net *n)
 	return townd_upstream_tick(n->up, mono, real);
 }
 
+/* A loan opened or ended: reported to the main server through the upstream outbox. */
+static void townnet_report(void *ctx, struct gmp_msg *loan)
+{
+	struct townd_net *n = ctx;
+
+	if (n->up && n->up->tier_open && townd_tier_record(&n->up->tier, loan) < 0)
+		fprintf(stderr, "townd: loan %lld/%lld not stored in the upstream outbox\n",
+			(long long)loan->loan.lender, (long long)loan->loan.loan_id);
+}
+
+static void townnet_log(void *ctx, int level, const char *msg)
+{
+	(void)ctx;
+	if (level <= LOG_NOTICE || getenv("TOWND_DEBUG_LOANS"))
+		fprintf(stderr, "townd: %s\n", msg);
+}
+
+/*
+ * The balance between the loans and the allocation, once a second: the
+ * loans in force go into the allocation's pool (the next allocation tick
+ * decides with them), and the allocation's last decision says what the
+ * town needs from outside in total (what it borrows now plus its
+ * shortfall, less any surplus) and what it could lend in total (its
+ * surplus plus what it lends now, less what it borrows: borrowed power is
+ * never lent on).
+ */
+static void townnet_balance(void *ctx, int64_t borrowed, int64_t lent, int64_t *need,
+			    int64_t *surplus)
+{
+	struct townd_alloc *a = &((struct townd_net *)ctx)->core->alloc;
+	int64_t sf, sp;
+
+	townd_alloc_set_borrowed(a, borrowed);
+	townd_alloc_set_lent(a, lent);
+	sf = townd_alloc_shortfall(a);
+	sp = townd_alloc_surplus(a);
+	*need = borrowed + sf - sp > 0 ? borrowed + sf - sp : 0;
+	*surplus = sp - sf + lent - borrowed > 0 ? sp - sf + lent - borrowed : 0;
+}
+
+/*
+ * The neighbour towns' links and the loans, after the batch was committed
+ * (never inside the ingest transaction): their sockets' events, then once
+ * a second the loans' timers and the balance with the allocation. -1 if
+ * the database failed.
+ */
+static int townnet_step(struct townd_net *n)
+{
+	int64_t mono = mono_ms(), real = now_s() * 1000;
+
+	if (!n->tn)
+		return 0;
+	for (int i = 0; i < TOWND_TOWNNET_TOKENS; i++)
+		if (n->tn_events[i]) {
+			uint32_t ev = n->tn_events[i];
+
+			n->tn_events[i] = 0;
+			if (townd_townnet_event(n->tn, TOK_TOWNNET + (uint64_t)i, ev, mono, real))
+				return -1;
+		}
+	if (mono - n->tn_tick_ms < 1000)
+		return 0;
+	n->tn_tick_ms = mono;
+	return townd_townnet_tick(n->tn, mono, real);
+}
+
+static int townnet_open(struct townd_net *n, const struct townd_config *cfg,
+			const struct gmp_keypair *key, char *err, size_t errlen)
+{
+	const struct townd_townnet_hooks h = { .ctx = n, .report = townnet_report,
+					       .balance = townnet_balance, .log = townnet_log };
+
+	if (!cfg->tn.n)
+		return 0;
+	n->tn = calloc(1, sizeof(*n->tn));
+	if (!n->tn) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (townd_townnet_init(n->tn, cfg, &n->core->db, key, &h, -1, err, errlen)) {
+		free(n->tn);
+		n->tn = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Descriptors townd needs besides its connections: stdio, epoll,
  * signalfd, two timerfds, the reserve descriptor, SQLite's database, WAL,
@@ -649,6 +743,9 @@ static void net_free(struct townd_net *n)
 	if (n->spare >= 0)
 		close(n->spare);
 	townd_addrtab_free(&n->addrs);
+	if (n->tn)
+		townd_townnet_free(n->tn);
+	free(n->tn);
 	if (n->up)
 		townd_upstream_free(n->up);
 	free(n->up);
@@ -740,6 +837,8 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 	/* maind's GMP_SUPPLY, once on disk, sets the allocation's grid capacity */
 	n.up->on_supply = supply_cb;
 	n.up->on_supply_ctx = n.core;
+	if (townnet_open(&n, cfg, &key, err, errlen))
+		goto out;
 	sodium_memzero(&key, sizeof(key));
 	for (int i = 0; i < n_fds; i++)
 		n.lfd[n.n_lfd++] = listen_fds[i];
@@ -778,6 +877,10 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 	ev.data.u64 = TOK_RESUME;
 	epoll_ctl(n.ep, EPOLL_CTL_ADD, n.rtfd, &ev);
 	townd_upstream_attach(n.up, n.ep, TOK_UPSTREAM);
+	if (n.tn && townd_townnet_attach(n.tn, n.ep, TOK_TOWNNET)) {
+		snprintf(err, errlen, "epoll: %s", strerror(errno));
+		goto out;
+	}
 	for (int i = 0; i < n.n_lfd; i++)
 		fcntl(n.lfd[i], F_SETFL, fcntl(n.lfd[i], F_GETFL) | O_NONBLOCK);
 	if (listeners_watch(&n)) {
@@ -791,7 +894,7 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 		cfg->database);
 	while (!stop) {
 		struct epoll_event evs[256];
-		int k = epoll_wait(n.ep, evs, 256, townd_upstream_busy(n.up) ? 0 : -1);
+		int k = epoll_wait(n.ep, evs, 256, townd_upstream_busy(n.up) ? 0 : n.tn ? 1000 : -1);
 
 		if (k < 0 && errno != EINTR) {
 			snprintf(err, errlen, "epoll_wait: %s", strerror(errno));
@@ -814,6 +917,8 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 				n.up_tick = true;
 			} else if (tok == TOK_UPSTREAM) {
 				n.up_events |= evs[i].events;
+			} else if (n.tn && townd_townnet_owns(n.tn, tok)) {
+				n.tn_events[tok - TOK_TOWNNET] |= evs[i].events;
 			} else if (tok == TOK_RESUME) {
 				uint64_t x;
 
@@ -853,6 +958,11 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 		batch0 = n.core->st.frames;
 		if (upstream_step(&n)) {
 			snprintf(err, errlen, "database %s: write failed, stopping",
+				 cfg->database);
+			goto out;
+		}
+		if (townnet_step(&n)) {
+			snprintf(err, errlen, "database %s: write failed (loans), stopping",
 				 cfg->database);
 			goto out;
 		}

@@ -45,6 +45,15 @@ struct gmp_schema {
 #define POW_MAX		((int64_t)1 << 40)
 #define FLAGS_MAX	0xffff
 
+#define LOAN_REF_FIELDS { \
+		F(loan_ref.seq, 1, SEQ_MAX), F(loan_ref.time, 0, T_MAX), \
+		F(loan_ref.lender, 1, UINT16_MAX), F(loan_ref.loan_id, 1, SEQ_MAX), \
+		F4(loan_ref.power_w, 0, POW_MAX), F(loan_ref.state, 0, GMP_LOAN_CANCELLED) }
+#define LOAN_DOWN_FIELDS { \
+		F(loan_down.tseq, 1, SEQ_MAX), F(loan_down.lender, 1, UINT16_MAX), \
+		F(loan_down.loan_id, 1, SEQ_MAX), F4(loan_down.power_w, 0, POW_MAX), \
+		F(loan_down.until, 0, T_MAX), F(loan_down.state, 0, GMP_LOAN_CANCELLED) }
+
 static const struct gmp_schema schemas[] = {
 	{ GMP_READING, "reading", GMP_CLASS_UP, 7, {
 		F(reading.seq, 1, SEQ_MAX), F(reading.start, 0, T_MAX),
@@ -89,6 +98,23 @@ static const struct gmp_schema schemas[] = {
 		F(loan.lender, 1, UINT16_MAX), F(loan.borrower, 1, UINT16_MAX),
 		F4(loan.power_w, 0, POW_MAX), F(loan.until, 0, T_MAX),
 		F(loan.state, 0, GMP_LOAN_CANCELLED) } },
+	{ GMP_LOAN_ASK, "loan-ask", GMP_CLASS_TIER_UP, 9, {
+		F(loan_ask.seq, 1, SEQ_MAX), F(loan_ask.time, 0, T_MAX),
+		F(loan_ask.origin, 1, UINT16_MAX), F(loan_ask.req_id, 1, UINT32_MAX),
+		F4(loan_ask.power_w, 1, POW_MAX), F(loan_ask.duration_s, 1, 86400),
+		F(loan_ask.wait_s, 1, 3600), F(loan_ask.hops, 1, GMP_LOAN_PATH_MAX),
+		FB(loan_ask.path) } },
+	{ GMP_LOAN_ACCEPT, "loan-accept", GMP_CLASS_TIER_UP, 6, LOAN_REF_FIELDS },
+	{ GMP_LOAN_HOLD, "loan-hold", GMP_CLASS_TIER_UP, 6, LOAN_REF_FIELDS },
+	{ GMP_LOAN_RETURN, "loan-return", GMP_CLASS_TIER_UP, 6, LOAN_REF_FIELDS },
+	{ GMP_LOAN_OFFER, "loan-offer", GMP_CLASS_DOWN, 9, {
+		F(loan_offer.tseq, 1, SEQ_MAX), F(loan_offer.origin, 1, UINT16_MAX),
+		F(loan_offer.req_id, 1, UINT32_MAX), F(loan_offer.lender, 0, UINT16_MAX),
+		F(loan_offer.loan_id, 0, SEQ_MAX), F4(loan_offer.power_w, 0, POW_MAX),
+		F(loan_offer.until, 0, T_MAX), F(loan_offer.ttl_s, 0, 3600),
+		F(loan_offer.flags, 0, FLAGS_MAX) } },
+	{ GMP_LOAN_CONFIRM, "loan-confirm", GMP_CLASS_DOWN, 6, LOAN_DOWN_FIELDS },
+	{ GMP_LOAN_END, "loan-end", GMP_CLASS_DOWN, 6, LOAN_DOWN_FIELDS },
 	{ GMP_ACK, "ack", GMP_CLASS_DOWN, 1, { F(ack.upto, 0, SEQ_MAX) } },
 	{ GMP_GRANT, "grant", GMP_CLASS_DOWN, 4, {
 		F(grant.tseq, 1, SEQ_MAX), F(grant.req_id, 0, UINT32_MAX),
@@ -116,6 +142,8 @@ static const struct gmp_field tariff_fields[3] = {
 	{ 0, FK_INT, 0, 1439 }, { 0, FK_INT, -POW_MAX, POW_MAX }, { 0, FK_INT, -POW_MAX, POW_MAX },
 };
 static const struct gmp_field type_field = { 0, FK_INT, 0, GMP_TYPE_MAX };
+#undef LOAN_REF_FIELDS
+#undef LOAN_DOWN_FIELDS
 #undef F
 #undef F4
 #undef F8
@@ -165,6 +193,10 @@ bool gmp_is_record(int type)
 	case GMP_HOUR:
 	case GMP_TOWN_HOUR:
 	case GMP_LOAN:
+	case GMP_LOAN_ASK:
+	case GMP_LOAN_ACCEPT:
+	case GMP_LOAN_HOLD:
+	case GMP_LOAN_RETURN:
 		return true;
 	default:
 		return false;
@@ -187,18 +219,23 @@ int gmp_msg_set_seq(struct gmp_msg *m, int64_t seq)
 
 _Static_assert(offsetof(struct gmp_msg, hour.seq) == offsetof(struct gmp_msg, reading.seq) &&
 	       offsetof(struct gmp_msg, town_hour.seq) == offsetof(struct gmp_msg, reading.seq) &&
-	       offsetof(struct gmp_msg, loan.seq) == offsetof(struct gmp_msg, reading.seq),
+	       offsetof(struct gmp_msg, loan.seq) == offsetof(struct gmp_msg, reading.seq) &&
+	       offsetof(struct gmp_msg, loan_ask.seq) == offsetof(struct gmp_msg, reading.seq) &&
+	       offsetof(struct gmp_msg, loan_ref.seq) == offsetof(struct gmp_msg, reading.seq),
 	       "every record's seq is its first field");
 _Static_assert(offsetof(struct gmp_msg, tariff.tseq) == offsetof(struct gmp_msg, grant.tseq) &&
 	       offsetof(struct gmp_msg, town_key.tseq) == offsetof(struct gmp_msg, grant.tseq) &&
-	       offsetof(struct gmp_msg, supply.tseq) == offsetof(struct gmp_msg, grant.tseq),
+	       offsetof(struct gmp_msg, supply.tseq) == offsetof(struct gmp_msg, grant.tseq) &&
+	       offsetof(struct gmp_msg, loan_offer.tseq) == offsetof(struct gmp_msg, grant.tseq) &&
+	       offsetof(struct gmp_msg, loan_down.tseq) == offsetof(struct gmp_msg, grant.tseq),
 	       "every command's tseq is its first field");
 
 /* Every command has its tseq as its first field. */
 static bool is_command(int type)
 {
 	return type == GMP_GRANT || type == GMP_TARIFF || type == GMP_TOWN_KEY ||
-	       type == GMP_SUPPLY;
+	       type == GMP_SUPPLY || type == GMP_LOAN_OFFER || type == GMP_LOAN_CONFIRM ||
+	       type == GMP_LOAN_END;
 }
 
 int64_t gmp_cmd_tseq(const struct gmp_msg *m)

@@ -47,10 +47,10 @@
 	((GMP_PAYLOAD_MAX - GMP_HS_OVERHEAD) / GMP_PAD_QUANTUM * GMP_PAD_QUANTUM)
 
 /*
- * Message types. Records (1..5, 11) carry the meter's record sequence and
- * are stored exactly once; 6, 7 are meter -> town control; 16..19 town ->
- * meter in session frames; 32..34 the handshake, in handshake envelopes
- * only.
+ * Message types. Records (1..5, 8..15) carry the sender's record sequence and
+ * are stored exactly once; 6, 7 are meter -> town control; 16..23 go down
+ * (the ack and commands) in session frames; 32..34 the handshake, in
+ * handshake envelopes only.
  */
 enum gmp_type {
 	GMP_READING	= 1,	/* interval reading (load-profile entry) */
@@ -64,11 +64,20 @@ enum gmp_type {
 	GMP_TOWN_HOUR	= 9,	/* town -> main: the town's totals of one hour */
 	GMP_LOAN	= 10,	/* town -> main: a loan between towns, as it stands */
 	GMP_KEY_ROTATE	= 11,	/* record: the meter's next public key */
+	/* town <-> town borrowing (Documentation/town-network.md): records
+	 * up the borrower's session to its neighbour, commands back down */
+	GMP_LOAN_ASK	= 12,	/* record: please lend (or find) power_w */
+	GMP_LOAN_ACCEPT	= 13,	/* record: take power_w (<= offered) of an offer; 0 declines */
+	GMP_LOAN_HOLD	= 14,	/* record: the borrower still holds the loan (keepalive) */
+	GMP_LOAN_RETURN	= 15,	/* record: the borrower gives the loan back (or cancels it) */
 	GMP_ACK		= 16,	/* town: stored everything of the meter up to upto */
 	GMP_GRANT	= 17,	/* command: allocation grant */
 	GMP_TARIFF	= 18,	/* command: tariff update */
 	GMP_TOWN_KEY	= 19,	/* command: the town server's next public key */
 	GMP_SUPPLY	= 20,	/* main -> town command: the town's grid capacity */
+	GMP_LOAN_OFFER	= 21,	/* command: a reserved offer (or none: power 0, last) */
+	GMP_LOAN_CONFIRM = 22,	/* command: the loan is open (and keepalive) */
+	GMP_LOAN_END	= 23,	/* command: the lender's side ended the loan */
 	GMP_HELLO	= 32,	/* meter: start a session */
 	GMP_WELCOME	= 33,	/* town: the session, and the town's view of the meter */
 	GMP_REHELLO	= 34,	/* town: I hold no session of yours */
@@ -138,6 +147,10 @@ enum gmp_cmd_status {
 #define GMP_REHELLO_NO_SESSION	1	/* unknown session id (e.g. townd restarted) */
 
 #define GMP_TARIFF_MAX		12
+/* Town ids of a GMP_LOAN_ASK path, big-endian u16 each, unused ones 0. */
+#define GMP_LOAN_PATH_MAX	(GMP_KEY_LEN / 2)
+/* GMP_LOAN_OFFER flags. */
+#define GMP_OFFER_LAST		0x01	/* no further offer follows for this request */
 
 /*
  * One decoded message. Every numeric field is int64_t; unsigned fields of
@@ -212,6 +225,38 @@ struct gmp_msg {
 			int64_t until;		/* UTC s */
 			int64_t state;		/* enum gmp_loan_state */
 		} loan;
+		struct gmp_loan_ask {	/* GMP_LOAN_ASK */
+			int64_t seq, time;
+			int64_t origin;		/* the town that needs the power */
+			int64_t req_id;		/* unique per origin */
+			int64_t power_w;	/* still wanted, > 0; fixed width */
+			int64_t duration_s;	/* of the loan, 1..86400 */
+			int64_t wait_s;		/* the asker answers nothing after this */
+			int64_t hops;		/* hops left including this one, 1.. */
+			uint8_t path[GMP_KEY_LEN];	/* towns asked through, origin first */
+		} loan_ask;
+		struct gmp_loan_ref {	/* GMP_LOAN_ACCEPT, GMP_LOAN_HOLD, GMP_LOAN_RETURN */
+			int64_t seq, time;
+			int64_t lender, loan_id;	/* the loan, end to end */
+			int64_t power_w;	/* ACCEPT: taken (0 declines); fixed width */
+			int64_t state;		/* RETURN: RETURNED or CANCELLED */
+		} loan_ref;
+		struct gmp_loan_offer {	/* GMP_LOAN_OFFER */
+			int64_t tseq;
+			int64_t origin, req_id;	/* the request answered */
+			int64_t lender, loan_id;	/* 0, 0 with power 0: nothing */
+			int64_t power_w;	/* reserved for the asker; fixed width */
+			int64_t until;		/* UTC s the loan would end */
+			int64_t ttl_s;		/* the reservation is held this long */
+			int64_t flags;		/* GMP_OFFER_* */
+		} loan_offer;
+		struct gmp_loan_down {	/* GMP_LOAN_CONFIRM, GMP_LOAN_END */
+			int64_t tseq;
+			int64_t lender, loan_id;
+			int64_t power_w;	/* fixed width */
+			int64_t until;
+			int64_t state;		/* enum gmp_loan_state (CONFIRM: OPEN) */
+		} loan_down;
 		struct {	/* GMP_ACK */
 			int64_t upto;		/* cumulative */
 		} ack;
@@ -287,7 +332,8 @@ bool gmp_is_record(int type);
 int64_t gmp_msg_seq(const struct gmp_msg *m);
 /* Set the record sequence of a record message; -GMP_E_TYPE for others. */
 int gmp_msg_set_seq(struct gmp_msg *m, int64_t seq);
-/* The tseq of a command (GMP_GRANT, GMP_TARIFF, GMP_TOWN_KEY, GMP_SUPPLY), or 0. */
+/* The tseq of a command (GMP_GRANT, GMP_TARIFF, GMP_TOWN_KEY, GMP_SUPPLY,
+ * GMP_LOAN_OFFER/CONFIRM/END), or 0. */
 int64_t gmp_cmd_tseq(const struct gmp_msg *m);
 /* Set the tseq of a command; -GMP_E_TYPE for other messages. */
 int gmp_cmd_set_tseq(struct gmp_msg *m, int64_t tseq);

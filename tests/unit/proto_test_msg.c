@@ -268,6 +268,47 @@ static void random_msg(struct gmp_msg *m, int type)
 		m->loan.until = rnd_in(0, 1 << 30);
 		m->loan.state = rnd_in(0, GMP_LOAN_CANCELLED);
 		break;
+	case GMP_LOAN_ASK:
+		m->loan_ask.seq = rnd_in(1, INT64_MAX);
+		m->loan_ask.time = rnd_in(0, 1 << 30);
+		m->loan_ask.origin = rnd_in(1, UINT16_MAX);
+		m->loan_ask.req_id = rnd_in(1, UINT32_MAX);
+		m->loan_ask.power_w = rnd_in(1, (int64_t)1 << 40);
+		m->loan_ask.duration_s = rnd_in(1, 86400);
+		m->loan_ask.wait_s = rnd_in(1, 3600);
+		m->loan_ask.hops = rnd_in(1, GMP_LOAN_PATH_MAX);
+		rnd_bytes(m->loan_ask.path, sizeof(m->loan_ask.path));
+		break;
+	case GMP_LOAN_ACCEPT:
+	case GMP_LOAN_HOLD:
+	case GMP_LOAN_RETURN:
+		m->loan_ref.seq = rnd_in(1, INT64_MAX);
+		m->loan_ref.time = rnd_in(0, 1 << 30);
+		m->loan_ref.lender = rnd_in(1, UINT16_MAX);
+		m->loan_ref.loan_id = rnd_in(1, INT64_MAX);
+		m->loan_ref.power_w = rnd_in(0, (int64_t)1 << 40);
+		m->loan_ref.state = rnd_in(0, GMP_LOAN_CANCELLED);
+		break;
+	case GMP_LOAN_OFFER:
+		m->loan_offer.tseq = rnd_in(1, INT64_MAX);
+		m->loan_offer.origin = rnd_in(1, UINT16_MAX);
+		m->loan_offer.req_id = rnd_in(1, UINT32_MAX);
+		m->loan_offer.lender = rnd_in(0, UINT16_MAX);
+		m->loan_offer.loan_id = rnd_in(0, INT64_MAX);
+		m->loan_offer.power_w = rnd_in(0, (int64_t)1 << 40);
+		m->loan_offer.until = rnd_in(0, 1 << 30);
+		m->loan_offer.ttl_s = rnd_in(0, 3600);
+		m->loan_offer.flags = rnd_in(0, 0xffff);
+		break;
+	case GMP_LOAN_CONFIRM:
+	case GMP_LOAN_END:
+		m->loan_down.tseq = rnd_in(1, INT64_MAX);
+		m->loan_down.lender = rnd_in(1, UINT16_MAX);
+		m->loan_down.loan_id = rnd_in(1, INT64_MAX);
+		m->loan_down.power_w = rnd_in(0, (int64_t)1 << 40);
+		m->loan_down.until = rnd_in(0, 1 << 30);
+		m->loan_down.state = rnd_in(0, GMP_LOAN_CANCELLED);
+		break;
 	case GMP_SUPPLY:
 		m->supply.tseq = rnd_in(1, INT64_MAX);
 		m->supply.capacity_w = rnd_in(0, (int64_t)1 << 40);
@@ -335,6 +376,8 @@ static const int all_types[] = {
 	GMP_CMD_RESULT, GMP_LOST, GMP_KEY_ROTATE, GMP_ACK, GMP_GRANT, GMP_TARIFF,
 	GMP_TOWN_KEY, GMP_HELLO, GMP_WELCOME, GMP_REHELLO,
 	GMP_HOUR, GMP_TOWN_HOUR, GMP_LOAN, GMP_SUPPLY,
+	GMP_LOAN_ASK, GMP_LOAN_ACCEPT, GMP_LOAN_HOLD, GMP_LOAN_RETURN,
+	GMP_LOAN_OFFER, GMP_LOAN_CONFIRM, GMP_LOAN_END,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -352,14 +395,16 @@ TEST(types_and_classes)
 			EXPECT_TRUE(c == GMP_CLASS_HELLO || c == GMP_CLASS_TOWN_HS);
 		} else if (all_types[i] >= 16) {
 			EXPECT_EQ(GMP_CLASS_DOWN, c);
-		} else if (all_types[i] >= GMP_HOUR && all_types[i] <= GMP_LOAN) {
-			/* a town's records upward: never accepted from a meter */
+		} else if (all_types[i] >= GMP_HOUR && all_types[i] <= GMP_LOAN_RETURN &&
+			   all_types[i] != GMP_KEY_ROTATE) {
+			/* a town's records upward (to maind or a neighbour town):
+			 * never accepted from a meter */
 			EXPECT_EQ(GMP_CLASS_TIER_UP, c);
 		} else {
 			EXPECT_EQ(GMP_CLASS_UP, c);
 		}
 	}
-	EXPECT_EQ(9, records);
+	EXPECT_EQ(13, records);
 	for (int t = 0; t <= 64; t++) {
 		int known = 0;
 
@@ -387,7 +432,8 @@ TEST(types_and_classes)
 	for (size_t i = 0; i < NTYPES; i++) {
 		struct gmp_msg m;
 		int t = all_types[i];
-		bool cmd = t == GMP_GRANT || t == GMP_TARIFF || t == GMP_TOWN_KEY || t == GMP_SUPPLY;
+		bool cmd = t == GMP_GRANT || t == GMP_TARIFF || t == GMP_TOWN_KEY || t == GMP_SUPPLY ||
+			   t == GMP_LOAN_OFFER || t == GMP_LOAN_CONFIRM || t == GMP_LOAN_END;
 
 		random_msg(&m, t);
 		if (!cmd) {
@@ -405,7 +451,7 @@ TEST(roundtrip_every_type_as_a_sequence)
 	srandom(1);
 	for (int round = 0; round < 2000; round++) {
 		struct gmp_msg in[NTYPES], out;
-		uint8_t buf[2048];
+		uint8_t buf[4096];
 		size_t off = 0, roff = 0;
 
 		for (size_t i = 0; i < NTYPES; i++) {
@@ -448,6 +494,52 @@ TEST(encode_rejects_out_of_range_and_short_buffers)
 		EXPECT_EQ(-GMP_E_SPACE, gmp_encode(&m, buf, n, &o2));
 		EXPECT_EQ(0, o2);
 	}
+}
+
+TEST(loan_messages_check_their_ranges_and_fit_a_frame)
+{
+	static const int loan_types[] = {
+		GMP_LOAN_ASK, GMP_LOAN_ACCEPT, GMP_LOAN_HOLD, GMP_LOAN_RETURN,
+		GMP_LOAN_OFFER, GMP_LOAN_CONFIRM, GMP_LOAN_END,
+	};
+	struct gmp_msg m;
+	uint8_t buf[GMP_PLAIN_MAX];
+	size_t off;
+
+	/* each, with its 32-byte path and fixed-width powers, fits a frame many times over */
+	srandom(7);
+	for (size_t i = 0; i < sizeof(loan_types) / sizeof(loan_types[0]); i++) {
+		random_msg(&m, loan_types[i]);
+		off = 0;
+		ASSERT_EQ(0, gmp_encode(&m, buf, sizeof(buf), &off));
+		EXPECT_LT(gmp_pad_len(off), (size_t)GMP_PLAIN_MAX / 4)
+			TH_LOG("%s takes %zu bytes", gmp_type_name(loan_types[i]), off);
+	}
+	/* an ask for nothing, with no hop left, or past the path is refused */
+	random_msg(&m, GMP_LOAN_ASK);
+	m.loan_ask.power_w = 0;
+	off = 0;
+	EXPECT_EQ(-GMP_E_RANGE, gmp_encode(&m, buf, sizeof(buf), &off));
+	m.loan_ask.power_w = 1;
+	m.loan_ask.hops = 0;
+	EXPECT_EQ(-GMP_E_RANGE, gmp_encode(&m, buf, sizeof(buf), &off));
+	m.loan_ask.hops = GMP_LOAN_PATH_MAX + 1;
+	EXPECT_EQ(-GMP_E_RANGE, gmp_encode(&m, buf, sizeof(buf), &off));
+	/* a return names a loan state; town ids are 1..65535 */
+	random_msg(&m, GMP_LOAN_RETURN);
+	m.loan_ref.state = GMP_LOAN_CANCELLED + 1;
+	EXPECT_EQ(-GMP_E_RANGE, gmp_encode(&m, buf, sizeof(buf), &off));
+	m.loan_ref.state = GMP_LOAN_RETURNED;
+	m.loan_ref.lender = 0;
+	EXPECT_EQ(-GMP_E_RANGE, gmp_encode(&m, buf, sizeof(buf), &off));
+	/* "nothing" offers carry lender 0; a negative offer does not exist */
+	random_msg(&m, GMP_LOAN_OFFER);
+	m.loan_offer.lender = 0;
+	m.loan_offer.loan_id = 0;
+	m.loan_offer.power_w = 0;
+	EXPECT_EQ(0, gmp_encode(&m, buf, sizeof(buf), &off));
+	m.loan_offer.power_w = -1;
+	EXPECT_EQ(-GMP_E_RANGE, gmp_encode(&m, buf, sizeof(buf), &off));
 }
 
 TEST(decode_rejects_what_the_schema_forbids)
