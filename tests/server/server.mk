@@ -34,3 +34,12 @@ townd_test_restore_SRCS = $(TOWND_CORE) $(TOWND_NET) lib/proto/outbox.c \
 	tests/server/simtown.c tests/server/townd_test_restore.c
 townd_test_restore_CFLAGS = $(TOWND_CFLAGS) -Itests/server
 townd_test_restore_PKGS = $(TOWND_PKGS) libsystemd
+
+# The town network test's meter fleet (tests/townnet/, issue 12): hundreds
+# of simulated meters over a few TCP connections to one townd, each keeping
+# its readings until acknowledged; prints what it sent for the test's sums.
+PROGS += simfleet
+simfleet_SRCS := $(GMPROTO_SRCS) drivers/tty/gm_frame.c tests/server/simmeter.c \
+	tests/server/simfleet.c
+simfleet_CFLAGS := -Itests/server
+simfleet_PKGS := libsodium libcbor
