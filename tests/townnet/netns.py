@@ -96,6 +96,31 @@ class Link:
                             *spec.split())
         self.impaired = spec is not None
 
+    def drop(self, percent):
+        """Random loss without netem: nftables drops percent % of what each
+        end receives over this link (the input hook, as loss on the wire
+        would look to the receiver); 0 removes it."""
+        for h in (self.a, self.b):
+            table = f"gmtn_{self.ifname[h]}"
+            self.net.nft(h, "delete", "table", "inet", table, check=False)
+            if percent:
+                self.net.nft(h, script=f"""table inet {table} {{
+  chain input {{
+    type filter hook input priority 0; policy accept;
+    iifname "{self.ifname[h]}" numgen random mod 100 < {percent} counter drop
+  }}
+}}""")
+        self.impaired = bool(percent)
+
+    def dropped(self):
+        """Packets the nftables loss dropped at both ends so far."""
+        n = 0
+        for h in (self.a, self.b):
+            r = self.net.nft(h, "list", "table", "inet", f"gmtn_{self.ifname[h]}", check=False)
+            m = re.search(r"counter packets (\d+)", r.stdout)
+            n += int(m.group(1)) if m else 0
+        return n
+
 
 class Net:
     def __init__(self, log):
@@ -111,6 +136,12 @@ class Net:
 
     def tc(self, host, *args, check=True):
         return sh(["tc", "-n", self.ns(host), *args], check=check)
+
+    def nft(self, host, *args, script=None, check=True):
+        """nft in host's namespace: a command (args) or a script (nft -f -)."""
+        if script is not None:
+            return sh(self.exec_args(host, ["nft", "-f", "-"]), check=check, input=script)
+        return sh(self.exec_args(host, ["nft", *args]), check=check)
 
     def exec_args(self, host, args):
         """A command line that runs args in host's namespace."""
@@ -148,6 +179,19 @@ class Net:
             return ("tc netem refused (" + r.stdout.strip().splitlines()[-1] +
                     "): this kernel has no sch_netem (CONFIG_NET_SCH_NETEM) and cannot load it")
         self.tc(link.a, "qdisc", "del", "dev", link.ifname[link.a], "root", check=False)
+        return None
+
+    def nft_available(self):
+        """None when nftables can drop packets here, else why not."""
+        if not any(os.access(os.path.join(d, "nft"), os.X_OK)
+                   for d in ("/usr/sbin", "/sbin", "/usr/bin")):
+            return "no nft (nftables; scripts/deps.sh installs it)"
+        link = self.links[0]
+        try:
+            link.drop(1)
+            link.drop(0)
+        except RuntimeError as e:
+            return f"nftables refused: {e}"
         return None
 
     def teardown(self):
