@@ -22,8 +22,9 @@ towns and month retention are skipped, each with the reason, until the
 parts that provide them are on this branch.
 
 Environment: GM_TOWNNET_TOWNS (4), GM_TOWNNET_METERS (per town, 300),
-GM_TOWNNET_KEEP=1 keeps build/townnet/ as it is for a look afterwards
-(it is always kept; the namespaces never are).
+GM_TOWNNET_HOLD=S keeps the rig up S seconds before the teardown, for a
+look inside (`ip netns exec gmtnPID-town1 ss -tni`); build/townnet/ is
+always kept, the namespaces never are.
 Prints one line per check and "townnet: N passed, N failed, N skipped".
 """
 import os
@@ -35,7 +36,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netns  # noqa: E402
-from fleet import Fleet, month_sums  # noqa: E402
+from fleet import Fleet, hour_sums, month_of, month_sums  # noqa: E402
 from netns import Net, sh  # noqa: E402
 from town import Town  # noqa: E402
 import upper  # noqa: E402
@@ -119,6 +120,10 @@ class Scenario:
         self.towns, self.fleets = [], []
         self.marks = {}
         self.times = {}
+        self.workdir = WORK
+        self.main = None
+        self.have = {"A": "not probed", "B": "not probed", "E": "not probed"}
+        self.retained = None
 
     # ---- setup -------------------------------------------------------------------
     def topology(self):
@@ -164,6 +169,25 @@ class Scenario:
                        "; ".join(errors) or f"{METERS} meters in each of {NTOWNS} towns by "
                        f"townctl add, {self.times['provisioning (townctl add)']:.1f} s")
 
+    def upper_setup(self):
+        """maind with PostgreSQL in main, and the towns' [upstream], when
+        parts A and B are in the tree."""
+        self.have = upper.probe(self, BIN)
+        for part, why in sorted(self.have.items()):
+            log(f"part {part}: " + ("present" if why is None else why))
+        if self.have["A"] or self.have["B"]:
+            return True
+        self.main = upper.Main(self, BIN, log)
+        self.main.setup(self.towns)
+        for t in self.towns:
+            addr = self.net.link("main", t.host).addr["main"]
+            t.extra = upper.town_upstream(t, addr, self.main.pubkey)
+            t.write_config()
+        self.main.start()
+        return self.res.check("maind starts in main", self.main.wait_ready(),
+                              f"PostgreSQL primary {self.main.primary!r}, standby "
+                              f"{self.main.standby!r}")
+
     def start_towns(self):
         for t in self.towns:
             t.start()
@@ -194,13 +218,13 @@ class Scenario:
 
     def traffic(self, hours):
         self.hours = hours
-        self.marks["traffic"] = time.monotonic()
-        for f in self.fleets:
-            f.start(hours, PACE_MS, CONNS, 90)
         netem_why = self.net.netem_available()
         self.netem_why = netem_why
         # without netem, the loss comes from nftables (no delay then)
         self.nft_why = self.net.nft_available() if netem_why else None
+        self.marks["traffic"] = time.monotonic()
+        for f in self.fleets:
+            f.start(hours, PACE_MS, CONNS, 90)
         self.dropped = 0
 
         def impair(on):
@@ -217,14 +241,23 @@ class Scenario:
         degraded = self.net.link(f"meters{NTOWNS}", f"town{NTOWNS}")
         killed = self.towns[2 % NTOWNS]
         mains = [self.net.link("main", t.host) for t in self.towns]
+        main = self.main
+        upstream = main is not None
         events = [
-            (3.0, lambda: (cut.set(False), self.mark("cut"))),
-            (4.0, lambda: impair(True)),
-            (8.0, lambda: (cut.set(True), self.mark("restored"))),
-            (9.0, lambda: (killed.kill(), self.mark("killed"))),
-            (12.0, lambda: (killed.start(), self.mark("restarted"))),
-            (14.0, lambda: impair(False)),
-            (14.5, lambda: ([m.set(False) for m in mains], self.mark("main cut"))),
+            # town1 without the main server from the start: administrative
+            # mode, and its past month must stay until acknowledged
+            (0.0, lambda: (mains[0].set(False), self.mark("town1 main cut"))),
+            (5.0, lambda: impair(True)),
+            (6.0, lambda: (cut.set(False), self.mark("cut"))),
+            (8.0, lambda: upstream and (main.kill(), self.mark("maind killed"))),
+            (10.0, lambda: (cut.set(True), self.mark("restored"))),
+            (10.0, lambda: upstream and (main.start(), self.mark("maind restarted"))),
+            (11.0, lambda: (killed.kill(), self.mark("killed"))),
+            (11.5, lambda: upstream and self.sample_retention()),
+            (12.0, lambda: (mains[0].set(True), self.mark("town1 main back"))),
+            (14.0, lambda: (killed.start(), self.mark("restarted"))),
+            (14.5, lambda: impair(False)),
+            (15.0, lambda: ([m.set(False) for m in mains], self.mark("main cut"))),
             (18.5, lambda: ([m.set(True) for m in mains], self.mark("main back"))),
         ]
         for at, fn in events:
@@ -237,6 +270,12 @@ class Scenario:
         self.marks["fleets done"] = time.monotonic()
         self.times["traffic (fleets start to last ack)"] = \
             self.marks["fleets done"] - self.marks["traffic"]
+        if upstream:
+            want = sum(len(hour_sums(f.record()[0])) for f in self.fleets)
+            n = upper.wait_pg_complete(self, main, want, 60)
+            self.times["traffic to the last meter-hour in PostgreSQL"] = \
+                time.monotonic() - self.marks["traffic"]
+            log(f"PostgreSQL: {n} of {want} meter-hours")
         for i, (f, rc) in enumerate(zip(self.fleets, rcs)):
             d = f.done or {}
             self.res.check(f"town{i + 1}: every reading acknowledged", rc == 0 and d.get("done"),
@@ -244,6 +283,19 @@ class Scenario:
                            f"{d.get('elapsed_ms', 0) / 1000:.1f} s, {d.get('reconnects')} "
                            f"reconnections, {d.get('resends')} go-back-N resends"
                            f" (exit {rc})")
+
+    def sample_retention(self):
+        """town1's past-month readings while its main link is down: every
+        one its fleet made (they were acknowledged to the meters long ago)."""
+        t, f = self.towns[0], self.fleets[0]
+        this = time.strftime("%Y-%m", time.gmtime())
+        held = t.query("SELECT count(*) FROM readings WHERE strftime('%Y-%m', booked, "
+                       "'unixepoch') <> ?", (this,))[0][0]
+        released = min(len(self.hours),
+                       int((time.monotonic() - self.marks["traffic"]) * 1000 // PACE_MS) + 1)
+        made = f.count * sum(1 for h in self.hours[:released] if month_of(h) != this)
+        self.retained = (t.host, held, made)
+        self.mark(f"retention sampled ({held} of {made})")
 
     def progressed(self, fleet, a, b):
         """Readings the fleet got acknowledged between marks a and b."""
@@ -306,8 +358,12 @@ class Scenario:
         for t, f in zip(self.towns, self.fleets):
             rc = t.stop()
             R.check(f"{t.host}: townd stops cleanly", rc == 0, f"exit {rc}")
+        this = time.strftime("%Y-%m", time.gmtime())
         for t, f in zip(self.towns, self.fleets):
             made, acked = f.record()
+            if self.main:
+                # past months go once the main server acknowledged them (checked in upper)
+                made = {k: v for k, v in made.items() if month_of(v[0]) == this}
             stored, rows = t.readings()
             missing = [k for k in made if k not in stored]
             extra = [k for k in stored if k not in made]
@@ -330,6 +386,7 @@ class Scenario:
                 f.proc.kill()
         for t in self.towns:
             t.kill()
+        upper.stop(self)
         self.net.teardown()
 
 
@@ -355,7 +412,7 @@ def main():
         sc.times["build"] = time.monotonic() - t0
         sc.topology()
         sc.provision()
-        if sc.start_towns():
+        if sc.upper_setup() and sc.start_towns():
             sc.links()
             hours = hours_plan(time.time())
             log(f"{METERS} meters per town, {len(hours)} hourly readings each, from "
@@ -368,6 +425,10 @@ def main():
     except Exception:
         res.check("town network scenario", False, "raised:\n" + traceback.format_exc())
     finally:
+        hold = int(os.environ.get("GM_TOWNNET_HOLD", "0"))
+        if hold:
+            log(f"GM_TOWNNET_HOLD: the rig stays up {hold} s (namespaces {sc.net.prefix}*)")
+            time.sleep(hold)
         t0 = time.monotonic()
         sc.teardown()
         sc.times["teardown"] = time.monotonic() - t0
