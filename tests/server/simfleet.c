@@ -15,16 +15,21 @@
  *       and the id, for "townctl add"
  *   simfleet run --town ADDR:PORT --town-pk HEX --seed SEED --first ID
  *                --count N --hours H,H,... [--conns K] [--pace-ms MS]
- *                [--timeout S] --record FILE
- *       reading r (1-based, record sequence r) of every meter covers hour
- *       H_r (UTC s, interval 3600); reading r is made at r-1 paces after
- *       the start. Progress on stdout every 500 ms:
- *         P ELAPSED_MS ACKED_READINGS MADE_READINGS CONNS_UP RECONNECTS
+ *                [--timeout S] [--alloc ID:W,ID:W,...] --record FILE
+ *       reading r (1-based) of every meter covers hour H_r (UTC s,
+ *       interval 3600); reading r is made at r-1 paces after the start.
+ *       A meter named in --alloc first sends an allocation request
+ *       (request id 1, W watts: > 0 asked, < 0 offered, for an hour) as
+ *       its record 1, at the start; its readings are then records 2...
+ *       Progress on stdout every 500 ms:
+ *         P ELAPSED_MS ACKED_RECORDS MADE_RECORDS CONNS_UP RECONNECTS
  *       then one line "D {json}" with the totals. FILE gets one line per
  *       reading made, "R METER SEQ HOUR INTERVAL IMPORT EXPORT RENEW FLAGS"
- *       (mWh), and one per meter, "A METER ACKED WELCOMES REHELLOS
- *       RESENDS COMMANDS". Exit status 0 when every reading was
- *       acknowledged, 1 when the timeout came first, 2 on usage errors.
+ *       (mWh), one per allocation request, "Q METER SEQ REQ_ID WATTS
+ *       DURATION", and one per meter, "A METER ACKED WELCOMES REHELLOS
+ *       RESENDS COMMANDS GRANTED_W" (GRANTED_W: the last grant's watts for
+ *       its request). Exit status 0 when every record was acknowledged, 1
+ *       when the timeout came first, 2 on usage errors.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -65,6 +70,8 @@ struct fmeter {
 	int64_t acked;		/* the town holds 1..acked */
 	int64_t progress_at;	/* ms of the last ack progress (or of a send from idle) */
 	int64_t cmd_floor;
+	int64_t alloc_w;	/* 0: no allocation request */
+	int64_t granted_w;	/* the last grant for it */
 	uint64_t welcomes, rehellos, resends, commands;
 };
 
@@ -87,7 +94,7 @@ struct fleet {
 	struct fmeter *m;
 	struct fconn c[FLEET_CONNS_MAX];
 	uint64_t reconnects;
-	int64_t t0;
+	int64_t t0, t0_real;
 };
 
 static int64_t mono_ms(void)
@@ -138,15 +145,21 @@ static int fleet_key(uint64_t seed, unsigned int id, struct gmp_keypair *kp)
 	return rc;
 }
 
+/* Records of meter m: its readings, after its allocation request if any. */
+static int64_t nrec(const struct fleet *f, const struct fmeter *m)
+{
+	return f->nhours + (m->alloc_w != 0);
+}
+
 /*
  * Reading seq of meter id, for hour: a household's hour. One meter in
  * four has a rooftop installation: renewable energy in the day, part of
  * it exported.
  */
-static void fleet_reading(const struct fleet *f, unsigned int id, int64_t seq,
+static void fleet_reading(const struct fleet *f, unsigned int id, int64_t seq, int r,
 			  struct gmp_msg *out)
 {
-	int64_t hour = f->hours[seq - 1], hod = hour / 3600 % 24;
+	int64_t hour = f->hours[r], hod = hour / 3600 % 24;
 
 	memset(out, 0, sizeof(*out));
 	out->type = GMP_READING;
@@ -160,6 +173,23 @@ static void fleet_reading(const struct fleet *f, unsigned int id, int64_t seq,
 						   1500000);
 		out->reading.export_mwh = out->reading.renew_mwh / 3;
 	}
+}
+
+/* Record seq of meter m: its allocation request, or its reading. */
+static void fleet_record(const struct fleet *f, const struct fmeter *m, int64_t seq,
+			 int64_t t0_real, struct gmp_msg *out)
+{
+	if (m->alloc_w && seq == 1) {
+		memset(out, 0, sizeof(*out));
+		out->type = GMP_ALLOC_REQ;
+		out->alloc_req.seq = 1;
+		out->alloc_req.time = t0_real;
+		out->alloc_req.req_id = 1;
+		out->alloc_req.power_w = m->alloc_w;
+		out->alloc_req.duration_s = 3600;
+		return;
+	}
+	fleet_reading(f, m->sm.id, seq, (int)(seq - 1 - (m->alloc_w != 0)), out);
 }
 
 static int cmd_keys(int argc, char **argv)
@@ -243,6 +273,7 @@ static void conn_send(struct fleet *f, int ci, const uint8_t *wire, int len)
 
 /* ---- meters ---------------------------------------------------------------- */
 
+/* Readings made by now, of every meter. */
 static int64_t made(const struct fleet *f, int64_t now)
 {
 	int64_t r = (now - f->t0) / (f->pace_ms ? f->pace_ms : 1) + 1;
@@ -250,9 +281,15 @@ static int64_t made(const struct fleet *f, int64_t now)
 	return r < f->nhours ? r : f->nhours;
 }
 
+/* Records meter m made by now (an allocation request is made at the start). */
+static int64_t made_m(const struct fleet *f, const struct fmeter *m, int64_t now)
+{
+	return made(f, now) + (m->alloc_w != 0);
+}
+
 static void meter_hello(struct fleet *f, struct fmeter *m, int64_t now)
 {
-	int64_t n = made(f, now);
+	int64_t n = made_m(f, m, now);
 	struct sim_hello hv = { .now_ms = real_ms(), .clock_trusted = 1,
 				.cmd_floor = m->cmd_floor, .next_seq = n + 1,
 				.first_held = m->acked < n ? m->acked + 1 : n + 1 };
@@ -265,7 +302,7 @@ static void meter_hello(struct fleet *f, struct fmeter *m, int64_t now)
 
 static void meter_send(struct fleet *f, struct fmeter *m, int64_t now)
 {
-	int64_t n = made(f, now);
+	int64_t n = made_m(f, m, now);
 	struct gmp_msg msgs[FLEET_PER_FRAME];
 	uint8_t wire[GM_MAX_WIRE];
 
@@ -283,7 +320,7 @@ static void meter_send(struct fleet *f, struct fmeter *m, int64_t now)
 
 		while (k < FLEET_PER_FRAME && m->next_send <= n &&
 		       m->next_send <= m->acked + FLEET_WINDOW)
-			fleet_reading(f, m->sm.id, m->next_send++, &msgs[k++]);
+			fleet_record(f, m, m->next_send++, f->t0_real, &msgs[k++]);
 		len = simmeter_frame(&m->sm, msgs, (size_t)k, GM_FLAG_ACK_REQ, wire, sizeof(wire));
 		conn_send(f, m->conn, wire, len);
 	}
@@ -349,6 +386,9 @@ static void meter_frame(struct fleet *f, int ci, const struct gm_hdr *h,
 			m->acked = g.ack.upto;
 			m->progress_at = now;
 		} else if (gmp_cmd_tseq(&g) > 0) {
+			if (g.type == GMP_GRANT && g.grant.req_id == 1 &&
+			    gmp_cmd_tseq(&g) > m->cmd_floor)
+				m->granted_w = g.grant.granted_w;
 			meter_command_result(f, m, gmp_cmd_tseq(&g));
 		}
 	}
@@ -384,7 +424,16 @@ static int64_t acked_total(const struct fleet *f)
 	int64_t t = 0;
 
 	for (unsigned int i = 0; i < f->count; i++)
-		t += f->m[i].acked < f->nhours ? f->m[i].acked : f->nhours;
+		t += f->m[i].acked < nrec(f, &f->m[i]) ? f->m[i].acked : nrec(f, &f->m[i]);
+	return t;
+}
+
+static int64_t total(const struct fleet *f, int64_t upto_now)
+{
+	int64_t t = 0;
+
+	for (unsigned int i = 0; i < f->count; i++)
+		t += upto_now ? made_m(f, &f->m[i], upto_now) : nrec(f, &f->m[i]);
 	return t;
 }
 
@@ -400,17 +449,24 @@ static int write_record(const struct fleet *f)
 	for (unsigned int i = 0; i < f->count; i++) {
 		const struct fmeter *m = &f->m[i];
 
-		for (int64_t s = 1; s <= f->nhours; s++) {
+		for (int64_t s = 1; s <= nrec(f, m); s++) {
 			struct gmp_msg g;
 
-			fleet_reading(f, m->sm.id, s, &g);
+			fleet_record(f, m, s, f->t0_real, &g);
+			if (g.type == GMP_ALLOC_REQ) {
+				fprintf(o, "Q %u %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 "\n",
+					m->sm.id, s, g.alloc_req.req_id, g.alloc_req.power_w,
+					g.alloc_req.duration_s);
+				continue;
+			}
 			fprintf(o, "R %u %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64
 				" %" PRId64 " %" PRId64 "\n", m->sm.id, s, g.reading.start,
 				g.reading.interval_s, g.reading.import_mwh, g.reading.export_mwh,
 				g.reading.renew_mwh, g.reading.flags);
 		}
-		fprintf(o, "A %u %" PRId64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-			m->sm.id, m->acked, m->welcomes, m->rehellos, m->resends, m->commands);
+		fprintf(o, "A %u %" PRId64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+			" %" PRId64 "\n", m->sm.id, m->acked, m->welcomes, m->rehellos, m->resends,
+			m->commands, m->granted_w);
 	}
 	if (fclose(o)) {
 		perror(f->record);
@@ -425,6 +481,7 @@ static int run(struct fleet *f)
 	bool done = false;
 
 	f->t0 = mono_ms();
+	f->t0_real = real_ms() / 1000;
 	end = f->t0 + f->timeout_s * 1000;
 	while (!done) {
 		int64_t now = mono_ms();
@@ -462,11 +519,10 @@ static int run(struct fleet *f)
 					conn_read(f, (int)ci, now);
 		}
 		now = mono_ms();
-		done = made(f, now) == f->nhours &&
-		       acked_total(f) == (int64_t)f->count * f->nhours;
+		done = made(f, now) == f->nhours && acked_total(f) == total(f, 0);
 		if (now >= next_report || done) {
 			printf("P %" PRId64 " %" PRId64 " %" PRId64 " %d %" PRIu64 "\n", now - f->t0,
-			       acked_total(f), made(f, now) * f->count, up, f->reconnects);
+			       acked_total(f), total(f, now), up, f->reconnects);
 			fflush(stdout);
 			next_report = now + 500;
 		}
@@ -480,11 +536,11 @@ static int run(struct fleet *f)
 			rs += f->m[i].resends;
 			cm += f->m[i].commands;
 		}
-		printf("D {\"meters\": %u, \"readings\": %" PRId64 ", \"acked\": %" PRId64
+		printf("D {\"meters\": %u, \"records\": %" PRId64 ", \"acked\": %" PRId64
 		       ", \"elapsed_ms\": %" PRId64 ", \"reconnects\": %" PRIu64
 		       ", \"welcomes\": %" PRIu64 ", \"rehellos\": %" PRIu64 ", \"resends\": %"
 		       PRIu64 ", \"commands\": %" PRIu64 ", \"done\": %s}\n", f->count,
-		       (int64_t)f->count * f->nhours, acked_total(f), mono_ms() - f->t0,
+		       total(f, 0), acked_total(f), mono_ms() - f->t0,
 		       f->reconnects, w, rh, rs, cm, done ? "true" : "false");
 		fflush(stdout);
 	}
@@ -525,12 +581,33 @@ static int parse_addr(struct fleet *f, const char *s)
 	return inet_pton(AF_INET, host, &f->town.sin_addr) == 1 ? 0 : -1;
 }
 
+/* --alloc ID:W,...: after the meters exist. */
+static int parse_alloc(struct fleet *f, const char *s)
+{
+	while (*s) {
+		unsigned int id;
+		long long w;
+		int n = 0;
+
+		if (sscanf(s, "%u:%lld%n", &id, &w, &n) != 2 || id < f->first ||
+		    id >= f->first + f->count || !w)
+			return -1;
+		f->m[id - f->first].alloc_w = w;
+		s += n;
+		if (*s == ',')
+			s++;
+		else if (*s)
+			return -1;
+	}
+	return 0;
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: simfleet keys SEED FIRST COUNT\n"
 		"       simfleet run --town ADDR:PORT --town-pk HEX --seed SEED --first ID\n"
 		"                    --count N --hours H,H,... [--conns K] [--pace-ms MS]\n"
-		"                    [--timeout S] --record FILE\n");
+		"                    [--timeout S] [--alloc ID:W,...] --record FILE\n");
 	return 2;
 }
 
@@ -538,6 +615,7 @@ int main(int argc, char **argv)
 {
 	struct fleet *f;
 	bool have_town = false, have_pk = false;
+	const char *alloc = NULL;
 	int rc;
 
 	if (sodium_init() < 0)
@@ -578,6 +656,8 @@ int main(int argc, char **argv)
 			f->timeout_s = (int64_t)u;
 		else if (!strcmp(k, "--record"))
 			f->record = v;
+		else if (!strcmp(k, "--alloc"))
+			alloc = v;
 		else
 			return usage();
 	}
@@ -601,6 +681,8 @@ int main(int argc, char **argv)
 		sodium_memzero(&kp, sizeof(kp));
 		f->m[i].conn = (int)(i % f->nconns);
 	}
+	if (alloc && parse_alloc(f, alloc))
+		return usage();
 	rc = run(f);
 	free(f->m);
 	free(f);

@@ -31,12 +31,15 @@ class Fleet:
         out = sh([self.bin, "keys", str(self.seed), str(self.first), str(self.count)]).stdout
         return [(int(a), b) for a, b in (line.split() for line in out.splitlines())]
 
-    def start(self, hours, pace_ms, conns, timeout_s):
+    def start(self, hours, pace_ms, conns, timeout_s, alloc=None):
+        """alloc: {meter: watts} of the meters that ask (> 0) or offer (< 0)."""
         args = [self.bin, "run", "--town", f"{self.addr}:7700", "--town-pk", self.town.pubkey,
                 "--seed", str(self.seed), "--first", str(self.first), "--count", str(self.count),
                 "--conns", str(conns), "--hours", ",".join(str(h) for h in hours),
                 "--pace-ms", str(pace_ms), "--timeout", str(timeout_s),
                 "--record", self.record_path]
+        if alloc:
+            args += ["--alloc", ",".join(f"{m}:{w}" for m, w in sorted(alloc.items()))]
         self.proc = subprocess.Popen(self.net.exec_args(self.host, args), stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -76,16 +79,23 @@ class Fleet:
 
     def record(self):
         """What the fleet made: {(meter, seq): (start, interval, import,
-        export, renew, flags)} and {meter: acked upto}."""
+        export, renew, flags)} and {meter: acked upto}; its allocation
+        requests {(meter, seq): (req_id, watts, duration)} and the watts
+        each meter was last granted, {meter: W}, in self.allocs and
+        self.granted."""
         readings, acked = {}, {}
+        self.allocs, self.granted = {}, {}
         with open(self.record_path) as f:
             for line in f:
                 v = line.split()
+                n = [int(x) for x in v[1:]]
                 if v[0] == "R":
-                    n = [int(x) for x in v[1:]]
                     readings[(n[0], n[1])] = tuple(n[2:])
+                elif v[0] == "Q":
+                    self.allocs[(n[0], n[1])] = tuple(n[2:])
                 elif v[0] == "A":
-                    acked[int(v[1])] = int(v[2])
+                    acked[n[0]] = n[1]
+                    self.granted[n[0]] = n[6]
         return readings, acked
 
 

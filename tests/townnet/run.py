@@ -279,7 +279,7 @@ class Scenario:
         for i, (f, rc) in enumerate(zip(self.fleets, rcs)):
             d = f.done or {}
             self.res.check(f"town{i + 1}: every reading acknowledged", rc == 0 and d.get("done"),
-                           f"{d.get('acked')}/{d.get('readings')} acked in "
+                           f"{d.get('acked')}/{d.get('records')} records acked in "
                            f"{d.get('elapsed_ms', 0) / 1000:.1f} s, {d.get('reconnects')} "
                            f"reconnections, {d.get('resends')} go-back-N resends"
                            f" (exit {rc})")
