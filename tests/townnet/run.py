@@ -124,6 +124,7 @@ class Scenario:
         self.main = None
         self.have = {"A": "not probed", "B": "not probed", "E": "not probed"}
         self.retained = None
+        self.borrowing = False
 
     # ---- setup -------------------------------------------------------------------
     def topology(self):
@@ -179,9 +180,13 @@ class Scenario:
             return True
         self.main = upper.Main(self, BIN, log)
         self.main.setup(self.towns)
+        self.borrowing = self.have["E"] is None
         for t in self.towns:
             addr = self.net.link("main", t.host).addr["main"]
-            t.extra = upper.town_upstream(t, addr, self.main.pubkey)
+            t.extra = upper.town_upstream(t, addr, self.main.pubkey,
+                                          upper.town_capacity(t) if self.borrowing else "")
+            if self.borrowing:
+                t.extra += upper.town_borrowing(self, t)
             t.write_config()
         self.main.start()
         return self.res.check("maind starts in main", self.main.wait_ready(),
@@ -224,7 +229,8 @@ class Scenario:
         self.nft_why = self.net.nft_available() if netem_why else None
         self.marks["traffic"] = time.monotonic()
         for f in self.fleets:
-            f.start(hours, PACE_MS, CONNS, 90)
+            f.start(hours, PACE_MS, CONNS, 90,
+                    upper.borrow_alloc(f.town) if self.borrowing else None)
         self.dropped = 0
 
         def impair(on):
@@ -326,7 +332,8 @@ class Scenario:
                 stalled == 0 and rec >= CONNS and kf.done and kf.done.get("done"),
                 f"{kf.town.host}: {stalled} acknowledged while townd was down, {rec} "
                 "reconnections, all acknowledged after")
-        R.check("townd killed: the other towns keep serving their meters",
+        R.check("townd killed: the other towns keep serving their meters" +
+                (" (it relays a loan)" if self.borrowing else ""),
                 all(v > 0 for v in others.values()),
                 ", ".join(f"{k} +{v}" for k, v in others.items()))
         df = self.fleets[-1]
