@@ -22,6 +22,8 @@
  *                                           of day, milli-minor units per kWh)
  *   townctl [-c CONFIG] grant ID REQ_ID WATTS UNTIL
  *                                           queue an allocation grant
+ *   townctl [-c CONFIG] alloc [N]           allocation: pool, requests, offers,
+ *                                           grants, shortfall, last N decisions (20)
  *   townctl schema                          the SQL schema
  */
 #include <errno.h>
@@ -34,6 +36,7 @@
 
 #include <sodium.h>
 
+#include "townd_alloc_db.h"
 #include "townd_config.h"
 #include "townd_core.h"
 #include "townd_db.h"
@@ -44,7 +47,7 @@ static int usage(void)
 		"       provision ID [NAME] | revoke ID | replace ID PUBKEY |\n"
 		"       rotate-town-key [--finish [--force]] | show [ID] | commands [ID] |\n"
 		"       stats | schema | tariff ID EFFECTIVE MIN:IMPORT:EXPORT... |\n"
-		"       grant ID REQ_ID WATTS UNTIL\n");
+		"       grant ID REQ_ID WATTS UNTIL | alloc [N]\n");
 	return 2;
 }
 
@@ -407,6 +410,7 @@ int main(int argc, char **argv)
 	cmd = argv[a++];
 	if (!strcmp(cmd, "schema")) {
 		fputs(townd_schema_sql, stdout);
+		fputs(townd_alloc_schema_sql, stdout);
 		return 0;
 	}
 	if (sodium_init() < 0)
@@ -508,6 +512,14 @@ int main(int argc, char **argv)
 		}
 		printf("%s #%lld queued for meter %u\n", cmd, (long long)(m.type == GMP_GRANT ?
 		       m.grant.tseq : m.tariff.tseq), id);
+	} else if (!strcmp(cmd, "alloc")) {
+		long n = a < argc ? strtol(argv[a++], NULL, 10) : 20;
+
+		if (a != argc || n < 0 || n > 100000) {
+			rc = usage();
+			goto out;
+		}
+		rc = tdb_alloc_print(&db, stdout, (int)n) ? 1 : 0;
 	} else if (!strcmp(cmd, "commands")) {
 		if (a < argc && parse_id(argv[a++], &id)) {
 			rc = 2;

@@ -14,6 +14,48 @@
 #include "parse.h"
 #include "townd_config.h"
 
+/* ---- [town] allocation keys (Documentation/townd.md "Allocation") ---- */
+static void alloc_defaults(struct townd_config *c)
+{
+	c->grid_capacity_w = 0;
+	c->meter_allocation_w = 10000;
+	c->alloc_hysteresis_w = 100;
+	c->alloc_default_duration_s = 900;
+	c->alloc_max_duration_s = 86400;
+}
+
+/* 1 if k is an allocation key of [town] (parsed, or an error raised: *r), 0 if not. */
+static int alloc_entry(struct ini *ini, const struct ini_entry *e, struct townd_config *c,
+		       int *r)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+		uint32_t min, max;
+		const char *unit;
+	} keys[] = {
+#define K(name, field, min, max, unit) { name, offsetof(struct townd_config, field), min, max, unit }
+		K("grid_capacity_w", grid_capacity_w, 0, 4000000000u, " W"),
+		K("meter_allocation_w", meter_allocation_w, 0, 1000000, " W"),
+		K("alloc_hysteresis_w", alloc_hysteresis_w, 0, 1000000, " W"),
+		K("alloc_default_duration", alloc_default_duration_s, 1, 86400 * 366, " seconds"),
+		K("alloc_max_duration", alloc_max_duration_s, 1, 86400 * 366, " seconds"),
+#undef K
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(e->key, keys[i].key))
+			continue;
+		*r = 0;
+		if (parse_u32(e->value, keys[i].min, keys[i].max,
+			      (uint32_t *)((char *)c + keys[i].off)))
+			*r = ini_error(ini, e->line, e->section, e->key, "'%s' is not %u..%u%s",
+				       e->value, keys[i].min, keys[i].max, keys[i].unit);
+		return 1;
+	}
+	return 0;
+}
+
 void townd_config_defaults(struct townd_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -27,6 +69,7 @@ void townd_config_defaults(struct townd_config *c)
 	c->peer_log_limit = 10;
 	c->max_batch = 4096;
 	c->sync_full = 1;
+	alloc_defaults(c);
 }
 
 int townd_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
@@ -124,12 +167,19 @@ static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
 	const struct u32_key *n;
 
 	if (!k) {
-		if (strcmp(e->section, "server"))
+		if (strcmp(e->section, "server") && strcmp(e->section, "town"))
 			return ini_error(ini, line, NULL, NULL, "unknown section [%s]", e->section);
 		return 0;
 	}
 	if (!*v)
 		return ini_error(ini, line, e->section, k, "empty value");
+	if (!strcmp(e->section, "town")) {
+		int r = 0;
+
+		if (alloc_entry(ini, e, c, &r))
+			return r;
+		return ini_error(ini, line, e->section, k, "unknown key");
+	}
 	if (!strcmp(k, "listen")) {
 		if (c->n_listen == TOWND_LISTEN_MAX)
 			return ini_error(ini, line, e->section, k, "more than %d addresses",

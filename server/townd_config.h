@@ -28,6 +28,12 @@ struct townd_config {
 	uint32_t peer_log_limit;	/* peer lines per minute, 0..10000 */
 	uint32_t max_batch;		/* frames per transaction, 1..100000 */
 	int sync_full;			/* synchronous = full (1) | normal (0) */
+	/* [town]: allocation (townd_alloc.h; Documentation/townd.md "Allocation") */
+	uint32_t grid_capacity_w;	/* handed out beyond the meters' own allocations */
+	uint32_t meter_allocation_w;	/* a meter's own: meterd's [allocation] grid_allocation */
+	uint32_t alloc_hysteresis_w;	/* a grant follows its fair share only beyond this */
+	uint32_t alloc_default_duration_s;	/* a request of duration 0 */
+	uint32_t alloc_max_duration_s;		/* longer requests are cut */
 	/* where max_connections came from, for the open-file limit check */
 	char source[256];		/* the file read; "" for the defaults */
 	unsigned int max_connections_line;	/* 0: not in the file */

@@ -59,6 +59,12 @@ int townd_core_init(struct townd_core *c, const char *db_path, int sync_full,
 		c->pending = NULL;
 		return -1;
 	}
+	if (townd_core_alloc_config(c, NULL, err, errlen)) {
+		tdb_close(&c->db);
+		free(c->pending);
+		c->pending = NULL;
+		return -1;
+	}
 	c->key = *key;
 	c->clock_ms = real_ms;
 	c->changes = tdb_changes(&c->db);
@@ -98,6 +104,7 @@ void townd_core_free(struct townd_core *c)
 		if (c->meters[i])
 			free_meter(c->meters[i]);
 	tdb_close(&c->db);
+	townd_alloc_free(&c->alloc);
 	free(c->pending);
 	sodium_memzero(&c->key, sizeof(c->key));
 	sodium_memzero(&c->key_next, sizeof(c->key_next));
@@ -495,6 +502,8 @@ static void take_record(struct townd_core *c, struct townd_meter *m, const struc
 	if (rc == 1) {
 		c->st.stored++;
 		regview_add(m, g);
+		if (g->type == GMP_ALLOC_REQ || g->type == GMP_ALLOC_REL)
+			townd_core_alloc_record(c, m->id, g, now);	/* decided in flush */
 		if (g->type == GMP_KEY_ROTATE) {
 			/* the meter's next key: a HELLO under it promotes it */
 			if (tdb_set_pk_next(&c->db, m->id, g->key_rotate.pk) ||
@@ -872,6 +881,9 @@ int townd_core_flush(struct townd_core *c, townd_send_fn send, void *ctx)
 			stats_due = true;
 	}
 	if ((c->db.in_tx || stats_due) && !begin(c))
+		rc = -1;
+	/* allocation first: a requesting meter's grant goes with the ack of its request */
+	if (!rc && c->db.in_tx && townd_core_alloc_decide(c, now))
 		rc = -1;
 	for (size_t i = 0; i < c->n_pending; i++) {
 		struct townd_meter *m = c->meters[c->pending[i]];

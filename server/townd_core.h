@@ -25,6 +25,7 @@
 
 #include "gm_frame.h"
 #include "gmproto.h"
+#include "townd_alloc.h"
 #include "townd_db.h"
 
 #define TOWND_MSGS_PER_FRAME	(GMP_PLAIN_MAX / 3 + 1)	/* smallest message: 3 bytes */
@@ -111,6 +112,11 @@ struct townd_core {
 	int64_t (*clock_ms)(void *ctx);
 	void *clock_ctx;
 	struct gmp_msg msgs[TOWND_MSGS_PER_FRAME];	/* decode scratch */
+	/* allocation inside the town (townd_core_alloc.c) */
+	struct townd_alloc alloc;
+	bool alloc_supply_set;			/* a GMP_SUPPLY capacity to persist */
+	int64_t alloc_supply_w;
+	int64_t alloc_pruned_at;		/* s */
 };
 
 /* What townd_core_frame() made of a frame. */
@@ -156,6 +162,34 @@ int townd_core_flush(struct townd_core *c, townd_send_fn send, void *ctx);
  * stats_interval and at a clean stop; call between batches). 0 or -1.
  */
 int townd_core_save(struct townd_core *c);
+
+/* ---- allocation (townd_core_alloc.c, Documentation/townd.md "Allocation") ---- */
+/*
+ * The allocation's configuration ([town] keys); reloads the allocator's
+ * state from the database. townd_core_init() starts with the defaults.
+ */
+int townd_core_alloc_config(struct townd_core *c, const struct ta_cfg *cfg, char *err,
+			    size_t errlen);
+/*
+ * Decide when due (requests ended, pool changed by the setters below) and
+ * queue the grants, in a transaction of its own; townd_core_flush() decides
+ * too, before the acknowledgements, so a requesting meter gets its grant
+ * with the ack of its request. The network loop calls this at least every
+ * second. 0, or -1 if the database failed (exit, as for flush).
+ */
+int townd_core_alloc_tick(struct townd_core *c);
+/* The main server's GMP_SUPPLY: the town's grid capacity (kept across restarts). */
+void townd_core_set_capacity(struct townd_core *c, int64_t capacity_w);
+/*
+ * Borrowing (townd_loans): townd_alloc_shortfall(&c->alloc) is what the
+ * town lacks; townd_alloc_set_borrowed(&c->alloc, W) / _set_lent(...)
+ * change the pool; the next tick or flush decides.
+ */
+/* Called by the core for each newly stored alloc-request / alloc-release. */
+void townd_core_alloc_record(struct townd_core *c, uint16_t meter, const struct gmp_msg *g,
+			     int64_t now);
+/* In flush, inside the batch's transaction. 0 or -1. */
+int townd_core_alloc_decide(struct townd_core *c, int64_t now);
 
 /* Key file: one line, the secret key in hex; must not be group/world readable. */
 int townd_key_load(const char *path, struct gmp_keypair *kp, char *err, size_t errlen);

@@ -381,7 +381,7 @@ int tdb_open(struct townd_db *d, const char *path, int sync_full, char *err, siz
 	sqlite3_busy_timeout(d->db, 5000);
 	if (exec(d, sync_full ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" :
 		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", err, errlen, path) ||
-	    schema(d, path, err, errlen)) {
+	    schema(d, path, err, errlen) || tdb_alloc_schema(d, err, errlen)) {
 		tdb_close(d);
 		return -1;
 	}
@@ -994,6 +994,21 @@ fail:
 	snprintf(err, errlen, "%s", sqlite3_errmsg(d->db));
 	sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
+}
+
+/* ---- allocation grants (townd_alloc_db.c): a command inside the open transaction ---- */
+int tdb_queue_in_tx(struct townd_db *d, unsigned int id, struct gmp_msg *m, int64_t now,
+		    int64_t *tseq)
+{
+	int rc;
+
+	*tseq = 0;
+	if (next_tseq(d, id, tseq))
+		return -1;
+	if (!*tseq)
+		return -2;	/* not provisioned */
+	rc = insert_command(d, id, m, *tseq, now);
+	return rc ? -1 : 0;
 }
 
 /* A command's body decoded; 0, or -1 if the row is missing or unreadable. */

@@ -137,6 +137,16 @@ int tdb_reconcile(struct townd_db *d, unsigned int id, int64_t floor, int64_t no
  */
 int tdb_cmd_next(struct townd_db *d, unsigned int id, int64_t floor, int64_t *cmd_next);
 
+/*
+ * A grant decided by townd's allocation (townd_alloc_db.c), queued inside
+ * the batch's open transaction with the meter's next tseq. 0, -1 (database),
+ * -2 (meter not provisioned).
+ */
+int tdb_queue_in_tx(struct townd_db *d, unsigned int id, struct gmp_msg *m, int64_t now,
+		    int64_t *tseq);
+/* The allocation tables (CREATE TABLE IF NOT EXISTS; townd_alloc_db.c), at open. */
+int tdb_alloc_schema(struct townd_db *d, char *err, size_t errlen);
+
 /* "YYYY-MM" (UTC) of t. */
 void tdb_month(int64_t t, char out[8]);
 

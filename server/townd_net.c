@@ -686,6 +686,12 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 	if (townd_core_set_key_file(n.core, cfg->key_file, err, errlen))
 		goto out;
 	n.core->stats_every_s = cfg->stats_interval_s;
+	if (townd_core_alloc_config(n.core, &(struct ta_cfg){
+			.capacity_w = cfg->grid_capacity_w, .base_w = cfg->meter_allocation_w,
+			.hysteresis_w = cfg->alloc_hysteresis_w,
+			.default_duration_s = cfg->alloc_default_duration_s,
+			.max_duration_s = cfg->alloc_max_duration_s }, err, errlen))
+		goto out;
 	sodium_memzero(&key, sizeof(key));
 	for (int i = 0; i < n_fds; i++)
 		n.lfd[n.n_lfd++] = listen_fds[i];
@@ -787,7 +793,7 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 					do_read(&n, t);
 			}
 		}
-		if (townd_core_flush(n.core, send_cb, &n)) {
+		if (townd_core_flush(n.core, send_cb, &n) || townd_core_alloc_tick(n.core)) {
 			snprintf(err, errlen, "database %s: write failed, stopping",
 				 cfg->database);
 			goto out;

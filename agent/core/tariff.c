@@ -360,6 +360,40 @@ unsigned tariff_period_at(const struct tariff *t, time_t when, uint64_t bill_imp
 	return 0; /* unreachable: windows cover the day */
 }
 
+time_t tariff_next_change(const struct tariff *t, time_t from, time_t until)
+{
+	unsigned p0;
+	time_t m, lo;
+
+	if (t->type != TARIFF_TOU || until <= from)
+		return until;
+	p0 = tariff_period_at(t, from, 0);
+	/*
+	 * Windows are local minutes: the period can only change where the
+	 * local minute does, i.e. on whole UTC minutes for every zone of the
+	 * tz database since 1972; the second within the minute is searched
+	 * all the same, for a zone whose offset is not whole minutes.
+	 */
+	lo = from;
+	for (m = from - (from % 60 + 60) % 60 + 60; m < until; m += 60) {
+		if (tariff_period_at(t, m, 0) != p0) {
+			time_t hi = m;
+
+			while (hi - lo > 1) {
+				time_t mid = lo + (hi - lo) / 2;
+
+				if (tariff_period_at(t, mid, 0) != p0)
+					hi = mid;
+				else
+					lo = mid;
+			}
+			return hi;
+		}
+		lo = m;
+	}
+	return until;
+}
+
 unsigned tariff_split_import(const struct tariff *t, time_t when, uint64_t bill_import_mwh,
 			     uint64_t delta_mwh, struct tariff_part parts[TARIFF_MAX_PERIODS])
 {

@@ -91,6 +91,13 @@ enum tariff_daytype tariff_daytype_at(const struct tariff *t, time_t when);
 /* Time-of-use / flat period at a time; tiered tariffs return the tier for bill_import_mwh. */
 unsigned tariff_period_at(const struct tariff *t, time_t when, uint64_t bill_import_mwh);
 /*
+ * The first time in (from, until) at which the time-of-use period changes
+ * (local windows, day types and special days, daylight saving included), or
+ * until if it does not. Flat and tiered tariffs never change with time:
+ * until. At most one local-time conversion per minute of the span.
+ */
+time_t tariff_next_change(const struct tariff *t, time_t from, time_t until);
+/*
  * Split an import of delta_mwh at time `when` into priced parts. For tiered
  * tariffs bill_import_mwh is the import so far in the billing period (the
  * delta may cross tier boundaries). Returns the number of parts.

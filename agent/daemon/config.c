@@ -73,6 +73,7 @@ static const struct keydef keys[] = {
 	{ "dbus", "authorization", K_CHOICE, OFF(authorization), 0, 0, "auto|polkit|group", NULL },
 
 	{ "uplink", "credentials", K_STR, OFF(credentials), 0, 0, NULL, NULL },
+	{ "uplink", "detail", K_CHOICE, OFF(detail), 0, 0, "billing|interval", NULL },
 	{ "uplink", "report_interval", K_U32, OFF(report_interval_s), 1, 3600, NULL, "seconds" },
 	{ "uplink", "snapshot_interval", K_U32, OFF(snapshot_interval_s), 0, 86400, NULL, "seconds" },
 	{ "uplink", "outbox_dir", K_STR, OFF(outbox_dir), 0, 0, NULL, NULL },
@@ -143,7 +144,8 @@ void config_defaults(struct meter_config *c)
 	strcpy(c->appliance_group, "gridmeter-appliances");
 	strcpy(c->authorization, "auto");
 	strcpy(c->credentials, "/etc/gridmeter/keys/uplink.key");
-	c->report_interval_s = 60;
+	strcpy(c->detail, "billing");
+	c->report_interval_s = 900;	/* with detail = interval */
 	c->snapshot_interval_s = 3600;
 	c->outbox_max_mib = 64;
 	c->ack_every = 8;
@@ -401,10 +403,15 @@ static int validate_uplink(struct parser *p)
 	if (c->credentials[0] != '/')
 		return perr(p, key_line(p, "uplink", "credentials"), "uplink", "credentials",
 			    "'%s' is not an absolute path", c->credentials);
-	if (c->snapshot_interval_s && c->snapshot_interval_s < c->report_interval_s)
+	if (!config_detail_interval(c) && find_seen(p, "uplink", "report_interval"))
+		/* moot: an older configuration's; meterd says so in the journal */
+		c->report_interval_line = key_line(p, "uplink", "report_interval");
+	if (c->snapshot_interval_s && c->snapshot_interval_s < config_report_s(c))
 		return perr(p, key_line(p, "uplink", "snapshot_interval"), "uplink",
-			    "snapshot_interval", "%u s is shorter than report_interval (%u s)",
-			    c->snapshot_interval_s, c->report_interval_s);
+			    "snapshot_interval", config_detail_interval(c) ?
+			    "%u s is shorter than report_interval (%u s)" :
+			    "%u s is shorter than the readings (%u s: detail = billing)",
+			    c->snapshot_interval_s, config_report_s(c));
 	if (!c->modem && !c->nneighbours)
 		return perr(p, section_line(p, "uplink"), NULL, NULL,
 			    "[uplink] needs a [modem] or at least one [neighbour.NAME] section");

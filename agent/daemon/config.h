@@ -108,7 +108,9 @@ struct meter_config {
 	/* [uplink]: no section, no town server (Documentation/meterd.md) */
 	bool uplink;
 	char credentials[CFG_PATH];	/* what townctl provision printed */
-	uint32_t report_interval_s;	/* readings to the town server */
+	char detail[16];		/* billing | interval: what readings leave the home */
+	uint32_t report_interval_s;	/* readings to the town server, with detail = interval */
+	unsigned report_interval_line;	/* set with detail = billing (not used), for the journal */
 	uint32_t snapshot_interval_s;	/* register snapshots; 0: none */
 	char outbox_dir[CFG_PATH];	/* empty: <state_dir>/outbox */
 	uint32_t outbox_max_mib;
@@ -135,6 +137,22 @@ struct meter_config {
 static inline bool config_clock_town(const struct meter_config *c)
 {
 	return c->clock[0] == 't';
+}
+
+/*
+ * [uplink] detail = interval: readings every report_interval; billing (the
+ * default): one reading per hour and tariff period (Documentation/
+ * data-inventory.md).
+ */
+static inline bool config_detail_interval(const struct meter_config *c)
+{
+	return c->detail[0] == 'i';
+}
+
+/* The readings' grid (town_reports.h): report_interval with detail = interval, else an hour. */
+static inline uint32_t config_report_s(const struct meter_config *c)
+{
+	return config_detail_interval(c) ? c->report_interval_s : 3600;
 }
 
 void config_defaults(struct meter_config *c);

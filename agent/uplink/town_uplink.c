@@ -427,9 +427,9 @@ static void on_log(void *ctx, int level, const char *msg)
 
 /* ---- allocation requests ----------------------------------------------------- */
 
-static void send_request(struct town_uplink *u, int64_t want_w)
+static void send_request(struct town_uplink *u)
 {
-	int64_t now = clock_ms(CLOCK_REALTIME) / 1000;
+	int64_t now = clock_ms(CLOCK_REALTIME) / 1000, want_w = u->req.want_w;
 	struct gmp_msg r;
 
 	memset(&r, 0, sizeof(r));
@@ -448,26 +448,19 @@ static void send_request(struct town_uplink *u, int64_t want_w)
 		r.alloc_req.flags = time_flags(u);
 	}
 	if (record(u, &r) >= 0)
-		u->req_w = want_w;
+		tr_request_sent(&u->req, now);
+	else
+		tr_request_failed(&u->req, now);
 }
 
-static int64_t abs64(int64_t v)
-{
-	return v < 0 ? -v : v;
-}
-
-/*
- * Starting, stopping or turning a request round goes at once; a changed
- * amount waits for the next report unless it moved by 10 % and 50 W.
- */
+/* When requests go: town_reports.h (tr_request_due()), not with the readings. */
 static void request_changed(struct town_uplink *u, int64_t want_w)
 {
-	int64_t d = abs64(want_w - u->req_w);
-	bool turned = (want_w > 0) != (u->req_w > 0) || (want_w < 0) != (u->req_w < 0);
+	int64_t now = clock_ms(CLOCK_REALTIME) / 1000;
 
-	u->pending_w = want_w;
-	if (turned || (d >= 50 && d * 10 >= abs64(u->req_w))) {
-		send_request(u, want_w);
+	tr_request_want(&u->req, want_w, now);
+	if (tr_request_due(&u->req, REQ_DURATION_S) <= now) {
+		send_request(u);
 		pump(u);
 	}
 }
@@ -476,7 +469,7 @@ static void request_changed(struct town_uplink *u, int64_t want_w)
 
 static void reports(struct town_uplink *u)
 {
-	struct tr_input in = { .now_s = clock_ms(CLOCK_REALTIME) / 1000,
+	struct tr_input in = { .now_s = clock_ms(CLOCK_REALTIME) / 1000, .tariff = &u->m->tariff,
 			       .trusted = meter_time_trusted(u->m), .view_known = u->gc.welcomed };
 	int64_t from_ms, to_ms, before = u->rep.report_from;
 
@@ -494,9 +487,10 @@ static void reports(struct town_uplink *u)
 		in.recon_to_s = to_ms / 1000;
 	}
 	tr_step(&u->rep, &in, record_sink, u);
-	/* a changed amount that was not worth a message of its own goes with a reading */
-	if (u->rep.report_from != before && u->pending_w != u->req_w)
-		send_request(u, u->pending_w);
+	/* a changed amount not yet worth a message of its own goes with a reading, or when due */
+	if ((u->rep.report_from != before && u->req.want_w != u->req.sent_w) ||
+	    tr_request_due(&u->req, REQ_DURATION_S) <= in.now_s)
+		send_request(u);
 }
 
 /* ---- struct uplink (the meter's view) ------------------------------------------ */
@@ -505,7 +499,7 @@ static void op_request(struct uplink *base, int64_t deficit_w)
 {
 	struct town_uplink *u = (struct town_uplink *)base;
 
-	if (deficit_w > 0 || u->pending_w > 0)
+	if (deficit_w > 0 || u->req.want_w > 0)
 		request_changed(u, deficit_w > 0 ? deficit_w : 0);
 }
 
@@ -513,7 +507,7 @@ static void op_offer(struct uplink *base, int64_t surplus_w)
 {
 	struct town_uplink *u = (struct town_uplink *)base;
 
-	if (u->pending_w > 0)
+	if (u->req.want_w > 0)
 		return;		/* a need outranks an offer */
 	request_changed(u, surplus_w > 0 ? -surplus_w : 0);
 }
@@ -567,6 +561,8 @@ static void arm(struct town_uplink *u)
 		t = min64(t, now + tr_due(&u->rep) * 1000 - real);
 	else
 		t = min64(t, now + 1000);	/* reports wait for a trusted clock */
+	if (tr_request_due(&u->req, REQ_DURATION_S) != INT64_MAX)
+		t = min64(t, now + tr_request_due(&u->req, REQ_DURATION_S) * 1000 - real);
 	if (tc_due(&u->cmd) != INT64_MAX)
 		t = min64(t, now + tc_due(&u->cmd) * 1000 - real);
 	if (t < now)
@@ -763,16 +759,23 @@ int town_uplink_start(struct town_uplink *u, const struct meter_config *cfg, str
 	reg[0] = rg->import.total_mwh;
 	reg[1] = rg->export.total_mwh;
 	reg[2] = rg->renew.total_mwh;
-	tr_init(&u->rep, cfg->report_interval_s, cfg->snapshot_interval_s,
+	tr_init(&u->rep, config_report_s(cfg), cfg->snapshot_interval_s,
 		clock_ms(CLOCK_REALTIME) / 1000, meter_time_trusted(m), reg);
+	if (cfg->report_interval_line)
+		meter_log(m, LOG_WARNING, "%s:%u: [uplink] report_interval = %u is not used: "
+			  "detail = billing sends one reading per hour and tariff period "
+			  "(set detail = interval to send finer readings)", cfg->path,
+			  cfg->report_interval_line, cfg->report_interval_s);
 	tc_init(&u->cmd, m, cfg, &u->cred);
 	hello_status(u);
 	if (u->have_modem)
 		sim900_start_escape(&u->modem, clock_ms(CLOCK_MONOTONIC));
 	meter_log(m, LOG_INFO, "uplink: meter %u (%s), %s%s%s%zu neighbour link(s), outbox %s: "
-		  "%llu records unacknowledged", u->cred.meter_id, u->cred.path,
+		  "%llu records unacknowledged; readings %s %u s", u->cred.meter_id, u->cred.path,
 		  u->have_modem ? "modem " : "no modem, ", u->have_modem ? cfg->modem_device : "",
-		  u->have_modem ? ", " : "", u->n_nb, dir, (unsigned long long)gmpc_backlog(&u->gc));
+		  u->have_modem ? ", " : "", u->n_nb, dir, (unsigned long long)gmpc_backlog(&u->gc),
+		  config_detail_interval(cfg) ? "(detail = interval) every" :
+		  "(detail = billing) per tariff period and", config_report_s(cfg));
 	snprintf(u->reason, sizeof(u->reason), "starting");
 	if (u->cred.has_next_key) {
 		char why[320];

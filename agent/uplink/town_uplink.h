@@ -77,8 +77,9 @@ struct town_uplink {
 	struct town_reports rep;	/* readings and snapshots */
 	struct town_commands cmd;	/* grants, tariffs, town keys */
 	uint64_t rotate_seq;		/* the key-rotate record of a meter key rotation; 0: none */
-	/* allocation requests */
-	int64_t req_id, req_w, pending_w;
+	/* allocation requests: the last request's id, what was sent, what is wanted */
+	int64_t req_id;
+	struct tr_request req;
 	int64_t last_ack_ms;		/* real ms of the last acknowledgement; 0: none */
 	uint64_t last_acks;
 	uint64_t records, send_errors;

@@ -101,6 +101,15 @@ enum gmp_class {
 #define GMP_HF_ADMIN		0x0200	/* the town was in administrative mode */
 #define GMP_HF_ESTIMATED	0x0400	/* reserved for the main server's estimates */
 
+/* Priority of an alloc-request (its flags, bits 8-9; Documentation/townd.md,
+ * "Allocation"): the town serves higher classes first. */
+#define GMP_AF_PRIO_SHIFT	8
+#define GMP_AF_PRIO_MASK	(3 << GMP_AF_PRIO_SHIFT)
+#define GMP_AF_PRIO_NORMAL	0	/* the default: what meterd sends today */
+#define GMP_AF_PRIO_ESSENTIAL	1	/* heating, cooking, water pumps */
+#define GMP_AF_PRIO_CRITICAL	2	/* medical equipment, life support */
+#define GMP_AF_PRIO_DEFERRABLE	3	/* can wait: EV charging, storage heaters */
+
 /* GMP_LOAN states. */
 enum gmp_loan_state {
 	GMP_LOAN_OPEN		= 0,	/* lent, running */

@@ -114,6 +114,33 @@ TEST(weekend_and_special_days)
 	EXPECT_EQ(TARIFF_WEEKDAY, tariff_daytype_at(&t, utc(2026, 12, 24, 23, 59, 59)));
 }
 
+TEST(next_change_follows_windows_day_types_and_special_days)
+{
+	struct tariff t, flat;
+	static const char *const kv_flat[] = { "type", "flat", "rate", "20", NULL };
+	/* Thursday 2026-12-24 12:00 GMT, shoulder */
+	time_t noon = utc(2026, 12, 24, 12, 0, 0);
+
+	london();
+	ASSERT_EQ(0, compile(&t, tou));
+	ASSERT_EQ(0, compile(&flat, kv_flat));
+	/* 16:00 peak, 19:00 shoulder, then the special day (weekend: off-peak) at midnight */
+	EXPECT_EQ(utc(2026, 12, 24, 16, 0, 0), tariff_next_change(&t, noon, noon + 86400));
+	EXPECT_EQ(utc(2026, 12, 24, 19, 0, 0),
+		  tariff_next_change(&t, utc(2026, 12, 24, 16, 0, 0), noon + 86400));
+	EXPECT_EQ(utc(2026, 12, 25, 0, 0, 0),
+		  tariff_next_change(&t, utc(2026, 12, 24, 19, 0, 0), noon + 86400));
+	/* none before `until` (exclusive), none from a time within the minute of a change */
+	EXPECT_EQ(noon + 3600, tariff_next_change(&t, noon, noon + 3600));
+	EXPECT_EQ(utc(2026, 12, 24, 16, 0, 0),
+		  tariff_next_change(&t, utc(2026, 12, 24, 15, 59, 59), noon + 86400));
+	/* BST: 07:00 local is 06:00 UTC */
+	EXPECT_EQ(utc(2026, 6, 10, 6, 0, 0),
+		  tariff_next_change(&t, utc(2026, 6, 10, 0, 0, 0), utc(2026, 6, 11, 0, 0, 0)));
+	/* flat: never */
+	EXPECT_EQ(noon + 86400, tariff_next_change(&flat, noon, noon + 86400));
+}
+
 TEST(special_day_in_summer_uses_local_date)
 {
 	static const char *const kv[] = {

@@ -53,7 +53,12 @@ TEST(complete_config_sets_every_field)
 	ASSERT_EQ(0, parse(&c, full, err, sizeof(err))) TH_LOG("%s", err);
 	EXPECT_TRUE(c.uplink);
 	EXPECT_STREQ("/etc/gridmeter/uplink.key", c.credentials);
-	EXPECT_EQ(60u, c.report_interval_s);
+	/* billing data by default: one reading per hour and tariff period */
+	EXPECT_STREQ("billing", c.detail);
+	EXPECT_FALSE(config_detail_interval(&c));
+	EXPECT_EQ(3600u, config_report_s(&c));
+	EXPECT_EQ(900u, c.report_interval_s);	/* used with detail = interval only */
+	EXPECT_EQ(0u, c.report_interval_line);
 	EXPECT_EQ(3600u, c.snapshot_interval_s);
 	EXPECT_STREQ("", c.outbox_dir);
 	EXPECT_EQ(64u, c.outbox_max_mib);
@@ -89,6 +94,7 @@ TEST(neighbours_only_with_every_uplink_key)
 		SENSORS
 		"[uplink]\n"
 		"credentials = /run/credentials/meterd.service/uplink.key\n"
+		"detail = interval\n"
 		"report_interval = 300\n"
 		"snapshot_interval = 0\n"
 		"outbox_dir = /var/lib/gridmeter/out\n"
@@ -109,7 +115,10 @@ TEST(neighbours_only_with_every_uplink_key)
 	EXPECT_TRUE(c.uplink);
 	EXPECT_FALSE(c.modem);
 	EXPECT_STREQ("/run/credentials/meterd.service/uplink.key", c.credentials);
+	EXPECT_TRUE(config_detail_interval(&c));
 	EXPECT_EQ(300u, c.report_interval_s);
+	EXPECT_EQ(300u, config_report_s(&c));
+	EXPECT_EQ(0u, c.report_interval_line);
 	EXPECT_EQ(0u, c.snapshot_interval_s);	/* 0: no snapshots, not "shorter" */
 	EXPECT_STREQ("/var/lib/gridmeter/out", c.outbox_dir);
 	EXPECT_EQ(16u, c.outbox_max_mib);
@@ -139,9 +148,10 @@ TEST(no_uplink_section_no_uplink)
 TEST(interval_bounds_accepted)
 {
 	static const char *const texts[] = {
-		SENSORS "[uplink]\nreport_interval = 1\n" NB_A,
-		SENSORS "[uplink]\nreport_interval = 3600\n" NB_A,	/* = default snapshot */
-		SENSORS "[uplink]\nreport_interval = 600\nsnapshot_interval = 600\n" NB_A,
+		SENSORS "[uplink]\ndetail = interval\nreport_interval = 1\n" NB_A,
+		SENSORS "[uplink]\ndetail = interval\nreport_interval = 3600\n" NB_A,	/* = default snapshot */
+		SENSORS "[uplink]\ndetail = interval\nreport_interval = 600\nsnapshot_interval = 600\n" NB_A,
+		SENSORS "[uplink]\ndetail = billing\nsnapshot_interval = 3600\n" NB_A,
 		SENSORS "[uplink]\nsnapshot_interval = 86400\n" NB_A,
 	};
 	char err[256];
@@ -152,6 +162,25 @@ TEST(interval_bounds_accepted)
 		EXPECT_EQ(0, parse(&c, texts[i], err, sizeof(err)))
 			TH_LOG("case %zu: %s", i, err);
 	}
+}
+
+TEST(report_interval_of_an_older_config_is_noted_not_used)
+{
+	static const char text[] =
+		SENSORS
+		"[uplink]\n"
+		"credentials = /etc/gridmeter/uplink.key\n"
+		"report_interval = 60\n"
+		NB_A;
+	struct meter_config c;
+	char err[256];
+
+	/* meterd starts (a meter must not stay down after an upgrade) and sends billing data */
+	ASSERT_EQ(0, parse(&c, text, err, sizeof(err))) TH_LOG("%s", err);
+	EXPECT_FALSE(config_detail_interval(&c));
+	EXPECT_EQ(3600u, config_report_s(&c));
+	/* the line, for the journal's warning */
+	EXPECT_EQ(line_of(text, "report_interval = 60"), c.report_interval_line);
 }
 
 struct bad_case {
@@ -201,9 +230,14 @@ TEST(refusals_name_line_section_and_key)
 		{ SENSORS UPLINK "[neighbour.a]\ndevice = ttyAMA1\n", "device = ttyAMA1",
 		  "[neighbour.a] key 'device': 'ttyAMA1' is not an absolute device path" },
 		/* intervals */
-		{ SENSORS "[uplink]\nreport_interval = 600\nsnapshot_interval = 599\n" MODEM,
+		{ SENSORS "[uplink]\ndetail = interval\nreport_interval = 600\nsnapshot_interval = 599\n" MODEM,
 		  "snapshot_interval = 599",
 		  "[uplink] key 'snapshot_interval': 599 s is shorter than report_interval (600 s)" },
+		{ SENSORS "[uplink]\nreport_interval = 600\nsnapshot_interval = 600\n" MODEM,
+		  "snapshot_interval = 600",
+		  "[uplink] key 'snapshot_interval': 600 s is shorter than the readings (3600 s: detail = billing)" },
+		{ SENSORS "[uplink]\ndetail = hourly\n" NB_A, "detail = hourly",
+		  "[uplink] key 'detail': 'hourly' is not one of billing|interval" },
 		{ SENSORS "[uplink]\nreport_interval = 0\n" NB_A, "report_interval = 0",
 		  "[uplink] key 'report_interval': '0' is not a whole number from 1 to 3600 seconds" },
 		{ SENSORS "[uplink]\nreport_interval = 3601\n" NB_A, "report_interval = 3601",

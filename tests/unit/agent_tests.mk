@@ -77,7 +77,8 @@ agent_test_clock_SRCS := $(CONF_SRCS) agent/core/tariff.c agent/core/registers.c
 
 # what meterd reports to the town server: readings, snapshots, held energy
 UNIT_TESTS += agent_test_town_reports
-agent_test_town_reports_SRCS := agent/uplink/town_reports.c tests/unit/agent_test_town_reports.c
+agent_test_town_reports_SRCS := $(CONF_SRCS) agent/core/tariff.c agent/uplink/town_reports.c \
+	tests/unit/agent_test_town_reports.c
 
 # the town server's commands on a real meter (tariff-next.conf, statuses, town key)
 UNIT_TESTS += agent_test_town_commands

@@ -115,7 +115,7 @@ TEST(example_file_documents_the_defaults)
 	ASSERT_EQ(0, load(out, &ex, err, sizeof(err), path)) TH_LOG("%s", err);
 	townd_config_defaults(&def);
 	TH_LOG("%zu optional keys in the example", keys);
-	EXPECT_EQ(8, keys);
+	EXPECT_EQ(8 + 5, keys);		/* [server], [town] allocation */
 	EXPECT_EQ(def.max_connections, ex.max_connections);
 	EXPECT_EQ(def.max_per_address, ex.max_per_address);
 	EXPECT_EQ(def.first_frame_timeout_s, ex.first_frame_timeout_s);
@@ -124,6 +124,11 @@ TEST(example_file_documents_the_defaults)
 	EXPECT_EQ(def.peer_log_limit, ex.peer_log_limit);
 	EXPECT_EQ(def.max_batch, ex.max_batch);
 	EXPECT_EQ(def.sync_full, ex.sync_full);
+	EXPECT_EQ(def.grid_capacity_w, ex.grid_capacity_w);
+	EXPECT_EQ(def.meter_allocation_w, ex.meter_allocation_w);
+	EXPECT_EQ(def.alloc_hysteresis_w, ex.alloc_hysteresis_w);
+	EXPECT_EQ(def.alloc_default_duration_s, ex.alloc_default_duration_s);
+	EXPECT_EQ(def.alloc_max_duration_s, ex.alloc_max_duration_s);
 	EXPECT_EQ(2, ex.n_listen);
 }
 
@@ -140,6 +145,9 @@ TEST(errors_name_file_line_and_key)
 		{ "[server]\n#\nfirst_frame_timeout = 0\n",
 		  ":3: [server] key 'first_frame_timeout': '0' is not 1..3600 seconds" },
 		{ "[server]\nfirst_frame_timeout = 3601\n", ":2: [server] key 'first_frame_timeout'" },
+		{ "[town]\ngrid_capacity_w = -5\n", ":2: [town] key 'grid_capacity_w': '-5' is not 0..4000000000 W" },
+		{ "[town]\nalloc_max_duration = 0\n", ":2: [town] key 'alloc_max_duration': '0' is not 1..31622400 seconds" },
+		{ "[town]\nmax_batch = 5\n", ":2: [town] key 'max_batch': unknown key" },
 		{ "[server]\nmax_per_address = 0\n",
 		  ":2: [server] key 'max_per_address': '0' is not 1..1000000" },
 		{ "[server]\nmax_per_address = -1\n", ":2: [server] key 'max_per_address'" },

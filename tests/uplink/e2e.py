@@ -80,6 +80,7 @@ runtime_dir = /run/gridmeter
 
 [uplink]
 credentials = /etc/gridmeter/uplink.key
+detail = interval
 report_interval = 1
 snapshot_interval = 60
 ack_every = 4
