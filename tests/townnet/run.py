@@ -122,9 +122,10 @@ class Scenario:
         self.times = {}
         self.workdir = WORK
         self.main = None
-        self.have = {"A": "not probed", "B": "not probed", "E": "not probed"}
+        self.have = {p: "not probed" for p in "ABCE"}
         self.retained = None
         self.borrowing = False
+        self.alloc = False
 
     # ---- setup -------------------------------------------------------------------
     def topology(self):
@@ -176,7 +177,12 @@ class Scenario:
         self.have = upper.probe(self, BIN)
         for part, why in sorted(self.have.items()):
             log(f"part {part}: " + ("present" if why is None else why))
+        self.alloc = self.have["C"] is None
         if self.have["A"] or self.have["B"]:
+            if self.alloc:
+                for t in self.towns:
+                    t.extra = "\n[town]\n" + upper.town_capacity(t)
+                    t.write_config()
             return True
         self.main = upper.Main(self, BIN, log)
         self.main.setup(self.towns)
@@ -184,7 +190,7 @@ class Scenario:
         for t in self.towns:
             addr = self.net.link("main", t.host).addr["main"]
             t.extra = upper.town_upstream(t, addr, self.main.pubkey,
-                                          upper.town_capacity(t) if self.borrowing else "")
+                                          upper.town_capacity(t) if self.alloc else "")
             if self.borrowing:
                 t.extra += upper.town_borrowing(self, t)
             t.write_config()
@@ -230,7 +236,7 @@ class Scenario:
         self.marks["traffic"] = time.monotonic()
         for f in self.fleets:
             f.start(hours, PACE_MS, CONNS, 90,
-                    upper.borrow_alloc(f.town) if self.borrowing else None)
+                    upper.borrow_alloc(f.town) if self.alloc else None)
         self.dropped = 0
 
         def impair(on):
@@ -428,6 +434,11 @@ def main():
             sc.traffic(hours)
             sc.fault_checks()
             sc.storage_checks()
+            if sc.alloc:
+                upper.alloc_check(sc, res)
+            else:
+                res.skip("allocation in a town: the meters' requests granted from the "
+                         "town's pool", sc.have["C"])
         upper.checks(sc, res, log)
     except Exception:
         res.check("town network scenario", False, "raised:\n" + traceback.format_exc())

@@ -56,6 +56,9 @@ def probe(sc, bindir):
                              + "00" * 32 + f"\ntown_id = 1\noutbox = {town.dir}/probe\n")
     have["B"] = "townd has no [upstream] yet (part B: unknown section)" \
         if "unknown section [upstream]" in out else None
+    _ok, out = townd_accepts(town, "[town]\ngrid_capacity_w = 1000\n")
+    have["C"] = "townd has no [town] grid_capacity_w yet (part C)" \
+        if "unknown" in out else None
     _ok, out = townd_accepts(town, "[neighbour]\n")
     have["E"] = "townd has no [neighbour] yet (part E: unknown section)" \
         if "unknown section [neighbour]" in out else None
@@ -206,9 +209,13 @@ BORROW_CAPACITY = {1: 1000, 2: 0, 3: 0, 4: 20000}
 NEIGHBOUR_PORT = 7710
 
 
+BASE_W = 10000  # a meter's base allocation: grants are base + share
+
+
 def town_capacity(town):
-    """The [town] key of the town's grid capacity for the borrowing test."""
-    return f"grid_capacity_w = {BORROW_CAPACITY.get(town.id, 0)}\n"
+    """The [town] keys of the town's allocation: its grid capacity for the
+    borrowing test, and the meters' base allocation."""
+    return f"grid_capacity_w = {BORROW_CAPACITY.get(town.id, 0)}\nmeter_allocation_w = {BASE_W}\n"
 
 
 def town_borrowing(sc, town):
@@ -231,6 +238,30 @@ outbox = {town.dir}/neighbour-{other.id}
 def borrow_alloc(town):
     """The fleet's allocation requests in this town ({meter: W})."""
     return BORROW_ASK if town.id == 1 else {}
+
+
+def alloc_check(sc, res):
+    """town1's meters ask BORROW_ASK with BORROW_CAPACITY[1] of its own:
+    without borrowing they share what the town has, max-min fair (equal
+    asks: equal shares, to the watt the division leaves), each at most what
+    it asked; with borrowing they get all of it. A grant is the meter's
+    absolute allocation: base + share."""
+    f = sc.fleets[0]
+    granted = {m: f.granted.get(m, 0) - BASE_W for m in BORROW_ASK}
+    asked = sum(BORROW_ASK.values())
+    want = asked if sc.borrowing else min(asked, BORROW_CAPACITY[1])
+    over = {m: w for m, w in granted.items() if w > BORROW_ASK[m] or w < 0}
+    others = {m: w for m, w in f.granted.items() if m not in BORROW_ASK and w}
+    fair = len(set(BORROW_ASK.values())) > 1 or \
+        max(granted.values()) - min(granted.values()) <= 1
+    res.check("allocation in a town: the meters' requests granted from the town's pool"
+              + (" and its loan" if sc.borrowing else ""),
+              sum(granted.values()) == want and not over and not others and fair,
+              f"{len(BORROW_ASK)} meters asked {asked} W with {BORROW_CAPACITY[1]} W in the pool"
+              f": granted base {BASE_W} + {sorted(granted.values())} (sum {sum(granted.values())}"
+              f", want {want})"
+              + (f"; beyond the request {over}" if over else "")
+              + (f"; granted without asking {others}" if others else ""))
 
 
 def loans(town):
