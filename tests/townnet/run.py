@@ -12,14 +12,16 @@ Each town runs the real townd with its meters provisioned by `townctl add`;
 each meter network runs simfleet: a few hundred simulated meters over a few
 TCP connections, one hourly reading per meter for each of the last closed
 hours and some hours of the previous month. While the readings flow the
-test cuts a town's meter link, degrades another with netem, kills a townd
-(SIGKILL) and starts it again, and cuts every link of the main server; then
-it compares each town's SQLite with what its fleet says it made.
+test cuts a town's meter link, makes another lossy (netem, or nftables
+where the kernel has no netem), kills a townd (SIGKILL) and starts it
+again, and cuts the main server's links; then it compares each town's
+SQLite with what its fleet says it made.
 
-The checks that need the main server (maind, PostgreSQL primary and hot
-standby), the hours sent upstream, administrative mode, borrowing between
-towns and month retention are skipped, each with the reason, until the
-parts that provide them are on this branch.
+upper.py adds what needs the other parts of issue 12, each probed and
+skipped with the reason while absent: the main server (maind with a
+PostgreSQL primary and hot standby in `main`, killed and restarted too),
+the hours sent upstream, administrative mode, month retention (part A and
+B), allocation in a town (C), borrowing between towns (E).
 
 Environment: GM_TOWNNET_TOWNS (4), GM_TOWNNET_METERS (per town, 300),
 GM_TOWNNET_HOLD=S keeps the rig up S seconds before the teardown, for a
