@@ -83,6 +83,9 @@ stage guest-x86_64 scripts/guest-check.sh x86_64
 # Issue 6 end to end: meters A and B in two guests, townd and two simulated
 # SIM900s on the host (same initramfs).
 [ -x tests/uplink/e2e.py ] && stage uplink-e2e-x86_64 tests/uplink/e2e.py
+# Issue 12: four towns, the main server and the meters of each town in
+# network namespaces (host programs only; about 35 s, budget 120 s).
+[ -x tests/townnet/run.py ] && stage townnet tests/townnet/run.py
 stage guest-arm64 scripts/guest-check.sh arm64
 stage guest-x86_64-6.12 env GM_KERNEL=6.12 scripts/guest-check.sh x86_64
 stage guest-arm64-6.12 env GM_KERNEL=6.12 scripts/guest-check.sh arm64

@@ -13,7 +13,7 @@ libsystemd-dev libiio-dev libiio-utils libgpiod-dev gpiod
 dbus dbus-daemon systemd
 qemu-system-x86 qemu-system-arm qemu-utils busybox-static
 mmdebstrap e2fsprogs device-tree-compiler dt-schema
-clang valgrind python3 perl
+clang valgrind python3 perl iproute2 nftables
 libsodium-dev libcbor-dev libsqlite3-dev sqlite3
 postgresql-15 libpq-dev
 "

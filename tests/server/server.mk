@@ -42,3 +42,11 @@ townd_test_upstream_SRCS = $(TOWND_CORE) $(TOWND_NET) tests/server/simmeter.c \
 	tests/server/simtown.c tests/server/mainsim.c tests/server/townd_test_upstream.c
 townd_test_upstream_CFLAGS = $(TOWND_CFLAGS) -Itests/server
 townd_test_upstream_PKGS = $(TOWND_PKGS) libsystemd
+# The town network test's meter fleet (tests/townnet/, issue 12): hundreds
+# of simulated meters over a few TCP connections to one townd, each keeping
+# its readings until acknowledged; prints what it sent for the test's sums.
+PROGS += simfleet
+simfleet_SRCS := $(GMPROTO_SRCS) drivers/tty/gm_frame.c tests/server/simmeter.c \
+	tests/server/simfleet.c
+simfleet_CFLAGS := -Itests/server
+simfleet_PKGS := libsodium libcbor

@@ -23,15 +23,17 @@ int simmeter_init(struct simmeter *m, uint16_t id, const struct gmp_keypair *kp,
 	return gmp_lt_meter(&m->lt, kp, town_pk);
 }
 
-int simmeter_hello(struct simmeter *m, int64_t cmd_floor, uint8_t *wire, size_t size)
+int simmeter_hello_with(struct simmeter *m, const struct sim_hello *hv, uint8_t *wire,
+			size_t size)
 {
 	struct gm_hdr h = { .version = GM_VERSION, .type = GM_TYPE_DATA, .flags = 0,
 			    .hop_limit = GM_HOP_DEFAULT, .src = m->id, .dst = GM_ID_SERVER,
 			    .seq = m->frame_seq++ };
 	struct gmp_addr a = { .type = GM_TYPE_DATA, .flags = 0, .src = m->id,
 			      .dst = GM_ID_SERVER };
-	struct gmp_msg hello = { .type = GMP_HELLO, .hello = { .now_ms = 1790000000000LL,
-		.clock_trusted = 1, .cmd_floor = cmd_floor, .next_seq = 1, .first_held = 1 } };
+	struct gmp_msg hello = { .type = GMP_HELLO, .hello = { .now_ms = hv->now_ms,
+		.clock_trusted = hv->clock_trusted, .cmd_floor = hv->cmd_floor,
+		.next_seq = hv->next_seq, .first_held = hv->first_held, .flags = hv->flags } };
 	uint8_t plain[GMP_HS_PLAIN_MAX], env[GM_MAX_PAYLOAD];
 	size_t off = 0;
 	int len;
@@ -44,6 +46,14 @@ int simmeter_hello(struct simmeter *m, int64_t cmd_floor, uint8_t *wire, size_t 
 	if (len < 0)
 		return -1;
 	return gm_frame_encode(&h, env, (size_t)len, wire, size);
+}
+
+int simmeter_hello(struct simmeter *m, int64_t cmd_floor, uint8_t *wire, size_t size)
+{
+	struct sim_hello hv = { .now_ms = 1790000000000LL, .clock_trusted = 1,
+				.cmd_floor = cmd_floor, .next_seq = 1, .first_held = 1 };
+
+	return simmeter_hello_with(m, &hv, wire, size);
 }
 
 void sim_reading(uint16_t id, int64_t seq, struct gmp_msg *out)

@@ -34,6 +34,14 @@ int simmeter_init(struct simmeter *m, uint16_t id, const struct gmp_keypair *kp,
 		  const uint8_t town_pk[GMP_KEY_LEN]);
 /* A HELLO (fresh random) with the given command floor; its wire length or -1. */
 int simmeter_hello(struct simmeter *m, int64_t cmd_floor, uint8_t *wire, size_t size);
+/* What a HELLO says about the meter (struct gmp_msg's hello fields). */
+struct sim_hello {
+	int64_t now_ms, clock_trusted, cmd_floor, next_seq, first_held, flags;
+};
+
+/* A HELLO (fresh random) saying what hv says; its wire length or -1. */
+int simmeter_hello_with(struct simmeter *m, const struct sim_hello *hv, uint8_t *wire,
+			size_t size);
 /* A reading as the tests define it: values are a function of (id, seq). */
 void sim_reading(uint16_t id, int64_t seq, struct gmp_msg *out);
 /* Seal msgs into one frame; returns its wire length or -1. */
