@@ -65,6 +65,10 @@ void townd_alloc_init(struct townd_alloc *a, const struct ta_cfg *cfg)
 	if (a->cfg.default_duration_s <= 0 || a->cfg.default_duration_s > a->cfg.max_duration_s)
 		a->cfg.default_duration_s = a->cfg.max_duration_s < 900 ? a->cfg.max_duration_s : 900;
 	a->fig.capacity_w = a->cfg.capacity_w;
+	/* nothing asked yet: the whole capacity could be lent; the first
+	 * decision (due at once) sets the figures from whatever is restored */
+	a->fig.surplus_w = a->cfg.capacity_w;
+	a->dirty = true;
 }
 
 void townd_alloc_free(struct townd_alloc *a)

@@ -201,6 +201,16 @@ static void pend(struct townd_core *c, struct townd_meter *m)
 	}
 }
 
+void townd_core_kick(struct townd_core *c, uint16_t id)
+{
+	struct townd_meter *m = c->meters[id];
+
+	if (!m || m->reply < 0 || !m->ses[m->reply].s.up)
+		return;
+	m->ack_pending = true;
+	pend(c, m);
+}
+
 /* Authentic work ahead: the batch's transaction. */
 static bool begin(struct townd_core *c)
 {
@@ -860,6 +870,22 @@ int townd_core_flush(struct townd_core *c, townd_send_fn send, void *ctx)
 		    (c->db.in_tx || now - c->stats_saved_at >= c->stats_every_s);
 	if (!c->n_pending && !c->db.in_tx && !stats_due)
 		return 0;
+	/* authentic work (or counters due): one transaction for all of it */
+	for (size_t i = 0; i < c->n_pending && !c->db.in_tx; i++) {
+		struct townd_meter *m = c->meters[c->pending[i]];
+
+		if (m && (m->changed || m->ack_pending))
+			stats_due = true;
+	}
+	if ((c->db.in_tx || stats_due) && !begin(c))
+		rc = -1;
+	/*
+	 * allocation first: a requesting meter's grant goes with the ack of
+	 * its request, and the other meters whose grants it changed get an
+	 * ack of their own (townd_core_kick(): they join the pending list)
+	 */
+	if (!rc && c->db.in_tx && townd_core_alloc_decide(c, now))
+		rc = -1;
 	if (c->n_pending) {
 		size_t n = 0;
 
@@ -870,21 +896,12 @@ int townd_core_flush(struct townd_core *c, townd_send_fn send, void *ctx)
 				n += m->ack_pending + (m->welcome_slot >= 0) + m->rehello_pending;
 		}
 		out = malloc((n ? n : 1) * sizeof(*out));
-		if (!out)
+		if (!out) {
+			if (c->db.in_tx)
+				tdb_rollback(&c->db);
 			return -1;
+		}
 	}
-	/* authentic work (or counters due): one transaction for all of it */
-	for (size_t i = 0; i < c->n_pending && !c->db.in_tx; i++) {
-		struct townd_meter *m = c->meters[c->pending[i]];
-
-		if (m && (m->changed || m->ack_pending))
-			stats_due = true;
-	}
-	if ((c->db.in_tx || stats_due) && !begin(c))
-		rc = -1;
-	/* allocation first: a requesting meter's grant goes with the ack of its request */
-	if (!rc && c->db.in_tx && townd_core_alloc_decide(c, now))
-		rc = -1;
 	for (size_t i = 0; i < c->n_pending; i++) {
 		struct townd_meter *m = c->meters[c->pending[i]];
 

@@ -131,6 +131,14 @@ enum townd_verdict {
 	TOWND_DUPLICATE = 2,
 };
 
+/*
+ * Commands queued outside the meter's own traffic (an allocation decision
+ * that changed its grant): an ack carrying them goes out at the next
+ * townd_core_flush() over the connection the meter last asked an ack on,
+ * if it holds a session; otherwise they wait for its next ack.
+ */
+void townd_core_kick(struct townd_core *c, uint16_t id);
+
 /* Callback for each sealed frame after the commit. */
 typedef void (*townd_send_fn)(void *ctx, uint64_t conn, const uint8_t *wire, size_t len);
 

@@ -65,10 +65,13 @@ int townd_core_alloc_decide(struct townd_core *c, int64_t now)
 	for (size_t i = 0; i < a->ndec; i++) {
 		const struct ta_decision *d = &a->dec[i];
 
-		if (d->send)
+		if (d->send) {
 			fprintf(stderr, "townd: allocation: meter %u: grant %" PRId64 " W until %"
 				PRId64 " (%s: %s)\n", d->meter, townd_alloc_absolute(a, d->new_w),
 				d->until, townd_alloc_reason_name(d->reason), d->text);
+			/* to the meter now, not with whatever it sends next */
+			townd_core_kick(c, d->meter);
+		}
 		else if (d->reason == TA_R_SUPPLY)
 			fprintf(stderr, "townd: allocation: %s\n", d->text);
 	}

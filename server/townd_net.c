@@ -579,8 +579,8 @@ static void townnet_log(void *ctx, int level, const char *msg)
 
 /*
  * The balance between the loans and the allocation, once a second: the
- * loans in force go into the allocation's pool (the next allocation tick
- * decides with them), and the allocation's last decision says what the
+ * loans in force go into the allocation's pool (decided at once), and the
+ * allocation's decision says what the
  * town needs from outside in total (what it borrows now plus its
  * shortfall, less any surplus) and what it could lend in total (its
  * surplus plus what it lends now, less what it borrows: borrowed power is
@@ -589,11 +589,19 @@ static void townnet_log(void *ctx, int level, const char *msg)
 static void townnet_balance(void *ctx, int64_t borrowed, int64_t lent, int64_t *need,
 			    int64_t *surplus)
 {
-	struct townd_alloc *a = &((struct townd_net *)ctx)->core->alloc;
+	struct townd_core *c = ((struct townd_net *)ctx)->core;
+	struct townd_alloc *a = &c->alloc;
 	int64_t sf, sp;
 
 	townd_alloc_set_borrowed(a, borrowed);
 	townd_alloc_set_lent(a, lent);
+	/*
+	 * The figures below are the last decision's: decide with these loans
+	 * first, or a loan just opened would still count as missing and be
+	 * asked for again. A failure is the loop's to act on (its own
+	 * allocation tick fails the same way and stops townd).
+	 */
+	(void)townd_core_alloc_tick(c);
 	sf = townd_alloc_shortfall(a);
 	sp = townd_alloc_surplus(a);
 	*need = borrowed + sf - sp > 0 ? borrowed + sf - sp : 0;

@@ -15,12 +15,16 @@
  *       and the id, for "townctl add"
  *   simfleet run --town ADDR:PORT --town-pk HEX --seed SEED --first ID
  *                --count N --hours H,H,... [--conns K] [--pace-ms MS]
- *                [--timeout S] [--alloc ID:W,ID:W,...] --record FILE
+ *                [--timeout S] [--alloc ID:W,ID:W,...] [--until-granted BASE_W]
+ *                --record FILE
  *       reading r (1-based) of every meter covers hour H_r (UTC s,
  *       interval 3600); reading r is made at r-1 paces after the start.
  *       A meter named in --alloc first sends an allocation request
  *       (request id 1, W watts: > 0 asked, < 0 offered, for an hour) as
  *       its record 1, at the start; its readings are then records 2...
+ *       With --until-granted, the fleet is done only when each of those
+ *       meters also holds the grant BASE_W + W (a town that borrows for
+ *       them may need longer than the readings).
  *       Progress on stdout every 500 ms:
  *         P ELAPSED_MS ACKED_RECORDS MADE_RECORDS CONNS_UP RECONNECTS
  *       then one line "D {json}" with the totals. FILE gets one line per
@@ -90,6 +94,7 @@ struct fleet {
 	int64_t hours[FLEET_HOURS_MAX];
 	int nhours;
 	int64_t pace_ms, timeout_s;
+	int64_t until_granted;	/* >= 0: done only when each request holds this + its watts */
 	const char *record;
 	struct fmeter *m;
 	struct fconn c[FLEET_CONNS_MAX];
@@ -374,6 +379,17 @@ static void meter_frame(struct fleet *f, int ci, const struct gm_hdr *h,
 		m->acked = g.welcome.upto;
 		m->next_send = m->acked + 1;
 		m->progress_at = now;
+		/*
+		 * As gmp_client does after a WELCOME: the first frame in the new
+		 * session asks for an ack even with nothing to send, so the town
+		 * knows the session is live (and may push commands in it).
+		 */
+		if (m->next_send > made_m(f, m, now)) {
+			uint8_t wire[GM_MAX_WIRE];
+
+			conn_send(f, m->conn, wire, simmeter_frame(&m->sm, NULL, 0, GM_FLAG_ACK_REQ,
+								   wire, sizeof(wire)));
+		}
 		return;
 	}
 	if (m->st != FM_UP)
@@ -475,6 +491,21 @@ static int write_record(const struct fleet *f)
 	return rc;
 }
 
+/*
+ * With --until-granted BASE, the fleet stays (its sessions up, commands
+ * answered) until every meter that asked holds BASE + its request: a town
+ * that must borrow for them may take longer than the readings' traffic.
+ */
+static bool all_granted(const struct fleet *f)
+{
+	if (f->until_granted < 0)
+		return true;
+	for (unsigned int i = 0; i < f->count; i++)
+		if (f->m[i].alloc_w > 0 && f->m[i].granted_w != f->until_granted + f->m[i].alloc_w)
+			return false;
+	return true;
+}
+
 static int run(struct fleet *f)
 {
 	int64_t next_report = 0, end;
@@ -519,7 +550,8 @@ static int run(struct fleet *f)
 					conn_read(f, (int)ci, now);
 		}
 		now = mono_ms();
-		done = made(f, now) == f->nhours && acked_total(f) == total(f, 0);
+		done = made(f, now) == f->nhours && acked_total(f) == total(f, 0) &&
+		       all_granted(f);
 		if (now >= next_report || done) {
 			printf("P %" PRId64 " %" PRId64 " %" PRId64 " %d %" PRIu64 "\n", now - f->t0,
 			       acked_total(f), total(f, now), up, f->reconnects);
@@ -607,7 +639,8 @@ static int usage(void)
 	fprintf(stderr, "usage: simfleet keys SEED FIRST COUNT\n"
 		"       simfleet run --town ADDR:PORT --town-pk HEX --seed SEED --first ID\n"
 		"                    --count N --hours H,H,... [--conns K] [--pace-ms MS]\n"
-		"                    [--timeout S] [--alloc ID:W,...] --record FILE\n");
+		"                    [--timeout S] [--alloc ID:W,...] [--until-granted BASE_W]\n"
+		"                    --record FILE\n");
 	return 2;
 }
 
@@ -630,6 +663,7 @@ int main(int argc, char **argv)
 	f->nconns = 4;
 	f->pace_ms = 500;
 	f->timeout_s = 120;
+	f->until_granted = -1;
 	for (int i = 2; i < argc; i += 2) {
 		const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		unsigned long long u;
@@ -658,6 +692,8 @@ int main(int argc, char **argv)
 			f->record = v;
 		else if (!strcmp(k, "--alloc"))
 			alloc = v;
+		else if (!strcmp(k, "--until-granted") && sscanf(v, "%llu", &u) == 1)
+			f->until_granted = (int64_t)u;
 		else
 			return usage();
 	}

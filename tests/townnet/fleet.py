@@ -31,8 +31,10 @@ class Fleet:
         out = sh([self.bin, "keys", str(self.seed), str(self.first), str(self.count)]).stdout
         return [(int(a), b) for a, b in (line.split() for line in out.splitlines())]
 
-    def start(self, hours, pace_ms, conns, timeout_s, alloc=None):
-        """alloc: {meter: watts} of the meters that ask (> 0) or offer (< 0)."""
+    def start(self, hours, pace_ms, conns, timeout_s, alloc=None, until_granted=None):
+        """alloc: {meter: watts} of the meters that ask (> 0) or offer (< 0);
+        until_granted: the base allocation W; the fleet then stays until each
+        meter that asked holds base + its request."""
         args = [self.bin, "run", "--town", f"{self.addr}:7700", "--town-pk", self.town.pubkey,
                 "--seed", str(self.seed), "--first", str(self.first), "--count", str(self.count),
                 "--conns", str(conns), "--hours", ",".join(str(h) for h in hours),
@@ -40,6 +42,8 @@ class Fleet:
                 "--record", self.record_path]
         if alloc:
             args += ["--alloc", ",".join(f"{m}:{w}" for m, w in sorted(alloc.items()))]
+            if until_granted is not None:
+                args += ["--until-granted", str(until_granted)]
         self.proc = subprocess.Popen(self.net.exec_args(self.host, args), stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         self.reader = threading.Thread(target=self._read, daemon=True)

@@ -237,8 +237,11 @@ class Scenario:
         self.nft_why = self.net.nft_available() if netem_why else None
         self.marks["traffic"] = time.monotonic()
         for f in self.fleets:
+            # with borrowing, town1's fleet stays until its meters hold all
+            # they asked (the loan may be cut by the faults and made again)
             f.start(hours, PACE_MS, CONNS, 90,
-                    upper.borrow_alloc(f.town) if self.alloc else None)
+                    upper.borrow_alloc(f.town) if self.alloc else None,
+                    upper.BASE_W if self.alloc and self.borrowing else None)
         self.dropped = 0
 
         def impair(on):

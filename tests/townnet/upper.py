@@ -286,13 +286,20 @@ def borrow_checks(sc, res, main):
             if len(rows) != 1 or rows[0][3] != want[tid] or rows[0][6] != power:
                 chain_ok = False
                 detail.append(f"town{tid}: {rows}")
-    granted = sum(sc.fleets[0].granted.get(m, 0) for m in BORROW_ASK)
+    # grants are absolute allocations: base + share
+    granted = sum(sc.fleets[0].granted.get(m, 0) - BASE_W for m in BORROW_ASK)
     asked = sum(BORROW_ASK.values())
+    # what is open is exactly what town1 lacks (a loan cut by the faults
+    # ends on every side and is replaced, never added to)
+    open_w = sum(r[6] for r in mine if r[4] == "open")
+    short = asked - BORROW_CAPACITY[1]
     res.check(f"a town {n - 1} hops away lends through {n - 2} intermediaries",
-              chain_ok and granted == asked,
-              f"town1 borrowed {sum(r[6] for r in mine)} W in {len(mine)} loans from "
-              f"town{far}, every segment on the chain agreeing; town1's meters granted "
-              f"{granted} of {asked} W" + ("; " + "; ".join(detail[:3]) if detail else ""))
+              chain_ok and granted == asked and open_w == short,
+              f"town1 borrows {open_w} W (lacks {short} W) in "
+              f"{sum(1 for r in mine if r[4] == 'open')} open loans from town{far} "
+              f"({len(mine)} in all), every segment on the chain agreeing; town1's meters "
+              f"granted base + {granted} of {asked} W"
+              + ("; " + "; ".join(detail[:3]) if detail else ""))
     # every loan: the same phase on every segment, and maind's reports agree
     bad = []
     keys = {(r[0], r[1]) for rows in seg.values() for r in rows if r[4] != "offered"}

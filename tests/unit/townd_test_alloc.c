@@ -167,6 +167,30 @@ static const char *check(const struct townd_alloc *a, int64_t now, char *buf, si
 	ASSERT_EQ(NULL, _w) TH_LOG("%s", _w); \
 } while (0)
 
+/*
+ * A town none of whose meters asked anything can lend its whole capacity
+ * (the borrowing code reads the surplus): before any request, and after
+ * the first decision. (The town network test found a lender with 20 kW
+ * that offered nothing: the figures were only set by a decision.)
+ */
+TEST(a_town_without_requests_has_its_capacity_as_surplus)
+{
+	struct townd_alloc a;
+	struct ta_cfg c = cfg_of(20000, 100);
+
+	townd_alloc_init(&a, &c);
+	EXPECT_EQ(20000, townd_alloc_surplus(&a));
+	EXPECT_EQ(0, townd_alloc_shortfall(&a));
+	EXPECT_TRUE(townd_alloc_due(&a, T0));
+	ASSERT_EQ(0, townd_alloc_decide(&a, T0));
+	EXPECT_EQ(20000, townd_alloc_surplus(&a));
+	EXPECT_FALSE(townd_alloc_due(&a, T0));
+	townd_alloc_set_lent(&a, 5000);
+	ASSERT_EQ(0, townd_alloc_decide(&a, T0));
+	EXPECT_EQ(15000, townd_alloc_surplus(&a));
+	townd_alloc_free(&a);
+}
+
 TEST(full_grants_when_the_pool_covers)
 {
 	struct townd_alloc a;
