@@ -6,7 +6,7 @@ TOWND_CORE := $(GMPROTO_SRCS) drivers/tty/gm_frame.c server/townd_config.c \
 	server/townd_alloc.c server/townd_alloc_db.c server/townd_core_alloc.c
 # borrowing between towns (Documentation/town-network.md)
 TOWND_LOANS := server/townd_loans.c server/townd_loans_db.c
-TOWND_TOWNNET := server/townd_townnet.c $(GMPSERVER_SRCS)
+TOWND_TOWNNET := server/townd_townnet.c $(GMPSERVER_SRCS) $(NET_SRCS)
 TOWND_NET := $(TOWND_LOANS) $(TOWND_TOWNNET) server/townd_net.c server/townd_peer.c server/townd_upstream.c \
 	server/townd_tier.c lib/proto/gmp_client.c lib/proto/outbox.c
 TOWND_CFLAGS := -Iserver

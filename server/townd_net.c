@@ -40,6 +40,7 @@
 #include "townd_peer.h"
 #include "townd_townnet.h"
 #include "townd_upstream.h"
+#include "sendq.h"
 
 #define OUT_MAX		(256 * 1024)	/* unsent bytes before a peer is dropped */
 #define READ_CHUNK	(64 * 1024)
@@ -226,19 +227,8 @@ static int conn_flush(struct townd_net *n, struct tconn *t)
 {
 	struct epoll_event ev = { .data.u64 = 0 };
 
-	while (t->out_len) {
-		ssize_t w = send(t->fd, t->out, t->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (w < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		memmove(t->out, t->out + w, t->out_len - (size_t)w);
-		t->out_len -= (size_t)w;
-	}
+	if (gm_sendq_drain(t->fd, t->out, &t->out_len))
+		return -1;
 	if (!!t->out_len == t->want_out)
 		return 0;
 	t->want_out = t->out_len != 0;

@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "townd_tier.h"
+#include "sendq.h"
 
 void townd_tier_defaults(struct townd_tier_config *cfg)
 {
@@ -58,19 +59,8 @@ static void watch(struct townd_tier *t, uint32_t ev)
 
 static int flush_out(struct townd_tier *t)
 {
-	while (t->out_len) {
-		ssize_t w = send(t->fd, t->out, t->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (w < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		memmove(t->out, t->out + w, t->out_len - (size_t)w);
-		t->out_len -= (size_t)w;
-	}
+	if (gm_sendq_drain(t->fd, t->out, &t->out_len))
+		return -1;
 	watch(t, EPOLLIN | (t->out_len ? EPOLLOUT : 0));
 	return 0;
 }

@@ -19,6 +19,7 @@
 
 #include "townd_loans_db.h"
 #include "townd_townnet.h"
+#include "sendq.h"
 
 #define READ_CHUNK	(64 * 1024)
 #define OUT_MAX		(256 * 1024)
@@ -261,17 +262,9 @@ static void conn_flush(struct townd_townnet *t, struct townd_townnet_conn *c)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 
-	while (c->out_len) {
-		ssize_t w = send(c->fd, c->out, c->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
-			conn_close(t, c);
-			return;
-		}
-		memmove(c->out, c->out + w, c->out_len - (size_t)w);
-		c->out_len -= (size_t)w;
+	if (gm_sendq_drain(c->fd, c->out, &c->out_len)) {
+		conn_close(t, c);
+		return;
 	}
 	if (t->epfd >= 0) {
 		ev.events |= c->out_len ? EPOLLOUT : 0;

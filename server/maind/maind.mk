@@ -4,7 +4,7 @@
 # no libpq.
 MAIND_CORE := $(GMPROTO_SRCS) $(GMPSERVER_SRCS) drivers/tty/gm_frame.c $(CONF_SRCS) \
 	server/maind/maind_config.c server/maind/maind_pg.c
-MAIND_NET := server/maind/maind_net.c
+MAIND_NET := server/maind/maind_net.c $(NET_SRCS)
 MAIND_CFLAGS := -Iserver/maind
 MAIND_PKGS := libsodium libcbor libpq
 

@@ -29,6 +29,7 @@
 #include "gmp_server.h"
 #include "maind_net.h"
 #include "maind_pg.h"
+#include "sendq.h"
 
 #define OUT_MAX		(1024 * 1024)	/* unsent bytes before a peer is dropped */
 #define READ_CHUNK	(64 * 1024)
@@ -114,19 +115,8 @@ static int conn_flush(struct maind_net *n, struct mconn *t)
 {
 	struct epoll_event ev;
 
-	while (t->out_len) {
-		ssize_t w = send(t->fd, t->out, t->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (w < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		memmove(t->out, t->out + w, t->out_len - (size_t)w);
-		t->out_len -= (size_t)w;
-	}
+	if (gm_sendq_drain(t->fd, t->out, &t->out_len))
+		return -1;
 	if (!!t->out_len == t->want_out)
 		return 0;
 	t->want_out = t->out_len != 0;

@@ -35,7 +35,7 @@ townd_test_hours_PKGS := $(TOWND_PKGS)
 # The tier client (issue 12): back-off, an exchange with a minimal main
 # server (tests/server/mainsim.c), the outbox's deferred sync.
 UNIT_TESTS += townd_test_tier
-townd_test_tier_SRCS := $(GMPROTO_SRCS) drivers/tty/gm_frame.c server/townd_tier.c \
+townd_test_tier_SRCS := $(GMPROTO_SRCS) drivers/tty/gm_frame.c server/townd_tier.c $(NET_SRCS) \
 	lib/proto/gmp_client.c lib/proto/outbox.c tests/server/mainsim.c tests/unit/townd_test_tier.c
 townd_test_tier_CFLAGS := -Iserver -Itests/server
 townd_test_tier_PKGS := libsodium libcbor sqlite3

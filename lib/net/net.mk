@@ -1,0 +1,4 @@
+# lib/net: socket plumbing the servers share. Use it as:
+#   myprog_SRCS += $(NET_SRCS)
+NET_SRCS := lib/net/sendq.c
+INCDIRS += lib/net
