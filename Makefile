@@ -154,8 +154,9 @@ sparse: kmod-tree
 # checkpatch of both kernels: 6.1's from linux-source-6.1, 6.12's from the
 # 6.12 cache; a file must be clean for both.
 checkpatch: ksft $(CACHE)/k612/.stamp
-	@scripts/checkpatch.sh 6.1 $(CACHE)/linux-source
-	@scripts/checkpatch.sh 6.12 $(CACHE)/k612/linux-source
+	@a=0; b=0; scripts/checkpatch.sh 6.1 $(CACHE)/linux-source || a=1; \
+		scripts/checkpatch.sh 6.12 $(CACHE)/k612/linux-source || b=1; \
+		[ $$a -eq 0 ] && [ $$b -eq 0 ]
 
 # --- userspace --------------------------------------------------------------
 # One rule per program: every source compiled in one go, header deps via -MMD.

@@ -52,6 +52,7 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: townctl [-c CONFIG] init-key | pubkey | add ID PUBKEY [NAME] |\n"
+		"       add-list FILE|- |\n"
 		"       provision ID [NAME] | revoke ID | replace ID PUBKEY |\n"
 		"       rotate-town-key [--finish [--force]] | show [ID] | commands [ID] |\n"
 		"       stats | status | price ID | schema | loans |\n"
@@ -144,6 +145,103 @@ static const char *cmd_state(sqlite3_stmt *st, int sent_col, int status_col)
 	case TDB_CMD_V1_ACKED: return "acknowledged (version-1 meter)";
 	default: return "refused (unknown reason)";
 	}
+}
+
+/*
+ * townctl add-list FILE ("-": standard input): one meter a line, "ID PUBKEY
+ * [NAME]" as for add ('#' comments and blank lines skipped), all in one
+ * transaction: every meter or none (a town enrolling a street of meters,
+ * or a test provisioning hundreds). A bad line names file and line.
+ */
+static int add_list(struct townd_db *db, const struct gmp_keypair *town, const char *path)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+	char line[512], err[256];
+	unsigned int n = 0, lineno = 0;
+	int rc = 0;
+
+	if (!f) {
+		fprintf(stderr, "townctl: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	if (tdb_begin(db)) {
+		fprintf(stderr, "townctl: %s\n", sqlite3_errmsg(db->db));
+		rc = 1;
+		goto out;
+	}
+	while (!rc && fgets(line, sizeof(line), f)) {
+		char *id_s, *pk_s, *name, *end, *save = NULL;
+		uint8_t pk[GMP_KEY_LEN];
+		struct gmp_lt probe;
+		unsigned long v;
+		unsigned int id;
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			fprintf(stderr, "townctl: %s:%u: line too long\n", path, lineno);
+			rc = 1;
+			break;
+		}
+		line[strcspn(line, "\r\n#")] = 0;
+		id_s = strtok_r(line, " \t", &save);
+		if (!id_s)
+			continue;
+		pk_s = strtok_r(NULL, " \t", &save);
+		name = strtok_r(NULL, "", &save);
+		if (name) {
+			name += strspn(name, " \t");
+			name[strcspn(name, "\t")] = 0;
+			for (size_t k = strlen(name); k && name[k - 1] == ' '; k--)
+				name[k - 1] = 0;
+			if (!*name)
+				name = NULL;
+		}
+		errno = 0;
+		v = strtoul(id_s, &end, 10);
+		if (errno || *end || v < 1 || v > 65534) {
+			fprintf(stderr, "townctl: %s:%u: '%s' is not a meter id (1..65534)\n", path,
+				lineno, id_s);
+			rc = 1;
+		} else if (id = (unsigned int)v, !pk_s || strlen(pk_s) != 2 * GMP_KEY_LEN ||
+			   gmp_hex_decode(pk_s, pk, GMP_KEY_LEN)) {
+			fprintf(stderr, "townctl: %s:%u: meter %u: the public key is not 64 hex "
+				"digits\n", path, lineno, id);
+			rc = 1;
+		} else {
+			int bad = gmp_lt_town(&probe, town, pk);
+
+			gmp_lt_wipe(&probe);
+			if (bad) {
+				fprintf(stderr, "townctl: %s:%u: meter %u: unusable public key\n",
+					path, lineno, id);
+				rc = 1;
+			} else if (tdb_add_meter(db, id, pk, name, (int64_t)time(NULL), err,
+						 sizeof(err))) {
+				fprintf(stderr, "townctl: %s:%u: %s\n", path, lineno, err);
+				rc = 1;
+			} else {
+				n++;
+			}
+		}
+	}
+	if (!rc && ferror(f)) {
+		fprintf(stderr, "townctl: %s: %s\n", path, strerror(errno));
+		rc = 1;
+	}
+	if (!rc && tdb_commit(db)) {
+		fprintf(stderr, "townctl: %s\n", sqlite3_errmsg(db->db));
+		rc = 1;
+	}
+	if (rc) {
+		tdb_rollback(db);
+		fprintf(stderr, "townctl: %s: nothing added\n", path);
+	} else {
+		printf("%u meters added\n", n);
+	}
+out:
+	if (f != stdin)
+		fclose(f);
+	return rc;
 }
 
 static int show(struct townd_db *d, unsigned int only)
@@ -464,7 +562,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "townctl: %s\n", err);
 		return 1;
 	}
-	if (!strcmp(cmd, "provision") || !strcmp(cmd, "add")) {
+	if (!strcmp(cmd, "add-list")) {
+		rc = a + 1 == argc ? add_list(&db, &town, argv[a]) : usage();
+	} else if (!strcmp(cmd, "provision") || !strcmp(cmd, "add")) {
 		int prov = cmd[0] == 'p';
 		const char *name;
 

@@ -48,10 +48,14 @@ stats_interval = 1
         return self.pubkey
 
     def provision(self, keys):
-        """keys: [(meter id, public key hex)], each added with townctl add
-        as an installer adds a meter that made its own key."""
-        for mid, pk in keys:
-            self.ctl("add", str(mid), pk, f"{self.host}-m{mid}")
+        """keys: [(meter id, public key hex)], the meters' own keys, added as
+        an installer enrols a street of meters: townctl add-list, one
+        transaction (1200 townctl add calls took 8-39 s)."""
+        path = os.path.join(self.dir, "meters.list")
+        with open(path, "w") as f:
+            for mid, pk in keys:
+                f.write(f"{mid} {pk} {self.host}-m{mid}\n")
+        self.ctl("add-list", path)
 
     def check_config(self):
         """townd --check on the current configuration: (ok, output)."""
