@@ -173,7 +173,12 @@ static void session(struct serve *v, const struct gmp_addr *a, const uint8_t *p,
 			sqlite3_exec(v->db, sql, NULL, NULL, NULL);
 		}
 	}
-	sqlite3_exec(v->db, "COMMIT", NULL, NULL, NULL);	/* stored before the ack */
+	/* stored before the ack: a commit that fails acknowledges nothing */
+	if (sqlite3_exec(v->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_exec(v->db, "ROLLBACK", NULL, NULL, NULL);
+		v->upto = q1(v->db, "SELECT COALESCE(MAX(seq), 0) FROM recs");
+		return;
+	}
 	if (!(a->flags & GM_FLAG_ACK_REQ))
 		return;
 	m = (struct gmp_msg){ .type = GMP_ACK, .ack = { .upto = v->upto } };
@@ -208,7 +213,14 @@ static void serve(struct mainsim *m)
 	struct gm_rx rx;
 	uint8_t buf[8192];
 
+	/*
+	 * WAL: the test reads the database (mainsim_q1) while this process
+	 * writes; in rollback-journal mode a reader made a COMMIT fail with
+	 * SQLITE_BUSY under load, and everything after it stayed uncommitted.
+	 */
 	if (sqlite3_open(m->db, &v.db) != SQLITE_OK ||
+	    sqlite3_busy_timeout(v.db, 5000) != SQLITE_OK ||
+	    sqlite3_exec(v.db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(v.db, "CREATE TABLE IF NOT EXISTS recs (seq INTEGER PRIMARY KEY, type, "
 			 "meter, hour, period, import_mwh, export_mwh, renew_mwh, readings, flags, "
 			 "rev); CREATE TABLE IF NOT EXISTS cmds (tseq INTEGER PRIMARY KEY, status);"
