@@ -41,6 +41,7 @@
 #include "townd_townnet.h"
 #include "townd_upstream.h"
 #include "sendq.h"
+#include "listen.h"
 
 #define OUT_MAX		(256 * 1024)	/* unsent bytes before a peer is dropped */
 #define READ_CHUNK	(64 * 1024)
@@ -703,26 +704,6 @@ int townd_fd_limit(const struct townd_config *cfg, unsigned int n_listen, uint32
 	return -1;
 }
 
-static int open_listener(const struct sockaddr_storage *ss, socklen_t len, char *err,
-			 size_t errlen)
-{
-	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
-	if (ss->ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){ 1 }, sizeof(int));
-	if (bind(fd, (const struct sockaddr *)ss, len) || listen(fd, 1024)) {
-		snprintf(err, errlen, "listen: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void net_free(struct townd_net *n)
 {
 	for (uint32_t i = 0; i < n->cap; i++)
@@ -841,7 +822,7 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 	for (int i = 0; i < n_fds; i++)
 		n.lfd[n.n_lfd++] = listen_fds[i];
 	for (unsigned int i = 0; i < cfg->n_listen; i++) {
-		int fd = open_listener(&cfg->listen[i], cfg->listen_len[i], err, errlen);
+		int fd = gm_listen(&cfg->listen[i], cfg->listen_len[i], 1024, err, errlen);
 
 		if (fd < 0)
 			goto out;

@@ -20,6 +20,7 @@
 #include "townd_loans_db.h"
 #include "townd_townnet.h"
 #include "sendq.h"
+#include "listen.h"
 
 #define READ_CHUNK	(64 * 1024)
 #define OUT_MAX		(256 * 1024)
@@ -420,24 +421,6 @@ static void on_tier_log(void *ctx, int level, const char *msg)
 
 /* ---- set-up ------------------------------------------------------------------------------ */
 
-static int open_listener(const struct sockaddr_storage *ss, socklen_t len, char *err,
-			 size_t errlen)
-{
-	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	if (fd < 0) {
-		snprintf(err, errlen, "[town_network] listen: socket: %s", strerror(errno));
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
-	if (bind(fd, (const struct sockaddr *)ss, len) || listen(fd, 64)) {
-		snprintf(err, errlen, "[town_network] listen: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 int townd_townnet_init(struct townd_townnet *t, const struct townd_config *cfg,
 		       struct townd_db *db, const struct gmp_keypair *town_key,
 		       const struct townd_townnet_hooks *h, int listen_fd, char *err,
@@ -495,9 +478,13 @@ int townd_townnet_init(struct townd_townnet *t, const struct townd_config *cfg,
 	}
 	t->srv_open = true;
 	if (t->lfd < 0 && cfg->tn.listen_len) {
-		t->lfd = open_listener(&cfg->tn.listen, cfg->tn.listen_len, err, errlen);
-		if (t->lfd < 0)
+		char why[200];
+
+		t->lfd = gm_listen(&cfg->tn.listen, cfg->tn.listen_len, 64, why, sizeof(why));
+		if (t->lfd < 0) {
+			snprintf(err, errlen, "[town_network] listen: %s", why);
 			goto fail;
+		}
 	}
 	for (int i = 0; i < t->n; i++) {
 		const struct townd_neighbour_config *nb = &cfg->tn.nb[i];

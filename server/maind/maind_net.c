@@ -30,6 +30,7 @@
 #include "maind_net.h"
 #include "maind_pg.h"
 #include "sendq.h"
+#include "listen.h"
 
 #define OUT_MAX		(1024 * 1024)	/* unsent bytes before a peer is dropped */
 #define READ_CHUNK	(64 * 1024)
@@ -258,24 +259,6 @@ static int tick(struct maind_net *n)
 	return 0;
 }
 
-static int open_listener(const struct sockaddr_storage *ss, socklen_t len, char *err,
-			 size_t errlen)
-{
-	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
-	if (bind(fd, (const struct sockaddr *)ss, len) || listen(fd, 128)) {
-		snprintf(err, errlen, "listen: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void net_free(struct maind_net *n)
 {
 	for (uint32_t i = 0; i < n->cap; i++)
@@ -334,7 +317,7 @@ int maind_run(const struct maind_config *cfg, const int *listen_fds, int n_fds, 
 	for (int i = 0; i < n_fds; i++)
 		n.lfd[n.n_lfd++] = listen_fds[i];
 	for (unsigned int i = 0; i < cfg->n_listen; i++) {
-		int fd = open_listener(&cfg->listen[i], cfg->listen_len[i], err, errlen);
+		int fd = gm_listen(&cfg->listen[i], cfg->listen_len[i], 128, err, errlen);
 
 		if (fd < 0)
 			goto out;
