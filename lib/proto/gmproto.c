@@ -19,11 +19,12 @@
  * consumption values: a 4-byte argument (8 if the value does not fit), or
  * always an 8-byte one. Decoders accept any width for every integer.
  */
-enum fkind { FK_INT, FK_INT4, FK_INT8, FK_BYTES };
+enum fkind { FK_INT, FK_INT4, FK_INT8, FK_BYTES, FK_BLOB };
 
 struct gmp_field {
 	unsigned short off;	/* offset in struct gmp_msg */
-	unsigned char kind;	/* enum fkind; FK_BYTES: GMP_KEY_LEN bytes */
+	unsigned char kind;	/* enum fkind; FK_BYTES: GMP_KEY_LEN bytes; FK_BLOB: an
+				 * int64_t length (min..max) followed by its bytes */
 	int64_t min, max;
 };
 
@@ -32,13 +33,14 @@ struct gmp_schema {
 	const char *name;
 	int cls;		/* enum gmp_class */
 	unsigned int n;		/* fields after the type */
-	struct gmp_field f[10];
+	struct gmp_field f[12];
 };
 
 #define F(member, lo, hi) { offsetof(struct gmp_msg, member), FK_INT, (lo), (hi) }
 #define F4(member, lo, hi) { offsetof(struct gmp_msg, member), FK_INT4, (lo), (hi) }
 #define F8(member, lo, hi) { offsetof(struct gmp_msg, member), FK_INT8, (lo), (hi) }
 #define FB(member) { offsetof(struct gmp_msg, member), FK_BYTES, 0, 0 }
+#define FBL(member, lo, hi) { offsetof(struct gmp_msg, member), FK_BLOB, (lo), (hi) }
 #define SEQ_MAX		INT64_MAX
 #define T_MAX		((int64_t)1 << 40)	/* UTC seconds: year 36812 */
 #define MWH_MAX		((int64_t)1 << 53)
@@ -123,6 +125,29 @@ static const struct gmp_schema schemas[] = {
 		F(tariff.tseq, 1, SEQ_MAX), F(tariff.effective, 0, T_MAX) } },
 	{ GMP_SUPPLY, "supply", GMP_CLASS_DOWN, 2, {
 		F(supply.tseq, 1, SEQ_MAX), F4(supply.capacity_w, 0, POW_MAX) } },
+	{ GMP_SIGNED, "signed", GMP_CLASS_DOWN, 2, {
+		F(signed_cmd.tseq, 1, SEQ_MAX), FBL(signed_cmd.len, 1, GMP_BLOB_MAX) } },
+	{ GMP_TOWN_SUMMARY, "town-summary", GMP_CLASS_DOWN, 12, {
+		F(summary.tseq, 1, SEQ_MAX), F(summary.month, 190001, 999912),
+		F(summary.meters, 0, UINT16_MAX), F4(summary.import_wh, 0, MWH_MAX),
+		F4(summary.export_wh, 0, MWH_MAX), F4(summary.renew_wh, 0, MWH_MAX),
+		F4(summary.lent_wh, 0, MWH_MAX), F4(summary.borrowed_wh, 0, MWH_MAX),
+		F(summary.admin_hours, 0, 744), F(summary.alarms, 0, SEQ_MAX),
+		F(summary.estimated_hours, 0, SEQ_MAX), F4(summary.billed_minor, 0, MWH_MAX) } },
+	{ GMP_CMD_REPORT, "cmd-report", GMP_CLASS_TIER_UP, 6, {
+		F(cmd_report.seq, 1, SEQ_MAX), F(cmd_report.time, 0, T_MAX),
+		F(cmd_report.cmd_id, 1, SEQ_MAX), F(cmd_report.meter, 0, UINT16_MAX),
+		F(cmd_report.state, GMP_CS_DELIVERED, GMP_CS_EXPIRED),
+		F(cmd_report.status, 0, GMP_CMD_STATUS_MAX) } },
+	{ GMP_METER_ALARM, "meter-alarm", GMP_CLASS_TIER_UP, 6, {
+		F(meter_alarm.seq, 1, SEQ_MAX), F(meter_alarm.time, 0, T_MAX),
+		F(meter_alarm.meter, 1, UINT16_MAX), F(meter_alarm.code, 0, 255),
+		F(meter_alarm.active, 0, 1), F4(meter_alarm.value, INT64_MIN, INT64_MAX) } },
+	{ GMP_SECURITY, "security", GMP_CLASS_TIER_UP, 7, {
+		F(security.seq, 1, SEQ_MAX), F(security.time, 0, T_MAX),
+		F(security.interval_s, 1, 86400), F(security.meter, 0, UINT16_MAX),
+		F(security.addr, 0, UINT32_MAX), F(security.kind, GMP_SEC_AUTH_FAIL, 255),
+		F(security.count, 1, SEQ_MAX) } },
 	{ GMP_TOWN_KEY, "town-key", GMP_CLASS_DOWN, 2, {
 		F(town_key.tseq, 1, SEQ_MAX), FB(town_key.pk) } },
 	{ GMP_HELLO, "hello", GMP_CLASS_HELLO, 7, {
@@ -148,6 +173,7 @@ static const struct gmp_field type_field = { 0, FK_INT, 0, GMP_TYPE_MAX };
 #undef F4
 #undef F8
 #undef FB
+#undef FBL
 
 static const struct gmp_schema *schema_of(int type)
 {
@@ -197,6 +223,9 @@ bool gmp_is_record(int type)
 	case GMP_LOAN_ACCEPT:
 	case GMP_LOAN_HOLD:
 	case GMP_LOAN_RETURN:
+	case GMP_CMD_REPORT:
+	case GMP_METER_ALARM:
+	case GMP_SECURITY:
 		return true;
 	default:
 		return false;
@@ -221,21 +250,29 @@ _Static_assert(offsetof(struct gmp_msg, hour.seq) == offsetof(struct gmp_msg, re
 	       offsetof(struct gmp_msg, town_hour.seq) == offsetof(struct gmp_msg, reading.seq) &&
 	       offsetof(struct gmp_msg, loan.seq) == offsetof(struct gmp_msg, reading.seq) &&
 	       offsetof(struct gmp_msg, loan_ask.seq) == offsetof(struct gmp_msg, reading.seq) &&
-	       offsetof(struct gmp_msg, loan_ref.seq) == offsetof(struct gmp_msg, reading.seq),
+	       offsetof(struct gmp_msg, loan_ref.seq) == offsetof(struct gmp_msg, reading.seq) &&
+	       offsetof(struct gmp_msg, cmd_report.seq) == offsetof(struct gmp_msg, reading.seq) &&
+	       offsetof(struct gmp_msg, meter_alarm.seq) == offsetof(struct gmp_msg, reading.seq) &&
+	       offsetof(struct gmp_msg, security.seq) == offsetof(struct gmp_msg, reading.seq),
 	       "every record's seq is its first field");
 _Static_assert(offsetof(struct gmp_msg, tariff.tseq) == offsetof(struct gmp_msg, grant.tseq) &&
 	       offsetof(struct gmp_msg, town_key.tseq) == offsetof(struct gmp_msg, grant.tseq) &&
 	       offsetof(struct gmp_msg, supply.tseq) == offsetof(struct gmp_msg, grant.tseq) &&
 	       offsetof(struct gmp_msg, loan_offer.tseq) == offsetof(struct gmp_msg, grant.tseq) &&
-	       offsetof(struct gmp_msg, loan_down.tseq) == offsetof(struct gmp_msg, grant.tseq),
+	       offsetof(struct gmp_msg, loan_down.tseq) == offsetof(struct gmp_msg, grant.tseq) &&
+	       offsetof(struct gmp_msg, signed_cmd.tseq) == offsetof(struct gmp_msg, grant.tseq) &&
+	       offsetof(struct gmp_msg, summary.tseq) == offsetof(struct gmp_msg, grant.tseq),
 	       "every command's tseq is its first field");
+_Static_assert(offsetof(struct gmp_msg, signed_cmd.blob) ==
+	       offsetof(struct gmp_msg, signed_cmd.len) + sizeof(int64_t),
+	       "FK_BLOB: the bytes follow their length");
 
 /* Every command has its tseq as its first field. */
 static bool is_command(int type)
 {
 	return type == GMP_GRANT || type == GMP_TARIFF || type == GMP_TOWN_KEY ||
 	       type == GMP_SUPPLY || type == GMP_LOAN_OFFER || type == GMP_LOAN_CONFIRM ||
-	       type == GMP_LOAN_END;
+	       type == GMP_LOAN_END || type == GMP_SIGNED || type == GMP_TOWN_SUMMARY;
 }
 
 int64_t gmp_cmd_tseq(const struct gmp_msg *m)
@@ -334,11 +371,30 @@ static int put_head(size_t (*fn)(size_t, unsigned char *, size_t), size_t v,
 	return 0;
 }
 
+static int put_blob(const struct gmp_msg *m, const struct gmp_field *f, uint8_t *buf,
+		    size_t size, size_t *pos)
+{
+	int64_t len = field_get(m, f);
+	const uint8_t *b = (const uint8_t *)m + f->off + sizeof(int64_t);
+	size_t n;
+
+	if (len < f->min || len > f->max)
+		return -GMP_E_RANGE;
+	n = cbor_encode_bytestring_start((size_t)len, buf + *pos, size - *pos);
+	if (!n || size - *pos - n < (size_t)len)
+		return -GMP_E_SPACE;
+	memcpy(buf + *pos + n, b, (size_t)len);
+	*pos += n + (size_t)len;
+	return 0;
+}
+
 static int put_field(const struct gmp_msg *m, const struct gmp_field *f, uint8_t *buf,
 		     size_t size, size_t *pos)
 {
 	if (f->kind == FK_BYTES)
 		return put_bytes((const uint8_t *)m + f->off, buf, size, pos);
+	if (f->kind == FK_BLOB)
+		return put_blob(m, f, buf, size, pos);
 	return put_int(field_get(m, f), f, buf, size, pos);
 }
 
@@ -440,7 +496,7 @@ static void t_bytes(void *c, cbor_data d, size_t n)
 
 	t->kind = TOK_BYTES;
 	t->data = d;
-	t->v = n > 64 ? 65 : (int64_t)n;
+	t->v = n > GMP_BLOB_MAX ? GMP_BLOB_MAX + 1 : (int64_t)n;
 }
 
 static void t_bad0(void *c) { ((struct tok *)c)->kind = TOK_BAD; }
@@ -498,10 +554,17 @@ static int get_field(const uint8_t *buf, size_t len, size_t *pos, const struct g
 {
 	struct tok t;
 
-	if (f->kind != FK_BYTES)
+	if (f->kind != FK_BYTES && f->kind != FK_BLOB)
 		return get_int(buf, len, pos, f, field_ptr(m, f));
 	if (next_tok(buf, len, pos, &t) != TOK_BYTES)
 		return -GMP_E_MALFORMED;
+	if (f->kind == FK_BLOB) {
+		if (t.v < f->min || t.v > f->max)
+			return -GMP_E_RANGE;
+		*field_ptr(m, f) = t.v;
+		memcpy((uint8_t *)m + f->off + sizeof(int64_t), t.data, (size_t)t.v);
+		return 0;
+	}
 	if (t.v != GMP_KEY_LEN)
 		return -GMP_E_RANGE;
 	memcpy((uint8_t *)m + f->off, t.data, GMP_KEY_LEN);

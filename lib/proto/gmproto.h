@@ -47,10 +47,11 @@
 	((GMP_PAYLOAD_MAX - GMP_HS_OVERHEAD) / GMP_PAD_QUANTUM * GMP_PAD_QUANTUM)
 
 /*
- * Message types. Records (1..5, 8..15) carry the sender's record sequence and
- * are stored exactly once; 6, 7 are meter -> town control; 16..23 go down
- * (the ack and commands) in session frames; 32..34 the handshake, in
- * handshake envelopes only.
+ * Message types. Records (1..5, 8..15, 40..42) carry the sender's record
+ * sequence and are stored exactly once; 6, 7 are meter -> town control;
+ * 16..25 go down (the ack and commands) in session frames; 32..34 the
+ * handshake, in handshake envelopes only; 40..42 are a town's reports to the
+ * main server.
  */
 enum gmp_type {
 	GMP_READING	= 1,	/* interval reading (load-profile entry) */
@@ -78,9 +79,15 @@ enum gmp_type {
 	GMP_LOAN_OFFER	= 21,	/* command: a reserved offer (or none: power 0, last) */
 	GMP_LOAN_CONFIRM = 22,	/* command: the loan is open (and keepalive) */
 	GMP_LOAN_END	= 23,	/* command: the lender's side ended the loan */
+	GMP_SIGNED	= 24,	/* command: an operator-signed command (lib/sign/gmcmd.h),
+				 * main -> town and town -> meter, verified by its target */
+	GMP_TOWN_SUMMARY = 25,	/* main -> town command: the town's monthly summary */
 	GMP_HELLO	= 32,	/* meter: start a session */
 	GMP_WELCOME	= 33,	/* town: the session, and the town's view of the meter */
 	GMP_REHELLO	= 34,	/* town: I hold no session of yours */
+	GMP_CMD_REPORT	= 40,	/* town -> main: where a signed command stands */
+	GMP_METER_ALARM	= 41,	/* town -> main: a meter's alarm, raised or cleared */
+	GMP_SECURITY	= 42,	/* town -> main: authentication failures and replays seen */
 	GMP_TYPE_MAX	= 63,
 };
 
@@ -119,6 +126,22 @@ enum gmp_class {
 #define GMP_AF_PRIO_CRITICAL	2	/* medical equipment, life support */
 #define GMP_AF_PRIO_DEFERRABLE	3	/* can wait: EV charging, storage heaters */
 
+/* GMP_CMD_REPORT states: where a signed command stands. */
+enum gmp_cmd_state {
+	GMP_CS_DELIVERED	= 1,	/* queued at the town for its meter */
+	GMP_CS_EXECUTED		= 2,	/* the target verified and carried it out */
+	GMP_CS_REFUSED		= 3,	/* the town or the target refused it (status: why) */
+	GMP_CS_EXPIRED		= 4,	/* its expiry passed before it reached the target */
+};
+
+/* GMP_SECURITY kinds. */
+enum gmp_sec_kind {
+	GMP_SEC_AUTH_FAIL	= 1,	/* frames whose tag did not verify */
+	GMP_SEC_REPLAY		= 2,	/* counters replayed, HELLOs seen before */
+	GMP_SEC_UNKNOWN		= 3,	/* frames from an address no meter has */
+	GMP_SEC_CMD_REFUSED	= 4,	/* signed commands refused (forged, replayed...) */
+};
+
 /* GMP_LOAN states. */
 enum gmp_loan_state {
 	GMP_LOAN_OPEN		= 0,	/* lent, running */
@@ -140,6 +163,15 @@ enum gmp_cmd_status {
 	GMP_CMD_EXPIRED		= 3,	/* a grant whose end has passed */
 	GMP_CMD_INVALID		= 4,	/* malformed or unknown command */
 	GMP_CMD_STORAGE		= 5,	/* could not persist: the town resends */
+	/* a signed command (GMP_SIGNED) refused by the one it targets */
+	GMP_CMD_BAD_SIG		= 6,	/* a signature does not verify */
+	GMP_CMD_UNKNOWN_KEY	= 7,	/* signed by a key not provisioned here */
+	GMP_CMD_REPLAY		= 8,	/* this command id was handled before */
+	GMP_CMD_NEED_TWO	= 9,	/* needs two operators' signatures */
+	GMP_CMD_WRONG_TARGET	= 10,	/* addressed to another meter or town */
+	GMP_CMD_RATE		= 11,	/* over the disconnect limit per hour */
+	GMP_CMD_NOT_YET		= 12,	/* issued in the future, or lives too long */
+	GMP_CMD_REFUSED		= 13,	/* the target cannot do it now (e.g. no relay) */
 	GMP_CMD_STATUS_MAX	= 255,
 };
 
@@ -147,6 +179,8 @@ enum gmp_cmd_status {
 #define GMP_REHELLO_NO_SESSION	1	/* unknown session id (e.g. townd restarted) */
 
 #define GMP_TARIFF_MAX		12
+/* Largest byte string of variable length (GMP_SIGNED's command). */
+#define GMP_BLOB_MAX		256
 /* Town ids of a GMP_LOAN_ASK path, big-endian u16 each, unused ones 0. */
 #define GMP_LOAN_PATH_MAX	(GMP_KEY_LEN / 2)
 /* GMP_LOAN_OFFER flags. */
@@ -278,6 +312,44 @@ struct gmp_msg {
 			int64_t tseq;
 			int64_t capacity_w;	/* grid capacity of the town, >= 0 */
 		} supply;
+		struct {	/* GMP_SIGNED */
+			int64_t tseq;
+			int64_t len;			/* 1..GMP_BLOB_MAX */
+			uint8_t blob[GMP_BLOB_MAX];	/* gmc_encode()'s bytes */
+		} signed_cmd;
+		struct {	/* GMP_TOWN_SUMMARY: one month of the town, as the main server has it */
+			int64_t tseq;
+			int64_t month;			/* YYYYMM, local months of the town */
+			int64_t meters;			/* meters billed */
+			int64_t import_wh, export_wh, renew_wh;	/* fixed width */
+			int64_t lent_wh, borrowed_wh;	/* loans to and from other towns */
+			int64_t admin_hours;		/* hours built in administrative mode */
+			int64_t alarms;			/* alarms raised in the month */
+			int64_t estimated_hours;	/* meter-hours the main server estimated */
+			int64_t billed_minor;		/* sum of the month's bills, minor units */
+		} summary;
+		struct {	/* GMP_CMD_REPORT */
+			int64_t seq, time;
+			int64_t cmd_id;			/* gmc_cmd.id */
+			int64_t meter;			/* 0: the town itself */
+			int64_t state;			/* enum gmp_cmd_state */
+			int64_t status;			/* enum gmp_cmd_status */
+		} cmd_report;
+		struct {	/* GMP_METER_ALARM */
+			int64_t seq, time;		/* time: the meter's */
+			int64_t meter;
+			int64_t code;			/* enum meter_alarm */
+			int64_t active;
+			int64_t value;
+		} meter_alarm;
+		struct {	/* GMP_SECURITY: counts over [time - interval_s, time) */
+			int64_t seq, time;
+			int64_t interval_s;
+			int64_t meter;			/* the meter it claimed to be, 0 none */
+			int64_t addr;			/* IPv4 of the peer (host order), 0 unknown */
+			int64_t kind;			/* enum gmp_sec_kind */
+			int64_t count;
+		} security;
 		struct {	/* GMP_TOWN_KEY */
 			int64_t tseq;
 			uint8_t pk[GMP_KEY_LEN];	/* the town server's next public key */
@@ -333,7 +405,7 @@ int64_t gmp_msg_seq(const struct gmp_msg *m);
 /* Set the record sequence of a record message; -GMP_E_TYPE for others. */
 int gmp_msg_set_seq(struct gmp_msg *m, int64_t seq);
 /* The tseq of a command (GMP_GRANT, GMP_TARIFF, GMP_TOWN_KEY, GMP_SUPPLY,
- * GMP_LOAN_OFFER/CONFIRM/END), or 0. */
+ * GMP_LOAN_OFFER/CONFIRM/END, GMP_SIGNED, GMP_TOWN_SUMMARY), or 0. */
 int64_t gmp_cmd_tseq(const struct gmp_msg *m);
 /* Set the tseq of a command; -GMP_E_TYPE for other messages. */
 int gmp_cmd_set_tseq(struct gmp_msg *m, int64_t tseq);

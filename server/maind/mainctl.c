@@ -15,6 +15,7 @@
 
 #include "gmproto.h"
 #include "maind_config.h"
+#include "mainctl_parts.h"
 #include "maind_pg.h"
 #include "parse.h"
 
@@ -29,6 +30,10 @@ static void usage(void)
 		"  hours TOWN [METER]           hours received (the newest 200)\n"
 		"  supply TOWN WATTS            queue a grid capacity command for a town\n"
 		"  loans                        loans between towns as reported\n");
+	mctl_bill_usage();
+	mctl_notice_usage();
+	mctl_cmd_usage();
+	mctl_alert_usage();
 }
 
 static PGconn *connect_or_die(const char *conninfo)
@@ -241,6 +246,17 @@ int main(int argc, char **argv)
 			  "'expired' ELSE 'cancelled' END AS state FROM loans ORDER BY lender, "
 			  "loan_id, town", 0, NULL));
 	} else {
+		const struct mainctl_ctx x = { conninfo, standby ? standby : conninfo, &cfg };
+		int (*const parts[])(const struct mainctl_ctx *, const char *, int, char **) = {
+			mctl_bill, mctl_notice, mctl_cmd, mctl_alert,
+		};
+
+		for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++) {
+			int rc = parts[k](&x, cmd, argc - i, argv + i);
+
+			if (rc != -2)
+				return rc;
+		}
 		usage();
 		return 2;
 	}

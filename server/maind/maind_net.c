@@ -256,6 +256,12 @@ static int tick(struct maind_net *n)
 			return -1;
 		n->partitions_at = rs;
 	}
+	/* the parts' periodic work (each keeps its own pace in n->pg): a
+	 * failure is logged and retried at the next tick, ingest goes on */
+	if (mbill_tick(&n->pg, rs))
+		fprintf(stderr, "maind: billing: %s\n", n->pg.err);
+	if (mdet_tick(&n->pg, rs))
+		fprintf(stderr, "maind: detection: %s\n", n->pg.err);
 	return 0;
 }
 
@@ -363,6 +369,10 @@ int maind_run(const struct maind_config *cfg, const int *listen_fds, int n_fds, 
 			} else if (tok == TOK_TIMER) {
 				uint64_t x;
 
+				/* the ticks run outside any batch: close the open one */
+				if (gmps_flush(&n.srv, real_ms()))
+					goto db_failed;
+				batch0 = n.srv.st.frames;
 				if (read(n.tfd, &x, sizeof(x)) > 0 && tick(&n)) {
 					snprintf(err, errlen, "PostgreSQL: %s", n.pg.err);
 					goto out;

@@ -46,13 +46,55 @@ static const char *const schema_sql[] = {
 	" borrower integer NOT NULL, power_w bigint NOT NULL, until timestamptz NOT NULL,"
 	" state smallint NOT NULL, at timestamptz NOT NULL, seq bigint NOT NULL,"
 	" PRIMARY KEY (town, lender, loan_id))",
-	/* commands to towns (GMP_SUPPLY) */
+	/* commands to towns: GMP_SUPPLY (capacity_w), GMP_SIGNED (blob: the
+	 * operators' signed bytes), GMP_TOWN_SUMMARY (args: its fields after tseq) */
 	"CREATE TABLE IF NOT EXISTS commands ("
 	" town integer NOT NULL REFERENCES towns(id), tseq bigint NOT NULL,"
 	" type smallint NOT NULL, capacity_w bigint,"
 	" created timestamptz NOT NULL DEFAULT now(), sent timestamptz,"
 	" status smallint, result_at timestamptz,"		/* NULL: no result yet */
 	" PRIMARY KEY (town, tseq))",
+	"ALTER TABLE commands ADD COLUMN IF NOT EXISTS blob bytea",
+	"ALTER TABLE commands ADD COLUMN IF NOT EXISTS args bigint[]",
+	/* customers: who is billed for a meter and how they are told (issue 13) */
+	"CREATE TABLE IF NOT EXISTS customers ("
+	" id serial PRIMARY KEY, town integer NOT NULL, meter integer NOT NULL,"
+	" name text NOT NULL, address text NOT NULL DEFAULT '',"	/* postal, lines by \n */
+	" medium text NOT NULL DEFAULT 'post' CHECK (medium IN ('email', 'sms', 'post')),"
+	" email text, phone text,"
+	" tariff text NOT NULL DEFAULT 'standard',"	/* tariff plan (billing) */
+	" since timestamptz NOT NULL DEFAULT '2000-01-01 00:00:00+00',"
+	" until timestamptz,"				/* NULL: still the customer */
+	" UNIQUE (town, meter, since))",
+	/* operators: who may sign commands, their public keys, how alerts reach them */
+	"CREATE TABLE IF NOT EXISTS operators ("
+	" id serial PRIMARY KEY, name text NOT NULL UNIQUE,"
+	" pk bytea NOT NULL UNIQUE CHECK (length(pk) = 32), email text, phone text,"
+	" revoked boolean NOT NULL DEFAULT false, created timestamptz NOT NULL DEFAULT now())",
+	/* notices to customers (customer) or operators (operator), delivered by
+	 * maind-notify through the customer's medium (e-mail to operators) */
+	"CREATE TABLE IF NOT EXISTS notices ("
+	" id bigserial PRIMARY KEY, customer integer REFERENCES customers(id),"
+	" operator integer REFERENCES operators(id),"
+	" kind text NOT NULL,"		/* bill, route, trip, lockout, tamper, alert, ... */
+	" ref bigint,"			/* the bill or alert it is about */
+	" subject text NOT NULL, body text NOT NULL,"
+	" created timestamptz NOT NULL DEFAULT now(),"
+	" medium text,"			/* set when delivered: email, sms, post */
+	" state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'delivered', 'failed')),"
+	" attempts integer NOT NULL DEFAULT 0, next_try timestamptz NOT NULL DEFAULT now(),"
+	" last_error text, delivered_at timestamptz,"
+	" CHECK ((customer IS NULL) <> (operator IS NULL)))",
+	/* alerts raised by detection (maind's rules), with their evidence */
+	"CREATE TABLE IF NOT EXISTS alerts ("
+	" id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(),"
+	" rule text NOT NULL, town integer, meter integer,"
+	" severity text NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),"
+	" summary text NOT NULL, evidence text NOT NULL,"	/* evidence: JSON */
+	" key text NOT NULL,"		/* one open alert per key (rule:town:meter:...) */
+	" state text NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'closed')),"
+	" closed_at timestamptz)",
+	"CREATE UNIQUE INDEX IF NOT EXISTS alerts_open ON alerts (key) WHERE state = 'open'",
 	/* the (town, seq) ranges each commit stored: exactly once, auditable */
 	"CREATE TABLE IF NOT EXISTS received ("
 	" town integer NOT NULL, first_seq bigint NOT NULL, last_seq bigint NOT NULL,"
@@ -79,7 +121,7 @@ static void seterr(struct maind_pg *p, const char *what, const PGresult *r)
 }
 
 /* A statement with text parameters; 0 or -1. */
-static int execv_(struct maind_pg *p, const char *sql, int n, const char *const *v)
+int mpg_exec(struct maind_pg *p, const char *sql, int n, const char *const *v)
 {
 	PGresult *r = PQexecParams(p->c, sql, n, NULL, v, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(r);
@@ -91,13 +133,15 @@ static int execv_(struct maind_pg *p, const char *sql, int n, const char *const 
 	return rc;
 }
 
+#define execv_ mpg_exec
+
 static int exec0(struct maind_pg *p, const char *sql)
 {
 	return execv_(p, sql, 0, NULL);
 }
 
 /* A query returning rows; NULL (err set) on failure. */
-static PGresult *query(struct maind_pg *p, const char *sql, int n, const char *const *v)
+PGresult *mpg_query(struct maind_pg *p, const char *sql, int n, const char *const *v)
 {
 	PGresult *r = PQexecParams(p->c, sql, n, NULL, v, NULL, NULL, 0);
 
@@ -109,6 +153,7 @@ static PGresult *query(struct maind_pg *p, const char *sql, int n, const char *c
 	return r;
 }
 
+#define query mpg_query
 #define I64(buf, v) (snprintf((buf), sizeof(buf), "%lld", (long long)(v)), (const char *)(buf))
 
 static void quiet(void *arg, const char *msg)
@@ -119,17 +164,24 @@ static void quiet(void *arg, const char *msg)
 
 int mpg_schema(PGconn *c, char *err, size_t errlen)
 {
-	PQsetNoticeProcessor(c, quiet, NULL);
-	for (size_t i = 0; schema_sql[i]; i++) {
-		PGresult *r = PQexec(c, schema_sql[i]);
+	/* the core first, then each part's tables (they may refer to the core's) */
+	const char *const *const parts[] = {
+		schema_sql, mbill_schema_sql, mnotice_schema_sql, mcmd_schema_sql,
+		mdet_schema_sql,
+	};
 
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			snprintf(err, errlen, "schema: %s", PQresultErrorMessage(r));
+	PQsetNoticeProcessor(c, quiet, NULL);
+	for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++)
+		for (size_t i = 0; parts[k][i]; i++) {
+			PGresult *r = PQexec(c, parts[k][i]);
+
+			if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+				snprintf(err, errlen, "schema: %s", PQresultErrorMessage(r));
+				PQclear(r);
+				return -1;
+			}
 			PQclear(r);
-			return -1;
 		}
-		PQclear(r);
-	}
 	return 0;
 }
 
@@ -444,6 +496,15 @@ static int h_records(void *ctx, uint16_t id, const struct gmp_msg *m, size_t n, 
 				     (long long)g->loan.until, (long long)g->loan.state,
 				     (long long)g->loan.time, (long long)seq);
 			break;
+		case GMP_CMD_REPORT:
+			rc = mcmd_store_report(p, id, g);
+			break;
+		case GMP_METER_ALARM:
+			rc = mdet_store_alarm(p, id, g);
+			break;
+		case GMP_SECURITY:
+			rc = mdet_store_security(p, id, g);
+			break;
 		default:
 			/* key rotation (gmp_server keeps the key), later types: counted only */
 			break;
@@ -583,6 +644,44 @@ static int h_cmd_next(void *ctx, uint16_t id, int64_t floor, int64_t *next)
 	return 0;
 }
 
+int mpg_command_msg(int type, const char *capacity, const char *blob_hex, const char *args,
+		    struct gmp_msg *m)
+{
+	int64_t *f = &m->summary.month;	/* GMP_TOWN_SUMMARY's fields after tseq, in order */
+	const int nf = (int)((sizeof(m->summary) - sizeof(int64_t)) / sizeof(int64_t));
+	uint8_t tmp[GMP_BLOB_MAX];
+	size_t hl = strlen(blob_hex);
+	int k = 0;
+
+	memset(m, 0, sizeof(*m));
+	m->type = type;
+	switch (type) {
+	case GMP_SUPPLY:
+		m->supply.capacity_w = strtoll(capacity, NULL, 10);
+		return 0;
+	case GMP_SIGNED:
+		if (!hl || hl % 2 || hl / 2 > GMP_BLOB_MAX)
+			return -1;
+		if (gmp_hex_decode(blob_hex, tmp, hl / 2))
+			return -1;
+		m->signed_cmd.len = (int64_t)(hl / 2);
+		memcpy(m->signed_cmd.blob, tmp, hl / 2);
+		return 0;
+	case GMP_TOWN_SUMMARY:
+		while (*args && k < nf) {
+			char *end;
+
+			f[k++] = strtoll(args, &end, 10);
+			if (end == args)
+				return -1;
+			args = end + strspn(end, " ");
+		}
+		return k == nf && !*args ? 0 : -1;
+	default:
+		return -1;
+	}
+}
+
 static int h_commands(void *ctx, uint16_t id, struct gmp_msg *out, size_t max, int64_t now)
 {
 	struct maind_pg *p = ctx;
@@ -590,8 +689,8 @@ static int h_commands(void *ctx, uint16_t id, struct gmp_msg *out, size_t max, i
 	const char *v[2] = { I64(a, id), I64(b, (int64_t)max) };
 	PGresult *r = query(p, "UPDATE commands SET sent = now() WHERE (town, tseq) IN (SELECT "
 			    "town, tseq FROM commands WHERE town = $1 AND (status IS NULL OR "
-			    "status = 5) ORDER BY tseq LIMIT $2) RETURNING tseq, type, capacity_w",
-			    2, v);
+			    "status = 5) ORDER BY tseq LIMIT $2) RETURNING tseq, type, capacity_w, "
+			    "encode(blob, 'hex'), array_to_string(args, ' ')", 2, v);
 	int n, k = 0;
 
 	(void)now;
@@ -599,11 +698,15 @@ static int h_commands(void *ctx, uint16_t id, struct gmp_msg *out, size_t max, i
 		return -1;
 	n = PQntuples(r);
 	for (int i = 0; i < n && (size_t)k < max; i++) {
-		if (atoi(PQgetvalue(r, i, 1)) != GMP_SUPPLY)
+		if (mpg_command_msg(atoi(PQgetvalue(r, i, 1)), PQgetvalue(r, i, 2),
+				    PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), &out[k])) {
+			char what[120];
+
+			snprintf(what, sizeof(what), "command %s of type %s cannot be encoded: "
+				 "dropped", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+			mpg_journal(p, id, what);
 			continue;
-		memset(&out[k], 0, sizeof(out[k]));
-		out[k].type = GMP_SUPPLY;
-		out[k].supply.capacity_w = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+		}
 		gmp_cmd_set_tseq(&out[k], strtoll(PQgetvalue(r, i, 0), NULL, 10));
 		k++;
 	}

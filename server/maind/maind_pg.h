@@ -51,6 +51,7 @@ struct maind_pg {
 	size_t n_months, cap_months;
 	char err[512];			/* the last error */
 	uint64_t rows_hours, rows_town_hours, rows_loans, commits;
+	int64_t bill_at, detect_at;	/* UTC s the parts' ticks last worked */
 };
 
 /* Connect, create or check the schema, partitions ahead. 0 or -1 with err. */
@@ -73,5 +74,43 @@ int mpg_journal(struct maind_pg *p, int town, const char *what);
 
 /* Create or migrate the schema on an open connection. 0 or -1 with err. */
 int mpg_schema(PGconn *c, char *err, size_t errlen);
+
+/* A statement with text parameters (NULL: SQL NULL); 0 or -1 with p->err. */
+int mpg_exec(struct maind_pg *p, const char *sql, int n, const char *const *v);
+/* A query returning rows; NULL with p->err on failure. PQclear() the result. */
+PGresult *mpg_query(struct maind_pg *p, const char *sql, int n, const char *const *v);
+/*
+ * A command row as a message (tseq not set): GMP_SUPPLY from capacity,
+ * GMP_SIGNED from the blob's hex, GMP_TOWN_SUMMARY from args (its fields
+ * after tseq, space-separated, as array_to_string() gives them). 0 or -1.
+ */
+int mpg_command_msg(int type, const char *capacity, const char *blob_hex, const char *args,
+		    struct gmp_msg *m);
+
+/*
+ * Each part of maind adds its own tables (NULL-terminated lists of
+ * statements, run after the core's, idempotent: CREATE ... IF NOT EXISTS):
+ */
+extern const char *const mbill_schema_sql[];	/* billing/ */
+extern const char *const mnotice_schema_sql[];	/* notices/ */
+extern const char *const mcmd_schema_sql[];	/* commands/ */
+extern const char *const mdet_schema_sql[];	/* detect/ */
+
+/*
+ * The town records the parts store, called inside the ingest transaction
+ * (p->in_tx) for each record in seq order: 0 or -1 (the batch is rolled
+ * back and not acknowledged).
+ */
+int mcmd_store_report(struct maind_pg *p, uint16_t town, const struct gmp_msg *m);
+int mdet_store_alarm(struct maind_pg *p, uint16_t town, const struct gmp_msg *m);
+int mdet_store_security(struct maind_pg *p, uint16_t town, const struct gmp_msg *m);
+
+/*
+ * The parts' periodic work, called by maind once a second outside any
+ * batch (now: UTC s); each keeps its own pace (p->bill_at, p->detect_at).
+ * 0, or -1 (maind logs p->err and goes on).
+ */
+int mbill_tick(struct maind_pg *p, int64_t now);
+int mdet_tick(struct maind_pg *p, int64_t now);
 
 #endif

@@ -368,6 +368,50 @@ static void random_msg(struct gmp_msg *m, int type)
 	case GMP_REHELLO:
 		m->rehello.reason = rnd_in(0, 255);
 		break;
+	case GMP_SIGNED:
+		m->signed_cmd.tseq = rnd_in(1, INT64_MAX);
+		m->signed_cmd.len = rnd_in(1, GMP_BLOB_MAX);
+		rnd_bytes(m->signed_cmd.blob, (size_t)m->signed_cmd.len);
+		break;
+	case GMP_TOWN_SUMMARY:
+		m->summary.tseq = rnd_in(1, INT64_MAX);
+		m->summary.month = rnd_in(1900, 9999) * 100 + rnd_in(1, 12);
+		m->summary.meters = rnd_in(0, UINT16_MAX);
+		m->summary.import_wh = rnd_in(0, (int64_t)1 << 53);
+		m->summary.export_wh = rnd_in(0, (int64_t)1 << 53);
+		m->summary.renew_wh = rnd_in(0, (int64_t)1 << 53);
+		m->summary.lent_wh = rnd_in(0, (int64_t)1 << 53);
+		m->summary.borrowed_wh = rnd_in(0, (int64_t)1 << 53);
+		m->summary.admin_hours = rnd_in(0, 744);
+		m->summary.alarms = rnd_in(0, INT64_MAX);
+		m->summary.estimated_hours = rnd_in(0, INT64_MAX);
+		m->summary.billed_minor = rnd_in(0, (int64_t)1 << 53);
+		break;
+	case GMP_CMD_REPORT:
+		m->cmd_report.seq = rnd_in(1, INT64_MAX);
+		m->cmd_report.time = rnd_in(0, (int64_t)1 << 40);
+		m->cmd_report.cmd_id = rnd_in(1, INT64_MAX);
+		m->cmd_report.meter = rnd_in(0, UINT16_MAX);
+		m->cmd_report.state = rnd_in(GMP_CS_DELIVERED, GMP_CS_EXPIRED);
+		m->cmd_report.status = rnd_in(0, 255);
+		break;
+	case GMP_METER_ALARM:
+		m->meter_alarm.seq = rnd_in(1, INT64_MAX);
+		m->meter_alarm.time = rnd_in(0, (int64_t)1 << 40);
+		m->meter_alarm.meter = rnd_in(1, UINT16_MAX);
+		m->meter_alarm.code = rnd_in(0, 255);
+		m->meter_alarm.active = rnd_in(0, 1);
+		m->meter_alarm.value = rnd_in(INT64_MIN, INT64_MAX);
+		break;
+	case GMP_SECURITY:
+		m->security.seq = rnd_in(1, INT64_MAX);
+		m->security.time = rnd_in(0, (int64_t)1 << 40);
+		m->security.interval_s = rnd_in(1, 86400);
+		m->security.meter = rnd_in(0, UINT16_MAX);
+		m->security.addr = rnd_in(0, UINT32_MAX);
+		m->security.kind = rnd_in(GMP_SEC_AUTH_FAIL, 255);
+		m->security.count = rnd_in(1, INT64_MAX);
+		break;
 	}
 }
 
@@ -378,6 +422,7 @@ static const int all_types[] = {
 	GMP_HOUR, GMP_TOWN_HOUR, GMP_LOAN, GMP_SUPPLY,
 	GMP_LOAN_ASK, GMP_LOAN_ACCEPT, GMP_LOAN_HOLD, GMP_LOAN_RETURN,
 	GMP_LOAN_OFFER, GMP_LOAN_CONFIRM, GMP_LOAN_END,
+	GMP_SIGNED, GMP_TOWN_SUMMARY, GMP_CMD_REPORT, GMP_METER_ALARM, GMP_SECURITY,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -391,7 +436,11 @@ TEST(types_and_classes)
 		EXPECT_NE(GMP_CLASS_NONE, c);
 		EXPECT_STRNE("unknown", gmp_type_name(all_types[i]));
 		records += gmp_is_record(all_types[i]);
-		if (all_types[i] >= 32) {
+		if (all_types[i] >= 40) {
+			/* a town's reports to the main server */
+			EXPECT_EQ(GMP_CLASS_TIER_UP, c);
+			EXPECT_TRUE(gmp_is_record(all_types[i]));
+		} else if (all_types[i] >= 32) {
 			EXPECT_TRUE(c == GMP_CLASS_HELLO || c == GMP_CLASS_TOWN_HS);
 		} else if (all_types[i] >= 16) {
 			EXPECT_EQ(GMP_CLASS_DOWN, c);
@@ -404,7 +453,7 @@ TEST(types_and_classes)
 			EXPECT_EQ(GMP_CLASS_UP, c);
 		}
 	}
-	EXPECT_EQ(13, records);
+	EXPECT_EQ(16, records);
 	for (int t = 0; t <= 64; t++) {
 		int known = 0;
 
@@ -433,7 +482,8 @@ TEST(types_and_classes)
 		struct gmp_msg m;
 		int t = all_types[i];
 		bool cmd = t == GMP_GRANT || t == GMP_TARIFF || t == GMP_TOWN_KEY || t == GMP_SUPPLY ||
-			   t == GMP_LOAN_OFFER || t == GMP_LOAN_CONFIRM || t == GMP_LOAN_END;
+			   t == GMP_LOAN_OFFER || t == GMP_LOAN_CONFIRM || t == GMP_LOAN_END ||
+			   t == GMP_SIGNED || t == GMP_TOWN_SUMMARY;
 
 		random_msg(&m, t);
 		if (!cmd) {
@@ -483,7 +533,7 @@ TEST(encode_rejects_out_of_range_and_short_buffers)
 	m.reading.import_mwh = -1;
 	EXPECT_EQ(-GMP_E_RANGE, gmp_encode(&m, buf, sizeof(buf), &off));
 	m.reading.import_mwh = 5;
-	m.type = 42;
+	m.type = 43;
 	EXPECT_EQ(-GMP_E_TYPE, gmp_encode(&m, buf, sizeof(buf), &off));
 	m.type = GMP_READING;
 	EXPECT_EQ(0, off);
@@ -548,7 +598,7 @@ TEST(decode_rejects_what_the_schema_forbids)
 	static const struct { uint8_t b[40]; size_t n; int err; } c[] = {
 		{ { 0x81, 0x10 }, 2, -GMP_E_MALFORMED },		/* [16] too short */
 		{ { 0x83, 0x10, 0x01, 0x02 }, 4, -GMP_E_MALFORMED },	/* ack with 2 fields */
-		{ { 0x82, 0x18, 0x2a, 0x01 }, 4, -GMP_E_TYPE },		/* type 42 */
+		{ { 0x82, 0x18, 0x2b, 0x01 }, 4, -GMP_E_TYPE },		/* type 43 */
 		{ { 0x82, 0x18, 0x40, 0x01 }, 4, -GMP_E_TYPE },		/* type 64 */
 		{ { 0x82, 0x10, 0x20 }, 3, -GMP_E_RANGE },		/* ack upto -1 */
 		{ { 0x83, 0x07, 0x00, 0x05 }, 4, -GMP_E_RANGE },	/* lost first 0 */
@@ -709,7 +759,7 @@ TEST(every_truncation_is_an_error)
  */
 TEST(random_bytes_never_crash)
 {
-	uint8_t buf[256], re[512];
+	uint8_t buf[512], re[1024];
 	unsigned long accepted = 0;
 
 	srandom(3);
