@@ -251,6 +251,22 @@ static const struct gmp_msg examples[] = {
 		.seq = 1, .time = 0, .code = 255, .active = 0,
 		.value = INT64_MIN } },
 	{ .type = GMP_TARIFF, .tariff = { .tseq = 1, .effective = 0, .n = 1 } },
+	/* issue 13: signed commands (a byte string of variable length), town reports */
+	{ .type = GMP_SIGNED, .signed_cmd = { .tseq = 16, .len = 187,
+		.blob = { 1, 1, 0, 7, 0, 42 } } },
+	{ .type = GMP_SIGNED, .signed_cmd = { .tseq = 17, .len = 1, .blob = { 0xff } } },
+	{ .type = GMP_TOWN_SUMMARY, .summary = { .tseq = 18, .month = 202611, .meters = 300,
+		.import_wh = 123456789, .export_wh = 4567, .renew_wh = 890, .lent_wh = 12000,
+		.borrowed_wh = 3400, .admin_hours = 5, .alarms = 2, .estimated_hours = 17,
+		.billed_minor = 9876543 } },
+	{ .type = GMP_CMD_REPORT, .cmd_report = { .seq = 70010, .time = 1790000070,
+		.cmd_id = INT64_MAX, .meter = 42, .state = GMP_CS_REFUSED,
+		.status = GMP_CMD_BAD_SIG } },
+	{ .type = GMP_METER_ALARM, .meter_alarm = { .seq = 70011, .time = 1790000071,
+		.meter = 65535, .code = 3, .active = 1, .value = -12000 } },
+	{ .type = GMP_SECURITY, .security = { .seq = 70012, .time = 1790000100,
+		.interval_s = 60, .meter = 42, .addr = 0x7f000001, .kind = GMP_SEC_REPLAY,
+		.count = 17 } },
 };
 
 #define NEXAMPLES	(sizeof(examples) / sizeof(examples[0]))

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Build and run the link codec fuzzers (decoder: link_fuzz_rx, encoder
-# round trip: link_fuzz_encode) and the gmproto message decoder and
-# envelope opener (proto_fuzz_decode) for a bounded number of runs each.
+# round trip: link_fuzz_encode), the gmproto message decoder and
+# envelope opener (proto_fuzz_decode), the configuration reader
+# (conf_fuzz_ini) and the signed command and key set readers
+# (sign_fuzz_decode) for a bounded number of runs each.
 #   tests/fuzz/run.sh [RUNS]   (default 200000; FUZZ_RUNS overrides too)
 # Exit status is non-zero when a fuzzer finds a crash, leak or UB, or
 # when the build fails. Artifacts go to build/host/fuzz/.
@@ -30,16 +32,26 @@ clang $CFLAGS -Ilib/proto -DGM_FUZZ_SEEDS -o "$out/proto_fuzz_seeds" \
 	tests/fuzz/proto_fuzz_decode.c lib/proto/gmproto.c $PROTO_LIBS
 clang $CFLAGS -Ilib/conf -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-o "$out/conf_fuzz_ini" tests/fuzz/conf_fuzz_ini.c lib/conf/ini.c lib/conf/parse.c
+SIGN_LIBS=$(pkg-config --cflags --libs libsodium)
+# shellcheck disable=SC2086
+clang $CFLAGS -Ilib/sign -Ilib/proto -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -o "$out/sign_fuzz_decode" tests/fuzz/sign_fuzz_decode.c \
+	lib/sign/gmcmd.c lib/sign/gmcmd_keys.c $SIGN_LIBS
+# shellcheck disable=SC2086
+clang $CFLAGS -Ilib/sign -Ilib/proto -DGM_FUZZ_SEEDS -o "$out/sign_fuzz_seeds" \
+	tests/fuzz/sign_fuzz_decode.c lib/sign/gmcmd.c lib/sign/gmcmd_keys.c $SIGN_LIBS
 "$out/link_fuzz_seeds" "$out/corpus"
-mkdir -p "$out/corpus-encode" "$out/corpus-proto" "$out/corpus-ini"
+mkdir -p "$out/corpus-encode" "$out/corpus-proto" "$out/corpus-ini" "$out/corpus-sign"
+"$out/sign_fuzz_seeds" "$out/corpus-sign"
 cp agent/system/meterd.conf.example server/townd.conf.example "$out/corpus-ini/"
 "$out/proto_fuzz_seeds" "$out/corpus-proto"
 rc=0
-for f in link_fuzz_rx link_fuzz_encode proto_fuzz_decode conf_fuzz_ini; do
+for f in link_fuzz_rx link_fuzz_encode proto_fuzz_decode conf_fuzz_ini sign_fuzz_decode; do
 	corpus=$out/corpus
 	[ $f = link_fuzz_encode ] && corpus=$out/corpus-encode
 	[ $f = proto_fuzz_decode ] && corpus=$out/corpus-proto
 	[ $f = conf_fuzz_ini ] && corpus=$out/corpus-ini
+	[ $f = sign_fuzz_decode ] && corpus=$out/corpus-sign
 	log=$out/$f.log
 	if "$out/$f" -runs="$runs" -max_len=4096 -seed=1 \
 		-artifact_prefix="$out/artifacts/" "$corpus" >"$log" 2>&1; then
