@@ -19,14 +19,21 @@ static const struct alarm_rule {
 	int code;		/* enum meter_alarm, by number (det_raise.c) */
 	const char *severity;
 	const char *notice;	/* the customer's notice kind, NULL none */
+	const char *words;	/* what happened, for the household */
 } alarm_rules[] = {
-	{ 0, "info", "trip" },		/* over-voltage: the main relay opened */
-	{ 1, "info", "trip" },		/* under-voltage (0 V: a power cut, a trip too) */
-	{ 2, "info", "trip" },		/* over-current */
-	{ 3, "warning", "lockout" },	/* repeated trips: off until cleared */
-	{ 5, "warning", NULL },		/* sensor failure: a CT unplugged reads as one */
-	{ 10, "critical", "tamper" },	/* CT reversed: export where there is import */
-	{ 11, "critical", "tamper" },	/* tamper */
+	/* over-voltage: the main relay opened */
+	{ 0, "info", "trip", "the voltage of the supply was too high" },
+	/* under-voltage (0 V: a power cut, a trip too) */
+	{ 1, "info", "trip", "the voltage of the supply was too low, or it failed" },
+	{ 2, "info", "trip", "more current was drawn than your connection allows" },
+	/* repeated trips: off until cleared */
+	{ 3, "warning", "lockout", NULL },
+	/* sensor failure: a CT unplugged reads as one */
+	{ 5, "warning", NULL, NULL },
+	/* CT reversed: export where there is import */
+	{ 10, "critical", "tamper", "its current sensor has been turned round, so that what "
+	  "you draw would count as energy you give back" },
+	{ 11, "critical", "tamper", "it has been opened or interfered with" },
 };
 
 static const struct alarm_rule *rule_of(int64_t code)
@@ -37,18 +44,17 @@ static const struct alarm_rule *rule_of(int64_t code)
 	return NULL;
 }
 
-static void letter(const char *kind, const char *name, int64_t meter, const char *when,
-		   char *subj, size_t sl, char *body, size_t bl)
+static void letter(const char *kind, const char *name, const char *words, int64_t meter,
+		   const char *when, char *subj, size_t sl, char *body, size_t bl)
 {
 	if (!strcmp(kind, "trip")) {
 		snprintf(subj, sl, "Your meter switched your supply off (%s)", name);
 		snprintf(body, bl,
 			 "Dear customer,\n\n"
 			 "At %s your meter (number %lld) switched your electricity supply off "
-			 "because it measured a fault: %s. This protects your home's wiring and "
-			 "appliances.\n\n"
+			 "because %s. This protects your home's wiring and appliances.\n\n"
 			 "If your supply has not come back, or this happens again, please contact "
-			 "us and quote your meter number.\n", when, (long long)meter, name);
+			 "us and quote your meter number.\n", when, (long long)meter, words);
 	} else if (!strcmp(kind, "lockout")) {
 		snprintf(subj, sl, "Your supply is off after repeated faults (lockout)");
 		snprintf(body, bl,
@@ -62,12 +68,11 @@ static void letter(const char *kind, const char *name, int64_t meter, const char
 		snprintf(subj, sl, "Your meter reported interference (%s)", name);
 		snprintf(body, bl,
 			 "Dear customer,\n\n"
-			 "At %s your meter (number %lld) reported interference with its "
-			 "measurement: %s.\n\n"
+			 "At %s your meter (number %lld) reported that %s.\n\n"
 			 "Working on a meter or its current sensor is dangerous and only our "
 			 "technicians may do it. If work was done on your installation, or you "
 			 "know nothing of this, please contact us and quote your meter number; a "
-			 "technician may visit to check the meter.\n", when, (long long)meter, name);
+			 "technician may visit to check the meter.\n", when, (long long)meter, words);
 	}
 }
 
@@ -99,7 +104,7 @@ static int one(struct maind_pg *p, PGresult *r, int i, struct mdet_stats *st)
 	a = (struct mdet_alert){ "meter-alarm", (int)town, (int)meter, ar->severity, key, summary,
 				 ev, ar->notice, NULL, NULL };
 	if (ar->notice) {
-		letter(ar->notice, name, meter, when, subj, sizeof(subj), body, sizeof(body));
+		letter(ar->notice, name, ar->words, meter, when, subj, sizeof(subj), body, sizeof(body));
 		a.cust_subject = subj;
 		a.cust_body = body;
 	}
