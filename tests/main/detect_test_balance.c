@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
@@ -33,6 +34,15 @@
 #define ZERO		9
 #define ZERO0		(7 * 24 + 12)		/* meter 9 from here: nothing */
 #define LOSS		50			/* allowance, per mille */
+
+/* For the figures printed (never a pass/fail): monotonic ms. */
+static int64_t ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 struct data {
 	int64_t rep[2][METERS + 1][HOURS];	/* net reported (import - export) */
@@ -123,7 +133,7 @@ TEST_F(det, balance_names_the_meter_that_under_reports)
 	struct data *d = calloc(1, sizeof(*d));
 	struct mdet_settings s;
 	struct mdet_stats st;
-	int64_t last = HOUR0 + (HOURS - 1) * 3600, from, upto, alert;
+	int64_t last = HOUR0 + (HOURS - 1) * 3600, from, upto, alert, t0;
 	int flagged = 0, honest = 0, zero_hours = 0, evaluated = 0;
 	char buf[256];
 
@@ -139,7 +149,11 @@ TEST_F(det, balance_names_the_meter_that_under_reports)
 	ASSERT_EQ(0, dw_x(w, "INSERT INTO customers (town, meter, name, medium, phone) VALUES "
 			  "(21, %d, 'M. Seven', 'sms', '+15550007')", THIEF));
 	ASSERT_EQ(0, mdet_settings_load(&w->p, &s));
+	t0 = ms();
 	ASSERT_EQ(0, mdet_run(&w->p, -1, &st)) TH_LOG("%s", w->p.err);
+	fprintf(stderr, "# figure: first run, %lld town-hours (%d + %d meters, %d days of "
+		"history): %lld ms\n", (long long)st.hours, METERS, HONEST, DAYS - 1,
+		(long long)(ms() - t0));
 
 	/* the hours balanced: the lookback up to the settled hour, in both towns */
 	from = last - s.lookback_h * 3600;
@@ -215,7 +229,9 @@ TEST_F(det, balance_names_the_meter_that_under_reports)
 	EXPECT_EQ(0, dw_1(w, "SELECT count(*) FROM notices WHERE customer IS NOT NULL"));
 
 	/* again: nothing new to balance, nothing raised; an hour again by hand: still one */
+	t0 = ms();
 	ASSERT_EQ(0, mdet_run(&w->p, -1, &st)) TH_LOG("%s", w->p.err);
+	fprintf(stderr, "# figure: a run with nothing new: %lld ms\n", (long long)(ms() - t0));
 	EXPECT_EQ(0, st.hours);
 	EXPECT_EQ(0, st.raised);
 	ASSERT_EQ(0, mdet_run(&w->p, last - s.settle_h * 3600, &st)) TH_LOG("%s", w->p.err);

@@ -128,6 +128,19 @@ TEST_F(det, silent_meter_raises_route_notice)
 	EXPECT_EQ(2, dw_1(w, "SELECT count(*) FROM notices WHERE kind = 'route'"));
 }
 
+static struct gmp_msg sec(int64_t t, int meter, uint32_t addr, int kind, int count)
+{
+	struct gmp_msg g = { .type = GMP_SECURITY };
+
+	g.security.time = t;
+	g.security.interval_s = 60;
+	g.security.meter = meter;
+	g.security.addr = addr;
+	g.security.kind = kind;
+	g.security.count = count;
+	return g;
+}
+
 struct alarm_case {
 	int meter, code, active;
 	const char *notice;	/* the customer's notice (detection.md), NULL none */
@@ -167,6 +180,22 @@ TEST_F(det, tamper_alarm_raises_alert_and_customer_notice)
 	if (!self->pg)
 		SKIP(return, "PostgreSQL 15 not installed (" DW_PGBIN "/initdb): scripts/deps.sh");
 	ASSERT_EQ(0, dw_town(w, 33));
+	/* a town's numbers out of any range (a clock at the end of time, a meter
+	 * id beyond the protocol's, a negative code) are stored, never fail the
+	 * batch (which would stall the town's link for good), and raise nothing */
+	b[0] = alarm_msg(5, 11, 1, INT64_MAX);
+	b[1] = alarm_msg(5, -5, 1, INT64_MIN);
+	b[2] = alarm_msg(5, 11, 1, HOUR0);
+	b[2].meter_alarm.meter = (int64_t)1 << 40;
+	b[3] = sec(INT64_MAX, INT32_MAX + 7LL, (uint32_t)-1, 70000, -1);
+	b[3].security.interval_s = INT64_MAX;
+	ASSERT_EQ(0, dw_send(w, 33, b, 4)) TH_LOG("%s", w->p.err);
+	EXPECT_EQ(3, dw_1(w, "SELECT count(*) FROM meter_alarms WHERE town = 33"));
+	EXPECT_EQ(1, dw_1(w, "SELECT count(*) FROM security_counts WHERE town = 33"));
+	ASSERT_EQ(0, mdet_run(&w->p, -1, &st)) TH_LOG("%s", w->p.err);
+	/* INT64_MAX as the time of a tamper of meter 5: raised at the time it arrived */
+	EXPECT_EQ(1, st.raised);
+	ASSERT_EQ(0, dw_x(w, "DELETE FROM notices; DELETE FROM alerts; DELETE FROM meter_alarms"));
 	for (int m = 5; m <= 11; m++)
 		ASSERT_EQ(0, dw_x(w, "INSERT INTO customers (town, meter, name, medium) VALUES "
 				  "(33, %d, 'Household %d', 'post')", m, m));
@@ -230,19 +259,6 @@ TEST_F(det, tamper_alarm_raises_alert_and_customer_notice)
 			  "state = 'open'"));
 	EXPECT_EQ(2, dw_1(w, "SELECT count(*) FROM notices WHERE kind = 'tamper' AND customer = "
 			  "(SELECT id FROM customers WHERE meter = 5)"));
-}
-
-static struct gmp_msg sec(int64_t t, int meter, uint32_t addr, int kind, int count)
-{
-	struct gmp_msg g = { .type = GMP_SECURITY };
-
-	g.security.time = t;
-	g.security.interval_s = 60;
-	g.security.meter = meter;
-	g.security.addr = addr;
-	g.security.kind = kind;
-	g.security.count = count;
-	return g;
 }
 
 TEST_F(det, burst_of_authentication_failures_raises_alert)

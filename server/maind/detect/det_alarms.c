@@ -88,8 +88,8 @@ static int one(struct maind_pg *p, PGresult *r, int i, struct mdet_stats *st)
 	struct mdet_alert a;
 	int rc;
 
-	if (!ar || PQgetvalue(r, i, 4)[0] != 't')
-		return 0;
+	if (!ar || PQgetvalue(r, i, 4)[0] != 't' || meter < 1 || meter > 65535)
+		return 0;	/* stored only (a meter id outside the protocol's: not a meter) */
 	mdet_time(at, when, sizeof(when));
 	mdet_time(strtoll(PQgetvalue(r, i, 7), NULL, 10), recv, sizeof(recv));
 	snprintf(key, sizeof(key), "alarm:%lld:%lld:%s", (long long)town, (long long)meter, name);

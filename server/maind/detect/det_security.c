@@ -65,13 +65,15 @@ static int pass(struct maind_pg *p, const struct mdet_settings *s, const char *f
 
 	snprintf(sql, sizeof(sql),
 		 "WITH n AS (SELECT town, kind, %s AS who, max(at) AS upto FROM security_counts "
-		 "WHERE id > $1 AND id <= $2 AND %s <> 0 GROUP BY 1, 2, 3) "
-		 "SELECT n.town, n.kind, n.who, extract(epoch FROM n.upto)::bigint, sum(s.count), "
-		 "count(*), extract(epoch FROM min(s.at - make_interval(secs => s.interval_s)))"
+		 "WHERE id > $1 AND id <= $2 AND %s BETWEEN 1 AND %s GROUP BY 1, 2, 3) "
+		 "SELECT n.town, n.kind, n.who, extract(epoch FROM n.upto)::bigint, "
+		 "sum(GREATEST(s.count, 0)), "
+		 "count(*), extract(epoch FROM min(s.at - make_interval(secs => LEAST(GREATEST(s.interval_s, 0), 86400)::int)))"
 		 "::bigint, array_to_string(array_agg(DISTINCT s.%s ORDER BY s.%s), ' ') "
 		 "FROM n JOIN security_counts s ON s.town = n.town AND s.kind = n.kind AND "
 		 "s.%s = n.who AND s.at > n.upto - interval '1 hour' AND s.at <= n.upto "
-		 "GROUP BY n.town, n.kind, n.who, n.upto", col, col, other, other, col);
+		 "GROUP BY n.town, n.kind, n.who, n.upto", col, col, by_meter ? "65535" : "4294967295",
+		 other, other, col);
 	r = mpg_query(p, sql, 2, v);
 	if (!r)
 		return -1;

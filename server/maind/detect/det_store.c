@@ -20,19 +20,22 @@ const char *const mdet_schema_sql[] = {
 	" town integer PRIMARY KEY, meter integer NOT NULL,"
 	" loss_permille integer NOT NULL CHECK (loss_permille BETWEEN 0 AND 1000),"
 	" updated timestamptz NOT NULL DEFAULT now())",
-	/* GMP_METER_ALARM records, once each (town, seq) */
+	/* GMP_METER_ALARM records, once each (town, seq). The wire's numbers are
+	 * int64: kept as bigint so that no value a town sends can fail its batch;
+	 * a time outside 1970..2100 is kept as sent (meter_time) with at = arrival */
 	"CREATE TABLE IF NOT EXISTS meter_alarms ("
-	" id bigserial PRIMARY KEY, town integer NOT NULL, meter integer NOT NULL,"
-	" code integer NOT NULL, active boolean NOT NULL, value bigint NOT NULL,"
+	" id bigserial PRIMARY KEY, town integer NOT NULL, meter bigint NOT NULL,"
+	" code bigint NOT NULL, active boolean NOT NULL, value bigint NOT NULL,"
 	" at timestamptz NOT NULL,"			/* the meter's clock */
+	" meter_time bigint NOT NULL,"			/* as sent, UTC s */
 	" seq bigint NOT NULL, received timestamptz NOT NULL DEFAULT now(),"
 	" UNIQUE (town, seq))",
 	"CREATE INDEX IF NOT EXISTS meter_alarms_meter ON meter_alarms (town, meter, at)",
 	/* GMP_SECURITY records: count of kind over [at - interval_s, at) */
 	"CREATE TABLE IF NOT EXISTS security_counts ("
-	" id bigserial PRIMARY KEY, town integer NOT NULL, meter integer NOT NULL,"
-	" addr bigint NOT NULL, kind smallint NOT NULL, count bigint NOT NULL,"
-	" interval_s integer NOT NULL, at timestamptz NOT NULL,"
+	" id bigserial PRIMARY KEY, town integer NOT NULL, meter bigint NOT NULL,"
+	" addr bigint NOT NULL, kind bigint NOT NULL, count bigint NOT NULL,"
+	" interval_s bigint NOT NULL, at timestamptz NOT NULL, town_time bigint NOT NULL,"
 	" seq bigint NOT NULL, received timestamptz NOT NULL DEFAULT now(),"
 	" UNIQUE (town, seq))",
 	"CREATE INDEX IF NOT EXISTS security_counts_meter ON security_counts (town, kind, meter, at)",
@@ -54,6 +57,9 @@ const char *const mdet_schema_sql[] = {
 };
 
 #define I64(buf, v) (snprintf((buf), sizeof(buf), "%lld", (long long)(v)), (const char *)(buf))
+/* a sender's UTC s as a timestamp, arrival time when outside 1970..2100 */
+#define SANE_TIME(par) "CASE WHEN " par "::bigint BETWEEN 0 AND 4102444800 THEN " \
+	"to_timestamp(" par "::bigint) ELSE now() END"
 
 int mdet_store_alarm(struct maind_pg *p, uint16_t town, const struct gmp_msg *m)
 {
@@ -62,8 +68,8 @@ int mdet_store_alarm(struct maind_pg *p, uint16_t town, const struct gmp_msg *m)
 			     m->meter_alarm.active ? "t" : "f", I64(e, m->meter_alarm.value),
 			     I64(f, m->meter_alarm.time), I64(g, m->meter_alarm.seq) };
 
-	return mpg_exec(p, "INSERT INTO meter_alarms (town, meter, code, active, value, at, seq) "
-			"VALUES ($1, $2, $3, $4, $5, to_timestamp($6), $7) "
+	return mpg_exec(p, "INSERT INTO meter_alarms (town, meter, code, active, value, at, "
+			"meter_time, seq) VALUES ($1, $2, $3, $4, $5, " SANE_TIME("$6") ", $6, $7) "
 			"ON CONFLICT (town, seq) DO NOTHING", 7, v);
 }
 
@@ -76,8 +82,8 @@ int mdet_store_security(struct maind_pg *p, uint16_t town, const struct gmp_msg 
 			     I64(h, m->security.seq) };
 
 	return mpg_exec(p, "INSERT INTO security_counts (town, meter, addr, kind, count, "
-			"interval_s, at, seq) VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7), $8) "
-			"ON CONFLICT (town, seq) DO NOTHING", 8, v);
+			"interval_s, at, town_time, seq) VALUES ($1, $2, $3, $4, $5, $6, "
+			SANE_TIME("$7") ", $7, $8) ON CONFLICT (town, seq) DO NOTHING", 8, v);
 }
 
 /* ---- settings ---------------------------------------------------------------------------- */
