@@ -86,7 +86,6 @@ static int one(struct maind_pg *p, PGresult *r, int i, struct mdet_stats *st)
 	char nb[24], when[40], recv[40], key[96], summary[256], ev[640], subj[128], body[1024];
 	const char *name = mdet_alarm_name(code, nb, sizeof(nb));
 	struct mdet_alert a;
-	int rc;
 
 	if (!ar || PQgetvalue(r, i, 4)[0] != 't' || meter < 1 || meter > 65535)
 		return 0;	/* stored only (a meter id outside the protocol's: not a meter) */
@@ -108,11 +107,7 @@ static int one(struct maind_pg *p, PGresult *r, int i, struct mdet_stats *st)
 		a.cust_subject = subj;
 		a.cust_body = body;
 	}
-	rc = mdet_raise(p, &a, NULL);
-	if (rc < 0)
-		return -1;
-	st->raised += rc;
-	return 0;
+	return mdet_raise_count(p, &a, st);
 }
 
 int mdet_alarms(struct maind_pg *p, const struct mdet_settings *s, struct mdet_stats *st)

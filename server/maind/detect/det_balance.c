@@ -105,7 +105,6 @@ static int zero_draw(struct maind_pg *p, const struct town_feeder *tf, int64_t h
 		long long meter, med, exp, n;
 		char key[64], summary[400], ev[700], a[40], b[40];
 		struct mdet_alert al;
-		int raised;
 
 		if (sscanf(q, "%lld %lld %lld %lld", &meter, &med, &exp, &n) != 4)
 			break;
@@ -122,10 +121,8 @@ static int zero_draw(struct maind_pg *p, const struct town_feeder *tf, int64_t h
 			 (long long)h->allowance, tf->town, meter);
 		al = (struct mdet_alert){ "zero-draw", atoi(tf->town), (int)meter, "warning", key,
 					  summary, ev, NULL, NULL, NULL };
-		raised = mdet_raise(p, &al, NULL);
-		if (raised < 0)
+		if (mdet_raise_count(p, &al, st))
 			return -1;
-		st->raised += raised;
 		q = strchr(q, ',');
 		if (!q)
 			break;
@@ -143,7 +140,7 @@ static int alert(struct maind_pg *p, const struct mdet_settings *s, const struct
 	char *ev = malloc(len);
 	long long tm, tn, te;
 	struct mdet_alert al;
-	int raised;
+	int rc;
 
 	if (!ev) {
 		snprintf(p->err, sizeof(p->err), "out of memory");
@@ -174,12 +171,9 @@ static int alert(struct maind_pg *p, const struct mdet_settings *s, const struct
 		 (long long)s->history_days, tf->town);
 	al = (struct mdet_alert){ "balance", atoi(tf->town), 0, "warning", key, summary, ev,
 				  NULL, NULL, NULL };
-	raised = mdet_raise(p, &al, NULL);
+	rc = mdet_raise_count(p, &al, st);
 	free(ev);
-	if (raised < 0)
-		return -1;
-	st->raised += raised;
-	return 0;
+	return rc;
 }
 
 static int balance_hour(struct maind_pg *p, const struct mdet_settings *s,

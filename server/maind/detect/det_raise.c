@@ -46,6 +46,16 @@ int mdet_raise(struct maind_pg *p, const struct mdet_alert *a, int64_t *id)
 	return rc;
 }
 
+int mdet_raise_count(struct maind_pg *p, const struct mdet_alert *a, struct mdet_stats *st)
+{
+	int rc = mdet_raise(p, a, NULL);
+
+	if (rc < 0)
+		return -1;
+	st->raised += rc;
+	return 0;
+}
+
 /*
  * meterd's enum meter_alarm (agent/core/meter.h) by number: maind is not
  * built with meterd's headers. The last two are the reversed-CT and tamper

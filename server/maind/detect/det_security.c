@@ -68,7 +68,8 @@ static int pass(struct maind_pg *p, const struct mdet_settings *s, const char *f
 		 "WHERE id > $1 AND id <= $2 AND %s BETWEEN 1 AND %s GROUP BY 1, 2, 3) "
 		 "SELECT n.town, n.kind, n.who, extract(epoch FROM n.upto)::bigint, "
 		 "sum(GREATEST(s.count, 0)), "
-		 "count(*), extract(epoch FROM min(s.at - make_interval(secs => LEAST(GREATEST(s.interval_s, 0), 86400)::int)))"
+		 "count(*), extract(epoch FROM min(s.at - make_interval(secs => "
+		 "LEAST(GREATEST(s.interval_s, 0), 86400)::int)))"
 		 "::bigint, array_to_string(array_agg(DISTINCT s.%s ORDER BY s.%s), ' ') "
 		 "FROM n JOIN security_counts s ON s.town = n.town AND s.kind = n.kind AND "
 		 "s.%s = n.who AND s.at > n.upto - interval '1 hour' AND s.at <= n.upto "
@@ -89,7 +90,6 @@ static int pass(struct maind_pg *p, const struct mdet_settings *s, const char *f
 		const char *others = PQgetvalue(r, i, 7);
 		size_t ll = 0;
 		struct mdet_alert a;
-		int raised;
 
 		if (thr <= 0 || count < thr)
 			continue;
@@ -142,11 +142,7 @@ static int pass(struct maind_pg *p, const struct mdet_settings *s, const char *f
 		a = (struct mdet_alert){ "security", (int)town, by_meter ? (int)who : 0,
 					 kind == GMP_SEC_REPLAY || kind == GMP_SEC_CMD_REFUSED ?
 					 "critical" : "warning", key, summary, ev, NULL, NULL, NULL };
-		raised = mdet_raise(p, &a, NULL);
-		if (raised < 0)
-			rc = -1;
-		else
-			st->raised += raised;
+		rc = mdet_raise_count(p, &a, st);
 	}
 	PQclear(r);
 	return rc;

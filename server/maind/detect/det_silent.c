@@ -39,7 +39,6 @@ static int town_silent(struct maind_pg *p, const struct mdet_settings *s, const 
 		int64_t hours = (last - mlast) / 3600;
 		char tl[40], ml[40], key[64], summary[256], ev[600], subj[96], body[1024];
 		struct mdet_alert al;
-		int raised;
 
 		mdet_time(mlast, ml, sizeof(ml));
 		mdet_time(last, tl, sizeof(tl));
@@ -67,11 +66,7 @@ static int town_silent(struct maind_pg *p, const struct mdet_settings *s, const 
 			 (long long)meter, ml);
 		al = (struct mdet_alert){ "silent", atoi(town), (int)meter, "warning", key, summary,
 					  ev, "route", subj, body };
-		raised = mdet_raise(p, &al, NULL);
-		if (raised < 0)
-			rc = -1;
-		else
-			st->raised += raised;
+		rc = mdet_raise_count(p, &al, st);
 	}
 	PQclear(r);
 	return rc;

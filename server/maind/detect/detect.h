@@ -68,6 +68,8 @@ int mdet_settings_load(struct maind_pg *p, struct mdet_settings *s);
  * 0 an alert of that key is open, -1 error.
  */
 int mdet_raise(struct maind_pg *p, const struct mdet_alert *a, int64_t *id);
+/* mdet_raise for a rule: counted in st->raised. 0 or -1. */
+int mdet_raise_count(struct maind_pg *p, const struct mdet_alert *a, struct mdet_stats *st);
 
 /*
  * Run the rules inside the caller's transaction. hour >= 0 (UTC s, a
