@@ -163,7 +163,7 @@ TEST_F(det, tamper_alarm_raises_alert_and_customer_notice)
 {
 	struct dworld *w = &self->w;
 	/* meterd's codes by number (detection.md): 0-2 trips, 3 lockout, 5 sensor,
-	 * 7 store error, 10 CT reversed, 11 tamper */
+	 * 7 store error, 10 reversed CT, 11 CT tamper (meterd's ALARM_*) */
 	static const struct alarm_case cases[] = {
 		{ 5, 11, 1, "tamper", true }, { 6, 10, 1, "tamper", true },
 		{ 7, 2, 1, "trip", true }, { 8, 3, 1, "lockout", true },
@@ -229,11 +229,11 @@ TEST_F(det, tamper_alarm_raises_alert_and_customer_notice)
 			  "customers WHERE meter IN (10, 11))"));
 	EXPECT_EQ(2 * alerts, dw_1(w, "SELECT count(*) FROM notices WHERE operator IS NOT NULL"));
 	EXPECT_EQ(0, dw_s(w, buf, sizeof(buf), "SELECT severity FROM alerts WHERE key = "
-			  "'alarm:33:5:tamper'"));
+			  "'alarm:33:5:ct-tamper'"));
 	EXPECT_STREQ("critical", buf);
 
 	/* closed by an operator (mainctl's own command), then tampered with again: a new alert */
-	id = dw_1(w, "SELECT id FROM alerts WHERE key = 'alarm:33:5:tamper'");
+	id = dw_1(w, "SELECT id FROM alerts WHERE key = 'alarm:33:5:ct-tamper'");
 	ASSERT_LT(0, id);
 	{
 		struct maind_config cfg;
@@ -254,8 +254,8 @@ TEST_F(det, tamper_alarm_raises_alert_and_customer_notice)
 	ASSERT_EQ(0, mdet_run(&w->p, -1, &st)) TH_LOG("%s", w->p.err);
 	EXPECT_EQ(1, st.alarms);
 	EXPECT_EQ(1, st.raised);
-	EXPECT_EQ(2, dw_1(w, "SELECT count(*) FROM alerts WHERE key = 'alarm:33:5:tamper'"));
-	EXPECT_EQ(1, dw_1(w, "SELECT count(*) FROM alerts WHERE key = 'alarm:33:5:tamper' AND "
+	EXPECT_EQ(2, dw_1(w, "SELECT count(*) FROM alerts WHERE key = 'alarm:33:5:ct-tamper'"));
+	EXPECT_EQ(1, dw_1(w, "SELECT count(*) FROM alerts WHERE key = 'alarm:33:5:ct-tamper' AND "
 			  "state = 'open'"));
 	EXPECT_EQ(2, dw_1(w, "SELECT count(*) FROM notices WHERE kind = 'tamper' AND customer = "
 			  "(SELECT id FROM customers WHERE meter = 5)"));

@@ -30,10 +30,12 @@ static const struct alarm_rule {
 	{ 3, "warning", "lockout", NULL },
 	/* sensor failure: a CT unplugged reads as one */
 	{ 5, "warning", NULL, NULL },
-	/* CT reversed: export where there is import */
+	/* ALARM_REVERSED_CT: sustained export with no generation configured */
 	{ 10, "critical", "tamper", "its current sensor has been turned round, so that what "
 	  "you draw would count as energy you give back" },
-	{ 11, "critical", "tamper", "it has been opened or interfered with" },
+	/* ALARM_CT_TAMPER: no current for hours, supply on, relay closed */
+	{ 11, "critical", "tamper", "its current sensor has measured nothing for hours while "
+	  "your supply was on, as if it had been removed or bypassed" },
 };
 
 static const struct alarm_rule *rule_of(int64_t code)

@@ -57,15 +57,16 @@ int mdet_raise_count(struct maind_pg *p, const struct mdet_alert *a, struct mdet
 }
 
 /*
- * meterd's enum meter_alarm (agent/core/meter.h) by number: maind is not
- * built with meterd's headers. The last two are the reversed-CT and tamper
- * alarms the meter work of issue 13 adds after ALARM_CLOCK_SUSPECT; until
- * meter.h has them, their numbers are this table's (detection.md).
+ * meterd's enum meter_alarm (agent/core/meter.h) by number, with meterd's
+ * names (meter_alarm_name): maind is not built with meterd's headers. The
+ * last two, ALARM_REVERSED_CT and ALARM_CT_TAMPER, are issue 13's (branch
+ * meter13); a change of meterd's numbering changes this table and
+ * det_alarms.c's, nothing else.
  */
 static const char *const alarm_names[] = {
 	"over-voltage", "under-voltage", "over-current", "lockout", "supply-deficit",
 	"sensor-failure", "store-corrupt", "store-error", "protection-degraded", "clock-suspect",
-	"ct-reversed", "tamper",
+	"reversed-ct", "ct-tamper",
 };
 
 const char *mdet_alarm_name(int64_t code, char *buf, size_t len)
