@@ -232,13 +232,16 @@ int townd_signed_handle(struct townd_signed *s, const uint8_t *blob, size_t len,
 int townd_signed_result(struct townd_db *d, unsigned int meter, int64_t tseq, int64_t status,
 			int64_t now)
 {
-	int64_t id = 0;
+	int64_t id = 0, was = 0;
 	int state;
 
 	if (tdb_query_i64(d, "SELECT id FROM signed_cmds WHERE meter = ?1 AND tseq = ?2 AND "
-			  "state = 1", 2, (int64_t[]){ meter, tseq }, 0, &id))
+			  "state IN (1, 4)", 2, (int64_t[]){ meter, tseq }, 0, &id) ||
+	    tdb_query_i64(d, "SELECT state FROM signed_cmds WHERE id = ?1", 1, (int64_t[]){ id },
+			  0, &was))
 		return -1;
-	if (!id || status == GMP_CMD_STORAGE)
+	/* reported expired already (the meter had it, its answer was late): only news count */
+	if (!id || status == GMP_CMD_STORAGE || (was == GMP_CS_EXPIRED && status == GMP_CMD_EXPIRED))
 		return 0;
 	/*
 	 * DUPLICATE: the meter handled this tseq before and its result was
@@ -255,7 +258,7 @@ int townd_signed_result(struct townd_db *d, unsigned int meter, int64_t tseq, in
 
 int townd_signed_tick(struct townd_signed *s, int64_t now)
 {
-	int64_t due = 0, ids[64], meters[64], tseqs[64];
+	int64_t due = 0, ids[64], meters[64], tseqs[64], sent[64];
 	sqlite3_stmt *st;
 	size_t n = 0;
 
@@ -267,18 +270,23 @@ int townd_signed_tick(struct townd_signed *s, int64_t now)
 		return -1;
 	if (!due)
 		return 0;
-	/* not taken by the meter before its expiry; one it has may still answer a while */
-	st = tdb_prepare_i64(s->db, "SELECT s.id, s.meter, s.tseq FROM signed_cmds s JOIN outgoing o "
-			     "ON o.meter = s.meter AND o.tseq = s.tseq WHERE s.state = 1 AND "
-			     "s.expires <= ?1 AND (o.status IS NULL OR o.status = 5) AND "
-			     "(o.sent IS NULL OR s.expires + ?2 <= ?1) LIMIT 64", 2,
-			     (int64_t[]){ now, TOWND_SIGNED_EXPIRE_GRACE_S });
+	/*
+	 * No result before its expiry. One never sent is withdrawn; one sent
+	 * stays in the queue, so that a late answer of the meter still
+	 * settles it (EXECUTED if it took it in time; the meter refuses it
+	 * EXPIRED otherwise).
+	 */
+	st = tdb_prepare_i64(s->db, "SELECT s.id, s.meter, s.tseq, o.sent IS NOT NULL FROM "
+			     "signed_cmds s JOIN outgoing o ON o.meter = s.meter AND o.tseq = s.tseq "
+			     "WHERE s.state = 1 AND s.expires <= ?1 AND (o.status IS NULL OR "
+			     "o.status = 5) LIMIT 64", 1, (int64_t[]){ now });
 	if (!st)
 		return -1;
 	while (n < 64 && sqlite3_step(st) == SQLITE_ROW) {
 		ids[n] = sqlite3_column_int64(st, 0);
 		meters[n] = sqlite3_column_int64(st, 1);
-		tseqs[n++] = sqlite3_column_int64(st, 2);
+		tseqs[n] = sqlite3_column_int64(st, 2);
+		sent[n++] = sqlite3_column_int64(st, 3);
 	}
 	sqlite3_finalize(st);
 	if (!n)
@@ -286,9 +294,10 @@ int townd_signed_tick(struct townd_signed *s, int64_t now)
 	if (tdb_begin(s->db))
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		if (tdb_exec_i64(s->db, "UPDATE outgoing SET status = ?3, result_at = ?4 WHERE "
-				 "meter = ?1 AND tseq = ?2", 4,
-				 (int64_t[]){ meters[i], tseqs[i], GMP_CMD_EXPIRED, now }) ||
+		if ((!sent[i] && tdb_exec_i64(s->db, "UPDATE outgoing SET status = ?3, result_at = ?4 "
+					      "WHERE meter = ?1 AND tseq = ?2", 4,
+					      (int64_t[]){ meters[i], tseqs[i], GMP_CMD_EXPIRED,
+							   now })) ||
 		    tdb_exec_i64(s->db, "UPDATE signed_cmds SET state = ?2, status = ?3, updated = ?4 "
 				 "WHERE id = ?1", 4,
 				 (int64_t[]){ ids[i], GMP_CS_EXPIRED, GMP_CMD_EXPIRED, now }) ||

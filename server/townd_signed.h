@@ -37,8 +37,6 @@
 #include "townd_db.h"
 #include "townd_reports.h"
 
-#define TOWND_SIGNED_EXPIRE_GRACE_S	GMC_SKEW_S	/* a sent command's result may still come */
-
 struct townd_signed {
 	struct townd_db *db;
 	uint16_t town;			/* [upstream] town_id (0: none configured) */
