@@ -248,7 +248,13 @@ TEST_F(sig, meter_commands_unchanged_refused_when_altered_expired_when_late)
 	EXPECT_EQ(2, sim_town_q1(&self->t, "SELECT state FROM signed_cmds WHERE id = ?",
 				 (int64_t)id));
 
-	/* 2. altered in the town's queue (a signature byte flipped): the meter refuses it */
+	/*
+	 * 2. altered in the town's queue (a signature byte flipped): the meter
+	 * refuses it. The meter is away meanwhile, so that the town cannot
+	 * push the command before the test alters it.
+	 */
+	close(self->fd);
+	self->fd = -1;
 	len = make_cmd(GMC_DISCONNECT, METER, now - 10, now + 600, &self->alice, NULL, blob2,
 		       &id2);
 	ASSERT_LT(0, mainsim_queue_signed(&self->ms, blob2, len));
@@ -261,6 +267,7 @@ TEST_F(sig, meter_commands_unchanged_refused_when_altered_expired_when_late)
 					  "THEN '1' ELSE '0' END WHERE type = 24 AND status IS NULL",
 					  NULL, NULL, NULL));
 	sqlite3_close(db);
+	ASSERT_EQ(0, connect_meter(self));
 	ASSERT_EQ(0, meter_until(self, 2));
 	EXPECT_EQ(1, self->ss.refused);
 	EXPECT_NE(0, memcmp(blob2, self->ss.last_blob, len));	/* what the meter got */
