@@ -320,6 +320,42 @@ TEST(requests_are_relative_to_what_the_meter_holds)
 	townd_alloc_free(&a);
 }
 
+/*
+ * A stopped town (issue 13): a grant in force is kept to its end even when
+ * the pool goes, a new request gets nothing beyond what the meter holds,
+ * no grant is extended; started again, requests are served.
+ */
+TEST(a_stopped_town_keeps_grants_and_grants_nothing_new)
+{
+	struct townd_alloc a;
+	struct ta_cfg c = cfg_of(2000, 0);
+	const struct ta_entry *e;
+	int64_t until;
+
+	townd_alloc_init(&a, &c);
+	ASSERT_EQ(0, townd_alloc_request(&a, 1, 1, 1500, 900, 0, T0));
+	ASSERT_EQ(0, townd_alloc_decide(&a, T0));
+	EXPECT_EQ(1500, grant_of(&a, 1, T0));
+	until = townd_alloc_find(&a, 1)->grant_until;
+	townd_alloc_set_stopped(&a, true);
+	townd_alloc_set_capacity(&a, 0);	/* the pool goes */
+	ASSERT_EQ(0, townd_alloc_request(&a, 2, 1, 800, 900, 0, T0 + 10));
+	ASSERT_EQ(0, townd_alloc_request(&a, 1, 2, 700, 1800, 0, T0 + 10));	/* more, longer */
+	ASSERT_EQ(0, townd_alloc_decide(&a, T0 + 10));
+	EXPECT_EQ(1500, grant_of(&a, 1, T0 + 10));	/* kept, not raised */
+	e = townd_alloc_find(&a, 1);
+	ASSERT_NE(NULL, e);
+	EXPECT_EQ(until, e->grant_until);		/* not extended */
+	EXPECT_EQ(0, grant_of(&a, 2, T0 + 10));	/* new: its base allocation only */
+	/* started again with a pool: served */
+	townd_alloc_set_stopped(&a, false);
+	townd_alloc_set_capacity(&a, 5000);
+	ASSERT_EQ(0, townd_alloc_request(&a, 2, 2, 800, 900, 0, T0 + 20));
+	ASSERT_EQ(0, townd_alloc_decide(&a, T0 + 20));
+	EXPECT_EQ(800, grant_of(&a, 2, T0 + 20));
+	townd_alloc_free(&a);
+}
+
 TEST(release_of_a_waiting_request_frees_its_share)
 {
 	struct townd_alloc a;
