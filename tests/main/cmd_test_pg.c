@@ -590,8 +590,12 @@ static void policy(struct __test_metadata *_metadata, struct world *w)
 	char out[8192], sql[1024], opbuf[24], seqbuf[48];
 	char *targets[12], tbuf[12][16];
 	char actor[64];
-	int64_t op, held_op, seq, next, base = signed_rows(w);
+	int64_t op, held_op, seq, next, t0, a_op, base = signed_rows(w);
 
+	/* a rekey nobody approves in its two seconds (checked at the end) */
+	ASSERT_EQ(0, mainctl(w, out, sizeof(out), "cmd", "issue", "rekey", "11:60", "--key",
+			     w->key[1], "--expires", "2s", NULL));
+	t0 = real();
 	/* a mass disconnect: 12 meters, above two_above (10) */
 	for (int i = 0; i < 12; i++) {
 		snprintf(tbuf[i], sizeof(tbuf[i]), "%d:%d", TOWN, i + 1);
@@ -727,7 +731,7 @@ static void policy(struct __test_metadata *_metadata, struct world *w)
 		ASSERT_LT(0, len);
 		sodium_bin2hex(hex, sizeof(hex), b, (size_t)len);
 		snprintf(sql, sizeof(sql), "INSERT INTO signed_commands (id, op, action, town, meter, "
-			 "batch, issued, expires, issuer, blob, signers) VALUES (4242, 999, "
+			 "batch, issued, expires, issuer, blob, signers) VALUES (4242, 0, "
 			 "'disconnect', %d, 40, 1, now(), now() + interval '10 minutes', 'alice', "
 			 "decode('%s', 'hex'), ARRAY['alice'])", TOWN, hex);
 		ASSERT_EQ(0, pgx(w->primary, sql));
@@ -738,6 +742,40 @@ static void policy(struct __test_metadata *_metadata, struct world *w)
 		EXPECT_EQ(1, pg1(w->primary, "SELECT count(*) FROM alerts WHERE rule = "
 				 "'cmd-forged'"));
 	}
+
+	/* an operation is what its operators signed together: a command the head end
+	 * slipped into it makes the approval fail */
+	a_op = pg1(w->primary, "SELECT op FROM signed_commands WHERE meter = 32");
+	ASSERT_EQ(0, mainctl(w, out, sizeof(out), "cmd", "issue", "rekey", "11:33", "--key",
+			     w->key[0], NULL));
+	snprintf(sql, sizeof(sql), "UPDATE signed_commands SET op = %lld WHERE meter = 33",
+		 (long long)a_op);
+	ASSERT_EQ(0, pgx(w->primary, sql));
+	snprintf(opbuf, sizeof(opbuf), "%lld", (long long)a_op);
+	EXPECT_EQ(1, mainctl(w, out, sizeof(out), "cmd", "approve", opbuf, "--key", w->key[1],
+			     NULL));
+	EXPECT_EQ(2, count(w, "SELECT count(*) FROM signed_commands WHERE op = %lld AND state = "
+			   "'awaiting-approval' AND array_length(signers, 1) = 1", a_op));
+	/* cancelled: what awaits, and what is queued but not yet sent (town 12 is offline) */
+	ASSERT_EQ(0, mainctl(w, out, sizeof(out), "cmd", "cancel", opbuf, NULL));
+	EXPECT_EQ(2, count(w, "SELECT count(*) FROM signed_commands WHERE op = %lld AND state = "
+			   "'cancelled'", a_op));
+	ASSERT_EQ(0, mainctl(w, out, sizeof(out), "cmd", "issue", "reconnect", "12:50", "--key",
+			     w->key[0], NULL));
+	op = last_op(w);
+	EXPECT_EQ(1, count(w, "SELECT count(*) FROM signed_commands WHERE op = %lld AND state = "
+			   "'queued' AND town_tseq IS NOT NULL", op));
+	snprintf(opbuf, sizeof(opbuf), "%lld", (long long)op);
+	ASSERT_EQ(0, mainctl(w, out, sizeof(out), "cmd", "cancel", opbuf, NULL));
+	EXPECT_EQ(1, count(w, "SELECT count(*) FROM commands c JOIN signed_commands s ON "
+			   "c.cmd_id = s.id WHERE s.op = %lld AND c.status = 100 AND s.state = "
+			   "'cancelled'", op));
+	/* the unapproved rekey expired */
+	while (real() - t0 < 2500)
+		usleep(100000);
+	ASSERT_EQ(0, mainctl(w, out, sizeof(out), "cmd", "release", NULL));
+	EXPECT_EQ(1, pg1(w->primary, "SELECT count(*) FROM signed_commands WHERE meter = 60 AND "
+			 "state = 'expired' AND status = 3"));
 
 	/* the audit log: intact, append-only, and a superuser's edit is found */
 	ASSERT_EQ(0, mainctl(w, out, sizeof(out), "audit", "verify", NULL));

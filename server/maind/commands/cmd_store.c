@@ -87,13 +87,18 @@ const char *const mcmd_schema_sql[] = {
 	"  SELECT id, state, action, town, meter INTO s FROM signed_commands WHERE id = NEW.cmd_id"
 	"   FOR UPDATE;\n"
 	"  IF NOT FOUND THEN RETURN NULL; END IF;\n"
+	/* renumbered by maind (a restored database: the town's floor was above ours) */
+	"  IF NEW.tseq <> OLD.tseq THEN\n"
+	"    UPDATE signed_commands SET town_tseq = NEW.tseq WHERE id = s.id;\n"
+	"  END IF;\n"
 	"  IF NEW.sent IS NOT NULL AND OLD.sent IS NULL AND s.state = 'queued' THEN\n"
 	"    UPDATE signed_commands SET state = 'sent', updated = now() WHERE id = s.id;\n"
 	"    PERFORM audit_append('maind', 'sent', format('command %s %s town %s meter %s: sent to "
 	"the town as its command %s', s.id, s.action, s.town, s.meter, NEW.tseq));\n"
 	"    s.state := 'sent';\n"
 	"  END IF;\n"
-	"  IF NEW.status IS NULL OR NEW.status IN (5, 100) OR NEW.status IS NOT DISTINCT FROM"
+	/* 5 storage: resent; 100 withdrawn here; 1 duplicate: the town had it already */
+	"  IF NEW.status IS NULL OR NEW.status IN (1, 5, 100) OR NEW.status IS NOT DISTINCT FROM"
 	"   OLD.status THEN RETURN NULL; END IF;\n"
 	"  IF s.state NOT IN ('queued', 'sent', 'delivered') THEN\n"
 	"    PERFORM audit_append('maind', 'town-result', format('command %s: the town answered %s "
@@ -118,7 +123,8 @@ const char *const mcmd_schema_sql[] = {
 	"  END IF;\n"
 	"  RETURN NULL;\n"
 	"END $$",
-	"CREATE OR REPLACE TRIGGER commands_signed_state AFTER UPDATE OF sent, status ON commands "
+	"CREATE OR REPLACE TRIGGER commands_signed_state AFTER UPDATE OF sent, status, tseq "
+	"ON commands "
 	"FOR EACH ROW WHEN (NEW.cmd_id IS NOT NULL) EXECUTE FUNCTION mcmd_on_command()",
 	NULL,
 };

@@ -525,6 +525,7 @@ static int cmd_approve(struct ctx *k, int argc, char **args)
 	char name[GMC_NAME_MAX], what[300] = "";
 	uint8_t sk[GMC_SK_LEN], pk[GMC_PK_LEN], fpr[GMC_FPR_LEN];
 	struct gmc_keyset ks;
+	struct gmc_cmd first = { 0 };
 	struct gmc_policy gp = { k->pol.two_above };
 	int64_t now = time(NULL), expires = 0;
 	uint64_t opn;
@@ -591,11 +592,26 @@ static int cmd_approve(struct ctx *k, int argc, char **args)
 				 "%d)", id, keysetfile ? keysetfile : "operators", v);
 			goto refused;
 		}
+		/* one operation is one signed intent: same action, times, argument and
+		 * batch everywhere, as many commands as its batch says (a head end
+		 * that slipped another command into it is caught here) */
+		if (i && (c.action != first.action || c.issued != first.issued ||
+			  c.expires != first.expires || c.arg != first.arg || c.batch != first.batch ||
+			  memcmp(c.sig[0].fpr, first.sig[0].fpr, GMC_FPR_LEN))) {
+			snprintf(why, sizeof(why), "command %s differs from the rest of the operation", id);
+			goto refused;
+		}
+		if (!i && (int64_t)c.batch != n) {
+			snprintf(why, sizeof(why), "%d commands await approval but their signed batch "
+				 "is %u", n, c.batch);
+			goto refused;
+		}
 		if (!i) {
 			char signers[80];
 
+			first = c;
 			gmc_signers(&c, &ks, signers, sizeof(signers));
-			snprintf(what, sizeof(what), "%s, %u target%s, first signed by %s", 
+			snprintf(what, sizeof(what), "%s, %u target%s, first signed by %s",
 				 gmc_action_name(c.action), c.batch, c.batch == 1 ? "" : "s", signers);
 			expires = c.expires;
 		}
