@@ -313,9 +313,9 @@ static int parse_target(const char *s, bool town_action, struct target *t)
 static void op_summary(struct ctx *k, const char *op)
 {
 	const char *v[1] = { op };
-	PGresult *r = mpg_query(&k->p, "SELECT state, count(*), min(COALESCE(reason, status_text, "
-				"'')) FROM signed_commands WHERE op = $1 GROUP BY state ORDER BY state",
-				1, v);
+	PGresult *r = mpg_query(&k->p, "SELECT state, count(*), COALESCE(reason, status_text, '') "
+				"AS why FROM signed_commands WHERE op = $1 GROUP BY state, why "
+				"ORDER BY state, why", 1, v);
 
 	if (!r)
 		return;
