@@ -509,8 +509,8 @@ static void end_to_end(struct __test_metadata *_metadata, struct world *w)
 			     w->key[0], NULL));
 	TH_LOG("%s", out);
 	op = last_op(w);
-	EXPECT_EQ(1, count(w, "SELECT count(*) FROM signed_commands WHERE op = %lld AND state = "
-			   "'queued' AND town_tseq IS NOT NULL", op));
+	EXPECT_EQ(1, count(w, "SELECT count(*) FROM signed_commands WHERE op = %lld AND state IN "
+			   "('queued', 'sent') AND town_tseq IS NOT NULL", op));	/* maind is quick */
 	ASSERT_EQ(0, pgs(w->primary, "SELECT id FROM signed_commands", idbuf, sizeof(idbuf)));
 	id = strtoull(idbuf, NULL, 10);
 	ASSERT_EQ(0, pgs(w->primary, "SELECT encode(blob, 'hex') FROM signed_commands", dbhex,
@@ -629,7 +629,9 @@ static void policy(struct __test_metadata *_metadata, struct world *w)
 	ASSERT_EQ(0, mainctl(w, out, sizeof(out), "cmd", "approve", opbuf, "--key", w->key[1],
 			     NULL));
 	EXPECT_EQ(12, count(w, "SELECT count(*) FROM signed_commands WHERE op = %lld AND state = "
-			    "'queued' AND signers = ARRAY['alice', 'bob']", op));
+			    "'queued' AND signers = ARRAY['alice', 'bob']", op) +
+		  count(w, "SELECT count(*) FROM signed_commands WHERE op = %lld AND state = "
+			"'sent' AND signers = ARRAY['alice', 'bob']", op));	/* town 11 is up */
 	EXPECT_EQ(12, signed_rows(w) - base);
 	/* each queued blob carries both signatures and verifies at its meter */
 	{
@@ -682,9 +684,40 @@ static void policy(struct __test_metadata *_metadata, struct world *w)
 	/* an hour later they go */
 	ASSERT_EQ(0, pgx(w->primary, "UPDATE signed_commands SET queued_at = queued_at - "
 			 "interval '61 minutes' WHERE queued_at IS NOT NULL"));
-	ASSERT_EQ(0, mainctl(w, out, sizeof(out), "cmd", "release", NULL));
-	EXPECT_STREQ("2 commands queued\n", out);
+	{	/* by maind's tick */
+		struct maind_pg p = { 0 };
+
+		p.c = PQconnectdb(w->primary);
+		EXPECT_EQ(0, mcmd_tick(&p, &w->cfg, real() / 1000)) TH_LOG("%s", p.err);
+		PQfinish(p.c);
+	}
 	EXPECT_EQ(LIMIT + 2, signed_rows(w) - base);
+	EXPECT_EQ(0, pg1(w->primary, "SELECT count(*) FROM signed_commands WHERE reason LIKE "
+			 "'held:%'"));
+	/* an operation of 24 with 2 of the hour used: 13 go, 11 wait, and mainctl says so */
+	{
+		const struct mainctl_ctx x = { w->primary, w->primary, &w->cfg };
+		char *args[32] = { "issue", "disconnect" }, tb[24][16];
+		int n = 2;
+
+		for (int i = 0; i < 24; i++) {
+			snprintf(tb[i], sizeof(tb[i]), "%d:%d", TOWN2, 100 + i);
+			args[n++] = tb[i];
+		}
+		args[n++] = "--key";
+		args[n++] = w->key[1];
+		ASSERT_EQ(0, mctl_cmd(&x, "cmd", n, args));
+		snprintf(opbuf, sizeof(opbuf), "%lld", (long long)last_op(w));
+		ASSERT_EQ(0, mainctl(w, out, sizeof(out), "cmd", "approve", opbuf, "--key",
+				     w->key[0], NULL));
+		TH_LOG("%s", out);
+		EXPECT_NE(NULL, strstr(out, "  13 queued\n"));
+		EXPECT_NE(NULL, strstr(out, "  11 queued: held: 15 disconnects"));
+	}
+	EXPECT_EQ(LIMIT + 2 + 13, signed_rows(w) - base);
+	/* bob has issued far more in this hour (25) than in any hour before (1) */
+	EXPECT_EQ(1, pg1(w->primary, "SELECT count(*) FROM alerts WHERE rule = "
+			 "'cmd-operator-rate' AND key = 'cmd-operator-rate:bob'"));
 
 	/* carol signs a rekey (needs two), then her key is revoked */
 	ASSERT_EQ(0, mainctl(w, out, sizeof(out), "cmd", "issue", "rekey", "11:30", "--key",
