@@ -7,3 +7,8 @@ cmd_test_pg_SRCS = $(MAIND_CORE) $(MAIND_NET) lib/proto/outbox.c lib/proto/gmp_c
 	server/maind/commands/mainctl_cmd.c tests/main/cmd_test_pg.c
 cmd_test_pg_CFLAGS = $(MAIND_CFLAGS)
 cmd_test_pg_PKGS = $(MAIND_PKGS)
+
+UNIT_TESTS += cmd_test_config
+cmd_test_config_SRCS = $(MAIND_CORE) tests/main/cmd_test_config.c
+cmd_test_config_CFLAGS = $(MAIND_CFLAGS)
+cmd_test_config_PKGS = $(MAIND_PKGS)
