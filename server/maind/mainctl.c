@@ -133,6 +133,8 @@ int main(int argc, char **argv)
 		printf("%s\n", hex);
 		return 0;
 	}
+	if (!strcmp(cmd, "op-keygen"))	/* on an operator's machine: no database */
+		return mctl_cmd(NULL, cmd, argc - i, argv + i);
 	maind_config_defaults(&cfg);
 	if (!conninfo || cfgpath) {
 		if (maind_config_load(&cfg, cfgpath ? cfgpath : "/etc/gridmeter/maind.conf", err,

@@ -28,6 +28,8 @@ void maind_config_defaults(struct maind_config *c)
 	c->max_batch = 100000;
 	c->command_resend_s = 60;
 	c->silent_after_s = 900;
+	c->cmd_two_above = 10;
+	c->cmd_disconnects_hour = 50;
 }
 
 int maind_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
@@ -117,12 +119,23 @@ static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
 	const struct u32_key *n;
 
 	if (!k) {
-		if (strcmp(e->section, "server"))
+		if (strcmp(e->section, "server") && strcmp(e->section, "commands"))
 			return ini_error(ini, e->line, NULL, NULL, "unknown section [%s]", e->section);
 		return 0;
 	}
 	if (!*v)
 		return ini_error(ini, e->line, e->section, k, "empty value");
+	if (!strcmp(e->section, "commands")) {
+		bool two = !strcmp(k, "two_above");
+
+		if (!two && strcmp(k, "disconnects_per_hour"))
+			return ini_error(ini, e->line, e->section, k, "unknown key");
+		if (parse_u32(v, two ? 1 : 0, two ? 65535 : 1000000,
+			      two ? &c->cmd_two_above : &c->cmd_disconnects_hour))
+			return ini_error(ini, e->line, e->section, k, "'%s' is not %u..%u", v,
+					 two ? 1 : 0, two ? 65535 : 1000000);
+		return 0;
+	}
 	if (!strcmp(k, "listen")) {
 		if (c->n_listen == MAIND_LISTEN_MAX)
 			return ini_error(ini, e->line, e->section, k, "more than %d addresses",

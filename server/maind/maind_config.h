@@ -29,6 +29,9 @@ struct maind_config {
 	uint32_t max_batch;		/* frames per transaction, 1..1000000 */
 	uint32_t command_resend_s;	/* unsettled commands pushed again after, 1..86400 */
 	uint32_t silent_after_s;	/* mainctl: a town silent this long is "administrative" */
+	/* [commands] (Documentation/commands.md) */
+	uint32_t cmd_two_above;		/* two operators for operations above this many targets */
+	uint32_t cmd_disconnects_hour;	/* disconnects queued per hour, system-wide */
 };
 
 void maind_config_defaults(struct maind_config *c);
