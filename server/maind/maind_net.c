@@ -25,6 +25,7 @@
 
 #include <sodium.h>
 
+#include "commands/cmd.h"
 #include "gm_frame.h"
 #include "gmp_server.h"
 #include "maind_net.h"
@@ -262,6 +263,8 @@ static int tick(struct maind_net *n)
 		fprintf(stderr, "maind: billing: %s\n", n->pg.err);
 	if (mdet_tick(&n->pg, rs))
 		fprintf(stderr, "maind: detection: %s\n", n->pg.err);
+	if (mcmd_tick(&n->pg, n->cfg, rs))
+		fprintf(stderr, "maind: signed commands: %s\n", n->pg.err);
 	return 0;
 }
 
