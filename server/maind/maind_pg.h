@@ -51,7 +51,7 @@ struct maind_pg {
 	size_t n_months, cap_months;
 	char err[512];			/* the last error */
 	uint64_t rows_hours, rows_town_hours, rows_loans, commits;
-	int64_t bill_at, detect_at;	/* UTC s the parts' ticks last worked */
+	int64_t bill_at, detect_at, cmd_at;	/* UTC s the parts' ticks last worked */
 };
 
 /* Connect, create or check the schema, partitions ahead. 0 or -1 with err. */

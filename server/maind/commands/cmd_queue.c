@@ -432,8 +432,10 @@ int mcmd_tick(struct maind_pg *p, const struct maind_config *cfg, int64_t now)
 {
 	struct mcmd_policy pol;
 
-	if (p->in_tx)
+	/* every 10 s: held disconnects wait for the hour to move on anyway */
+	if (p->in_tx || (now >= p->cmd_at && now - p->cmd_at < 10))
 		return 0;
+	p->cmd_at = now;
 	mcmd_policy_of(cfg, &pol);
 	if (mpg_exec(p, "BEGIN", 0, NULL))
 		return -1;
