@@ -107,7 +107,7 @@ static int64_t pg1(const char *conninfo, const char *sql)
 }
 
 /* One text value of a query, "" if none. */
-static __attribute__((unused)) void pgs(const char *conninfo, const char *sql, char *out, size_t n)
+static void pgs(const char *conninfo, const char *sql, char *out, size_t n)
 {
 	PGconn *c = PQconnectdb(conninfo);
 	PGresult *r = PQexec(c, sql);
@@ -631,6 +631,172 @@ TEST_F_TIMEOUT(notice, each_medium, 60)
 		 "medium = 'sms') OR (id = %lld AND medium = 'post'))", (long long)n_mail,
 		 (long long)n_sms, (long long)n_post);
 	EXPECT_EQ(3, pg1(w->conninfo, sql));
+}
+
+
+/* An operator who is told about failed notices; its id. */
+static int64_t operator(struct world *w, const char *name, const char *email, const char *phone)
+{
+	const char *v[] = { name, email, phone };
+
+	return pgp(w->conninfo, "INSERT INTO operators (name, pk, email, phone) VALUES"
+		   " ($1, decode(md5($1) || md5($1 || 'pk'), 'hex'), $2, $3) RETURNING id", 3, v);
+}
+
+/*
+ * The SMTP server is down and the network refuses every SMS: each notice is
+ * tried max_attempts times with a growing wait, then marked failed with
+ * its last error, an alert raised and every operator told; the operators'
+ * own notices fail the same way and stop there. Nothing is deleted. With
+ * the server back, notice-retry delivers the e-mail and closes its alert.
+ */
+TEST_F_TIMEOUT(notice, retries_then_reports, 60)
+{
+	struct world *w = self->w;
+	char sql[512], err[256], idtxt[24], got[1024];
+	int64_t alice, bob, n_mail, n_sms, ops;
+	int parts;
+
+	if (!self->ok)
+		SKIP(return, "PostgreSQL 15, python3-aiosmtpd or poppler-utils not installed");
+	ASSERT_EQ(0, write_conf(w, 3));		/* nothing listens on the SMTP port */
+	ASSERT_EQ(0, modem(w, "cms 42 100"));	/* network congestion, every time */
+	ASSERT_LT(0, operator(w, "olga", "olga@utility.example", NULL));
+	ASSERT_LT(0, operator(w, "omar", NULL, "+447700900999"));
+	ASSERT_LT(0, operator(w, "otto", NULL, NULL));	/* no way to reach him: not told */
+	ops = 2;
+	alice = customer(w, 1, "Alice", "email", "alice@example.net", NULL, "1 Mill Lane");
+	bob = customer(w, 2, "Bob", "sms", NULL, "+447700900123", "2 Mill Lane");
+	n_mail = notice(w, alice, "trip", 1, "Your supply tripped", "The main relay opened.");
+	n_sms = notice(w, bob, "lockout", 2, "Lockout", "Your meter locked out.");
+	notifier_start(w);
+	/* the two notices, then the operators' notices about them: all failed */
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM notices WHERE state = 'failed'");
+	ASSERT_EQ(2 + 2 * ops, wait_value(w->conninfo, sql, 2 + 2 * ops, 40000));
+	notifier_kill(w);
+	/* none lost, none delivered, nothing more created */
+	EXPECT_EQ(2 + 2 * ops, pg1(w->conninfo, "SELECT count(*) FROM notices"));
+	EXPECT_EQ(0, pg1(w->conninfo, "SELECT count(*) FROM notices WHERE state <> 'failed'"));
+	EXPECT_EQ(0, count_files(w->mail, ".txt"));
+	EXPECT_EQ(0, sms_read(w, "+447700900123", got, sizeof(got), &parts));
+	/* three attempts each, every one recorded with its error */
+	EXPECT_EQ(0, pg1(w->conninfo, "SELECT count(*) FROM notices WHERE attempts <> 3"));
+	EXPECT_EQ(3 * (2 + 2 * ops), pg1(w->conninfo, "SELECT count(*) FROM notice_attempts "
+					 "WHERE outcome = 'failed' AND error IS NOT NULL"));
+	snprintf(sql, sizeof(sql), "SELECT last_error FROM notices WHERE id = %lld",
+		 (long long)n_sms);
+	pgs(w->conninfo, sql, err, sizeof(err));
+	EXPECT_NE(NULL, strstr(err, "+CMS ERROR: 42")) TH_LOG("%s", err);
+	snprintf(sql, sizeof(sql), "SELECT last_error FROM notices WHERE id = %lld",
+		 (long long)n_mail);
+	pgs(w->conninfo, sql, err, sizeof(err));
+	EXPECT_NE(NULL, strstr(err, "smtp://127.0.0.1:")) TH_LOG("%s", err);
+	/* the waits grew: attempt k+1 started at least backoff(k) after attempt k ended */
+	EXPECT_EQ(0, pg1(w->conninfo, "SELECT count(*) FROM notice_attempts a JOIN "
+			 "notice_attempts b ON b.notice = a.notice AND b.n = a.n + 1 WHERE "
+			 "b.started - a.finished < make_interval(secs => least(2, a.n) - 0.05)"));
+	/* reported: an open alert per notice (with the last error), the operators told once */
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM alerts WHERE rule = 'notice-failed' AND "
+		 "state = 'open' AND key IN ('notice-failed:%lld', 'notice-failed:%lld') AND "
+		 "evidence::json->>'last_error' <> '' AND meter IN (1, 2)", (long long)n_mail,
+		 (long long)n_sms);
+	EXPECT_EQ(2, pg1(w->conninfo, sql));
+	EXPECT_EQ(2 + 2 * ops, pg1(w->conninfo, "SELECT count(*) FROM alerts"));
+	snprintf(sql, sizeof(sql), "SELECT count(DISTINCT (operator, ref)) FROM notices WHERE "
+		 "kind = 'notice-failed' AND ref IN (%lld, %lld) AND body LIKE '%%notice-retry%%'",
+		 (long long)n_mail, (long long)n_sms);
+	EXPECT_EQ(2 * ops, pg1(w->conninfo, sql));
+	EXPECT_EQ(0, pg1(w->conninfo, "SELECT count(*) FROM notices n JOIN operators o ON "
+			 "o.id = n.operator WHERE o.name = 'otto'"));
+
+	/* the server is back: notice-retry delivers it and closes the alert */
+	ASSERT_EQ(0, smtpd_start(w, ""));
+	{
+		const struct mainctl_ctx x = { w->conninfo, w->conninfo, NULL };
+		char *args[] = { idtxt };
+
+		snprintf(idtxt, sizeof(idtxt), "%lld", (long long)n_mail);
+		ASSERT_EQ(0, mctl_notice(&x, "notice-retry", 1, args));
+		EXPECT_EQ(-2, mctl_notice(&x, "supply", 0, NULL));
+		EXPECT_EQ(0, mctl_notice(&x, "notice", 1, args));
+	}
+	notifier_start(w);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM notices WHERE id = %lld AND state = "
+		 "'delivered' AND attempts = 1", (long long)n_mail);
+	ASSERT_EQ(1, wait_value(w->conninfo, sql, 1, 15000));
+	EXPECT_EQ(1, count_files(w->mail, ".txt"));
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM alerts WHERE key = 'notice-failed:%lld' "
+		 "AND state = 'closed'", (long long)n_mail);
+	EXPECT_EQ(1, pg1(w->conninfo, sql));
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM notice_attempts WHERE notice = %lld",
+		 (long long)n_mail);
+	EXPECT_EQ(4, pg1(w->conninfo, sql));	/* the history is kept */
+	(void)bob;
+}
+
+/*
+ * maind-notify killed while delivering (SIGKILL): the SMTP server holds
+ * the first RCPT TO, the modem does not answer the first AT+CMGS. After a
+ * restart each notice is delivered exactly once: one message with the
+ * notice's Message-ID, one SMS; the interrupted attempts are recorded and
+ * counted.
+ */
+TEST_F_TIMEOUT(notice, killed_mid_delivery, 60)
+{
+	struct world *w = self->w;
+	char sql[512], got[1024], path[300], *txt;
+	int64_t alice, bob, n_mail, n_sms;
+	int parts;
+
+	if (!self->ok)
+		SKIP(return, "PostgreSQL 15, python3-aiosmtpd or poppler-utils not installed");
+	ASSERT_EQ(0, smtpd_start(w, "--stall-first"));
+	ASSERT_EQ(0, write_conf(w, 5));
+	ASSERT_EQ(0, modem(w, "mute CMGS 1"));
+	alice = customer(w, 1, "Alice", "email", "alice@example.net", NULL, "1 Mill Lane");
+	bob = customer(w, 2, "Bob", "sms", NULL, "+447700900123", "2 Mill Lane");
+	n_mail = notice(w, alice, "bill", 5, "Your bill", "Your bill is 12.34 EUR.");
+	n_sms = notice(w, bob, "tamper", 6, "Tamper", "Tamper alarm at your meter.");
+	/* the e-mail: killed while the server holds RCPT TO */
+	notifier_start(w);
+	snprintf(path, sizeof(path), "%s/stalled", w->mail);
+	for (int64_t end = mono() + 15000; access(path, F_OK) && mono() < end;)
+		usleep(20000);
+	ASSERT_EQ(0, access(path, F_OK));
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM notice_attempts WHERE notice = %lld AND "
+		 "outcome = 'sending'", (long long)n_mail);
+	ASSERT_EQ(1, pg1(w->conninfo, sql));
+	notifier_kill(w);
+	/* the SMS: killed while waiting for the prompt */
+	notifier_start(w);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM notices WHERE id = %lld AND state = "
+		 "'delivered'", (long long)n_mail);
+	ASSERT_EQ(1, wait_value(w->conninfo, sql, 1, 15000));
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM notice_attempts WHERE notice = %lld AND "
+		 "outcome = 'sending'", (long long)n_sms);
+	ASSERT_EQ(1, wait_value(w->conninfo, sql, 1, 15000));
+	usleep(300000);		/* well into the wait for "> " */
+	notifier_kill(w);
+	notifier_start(w);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM notices WHERE state = 'delivered'");
+	ASSERT_EQ(2, wait_value(w->conninfo, sql, 2, 20000));
+	notifier_kill(w);
+	/* exactly once each */
+	EXPECT_EQ(1, count_files(w->mail, ".txt"));
+	snprintf(path, sizeof(path), "%s/1.txt", w->mail);
+	txt = slurp(path);
+	ASSERT_NE(NULL, txt);
+	snprintf(sql, sizeof(sql), "Message-ID: <notice-%lld.", (long long)n_mail);
+	EXPECT_NE(NULL, strstr(txt, sql));
+	free(txt);
+	EXPECT_EQ(1, sms_read(w, "+447700900123", got, sizeof(got), &parts));
+	EXPECT_TRUE(words_in_order(got, "Tamper alarm at your meter."));
+	/* each: one interrupted attempt, one sent, both counted */
+	EXPECT_EQ(2, pg1(w->conninfo, "SELECT count(*) FROM notice_attempts WHERE outcome = "
+			 "'interrupted' AND stage = 'before'"));
+	EXPECT_EQ(2, pg1(w->conninfo, "SELECT count(*) FROM notice_attempts WHERE outcome = 'sent'"));
+	EXPECT_EQ(2, pg1(w->conninfo, "SELECT count(*) FROM notices WHERE attempts = 2"));
+	(void)n_sms;
 }
 
 TEST_HARNESS_MAIN

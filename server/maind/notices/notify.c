@@ -64,7 +64,8 @@ static const char Q_ORPHANS[] =
 struct job {
 	struct notify *n;
 	int64_t id, created, now;
-	int attempts;		/* before this one */
+	int attempts;		/* before this one (interrupted ones included) */
+	int orphans;		/* attempts a stopped maind-notify left in flight */
 	bool customer;
 	const char *kind, *ref, *subject, *body, *name, *address, *medium, *email, *phone;
 	int64_t who;
@@ -304,7 +305,7 @@ static int outcome(struct job *j, int rc, const char *why)
 {
 	struct notify *n = j->n;
 	const struct notify_config *cfg = n->cfg;
-	int attempts = j->attempts + 1;
+	int attempts = j->attempts + 1;	/* j->attempts has the orphans */
 	bool give_up = rc == -2 || (rc && attempts >= (int)cfg->max_attempts);
 	char id[24], wait[32];
 	const char *state = rc == 0 ? "delivered" : give_up ? "failed" : "queued";
@@ -318,13 +319,15 @@ static int outcome(struct job *j, int rc, const char *why)
 			 " finished = now() WHERE id = $1", 3, va, n->err, sizeof(n->err)))
 			return -1;
 	}
-	const char *vn[] = { id, state, j->medium, rc ? why : NULL, wait };
+	char orphans[16];
+	const char *vn[] = { id, state, j->medium, rc ? why : NULL, wait, orphans };
 
+	snprintf(orphans, sizeof(orphans), "%d", j->orphans);
 	if (exec(n->c, "UPDATE notices SET state = $2, medium = $3, last_error = $4,"
-		 " attempts = attempts + 1,"
+		 " attempts = attempts + 1 + $6::integer,"
 		 " next_try = now() + make_interval(secs => $5::bigint),"
 		 " delivered_at = CASE WHEN $2 = 'delivered' THEN now() END WHERE id = $1",
-		 5, vn, n->err, sizeof(n->err)))
+		 6, vn, n->err, sizeof(n->err)))
 		return -1;
 	if (rc == 0) {
 		const char *vk[] = { id };
@@ -400,6 +403,9 @@ int notify_one(struct notify *n)
 	o = run(n->c, Q_ORPHANS, 1, v1, n->err, sizeof(n->err));
 	if (!o)
 		goto db;
+	/* interrupted attempts count: a notice that stops maind-notify every time ends failed */
+	j.orphans = PQntuples(o);
+	j.attempts += j.orphans;
 	for (int i = 0; i < PQntuples(o); i++)
 		if (!strcmp(PQgetvalue(o, i, 0), "sms") && !strcmp(PQgetvalue(o, i, 1), "handed"))
 			j.unknown_sms = true;
