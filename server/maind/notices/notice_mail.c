@@ -70,15 +70,16 @@ static char *one_line(const char *s)
 }
 
 /*
- * A header value as RFC 2047 encoded words (UTF-8, base64) of at most 45
- * bytes each, never splitting a character, folded one word per line.
+ * A header value as RFC 2047 encoded words (UTF-8, base64) of at most 39
+ * bytes each (64 characters a word: with the longest header name, lines
+ * stay under 76), never splitting a character, folded one word per line.
  */
 static void encoded_words(struct sbuf *b, const char *s)
 {
 	size_t n = strlen(s), off = 0;
 
 	while (off < n) {
-		size_t k = n - off > 45 ? 45 : n - off;
+		size_t k = n - off > 39 ? 39 : n - off;
 		char b64[80];
 
 		while (off + k < n && k && ((unsigned char)s[off + k] & 0xc0) == 0x80)
@@ -124,10 +125,11 @@ static void header_addr(struct sbuf *b, const char *name, const char *dname, con
 				sb_add(b, p, 1);
 			}
 			sb_str(b, "\"");
+			sb_str(b, " ");
 		} else {
 			encoded_words(b, v);
+			sb_str(b, "\r\n ");	/* the address on a line of its own */
 		}
-		sb_str(b, " ");
 	}
 	sb_str(b, "<");
 	sb_str(b, addr);
