@@ -796,7 +796,31 @@ TEST_F_TIMEOUT(notice, killed_mid_delivery, 60)
 			 "'interrupted' AND stage = 'before'"));
 	EXPECT_EQ(2, pg1(w->conninfo, "SELECT count(*) FROM notice_attempts WHERE outcome = 'sent'"));
 	EXPECT_EQ(2, pg1(w->conninfo, "SELECT count(*) FROM notices WHERE attempts = 2"));
-	(void)n_sms;
+
+	/*
+	 * Killed after the Ctrl-Z, before the network's answer: the modem may
+	 * have sent it. Not sent again blindly: failed, reported, one SMS.
+	 */
+	ASSERT_EQ(0, modem(w, "sms_delay 8000"));
+	n_sms = notice(w, bob, "trip", 7, "Trip", "Your supply tripped at 14:02.");
+	notifier_start(w);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM notice_attempts WHERE notice = %lld AND "
+		 "outcome = 'sending' AND stage = 'handed'", (long long)n_sms);
+	ASSERT_EQ(1, wait_value(w->conninfo, sql, 1, 15000));
+	notifier_kill(w);
+	ASSERT_EQ(0, modem(w, "sms_delay 0"));
+	notifier_start(w);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM notices WHERE id = %lld AND state = "
+		 "'failed' AND last_error LIKE '%%not sent again blindly%%'", (long long)n_sms);
+	ASSERT_EQ(1, wait_value(w->conninfo, sql, 1, 15000));
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM notice_attempts WHERE notice = %lld AND "
+		 "outcome = 'unknown'", (long long)n_sms);
+	EXPECT_EQ(1, pg1(w->conninfo, sql));
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM alerts WHERE key = 'notice-failed:%lld'",
+		 (long long)n_sms);
+	EXPECT_EQ(1, pg1(w->conninfo, sql));
+	sms_read(w, "+447700900123", got, sizeof(got), &parts);
+	EXPECT_EQ(2, parts);	/* the tamper notice and this one, once */
 }
 
 TEST_HARNESS_MAIN

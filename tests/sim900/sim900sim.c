@@ -302,6 +302,7 @@ static void sms_byte(struct sim900sim *s, uint8_t c, int64_t now)
 		return;
 	}
 	s->sms_entry = false;
+	s->delay_ms += s->sms_delay_ms;		/* the network's answer */
 	if (s->sms_fail > 0) {
 		s->sms_fail--;
 		snprintf(t, sizeof(t), "+CMS ERROR: %d", s->sms_fail_code);
@@ -318,6 +319,7 @@ static void sms_byte(struct sim900sim *s, uint8_t c, int64_t now)
 		out(s, t, true);
 		out(s, "OK", true);
 	}
+	s->delay_ms -= s->sms_delay_ms;
 }
 
 static void at_command(struct sim900sim *s, char *l)
@@ -606,6 +608,8 @@ void sim900sim_control(struct sim900sim *s, const char *cmd, char *reply, size_t
 		s->sms_fail = k == 3 ? atoi(b) : 1;
 		if (k < 2 || s->sms_fail < 1)
 			snprintf(reply, n, "error: cms CODE [N]");
+	} else if (!strcmp(verb, "sms_delay")) {
+		s->sms_delay_ms = (uint32_t)atoi(a);
 	} else if (!strcmp(verb, "sms_log")) {
 		if (k < 2 || strlen(a) >= sizeof(s->sms_log))
 			snprintf(reply, n, "error: sms_log PATH (under %zu bytes)", sizeof(s->sms_log));

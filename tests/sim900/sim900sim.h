@@ -25,6 +25,7 @@
  *   off                  power off silently
  *   cms CODE [N]         the next N (1) SMS are refused by the network:
  *                        +CMS ERROR: CODE after the Ctrl-Z
+ *   sms_delay MS         the network takes MS to answer each SMS (+CMGS late)
  *   sms_log PATH         append every SMS sent to PATH, one line each:
  *                        NUMBER TAB TEXT (newline as \n, backslash as \\)
  *   stats                one line of counters (ciicrs, cipstarts: AT+CIICR and
@@ -88,6 +89,7 @@ struct sim900sim {
 	char sms_text[512];
 	size_t sms_len;
 	int sms_fail, sms_fail_code;	/* injected network refusals */
+	uint32_t sms_delay_ms;		/* the network's time to take a message */
 	unsigned sms_mr;		/* TP-Message-Reference, 0..255 */
 	unsigned long sms_sent;
 	char sms_log[256];		/* "" none */
