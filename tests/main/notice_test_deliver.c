@@ -716,9 +716,34 @@ TEST_F_TIMEOUT(notice, retries_then_reports, 60)
 		char *args[] = { idtxt };
 
 		snprintf(idtxt, sizeof(idtxt), "%lld", (long long)n_mail);
+		char out[300], *shown;
+		int keep = dup(1), fd;
+
+		snprintf(out, sizeof(out), "%s/shown", w->dir);
+		/* mainctl notice ID: the text, the error and the three attempts */
+		fflush(stdout);
+		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(fd, 1);
+		close(fd);
+		EXPECT_EQ(0, mctl_notice(&x, "notice", 1, args));
+		fflush(stdout);
+		dup2(keep, 1);
+		close(keep);
+		shown = slurp(out);
+		ASSERT_NE(NULL, shown);
+		EXPECT_NE(NULL, strstr(shown, "The main relay opened."));
+		EXPECT_NE(NULL, strstr(shown, "failed"));
+		EXPECT_NE(NULL, strstr(shown, "last error  smtp://127.0.0.1:")) TH_LOG("%s", shown);
+		{
+			int failed = 0;
+
+			for (char *p = shown; (p = strstr(p, "  failed  ")); p++)
+				failed++;
+			EXPECT_EQ(3, failed) TH_LOG("%s", shown);
+		}
+		free(shown);
 		ASSERT_EQ(0, mctl_notice(&x, "notice-retry", 1, args));
 		EXPECT_EQ(-2, mctl_notice(&x, "supply", 0, NULL));
-		EXPECT_EQ(0, mctl_notice(&x, "notice", 1, args));
 	}
 	notifier_start(w);
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM notices WHERE id = %lld AND state = "
