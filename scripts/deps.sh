@@ -16,6 +16,7 @@ mmdebstrap e2fsprogs device-tree-compiler dt-schema
 clang valgrind python3 perl iproute2 nftables
 libsodium-dev libcbor-dev libsqlite3-dev sqlite3
 postgresql-15 libpq-dev
+libcurl4-openssl-dev libcairo2-dev poppler-utils python3-aiosmtpd
 "
 
 missing=""

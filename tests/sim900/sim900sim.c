@@ -93,6 +93,8 @@ static void power(struct sim900sim *s, bool on, bool announce)
 	s->line_len = 0;
 	s->pluses = 0;
 	s->nq = 0;
+	s->sms_entry = false;
+	s->cmgf_text = false;
 	if (on) {
 		s->powered = true;
 		s->boot_urc_at = now_ms(s) + 300;
@@ -220,6 +222,106 @@ static int tcp_connect(const char *host, const char *port)
 	return fd;
 }
 
+/* AT+CMGS="NUMBER"[,TYPE]: the prompt, then the text (sms_byte()). */
+static void sms_command(struct sim900sim *s, const char *l)
+{
+	char num[40];
+
+	if (strstr(l, "=?")) {
+		out(s, "OK", true);
+		return;
+	}
+	if (!s->cmgf_text) {
+		out(s, "+CMS ERROR: 304", true);	/* PDU mode wants a length */
+		return;
+	}
+	if (quoted(l, 0, num, sizeof(num)) || !num[0] || strlen(num) >= sizeof(s->sms_to)) {
+		out(s, "+CMS ERROR: 305", true);
+		return;
+	}
+	strcpy(s->sms_to, num);
+	s->sms_len = 0;
+	s->sms_entry = true;
+	out(s, "\r\n> ", false);
+}
+
+static unsigned septets(const char *t, size_t n)
+{
+	unsigned k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += strchr("^{}\\[~]|", t[i]) && t[i] ? 2 : 1;
+	return k;
+}
+
+static void sms_record(struct sim900sim *s)
+{
+	FILE *f;
+
+	if (!s->sms_log[0] || !(f = fopen(s->sms_log, "a")))
+		return;
+	fprintf(f, "%s\t", s->sms_to);
+	for (size_t i = 0; i < s->sms_len; i++) {
+		char c = s->sms_text[i];
+
+		if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\\')
+			fputs("\\\\", f);
+		else
+			fputc(c, f);
+	}
+	fputc('\n', f);
+	fclose(f);
+}
+
+/* A byte of an SMS being entered: Ctrl-Z sends, ESC cancels, CR is a new line. */
+static void sms_byte(struct sim900sim *s, uint8_t c, int64_t now)
+{
+	char t[32];
+
+	if (c == 0x1b) {
+		s->sms_entry = false;
+		out(s, "OK", true);
+		return;
+	}
+	if (c == 0x08) {
+		if (s->sms_len)
+			s->sms_len--;
+		return;
+	}
+	if (c != 0x1a) {
+		if (s->echo)
+			write_tty(s, &c, 1);
+		if (c == '\r') {
+			out(s, "\r\n> ", false);
+			c = '\n';
+		}
+		if (s->sms_len + 1 < sizeof(s->sms_text))
+			s->sms_text[s->sms_len++] = (char)c;
+		return;
+	}
+	s->sms_entry = false;
+	s->delay_ms += s->sms_delay_ms;		/* the network's answer */
+	if (s->sms_fail > 0) {
+		s->sms_fail--;
+		snprintf(t, sizeof(t), "+CMS ERROR: %d", s->sms_fail_code);
+		out(s, t, true);
+	} else if (now < s->reg_at) {
+		out(s, "+CMS ERROR: 331", true);	/* no network service */
+	} else if (septets(s->sms_text, s->sms_len) > 160) {
+		out(s, "+CMS ERROR: 305", true);	/* longer than one message */
+	} else {
+		s->sms_mr = (s->sms_mr + 1) & 0xff;
+		s->sms_sent++;
+		sms_record(s);
+		snprintf(t, sizeof(t), "+CMGS: %u", s->sms_mr);
+		out(s, t, true);
+		out(s, "OK", true);
+	}
+	s->delay_ms -= s->sms_delay_ms;
+}
+
 static void at_command(struct sim900sim *s, char *l)
 {
 	char key[16], arg[3][130];
@@ -337,6 +439,25 @@ static void at_command(struct sim900sim *s, char *l)
 		s->transparent = true;
 		s->last_data = now;
 		out(s, "CONNECT", true);
+	} else if (!strcmp(key, "CMGF")) {
+		if (strstr(l, "?")) {
+			out(s, s->cmgf_text ? "+CMGF: 1" : "+CMGF: 0", true);
+			out(s, "OK", true);
+		} else if (strstr(l, "=1") || strstr(l, "=0")) {
+			s->cmgf_text = strstr(l, "=1") != NULL;
+			out(s, "OK", true);
+		} else {
+			out(s, "ERROR", true);
+		}
+	} else if (!strcmp(key, "CSCS")) {
+		if (strstr(l, "?")) {
+			out(s, "+CSCS: \"IRA\"", true);
+			out(s, "OK", true);
+		} else {
+			out(s, quoted(l, 0, arg[0], sizeof(arg[0])) ? "ERROR" : "OK", true);
+		}
+	} else if (!strcmp(key, "CMGS")) {
+		sms_command(s, l);
 	} else if (!strcmp(key, "CIPSTATUS")) {
 		out(s, "OK", true);
 		out(s, s->tcp >= 0 ? "STATE: CONNECT OK" : s->gprs_up ? "STATE: IP GPRSACT" :
@@ -352,6 +473,10 @@ static void tty_bytes(struct sim900sim *s, const uint8_t *b, size_t n, int64_t n
 	if (!s->powered || s->hung)
 		return;
 	for (size_t i = 0; i < n; i++) {
+		if (s->sms_entry) {
+			sms_byte(s, b[i], now);
+			continue;
+		}
 		if (s->transparent) {
 			bool plus_ok = b[i] == '+' &&
 				((s->pluses == 0 && now - s->last_data >= s->guard_ms) ||
@@ -478,12 +603,24 @@ void sim900sim_control(struct sim900sim *s, const char *cmd, char *reply, size_t
 		power(s, !s->powered, !s->hung);
 	} else if (!strcmp(verb, "off")) {
 		power(s, false, false);
+	} else if (!strcmp(verb, "cms")) {
+		s->sms_fail_code = atoi(a);
+		s->sms_fail = k == 3 ? atoi(b) : 1;
+		if (k < 2 || s->sms_fail < 1)
+			snprintf(reply, n, "error: cms CODE [N]");
+	} else if (!strcmp(verb, "sms_delay")) {
+		s->sms_delay_ms = (uint32_t)atoi(a);
+	} else if (!strcmp(verb, "sms_log")) {
+		if (k < 2 || strlen(a) >= sizeof(s->sms_log))
+			snprintf(reply, n, "error: sms_log PATH (under %zu bytes)", sizeof(s->sms_log));
+		else
+			strcpy(s->sms_log, a);
 	} else if (!strcmp(verb, "stats")) {
 		snprintf(reply, n, "powered %d hung %d transparent %d connected %d commands %lu "
 			 "escapes %lu ciicrs %lu cipstarts %lu connects %lu pwrkeys %lu up %lu "
-			 "down %lu", s->powered, s->hung, s->transparent, s->tcp >= 0, s->commands,
-			 s->escapes, s->ciicrs, s->cipstarts, s->connects, s->pwrkeys, s->bytes_up,
-			 s->bytes_down);
+			 "down %lu sms %lu", s->powered, s->hung, s->transparent, s->tcp >= 0,
+			 s->commands, s->escapes, s->ciicrs, s->cipstarts, s->connects, s->pwrkeys,
+			 s->bytes_up, s->bytes_down, s->sms_sent);
 	} else {
 		snprintf(reply, n, "error: unknown command '%s'", verb);
 	}

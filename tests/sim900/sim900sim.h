@@ -23,8 +23,18 @@
  *   hang                 stop answering anything until the PWRKEY is pulsed
  *   pwrkey               a PWRKEY pulse: toggles power (with boot URCs)
  *   off                  power off silently
+ *   cms CODE [N]         the next N (1) SMS are refused by the network:
+ *                        +CMS ERROR: CODE after the Ctrl-Z
+ *   sms_delay MS         the network takes MS to answer each SMS (+CMGS late)
+ *   sms_log PATH         append every SMS sent to PATH, one line each:
+ *                        NUMBER TAB TEXT (newline as \n, backslash as \\)
  *   stats                one line of counters (ciicrs, cipstarts: AT+CIICR and
- *                        AT+CIPSTART received)
+ *                        AT+CIPSTART received; sms: messages sent)
+ * SMS (text mode, Documentation/sim900.md "SMS"): AT+CMGF=1 (PDU mode, 0,
+ * is the default), AT+CSCS, AT+CMGS="NUMBER"[,TYPE] -> "\r\n> ", the text,
+ * Ctrl-Z sends (+CMGS: MR, OK), ESC cancels (OK); more than 160 septets
+ * +CMS ERROR: 305; not registered +CMS ERROR: 331; AT+CMGS in PDU mode
+ * with a quoted number +CMS ERROR: 304.
  * Each command is answered with "ok" or "error: why", stats with its line.
  */
 #ifndef SIM900SIM_H
@@ -72,6 +82,17 @@ struct sim900sim {
 	/* counters */
 	unsigned long commands, escapes, connects, pwrkeys, bytes_up, bytes_down;
 	unsigned long ciicrs, cipstarts;	/* GPRS activations, TCP attempts */
+	/* SMS */
+	bool cmgf_text;			/* AT+CMGF=1 */
+	bool sms_entry;			/* after the "> " prompt, until Ctrl-Z / ESC */
+	char sms_to[32];
+	char sms_text[512];
+	size_t sms_len;
+	int sms_fail, sms_fail_code;	/* injected network refusals */
+	uint32_t sms_delay_ms;		/* the network's time to take a message */
+	unsigned sms_mr;		/* TP-Message-Reference, 0..255 */
+	unsigned long sms_sent;
+	char sms_log[256];		/* "" none */
 	/* time (ms): CLOCK_MONOTONIC unless a test sets a simulated clock */
 	int64_t (*clock)(void *ctx);
 	void *clock_ctx;
