@@ -10,24 +10,6 @@
 
 #include "meter.h"
 
-static const char *const status_names[] = {
-	[GMP_CMD_OK] = "ok", [GMP_CMD_DUPLICATE] = "duplicate",
-	[GMP_CMD_UNSUPPORTED] = "unsupported", [GMP_CMD_EXPIRED] = "expired",
-	[GMP_CMD_INVALID] = "invalid", [GMP_CMD_STORAGE] = "storage",
-	[GMP_CMD_BAD_SIG] = "bad-signature", [GMP_CMD_UNKNOWN_KEY] = "unknown-key",
-	[GMP_CMD_REPLAY] = "replay", [GMP_CMD_NEED_TWO] = "needs-two-operators",
-	[GMP_CMD_WRONG_TARGET] = "wrong-target", [GMP_CMD_RATE] = "rate-limited",
-	[GMP_CMD_NOT_YET] = "not-yet-valid", [GMP_CMD_REFUSED] = "refused",
-};
-
-const char *sc_status_name(int status)
-{
-	if (status >= 0 && (size_t)status < sizeof(status_names) / sizeof(status_names[0]) &&
-	    status_names[status])
-		return status_names[status];
-	return "unknown";
-}
-
 /* The replay memory could not be read: nothing it holds outlives its time by more than this. */
 static void seen_unreadable(struct signed_commands *s, const char *why)
 {
@@ -210,7 +192,7 @@ done:
 			  "signed command %llu: %s of meter %u in town %u, batch %u, signed by %s: "
 			  "%s%s%s%s", (unsigned long long)c.id, gmc_action_name(c.action),
 			  c.meter, c.town, c.batch, signers, st ? "refused, " : "executed",
-			  st ? sc_status_name(st) : "", why[0] ? ": " : "", why);
+			  st ? gmc_status_name(st) : "", why[0] ? ": " : "", why);
 	else
 		meter_log(s->m, LOG_WARNING | METER_LOG_EVENT, "signed command refused, invalid: %s",
 			  why);

@@ -85,7 +85,5 @@ int sc_init(struct signed_commands *s, struct meter *m, const struct meter_confi
 /* A GMP_SIGNED command, in order, once: its enum gmp_cmd_status. */
 int sc_command(struct signed_commands *s, const struct gmp_msg *msg, bool clock_trusted,
 	       int64_t now_s);
-/* "ok", "bad-signature", ... (D-Bus, journal) */
-const char *sc_status_name(int status);
 
 #endif

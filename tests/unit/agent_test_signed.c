@@ -269,8 +269,8 @@ TEST_F(sc, expired_unknown_key_and_wrong_target_are_refused)
 	EXPECT_TRUE(relay_closed(self->r));
 	EXPECT_EQ(0, self->sc.seen.n);
 	EXPECT_EQ(6, self->logs.n);
-	EXPECT_STREQ("wrong-target", sc_status_name(self->sc.recent[0].status));
-	EXPECT_STREQ("unknown-key", sc_status_name(self->sc.recent[3].status));
+	EXPECT_STREQ("wrong-target", gmc_status_name(self->sc.recent[0].status));
+	EXPECT_STREQ("unknown-key", gmc_status_name(self->sc.recent[3].status));
 }
 
 TEST_F(sc, rekey_and_a_mass_disconnect_need_two_operators)
