@@ -3,7 +3,8 @@ TOWND_CORE := $(GMPROTO_SRCS) drivers/tty/gm_frame.c server/townd_config.c \
 	server/townd_config_town.c server/townd_config_neighbour.c $(CONF_SRCS) \
 	server/townd_db.c server/townd_core.c server/townd_hours.c \
 	server/townd_updb.c \
-	server/townd_alloc.c server/townd_alloc_db.c server/townd_core_alloc.c
+	server/townd_alloc.c server/townd_alloc_db.c server/townd_core_alloc.c \
+	server/townd_reports.c server/townd_signed.c $(GMSIGN_SRCS)
 # borrowing between towns (Documentation/town-network.md)
 TOWND_LOANS := server/townd_loans.c server/townd_loans_db.c
 TOWND_TOWNNET := server/townd_townnet.c $(GMPSERVER_SRCS) $(NET_SRCS)

@@ -15,7 +15,8 @@
  *   townctl [-c CONFIG] rotate-town-key --finish [--force]
  *                                           the next key becomes the key
  *   townctl [-c CONFIG] show [ID]           what each meter last reported, key state
- *   townctl [-c CONFIG] commands [ID]       commands and their outcome
+ *   townctl [-c CONFIG] commands [ID]       commands and their outcome, signed
+ *                                           commands and where they stand
  *   townctl [-c CONFIG] stats               server counters
  *   townctl [-c CONFIG] loans               loans with neighbour towns (lent, relayed,
  *                                           borrowed), live ones first
@@ -29,6 +30,12 @@
  *                                           queue an allocation grant
  *   townctl [-c CONFIG] alloc [N]           allocation: pool, requests, offers,
  *                                           grants, shortfall, last N decisions (20)
+ *   townctl [-c CONFIG] signed-queue ID FILE
+ *                                           queue an operator-signed command (the
+ *                                           file mainctl wrote: bytes or hex) for
+ *                                           meter ID, which verifies it itself
+ *   townctl [-c CONFIG] summary [YYYYMM]    the town's monthly summaries from the
+ *                                           main server
  *   townctl schema                          the SQL schema
  */
 #include <errno.h>
@@ -47,6 +54,7 @@
 #include "townd_core.h"
 #include "townd_db.h"
 #include "townd_loans_db.h"
+#include "townd_signed.h"
 #include "townctl_town.h"
 
 static int usage(void)
@@ -57,7 +65,8 @@ static int usage(void)
 		"       rotate-town-key [--finish [--force]] | show [ID] | commands [ID] |\n"
 		"       stats | status | price ID | schema | loans |\n"
 		"       tariff ID EFFECTIVE MIN:IMPORT:EXPORT... |\n"
-		"       grant ID REQ_ID WATTS UNTIL | alloc [N]\n");
+		"       grant ID REQ_ID WATTS UNTIL | alloc [N] |\n"
+		"       signed-queue ID FILE | summary [YYYYMM]\n");
 	return 2;
 }
 
@@ -143,7 +152,13 @@ static const char *cmd_state(sqlite3_stmt *st, int sent_col, int status_col)
 	case GMP_CMD_STORAGE: return "delivered (the meter could not store it: resent)";
 	case TDB_CMD_SUPERSEDED: return "superseded (issued again)";
 	case TDB_CMD_V1_ACKED: return "acknowledged (version-1 meter)";
-	default: return "refused (unknown reason)";
+	default: {
+		int s = sqlite3_column_int(st, status_col);
+
+		/* a signed command the meter refused: why */
+		return s > GMP_CMD_STORAGE && s <= GMP_CMD_REFUSED ? townd_cmd_status_name(s) :
+		       "refused (unknown reason)";
+	}
 	}
 }
 
@@ -508,6 +523,49 @@ static int loans(struct townd_db *db)
 	return 0;
 }
 
+/*
+ * townctl signed-queue: an operator on site (or in administrative mode,
+ * when the main server cannot be reached) queues a command the operators
+ * signed for meter id, with the town's checks (townd_signed_handle). The
+ * meter verifies it exactly as one from the main server.
+ */
+static int signed_queue(struct townd_db *d, const struct townd_config *cfg, unsigned int id,
+			const char *path)
+{
+	uint8_t blob[GMP_BLOB_MAX];
+	struct townd_signed *s = malloc(sizeof(*s));
+	struct gmc_cmd c;
+	char err[400];
+	int64_t cmd_id, tseq;
+	size_t len;
+	int st;
+
+	if (!s)
+		return 1;
+	if (townd_signed_init(s, cfg, d, err, sizeof(err)) ||
+	    townd_signed_read_file(path, blob, sizeof(blob), &len, err, sizeof(err))) {
+		fprintf(stderr, "townctl: %s\n", err);
+		free(s);
+		return 1;
+	}
+	if (gmc_decode(blob, len, &c) || c.meter != id) {
+		fprintf(stderr, "townctl: %s: %s\n", path, gmc_decode(blob, len, &c) ?
+			"not a signed command" : "the command is for another meter");
+		free(s);
+		return 1;
+	}
+	st = townd_signed_handle(s, blob, len, "townctl", (int64_t)time(NULL), &cmd_id, &tseq);
+	free(s);
+	if (st != GMP_CMD_OK) {
+		fprintf(stderr, "townctl: signed command %lld refused: %s\n", (long long)cmd_id,
+			townd_cmd_status_name(st));
+		return 1;
+	}
+	printf("signed command %lld (%s) queued for meter %u as #%lld\n", (long long)cmd_id,
+	       gmc_action_name(c.action), id, (long long)tseq);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = "/etc/gridmeter/townd.conf", *cmd;
@@ -645,6 +703,21 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		rc = a == argc ? commands(&db, id) : usage();
+		if (!rc)
+			rc = townd_signed_print(&db, stdout, id);
+	} else if (!strcmp(cmd, "signed-queue")) {
+		rc = a + 2 == argc && !parse_id(argv[a], &id) ?
+		     signed_queue(&db, &cfg, id, argv[a + 1]) : usage();
+	} else if (!strcmp(cmd, "summary")) {
+		int64_t month = 0;
+
+		if (a < argc && (parse_i64(argv[a++], &month) || month < 190001 ||
+				 month % 100 < 1 || month % 100 > 12)) {
+			fprintf(stderr, "townctl: summary: the month is YYYYMM (e.g. 202603)\n");
+			rc = 2;
+			goto out;
+		}
+		rc = a == argc ? townd_summary_print(&db, stdout, month) : usage();
 	} else if (!strcmp(cmd, "revoke")) {
 		if (a >= argc || parse_id(argv[a++], &id) || a != argc) {
 			rc = usage();

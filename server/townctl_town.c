@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "townctl_town.h"
+#include "townd_signed.h"
 #include "townd_updb.h"
 
 static void utc(int64_t t, char out[32])
@@ -49,6 +50,23 @@ int townctl_status(struct townd_db *d, const struct townd_config *cfg, int64_t n
 		       (long long)(now - s.admin_since));
 	} else {
 		printf("mode normal\n");
+	}
+	{
+		char by[80];
+		int64_t since = 0;
+		int r = townd_town_stopped(d, &since, by, sizeof(by));
+
+		if (r < 0) {
+			fprintf(stderr, "townctl: %s\n", sqlite3_errmsg(d->db));
+			return 1;
+		}
+		if (r) {
+			utc(since, t);
+			printf("town stopped by %s at %s: meters served and supplied, no new grants, "
+			       "no loans\n", by, t);
+		} else {
+			printf("town running\n");
+		}
 	}
 	if (cfg->up.enabled)
 		printf("upstream town %u, outbox %s\n", cfg->up.town_id, cfg->up.outbox);

@@ -122,6 +122,18 @@ void townd_alloc_set_lent(struct townd_alloc *a, int64_t w)
 	a->lent_w = w;
 }
 
+void townd_alloc_set_stopped(struct townd_alloc *a, bool stopped)
+{
+	size_t l = strlen(a->supply_note);
+
+	if (a->stopped != stopped)
+		snprintf(a->supply_note + l, sizeof(a->supply_note) - l, "%s%s", l ? ", " : "",
+			 stopped ? "town stopped (grants kept, nothing more granted)" :
+			 "town started");
+	a->stopped = stopped;
+	a->dirty = true;
+}
+
 int64_t townd_alloc_shortfall(const struct townd_alloc *a)
 {
 	return a->fig.shortfall_w;
@@ -204,6 +216,12 @@ int townd_alloc_request(struct townd_alloc *a, uint16_t meter, int64_t req_id, i
 	duration_s = min64(duration_s, a->cfg.max_duration_s);
 	want = held(e, now) + max64(min64(power_w, WANT_MAX), -WANT_MAX);
 	want = max64(min64(want, WANT_MAX), -a->cfg.base_w);
+	if (a->stopped && want > max64(held(e, now), 0)) {
+		/* stopped: no more than it holds, and a grant in force is not extended */
+		want = max64(held(e, now), 0);
+		if (want > 0)
+			duration_s = min64(duration_s, e->grant_until - now);
+	}
 	/* its place in the queue: when it started asking (or offering) */
 	if (!e->since || (want > 0) != (e->want_w > 0) || (want < 0) != (e->want_w < 0))
 		e->since = now;
@@ -563,6 +581,15 @@ int townd_alloc_decide(struct townd_alloc *a, int64_t now)
 			}
 		}
 		f->granted_w = sum;
+	}
+	/* stopped: whatever the pool, a grant in force is never cut */
+	for (size_t i = 0; a->stopped && i < nr; i++) {
+		int64_t keep = min64(max64(held(r[i], now), 0), r[i]->want_w);
+
+		if (r[i]->new_w < keep) {
+			f->granted_w += keep - r[i]->new_w;
+			r[i]->new_w = keep;
+		}
 	}
 	for (size_t i = 0; i < a->n; i++) {
 		struct ta_entry *e = &a->e[i];

@@ -123,6 +123,13 @@ struct townd_alloc {
 	struct ta_decision *dec;	/* the last townd_alloc_decide()'s */
 	size_t ndec, deccap;
 	char supply_note[TA_REASON_LEN - 16];	/* a pool change to log with the next decision */
+	/*
+	 * The town is stopped (a signed GMC_TOWN_STOP, Documentation/townd.md
+	 * "A stopped town"): nobody is cut, a grant in force runs to its end
+	 * unchanged, a new request gets nothing beyond what the meter holds
+	 * (its base allocation when it holds no grant).
+	 */
+	bool stopped;
 };
 
 /* The rank of a request's flags (GMP_AF_PRIO bits). */
@@ -142,6 +149,8 @@ void townd_alloc_free(struct townd_alloc *a);
 void townd_alloc_set_capacity(struct townd_alloc *a, int64_t w);
 void townd_alloc_set_borrowed(struct townd_alloc *a, int64_t w);
 void townd_alloc_set_lent(struct townd_alloc *a, int64_t w);
+/* Stopped or running again (marks a decision due). */
+void townd_alloc_set_stopped(struct townd_alloc *a, bool stopped);
 
 /*
  * What the town lacks / could spare, as of the last decision (call

@@ -35,6 +35,13 @@ struct townd_upstream_config {
 	uint32_t outbox_max_mb;		/* disk budget of the outbox, 1..100000 MB (1024) */
 };
 
+/* [commands]: operator-signed commands (Documentation/townd.md, "Signed commands"). */
+struct townd_commands_config {
+	char operator_keys[256];	/* key set file provisioned at enrolment ("": none) */
+	uint32_t two_above;		/* batches above this need two operators, 1..65535 (10) */
+	uint32_t disconnects_per_hour;	/* meters disconnected through this town, 0..100000 (60) */
+};
+
 /* [neighbour ID]: a neighbour town (borrowing, Documentation/town-network.md). */
 #define TOWND_NEIGHBOUR_MAX	16
 struct townd_neighbour_config {
@@ -82,6 +89,7 @@ struct townd_config {
 	/* [town] and [upstream]: hours to the main server (issue 12, townd_config_town.c) */
 	struct townd_town_config town;
 	struct townd_upstream_config up;
+	struct townd_commands_config cmd;	/* [commands] (townd_config_town.c) */
 	/* [town_network] and [neighbour ID] (townd_config_neighbour.c) */
 	struct townd_townnet_config tn;
 	/* where max_connections came from, for the open-file limit check */
@@ -94,7 +102,7 @@ void townd_config_defaults(struct townd_config *c);
 /* Parse path; on error returns -1 with "file:line: key 'k': why" in err. */
 int townd_config_load(struct townd_config *c, const char *path, char *err, size_t errlen);
 /*
- * [town] and [upstream] (townd_config_town.c): defaults, one entry, and the
+ * [town], [upstream] and [commands] (townd_config_town.c): defaults, one entry, and the
  * checks after the whole file was read (required keys). Return 0 or
  * ini_error()'s value.
  */

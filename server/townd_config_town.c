@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * townd.conf sections [town] and [upstream] (issue 12): the town's time
- * zone and hour closing, and the link to the main server. Same strictness
+ * zone and hour closing, and the link to the main server; [commands]
+ * (issue 13): the operator keys signed commands are verified against, the
+ * two-person threshold and the town's disconnect limit. Same strictness
  * and messages as [server] (townd_config.c).
  */
 #include <stddef.h>
@@ -25,11 +27,15 @@ void townd_town_defaults(struct townd_config *c)
 	c->up.admin_after_s = 900;
 	c->up.reconnect_max_s = 60;
 	c->up.outbox_max_mb = 1024;
+	memset(&c->cmd, 0, sizeof(c->cmd));
+	c->cmd.two_above = 10;
+	c->cmd.disconnects_per_hour = 60;
 }
 
 bool townd_town_section(const char *section)
 {
-	return !strcmp(section, "town") || !strcmp(section, "upstream");
+	return !strcmp(section, "town") || !strcmp(section, "upstream") ||
+	       !strcmp(section, "commands");
 }
 
 bool townd_tz_known(const char *tz)
@@ -63,6 +69,8 @@ static const struct town_u32 *town_u32(const char *section, const char *k)
 		K("upstream", "admin_after", up.admin_after_s, 1, 604800, " seconds"),
 		K("upstream", "reconnect_max", up.reconnect_max_s, 1, 3600, " seconds"),
 		K("upstream", "outbox_max_mb", up.outbox_max_mb, 1, 100000, " MB"),
+		K("commands", "two_above", cmd.two_above, 1, 65535, " meters"),
+		K("commands", "disconnects_per_hour", cmd.disconnects_per_hour, 0, 100000, ""),
 #undef K
 	};
 
@@ -118,6 +126,11 @@ int townd_town_entry(struct ini *ini, const struct ini_entry *e, struct townd_co
 		if (parse_u32(v, 1, 65534, &id))
 			return ini_error(ini, e->line, s, k, "'%s' is not 1..65534", v);
 		c->up.town_id = (uint16_t)id;
+	} else if (!strcmp(s, "commands") && !strcmp(k, "operator_keys")) {
+		if (v[0] != '/' || strlen(v) >= sizeof(c->cmd.operator_keys))
+			return ini_error(ini, e->line, s, k, "must be an absolute path under %zu bytes",
+					 sizeof(c->cmd.operator_keys));
+		strcpy(c->cmd.operator_keys, v);
 	} else if (!strcmp(s, "upstream") && !strcmp(k, "outbox")) {
 		if (v[0] != '/' || strlen(v) >= sizeof(c->up.outbox))
 			return ini_error(ini, e->line, s, k, "must be an absolute path under %zu bytes",

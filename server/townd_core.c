@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "townd_core.h"
+#include "townd_signed.h"
 
 #define UNKNOWN_RECHECK_S	10		/* look an unknown id up again after */
 #define CHANGES_CHECK_MS	1000		/* read townctl's changes counter at most this often */
@@ -384,6 +385,7 @@ static int handle_hello(struct townd_core *c, struct townd_meter *m, uint64_t co
 	if (n < 0) {
 		c->st.auth_failed++;
 		m->rejected++;
+		townd_sec_count(&c->sec, m->id, c->frame_addr, GMP_SEC_AUTH_FAIL, now);
 		gmp_lt_wipe(&lt);
 		return TOWND_REJECTED;
 	}
@@ -412,6 +414,7 @@ static int handle_hello(struct townd_core *c, struct townd_meter *m, uint64_t co
 			c->db_failed = true;
 		c->st.replayed++;
 		m->rejected++;
+		townd_sec_count(&c->sec, m->id, c->frame_addr, GMP_SEC_REPLAY, now);
 		gmp_lt_wipe(&lt);
 		return TOWND_REJECTED;
 	}
@@ -514,6 +517,8 @@ static void take_record(struct townd_core *c, struct townd_meter *m, const struc
 		regview_add(m, g);
 		if (g->type == GMP_ALLOC_REQ || g->type == GMP_ALLOC_REL)
 			townd_core_alloc_record(c, m->id, g, now);	/* decided in flush */
+		if (g->type == GMP_ALARM && trep_alarm(&c->db, m->id, g))
+			c->db_failed = true;	/* to the main server, with the alarm */
 		if (g->type == GMP_KEY_ROTATE) {
 			/* the meter's next key: a HELLO under it promotes it */
 			if (tdb_set_pk_next(&c->db, m->id, g->key_rotate.pk) ||
@@ -585,6 +590,8 @@ static int handle_session(struct townd_core *c, struct townd_meter *m, uint64_t 
 			c->st.auth_failed++;
 		else
 			c->st.truncated++;
+		townd_sec_count(&c->sec, m->id, c->frame_addr, rc == -GMP_E_REPLAY ?
+				GMP_SEC_REPLAY : GMP_SEC_AUTH_FAIL, now);
 		m->rejected++;
 		return TOWND_REJECTED;
 	}
@@ -630,6 +637,16 @@ static int handle_session(struct townd_core *c, struct townd_meter *m, uint64_t 
 					    now);
 			if (rc < 0)
 				c->db_failed = true;
+			/* a signed command's outcome goes up; a refusal is counted */
+			if (rc == 1) {
+				rc = townd_signed_result(&c->db, m->id, g->cmd_result.tseq,
+							 g->cmd_result.status, now);
+				if (rc < 0)
+					c->db_failed = true;
+				else if (rc == 2)
+					townd_sec_count(&c->sec, m->id, c->frame_addr,
+							GMP_SEC_CMD_REFUSED, now);
+			}
 			c->st.cmd_results++;
 			if (g->cmd_result.status != GMP_CMD_STORAGE &&
 			    g->cmd_result.tseq > m->cmd_floor)
@@ -671,10 +688,12 @@ int townd_core_frame(struct townd_core *c, uint64_t conn, const struct gm_hdr *h
 	m = lookup(c, h->src, now);
 	if (!m) {
 		c->st.unknown_meter++;
+		townd_sec_count(&c->sec, h->src, c->frame_addr, GMP_SEC_UNKNOWN, now);
 		return TOWND_REJECTED;
 	}
 	if (m->revoked) {
 		c->st.revoked++;
+		townd_sec_count(&c->sec, h->src, c->frame_addr, GMP_SEC_UNKNOWN, now);
 		return TOWND_REJECTED;
 	}
 	if (kind == GMP_KIND_HANDSHAKE)
@@ -850,7 +869,7 @@ int townd_core_flush(struct townd_core *c, townd_send_fn send, void *ctx)
 	struct out_frame *out = NULL;
 	size_t n_out = 0;
 	int64_t now_ms = c->clock_ms(c->clock_ctx), now = now_ms / 1000;
-	bool stats_due;
+	bool stats_due, sec_due;
 	int rc = 0;
 
 	if (c->db_failed) {
@@ -868,8 +887,11 @@ int townd_core_flush(struct townd_core *c, townd_send_fn send, void *ctx)
 	}
 	stats_due = memcmp(&c->st, &c->st_saved, sizeof(c->st)) &&
 		    (c->db.in_tx || now - c->stats_saved_at >= c->stats_every_s);
-	if (!c->n_pending && !c->db.in_tx && !stats_due)
+	sec_due = townd_sec_due(&c->sec, now, false);
+	if (!c->n_pending && !c->db.in_tx && !stats_due && !sec_due)
 		return 0;
+	if (sec_due && (!begin(c) || townd_sec_write(&c->sec, &c->db, now)))
+		rc = -1;	/* the minute's counts as GMP_SECURITY reports, in this batch */
 	/* authentic work (or counters due): one transaction for all of it */
 	for (size_t i = 0; i < c->n_pending && !c->db.in_tx; i++) {
 		struct townd_meter *m = c->meters[c->pending[i]];
@@ -961,12 +983,15 @@ int townd_core_flush(struct townd_core *c, townd_send_fn send, void *ctx)
 int townd_core_save(struct townd_core *c)
 {
 	int64_t now = c->clock_ms(c->clock_ctx) / 1000;
+	/* counts of the minute so far too (interval_s says how long they cover) */
+	bool sec = townd_sec_due(&c->sec, now, true);
 
 	if (c->db_failed)
 		return -1;
-	if (!memcmp(&c->st, &c->st_saved, sizeof(c->st)) && !c->db.in_tx)
+	if (!memcmp(&c->st, &c->st_saved, sizeof(c->st)) && !c->db.in_tx && !sec)
 		return 0;
-	if (!begin(c) || save_stats(c, now) || tdb_commit(&c->db)) {
+	if (!begin(c) || (sec && townd_sec_write(&c->sec, &c->db, now)) || save_stats(c, now) ||
+	    tdb_commit(&c->db)) {
 		tdb_rollback(&c->db);
 		return -1;
 	}

@@ -27,6 +27,7 @@
 #include "gmproto.h"
 #include "townd_alloc.h"
 #include "townd_db.h"
+#include "townd_reports.h"
 
 #define TOWND_MSGS_PER_FRAME	(GMP_PLAIN_MAX / 3 + 1)	/* smallest message: 3 bytes */
 #define TOWND_SESSIONS		4	/* sessions held per meter */
@@ -117,6 +118,10 @@ struct townd_core {
 	bool alloc_supply_set;			/* a GMP_SUPPLY capacity to persist */
 	int64_t alloc_supply_w;
 	int64_t alloc_pruned_at;		/* s */
+	/* security counts for the main server (townd_reports.h), written once a minute */
+	struct townd_sec sec;
+	uint32_t frame_addr;			/* IPv4 (host order) of the frame's peer, 0 unknown:
+						 * the network loop sets it before townd_core_frame() */
 };
 
 /* What townd_core_frame() made of a frame. */

@@ -116,6 +116,45 @@ const char townd_schema_sql[] =
 	"  rev        BIGINT NOT NULL DEFAULT 0,\n"
 	"  sent_rev   BIGINT NOT NULL DEFAULT -1,\n"
 	"  out_seq    BIGINT NOT NULL DEFAULT 0\n"
+	");\n"
+	/* schema 4: operator-signed commands, reports up, summaries (townd_signed.c, townd_reports.c) */
+	"CREATE TABLE IF NOT EXISTS signed_cmds ( -- GMP_SIGNED commands the town handled\n"
+	"  id         BIGINT PRIMARY KEY,         -- the command's unique id\n"
+	"  action     INTEGER NOT NULL,           -- enum gmc_action\n"
+	"  meter      INTEGER NOT NULL,           -- 0: the town itself\n"
+	"  arg        BIGINT NOT NULL DEFAULT 0,\n"
+	"  issued     BIGINT NOT NULL,\n"
+	"  expires    BIGINT NOT NULL,\n"
+	"  signers    TEXT NOT NULL,              -- alice+bob (fingerprints if unknown here)\n"
+	"  via        TEXT NOT NULL,              -- main | townctl\n"
+	"  received   BIGINT NOT NULL,\n"
+	"  tseq       BIGINT NOT NULL DEFAULT 0,  -- its row in outgoing (meter commands)\n"
+	"  state      INTEGER NOT NULL,           -- enum gmp_cmd_state\n"
+	"  status     INTEGER NOT NULL DEFAULT 0, -- enum gmp_cmd_status\n"
+	"  updated    BIGINT NOT NULL\n"
+	");\n"
+	"CREATE TABLE IF NOT EXISTS reports (     -- records for the main server, in order\n"
+	"  rid        INTEGER PRIMARY KEY,\n"
+	"  type       INTEGER NOT NULL,           -- GMP_CMD_REPORT, GMP_METER_ALARM, GMP_SECURITY\n"
+	"  time       BIGINT NOT NULL,\n"
+	"  a BIGINT NOT NULL, b BIGINT NOT NULL, c BIGINT NOT NULL, -- the fields after time\n"
+	"  d BIGINT NOT NULL, e BIGINT NOT NULL,\n"
+	"  out_seq    BIGINT NOT NULL DEFAULT 0   -- its upstream record seq (0: not yet)\n"
+	");\n"
+	"CREATE INDEX IF NOT EXISTS reports_by_out_seq ON reports (out_seq);\n"
+	"CREATE TABLE IF NOT EXISTS town_summaries ( -- GMP_TOWN_SUMMARY, as the main server sent it\n"
+	"  month      INTEGER PRIMARY KEY,        -- YYYYMM\n"
+	"  meters     BIGINT NOT NULL,\n"
+	"  import_wh  BIGINT NOT NULL,\n"
+	"  export_wh  BIGINT NOT NULL,\n"
+	"  renew_wh   BIGINT NOT NULL,\n"
+	"  lent_wh    BIGINT NOT NULL,\n"
+	"  borrowed_wh BIGINT NOT NULL,\n"
+	"  admin_hours BIGINT NOT NULL,\n"
+	"  alarms     BIGINT NOT NULL,\n"
+	"  estimated_hours BIGINT NOT NULL,\n"
+	"  billed_minor BIGINT NOT NULL,\n"
+	"  received   BIGINT NOT NULL\n"
 	");\n";
 
 /* ---- small helpers ---------------------------------------------------------------- */
@@ -366,6 +405,20 @@ static int migrate_v2(struct townd_db *d, const char *path, char *err, size_t er
 				       : 0;
 }
 
+/* Version 3 -> 4: signed commands, reports to the main server, town summaries. */
+static int migrate_v3(struct townd_db *d, const char *path, char *err, size_t errlen)
+{
+	return exec(d, "BEGIN IMMEDIATE", err, errlen, path) ||
+	       exec(d, townd_schema_sql, err, errlen, path) ||
+	       exec(d, "INSERT INTO journal (meter, at, what) VALUES (NULL, "
+		    "CAST(strftime('%s', 'now') AS INTEGER), 'database migrated from schema "
+		    "version 3 to 4 (signed commands, reports to the main server, town "
+		    "summaries)'); "
+		    "UPDATE meta SET value = 4 WHERE name = 'schema_version'; COMMIT",
+		    err, errlen, path) ? (sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL), -1)
+				       : 0;
+}
+
 static int schema(struct townd_db *d, const char *path, char *err, size_t errlen)
 {
 	int64_t version = 0;
@@ -374,7 +427,7 @@ static int schema(struct townd_db *d, const char *path, char *err, size_t errlen
 		/* a new database */
 		return exec(d, "BEGIN IMMEDIATE", err, errlen, path) ||
 		       exec(d, townd_schema_sql, err, errlen, path) ||
-		       exec(d, "INSERT INTO meta (name, value) VALUES ('schema_version', 3), "
+		       exec(d, "INSERT INTO meta (name, value) VALUES ('schema_version', 4), "
 			    "('changes', 0); COMMIT", err, errlen, path) ? -1 : 0;
 	}
 	if (!table_has(d, "meta", NULL)) {
@@ -394,6 +447,11 @@ static int schema(struct townd_db *d, const char *path, char *err, size_t errlen
 		if (migrate_v2(d, path, err, errlen))
 			return -1;
 		version = 3;
+	}
+	if (version == 3) {
+		if (migrate_v3(d, path, err, errlen))
+			return -1;
+		version = 4;
 	}
 	if (version != TOWND_SCHEMA_VERSION) {
 		snprintf(err, errlen, "%s: schema version %lld, this townd knows %d", path,
@@ -988,6 +1046,8 @@ static int body_hex(struct gmp_msg *m, int64_t tseq, char *hex)
 		m->tariff.tseq = tseq;
 	else if (m->type == GMP_TOWN_KEY)
 		m->town_key.tseq = tseq;
+	else if (m->type == GMP_SIGNED)
+		m->signed_cmd.tseq = tseq;	/* the blob itself is never touched */
 	else
 		return -1;
 	if (gmp_encode(m, buf, sizeof(buf), &len))

@@ -6,9 +6,10 @@
  * nonces is stored: a database restored from a backup cannot roll back a
  * key stream (gmproto v2).
  *
- * Schema version 3 (table meta); a version-1 or -2 database is migrated
+ * Schema version 4 (table meta); a version-1, -2 or -3 database is migrated
  * when opened, keeping every meter, reading, event and command (3 adds
- * the hours for the main server, built from the stored readings).
+ * the hours for the main server, built from the stored readings; 4 the
+ * signed commands, the reports to the main server and town summaries).
  */
 #ifndef TOWND_DB_H
 #define TOWND_DB_H
@@ -21,7 +22,7 @@
 
 #include "gmproto.h"
 
-#define TOWND_SCHEMA_VERSION	3
+#define TOWND_SCHEMA_VERSION	4
 #define TDB_HELLOS		16	/* recent HELLO randoms kept per meter */
 #define TDB_HELLO_ID		16	/* bytes of each kept */
 

@@ -38,6 +38,7 @@
 #include "townd_core.h"
 #include "townd_net.h"
 #include "townd_peer.h"
+#include "townd_signed.h"
 #include "townd_townnet.h"
 #include "townd_upstream.h"
 #include "sendq.h"
@@ -106,6 +107,8 @@ struct townd_net {
 	uint8_t *buf;
 	/* hours to the main server (townd_upstream.c), run between batches */
 	struct townd_upstream *up;
+	/* operator-signed commands (townd_signed.c), run between batches */
+	struct townd_signed *sig;
 	uint32_t up_events;		/* of TOK_UPSTREAM in this iteration */
 	/* loans with neighbour towns (townd_townnet.c), run between batches */
 	struct townd_townnet *tn;
@@ -468,6 +471,10 @@ static void do_read(struct townd_net *n, struct tconn *t)
 		off += gm_rx_feed(&t->rx, n->buf + off, (size_t)r - off, &st);
 		switch (st) {
 		case GM_RX_FRAME:
+			/* for the security counts: IPv4 in host order, else unknown */
+			n->core->frame_addr = t->peer.family == 4 ?
+				(uint32_t)t->peer.addr[0] << 24 | (uint32_t)t->peer.addr[1] << 16 |
+				(uint32_t)t->peer.addr[2] << 8 | t->peer.addr[3] : 0;
 			v = townd_core_frame(n->core, tok, &t->rx.hdr, t->rx.payload,
 					     t->rx.payload_len, now);
 			if (v != TOWND_AUTHENTIC) {
@@ -597,6 +604,11 @@ static void townnet_balance(void *ctx, int64_t borrowed, int64_t lent, int64_t *
 	sp = townd_alloc_surplus(a);
 	*need = borrowed + sf - sp > 0 ? borrowed + sf - sp : 0;
 	*surplus = sp - sf + lent - borrowed > 0 ? sp - sf + lent - borrowed : 0;
+	if (a->stopped) {
+		/* stopped: no new loan either way; those in force run on while needed */
+		*need = *need < borrowed ? *need : borrowed;
+		*surplus = *surplus < lent ? *surplus : lent;
+	}
 }
 
 /*
@@ -728,6 +740,7 @@ static void net_free(struct townd_net *n)
 	if (n->up)
 		townd_upstream_free(n->up);
 	free(n->up);
+	free(n->sig);
 	free(n->c);
 	free(n->freel);
 	free(n->buf);
@@ -753,6 +766,52 @@ static struct timespec tick_of(const struct townd_config *cfg)
 static void supply_cb(void *ctx, int64_t capacity_w)
 {
 	townd_core_set_capacity(ctx, capacity_w);
+}
+
+static void signed_queued(void *ctx, uint16_t meter)
+{
+	townd_core_kick(ctx, meter);	/* the command goes with an ack at once */
+}
+
+static void signed_stopped(void *ctx, bool stopped)
+{
+	townd_alloc_set_stopped(&((struct townd_core *)ctx)->alloc, stopped);
+}
+
+/* Signed commands: the operator keys, the replay memory, a stop in force. */
+static int signed_open(struct townd_net *n, const struct townd_config *cfg, char *err,
+		       size_t errlen)
+{
+	char by[80];
+	int64_t since = 0;
+	int rc;
+
+	n->sig = malloc(sizeof(*n->sig));
+	if (!n->sig) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (townd_signed_init(n->sig, cfg, &n->core->db, err, errlen))
+		return -1;
+	n->sig->sec = &n->core->sec;
+	n->sig->ctx = n->core;
+	n->sig->queued = signed_queued;
+	n->sig->stopped = signed_stopped;
+	n->sig->supply = supply_cb;
+	if (!n->sig->keys.n)
+		fprintf(stderr, "townd: no operator keys ([commands] operator_keys): signed town "
+			"commands are refused\n");
+	rc = townd_town_stopped(&n->core->db, &since, by, sizeof(by));
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: %s", cfg->database, sqlite3_errmsg(n->core->db.db));
+		return -1;
+	}
+	if (rc) {
+		fprintf(stderr, "townd: the town is stopped (by %s since %lld): no loans, no new "
+			"grants\n", by, (long long)since);
+		townd_alloc_set_stopped(&n->core->alloc, true);
+	}
+	return 0;
 }
 
 int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
@@ -816,6 +875,9 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 	/* maind's GMP_SUPPLY, once on disk, sets the allocation's grid capacity */
 	n.up->on_supply = supply_cb;
 	n.up->on_supply_ctx = n.core;
+	if (signed_open(&n, cfg, err, errlen))
+		goto out;
+	n.up->sig = n.sig;
 	if (townnet_open(&n, cfg, &key, err, errlen))
 		goto out;
 	sodium_memzero(&key, sizeof(key));
@@ -929,7 +991,8 @@ int townd_run(const struct townd_config *cfg, const int *listen_fds, int n_fds,
 					do_read(&n, t);
 			}
 		}
-		if (townd_core_flush(n.core, send_cb, &n) || townd_core_alloc_tick(n.core)) {
+		if (townd_core_flush(n.core, send_cb, &n) || townd_core_alloc_tick(n.core) ||
+		    townd_signed_tick(n.sig, now_s())) {
 			snprintf(err, errlen, "database %s: write failed, stopping",
 				 cfg->database);
 			goto out;

@@ -8,6 +8,7 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "townd_reports.h"
 #include "townd_updb.h"
 #include "townd_upstream.h"
 
@@ -56,6 +57,27 @@ static int on_command(void *ctx, const struct gmp_msg *m)
 {
 	struct townd_upstream *u = ctx;
 
+	if (m->type == GMP_SIGNED) {
+		int64_t id, tseq;
+
+		if (!u->sig)
+			return GMP_CMD_UNSUPPORTED;
+		u->st.signed_commands++;
+		/* the result to maind; where the command stands comes as GMP_CMD_REPORT */
+		return townd_signed_handle(u->sig, m->signed_cmd.blob, (size_t)m->signed_cmd.len,
+					   "main", real_now(), &id, &tseq);
+	}
+	if (m->type == GMP_TOWN_SUMMARY) {
+		if (m->summary.month < 190001 || m->summary.month % 100 < 1 ||
+		    m->summary.month % 100 > 12)
+			return GMP_CMD_INVALID;
+		if (trep_summary_store(u->db, m, real_now()))
+			return GMP_CMD_STORAGE;
+		ulog(u, "summary of %lld received from the main server",
+		     (long long)m->summary.month);
+		u->st.summaries++;
+		return GMP_CMD_OK;
+	}
 	if (m->type != GMP_SUPPLY)
 		return GMP_CMD_UNSUPPORTED;
 	if (m->supply.capacity_w < 0)
@@ -78,8 +100,9 @@ static void on_welcome(void *ctx, const struct gmpc_welcome *w)
 
 	u->heard = true;
 	/* the outbox renumbered its records: the hours' record numbers follow */
-	if (w->rebase_delta && tup_rebase(u->db, (int64_t)w->rebase_from,
-					  (int64_t)w->rebase_delta))
+	if (w->rebase_delta && (tup_rebase(u->db, (int64_t)w->rebase_from,
+					   (int64_t)w->rebase_delta) ||
+				trep_rebase(u->db, (int64_t)w->rebase_from, (int64_t)w->rebase_delta)))
 		u->db_failed = true;
 }
 
@@ -152,6 +175,7 @@ int townd_upstream_init(struct townd_upstream *u, const struct townd_config *cfg
 	u->tier_open = true;
 	/* intents of the last run that never reached the outbox are pending again */
 	if (tup_unsend_from(db, (int64_t)gmpc_next(&u->tier.c)) ||
+	    trep_unsend_from(db, (int64_t)gmpc_next(&u->tier.c)) ||
 	    tup_meta_set(db, "up_acked", (int64_t)u->tier.ob.acked)) {
 		snprintf(err, errlen, "%s: %s", cfg->database, sqlite3_errmsg(db->db));
 		townd_upstream_free(u);
@@ -198,7 +222,7 @@ int townd_upstream_save(struct townd_upstream *u)
 #define S(n) { #n, offsetof(struct townd_up_stats, n) }
 		S(hours_sent), S(town_hours_sent), S(revisions), S(readings_built),
 		S(admin_entered), S(admin_seconds), S(supply_commands), S(retention_rows),
-		S(months_deleted),
+		S(months_deleted), S(reports_sent), S(signed_commands), S(summaries),
 #undef S
 	};
 	struct tup_status ts;
@@ -352,6 +376,47 @@ static int send_batches(struct townd_upstream *u, int64_t mono, int64_t real)
 	return 0;
 }
 
+/*
+ * The town's reports (townd_reports.h) into the outbox, every tick: a
+ * command's state or an alarm goes at once, not with the next hours.
+ * Acknowledged ones are deleted.
+ */
+static int send_reports(struct townd_upstream *u, int64_t mono, int64_t real)
+{
+	struct gmp_msg msgs[TOWND_UP_SEND_BATCH];
+
+	if (trep_prune(u->db, (int64_t)u->tier.ob.acked))
+		return -1;
+	for (int b = 0; b < TOWND_UP_SEND_BATCHES; b++) {
+		int64_t seq = (int64_t)gmpc_next(&u->tier.c);
+		int n;
+
+		if (u->tier.c.n_tail)
+			return 0;	/* the disk refuses the outbox: wait */
+		n = trep_next_batch(u->db, seq, msgs, TOWND_UP_SEND_BATCH);
+		if (n <= 0)
+			return n;
+		for (int i = 0; i < n; i++) {
+			int rc = townd_tier_record(&u->tier, &msgs[i]);
+
+			if (rc < 0 || gmp_msg_seq(&msgs[i]) != seq + i) {
+				ulog(u, "upstream: the outbox refused reports (%s): sent later",
+				     rc < 0 ? strerror(-rc) : "numbering");
+				return trep_unsend_from(u->db, seq + i);
+			}
+			u->st.reports_sent++;
+		}
+		if (townd_tier_sync(&u->tier)) {
+			ulog(u, "upstream: the outbox could not sync reports: sent later");
+			return trep_unsend_from(u->db, seq);
+		}
+		townd_tier_pump(&u->tier, mono, real * 1000);
+		if (n < TOWND_UP_SEND_BATCH)
+			return 0;
+	}
+	return 0;
+}
+
 static int retain(struct townd_upstream *u, int64_t real)
 {
 	int64_t deleted = 0, done = 0;
@@ -385,8 +450,12 @@ int townd_upstream_tick(struct townd_upstream *u, int64_t mono, int64_t real)
 		u->next_send_ms = mono + (int64_t)u->cfg->up.interval_s * 1000;
 	if ((interval || u->building) && build(u))
 		return -1;
+	if (!u->enabled && trep_drop_all(u->db))
+		return -1;	/* no main server: nobody to report to */
 	if (u->enabled) {
 		townd_tier_tick(&u->tier, mono, real * 1000);
+		if (send_reports(u, mono, real))
+			return -1;
 		if (!u->building && (interval || u->sending) && send_batches(u, mono, real))
 			return -1;
 		if (mode(u, mono, real))

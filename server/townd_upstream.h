@@ -19,6 +19,7 @@
 
 #include "townd_config.h"
 #include "townd_db.h"
+#include "townd_signed.h"
 #include "townd_tier.h"
 
 #define TOWND_UP_BUILD_CHUNK	5000	/* readings built into hours per step */
@@ -32,6 +33,7 @@ struct townd_up_stats {
 	uint64_t admin_entered, admin_seconds;
 	uint64_t supply_commands;
 	uint64_t retention_rows, months_deleted;
+	uint64_t reports_sent, signed_commands, summaries;
 };
 
 struct townd_upstream {
@@ -60,6 +62,8 @@ struct townd_upstream {
 	 */
 	void (*on_supply)(void *ctx, int64_t capacity_w);
 	void *on_supply_ctx;
+	/* GMP_SIGNED from the main server goes there (NULL: refused UNSUPPORTED) */
+	struct townd_signed *sig;
 };
 
 /*

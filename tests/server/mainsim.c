@@ -121,6 +121,72 @@ static void store(struct serve *v, const struct gmp_msg *m)
 	if (sqlite3_step(st) == SQLITE_DONE)
 		v->upto = seq;
 	sqlite3_finalize(st);
+	if (v->upto == seq && (m->type == GMP_CMD_REPORT || m->type == GMP_METER_ALARM ||
+			       m->type == GMP_SECURITY)) {
+		int64_t f[8] = { seq, m->type };
+
+		if (m->type == GMP_CMD_REPORT) {
+			f[2] = m->cmd_report.time;
+			f[3] = m->cmd_report.cmd_id;
+			f[4] = m->cmd_report.meter;
+			f[5] = m->cmd_report.state;
+			f[6] = m->cmd_report.status;
+		} else if (m->type == GMP_METER_ALARM) {
+			f[2] = m->meter_alarm.time;
+			f[3] = m->meter_alarm.meter;
+			f[4] = m->meter_alarm.code;
+			f[5] = m->meter_alarm.active;
+			f[6] = m->meter_alarm.value;
+		} else {
+			f[2] = m->security.time;
+			f[3] = m->security.interval_s;
+			f[4] = m->security.meter;
+			f[5] = m->security.addr;
+			f[6] = m->security.kind;
+			f[7] = m->security.count;
+		}
+		if (sqlite3_prepare_v2(v->db, "INSERT INTO reps VALUES (?,?,?,?,?,?,?,?)", -1, &st,
+				       NULL) != SQLITE_OK)
+			return;
+		for (int i = 0; i < 8; i++)
+			sqlite3_bind_int64(st, i + 1, f[i]);
+		sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+}
+
+/* Commands a test queued that the town has not settled, as plaintext after *ol. */
+static void queued_cmds(struct serve *v, uint8_t *plain, size_t size, size_t *ol)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(v->db, "SELECT body FROM outq WHERE tseq NOT IN (SELECT tseq "
+			       "FROM cmds) ORDER BY tseq LIMIT 2", -1, &st, NULL) != SQLITE_OK)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+
+		if (*ol + n > size)
+			break;
+		memcpy(plain + *ol, sqlite3_column_blob(st, 0), n);
+		*ol += n;
+	}
+	sqlite3_finalize(st);
+}
+
+/* Unasked: what is queued, when there is a session (every 200 ms at most). */
+static void push_cmds(struct serve *v)
+{
+	struct gmp_addr o = { .type = GM_TYPE_ACK, .flags = 0, .src = GM_ID_SERVER,
+			      .dst = v->m->town_id };
+	uint8_t plain[GMP_PLAIN_MAX], env[GMP_PAYLOAD_MAX];
+	size_t ol = 0;
+
+	if (v->fd < 0 || !v->s.up)
+		return;
+	queued_cmds(v, plain, sizeof(plain), &ol);
+	if (ol)
+		out(v, env, gmp_seal(&v->s, &o, plain, ol, env, sizeof(env)));
 }
 
 static void handshake(struct serve *v, const struct gmp_addr *a, const uint8_t *p, size_t len)
@@ -141,7 +207,7 @@ static void handshake(struct serve *v, const struct gmp_addr *a, const uint8_t *
 	w.welcome.sid = v->sid;
 	w.welcome.now_ms = (int64_t)time(NULL) * 1000;
 	w.welcome.upto = v->upto;
-	w.welcome.cmd_next = q1(v->db, "SELECT COUNT(*) FROM cmds") > 0 ? 2 : 1;
+	w.welcome.cmd_next = q1(v->db, "SELECT COALESCE(MAX(tseq), 0) + 1 FROM cmds");
 	gmp_session_derive(&v->s, &v->lt, h.hello.rm, w.welcome.rt, v->sid);
 	if (gmp_encode(&w, plain, sizeof(plain), &wl))
 		return;
@@ -188,6 +254,7 @@ static void session(struct serve *v, const struct gmp_addr *a, const uint8_t *p,
 				      .supply = { .tseq = 1, .capacity_w = v->m->supply_w } };
 		gmp_encode(&m, plain, sizeof(plain), &ol);
 	}
+	queued_cmds(v, plain, sizeof(plain), &ol);
 	out(v, env, gmp_seal(&v->s, &o, plain, ol, env, sizeof(env)));
 }
 
@@ -224,7 +291,10 @@ static void serve(struct mainsim *m)
 	    sqlite3_exec(v.db, "CREATE TABLE IF NOT EXISTS recs (seq INTEGER PRIMARY KEY, type, "
 			 "meter, hour, period, import_mwh, export_mwh, renew_mwh, readings, flags, "
 			 "rev); CREATE TABLE IF NOT EXISTS cmds (tseq INTEGER PRIMARY KEY, status);"
-			 "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value);",
+			 "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value);"
+			 "CREATE TABLE IF NOT EXISTS reps (seq INTEGER PRIMARY KEY, type, time, a, b, "
+			 "c, d, e);"
+			 "CREATE TABLE IF NOT EXISTS outq (tseq INTEGER PRIMARY KEY, type, body);",
 			 NULL, NULL, NULL) != SQLITE_OK ||
 	    gmp_lt_town(&v.lt, &m->kp, m->town_pk))
 		_exit(2);
@@ -235,8 +305,14 @@ static void serve(struct mainsim *m)
 		ssize_t r;
 		size_t off = 0;
 
-		if (poll(p, v.fd >= 0 ? 2 : 1, -1) < 0)
+		int pr = poll(p, v.fd >= 0 ? 2 : 1, 200);
+
+		if (pr < 0)
 			continue;
+		if (pr == 0) {
+			push_cmds(&v);
+			continue;
+		}
 		if (p[0].revents & POLLIN) {
 			int fd = accept4(m->lfd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -292,6 +368,59 @@ void mainsim_teardown(struct mainsim *m)
 	if (m->lfd >= 0)
 		close(m->lfd);
 	m->lfd = -1;
+}
+
+static int64_t queue(struct mainsim *m, struct gmp_msg *g)
+{
+	uint8_t body[GMP_PLAIN_MAX];
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	size_t len = 0;
+	int64_t tseq;
+	int rc;
+
+	if (sqlite3_open(m->db, &db) != SQLITE_OK)
+		return -1;
+	sqlite3_busy_timeout(db, 5000);
+	/* the child makes the tables: it may not have started yet */
+	sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS outq (tseq INTEGER PRIMARY KEY, type, body)",
+		     NULL, NULL, NULL);
+	tseq = q1(db, "SELECT COALESCE(MAX(tseq), 0) FROM outq");
+	if (tseq < (m->supply_w >= 0 ? 1 : 0))
+		tseq = m->supply_w >= 0 ? 1 : 0;
+	tseq++;
+	gmp_cmd_set_tseq(g, tseq);
+	if (gmp_encode(g, body, sizeof(body), &len) ||
+	    sqlite3_prepare_v2(db, "INSERT INTO outq VALUES (?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, tseq);
+	sqlite3_bind_int(st, 2, g->type);
+	sqlite3_bind_blob(st, 3, body, (int)len, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc == SQLITE_DONE ? tseq : -1;
+}
+
+int64_t mainsim_queue_signed(struct mainsim *m, const uint8_t *blob, size_t len)
+{
+	struct gmp_msg g = { .type = GMP_SIGNED };
+
+	if (!len || len > GMP_BLOB_MAX)
+		return -1;
+	g.signed_cmd.len = (int64_t)len;
+	memcpy(g.signed_cmd.blob, blob, len);
+	return queue(m, &g);
+}
+
+int64_t mainsim_queue_summary(struct mainsim *m, const struct gmp_msg *summary)
+{
+	struct gmp_msg g = *summary;
+
+	g.type = GMP_TOWN_SUMMARY;
+	return queue(m, &g);
 }
 
 int64_t mainsim_q1(struct mainsim *m, const char *sql)

@@ -10,7 +10,11 @@
  * Tables of the file: recs (seq, type, meter, hour, period, import_mwh,
  * export_mwh, renew_mwh, readings, flags, rev), cmds (tseq, status),
  * counters (name, value): bytes_in, bytes_out, frames_in, dup_records,
- * hellos.
+ * hellos; reps (seq, type, time, a, b, c, d, e): the town's reports
+ * (GMP_CMD_REPORT cmd_id, meter, state, status; GMP_METER_ALARM meter,
+ * code, active, value; GMP_SECURITY interval_s, meter, addr, kind, count);
+ * outq (tseq, type, body): commands a test queued (mainsim_queue_*), sent
+ * in tseq order until the town's result settles them.
  */
 #ifndef MAINSIM_H
 #define MAINSIM_H
@@ -39,6 +43,14 @@ void mainsim_start(struct mainsim *m);
 /* Signal the child and reap it. */
 void mainsim_stop(struct mainsim *m, int sig);
 void mainsim_teardown(struct mainsim *m);
+/*
+ * Queue a GMP_SIGNED with these bytes (unchanged) / a GMP_TOWN_SUMMARY
+ * (tseq filled in: after the GMP_SUPPLY's and every one queued). Works
+ * while the child runs: it sends what is queued within 200 ms once a
+ * session is up. The tseq, or -1.
+ */
+int64_t mainsim_queue_signed(struct mainsim *m, const uint8_t *blob, size_t len);
+int64_t mainsim_queue_summary(struct mainsim *m, const struct gmp_msg *summary);
 /* The first column of the first row of sql on the state file, -1 if none. */
 int64_t mainsim_q1(struct mainsim *m, const char *sql);
 

@@ -42,11 +42,21 @@ townd_test_upstream_SRCS = $(TOWND_CORE) $(TOWND_NET) tests/server/simmeter.c \
 	tests/server/simtown.c tests/server/mainsim.c tests/server/townd_test_upstream.c
 townd_test_upstream_CFLAGS = $(TOWND_CFLAGS) -Itests/server
 townd_test_upstream_PKGS = $(TOWND_PKGS) libsystemd
+# Operator-signed commands through the town (issue 13): a minimal main
+# server sends GMP_SIGNED blobs and a town summary, a simulated meter
+# verifies them with lib/sign; command reports, a town stop (two
+# operators, replay, restart), security counts, a meter's alarm.
+UNIT_TESTS += townd_test_signed
+townd_test_signed_SRCS = $(TOWND_CORE) $(TOWND_NET) tests/server/simmeter.c \
+	tests/server/simtown.c tests/server/mainsim.c tests/server/townd_test_signed.c
+townd_test_signed_CFLAGS = $(TOWND_CFLAGS) -Itests/server
+townd_test_signed_PKGS = $(TOWND_PKGS) libsystemd
+
 # The town network test's meter fleet (tests/townnet/, issue 12): hundreds
 # of simulated meters over a few TCP connections to one townd, each keeping
 # its readings until acknowledged; prints what it sent for the test's sums.
 PROGS += simfleet
-simfleet_SRCS := $(GMPROTO_SRCS) drivers/tty/gm_frame.c tests/server/simmeter.c \
+simfleet_SRCS := $(GMPROTO_SRCS) $(GMSIGN_SRCS) drivers/tty/gm_frame.c tests/server/simmeter.c \
 	tests/server/simfleet.c
 simfleet_CFLAGS := -Itests/server
 simfleet_PKGS := libsodium libcbor

@@ -157,6 +157,8 @@ void sim_rx_init(struct sim_rx *rx)
 	gm_rx_init(&rx->rx);
 }
 
+static void take_signed(struct simmeter *m, const struct gmp_msg *g);
+
 int simmeter_open_ack(struct simmeter *m, const struct gm_hdr *h, const uint8_t *payload,
 		      size_t len, struct sim_ack *ack)
 {
@@ -189,10 +191,58 @@ int simmeter_open_ack(struct simmeter *m, const struct gm_hdr *h, const uint8_t 
 	n = gmp_open(&m->s, &a, payload, len, plain, sizeof(plain), NULL);
 	if (n < 0)
 		return 0;
-	while (gmp_decode_next(plain, (size_t)n, &o, &g) == 1)
+	while (gmp_decode_next(plain, (size_t)n, &o, &g) == 1) {
 		if (g.type == GMP_ACK)
 			ack->upto = g.ack.upto;
+		else if (g.type == GMP_SIGNED && m->sig)
+			take_signed(m, &g);
+	}
 	return 1;
+}
+
+/* As meterd: decode -> verify -> seen? -> remember -> carry out -> result. */
+static void take_signed(struct simmeter *m, const struct gmp_msg *g)
+{
+	struct sim_signed *s = m->sig;
+	struct gmc_cmd c = { 0 };
+	int64_t status;
+
+	if (g->signed_cmd.tseq <= s->floor || s->n == SIM_SIGNED_MAX)
+		return;		/* handled before (its result went), or no room: resent */
+	memcpy(s->last_blob, g->signed_cmd.blob, (size_t)g->signed_cmd.len);
+	s->last_len = (size_t)g->signed_cmd.len;
+	if (gmc_decode(g->signed_cmd.blob, (size_t)g->signed_cmd.len, &c))
+		status = GMP_CMD_INVALID;
+	else
+		status = gmc_verify(&c, s->keys, &s->pol, s->town, m->id, s->now);
+	if (!status && gmc_seen_has(&s->seen, c.id))
+		status = GMP_CMD_REPLAY;
+	if (!status && gmc_seen_add(&s->seen, c.id, c.expires, s->now))
+		status = GMP_CMD_REFUSED;
+	if (status)
+		s->refused++;
+	else
+		s->executed++;
+	s->floor = g->signed_cmd.tseq;
+	s->r[s->n].tseq = g->signed_cmd.tseq;
+	s->r[s->n].status = status;
+	s->r[s->n].id = c.id;
+	s->r[s->n++].action = c.action;
+}
+
+size_t simmeter_results(struct simmeter *m, struct gmp_msg *out, size_t max)
+{
+	size_t n = 0;
+
+	for (; m->sig && n < m->sig->n && n < max; n++)
+		out[n] = (struct gmp_msg){ .type = GMP_CMD_RESULT,
+					   .cmd_result = { .tseq = m->sig->r[n].tseq,
+							   .status = m->sig->r[n].status } };
+	if (m->sig) {
+		memmove(m->sig->r, m->sig->r + n, (m->sig->n - n) * sizeof(m->sig->r[0]));
+		m->sig->n -= n;
+	}
+	return n;
 }
 
 int sim_read_frames(int fd, struct sim_rx *rx, int timeout_ms, sim_frame_cb cb, void *ctx)

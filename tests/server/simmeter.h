@@ -12,7 +12,34 @@
 #include <sys/types.h>
 
 #include "gm_frame.h"
+#include "gmcmd.h"
 #include "gmproto.h"
+#include "seen.h"
+
+#define SIM_SIGNED_MAX	8
+
+/*
+ * A meter that verifies operator-signed commands (GMP_SIGNED in its
+ * acks) as meterd does: lib/sign against its operator keys, its town and
+ * id, replay memory in memory. NULL keys (the default): commands ignored.
+ */
+struct sim_signed {
+	const struct gmc_keyset *keys;
+	struct gmc_policy pol;
+	uint16_t town;
+	int64_t now;			/* the meter's clock (UTC s) */
+	struct gmc_seen seen;
+	int64_t floor;			/* highest tseq handled */
+	size_t n;			/* results not yet sent (simmeter_results) */
+	struct {
+		int64_t tseq, status;
+		uint64_t id;
+		int action;
+	} r[SIM_SIGNED_MAX];
+	uint64_t executed, refused;
+	uint8_t last_blob[GMP_BLOB_MAX];	/* the last GMP_SIGNED received, as received */
+	size_t last_len;
+};
 
 struct simmeter {
 	uint16_t id;
@@ -21,7 +48,14 @@ struct simmeter {
 	struct gmp_lt lt;
 	struct gmp_session s;		/* s.up once a WELCOME came */
 	uint8_t rm[GMP_RAND_LEN];	/* of the HELLO outstanding */
+	struct sim_signed *sig;		/* NULL: signed commands ignored */
 };
+
+/*
+ * The GMP_CMD_RESULTs of the signed commands verified so far, as messages
+ * (at most max); they are then forgotten. The count.
+ */
+size_t simmeter_results(struct simmeter *m, struct gmp_msg *out, size_t max);
 
 struct sim_ack {
 	int64_t upto;		/* -1: none (from an ack or a WELCOME) */

@@ -575,7 +575,7 @@ static const char v2_schema[] =
 	"CREATE TABLE stats (name TEXT PRIMARY KEY, value BIGINT NOT NULL);"
 	"INSERT INTO meta VALUES ('schema_version', 2), ('changes', 5);";
 
-/* A database written by townd with schema 2 opens as 3; its readings become hours. */
+/* A database written by townd with schema 2 opens as 4; its readings become hours. */
 TEST(migration_from_version_2)
 {
 	char dir[64], db[128], err[256], sql[1024];
@@ -605,10 +605,13 @@ TEST(migration_from_version_2)
 	ASSERT_EQ(0, tdb_open(&d, db, 1, err, sizeof(err))) TH_LOG("%s", err);
 	EXPECT_EQ(TOWND_SCHEMA_VERSION, count(&d, "SELECT value FROM meta WHERE name = "
 					      "'schema_version'"));
-	EXPECT_EQ(3, TOWND_SCHEMA_VERSION);
+	EXPECT_EQ(4, TOWND_SCHEMA_VERSION);
 	EXPECT_EQ(2, count(&d, "SELECT COUNT(*) FROM readings"));
 	EXPECT_EQ(5, count(&d, "SELECT value FROM meta WHERE name = 'changes'"));
-	EXPECT_EQ(2, count(&d, "SELECT COUNT(*) FROM journal"));
+	/* the one it had, then 2 -> 3 and 3 -> 4 */
+	EXPECT_EQ(3, count(&d, "SELECT COUNT(*) FROM journal"));
+	EXPECT_EQ(1, count(&d, "SELECT COUNT(*) FROM journal WHERE what LIKE '%version 3 to 4%'"));
+	EXPECT_EQ(0, count(&d, "SELECT COUNT(*) FROM signed_cmds"));
 	EXPECT_EQ(0, count(&d, "SELECT COUNT(*) FROM hours"));
 	ASSERT_EQ(0, tup_build(&d, NULL, NULL, 100, &n));
 	EXPECT_EQ(2, n);
@@ -617,7 +620,7 @@ TEST(migration_from_version_2)
 	EXPECT_EQ(3600, count(&d, "SELECT SUM(covered) FROM hours"));
 	tdb_close(&d);
 	ASSERT_EQ(0, tdb_open(&d, db, 1, err, sizeof(err))) TH_LOG("%s", err);
-	EXPECT_EQ(2, count(&d, "SELECT COUNT(*) FROM journal"));	/* not migrated twice */
+	EXPECT_EQ(3, count(&d, "SELECT COUNT(*) FROM journal"));	/* not migrated twice */
 	ASSERT_EQ(0, tup_build(&d, NULL, NULL, 100, &n));
 	EXPECT_EQ(0, n);
 	tdb_close(&d);
