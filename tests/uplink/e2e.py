@@ -525,6 +525,9 @@ def main():
             got = {}
             for ln in out.splitlines():
                 # meter 101 #3 tariff, queued 2026-...Z: refused (unsupported) 2026-...Z
+                # (the signed commands follow in a list of their own)
+                if not ln.startswith("meter "):
+                    continue
                 head, _, outcome = ln.partition("Z: ")
                 w = head.split()
                 got[int(w[2].lstrip("#"))] = (w[3].rstrip(","), outcome.rsplit(" ", 1)[0])
@@ -674,7 +677,7 @@ def main():
                     f"{n_new} new records stored as A made them; {order}; ImportEnergy {imp} "
                     f"mWh >= townd's view {view} mWh ({raised[-1][:120]}); {len(reissued)} commands superseded "
                     f"and issued again, the tariff of #{state['t2']} back in force: "
-                    + "; ".join(cmds[-len(reissued):]))
+                    + "; ".join(reissued))
         t.check("A's state directory wiped: A resynchronises, its records stored once, "
                 "numbered on", wipe)
 
