@@ -5,7 +5,7 @@
 #   agent/hw       sensors, relays, trip thread, driver thresholds, GPIO lines
 #   agent/dbus     org.gridmeter.Meter1 / Uplink1 services and authorisation
 #   agent/uplink   the link to the town server: SIM900, credentials, route,
-#                  reports, the town's tariffs
+#                  reports, the town's tariffs, operator-signed commands
 #   agent/daemon   configuration, options, the event loop
 #   agent/system   files installed beside it (unit, udev, polkit, D-Bus, sysusers)
 INCDIRS += agent/core agent/store agent/hw agent/dbus agent/uplink agent/daemon
@@ -19,8 +19,8 @@ AGENT_IO := agent/core/meter.c agent/core/meter_actions.c agent/core/meter_time.
 	agent/dbus/auth.c \
 	agent/dbus/dbus.c agent/dbus/dbus_test.c agent/dbus/dbus_uplink.c agent/daemon/daemon.c \
 	agent/uplink/credentials.c agent/uplink/keygen.c agent/uplink/tariff_gmp.c agent/uplink/town_reports.c \
-	agent/uplink/town_commands.c agent/uplink/town_uplink.c \
-	lib/proto/outbox.c lib/proto/gmp_client.c \
+	agent/uplink/town_commands.c agent/uplink/signed_commands.c agent/uplink/town_uplink.c \
+	lib/proto/outbox.c lib/proto/gmp_client.c $(GMSIGN_SRCS) \
 	$(filter-out $(AGENT_CORE),$(GMPROTO_SRCS) $(GMLINK_SRCS))
 
 PROGS += meterd

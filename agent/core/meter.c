@@ -35,6 +35,8 @@ static const char *const alarm_names[ALARM_COUNT] = {
 	[ALARM_STORE_ERROR] = "store-error",
 	[ALARM_PROTECTION] = "protection-degraded",
 	[ALARM_CLOCK_SUSPECT] = "clock-suspect",
+	[ALARM_REVERSED_CT] = "reversed-ct",
+	[ALARM_CT_TAMPER] = "ct-tamper",
 };
 
 const char *meter_alarm_name(enum meter_alarm a)
@@ -460,6 +462,7 @@ int meter_init(struct meter *m, const struct meter_config *cfg, struct sensor *s
 	read_boot_id(m);
 	for (unsigned a = 0; a < ALARM_COUNT; a++)
 		m->alarm_ok_since[a] = INT64_MIN;
+	m->export_since = m->idle_since = INT64_MIN;
 	clock_policy_init(&m->clk_policy, cfg->clock_max_step_s);
 	held_init(&m->held, cfg->interval_s * 1000);
 
@@ -791,6 +794,59 @@ void meter_allocate(struct meter *m, int64_t mono_ms)
 	m->decision = d;
 }
 
+/* since: when cond began to hold (INT64_MIN: it does not); true once it held for hold_ms. */
+static bool held_for(int64_t *since, bool cond, int64_t now_ms, int64_t hold_ms)
+{
+	if (!cond) {
+		*since = INT64_MIN;
+		return false;
+	}
+	if (*since == INT64_MIN)
+		*since = now_ms;
+	return now_ms - *since >= hold_ms;
+}
+
+/*
+ * The tamper alarms ([tamper], Documentation/meterd.md "Tamper alarms"):
+ *   reversed-ct  export above reverse_export for reverse_time while the meter
+ *                knows of no generation (no renewable CT, [tamper] generation
+ *                false): a clamp put on backwards reads the house's load as
+ *                export. Cleared once it reads import above reverse_export
+ *                again (for ALARM_HOLD_MS): the right direction.
+ *   ct-tamper    current below idle_current for idle_time while the voltage
+ *                is normal and the main relay closed: the supply is on, yet
+ *                nothing in the house draws for hours, which a clamp taken
+ *                off, an open CT circuit or a bypass around the clamp reads as.
+ *                Cleared once current above idle_current flows again.
+ * Both are evidence for the main server's detection (GMP_ALARM); neither
+ * changes the supply.
+ */
+static void tamper_checks(struct meter *m, const struct sensor_reading *r, bool vnormal,
+			  int64_t now_ms)
+{
+	const struct meter_config *c = &m->cfg;
+	int64_t limit_mw = (int64_t)c->reverse_export_w * 1000;
+	bool generation = c->generation || c->renewable_device[0] || r->has_renew;
+	char d[160];
+
+	if (held_for(&m->export_since, c->reverse_export_w && !generation && r->p_mw < -limit_mw,
+		     now_ms, (int64_t)c->reverse_time_s * 1000)) {
+		snprintf(d, sizeof(d), "export of %lld W for %u s with no generation configured "
+			 "([tamper] generation, [sensors] renewable_device)",
+			 (long long)(-r->p_mw / 1000), c->reverse_time_s);
+		set_alarm(m, ALARM_REVERSED_CT, true, d);
+	}
+	clear_when_settled(m, ALARM_REVERSED_CT, r->p_mw > limit_mw, now_ms, "the CT reads import");
+	if (held_for(&m->idle_since, c->idle_time_s && vnormal && m->main_closed &&
+		     r->i_ma < c->idle_current_ma, now_ms, (int64_t)c->idle_time_s * 1000)) {
+		snprintf(d, sizeof(d), "%u mA for %u s with the supply on and the main relay closed: "
+			 "CT removed, open or bypassed?", r->i_ma, c->idle_time_s);
+		set_alarm(m, ALARM_CT_TAMPER, true, d);
+	}
+	clear_when_settled(m, ALARM_CT_TAMPER, r->i_ma >= c->idle_current_ma, now_ms,
+			   "current flows through the CT");
+}
+
 void meter_sample(struct meter *m, const struct sensor_reading *r, int64_t real_ms, int64_t mono_ms)
 {
 	uint64_t imp, exp, ren, imp1, exp1, ren1;
@@ -830,6 +886,7 @@ void meter_sample(struct meter *m, const struct sensor_reading *r, int64_t real_
 			   mono_ms, "current normal");
 	if (protect_tick(&m->prot, vnormal, mono_ms))
 		meter_apply_main(m, "automatic reclose: voltage normal");
+	tamper_checks(m, r, vnormal, mono_ms);
 
 	meter_allocate(m, mono_ms);
 

@@ -53,6 +53,8 @@ enum meter_alarm {
 	ALARM_DEFICIT, ALARM_SENSOR, ALARM_STORE_CORRUPT, ALARM_STORE_ERROR,
 	ALARM_PROTECTION,	/* the driver's threshold events are not set up as configured */
 	ALARM_CLOCK_SUSPECT,	/* the town's time is far from a trusted clock: not followed (yet) */
+	ALARM_REVERSED_CT,	/* sustained export with no generation configured ([tamper]) */
+	ALARM_CT_TAMPER,	/* no current for hours, supply on, relay closed ([tamper]) */
 	ALARM_COUNT
 };
 
@@ -125,6 +127,7 @@ struct meter {
 	int64_t declared_w;
 	unsigned alarms;		/* 1 << enum meter_alarm */
 	int64_t alarm_ok_since[ALARM_COUNT];	/* condition gone since (mono ms); INT64_MIN: not */
+	int64_t export_since, idle_since;	/* [tamper] conditions hold since (mono ms); INT64_MIN: not */
 	bool main_closed;
 	bool load_closed[ALLOC_MAX_LOADS];
 	struct meter_counters ctr;

@@ -88,6 +88,16 @@ static const struct keydef keys[] = {
 	{ "modem", "pwrkey_chip", K_STR, OFF(pwrkey_chip), 0, 0, NULL, NULL },
 	{ "modem", "pwrkey_line", K_OPTLINE, OFF(pwrkey_line), 0, 1023, NULL, NULL },
 	{ "modem", "pwrkey_active_low", K_BOOL, OFF(pwrkey_active_low), 0, 0, NULL, NULL },
+
+	{ "commands", "operator_keys", K_STR, OFF(operator_keys), 0, 0, NULL, NULL },
+	{ "commands", "town", K_U32, OFF(town_id), 1, 65534, NULL, NULL },
+	{ "commands", "two_above", K_U32, OFF(two_above), 1, 65535, NULL, "meters" },
+
+	{ "tamper", "reverse_export", K_U32, OFF(reverse_export_w), 0, 1000000, NULL, "W" },
+	{ "tamper", "reverse_time", K_U32, OFF(reverse_time_s), 10, 86400, NULL, "seconds" },
+	{ "tamper", "generation", K_BOOL, OFF(generation), 0, 0, NULL, NULL },
+	{ "tamper", "idle_current", K_MILLI, OFF(idle_current_ma), 1, 10000, NULL, "A" },
+	{ "tamper", "idle_time", K_U32, OFF(idle_time_s), 0, 7 * 86400, NULL, "seconds" },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -154,6 +164,11 @@ void config_defaults(struct meter_config *c)
 	c->modem_baud = 115200;
 	c->pwrkey_line = -1;
 	sim900_config_defaults(&c->sim900);
+	c->two_above = 10;		/* GMC_TWO_ABOVE */
+	c->reverse_export_w = 100;
+	c->reverse_time_s = 60;
+	c->idle_current_ma = 50;
+	c->idle_time_s = 6 * 3600;
 }
 
 bool config_baud_ok(uint32_t baud)
@@ -313,7 +328,7 @@ static int start_section(struct parser *p, char *name, unsigned line)
 {
 	static const char *const known[] = {
 		"meter", "sensors", "protection", "relays", "allocation", "tariff", "store", "dbus",
-		"uplink", "modem", "power",
+		"uplink", "modem", "power", "commands", "tamper",
 	};
 	bool ok = false;
 
@@ -389,6 +404,27 @@ static int cmp_load(const void *a, const void *b)
 	return (x->priority > y->priority) - (x->priority < y->priority);
 }
 
+/* [commands]: signed commands come through the town server, for this meter of this town. */
+static int validate_commands(struct parser *p)
+{
+	struct meter_config *c = p->c;
+
+	if (!c->operator_keys[0]) {
+		if (find_seen(p, "commands", "town") || find_seen(p, "commands", "two_above"))
+			return perr(p, section_line(p, "commands"), "commands", "operator_keys",
+				    "missing required key");
+		return 0;
+	}
+	c->operator_keys_line = key_line(p, "commands", "operator_keys");
+	if (c->operator_keys[0] != '/')
+		return perr(p, c->operator_keys_line, "commands", "operator_keys",
+			    "'%s' is not an absolute path", c->operator_keys);
+	if (!c->town_id)
+		return perr(p, section_line(p, "commands"), "commands", "town",
+			    "missing required key (this meter's town, the town's [upstream] town_id)");
+	return 0;
+}
+
 static int validate_uplink(struct parser *p)
 {
 	struct meter_config *c = p->c;
@@ -398,6 +434,10 @@ static int validate_uplink(struct parser *p)
 		if (c->modem || c->nneighbours)
 			return perr(p, c->modem ? section_line(p, "modem") : c->neighbour[0].cfg_line,
 				    NULL, NULL, "[modem] and [neighbour.*] need an [uplink] section");
+		if (section_line(p, "commands"))
+			return perr(p, section_line(p, "commands"), NULL, NULL,
+				    "[commands] needs an [uplink] section (signed commands come "
+				    "through the town server)");
 		return 0;
 	}
 	if (c->credentials[0] != '/')
@@ -431,6 +471,8 @@ static int validate_uplink(struct parser *p)
 					    "%s already used by neighbour %s", n->device,
 					    c->neighbour[j].name);
 	}
+	if (validate_commands(p))
+		return -EINVAL;
 	if (!c->modem)
 		return 0;
 	if (!c->modem_device[0])

@@ -131,6 +131,19 @@ struct meter_config {
 	/* [neighbour.NAME] */
 	size_t nneighbours;
 	struct neighbour_cfg neighbour[CFG_MAX_NEIGHBOURS];
+
+	/* [commands]: operator-signed commands (signed_commands.h); needs [uplink] */
+	char operator_keys[CFG_PATH];	/* the operators' public keys; "": none (all refused) */
+	unsigned operator_keys_line;	/* where it was set, for messages */
+	uint32_t town_id;		/* this meter's town (the town's [upstream] town_id) */
+	uint32_t two_above;		/* batches above this many meters need two operators */
+
+	/* [tamper]: the meter's tamper alarms (Documentation/meterd.md, "Tamper alarms") */
+	uint32_t reverse_export_w;	/* reversed-ct: export above this ... (0: off) */
+	uint32_t reverse_time_s;	/* ... for this long, with no generation configured */
+	bool generation;		/* export is expected (generation without a renewable CT) */
+	uint32_t idle_current_ma;	/* ct-tamper: current below this ... */
+	uint32_t idle_time_s;		/* ... for this long, supply on, relay closed (0: off) */
 };
 
 /* [meter] clock = town: the time comes from the town server (else the system's clock). */

@@ -34,6 +34,7 @@
 #include "ct_setup.h"
 #include "dbus.h"
 #include "dbus_uplink.h"
+#include "gmcmd.h"
 #include "keygen.h"
 #include "meter.h"
 #include "powerfail.h"
@@ -391,6 +392,17 @@ int meterd_main(int argc, char **argv)
 		credentials_wipe(&cred);
 		if (r) {
 			fprintf(stderr, "<3>meterd: uplink credentials: %s\n", err);
+			free(d);
+			return EXIT_CONFIG;
+		}
+	}
+	if (check && d->cfg.operator_keys[0]) {
+		struct gmc_keyset ks;
+		char why[400];
+
+		if (gmc_keyset_load(&ks, d->cfg.operator_keys, why, sizeof(why))) {
+			fprintf(stderr, "<3>meterd: configuration error: %s:%u: [commands] "
+				"key 'operator_keys': %s\n", path, d->cfg.operator_keys_line, why);
 			free(d);
 			return EXIT_CONFIG;
 		}

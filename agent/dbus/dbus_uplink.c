@@ -25,6 +25,21 @@ static void snapshot(const struct town_uplink *u, struct uplink_props *p)
 	snprintf(p->session, sizeof(p->session), "%s", gmpc_state_name(u->gc.state));
 	snprintf(p->keys, sizeof(p->keys), "%s", u->cred.has_next_key ? "rotating" :
 		 u->cred.has_next_town ? "town-key-pending" : "current");
+	p->signed_handled = u->sc.handled;
+}
+
+/* SignedCommands: the last signed commands, newest first. */
+static int signed_commands(sd_bus_message *reply, const struct signed_commands *sc)
+{
+	int r = sd_bus_message_open_container(reply, 'a', "(tsssx)");
+
+	for (unsigned int i = 0; r >= 0 && i < sc->nrecent; i++) {
+		const struct sc_recent *c = &sc->recent[i];
+
+		r = sd_bus_message_append(reply, "(tsssx)", c->id, c->action, c->signers,
+					  gmc_status_name(c->status), c->at);
+	}
+	return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
 static int get_prop(sd_bus *bus, const char *path, const char *iface, const char *p,
@@ -72,6 +87,8 @@ static int get_prop(sd_bus *bus, const char *path, const char *iface, const char
 		return sd_bus_message_append(reply, "s", v.session);
 	if (!strcmp(p, "KeyState"))
 		return sd_bus_message_append(reply, "s", v.keys);
+	if (!strcmp(p, "SignedCommands"))
+		return signed_commands(reply, &u->sc);
 	if (!strcmp(p, "Counters"))
 		return sd_bus_message_append(reply, "a{st}", 12,
 			"records", u->records, "next-sequence", gmpc_next(&u->gc),
@@ -117,6 +134,8 @@ static int emit(sd_event_source *es, uint64_t usec, void *userdata)
 		names[n++] = "Session";
 	if (strcmp(v.keys, s->sent.keys))
 		names[n++] = "KeyState";
+	if (v.signed_handled != s->sent.signed_handled)
+		names[n++] = "SignedCommands";
 	names[n] = NULL;
 	s->sent = v;
 	if (n)
@@ -185,6 +204,7 @@ static const sd_bus_vtable uplink_vtable[] = {
 	PROP("LastAcknowledgement", "x"),
 	PROP("Session", "s"),
 	PROP("KeyState", "s"),
+	PROP("SignedCommands", "a(tsssx)"),
 	SD_BUS_PROPERTY("Counters", "a{st}", get_prop, 0, 0),
 	SD_BUS_METHOD("RotateKey", "", "", rotate_key, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_NAMES("RouteChanged", "ss", SD_BUS_PARAM(route) SD_BUS_PARAM(reason), 0),

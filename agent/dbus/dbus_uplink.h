@@ -2,7 +2,7 @@
 /*
  * D-Bus interface org.gridmeter.Uplink1 on /org/gridmeter/Meter1: the
  * uplink to the town server (route, modem, signal, registration, outbox,
- * session, keys): properties with PropertiesChanged, the RouteChanged
+ * session, keys, the last operator-signed commands): properties with PropertiesChanged, the RouteChanged
  * signal and RotateKey() (technicians).
  * See Documentation/dbus-api.md.
  */
@@ -23,6 +23,7 @@ struct uplink_props {
 	int csq;
 	uint64_t backlog, acked;
 	int64_t last_ack;
+	uint64_t signed_handled;	/* signed commands handled (SignedCommands changes) */
 };
 
 struct uplink_service {

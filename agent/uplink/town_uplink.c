@@ -358,8 +358,11 @@ static void rotation_acknowledged(struct town_uplink *u)
 static int on_command(void *ctx, const struct gmp_msg *msg)
 {
 	struct town_uplink *u = ctx;
+	int64_t now = clock_ms(CLOCK_REALTIME) / 1000;
 
-	return tc_command(&u->cmd, msg, clock_ms(CLOCK_REALTIME) / 1000);
+	if (msg->type == GMP_SIGNED)
+		return sc_command(&u->sc, msg, meter_time_trusted(u->m), now);
+	return tc_command(&u->cmd, msg, now);
 }
 
 /* The gmproto client's status line for the next HELLO. */
@@ -583,6 +586,14 @@ static void after(struct town_uplink *u)
 		u->cmd.keys_changed = false;
 		reload_keys(u);
 	}
+	if (u->sc.rekey) {
+		char why[320];
+
+		/* a verified signed rekey: the rotation starts as with D-Bus RotateKey */
+		u->sc.rekey = false;
+		if (!u->cred.has_next_key && town_uplink_rotate_key(u, why, sizeof(why)))
+			meter_log(u->m, LOG_ERR, "uplink: key rotation of a signed rekey: %s", why);
+	}
 	rotation_acknowledged(u);
 	update_route(u, clock_ms(CLOCK_MONOTONIC));
 	pump(u);
@@ -767,6 +778,10 @@ int town_uplink_start(struct town_uplink *u, const struct meter_config *cfg, str
 			  "(set detail = interval to send finer readings)", cfg->path,
 			  cfg->report_interval_line, cfg->report_interval_s);
 	tc_init(&u->cmd, m, cfg, &u->cred);
+	if (sc_init(&u->sc, m, cfg, &u->cred, err, errlen))
+		/* metering and readings go on; signed commands are refused */
+		meter_log(m, LOG_ERR, "signed commands: %s", err);
+	err[0] = '\0';
 	hello_status(u);
 	if (u->have_modem)
 		sim900_start_escape(&u->modem, clock_ms(CLOCK_MONOTONIC));

@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "credentials.h"
+#include "signed_commands.h"
 #include "sim900.h"
 #include "town_commands.h"
 #include "town_reports.h"
@@ -76,6 +77,7 @@ struct town_uplink {
 
 	struct town_reports rep;	/* readings and snapshots */
 	struct town_commands cmd;	/* grants, tariffs, town keys */
+	struct signed_commands sc;	/* operator-signed commands */
 	uint64_t rotate_seq;		/* the key-rotate record of a meter key rotation; 0: none */
 	/* allocation requests: the last request's id, what was sent, what is wanted */
 	int64_t req_id;

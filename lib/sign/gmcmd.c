@@ -226,3 +226,21 @@ void gmc_signers(const struct gmc_cmd *c, const struct gmc_keyset *ks, char *out
 		off += (size_t)n;
 	}
 }
+
+static const char *const status_names[] = {
+	[GMP_CMD_OK] = "ok", [GMP_CMD_DUPLICATE] = "duplicate",
+	[GMP_CMD_UNSUPPORTED] = "unsupported", [GMP_CMD_EXPIRED] = "expired",
+	[GMP_CMD_INVALID] = "invalid", [GMP_CMD_STORAGE] = "storage",
+	[GMP_CMD_BAD_SIG] = "bad-signature", [GMP_CMD_UNKNOWN_KEY] = "unknown-key",
+	[GMP_CMD_REPLAY] = "replay", [GMP_CMD_NEED_TWO] = "needs-two-operators",
+	[GMP_CMD_WRONG_TARGET] = "wrong-target", [GMP_CMD_RATE] = "rate-limited",
+	[GMP_CMD_NOT_YET] = "not-yet-valid", [GMP_CMD_REFUSED] = "refused",
+};
+
+const char *gmc_status_name(int status)
+{
+	if (status >= 0 && (size_t)status < sizeof(status_names) / sizeof(status_names[0]) &&
+	    status_names[status])
+		return status_names[status];
+	return "unknown";
+}

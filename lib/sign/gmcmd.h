@@ -124,6 +124,9 @@ bool gmc_needs_two(const struct gmc_cmd *c, const struct gmc_policy *p);
 int gmc_verify(const struct gmc_cmd *c, const struct gmc_keyset *ks,
 	       const struct gmc_policy *p, uint16_t town, uint16_t meter, int64_t now);
 
+/* A command status (enum gmp_cmd_status) as a word: "ok", "bad-signature", ...; "unknown". */
+const char *gmc_status_name(int status);
+
 /* Names of the keys that signed (for logs): "alice+bob" into out. */
 void gmc_signers(const struct gmc_cmd *c, const struct gmc_keyset *ks, char *out, size_t size);
 

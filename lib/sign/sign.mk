@@ -5,3 +5,8 @@
 GMSIGN_SRCS := lib/sign/gmcmd.c lib/sign/gmcmd_keys.c lib/sign/seen.c
 GMSIGN_PKGS := libsodium
 INCDIRS += lib/sign
+
+# gmsign: the operators' tool (keys, new commands, signatures), libsodium only
+PROGS += gmsign
+gmsign_SRCS := lib/sign/gmsign.c $(GMSIGN_SRCS)
+gmsign_PKGS := $(GMSIGN_PKGS)

@@ -26,6 +26,7 @@
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
 #include "meter.h"
+#include "meter_internal.h"
 #include "old_formats.h"
 #include "small_disk.h"
 
@@ -1057,6 +1058,70 @@ TEST_F(meter, full_disk_raises_store_error_and_returning_space_clears_it)
 	stop(self, true);
 	umount2(self->cfg.state_dir, MNT_DETACH);
 	ASSERT_EQ(0, start(_metadata, self));	/* for the teardown */
+}
+
+static bool alarm_on(FIXTURE_DATA(meter) *self, enum meter_alarm a)
+{
+	return self->m.alarms & (1u << a);
+}
+
+TEST_F(meter, sustained_export_without_generation_raises_reversed_ct)
+{
+	const int64_t limit_mw = (int64_t)self->m.cfg.reverse_export_w * 1000;
+	const int hold = (int)self->m.cfg.reverse_time_s;
+	char msg[64];
+
+	/* export just at the limit is not "above" it; an interruption starts again */
+	run(self, 2 * hold, 230000, -limit_mw);
+	EXPECT_FALSE(alarm_on(self, ALARM_REVERSED_CT));
+	run(self, hold - 1, 230000, -limit_mw - 1000);
+	run(self, 1, 230000, 0);
+	run(self, hold, 230000, -limit_mw - 1000);
+	EXPECT_FALSE(alarm_on(self, ALARM_REVERSED_CT));
+	run(self, 1, 230000, -limit_mw - 1000);
+	EXPECT_TRUE(alarm_on(self, ALARM_REVERSED_CT));
+	EXPECT_NE(NULL, logged(&self->ev, "alarm reversed-ct raised"));
+	/* a small import (below the limit) is not the right direction yet */
+	run(self, 60, 230000, limit_mw / 2);
+	EXPECT_TRUE(alarm_on(self, ALARM_REVERSED_CT));
+	/* clear import for the hold: cleared */
+	run(self, 10, 230000, limit_mw + 1000);
+	EXPECT_TRUE(alarm_on(self, ALARM_REVERSED_CT));
+	run(self, 1, 230000, limit_mw + 1000);
+	EXPECT_FALSE(alarm_on(self, ALARM_REVERSED_CT));
+	/* generation configured: export is expected */
+	self->m.cfg.generation = true;
+	run(self, 10 * hold, 230000, -50 * limit_mw);
+	EXPECT_FALSE(alarm_on(self, ALARM_REVERSED_CT));
+	snprintf(msg, sizeof(msg), "%s", meter_alarm_name(ALARM_REVERSED_CT));
+	EXPECT_STREQ("reversed-ct", msg);
+}
+
+TEST_F(meter, no_current_for_hours_with_the_supply_on_raises_ct_tamper)
+{
+	const int idle = 300;
+	char msg[128];
+
+	self->m.cfg.idle_time_s = idle;	/* hours in the field; the rule is the same */
+	run(self, idle, 230000, 0);
+	EXPECT_FALSE(alarm_on(self, ALARM_CT_TAMPER));
+	run(self, 1, 230000, 0);
+	EXPECT_TRUE(alarm_on(self, ALARM_CT_TAMPER));
+	EXPECT_NE(NULL, logged(&self->ev, "alarm ct-tamper raised"));
+	/* current flows again for the hold: cleared */
+	run(self, 11, 230000, 1000000);
+	EXPECT_FALSE(alarm_on(self, ALARM_CT_TAMPER));
+	/* the main relay open (a disconnect): no current is expected */
+	ASSERT_EQ(0, meter_disconnect(&self->m, "test", msg, sizeof(msg)));
+	run(self, 3 * idle, 230000, 0);
+	EXPECT_FALSE(alarm_on(self, ALARM_CT_TAMPER));
+	/* idle_time = 0: off (a holiday home, say) */
+	self->m.prot.remote = REMOTE_CONNECTED;
+	meter_apply_main(&self->m, "test");
+	ASSERT_TRUE(relay(self, 0));
+	self->m.cfg.idle_time_s = 0;	/* off */
+	run(self, 3 * idle, 230000, 0);
+	EXPECT_FALSE(alarm_on(self, ALARM_CT_TAMPER));
 }
 
 TEST_HARNESS_MAIN

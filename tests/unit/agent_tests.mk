@@ -86,3 +86,10 @@ agent_test_town_commands_SRCS := $(filter-out agent/hw/%,$(agent_test_meter_SRCS
 	agent/hw/sensor_replay.c agent/hw/relay_fake.c $(GMPROTO_SRCS) agent/uplink/credentials.c \
 	agent/uplink/tariff_gmp.c agent/uplink/town_commands.c tests/unit/agent_test_town_commands.c
 agent_test_town_commands_PKGS := $(GMPROTO_PKGS)
+
+# operator-signed commands on a real meter (replay memory, two operators, refusals)
+UNIT_TESTS += agent_test_signed
+agent_test_signed_SRCS := $(filter-out agent/hw/%,$(agent_test_meter_SRCS:tests/unit/agent_test_meter.c=)) \
+	agent/hw/sensor_replay.c agent/hw/relay_fake.c $(GMPROTO_SRCS) $(GMSIGN_SRCS) \
+	agent/uplink/credentials.c agent/uplink/signed_commands.c tests/unit/agent_test_signed.c
+agent_test_signed_PKGS := $(GMPROTO_PKGS)

@@ -27,7 +27,10 @@ stopped for a while and A's backlog arrives complete; a replayed, a forged
 and a stranger's frame are refused and change nothing; commands reach A; B
 sets its clock from the town server's time; a captured tariff frame
 replayed after a restart of A's meterd is refused, a tariff A cannot take
-is refused and townctl shows why; A's state directory is wiped and A
+is refused and townctl shows why; an operator-signed disconnect queued
+with townctl signed-queue opens A's relay, the same file again is refused
+as a replay, a copy the town modified is refused by A, and a signed
+reconnect arms A until its customer confirms; A's state directory is wiped and A
 resynchronises; townd's database is restored from a copy and every record
 ends up stored once; no reading is booked outside the test's time; and a
 capture of every frame that crossed shows no (key, nonce) pair twice.
@@ -36,6 +39,7 @@ Logs and scratch files: build/x86_64/uplink-e2e/.
 """
 import calendar
 import os
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -47,7 +51,8 @@ from e2e_rig import (BIN, OUT, TOP, W, Guest, Proxy, Relay, Sim, Test, Town, cap
                      free_port, listen_unix, log, wait_until)
 
 IDS = {"a": 101, "b": 102}
-PLAN = 21
+PLAN = 23
+TOWN_ID = 1                            # the town of A's [commands] (townd: no town_id)
 B_RTC = "2016-03-01T00:00:00"          # guest B's clock at boot (no trusted time)
 GMP_CMD = {0: "applied", 1: "applied (the meter had it)", 2: "refused (unsupported)",
            3: "refused (expired)", 4: "refused (invalid)"}
@@ -124,18 +129,27 @@ BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configur
 """
 
 
-def guest_initrd(name, port, cred):
+COMMANDS_CONF = f"""
+[commands]
+operator_keys = /etc/gridmeter/operators.keys
+town = {TOWN_ID}
+"""
+
+
+def guest_initrd(name, port, cred, operators=None):
     """The test initramfs plus /gm-e2e/ for this guest (cpio archives concatenate)."""
     d = os.path.join(W, f"extra-{name}")
     os.makedirs(os.path.join(d, "gm-e2e"))
     files = {
-        "meterd.conf": METERD_CONF.format(port=port),
+        "meterd.conf": METERD_CONF.format(port=port) + (COMMANDS_CONF if operators else ""),
         "uplink.key": cred,
         "bus.conf": BUS_CONF,
         # 230 V, 5 A, 1150 W at unity power factor, 50 Hz (and for B a little less)
         "replay.txt": "230000 5000 1150000 1000 50000\n" if name == "a"
                       else "230000 4000 920000 1000 50000\n",
     }
+    if operators:
+        files["operators.keys"] = operators
     for fn, text in files.items():
         with open(os.path.join(d, "gm-e2e", fn), "w") as f:
             f.write(text)
@@ -166,6 +180,22 @@ def start_guest(name):
                              "gm.run=/tests/agent/uplink", f"gm.meter={name}"], env=env)
 
 
+def gmsign(*args):
+    r = subprocess.run([os.path.join(BIN, "gmsign"), *args], capture_output=True, text=True)
+    if r.returncode:
+        raise Failed(f"gmsign {' '.join(args)}: {r.stderr.strip()}")
+    return r.stdout
+
+
+def signed_file(name, action, meter, *signers):
+    """A command signed by the operators named, in W/name; returns (path, id)."""
+    path = os.path.join(W, name)
+    cid = int(gmsign("new", action, str(TOWN_ID), str(meter), "--expires", "600", "-o", path))
+    for who in signers:
+        gmsign("sign", os.path.join(W, f"{who}.sec"), path)
+    return path, cid
+
+
 def main():
     if not os.path.exists(os.path.join(OUT, "initramfs.cpio.gz")):
         print("e2e: no build/x86_64/initramfs.cpio.gz (run make guest-check ARCH=x86_64)")
@@ -194,8 +224,11 @@ def main():
     Relay(listen_unix(f"{W}/line-a.sock"), listen_unix(f"{W}/line-b.sock"),
           f"{W}/line-a-to-b.bin", f"{W}/line-b-to-a.bin")
     guests = {n: Guest(n, listen_unix(f"{W}/ctl-{n}.sock")) for n in IDS}
+    # two operators' keys (gmsign, as on their own machines); A holds their public keys
+    operators = "".join(gmsign("keygen", who, os.path.join(W, f"{who}.sec"))
+                        for who in ("alice", "bob"))
     for n in IDS:
-        guest_initrd(n, proxies[n].port, creds[n])
+        guest_initrd(n, proxies[n].port, creds[n], operators if n == "a" else None)
     wait_until("sim900sim listens", lambda: all(os.path.exists(f"{W}/modem-{n}.sock")
                                                  for n in IDS), 10)
     unauthentic = 0         # frames injected that no key of the town opens
@@ -492,6 +525,9 @@ def main():
             got = {}
             for ln in out.splitlines():
                 # meter 101 #3 tariff, queued 2026-...Z: refused (unsupported) 2026-...Z
+                # (the signed commands follow in a list of their own)
+                if not ln.startswith("meter "):
+                    continue
                 head, _, outcome = ln.partition("Z: ")
                 w = head.split()
                 got[int(w[2].lstrip("#"))] = (w[3].rstrip(","), outcome.rsplit(" ", 1)[0])
@@ -503,6 +539,80 @@ def main():
             return "townctl commands 101: " + "; ".join(out.splitlines())
         t.check("a tariff A cannot take is refused; townctl commands shows every command's "
                 "outcome", refused_tariff)
+
+        def signed_recent(g):
+            """A's SignedCommands: [(id, action, signers, outcome, at)], newest first."""
+            rc, out = g.run("busctl get-property org.gridmeter.Meter1 /org/gridmeter/Meter1 "
+                            "org.gridmeter.Uplink1 SignedCommands")
+            w = shlex.split(out)
+            if rc or not w or w[0] != "a(tsssx)":
+                raise Failed(f"SignedCommands: {out}")
+            return [(int(w[i]), w[i + 1], w[i + 2], w[i + 3], int(w[i + 4]))
+                    for i in range(2, 2 + 5 * int(w[1]), 5)]
+
+        def outcome_of(g, cid):
+            def fn():
+                got = [r for r in signed_recent(g) if r[0] == cid]
+                return got[0] if got else None
+            return wait_until(f"A handles signed command {cid}", fn, 90)
+
+        def signed_disconnect():
+            if a.mprop("MainRelay") != "closed":
+                raise Failed(f"A's main relay is {a.mprop('MainRelay')} before the command")
+            path, cid = signed_file("disconnect.cmd", "disconnect", IDS["a"], "alice")
+            out = town.ctl("signed-queue", str(IDS["a"]), path).strip()
+            got = outcome_of(a, cid)
+            if got[1:4] != ("disconnect", "alice", "ok"):
+                raise Failed(f"A's SignedCommands: {got}")
+            wait_until("A's main relay opens", lambda: a.mprop("MainRelay") == "open", 30)
+            # the same file again: the town remembers the id (and A would too)
+            try:
+                again = town.ctl("signed-queue", str(IDS["a"]), path)
+                raise Failed(f"queued again: {again.strip()}")
+            except Failed as e:
+                if "replay" not in str(e):
+                    raise
+                again = str(e)
+            state["signed"] = path
+            return (f"{out}; A: {got[1]} by {got[2]}: {got[3]}, main relay open, remote state "
+                    f"{a.mprop('RemoteState')}; again: {again}")
+        t.check("an operator-signed disconnect queued at townd opens A's relay; the same file "
+                "queued again is refused as a replay", signed_disconnect)
+
+        def signed_modified():
+            path, cid = signed_file("reconnect.cmd", "reconnect", IDS["a"], "alice")
+            with open(path, "rb") as f:
+                blob = bytearray(f.read())
+            # the town changes the command's id (its last byte): a command the town has not
+            # seen, with the operators' signature of another
+            blob[13] ^= 0x01
+            forged = os.path.join(W, "reconnect-modified.cmd")
+            with open(forged, "wb") as f:
+                f.write(blob)
+            town.ctl("signed-queue", str(IDS["a"]), forged)
+            fid = cid ^ 0x01
+            got = outcome_of(a, fid)
+            if got[3] != "bad-signature" or a.mprop("RemoteState") != "disconnected":
+                raise Failed(f"the modified copy: {got}, remote state {a.mprop('RemoteState')}")
+            town.ctl("signed-queue", str(IDS["a"]), path)
+            ok = outcome_of(a, cid)
+            if ok[3] != "ok" or a.mprop("RemoteState") != "armed" or \
+                    a.mprop("MainRelay") != "open":
+                raise Failed(f"the reconnect: {ok}, remote state {a.mprop('RemoteState')}, "
+                             f"main relay {a.mprop('MainRelay')}")
+            rc, out = a.run("busctl call org.gridmeter.Meter1 /org/gridmeter/Meter1 "
+                            "org.gridmeter.Meter1 ConfirmReconnect")
+            if rc:
+                raise Failed(f"ConfirmReconnect: {out}")
+            wait_until("A's main relay closes", lambda: a.mprop("MainRelay") == "closed", 30)
+            with open(os.path.join(W, "guest-a.log"), errors="replace") as f:
+                lines = [ln.strip() for ln in f if "signed command " in ln]
+            if len([ln for ln in lines if str(fid) in ln]) != 1:
+                raise Failed(f"A's journal: {lines}")
+            return (f"modified copy {fid}: {got[3]}; reconnect {cid}: {ok[3]}, armed until "
+                    f"confirmed; A's journal: " + " | ".join(lines[-3:]))
+        t.check("a copy the town modified is refused by A (bad signature); a signed reconnect "
+                "arms A and its relay closes only when the customer confirms", signed_modified)
 
         def wipe():
             # the town unreachable for a moment: A's newest records exist only on its disk
@@ -567,7 +677,7 @@ def main():
                     f"{n_new} new records stored as A made them; {order}; ImportEnergy {imp} "
                     f"mWh >= townd's view {view} mWh ({raised[-1][:120]}); {len(reissued)} commands superseded "
                     f"and issued again, the tariff of #{state['t2']} back in force: "
-                    + "; ".join(cmds[-len(reissued):]))
+                    + "; ".join(reissued))
         t.check("A's state directory wiped: A resynchronises, its records stored once, "
                 "numbered on", wipe)
 

@@ -3,7 +3,8 @@
 # test initramfs' /init with gm.run=/tests/agent/uplink.
 #
 # The host appended a small cpio with /gm-e2e/: meterd.conf, uplink.key
-# (this meter's provisioning), bus.conf and replay.txt. This script starts
+# (this meter's provisioning), bus.conf, replay.txt and for A
+# operators.keys (the operators' public keys for signed commands). This script starts
 # a system bus and meterd (its journal goes to the console; /run/gm-meterd
 # starts it again), notes when its clock becomes trusted (/run/gm-clock),
 # then serves the host on the control line /dev/ttyS3: each line received
@@ -20,6 +21,8 @@ mkdir -p /etc/gridmeter /var/lib/gridmeter /run/gridmeter /run/dbus
 cp /gm-e2e/meterd.conf /etc/gridmeter/meterd.conf
 cp /gm-e2e/uplink.key /etc/gridmeter/uplink.key
 chmod 600 /etc/gridmeter/uplink.key
+# the operators' public keys, provisioned at enrolment (A only)
+[ ! -f /gm-e2e/operators.keys ] || cp /gm-e2e/operators.keys /etc/gridmeter/operators.keys
 dbus-daemon --config-file=/gm-e2e/bus.conf --fork --nopidfile || fail "dbus-daemon"
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket
 meterd -c /etc/gridmeter/meterd.conf --check || fail "meterd --check"
