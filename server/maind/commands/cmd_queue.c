@@ -48,7 +48,7 @@ int mcmd_alert(struct maind_pg *p, const char *rule, int town, int meter, const 
 		     "'alert', $1::bigint, 'gridmeter ' || $3 || ' alert: ' || left($2, 120), "
 		     "'Alert ' || $1 || ' (' || $3 || '): ' || $2 || E'\\n\\nmainctl alerts shows "
 		     "its evidence; mainctl cmd list shows the commands.\\n' FROM operators "
-		     "WHERE NOT revoked", 3, w)) {
+		     "WHERE NOT revoked AND (email IS NOT NULL OR phone IS NOT NULL)", 3, w)) {
 		PQclear(r);
 		return -1;
 	}
