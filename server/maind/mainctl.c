@@ -62,26 +62,6 @@ static PGresult *run(PGconn *c, const char *sql, int n, const char *const *v)
 	return r;
 }
 
-/* Print a result as aligned columns with a header. */
-static void table(PGresult *r)
-{
-	int nf = PQnfields(r), nt = PQntuples(r);
-	int w[32] = { 0 };
-
-	for (int f = 0; f < nf && f < 32; f++) {
-		w[f] = (int)strlen(PQfname(r, f));
-		for (int t = 0; t < nt; t++)
-			if ((int)strlen(PQgetvalue(r, t, f)) > w[f])
-				w[f] = (int)strlen(PQgetvalue(r, t, f));
-	}
-	for (int f = 0; f < nf && f < 32; f++)
-		printf("%-*s%s", w[f], PQfname(r, f), f + 1 < nf ? "  " : "\n");
-	for (int t = 0; t < nt; t++)
-		for (int f = 0; f < nf && f < 32; f++)
-			printf("%-*s%s", w[f], PQgetisnull(r, t, f) ? "-" : PQgetvalue(r, t, f),
-			       f + 1 < nf ? "  " : "\n");
-}
-
 static int bump_changes(PGconn *c)
 {
 	PQclear(run(c, "UPDATE settings SET value = value + 1 WHERE key = 'changes'", 0, NULL));
@@ -218,7 +198,7 @@ int main(int argc, char **argv)
 		PQclear(run(c, "COMMIT", 0, NULL));
 	} else if (!strcmp(cmd, "towns") && i == argc) {
 		c = connect_or_die(standby ? standby : conninfo);
-		table(run(c, "SELECT id, name, CASE "
+		mctl_table(run(c, "SELECT id, name, CASE "
 			  "WHEN last_seen IS NULL THEN 'never seen' "
 			  "WHEN extract(epoch FROM now())::bigint - last_seen > $1::bigint THEN "
 			  "'administrative (silent since ' || to_char(to_timestamp(last_seen) AT "
@@ -235,14 +215,14 @@ int main(int argc, char **argv)
 		const char *v[2] = { argv[i], i + 2 == argc ? argv[i + 1] : NULL };
 
 		c = connect_or_die(standby ? standby : conninfo);
-		table(run(c, "SELECT * FROM (SELECT meter, to_char(hour AT TIME ZONE 'UTC', "
+		mctl_table(run(c, "SELECT * FROM (SELECT meter, to_char(hour AT TIME ZONE 'UTC', "
 			  "'YYYY-MM-DD HH24:00') AS hour, period, import_mwh, export_mwh, renew_mwh, "
 			  "readings, to_hex(flags) AS flags, rev FROM meter_hours WHERE town = $1 "
 			  "AND ($2::integer IS NULL OR meter = $2) ORDER BY hour DESC, meter, period "
 			  "LIMIT 200) h ORDER BY hour, meter, period", 2, v));
 	} else if (!strcmp(cmd, "loans") && i == argc) {
 		c = connect_or_die(standby ? standby : conninfo);
-		table(run(c, "SELECT town AS reported_by, lender, loan_id, borrower, power_w, "
+		mctl_table(run(c, "SELECT town AS reported_by, lender, loan_id, borrower, power_w, "
 			  "to_char(until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS until, "
 			  "CASE state WHEN 0 THEN 'open' WHEN 1 THEN 'returned' WHEN 2 THEN "
 			  "'expired' ELSE 'cancelled' END AS state FROM loans ORDER BY lender, "

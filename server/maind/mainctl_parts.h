@@ -12,6 +12,8 @@
 #ifndef MAINCTL_PARTS_H
 #define MAINCTL_PARTS_H
 
+#include <libpq-fe.h>
+
 #include "maind_config.h"
 
 struct mainctl_ctx {
@@ -28,5 +30,12 @@ void mctl_bill_usage(void);
 void mctl_notice_usage(void);
 void mctl_cmd_usage(void);
 void mctl_alert_usage(void);
+
+/* Shared (mainctl_util.c): connect (NULL, the error printed), a statement
+ * (NULL, the error printed), a result as aligned columns with a header
+ * (NULL shown as "-"). */
+PGconn *mctl_open(const char *conninfo);
+PGresult *mctl_q(PGconn *c, const char *sql, int n, const char *const *v);
+void mctl_table(const PGresult *r);
 
 #endif

@@ -25,7 +25,7 @@ maind_CFLAGS = $(MAIND_CFLAGS)
 maind_PKGS = $(MAIND_PKGS)
 
 PROGS += mainctl
-mainctl_SRCS = $(MAIND_CORE) server/maind/mainctl.c $(MAINCTL_PARTS)
+mainctl_SRCS = $(MAIND_CORE) server/maind/mainctl.c server/maind/mainctl_util.c $(MAINCTL_PARTS)
 mainctl_CFLAGS = $(MAIND_CFLAGS)
 mainctl_PKGS = $(MAIND_PKGS)
 endif

@@ -82,24 +82,6 @@ static void whoami(struct ctx *k)
 	snprintf(k->actor, sizeof(k->actor), "mainctl (%s)", pw ? pw->pw_name : "?");
 }
 
-static void table(PGresult *r)
-{
-	int nf = PQnfields(r), nt = PQntuples(r), w[24] = { 0 };
-
-	for (int f = 0; f < nf && f < 24; f++) {
-		w[f] = (int)strlen(PQfname(r, f));
-		for (int t = 0; t < nt; t++)
-			if ((int)strlen(PQgetvalue(r, t, f)) > w[f])
-				w[f] = (int)strlen(PQgetvalue(r, t, f));
-	}
-	for (int f = 0; f < nf && f < 24; f++)
-		printf("%-*s%s", f + 1 < nf ? w[f] : 0, PQfname(r, f), f + 1 < nf ? "  " : "\n");
-	for (int t = 0; t < nt; t++)
-		for (int f = 0; f < nf && f < 24; f++)
-			printf("%-*s%s", f + 1 < nf ? w[f] : 0,
-			       PQgetisnull(r, t, f) ? "-" : PQgetvalue(r, t, f), f + 1 < nf ? "  " : "\n");
-}
-
 /* ---- operators ------------------------------------------------------------------------ */
 
 static int op_keygen(int argc, char **args)
@@ -681,7 +663,7 @@ static int cmd_list(struct ctx *k, int argc, char **args)
 		      "town, meter LIMIT 1000", 2, v);
 	if (!r)
 		return fail(k);
-	table(r);
+	mctl_table(r);
 	PQclear(r);
 	return 0;
 }
@@ -719,7 +701,7 @@ static int cmd_show(struct ctx *k, int argc, char **args)
 		      "ORDER BY seq", 1, v);
 	if (!r)
 		return fail(k);
-	table(r);
+	mctl_table(r);
 	PQclear(r);
 	return 0;
 }
@@ -827,7 +809,7 @@ static int audit(struct ctx *k, int argc, char **args)
 
 		if (!r)
 			return fail(k);
-		table(r);
+		mctl_table(r);
 		PQclear(r);
 	}
 	return 0;

@@ -25,64 +25,19 @@ void mctl_alert_usage(void)
 		"  detect set KEY VALUE         change a threshold\n");
 }
 
-static PGconn *open_db(const char *conninfo)
-{
-	PGconn *c = PQconnectdb(conninfo);
-
-	if (PQstatus(c) != CONNECTION_OK) {
-		fprintf(stderr, "mainctl: PostgreSQL: %s", PQerrorMessage(c));
-		PQfinish(c);
-		return NULL;
-	}
-	return c;
-}
-
-/* A statement; NULL (the error printed) on failure. */
-static PGresult *q(PGconn *c, const char *sql, int n, const char *const *v)
-{
-	PGresult *r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(r);
-
-	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-		fprintf(stderr, "mainctl: %s", PQresultErrorMessage(r));
-		PQclear(r);
-		return NULL;
-	}
-	return r;
-}
-
-static void columns(const PGresult *r)
-{
-	int nf = PQnfields(r), nt = PQntuples(r), w[16] = { 0 };
-
-	for (int f = 0; f < nf && f < 16; f++) {
-		w[f] = (int)strlen(PQfname(r, f));
-		for (int t = 0; t < nt; t++)
-			if ((int)strlen(PQgetvalue(r, t, f)) > w[f])
-				w[f] = (int)strlen(PQgetvalue(r, t, f));
-	}
-	for (int f = 0; f < nf && f < 16; f++)
-		printf("%-*s%s", f + 1 < nf ? w[f] : 0, PQfname(r, f), f + 1 < nf ? "  " : "\n");
-	for (int t = 0; t < nt; t++)
-		for (int f = 0; f < nf && f < 16; f++)
-			printf("%-*s%s", f + 1 < nf ? w[f] : 0,
-			       PQgetisnull(r, t, f) ? "-" : PQgetvalue(r, t, f),
-			       f + 1 < nf ? "  " : "\n");
-}
-
 static int list(const struct mainctl_ctx *x, bool open_only)
 {
-	PGconn *c = open_db(x->report);
+	PGconn *c = mctl_open(x->report);
 	PGresult *r;
 
 	if (!c)
 		return 1;
-	r = q(c, "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS at, rule, "
+	r = mctl_q(c, "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS at, rule, "
 	      "town, meter, severity, state, summary FROM alerts WHERE NOT $1::boolean OR "
 	      "state = 'open' ORDER BY id DESC LIMIT 500", 1,
 	      (const char *const[]){ open_only ? "t" : "f" });
 	if (r) {
-		columns(r);
+		mctl_table(r);
 		PQclear(r);
 	}
 	PQfinish(c);
@@ -91,13 +46,13 @@ static int list(const struct mainctl_ctx *x, bool open_only)
 
 static int show(const struct mainctl_ctx *x, const char *id)
 {
-	PGconn *c = open_db(x->report);
+	PGconn *c = mctl_open(x->report);
 	const char *v[1] = { id };
 	PGresult *r, *n;
 
 	if (!c)
 		return 1;
-	r = q(c, "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', "
+	r = mctl_q(c, "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', "
 	      "rule, COALESCE(town::text, '-'), COALESCE(meter::text, '-'), severity, state, "
 	      "COALESCE(to_char(closed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', "
 	      "'-'), key, summary, jsonb_pretty(evidence::jsonb) FROM alerts WHERE id = $1", 1, v);
@@ -117,14 +72,14 @@ static int show(const struct mainctl_ctx *x, const char *id)
 	       PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 4), PQgetvalue(r, 0, 5), PQgetvalue(r, 0, 6),
 	       PQgetvalue(r, 0, 7), PQgetvalue(r, 0, 8), PQgetvalue(r, 0, 9), PQgetvalue(r, 0, 10));
 	PQclear(r);
-	n = q(c, "SELECT n.id AS notice, CASE WHEN n.operator IS NOT NULL THEN 'operator ' || "
+	n = mctl_q(c, "SELECT n.id AS notice, CASE WHEN n.operator IS NOT NULL THEN 'operator ' || "
 	      "o.name ELSE 'customer ' || n.customer END AS to, n.kind, n.state, n.attempts, "
 	      "COALESCE(n.medium, '-') AS medium FROM notices n LEFT JOIN operators o ON "
 	      "o.id = n.operator WHERE n.ref = $1 AND n.kind IN ('alert', 'route', 'trip', "
 	      "'lockout', 'tamper') ORDER BY n.id", 1, v);
 	if (n) {
 		printf("notices\n");
-		columns(n);
+		mctl_table(n);
 		PQclear(n);
 	}
 	PQfinish(c);
@@ -133,14 +88,14 @@ static int show(const struct mainctl_ctx *x, const char *id)
 
 static int close_alert(const struct mainctl_ctx *x, const char *id)
 {
-	PGconn *c = open_db(x->conninfo);
+	PGconn *c = mctl_open(x->conninfo);
 	const char *v[1] = { id };
 	PGresult *r;
 	int rc = 1;
 
 	if (!c)
 		return 1;
-	r = q(c, "WITH a AS (UPDATE alerts SET state = 'closed', closed_at = now() WHERE id = $1 "
+	r = mctl_q(c, "WITH a AS (UPDATE alerts SET state = 'closed', closed_at = now() WHERE id = $1 "
 	      "AND state = 'open' RETURNING id, town, key) INSERT INTO journal (town, what) "
 	      "SELECT town, 'alert ' || id || ' (' || key || ') closed' FROM a RETURNING 1", 1, v);
 	if (r) {
@@ -169,7 +124,7 @@ static int feeder(const struct mainctl_ctx *x, int argc, char **args)
 			"and 0..1000 per mille\n");
 		return 2;
 	}
-	c = open_db(x->conninfo);
+	c = mctl_open(x->conninfo);
 	if (!c)
 		return 1;
 	if (argc == 3)
@@ -181,7 +136,7 @@ static int feeder(const struct mainctl_ctx *x, int argc, char **args)
 			snprintf(db, sizeof(db), "%lld", (long long)def);
 	}
 	/* without a loss: the one configured, else the default setting */
-	r = q(c, "INSERT INTO town_feeders (town, meter, loss_permille) VALUES ($1, $2, "
+	r = mctl_q(c, "INSERT INTO town_feeders (town, meter, loss_permille) VALUES ($1, $2, "
 	      "COALESCE($3::integer, (SELECT loss_permille FROM town_feeders WHERE town = $1), "
 	      "(SELECT value FROM detect_settings WHERE key = 'default_loss_permille'), $4::integer)) "
 	      "ON CONFLICT (town) DO UPDATE SET meter = EXCLUDED.meter, loss_permille = "
@@ -198,12 +153,12 @@ static int feeder(const struct mainctl_ctx *x, int argc, char **args)
 
 static int settings(const struct mainctl_ctx *x)
 {
-	PGconn *c = open_db(x->report);
+	PGconn *c = mctl_open(x->report);
 	PGresult *r;
 
 	if (!c)
 		return 1;
-	r = q(c, "SELECT key, value FROM detect_settings", 0, NULL);
+	r = mctl_q(c, "SELECT key, value FROM detect_settings", 0, NULL);
 	if (r) {
 		printf("%-24s %12s  %s\n", "key", "value", "default");
 		for (size_t i = 0; i < mdet_setting_count(); i++) {
@@ -239,10 +194,10 @@ static int set(const struct mainctl_ctx *x, const char *key, const char *val)
 			"settings`, VALUE 0..%llu\n", 1ull << 50);
 		return 2;
 	}
-	c = open_db(x->conninfo);
+	c = mctl_open(x->conninfo);
 	if (!c)
 		return 1;
-	r = q(c, "INSERT INTO detect_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO "
+	r = mctl_q(c, "INSERT INTO detect_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO "
 	      "UPDATE SET value = EXCLUDED.value, updated = now()", 2,
 	      (const char *const[]){ key, val });
 	PQclear(r);
@@ -303,15 +258,15 @@ int mctl_alert(const struct mainctl_ctx *x, const char *cmd, int argc, char **ar
 	if (!strcmp(cmd, "feeder") && (argc == 2 || argc == 3))
 		return feeder(x, argc, args);
 	if (!strcmp(cmd, "feeders") && argc == 0) {
-		PGconn *c = open_db(x->report);
+		PGconn *c = mctl_open(x->report);
 		PGresult *r;
 
 		if (!c)
 			return 1;
-		r = q(c, "SELECT town, meter, loss_permille, to_char(updated AT TIME ZONE 'UTC', "
+		r = mctl_q(c, "SELECT town, meter, loss_permille, to_char(updated AT TIME ZONE 'UTC', "
 		      "'YYYY-MM-DD HH24:MI') AS updated FROM town_feeders ORDER BY town", 0, NULL);
 		if (r)
-			columns(r);
+			mctl_table(r);
 		PQclear(r);
 		PQfinish(c);
 		return r ? 0 : 1;

@@ -23,41 +23,6 @@ void mctl_notice_usage(void)
 		"                                   or number for email and sms)\n");
 }
 
-static PGresult *q(PGconn *c, const char *sql, int n, const char *const *v)
-{
-	PGresult *r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(r);
-
-	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-		fprintf(stderr, "mainctl: %s", PQresultErrorMessage(r));
-		PQclear(r);
-		return NULL;
-	}
-	return r;
-}
-
-/* Aligned columns with a header; NULL shown as "-". */
-static void columns(PGresult *r)
-{
-	int nf = PQnfields(r), nt = PQntuples(r), w[24] = { 0 };
-
-	if (nf > 24)
-		nf = 24;
-	for (int f = 0; f < nf; f++) {
-		w[f] = (int)strlen(PQfname(r, f));
-		for (int t = 0; t < nt; t++)
-			if ((int)strlen(PQgetvalue(r, t, f)) > w[f])
-				w[f] = (int)strlen(PQgetvalue(r, t, f));
-	}
-	for (int f = 0; f < nf; f++)
-		printf("%-*s%s", f + 1 < nf ? w[f] : 0, PQfname(r, f), f + 1 < nf ? "  " : "\n");
-	for (int t = 0; t < nt; t++)
-		for (int f = 0; f < nf; f++)
-			printf("%-*s%s", f + 1 < nf ? w[f] : 0,
-			       PQgetisnull(r, t, f) ? "-" : PQgetvalue(r, t, f),
-			       f + 1 < nf ? "  " : "\n");
-}
-
 static PGconn *db(const char *conninfo)
 {
 	PGconn *c = PQconnectdb(conninfo);
@@ -85,7 +50,7 @@ static const char Q_LIST[] =
 static int show(PGconn *c, const char *id)
 {
 	const char *v[] = { id };
-	PGresult *r = q(c, "SELECT n.id, n.kind, n.ref, n.state, n.attempts, n.medium,"
+	PGresult *r = mctl_q(c, "SELECT n.id, n.kind, n.ref, n.state, n.attempts, n.medium,"
 			" to_char(n.created AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC',"
 			" to_char(n.delivered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC',"
 			" to_char(n.next_try AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC',"
@@ -114,13 +79,13 @@ static int show(PGconn *c, const char *id)
 			printf("%-11s %s\n", label[f], PQgetvalue(r, 0, f));
 	printf("%-11s %s\n\n%s\n\n", "to", PQgetvalue(r, 0, 12), PQgetvalue(r, 0, 11));
 	PQclear(r);
-	r = q(c, "SELECT n AS attempt, medium, recipient,"
+	r = mctl_q(c, "SELECT n AS attempt, medium, recipient,"
 	      " to_char(started AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS started,"
 	      " outcome, parts_sent AS sms_parts, message_id, error"
 	      " FROM notice_attempts WHERE notice = $1::bigint ORDER BY id", 1, v);
 	if (!r)
 		return 1;
-	columns(r);
+	mctl_table(r);
 	PQclear(r);
 	return 0;
 }
@@ -148,9 +113,9 @@ int mctl_notice(const struct mainctl_ctx *x, const char *cmd, int argc, char **a
 		c = db(x->report);
 		if (!c)
 			return 1;
-		r = q(c, Q_LIST, 1, &state);
+		r = mctl_q(c, Q_LIST, 1, &state);
 		if (r)
-			columns(r);
+			mctl_table(r);
 		rc = r ? 0 : 1;
 	} else if (!strcmp(cmd, "notice-medium")) {
 		const char *m = argc >= 2 ? args[1] : "";
@@ -166,7 +131,7 @@ int mctl_notice(const struct mainctl_ctx *x, const char *cmd, int argc, char **a
 			return 1;
 		const char *v[] = { args[0], m, argc == 3 ? args[2] : NULL };
 
-		r = q(c, "UPDATE customers SET medium = $2,"
+		r = mctl_q(c, "UPDATE customers SET medium = $2,"
 		      " email = CASE WHEN $2 = 'email' THEN $3 ELSE email END,"
 		      " phone = CASE WHEN $2 = 'sms' THEN $3 ELSE phone END"
 		      " WHERE id = $1::integer RETURNING id", 3, v);
@@ -186,7 +151,7 @@ int mctl_notice(const struct mainctl_ctx *x, const char *cmd, int argc, char **a
 		} else {
 			const char *v[] = { args[0] };
 
-			r = q(c, "UPDATE notices SET state = 'queued', attempts = 0, next_try = now()"
+			r = mctl_q(c, "UPDATE notices SET state = 'queued', attempts = 0, next_try = now()"
 			      " WHERE id = $1::bigint AND state <> 'delivered' RETURNING id", 1, v);
 			if (r && !PQntuples(r))
 				fprintf(stderr, "mainctl: notice %s does not exist or was delivered\n",
