@@ -304,6 +304,21 @@ int mbill_issue(struct maind_pg *p, int32_t month, int64_t now, int64_t *issued)
 	     mpg_exec(p, "CREATE TEMP TABLE bill_due ON COMMIT DROP AS SELECT id FROM bills "
 		      "WHERE state = 'running' AND period_end <= to_timestamp($2) AND "
 		      "($1::int = 0 OR month = $1::int)", 2, v);
+	if (!rc) {	/* nothing due: done */
+		r = mpg_query(p, "SELECT count(*) FROM bill_due", 0, NULL);
+		if (!r)
+			rc = -1;
+		else if (!strcmp(PQgetvalue(r, 0, 0), "0")) {
+			PQclear(r);
+			rc = mb_exec(p, "COMMIT");
+			if (rc)
+				PQclear(PQexec(p->c, "ROLLBACK"));
+			mbill_unlock(p);
+			mbill_tariffs_free(&T);
+			return rc ? -1 : 0;
+		}
+		PQclear(r);
+	}
 	/* corrections waiting for a bill: on the customer's first bill issued now */
 	rc = rc || mb_exec(p, "UPDATE bill_adjust j SET bill = (SELECT b.id FROM bill_due d "
 			   "JOIN bills b ON b.id = d.id WHERE b.customer = j.customer ORDER BY "

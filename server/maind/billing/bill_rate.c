@@ -326,7 +326,9 @@ int mbill_begin(struct maind_pg *p)
 	for (size_t i = 0; stage_sql[i]; i++)
 		if (mb_exec(p, stage_sql[i]))
 			return -1;
-	return mb_exec(p, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+	/* JIT compiling the big plans costs seconds and gains nothing here */
+	return mb_exec(p, "BEGIN ISOLATION LEVEL REPEATABLE READ") ||
+	       mb_exec(p, "SET LOCAL jit = off");
 }
 
 static int rate_new(struct maind_pg *p, const struct mbill_tariffs *T, int64_t *rated)
@@ -353,8 +355,9 @@ static int rate_new(struct maind_pg *p, const struct mbill_tariffs *T, int64_t *
 			  "extract(epoch FROM n.hour)::bigint, n.imp, n.exp, n.ren, n.fl, n.pmin, "
 			  "n.pmax, " LOCAL_COLS("n.hour") ", bh.import_mwh, bh.export_mwh, "
 			  "bh.nano, bh.estimated, bh.bill, b.import_mwh, b.hours, NULL::text, "
+			  "CASE WHEN bh.customer IS NOT NULL OR b.state = 'issued' THEN "
 			  "(SELECT x.id FROM bills x WHERE x.customer = c.id AND x.state = "
-			  "'running' ORDER BY x.period_start LIMIT 1), ob.state "
+			  "'running' ORDER BY x.customer, x.period_start LIMIT 1) END, ob.state "
 			  "FROM bill_new n JOIN customers c ON c.town = n.town AND "
 			  "c.meter = n.meter AND c.since <= n.hour AND (c.until IS NULL OR "
 			  "n.hour < c.until) JOIN tariff_plans tp ON tp.name = c.tariff "

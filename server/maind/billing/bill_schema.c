@@ -2,6 +2,7 @@
 /* maind billing: its tables and its periodic work (Documentation/billing.md). */
 #include <stddef.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "billing/billing.h"
 
@@ -103,8 +104,8 @@ const char *const mbill_schema_sql[] = {
 	" created timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (town, month))",
 	/* issued is final: the database refuses changes, whoever asks */
 	"CREATE OR REPLACE FUNCTION bill_frozen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-	" IF TG_TABLE_NAME = 'bills' AND TG_OP = 'UPDATE' AND OLD.state = 'running' THEN"
-	"  RETURN NEW; END IF;"
+	" IF TG_TABLE_NAME = 'bills' AND TG_OP = 'UPDATE' THEN"
+	"  IF OLD.state = 'running' THEN RETURN NEW; END IF; END IF;"
 	" RAISE EXCEPTION '%: % refused: issued bills and their lines, summaries and tariff"
 	" versions are immutable (corrections go on the next bill)', TG_TABLE_NAME, TG_OP;"
 	" END $$",
@@ -129,15 +130,20 @@ const char *const mbill_schema_sql[] = {
 
 int mbill_tick(struct maind_pg *p, int64_t now)
 {
-	bool newday;
+	bool month_end;
 	PGresult *r;
+	struct tm tm;
+	time_t cut = (time_t)(now - MBILL_ISSUE_DELAY_S);
 	char a[24];
 	const char *v[1] = { a };
 	int due;
 
 	if (p->bill_at && now - p->bill_at < MBILL_TICK_S)
 		return 0;
-	newday = p->bill_at / 86400 != now / 86400;
+	/* a local month ends in some zone (UTC-12..+14) within these UTC days:
+	 * once a day then, bills for every customer of the month just closed */
+	gmtime_r(&cut, &tm);
+	month_end = (tm.tm_mday <= 2 || tm.tm_mday >= 28) && p->bill_at / 86400 != now / 86400;
 	p->bill_at = now;
 	if (mbill_rate(p, NULL))
 		return -1;
@@ -148,7 +154,7 @@ int mbill_tick(struct maind_pg *p, int64_t now)
 		return -1;
 	due = PQntuples(r);
 	PQclear(r);
-	if (!due && !newday)
+	if (!due && !month_end)
 		return 0;
 	return mbill_issue(p, 0, now - MBILL_ISSUE_DELAY_S, NULL);
 }
