@@ -699,7 +699,7 @@ TEST_F_TIMEOUT(bill, a_month_billed_against_the_raw_readings_and_meterd, 300)
 					*s = GAP;
 				if (t == 0 && (m == 3 || m == 4 || m == 5) && h == 200)
 					*s = REJECT;
-				if (m % 25 == 1 && (h == 100 || h == 400))
+				if (m % 25 == 1 && (h == 130 || h == 418))
 					*s = REVISED;
 			}
 	own_alarms = pg1(w, "SELECT (to_regclass('meter_alarms') IS NULL)::int") == 1;
@@ -719,7 +719,9 @@ TEST_F_TIMEOUT(bill, a_month_billed_against_the_raw_readings_and_meterd, 300)
 		ASSERT_EQ(0, feed_day(w, d, false)) TH_LOG("%s", w->p.err);
 		t2 = mono();
 		now = w->t0 + (int64_t)(d + 1) * 86400 + 600;
-		ASSERT_EQ(0, mbill_tick(&w->p, now)) TH_LOG("%s", w->p.err);
+		/* every other day here (maind: every 5 minutes, rating what is new) */
+		if (d % 2 == 1 || (d + 1) * 24 >= MAR_HOURS)
+			ASSERT_EQ(0, mbill_tick(&w->p, now)) TH_LOG("%s", w->p.err);
 		if (d < 2)
 			TH_LOG("day %d: fed in %lld ms, ticked in %lld ms", d, (long long)(t2 - t1),
 			       (long long)(mono() - t2));

@@ -188,70 +188,87 @@ static int rate_row(const struct mbill_tariffs *T, PGresult *r, int i, bool esti
 	return 0;
 }
 
-static const char *const stage_sql[] = {
+/* The staging tables (temporary, this connection's) and the transaction, in one trip. */
+static const char stage_sql[] =
+	"BEGIN ISOLATION LEVEL REPEATABLE READ;"
 	"CREATE TEMP TABLE IF NOT EXISTS st_hours (customer integer, hour bigint, bill bigint,"
 	" version integer, period smallint, import_mwh bigint, export_mwh bigint,"
-	" renew_mwh bigint, nano bigint, estimated boolean) ON COMMIT DELETE ROWS",
+	" renew_mwh bigint, nano bigint, estimated boolean) ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS st_acc (bill bigint, version integer, kind smallint,"
-	" period smallint, mwh bigint, nano bigint, hours integer) ON COMMIT DELETE ROWS",
+	" period smallint, mwh bigint, nano bigint, hours integer) ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS st_adj (customer integer, hour bigint, version integer,"
 	" from_bill bigint, bill bigint, d_import bigint, d_export bigint, d_nano bigint,"
-	" reason text) ON COMMIT DELETE ROWS",
+	" reason text) ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS st_bill (bill bigint, i bigint, e bigint, r bigint,"
-	" hour bigint, day integer, est boolean) ON COMMIT DELETE ROWS",
+	" hour bigint, day integer, est boolean) ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS st_vee (town integer, meter integer, hour bigint,"
-	" code text, detail text) ON COMMIT DELETE ROWS",
+	" code text, detail text) ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE IF NOT EXISTS st_est (customer integer, town integer, meter integer,"
 	" hour bigint, import_mwh bigint, export_mwh bigint, renew_mwh bigint, method text,"
-	" bill bigint) ON COMMIT DELETE ROWS",
-	"CREATE TEMP TABLE IF NOT EXISTS bill_set (id bigint PRIMARY KEY) ON COMMIT DELETE ROWS",
-	"CREATE TEMP TABLE IF NOT EXISTS st_total (bill bigint, total bigint) ON COMMIT DELETE ROWS",
-	NULL,
-};
+	" bill bigint) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS bill_set (id bigint PRIMARY KEY) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE IF NOT EXISTS st_total (bill bigint, total bigint) ON COMMIT DELETE ROWS;"
+	/* JIT compiling the big plans costs seconds and gains nothing here */
+	"SET LOCAL jit = off";
+
+/* COPY b into table, then run sql on it (nothing when b is empty). 0 or -1. */
+static int stage(struct maind_pg *p, const char *table, struct mb_copy *b, const char *sql)
+{
+	bool any = b->rows > 0;
+
+	return any && (mb_flush(p, table, b) || mb_exec(p, sql)) ? -1 : 0;
+}
 
 /* Apply the staged rows. 0 or -1. */
 static int apply(struct maind_pg *p, struct outs *o)
 {
-	if (mb_flush(p, "st_hours", &o->hours) || mb_flush(p, "st_acc", &o->acc) ||
-	    mb_flush(p, "st_adj", &o->adj) || mb_flush(p, "st_bill", &o->bills) ||
-	    mb_flush(p, "st_vee", &o->vee) || mb_flush(p, "st_est", &o->est))
-		return -1;
-	return mb_exec(p, "INSERT INTO bill_hours SELECT customer, to_timestamp(hour), bill, "
-		       "version, period, import_mwh, export_mwh, renew_mwh, nano, estimated "
-		       "FROM st_hours ON CONFLICT (customer, hour) DO UPDATE SET "
-		       "version = EXCLUDED.version, period = EXCLUDED.period, "
-		       "import_mwh = EXCLUDED.import_mwh, export_mwh = EXCLUDED.export_mwh, "
-		       "renew_mwh = EXCLUDED.renew_mwh, nano = EXCLUDED.nano, "
-		       "estimated = EXCLUDED.estimated") ||
-	       mb_exec(p, "INSERT INTO bill_accum SELECT bill, version, kind, period, sum(mwh), "
-		       "sum(nano), sum(hours) FROM st_acc GROUP BY 1, 2, 3, 4 "
-		       "ON CONFLICT (bill, version, kind, period) DO UPDATE SET "
-		       "mwh = bill_accum.mwh + EXCLUDED.mwh, nano = bill_accum.nano + EXCLUDED.nano, "
-		       "hours = bill_accum.hours + EXCLUDED.hours") ||
-	       mb_exec(p, "WITH a AS (INSERT INTO bill_adjust (customer, hour, version, from_bill, "
-		       "bill, d_import_mwh, d_export_mwh, d_nano, reason) SELECT customer, "
-		       "to_timestamp(hour), version, from_bill, bill, d_import, d_export, d_nano, "
-		       "reason FROM st_adj RETURNING id, customer, hour) "
-		       "UPDATE meter_estimates e SET replaced_at = now(), adjust = a.id FROM a "
-		       "WHERE e.customer = a.customer AND e.hour = a.hour AND e.replaced_at IS NULL") ||
-	       mb_exec(p, "UPDATE bills b SET import_mwh = b.import_mwh + s.i, "
-		       "export_mwh = b.export_mwh + s.e, renew_mwh = b.renew_mwh + s.r, "
-		       "hours = b.hours + s.h, est_hours = b.est_hours + s.eh, "
-		       "max_mwh = GREATEST(b.max_mwh, s.mx), max_at = CASE WHEN s.mx > b.max_mwh "
-		       "THEN to_timestamp(s.mxat) ELSE b.max_at END, "
-		       "rated_upto = GREATEST(b.rated_upto, to_timestamp(s.up)), "
-		       "rated_day = GREATEST(b.rated_day, s.dy) "
-		       "FROM (SELECT bill, sum(i) i, sum(e) e, sum(r) r, count(*) FILTER (WHERE NOT est) h, "
-		       "count(*) FILTER (WHERE est) eh, COALESCE(max(i) FILTER (WHERE NOT est), 0) mx, "
-		       "(array_agg(hour ORDER BY i DESC, hour) FILTER (WHERE NOT est))[1] mxat, "
-		       "max(hour) FILTER (WHERE NOT est) up, max(day) FILTER (WHERE NOT est) dy "
-		       "FROM st_bill GROUP BY bill) s WHERE b.id = s.bill") ||
-	       mb_exec(p, "INSERT INTO vee_issues (town, meter, hour, code, detail) SELECT town, "
-		       "meter, to_timestamp(hour), code, detail FROM st_vee") ||
-	       mb_exec(p, "INSERT INTO meter_estimates (customer, town, meter, hour, import_mwh, "
-		       "export_mwh, renew_mwh, method, bill) SELECT customer, town, meter, "
-		       "to_timestamp(hour), import_mwh, export_mwh, renew_mwh, method, bill "
-		       "FROM st_est");
+	return stage(p, "st_hours", &o->hours,
+		     "INSERT INTO bill_hours SELECT customer, to_timestamp(hour), bill, "
+		     "version, period, import_mwh, export_mwh, renew_mwh, nano, estimated "
+		     "FROM st_hours ON CONFLICT (customer, hour) DO UPDATE SET "
+		     "version = EXCLUDED.version, period = EXCLUDED.period, "
+		     "import_mwh = EXCLUDED.import_mwh, export_mwh = EXCLUDED.export_mwh, "
+		     "renew_mwh = EXCLUDED.renew_mwh, nano = EXCLUDED.nano, "
+		     "estimated = EXCLUDED.estimated") ||
+	       stage(p, "st_acc", &o->acc,
+		     "INSERT INTO bill_accum SELECT bill, version, kind, period, sum(mwh), "
+		     "sum(nano), sum(hours) FROM st_acc GROUP BY 1, 2, 3, 4 "
+		     "ON CONFLICT (bill, version, kind, period) DO UPDATE SET "
+		     "mwh = bill_accum.mwh + EXCLUDED.mwh, nano = bill_accum.nano + EXCLUDED.nano, "
+		     "hours = bill_accum.hours + EXCLUDED.hours") ||
+	       stage(p, "st_adj", &o->adj,
+		     "WITH a AS (INSERT INTO bill_adjust (customer, hour, version, from_bill, "
+		     "bill, d_import_mwh, d_export_mwh, d_nano, reason) SELECT customer, "
+		     "to_timestamp(hour), version, from_bill, bill, d_import, d_export, d_nano, "
+		     "reason FROM st_adj RETURNING id, customer, hour, bill), "
+		     "e AS (UPDATE meter_estimates e SET replaced_at = now(), adjust = a.id "
+		     "FROM a WHERE e.customer = a.customer AND e.hour = a.hour AND "
+		     "e.replaced_at IS NULL) "
+		     "INSERT INTO bill_set SELECT DISTINCT bill FROM a WHERE bill IS NOT NULL "
+		     "ON CONFLICT DO NOTHING") ||
+	       stage(p, "st_bill", &o->bills,
+		     "WITH s AS (SELECT bill, sum(i) i, sum(e) e, sum(r) r, "
+		     "count(*) FILTER (WHERE NOT est) h, count(*) FILTER (WHERE est) eh, "
+		     "COALESCE(max(i) FILTER (WHERE NOT est), 0) mx, "
+		     "(array_agg(hour ORDER BY i DESC, hour) FILTER (WHERE NOT est))[1] mxat, "
+		     "max(hour) FILTER (WHERE NOT est) up, max(day) FILTER (WHERE NOT est) dy "
+		     "FROM st_bill GROUP BY bill), u AS (UPDATE bills b SET "
+		     "import_mwh = b.import_mwh + s.i, "
+		     "export_mwh = b.export_mwh + s.e, renew_mwh = b.renew_mwh + s.r, "
+		     "hours = b.hours + s.h, est_hours = b.est_hours + s.eh, "
+		     "max_mwh = GREATEST(b.max_mwh, s.mx), max_at = CASE WHEN s.mx > b.max_mwh "
+		     "THEN to_timestamp(s.mxat) ELSE b.max_at END, "
+		     "rated_upto = GREATEST(b.rated_upto, to_timestamp(s.up)), "
+		     "rated_day = GREATEST(b.rated_day, s.dy) FROM s WHERE b.id = s.bill "
+		     "RETURNING b.id) INSERT INTO bill_set SELECT id FROM u ON CONFLICT DO NOTHING") ||
+	       stage(p, "st_vee", &o->vee,
+		     "INSERT INTO vee_issues (town, meter, hour, code, detail) SELECT town, "
+		     "meter, to_timestamp(hour), code, detail FROM st_vee") ||
+	       stage(p, "st_est", &o->est,
+		     "INSERT INTO meter_estimates (customer, town, meter, hour, import_mwh, "
+		     "export_mwh, renew_mwh, method, bill) SELECT customer, town, meter, "
+		     "to_timestamp(hour), import_mwh, export_mwh, renew_mwh, method, bill "
+		     "FROM st_est");
 }
 
 /* Rate the rows of a query in the rating layout; bills touched go to bill_set. */
@@ -284,10 +301,6 @@ static int rate_query(struct maind_pg *p, const struct mbill_tariffs *T, const c
 		snprintf(p->err, sizeof(p->err), "billing: out of memory");
 	if (!rc)
 		rc = apply(p, &o);
-	if (!rc)
-		rc = mb_exec(p, "INSERT INTO bill_set SELECT DISTINCT bill FROM st_bill UNION "
-			     "SELECT DISTINCT bill FROM st_adj WHERE bill IS NOT NULL "
-			     "ON CONFLICT DO NOTHING");
 	outs_free(&o);
 	return rc;
 }
@@ -323,12 +336,13 @@ void mbill_unlock(struct maind_pg *p)
 
 int mbill_begin(struct maind_pg *p)
 {
-	for (size_t i = 0; stage_sql[i]; i++)
-		if (mb_exec(p, stage_sql[i]))
-			return -1;
-	/* JIT compiling the big plans costs seconds and gains nothing here */
-	return mb_exec(p, "BEGIN ISOLATION LEVEL REPEATABLE READ") ||
-	       mb_exec(p, "SET LOCAL jit = off");
+	PGresult *r = PQexec(p->c, stage_sql);
+	int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+
+	if (rc)
+		snprintf(p->err, sizeof(p->err), "billing: %s", PQresultErrorMessage(r));
+	PQclear(r);
+	return rc;
 }
 
 static int rate_new(struct maind_pg *p, const struct mbill_tariffs *T, int64_t *rated)
