@@ -345,21 +345,25 @@ int mbill_begin(struct maind_pg *p)
 	return rc;
 }
 
-static int rate_new(struct maind_pg *p, const struct mbill_tariffs *T, int64_t *rated)
+/* Rate what is new of the towns listed ("{1,2,3}"). */
+static int rate_new(struct maind_pg *p, const struct mbill_tariffs *T, const char *towns,
+		    int64_t *rated)
 {
-	return mb_exec(p, "INSERT INTO bill_towns (town) SELECT id FROM towns "
-		       "ON CONFLICT DO NOTHING") ||
-	       mb_exec(p, "CREATE TEMP TABLE bill_new ON COMMIT DROP AS "
+	const char *v[1] = { towns };
+
+	return mpg_exec(p, "CREATE TEMP TABLE bill_new ON COMMIT DROP AS "
 		       "SELECT h.town, h.meter, h.hour, sum(h.import_mwh) imp, "
 		       "sum(h.export_mwh) exp, sum(h.renew_mwh) ren, bit_or(h.flags) fl, "
 		       "min(h.period) pmin, max(h.period) pmax FROM meter_hours h "
 		       "JOIN (SELECT DISTINCT h2.town, h2.meter, h2.hour FROM meter_hours h2 "
-		       "JOIN bill_towns w ON w.town = h2.town WHERE h2.seq > w.rated_seq) k "
+		       "JOIN bill_towns w ON w.town = h2.town WHERE h2.seq > w.rated_seq AND "
+		       "w.town = ANY($1::int[])) k "
 		       "ON k.town = h.town AND k.meter = h.meter AND k.hour = h.hour "
-		       "GROUP BY 1, 2, 3") ||
-	       mb_exec(p, "UPDATE bill_towns w SET rated_seq = m.s FROM (SELECT h.town, "
-		       "max(h.seq) s FROM meter_hours h JOIN bill_towns w2 ON w2.town = h.town "
-		       "WHERE h.seq > w2.rated_seq GROUP BY h.town) m WHERE w.town = m.town") ||
+		       "GROUP BY 1, 2, 3", 1, v) ||
+	       mpg_exec(p, "UPDATE bill_towns w SET rated_seq = m.s FROM (SELECT h.town, "
+			"max(h.seq) s FROM meter_hours h JOIN bill_towns w2 ON w2.town = h.town "
+			"WHERE h.seq > w2.rated_seq AND w2.town = ANY($1::int[]) GROUP BY h.town) m "
+			"WHERE w.town = m.town", 1, v) ||
 	       mb_exec(p, BILL_INSERT " FROM bill_new n JOIN customers c ON c.town = n.town AND "
 		       "c.meter = n.meter AND c.since <= n.hour AND (c.until IS NULL OR "
 		       "n.hour < c.until) JOIN tariff_plans tp ON tp.name = c.tariff "
@@ -382,9 +386,25 @@ static int rate_new(struct maind_pg *p, const struct mbill_tariffs *T, int64_t *
 			  false, rated);
 }
 
+/* Rate one chunk of towns in its own transaction. */
+static int rate_chunk(struct maind_pg *p, const struct mbill_tariffs *T, const char *towns,
+		      int64_t *rated)
+{
+	int rc = mbill_begin(p) || rate_new(p, T, towns, rated) ||
+		 mbill_settle(p, T, false, 0) || mb_exec(p, "COMMIT");
+
+	if (rc)
+		PQclear(PQexec(p->c, "ROLLBACK"));
+	return rc;
+}
+
 int mbill_rate(struct maind_pg *p, int64_t *rated)
 {
 	struct mbill_tariffs T;
+	PGresult *r = NULL;
+	char *towns = NULL;
+	size_t len = 0;
+	int64_t rows = 0;
 	int rc;
 
 	if (rated)
@@ -395,10 +415,34 @@ int mbill_rate(struct maind_pg *p, int64_t *rated)
 		mbill_tariffs_free(&T);
 		return -1;
 	}
-	rc = mbill_begin(p) || rate_new(p, &T, rated) || mbill_settle(p, &T, false, 0) ||
-	     mb_exec(p, "COMMIT");
-	if (rc)
-		PQclear(PQexec(p->c, "ROLLBACK"));
+	/* the towns with new rows, in chunks of about MBILL_RATE_CHUNK rows:
+	 * what one transaction holds in memory stays bounded */
+	rc = mb_exec(p, "INSERT INTO bill_towns (town) SELECT id FROM towns "
+		     "ON CONFLICT DO NOTHING");
+	if (!rc) {
+		r = mpg_query(p, "SELECT w.town, count(*) FROM bill_towns w JOIN meter_hours h "
+			      "ON h.town = w.town AND h.seq > w.rated_seq GROUP BY w.town "
+			      "ORDER BY w.town", 0, NULL);
+		rc = r ? 0 : -1;
+	}
+	if (!rc)
+		towns = malloc((size_t)PQntuples(r) * 8 + 3);
+	if (!rc && !towns) {
+		snprintf(p->err, sizeof(p->err), "billing: out of memory");
+		rc = -1;
+	}
+	for (int i = 0; !rc && i < PQntuples(r); i++) {
+		len += (size_t)sprintf(towns + len, "%c%s", len ? ',' : '{', PQgetvalue(r, i, 0));
+		rows += strtoll(PQgetvalue(r, i, 1), NULL, 10);
+		if (rows >= MBILL_RATE_CHUNK || i + 1 == PQntuples(r)) {
+			strcpy(towns + len, "}");
+			rc = rate_chunk(p, &T, towns, rated);
+			len = 0;
+			rows = 0;
+		}
+	}
+	PQclear(r);
+	free(towns);
 	mbill_unlock(p);
 	mbill_tariffs_free(&T);
 	return rc ? -1 : 0;

@@ -24,6 +24,7 @@
 #define MBILL_SPIKE_FACTOR	8		/* x the running mean hour of the bill */
 #define MBILL_SPIKE_FLOOR_MWH	2000000		/* never a spike below 2 kWh */
 #define MBILL_ISSUE_DELAY_S	(6 * 3600)	/* after the period's end, late hours first */
+#define MBILL_RATE_CHUNK	100000		/* new rows rated in one transaction, about */
 #define MBILL_LINES_MAX		64
 #define MBILL_TEXT		256
 
