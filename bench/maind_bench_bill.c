@@ -11,7 +11,8 @@
  *     notices, per-meter and per-town summaries, the towns' commands, one
  *     transaction. Peak RSS of this process (getrusage) and the bytes per
  *     bill of what the run stored.
- *  2. Rating: a week of hours of SAMPLE meters goes into meter_hours and
+ *  2. Rating: a week of hours of SAMPLE meters (spread over the towns, so
+ *     that rating goes in several chunks) goes into meter_hours and
  *     through mbill_rate (the hourly tick's path): hours rated per second,
  *     and the bytes per meter-hour of meter_hours + bill_hours.
  * Wall-clock figures of this machine, for comparison between runs.
@@ -82,6 +83,7 @@ int main(int argc, char **argv)
 {
 	long meters = argc > 1 ? strtol(argv[1], NULL, 10) : 1000000;
 	long sample = meters < SAMPLE ? meters : SAMPLE;
+	long towns = (meters + PER_TOWN - 1) / PER_TOWN;
 	struct maind_pg p;
 	char conninfo[512], err[768], sql[2048];
 	double t0, t1, t2, t3;
@@ -194,13 +196,14 @@ int main(int argc, char **argv)
 	t0 = mono_s();
 	snprintf(sql, sizeof(sql),
 		 "INSERT INTO meter_hours (town, meter, hour, period, import_mwh, export_mwh, "
-		 "renew_mwh, readings, flags, rev, seq) SELECT 1 + (i - 1) / %d, 1 + (i - 1) %% %d, "
+		 "renew_mwh, readings, flags, rev, seq) SELECT 1 + (i - 1) %% %ld, "
+		 "1 + (i - 1) / %ld, "
 		 "timestamptz '2026-02-02 00:00+00' + h * interval '1 hour', 0, "
 		 "200000 + (i * 7919 + h * 104729) %% 900000, CASE WHEN i %% 5 = 0 THEN "
 		 "(i * 31 + h * 17) %% 300000 ELSE 0 END, 0, 4, 0, 0, "
-		 "h * %d + 1 + (i - 1) %% %d FROM generate_series(1, %ld) i, "
-		 "generate_series(0, %d) h", PER_TOWN, PER_TOWN, PER_TOWN, PER_TOWN, sample,
-		 SAMPLE_HOURS - 1);
+		 "h * %ld + 1 + (i - 1) / %ld FROM generate_series(1, %ld) i, "
+		 "generate_series(0, %d) h", towns, towns, (sample + towns - 1) / towns, towns,
+		 sample, SAMPLE_HOURS - 1);
 	if (mpg_partitions_ahead(&p, 1771977600 /* 2026-02-25 */) || x(&p, sql))
 		return 1;
 	t1 = mono_s();
