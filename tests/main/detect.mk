@@ -8,7 +8,7 @@ detect_test_balance_CFLAGS = $(MAIND_CFLAGS) -Itests/main
 detect_test_balance_PKGS = $(MAIND_PKGS)
 
 UNIT_TESTS += detect_test_events
-detect_test_events_SRCS = $(DETECT_TEST_SRCS) server/maind/detect/mainctl_alert.c \
+detect_test_events_SRCS = $(DETECT_TEST_SRCS) server/maind/detect/mainctl_alert.c server/maind/mainctl_util.c \
 	tests/main/detect_test_events.c
 detect_test_events_CFLAGS = $(MAIND_CFLAGS) -Itests/main
 detect_test_events_PKGS = $(MAIND_PKGS)

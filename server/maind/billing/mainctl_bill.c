@@ -26,61 +26,17 @@ void mctl_bill_usage(void)
 		"  summary meter TOWN METER YYYY-MM | summary town TOWN YYYY-MM\n");
 }
 
-static PGconn *dial(const char *conninfo)
-{
-	PGconn *c = PQconnectdb(conninfo);
-
-	if (PQstatus(c) != CONNECTION_OK) {
-		fprintf(stderr, "mainctl: PostgreSQL: %s", PQerrorMessage(c));
-		PQfinish(c);
-		return NULL;
-	}
-	return c;
-}
-
-/* A statement; NULL (error printed) on failure. */
-static PGresult *q(PGconn *c, const char *sql, int n, const char *const *v)
-{
-	PGresult *r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(r);
-
-	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-		fprintf(stderr, "mainctl: %s", PQresultErrorMessage(r));
-		PQclear(r);
-		return NULL;
-	}
-	return r;
-}
-
-static void print_table(PGresult *r)
-{
-	int nf = PQnfields(r), nt = PQntuples(r), w[32] = { 0 };
-
-	for (int f = 0; f < nf && f < 32; f++) {
-		w[f] = (int)strlen(PQfname(r, f));
-		for (int t = 0; t < nt; t++)
-			if ((int)strlen(PQgetvalue(r, t, f)) > w[f])
-				w[f] = (int)strlen(PQgetvalue(r, t, f));
-	}
-	for (int f = 0; f < nf && f < 32; f++)
-		printf("%-*s%s", w[f], PQfname(r, f), f + 1 < nf ? "  " : "\n");
-	for (int t = 0; t < nt; t++)
-		for (int f = 0; f < nf && f < 32; f++)
-			printf("%-*s%s", w[f], PQgetisnull(r, t, f) ? "-" : PQgetvalue(r, t, f),
-			       f + 1 < nf ? "  " : "\n");
-}
-
 /* Run a query and print it as a table: 0 or 1. */
 static int show(const char *conninfo, const char *sql, int n, const char *const *v)
 {
-	PGconn *c = dial(conninfo);
+	PGconn *c = mctl_open(conninfo);
 	PGresult *r;
 
 	if (!c)
 		return 1;
-	r = q(c, sql, n, v);
+	r = mctl_q(c, sql, n, v);
 	if (r)
-		print_table(r);
+		mctl_table(r);
 	PQclear(r);
 	PQfinish(c);
 	return r ? 0 : 1;
@@ -168,25 +124,25 @@ static int tariff_add(const struct mainctl_ctx *x, int argc, char **args)
 		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s\"%s\"",
 			 k ? "," : "", t.period_name[k]);
 	strcat(names, "}");
-	c = dial(x->conninfo);
+	c = mctl_open(x->conninfo);
 	if (!c)
 		return 1;
 	v[0] = args[0];
 	v[1] = args[1];
 	v[2] = args[2];
-	r = q(c, "BEGIN", 0, NULL);
+	r = mctl_q(c, "BEGIN", 0, NULL);
 	PQclear(r);
-	r = r ? q(c, "SELECT 1 FROM pg_timezone_names WHERE name = $1", 1, v + 1) : NULL;
+	r = r ? mctl_q(c, "SELECT 1 FROM pg_timezone_names WHERE name = $1", 1, v + 1) : NULL;
 	if (r && !PQntuples(r)) {
 		fprintf(stderr, "mainctl: tariff add: '%s' is not a time zone PostgreSQL knows "
 			"(e.g. Europe/London)\n", args[1]);
 		goto out;
 	}
 	PQclear(r);
-	r = q(c, "INSERT INTO tariff_plans (name, tz, currency) VALUES ($1, $2, $3) "
+	r = mctl_q(c, "INSERT INTO tariff_plans (name, tz, currency) VALUES ($1, $2, $3) "
 	      "ON CONFLICT (name) DO NOTHING", 3, (const char *const[]){ args[0], args[1], currency });
 	PQclear(r);
-	r = r ? q(c, "SELECT tz FROM tariff_plans WHERE name = $1", 1, v) : NULL;
+	r = r ? mctl_q(c, "SELECT tz FROM tariff_plans WHERE name = $1", 1, v) : NULL;
 	if (r && strcmp(PQgetvalue(r, 0, 0), args[1])) {
 		fprintf(stderr, "mainctl: tariff add: plan %s is in zone %s, not %s\n", args[0],
 			PQgetvalue(r, 0, 0), args[1]);
@@ -194,7 +150,7 @@ static int tariff_add(const struct mainctl_ctx *x, int argc, char **args)
 	}
 	PQclear(r);
 	/* a version may not change what was already rated or issued */
-	r = q(c, "SELECT to_char(max(to_date('1970-01-01', 'YYYY-MM-DD') + COALESCE(b.rated_day,"
+	r = mctl_q(c, "SELECT to_char(max(to_date('1970-01-01', 'YYYY-MM-DD') + COALESCE(b.rated_day,"
 	      " 0) + 0), 'YYYY-MM-DD'), max(b.end_day) FILTER (WHERE b.state = 'issued') FROM "
 	      "bills b WHERE b.plan = $1 AND (b.state = 'issued' OR b.rated_day IS NOT NULL) AND "
 	      "(b.state = 'issued' AND b.end_day > $2::date - date '1970-01-01' OR "
@@ -211,7 +167,7 @@ static int tariff_add(const struct mainctl_ctx *x, int argc, char **args)
 	for (int k = 0; k < 10; k++)
 		v[3 + k] = tariff_spec_get(&spec, cols[k]);
 	v[13] = tax;
-	r = q(c, "INSERT INTO tariff_versions (plan, effective, type, rates, tiers, rate, weekday, "
+	r = mctl_q(c, "INSERT INTO tariff_versions (plan, effective, type, rates, tiers, rate, weekday, "
 	      "weekend, special, special_days, standing_charge, feed_in, tax_bp, period_names) "
 	      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
 	      14, (const char *const[]){ v[0], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
@@ -221,7 +177,7 @@ static int tariff_add(const struct mainctl_ctx *x, int argc, char **args)
 	printf("tariff %s version %s: in force from %s (%s)\n", args[0], PQgetvalue(r, 0, 0),
 	       args[2], args[1]);
 	PQclear(r);
-	r = q(c, "COMMIT", 0, NULL);
+	r = mctl_q(c, "COMMIT", 0, NULL);
 	rc = r ? 0 : 1;
 out:
 	PQclear(r);
@@ -271,10 +227,10 @@ static int customer_add(const struct mainctl_ctx *x, int argc, char **args)
 			strcmp(val[1], "sms") ? "email" : "phone");
 		return 2;
 	}
-	c = dial(x->conninfo);
+	c = mctl_open(x->conninfo);
 	if (!c)
 		return 1;
-	r = q(c, "SELECT 1 FROM tariff_plans WHERE name = $1", 1, val);
+	r = mctl_q(c, "SELECT 1 FROM tariff_plans WHERE name = $1", 1, val);
 	if (r && !PQntuples(r)) {
 		fprintf(stderr, "mainctl: customer add: no tariff plan '%s' (mainctl tariff add)\n",
 			val[0]);
@@ -285,7 +241,7 @@ static int customer_add(const struct mainctl_ctx *x, int argc, char **args)
 	PQclear(r);
 	/* since: the local midnight of that date in the plan's zone */
 	snprintf(since, sizeof(since), "%s", val[5]);
-	r = r ? q(c, "INSERT INTO customers (town, meter, name, address, medium, email, phone, "
+	r = r ? mctl_q(c, "INSERT INTO customers (town, meter, name, address, medium, email, phone, "
 		  "tariff, since) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9::date::timestamp AT "
 		  "TIME ZONE tz FROM tariff_plans WHERE name = $8 RETURNING id", 9,
 		  (const char *const[]){ args[0], args[1], args[2], val[4], val[1], val[2], val[3],
@@ -339,7 +295,7 @@ static int bill_show(const struct mainctl_ctx *x, const char *id)
 		fprintf(stderr, "mainctl: bill: '%s' is not a bill number\n", id);
 		return 2;
 	}
-	p.c = dial(x->report);
+	p.c = mctl_open(x->report);
 	if (!p.c)
 		return 1;
 	b = mpg_query(&p, "SELECT b.id, b.customer, c.name, b.town, b.meter, b.plan, b.month, "
