@@ -196,6 +196,7 @@ class Commands:
         op_one, _ = self.issue("op1", ONE)
         op_unk, _ = self.issue("mallory", UNKNOWN)
         op_mass, out_mass = self.issue("op1", *MASS)
+        self.log(f"commands: issued at +{time.monotonic() - t0:.1f} s")
         before = self.rows(op_mass)
         approve = self.main.ctl("cmd", "approve", str(op_mass), "--key", self.key["op2"],
                                 "--keyset", self.keyset)
@@ -204,8 +205,18 @@ class Commands:
                                 op_exp: {EXPIRED: {"expired", "executed", "refused"}},
                                 op_mod: {MODIFIED: {"refused", "executed"}},
                                 op_mass: {m: {"executed", "refused"} for m in MASS}}, 20)
+        self.log(f"commands: maind's states final at +{time.monotonic() - t0:.1f} s")
         # what townctl queued: settled at the town by its meter's answer
         tc = self.town_states(town, (mod_id, two_id), 15)
+        self.log(f"commands: the town's states final at +{time.monotonic() - t0:.1f} s")
+        # the main link was cut: the town is back out of administrative mode
+        # before the checks that follow (upper.py) look at it
+        end = time.monotonic() + 15
+        while time.monotonic() < end and any(
+                v[0] for v in town.query("SELECT value FROM meta WHERE name = 'admin_since'")):
+            time.sleep(0.3)
+        self.log(f"commands: {town.host} out of administrative mode at "
+                 f"+{time.monotonic() - t0:.1f} s")
         one_id = got[op_one][ONE][0]
         replay = town.ctl("signed-queue", str(ONE),
                           self.blob(one_id, os.path.join(self.dir, "replay.hex")), check=False)
