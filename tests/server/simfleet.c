@@ -16,7 +16,8 @@
  *   simfleet run --town ADDR:PORT --town-pk HEX --seed SEED --first ID
  *                --count N --hours H,H,... [--conns K] [--pace-ms MS]
  *                [--timeout S] [--alloc ID:W,ID:W,...] [--until-granted BASE_W]
- *                --record FILE
+ *                [--operator-keys FILE --town-id T [--two-above N]]
+ *                [--stay-until FILE] --record FILE
  *       reading r (1-based) of every meter covers hour H_r (UTC s,
  *       interval 3600); reading r is made at r-1 paces after the start.
  *       A meter named in --alloc first sends an allocation request
@@ -25,15 +26,28 @@
  *       With --until-granted, the fleet is done only when each of those
  *       meters also holds the grant BASE_W + W (a town that borrows for
  *       them may need longer than the readings).
+ *       Operator-signed commands (GMP_SIGNED) are verified by each meter
+ *       as meterd does (lib/sign: the --operator-keys set, town T, policy
+ *       two_above N, default 10; replay memory per meter, in memory) and
+ *       answered with GMP_CMD_RESULT; without --operator-keys every one is
+ *       refused, as meterd refuses them without keys.
+ *       With --stay-until FILE the fleet, once every record is
+ *       acknowledged, prints its "D" line and writes FILE's record, then
+ *       stays (sessions up, commands answered) until FILE exists or the
+ *       timeout, and writes the record again.
  *       Progress on stdout every 500 ms:
  *         P ELAPSED_MS ACKED_RECORDS MADE_RECORDS CONNS_UP RECONNECTS
  *       then one line "D {json}" with the totals. FILE gets one line per
  *       reading made, "R METER SEQ HOUR INTERVAL IMPORT EXPORT RENEW FLAGS"
  *       (mWh), one per allocation request, "Q METER SEQ REQ_ID WATTS
  *       DURATION", and one per meter, "A METER ACKED WELCOMES REHELLOS
- *       RESENDS COMMANDS GRANTED_W" (GRANTED_W: the last grant's watts for
- *       its request). Exit status 0 when every record was acknowledged, 1
- *       when the timeout came first, 2 on usage errors.
+ *       RESENDS COMMANDS GRANTED_W RELAY_OPEN" (GRANTED_W: the last grant's
+ *       watts for its request; RELAY_OPEN 1 when the last signed command
+ *       it executed was a disconnect), and one per signed command it
+ *       handled, "X METER TSEQ CMD_ID ACTION STATUS" (ACTION the command's
+ *       name, "-" when it did not decode; STATUS the gmp_cmd_status it
+ *       answered, 0 executed). Exit status 0 when every record was
+ *       acknowledged, 1 when the timeout came first, 2 on usage errors.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -62,6 +76,7 @@
 #define FLEET_DEAD_MS		15000	/* no frame at all while waiting: reconnect */
 #define FLEET_CONNECT_MS	2000
 #define FLEET_RETRY_MS		500
+#define FLEET_SIGNED_LOG	16	/* signed commands a meter records */
 
 enum fm_state { FM_IDLE, FM_HELLO, FM_UP };
 
@@ -77,6 +92,13 @@ struct fmeter {
 	int64_t alloc_w;	/* 0: no allocation request */
 	int64_t granted_w;	/* the last grant for it */
 	uint64_t welcomes, rehellos, resends, commands;
+	bool relay_open;	/* the last signed command executed was a disconnect */
+	size_t nx;		/* signed commands handled (x[] keeps the first ones) */
+	struct {
+		int64_t tseq, status;
+		uint64_t id;
+		int action;
+	} x[FLEET_SIGNED_LOG];
 };
 
 struct fconn {
@@ -96,7 +118,12 @@ struct fleet {
 	int64_t pace_ms, timeout_s;
 	int64_t until_granted;	/* >= 0: done only when each request holds this + its watts */
 	const char *record;
+	const char *stay;	/* --stay-until FILE */
+	struct gmc_keyset keys;	/* empty without --operator-keys */
+	struct gmc_policy pol;
+	unsigned int town_id;
 	struct fmeter *m;
+	struct sim_signed *sig;	/* one per meter: its keys, clock, replay memory */
 	struct fconn c[FLEET_CONNS_MAX];
 	uint64_t reconnects;
 	int64_t t0, t0_real;
@@ -344,6 +371,45 @@ static void meter_command_result(struct fleet *f, struct fmeter *m, int64_t tseq
 	conn_send(f, m->conn, wire, simmeter_frame(&m->sm, &r, 1, 0, wire, sizeof(wire)));
 }
 
+/*
+ * A signed command for m: a tseq it answered before gets DUPLICATE (its
+ * first answer was lost), a new one is verified as meterd does and its
+ * result sent at once.
+ */
+static void meter_signed(struct fleet *f, struct fmeter *m, const struct gmp_msg *g)
+{
+	struct sim_signed *s = m->sm.sig;
+	struct gmp_msg r[SIM_SIGNED_MAX];
+	uint8_t wire[GM_MAX_WIRE];
+	size_t n0 = s->n, k;
+
+	if (g->signed_cmd.tseq <= m->cmd_floor) {
+		meter_command_result(f, m, g->signed_cmd.tseq);
+		return;
+	}
+	s->now = real_ms() / 1000;
+	s->floor = m->cmd_floor;
+	simmeter_take_signed(&m->sm, g);
+	if (s->n == n0)
+		return;
+	if (m->nx < FLEET_SIGNED_LOG) {
+		m->x[m->nx].tseq = s->r[s->n - 1].tseq;
+		m->x[m->nx].status = s->r[s->n - 1].status;
+		m->x[m->nx].id = s->r[s->n - 1].id;
+		m->x[m->nx].action = s->r[s->n - 1].status == GMP_CMD_INVALID ? -1 :
+				     s->r[s->n - 1].action;
+	}
+	if (!s->r[s->n - 1].status && s->r[s->n - 1].action == GMC_DISCONNECT)
+		m->relay_open = true;
+	else if (!s->r[s->n - 1].status && s->r[s->n - 1].action == GMC_RECONNECT)
+		m->relay_open = false;	/* armed; the household closes it (simulated: at once) */
+	m->nx++;
+	m->cmd_floor = g->signed_cmd.tseq;
+	m->commands++;
+	k = simmeter_results(&m->sm, r, SIM_SIGNED_MAX);
+	conn_send(f, m->conn, wire, simmeter_frame(&m->sm, r, k, 0, wire, sizeof(wire)));
+}
+
 static void meter_frame(struct fleet *f, int ci, const struct gm_hdr *h,
 			const uint8_t *payload, size_t len, int64_t now)
 {
@@ -401,6 +467,8 @@ static void meter_frame(struct fleet *f, int ci, const struct gm_hdr *h,
 		if (g.type == GMP_ACK && g.ack.upto > m->acked) {
 			m->acked = g.ack.upto;
 			m->progress_at = now;
+		} else if (g.type == GMP_SIGNED) {
+			meter_signed(f, m, &g);
 		} else if (gmp_cmd_tseq(&g) > 0) {
 			if (g.type == GMP_GRANT && g.grant.req_id == 1 &&
 			    gmp_cmd_tseq(&g) > m->cmd_floor)
@@ -481,8 +549,12 @@ static int write_record(const struct fleet *f)
 				g.reading.renew_mwh, g.reading.flags);
 		}
 		fprintf(o, "A %u %" PRId64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-			" %" PRId64 "\n", m->sm.id, m->acked, m->welcomes, m->rehellos, m->resends,
-			m->commands, m->granted_w);
+			" %" PRId64 " %d\n", m->sm.id, m->acked, m->welcomes, m->rehellos,
+			m->resends, m->commands, m->granted_w, m->relay_open);
+		for (size_t x = 0; x < m->nx && x < FLEET_SIGNED_LOG; x++)
+			fprintf(o, "X %u %" PRId64 " %" PRIu64 " %s %" PRId64 "\n", m->sm.id,
+				m->x[x].tseq, m->x[x].id, m->x[x].action < 0 ? "-" :
+				gmc_action_name(m->x[x].action), m->x[x].status);
 	}
 	if (fclose(o)) {
 		perror(f->record);
@@ -506,20 +578,41 @@ static bool all_granted(const struct fleet *f)
 	return true;
 }
 
+static void print_done(const struct fleet *f, bool done)
+{
+	uint64_t w = 0, rh = 0, rs = 0, cm = 0;
+
+	for (unsigned int i = 0; i < f->count; i++) {
+		w += f->m[i].welcomes;
+		rh += f->m[i].rehellos;
+		rs += f->m[i].resends;
+		cm += f->m[i].commands;
+	}
+	printf("D {\"meters\": %u, \"records\": %" PRId64 ", \"acked\": %" PRId64
+	       ", \"elapsed_ms\": %" PRId64 ", \"reconnects\": %" PRIu64
+	       ", \"welcomes\": %" PRIu64 ", \"rehellos\": %" PRIu64 ", \"resends\": %"
+	       PRIu64 ", \"commands\": %" PRIu64 ", \"done\": %s}\n", f->count,
+	       total(f, 0), acked_total(f), mono_ms() - f->t0,
+	       f->reconnects, w, rh, rs, cm, done ? "true" : "false");
+	fflush(stdout);
+}
+
 static int run(struct fleet *f)
 {
 	int64_t next_report = 0, end;
-	bool done = false;
+	bool done = false, staying = false;
 
 	f->t0 = mono_ms();
 	f->t0_real = real_ms() / 1000;
 	end = f->t0 + f->timeout_s * 1000;
-	while (!done) {
+	while (!done || staying) {
 		int64_t now = mono_ms();
 		struct pollfd p[FLEET_CONNS_MAX];
 		int up = 0;
 
 		if (now >= end)
+			break;
+		if (staying && !access(f->stay, F_OK))
 			break;
 		for (unsigned int ci = 0; ci < f->nconns; ci++) {
 			if (f->c[ci].fd < 0 && now >= f->c[ci].retry_at)
@@ -550,32 +643,26 @@ static int run(struct fleet *f)
 					conn_read(f, (int)ci, now);
 		}
 		now = mono_ms();
-		done = made(f, now) == f->nhours && acked_total(f) == total(f, 0) &&
-		       all_granted(f);
-		if (now >= next_report || done) {
+		if (!done) {
+			done = made(f, now) == f->nhours && acked_total(f) == total(f, 0) &&
+			       all_granted(f);
+			if (done && f->stay) {
+				/* the readings are done: say so, then stay for commands */
+				print_done(f, done);
+				if (write_record(f))
+					return 1;
+				staying = true;
+			}
+		}
+		if (now >= next_report || (done && !staying)) {
 			printf("P %" PRId64 " %" PRId64 " %" PRId64 " %d %" PRIu64 "\n", now - f->t0,
 			       acked_total(f), total(f, now), up, f->reconnects);
 			fflush(stdout);
 			next_report = now + 500;
 		}
 	}
-	{
-		uint64_t w = 0, rh = 0, rs = 0, cm = 0;
-
-		for (unsigned int i = 0; i < f->count; i++) {
-			w += f->m[i].welcomes;
-			rh += f->m[i].rehellos;
-			rs += f->m[i].resends;
-			cm += f->m[i].commands;
-		}
-		printf("D {\"meters\": %u, \"records\": %" PRId64 ", \"acked\": %" PRId64
-		       ", \"elapsed_ms\": %" PRId64 ", \"reconnects\": %" PRIu64
-		       ", \"welcomes\": %" PRIu64 ", \"rehellos\": %" PRIu64 ", \"resends\": %"
-		       PRIu64 ", \"commands\": %" PRIu64 ", \"done\": %s}\n", f->count,
-		       total(f, 0), acked_total(f), mono_ms() - f->t0,
-		       f->reconnects, w, rh, rs, cm, done ? "true" : "false");
-		fflush(stdout);
-	}
+	if (!staying)
+		print_done(f, done);
 	if (write_record(f))
 		return 1;
 	return done ? 0 : 1;
@@ -640,7 +727,8 @@ static int usage(void)
 		"       simfleet run --town ADDR:PORT --town-pk HEX --seed SEED --first ID\n"
 		"                    --count N --hours H,H,... [--conns K] [--pace-ms MS]\n"
 		"                    [--timeout S] [--alloc ID:W,...] [--until-granted BASE_W]\n"
-		"                    --record FILE\n");
+		"                    [--operator-keys FILE --town-id T [--two-above N]]\n"
+		"                    [--stay-until FILE] --record FILE\n");
 	return 2;
 }
 
@@ -648,7 +736,8 @@ int main(int argc, char **argv)
 {
 	struct fleet *f;
 	bool have_town = false, have_pk = false;
-	const char *alloc = NULL;
+	const char *alloc = NULL, *keys = NULL;
+	char err[512];
 	int rc;
 
 	if (sodium_init() < 0)
@@ -664,6 +753,7 @@ int main(int argc, char **argv)
 	f->pace_ms = 500;
 	f->timeout_s = 120;
 	f->until_granted = -1;
+	f->pol.two_above = GMC_TWO_ABOVE;
 	for (int i = 2; i < argc; i += 2) {
 		const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		unsigned long long u;
@@ -694,15 +784,30 @@ int main(int argc, char **argv)
 			alloc = v;
 		else if (!strcmp(k, "--until-granted") && sscanf(v, "%llu", &u) == 1)
 			f->until_granted = (int64_t)u;
+		else if (!strcmp(k, "--operator-keys"))
+			keys = v;
+		else if (!strcmp(k, "--town-id") && sscanf(v, "%u", &f->town_id) == 1 &&
+			 f->town_id >= 1 && f->town_id <= 65534)
+			;
+		else if (!strcmp(k, "--two-above") && sscanf(v, "%llu", &u) == 1 && u >= 1 &&
+			 u <= 65535)
+			f->pol.two_above = (uint32_t)u;
+		else if (!strcmp(k, "--stay-until"))
+			f->stay = v;
 		else
 			return usage();
 	}
 	if (!have_town || !have_pk || !f->record || !f->nhours || f->first < 1 || !f->count ||
 	    f->first + f->count > 65535 || !f->nconns || f->nconns > FLEET_CONNS_MAX ||
-	    f->nconns > f->count)
+	    f->nconns > f->count || (keys && !f->town_id))
 		return usage();
+	if (keys && gmc_keyset_load(&f->keys, keys, err, sizeof(err))) {
+		fprintf(stderr, "simfleet: %s\n", err);
+		return 2;
+	}
 	f->m = calloc(f->count, sizeof(*f->m));
-	if (!f->m)
+	f->sig = calloc(f->count, sizeof(*f->sig));
+	if (!f->m || !f->sig)
 		return 1;
 	for (unsigned int ci = 0; ci < f->nconns; ci++)
 		f->c[ci] = (struct fconn){ .fd = -1 };
@@ -716,10 +821,15 @@ int main(int argc, char **argv)
 		}
 		sodium_memzero(&kp, sizeof(kp));
 		f->m[i].conn = (int)(i % f->nconns);
+		f->sig[i].keys = &f->keys;
+		f->sig[i].pol = f->pol;
+		f->sig[i].town = (uint16_t)f->town_id;
+		f->m[i].sm.sig = &f->sig[i];
 	}
 	if (alloc && parse_alloc(f, alloc))
 		return usage();
 	rc = run(f);
+	free(f->sig);
 	free(f->m);
 	free(f);
 	return rc;

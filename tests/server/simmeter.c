@@ -157,8 +157,6 @@ void sim_rx_init(struct sim_rx *rx)
 	gm_rx_init(&rx->rx);
 }
 
-static void take_signed(struct simmeter *m, const struct gmp_msg *g);
-
 int simmeter_open_ack(struct simmeter *m, const struct gm_hdr *h, const uint8_t *payload,
 		      size_t len, struct sim_ack *ack)
 {
@@ -195,13 +193,13 @@ int simmeter_open_ack(struct simmeter *m, const struct gm_hdr *h, const uint8_t 
 		if (g.type == GMP_ACK)
 			ack->upto = g.ack.upto;
 		else if (g.type == GMP_SIGNED && m->sig)
-			take_signed(m, &g);
+			simmeter_take_signed(m, &g);
 	}
 	return 1;
 }
 
 /* As meterd: decode -> verify -> seen? -> remember -> carry out -> result. */
-static void take_signed(struct simmeter *m, const struct gmp_msg *g)
+void simmeter_take_signed(struct simmeter *m, const struct gmp_msg *g)
 {
 	struct sim_signed *s = m->sig;
 	struct gmc_cmd c = { 0 };

@@ -56,6 +56,13 @@ struct simmeter {
  * (at most max); they are then forgotten. The count.
  */
 size_t simmeter_results(struct simmeter *m, struct gmp_msg *out, size_t max);
+/*
+ * A GMP_SIGNED the town sent m (m->sig set, its now the meter's clock):
+ * verified, checked against the replay memory and remembered as meterd
+ * does; its result is then in m->sig->r[m->sig->n - 1] (none when its
+ * tseq was handled before or no room is left: the town sends it again).
+ */
+void simmeter_take_signed(struct simmeter *m, const struct gmp_msg *g);
 
 struct sim_ack {
 	int64_t upto;		/* -1: none (from an ack or a WELCOME) */

@@ -26,6 +26,8 @@ class Fleet:
         self.progress = []  # (monotonic s, acked, made, conns up, reconnects)
         self.done = None
         self.proc = None
+        self.stay = None        # a file: the fleet stays for commands until it exists
+        self.extra_args = []    # e.g. the operator keys (commands.py)
 
     def keys(self):
         out = sh([self.bin, "keys", str(self.seed), str(self.first), str(self.count)]).stdout
@@ -39,7 +41,7 @@ class Fleet:
                 "--seed", str(self.seed), "--first", str(self.first), "--count", str(self.count),
                 "--conns", str(conns), "--hours", ",".join(str(h) for h in hours),
                 "--pace-ms", str(pace_ms), "--timeout", str(timeout_s),
-                "--record", self.record_path]
+                "--record", self.record_path] + self.extra_args
         if alloc:
             args += ["--alloc", ",".join(f"{m}:{w}" for m, w in sorted(alloc.items()))]
             if until_granted is not None:
@@ -61,6 +63,15 @@ class Fleet:
                     self.done = json.loads(f[1])
 
     def wait(self, timeout):
+        """The exit status; a fleet that stays for commands: 0 once its
+        readings are all acknowledged (it keeps running), 1 if not in time."""
+        if self.stay and not os.path.exists(self.stay):
+            end = time.monotonic() + timeout
+            while time.monotonic() < end and self.done is None and self.proc.poll() is None:
+                time.sleep(0.1)
+            if self.done is not None:
+                return 0 if self.done.get("done") else 1
+            return self.proc.poll() if self.proc.poll() is not None else 1
         try:
             rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -89,10 +100,11 @@ class Fleet:
         self.granted."""
         readings, acked = {}, {}
         self.allocs, self.granted = {}, {}
+        self.signed, self.relay = {}, {}
         with open(self.record_path) as f:
             for line in f:
                 v = line.split()
-                n = [int(x) for x in v[1:]]
+                n = [int(x) for x in v[1:]] if v[0] != "X" else []
                 if v[0] == "R":
                     readings[(n[0], n[1])] = tuple(n[2:])
                 elif v[0] == "Q":
@@ -100,6 +112,10 @@ class Fleet:
                 elif v[0] == "A":
                     acked[n[0]] = n[1]
                     self.granted[n[0]] = n[6]
+                    self.relay[n[0]] = n[7]
+                elif v[0] == "X":       # METER TSEQ CMD_ID ACTION STATUS
+                    self.signed.setdefault(int(v[1]), []).append(
+                        (int(v[2]), int(v[3]), v[4], int(v[5])))
         return readings, acked
 
 

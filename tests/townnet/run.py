@@ -42,6 +42,7 @@ from fleet import Fleet, hour_sums, month_of, month_sums  # noqa: E402
 from netns import Net, sh  # noqa: E402
 from town import Town  # noqa: E402
 import upper  # noqa: E402
+import commands  # noqa: E402
 
 TOP = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 BIN = os.path.join(TOP, "build", "x86_64", "bin")
@@ -128,6 +129,7 @@ class Scenario:
         self.retained = None
         self.borrowing = False
         self.alloc = False
+        self.cmds, self.cmds_why = None, "no main server in this run"
 
     # ---- setup -------------------------------------------------------------------
     def topology(self):
@@ -189,12 +191,19 @@ class Scenario:
         self.main = upper.Main(self, BIN, log)
         self.main.setup(self.towns)
         self.borrowing = self.have["E"] is None
+        self.cmds_why = commands.probe(self, BIN)
+        log("signed commands: " + ("present" if self.cmds_why is None else self.cmds_why))
+        cmd_section = ""
+        if self.cmds_why is None:
+            self.cmds = commands.Commands(self, BIN, log)
+            cmd_section = self.cmds.setup()
         for t in self.towns:
             addr = self.net.link("main", t.host).addr["main"]
             t.extra = upper.town_upstream(t, addr, self.main.pubkey,
                                           upper.town_capacity(t) if self.alloc else "")
             if self.borrowing:
                 t.extra += upper.town_borrowing(self, t)
+            t.extra += cmd_section
             t.write_config()
         self.main.start()
         return self.res.check("maind starts in main", self.main.wait_ready(),
@@ -237,9 +246,12 @@ class Scenario:
         self.nft_why = self.net.nft_available() if netem_why else None
         self.marks["traffic"] = time.monotonic()
         for f in self.fleets:
+            if self.cmds:
+                # the fleet stays, sessions up, for the signed commands
+                f.extra_args = self.cmds.fleet_args(f)
             # with borrowing, town1's fleet stays until its meters hold all
             # they asked (the loan may be cut by the faults and made again)
-            f.start(hours, PACE_MS, CONNS, 90,
+            f.start(hours, PACE_MS, CONNS, 150 if self.cmds else 90,
                     upper.borrow_alloc(f.town) if self.alloc else None,
                     upper.BASE_W if self.alloc and self.borrowing else None)
         self.dropped = 0
@@ -330,6 +342,17 @@ class Scenario:
     def progressed(self, fleet, a, b):
         """Readings the fleet got acknowledged between marks a and b."""
         return fleet.acked_at(self.marks[b]) - fleet.acked_at(self.marks[a])
+
+    def signed_commands(self):
+        """commands.py: mainctl -> maind -> townd -> the fleet's meters."""
+        if not self.cmds:
+            commands.skip_all(self.res, self.cmds_why)
+            return
+        try:
+            self.cmds.run(self.res)
+        finally:
+            for f in self.fleets:
+                commands.release(f)
 
     def fault_checks(self):
         R = self.res
@@ -450,6 +473,7 @@ def main():
                 f"{time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime(hours[0]))} to "
                 f"{time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime(hours[-1]))}")
             sc.traffic(hours)
+            sc.signed_commands()
             sc.fault_checks()
             sc.storage_checks()
             if sc.alloc:

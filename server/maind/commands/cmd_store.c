@@ -113,6 +113,12 @@ const char *const mcmd_schema_sql[] = {
 	"     WHERE id = s.id AND state IN ('queued', 'sent');\n"
 	"    PERFORM audit_append('maind', 'town-result', format('command %s %s town %s meter %s: "
 	"accepted by the town', s.id, s.action, s.town, s.meter));\n"
+	/* 3: it expired before the town could queue it (commands.md: state expired) */
+	"  ELSIF NEW.status = 3 THEN\n"
+	"    UPDATE signed_commands SET state = 'expired', status = 3, status_text ="
+	"     'expired before the town could queue it', updated = now() WHERE id = s.id;\n"
+	"    PERFORM audit_append('maind', 'expired', format('command %s %s town %s meter %s: "
+	"expired before the town could queue it', s.id, s.action, s.town, s.meter));\n"
 	"  ELSE\n"
 	"    UPDATE signed_commands SET state = 'refused', status = NEW.status, status_text ="
 	"     'refused by the town: ' || mcmd_status_name(NEW.status), updated = now()"
