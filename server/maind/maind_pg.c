@@ -435,15 +435,8 @@ static int h_begin(void *ctx)
 {
 	struct maind_pg *p = ctx;
 
-	/*
-	 * The audit log's lock (audit_append, commands part) first, before any
-	 * row: a batch appends to the audit log after it updated rows (a
-	 * town's answer to a signed command), while mainctl takes the lock
-	 * before the rows its release then locks. In the other order the two
-	 * deadlocked and maind stopped (town network test: "deadlock detected"
-	 * on audit_append while mainctl issued commands).
-	 */
-	if (exec0(p, "BEGIN") || exec0(p, "SELECT pg_advisory_xact_lock(7236911001)"))
+	/* the audit log's lock first, before any row (MPG_LOCK_AUDIT) */
+	if (exec0(p, "BEGIN") || exec0(p, "SELECT pg_advisory_xact_lock(" MPG_LOCK_AUDIT ")"))
 		return -1;
 	p->in_tx = true;
 	breset(&p->hours);

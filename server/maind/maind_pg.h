@@ -72,6 +72,22 @@ int64_t mpg_changes(struct maind_pg *p);
 /* A journal line (autocommit when no batch is open). 0 or -1. */
 int mpg_journal(struct maind_pg *p, int town, const char *what);
 
+/*
+ * PostgreSQL advisory lock keys (as SQL literals), all here so that no two
+ * parts take the same key for different things:
+ *   MPG_LOCK_AUDIT   the audit log's appender (audit_append, commands/), to
+ *                    the transaction's end; every ingest batch takes it
+ *                    first, before any row, because a town's report of a
+ *                    signed command appends to the log after its rows
+ *                    while mainctl takes it before the rows it queues (in
+ *                    the other order the two deadlocked)
+ *   MPG_LOCK_DETECT  one detection run at a time (maind's tick, mainctl)
+ *   MPG_LOCK_BILL    one rating or bill run at a time (session lock)
+ */
+#define MPG_LOCK_AUDIT		"7236911001"
+#define MPG_LOCK_DETECT		"1684370548"
+#define MPG_LOCK_BILL		"7022357620"
+
 /* Create or migrate the schema on an open connection. 0 or -1 with err. */
 int mpg_schema(PGconn *c, char *err, size_t errlen);
 

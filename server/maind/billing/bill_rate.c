@@ -9,7 +9,7 @@
 
 #include "billing/billing.h"
 
-#define LOCK_KEY	"7022357620"	/* pg_advisory_lock: one rating or bill run at a time */
+#define LOCK_KEY	MPG_LOCK_BILL	/* pg_advisory_lock: one rating or bill run at a time */
 
 /* What a batch of rated hours writes, staged for set-based statements. */
 struct outs {

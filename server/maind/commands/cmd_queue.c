@@ -249,7 +249,7 @@ int mcmd_release(struct maind_pg *p, const struct mcmd_policy *pol, const char *
 	int queued = 0, n, rc = -1;
 
 	/* the audit log's lock first: every path here appends to it */
-	if (mpg_exec(p, "SELECT pg_advisory_xact_lock(7236911001)", 0, NULL))
+	if (mpg_exec(p, "SELECT pg_advisory_xact_lock(" MPG_LOCK_AUDIT ")", 0, NULL))
 		return -1;
 	/* queued but never sent, and expired: withdrawn */
 	r = mpg_query(p, "WITH x AS (UPDATE commands c SET status = 100, result_at = now() FROM "

@@ -57,7 +57,7 @@ const char *const mcmd_schema_sql[] = {
 	"DECLARE v_prev bytea; v_seq bigint; v_at timestamptz; v_us bigint;\n"
 	"BEGIN\n"
 	/* one appender at a time, to its commit: the chain follows seq */
-	"  PERFORM pg_advisory_xact_lock(7236911001);\n"
+	"  PERFORM pg_advisory_xact_lock(" MPG_LOCK_AUDIT ");\n"
 	"  SELECT hash INTO v_prev FROM audit_log ORDER BY seq DESC LIMIT 1;\n"
 	"  IF v_prev IS NULL THEN v_prev := decode(repeat('00', 32), 'hex'); END IF;\n"
 	"  v_seq := nextval(pg_get_serial_sequence('audit_log', 'seq'));\n"

@@ -718,7 +718,7 @@ static int cmd_cancel(struct ctx *k, int argc, char **args)
 	v[0] = args[2];
 	v[1] = k->actor;
 	if (db(k, k->x->conninfo) || mpg_exec(&k->p, "BEGIN", 0, NULL) ||
-	    mpg_exec(&k->p, "SELECT pg_advisory_xact_lock(7236911001)", 0, NULL))
+	    mpg_exec(&k->p, "SELECT pg_advisory_xact_lock(" MPG_LOCK_AUDIT ")", 0, NULL))
 		return k->p.c ? fail(k) : 1;
 	/* withdraw from the town queues what was not sent yet; the rest went */
 	r = mpg_query(&k->p, "WITH w AS (UPDATE commands SET status = 100, result_at = now() "

@@ -150,7 +150,7 @@ int mdet_run(struct maind_pg *p, int64_t hour, struct mdet_stats *st)
 	if (mpg_exec(p, "BEGIN", 0, NULL))
 		return -1;
 	/* one run at a time (maind's tick, mainctl detect run): the watermarks */
-	if (mpg_exec(p, "SELECT pg_advisory_xact_lock(1684370548)", 0, NULL) ||
+	if (mpg_exec(p, "SELECT pg_advisory_xact_lock(" MPG_LOCK_DETECT ")", 0, NULL) ||
 	    mdet_settings_load(p, &s) || mdet_rules(p, &s, hour, st) ||
 	    mpg_exec(p, "COMMIT", 0, NULL)) {
 		char keep[sizeof(p->err)];
