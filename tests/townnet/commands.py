@@ -30,6 +30,7 @@ two_above = 3 at maind, the towns and the meters. In town TOWN:
 - `mainctl audit verify` passes.
 Each is probed and skipped with the reason while its part is absent.
 """
+import calendar
 import os
 import re
 import subprocess
@@ -116,6 +117,41 @@ class Commands:
         fleet.stay = os.path.join(self.dir, f"{fleet.host}.stay")
         return ["--operator-keys", self.keyset, "--town-id", str(fleet.town.id),
                 "--two-above", str(TWO_ABOVE), "--stay-until", fleet.stay]
+
+    def summary(self, town):
+        """Customers for meters 1..SUMMARY_METERS of TOWN on a flat tariff,
+        the previous month billed with `mainctl bill run` (most of its hours
+        estimated: the fleets sent a few): the town's summary maind made
+        reaches the town, and `townctl summary` shows maind's figures.
+        (ok, detail)"""
+        ym, month = previous_month(time.time())
+        self.main.ctl("tariff", "add", "flat", "UTC", f"{ym}-01", "type=flat", "rate=20",
+                      "standing_charge=10")
+        for m in range(1, SUMMARY_METERS + 1):
+            self.main.ctl("customer", "add", str(TOWN), str(m), f"Household {TOWN}-{m}",
+                          "tariff=flat")
+        issued = self.main.ctl("bill", "run", ym).strip().splitlines()
+        want = self.main_sql("SELECT meters, import_wh, export_wh, renew_wh, est_hours, "
+                             f"billed_minor FROM town_months WHERE town = {TOWN} AND "
+                             f"month = {month}")
+        want = [int(v) for v in want[0].split("|")] if want else None
+        got, deadline = {}, time.monotonic() + 30
+        while time.monotonic() < deadline:
+            got = summary_fields(town.ctl("summary", str(month), check=False))
+            if got:
+                break
+            time.sleep(0.5)
+        seen = [got.get(k) for k in ("meters billed", "import", "export", "renewable",
+                                     "estimated hours", "billed")]
+        # every hour of the month the fleets did not report is estimated
+        # (they reported theirs before these customers existed)
+        sent = sum(1 for h in self.sc.hours if time.strftime("%Y-%m", time.gmtime(h)) == ym)
+        est = SUMMARY_METERS * (month_hours(month) - sent)
+        return (want is not None and want[0] == SUMMARY_METERS and want[4] == est and
+                seen == want,
+                f"{ym}: {issued[-1] if issued else 'no output'}; {est} hours to estimate; "
+                f"maind (meters, import, "
+                f"export, renewable Wh, estimated hours, billed) {want}, town2 shows {seen}")
 
     # ---- helpers -----------------------------------------------------------------
     def issue(self, key, *meters, expires=None):
@@ -280,11 +316,49 @@ class Commands:
                check=False)
         R.check(NAMES[7], r.returncode == 0, r.stdout.strip().splitlines()[-1]
                 if r.stdout.strip() else f"exit {r.returncode}")
-        # billing sends GMP_TOWN_SUMMARY; not in this tree yet
-        R.skip(NAMES[8], "no town summaries from maind's billing in this tree yet; "
-               "`townctl summary` probed: " + summary_probe(town))
+        if not has_billing(self.bin):
+            R.skip(NAMES[8], "no billing in this tree's mainctl yet; `townctl summary` "
+                   "probed: " + summary_probe(town))
+        else:
+            R.check(NAMES[8], *self.summary(town))
         if not all(v == ("executed", [0], 1) for v in done.values()):
             self.log("town commands:\n" + town_cmds)
+
+
+SUMMARY_METERS = 5  # customers billed in the summary check
+
+
+def previous_month(now):
+    """(YYYY-MM, YYYYMM) of the month before the one `now` (UTC s) is in:
+    the fleets sent some hours of it."""
+    t = time.gmtime(now)
+    y, m = (t.tm_year, t.tm_mon - 1) if t.tm_mon > 1 else (t.tm_year - 1, 12)
+    return f"{y:04d}-{m:02d}", y * 100 + m
+
+
+def summary_fields(text):
+    """The figures of `townctl summary YYYYMM`: {label: int}."""
+    out = {}
+    for line in text.splitlines():
+        mt = re.match(r"\s+(meters billed|import|export|renewable|estimated hours|billed)"
+                      r"\s+(-?\d+)", line)
+        if mt:
+            out[mt.group(1)] = int(mt.group(2))
+    return out
+
+
+def month_hours(month):
+    """Hours in month YYYYMM (UTC)."""
+    y, m = divmod(month, 100)
+    ny, nm = (y, m + 1) if m < 12 else (y + 1, 1)
+    return (calendar.timegm((ny, nm, 1, 0, 0, 0)) - calendar.timegm((y, m, 1, 0, 0, 0))) // 3600
+
+
+def has_billing(bindir):
+    """Whether this tree's mainctl bills (its usage names `bill run`)."""
+    r = subprocess.run([os.path.join(bindir, "mainctl")], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    return "bill run" in r.stderr
 
 
 def summary_probe(town):

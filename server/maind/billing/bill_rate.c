@@ -355,15 +355,21 @@ static int rate_new(struct maind_pg *p, const struct mbill_tariffs *T, const cha
 		       "SELECT h.town, h.meter, h.hour, sum(h.import_mwh) imp, "
 		       "sum(h.export_mwh) exp, sum(h.renew_mwh) ren, bit_or(h.flags) fl, "
 		       "min(h.period) pmin, max(h.period) pmax FROM meter_hours h "
-		       "JOIN (SELECT DISTINCT h2.town, h2.meter, h2.hour FROM meter_hours h2 "
+		       "JOIN (SELECT h2.town, h2.meter, h2.hour FROM meter_hours h2 "
 		       "JOIN bill_towns w ON w.town = h2.town WHERE h2.seq > w.rated_seq AND "
-		       "w.town = ANY($1::int[])) k "
+		       "w.town = ANY($1::int[]) UNION SELECT h3.town, h3.meter, h3.hour FROM "
+		       "meter_hours h3 JOIN bill_rerate q ON q.town = h3.town AND q.meter = "
+		       "h3.meter AND h3.hour >= q.since WHERE q.town = ANY($1::int[]) AND NOT "
+		       "EXISTS (SELECT 1 FROM bill_hours bh JOIN customers c2 ON c2.id = "
+		       "bh.customer WHERE c2.town = h3.town AND c2.meter = h3.meter AND "
+		       "bh.hour = h3.hour)) k "
 		       "ON k.town = h.town AND k.meter = h.meter AND k.hour = h.hour "
 		       "GROUP BY 1, 2, 3", 1, v) ||
 	       mpg_exec(p, "UPDATE bill_towns w SET rated_seq = m.s FROM (SELECT h.town, "
 			"max(h.seq) s FROM meter_hours h JOIN bill_towns w2 ON w2.town = h.town "
 			"WHERE h.seq > w2.rated_seq AND w2.town = ANY($1::int[]) GROUP BY h.town) m "
 			"WHERE w.town = m.town", 1, v) ||
+	       mpg_exec(p, "DELETE FROM bill_rerate WHERE town = ANY($1::int[])", 1, v) ||
 	       mb_exec(p, BILL_INSERT " FROM bill_new n JOIN customers c ON c.town = n.town AND "
 		       "c.meter = n.meter AND c.since <= n.hour AND (c.until IS NULL OR "
 		       "n.hour < c.until) JOIN tariff_plans tp ON tp.name = c.tariff "
@@ -420,9 +426,13 @@ int mbill_rate(struct maind_pg *p, int64_t *rated)
 	rc = mb_exec(p, "INSERT INTO bill_towns (town) SELECT id FROM towns "
 		     "ON CONFLICT DO NOTHING");
 	if (!rc) {
-		r = mpg_query(p, "SELECT w.town, count(*) FROM bill_towns w JOIN meter_hours h "
-			      "ON h.town = w.town AND h.seq > w.rated_seq GROUP BY w.town "
-			      "ORDER BY w.town", 0, NULL);
+		/* and the towns of customers added since (bill_rerate) */
+		r = mpg_query(p, "SELECT town, sum(n) FROM (SELECT w.town, count(*) n FROM "
+			      "bill_towns w JOIN meter_hours h ON h.town = w.town AND h.seq > "
+			      "w.rated_seq GROUP BY w.town UNION ALL SELECT q.town, count(*) FROM "
+			      "bill_rerate q JOIN meter_hours h ON h.town = q.town AND h.meter = "
+			      "q.meter AND h.hour >= q.since GROUP BY q.town UNION ALL SELECT town, 0 "
+			      "FROM bill_rerate) x GROUP BY town ORDER BY town", 0, NULL);
 		rc = r ? 0 : -1;
 	}
 	if (!rc)

@@ -28,6 +28,17 @@ const char *const mbill_schema_sql[] = {
 	"CREATE TABLE IF NOT EXISTS bill_towns (town integer PRIMARY KEY,"
 	" rated_seq bigint NOT NULL DEFAULT 0)",
 	"CREATE INDEX IF NOT EXISTS meter_hours_town_seq ON meter_hours (town, seq)",
+	/* hours that came before their customer did: rated when the customer is
+	 * added (a meter enrolled and reporting before its household signed up,
+	 * or a customer added with a past `since`); the watermark above had
+	 * passed them while no customer could be billed for them */
+	"CREATE TABLE IF NOT EXISTS bill_rerate (town integer NOT NULL, meter integer NOT NULL,"
+	" since timestamptz NOT NULL, PRIMARY KEY (town, meter, since))",
+	"CREATE OR REPLACE FUNCTION bill_customer_new() RETURNS trigger LANGUAGE plpgsql AS $$"
+	" BEGIN INSERT INTO bill_rerate VALUES (NEW.town, NEW.meter, NEW.since)"
+	" ON CONFLICT DO NOTHING; RETURN NULL; END $$",
+	"CREATE OR REPLACE TRIGGER customers_rerate AFTER INSERT ON customers"
+	" FOR EACH ROW EXECUTE FUNCTION bill_customer_new()",
 	/* a customer's bill for one local calendar month: running, then issued */
 	"CREATE TABLE IF NOT EXISTS bills ("
 	" id bigserial PRIMARY KEY, customer integer NOT NULL REFERENCES customers(id),"

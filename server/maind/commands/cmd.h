@@ -30,7 +30,6 @@
 
 #define MCMD_AUDIT_HASH_LEN	32	/* SHA-256 */
 #define MCMD_AUDIT_DOMAIN	"gridmeter audit v1"
-#define MCMD_LOCK_RELEASE	0x676d636d64LL	/* advisory lock: one release at a time */
 
 struct mcmd_policy {
 	uint32_t two_above;		/* gmc_policy.two_above */
