@@ -33,9 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -53,8 +51,8 @@
 #include "maind_net.h"
 #include "maind_pg.h"
 #include "outbox.h"
+#include "pg_scratch.h"
 
-#define PGBIN		"/usr/lib/postgresql/15/bin"
 #define TOWN		11
 #define TOWN2		12
 #define LIMIT		15	/* disconnects per hour in this test */
@@ -88,94 +86,6 @@ struct world {
 };
 
 static const char *const names[3] = { "alice", "bob", "carol" };
-
-static int64_t mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t real(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int sh(const char *fmt, const char *a, char *out, size_t outlen)
-{
-	char cmd[512];
-	FILE *f;
-	size_t n = 0;
-
-	snprintf(cmd, sizeof(cmd), fmt, a);
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	if (out) {
-		n = fread(out, 1, outlen - 1, f);
-		out[n] = '\0';
-		while (n && out[n - 1] == '\n')
-			out[--n] = '\0';
-	} else {
-		char buf[256];
-
-		while (fgets(buf, sizeof(buf), f))
-			fputs(buf, stderr);
-	}
-	return pclose(f) == 0 ? 0 : -1;
-}
-
-static int64_t pg1(const char *conninfo, const char *sql)
-{
-	PGconn *c = PQconnectdb(conninfo);
-	int64_t v = -1;
-	PGresult *r;
-
-	if (PQstatus(c) != CONNECTION_OK) {
-		PQfinish(c);
-		return -2;
-	}
-	r = PQexec(c, sql);
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) && !PQgetisnull(r, 0, 0))
-		v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	else if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		fprintf(stderr, "# %s: %s", sql, PQresultErrorMessage(r));
-	PQclear(r);
-	PQfinish(c);
-	return v;
-}
-
-static int pgx(const char *conninfo, const char *sql)
-{
-	PGconn *c = PQconnectdb(conninfo);
-	PGresult *r = PQexec(c, sql);
-	int rc = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK ?
-		 0 : -1;
-
-	PQclear(r);
-	PQfinish(c);
-	return rc;
-}
-
-/* One text value (first row, first column) into out; -1 when none. */
-static int pgs(const char *conninfo, const char *sql, char *out, size_t outlen)
-{
-	PGconn *c = PQconnectdb(conninfo);
-	PGresult *r = PQexec(c, sql);
-	int rc = -1;
-
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) && !PQgetisnull(r, 0, 0)) {
-		snprintf(out, outlen, "%s", PQgetvalue(r, 0, 0));
-		rc = 0;
-	}
-	PQclear(r);
-	PQfinish(c);
-	return rc;
-}
 
 /*
  * mainctl, as its main() hands a command to the commands part: the words,
@@ -280,7 +190,7 @@ static int town_command(void *ctx, const struct gmp_msg *m)
 		t->verdict[i] = GMP_CMD_INVALID;
 	else
 		t->verdict[i] = gmc_verify(&t->cmd[i], &t->ks, &pol, t->id, t->cmd[i].meter,
-					   real() / 1000);
+					   real_ms() / 1000);
 	t->n_signed++;
 	return t->verdict[i] ? t->verdict[i] : GMP_CMD_OK;
 }
@@ -301,7 +211,7 @@ static void town_connect(struct world *w, struct town *t)
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	t->fd = fd;
 	gm_rx_init(&t->rx);
-	gmpc_route_changed(&t->c, mono());
+	gmpc_route_changed(&t->c, mono_ms());
 }
 
 static void town_step(struct world *w)
@@ -313,8 +223,8 @@ static void town_step(struct world *w)
 
 	if (t->fd < 0)
 		town_connect(w, t);
-	gmpc_tick(&t->c, mono());
-	gmpc_pump(&t->c, mono(), real());
+	gmpc_tick(&t->c, mono_ms());
+	gmpc_pump(&t->c, mono_ms(), real_ms());
 	p = (struct pollfd){ t->fd, POLLIN, 0 };
 	poll(&p, 1, 20);
 	if (t->fd < 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR)))
@@ -333,16 +243,16 @@ static void town_step(struct world *w)
 		off += gm_rx_feed(&t->rx, buf + off, (size_t)n - off, &st);
 		if (st == GM_RX_FRAME && t->rx.hdr.dst == t->id)
 			gmpc_input(&t->c, t->rx.hdr.type, t->rx.hdr.flags, t->rx.payload,
-				   t->rx.payload_len, mono(), real());
+				   t->rx.payload_len, mono_ms(), real_ms());
 	}
 }
 
 /* Run the town until sql gives want (or 10 s). */
 static int64_t town_until(struct world *w, const char *sql, int64_t want)
 {
-	int64_t deadline = mono() + 10000, v;
+	int64_t deadline = mono_ms() + 10000, v;
 
-	while ((v = pg1(w->primary, sql)) != want && mono() < deadline)
+	while ((v = pg1(w->primary, sql)) != want && mono_ms() < deadline)
 		for (int i = 0; i < 5; i++)
 			town_step(w);
 	return v;
@@ -352,7 +262,7 @@ static void town_report(struct world *w, uint64_t id, int meter, int state, int 
 {
 	struct gmp_msg g = { .type = GMP_CMD_REPORT };
 
-	g.cmd_report.time = real() / 1000;
+	g.cmd_report.time = real_ms() / 1000;
 	g.cmd_report.cmd_id = (int64_t)id;
 	g.cmd_report.meter = meter;
 	g.cmd_report.state = state;
@@ -373,22 +283,17 @@ FIXTURE_SETUP(cmd)
 	char err[768], sql[512], hex[65], out[4096];
 	struct town *t;
 
-	self->pg = access(PGBIN "/initdb", X_OK) == 0 && access("scripts/pg-cluster.sh", X_OK) == 0;
+	self->pg = pg_available();
 	if (!self->pg)
 		return;
 	ASSERT_LE(0, sodium_init());
 	w = self->w = calloc(1, sizeof(*w));
 	ASSERT_NE(NULL, w);
 	t = &w->t;
-	strcpy(w->dir, "/tmp/cmd-test-XXXXXX");
-	ASSERT_NE(NULL, mkdtemp(w->dir));
-	chmod(w->dir, 0755);
-	strcpy(w->shm, "/dev/shm/cmd-test-XXXXXX");
-	if (!mkdtemp(w->shm))
-		strcpy(w->shm, w->dir);
-	snprintf(w->pgdir, sizeof(w->pgdir), "%s/pg", w->dir);
-	ASSERT_EQ(0, sh("scripts/pg-cluster.sh start %s", w->pgdir, w->primary,
-			sizeof(w->primary)));
+	ASSERT_EQ(0, scratch_dir(w->dir, sizeof(w->dir), "cmd-test"));
+	scratch_shm(w->shm, sizeof(w->shm), "cmd-test", w->dir);
+	ASSERT_EQ(0, pg_cluster_start(w->dir, w->pgdir, sizeof(w->pgdir), w->primary,
+				      sizeof(w->primary)));
 	maind_config_defaults(&w->cfg);
 	w->cfg.cmd_disconnects_hour = LIMIT;
 	snprintf(w->cfg.key_file, sizeof(w->cfg.key_file), "%s/maind.key", w->dir);
@@ -400,12 +305,7 @@ FIXTURE_SETUP(cmd)
 	ASSERT_EQ(0, listen(w->lfd, 16));
 	ASSERT_EQ(0, getsockname(w->lfd, (struct sockaddr *)&a, &al));
 	w->port = ntohs(a.sin_port);
-	{
-		PGconn *c = PQconnectdb(w->primary);
-
-		ASSERT_EQ(0, mpg_schema(c, err, sizeof(err))) TH_LOG("%s", err);
-		PQfinish(c);
-	}
+	ASSERT_EQ(0, pg_schema(w->primary, err, sizeof(err))) TH_LOG("%s", err);
 	/* the operators: keys made on "their machines", registered at the head end */
 	for (int i = 0; i < 3; i++) {
 		char name[GMC_NAME_MAX], email[64];
@@ -460,7 +360,6 @@ FIXTURE_SETUP(cmd)
 FIXTURE_TEARDOWN(cmd)
 {
 	struct world *w = self->w;
-	char cmd[256];
 
 	if (!self->pg)
 		return;
@@ -473,11 +372,9 @@ FIXTURE_TEARDOWN(cmd)
 	gmpc_free(&w->t.c);
 	outbox_close(&w->t.ob);
 	close(w->lfd);
-	sh("scripts/pg-cluster.sh stop %s", w->pgdir, NULL, 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", w->dir, w->shm);
-	if (system(cmd)) {
-		/* nothing */
-	}
+	pg_cluster_stop(w->pgdir);
+	scratch_remove(w->dir);
+	scratch_remove(w->shm);
 	free(w);
 }
 
@@ -539,7 +436,7 @@ static void end_to_end(struct __test_metadata *_metadata, struct world *w)
 		struct gmc_policy pol = { GMC_TWO_ABOVE };
 
 		EXPECT_EQ(GMP_CMD_WRONG_TARGET, gmc_verify(&t->cmd[0], &t->ks, &pol, TOWN, 6,
-							   real() / 1000));
+							   real_ms() / 1000));
 	}
 	/* the town's reports: delivered to the meter, executed there */
 	town_report(w, id, 5, GMP_CS_DELIVERED, GMP_CMD_OK);
@@ -597,7 +494,7 @@ static void policy(struct __test_metadata *_metadata, struct world *w)
 	/* a rekey nobody approves in its two seconds (checked at the end) */
 	ASSERT_EQ(0, mainctl(w, out, sizeof(out), "cmd", "issue", "rekey", "11:60", "--key",
 			     w->key[1], "--expires", "2s", NULL));
-	t0 = real();
+	t0 = real_ms();
 	/* a mass disconnect: 12 meters, above two_above (10) */
 	for (int i = 0; i < 12; i++) {
 		snprintf(tbuf[i], sizeof(tbuf[i]), "%d:%d", TOWN, i + 1);
@@ -650,7 +547,7 @@ static void policy(struct __test_metadata *_metadata, struct world *w)
 			if (!gmp_hex_decode(PQgetvalue(r, i, 0), b, hl / 2) &&
 			    !gmc_decode(b, hl / 2, &g) && g.nsig == 2 &&
 			    !gmc_verify(&g, &w->t.ks, &pol, TOWN, (uint16_t)atoi(PQgetvalue(r, i, 1)),
-					real() / 1000))
+					real_ms() / 1000))
 				ok++;
 		}
 		PQclear(r);
@@ -689,7 +586,7 @@ static void policy(struct __test_metadata *_metadata, struct world *w)
 		struct maind_pg p = { 0 };
 
 		p.c = PQconnectdb(w->primary);
-		EXPECT_EQ(0, mcmd_tick(&p, &w->cfg, real() / 1000)) TH_LOG("%s", p.err);
+		EXPECT_EQ(0, mcmd_tick(&p, &w->cfg, real_ms() / 1000)) TH_LOG("%s", p.err);
 		PQfinish(p.c);
 	}
 	EXPECT_EQ(LIMIT + 2, signed_rows(w) - base);
@@ -753,7 +650,7 @@ static void policy(struct __test_metadata *_metadata, struct world *w)
 	/* a row the head end wrote itself (no operator key): refused, alerted */
 	{
 		struct gmc_cmd g = { .action = GMC_DISCONNECT, .town = TOWN, .meter = 40, .id = 4242,
-				     .issued = real() / 1000, .expires = real() / 1000 + 600,
+				     .issued = real_ms() / 1000, .expires = real_ms() / 1000 + 600,
 				     .batch = 1 };
 		uint8_t pk[GMC_PK_LEN], sk[GMC_SK_LEN], b[GMC_LEN_MAX];
 		char hex[2 * GMC_LEN_MAX + 1];
@@ -805,7 +702,7 @@ static void policy(struct __test_metadata *_metadata, struct world *w)
 			   "c.cmd_id = s.id WHERE s.op = %lld AND c.status = 100 AND s.state = "
 			   "'cancelled'", op));
 	/* the unapproved rekey expired */
-	while (real() - t0 < 2500)
+	while (real_ms() - t0 < 2500)
 		usleep(100000);
 	ASSERT_EQ(0, mainctl(w, out, sizeof(out), "cmd", "release", NULL));
 	EXPECT_EQ(1, pg1(w->primary, "SELECT count(*) FROM signed_commands WHERE meter = 60 AND "
@@ -859,7 +756,7 @@ static void policy(struct __test_metadata *_metadata, struct world *w)
 TEST_F(cmd, signed_commands)
 {
 	if (!self->pg)
-		SKIP(return, "PostgreSQL 15 not installed (" PGBIN "/initdb): scripts/deps.sh");
+		SKIP(return, PG_SKIP_WHY);
 	end_to_end(_metadata, self->w);
 	/* two hours later: the end-to-end part's disconnect is out of the hourly window */
 	ASSERT_EQ(0, pgx(self->w->primary, "UPDATE signed_commands SET issued = issued - "

@@ -24,9 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -41,8 +39,8 @@
 #include "maind_net.h"
 #include "maind_pg.h"
 #include "outbox.h"
+#include "pg_scratch.h"
 
-#define PGBIN		"/usr/lib/postgresql/15/bin"
 #define NTOWNS		3
 #define METERS		150
 #define HOURS		3
@@ -74,79 +72,6 @@ struct world {
 	int64_t want_rev[NTOWNS][METERS][HOURS][PERIODS];
 	int64_t made[NTOWNS];		/* records made per town */
 };
-
-static int64_t mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t real(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int sh(const char *fmt, const char *a, char *out, size_t outlen)
-{
-	char cmd[512];
-	FILE *f;
-	size_t n = 0;
-
-	snprintf(cmd, sizeof(cmd), fmt, a);
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	if (out) {
-		n = fread(out, 1, outlen - 1, f);
-		out[n] = '\0';
-		while (n && out[n - 1] == '\n')
-			out[--n] = '\0';
-	} else {
-		char buf[256];
-
-		while (fgets(buf, sizeof(buf), f))
-			fputs(buf, stderr);
-	}
-	return pclose(f) == 0 ? 0 : -1;
-}
-
-static int64_t pg1(const char *conninfo, const char *sql)
-{
-	PGconn *c = PQconnectdb(conninfo);
-	int64_t v = -1;
-	PGresult *r;
-
-	if (PQstatus(c) != CONNECTION_OK) {
-		PQfinish(c);
-		return -2;
-	}
-	r = PQexec(c, sql);
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) && !PQgetisnull(r, 0, 0))
-		v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	else if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		fprintf(stderr, "# %s: %s", sql, PQresultErrorMessage(r));
-	PQclear(r);
-	PQfinish(c);
-	return v;
-}
-
-static int pgx(const char *conninfo, const char *sql)
-{
-	PGconn *c = PQconnectdb(conninfo);
-	PGresult *r = PQexec(c, sql);
-	int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
-
-	if (rc)
-		fprintf(stderr, "# %s: %s", sql, PQresultErrorMessage(r));
-	PQclear(r);
-	PQfinish(c);
-	return rc;
-}
 
 static void maind_start(struct world *w)
 {
@@ -233,7 +158,7 @@ static void town_connect(struct world *w, struct town *t)
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	t->fd = fd;
 	gm_rx_init(&t->rx);
-	gmpc_route_changed(&t->c, mono());	/* a new route: a new handshake */
+	gmpc_route_changed(&t->c, mono_ms());	/* a new route: a new handshake */
 }
 
 /* One pass over every town: connect, pump, read, tick. */
@@ -246,8 +171,8 @@ static void towns_step(struct world *w)
 
 		if (t->fd < 0)
 			town_connect(w, t);
-		gmpc_tick(&t->c, mono());
-		gmpc_pump(&t->c, mono(), real());
+		gmpc_tick(&t->c, mono_ms());
+		gmpc_pump(&t->c, mono_ms(), real_ms());
 		p[i] = (struct pollfd){ t->fd, POLLIN, 0 };
 	}
 	poll(p, NTOWNS, 20);
@@ -272,7 +197,7 @@ static void towns_step(struct world *w)
 			off += gm_rx_feed(&t->rx, buf + off, (size_t)n - off, &st);
 			if (st == GM_RX_FRAME && t->rx.hdr.dst == t->id)
 				gmpc_input(&t->c, t->rx.hdr.type, t->rx.hdr.flags, t->rx.payload,
-					   t->rx.payload_len, mono(), real());
+					   t->rx.payload_len, mono_ms(), real_ms());
 		}
 	}
 }
@@ -323,25 +248,18 @@ FIXTURE_SETUP(maind)
 	socklen_t al = sizeof(a);
 	char err[768], sql[512], hex[65];
 
-	self->pg = access(PGBIN "/initdb", X_OK) == 0 && access("scripts/pg-cluster.sh", X_OK) == 0;
+	self->pg = pg_available();
 	if (!self->pg)
 		return;
 	ASSERT_LE(0, sodium_init());
 	w = self->w = calloc(1, sizeof(*w));
 	ASSERT_NE(NULL, w);
-	strcpy(w->dir, "/tmp/maind-test-XXXXXX");
-	ASSERT_NE(NULL, mkdtemp(w->dir));
-	chmod(w->dir, 0755);	/* the clusters run as nobody below it */
+	ASSERT_EQ(0, scratch_dir(w->dir, sizeof(w->dir), "maind-test"));
 	/* the towns' outboxes: in memory (their fsync per record is not under test) */
-	strcpy(w->shm, "/dev/shm/maind-test-XXXXXX");
-	if (!mkdtemp(w->shm)) {
-		strcpy(w->shm, w->dir);
-	}
-	snprintf(w->pgdir, sizeof(w->pgdir), "%s/pg", w->dir);
-	ASSERT_EQ(0, sh("scripts/pg-cluster.sh start %s", w->pgdir, w->primary,
-			sizeof(w->primary)));
-	ASSERT_EQ(0, sh("scripts/pg-cluster.sh standby %s", w->pgdir, w->standby,
-			sizeof(w->standby)));
+	scratch_shm(w->shm, sizeof(w->shm), "maind-test", w->dir);
+	ASSERT_EQ(0, pg_cluster_start(w->dir, w->pgdir, sizeof(w->pgdir), w->primary,
+				      sizeof(w->primary)));
+	ASSERT_EQ(0, pg_cluster_standby(w->pgdir, w->standby, sizeof(w->standby)));
 	/* maind's key and configuration */
 	maind_config_defaults(&w->cfg);
 	snprintf(w->cfg.key_file, sizeof(w->cfg.key_file), "%s/maind.key", w->dir);
@@ -354,12 +272,7 @@ FIXTURE_SETUP(maind)
 	ASSERT_EQ(0, getsockname(w->lfd, (struct sockaddr *)&a, &al));
 	w->port = ntohs(a.sin_port);
 	/* the towns, provisioned as mainctl add-town does */
-	{
-		PGconn *c = PQconnectdb(w->primary);
-
-		ASSERT_EQ(0, mpg_schema(c, err, sizeof(err))) TH_LOG("%s", err);
-		PQfinish(c);
-	}
+	ASSERT_EQ(0, pg_schema(w->primary, err, sizeof(err))) TH_LOG("%s", err);
 	for (int i = 0; i < NTOWNS; i++) {
 		struct town *t = &w->t[i];
 		struct gmpc_config cfg;
@@ -394,7 +307,6 @@ FIXTURE_SETUP(maind)
 FIXTURE_TEARDOWN(maind)
 {
 	struct world *w = self->w;
-	char cmd[256];
 
 	if (!self->pg)
 		return;
@@ -406,11 +318,9 @@ FIXTURE_TEARDOWN(maind)
 		outbox_close(&w->t[i].ob);
 	}
 	close(w->lfd);
-	sh("scripts/pg-cluster.sh stop %s", w->pgdir, NULL, 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", w->dir, w->shm);
-	if (system(cmd)) {
-		/* nothing */
-	}
+	pg_cluster_stop(w->pgdir);
+	scratch_remove(w->dir);
+	scratch_remove(w->shm);
 	free(w);
 }
 
@@ -440,16 +350,16 @@ TEST_F(maind, hours_exactly_once_across_kills_with_standby)
 	char sql[512];
 
 	if (!self->pg)
-		SKIP(return, "PostgreSQL 15 not installed (" PGBIN "/initdb): scripts/deps.sh");
+		SKIP(return, PG_SKIP_WHY);
 	/* rev 0 of everything, rev 1 of half, rev 2 of a quarter, then a stale rev 1 */
 	for (int i = 0; i < NTOWNS; i++)
 		for (int m = 0; m < METERS; m++)
 			for (int h = 0; h < HOURS; h++)
 				for (int p = 0; p < PERIODS; p++)
 					ASSERT_EQ(0, hour_rec(w, i, m, h, p, 0, true));
-	deadline = mono() + 15000;
+	deadline = mono_ms() + 15000;
 	/* kill maind twice while the towns send */
-	while (kills < 2 && mono() < deadline) {
+	while (kills < 2 && mono_ms() < deadline) {
 		towns_step(w);
 		if (pg1(w->primary, "SELECT COALESCE(min(upto), 0) FROM towns") >
 		    (kills + 1) * (int64_t)METERS * HOURS * PERIODS / 3) {
@@ -465,7 +375,7 @@ TEST_F(maind, hours_exactly_once_across_kills_with_standby)
 	}
 	EXPECT_EQ(2, kills);
 	/* all of it stored first: what follows comes in later transactions */
-	while (mono() < deadline && !towns_done(w))
+	while (mono_ms() < deadline && !towns_done(w))
 		towns_step(w);
 	for (int i = 0; i < NTOWNS; i++)
 		for (int m = 0; m < METERS; m += 4)
@@ -477,7 +387,7 @@ TEST_F(maind, hours_exactly_once_across_kills_with_standby)
 	snprintf(sql, sizeof(sql), "INSERT INTO commands (town, tseq, type, capacity_w) VALUES "
 		 "(%u, 1, 20, 7500000)", w->t[0].id);
 	ASSERT_EQ(0, pgx(w->primary, sql));
-	while (mono() < deadline && (!towns_done(w) || w->t[0].commands < 1 ||
+	while (mono_ms() < deadline && (!towns_done(w) || w->t[0].commands < 1 ||
 	       pg1(w->primary, "SELECT count(*) FROM commands WHERE status IS NULL") != 0))
 		towns_step(w);
 	ASSERT_TRUE(towns_done(w));
