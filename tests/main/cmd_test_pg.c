@@ -23,17 +23,11 @@
  *
  * Skipped (with a message) only when PostgreSQL 15's binaries are absent.
  */
-#include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -43,14 +37,10 @@
 #include "kselftest_harness.h"
 
 #include "commands/cmd.h"
-#include "gm_frame.h"
 #include "gmcmd.h"
-#include "gmp_client.h"
 #include "mainctl_parts.h"
-#include "maind_config.h"
-#include "maind_net.h"
 #include "maind_pg.h"
-#include "outbox.h"
+#include "maind_towns.h"
 #include "pg_scratch.h"
 
 #define TOWN		11
@@ -59,13 +49,7 @@
 #define SIGNED_MAX	8
 
 struct town {
-	uint16_t id;
-	struct gmp_keypair kp;
-	struct outbox ob;
-	struct gmpc c;
-	int fd;
-	struct gm_rx rx;
-	uint16_t fseq;
+	struct tcp_town link;		/* first: the gmpc hooks' ctx is the town */
 	struct gmc_keyset ks;		/* what `mainctl op-keyset` printed */
 	int n_signed;
 	uint8_t blob[SIGNED_MAX][GMP_BLOB_MAX];
@@ -125,54 +109,7 @@ static int mainctl(struct world *w, char *out, size_t outlen, const char *cmd, .
 	return rc;
 }
 
-static void maind_start(struct world *w)
-{
-	w->pid = fork();
-	if (w->pid == 0) {
-		char err[768];
-		int rc = maind_run(&w->cfg, &w->lfd, 1, err, sizeof(err));
-
-		if (rc)
-			fprintf(stderr, "maind_run: %s\n", err);
-		_exit(rc ? 1 : 0);
-	}
-}
-
 /* ---- the town: gmpc over TCP ------------------------------------------------------------ */
-
-static int town_send(void *ctx, unsigned int flags, const uint8_t *payload, size_t len)
-{
-	struct town *t = ctx;
-	struct gm_hdr h = { GM_VERSION, GM_TYPE_DATA, (u8)flags, 8, t->id, GM_ID_SERVER,
-			    t->fseq++ };
-	uint8_t wire[GM_MAX_WIRE];
-	int n = gm_frame_encode(&h, payload, len, wire, sizeof(wire));
-	size_t off = 0;
-
-	if (t->fd < 0)
-		return -EAGAIN;
-	if (n < 0)
-		return -EINVAL;
-	while (off < (size_t)n) {
-		ssize_t k = send(t->fd, wire + off, (size_t)n - off, MSG_NOSIGNAL);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				struct pollfd p = { t->fd, POLLOUT, 0 };
-
-				poll(&p, 1, 100);
-				continue;
-			}
-			close(t->fd);
-			t->fd = -1;
-			return 0;
-		}
-		off += (size_t)k;
-	}
-	return 0;
-}
 
 /* The town takes a signed command: keeps its bytes, verifies them as its
  * meter (or, for its own actions, itself) will. */
@@ -189,62 +126,17 @@ static int town_command(void *ctx, const struct gmp_msg *m)
 	if (gmc_decode(t->blob[i], t->len[i], &t->cmd[i]))
 		t->verdict[i] = GMP_CMD_INVALID;
 	else
-		t->verdict[i] = gmc_verify(&t->cmd[i], &t->ks, &pol, t->id, t->cmd[i].meter,
+		t->verdict[i] = gmc_verify(&t->cmd[i], &t->ks, &pol, t->link.id, t->cmd[i].meter,
 					   real_ms() / 1000);
 	t->n_signed++;
 	return t->verdict[i] ? t->verdict[i] : GMP_CMD_OK;
 }
 
-static void town_connect(struct world *w, struct town *t)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(w->port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		close(fd);
-		return;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-	fcntl(fd, F_SETFL, O_NONBLOCK);
-	t->fd = fd;
-	gm_rx_init(&t->rx);
-	gmpc_route_changed(&t->c, mono_ms());
-}
-
 static void town_step(struct world *w)
 {
-	struct town *t = &w->t;
-	struct pollfd p;
-	uint8_t buf[8192];
-	ssize_t n;
+	struct tcp_town *t = &w->t.link;
 
-	if (t->fd < 0)
-		town_connect(w, t);
-	gmpc_tick(&t->c, mono_ms());
-	gmpc_pump(&t->c, mono_ms(), real_ms());
-	p = (struct pollfd){ t->fd, POLLIN, 0 };
-	poll(&p, 1, 20);
-	if (t->fd < 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR)))
-		return;
-	n = recv(t->fd, buf, sizeof(buf), 0);
-	if (n <= 0) {
-		if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-			close(t->fd);
-			t->fd = -1;
-		}
-		return;
-	}
-	for (size_t off = 0; off < (size_t)n;) {
-		enum gm_rx_status st;
-
-		off += gm_rx_feed(&t->rx, buf + off, (size_t)n - off, &st);
-		if (st == GM_RX_FRAME && t->rx.hdr.dst == t->id)
-			gmpc_input(&t->c, t->rx.hdr.type, t->rx.hdr.flags, t->rx.payload,
-				   t->rx.payload_len, mono_ms(), real_ms());
-	}
+	tcp_towns_step(&t, 1, w->port);
 }
 
 /* Run the town until sql gives want (or 10 s). */
@@ -267,7 +159,7 @@ static void town_report(struct world *w, uint64_t id, int meter, int state, int 
 	g.cmd_report.meter = meter;
 	g.cmd_report.state = state;
 	g.cmd_report.status = status;
-	gmpc_record(&w->t.c, &g);
+	gmpc_record(&w->t.link.c, &g);
 }
 
 FIXTURE(cmd) {
@@ -278,8 +170,6 @@ FIXTURE(cmd) {
 FIXTURE_SETUP(cmd)
 {
 	struct world *w;
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t al = sizeof(a);
 	char err[768], sql[512], hex[65], out[4096];
 	struct town *t;
 
@@ -300,11 +190,7 @@ FIXTURE_SETUP(cmd)
 	snprintf(w->cfg.conninfo, sizeof(w->cfg.conninfo), "%s", w->primary);
 	ASSERT_EQ(0, maind_key_create(w->cfg.key_file, &w->main_kp, err, sizeof(err)))
 		TH_LOG("%s", err);
-	w->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ASSERT_EQ(0, bind(w->lfd, (struct sockaddr *)&a, sizeof(a)));
-	ASSERT_EQ(0, listen(w->lfd, 16));
-	ASSERT_EQ(0, getsockname(w->lfd, (struct sockaddr *)&a, &al));
-	w->port = ntohs(a.sin_port);
+	ASSERT_EQ(0, loopback_listen(&w->lfd, &w->port));
 	ASSERT_EQ(0, pg_schema(w->primary, err, sizeof(err))) TH_LOG("%s", err);
 	/* the operators: keys made on "their machines", registered at the head end */
 	for (int i = 0; i < 3; i++) {
@@ -328,33 +214,28 @@ FIXTURE_SETUP(cmd)
 	ASSERT_EQ(0, gmc_keyset_parse(&t->ks, out, "op-keyset", err, sizeof(err))) TH_LOG("%s", err);
 	ASSERT_EQ(3, (int)t->ks.n);
 	/* the towns */
-	t->id = TOWN;
-	t->fd = -1;
-	gmp_keypair_generate(&t->kp);
-	gmp_hex_encode(t->kp.pk, GMP_KEY_LEN, hex);
+	t->link.id = TOWN;
+	t->link.fd = -1;
+	gmp_keypair_generate(&t->link.kp);
+	gmp_hex_encode(t->link.kp.pk, GMP_KEY_LEN, hex);
 	snprintf(sql, sizeof(sql), "INSERT INTO towns (id, name, pk) VALUES (%u, 'town', "
 		 "decode('%s', 'hex')), (%u, 'other', decode(repeat('ab', 32), 'hex'))", TOWN,
 		 hex, TOWN2);
 	ASSERT_EQ(0, pgx(w->primary, sql));
 	{
 		struct gmpc_config cfg;
-		struct gmpc_hooks h = { .ctx = t, .send = town_send, .command = town_command };
+		struct gmpc_hooks h = { .ctx = t, .send = tcp_town_send, .command = town_command };
 		char obdir[128];
 
 		snprintf(obdir, sizeof(obdir), "%s/outbox", w->shm);
-		ASSERT_EQ(0, outbox_open(&t->ob, obdir, 1 << 22, err, sizeof(err))) TH_LOG("%s", err);
-		gmpc_config_defaults(&cfg);
-		cfg.meter_id = t->id;
-		cfg.key = t->kp;
-		memcpy(cfg.town_pk, w->main_kp.pk, GMP_KEY_LEN);
-		cfg.ack_timeout_ms = 1500;
-		cfg.hello_retry_ms = 200;
-		cfg.hello_retry_max_ms = 1000;
-		cfg.rehello_min_ms = 200;
+		ASSERT_EQ(0, outbox_open(&t->link.ob, obdir, 1 << 22, err, sizeof(err)))
+			TH_LOG("%s", err);
+		tcp_town_config(&cfg, &t->link, w->main_kp.pk);
 		cfg.idle_ack_ms = 300;
-		ASSERT_EQ(0, gmpc_init(&t->c, &cfg, &h, &t->ob, err, sizeof(err))) TH_LOG("%s", err);
+		ASSERT_EQ(0, gmpc_init(&t->link.c, &cfg, &h, &t->link.ob, err, sizeof(err)))
+			TH_LOG("%s", err);
 	}
-	maind_start(w);
+	w->pid = maind_child(&w->cfg, &w->lfd);
 }
 
 FIXTURE_TEARDOWN(cmd)
@@ -363,14 +244,8 @@ FIXTURE_TEARDOWN(cmd)
 
 	if (!self->pg)
 		return;
-	if (w->pid > 0) {
-		kill(w->pid, SIGKILL);
-		waitpid(w->pid, NULL, 0);
-	}
-	if (w->t.fd >= 0)
-		close(w->t.fd);
-	gmpc_free(&w->t.c);
-	outbox_close(&w->t.ob);
+	maind_child_kill(&w->pid, SIGKILL);
+	tcp_town_close(&w->t.link);
 	close(w->lfd);
 	pg_cluster_stop(w->pgdir);
 	scratch_remove(w->dir);
