@@ -5,6 +5,6 @@
 # (= not :=: MAIND_* come from server/maind.)
 UNIT_TESTS += bill_test_month
 bill_test_month_SRCS = $(MAIND_CORE) server/maind/billing/mainctl_bill.c server/maind/mainctl_util.c \
-	tests/main/bill_test_month.c
+	tests/main/pg_scratch.c tests/main/bill_test_month.c
 bill_test_month_CFLAGS = $(MAIND_CFLAGS)
 bill_test_month_PKGS = $(MAIND_PKGS)

@@ -4,7 +4,8 @@
 # Skips only when PostgreSQL 15 is not installed.
 UNIT_TESTS += cmd_test_pg
 cmd_test_pg_SRCS = $(MAIND_CORE) $(MAIND_NET) lib/proto/outbox.c lib/proto/gmp_client.c \
-	server/maind/commands/mainctl_cmd.c server/maind/mainctl_util.c tests/main/cmd_test_pg.c
+	server/maind/commands/mainctl_cmd.c server/maind/mainctl_util.c \
+	tests/main/pg_scratch.c tests/main/maind_towns.c tests/main/cmd_test_pg.c
 cmd_test_pg_CFLAGS = $(MAIND_CFLAGS)
 cmd_test_pg_PKGS = $(MAIND_PKGS)
 

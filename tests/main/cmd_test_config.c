@@ -13,25 +13,21 @@
 
 #include "commands/cmd.h"
 #include "maind_config.h"
+#include "../unit/write_text.h"
 
 #define HEAD "[server]\nlisten = 127.0.0.1:7800\nkey_file = /etc/k\nconninfo = dbname=x\n"
 
 /* Load text as a file; the parser's return, err filled. */
 static int load(const char *text, struct maind_config *c, char *path, char *err, size_t errlen)
 {
-	FILE *f;
-	int fd;
+	int rc;
 
 	strcpy(path, "/tmp/cmd-conf-XXXXXX");
-	fd = mkstemp(path);
-	if (fd < 0)
+	if (write_temp_text(path, text))
 		return -2;
-	f = fdopen(fd, "w");
-	fputs(text, f);
-	fclose(f);
-	fd = maind_config_load(c, path, err, errlen);
+	rc = maind_config_load(c, path, err, errlen);
 	unlink(path);
-	return fd;
+	return rc;
 }
 
 TEST(defaults_and_values)

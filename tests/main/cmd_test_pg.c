@@ -23,19 +23,11 @@
  *
  * Skipped (with a message) only when PostgreSQL 15's binaries are absent.
  */
-#include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -45,29 +37,19 @@
 #include "kselftest_harness.h"
 
 #include "commands/cmd.h"
-#include "gm_frame.h"
 #include "gmcmd.h"
-#include "gmp_client.h"
 #include "mainctl_parts.h"
-#include "maind_config.h"
-#include "maind_net.h"
 #include "maind_pg.h"
-#include "outbox.h"
+#include "maind_towns.h"
+#include "pg_scratch.h"
 
-#define PGBIN		"/usr/lib/postgresql/15/bin"
 #define TOWN		11
 #define TOWN2		12
 #define LIMIT		15	/* disconnects per hour in this test */
 #define SIGNED_MAX	8
 
 struct town {
-	uint16_t id;
-	struct gmp_keypair kp;
-	struct outbox ob;
-	struct gmpc c;
-	int fd;
-	struct gm_rx rx;
-	uint16_t fseq;
+	struct tcp_town link;		/* first: the gmpc hooks' ctx is the town */
 	struct gmc_keyset ks;		/* what `mainctl op-keyset` printed */
 	int n_signed;
 	uint8_t blob[SIGNED_MAX][GMP_BLOB_MAX];
@@ -88,94 +70,6 @@ struct world {
 };
 
 static const char *const names[3] = { "alice", "bob", "carol" };
-
-static int64_t mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t real(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int sh(const char *fmt, const char *a, char *out, size_t outlen)
-{
-	char cmd[512];
-	FILE *f;
-	size_t n = 0;
-
-	snprintf(cmd, sizeof(cmd), fmt, a);
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	if (out) {
-		n = fread(out, 1, outlen - 1, f);
-		out[n] = '\0';
-		while (n && out[n - 1] == '\n')
-			out[--n] = '\0';
-	} else {
-		char buf[256];
-
-		while (fgets(buf, sizeof(buf), f))
-			fputs(buf, stderr);
-	}
-	return pclose(f) == 0 ? 0 : -1;
-}
-
-static int64_t pg1(const char *conninfo, const char *sql)
-{
-	PGconn *c = PQconnectdb(conninfo);
-	int64_t v = -1;
-	PGresult *r;
-
-	if (PQstatus(c) != CONNECTION_OK) {
-		PQfinish(c);
-		return -2;
-	}
-	r = PQexec(c, sql);
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) && !PQgetisnull(r, 0, 0))
-		v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	else if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		fprintf(stderr, "# %s: %s", sql, PQresultErrorMessage(r));
-	PQclear(r);
-	PQfinish(c);
-	return v;
-}
-
-static int pgx(const char *conninfo, const char *sql)
-{
-	PGconn *c = PQconnectdb(conninfo);
-	PGresult *r = PQexec(c, sql);
-	int rc = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK ?
-		 0 : -1;
-
-	PQclear(r);
-	PQfinish(c);
-	return rc;
-}
-
-/* One text value (first row, first column) into out; -1 when none. */
-static int pgs(const char *conninfo, const char *sql, char *out, size_t outlen)
-{
-	PGconn *c = PQconnectdb(conninfo);
-	PGresult *r = PQexec(c, sql);
-	int rc = -1;
-
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) && !PQgetisnull(r, 0, 0)) {
-		snprintf(out, outlen, "%s", PQgetvalue(r, 0, 0));
-		rc = 0;
-	}
-	PQclear(r);
-	PQfinish(c);
-	return rc;
-}
 
 /*
  * mainctl, as its main() hands a command to the commands part: the words,
@@ -215,54 +109,7 @@ static int mainctl(struct world *w, char *out, size_t outlen, const char *cmd, .
 	return rc;
 }
 
-static void maind_start(struct world *w)
-{
-	w->pid = fork();
-	if (w->pid == 0) {
-		char err[768];
-		int rc = maind_run(&w->cfg, &w->lfd, 1, err, sizeof(err));
-
-		if (rc)
-			fprintf(stderr, "maind_run: %s\n", err);
-		_exit(rc ? 1 : 0);
-	}
-}
-
 /* ---- the town: gmpc over TCP ------------------------------------------------------------ */
-
-static int town_send(void *ctx, unsigned int flags, const uint8_t *payload, size_t len)
-{
-	struct town *t = ctx;
-	struct gm_hdr h = { GM_VERSION, GM_TYPE_DATA, (u8)flags, 8, t->id, GM_ID_SERVER,
-			    t->fseq++ };
-	uint8_t wire[GM_MAX_WIRE];
-	int n = gm_frame_encode(&h, payload, len, wire, sizeof(wire));
-	size_t off = 0;
-
-	if (t->fd < 0)
-		return -EAGAIN;
-	if (n < 0)
-		return -EINVAL;
-	while (off < (size_t)n) {
-		ssize_t k = send(t->fd, wire + off, (size_t)n - off, MSG_NOSIGNAL);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				struct pollfd p = { t->fd, POLLOUT, 0 };
-
-				poll(&p, 1, 100);
-				continue;
-			}
-			close(t->fd);
-			t->fd = -1;
-			return 0;
-		}
-		off += (size_t)k;
-	}
-	return 0;
-}
 
 /* The town takes a signed command: keeps its bytes, verifies them as its
  * meter (or, for its own actions, itself) will. */
@@ -279,70 +126,25 @@ static int town_command(void *ctx, const struct gmp_msg *m)
 	if (gmc_decode(t->blob[i], t->len[i], &t->cmd[i]))
 		t->verdict[i] = GMP_CMD_INVALID;
 	else
-		t->verdict[i] = gmc_verify(&t->cmd[i], &t->ks, &pol, t->id, t->cmd[i].meter,
-					   real() / 1000);
+		t->verdict[i] = gmc_verify(&t->cmd[i], &t->ks, &pol, t->link.id, t->cmd[i].meter,
+					   real_ms() / 1000);
 	t->n_signed++;
 	return t->verdict[i] ? t->verdict[i] : GMP_CMD_OK;
 }
 
-static void town_connect(struct world *w, struct town *t)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(w->port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		close(fd);
-		return;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-	fcntl(fd, F_SETFL, O_NONBLOCK);
-	t->fd = fd;
-	gm_rx_init(&t->rx);
-	gmpc_route_changed(&t->c, mono());
-}
-
 static void town_step(struct world *w)
 {
-	struct town *t = &w->t;
-	struct pollfd p;
-	uint8_t buf[8192];
-	ssize_t n;
+	struct tcp_town *t = &w->t.link;
 
-	if (t->fd < 0)
-		town_connect(w, t);
-	gmpc_tick(&t->c, mono());
-	gmpc_pump(&t->c, mono(), real());
-	p = (struct pollfd){ t->fd, POLLIN, 0 };
-	poll(&p, 1, 20);
-	if (t->fd < 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR)))
-		return;
-	n = recv(t->fd, buf, sizeof(buf), 0);
-	if (n <= 0) {
-		if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-			close(t->fd);
-			t->fd = -1;
-		}
-		return;
-	}
-	for (size_t off = 0; off < (size_t)n;) {
-		enum gm_rx_status st;
-
-		off += gm_rx_feed(&t->rx, buf + off, (size_t)n - off, &st);
-		if (st == GM_RX_FRAME && t->rx.hdr.dst == t->id)
-			gmpc_input(&t->c, t->rx.hdr.type, t->rx.hdr.flags, t->rx.payload,
-				   t->rx.payload_len, mono(), real());
-	}
+	tcp_towns_step(&t, 1, w->port);
 }
 
 /* Run the town until sql gives want (or 10 s). */
 static int64_t town_until(struct world *w, const char *sql, int64_t want)
 {
-	int64_t deadline = mono() + 10000, v;
+	int64_t deadline = mono_ms() + 10000, v;
 
-	while ((v = pg1(w->primary, sql)) != want && mono() < deadline)
+	while ((v = pg1(w->primary, sql)) != want && mono_ms() < deadline)
 		for (int i = 0; i < 5; i++)
 			town_step(w);
 	return v;
@@ -352,12 +154,12 @@ static void town_report(struct world *w, uint64_t id, int meter, int state, int 
 {
 	struct gmp_msg g = { .type = GMP_CMD_REPORT };
 
-	g.cmd_report.time = real() / 1000;
+	g.cmd_report.time = real_ms() / 1000;
 	g.cmd_report.cmd_id = (int64_t)id;
 	g.cmd_report.meter = meter;
 	g.cmd_report.state = state;
 	g.cmd_report.status = status;
-	gmpc_record(&w->t.c, &g);
+	gmpc_record(&w->t.link.c, &g);
 }
 
 FIXTURE(cmd) {
@@ -368,44 +170,28 @@ FIXTURE(cmd) {
 FIXTURE_SETUP(cmd)
 {
 	struct world *w;
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t al = sizeof(a);
 	char err[768], sql[512], hex[65], out[4096];
 	struct town *t;
 
-	self->pg = access(PGBIN "/initdb", X_OK) == 0 && access("scripts/pg-cluster.sh", X_OK) == 0;
+	self->pg = pg_available();
 	if (!self->pg)
 		return;
 	ASSERT_LE(0, sodium_init());
 	w = self->w = calloc(1, sizeof(*w));
 	ASSERT_NE(NULL, w);
 	t = &w->t;
-	strcpy(w->dir, "/tmp/cmd-test-XXXXXX");
-	ASSERT_NE(NULL, mkdtemp(w->dir));
-	chmod(w->dir, 0755);
-	strcpy(w->shm, "/dev/shm/cmd-test-XXXXXX");
-	if (!mkdtemp(w->shm))
-		strcpy(w->shm, w->dir);
-	snprintf(w->pgdir, sizeof(w->pgdir), "%s/pg", w->dir);
-	ASSERT_EQ(0, sh("scripts/pg-cluster.sh start %s", w->pgdir, w->primary,
-			sizeof(w->primary)));
+	ASSERT_EQ(0, scratch_dir(w->dir, sizeof(w->dir), "cmd-test"));
+	scratch_shm(w->shm, sizeof(w->shm), "cmd-test", w->dir);
+	ASSERT_EQ(0, pg_cluster_start(w->dir, w->pgdir, sizeof(w->pgdir), w->primary,
+				      sizeof(w->primary)));
 	maind_config_defaults(&w->cfg);
 	w->cfg.cmd_disconnects_hour = LIMIT;
 	snprintf(w->cfg.key_file, sizeof(w->cfg.key_file), "%s/maind.key", w->dir);
 	snprintf(w->cfg.conninfo, sizeof(w->cfg.conninfo), "%s", w->primary);
 	ASSERT_EQ(0, maind_key_create(w->cfg.key_file, &w->main_kp, err, sizeof(err)))
 		TH_LOG("%s", err);
-	w->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ASSERT_EQ(0, bind(w->lfd, (struct sockaddr *)&a, sizeof(a)));
-	ASSERT_EQ(0, listen(w->lfd, 16));
-	ASSERT_EQ(0, getsockname(w->lfd, (struct sockaddr *)&a, &al));
-	w->port = ntohs(a.sin_port);
-	{
-		PGconn *c = PQconnectdb(w->primary);
-
-		ASSERT_EQ(0, mpg_schema(c, err, sizeof(err))) TH_LOG("%s", err);
-		PQfinish(c);
-	}
+	ASSERT_EQ(0, loopback_listen(&w->lfd, &w->port));
+	ASSERT_EQ(0, pg_schema(w->primary, err, sizeof(err))) TH_LOG("%s", err);
 	/* the operators: keys made on "their machines", registered at the head end */
 	for (int i = 0; i < 3; i++) {
 		char name[GMC_NAME_MAX], email[64];
@@ -428,56 +214,42 @@ FIXTURE_SETUP(cmd)
 	ASSERT_EQ(0, gmc_keyset_parse(&t->ks, out, "op-keyset", err, sizeof(err))) TH_LOG("%s", err);
 	ASSERT_EQ(3, (int)t->ks.n);
 	/* the towns */
-	t->id = TOWN;
-	t->fd = -1;
-	gmp_keypair_generate(&t->kp);
-	gmp_hex_encode(t->kp.pk, GMP_KEY_LEN, hex);
+	t->link.id = TOWN;
+	t->link.fd = -1;
+	gmp_keypair_generate(&t->link.kp);
+	gmp_hex_encode(t->link.kp.pk, GMP_KEY_LEN, hex);
 	snprintf(sql, sizeof(sql), "INSERT INTO towns (id, name, pk) VALUES (%u, 'town', "
 		 "decode('%s', 'hex')), (%u, 'other', decode(repeat('ab', 32), 'hex'))", TOWN,
 		 hex, TOWN2);
 	ASSERT_EQ(0, pgx(w->primary, sql));
 	{
 		struct gmpc_config cfg;
-		struct gmpc_hooks h = { .ctx = t, .send = town_send, .command = town_command };
+		struct gmpc_hooks h = { .ctx = t, .send = tcp_town_send, .command = town_command };
 		char obdir[128];
 
 		snprintf(obdir, sizeof(obdir), "%s/outbox", w->shm);
-		ASSERT_EQ(0, outbox_open(&t->ob, obdir, 1 << 22, err, sizeof(err))) TH_LOG("%s", err);
-		gmpc_config_defaults(&cfg);
-		cfg.meter_id = t->id;
-		cfg.key = t->kp;
-		memcpy(cfg.town_pk, w->main_kp.pk, GMP_KEY_LEN);
-		cfg.ack_timeout_ms = 1500;
-		cfg.hello_retry_ms = 200;
-		cfg.hello_retry_max_ms = 1000;
-		cfg.rehello_min_ms = 200;
+		ASSERT_EQ(0, outbox_open(&t->link.ob, obdir, 1 << 22, err, sizeof(err)))
+			TH_LOG("%s", err);
+		tcp_town_config(&cfg, &t->link, w->main_kp.pk);
 		cfg.idle_ack_ms = 300;
-		ASSERT_EQ(0, gmpc_init(&t->c, &cfg, &h, &t->ob, err, sizeof(err))) TH_LOG("%s", err);
+		ASSERT_EQ(0, gmpc_init(&t->link.c, &cfg, &h, &t->link.ob, err, sizeof(err)))
+			TH_LOG("%s", err);
 	}
-	maind_start(w);
+	w->pid = maind_child(&w->cfg, &w->lfd);
 }
 
 FIXTURE_TEARDOWN(cmd)
 {
 	struct world *w = self->w;
-	char cmd[256];
 
 	if (!self->pg)
 		return;
-	if (w->pid > 0) {
-		kill(w->pid, SIGKILL);
-		waitpid(w->pid, NULL, 0);
-	}
-	if (w->t.fd >= 0)
-		close(w->t.fd);
-	gmpc_free(&w->t.c);
-	outbox_close(&w->t.ob);
+	maind_child_kill(&w->pid, SIGKILL);
+	tcp_town_close(&w->t.link);
 	close(w->lfd);
-	sh("scripts/pg-cluster.sh stop %s", w->pgdir, NULL, 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", w->dir, w->shm);
-	if (system(cmd)) {
-		/* nothing */
-	}
+	pg_cluster_stop(w->pgdir);
+	scratch_remove(w->dir);
+	scratch_remove(w->shm);
 	free(w);
 }
 
@@ -539,7 +311,7 @@ static void end_to_end(struct __test_metadata *_metadata, struct world *w)
 		struct gmc_policy pol = { GMC_TWO_ABOVE };
 
 		EXPECT_EQ(GMP_CMD_WRONG_TARGET, gmc_verify(&t->cmd[0], &t->ks, &pol, TOWN, 6,
-							   real() / 1000));
+							   real_ms() / 1000));
 	}
 	/* the town's reports: delivered to the meter, executed there */
 	town_report(w, id, 5, GMP_CS_DELIVERED, GMP_CMD_OK);
@@ -597,7 +369,7 @@ static void policy(struct __test_metadata *_metadata, struct world *w)
 	/* a rekey nobody approves in its two seconds (checked at the end) */
 	ASSERT_EQ(0, mainctl(w, out, sizeof(out), "cmd", "issue", "rekey", "11:60", "--key",
 			     w->key[1], "--expires", "2s", NULL));
-	t0 = real();
+	t0 = real_ms();
 	/* a mass disconnect: 12 meters, above two_above (10) */
 	for (int i = 0; i < 12; i++) {
 		snprintf(tbuf[i], sizeof(tbuf[i]), "%d:%d", TOWN, i + 1);
@@ -650,7 +422,7 @@ static void policy(struct __test_metadata *_metadata, struct world *w)
 			if (!gmp_hex_decode(PQgetvalue(r, i, 0), b, hl / 2) &&
 			    !gmc_decode(b, hl / 2, &g) && g.nsig == 2 &&
 			    !gmc_verify(&g, &w->t.ks, &pol, TOWN, (uint16_t)atoi(PQgetvalue(r, i, 1)),
-					real() / 1000))
+					real_ms() / 1000))
 				ok++;
 		}
 		PQclear(r);
@@ -689,7 +461,7 @@ static void policy(struct __test_metadata *_metadata, struct world *w)
 		struct maind_pg p = { 0 };
 
 		p.c = PQconnectdb(w->primary);
-		EXPECT_EQ(0, mcmd_tick(&p, &w->cfg, real() / 1000)) TH_LOG("%s", p.err);
+		EXPECT_EQ(0, mcmd_tick(&p, &w->cfg, real_ms() / 1000)) TH_LOG("%s", p.err);
 		PQfinish(p.c);
 	}
 	EXPECT_EQ(LIMIT + 2, signed_rows(w) - base);
@@ -753,7 +525,7 @@ static void policy(struct __test_metadata *_metadata, struct world *w)
 	/* a row the head end wrote itself (no operator key): refused, alerted */
 	{
 		struct gmc_cmd g = { .action = GMC_DISCONNECT, .town = TOWN, .meter = 40, .id = 4242,
-				     .issued = real() / 1000, .expires = real() / 1000 + 600,
+				     .issued = real_ms() / 1000, .expires = real_ms() / 1000 + 600,
 				     .batch = 1 };
 		uint8_t pk[GMC_PK_LEN], sk[GMC_SK_LEN], b[GMC_LEN_MAX];
 		char hex[2 * GMC_LEN_MAX + 1];
@@ -805,7 +577,7 @@ static void policy(struct __test_metadata *_metadata, struct world *w)
 			   "c.cmd_id = s.id WHERE s.op = %lld AND c.status = 100 AND s.state = "
 			   "'cancelled'", op));
 	/* the unapproved rekey expired */
-	while (real() - t0 < 2500)
+	while (real_ms() - t0 < 2500)
 		usleep(100000);
 	ASSERT_EQ(0, mainctl(w, out, sizeof(out), "cmd", "release", NULL));
 	EXPECT_EQ(1, pg1(w->primary, "SELECT count(*) FROM signed_commands WHERE meter = 60 AND "
@@ -859,7 +631,7 @@ static void policy(struct __test_metadata *_metadata, struct world *w)
 TEST_F(cmd, signed_commands)
 {
 	if (!self->pg)
-		SKIP(return, "PostgreSQL 15 not installed (" PGBIN "/initdb): scripts/deps.sh");
+		SKIP(return, PG_SKIP_WHY);
 	end_to_end(_metadata, self->w);
 	/* two hours later: the end-to-end part's disconnect is out of the hourly window */
 	ASSERT_EQ(0, pgx(self->w->primary, "UPDATE signed_commands SET issued = issued - "

@@ -106,26 +106,7 @@ static int make(struct dworld *w, struct data *d, int k, uint16_t town, int mete
 	return 0;
 }
 
-FIXTURE(det) {
-	struct dworld w;
-	bool pg;
-};
-
-FIXTURE_SETUP(det)
-{
-	char err[768];
-
-	self->pg = dw_available();
-	if (!self->pg)
-		return;
-	ASSERT_EQ(0, dw_start(&self->w, err, sizeof(err))) TH_LOG("%s", err);
-}
-
-FIXTURE_TEARDOWN(det)
-{
-	if (self->pg)
-		dw_stop(&self->w);
-}
+DW_FIXTURE(det)
 
 TEST_F(det, balance_names_the_meter_that_under_reports)
 {
@@ -138,7 +119,7 @@ TEST_F(det, balance_names_the_meter_that_under_reports)
 	char buf[256];
 
 	if (!self->pg)
-		SKIP(return, "PostgreSQL 15 not installed (" DW_PGBIN "/initdb): scripts/deps.sh");
+		SKIP(return, PG_SKIP_WHY);
 	ASSERT_NE(NULL, d);
 	ASSERT_EQ(0, dw_town(w, 21));
 	ASSERT_EQ(0, dw_town(w, 22));

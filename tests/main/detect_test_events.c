@@ -20,26 +20,7 @@
 #define HOUR0		((int64_t)1790000000 / 86400 * 86400 - 3 * 86400)
 #define METERS		10
 
-FIXTURE(det) {
-	struct dworld w;
-	bool pg;
-};
-
-FIXTURE_SETUP(det)
-{
-	char err[768];
-
-	self->pg = dw_available();
-	if (!self->pg)
-		return;
-	ASSERT_EQ(0, dw_start(&self->w, err, sizeof(err))) TH_LOG("%s", err);
-}
-
-FIXTURE_TEARDOWN(det)
-{
-	if (self->pg)
-		dw_stop(&self->w);
-}
+DW_FIXTURE(det)
 
 /* Hours h0..h1 of the town's meters that report then (last[m]: -1 stopped). */
 static int hours(struct dworld *w, uint16_t town, int h0, int h1, const int *last)
@@ -62,7 +43,7 @@ TEST_F(det, silent_meter_raises_route_notice)
 	int64_t now = 1000000;
 
 	if (!self->pg)
-		SKIP(return, "PostgreSQL 15 not installed (" DW_PGBIN "/initdb): scripts/deps.sh");
+		SKIP(return, PG_SKIP_WHY);
 	ASSERT_EQ(0, mdet_settings_load(&w->p, &s));
 	ASSERT_LE(2, s.silent_h);
 	/* meter 4 stops silent_h + 2 hours before the end, meter 5 silent_h - 1 */
@@ -178,7 +159,7 @@ TEST_F(det, tamper_alarm_raises_alert_and_customer_notice)
 	char buf[64];
 
 	if (!self->pg)
-		SKIP(return, "PostgreSQL 15 not installed (" DW_PGBIN "/initdb): scripts/deps.sh");
+		SKIP(return, PG_SKIP_WHY);
 	ASSERT_EQ(0, dw_town(w, 33));
 	/* a town's numbers out of any range (a clock at the end of time, a meter
 	 * id beyond the protocol's, a negative code) are stored, never fail the
@@ -272,7 +253,7 @@ TEST_F(det, burst_of_authentication_failures_raises_alert)
 	int64_t t = HOUR0, k;
 
 	if (!self->pg)
-		SKIP(return, "PostgreSQL 15 not installed (" DW_PGBIN "/initdb): scripts/deps.sh");
+		SKIP(return, PG_SKIP_WHY);
 	ASSERT_EQ(0, mdet_settings_load(&w->p, &s));
 	ASSERT_LT(2, s.auth_fail_h);
 	ASSERT_GT(120, s.auth_fail_h);

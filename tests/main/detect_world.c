@@ -9,35 +9,7 @@
 #include <unistd.h>
 
 #include "detect_world.h"
-
-static int sh(const char *fmt, const char *a, char *out, size_t outlen)
-{
-	char cmd[512];
-	FILE *f;
-	size_t n = 0;
-
-	snprintf(cmd, sizeof(cmd), fmt, a);
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	if (out) {
-		n = fread(out, 1, outlen - 1, f);
-		out[n] = '\0';
-		while (n && out[n - 1] == '\n')
-			out[--n] = '\0';
-	} else {
-		char buf[256];
-
-		while (fgets(buf, sizeof(buf), f))
-			fputs(buf, stderr);
-	}
-	return pclose(f) == 0 ? 0 : -1;
-}
-
-bool dw_available(void)
-{
-	return access(DW_PGBIN "/initdb", X_OK) == 0 && access("scripts/pg-cluster.sh", X_OK) == 0;
-}
+#include "pg_scratch.h"
 
 /*
  * One cluster per test program, started by its first test (each test runs
@@ -51,17 +23,15 @@ static void cluster_dir(pid_t parent, char *buf, size_t len)
 
 __attribute__((destructor)) static void cluster_stop(void)
 {
-	char dir[64], cmd[160];
+	char dir[64], pgdir[128];
 	struct stat sb;
 
 	cluster_dir(getpid(), dir, sizeof(dir));
 	if (stat(dir, &sb))
 		return;
-	sh("scripts/pg-cluster.sh stop %s/pg", dir, NULL, 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd)) {
-		/* left behind in /tmp */
-	}
+	snprintf(pgdir, sizeof(pgdir), "%s/pg", dir);
+	pg_cluster_stop(pgdir);
+	scratch_remove(dir);
 }
 
 int dw_start(struct dworld *w, char *err, size_t len)
@@ -75,8 +45,7 @@ int dw_start(struct dworld *w, char *err, size_t len)
 	cluster_dir(getppid(), w->dir, sizeof(w->dir));
 	mkdir(w->dir, 0755);
 	chmod(w->dir, 0755);	/* the cluster runs as nobody below it */
-	snprintf(w->pgdir, sizeof(w->pgdir), "%s/pg", w->dir);
-	if (sh("scripts/pg-cluster.sh start %s", w->pgdir, admin, sizeof(admin))) {
+	if (pg_cluster_start(w->dir, w->pgdir, sizeof(w->pgdir), admin, sizeof(admin))) {
 		snprintf(err, len, "pg-cluster.sh start failed");
 		return -1;
 	}

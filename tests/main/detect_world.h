@@ -14,8 +14,8 @@
 
 #include "detect/detect.h"
 #include "maind_pg.h"
+#include "pg_scratch.h"
 
-#define DW_PGBIN	"/usr/lib/postgresql/15/bin"
 #define DW_TOWNS	8
 
 struct dworld {
@@ -26,8 +26,6 @@ struct dworld {
 	int64_t seq[DW_TOWNS];
 };
 
-/* PostgreSQL 15 installed? (else the tests skip) */
-bool dw_available(void);
 /* The program's cluster (started by its first test), a database of this test's own,
  * maind's connection with the schema; operators alice, bob, carol (revoked). 0 or -1. */
 int dw_start(struct dworld *w, char *err, size_t len);
@@ -46,5 +44,30 @@ int64_t dw_1(struct dworld *w, const char *fmt, ...) __attribute__((format(print
 /* ... as text into out ("" when no row); 0 or -1. */
 int dw_s(struct dworld *w, char *out, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/*
+ * The detection tests' fixture NAME: a dworld w started for each test, or
+ * pg false (the test then skips with PG_SKIP_WHY) without PostgreSQL 15.
+ * For files that include kselftest_harness.h.
+ */
+#define DW_FIXTURE(name)							\
+	FIXTURE(name) {								\
+		struct dworld w;						\
+		bool pg;							\
+	};									\
+	FIXTURE_SETUP(name)							\
+	{									\
+		char err[768];							\
+										\
+		self->pg = pg_available();					\
+		if (!self->pg)							\
+			return;							\
+		ASSERT_EQ(0, dw_start(&self->w, err, sizeof(err))) TH_LOG("%s", err); \
+	}									\
+	FIXTURE_TEARDOWN(name)							\
+	{									\
+		if (self->pg)							\
+			dw_stop(&self->w);					\
+	}
 
 #endif

@@ -4,7 +4,8 @@
 # pdftotext. (= not :=: MAIND_* and NOTIFY_* come from server/maind.)
 UNIT_TESTS += notice_test_deliver
 notice_test_deliver_SRCS = $(MAIND_CORE) $(NOTIFY_SRCS) tests/sim900/sim900sim.c \
-	server/maind/notices/mainctl_notice.c server/maind/mainctl_util.c tests/main/notice_test_deliver.c
+	server/maind/notices/mainctl_notice.c server/maind/mainctl_util.c \
+	tests/main/pg_scratch.c tests/main/notice_test_deliver.c
 notice_test_deliver_CFLAGS = $(MAIND_CFLAGS) $(NOTIFY_CFLAGS) -Itests/sim900
 notice_test_deliver_PKGS = $(MAIND_PKGS) $(NOTIFY_PKGS)
 

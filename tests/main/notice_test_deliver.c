@@ -24,7 +24,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -38,9 +37,9 @@
 #include "notice_sms.h"
 #include "notify.h"
 #include "notify_config.h"
+#include "pg_scratch.h"
 #include "sim900sim.h"
 
-#define PGBIN		"/usr/lib/postgresql/15/bin"
 #define PYTHON		"/usr/bin/python3"
 
 struct world {
@@ -52,72 +51,6 @@ struct world {
 	char pty[64];
 	struct notify_config cfg;
 };
-
-static int64_t mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int sh(const char *fmt, const char *a, char *out, size_t outlen)
-{
-	char cmd[768];
-	FILE *f;
-	size_t n = 0;
-
-	snprintf(cmd, sizeof(cmd), fmt, a);
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	if (out) {
-		n = fread(out, 1, outlen - 1, f);
-		out[n] = '\0';
-		while (n && out[n - 1] == '\n')
-			out[--n] = '\0';
-	} else {
-		char buf[256];
-
-		while (fgets(buf, sizeof(buf), f))
-			fputs(buf, stderr);
-	}
-	return pclose(f) == 0 ? 0 : -1;
-}
-
-/* One value of a query (-1 none, -2 no connection). */
-static int64_t pg1(const char *conninfo, const char *sql)
-{
-	PGconn *c = PQconnectdb(conninfo);
-	int64_t v = -1;
-	PGresult *r;
-
-	if (PQstatus(c) != CONNECTION_OK) {
-		PQfinish(c);
-		return -2;
-	}
-	r = PQexec(c, sql);
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) && !PQgetisnull(r, 0, 0))
-		v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	else if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		fprintf(stderr, "# %s: %s", sql, PQresultErrorMessage(r));
-	PQclear(r);
-	PQfinish(c);
-	return v;
-}
-
-/* One text value of a query, "" if none. */
-static void pgs(const char *conninfo, const char *sql, char *out, size_t n)
-{
-	PGconn *c = PQconnectdb(conninfo);
-	PGresult *r = PQexec(c, sql);
-
-	out[0] = '\0';
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) && !PQgetisnull(r, 0, 0))
-		snprintf(out, n, "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	PQfinish(c);
-}
 
 /* A statement with text parameters; the first column of the first row as a number. */
 static int64_t pgp(const char *conninfo, const char *sql, int nv, const char *const *v)
@@ -138,9 +71,9 @@ static int64_t pgp(const char *conninfo, const char *sql, int nv, const char *co
 /* Wait until the query gives want (or timeout_ms passes); the last value. */
 static int64_t wait_value(const char *conninfo, const char *sql, int64_t want, int timeout_ms)
 {
-	int64_t end = mono() + timeout_ms, v;
+	int64_t end = mono_ms() + timeout_ms, v;
 
-	while ((v = pg1(conninfo, sql)) != want && mono() < end)
+	while ((v = pg1(conninfo, sql)) != want && mono_ms() < end)
 		usleep(50000);
 	return v;
 }
@@ -409,30 +342,24 @@ FIXTURE_SETUP(notice)
 {
 	struct world *w;
 	char err[512];
-	PGconn *c;
 
-	self->ok = access(PGBIN "/initdb", X_OK) == 0 && access(PYTHON, X_OK) == 0 &&
+	self->ok = pg_available() && access(PYTHON, X_OK) == 0 &&
 		   system(PYTHON " -c 'import aiosmtpd' 2>/dev/null") == 0 &&
 		   system("pdftotext -v >/dev/null 2>&1") == 0;
 	if (!self->ok)
 		return;
 	w = self->w = calloc(1, sizeof(*w));
 	ASSERT_NE(NULL, w);
-	strcpy(w->dir, "/tmp/notice-test-XXXXXX");
-	ASSERT_NE(NULL, mkdtemp(w->dir));
-	chmod(w->dir, 0755);	/* the cluster runs as nobody below it */
-	snprintf(w->pgdir, sizeof(w->pgdir), "%s/pg", w->dir);
+	ASSERT_EQ(0, scratch_dir(w->dir, sizeof(w->dir), "notice-test"));
 	snprintf(w->mail, sizeof(w->mail), "%s/mail", w->dir);
 	snprintf(w->spool, sizeof(w->spool), "%s/spool", w->dir);
 	snprintf(w->smslog, sizeof(w->smslog), "%s/sms.log", w->dir);
 	snprintf(w->conf, sizeof(w->conf), "%s/notify.conf", w->dir);
 	ASSERT_EQ(0, mkdir(w->spool, 0755));
 	ASSERT_EQ(0, mkdir(w->mail, 0755));
-	ASSERT_EQ(0, sh("scripts/pg-cluster.sh start %s", w->pgdir, w->conninfo,
-			sizeof(w->conninfo)));
-	c = PQconnectdb(w->conninfo);
-	ASSERT_EQ(0, mpg_schema(c, err, sizeof(err))) TH_LOG("%s", err);
-	PQfinish(c);
+	ASSERT_EQ(0, pg_cluster_start(w->dir, w->pgdir, sizeof(w->pgdir), w->conninfo,
+				      sizeof(w->conninfo)));
+	ASSERT_EQ(0, pg_schema(w->conninfo, err, sizeof(err))) TH_LOG("%s", err);
 	ASSERT_EQ(0, modem_start(w));
 	{
 		char cmd[200];
@@ -447,7 +374,6 @@ FIXTURE_SETUP(notice)
 FIXTURE_TEARDOWN(notice)
 {
 	struct world *w = self->w;
-	char cmd[256];
 
 	if (!self->ok)
 		return;
@@ -458,11 +384,8 @@ FIXTURE_TEARDOWN(notice)
 		kill(w->modem, SIGKILL);
 		waitpid(w->modem, NULL, 0);
 	}
-	sh("scripts/pg-cluster.sh stop %s", w->pgdir, NULL, 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
-	if (system(cmd)) {
-		/* nothing */
-	}
+	pg_cluster_stop(w->pgdir);
+	scratch_remove(w->dir);
 	free(w);
 }
 
@@ -785,7 +708,7 @@ TEST_F_TIMEOUT(notice, killed_mid_delivery, 60)
 	/* the e-mail: killed while the server holds RCPT TO */
 	notifier_start(w);
 	snprintf(path, sizeof(path), "%s/stalled", w->mail);
-	for (int64_t end = mono() + 15000; access(path, F_OK) && mono() < end;)
+	for (int64_t end = mono_ms() + 15000; access(path, F_OK) && mono_ms() < end;)
 		usleep(20000);
 	ASSERT_EQ(0, access(path, F_OK));
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM notice_attempts WHERE notice = %lld AND "

@@ -10,20 +10,16 @@
 #include "kselftest_harness.h"
 #include "line_of.h"
 #include "townd_config.h"
+#include "write_text.h"
 
 static int load(const char *text, struct townd_config *c, char *err, size_t errlen,
 		char *path)
 {
-	FILE *f;
-	int fd, rc;
+	int rc;
 
 	strcpy(path, "/tmp/townd-conf-XXXXXX");
-	fd = mkstemp(path);
-	if (fd < 0)
+	if (write_temp_text(path, text))
 		return -2;
-	f = fdopen(fd, "w");
-	fputs(text, f);
-	fclose(f);
 	rc = townd_config_load(c, path, err, errlen);
 	unlink(path);
 	return rc;

@@ -9,6 +9,7 @@
 
 #include "kselftest_harness.h"
 #include "townd_config.h"
+#include "write_text.h"
 
 #define KEY_A "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define KEY_B "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
@@ -22,15 +23,10 @@
 static int load(const char *text, struct townd_config *c, char *err, size_t errlen)
 {
 	char path[] = "/tmp/townd-nb-conf-XXXXXX";
-	FILE *f;
-	int fd, rc;
+	int rc;
 
-	fd = mkstemp(path);
-	if (fd < 0)
+	if (write_temp_text(path, text))
 		return -2;
-	f = fdopen(fd, "w");
-	fputs(text, f);
-	fclose(f);
 	rc = townd_config_load(c, path, err, errlen);
 	unlink(path);
 	return rc;
