@@ -25,27 +25,6 @@ static void ulog(struct townd_upstream *u, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* A journal line (own transaction) and the same on stderr. */
-__attribute__((format(printf, 3, 4)))
-static int journal(struct townd_upstream *u, int64_t now, const char *fmt, ...)
-{
-	char msg[300];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	ulog(u, "%s", msg);
-	if (sqlite3_exec(u->db->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return -1;
-	if (tdb_journal(u->db, 0, now, msg) ||
-	    sqlite3_exec(u->db->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		sqlite3_exec(u->db->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	return 0;
-}
-
 static int64_t real_now(void)
 {
 	return (int64_t)time(NULL);
@@ -265,30 +244,35 @@ fail:
 static int set_mode(struct townd_upstream *u, bool admin, int64_t real, int64_t backlog,
 		    int64_t pending)
 {
+	char msg[300];
 	int rc;
 
+	if (admin)
+		snprintf(msg, sizeof(msg), "administrative mode: entered (no acknowledgement or "
+			 "session from the main server for %u s; %lld records and %lld hour rows "
+			 "wait)", u->cfg->up.admin_after_s, (long long)backlog, (long long)pending);
+	else
+		snprintf(msg, sizeof(msg), "administrative mode: left after %lld s (everything "
+			 "acknowledged by the main server)", (long long)(real - u->admin_since));
 	if (sqlite3_exec(u->db->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return -1;
-	/* the edge and its counter together: a kill right after loses neither */
+	/* the edge, its counter and its journal line together: a kill right
+	 * after loses none, and a reader never sees the mode without its line */
 	rc = tup_meta_set(u->db, "admin_since", admin ? real : 0) ||
-	     (admin && tdb_add_stat(u->db, "admin_entered", 1));
+	     (admin && tdb_add_stat(u->db, "admin_entered", 1)) ||
+	     tdb_journal(u->db, 0, real, msg);
 	if (rc || sqlite3_exec(u->db->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		sqlite3_exec(u->db->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
+	ulog(u, "%s", msg);
 	if (admin) {
 		u->st.admin_entered++;
 		u->st_saved.admin_entered++;	/* written above */
-		rc = journal(u, real, "administrative mode: entered (no acknowledgement or session "
-			     "from the main server for %u s; %lld records and %lld hour rows wait)",
-			     u->cfg->up.admin_after_s, (long long)backlog, (long long)pending);
-	} else {
-		rc = journal(u, real, "administrative mode: left after %lld s (everything "
-			     "acknowledged by the main server)", (long long)(real - u->admin_since));
 	}
 	u->admin = admin;
 	u->admin_since = admin ? real : 0;
-	return rc;
+	return 0;
 }
 
 static int mode(struct townd_upstream *u, int64_t mono, int64_t real)
