@@ -64,10 +64,17 @@ static uint64_t get(const uint8_t *p, int n)
 	return v;
 }
 
+/* UTC seconds and watts a command may carry (gmproto's limits): with
+ * them no difference of two times can overflow. */
+#define GMC_TIME_MAX	((int64_t)1 << 40)
+#define GMC_ARG_MAX	((int64_t)1 << 40)
+
 /* The fields' own ranges (everything a body must satisfy to be encoded). */
 static bool fields_ok(const struct gmc_cmd *c)
 {
-	return c->action >= 1 && c->action <= GMC_ACTION_MAX && c->town >= 1 &&
+	return c->issued >= 0 && c->issued <= GMC_TIME_MAX && c->expires >= 0 &&
+	       c->expires <= GMC_TIME_MAX && c->arg <= GMC_ARG_MAX &&
+	       c->action >= 1 && c->action <= GMC_ACTION_MAX && c->town >= 1 &&
 	       c->town <= 65534 && c->id >= 1 && c->id <= (uint64_t)INT64_MAX &&
 	       c->batch >= 1 && (gmc_is_town_action(c->action) ? c->meter == 0 : c->meter != 0) &&
 	       (c->action == GMC_TOWN_SUPPLY ? c->arg >= 0 : c->arg == 0);

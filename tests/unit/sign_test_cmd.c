@@ -83,6 +83,23 @@ TEST(verifies_only_unchanged_at_its_target_in_its_lifetime)
 			EXPECT_NE(0, rc) TH_LOG("byte %d bit %d accepted", i, bit);
 		}
 	}
+	/* times and watts outside what gmproto carries: refused when decoded
+	 * (a time near INT64_MIN made expires - issued overflow: seen by the
+	 * fuzzer, sign_fuzz_decode) */
+	{
+		static const int offs[] = { 14, 22 };
+
+		for (size_t k = 0; k < 2; k++) {
+			uint8_t save = w[offs[k]];
+
+			w[offs[k]] = 0x80;	/* the top byte: negative */
+			EXPECT_EQ(-1, gmc_decode(w, (size_t)len, &d));
+			w[offs[k]] = 0x01;	/* 2^56 s */
+			EXPECT_EQ(-1, gmc_decode(w, (size_t)len, &d));
+			w[offs[k]] = save;
+		}
+		ASSERT_EQ(0, gmc_decode(w, (size_t)len, &d));
+	}
 	/* truncated or extended */
 	EXPECT_EQ(-1, gmc_decode(w, (size_t)len - 1, &d));
 	EXPECT_EQ(-1, gmc_decode(w, (size_t)len + 1, &d));
