@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "detect/detect.h"
 
 #define I64(buf, v) (snprintf((buf), sizeof(buf), "%lld", (long long)(v)), (const char *)(buf))
 
@@ -24,36 +25,17 @@ void mcmd_policy_of(const struct maind_config *cfg, struct mcmd_policy *pol)
 int mcmd_alert(struct maind_pg *p, const char *rule, int town, int meter, const char *severity,
 	       const char *summary, const char *evidence, const char *key)
 {
-	char a[24], b[24], detail[600];
-	const char *v[7] = { rule, town >= 0 ? I64(a, town) : NULL, meter >= 0 ? I64(b, meter) : NULL,
-			     severity, summary, evidence, key };
-	PGresult *r = mpg_query(p, "INSERT INTO alerts (rule, town, meter, severity, summary, "
-				"evidence, key) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) "
-				"WHERE state = 'open' DO NOTHING RETURNING id", 7, v);
-	const char *w[3];
-	int raised;
+	/* raised and told to the operators the one way every rule is (detect/) */
+	const struct mdet_alert a = { .rule = rule, .town = town > 0 ? town : 0,
+				      .meter = meter > 0 ? meter : 0, .severity = severity,
+				      .key = key, .summary = summary, .evidence = evidence };
+	char detail[600];
+	int64_t id = 0;
+	int raised = mdet_raise(p, &a, &id);
 
-	if (!r)
-		return -1;
-	raised = PQntuples(r) == 1;
-	if (!raised) {
-		PQclear(r);
-		return 0;
-	}
-	w[0] = PQgetvalue(r, 0, 0);
-	w[1] = summary;
-	w[2] = severity;
-	/* every operator hears of it (notices/ delivers by e-mail) */
-	if (mpg_exec(p, "INSERT INTO notices (operator, kind, ref, subject, body) SELECT id, "
-		     "'alert', $1::bigint, 'gridmeter ' || $3 || ' alert: ' || left($2, 120), "
-		     "'Alert ' || $1 || ' (' || $3 || '): ' || $2 || E'\\n\\nmainctl alerts shows "
-		     "its evidence; mainctl cmd list shows the commands.\\n' FROM operators "
-		     "WHERE NOT revoked AND (email IS NOT NULL OR phone IS NOT NULL)", 3, w)) {
-		PQclear(r);
-		return -1;
-	}
-	snprintf(detail, sizeof(detail), "alert %s %s: %s", w[0], rule, summary);
-	PQclear(r);
+	if (raised <= 0)
+		return raised;
+	snprintf(detail, sizeof(detail), "alert %lld %s: %s", (long long)id, rule, summary);
 	return mcmd_audit(p, "maind", "alert", detail) ? -1 : 1;
 }
 
