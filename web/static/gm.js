@@ -1,0 +1,1 @@
+// gridmeter pages: live values and charts (Documentation/web.md).
