@@ -5,12 +5,14 @@
 #   make KERNEL=6.12 modules   the modules for Debian's 6.12 (bookworm-backports)
 #   make check           the full test suite (the README's test command)
 #   make demo            boot the gateway image in QEMU (the README's first command)
+#   make screenshots     the pages' screenshots in Documentation/images
 #
 # Components plug in through small fragments (*.mk) that append to:
 #   PROGS        userspace programs for ARCH           name_SRCS name_PKGS name_LDLIBS
 #   UNIT_TESTS   host-only unit tests (kselftest harness) same variables
 #   GUEST_TESTS  kselftest programs run inside the QEMU guests (built for ARCH)
 #   BENCHES      host benchmarks under bench/
+#   WEB_FIXTURES host programs the browser tests start (tests/web/run.sh)
 # Kernel modules are listed in ./Kbuild.
 
 # Every core compiles (2 on the CI machines: the unit build takes 46 s
@@ -91,13 +93,14 @@ PROGS :=
 UNIT_TESTS :=
 GUEST_TESTS :=
 BENCHES :=
+WEB_FIXTURES :=
 # lib/ first: libraries export their sources (e.g. GMLINK_SRCS) to the others.
 include $(sort $(wildcard lib/*/*.mk))
 include $(sort $(wildcard agent/*.mk server/*.mk server/*/*.mk server/*/*/*.mk tests/*.mk tests/*/*.mk tests/guest/*/*.mk bench/*.mk))
 
 .PHONY: all modules userspace unit guest-tests check demo image initramfs deps \
 	sparse checkpatch guest-check bench clean distclean ksft arm64-cache selfcheck dtbs \
-	k612-cache
+	k612-cache web-fixtures screenshots web-check
 
 all: modules userspace
 
@@ -173,6 +176,7 @@ endef
 $(foreach p,$(PROGS),$(eval $(call prog_rule,$(p),$(OUT)/bin,$(CC) $$(XCFLAGS),$(PKG_CONFIG),$(XLDFLAGS))))
 $(foreach p,$(UNIT_TESTS),$(eval $(call prog_rule,$(p),$(HOSTOUT)/unit,$(HOSTCC),pkg-config,)))
 $(foreach p,$(BENCHES),$(eval $(call prog_rule,$(p),$(HOSTOUT)/bench,$(HOSTCC),pkg-config,)))
+$(foreach p,$(WEB_FIXTURES),$(eval $(call prog_rule,$(p),$(HOSTOUT)/web,$(HOSTCC),pkg-config,)))
 # Guest tests: static when they need no shared library, so the busybox
 # initramfs needs nothing else for them.
 $(foreach p,$(GUEST_TESTS),$(eval $(call prog_rule,$(p),$(OUT)/guest-tests,$(CC) $$(XCFLAGS),$(PKG_CONFIG),$$(if $$($(p)_PKGS),$$(XLDFLAGS),-static))))
@@ -181,6 +185,7 @@ userspace: $(addprefix $(OUT)/bin/,$(PROGS))
 guest-tests: $(addprefix $(OUT)/guest-tests/,$(GUEST_TESTS))
 unit-build: $(addprefix $(HOSTOUT)/unit/,$(UNIT_TESTS))
 bench-build: $(addprefix $(HOSTOUT)/bench/,$(BENCHES))
+web-fixtures: $(addprefix $(HOSTOUT)/web/,$(WEB_FIXTURES))
 
 unit: unit-build
 	@scripts/run-unit.sh $(addprefix $(HOSTOUT)/unit/,$(UNIT_TESTS))
@@ -198,6 +203,17 @@ image:
 demo: deps
 	@$(MAKE) --no-print-directory image
 	@scripts/demo.sh $(KABI)
+
+# --- the pages in a real browser (tests/web, Documentation/testing.md) -------
+# The browser tests alone (the make check stage "web").
+web-check: deps
+	@tests/web/run.sh
+# The same tests, saving the pages' screenshots (1280x900 and a 390x844
+# phone) into Documentation/images.
+screenshots: deps
+	@mkdir -p Documentation/images
+	@GM_SCREENSHOTS=$(CURDIR)/Documentation/images tests/web/run.sh
+	@ls -l Documentation/images/*.png
 
 # --- the test suite -----------------------------------------------------------
 check: deps

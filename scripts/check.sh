@@ -68,6 +68,16 @@ stage() { # stage NAME COMMAND...
 # it (and makes it itself if this failed: its log says why).
 scripts/gateway-base.sh x86_64 >"$logs/gateway-base.log" 2>&1 &
 base_pid=$!
+# The browser tests' Debian chromium (about 80 MB to download) is installed
+# beside everything too (scripts/web-deps.sh; the web stage waits for it).
+# Node, npm and the npm packages come first, here: the unit build needs
+# uPlot (build/web/assets.c), and one `npm ci` must not run beside another.
+# web-deps holds build/web/apt.lock while it uses the host's apt; the one
+# other host apt user, the arm64 cache's first `dpkg --add-architecture`
+# (a fresh machine only), waits for it below.
+mkdir -p build/web
+scripts/web-deps.sh node >"$logs/web-deps-node.log" 2>&1 || cat "$logs/web-deps-node.log"
+scripts/web-deps.sh >"$logs/web-deps.log" 2>&1 &
 # The unit test programs are built first, one per core (about 130 s one at a
 # time for the 70-odd programs of issue 13, on the critical path).
 make -s --no-print-directory -j"$(nproc 2>/dev/null || echo 2)" unit-build \
@@ -75,9 +85,13 @@ make -s --no-print-directory -j"$(nproc 2>/dev/null || echo 2)" unit-build \
 (
 	run unit make -s --no-print-directory unit
 	[ ! -x tests/townnet/run.py ] || run townnet tests/townnet/run.py
+	# Issue 14: the pages in headless chromium (mostly waiting on live
+	# updates and simulated load steps; nothing judges speed).
+	[ ! -x tests/web/run.sh ] || run web tests/web/run.sh
 ) &
 unit_pid=$!
 stage modules-x86_64 make -s --no-print-directory ARCH=x86_64 modules
+dpkg --print-foreign-architectures | grep -qx arm64 || flock build/web/apt.lock true
 stage modules-arm64 make -s --no-print-directory ARCH=arm64 modules
 stage modules-x86_64-6.12 make -s --no-print-directory ARCH=x86_64 KERNEL=6.12 modules
 stage modules-arm64-6.12 make -s --no-print-directory ARCH=arm64 KERNEL=6.12 modules
@@ -92,6 +106,7 @@ stage checkpatch make -s --no-print-directory checkpatch
 wait "$unit_pid"
 report unit
 [ ! -x tests/townnet/run.py ] || report townnet
+[ ! -x tests/web/run.sh ] || report web
 stage guest-x86_64 scripts/guest-check.sh x86_64
 # Two x86_64 guests joined by a serial line (uses the initramfs just built).
 [ -x tests/guest/link/two-guests.sh ] && stage guest-pair-x86_64 tests/guest/link/two-guests.sh
