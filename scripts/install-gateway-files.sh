@@ -27,6 +27,39 @@ if [ -f agent/system/meterd.service ]; then
 		"$root/etc/systemd/system/multi-user.target.wants/meterd.service"
 fi
 
+# meterweb, the in-home dashboard (Documentation/dashboard.md): a D-Bus
+# client of meterd serving the household's page on the home network, under
+# its own user (gridmeter-web) and hardened unit, enabled. Its configuration
+# and the household's password hash (`meterweb passwd`) are the installer's:
+# the QEMU demo image gets a demo password (mk-gateway-image.sh).
+if [ -x "$root/usr/bin/meterweb" ] && [ -f agent/web/meterweb.service ]; then
+	mv "$root/usr/bin/meterweb" "$root/usr/sbin/meterweb"
+	install -D -m 644 agent/web/meterweb.service "$root/usr/lib/systemd/system/meterweb.service"
+	if [ -f agent/web/meterweb.sysusers.conf ]; then
+		install -D -m 644 agent/web/meterweb.sysusers.conf "$root/usr/lib/sysusers.d/meterweb.conf"
+	elif ! grep -qs '^u *gridmeter-web ' "$root/usr/lib/sysusers.d/"*.conf; then
+		mkdir -p "$root/usr/lib/sysusers.d"
+		printf '%s
+' '# /usr/lib/sysusers.d/meterweb.conf' \
+			'u gridmeter-web - "gridmeter in-home dashboard" -' \
+			>"$root/usr/lib/sysusers.d/meterweb.conf"
+	fi
+	for f in agent/web/*.dbus.conf; do
+		[ -f "$f" ] || continue
+		b=${f##*/}
+		install -D -m 644 "$f" "$root/usr/share/dbus-1/system.d/${b%.dbus.conf}.conf"
+	done
+	[ -f agent/web/meterweb.conf.example ] &&
+		install -D -m 644 agent/web/meterweb.conf.example \
+			"$root/usr/share/doc/gridmeter/meterweb.conf.example"
+	[ -f Documentation/dashboard.md ] &&
+		install -D -m 644 Documentation/dashboard.md "$root/usr/share/doc/gridmeter/dashboard.md"
+	systemd-sysusers --root="$(realpath "$root")"
+	mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
+	ln -sf /usr/lib/systemd/system/meterweb.service \
+		"$root/etc/systemd/system/multi-user.target.wants/meterweb.service"
+fi
+
 # The QEMU image has no real sensor: the simulated ADC and GPIO chip
 # (tests/kmod/gm_sim_adc) stand in for the MCP3008 and the relay header,
 # and meterd's configuration names their lines.

@@ -69,11 +69,42 @@ ExecStart=
 ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I $TERM
 UNIT
 
+# The dashboard of this demo image: listening on port 8080 of every address
+# (the home network; QEMU's user network forwards a host port to it), the
+# household password GM_DEMO_PASSWORD (default below, printed by make demo
+# and read by the image's own test), hashed here with meterweb's own
+# `meterweb passwd` (Argon2id). A real gateway's password is the installer's.
+demo_pw=${GM_DEMO_PASSWORD:-sunny-meter-42}
+if [ -x "$root/usr/sbin/meterweb" ]; then
+	mkdir -p "$root/etc/gridmeter"
+	cat >"$root/etc/gridmeter/meterweb.conf" <<CONF
+# meterweb on the QEMU demo image (scripts/mk-gateway-image.sh): see
+# /usr/share/doc/gridmeter/dashboard.md for every key.
+# DEMO IMAGE: the household password is "$demo_pw" (make demo prints it).
+[web]
+listen = :8080
+password_file = /etc/gridmeter/meterweb.passwd
+CONF
+	# meterweb passwd writes the hash to the file the configuration names:
+	# a copy of the configuration naming the file inside the image root
+	sed "s|^password_file = /|password_file = $(realpath "$root")/|" \
+		"$root/etc/gridmeter/meterweb.conf" >"$out/meterweb-build.conf"
+	rm -f "$root/etc/gridmeter/meterweb.passwd"
+	printf '%s\n%s\n' "$demo_pw" "$demo_pw" |
+		"build/$arch/bin/meterweb" -c "$out/meterweb-build.conf" passwd >"$out/meterweb-passwd.log" 2>&1 ||
+		{ cat "$out/meterweb-passwd.log"; exit 1; }
+	[ -s "$root/etc/gridmeter/meterweb.passwd" ] ||
+		{ echo "meterweb passwd wrote no $root/etc/gridmeter/meterweb.passwd" >&2; exit 1; }
+	chroot "$root" chown root:gridmeter-web /etc/gridmeter/meterweb.passwd
+	chmod 640 "$root/etc/gridmeter/meterweb.passwd"
+fi
+
 # Integration tests, run only when the kernel command line asks for them.
 mkdir -p "$root/usr/lib/gridmeter/itest"
 cp tests/gateway/itest/* "$root/usr/lib/gridmeter/itest/"
 [ -f tests/dbus/meterd-smoke.sh ] && cp tests/dbus/meterd-smoke.sh "$root/usr/lib/gridmeter/itest/"
 chmod 755 "$root/usr/lib/gridmeter/itest/"*
+printf '%s\n' "$demo_pw" >"$root/usr/lib/gridmeter/itest/meterweb.password"
 cp tests/gateway/ctl-agent.sh "$root/usr/lib/gridmeter/itest/"
 for u in gridmeter-itest gridmeter-ctl; do
 	cp tests/gateway/$u.service "$root/etc/systemd/system/"
