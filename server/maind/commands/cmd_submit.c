@@ -96,7 +96,8 @@ int mcmd_prepare(struct gmc_cmd *c, const struct mcmd_target *t, size_t n, int a
 
 static void rollback(struct maind_pg *p)
 {
-	PQclear(PQexec(p->c, "ROLLBACK"));
+	if (PQtransactionStatus(p->c) != PQTRANS_IDLE)
+		PQclear(PQexec(p->c, "ROLLBACK"));
 }
 
 /* -1 after a database error: rolled back, p->err kept */
