@@ -370,7 +370,7 @@ static void period_start(struct tm *tm, enum view v, int step)
 static void view_link(struct hbuf *b, enum view v, const struct tm *tm, const char *label,
 		      const char *rel)
 {
-	char d[16];
+	char d[40];
 
 	fmt_date(d, sizeof(d), tm);
 	hb_printf(b, "<a href=\"/usage?view=%s&amp;date=%s\"%s%s%s>", views[v].name, d,
@@ -396,7 +396,7 @@ static void label_of(char *out, size_t len, enum view v, const struct tm *tm)
 static struct web_resp *usage(struct portal_req *q, const struct cust *c)
 {
 	const char *vname = web_query(q->r, "view"), *date = web_query(q->r, "date");
-	char start[24], d[16], label[48], prev_l[48], next_l[48];
+	char start[48], d[40], label[48], prev_l[48], next_l[48];
 	enum view v = V_DAY;
 	struct tm tm, prev, next;
 	int64_t tot[3] = { 0 };
