@@ -2,3 +2,7 @@
 UNIT_TESTS += web_test_http
 web_test_http_SRCS := $(WEB_SRCS) tests/unit/web_test_http.c
 web_test_http_PKGS := $(WEB_PKGS) zlib
+
+UNIT_TESTS += web_test_totp
+web_test_totp_SRCS := $(WEB_TOTP_SRCS) tests/unit/web_test_totp.c
+web_test_totp_PKGS := $(WEB_TOTP_PKGS) libsodium
