@@ -111,6 +111,7 @@ extern const char *const mbill_schema_sql[];	/* billing/ */
 extern const char *const mnotice_schema_sql[];	/* notices/ */
 extern const char *const mcmd_schema_sql[];	/* commands/ */
 extern const char *const mdet_schema_sql[];	/* detect/ */
+extern const char *const portal_schema_sql[];	/* portal/ (web_users) */
 
 /*
  * The town records the parts store, called inside the ingest transaction
