@@ -4,7 +4,8 @@
 #   make ARCH=arm64      cross-build both for the Raspberry Pi (arm64)
 #   make KERNEL=6.12 modules   the modules for Debian's 6.12 (bookworm-backports)
 #   make check           the full test suite (the README's test command)
-#   make demo            boot the gateway image in QEMU (the README's first command)
+#   make demo            the whole system on this machine: the gateway image in
+#                        QEMU, townd, maind, the portal (the README's first command)
 #   make screenshots     the pages' screenshots in Documentation/images
 #
 # Components plug in through small fragments (*.mk) that append to:
@@ -200,9 +201,12 @@ initramfs: modules guest-tests userspace
 image:
 	@scripts/mk-gateway-image.sh $(KABI)
 
+# The whole system on this machine (Documentation/demo.md): the gateway image
+# in QEMU reporting through a simulated SIM900 to townd, maind with its own
+# PostgreSQL in build/demo and the utility portal; prints both pages' URLs and
+# the logins. Ctrl-C stops everything.
 demo: deps
-	@$(MAKE) --no-print-directory image
-	@scripts/demo.sh $(KABI)
+	@scripts/demo.sh
 
 # --- the pages in a real browser (tests/web, Documentation/testing.md) -------
 # The browser tests alone (the make check stage "web").

@@ -99,6 +99,13 @@ CONF
 	chmod 640 "$root/etc/gridmeter/meterweb.passwd"
 fi
 
+# make demo hands this run's meterd.conf and uplink key to the image through
+# QEMU's fw_cfg; used only when the kernel command line has gridmeter.demo.
+install -D -m 755 tests/gateway/demo/provision "$root/usr/lib/gridmeter/demo/provision"
+mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
+cp tests/gateway/demo/gridmeter-demo.service "$root/etc/systemd/system/"
+ln -sf ../gridmeter-demo.service "$root/etc/systemd/system/multi-user.target.wants/gridmeter-demo.service"
+
 # Integration tests, run only when the kernel command line asks for them.
 mkdir -p "$root/usr/lib/gridmeter/itest"
 cp tests/gateway/itest/* "$root/usr/lib/gridmeter/itest/"
