@@ -13,7 +13,9 @@
 #   UNIT_TESTS   host-only unit tests (kselftest harness) same variables
 #   GUEST_TESTS  kselftest programs run inside the QEMU guests (built for ARCH)
 #   BENCHES      host benchmarks under bench/
-#   WEB_FIXTURES host programs the browser tests start (tests/web/run.sh)
+#   WEB_PROGS    host programs the browser tests start (tests/web/run.sh),
+#                built by make web-progs into build/host/web (WEB_TOOLS: more
+#                files of their own rules that web-progs makes too)
 # Kernel modules are listed in ./Kbuild.
 
 # Every core compiles (2 on the CI machines: the unit build takes 46 s
@@ -94,14 +96,15 @@ PROGS :=
 UNIT_TESTS :=
 GUEST_TESTS :=
 BENCHES :=
-WEB_FIXTURES :=
+WEB_PROGS :=
+WEB_TOOLS :=
 # lib/ first: libraries export their sources (e.g. GMLINK_SRCS) to the others.
 include $(sort $(wildcard lib/*/*.mk))
 include $(sort $(wildcard agent/*.mk agent/*/*.mk server/*.mk server/*/*.mk server/*/*/*.mk tests/*.mk tests/*/*.mk tests/guest/*/*.mk bench/*.mk))
 
 .PHONY: all modules userspace unit guest-tests check demo image initramfs deps \
 	sparse checkpatch guest-check bench clean distclean ksft arm64-cache selfcheck dtbs \
-	k612-cache web-fixtures screenshots web-check
+	k612-cache web-progs screenshots web-check
 
 all: modules userspace
 
@@ -177,7 +180,7 @@ endef
 $(foreach p,$(PROGS),$(eval $(call prog_rule,$(p),$(OUT)/bin,$(CC) $$(XCFLAGS),$(PKG_CONFIG),$(XLDFLAGS))))
 $(foreach p,$(UNIT_TESTS),$(eval $(call prog_rule,$(p),$(HOSTOUT)/unit,$(HOSTCC),pkg-config,)))
 $(foreach p,$(BENCHES),$(eval $(call prog_rule,$(p),$(HOSTOUT)/bench,$(HOSTCC),pkg-config,)))
-$(foreach p,$(WEB_FIXTURES),$(eval $(call prog_rule,$(p),$(HOSTOUT)/web,$(HOSTCC),pkg-config,)))
+$(foreach p,$(WEB_PROGS),$(eval $(call prog_rule,$(p),$(HOSTOUT)/web,$(HOSTCC),pkg-config,)))
 # Guest tests: static when they need no shared library, so the busybox
 # initramfs needs nothing else for them.
 $(foreach p,$(GUEST_TESTS),$(eval $(call prog_rule,$(p),$(OUT)/guest-tests,$(CC) $$(XCFLAGS),$(PKG_CONFIG),$$(if $$($(p)_PKGS),$$(XLDFLAGS),-static))))
@@ -186,7 +189,7 @@ userspace: $(addprefix $(OUT)/bin/,$(PROGS))
 guest-tests: $(addprefix $(OUT)/guest-tests/,$(GUEST_TESTS))
 unit-build: $(addprefix $(HOSTOUT)/unit/,$(UNIT_TESTS))
 bench-build: $(addprefix $(HOSTOUT)/bench/,$(BENCHES))
-web-fixtures: $(addprefix $(HOSTOUT)/web/,$(WEB_FIXTURES))
+web-progs: $(addprefix $(HOSTOUT)/web/,$(WEB_PROGS)) $(WEB_TOOLS)
 
 unit: unit-build
 	@scripts/run-unit.sh $(addprefix $(HOSTOUT)/unit/,$(UNIT_TESTS))

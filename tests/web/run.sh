@@ -6,14 +6,14 @@
 #   tests/web/run.sh [NAME.mjs...]     all the runners below, or those named
 #
 # 1. builds what the runners need: the x86_64 programs (meterd, meterweb,
-#    maind, maind-portal, mainctl...) and the fixture programs of
-#    WEB_FIXTURES (make web-fixtures, build/host/web/);
+#    maind, maind-portal, mainctl...) and the fixtures' programs (make
+#    web-progs: WEB_PROGS into build/host/web/, and WEB_TOOLS);
 # 2. runs scripts/web-deps.sh (chromium, node, npm packages), which waits
 #    for the run make check started in the background;
-# 3. runs every runner of RUNNERS through its fixture: the fixture is
-#    given the command "node tests/web/NAME.mjs" to run once its daemons
-#    are up (the URLs in its environment) and stops them afterwards;
-#    "-" runs the runner alone. A runner prints TAP and, last,
+# 3. runs every runner of RUNNERS with the command beside it: its fixture,
+#    which starts the daemons, runs node on the runner with their URLs in
+#    its environment, and stops them afterwards (each fixture's own way;
+#    tests/web/README). A runner prints TAP and, last,
 #    "NAME: N passed, N failed, N skipped"; a runner that is missing, exits
 #    non-zero without a failure, or prints no such line counts as one
 #    failure;
@@ -31,11 +31,11 @@ out=build/web
 mkdir -p "$out"
 timeout_s=${GM_WEB_TIMEOUT:-300}
 
-# runner (tests/web/NAME.mjs)   fixture that starts its daemons
+# runner (tests/web/NAME.mjs)   the command that runs it in its fixture
 RUNNERS="
 dashboard.mjs         tests/web/dashboard-run.sh
-portal-customer.mjs   tests/web/portal-run.sh
-portal-operator.mjs   tests/web/portal-run.sh
+portal-customer.mjs   build/host/web/portal_world --run node tests/web/portal-customer.mjs
+portal-operator.mjs   build/host/web/portal_world --run node tests/web/portal-operator.mjs
 "
 
 t0=$(date +%s)
@@ -47,7 +47,7 @@ fail_setup() {
 }
 
 echo "# building the programs and fixtures"
-make -s --no-print-directory ARCH=x86_64 userspace web-fixtures >"$out/build.log" 2>&1 ||
+make -s --no-print-directory ARCH=x86_64 userspace web-progs >"$out/build.log" 2>&1 ||
 	{ tail -n 40 "$out/build.log"; fail_setup "the programs the browser tests need do not build"; }
 echo "# web-deps (chromium, node, npm packages)"
 scripts/web-deps.sh >"$out/web-deps.log" 2>&1 ||
@@ -57,27 +57,25 @@ echo "# ready after $(($(date +%s) - t0)) s"
 
 want=" $* "
 : >"$out/figures.txt.tmp"
-echo "$RUNNERS" | while read -r name fixture; do
+echo "$RUNNERS" | while read -r name cmd; do
 	[ -n "$name" ] || continue
 	case "$want" in "  ") ;; *" $name "*) ;; *) continue ;; esac
-	echo "$name $fixture"
+	echo "$name $cmd"
 done >"$out/runners.list"
 
-while read -r name fixture; do
+while read -r name cmd; do
 	log=$out/${name%.mjs}.log
 	s0=$(date +%s)
-	echo "# --- $name (fixture $fixture)"
+	echo "# --- $name: $cmd"
+	# shellcheck disable=SC2086
+	set -- $cmd
 	if [ ! -f "tests/web/$name" ]; then
 		echo "not ok - $name: tests/web/$name is missing"
 		F=$((F + 1))
 		continue
 	fi
-	if [ "$fixture" = - ]; then
-		set -- node "tests/web/$name"
-	elif [ -x "$fixture" ]; then
-		set -- "$fixture" node "tests/web/$name"
-	else
-		echo "not ok - $name: its fixture $fixture is missing or not executable"
+	if [ ! -x "$1" ] && ! command -v "$1" >/dev/null 2>&1; then
+		echo "not ok - $name: $1 is missing (not built?)"
 		F=$((F + 1))
 		continue
 	fi
