@@ -19,3 +19,10 @@ agent_test_web_SRCS := agent/web/mw_config.c agent/web/history.c agent/web/tarif
 	agent/core/tariff.c $(CONF_SRCS) tests/unit/agent_test_web.c
 agent_test_web_PKGS := libsodium
 agent_test_web_LDLIBS := -pthread
+
+UNIT_TESTS += agent_test_web_bus
+agent_test_web_bus_SRCS := $(AGENT_CORE) $(AGENT_IO) agent/web/snapshot.c agent/web/meter_client.c \
+	tests/dbus/agent_privbus.c tests/dbus/agent_test_web_bus.c
+agent_test_web_bus_PKGS := $(meterd_PKGS)
+agent_test_web_bus_CFLAGS := $(meterd_CFLAGS)
+agent_test_web_bus_LDLIBS := -pthread
