@@ -33,7 +33,7 @@ int mw_app_init(struct mw_app *a, const struct mw_config *cfg)
 	if (web_sessions_init(&a->house, 64, (int64_t)cfg->session_minutes * 60, idle) ||
 	    web_sessions_init(&a->guest, 64, (int64_t)cfg->guest_session_minutes * 60, idle) ||
 	    web_throttle_init(&a->throttle, 256, cfg->login_burst, cfg->login_window) ||
-	    mw_guests_init(&a->codes, (int64_t)cfg->guest_code_minutes * 60))
+	    mw_guests_init(&a->codes, cfg->guest_code_s))
 		return -ENOMEM;
 	return 0;
 }
@@ -236,7 +236,7 @@ static struct web_resp *guest_page(struct mw_app *a, const struct web_req *r, co
 			return web_resp_error(403, "The form has expired: reload the page and try again.");
 		if (mw_guest_create(&a->codes, now, code, &expires))
 			return web_resp_error(500, "No guest code could be made.");
-		syslog(LOG_INFO, "meterweb: guest code made, valid %u min", a->cfg.guest_code_minutes);
+		syslog(LOG_INFO, "meterweb: guest code made, valid %u s", a->cfg.guest_code_s);
 	}
 	frame(&pg, w, "Guest codes", "/guest");
 	hb_init(&b);
@@ -247,12 +247,12 @@ static struct web_resp *guest_page(struct mw_app *a, const struct web_req *r, co
 		hb_text(&b, code);
 		hb_raw(&b, "</output></p><p>It works <strong>once</strong>, until ");
 		hb_time(&b, expires);
-		hb_printf(&b, " (%u minutes). The guest sees the meter for %u minutes and can change nothing.</p>",
-			  a->cfg.guest_code_minutes, a->cfg.guest_session_minutes);
+		hb_printf(&b, ". The guest sees the meter for %u minutes and can change nothing.</p>",
+			  a->cfg.guest_session_minutes);
 	} else {
 		hb_printf(&b, "<p>A guest code lets one person see this meter, read-only, for %u minutes. "
 			  "It must be used within %u minutes and works once.</p>",
-			  a->cfg.guest_session_minutes, a->cfg.guest_code_minutes);
+			  a->cfg.guest_session_minutes, (a->cfg.guest_code_s + 59) / 60);
 	}
 	hb_printf(&b, "<p>Codes waiting to be used: <span id=\"guest-waiting\">%u</span></p>",
 		  mw_guest_waiting(&a->codes, now));

@@ -266,8 +266,13 @@ static int call_once(sd_bus *bus, int64_t from, int64_t to, struct mw_intervals 
 int mw_load_profile(int64_t from, int64_t to, struct mw_intervals *out, char *err, size_t errlen)
 {
 	sd_bus *bus = NULL;
-	int r = sd_bus_open_system(&bus);
+	int r;
 
+	if (from > to) {
+		snprintf(err, errlen, "from: %lld is after to (%lld)", (long long)from, (long long)to);
+		return -EINVAL;
+	}
+	r = sd_bus_open_system(&bus);
 	if (r < 0) {
 		snprintf(err, errlen, "system bus: %s", strerror(-r));
 		return r;

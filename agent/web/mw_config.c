@@ -8,7 +8,7 @@
 #include "ini.h"
 #include "parse.h"
 
-enum ktype { K_STR, K_U32, K_BOOL };
+enum ktype { K_STR, K_U32, K_BOOL, K_MINUTES };
 
 struct keydef {
 	const char *key;
@@ -25,7 +25,7 @@ static const struct keydef keys[] = {
 	{ "tls_cert", K_STR, OFF(tls_cert), 0, 0 },
 	{ "tls_key", K_STR, OFF(tls_key), 0, 0 },
 	{ "password_file", K_STR, OFF(password_file), 0, 0 },
-	{ "guest_code_minutes", K_U32, OFF(guest_code_minutes), 1, 7 * 24 * 60 },
+	{ "guest_code_minutes", K_MINUTES, OFF(guest_code_s), 1, 7 * 24 * 3600 },
 	{ "guest_session_minutes", K_U32, OFF(guest_session_minutes), 1, 7 * 24 * 60 },
 	{ "session_minutes", K_U32, OFF(session_minutes), 5, 30 * 24 * 60 },
 	{ "idle_minutes", K_U32, OFF(idle_minutes), 1, 24 * 60 },
@@ -40,7 +40,7 @@ void mw_config_defaults(struct mw_config *c)
 	memset(c, 0, sizeof(*c));
 	strcpy(c->listen, ":8080");
 	strcpy(c->password_file, MW_DEFAULT_PASSWD);
-	c->guest_code_minutes = 60;
+	c->guest_code_s = 3600;
 	c->guest_session_minutes = 120;
 	c->session_minutes = 480;
 	c->idle_minutes = 30;
@@ -73,6 +73,17 @@ static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
 			if (parse_bool(e->value, (bool *)field))
 				return ini_error(ini, e->line, "web", e->key, "'%s' is not yes or no", e->value);
 			return 0;
+		case K_MINUTES: {
+			int64_t milli;
+
+			/* minutes with up to three decimals, kept in whole seconds */
+			if (parse_milli(e->value, &milli) || milli * 60 / 1000 < k->min || milli * 60 / 1000 > k->max)
+				return ini_error(ini, e->line, "web", e->key,
+						 "'%s' is not a number of minutes from %u s to %u days", e->value, k->min,
+						 k->max / 86400);
+			*(uint32_t *)field = (uint32_t)(milli * 60 / 1000);
+			return 0;
+		}
 		case K_U32:
 			if (parse_u32(e->value, k->min, k->max, (uint32_t *)field))
 				return ini_error(ini, e->line, "web", e->key, "'%s' is not a whole number in %u..%u",

@@ -18,7 +18,7 @@ struct mw_config {
 	char tls_cert[MW_PATH_MAX];	/* PEM files; both or neither */
 	char tls_key[MW_PATH_MAX];
 	char password_file[MW_PATH_MAX];	/* the household's Argon2id hash */
-	uint32_t guest_code_minutes;	/* a guest code is valid this long (default 60) */
+	uint32_t guest_code_s;		/* guest_code_minutes (decimals allowed: 0.1 = 6 s), in s (default 3600) */
 	uint32_t guest_session_minutes;	/* a guest's session lasts this long (default 120) */
 	uint32_t session_minutes;	/* the household's session, absolute (default 480) */
 	uint32_t idle_minutes;		/* idle timeout of every session (default 30) */

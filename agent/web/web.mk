@@ -11,3 +11,18 @@ PROGS += meterweb
 meterweb_SRCS := $(MW_CORE) agent/web/main.c $(WEB_SRCS)
 meterweb_PKGS := libsystemd $(WEB_PKGS)
 meterweb_LDLIBS := -pthread
+
+# Unit tests (tests/unit/agent_test_web.c: config, days, tariff, guest codes;
+# tests/dbus/agent_test_web_bus.c: the snapshot against a real meterd).
+UNIT_TESTS += agent_test_web
+agent_test_web_SRCS := agent/web/mw_config.c agent/web/history.c agent/web/tariff_view.c agent/web/guest.c \
+	agent/core/tariff.c $(CONF_SRCS) tests/unit/agent_test_web.c
+agent_test_web_PKGS := libsodium
+agent_test_web_LDLIBS := -pthread
+
+UNIT_TESTS += agent_test_web_bus
+agent_test_web_bus_SRCS := $(AGENT_CORE) $(AGENT_IO) agent/web/snapshot.c agent/web/meter_client.c \
+	tests/dbus/agent_privbus.c tests/dbus/agent_test_web_bus.c
+agent_test_web_bus_PKGS := $(meterd_PKGS)
+agent_test_web_bus_CFLAGS := $(meterd_CFLAGS)
+agent_test_web_bus_LDLIBS := -pthread
