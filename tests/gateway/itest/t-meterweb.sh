@@ -125,11 +125,11 @@ live_v() { # the voltages (mV) of every event in the capture
 }
 v_now=$(sim sim_ch0_amp_milli)
 exp_mv=$(calc "printf \"%d\", $v_now / 1000 * $VPC / sqrt(2) * 1000")
-http GET /live "$W/live1" "" "$cookie" 8
+http GET /live "$W/live1" "" "$cookie" 5
 n=$(live_v "$W/live1" | wc -l)
-[ "$n" -ge 2 ] || { head -c 600 "$W/live1"; fail "/live sent $n events with a voltage in 8 s"; }
+[ "$n" -ge 2 ] || { head -c 600 "$W/live1"; fail "/live sent $n events with a voltage in 5 s"; }
 last=$(live_v "$W/live1" | tail -n1)
-echo "/live: $n events in 8 s, voltage $last mV; the simulated line: $exp_mv mV; meterd: $(prop Voltage)"
+echo "/live: $n events in 5 s, voltage $last mV; the simulated line: $exp_mv mV; meterd: $(prop Voltage)"
 [ "$(calc "d = $last - $exp_mv; print (d < 0 ? -d : d) * 100 <= $exp_mv")" = 1 ] ||
 	fail "/live voltage $last mV, the line is at $exp_mv mV"
 
