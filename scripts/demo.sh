@@ -77,10 +77,19 @@ cleanup() {
 	say "stopping"
 	if [ -n "$QEMU_PID" ] && kill -0 "$QEMU_PID" 2>/dev/null; then
 		# an orderly shutdown of the gateway (ACPI power button), then QEMU
-		printf '{"execute":"qmp_capabilities"}\n{"execute":"system_powerdown"}\n' |
-			timeout 5 python3 -c 'import socket,sys
-s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.buffer.read()); s.recv(4096)' \
-				"$D/qmp.sock" 2>/dev/null || true
+		timeout 5 python3 - "$D/qmp.sock" <<'PY' || true
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()                                    # the greeting
+for cmd in ("qmp_capabilities", "system_powerdown"):
+    f.write(json.dumps({"execute": cmd}) + "\n")
+    f.flush()
+    while "return" not in json.loads(f.readline()):
+        pass                                    # events before the answer
+PY
+		say "the gateway is shutting down"
 		for _ in $(seq 1 150); do kill -0 "$QEMU_PID" 2>/dev/null || break; sleep 0.2; done
 		kill "$QEMU_PID" 2>/dev/null || true
 		wait "$QEMU_PID" 2>/dev/null || true

@@ -58,6 +58,14 @@ echo gridmeter >"$root/etc/hostname"
 printf '127.0.1.1\tgridmeter\n' >>"$root/etc/hosts"
 printf 'LABEL=gmroot / ext4 defaults,noatime 0 1\n' >"$root/etc/fstab"
 chroot "$root" passwd -dq root
+# The home network: DHCP on the wired interface (systemd-networkd), as a
+# gateway on a home router gets its address; the dashboard (meterweb) is
+# served there. Not systemd-networkd-wait-online: nothing here needs the
+# network to be up, and a gateway without a cable must still boot cleanly.
+mkdir -p "$root/etc/systemd/network"
+printf '[Match]\nType=ether\n\n[Network]\nDHCP=yes\n' >"$root/etc/systemd/network/20-wired.network"
+systemctl --root="$root" --quiet enable systemd-networkd.service
+systemctl --root="$root" --quiet disable systemd-networkd-wait-online.service
 mkdir -p "$root/etc/systemd/system/serial-getty@ttyS0.service.d"
 cat >"$root/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf" <<'UNIT'
 [Unit]
