@@ -113,7 +113,7 @@ static struct web_resp *login_page(int status, const char *msg)
 		hb_text(&b, msg);
 		hb_raw(&b, "</p>");
 	}
-	hb_raw(&b, "<div class=\"gm-grid\"><section class=\"gm-card\" aria-labelledby=\"h-house\"><h2 id=\"h-house\">Household</h2>"
+	hb_raw(&b, "<div class=\"gm-cols\"><section class=\"gm-card\" aria-labelledby=\"h-house\"><h2 id=\"h-house\">Household</h2>"
 		   "<form method=\"post\" action=\"/login\" id=\"login-household\">"
 		   "<label for=\"password\">Password</label>"
 		   "<input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>"
