@@ -344,7 +344,7 @@ static int live_next(void *ctx, struct hbuf *out)
 	    web_session_get(l->guest ? &a->guest : &a->house, l->token, a->now(), &s))
 		return -1;	/* signed out, expired, or the daemon stops */
 	now = a->now();
-	if (l->first || memcmp(&l->spec, &l->st.tariff, sizeof(l->spec)) || now - l->tv_at >= 60 ||
+	if (memcmp(&l->spec, &l->st.tariff, sizeof(l->spec)) || now - l->tv_at >= 60 ||
 	    (l->tv.has_next && now >= l->tv.next_at)) {
 		l->spec = l->st.tariff;
 		l->tv_at = now;
