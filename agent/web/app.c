@@ -113,7 +113,7 @@ static struct web_resp *login_page(int status, const char *msg)
 		hb_text(&b, msg);
 		hb_raw(&b, "</p>");
 	}
-	hb_raw(&b, "<div class=\"gm-grid\"><section class=\"gm-card\" aria-labelledby=\"h-house\"><h2 id=\"h-house\">Household</h2>"
+	hb_raw(&b, "<div class=\"gm-cols\"><section class=\"gm-card\" aria-labelledby=\"h-house\"><h2 id=\"h-house\">Household</h2>"
 		   "<form method=\"post\" action=\"/login\" id=\"login-household\">"
 		   "<label for=\"password\">Password</label>"
 		   "<input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>"
@@ -344,7 +344,7 @@ static int live_next(void *ctx, struct hbuf *out)
 	    web_session_get(l->guest ? &a->guest : &a->house, l->token, a->now(), &s))
 		return -1;	/* signed out, expired, or the daemon stops */
 	now = a->now();
-	if (l->first || memcmp(&l->spec, &l->st.tariff, sizeof(l->spec)) || now - l->tv_at >= 60 ||
+	if (memcmp(&l->spec, &l->st.tariff, sizeof(l->spec)) || now - l->tv_at >= 60 ||
 	    (l->tv.has_next && now >= l->tv.next_at)) {
 		l->spec = l->st.tariff;
 		l->tv_at = now;

@@ -62,8 +62,8 @@ static const struct live_num nums[] = {
 	{ "voltage", "Voltage", "V", 1, g_v, NULL },
 	{ "current", "Current", "A", 2, g_i, NULL },
 	{ "power", "Power", "W", 0, g_p, NULL },
-	{ "reactive", "Reactive power", "var", 0, mw_reactive_mvar, "derived from V, I and P" },
-	{ "apparent", "Apparent power", "VA", 0, mw_apparent_mva, "derived: V × I" },
+	{ "reactive", "Reactive power", "var", 0, mw_reactive_mvar, "derived from V, I and P, not measured" },
+	{ "apparent", "Apparent power", "VA", 0, mw_apparent_mva, "derived: V × I, not measured" },
 	{ "pf", "Power factor", "", 3, g_pf, NULL },
 	{ "frequency", "Frequency", "Hz", 2, g_f, NULL },
 	{ "renewable", "Renewable power", "W", 0, g_r, NULL },
@@ -223,10 +223,11 @@ void mw_live_json(struct hbuf *b, const struct mw_state *st, const struct mw_tar
 
 /* ---- page pieces ---------------------------------------------------------------- */
 
-static void out_num(struct hbuf *b, const char *key, int64_t milli, int decimals, const char *unit)
+static void out_num(struct hbuf *b, const char *key, int64_t milli, int decimals, const char *unit,
+		    const char *cls)
 {
-	hb_printf(b, "<output data-live=\"%s\" data-unit=\"%s\" data-scale=\"1000\" data-decimals=\"%d\">",
-		  key, unit, decimals);
+	hb_printf(b, "<output%s%s%s data-live=\"%s\" data-unit=\"%s\" data-scale=\"1000\" data-decimals=\"%d\">",
+		  cls ? " class=\"" : "", cls ? cls : "", cls ? "\"" : "", key, unit, decimals);
 	hb_milli(b, milli, decimals, unit);
 	hb_raw(b, "</output>");
 }
@@ -255,13 +256,13 @@ static void section_live(struct hbuf *b, const struct mw_page_data *d)
 	hb_raw(b, "<section aria-labelledby=\"h-now\" class=\"gm-card gm-live\"><h2 id=\"h-now\">Now</h2>"
 		  "<p class=\"gm-state\">Meter: ");
 	out_text(b, "meter", d);
-	hb_raw(b, "</p><dl class=\"gm-values\">");
+	hb_raw(b, "</p><dl class=\"gm-cards\">");
 	for (size_t i = 0; i < NNUMS; i++) {
-		hb_printf(b, "<div class=\"gm-value\" id=\"v-%s\"><dt>%s", nums[i].key, nums[i].label);
+		hb_printf(b, "<div class=\"gm-card\" id=\"v-%s\"><dt class=\"gm-label\">%s</dt><dd>", nums[i].key,
+			  nums[i].label);
+		out_num(b, nums[i].key, nums[i].get(d->st), nums[i].decimals, nums[i].unit, "gm-value");
 		if (nums[i].note)
-			hb_printf(b, " <small>(%s)</small>", nums[i].note);
-		hb_raw(b, "</dt><dd>");
-		out_num(b, nums[i].key, nums[i].get(d->st), nums[i].decimals, nums[i].unit);
+			hb_printf(b, "<p class=\"gm-note\">%s</p>", nums[i].note);
 		hb_raw(b, "</dd></div>");
 	}
 	hb_raw(b, "</dl></section>");
@@ -270,7 +271,7 @@ static void section_live(struct hbuf *b, const struct mw_page_data *d)
 static void section_price(struct hbuf *b, const struct mw_page_data *d)
 {
 	hb_raw(b, "<section aria-labelledby=\"h-price\" class=\"gm-card\"><h2 id=\"h-price\">Price and tariff</h2>"
-		  "<dl class=\"gm-list\">");
+		  "<dl class=\"gm-facts\">");
 	row_text(b, "Price so far this billing period", "price", d);
 	row_text(b, "Last bill", "last_bill", d);
 	row_text(b, "Tariff period now", "period", d);
@@ -293,7 +294,7 @@ static void section_supply(struct hbuf *b, const struct mw_page_data *d)
 	const struct mw_state *st = d->st;
 
 	hb_raw(b, "<section aria-labelledby=\"h-supply\" class=\"gm-card\"><h2 id=\"h-supply\">Supply</h2>"
-		  "<dl class=\"gm-list\">");
+		  "<dl class=\"gm-facts\">");
 	row_text(b, "Main relay", "relay", d);
 	row_text(b, "Protection", "protection", d);
 	row_text(b, "Remote control", "remote", d);
@@ -336,7 +337,7 @@ static void section_route(struct hbuf *b, const struct mw_page_data *d)
 	const struct mw_state *st = d->st;
 
 	hb_raw(b, "<section aria-labelledby=\"h-route\" class=\"gm-card\"><h2 id=\"h-route\">Connection to the town</h2>"
-		  "<dl class=\"gm-list\">");
+		  "<dl class=\"gm-facts\">");
 	row_text(b, "Route", "route", d);
 	row_text(b, "Why", "route_reason", d);
 	if (st->has_uplink) {
@@ -354,13 +355,13 @@ static void section_route(struct hbuf *b, const struct mw_page_data *d)
 static void section_alloc(struct hbuf *b, const struct mw_page_data *d)
 {
 	hb_raw(b, "<section aria-labelledby=\"h-alloc\" class=\"gm-card\"><h2 id=\"h-alloc\">Power allocation</h2>"
-		  "<dl class=\"gm-list\">");
+		  "<dl class=\"gm-facts\">");
 	for (size_t i = 0; alloc_keys[i]; i++) {
 		char key[40];
 
 		snprintf(key, sizeof(key), "alloc_%s", alloc_keys[i]);
 		hb_printf(b, "<div class=\"gm-row\"><dt>%s</dt><dd>", mw_alloc_label(alloc_keys[i]));
-		out_num(b, key, mw_kv_get(&d->st->alloc, alloc_keys[i], 0) * 1000, 0, "W");
+		out_num(b, key, mw_kv_get(&d->st->alloc, alloc_keys[i], 0) * 1000, 0, "W", NULL);
 		hb_raw(b, "</dd></div>");
 	}
 	row_text(b, "Sheddable loads", "loads", d);
@@ -393,7 +394,7 @@ static void section_periods(struct hbuf *b, const struct mw_page_data *d)
 	unsigned n = period_names(st, names);
 
 	hb_raw(b, "<section aria-labelledby=\"h-periods\" class=\"gm-card\"><h2 id=\"h-periods\">Energy by tariff period"
-		  "</h2><div class=\"gm-scroll\"><table class=\"gm-table\" id=\"by-period\"><thead><tr><th scope=\"col\">Period</th>"
+		  "</h2><div class=\"gm-table-wrap\"><table class=\"gm-table\" id=\"by-period\"><thead><tr><th scope=\"col\">Period</th>"
 		  "<th scope=\"col\">Import</th><th scope=\"col\">Export</th><th scope=\"col\">Renewable</th></tr></thead><tbody>");
 	for (unsigned i = 0; i < n; i++) {
 		hb_raw(b, "<tr><th scope=\"row\">");
@@ -435,7 +436,7 @@ static void chart(struct hbuf *b, const char *id, const char *title, const char 
 			hb_printf(b, "%s%" PRId64, i ? "," : "", s[k].v[i]);
 		hb_raw(b, "]}");
 	}
-	hb_raw(b, "]}</script><details><summary>The numbers</summary><div class=\"gm-scroll\"><table class=\"gm-chart-table\">"
+	hb_raw(b, "]}</script><details><summary>The numbers</summary><div class=\"gm-table-wrap\"><table class=\"gm-chart-table\">"
 		  "<thead><tr><th scope=\"col\">");
 	hb_raw(b, daily ? "Day" : "From");
 	for (size_t k = 0; k < ns; k++)
@@ -522,7 +523,7 @@ static void section_charts(struct hbuf *b, const struct mw_page_data *d)
 void mw_page_dashboard(struct hbuf *b, const struct web_page *frame, const struct mw_page_data *d)
 {
 	web_page_begin(b, frame);
-	hb_raw(b, "<h1>Your meter</h1><div class=\"gm-grid\">");
+	hb_raw(b, "<h1>Your meter</h1><div class=\"gm-cols\">");
 	section_live(b, d);
 	section_price(b, d);
 	section_supply(b, d);

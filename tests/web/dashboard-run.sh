@@ -54,7 +54,7 @@ clock = system
 [sensors]
 backend = replay
 [protection]
-reclose_delay = 3
+reclose_delay = 1
 lockout_trips = 5
 lockout_window = 60
 [relays]
@@ -82,7 +82,8 @@ EOC
 "$bin/meterd" -c "$dir/meterd.conf" --test-hooks 2>"$dir/meterd.log" &
 pids="$pids $!"
 for i in $(seq 100); do
-	busctl --bus-address="$DBUS_SYSTEM_BUS_ADDRESS" status org.gridmeter.Meter1 >/dev/null 2>&1 && break
+	busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" call org.freedesktop.DBus /org/freedesktop/DBus \
+		org.freedesktop.DBus NameHasOwner s org.gridmeter.Meter1 2>/dev/null | grep -q true && break
 	sleep 0.1
 done
 
@@ -91,7 +92,7 @@ cat >"$dir/meterweb.conf" <<EOC
 [web]
 listen = 127.0.0.1:0
 password_file = $dir/meterweb.passwd
-guest_code_minutes = 0.1
+guest_code_minutes = 0.2
 guest_session_minutes = 10
 login_burst = 5
 login_window = 60
@@ -114,7 +115,7 @@ if [ -z "$port" ]; then
 fi
 set +e
 GM_DASH_URL="http://127.0.0.1:$port" GM_DASH_PASSWORD="$password" GM_MW_PID=$mwpid \
-	GM_DASH_GUEST_S=6 GM_DASH_BURST=5 GM_DASH_DIR="$dir" \
+	GM_DASH_GUEST_S=12 GM_DASH_BURST=5 GM_DASH_DIR="$dir" \
 	${GM_DASH_RUN:-node tests/web/dashboard.mjs}
 rc=$?
 if [ $rc -ne 0 ] && [ -z "${GM_KEEP:-}" ]; then
