@@ -11,6 +11,7 @@
 #   UNIT_TESTS   host-only unit tests (kselftest harness) same variables
 #   GUEST_TESTS  kselftest programs run inside the QEMU guests (built for ARCH)
 #   BENCHES      host benchmarks under bench/
+#   WEB_PROGS    host helper programs of the browser tests (build/host/web/, make web-progs)
 # Kernel modules are listed in ./Kbuild.
 
 # Every core compiles (2 on the CI machines: the unit build takes 46 s
@@ -91,6 +92,7 @@ PROGS :=
 UNIT_TESTS :=
 GUEST_TESTS :=
 BENCHES :=
+WEB_PROGS :=
 # lib/ first: libraries export their sources (e.g. GMLINK_SRCS) to the others.
 include $(sort $(wildcard lib/*/*.mk))
 include $(sort $(wildcard agent/*.mk server/*.mk server/*/*.mk server/*/*/*.mk tests/*.mk tests/*/*.mk tests/guest/*/*.mk bench/*.mk))
@@ -172,6 +174,7 @@ endef
 
 $(foreach p,$(PROGS),$(eval $(call prog_rule,$(p),$(OUT)/bin,$(CC) $$(XCFLAGS),$(PKG_CONFIG),$(XLDFLAGS))))
 $(foreach p,$(UNIT_TESTS),$(eval $(call prog_rule,$(p),$(HOSTOUT)/unit,$(HOSTCC),pkg-config,)))
+$(foreach p,$(WEB_PROGS),$(eval $(call prog_rule,$(p),$(HOSTOUT)/web,$(HOSTCC),pkg-config,)))
 $(foreach p,$(BENCHES),$(eval $(call prog_rule,$(p),$(HOSTOUT)/bench,$(HOSTCC),pkg-config,)))
 # Guest tests: static when they need no shared library, so the busybox
 # initramfs needs nothing else for them.
@@ -181,6 +184,8 @@ userspace: $(addprefix $(OUT)/bin/,$(PROGS))
 guest-tests: $(addprefix $(OUT)/guest-tests/,$(GUEST_TESTS))
 unit-build: $(addprefix $(HOSTOUT)/unit/,$(UNIT_TESTS))
 bench-build: $(addprefix $(HOSTOUT)/bench/,$(BENCHES))
+.PHONY: web-progs
+web-progs: $(addprefix $(HOSTOUT)/web/,$(WEB_PROGS))
 
 unit: unit-build
 	@scripts/run-unit.sh $(addprefix $(HOSTOUT)/unit/,$(UNIT_TESTS))
