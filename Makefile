@@ -179,8 +179,8 @@ endef
 
 $(foreach p,$(PROGS),$(eval $(call prog_rule,$(p),$(OUT)/bin,$(CC) $$(XCFLAGS),$(PKG_CONFIG),$(XLDFLAGS))))
 $(foreach p,$(UNIT_TESTS),$(eval $(call prog_rule,$(p),$(HOSTOUT)/unit,$(HOSTCC),pkg-config,)))
-$(foreach p,$(BENCHES),$(eval $(call prog_rule,$(p),$(HOSTOUT)/bench,$(HOSTCC),pkg-config,)))
 $(foreach p,$(WEB_PROGS),$(eval $(call prog_rule,$(p),$(HOSTOUT)/web,$(HOSTCC),pkg-config,)))
+$(foreach p,$(BENCHES),$(eval $(call prog_rule,$(p),$(HOSTOUT)/bench,$(HOSTCC),pkg-config,)))
 # Guest tests: static when they need no shared library, so the busybox
 # initramfs needs nothing else for them.
 $(foreach p,$(GUEST_TESTS),$(eval $(call prog_rule,$(p),$(OUT)/guest-tests,$(CC) $$(XCFLAGS),$(PKG_CONFIG),$$(if $$($(p)_PKGS),$$(XLDFLAGS),-static))))
