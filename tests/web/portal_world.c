@@ -557,6 +557,9 @@ int main(int argc, char **argv)
 		pg_cluster_stop(old);
 		if (!w.own_dir)
 			sh("rm -rf '%s'", old, NULL, 0);
+		snprintf(old, sizeof(old), "%s/keys", w.dir);
+		if (!w.own_dir)
+			sh("rm -rf '%s'", old, NULL, 0);
 		if (!pg_available()) {
 			fprintf(stderr, "portal_world: %s\n", PG_SKIP_WHY);
 			return 77;
