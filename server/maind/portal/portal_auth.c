@@ -60,7 +60,9 @@ static struct web_resp *login_page(struct portal_req *q, int status, const char 
 	struct web_resp *resp;
 	struct hbuf b;
 
-	web_token_new(tok);
+	/* the browser's token stays while it has one (another tab's form still works) */
+	if (web_cookie(q->r, LOGIN_COOKIE, tok, sizeof(tok)) || strlen(tok) != WEB_TOKEN_LEN)
+		web_token_new(tok);
 	hb_init(&b);
 	portal_page_begin(q, &b, "Sign in", NULL, false);
 	hb_raw(&b, "<section class=\"gm-card gm-narrow\"><h1>Sign in</h1>\n");
