@@ -591,6 +591,32 @@ struct web_resp *web_resp_asset(const struct web_req *r, const char *path)
 
 /* ---- the server ---------------------------------------------------------- */
 
+/*
+ * The path and query arguments: %HH decoded except %00, which stays as
+ * the three characters (a NUL would cut "/%00/x" to "/", and a query value
+ * short). libmicrohttpd has already turned '+' into ' ' in arguments.
+ */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	char *w = s, *start = s;
+
+	(void)cls;
+	(void)conn;
+	for (; *s; s++) {
+		int hi, lo;
+
+		if (*s == '%' && (hi = hexval(s[1])) >= 0 && (lo = hexval(s[2])) >= 0 &&
+		    (hi || lo)) {
+			*w++ = (char)(hi * 16 + lo);
+			s += 2;
+		} else {
+			*w++ = *s;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - start);
+}
+
 static enum MHD_Result queue(struct web_server *s, struct MHD_Connection *conn,
 			     struct web_resp *w)
 {
@@ -818,7 +844,7 @@ struct web_server *web_server_start(const struct web_server_config *cfg, web_han
 	socklen_t sl = sizeof(ss);
 	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 			     MHD_USE_POLL | MHD_USE_ITC;
-	struct MHD_OptionItem opts[8];
+	struct MHD_OptionItem opts[10];
 	size_t n = 0;
 
 	if (!cfg->listen || !handler) {
@@ -855,6 +881,8 @@ struct web_server *web_server_start(const struct web_server_config *cfg, web_han
 					     cfg->timeout_s ? cfg->timeout_s : 30, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
 					     (intptr_t)on_completed, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_UNESCAPE_CALLBACK,
+					     (intptr_t)unescape, NULL };
 	if (cfg->tls_cert_pem) {
 		s->cert = strdup(cfg->tls_cert_pem);
 		s->key = strdup(cfg->tls_key_pem);
