@@ -43,7 +43,6 @@ try {
     await login(page, world.url, A);
     return new URL(page.url()).pathname === '/bills';
   });
-  figures.push(['bills', await pageFigures(page)]);
 
   await tap.step('every bill with the total the database holds', async () => {
     const rows = await page.locator('#bills tbody tr').evaluateAll((trs) => trs.map((tr) => ({
@@ -85,7 +84,6 @@ try {
     if (!ok) console.log(`# got ${JSON.stringify(data)}`);
     return ok;
   });
-  figures.push(['usage', await pageFigures(page)]);
 
   await tap.step('the chart is drawn (uPlot instance with 24 points)', async () => {
     await page.waitForFunction(() => window.gmCharts && window.gmCharts['usage-chart'], null, { timeout: 5000 });
@@ -179,6 +177,28 @@ try {
     return before === '/bills' && after === '/login';
   });
 
+  // page weight and first paint of a first visit (empty cache), signed in as a
+  const state = await ctx.storageState();
+  await login(page, world.url, A);
+  const signedIn = await ctx.storageState();
+  for (const [name, p] of [['bills', '/bills'], ['bill', `/bills/${issued.id}`],
+    ['usage (day chart)', `/usage?view=day&date=${A.day}`]]) {
+    const c = await browser.newContext({ storageState: signedIn });
+    const pg = await c.newPage();
+    await pg.goto(world.url + p, { waitUntil: 'load' });
+    await pg.waitForFunction(() => performance.getEntriesByName('first-contentful-paint').length > 0,
+      null, { timeout: 5000 }).catch(() => {});
+    figures.push([name, await pageFigures(pg)]);
+    await c.close();
+  }
+  void state;
+  for (const pid of world.portal_pids || []) {
+    try {
+      const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      const rss = /VmRSS:\s+(\d+) kB/.exec(st), hwm = /VmHWM:\s+(\d+) kB/.exec(st);
+      if (rss) console.log(`# figure: maind-portal RSS ${rss[1]} kB (peak ${hwm ? hwm[1] : '?'} kB) after the customer test, pid ${pid}`);
+    } catch { /* not ours to read */ }
+  }
   for (const [name, f] of figures)
     console.log(`# figure: portal-customer ${name} page: ${f.bytes} bytes in ${f.requests} requests, first contentful paint ${f.fcp_ms} ms`);
   status = 0;

@@ -67,7 +67,7 @@ static struct web_resp *login_page(struct portal_req *q, int status, const char 
 	portal_page_begin(q, &b, "Sign in", NULL, false);
 	hb_raw(&b, "<section class=\"gm-card gm-narrow\"><h1>Sign in</h1>\n");
 	if (msg) {
-		hb_raw(&b, "<p class=\"gm-error\" role=\"alert\">");
+		hb_raw(&b, "<p class=\"gm-alert gm-bad\" role=\"alert\">");
 		hb_text(&b, msg);
 		hb_raw(&b, "</p>\n");
 	}
@@ -99,7 +99,7 @@ static struct web_resp *totp_page(struct portal_req *q, int status, const char *
 	portal_page_begin(q, &b, "Second factor", NULL, false);
 	hb_raw(&b, "<section class=\"gm-card gm-narrow\"><h1>Second factor</h1>\n");
 	if (msg) {
-		hb_raw(&b, "<p class=\"gm-error\" role=\"alert\">");
+		hb_raw(&b, "<p class=\"gm-alert gm-bad\" role=\"alert\">");
 		hb_text(&b, msg);
 		hb_raw(&b, "</p>\n");
 	}
