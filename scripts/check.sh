@@ -72,9 +72,9 @@ base_pid=$!
 # beside everything too (scripts/web-deps.sh; the web stage waits for it).
 # Node, npm and the npm packages come first, here: the unit build needs
 # uPlot (build/web/assets.c), and one `npm ci` must not run beside another.
-# web-deps holds build/web/apt.lock while it uses the host's apt; the one
-# other host apt user, the arm64 cache's first `dpkg --add-architecture`
-# (a fresh machine only), waits for it below.
+# web-deps holds build/web/apt.lock while it uses the host's apt; the
+# other host apt user of the early stages, the arm64 cache when it is made
+# (`dpkg --add-architecture`, `apt-get update`), waits for it below.
 mkdir -p build/web
 scripts/web-deps.sh node >"$logs/web-deps-node.log" 2>&1 || cat "$logs/web-deps-node.log"
 scripts/web-deps.sh >"$logs/web-deps.log" 2>&1 &
@@ -106,7 +106,11 @@ web_pid=$!
 ) &
 unit_pid=$!
 stage modules-x86_64 make -s --no-print-directory ARCH=x86_64 modules
-dpkg --print-foreign-architectures | grep -qx arm64 || flock build/web/apt.lock true
+# The arm64 cache uses the host's apt (dpkg --add-architecture, apt-get
+# update and download) when it is (re)made: not while web-deps installs.
+{ dpkg --print-foreign-architectures | grep -qx arm64 &&
+	make -q --no-print-directory ARCH=arm64 arm64-cache 2>/dev/null; } ||
+	flock build/web/apt.lock true
 stage modules-arm64 make -s --no-print-directory ARCH=arm64 modules
 stage modules-x86_64-6.12 make -s --no-print-directory ARCH=x86_64 KERNEL=6.12 modules
 stage modules-arm64-6.12 make -s --no-print-directory ARCH=arm64 KERNEL=6.12 modules
