@@ -26,7 +26,7 @@
 # seconds (default 300; they take well under a minute each alone).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 out=build/web
 mkdir -p "$out"
 timeout_s=${GM_WEB_TIMEOUT:-300}

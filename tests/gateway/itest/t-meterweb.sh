@@ -40,7 +40,7 @@ http() {
 status() { head -n1 "$1" | cut -d' ' -f2; }
 header() { tr -d '\r' <"$1" | sed -n '/^$/q; p' | grep -i "^$2:" | head -n1 | cut -d' ' -f2-; }
 urlenc() { # application/x-www-form-urlencoded of $1
-	local LC_ALL=C s=$1 o= c i
+	local LC_ALL=C s=$1 o='' c i
 	for ((i = 0; i < ${#s}; i++)); do
 		c=${s:i:1}
 		case $c in [a-zA-Z0-9.~_-]) o+=$c ;; *) o+=$(printf '%%%02X' "'$c") ;; esac
@@ -71,18 +71,25 @@ capeff=$(awk '/^CapEff:/ { print $2 }' "/proc/$pid/status")
 capbnd=$(awk '/^CapBnd:/ { print $2 }' "/proc/$pid/status")
 seccomp=$(awk '/^Seccomp:/ { print $2 }' "/proc/$pid/status")
 echo "meterweb pid $pid: user $user, NoNewPrivs $nnp, CapEff $capeff, CapBnd $capbnd, Seccomp $seccomp"
-[ "$user" = gridmeter-web ] || fail "meterweb runs as $user, not gridmeter-web"
-[ "$nnp" = 1 ] || fail "meterweb may gain privileges (NoNewPrivs $nnp)"
-[ "$((16#$capeff))" -eq 0 ] || fail "meterweb holds capabilities ($capeff)"
-[ "$((16#$capbnd))" -eq 0 ] || fail "meterweb's bounding set is not empty ($capbnd)"
-[ "$seccomp" = 2 ] || fail "meterweb has no system call filter (Seccomp $seccomp)"
+# (every finding is listed, and the HTTP checks below still run)
+bad=
+problem() { echo "FAIL: $*"; bad=1; }
+[ "$user" = gridmeter-web ] || problem "meterweb runs as $user, not gridmeter-web"
+[ "$nnp" = 1 ] || problem "meterweb may gain privileges (NoNewPrivs $nnp)"
+[ "$((16#$capeff))" -eq 0 ] || problem "meterweb holds capabilities ($capeff)"
+[ "$((16#$capbnd))" -eq 0 ] || problem "meterweb's bounding set is not empty ($capbnd)"
+[ "$seccomp" = 2 ] || problem "meterweb has no system call filter (Seccomp $seccomp)"
 for p in ProtectSystem=strict ProtectHome=yes PrivateTmp=yes MemoryDenyWriteExecute=yes; do
 	v=$(systemctl show -p "${p%%=*}" --value meterweb)
-	[ "$v" = "${p#*=}" ] || fail "meterweb's unit has ${p%%=*}=$v, not ${p#*=}"
+	[ "$v" = "${p#*=}" ] || problem "meterweb's unit has ${p%%=*}=$v, not ${p#*=}"
 done
-if nsenter -t "$pid" -m test -w /etc/gridmeter/meterweb.passwd 2>/dev/null; then
-	fail "meterweb's file system view lets root write its password file (ProtectSystem)"
-fi
+# Nothing writable in its view of the file system, even to root: its
+# configuration, its password file, the programs.
+for f in /etc/gridmeter /etc/gridmeter/meterweb.passwd /usr/sbin /var/lib; do
+	if nsenter -t "$pid" -m test -w "$f" 2>/dev/null; then
+		problem "$f is writable in meterweb's mount namespace"
+	fi
+done
 
 # The login page
 http GET /login "$W/login" || fail "no connection to port $PORT"
@@ -146,4 +153,5 @@ echo "after the step to 240 V: /live voltage ${last2:-none} mV, the line at $exp
 
 # Memory of the daemon on the gateway, with a session and two streams served
 echo "# figure: meterweb on the gateway image: $(awk '/^VmRSS:|^VmHWM:/ { printf "%s %s kB ", $1, $2 }' "/proc/$pid/status")"
+[ -z "$bad" ] || exit 1
 exit 0
