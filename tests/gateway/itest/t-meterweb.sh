@@ -153,5 +153,6 @@ echo "after the step to 240 V: /live voltage ${last2:-none} mV, the line at $exp
 
 # Memory of the daemon on the gateway, with a session and two streams served
 echo "# figure: meterweb on the gateway image: $(awk '/^VmRSS:|^VmHWM:/ { printf "%s %s kB ", $1, $2 }' "/proc/$pid/status")"
+echo "t-meterweb took $SECONDS s"
 [ -z "$bad" ] || exit 1
 exit 0
