@@ -13,8 +13,8 @@
 #   BENCHES      host benchmarks under bench/
 # Kernel modules are listed in ./Kbuild.
 
-# Every core compiles (2 on the CI machines: the unit build takes 46 s
-# instead of 90). GM_JOBS=1 for a serial build.
+# Every core compiles (2 on the CI machines), one object at a time per core.
+# GM_JOBS=1 for a serial build.
 MAKEFLAGS += -j$(or $(GM_JOBS),$(shell nproc 2>/dev/null || echo 2))
 
 ARCH ?= x86_64
@@ -193,7 +193,7 @@ gm_pkg_cflags = $(foreach f,$(shell $(2) --cflags $(1)),$(if $(filter -I%,$(f)),
 gm_hdrs = $(notdir $(wildcard $(addsuffix /*.h,$(1))))
 gm_tree_check = $(foreach d,$(filter-out /% include include/uapi $(INCDIRS),$(patsubst -I%,%,$(1))),\
 	$(foreach h,$(filter $(call gm_hdrs,$(d)),$(call gm_hdrs,$(filter-out $(d),include include/uapi $(INCDIRS) $(patsubst -I%,%,$(1))) $(2))),\
-	$(error $(d)/$(h): another $(h) is in the include path of some program: rename it, the objects of a tree share their include folders)))
+	$(error $(d)/$(h): another include folder of this tree or the system has a $(h) too: rename one (a tree's objects share one include path))))
 
 # gm_tree TREE,PROGRAMS,COMPILER,PKG_CONFIG,SYSTEM_INCLUDE,PREREQ,VAR: a
 # tree's compile rules. VAR holds its include flags, worked out (pkg-config)
