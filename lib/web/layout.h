@@ -6,7 +6,8 @@
  * which writes the doctype, <head> (title, viewport for phones, the
  * stylesheet, the scripts with defer), a skip link, the header with the
  * product name, the navigation (the current item marked aria-current) and
- * the signed-in user with a sign-out form, then <main id="main">.
+ * the signed-in user with a sign-out form, then <main id="main">. The page
+ * writes its own <h1> (usually pg->title). /static/gm.js is always included.
  */
 #ifndef GM_WEB_LAYOUT_H
 #define GM_WEB_LAYOUT_H
@@ -30,6 +31,8 @@ struct web_page {
 	const char *logout_action;	/* "/logout" */
 	const char *const *scripts;	/* NULL-terminated list of /static/... scripts, or NULL */
 	bool charts;			/* include uPlot (its script and stylesheet) */
+	const char *live;		/* URL of the page's server-sent event stream
+					 * (<body data-live="...">, read by gm.js), or NULL */
 };
 
 void web_page_begin(struct hbuf *b, const struct web_page *pg);
