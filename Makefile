@@ -93,7 +93,7 @@ GUEST_TESTS :=
 BENCHES :=
 # lib/ first: libraries export their sources (e.g. GMLINK_SRCS) to the others.
 include $(sort $(wildcard lib/*/*.mk))
-include $(sort $(wildcard agent/*.mk server/*.mk server/*/*.mk server/*/*/*.mk tests/*.mk tests/*/*.mk tests/guest/*/*.mk bench/*.mk))
+include $(sort $(wildcard agent/*.mk agent/*/*.mk server/*.mk server/*/*.mk server/*/*/*.mk tests/*.mk tests/*/*.mk tests/guest/*/*.mk bench/*.mk))
 
 .PHONY: all modules userspace unit guest-tests check demo image initramfs deps \
 	sparse checkpatch guest-check bench clean distclean ksft arm64-cache selfcheck dtbs \

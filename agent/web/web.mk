@@ -1,0 +1,28 @@
+# meterweb, the in-home dashboard (Documentation/dashboard.md): a D-Bus
+# client of meterd serving pages on lib/web. It links meterd's tariff
+# engine (agent/core/tariff.c) so that the page reads the tariff as meterd
+# bills it; nothing of meterd's daemon.
+INCDIRS += agent/web
+MW_CORE := agent/web/mw_config.c agent/web/snapshot.c agent/web/meter_client.c agent/web/history.c \
+	agent/web/tariff_view.c agent/web/guest.c agent/web/words.c agent/web/pages.c agent/web/app.c \
+	agent/core/tariff.c $(CONF_SRCS)
+
+PROGS += meterweb
+meterweb_SRCS := $(MW_CORE) agent/web/main.c $(WEB_SRCS)
+meterweb_PKGS := libsystemd $(WEB_PKGS)
+meterweb_LDLIBS := -pthread
+
+# Unit tests (tests/unit/agent_test_web.c: config, days, tariff, guest codes;
+# tests/dbus/agent_test_web_bus.c: the snapshot against a real meterd).
+UNIT_TESTS += agent_test_web
+agent_test_web_SRCS := agent/web/mw_config.c agent/web/history.c agent/web/tariff_view.c agent/web/guest.c \
+	agent/core/tariff.c $(CONF_SRCS) tests/unit/agent_test_web.c
+agent_test_web_PKGS := libsodium
+agent_test_web_LDLIBS := -pthread
+
+UNIT_TESTS += agent_test_web_bus
+agent_test_web_bus_SRCS := $(AGENT_CORE) $(AGENT_IO) agent/web/snapshot.c agent/web/meter_client.c \
+	tests/dbus/agent_privbus.c tests/dbus/agent_test_web_bus.c
+agent_test_web_bus_PKGS := $(meterd_PKGS)
+agent_test_web_bus_CFLAGS := $(meterd_CFLAGS)
+agent_test_web_bus_LDLIBS := -pthread

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: GPL-2.0
+// The in-home dashboard in headless Chromium (run by tests/web/dashboard-run.sh,
+// which starts a private bus, meterd --test-hooks with a seeded load profile and
+// meterweb). Every expectation is computed here from meterd itself (busctl on
+// the private bus) or from the fixture's configuration.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { launch, Tap, pageFigures } from './browser.mjs';
+
+const url = process.env.GM_DASH_URL;
+const password = process.env.GM_DASH_PASSWORD;
+const guestS = Number(process.env.GM_DASH_GUEST_S || 6);
+const burst = Number(process.env.GM_DASH_BURST || 5);
+const shots = process.env.GM_SCREENSHOTS;
+const bus = process.env.DBUS_SYSTEM_BUS_ADDRESS;
+const M = ['org.gridmeter.Meter1', '/org/gridmeter/Meter1'];
+const t = new Tap('dashboard');
+const t0 = Date.now();
+const step = t.step.bind(t);
+t.step = async (what, fn) => { const a = Date.now(); const r = await step(what, fn); console.log(`# ${Date.now() - a} ms (${Date.now() - t0} ms in all)`); return r; };
+
+function busctl(...args) {
+  return JSON.parse(execFileSync('busctl', [`--address=${bus}`, '--json=short', ...args], { encoding: 'utf8' }) || 'null');
+}
+const prop = (name) => busctl('get-property', ...M, 'org.gridmeter.Meter1', name).data;
+const inject = (kv) => {
+  const flat = Object.entries(kv).flatMap(([k, v]) => [k, String(v)]);
+  execFileSync('busctl', [`--address=${bus}`, 'call', ...M, 'org.gridmeter.Meter1.Test', 'InjectReading',
+    'a{sx}', String(Object.keys(kv).length), ...flat]);
+};
+const event = (name) => execFileSync('busctl', [`--address=${bus}`, 'call', ...M, 'org.gridmeter.Meter1.Test', 'InjectEvent', 's', name]);
+const profile = (from, to) => busctl('call', ...M, 'org.gridmeter.Meter1', 'GetLoadProfile', 'xx', String(from), String(to)).data[0];
+const digits = (s) => String(s).replace(/[^0-9]/g, '');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Local midnights (TZ is the fixture's, as meterweb's).
+function midnight(t, addDays = 0) {
+  const d = new Date(t * 1000);
+  return Math.floor(new Date(d.getFullYear(), d.getMonth(), d.getDate() + addDays).getTime() / 1000);
+}
+function dailySums(ivs, now, ndays) {
+  const days = [];
+  for (let i = ndays - 1; i >= 0; i--) days.push({ start: midnight(now, -i), imp: 0, exp: 0, ren: 0 });
+  const end = midnight(now, 1);
+  for (const [s, imp, exp, ren] of ivs) {
+    if (s < days[0].start || s >= end) continue;
+    let d = days.length - 1;
+    while (s < days[d].start) d--;
+    days[d].imp += imp; days[d].exp += exp; days[d].ren += ren;
+  }
+  return days;
+}
+async function chartData(page, id) {
+  return page.evaluate((id) => JSON.parse(document.querySelector(`#${id} .gm-chart-data`).textContent), id);
+}
+const norm = (s) => String(s).replace(/[\u00a0\u2009\u202f]/g, ' ');
+const liveText = async (page, key) => norm(await page.locator(`output[data-live="${key}"]`).first().textContent());
+async function waitLive(page, key, pred, ms = 8000) {
+  const until = Date.now() + ms;
+  let v;
+  while (Date.now() < until) {
+    v = await liveText(page, key);
+    if (pred(v)) return v;
+    await sleep(100);
+  }
+  throw new Error(`${key}: still '${v}' after ${ms} ms`);
+}
+async function login(page, pw) {
+  await page.goto(`${url}/login`);
+  await page.fill('#password', pw);
+  const [resp] = await Promise.all([page.waitForNavigation(), page.click('#login-household button[type=submit]')]);
+  return resp;
+}
+async function useCode(browser, code) {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${url}/login`);
+  await page.fill('#code', code);
+  const [resp] = await Promise.all([page.waitForNavigation(), page.click('#login-guest button[type=submit]')]);
+  return { ctx, page, resp };
+}
+
+const browser = await launch();
+let failures = 0;	// failed sign-ins from this address so far (the throttle counts them)
+try {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+
+  await t.step('the household signs in with its password', async () => {
+    const resp = await login(page, password);
+    return new URL(page.url()).pathname === '/' && resp.status() === 200;
+  });
+
+  await page.waitForFunction(() => performance.getEntriesByName('first-contentful-paint').length > 0, null, { timeout: 5000 }).catch(() => {});
+  const fig = await pageFigures(page);
+  console.log(`# figure: dashboard page weight ${fig.bytes} bytes in ${fig.requests} requests`);
+  console.log(`# figure: dashboard first contentful paint ${fig.fcp_ms} ms`);
+
+  await t.step('V, I, P, PF and f are shown with their units', async () => {
+    const want = { voltage: / V$/, current: / A$/, power: / W$/, pf: /^-?\d\.\d{3}/, frequency: / Hz$/ };
+    for (const [k, re] of Object.entries(want)) {
+      const v = (await liveText(page, k)).trim();
+      if (!re.test(v)) throw new Error(`${k}: '${v}'`);
+    }
+    const v = prop('Voltage');
+    return digits(await liveText(page, 'voltage')) === digits((v / 1000).toFixed(1));
+  });
+
+  await t.step('the live stream is open', async () => {
+    await page.waitForSelector('body[data-live-state="open"]', { timeout: 8000 });
+    return true;
+  });
+
+  await t.step('a load step shows without reloading', async () => {
+    await page.evaluate(() => { window.gmMarker = 42; });
+    const p = 2950000 + Math.floor(Math.random() * 1000) * 1000;	// mW, whole W
+    inject({ voltage_mv: 231500, current_ma: 13000, power_mw: p, pf_milli: 980, frequency_mhz: 50020 });
+    await waitLive(page, 'power', (v) => digits(v) === String(p / 1000));
+    await waitLive(page, 'voltage', (v) => digits(v) === '2315');
+    return (await page.evaluate(() => window.gmMarker)) === 42;
+  });
+
+  await t.step('the charts hold the load profile (7 days, 30 days, today)', async () => {
+    for (let attempt = 0; ; attempt++) {
+      const now = Math.floor(Date.now() / 1000);
+      const week = await chartData(page, 'chart-week');
+      const month = await chartData(page, 'chart-month');
+      const today = await chartData(page, 'chart-today');
+      const ivs = profile(midnight(now, -29), midnight(now, 1));
+      const d30 = dailySums(ivs, now, 30), d7 = d30.slice(23);
+      const same = (c, days) => JSON.stringify(c.x) === JSON.stringify(days.map((d) => d.start)) &&
+        JSON.stringify(c.series[0].values) === JSON.stringify(days.map((d) => d.imp)) &&
+        JSON.stringify(c.series[1].values) === JSON.stringify(days.map((d) => d.exp)) &&
+        JSON.stringify(c.series[2].values) === JSON.stringify(days.map((d) => d.ren));
+      const todays = ivs.filter((iv) => iv[0] >= midnight(now));
+      const okToday = JSON.stringify(today.x) === JSON.stringify(todays.map((iv) => iv[0])) &&
+        JSON.stringify(today.series[0].values) === JSON.stringify(todays.map((iv) => iv[1]));
+      const nonzero = d30.filter((d) => d.imp > 0).length;
+      if (same(week, d7) && same(month, d30) && okToday && nonzero >= 29) return true;
+      if (attempt) throw new Error(`chart and GetLoadProfile differ: week ${JSON.stringify(week.series[0].values)} vs ${JSON.stringify(d7.map((d) => d.imp))}; days with import ${nonzero}`);
+      await page.reload();	// an interval closed between the page and the call
+    }
+  });
+
+  await t.step('/api/profile gives the same intervals as GetLoadProfile', async () => {
+    const now = Math.floor(Date.now() / 1000), from = now - 2 * 86400;
+    const api = await page.evaluate(async (q) => (await fetch(`/api/profile?from=${q.from}&to=${q.to}`)).json(), { from, to: now });
+    return JSON.stringify(api.intervals) === JSON.stringify(profile(from, now));
+  });
+
+  await t.step('price so far and the tariff period now and next', async () => {
+    const pence = (m) => Math.sign(m) * Math.round(Math.abs(m) / 1000);
+    const money = (m) => `£${(pence(m) / 100).toFixed(2)}`;
+    const shown = await waitLive(page, 'price', (v) => v.trim() === money(prop('PriceSoFar')), 5000);
+    const period = prop('CurrentTariffPeriod');
+    const tariff = prop('Tariff');
+    const rates = Object.fromEntries(tariff.rates.data.split(',').map((r) => r.trim().split(':')));
+    const now = (await liveText(page, 'period')).trim();
+    const next = (await liveText(page, 'next_period')).trim();
+    const rateNow = await liveText(page, 'rate_now'), rateNext = await liveText(page, 'rate_next');
+    const cheaper = await liveText(page, 'cheaper');
+    const pct = ((Number(rates[now]) - Number(rates[next])) * 100 / Number(rates[now]));
+    const pctText = `${Math.abs(pct).toFixed(1)} % ${pct > 0 ? 'cheaper' : 'dearer'}`;
+    console.log(`# price ${shown}, now ${now} ${rateNow}, next ${next} ${rateNext} at ${await liveText(page, 'next_at')}, ${cheaper}`);
+    return now === period && next in rates && next !== now &&
+      digits(rateNow) === digits(Number(rates[now]).toFixed(2)) &&
+      digits(rateNext) === digits(Number(rates[next]).toFixed(2)) &&
+      cheaper === pctText;
+  });
+
+  await t.step('an over-voltage trips the relay and the alarm shows live', async () => {
+    inject({ voltage_mv: 262000 });
+    event('over-voltage');
+    await waitLive(page, 'relay', (v) => v === 'supply off');
+    await waitLive(page, 'protection', (v) => v.startsWith('tripped'));
+    await waitLive(page, 'alarms', (v) => v.includes('Voltage too high'));
+    return prop('MainRelay') === 'open';
+  });
+
+  await t.step('the relay recloses when the voltage is normal again', async () => {
+    inject({ voltage_mv: 230000 });
+    await waitLive(page, 'relay', (v) => v === 'supply on', 12000);
+    return prop('MainRelay') === 'closed';
+  });
+
+  if (shots) {
+    fs.mkdirSync(shots, { recursive: true });
+    await page.screenshot({ path: path.join(shots, 'dashboard.png'), fullPage: true });
+  }
+
+  // A code that must expire: made first, tried once its validity has passed
+  // (the other guest steps run meanwhile).
+  const makeCode = async () => {
+    await page.goto(`${url}/guest`);
+    await Promise.all([page.waitForNavigation(), page.click('#guest-new button[type=submit]')]);
+    return { code: (await page.textContent('#guest-code')).trim(), made: Date.now() };
+  };
+  let late = null, code = '';
+  await t.step('the household makes guest codes', async () => {
+    late = await makeCode();
+    code = (await makeCode()).code;
+    return /^\d{8}$/.test(code) && /^\d{8}$/.test(late.code) && code !== late.code;
+  });
+
+  await t.step('the guest code works once, read-only', async () => {
+    const g = await useCode(browser, code);
+    const ok = new URL(g.page.url()).pathname === '/' && g.resp.status() === 200;
+    const navGuest = await g.page.locator('a[href="/guest"]').count();
+    const guestPage = await g.page.goto(`${url}/guest`);
+    const forms = await g.page.goto(`${url}/`).then(() => g.page.locator('main form').count());
+    await g.ctx.close();
+    if (!ok || navGuest || guestPage.status() !== 403 || forms) throw new Error(`ok ${ok} nav ${navGuest} /guest ${guestPage.status()} forms ${forms}`);
+    return true;
+  });
+
+  await t.step('the same code a second time is refused', async () => {
+    const g = await useCode(browser, code);
+    failures++;
+    const status = g.resp.status(), msg = await g.page.textContent('#login-error');
+    await g.ctx.close();
+    return status === 401 && /not valid/.test(msg);
+  });
+
+  await t.step('a phone (390x844) has no horizontal scrolling', async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, storageState: await ctx.storageState(),
+      isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    const p = await phone.newPage();
+    await p.goto(`${url}/`);
+    const w = await p.evaluate(() => {
+      const cw = document.documentElement.clientWidth;
+      const wide = [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > cw + 1)
+        .slice(0, 3).map((e) => `${e.tagName}.${e.className}#${e.id}`);
+      return [document.documentElement.scrollWidth, cw, wide.join(' ')];
+    });
+    if (shots) await p.screenshot({ path: path.join(shots, 'dashboard-phone.png'), fullPage: true });
+    await phone.close();
+    if (w[0] > w[1]) throw new Error(`scrollWidth ${w[0]} > clientWidth ${w[1]}: ${w[2]}`);
+    return true;
+  });
+
+  await t.step(`an expired code is refused (valid ${guestS} s)`, async () => {
+    const wait = late.made + (guestS + 1) * 1000 - Date.now();
+    if (wait > 0) await sleep(wait);
+    const g = await useCode(browser, late.code);
+    failures++;
+    const status = g.resp.status(), msg = await g.page.textContent('#login-error');
+    await g.ctx.close();
+    return status === 401 && /expired/.test(msg);
+  });
+
+  await t.step(`wrong passwords are refused, then throttled after ${burst} failures`, async () => {
+    const c = await browser.newContext();
+    const p = await c.newPage();
+    const statuses = [];
+    while (failures < burst) {
+      statuses.push((await login(p, `${password}x`)).status());
+      failures++;
+    }
+    const last = (await login(p, password)).status();	// even the right one, now
+    await c.close();
+    if (!statuses.every((s) => s === 401) || last !== 429) throw new Error(`statuses ${statuses} then ${last}`);
+    return true;
+  });
+
+  const pid = process.env.GM_MW_PID;
+  if (pid) {
+    const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rss = (st.match(/VmRSS:\s*(\d+) kB/) || [])[1];
+    console.log(`# figure: meterweb RSS ${rss} kB`);
+  }
+  await ctx.close();
+} catch (e) {
+  t.ok(false, 'the test ran to its end', e && e.stack ? e.stack : e);
+} finally {
+  await browser.close();
+}
+process.exit(t.done());
