@@ -17,7 +17,12 @@ clang valgrind python3 perl iproute2 nftables
 libsodium-dev libcbor-dev libsqlite3-dev sqlite3
 postgresql-15 libpq-dev
 libcurl4-openssl-dev libcairo2-dev poppler-utils python3-aiosmtpd
+libmicrohttpd-dev libssl-dev zlib1g-dev tzdata
 "
+
+# The web pages' npm packages (scripts/web-npm.sh) need node and npm: the
+# machine's own when it has them (CI brings Node 20 with its npm), else Debian's.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 
 missing=""
 for p in $PKGS; do

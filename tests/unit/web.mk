@@ -13,3 +13,7 @@ web_test_html_SRCS := lib/web/html.c tests/unit/web_test_html.c
 UNIT_TESTS += web_test_auth
 web_test_auth_SRCS := lib/web/auth.c tests/unit/web_test_auth.c
 web_test_auth_PKGS := libsodium
+
+UNIT_TESTS += web_test_tls
+web_test_tls_SRCS := $(WEB_SRCS) tests/unit/web_test_tls.c
+web_test_tls_PKGS := $(WEB_PKGS) libssl libcrypto

@@ -36,6 +36,7 @@
  * this program from its own inputs unless marked "db"):
  *   { "url": "http://127.0.0.1:PORT", "url_short": "...": a second portal
  *     whose sessions end after 5 s idle (session expiry tests),
+ *     "portal_pids": [pid, pid] (0 with --no-portal: for RSS figures),
  *     "conninfo": "...", "dir": "DIR", "tz": "Europe/London",
  *     "customers": { "a": { "login", "password", "id", "town", "meter", "name",
  *        "bills": [ { "id", "month", "state", "total_minor" (db) } ],
@@ -392,9 +393,10 @@ static int write_json(struct world *w)
 	if (!f)
 		return die("%s: %s", tmp, strerror(errno));
 	fprintf(f, "{\"url\": \"http://127.0.0.1:%u\", \"url_short\": \"http://127.0.0.1:%u\",\n"
-		" \"dir\": \"%s\", \"conninfo\": \"%s\", \"tz\": \"Europe/London\", "
-		"\"towns\": [11, 12],\n \"customers\": {\n", w->port[0], w->port[1], w->dir,
-		w->conninfo);
+		" \"portal_pids\": [%d, %d],\n", w->port[0], w->port[1], (int)w->portal[0],
+		(int)w->portal[1]);
+	fprintf(f, " \"dir\": \"%s\", \"conninfo\": \"%s\", \"tz\": \"Europe/London\", "
+		"\"towns\": [11, 12],\n \"customers\": {\n", w->dir, w->conninfo);
 	json_customer(f, w, c, "a", (int)pg1(w->conninfo, "SELECT id FROM customers WHERE "
 					     "town = 11 AND meter = 1"), 0);
 	fprintf(f, ",\n");
@@ -555,6 +557,9 @@ int main(int argc, char **argv)
 		/* a DIR used before: its cluster is stale (and stopped), start afresh */
 		snprintf(old, sizeof(old), "%s/pg", w.dir);
 		pg_cluster_stop(old);
+		if (!w.own_dir)
+			sh("rm -rf '%s'", old, NULL, 0);
+		snprintf(old, sizeof(old), "%s/keys", w.dir);
 		if (!w.own_dir)
 			sh("rm -rf '%s'", old, NULL, 0);
 		if (!pg_available()) {

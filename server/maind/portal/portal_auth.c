@@ -60,12 +60,14 @@ static struct web_resp *login_page(struct portal_req *q, int status, const char 
 	struct web_resp *resp;
 	struct hbuf b;
 
-	web_token_new(tok);
+	/* the browser's token stays while it has one (another tab's form still works) */
+	if (web_cookie(q->r, LOGIN_COOKIE, tok, sizeof(tok)) || strlen(tok) != WEB_TOKEN_LEN)
+		web_token_new(tok);
 	hb_init(&b);
 	portal_page_begin(q, &b, "Sign in", NULL, false);
 	hb_raw(&b, "<section class=\"gm-card gm-narrow\"><h1>Sign in</h1>\n");
 	if (msg) {
-		hb_raw(&b, "<p class=\"gm-error\" role=\"alert\">");
+		hb_raw(&b, "<p class=\"gm-alert gm-bad\" role=\"alert\">");
 		hb_text(&b, msg);
 		hb_raw(&b, "</p>\n");
 	}
@@ -97,7 +99,7 @@ static struct web_resp *totp_page(struct portal_req *q, int status, const char *
 	portal_page_begin(q, &b, "Second factor", NULL, false);
 	hb_raw(&b, "<section class=\"gm-card gm-narrow\"><h1>Second factor</h1>\n");
 	if (msg) {
-		hb_raw(&b, "<p class=\"gm-error\" role=\"alert\">");
+		hb_raw(&b, "<p class=\"gm-alert gm-bad\" role=\"alert\">");
 		hb_text(&b, msg);
 		hb_raw(&b, "</p>\n");
 	}

@@ -99,7 +99,7 @@ static struct web_resp *fail(struct portal_req *q, struct hbuf *b, PGresult *r, 
 
 static void who_line(struct hbuf *b, const struct cust *c)
 {
-	hb_printf(b, "<p class=\"gm-sub\">");
+	hb_printf(b, "<p class=\"gm-hint\">");
 	hb_text(b, c->name);
 	hb_printf(b, " &middot; meter %d of town %d</p>\n", c->meter, c->town);
 }
@@ -539,6 +539,27 @@ static struct web_resp *usage(struct portal_req *q, const struct cust *c)
 
 /* ---- notices and alerts -------------------------------------------------------------------- */
 
+/* Plain text as paragraphs, one per line. */
+static void paragraphs(struct hbuf *b, const char *s)
+{
+	while (*s) {
+		const char *e = strchr(s, '\n');
+		size_t n = e ? (size_t)(e - s) : strlen(s);
+
+		if (n) {
+			hb_raw(b, "<p>");
+			for (size_t k = 0; k < n; k += 200) {
+				char part[201];
+
+				snprintf(part, sizeof(part), "%.*s", (int)(n - k < 200 ? n - k : 200), s + k);
+				hb_text(b, part);
+			}
+			hb_raw(b, "</p>\n");
+		}
+		s += n + (e ? 1 : 0);
+	}
+}
+
 static struct web_resp *notices(struct portal_req *q, const struct cust *c)
 {
 	const char *v[2] = { c->id, c->tz };
@@ -641,12 +662,12 @@ static struct web_resp *alerts(struct portal_req *q, const struct cust *c)
 	for (int i = 0; i < PQntuples(r); i++) {
 		bool open = !strcmp(PQgetvalue(r, i, 5), "open");
 
-		hb_printf(&b, "<article class=\"gm-card gm-alert gm-%s\" data-alert=\"%lld\">\n<h2>",
-			  !strcmp(PQgetvalue(r, i, 2), "critical") ? "critical" :
-			  !strcmp(PQgetvalue(r, i, 2), "warning") ? "warning" : "info",
+		hb_printf(&b, "<article class=\"gm-alert gm-%s\" data-alert=\"%lld\">\n<h2>",
+			  !strcmp(PQgetvalue(r, i, 2), "critical") ? "bad" :
+			  !strcmp(PQgetvalue(r, i, 2), "warning") ? "warn" : "ok",
 			  (long long)gl(r, i, 0));
 		hb_text(&b, PQgetvalue(r, i, 3));
-		hb_raw(&b, "</h2>\n<p class=\"gm-sub\">");
+		hb_raw(&b, "</h2>\n<p class=\"gm-hint\">");
 		hb_text(&b, PQgetvalue(r, i, 1));
 		hb_raw(&b, " &middot; ");
 		if (open) {
@@ -655,9 +676,9 @@ static struct web_resp *alerts(struct portal_req *q, const struct cust *c)
 			hb_raw(&b, "closed ");
 			hb_text(&b, PQgetvalue(r, i, 6));
 		}
-		hb_raw(&b, "</p>\n<p class=\"gm-pre\">");
-		hb_text(&b, PQgetvalue(r, i, 4));
-		hb_raw(&b, "</p>\n</article>\n");
+		hb_raw(&b, "</p>\n");
+		paragraphs(&b, PQgetvalue(r, i, 4));
+		hb_raw(&b, "</article>\n");
 	}
 	PQclear(r);
 	portal_page_end(q, &b);

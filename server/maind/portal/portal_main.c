@@ -115,9 +115,29 @@ int portal_open(struct portal *app, const struct maind_config *cfg, const char *
 		conninfo = cfg->conninfo;
 	if (portal_pool_init(&app->pool, conninfo, (int)cfg->portal_pool, err, errlen))
 		return -1;
-	/* the same tables as maind (idempotent): the portal may start first */
-	if (mpg_schema(app->pool.conn[0].c, err, errlen))
+	/*
+	 * maind's schema is maind's to make (and mainctl's): the portal makes it
+	 * only when its own table is missing (a first start before maind's), one
+	 * process at a time (CREATE OR REPLACE run concurrently fails).
+	 */
+	r = PQexec(app->pool.conn[0].c, "SELECT to_regclass('web_users') IS NULL");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "PostgreSQL: %s", PQresultErrorMessage(r));
+		PQclear(r);
 		goto fail;
+	}
+	if (!strcmp(PQgetvalue(r, 0, 0), "t")) {
+		int rc;
+
+		PQclear(PQexec(app->pool.conn[0].c, "SELECT pg_advisory_lock(" MPG_LOCK_PORTAL ")"));
+		rc = mpg_schema(app->pool.conn[0].c, err, errlen);
+		PQclear(PQexec(app->pool.conn[0].c, "SELECT pg_advisory_unlock(" MPG_LOCK_PORTAL ")"));
+		if (rc) {
+			PQclear(r);
+			goto fail;
+		}
+	}
+	PQclear(r);
 	snprintf(app->currency, sizeof(app->currency), "GBP");
 	r = PQexec(app->pool.conn[0].c, "SELECT currency FROM tariff_plans GROUP BY currency "
 		   "ORDER BY count(*) DESC, currency LIMIT 1");
@@ -299,9 +319,10 @@ struct web_resp *portal_handle(void *vapp, const struct web_req *r)
 	if (!resp)
 		resp = portal_commands_route(&q);
 	portal_pool_put(&app->pool, q.db);
+	/* (not a redirect to /login when signed out: a browser's own requests, such
+	 * as /favicon.ico, would fetch the login page and renew its token) */
 	if (!resp)
-		resp = q.s.role == WEB_ROLE_NONE ? web_resp_redirect("/login") :
-		       web_resp_error(404, "There is no such page.");
+		resp = web_resp_error(404, "There is no such page.");
 	/* personal pages: never kept by a browser or a proxy */
 	if (resp)
 		web_resp_header(resp, "Cache-Control", "no-store");
