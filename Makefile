@@ -11,6 +11,7 @@
 #   UNIT_TESTS   host-only unit tests (kselftest harness) same variables
 #   GUEST_TESTS  kselftest programs run inside the QEMU guests (built for ARCH)
 #   BENCHES      host benchmarks under bench/
+#   WEB_PROGS    host helper programs of the browser tests (build/host/web/, make web-progs)
 # Kernel modules are listed in ./Kbuild.
 
 # Every core compiles (2 on the CI machines), one object at a time per core.
@@ -91,6 +92,7 @@ PROGS :=
 UNIT_TESTS :=
 GUEST_TESTS :=
 BENCHES :=
+WEB_PROGS :=
 # lib/ first: libraries export their sources (e.g. GMLINK_SRCS) to the others.
 include $(sort $(wildcard lib/*/*.mk))
 include $(sort $(wildcard agent/*.mk agent/*/*.mk server/*.mk server/*/*.mk server/*/*/*.mk tests/*.mk tests/*/*.mk tests/guest/*/*.mk bench/*.mk))
@@ -227,7 +229,7 @@ $(2)/$(1): $(call gm_objs,$(1),$(3))
 endef
 
 .PHONY: FORCE
-HOST_PROGS := $(UNIT_TESTS) $(BENCHES)
+HOST_PROGS := $(UNIT_TESTS) $(BENCHES) $(WEB_PROGS)
 ARCH_PROGS := $(PROGS) $(GUEST_TESTS)
 $(eval $(call gm_tree,$(HOSTOUT),$(HOST_PROGS),$(HOSTCC),pkg-config,/usr/include,,GM_INCS_HOST))
 $(eval $(call gm_tree,$(OUT),$(ARCH_PROGS),$(CC) $$(XCFLAGS),$(PKG_CONFIG),$(SYSROOT)/usr/include,$(ARCH_PREREQ),GM_INCS_ARCH))
@@ -235,6 +237,7 @@ $(eval $(call gm_tree,$(OUT),$(ARCH_PROGS),$(CC) $$(XCFLAGS),$(PKG_CONFIG),$(SYS
 $(foreach p,$(PROGS),$(eval $(call gm_link,$(p),$(OUT)/bin,$(OUT),$(CC),$(PKG_CONFIG),$$(XLDFLAGS))))
 $(foreach p,$(UNIT_TESTS),$(eval $(call gm_link,$(p),$(HOSTOUT)/unit,$(HOSTOUT),$(HOSTCC),pkg-config,)))
 $(foreach p,$(BENCHES),$(eval $(call gm_link,$(p),$(HOSTOUT)/bench,$(HOSTOUT),$(HOSTCC),pkg-config,)))
+$(foreach p,$(WEB_PROGS),$(eval $(call gm_link,$(p),$(HOSTOUT)/web,$(HOSTOUT),$(HOSTCC),pkg-config,)))
 # Guest tests: static when they need no shared library, so the busybox
 # initramfs needs nothing else for them.
 $(foreach p,$(GUEST_TESTS),$(eval $(call gm_link,$(p),$(OUT)/guest-tests,$(OUT),$(CC),$(PKG_CONFIG),$$(if $$($(p)_PKGS),$$(XLDFLAGS),-static))))
@@ -245,6 +248,8 @@ userspace: $(addprefix $(OUT)/bin/,$(PROGS))
 guest-tests: $(addprefix $(OUT)/guest-tests/,$(GUEST_TESTS))
 unit-build: $(addprefix $(HOSTOUT)/unit/,$(UNIT_TESTS))
 bench-build: $(addprefix $(HOSTOUT)/bench/,$(BENCHES))
+.PHONY: web-progs
+web-progs: $(addprefix $(HOSTOUT)/web/,$(WEB_PROGS))
 
 unit: unit-build
 	@scripts/run-unit.sh $(addprefix $(HOSTOUT)/unit/,$(UNIT_TESTS))

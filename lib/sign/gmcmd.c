@@ -123,6 +123,26 @@ int gmc_sign(struct gmc_cmd *c, const uint8_t sk[GMC_SK_LEN])
 	return 0;
 }
 
+int gmc_add_signature(struct gmc_cmd *c, const uint8_t pk[GMC_PK_LEN],
+		      const uint8_t sig[GMC_SIG_LEN])
+{
+	uint8_t m[sizeof(GMC_DOMAIN) + GMC_BODY_LEN], fpr[GMC_FPR_LEN];
+	size_t ml = gmc_signed_bytes(c, m, sizeof(m));
+
+	if (c->nsig >= GMC_SIG_MAX || !fields_ok(c))
+		return GMP_CMD_INVALID;
+	gmc_fingerprint(pk, fpr);
+	for (unsigned int i = 0; i < c->nsig; i++)
+		if (!memcmp(c->sig[i].fpr, fpr, GMC_FPR_LEN))
+			return GMP_CMD_NEED_TWO;
+	if (crypto_sign_verify_detached(sig, m, ml, pk))
+		return GMP_CMD_BAD_SIG;
+	memcpy(c->sig[c->nsig].fpr, fpr, GMC_FPR_LEN);
+	memcpy(c->sig[c->nsig].sig, sig, GMC_SIG_LEN);
+	c->nsig++;
+	return 0;
+}
+
 int gmc_encode(const struct gmc_cmd *c, uint8_t *buf, size_t size)
 {
 	size_t len = GMC_BODY_LEN + 1 + (size_t)c->nsig * (GMC_FPR_LEN + GMC_SIG_LEN);
@@ -140,6 +160,19 @@ int gmc_encode(const struct gmc_cmd *c, uint8_t *buf, size_t size)
 	return (int)len;
 }
 
+/* body()'s inverse (the fields unchecked) */
+static void unbody(const uint8_t b[GMC_BODY_LEN], struct gmc_cmd *c)
+{
+	c->action = b[1];
+	c->town = (uint16_t)get(b + 2, 2);
+	c->meter = (uint16_t)get(b + 4, 2);
+	c->id = get(b + 6, 8);
+	c->issued = (int64_t)get(b + 14, 8);
+	c->expires = (int64_t)get(b + 22, 8);
+	c->arg = (int64_t)get(b + 30, 8);
+	c->batch = (uint32_t)get(b + 38, 4);
+}
+
 int gmc_decode(const uint8_t *buf, size_t len, struct gmc_cmd *c)
 {
 	const uint8_t *p = buf + GMC_BODY_LEN + 1;
@@ -147,14 +180,7 @@ int gmc_decode(const uint8_t *buf, size_t len, struct gmc_cmd *c)
 	memset(c, 0, sizeof(*c));
 	if (len < GMC_BODY_LEN + 1 || buf[0] != GMC_VERSION)
 		return -1;
-	c->action = buf[1];
-	c->town = (uint16_t)get(buf + 2, 2);
-	c->meter = (uint16_t)get(buf + 4, 2);
-	c->id = get(buf + 6, 8);
-	c->issued = (int64_t)get(buf + 14, 8);
-	c->expires = (int64_t)get(buf + 22, 8);
-	c->arg = (int64_t)get(buf + 30, 8);
-	c->batch = (uint32_t)get(buf + 38, 4);
+	unbody(buf, c);
 	c->nsig = buf[GMC_BODY_LEN];
 	if (c->nsig < 1 || c->nsig > GMC_SIG_MAX ||
 	    len != GMC_BODY_LEN + 1 + (size_t)c->nsig * (GMC_FPR_LEN + GMC_SIG_LEN) ||
@@ -166,6 +192,19 @@ int gmc_decode(const uint8_t *buf, size_t len, struct gmc_cmd *c)
 		memcpy(c->sig[i].fpr, p, GMC_FPR_LEN);
 		memcpy(c->sig[i].sig, p + GMC_FPR_LEN, GMC_SIG_LEN);
 		p += GMC_FPR_LEN + GMC_SIG_LEN;
+	}
+	return 0;
+}
+
+int gmc_body_decode(const uint8_t *buf, size_t len, struct gmc_cmd *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (len != GMC_BODY_LEN || buf[0] != GMC_VERSION)
+		return -1;
+	unbody(buf, c);
+	if (!fields_ok(c)) {
+		memset(c, 0, sizeof(*c));
+		return -1;
 	}
 	return 0;
 }

@@ -103,11 +103,25 @@ size_t gmc_signed_bytes(const struct gmc_cmd *c, uint8_t *out, size_t size);
  */
 int gmc_sign(struct gmc_cmd *c, const uint8_t sk[GMC_SK_LEN]);
 
+/*
+ * Add a signature made elsewhere (e.g. in the operator's browser, over
+ * gmc_signed_bytes()) after checking it: 0, GMP_CMD_BAD_SIG when sig is not
+ * pk's Ed25519 signature of this command's signed bytes, GMP_CMD_NEED_TWO
+ * when the command already carries a signature by pk, GMP_CMD_INVALID when it
+ * carries GMC_SIG_MAX signatures or its fields are out of range. c is
+ * unchanged unless 0.
+ */
+int gmc_add_signature(struct gmc_cmd *c, const uint8_t pk[GMC_PK_LEN],
+		      const uint8_t sig[GMC_SIG_LEN]);
+
 /* Wire form: the length written, or -1 (buffer too small, fields out of range). */
 int gmc_encode(const struct gmc_cmd *c, uint8_t *buf, size_t size);
 /* Parse the wire form (any bytes): 0, or -1 when it is not a command of this
  * version with 1..GMC_SIG_MAX signatures and nothing after them. */
 int gmc_decode(const uint8_t *buf, size_t len, struct gmc_cmd *c);
+/* The body alone (GMC_BODY_LEN bytes, what is signed after GMC_DOMAIN): an
+ * unsigned command (nsig 0). 0, or -1 when it is not a valid body. */
+int gmc_body_decode(const uint8_t *buf, size_t len, struct gmc_cmd *c);
 
 /* Whether the command needs two different operators under a policy. */
 bool gmc_needs_two(const struct gmc_cmd *c, const struct gmc_policy *p);

@@ -34,6 +34,7 @@ static void usage(void)
 	mctl_notice_usage();
 	mctl_cmd_usage();
 	mctl_alert_usage();
+	mctl_web_usage();
 }
 
 static PGconn *connect_or_die(const char *conninfo)
@@ -230,7 +231,7 @@ int main(int argc, char **argv)
 	} else {
 		const struct mainctl_ctx x = { conninfo, standby ? standby : conninfo, &cfg };
 		int (*const parts[])(const struct mainctl_ctx *, const char *, int, char **) = {
-			mctl_bill, mctl_notice, mctl_cmd, mctl_alert,
+			mctl_bill, mctl_notice, mctl_cmd, mctl_alert, mctl_web,
 		};
 
 		for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++) {

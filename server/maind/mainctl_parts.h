@@ -26,10 +26,12 @@ int mctl_bill(const struct mainctl_ctx *x, const char *cmd, int argc, char **arg
 int mctl_notice(const struct mainctl_ctx *x, const char *cmd, int argc, char **args);
 int mctl_cmd(const struct mainctl_ctx *x, const char *cmd, int argc, char **args);
 int mctl_alert(const struct mainctl_ctx *x, const char *cmd, int argc, char **args);
+int mctl_web(const struct mainctl_ctx *x, const char *cmd, int argc, char **args);
 void mctl_bill_usage(void);
 void mctl_notice_usage(void);
 void mctl_cmd_usage(void);
 void mctl_alert_usage(void);
+void mctl_web_usage(void);
 
 /* Shared (mainctl_util.c): connect (NULL, the error printed), a statement
  * (NULL, the error printed), a result as aligned columns with a header

@@ -30,6 +30,12 @@ void maind_config_defaults(struct maind_config *c)
 	c->silent_after_s = 900;
 	c->cmd_two_above = 10;
 	c->cmd_disconnects_hour = 50;
+	strcpy(c->portal_listen, "127.0.0.1:8443");
+	c->portal_session_s = 8 * 3600;
+	c->portal_idle_s = 30 * 60;
+	c->portal_pool = 4;
+	c->portal_conn_max = 64;
+	strcpy(c->portal_sender, "gridmeter");
 }
 
 int maind_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
@@ -106,6 +112,61 @@ static const struct u32_key *u32_key(const char *k)
 	return NULL;
 }
 
+/* [portal] (Documentation/portal.md "Configuration"): read by maind-portal. */
+static int portal_entry(struct ini *ini, const struct ini_entry *e, struct maind_config *c)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+		uint32_t min, max, mul;
+	} num[] = {
+		{ "session_minutes", offsetof(struct maind_config, portal_session_s), 1, 10080, 60 },
+		{ "session_seconds", offsetof(struct maind_config, portal_session_s), 5, 604800, 1 },
+		{ "idle_minutes", offsetof(struct maind_config, portal_idle_s), 1, 10080, 60 },
+		{ "idle_seconds", offsetof(struct maind_config, portal_idle_s), 5, 604800, 1 },
+		{ "pool", offsetof(struct maind_config, portal_pool), 1, 64, 1 },
+		{ "max_connections", offsetof(struct maind_config, portal_conn_max), 1, 1024, 1 },
+	};
+	const char *k = e->key, *v = e->value;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	uint32_t n;
+
+	for (size_t i = 0; i < sizeof(num) / sizeof(num[0]); i++) {
+		if (strcmp(k, num[i].key))
+			continue;
+		if (parse_u32(v, num[i].min, num[i].max, &n))
+			return ini_error(ini, e->line, e->section, k, "'%s' is not %u..%u", v,
+					 num[i].min, num[i].max);
+		*(uint32_t *)((char *)c + num[i].off) = n * num[i].mul;
+		return 0;
+	}
+	if (!strcmp(k, "listen")) {
+		char full[96];
+
+		/* ":PORT" is every address; else the form [server] listen takes */
+		snprintf(full, sizeof(full), "%s%s", v[0] == ':' ? "0.0.0.0" : "", v);
+		if (maind_parse_addr(full, &ss, &len) || strlcpy_chk(c->portal_listen, v,
+								      sizeof(c->portal_listen)))
+			return ini_error(ini, e->line, e->section, k,
+					 "'%s' is not ADDRESS:PORT, [ADDRESS6]:PORT or :PORT", v);
+	} else if (!strcmp(k, "tls_cert") || !strcmp(k, "tls_key")) {
+		char *dst = k[4] == 'c' ? c->portal_tls_cert : c->portal_tls_key;
+
+		if (v[0] != '/' || strlcpy_chk(dst, v, sizeof(c->portal_tls_cert)))
+			return ini_error(ini, e->line, e->section, k,
+					 "must be an absolute path under %zu bytes",
+					 sizeof(c->portal_tls_cert));
+	} else if (!strcmp(k, "letter_sender")) {
+		if (strlcpy_chk(c->portal_sender, v, sizeof(c->portal_sender)))
+			return ini_error(ini, e->line, e->section, k, "longer than %zu bytes",
+					 sizeof(c->portal_sender) - 1);
+	} else {
+		return ini_error(ini, e->line, e->section, k, "unknown key");
+	}
+	return 0;
+}
+
 struct mparse {
 	struct maind_config *c;
 	bool seen_key, seen_conninfo;
@@ -119,7 +180,8 @@ static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
 	const struct u32_key *n;
 
 	if (!k) {
-		if (strcmp(e->section, "server") && strcmp(e->section, "commands"))
+		if (strcmp(e->section, "server") && strcmp(e->section, "commands") &&
+		    strcmp(e->section, "portal"))
 			return ini_error(ini, e->line, NULL, NULL, "unknown section [%s]", e->section);
 		return 0;
 	}
@@ -136,6 +198,8 @@ static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)
 					 two ? 1 : 0, two ? 65535 : 1000000);
 		return 0;
 	}
+	if (!strcmp(e->section, "portal"))
+		return portal_entry(ini, e, c);
 	if (!strcmp(k, "listen")) {
 		if (c->n_listen == MAIND_LISTEN_MAX)
 			return ini_error(ini, e->line, e->section, k, "more than %d addresses",
@@ -183,6 +247,10 @@ int maind_config_load(struct maind_config *c, const char *path, char *err, size_
 	if (!r && !c->n_listen)
 		r = ini_error(&ini, ini_section_line(&ini, "server"), "server", "listen",
 			      "missing required key");
+	if (!r && !c->portal_tls_cert[0] != !c->portal_tls_key[0])
+		r = ini_error(&ini, ini_section_line(&ini, "portal"), "portal",
+			      c->portal_tls_cert[0] ? "tls_key" : "tls_cert",
+			      "tls_cert and tls_key go together");
 	ini_free(&ini);
 	return r ? -1 : 0;
 }

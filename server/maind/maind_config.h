@@ -32,6 +32,14 @@ struct maind_config {
 	/* [commands] (Documentation/commands.md) */
 	uint32_t cmd_two_above;		/* two operators for operations above this many targets */
 	uint32_t cmd_disconnects_hour;	/* disconnects queued per hour, system-wide */
+	/* [portal]: maind-portal, the utility portal (Documentation/portal.md) */
+	char portal_listen[80];		/* "127.0.0.1:8443", "[::1]:8443", ":8443" */
+	char portal_tls_cert[256], portal_tls_key[256];	/* PEM files, both or neither */
+	uint32_t portal_session_s;	/* absolute session lifetime */
+	uint32_t portal_idle_s;		/* signed out after this long without a request */
+	uint32_t portal_pool;		/* database connections, 1..64 */
+	uint32_t portal_conn_max;	/* HTTP connections at once */
+	char portal_sender[512];	/* letters' return address, lines by '|' */
 };
 
 void maind_config_defaults(struct maind_config *c);

@@ -167,7 +167,7 @@ int mpg_schema(PGconn *c, char *err, size_t errlen)
 	/* the core first, then each part's tables (they may refer to the core's) */
 	const char *const *const parts[] = {
 		schema_sql, mbill_schema_sql, mnotice_schema_sql, mcmd_schema_sql,
-		mdet_schema_sql,
+		mdet_schema_sql, portal_schema_sql,
 	};
 
 	PQsetNoticeProcessor(c, quiet, NULL);

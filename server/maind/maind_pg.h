@@ -83,10 +83,12 @@ int mpg_journal(struct maind_pg *p, int town, const char *what);
  *                    the other order the two deadlocked)
  *   MPG_LOCK_DETECT  one detection run at a time (maind's tick, mainctl)
  *   MPG_LOCK_BILL    one rating or bill run at a time (session lock)
+ *   MPG_LOCK_PORTAL  maind-portal making the schema when it starts first
  */
 #define MPG_LOCK_AUDIT		"7236911001"
 #define MPG_LOCK_DETECT		"1684370548"
 #define MPG_LOCK_BILL		"7022357620"
+#define MPG_LOCK_PORTAL		"7061726721"
 
 /* Create or migrate the schema on an open connection. 0 or -1 with err. */
 int mpg_schema(PGconn *c, char *err, size_t errlen);
@@ -111,6 +113,7 @@ extern const char *const mbill_schema_sql[];	/* billing/ */
 extern const char *const mnotice_schema_sql[];	/* notices/ */
 extern const char *const mcmd_schema_sql[];	/* commands/ */
 extern const char *const mdet_schema_sql[];	/* detect/ */
+extern const char *const portal_schema_sql[];	/* portal/ (web_users) */
 
 /*
  * The town records the parts store, called inside the ingest transaction

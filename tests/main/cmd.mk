@@ -13,3 +13,10 @@ UNIT_TESTS += cmd_test_config
 cmd_test_config_SRCS = $(MAIND_CORE) tests/main/cmd_test_config.c
 cmd_test_config_CFLAGS = $(MAIND_CFLAGS)
 cmd_test_config_PKGS = $(MAIND_PKGS)
+
+# mainctl and the portal store what operators signed the same way (cmd_submit.c)
+UNIT_TESTS += cmd_test_submit
+cmd_test_submit_SRCS = $(MAIND_CORE) server/maind/commands/mainctl_cmd.c \
+	server/maind/mainctl_util.c tests/main/pg_scratch.c tests/main/cmd_test_submit.c
+cmd_test_submit_CFLAGS = $(MAIND_CFLAGS)
+cmd_test_submit_PKGS = $(MAIND_PKGS)

@@ -253,4 +253,83 @@ TEST(replay_memory_survives_a_restart_and_forgets_what_expired)
 	rmdir(dir);
 }
 
+/*
+ * A signature made elsewhere (the operator's browser signs gmc_signed_bytes
+ * with WebCrypto) is attached only when it is that key's signature of these
+ * very bytes: the same as gmc_sign would have made (Ed25519 is
+ * deterministic), never a second one by the same key, never a third.
+ */
+TEST(signature_made_elsewhere_is_checked_before_it_is_added)
+{
+	struct op o[3];
+	struct gmc_keyset ks;
+	struct gmc_policy pol = { .two_above = GMC_TWO_ABOVE };
+	const int64_t now = 1790000000;
+	struct gmc_cmd c = cmd(GMC_REKEY, 9, now), ref = c, before, d;
+	uint8_t m[sizeof(GMC_DOMAIN) + GMC_BODY_LEN], sig[3][GMC_SIG_LEN], w[GMC_LEN_MAX];
+	size_t ml;
+	int len;
+
+	ASSERT_EQ(0, sodium_init() < 0);
+	ops(o, 3, &ks);
+	ml = gmc_signed_bytes(&c, m, sizeof(m));
+	ASSERT_EQ(sizeof(GMC_DOMAIN) - 1 + GMC_BODY_LEN, ml);
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(0, crypto_sign_detached(sig[i], NULL, m, ml, o[i].sk));
+	/* op1's signature offered as op0's: refused, nothing added */
+	EXPECT_EQ(GMP_CMD_BAD_SIG, gmc_add_signature(&c, o[0].pk, sig[1]));
+	EXPECT_EQ(0, c.nsig);
+	/* op0's own: added, byte for byte what gmc_sign makes */
+	EXPECT_EQ(0, gmc_add_signature(&c, o[0].pk, sig[0]));
+	ASSERT_EQ(0, gmc_sign(&ref, o[0].sk));
+	EXPECT_EQ(0, memcmp(&ref.sig[0], &c.sig[0], sizeof(c.sig[0])));
+	/* a rekey needs two: one is not enough at the meter */
+	EXPECT_EQ(GMP_CMD_NEED_TWO, gmc_verify(&c, &ks, &pol, 7, 9, now));
+	/* the same key again (even its valid signature) is no second operator */
+	before = c;
+	EXPECT_EQ(GMP_CMD_NEED_TWO, gmc_add_signature(&c, o[0].pk, sig[0]));
+	EXPECT_EQ(0, memcmp(&before, &c, sizeof(c)));
+	/* a signature of other bytes (the body changed by one bit) is refused */
+	{
+		struct gmc_cmd e = c;
+		uint8_t em[sizeof(m)], esig[GMC_SIG_LEN];
+
+		e.expires++;
+		ASSERT_EQ(ml, gmc_signed_bytes(&e, em, sizeof(em)));
+		ASSERT_EQ(0, crypto_sign_detached(esig, NULL, em, ml, o[1].sk));
+		EXPECT_EQ(GMP_CMD_BAD_SIG, gmc_add_signature(&c, o[1].pk, esig));
+		/* and a flipped bit in a good signature */
+		memcpy(esig, sig[1], GMC_SIG_LEN);
+		esig[17] ^= 4;
+		EXPECT_EQ(GMP_CMD_BAD_SIG, gmc_add_signature(&c, o[1].pk, esig));
+		EXPECT_EQ(1, c.nsig);
+	}
+	EXPECT_EQ(0, gmc_add_signature(&c, o[1].pk, sig[1]));
+	EXPECT_EQ(0, gmc_verify(&c, &ks, &pol, 7, 9, now));
+	/* no room for a third */
+	EXPECT_EQ(GMP_CMD_INVALID, gmc_add_signature(&c, o[2].pk, sig[2]));
+	EXPECT_EQ(2, c.nsig);
+	/* the wire form carries both, and decodes to the same command */
+	len = gmc_encode(&c, w, sizeof(w));
+	ASSERT_LT(0, len);
+	ASSERT_EQ(0, gmc_decode(w, (size_t)len, &d));
+	EXPECT_EQ(0, memcmp(&c, &d, sizeof(c)));
+	/* the body alone (what the browser is given after the domain) decodes unsigned */
+	ASSERT_EQ(0, gmc_body_decode(m + sizeof(GMC_DOMAIN) - 1, GMC_BODY_LEN, &d));
+	EXPECT_EQ(0, d.nsig);
+	EXPECT_EQ(c.id, d.id);
+	EXPECT_EQ(c.expires, d.expires);
+	EXPECT_EQ(c.meter, d.meter);
+	EXPECT_EQ(-1, gmc_body_decode(m + sizeof(GMC_DOMAIN) - 1, GMC_BODY_LEN - 1, &d));
+	EXPECT_EQ(-1, gmc_body_decode(w, GMC_BODY_LEN + 1, &d));
+	/* a body out of range (a meter's action addressed to meter 0) */
+	{
+		uint8_t b[GMC_BODY_LEN];
+
+		memcpy(b, m + sizeof(GMC_DOMAIN) - 1, GMC_BODY_LEN);
+		b[4] = b[5] = 0;
+		EXPECT_EQ(-1, gmc_body_decode(b, GMC_BODY_LEN, &d));
+	}
+}
+
 TEST_HARNESS_MAIN

@@ -19,7 +19,6 @@
 #include "parse.h"
 
 #define I64(buf, v) (snprintf((buf), sizeof(buf), "%lld", (long long)(v)), (const char *)(buf))
-#define TARGETS_MAX 100000
 
 void mctl_cmd_usage(void)
 {
@@ -205,7 +204,7 @@ static int op_keyset(struct ctx *k, int argc)
 static int signer(struct ctx *k, const char *file, char name[GMC_NAME_MAX],
 		  uint8_t sk[GMC_SK_LEN])
 {
-	char err[300], hex[2 * GMC_PK_LEN + 1], detail[300];
+	char err[300], hex[2 * GMC_PK_LEN + 1];
 	const char *v[1] = { hex };
 	PGresult *r;
 
@@ -225,18 +224,11 @@ static int signer(struct ctx *k, const char *file, char name[GMC_NAME_MAX],
 		return 1;
 	}
 	if (PQgetvalue(r, 0, 1)[0] == 't') {
-		char key[80];
-
 		PQclear(r);
 		sodium_memzero(sk, GMC_SK_LEN);
 		fprintf(stderr, "mainctl: operator %s's key is revoked: it cannot sign\n", name);
-		snprintf(detail, sizeof(detail), "operator %s tried to sign with a revoked key", name);
-		snprintf(key, sizeof(key), "cmd-revoked-key:%s", name);
-		if (mpg_exec(&k->p, "BEGIN", 0, NULL) ||
-		    mcmd_audit(&k->p, name, "sign-refused", detail) ||
-		    mcmd_alert(&k->p, "cmd-revoked-key", -1, -1, "critical", detail, "{}", key) < 0 ||
-		    mpg_exec(&k->p, "COMMIT", 0, NULL))
-			fail(k);
+		if (mcmd_sign_refused(&k->p, name))
+			fprintf(stderr, "mainctl: %s\n", k->p.err);
 		return 1;
 	}
 	PQclear(r);
@@ -259,38 +251,6 @@ static int parse_duration(const char *s, int64_t *out)
 	return 0;
 }
 
-struct target {
-	uint16_t town, meter;
-};
-
-static int target_cmp(const void *a, const void *b)
-{
-	const struct target *x = a, *y = b;
-
-	return x->town != y->town ? x->town - y->town : x->meter - y->meter;
-}
-
-static int parse_target(const char *s, bool town_action, struct target *t)
-{
-	char buf[32], *colon;
-	uint32_t town, meter = 0;
-
-	if (strlen(s) >= sizeof(buf))
-		return -1;
-	strcpy(buf, s);
-	colon = strchr(buf, ':');
-	if (colon)
-		*colon = '\0';
-	if (parse_u32(buf, 1, 65534, &town))
-		return -1;
-	if (town_action ? colon != NULL :
-	    !colon || parse_u32(colon + 1, 1, 65535, &meter))
-		return -1;
-	t->town = (uint16_t)town;
-	t->meter = (uint16_t)meter;
-	return 0;
-}
-
 /* How the operation stands, one line per state. */
 static void op_summary(struct ctx *k, const char *op)
 {
@@ -307,17 +267,24 @@ static void op_summary(struct ctx *k, const char *op)
 	PQclear(r);
 }
 
+/* A refusal or error from the storing half (cmd_submit.c): already rolled back. */
+static int submit_failed(struct ctx *k, int rc, const char *pre, const char *why)
+{
+	fprintf(stderr, "mainctl: %s%s\n", rc < 0 ? "" : pre, rc < 0 ? k->p.err : why);
+	return 1;
+}
+
 static int cmd_issue(struct ctx *k, int argc, char **args)
 {
 	const char *keyfile = NULL;
 	int64_t life = 15 * 60, arg = 0, now = time(NULL);
 	bool has_arg = false;
-	struct target *t;
+	struct mcmd_target *t, dup;
+	struct gmc_cmd *c = NULL;
 	size_t n = 0;
 	int action, rc = 1;
-	char name[GMC_NAME_MAX], op[24];
+	char name[GMC_NAME_MAX], op[MCMD_OP_LEN], why[300];
 	uint8_t sk[GMC_SK_LEN];
-	PGresult *r;
 
 	if (argc < 3)
 		return 2;
@@ -349,7 +316,7 @@ static int cmd_issue(struct ctx *k, int argc, char **args)
 			}
 			arg = (int64_t)w;
 			has_arg = true;
-		} else if (parse_target(args[i], gmc_is_town_action(action), &t[n])) {
+		} else if (mcmd_target_parse(args[i], gmc_is_town_action(action), &t[n])) {
 			fprintf(stderr, "mainctl: target '%s': %s\n", args[i],
 				gmc_is_town_action(action) ? "a town id (1..65534)" :
 				"TOWN:METER (1..65534:1..65535)");
@@ -358,161 +325,64 @@ static int cmd_issue(struct ctx *k, int argc, char **args)
 			n++;
 		}
 	}
-	if (!keyfile || !n || n > TARGETS_MAX || has_arg != (action == GMC_TOWN_SUPPLY)) {
+	if (!keyfile || !n || n > MCMD_TARGETS_MAX || has_arg != (action == GMC_TOWN_SUPPLY)) {
 		fprintf(stderr, "mainctl: cmd issue needs --key FILE, 1..%d targets%s\n",
-			TARGETS_MAX, action == GMC_TOWN_SUPPLY ? " and --arg WATTS" :
+			MCMD_TARGETS_MAX, action == GMC_TOWN_SUPPLY ? " and --arg WATTS" :
 			", and --arg only for town-supply");
 		goto usage;
 	}
-	qsort(t, n, sizeof(*t), target_cmp);
-	for (size_t i = 1; i < n; i++)
-		if (!target_cmp(&t[i - 1], &t[i])) {
-			fprintf(stderr, "mainctl: target %u:%u given twice\n", t[i].town, t[i].meter);
-			goto usage;
-		}
+	if (mcmd_targets_sort(t, n, &dup)) {
+		fprintf(stderr, "mainctl: target %u:%u given twice\n", dup.town, dup.meter);
+		goto usage;
+	}
 	if (db(k, k->x->conninfo))
 		goto out;
 	if (signer(k, keyfile, name, sk))
 		goto out;
-	if (mpg_exec(&k->p, "BEGIN", 0, NULL))
-		goto failed;
-	/* every town must exist: one unknown refuses the whole operation */
-	for (size_t i = 0; i < n; i++) {
-		char a[24];
-		const char *v[1] = { I64(a, t[i].town) };
-
-		if (i && t[i].town == t[i - 1].town)
-			continue;
-		r = mpg_query(&k->p, "SELECT 1 FROM towns WHERE id = $1", 1, v);
-		if (!r)
-			goto failed;
-		if (PQntuples(r) != 1) {
-			fprintf(stderr, "mainctl: no town %u\n", t[i].town);
-			PQclear(r);
-			PQclear(PQexec(k->p.c, "ROLLBACK"));
-			goto out;
-		}
-		PQclear(r);
+	/* the signing half: this operator's own key, here on their machine */
+	c = calloc(n, sizeof(*c));
+	if (!c || mcmd_prepare(c, t, n, action, arg, now, life)) {
+		fprintf(stderr, "mainctl: cannot make the commands\n");
+		goto out;
 	}
-	r = mpg_query(&k->p, "SELECT nextval('signed_ops')", 0, NULL);
-	if (!r)
-		goto failed;
-	snprintf(op, sizeof(op), "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	for (size_t i = 0; i < n; i++) {
-		struct gmc_cmd c = { .action = (uint8_t)action, .town = t[i].town,
-				     .meter = t[i].meter, .issued = now, .expires = now + life,
-				     .arg = arg, .batch = (uint32_t)n };
-		uint8_t blob[GMC_LEN_MAX];
-		char hex[2 * GMC_LEN_MAX + 1], id[24], is[24], ex[24], ar[24], ba[24];
-		char detail[2 * GMC_LEN_MAX + 300];
-		int len;
-
-		randombytes_buf(&c.id, sizeof(c.id));
-		c.id &= INT64_MAX;
-		c.id |= !c.id;
-		if (gmc_sign(&c, sk) || (len = gmc_encode(&c, blob, sizeof(blob))) < 0) {
+	for (size_t i = 0; i < n; i++)
+		if (gmc_sign(&c[i], sk)) {
 			fprintf(stderr, "mainctl: cannot sign command %zu\n", i + 1);
-			PQclear(PQexec(k->p.c, "ROLLBACK"));
 			goto out;
 		}
-		sodium_bin2hex(hex, sizeof(hex), blob, (size_t)len);
-		{
-			char tw[24], mt[24];
-			const char *v[12] = { I64(id, c.id), op, gmc_action_name(action),
-					      I64(tw, c.town), I64(mt, c.meter), I64(ar, c.arg),
-					      I64(ba, c.batch), I64(is, c.issued), I64(ex, c.expires),
-					      name, hex, NULL };
-
-			if (mpg_exec(&k->p, "INSERT INTO signed_commands (id, op, action, town, meter, "
-				     "arg, batch, issued, expires, issuer, blob, signers) VALUES ($1, "
-				     "$2, $3, $4, $5, $6, $7, to_timestamp($8), to_timestamp($9), $10, "
-				     "decode($11, 'hex'), ARRAY[$10])", 11, v))
-				goto failed;
-		}
-		snprintf(detail, sizeof(detail), "command %s %s town %u meter %u: issued by %s in "
-			 "operation %s (arg %lld, batch %u, expires %lld); signed bytes %s", id,
-			 gmc_action_name(action), c.town, c.meter, name, op, (long long)c.arg,
-			 c.batch, (long long)c.expires, hex);
-		if (mcmd_audit(&k->p, name, "issued", detail))
-			goto failed;
+	sodium_memzero(sk, sizeof(sk));
+	/* the storing half: the same as the portal's */
+	rc = mcmd_submit(&k->p, &k->pol, name, c, n, now, op, why, sizeof(why));
+	if (rc) {
+		rc = submit_failed(k, rc, "", why);
+		goto out;
 	}
-	if (mcmd_release(&k->p, &k->pol, name, now) < 0 || mpg_exec(&k->p, "COMMIT", 0, NULL))
-		goto failed;
 	printf("operation %s: %zu %s command%s signed by %s\n", op, n, gmc_action_name(action),
 	       n == 1 ? "" : "s", name);
 	op_summary(k, op);
 	rc = 0;
 	goto out;
-failed:
-	rc = fail(k);
-	goto out;
 usage:
 	rc = 2;
 out:
 	sodium_memzero(sk, sizeof(sk));
+	free(c);
 	free(t);
 	return rc;
 }
 
 /* ---- cmd approve ------------------------------------------------------------------------ */
 
-static int refuse_approval(struct ctx *k, const char *op, const char *name, const char *why)
-{
-	char detail[300];
-
-	fprintf(stderr, "mainctl: not approved: %s\n", why);
-	snprintf(detail, sizeof(detail), "operation %s: approval by %s refused: %s", op, name, why);
-	PQclear(PQexec(k->p.c, "ROLLBACK"));
-	if (mpg_exec(&k->p, "BEGIN", 0, NULL) || mcmd_audit(&k->p, name, "approve-refused", detail) ||
-	    mpg_exec(&k->p, "COMMIT", 0, NULL))
-		return fail(k);
-	return 1;
-}
-
-/* The key set the approval checks the first signature against: a file
- * (the one provisioned on meters: what the head end cannot change), else
- * the operators table. */
-static int approve_keyset(struct ctx *k, const char *file, struct gmc_keyset *ks)
-{
-	char err[300];
-	PGresult *r;
-
-	if (file) {
-		if (gmc_keyset_load(ks, file, err, sizeof(err))) {
-			fprintf(stderr, "mainctl: %s\n", err);
-			return -1;
-		}
-		return 0;
-	}
-	memset(ks, 0, sizeof(*ks));
-	r = mpg_query(&k->p, "SELECT name, encode(pk, 'hex') FROM operators WHERE NOT revoked "
-		      "ORDER BY id LIMIT 16", 0, NULL);
-	if (!r)
-		return fail(k), -1;
-	for (int i = 0; i < PQntuples(r) && ks->n < GMC_KEYS_MAX; i++) {
-		if (gmp_hex_decode(PQgetvalue(r, i, 1), ks->k[ks->n].pk, GMC_PK_LEN))
-			continue;
-		gmc_fingerprint(ks->k[ks->n].pk, ks->k[ks->n].fpr);
-		snprintf(ks->k[ks->n].name, GMC_NAME_MAX, "%s", PQgetvalue(r, i, 0));
-		ks->n++;
-	}
-	PQclear(r);
-	return 0;
-}
-
 static int cmd_approve(struct ctx *k, int argc, char **args)
 {
 	const char *keyfile = NULL, *keysetfile = NULL, *op;
-	char name[GMC_NAME_MAX], what[300] = "";
-	uint8_t sk[GMC_SK_LEN], pk[GMC_PK_LEN], fpr[GMC_FPR_LEN];
+	char name[GMC_NAME_MAX], why[300], err[300];
+	uint8_t sk[GMC_SK_LEN];
 	struct gmc_keyset ks;
-	struct gmc_cmd first = { 0 };
-	struct gmc_policy gp = { k->pol.two_above };
-	int64_t now = time(NULL), expires = 0;
+	struct mcmd_op o = { 0 };
+	int64_t now = time(NULL);
 	uint64_t opn;
-	PGresult *r;
-	int n, rc = 1;
+	int rc = 1;
 
 	if (argc < 3 || parse_u64(args[2], 1, INT64_MAX, &opn))
 		return 2;
@@ -531,107 +401,40 @@ static int cmd_approve(struct ctx *k, int argc, char **args)
 		return 1;
 	if (signer(k, keyfile, name, sk))
 		goto out;
-	memcpy(pk, sk + 32, GMC_PK_LEN);
-	gmc_fingerprint(pk, fpr);
-	if (approve_keyset(k, keysetfile, &ks) || mpg_exec(&k->p, "BEGIN", 0, NULL))
-		goto out;
-	r = mpg_query(&k->p, "SELECT id, encode(blob, 'hex') FROM signed_commands WHERE op = $1 "
-		      "AND state = 'awaiting-approval' ORDER BY id FOR UPDATE", 1,
-		      (const char *const[]){ op });
-	if (!r) {
-		rc = fail(k);
+	/* the key set the first signature is checked against: a file (the one
+	 * provisioned on meters: what the head end cannot change), else the
+	 * operators table */
+	if (keysetfile && gmc_keyset_load(&ks, keysetfile, err, sizeof(err))) {
+		fprintf(stderr, "mainctl: %s\n", err);
 		goto out;
 	}
-	n = PQntuples(r);
-	if (!n) {
-		PQclear(r);
-		rc = refuse_approval(k, op, name, "nothing of this operation awaits approval");
+	rc = mcmd_approve_load(&k->p, &k->pol, keysetfile ? &ks : NULL, keysetfile, op, name, now,
+			       &o, why, sizeof(why));
+	if (rc) {
+		rc = submit_failed(k, rc, "not approved: ", why);
 		goto out;
 	}
-	for (int i = 0; i < n; i++) {
-		const char *id = PQgetvalue(r, i, 0), *hex = PQgetvalue(r, i, 1);
-		uint8_t blob[GMC_LEN_MAX];
-		char nhex[2 * GMC_LEN_MAX + 1], detail[2 * GMC_LEN_MAX + 200], why[200];
-		size_t hl = strlen(hex);
-		struct gmc_cmd c;
-		int v, len;
-
-		if (hl % 2 || hl / 2 > sizeof(blob) || gmp_hex_decode(hex, blob, hl / 2) ||
-		    gmc_decode(blob, hl / 2, &c)) {
-			snprintf(why, sizeof(why), "command %s: its signed bytes do not decode", id);
-			goto refused;
+	/* the signing half, then the storing half (the portal's too) */
+	for (size_t i = 0; i < o.n; i++)
+		if (gmc_sign(&o.c[i], sk)) {
+			fprintf(stderr, "mainctl: not approved: command %llu cannot take another "
+				"signature\n", (unsigned long long)o.c[i].id);
+			rc = 1;
+			goto out;
 		}
-		for (unsigned int s = 0; s < c.nsig; s++)
-			if (!memcmp(c.sig[s].fpr, fpr, GMC_FPR_LEN)) {
-				snprintf(why, sizeof(why), "%s already signed command %s: a second, "
-					 "different operator must approve", name, id);
-				goto refused;
-			}
-		/* the first signature must be an operator's, from the key set trusted */
-		v = gmc_verify(&c, &ks, &gp, c.town, c.meter, now);
-		if (v && !(v == GMP_CMD_NEED_TWO && c.nsig == 1)) {
-			snprintf(why, sizeof(why), "command %s does not verify against the %s (status "
-				 "%d)", id, keysetfile ? keysetfile : "operators", v);
-			goto refused;
-		}
-		/* one operation is one signed intent: same action, times, argument and
-		 * batch everywhere, as many commands as its batch says (a head end
-		 * that slipped another command into it is caught here) */
-		if (i && (c.action != first.action || c.issued != first.issued ||
-			  c.expires != first.expires || c.arg != first.arg || c.batch != first.batch ||
-			  memcmp(c.sig[0].fpr, first.sig[0].fpr, GMC_FPR_LEN))) {
-			snprintf(why, sizeof(why), "command %s differs from the rest of the operation", id);
-			goto refused;
-		}
-		if (!i && (int64_t)c.batch != n) {
-			snprintf(why, sizeof(why), "%d commands await approval but their signed batch "
-				 "is %u", n, c.batch);
-			goto refused;
-		}
-		if (!i) {
-			char signers[80];
-
-			first = c;
-			gmc_signers(&c, &ks, signers, sizeof(signers));
-			snprintf(what, sizeof(what), "%s, %u target%s, first signed by %s",
-				 gmc_action_name(c.action), c.batch, c.batch == 1 ? "" : "s", signers);
-			expires = c.expires;
-		}
-		if (gmc_sign(&c, sk) || (len = gmc_encode(&c, blob, sizeof(blob))) < 0) {
-			snprintf(why, sizeof(why), "command %s cannot take another signature", id);
-			goto refused;
-		}
-		sodium_bin2hex(nhex, sizeof(nhex), blob, (size_t)len);
-		{
-			const char *w[3] = { id, nhex, name };
-
-			if (mpg_exec(&k->p, "UPDATE signed_commands SET blob = decode($2, 'hex'), "
-				     "signers = array_append(signers, $3), updated = now() WHERE "
-				     "id = $1", 3, w))
-				goto failed;
-		}
-		snprintf(detail, sizeof(detail), "command %s %s town %u meter %u: approved by %s "
-			 "(operation %s); signed bytes %s", id, gmc_action_name(c.action), c.town,
-			 c.meter, name, op, nhex);
-		if (mcmd_audit(&k->p, name, "approved", detail))
-			goto failed;
-		continue;
-refused:
-		PQclear(r);
-		rc = refuse_approval(k, op, name, why);
+	sodium_memzero(sk, sizeof(sk));
+	rc = mcmd_approve_store(&k->p, &k->pol, keysetfile ? &ks : NULL, keysetfile, &o, name,
+				now, why, sizeof(why));
+	if (rc) {
+		rc = submit_failed(k, rc, "not approved: ", why);
 		goto out;
 	}
-	PQclear(r);
-	if (mcmd_release(&k->p, &k->pol, name, now) < 0 || mpg_exec(&k->p, "COMMIT", 0, NULL))
-		goto failed;
-	printf("operation %s approved by %s: %d command%s (%s; expires in %lld s)\n", op, name, n,
-	       n == 1 ? "" : "s", what, (long long)(expires - now));
+	printf("operation %s approved by %s: %zu command%s (%s; expires in %lld s)\n", op, name,
+	       o.n, o.n == 1 ? "" : "s", o.what, (long long)(o.expires - now));
 	op_summary(k, op);
 	rc = 0;
-	goto out;
-failed:
-	rc = fail(k);
 out:
+	mcmd_op_free(&o);
 	sodium_memzero(sk, sizeof(sk));
 	return rc;
 }

@@ -10,7 +10,8 @@
  * reaches the server: the same signed-command path as mainctl,
  * commands/cmd_submit.c).
  *
- * Files: portal_main.c (config, server, routing), portal_auth.c (login,
+ * Files: portal_main.c (pool, sessions, routing, page frame),
+ * portal_daemon.c (main: config, TLS files, the server), portal_auth.c (login,
  * second factor, sessions), portal_schema.c (web_users), portal_customer.c,
  * portal_operator.c (towns, meters, alerts, audit), portal_commands.c
  * (issue and approve), mainctl_web.c (mainctl web-user ...).
@@ -63,6 +64,39 @@ struct web_resp *portal_commands_route(struct portal_req *q);
 void portal_page_begin(struct portal_req *q, struct hbuf *b, const char *title,
 		       const char *current, bool charts);
 void portal_page_end(struct portal_req *q, struct hbuf *b);
+
+/* The session cookie's name. */
+#define PORTAL_COOKIE	"gm_portal"
+
+/*
+ * The portal's state: the pool (cfg->portal_pool connections to
+ * conninfo), sessions (cfg's lifetimes), throttles, the currency. The
+ * schema is created or checked on the first connection (mpg_schema).
+ * 0 or -1 with err.
+ */
+int portal_open(struct portal *app, const struct maind_config *cfg, const char *conninfo,
+		char *err, size_t errlen);
+void portal_close(struct portal *app);
+/* lib/web's handler for every request (app: struct portal). */
+struct web_resp *portal_handle(void *app, const struct web_req *r);
+
+/* The pool: a connection (blocks until one is free; reconnects a broken one) and back. */
+int portal_pool_init(struct portal_pool *p, const char *conninfo, int size, char *err,
+		     size_t errlen);
+void portal_pool_free(struct portal_pool *p);
+struct maind_pg *portal_pool_get(struct portal_pool *p);
+void portal_pool_put(struct portal_pool *p, struct maind_pg *c);
+
+/* Helpers for the handlers (portal_main.c). */
+/* q's session is a customer's / an operator's who passed the second factor. */
+bool portal_is_customer(const struct portal_req *q);
+bool portal_is_operator(const struct portal_req *q);
+/* Not signed in: to the login page; signed in with another role: 404 (nothing to see). */
+struct web_resp *portal_refuse(const struct portal_req *q);
+/* The 500 page, the database's error logged on stderr (never shown). */
+struct web_resp *portal_db_error(const struct portal_req *q, const char *what);
+/* A path's numeric tail: "/bills/12" with prefix "/bills/" -> 12; -1 when not a number. */
+int64_t portal_path_id(const char *path, const char *prefix, const char **rest);
 
 /* The schema list (appended to maind's, like every part's). */
 extern const char *const portal_schema_sql[];
