@@ -18,8 +18,8 @@
 #                files of their own rules that web-progs makes too)
 # Kernel modules are listed in ./Kbuild.
 
-# Every core compiles (2 on the CI machines: the unit build takes 46 s
-# instead of 90). GM_JOBS=1 for a serial build.
+# Every core compiles (2 on the CI machines), one object at a time per core.
+# GM_JOBS=1 for a serial build.
 MAKEFLAGS += -j$(or $(GM_JOBS),$(shell nproc 2>/dev/null || echo 2))
 
 ARCH ?= x86_64
@@ -166,24 +166,88 @@ checkpatch: ksft $(CACHE)/k612/.stamp
 		[ $$a -eq 0 ] && [ $$b -eq 0 ]
 
 # --- userspace --------------------------------------------------------------
-# One rule per program: every source compiled in one go, header deps via -MMD.
-define prog_rule
-$(2)/$(1): $$($(1)_SRCS) $(ARCH_PREREQ) | $(KSFT)/kselftest_harness.h
+# Every source is compiled once per output tree into an object, with its
+# header dependencies (-MMD), and the programs link the objects:
+#   build/host/obj/PATH.o   unit tests and benchmarks (host compiler)
+#   build/ARCH/obj/PATH.o   programs and guest tests (CC for ARCH)
+# Include folders are one union per tree: BASE_CFLAGS, every -I of the
+# tree's name_CFLAGS and the pkg-config cflags of every name_PKGS in it
+# (gm_tree_check refuses a header that the union would let shadow another).
+# Every other flag of name_CFLAGS changes the code (a sanitiser, -pthread,
+# an optimisation): such a program gets objects of its own, in
+# build/TREE/obj-FLAGS/ (e.g. obj-fno-tree-vectorize). Before issue 14 each
+# program compiled all its sources in one go: 887 compilations for the unit
+# tests instead of 167 (Documentation/testing.md, "Building").
+empty :=
+space := $(empty) $(empty)
+comma := ,
+# gm_vflags NAME: NAME's code-changing flags; gm_vdir NAME: its object folder
+gm_vflags = $(filter-out -I%,$($(1)_CFLAGS))
+gm_vdir = obj$(if $(call gm_vflags,$(1)),$(subst /,_,$(subst =,_,$(subst $(comma),_,$(subst $(space),,$(strip $(call gm_vflags,$(1))))))))
+# gm_objs NAME,TREE: the objects NAME links
+gm_objs = $(addprefix $(2)/$(call gm_vdir,$(1))/,$(patsubst %.c,%.o,$($(1)_SRCS)))
+
+# gm_tree_incs PROGRAMS,PKG_CONFIG: the include flags of a tree
+gm_tree_incs = $(strip $(filter-out $(addprefix -I,include include/uapi $(INCDIRS)),\
+	$(sort $(foreach p,$(1),$(filter -I%,$($(p)_CFLAGS))))) \
+	$(foreach k,$(sort $(foreach p,$(1),$($(p)_PKGS))),$(call gm_pkg_cflags,$(k),$(2))))
+gm_pkg_cflags = $(foreach f,$(shell $(2) --cflags $(1)),$(if $(filter -I%,$(f)),$(f),\
+	$(error pkg-config $(1) gives '$(f)', which is not an include folder: the objects of a tree share their flags (Makefile, "userspace"))))
+# gm_tree_check INCLUDE_FLAGS,SYSTEM_INCLUDE: a folder that only some
+# programs name (-Iserver...) must not hold a header whose name is also in
+# another folder of the union or in the system's, or the union would change
+# which file an #include of the others finds.
+gm_hdrs = $(notdir $(wildcard $(addsuffix /*.h,$(1))))
+gm_tree_check = $(foreach d,$(filter-out /% include include/uapi $(INCDIRS),$(patsubst -I%,%,$(1))),\
+	$(foreach h,$(filter $(call gm_hdrs,$(d)),$(call gm_hdrs,$(filter-out $(d),include include/uapi $(INCDIRS) $(patsubst -I%,%,$(1))) $(2))),\
+	$(error $(d)/$(h): another include folder of this tree or the system has a $(h) too: rename one (a tree's objects share one include path))))
+
+# gm_tree TREE,PROGRAMS,COMPILER,PKG_CONFIG,SYSTEM_INCLUDE,PREREQ,VAR: a
+# tree's compile rules. VAR holds its include flags, worked out (pkg-config)
+# once, when the first of its objects is made; TREE/obj/.cflags holds the
+# whole command line so that a change to it recompiles the tree.
+define gm_tree
+$(7) = $$(eval $(7) := $$$$(call gm_tree_incs,$(2),$(4)))$$(strip $$(call gm_tree_check,$$($(7)),$(5)))$$($(7))
+$(1)/obj/.cflags: FORCE $(6)
 	@mkdir -p $$(@D)
-	$$(if $$(V),,@echo "  CC      $$@";) $(3) $(BASE_CFLAGS) $(CFLAGS) $$($(1)_CFLAGS) \
-		$$(if $$($(1)_PKGS),$$(shell $(4) --cflags $$($(1)_PKGS))) -MMD -MP -MF $$@.d \
-		-o $$@ $$($(1)_SRCS) $(5) $$($(1)_LDFLAGS) \
-		$$(if $$($(1)_PKGS),$$(shell $(4) --libs $$($(1)_PKGS))) $$($(1)_LDLIBS)
--include $(2)/$(1).d
+	@printf '%s\n' '$(3) $$(BASE_CFLAGS) $$(CFLAGS) $$($(7))' | cmp -s - $$@ || \
+		printf '%s\n' '$(3) $$(BASE_CFLAGS) $$(CFLAGS) $$($(7))' >$$@
+$(foreach v,$(sort $(foreach p,$(2),$(call gm_vdir,$(p)))),$(call gm_obj_rule,$(1),$(v),$(3),$(7),$(6),$(2)))
+endef
+# gm_obj_rule TREE,OBJDIR,COMPILER,VAR,PREREQ,PROGRAMS
+gm_vprogs = $(foreach p,$(2),$(if $(filter $(1),$(call gm_vdir,$(p))),$(p)))
+define gm_obj_rule_text
+$(sort $(foreach p,$(call gm_vprogs,$(2),$(6)),$(call gm_objs,$(p),$(1)))): $(1)/$(2)/%.o: %.c $(1)/obj/.cflags $(5) | $(KSFT)/kselftest_harness.h
+	@mkdir -p $$(@D)
+	$$(if $$(V),,@echo "  CC      $$@";) $(3) $$(BASE_CFLAGS) $$(CFLAGS) $(call gm_vflags,$(firstword $(call gm_vprogs,$(2),$(6)))) \
+		$$($(4)) -MMD -MP -c -o $$@ $$<
+endef
+gm_obj_rule = $(eval $(call gm_obj_rule_text,$(1),$(2),$(3),$(4),$(5),$(6)))
+
+# gm_link NAME,DIR,TREE,LINKER,PKG_CONFIG,EXTRA_LDFLAGS: one program from its
+# objects (name_CFLAGS again: -fsanitize and -pthread link their runtime).
+define gm_link
+$(2)/$(1): $(call gm_objs,$(1),$(3))
+	@mkdir -p $$(@D)
+	$$(if $$(V),,@echo "  LD      $$@";) $(4) $$(CFLAGS) $$(call gm_vflags,$(1)) -o $$@ $$(call gm_objs,$(1),$(3)) \
+		$(6) $$($(1)_LDFLAGS) $$(if $$($(1)_PKGS),$$(shell $(5) --libs $$($(1)_PKGS))) $$($(1)_LDLIBS)
 endef
 
-$(foreach p,$(PROGS),$(eval $(call prog_rule,$(p),$(OUT)/bin,$(CC) $$(XCFLAGS),$(PKG_CONFIG),$(XLDFLAGS))))
-$(foreach p,$(UNIT_TESTS),$(eval $(call prog_rule,$(p),$(HOSTOUT)/unit,$(HOSTCC),pkg-config,)))
-$(foreach p,$(WEB_PROGS),$(eval $(call prog_rule,$(p),$(HOSTOUT)/web,$(HOSTCC),pkg-config,)))
-$(foreach p,$(BENCHES),$(eval $(call prog_rule,$(p),$(HOSTOUT)/bench,$(HOSTCC),pkg-config,)))
+.PHONY: FORCE
+HOST_PROGS := $(UNIT_TESTS) $(BENCHES) $(WEB_PROGS)
+ARCH_PROGS := $(PROGS) $(GUEST_TESTS)
+$(eval $(call gm_tree,$(HOSTOUT),$(HOST_PROGS),$(HOSTCC),pkg-config,/usr/include,,GM_INCS_HOST))
+$(eval $(call gm_tree,$(OUT),$(ARCH_PROGS),$(CC) $$(XCFLAGS),$(PKG_CONFIG),$(SYSROOT)/usr/include,$(ARCH_PREREQ),GM_INCS_ARCH))
+
+$(foreach p,$(PROGS),$(eval $(call gm_link,$(p),$(OUT)/bin,$(OUT),$(CC),$(PKG_CONFIG),$$(XLDFLAGS))))
+$(foreach p,$(UNIT_TESTS),$(eval $(call gm_link,$(p),$(HOSTOUT)/unit,$(HOSTOUT),$(HOSTCC),pkg-config,)))
+$(foreach p,$(BENCHES),$(eval $(call gm_link,$(p),$(HOSTOUT)/bench,$(HOSTOUT),$(HOSTCC),pkg-config,)))
+$(foreach p,$(WEB_PROGS),$(eval $(call gm_link,$(p),$(HOSTOUT)/web,$(HOSTOUT),$(HOSTCC),pkg-config,)))
 # Guest tests: static when they need no shared library, so the busybox
 # initramfs needs nothing else for them.
-$(foreach p,$(GUEST_TESTS),$(eval $(call prog_rule,$(p),$(OUT)/guest-tests,$(CC) $$(XCFLAGS),$(PKG_CONFIG),$$(if $$($(p)_PKGS),$$(XLDFLAGS),-static))))
+$(foreach p,$(GUEST_TESTS),$(eval $(call gm_link,$(p),$(OUT)/guest-tests,$(OUT),$(CC),$(PKG_CONFIG),$$(if $$($(p)_PKGS),$$(XLDFLAGS),-static))))
+-include $(sort $(patsubst %.o,%.d,$(foreach p,$(HOST_PROGS),$(call gm_objs,$(p),$(HOSTOUT))) \
+	$(foreach p,$(ARCH_PROGS),$(call gm_objs,$(p),$(OUT)))))
 
 userspace: $(addprefix $(OUT)/bin/,$(PROGS))
 guest-tests: $(addprefix $(OUT)/guest-tests/,$(GUEST_TESTS))

@@ -10,7 +10,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
-#include "auth.h"
+#include "meter_auth.h"
 #include "meter.h"
 
 #define METER_BUS_NAME	"org.gridmeter.Meter1"

@@ -7,7 +7,7 @@
 
 #include "html.h"
 
-#define THIN_SPACE	"\xe2\x80\x89"	/* U+2009, thousands separator */
+#define THIN_SPACE	"\xe2\x80\xaf"	/* U+202F narrow no-break space: thousands (no line break inside a number) */
 #define NBSP		"\xc2\xa0"	/* U+00A0, between a number and its unit */
 
 void hb_init(struct hbuf *b)

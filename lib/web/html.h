@@ -34,7 +34,7 @@ void hb_json_str(struct hbuf *b, const char *s);	/* a JSON string with quotes, e
 /*
  * Fixed-point numbers as people read them: value in thousandths of unit,
  * shown with `decimals` decimals (0..3), rounded half away from zero,
- * thousands separated by a thin space, a minus sign for negatives, then
+ * thousands separated by a narrow no-break space (U+202F), a minus sign for negatives, then
  * a no-break space and the unit ("230.1 V", "1 234.567 kWh"). Plain text
  * (no markup), safe to put anywhere.
  */

@@ -13,7 +13,7 @@
 #include "html.h"
 #include "kselftest_harness.h"
 
-#define THIN "\xe2\x80\x89"
+#define THIN "\xe2\x80\xaf"
 #define NBSP "\xc2\xa0"
 
 static char *take(struct hbuf *b)

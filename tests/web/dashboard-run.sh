@@ -11,7 +11,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 B=${B:-build}
 bin=$B/x86_64/bin
-seed=$B/host/tools/dashboard_seed
+seed=$B/host/web/dashboard_seed
 for f in "$bin/meterd" "$bin/meterweb" "$seed" "$B/npm/.stamp"; do
 	if [ ! -e "$f" ]; then
 		echo "dashboard-run: $f missing (make dashboard-tools web-npm)" >&2

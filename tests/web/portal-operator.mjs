@@ -187,7 +187,7 @@ try {
   await tap.step('a TOTP code is accepted once only', async () => {
     const again = await signIn(browser, alice, code);
     const url = again.page.url();
-    const err = await again.page.locator('.gm-error').count();
+    const err = await again.page.locator('main [role=alert]').count();
     await again.ctx.close();
     return check(/\/totp$/.test(url) && err === 1, 'replayed code refused', url);
   });

@@ -66,6 +66,7 @@
     const st = form.querySelector('.gm-sign-status');
     if (st) {
       st.textContent = text;
+      st.classList.toggle('gm-alert', !!bad);
       st.classList.toggle('gm-bad', !!bad);
     }
     form.dataset.signState = bad ? 'error' : 'working';

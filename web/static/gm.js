@@ -4,7 +4,7 @@
 // data- attributes and <script type="application/json">; this file reads them.
 (function () {
   'use strict';
-  var THIN = '\u2009', NBSP = '\u00a0';
+  var THIN = '\u202f', NBSP = '\u00a0';
 
   // An integer in 1/scale of the unit, shown with `decimals` decimals,
   // rounded half away from zero, thin-space thousands, as lib/web's hb_milli.

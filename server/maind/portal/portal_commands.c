@@ -99,7 +99,7 @@ static struct web_resp *refusal(struct portal_req *q, int status, const char *ti
 	portal_page_begin(q, &b, title, "/op/commands", false);
 	hb_raw(&b, "<h1>");
 	hb_text(&b, title);
-	hb_raw(&b, "</h1>\n<p class=\"gm-error\" role=\"alert\" id=\"why\">");
+	hb_raw(&b, "</h1>\n<p class=\"gm-alert gm-bad\" role=\"alert\" id=\"why\">");
 	hb_text(&b, why);
 	hb_raw(&b, "</p>\n<p><a href=\"");
 	hb_attr(&b, back);
@@ -248,7 +248,7 @@ static void signing_form(struct portal_req *q, struct hbuf *b, const struct opr 
 			  c[i].town);
 		if (c[i].meter)
 			hb_printf(b, " meter %u", c[i].meter);
-		hb_printf(b, ", command %llu <code class=\"gm-hex\">%s</code>",
+		hb_printf(b, ", command %llu <code class=\"gm-code\">%s</code>",
 			  (unsigned long long)c[i].id, bh);
 		if (with_bodies)
 			hb_printf(b, "<input type=\"hidden\" name=\"b%zu\" value=\"%s\">", i, bh);
@@ -467,7 +467,7 @@ static struct web_resp *command(struct portal_req *q, int64_t cid)
 	hb_raw(&b, " command(s) in its operation</dd>\n<dt>Town queue</dt><dd>");
 	hb_text(&b, PQgetisnull(r, 0, 14) ? "not queued" : PQgetvalue(r, 0, 14));
 	hb_raw(&b, "</dd>\n<dt>Signed bytes (what its target verifies)</dt><dd><code "
-	       "class=\"gm-hex\" id=\"blob\">");
+	       "class=\"gm-code\" id=\"blob\">");
 	hb_text(&b, PQgetvalue(r, 0, 13));
 	hb_raw(&b, "</code></dd>\n</dl>\n");
 	PQclear(r);
@@ -567,7 +567,7 @@ static struct web_resp *issue_page(struct portal_req *q, int status, const char 
 	       "on the next page with your own key file, in this browser. Your key never leaves "
 	       "your computer.</p>\n");
 	if (error) {
-		hb_raw(&b, "<p class=\"gm-error\" role=\"alert\" id=\"why\">");
+		hb_raw(&b, "<p class=\"gm-alert gm-bad\" role=\"alert\" id=\"why\">");
 		hb_text(&b, error);
 		hb_raw(&b, "</p>\n");
 	}

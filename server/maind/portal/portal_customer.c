@@ -460,16 +460,22 @@ static struct web_resp *usage(struct portal_req *q, const struct cust *c)
 	portal_page_begin(q, &b, "Your electricity use", "/usage", true);
 	hb_raw(&b, "<h1>Your electricity use</h1>\n");
 	who_line(&b, c);
-	hb_raw(&b, "<nav class=\"gm-tabs\" aria-label=\"Period\"><ul>\n");
+	hb_raw(&b, "<nav class=\"gm-tabs\" aria-label=\"Period\"><p>");
 	for (enum view k = V_DAY; k <= V_YEAR; k++) {
 		static const char *const tab[] = { "A day, by hour", "A month, by day",
 						   "A year, by month" };
 
-		hb_printf(&b, "<li%s>", k == v ? " aria-current=\"page\"" : "");
-		view_link(&b, k, &tm, tab[k], NULL);
-		hb_raw(&b, "</li>\n");
+		if (k)
+			hb_raw(&b, " &middot; ");
+		if (k == v) {	/* the view shown: plain words, not a link */
+			hb_raw(&b, "<strong aria-current=\"page\">");
+			hb_text(&b, tab[k]);
+			hb_raw(&b, "</strong>");
+		} else {
+			view_link(&b, k, &tm, tab[k], NULL);
+		}
 	}
-	hb_raw(&b, "</ul></nav>\n<p class=\"gm-pager\">");
+	hb_raw(&b, "</p></nav>\n<p class=\"gm-pager\">");
 	view_link(&b, v, &prev, prev_l, "prev");
 	hb_raw(&b, " &middot; <strong>");
 	hb_text(&b, label);

@@ -291,10 +291,6 @@ struct web_resp *portal_handle(void *vapp, const struct web_req *r)
 		resp = web_resp_asset(r, r->path);
 		return resp ? resp : web_resp_error(404, "There is no such file.");
 	}
-	/* browsers ask for it on their own: a redirect to /login would renew the
-	 * login form's cookie under the form a person is filling in */
-	if (!strcmp(r->path, "/favicon.ico"))
-		return web_resp_error(404, "There is no such file.");
 	if (!post && strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
 		return web_resp_error(405, "Only GET and POST are used here.");
 	if (web_cookie(r, PORTAL_COOKIE, q.token, sizeof(q.token)) ||

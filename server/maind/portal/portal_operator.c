@@ -388,7 +388,7 @@ static struct web_resp *audit(struct portal_req *q)
 	portal_page_begin(q, &b, "Audit log", "/op/audit", false);
 	hb_raw(&b, "<h1>Audit log</h1>\n");
 	if (v) {
-		hb_printf(&b, "<p class=\"gm-error\" role=\"alert\" id=\"chain\" data-chain=\"broken\">"
+		hb_printf(&b, "<p class=\"gm-alert gm-bad\" role=\"alert\" id=\"chain\" data-chain=\"broken\">"
 			  "The audit log is <strong>broken at row %lld</strong>: ",
 			  (long long)ck.bad_seq);
 		hb_text(&b, ck.why);
@@ -396,9 +396,9 @@ static struct web_resp *audit(struct portal_req *q)
 			  "removed rows: tell security.</p>\n", (long long)ck.rows);
 	} else {
 		sodium_bin2hex(head, sizeof(head), ck.head, sizeof(ck.head));
-		hb_printf(&b, "<p class=\"gm-ok\" role=\"status\" id=\"chain\" data-chain=\"intact\">"
+		hb_printf(&b, "<p class=\"gm-alert gm-ok\" role=\"status\" id=\"chain\" data-chain=\"intact\">"
 			  "The audit log is <strong>intact</strong>: the hash chain of all %lld rows "
-			  "verifies. Newest hash <code class=\"gm-hex\">%s</code>.</p>\n",
+			  "verifies. Newest hash <code class=\"gm-code\">%s</code>.</p>\n",
 			  (long long)ck.rows, head);
 	}
 	hb_raw(&b, "<div class=\"gm-table-wrap\"><table class=\"gm-table\" id=\"audit\">\n"
