@@ -14,8 +14,7 @@
 #   GUEST_TESTS  kselftest programs run inside the QEMU guests (built for ARCH)
 #   BENCHES      host benchmarks under bench/
 #   WEB_PROGS    host programs the browser tests start (tests/web/run.sh),
-#                built by make web-progs into build/host/web (WEB_TOOLS: more
-#                files of their own rules that web-progs makes too)
+#                built by make web-progs into build/host/web
 # Kernel modules are listed in ./Kbuild.
 
 # Every core compiles (2 on the CI machines), one object at a time per core.
@@ -97,7 +96,6 @@ UNIT_TESTS :=
 GUEST_TESTS :=
 BENCHES :=
 WEB_PROGS :=
-WEB_TOOLS :=
 # lib/ first: libraries export their sources (e.g. GMLINK_SRCS) to the others.
 include $(sort $(wildcard lib/*/*.mk))
 include $(sort $(wildcard agent/*.mk agent/*/*.mk server/*.mk server/*/*.mk server/*/*/*.mk tests/*.mk tests/*/*.mk tests/guest/*/*.mk bench/*.mk))
@@ -253,7 +251,7 @@ userspace: $(addprefix $(OUT)/bin/,$(PROGS))
 guest-tests: $(addprefix $(OUT)/guest-tests/,$(GUEST_TESTS))
 unit-build: $(addprefix $(HOSTOUT)/unit/,$(UNIT_TESTS))
 bench-build: $(addprefix $(HOSTOUT)/bench/,$(BENCHES))
-web-progs: $(addprefix $(HOSTOUT)/web/,$(WEB_PROGS)) $(WEB_TOOLS)
+web-progs: $(addprefix $(HOSTOUT)/web/,$(WEB_PROGS))
 
 unit: unit-build
 	@scripts/run-unit.sh $(addprefix $(HOSTOUT)/unit/,$(UNIT_TESTS))

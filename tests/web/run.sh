@@ -7,7 +7,7 @@
 #
 # 1. builds what the runners need: the x86_64 programs (meterd, meterweb,
 #    maind, maind-portal, mainctl...) and the fixtures' programs (make
-#    web-progs: WEB_PROGS into build/host/web/, and WEB_TOOLS);
+#    web-progs: WEB_PROGS into build/host/web/);
 # 2. runs scripts/web-deps.sh (chromium, node, npm packages), which waits
 #    for the run make check started in the background;
 # 3. runs every runner of RUNNERS with the command beside it: its fixture,
