@@ -277,10 +277,13 @@ done
 mainctl bill run "$ym_prev" | tail -n 1 | sed 's/^/demo: /'
 
 # ---- the gateway ---------------------------------------------------------------
-if [ "$GATEWAY" = yes ]; then
-{
-	cat tests/gateway/meterd.conf
-	cat <<EOF
+# The gateway: its meterd.conf (the image's, plus the uplink through the
+# modem and the operators' keys), the modem, QEMU; back once the dashboard
+# answers through the forwarded port.
+start_gateway() {
+	{
+		cat tests/gateway/meterd.conf
+		cat <<EOF
 
 # make demo: reporting to the town server through the simulated SIM900
 [uplink]
@@ -296,41 +299,43 @@ server = 127.0.0.1:$TOWN_PORT
 operator_keys = /etc/gridmeter/operators.keys
 town = $TOWN
 EOF
-} >"$D/meterd.conf"
-mkfifo "$D/sim900.ctl"
-exec 7<>"$D/sim900.ctl"
-setsid "$BIN/sim900sim" --unix "$D/modem.sock" --guard-ms 100 <"$D/sim900.ctl" >"$D/sim900sim.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 50); do [ -S "$D/modem.sock" ] && break; sleep 0.1; done
-[ -S "$D/modem.sock" ] || die "sim900sim did not make $D/modem.sock"
+	} >"$D/meterd.conf"
+	mkfifo "$D/sim900.ctl"
+	exec 7<>"$D/sim900.ctl"
+	setsid "$BIN/sim900sim" --unix "$D/modem.sock" --guard-ms 100 <"$D/sim900.ctl" >"$D/sim900sim.log" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 1 50); do [ -S "$D/modem.sock" ] && break; sleep 0.1; done
+	[ -S "$D/modem.sock" ] || die "sim900sim did not make $D/modem.sock"
 
-say "booting the gateway image under QEMU (TCG, about 30 s); console log $D/console.log"
-setsid qemu-system-x86_64 -M q35 -cpu max -accel tcg -m 1024 -smp 2 \
-	-kernel "build/cache/x86_64/root/boot/vmlinuz-$kabi-amd64" \
-	-initrd build/x86_64/boot-initramfs.cpio.gz \
-	-append "console=ttyS0 loglevel=4 tsc=reliable gm.mode=boot gm.root=/dev/vda gridmeter.demo" \
-	-drive file=build/gateway/gateway-x86_64.img,format=raw,if=virtio,snapshot=on \
-	-nic "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:$DASH_PORT-:8080" \
-	-fw_cfg "name=opt/org.gridmeter/meterd.conf,file=$D/meterd.conf" \
-	-fw_cfg "name=opt/org.gridmeter/uplink.key,file=$D/uplink.key" \
-	-fw_cfg "name=opt/org.gridmeter/operators.keys,file=$D/operators.keys" \
-	-chardev "socket,id=con,path=$D/console.sock,server=on,wait=off,logfile=$D/console.log" \
-	-serial chardev:con \
-	-chardev "socket,id=mdm,path=$D/modem.sock,reconnect=1" -serial chardev:mdm \
-	-qmp "unix:$D/qmp.sock,server=on,wait=off" \
-	-display none -monitor none </dev/null >"$D/qemu.log" 2>&1 &
-QEMU_PID=$!
+	say "booting the gateway image under QEMU (TCG, about 30 s); console log $D/console.log"
+	setsid qemu-system-x86_64 -M q35 -cpu max -accel tcg -m 1024 -smp 2 \
+		-kernel "build/cache/x86_64/root/boot/vmlinuz-$kabi-amd64" \
+		-initrd build/x86_64/boot-initramfs.cpio.gz \
+		-append "console=ttyS0 loglevel=4 tsc=reliable gm.mode=boot gm.root=/dev/vda gridmeter.demo" \
+		-drive file=build/gateway/gateway-x86_64.img,format=raw,if=virtio,snapshot=on \
+		-nic "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:$DASH_PORT-:8080" \
+		-fw_cfg "name=opt/org.gridmeter/meterd.conf,file=$D/meterd.conf" \
+		-fw_cfg "name=opt/org.gridmeter/uplink.key,file=$D/uplink.key" \
+		-fw_cfg "name=opt/org.gridmeter/operators.keys,file=$D/operators.keys" \
+		-chardev "socket,id=con,path=$D/console.sock,server=on,wait=off,logfile=$D/console.log" \
+		-serial chardev:con \
+		-chardev "socket,id=mdm,path=$D/modem.sock,reconnect=1" -serial chardev:mdm \
+		-qmp "unix:$D/qmp.sock,server=on,wait=off" \
+		-display none -monitor none </dev/null >"$D/qemu.log" 2>&1 &
+	QEMU_PID=$!
 
-# the dashboard answers once meterweb runs in the guest
-for i in $(seq 1 300); do
-	kill -0 "$QEMU_PID" 2>/dev/null || { tail -n 20 "$D/qemu.log" "$D/console.log"; die "QEMU stopped"; }
-	if (exec 3<>"/dev/tcp/127.0.0.1/$DASH_PORT" && printf 'GET /login HTTP/1.0\r\n\r\n' >&3 &&
-		timeout 2 head -c 12 <&3 | grep -q 'HTTP/1.. 200') 2>/dev/null; then
-		break
-	fi
-	sleep 1
-done
-fi
+	# the dashboard answers once meterweb runs in the guest
+	for _ in $(seq 1 300); do
+		kill -0 "$QEMU_PID" 2>/dev/null || { tail -n 20 "$D/qemu.log" "$D/console.log"; die "QEMU stopped"; }
+		if (exec 3<>"/dev/tcp/127.0.0.1/$DASH_PORT" && printf 'GET /login HTTP/1.0\r\n\r\n' >&3 &&
+			timeout 2 head -c 12 <&3 | grep -q 'HTTP/1.. 200') 2>/dev/null; then
+			return 0
+		fi
+		sleep 1
+	done
+	say "the dashboard did not answer within 300 s: see $D/console.log"
+}
+[ "$GATEWAY" != yes ] || start_gateway
 
 cat <<EOF
 
@@ -338,9 +343,13 @@ cat <<EOF
  gridmeter demo: up in $(($(date +%s) - t0)) s
 
  In-home dashboard (the gateway in QEMU, meterweb):
-   http://127.0.0.1:$DASH_PORT/
-   household password: $DEMO_PW
-   (a guest code: sign in, then "Guest codes")
+$(if [ "$GATEWAY" = yes ]; then
+	echo "   http://127.0.0.1:$DASH_PORT/"
+	echo "   household password: $DEMO_PW"
+	echo '   (a guest code: sign in, then "Guest codes")'
+else
+	echo "   not started (GM_DEMO_GATEWAY=$GATEWAY)"
+fi)
 
  Utility portal (maind-portal):
    http://127.0.0.1:$PORTAL_PORT/
