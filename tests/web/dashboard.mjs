@@ -186,7 +186,7 @@ try {
 
   if (shots) {
     fs.mkdirSync(shots, { recursive: true });
-    await page.screenshot({ path: path.join(shots, 'dashboard.png'), fullPage: true });
+    await page.screenshot({ path: path.join(shots, 'dashboard.png'), fullPage: false });
   }
 
   // A code that must expire: made first, tried once its validity has passed
@@ -233,7 +233,7 @@ try {
         .slice(0, 3).map((e) => `${e.tagName}.${e.className}#${e.id}`);
       return [document.documentElement.scrollWidth, cw, wide.join(' ')];
     });
-    if (shots) await p.screenshot({ path: path.join(shots, 'dashboard-phone.png'), fullPage: true });
+    if (shots) await p.screenshot({ path: path.join(shots, 'dashboard-phone.png'), fullPage: false, scale: 'css' });
     await phone.close();
     if (w[0] > w[1]) throw new Error(`scrollWidth ${w[0]} > clientWidth ${w[1]}: ${w[2]}`);
     return true;

@@ -101,7 +101,7 @@ try {
     await page.goto(`${world.url}/usage?view=day&date=${A.day}`);
     await page.waitForFunction(() => window.gmCharts && window.gmCharts['usage-chart'], null, { timeout: 5000 }).catch(() => {});
     fs.mkdirSync(process.env.GM_SCREENSHOTS, { recursive: true });
-    await page.screenshot({ path: path.join(process.env.GM_SCREENSHOTS, 'portal-customer.png'), fullPage: true });
+    await page.screenshot({ path: path.join(process.env.GM_SCREENSHOTS, 'portal-customer.png'), fullPage: false });
   }
 
   await tap.step("another customer's bill by its number: 404, nothing of theirs", async () => {

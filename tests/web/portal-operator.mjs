@@ -210,7 +210,7 @@ try {
     fs.mkdirSync(process.env.GM_SCREENSHOTS, { recursive: true });
     await b.page.setInputFiles('#gm-key', bob.key_file);
     await b.page.screenshot({ path: path.join(process.env.GM_SCREENSHOTS, 'portal-operator.png'),
-      fullPage: true });
+      fullPage: false });
   }
   await b.page.setInputFiles('#gm-key', bob.key_file);
   await Promise.all([b.page.waitForURL(new RegExp(`/op/operations/${op}$`)),
