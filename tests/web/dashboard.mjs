@@ -115,7 +115,9 @@ try {
   await t.step('a load step shows without reloading', async () => {
     await page.evaluate(() => { window.gmMarker = 42; });
     const p = 2950000 + Math.floor(Math.random() * 1000) * 1000;	// mW, whole W
-    inject({ voltage_mv: 231500, current_ma: 13000, power_mw: p, pf_milli: 980, frequency_mhz: 50020 });
+    // a consistent reading: I = P / (V x PF)
+    const ima = Math.round(p * 1e6 / (231500 * 980));
+    inject({ voltage_mv: 231500, current_ma: ima, power_mw: p, pf_milli: 980, frequency_mhz: 50020 });
     await waitLive(page, 'power', (v) => digits(v) === String(p / 1000));
     await waitLive(page, 'voltage', (v) => digits(v) === '2315');
     return (await page.evaluate(() => window.gmMarker)) === 42;
