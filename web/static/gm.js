@@ -141,9 +141,11 @@
         var span = splits.length > 1 ? splits[splits.length - 1] - splits[0] : 0;
         return splits.map(function (v) { return when(v, span); });
       } }, { size: 64, label: unit, values: function (u, splits) {
-        // as many decimals as the tick spacing needs, so no two ticks read the same
+        // as many decimals as the tick spacing needs, so every tick reads exactly
         var inc = splits.length > 1 ? Math.abs(splits[1] - splits[0]) / scale : 1;
-        var dd = inc > 0 ? Math.max(0, Math.min(6, Math.ceil(-Math.log10(inc) - 1e-9))) : 0;
+        // (the fewest decimals that show the spacing exactly: 0.25 needs 2)
+        var dd = 0;
+        while (dd < 6 && inc > 0 && Math.abs(inc * Math.pow(10, dd) - Math.round(inc * Math.pow(10, dd))) > 1e-6) dd++;
         return splits.map(function (v) { return fmt(Math.round(v), scale, dd, ''); });
       } }],
       legend: { live: true },
