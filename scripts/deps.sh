@@ -18,6 +18,7 @@ libsodium-dev libcbor-dev libsqlite3-dev sqlite3
 postgresql-15 libpq-dev
 libcurl4-openssl-dev libcairo2-dev poppler-utils python3-aiosmtpd
 libmicrohttpd-dev libssl-dev zlib1g-dev tzdata
+mosquitto mosquitto-clients libmosquitto-dev python3-paho-mqtt
 "
 
 # The web pages' npm packages (scripts/web-npm.sh) need node and npm: the
