@@ -93,3 +93,6 @@ agent_test_signed_SRCS := $(filter-out agent/hw/%,$(agent_test_meter_SRCS:tests/
 	agent/hw/sensor_replay.c agent/hw/relay_fake.c $(GMPROTO_SRCS) $(GMSIGN_SRCS) \
 	agent/uplink/credentials.c agent/uplink/signed_commands.c tests/unit/agent_test_signed.c
 agent_test_signed_PKGS := $(GMPROTO_PKGS)
+
+UNIT_TESTS += bridge_test_tasmota
+bridge_test_tasmota_SRCS := $(BRIDGE_CORE) tests/unit/bridge_test_tasmota.c
