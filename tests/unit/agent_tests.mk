@@ -96,3 +96,6 @@ agent_test_signed_PKGS := $(GMPROTO_PKGS)
 
 UNIT_TESTS += bridge_test_tasmota
 bridge_test_tasmota_SRCS := $(BRIDGE_CORE) tests/unit/bridge_test_tasmota.c
+
+UNIT_TESTS += bridge_test_ha
+bridge_test_ha_SRCS := $(BRIDGE_CORE) tests/unit/bridge_test_ha.c

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "ha_discovery.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+const struct ha_entity ha_meter_entities[] = {
+	{ "import_energy", HA_SENSOR, "Grid import", "energy", "kWh", "total_increasing", NULL },
+	{ "export_energy", HA_SENSOR, "Grid export", "energy", "kWh", "total_increasing", NULL },
+	{ "renewable_energy", HA_SENSOR, "Renewable energy", "energy", "kWh", "total_increasing", NULL },
+	{ "power", HA_SENSOR, "Power", "power", "W", "measurement", NULL },
+	{ "voltage", HA_SENSOR, "Voltage", "voltage", "V", "measurement", NULL },
+	{ "current", HA_SENSOR, "Current", "current", "A", "measurement", NULL },
+	{ "power_factor", HA_SENSOR, "Power factor", "power_factor", NULL, "measurement", NULL },
+	{ "frequency", HA_SENSOR, "Frequency", "frequency", "Hz", "measurement", NULL },
+	{ "cost", HA_SENSOR, "Price so far", "monetary", "$currency", "total", NULL },
+	{ "tariff_period", HA_SENSOR, "Tariff period", "enum", NULL, NULL, NULL },
+	{ "relay", HA_BINARY_SENSOR, "Supply relay", "power", NULL, NULL, NULL },
+	/* meterd's alarms (agent/core/meter.c alarm_names, '-' -> '_') */
+	{ "alarm_over_voltage", HA_BINARY_SENSOR, "Over-voltage", "safety", NULL, NULL, NULL },
+	{ "alarm_under_voltage", HA_BINARY_SENSOR, "Under-voltage", "safety", NULL, NULL, NULL },
+	{ "alarm_over_current", HA_BINARY_SENSOR, "Over-current", "safety", NULL, NULL, NULL },
+	{ "alarm_lockout", HA_BINARY_SENSOR, "Protection lockout", "problem", NULL, NULL, NULL },
+	{ "alarm_supply_deficit", HA_BINARY_SENSOR, "Supply deficit", "problem", NULL, NULL, NULL },
+	{ "alarm_sensor_failure", HA_BINARY_SENSOR, "Sensor failure", "problem", NULL, NULL, NULL },
+	{ "alarm_store_corrupt", HA_BINARY_SENSOR, "Store corrupt", "problem", NULL, NULL, NULL },
+	{ "alarm_store_error", HA_BINARY_SENSOR, "Store error", "problem", NULL, NULL, NULL },
+	{ "alarm_protection_degraded", HA_BINARY_SENSOR, "Protection degraded", "problem", NULL, NULL, NULL },
+	{ "alarm_clock_suspect", HA_BINARY_SENSOR, "Clock suspect", "problem", NULL, NULL, NULL },
+	{ "alarm_reversed_ct", HA_BINARY_SENSOR, "Reversed CT", "problem", NULL, NULL, NULL },
+	{ "alarm_ct_tamper", HA_BINARY_SENSOR, "CT tamper", "tamper", NULL, NULL, NULL },
+};
+const size_t ha_meter_nentities = sizeof(ha_meter_entities) / sizeof(ha_meter_entities[0]);
+
+static const char *const component_name[] = { [HA_SENSOR] = "sensor",
+					       [HA_BINARY_SENSOR] = "binary_sensor" };
+
+/* An output buffer that remembers overflow instead of checking every call. */
+struct out {
+	char *p;
+	size_t len, n;
+	bool over;
+};
+
+static void raw(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void raw(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	if (o->over)
+		return;
+	va_start(ap, fmt);
+	k = vsnprintf(o->p + o->n, o->len - o->n, fmt, ap);
+	va_end(ap);
+	if (k < 0 || (size_t)k >= o->len - o->n)
+		o->over = true;
+	else
+		o->n += (size_t)k;
+}
+
+/* A JSON string (quotes included), escaping what JSON requires. */
+static void str(struct out *o, const char *s)
+{
+	raw(o, "\"");
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			raw(o, "\\%c", ch);
+		else if (ch < 0x20)
+			raw(o, "\\u%04x", ch);
+		else
+			raw(o, "%c", ch);
+	}
+	raw(o, "\"");
+}
+
+static void kv(struct out *o, const char *key, const char *val)
+{
+	raw(o, ",");
+	str(o, key);
+	raw(o, ":");
+	str(o, val);
+}
+
+static bool ident_ok(const char *s)
+{
+	if (!s || !*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
+static bool topic_ok(const char *s)
+{
+	return s && *s && !strpbrk(s, "+#") && s[strlen(s) - 1] != '/';
+}
+
+static int check(const struct ha_device *d, const struct ha_entity *e)
+{
+	if (!topic_ok(d->prefix) || !topic_ok(d->base) || !ident_ok(d->meter_id) ||
+	    !ident_ok(e->object) || (unsigned)e->component > HA_BINARY_SENSOR || !e->name)
+		return -EINVAL;
+	return 0;
+}
+
+int ha_config_topic(const struct ha_device *d, const struct ha_entity *e, char *buf, size_t len)
+{
+	int k;
+
+	if (check(d, e))
+		return -EINVAL;
+	k = snprintf(buf, len, "%s/%s/gridmeter_%s_%s/config", d->prefix, component_name[e->component],
+		     d->meter_id, e->object);
+	return k < 0 || (size_t)k >= len ? -ENOSPC : 0;
+}
+
+int ha_config_payload(const struct ha_device *d, const struct ha_entity *e, char *buf, size_t len)
+{
+	struct out o = { .p = buf, .len = len };
+	char tmp[160];
+
+	if (check(d, e) || !len)
+		return -EINVAL;
+	snprintf(tmp, sizeof(tmp), "gridmeter_%s_%s", d->meter_id, e->object);
+	raw(&o, "{\"unique_id\":");
+	str(&o, tmp);
+	kv(&o, "object_id", tmp);
+	kv(&o, "name", e->name);
+	snprintf(tmp, sizeof(tmp), "%s/state", d->base);
+	kv(&o, "state_topic", tmp);
+	snprintf(tmp, sizeof(tmp), "{{ value_json.%s }}", e->object);
+	kv(&o, "value_template", tmp);
+	snprintf(tmp, sizeof(tmp), "%s/status", d->base);
+	kv(&o, "availability_topic", tmp);
+	kv(&o, "payload_available", "online");
+	kv(&o, "payload_not_available", "offline");
+	if (e->component == HA_BINARY_SENSOR) {
+		kv(&o, "payload_on", "ON");
+		kv(&o, "payload_off", "OFF");
+	}
+	if (e->device_class)
+		kv(&o, "device_class", e->device_class);
+	if (e->unit) {
+		if (!strcmp(e->unit, "$currency")) {
+			if (!d->currency || strlen(d->currency) != 3)
+				return -EINVAL;
+			kv(&o, "unit_of_measurement", d->currency);
+		} else {
+			kv(&o, "unit_of_measurement", e->unit);
+		}
+	}
+	if (e->state_class)
+		kv(&o, "state_class", e->state_class);
+	if (e->device_class && !strcmp(e->device_class, "enum")) {
+		const char *const *opt = e->options ? e->options : d->tariff_periods;
+
+		if (!opt || !opt[0])
+			return -EINVAL;
+		raw(&o, ",\"options\":[");
+		for (size_t i = 0; opt[i]; i++) {
+			raw(&o, i ? "," : "");
+			str(&o, opt[i]);
+		}
+		raw(&o, "]");
+	}
+	raw(&o, ",\"device\":{\"identifiers\":[");
+	snprintf(tmp, sizeof(tmp), "gridmeter_%s", d->meter_id);
+	str(&o, tmp);
+	raw(&o, "]");
+	snprintf(tmp, sizeof(tmp), "gridmeter %s", d->meter_id);
+	kv(&o, "name", tmp);
+	kv(&o, "manufacturer", "gridmeter");
+	kv(&o, "model", "gateway");
+	if (d->sw_version)
+		kv(&o, "sw_version", d->sw_version);
+	raw(&o, "},\"origin\":{\"name\":\"gridmeter\"");
+	if (d->sw_version)
+		kv(&o, "sw_version", d->sw_version);
+	raw(&o, "}}");
+	return o.over ? -ENOSPC : (int)o.n;
+}
