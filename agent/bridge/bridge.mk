@@ -3,4 +3,4 @@
 # Home Assistant discovery, the broker client, the D-Bus link to meterd.
 INCDIRS += agent/bridge
 
-BRIDGE_CORE := agent/bridge/json_scan.c agent/bridge/tasmota.c agent/bridge/ha_discovery.c
+BRIDGE_CORE := $(CONF_SRCS) agent/bridge/json_scan.c agent/bridge/tasmota.c agent/bridge/ha_discovery.c agent/bridge/bridge_config.c

@@ -99,3 +99,6 @@ bridge_test_tasmota_SRCS := $(BRIDGE_CORE) tests/unit/bridge_test_tasmota.c
 
 UNIT_TESTS += bridge_test_ha
 bridge_test_ha_SRCS := $(BRIDGE_CORE) tests/unit/bridge_test_ha.c
+
+UNIT_TESTS += bridge_test_config
+bridge_test_config_SRCS := $(BRIDGE_CORE) tests/unit/bridge_test_config.c
