@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""gm-mqttd against a real mosquitto and a simulated Tasmota plug (first version of the bridge).
+
+Checks as an observer: the bridge's availability (online retained, offline on SIGTERM,
+the will when it is killed), the retained Home Assistant discovery messages with the
+three energy registers as total_increasing kWh, the bridge's empty POWER query on
+connect (never retained) answered by the plug, a wrong password keeping it out.
+Usage: t_bridge.py PATH/TO/gm-mqttd. Exit 0, 1 (failures listed) or 77 (no mosquitto/paho).
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from t_tasmota_sim import HERE, Observer, check, failures, free_port  # noqa: E402
+
+
+def bridge_conf(d, port, password):
+    pw = os.path.join(d, "bridge.pw")
+    with open(pw, "w") as f:
+        f.write(password + "\n")
+    os.chmod(pw, 0o600)
+    conf = os.path.join(d, f"mqtt-{password}.conf")
+    with open(conf, "w") as f:
+        f.write(f"[broker]\nport = {port}\nusername = bridge\npassword_file = {pw}\nkeepalive = 5\n\n"
+                "[homeassistant]\nbase_topic = gridmeter/101\n\n"
+                "[plug.washer]\ntype = tasmota\ntopic = plug1\ntelemetry = 10\n")
+    return conf
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__)
+        return 2
+    exe = os.path.abspath(sys.argv[1])
+    if not shutil.which("mosquitto"):
+        print("SKIP: mosquitto not installed")
+        return 77
+    d = tempfile.mkdtemp(prefix="gm-bridge-")
+    port = free_port()
+    pid = int(subprocess.check_output([os.path.join(HERE, "broker.sh"), d, str(port), "bridge:bpw",
+                                       "observer:opw", "plug1:p1pw"]).decode())
+    procs = []
+    try:
+        obs = Observer(port)
+        plug = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "tasmota_sim.py"), "--port",
+                                 str(port), "--user", "plug1", "--password", "p1pw", "--topic", "plug1",
+                                 "--teleperiod", "0"])
+        procs.append(plug)
+        i, m = obs.wait(lambda t, pl, r: t == "tele/plug1/LWT" and pl == "Online")
+        check(m is not None, "plug online")
+
+        before = len(obs.msgs)
+        br = subprocess.Popen([exe, "-c", bridge_conf(d, port, "bpw")])
+        procs.append(br)
+        i, m = obs.wait(lambda t, pl, r: t == "gridmeter/101/status" and pl == "online", since=i)
+        check(m is not None and not m[2], "bridge online (live publish)")
+        disc = {}
+        for t, pl, r in obs.msgs:
+            if t.startswith("homeassistant/") and t.endswith("/config"):
+                disc[t] = json.loads(pl)
+        energy = [c for c in disc.values() if c.get("device_class") == "energy"
+                  and c.get("unit_of_measurement") == "kWh" and c.get("state_class") == "total_increasing"]
+        check(len(energy) == 3, f"3 energy sensors for the Energy dashboard ({len(disc)} entities)")
+        q, m = obs.wait(lambda t, pl, r: t == "cmnd/plug1/POWER" and pl == "", since=before)
+        check(m is not None and not m[2], "bridge's empty POWER query, not retained")
+        _, m = obs.wait(lambda t, pl, r: t == "stat/plug1/POWER", since=q or before)
+        check(m is not None, "plug answered the query")
+
+        with open(f"/proc/{br.pid}/status") as f:
+            rss = [ln.split()[1] for ln in f if ln.startswith("VmRSS:")]
+        print(f"info gm-mqttd VmRSS {rss[0] if rss else '?'} kB (1 plug, 23 entities announced)")
+        late = Observer(port)
+        _, m = late.wait(lambda t, pl, r: t.startswith("homeassistant/sensor/gridmeter_101_import_energy/"))
+        check(m is not None and m[2], "discovery is retained")
+        late.stop()
+
+        br.send_signal(signal.SIGTERM)
+        rc = br.wait(10)
+        check(rc == 0, f"SIGTERM: exit {rc}")
+        i, m = obs.wait(lambda t, pl, r: t == "gridmeter/101/status" and pl == "offline", since=i)
+        check(m is not None, "offline published on SIGTERM")
+
+        br = subprocess.Popen([exe, "-c", bridge_conf(d, port, "bpw")])
+        procs.append(br)
+        i, m = obs.wait(lambda t, pl, r: t == "gridmeter/101/status" and pl == "online", since=i)
+        br.kill()
+        br.wait()
+        i, m = obs.wait(lambda t, pl, r: t == "gridmeter/101/status" and pl == "offline", since=i)
+        check(m is not None, "the will (offline) when the bridge is killed")
+
+        br = subprocess.Popen([exe, "-c", bridge_conf(d, port, "wrong")])
+        procs.append(br)
+        _, m = obs.wait(lambda t, pl, r: t == "gridmeter/101/status" and pl == "online", since=i,
+                        timeout=3)
+        check(m is None and br.poll() is None, "wrong password: not connected, still retrying")
+        obs.stop()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        os.kill(pid, signal.SIGTERM)
+        shutil.rmtree(d, ignore_errors=True)
+    if failures:
+        print(f"{len(failures)} failure(s)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
