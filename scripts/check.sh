@@ -131,6 +131,7 @@ if [ -x dts-overlays/check.sh ]; then
 	dt_pid=$!
 fi
 [ -x tests/fuzz/run.sh ] && stage fuzz tests/fuzz/run.sh
+[ -x tests/mqtt/run.sh ] && stage mqtt tests/mqtt/run.sh
 if [ -n "$dt_pid" ]; then
 	wait "$dt_pid"
 	report devicetree

@@ -3,7 +3,8 @@
 # round trip: link_fuzz_encode), the gmproto message decoder and
 # envelope opener (proto_fuzz_decode), the configuration reader
 # (conf_fuzz_ini) and the signed command and key set readers
-# (sign_fuzz_decode) for a bounded number of runs each.
+# (sign_fuzz_decode) and the MQTT bridge's Tasmota payload reader
+# (bridge_fuzz_tasmota) for a bounded number of runs each.
 #   tests/fuzz/run.sh [RUNS]   (default 200000; FUZZ_RUNS overrides too)
 # Exit status is non-zero when a fuzzer finds a crash, leak or UB, or
 # when the build fails. Artifacts go to build/host/fuzz/.
@@ -40,18 +41,26 @@ clang $CFLAGS -Ilib/sign -Ilib/proto -fsanitize=fuzzer,address,undefined \
 # shellcheck disable=SC2086
 clang $CFLAGS -Ilib/sign -Ilib/proto -DGM_FUZZ_SEEDS -o "$out/sign_fuzz_seeds" \
 	tests/fuzz/sign_fuzz_decode.c lib/sign/gmcmd.c lib/sign/gmcmd_keys.c $SIGN_LIBS
+clang $CFLAGS -Iagent/bridge -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-o "$out/bridge_fuzz_tasmota" tests/fuzz/bridge_fuzz_tasmota.c agent/bridge/json_scan.c \
+	agent/bridge/tasmota.c
 "$out/link_fuzz_seeds" "$out/corpus"
-mkdir -p "$out/corpus-encode" "$out/corpus-proto" "$out/corpus-ini" "$out/corpus-sign"
+mkdir -p "$out/corpus-encode" "$out/corpus-proto" "$out/corpus-ini" "$out/corpus-sign" "$out/corpus-tasmota"
+# Seeds: the documented Tasmota payloads the unit test uses (one per line there).
+sed -n 's/^tasmota_seed: //p' tests/fuzz/bridge_seeds.txt | while IFS= read -r l; do
+	printf '%s' "$l" >"$out/corpus-tasmota/$(printf '%s' "$l" | cksum | cut -d' ' -f1)"
+done
 "$out/sign_fuzz_seeds" "$out/corpus-sign"
 cp agent/system/meterd.conf.example server/townd.conf.example "$out/corpus-ini/"
 "$out/proto_fuzz_seeds" "$out/corpus-proto"
 rc=0
-for f in link_fuzz_rx link_fuzz_encode proto_fuzz_decode conf_fuzz_ini sign_fuzz_decode; do
+for f in link_fuzz_rx link_fuzz_encode proto_fuzz_decode conf_fuzz_ini sign_fuzz_decode bridge_fuzz_tasmota; do
 	corpus=$out/corpus
 	[ $f = link_fuzz_encode ] && corpus=$out/corpus-encode
 	[ $f = proto_fuzz_decode ] && corpus=$out/corpus-proto
 	[ $f = conf_fuzz_ini ] && corpus=$out/corpus-ini
 	[ $f = sign_fuzz_decode ] && corpus=$out/corpus-sign
+	[ $f = bridge_fuzz_tasmota ] && corpus=$out/corpus-tasmota
 	log=$out/$f.log
 	if "$out/$f" -runs="$runs" -max_len=4096 -seed=1 \
 		-artifact_prefix="$out/artifacts/" "$corpus" >"$log" 2>&1; then

@@ -1,0 +1,22 @@
+#!/bin/sh
+# The MQTT stage of make check: the simulated Tasmota plug and gm-mqttd
+# against a real mosquitto (tests/mqtt/*.py, ~30 s). Prints
+# "mqtt: N passed, N failed, N skipped" (one count per test program).
+set -u
+cd "$(dirname "$0")/../.."
+make -s --no-print-directory ARCH=x86_64 build/x86_64/bin/gm-mqttd || {
+	echo "mqtt: 0 passed, 1 failed, 0 skipped"
+	exit 1
+}
+p=0 f=0 s=0
+for t in "tests/mqtt/t_tasmota_sim.py" "tests/mqtt/t_bridge.py build/x86_64/bin/gm-mqttd"; do
+	# shellcheck disable=SC2086
+	timeout 180 $t
+	case $? in
+	0) p=$((p + 1)) ;;
+	77) s=$((s + 1)) ;;
+	*) f=$((f + 1)); echo "mqtt: $t FAILED" >&2 ;;
+	esac
+done
+echo "mqtt: $p passed, $f failed, $s skipped"
+[ $f -eq 0 ]
