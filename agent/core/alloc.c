@@ -26,7 +26,18 @@ int alloc_add_load(struct alloc *a, const char *name, uint32_t load_w)
 		return -E2BIG;
 	l->load_w = load_w;
 	l->shed = false;
+	l->measured_w = -1;
+	l->reachable = true;
 	a->nloads++;
+	return 0;
+}
+
+int alloc_set_report(struct alloc *a, size_t i, bool reachable, int32_t measured_w)
+{
+	if (i >= a->nloads)
+		return -EINVAL;
+	a->load[i].reachable = reachable;
+	a->load[i].measured_w = measured_w < 0 ? -1 : measured_w;
 	return 0;
 }
 
@@ -75,11 +86,13 @@ int alloc_step(struct alloc *a, const struct alloc_input *in, struct alloc_decis
 			return 0;
 		}
 		for (size_t i = 0; i < a->nloads && covered < d->deficit_w; i++) {
-			if (a->load[i].shed)
+			const struct alloc_load *l = &a->load[i];
+
+			if (l->shed || !l->reachable)
 				continue;
 			a->load[i].shed = true;
 			d->changed_mask |= 1u << i;
-			covered += a->load[i].load_w;
+			covered += l->measured_w >= 0 ? l->measured_w : (int64_t)l->load_w;
 		}
 		if (d->changed_mask) {
 			d->action = ALLOC_SHED;
@@ -100,7 +113,7 @@ int alloc_step(struct alloc *a, const struct alloc_input *in, struct alloc_decis
 	for (size_t i = a->nloads; i-- > 0;) {
 		struct alloc_load *l = &a->load[i];
 
-		if (!l->shed)
+		if (!l->shed || !l->reachable)
 			continue;
 		if (headroom < (int64_t)l->load_w + a->cfg.restore_margin_w) {
 			a->headroom_since_ms = -1;

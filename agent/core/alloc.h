@@ -20,6 +20,15 @@ struct alloc_load {
 	char name[ALLOC_NAME_LEN];
 	uint32_t load_w;	/* nominal load behind the relay */
 	bool shed;
+	/*
+	 * Loads switched from outside meterd (smart plugs through the MQTT
+	 * bridge) also report; GPIO relays keep the defaults (-1, true) and
+	 * decide exactly as before. measured_w: the draw while on, -1 unknown;
+	 * a shed then counts what it really frees. !reachable: the switch
+	 * cannot be driven now, so the load is neither shed nor restored.
+	 */
+	int32_t measured_w;
+	bool reachable;
 };
 
 struct alloc_cfg {
@@ -63,5 +72,7 @@ int alloc_add_load(struct alloc *a, const char *name, uint32_t load_w);
 /* One decision step. Returns 1 if any relay changed state, 0 otherwise. */
 int alloc_step(struct alloc *a, const struct alloc_input *in, struct alloc_decision *d);
 int64_t alloc_shed_w(const struct alloc *a);
+/* What an external switch reported for load i: 0, or -EINVAL for no such load. */
+int alloc_set_report(struct alloc *a, size_t i, bool reachable, int32_t measured_w);
 
 #endif

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Dual-source allocation: source order, requests, surplus, shedding and hysteresis. */
+#include <errno.h>
 #include <string.h>
 
 #include "kselftest_harness.h"
@@ -159,6 +160,62 @@ TEST(nothing_left_to_shed_keeps_requesting)
 	EXPECT_EQ(8500, d.deficit_w);
 	EXPECT_EQ(20000, d.request_w);
 	EXPECT_NE(NULL, strstr(d.reason, "nothing left"));
+}
+
+/*
+ * External switches (smart plugs): a shed counts what the plug really draws,
+ * so an idle plug does not stop the next load from being shed.
+ */
+TEST(idle_plug_frees_only_what_it_draws)
+{
+	struct alloc a;
+	struct alloc_decision d;
+	struct alloc_input in = { .now_ms = 0, .grant_w = 4000, .measured_w = 5000 };
+	const int32_t idle_w = 3;
+
+	setup(&a);
+	ASSERT_EQ(0, alloc_set_report(&a, 0, true, idle_w));
+	ASSERT_EQ(1, alloc_step(&a, &in, &d));
+	/* deficit 1000 W: pool_pump frees 3 W, so water_heater goes too */
+	EXPECT_EQ(in.measured_w - in.grant_w, d.deficit_w);
+	EXPECT_EQ(0x3u, d.changed_mask);
+	EXPECT_TRUE(a.load[0].shed);
+	EXPECT_TRUE(a.load[1].shed);
+	EXPECT_FALSE(a.load[2].shed);
+	EXPECT_EQ(-EINVAL, alloc_set_report(&a, 3, true, 0));
+}
+
+/* A plug that cannot be switched is passed over when shedding and when restoring. */
+TEST(unreachable_plug_is_neither_shed_nor_restored)
+{
+	struct alloc a;
+	struct alloc_decision d;
+	struct alloc_input in = { .now_ms = 0, .grant_w = 4000, .measured_w = 5000 };
+
+	setup(&a);
+	ASSERT_EQ(0, alloc_set_report(&a, 0, false, -1));
+	ASSERT_EQ(1, alloc_step(&a, &in, &d));
+	EXPECT_EQ(0x2u, d.changed_mask);	/* water_heater, not pool_pump */
+	EXPECT_FALSE(a.load[0].shed);
+
+	/* Shed pool_pump too, then lose water_heater: restoring passes over it. */
+	ASSERT_EQ(0, alloc_set_report(&a, 0, true, -1));
+	in.now_ms = 10000;
+	in.measured_w = 5000 - 3000 + 1000;	/* heater off; another 1 kW came on */
+	in.grant_w = 1500;
+	ASSERT_EQ(1, alloc_step(&a, &in, &d));
+	EXPECT_EQ(0x1u, d.changed_mask);
+	ASSERT_EQ(0, alloc_set_report(&a, 1, false, -1));
+	in.measured_w = 0;
+	in.grant_w = 1500 + 200;	/* exactly pool_pump + margin, far from the heater's 3200 */
+	in.now_ms = 20000;
+	EXPECT_EQ(0, alloc_step(&a, &in, &d));	/* headroom timer starts */
+	in.now_ms += 60000;
+	ASSERT_EQ(1, alloc_step(&a, &in, &d));
+	EXPECT_EQ(ALLOC_RESTORE, d.action);
+	EXPECT_EQ(0x1u, d.changed_mask);
+	EXPECT_FALSE(a.load[0].shed);
+	EXPECT_TRUE(a.load[1].shed);	/* still wanted off: switched when it is back */
 }
 
 TEST_HARNESS_MAIN
