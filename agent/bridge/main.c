@@ -30,6 +30,14 @@
 #include "tasmota.h"
 
 #define DEFAULT_CONFIG "/etc/gridmeter/mqtt.conf"
+#define QUERY_DELAY_US	2000000
+
+struct bridge;
+
+struct plug_query {
+	struct bridge *b;
+	size_t plug;
+};
 
 struct bridge {
 	struct bridge_config cfg;
@@ -38,7 +46,20 @@ struct bridge {
 	char status_topic[80];
 	char meter_id[64];
 	unsigned long dropped;	/* messages on topics we did not configure */
+	struct plug_query query[BRIDGE_MAX_PLUGS];
 };
+
+static int query_later(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct plug_query *q = userdata;
+	char t[TAS_FULL_MAX];
+
+	(void)s;
+	(void)usec;
+	if (!tas_power_cmd_topic(&q->b->cfg.plug[q->plug].tas, t, sizeof(t)))
+		mqttc_publish(q->b->mq, t, "", 0, false);
+	return 0;
+}
 
 static void publish_discovery(struct bridge *b)
 {
@@ -108,9 +129,19 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 		}
 		if (rc)
 			return;
-		if (r.have & TAS_HAVE_ONLINE)
+		if (r.have & TAS_HAVE_ONLINE) {
 			sd_journal_print(LOG_NOTICE, "plug %s: %s%s", p->name, r.online ? "online" : "offline",
 					 retained ? " (retained)" : "");
+			/*
+			 * A plug that (re)connects does not answer its own empty POWER
+			 * (it publishes it before subscribing): ask it, to learn its relay,
+			 * a little later, since our query could otherwise reach the broker
+			 * before the plug's SUBSCRIBE (seen in t_bridge.py).
+			 */
+			if (r.online && !retained)
+				sd_event_add_time_relative(b->ev, NULL, CLOCK_MONOTONIC, QUERY_DELAY_US, 0,
+							   query_later, &b->query[i]);
+		}
 		if (r.have & TAS_HAVE_ON)
 			sd_journal_print(LOG_INFO, "plug %s: relay %s", p->name, r.on ? "on" : "off");
 		if (r.have & TAS_HAVE_POWER)
@@ -199,6 +230,8 @@ int main(int argc, char **argv)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
 			*p = '_';
 	snprintf(b.status_topic, sizeof(b.status_topic), "%s/status", b.cfg.base_topic);
+	for (size_t i = 0; i < BRIDGE_MAX_PLUGS; i++)
+		b.query[i] = (struct plug_query){ .b = &b, .plug = i };
 
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);

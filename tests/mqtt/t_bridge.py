@@ -75,6 +75,20 @@ def main():
         with open(f"/proc/{br.pid}/status") as f:
             rss = [ln.split()[1] for ln in f if ln.startswith("VmRSS:")]
         print(f"info gm-mqttd VmRSS {rss[0] if rss else '?'} kB (1 plug, 23 entities announced)")
+        # The plug restarts: after its own empty POWER (unanswered, it is not yet
+        # subscribed) the bridge asks again, and the plug answers.
+        plug.kill()
+        plug.wait()
+        plug = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "tasmota_sim.py"), "--port",
+                                 str(port), "--user", "plug1", "--password", "p1pw", "--topic", "plug1",
+                                 "--teleperiod", "0"])
+        procs.append(plug)
+        i, m = obs.wait(lambda t, pl, r: t == "tele/plug1/LWT" and pl == "Online" and not r, since=i)
+        check(m is not None, "plug back online")
+        _, m = obs.wait(lambda t, pl, r: t == "stat/plug1/POWER", since=i or 0)
+        queries = [x for x in obs.msgs[i or 0:] if x[0] == "cmnd/plug1/POWER" and x[1] == ""]
+        check(m is not None and len(queries) >= 2, f"bridge asked the plug back ({len(queries)} queries)")
+
         late = Observer(port)
         _, m = late.wait(lambda t, pl, r: t.startswith("homeassistant/sensor/gridmeter_101_import_energy/"))
         check(m is not None and m[2], "discovery is retained")
