@@ -185,6 +185,7 @@ static int serve(const struct mw_config *cfg)
 	}
 	sc.listen = cfg->listen;
 	sc.conn_max = cfg->conn_max;
+	sc.conn_per_addr = cfg->conn_per_addr;
 	sc.tls_cert_pem = cert;
 	sc.tls_key_pem = key;
 	sc.accept = mw_app_accept;

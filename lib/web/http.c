@@ -638,6 +638,30 @@ static enum MHD_Result queue(struct web_server *s, struct MHD_Connection *conn,
 	return ret;
 }
 
+/*
+ * A POST a browser sent from another site's page (login CSRF, or wrong
+ * passwords posted through the household's own browser, which is on the
+ * home network, to lock the household out) is refused. Browsers name the
+ * page's origin in Origin and, since 2020, Sec-Fetch-Site; a client that
+ * sends neither (curl, tests) is not a browser a page can drive. The
+ * origin's host[:port] must be the Host the request was sent to (the
+ * scheme is not compared: a TLS-terminating proxy in front is fine).
+ */
+static bool post_same_origin(struct MHD_Connection *conn)
+{
+	const char *site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	const char *sep;
+
+	if (site && strcasecmp(site, "same-origin") && strcasecmp(site, "none"))
+		return false;
+	if (!origin)
+		return true;
+	sep = strstr(origin, "://");
+	return sep && host && !strcasecmp(sep + 3, host);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size,
@@ -668,6 +692,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			}
 			return queue(s, conn, w);
 		}
+		if (!strcmp(method, "POST") && !post_same_origin(conn))
+			return queue(s, conn, web_resp_error(403, "Forms are only taken from this "
+							     "site's own pages."));
 		if (cl && strtoull(cl, NULL, 10) > WEB_BODY_MAX)
 			return queue(s, conn, web_resp_error(413, "The request is too large."));
 		return MHD_YES;
@@ -844,8 +871,10 @@ struct web_server *web_server_start(const struct web_server_config *cfg, web_han
 	socklen_t sl = sizeof(ss);
 	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 			     MHD_USE_POLL | MHD_USE_ITC;
-	struct MHD_OptionItem opts[10];
+	struct MHD_OptionItem opts[11];
 	size_t n = 0;
+	unsigned int conn_max = cfg->conn_max ? cfg->conn_max : 32;
+	unsigned int per_addr = cfg->conn_per_addr;
 
 	if (!cfg->listen || !handler) {
 		snprintf(err, errlen, "web server: no listen address or handler");
@@ -875,8 +904,12 @@ struct web_server *web_server_start(const struct web_server_config *cfg, web_han
 				((struct sockaddr_in *)&ss)->sin_port);
 
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, s->fd, NULL };
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT,
-					     cfg->conn_max ? cfg->conn_max : 32, NULL };
+	if (per_addr > conn_max)
+		per_addr = conn_max;
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, conn_max, NULL };
+	if (per_addr)
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_addr,
+						     NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT,
 					     cfg->timeout_s ? cfg->timeout_s : 30, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,

@@ -10,6 +10,10 @@
  * Handlers therefore run concurrently: whatever they share is locked by
  * its owner (see each daemon's state struct).
  *
+ * A POST that a browser says comes from another site's page (Sec-Fetch-Site
+ * other than same-origin/none, or an Origin whose host is not the Host) is
+ * refused with 403 before the handler sees it.
+ *
  * Every response carries the same security headers: a Content-Security-Policy
  * that allows only this origin's scripts, styles and images ("default-src
  * 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
@@ -96,6 +100,10 @@ typedef struct web_resp *(*web_handler)(void *app, const struct web_req *r);
 struct web_server_config {
 	const char *listen;	/* "ADDR:PORT", "[ADDR6]:PORT" or ":PORT" (all addresses) */
 	unsigned int conn_max;	/* default 32 */
+	/* Connections one client address may hold (slow clients, event streams), so that
+	 * one client cannot take them all; 0: no limit (a portal behind a proxy sees one
+	 * address); at most conn_max. */
+	unsigned int conn_per_addr;
 	unsigned int timeout_s;	/* idle connection timeout, default 30 (not for SSE) */
 	const char *tls_cert_pem, *tls_key_pem;	/* PEM text, both or neither */
 	/* Called for each new connection; false refuses it (e.g. not a home-network address). */

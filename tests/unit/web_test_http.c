@@ -21,6 +21,8 @@
 /* The harness's FIXTURE_SETUP/TEARDOWN define functions without prototypes. */
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 
+#define PER_ADDR 4	/* the fixture's per-address connection limit */
+
 struct app {
 	atomic_int accepts;	/* connections the accept hook saw */
 	atomic_bool refuse;	/* the accept hook says no */
@@ -135,7 +137,7 @@ FIXTURE(srv)
 FIXTURE_SETUP(srv)
 {
 	struct web_server_config cfg = { .listen = "127.0.0.1:0", .accept = accept_hook,
-					 .timeout_s = 5 };
+					 .timeout_s = 5, .conn_per_addr = PER_ADDR };
 	char err[256] = "";
 
 	memset(&self->app, 0, sizeof(self->app));
@@ -472,6 +474,110 @@ TEST_F(srv, accept_hook_refuses)
 	EXPECT_LT(before, atomic_load(&self->app.accepts));
 	atomic_store(&self->app.refuse, false);
 	ASSERT_EQ(0, wc_get(self->port, "/", NULL, &r));
+	EXPECT_EQ(200, r.status);
+	wc_free(&r);
+}
+
+/* A connection to 127.0.0.1:port from the source address src (127.0.0.0/8 is all loopback). */
+static int connect_from(const char *src, unsigned int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in b = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	inet_pton(AF_INET, src, &b.sin_addr);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&b, sizeof(b)) ||
+	    connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A GET / on fd; its status, or -1 when the server closed without an answer. */
+static int get_on(int fd)
+{
+	static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct wc_resp r;
+	int status;
+
+	if (wc_send(fd, req, sizeof(req) - 1) || wc_read(fd, &r, 5000))
+		return -1;
+	status = r.status;
+	wc_free(&r);
+	return status;
+}
+
+/*
+ * One address holding connections open (slow clients, event streams) must
+ * not take every connection of the server: the household's phone still
+ * gets in. The server's limit (32) is above the per-address limit.
+ * (Seen failing before lib/web passed conn_per_addr to libmicrohttpd.)
+ */
+TEST_F(srv, one_address_cannot_take_every_connection)
+{
+	int held[PER_ADDR], fd;
+
+	for (int i = 0; i < PER_ADDR; i++) {
+		held[i] = connect_from("127.0.0.1", self->port);
+		ASSERT_LE(0, held[i]);
+	}
+	fd = connect_from("127.0.0.1", self->port);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(-1, get_on(fd));	/* one too many from this address: closed */
+	close(fd);
+	fd = connect_from("127.0.0.2", self->port);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(200, get_on(fd));	/* another address is served */
+	close(fd);
+	for (int i = 0; i < PER_ADDR; i++)
+		close(held[i]);
+}
+
+/*
+ * A page on another site must not make the household's browser (which is
+ * on the home network) post forms here: login CSRF, or wrong passwords that
+ * lock the household out. Browsers say where a POST comes from (Origin,
+ * Sec-Fetch-Site); a request without either (curl, a test) is let through,
+ * the session's CSRF token and SameSite cookie guard those.
+ */
+TEST_F(srv, cross_site_post_refused)
+{
+	static const char *const bad[] = {
+		"Origin: http://evil.example\r\n",
+		"Origin: null\r\n",
+		"Origin: http://127.0.0.1:1\r\n",
+		"Sec-Fetch-Site: cross-site\r\n",
+		"Sec-Fetch-Site: same-site\r\n",
+	};
+	char req[1024], good[128];
+	struct wc_resp r;
+	int n;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		n = snprintf(req, sizeof(req), "POST /form HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n%s"
+			     "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n"
+			     "Connection: close\r\n\r\na=b", self->port, bad[i]);
+		ASSERT_EQ(0, wc_request(self->port, req, (size_t)n, &r));
+		EXPECT_EQ(403, r.status) TH_LOG("%s", bad[i]);
+		expect_security_headers(_metadata, &r);
+		wc_free(&r);
+	}
+	snprintf(good, sizeof(good), "Origin: http://127.0.0.1:%u\r\nSec-Fetch-Site: same-origin\r\n",
+		 self->port);
+	for (int i = 0; i < 2; i++) {
+		n = snprintf(req, sizeof(req), "POST /form HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n%s"
+			     "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n"
+			     "Connection: close\r\n\r\na=b", self->port, i ? good : "");
+		ASSERT_EQ(0, wc_request(self->port, req, (size_t)n, &r));
+		EXPECT_EQ(200, r.status) TH_LOG("%s", i ? good : "no Origin");
+		EXPECT_STREQ("a=b;", r.body);
+		wc_free(&r);
+	}
+	/* A cross-site GET (a link followed) is fine: GETs change nothing. */
+	ASSERT_EQ(0, wc_get(self->port, "/", "Sec-Fetch-Site: cross-site\r\n", &r));
 	EXPECT_EQ(200, r.status);
 	wc_free(&r);
 }
