@@ -197,7 +197,10 @@ static struct web_resp *login_post(struct mw_app *a, const struct web_req *r)
 			syslog(LOG_INFO, "meterweb: guest code used from %s", r->peer_text);
 			return signed_in(a, r, &a->guest, "guest", WEB_ROLE_GUEST);
 		}
+		/* Per address and in all: a device can take many addresses (IPv6
+		 * link-local, several leases) to guess 10^8 codes. */
 		web_throttle_failed(&a->throttle, kaddr, now);
+		web_throttle_failed(&a->throttle, kuser, now);
 		return login_page(401, rc == -ETIME ? "This guest code has expired." :
 				  rc == -EINVAL ? "A guest code is 8 digits." :
 				  "This guest code is not valid (each code works once).");

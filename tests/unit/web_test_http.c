@@ -478,24 +478,6 @@ TEST_F(srv, accept_hook_refuses)
 	wc_free(&r);
 }
 
-/* A connection to 127.0.0.1:port from the source address src (127.0.0.0/8 is all loopback). */
-static int connect_from(const char *src, unsigned int port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	struct sockaddr_in b = { .sin_family = AF_INET };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	inet_pton(AF_INET, src, &b.sin_addr);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&b, sizeof(b)) ||
-	    connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* A GET / on fd; its status, or -1 when the server closed without an answer. */
 static int get_on(int fd)
 {
@@ -521,14 +503,14 @@ TEST_F(srv, one_address_cannot_take_every_connection)
 	int held[PER_ADDR], fd;
 
 	for (int i = 0; i < PER_ADDR; i++) {
-		held[i] = connect_from("127.0.0.1", self->port);
+		held[i] = wc_connect_from("127.0.0.1", self->port);
 		ASSERT_LE(0, held[i]);
 	}
-	fd = connect_from("127.0.0.1", self->port);
+	fd = wc_connect_from("127.0.0.1", self->port);
 	ASSERT_LE(0, fd);
 	EXPECT_EQ(-1, get_on(fd));	/* one too many from this address: closed */
 	close(fd);
-	fd = connect_from("127.0.0.2", self->port);
+	fd = wc_connect_from("127.0.0.2", self->port);
 	ASSERT_LE(0, fd);
 	EXPECT_EQ(200, get_on(fd));	/* another address is served */
 	close(fd);
