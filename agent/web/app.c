@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,7 @@ int mw_app_init(struct mw_app *a, const struct mw_config *cfg)
 	if (web_sessions_init(&a->house, 64, (int64_t)cfg->session_minutes * 60, idle) ||
 	    web_sessions_init(&a->guest, 64, (int64_t)cfg->guest_session_minutes * 60, idle) ||
 	    web_throttle_init(&a->throttle, 256, cfg->login_burst, cfg->login_window) ||
-	    mw_guests_init(&a->codes, cfg->guest_code_s))
+	    mw_guests_init(&a->codes, cfg->guest_code_s) || pthread_mutex_init(&a->verify_lock, NULL))
 		return -ENOMEM;
 	return 0;
 }
@@ -44,6 +45,7 @@ void mw_app_free(struct mw_app *a)
 	web_sessions_free(&a->guest);
 	web_throttle_free(&a->throttle);
 	mw_guests_destroy(&a->codes);
+	pthread_mutex_destroy(&a->verify_lock);
 	mw_snapshot_destroy(&a->snap);
 }
 
@@ -175,19 +177,36 @@ static struct web_resp *login_post(struct mw_app *a, const struct web_req *r)
 		return web_resp_error(429, "Too many failed attempts: wait a few minutes and try again.");
 	}
 	if (password) {
+		bool ok;
+
 		rc = read_hash(a->cfg.password_file, hash, sizeof(hash));
 		if (rc) {
 			syslog(LOG_ERR, "meterweb: %s: %s (set it with 'meterweb passwd')", a->cfg.password_file,
 			       rc == -EINVAL ? "not an Argon2id hash" : strerror(-rc));
 			return login_page(503, "No household password is set on this meter yet.");
 		}
-		if (web_passwd_verify(hash, password)) {
+		/* The throttle asked again under the lock: the failures counted
+		 * while this request waited its turn count now. */
+		pthread_mutex_lock(&a->verify_lock);
+		now = a->now();
+		if (!web_throttle_allowed(&a->throttle, kaddr, now) ||
+		    !web_throttle_allowed(&a->throttle, kuser, now)) {
+			pthread_mutex_unlock(&a->verify_lock);
+			syslog(LOG_NOTICE, "meterweb: sign-in from %s refused: too many failures", r->peer_text);
+			return web_resp_error(429, "Too many failed attempts: wait a few minutes and try again.");
+		}
+		ok = web_passwd_verify(hash, password);
+		if (ok) {
 			web_throttle_reset(&a->throttle, kaddr);
 			web_throttle_reset(&a->throttle, kuser);
-			return signed_in(a, r, &a->house, MW_HOUSEHOLD, WEB_ROLE_HOUSEHOLD);
+		} else {
+			web_throttle_failed(&a->throttle, kaddr, now);
+			web_throttle_failed(&a->throttle, kuser, now);
 		}
-		web_throttle_failed(&a->throttle, kaddr, now);
-		web_throttle_failed(&a->throttle, kuser, now);
+		pthread_mutex_unlock(&a->verify_lock);
+		sodium_memzero(hash, sizeof(hash));
+		if (ok)
+			return signed_in(a, r, &a->house, MW_HOUSEHOLD, WEB_ROLE_HOUSEHOLD);
 		syslog(LOG_NOTICE, "meterweb: wrong household password from %s", r->peer_text);
 		return login_page(401, "Wrong password.");
 	}
