@@ -211,15 +211,25 @@ static struct web_resp *login_post(struct mw_app *a, const struct web_req *r)
 		return login_page(401, "Wrong password.");
 	}
 	if (code) {
+		/* As for passwords: the check and the count of a failure together. */
+		pthread_mutex_lock(&a->verify_lock);
+		if (!web_throttle_allowed(&a->throttle, kaddr, now) ||
+		    !web_throttle_allowed(&a->throttle, kuser, now)) {
+			pthread_mutex_unlock(&a->verify_lock);
+			return web_resp_error(429, "Too many failed attempts: wait a few minutes and try again.");
+		}
 		rc = mw_guest_redeem(&a->codes, code, now);
+		if (rc) {
+			/* Per address and in all: a device can take many addresses (IPv6
+			 * link-local, several leases) to guess 10^8 codes. */
+			web_throttle_failed(&a->throttle, kaddr, now);
+			web_throttle_failed(&a->throttle, kuser, now);
+		}
+		pthread_mutex_unlock(&a->verify_lock);
 		if (!rc) {
 			syslog(LOG_INFO, "meterweb: guest code used from %s", r->peer_text);
 			return signed_in(a, r, &a->guest, "guest", WEB_ROLE_GUEST);
 		}
-		/* Per address and in all: a device can take many addresses (IPv6
-		 * link-local, several leases) to guess 10^8 codes. */
-		web_throttle_failed(&a->throttle, kaddr, now);
-		web_throttle_failed(&a->throttle, kuser, now);
 		return login_page(401, rc == -ETIME ? "This guest code has expired." :
 				  rc == -EINVAL ? "A guest code is 8 digits." :
 				  "This guest code is not valid (each code works once).");

@@ -36,8 +36,9 @@ struct mw_app {
 	struct web_sessions guest;	/* guests' sessions (their own lifetime) */
 	struct web_throttle throttle;	/* failed logins and codes, per address and per user */
 	struct mw_guests codes;
-	/* One household password check at a time: each Argon2id verification takes
-	 * 64 MiB, and the throttle's check and count must not be raced past. */
+	/* One sign-in check at a time: each Argon2id verification takes 64 MiB, and
+	 * the throttle's check and count (passwords and guest codes) must not be
+	 * raced past. */
 	pthread_mutex_t verify_lock;
 	atomic_bool stopping;
 	int64_t (*now)(void);		/* UTC s */
