@@ -24,6 +24,8 @@
 
 #define CSP "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 #define HSTS "max-age=31536000"
+/* GnuTLS's defaults without TLS 1.0 and 1.1 (RFC 8996; gnutls 3.7 still offered them). */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define SSE_KEEPALIVE_S	15	/* a comment line this often keeps proxies and dead peers honest */
 
 struct sse;
@@ -927,6 +929,8 @@ struct web_server *web_server_start(const struct web_server_config *cfg, web_han
 		s->tls = true;
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, s->key };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+						     (void *)TLS_PRIORITIES };
 	}
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 
