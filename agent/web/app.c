@@ -66,15 +66,45 @@ struct who {
 	struct web_session s;
 };
 
+static int read_hash(const char *path, char *out, size_t size);
+
+/* Caller holds verify_lock: hash is the password file's now; a change ends the
+ * household's sessions (all of them: they were opened with the old password). */
+static void note_hash(struct mw_app *a, const char *hash)
+{
+	if (a->pw_seen[0] && strcmp(a->pw_seen, hash)) {
+		web_sessions_end_user(&a->house, MW_HOUSEHOLD);
+		syslog(LOG_NOTICE, "meterweb: the household password changed: its sessions end");
+	}
+	snprintf(a->pw_seen, sizeof(a->pw_seen), "%s", hash);
+}
+
+/* Before a household session is used: the password file read again (a small
+ * file; a missing or damaged one changes nothing here, sign-in reports it). */
+static void check_password_file(struct mw_app *a)
+{
+	char hash[160];
+
+	if (read_hash(a->cfg.password_file, hash, sizeof(hash)))
+		return;
+	pthread_mutex_lock(&a->verify_lock);
+	note_hash(a, hash);
+	pthread_mutex_unlock(&a->verify_lock);
+}
+
 static struct who who_is(struct mw_app *a, const struct web_req *r)
 {
 	struct who w = { 0 };
 
 	if (web_cookie(r, MW_COOKIE, w.token, sizeof(w.token)))
 		return w;
-	if (!web_session_get(&a->house, w.token, a->now(), &w.s))
-		w.in = true;
-	else if (!web_session_get(&a->guest, w.token, a->now(), &w.s))
+	if (!web_session_get(&a->house, w.token, a->now(), &w.s)) {
+		check_password_file(a);
+		w.in = !web_session_get(&a->house, w.token, a->now(), &w.s);
+		if (w.in)
+			return w;
+	}
+	if (!web_session_get(&a->guest, w.token, a->now(), &w.s))
 		w.in = w.guest = true;
 	return w;
 }
@@ -196,6 +226,7 @@ static struct web_resp *login_post(struct mw_app *a, const struct web_req *r)
 			return web_resp_error(429, "Too many failed attempts: wait a few minutes and try again.");
 		}
 		ok = web_passwd_verify(hash, password);
+		note_hash(a, hash);
 		if (ok) {
 			web_throttle_reset(&a->throttle, kaddr);
 			web_throttle_reset(&a->throttle, kuser);
@@ -372,6 +403,8 @@ static int live_next(void *ctx, struct hbuf *out)
 	else
 		mw_snapshot_wait(&a->snap, &l->gen, 0, &l->st);
 	l->first = false;
+	if (!l->guest)
+		check_password_file(a);
 	if (atomic_load(&a->stopping) ||
 	    web_session_get(l->guest ? &a->guest : &a->house, l->token, a->now(), &s))
 		return -1;	/* signed out, expired, or the daemon stops */

@@ -40,6 +40,9 @@ struct mw_app {
 	 * the throttle's check and count (passwords and guest codes) must not be
 	 * raced past. */
 	pthread_mutex_t verify_lock;
+	/* Under verify_lock: the password file's hash the household's sessions were
+	 * opened with; when the file holds another, they all end ("meterweb passwd"). */
+	char pw_seen[160];
 	atomic_bool stopping;
 	int64_t (*now)(void);		/* UTC s */
 };

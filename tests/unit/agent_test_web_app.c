@@ -187,6 +187,89 @@ TEST_F(mw, concurrent_wrong_codes_throttled)
 	EXPECT_EQ(12 - burst, n429);
 }
 
+/* The household signs in with password; its cookie header into out. 0 or -1. */
+static int sign_in(unsigned int port, const char *password, char *out, size_t size)
+{
+	char req[512], v[256];
+	struct wc_resp r;
+	size_t n;
+
+	snprintf(req, sizeof(req), "POST /login HTTP/1.1\r\nHost: x\r\n"
+		 "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n"
+		 "Connection: close\r\n\r\npassword=%s", strlen(password) + 9, password);
+	if (wc_request(port, req, strlen(req), &r))
+		return -1;
+	if (r.status != 303 || wc_header(&r, "Set-Cookie", v, sizeof(v))) {
+		wc_free(&r);
+		return -1;
+	}
+	wc_free(&r);
+	n = strcspn(v, ";");
+	v[n] = '\0';
+	snprintf(out, size, "Cookie: %s\r\n", v);
+	return 0;
+}
+
+static void write_hash(struct __test_metadata *_metadata, const char *path, const char *password)
+{
+	char hash[128];
+	FILE *f;
+
+	ASSERT_EQ(0, web_passwd_hash(password, hash));
+	f = fopen(path, "w");
+	ASSERT_NE(NULL, f);
+	fprintf(f, "%s\n", hash);
+	fclose(f);
+}
+
+/*
+ * "meterweb passwd" (a lost phone, someone who should no longer look): every
+ * household session opened with the old password ends at its next request,
+ * an open /live stream too; the new password works. Seen failing before
+ * (the old cookie still got the guest code page: 200).
+ */
+TEST_F(mw, new_password_ends_old_sessions)
+{
+	char old_cookie[320], new_cookie[320];
+	struct wc_resp r;
+
+	ASSERT_EQ(0, sign_in(self->port, "right+horse+battery", old_cookie, sizeof(old_cookie)));
+	ASSERT_EQ(0, wc_get(self->port, "/guest", old_cookie, &r));
+	EXPECT_EQ(200, r.status);
+	wc_free(&r);
+	write_hash(_metadata, self->passwd, "a new password");
+	ASSERT_EQ(0, wc_get(self->port, "/guest", old_cookie, &r));
+	EXPECT_EQ(303, r.status);	/* to /login */
+	wc_free(&r);
+	EXPECT_EQ(-1, sign_in(self->port, "right+horse+battery", new_cookie, sizeof(new_cookie)));
+	ASSERT_EQ(0, sign_in(self->port, "a+new+password", new_cookie, sizeof(new_cookie)));
+	ASSERT_EQ(0, wc_get(self->port, "/guest", new_cookie, &r));
+	EXPECT_EQ(200, r.status);
+	wc_free(&r);
+	/* A stream open when the password changes ends by itself. */
+	{
+		struct pollfd p;
+		char req[512], c;
+		int fd = wc_connect(self->port), n;
+
+		ASSERT_LE(0, fd);
+		n = snprintf(req, sizeof(req), "GET /live HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n",
+			     new_cookie);
+		ASSERT_EQ(0, wc_send(fd, req, (size_t)n));
+		p = (struct pollfd){ .fd = fd, .events = POLLIN };
+		ASSERT_EQ(1, poll(&p, 1, 5000));	/* the first event: the stream is open */
+		write_hash(_metadata, self->passwd, "a third password");
+		ASSERT_EQ(0, wc_read(fd, &r, 5000));
+		EXPECT_EQ(200, r.status);
+		EXPECT_NE(NULL, strstr(r.body, "data: {"));
+		wc_free(&r);
+		p = (struct pollfd){ .fd = fd, .events = POLLIN };
+		EXPECT_EQ(1, poll(&p, 1, 3000));
+		EXPECT_EQ(0, recv(fd, &c, 1, MSG_DONTWAIT));	/* closed by the server */
+		close(fd);
+	}
+}
+
 /* A household session's cookie, made directly in the table. */
 static void household_cookie(struct mw_app *a, char *out, size_t size)
 {
