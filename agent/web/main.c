@@ -123,7 +123,7 @@ static int cmd_passwd(const struct mw_config *cfg)
 		fprintf(stderr, "meterweb passwd: %s: %s\n", cfg->password_file, strerror(-r));
 		return 1;
 	}
-	fprintf(stderr, "meterweb passwd: %s written (Argon2id); a running meterweb uses it from the next sign-in\n",
+	fprintf(stderr, "meterweb passwd: %s written (Argon2id); a running meterweb uses it from the next sign-in and ends the sessions opened with the old one\n",
 		cfg->password_file);
 	return 0;
 }
