@@ -380,6 +380,23 @@ static void operator_second_factor_once(struct __test_metadata *_metadata, struc
 	done(&r);
 	EXPECT_EQ(step + 1, pg1(e->conninfo, "SELECT totp_last_step FROM web_users WHERE login = "
 				"'alice'"));
+	/*
+	 * The operator's key revoked (mainctl op-revoke, another process) while
+	 * the session is open: signed out on the next request, like a disabled
+	 * account, and no new sign-in until re-keyed.
+	 */
+	EXPECT_EQ(200, req(e, &c, "GET", "/op/towns", NULL, &r));
+	done(&r);
+	ASSERT_EQ(0, pgx(e->conninfo, "UPDATE operators SET revoked = true WHERE name = 'alice'"));
+	EXPECT_EQ(303, req(e, &c, "GET", "/op/towns", NULL, &r));
+	EXPECT_NE(NULL, strstr(r.head, "Location: /login"));
+	done(&r);
+	EXPECT_EQ(303, req(e, &c, "GET", "/op/commands", NULL, &r));
+	EXPECT_NE(NULL, strstr(r.head, "Location: /login"));
+	done(&r);
+	memset(&c, 0, sizeof(c));
+	EXPECT_EQ(401, sign_in(e, &c, "alice", "operator+password"));
+	ASSERT_EQ(0, pgx(e->conninfo, "UPDATE operators SET revoked = false WHERE name = 'alice'"));
 }
 
 static void a_customer_sees_only_their_own(struct __test_metadata *_metadata, struct env *e)

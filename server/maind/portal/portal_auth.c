@@ -15,8 +15,9 @@
  * here, though there is no session yet: a random token in a cookie of its
  * own (SameSite=Strict) and the same token in the form (double submit).
  * Every request of a signed-in user also checks that the account is not
- * disabled and its password not changed since the session began
- * (mainctl web-user disable / passwd act at once, from another process).
+ * disabled, its password not changed since the session began and an
+ * operator's key not revoked (mainctl web-user disable / passwd and
+ * mainctl op-revoke act at once, from another process).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,7 +140,11 @@ static struct web_resp *start_session(struct portal_req *q, struct web_session *
 	return resp;
 }
 
-/* The session's account still enabled and its password unchanged since the session began? */
+/*
+ * The session's account still enabled, its password unchanged since the
+ * session began and, for an operator, their key not revoked (mainctl
+ * op-revoke: a revoked operator loses the portal with their key)?
+ */
 static bool account_current(struct portal_req *q)
 {
 	char created[24];
@@ -148,8 +153,10 @@ static bool account_current(struct portal_req *q)
 	bool ok;
 
 	snprintf(created, sizeof(created), "%lld", (long long)q->s.created);
-	r = mpg_query(q->db, "SELECT 1 FROM web_users WHERE login = $1 AND NOT disabled AND "
-		      "floor(extract(epoch FROM password_changed)) <= $2::bigint", 2, v);
+	r = mpg_query(q->db, "SELECT 1 FROM web_users w LEFT JOIN operators o ON o.id = "
+		      "w.operator WHERE w.login = $1 AND NOT w.disabled AND NOT "
+		      "coalesce(o.revoked, false) AND "
+		      "floor(extract(epoch FROM w.password_changed)) <= $2::bigint", 2, v);
 	if (!r)
 		return false;
 	ok = PQntuples(r) == 1;
@@ -190,9 +197,10 @@ static struct web_resp *login_post(struct portal_req *q)
 	    !web_throttle_allowed(&q->app->throttle, ku, now))
 		return login_page(q, 429, "Too many failed attempts. Please wait five minutes "
 				  "before trying again.", login);
-	r = mpg_query(q->db, "SELECT hash, role, coalesce(customer, operator), "
-		      "extract(epoch FROM now())::bigint FROM web_users WHERE login = $1 AND "
-		      "NOT disabled", 1, &login);
+	r = mpg_query(q->db, "SELECT w.hash, w.role, coalesce(w.customer, w.operator), "
+		      "extract(epoch FROM now())::bigint FROM web_users w LEFT JOIN operators o "
+		      "ON o.id = w.operator WHERE w.login = $1 AND NOT w.disabled AND NOT "
+		      "coalesce(o.revoked, false)", 1, &login);
 	if (!r)
 		return portal_db_error(q, "login");
 	if (PQntuples(r) == 1)
