@@ -444,6 +444,42 @@ static void a_customer_sees_only_their_own(struct __test_metadata *_metadata, st
 }
 
 /*
+ * One account signing in again and again (a script, or a household's
+ * every device) cannot fill the session table and lock everyone else out:
+ * it keeps at most PORTAL_SESSIONS_PER_USER sessions, the least recently
+ * used ending first. The table is made small here so that filling it is quick.
+ */
+static void one_account_cannot_fill_the_table(struct __test_metadata *_metadata, struct env *e)
+{
+	const size_t cap = PORTAL_SESSIONS_PER_USER + 4;
+	struct client c[PORTAL_SESSIONS_PER_USER + 4], bob = { 0 };
+	struct wc_resp r;
+	char pw[256], id[24];
+
+	web_sessions_free(&e->app.sessions);
+	ASSERT_EQ(0, web_sessions_init(&e->app.sessions, cap, e->cfg.portal_session_s,
+				       e->cfg.portal_idle_s));
+	pwfile(e, "a", "correct horse battery", pw, sizeof(pw));	/* ada's, made before */
+	for (size_t i = 0; i < cap; i++) {
+		memset(&c[i], 0, sizeof(c[i]));
+		ASSERT_EQ(303, sign_in(e, &c[i], "ada", "correct+horse+battery")) TH_LOG("%zu", i);
+	}
+	EXPECT_GE(PORTAL_SESSIONS_PER_USER, e->app.sessions.n);
+	snprintf(id, sizeof(id), "%lld", (long long)e->cust_b);
+	pwfile(e, "b", "brunel bakery bread", pw, sizeof(pw));
+	ASSERT_EQ(0, webuser(e, "add", "bob", "customer", id, "--password-file", pw, NULL));
+	EXPECT_EQ(303, sign_in(e, &bob, "bob", "brunel+bakery+bread"));
+	EXPECT_EQ(200, req(e, &bob, "GET", "/bills", NULL, &r));
+	done(&r);
+	/* ada's newest sessions are there, her oldest ended */
+	for (size_t i = 0; i < cap; i++) {
+		EXPECT_EQ(i + PORTAL_SESSIONS_PER_USER >= cap ? 200 : 303,
+			  req(e, &c[i], "GET", "/bills", NULL, &r)) TH_LOG("%zu", i);
+		done(&r);
+	}
+}
+
+/*
  * One scratch cluster for all (starting one costs seconds): the parts use
  * their own logins, in this order (a and alice are made again by each part
  * after the table is emptied).
@@ -464,6 +500,7 @@ TEST_F_TIMEOUT(portal, accounts_sign_in_second_factor_isolation, 180)
 	ASSERT_EQ(0, pgx(e->conninfo, "DELETE FROM web_users"));
 	web_throttle_reset(&e->app.throttle, "addr:127.0.0.1");
 	a_customer_sees_only_their_own(_metadata, e);
+	one_account_cannot_fill_the_table(_metadata, e);
 }
 
 TEST_HARNESS_MAIN

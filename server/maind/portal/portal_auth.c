@@ -129,6 +129,7 @@ static struct web_resp *start_session(struct portal_req *q, struct web_session *
 
 	if (q->token[0])
 		web_session_end(&q->app->sessions, q->token);
+	web_sessions_trim_user(&q->app->sessions, s->user, PORTAL_SESSIONS_PER_USER - 1);
 	if (web_session_create(&q->app->sessions, s, time(NULL), tok))
 		return web_resp_error(500, "Too many people are signed in. Please try again later.");
 	resp = web_resp_redirect(to);
