@@ -27,6 +27,7 @@
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
 
+#include "commands/cmd.h"
 #include "mainctl_parts.h"
 #include "pg_scratch.h"
 #include "portal.h"
@@ -444,6 +445,65 @@ static void a_customer_sees_only_their_own(struct __test_metadata *_metadata, st
 }
 
 /*
+ * The signing form sent twice (a double click, the browser's back and
+ * resend): the commands are stored once and the second answer says, in
+ * words, that they were already issued, with the operation (not "the
+ * database did not answer", which invites trying again). alice's key is
+ * made here and "the browser" signs with it as gm-sign.js does.
+ */
+static void command_form_sent_twice(struct __test_metadata *_metadata, struct env *e)
+{
+	struct client c = { 0 };
+	struct web_session s = { 0 };
+	struct wc_resp r;
+	uint8_t pk[GMC_PK_LEN], sk[GMC_SK_LEN], body[GMC_BODY_LEN], sig[GMC_SIG_LEN];
+	uint8_t m[sizeof(GMC_DOMAIN) + GMC_BODY_LEN];
+	char pkhex[2 * GMC_PK_LEN + 1], sighex[2 * GMC_SIG_LEN + 1], bhex[2 * GMC_BODY_LEN + 1];
+	char sql[256], form[1024], op[32];
+	const char *p;
+	struct gmc_cmd cmd;
+	int64_t rows;
+
+	crypto_sign_keypair(pk, sk);
+	sodium_bin2hex(pkhex, sizeof(pkhex), pk, sizeof(pk));
+	snprintf(sql, sizeof(sql), "UPDATE operators SET pk = decode('%s', 'hex') WHERE name = "
+		 "'alice'; INSERT INTO towns (id, name, pk) VALUES (11, 'Eleven', "
+		 "decode(repeat('b2', 32), 'hex')) ON CONFLICT DO NOTHING", pkhex);
+	ASSERT_EQ(0, pgx(e->conninfo, sql));
+	/* alice signed in with both factors (tested above): her session made directly */
+	snprintf(s.user, sizeof(s.user), "alice");
+	s.role = WEB_ROLE_OPERATOR;
+	s.subject = pg1(e->conninfo, "SELECT id FROM operators WHERE name = 'alice'");
+	ASSERT_EQ(0, web_session_create(&e->app.sessions, &s, time(NULL) + 1, c.session));
+	page_token(e, &c, "/op/commands/new");
+	ASSERT_EQ(WEB_TOKEN_LEN, strlen(c.csrf));
+	snprintf(form, sizeof(form), "csrf=%s&action=disconnect&targets=11%%3A1&expires=1h&arg=",
+		 c.csrf);
+	ASSERT_EQ(200, req(e, &c, "POST", "/op/commands/new", form, &r));
+	p = strstr(r.body, "name=\"b0\" value=\"");
+	ASSERT_NE(NULL, p);
+	snprintf(bhex, sizeof(bhex), "%.*s", 2 * GMC_BODY_LEN, p + 17);
+	done(&r);
+	ASSERT_EQ(0, gmp_hex_decode(bhex, body, GMC_BODY_LEN));
+	ASSERT_EQ(0, gmc_body_decode(body, GMC_BODY_LEN, &cmd));
+	ASSERT_EQ(0, crypto_sign_detached(sig, NULL, m, gmc_signed_bytes(&cmd, m, sizeof(m)), sk));
+	sodium_bin2hex(sighex, sizeof(sighex), sig, sizeof(sig));
+	snprintf(form, sizeof(form), "csrf=%s&n=1&b0=%s&s0=%s", c.csrf, bhex, sighex);
+	rows = pg1(e->conninfo, "SELECT count(*) FROM signed_commands");
+	ASSERT_EQ(303, req(e, &c, "POST", "/op/commands/sign", form, &r));
+	done(&r);
+	EXPECT_EQ(rows + 1, pg1(e->conninfo, "SELECT count(*) FROM signed_commands"));
+	snprintf(op, sizeof(op), "operation %lld", (long long)pg1(e->conninfo,
+		 "SELECT max(op) FROM signed_commands"));
+	EXPECT_EQ(409, req(e, &c, "POST", "/op/commands/sign", form, &r));
+	EXPECT_NE(NULL, r.body ? strstr(r.body, "already issued") : NULL);
+	EXPECT_NE(NULL, r.body ? strstr(r.body, op) : NULL) TH_LOG("%s", op);
+	done(&r);
+	EXPECT_EQ(rows + 1, pg1(e->conninfo, "SELECT count(*) FROM signed_commands"));
+	sodium_memzero(sk, sizeof(sk));
+}
+
+/*
  * One account signing in again and again (a script, or a household's
  * every device) cannot fill the session table and lock everyone else out:
  * it keeps at most PORTAL_SESSIONS_PER_USER sessions, the least recently
@@ -497,6 +557,7 @@ TEST_F_TIMEOUT(portal, accounts_sign_in_second_factor_isolation, 180)
 	/* the throttle counted this address's failures: a new "client" */
 	web_throttle_reset(&e->app.throttle, "addr:127.0.0.1");
 	operator_second_factor_once(_metadata, e);
+	command_form_sent_twice(_metadata, e);
 	ASSERT_EQ(0, pgx(e->conninfo, "DELETE FROM web_users"));
 	web_throttle_reset(&e->app.throttle, "addr:127.0.0.1");
 	a_customer_sees_only_their_own(_metadata, e);
