@@ -445,6 +445,52 @@ static void a_customer_sees_only_their_own(struct __test_metadata *_metadata, st
 }
 
 /*
+ * The second factor is throttled like the password: after 5 wrong codes
+ * for a login, 429 whatever the code, also in a new sign-in (the count is
+ * the login's, not the session's).
+ */
+static void second_factor_throttled(struct __test_metadata *_metadata, struct env *e)
+{
+	struct client c = { 0 };
+	struct wc_resp r;
+	char b32[64], form[128];
+	uint8_t key[64];
+	int64_t step = time(NULL) / TOTP_STEP_S;
+	unsigned wrong = 0;
+	int n;
+
+	ASSERT_EQ(0, pgs(e->conninfo, "SELECT totp_secret FROM web_users WHERE login = 'alice'", b32,
+			 sizeof(b32)));
+	n = totp_b32_decode(b32, key, sizeof(key));
+	ASSERT_EQ(TOTP_SECRET_LEN, n);
+	/* a code no step near now gives (the next minute's two steps too) */
+	for (int64_t k = step - 1; k <= step + 3; k++)
+		if (totp_hotp(key, (size_t)n, (uint64_t)k, 6) == wrong)
+			wrong++, k = step - 2;
+	ASSERT_EQ(0, pgx(e->conninfo, "UPDATE web_users SET totp_last_step = 0 WHERE login = "
+			 "'alice'"));
+	ASSERT_EQ(303, sign_in(e, &c, "alice", "operator+password"));
+	page_token(e, &c, "/totp");
+	snprintf(form, sizeof(form), "csrf=%s&code=%06u", c.csrf, wrong);
+	for (int i = 0; i < 5; i++) {
+		EXPECT_EQ(401, req(e, &c, "POST", "/totp", form, &r)) TH_LOG("%d", i);
+		done(&r);
+	}
+	memset(&c, 0, sizeof(c));
+	ASSERT_EQ(303, sign_in(e, &c, "alice", "operator+password"));
+	page_token(e, &c, "/totp");
+	snprintf(form, sizeof(form), "csrf=%s&code=%06u", c.csrf,
+		 totp_hotp(key, (size_t)n, (uint64_t)(time(NULL) / TOTP_STEP_S), 6));
+	EXPECT_EQ(429, req(e, &c, "POST", "/totp", form, &r));
+	done(&r);
+	EXPECT_EQ(303, req(e, &c, "GET", "/op/towns", NULL, &r));
+	EXPECT_NE(NULL, strstr(r.head, "Location: /totp"));
+	done(&r);
+	EXPECT_EQ(0, pg1(e->conninfo, "SELECT totp_last_step FROM web_users WHERE login = 'alice'"));
+	web_throttle_reset(&e->app.throttle, "totp:alice");
+}
+
+/*
  * The signing form sent twice (a double click, the browser's back and
  * resend): the commands are stored once and the second answer says, in
  * words, that they were already issued, with the operation (not "the
@@ -558,6 +604,7 @@ TEST_F_TIMEOUT(portal, accounts_sign_in_second_factor_isolation, 180)
 	web_throttle_reset(&e->app.throttle, "addr:127.0.0.1");
 	operator_second_factor_once(_metadata, e);
 	command_form_sent_twice(_metadata, e);
+	second_factor_throttled(_metadata, e);
 	ASSERT_EQ(0, pgx(e->conninfo, "DELETE FROM web_users"));
 	web_throttle_reset(&e->app.throttle, "addr:127.0.0.1");
 	a_customer_sees_only_their_own(_metadata, e);
