@@ -707,6 +707,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 						      MHD_HTTP_HEADER_IF_NONE_MATCH);
 	r.user_agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						   MHD_HTTP_HEADER_USER_AGENT);
+	r.forwarded_for = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr) {
 		socklen_t len = ci->client_addr->sa_family == AF_INET6 ?

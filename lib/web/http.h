@@ -45,6 +45,7 @@ struct web_req {
 	const char *accept_encoding;	/* or NULL */
 	const char *if_none_match;	/* or NULL */
 	const char *user_agent;		/* or NULL */
+	const char *forwarded_for;	/* X-Forwarded-For (a reverse proxy's word) or NULL */
 	struct sockaddr_storage peer;	/* the client */
 	char peer_text[64];		/* "192.0.2.1" / "2001:db8::1" */
 	bool tls;			/* served over TLS */

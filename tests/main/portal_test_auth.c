@@ -83,6 +83,7 @@ struct client {
 	char login_tok[WEB_TOKEN_LEN + 1];	/* gm_login cookie (= the form's csrf) */
 	char session[WEB_TOKEN_LEN + 1];	/* gm_portal cookie */
 	char csrf[WEB_TOKEN_LEN + 1];		/* the session's form token */
+	const char *header;			/* one more header line ("Name: value\r\n") */
 };
 
 static void cookie_of(const struct wc_resp *r, const char *name, char *out, size_t size)
@@ -123,7 +124,7 @@ static int req(struct env *e, struct client *c, const char *method, const char *
 	snprintf(raw, sizeof(raw), "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
 		 "Cookie: gm_login=%s; gm_portal=%s\r\n%s%s%s", method, path, c->login_tok,
 		 c->session, form ? "Content-Type: application/x-www-form-urlencoded\r\n" : "",
-		 form ? "" : "\r\n", "");
+		 c->header ? c->header : "", form ? "" : "\r\n");
 	if (form)
 		snprintf(raw + strlen(raw), sizeof(raw) - strlen(raw), "Content-Length: %zu\r\n\r\n%s",
 			 strlen(form), form);
@@ -586,6 +587,36 @@ static void one_account_cannot_fill_the_table(struct __test_metadata *_metadata,
 }
 
 /*
+ * Behind the reverse proxy Documentation/portal.md asks for, every client
+ * comes from 127.0.0.1: the per-address throttle must count the client the
+ * proxy names (the last X-Forwarded-For entry, the one it added), or five
+ * wrong passwords from anyone shut everyone out. Only a loopback peer is
+ * believed: a remote client's header is its own word.
+ */
+static void throttle_behind_a_proxy(struct __test_metadata *_metadata, struct env *e)
+{
+	struct client c = { 0 };
+
+	web_throttle_reset(&e->app.throttle, "addr:127.0.0.1");
+	/* five wrong passwords for five logins from one address behind the proxy */
+	c.header = "X-Forwarded-For: 198.51.100.7\r\n";
+	for (int i = 0; i < 5; i++) {
+		char login[16];
+
+		snprintf(login, sizeof(login), "nobody%d", i);
+		EXPECT_EQ(401, sign_in(e, &c, login, "wrong+password+1")) TH_LOG("%d", i);
+	}
+	/* that address is stopped, even with a right password and a forged first entry */
+	EXPECT_EQ(429, sign_in(e, &c, "ada", "correct+horse+battery"));
+	c.header = "X-Forwarded-For: 203.0.113.9, 198.51.100.7\r\n";
+	EXPECT_EQ(429, sign_in(e, &c, "ada", "correct+horse+battery"));
+	/* another client through the same proxy is not */
+	memset(&c, 0, sizeof(c));
+	c.header = "X-Forwarded-For: 198.51.100.8\r\n";
+	EXPECT_EQ(303, sign_in(e, &c, "ada", "correct+horse+battery"));
+}
+
+/*
  * One scratch cluster for all (starting one costs seconds): the parts use
  * their own logins, in this order (a and alice are made again by each part
  * after the table is emptied).
@@ -609,6 +640,7 @@ TEST_F_TIMEOUT(portal, accounts_sign_in_second_factor_isolation, 180)
 	web_throttle_reset(&e->app.throttle, "addr:127.0.0.1");
 	a_customer_sees_only_their_own(_metadata, e);
 	one_account_cannot_fill_the_table(_metadata, e);
+	throttle_behind_a_proxy(_metadata, e);
 }
 
 TEST_HARNESS_MAIN

@@ -24,6 +24,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sodium.h>
 
 #include "layout.h"
@@ -167,10 +169,47 @@ static bool account_current(struct portal_req *q)
 
 /* ---- login ---------------------------------------------------------------------------------- */
 
-static void throttle_keys(const struct portal_req *q, const char *login, char *ka, size_t la,
-			  char *ku, size_t lu)
+static bool peer_is_loopback(const struct web_req *r)
 {
-	snprintf(ka, la, "addr:%s", q->r->peer_text);
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)&r->peer;
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&r->peer;
+
+	if (r->peer.ss_family == AF_INET)
+		return (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+	if (r->peer.ss_family != AF_INET6)
+		return false;
+	if (IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr))
+		return true;
+	return IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr) && a6->sin6_addr.s6_addr[12] == 127;
+}
+
+/*
+ * The client, as the throttle and the log name it. Behind the reverse
+ * proxy (the default listen address is loopback) every peer is 127.0.0.1:
+ * there the last X-Forwarded-For entry, the one the proxy added, is the
+ * client (earlier entries are the client's own word). A remote peer's
+ * header is not believed.
+ */
+static void client_of(const struct web_req *r, char *out, size_t len)
+{
+	const char *xff = r->forwarded_for, *last;
+	size_t n;
+
+	snprintf(out, len, "%s", r->peer_text);
+	if (!xff || !peer_is_loopback(r))
+		return;
+	last = strrchr(xff, ',');
+	last = last ? last + 1 : xff;
+	last += strspn(last, " \t");
+	n = strcspn(last, " \t");
+	if (n && n < 64 && strspn(last, "0123456789abcdefABCDEF.:[]") >= n)
+		snprintf(out, len, "%.*s (via %s)", (int)n, last, r->peer_text);
+}
+
+static void throttle_keys(const char *client, const char *login, char *ka, size_t la, char *ku,
+			  size_t lu)
+{
+	snprintf(ka, la, "addr:%s", client);
 	snprintf(ku, lu, "user:%s", login);
 }
 
@@ -178,7 +217,7 @@ static struct web_resp *login_post(struct portal_req *q)
 {
 	const char *login = web_form(q->r, "login"), *pw = web_form(q->r, "password");
 	const char *form_tok = web_form(q->r, "csrf");
-	char ka[96], ku[96], cookie[WEB_TOKEN_LEN + 1];
+	char ka[160], ku[96], cookie[WEB_TOKEN_LEN + 1], client[128];
 	struct web_session s = { 0 }, tmp = { 0 };
 	int64_t now = time(NULL);
 	const char *hash = dummy_hash;
@@ -193,7 +232,8 @@ static struct web_resp *login_post(struct portal_req *q)
 	snprintf(tmp.csrf, sizeof(tmp.csrf), "%s", cookie);
 	if (!web_csrf_ok(&tmp, form_tok))
 		return login_page(q, 403, "The sign-in form had expired: please try again.", login);
-	throttle_keys(q, login, ka, sizeof(ka), ku, sizeof(ku));
+	client_of(q->r, client, sizeof(client));
+	throttle_keys(client, login, ka, sizeof(ka), ku, sizeof(ku));
 	if (!web_throttle_allowed(&q->app->throttle, ka, now) ||
 	    !web_throttle_allowed(&q->app->throttle, ku, now))
 		return login_page(q, 429, "Too many failed attempts. Please wait five minutes "
@@ -211,8 +251,7 @@ static struct web_resp *login_post(struct portal_req *q)
 		PQclear(r);
 		web_throttle_failed(&q->app->throttle, ka, now);
 		web_throttle_failed(&q->app->throttle, ku, now);
-		fprintf(stderr, "maind-portal: failed login for '%s' from %s\n", login,
-			q->r->peer_text);
+		fprintf(stderr, "maind-portal: failed login for '%s' from %s\n", login, client);
 		return login_page(q, 401, "Wrong login or password.", login);
 	}
 	web_throttle_reset(&q->app->throttle, ku);
@@ -293,8 +332,11 @@ static struct web_resp *totp_post(struct portal_req *q)
 		return portal_db_error(q, "totp");
 	if (!rc) {
 		web_throttle_failed(&q->app->throttle, ku, now);
+		char client[128];
+
+		client_of(q->r, client, sizeof(client));
 		fprintf(stderr, "maind-portal: wrong or reused code for '%s' from %s\n", q->s.user,
-			q->r->peer_text);
+			client);
 		return totp_page(q, 401, "That code is wrong or was already used. Please type the "
 				 "next code your authenticator shows.");
 	}
