@@ -617,6 +617,38 @@ static void throttle_behind_a_proxy(struct __test_metadata *_metadata, struct en
 }
 
 /*
+ * TLS ended at the proxy: the cookies must still be Secure (never sent
+ * back over plain HTTP). A loopback peer's X-Forwarded-Proto: https says
+ * so; without it, plain HTTP here, no Secure (the browser would drop the
+ * cookie over http://localhost).
+ */
+static void secure_cookie_behind_a_tls_proxy(struct __test_metadata *_metadata, struct env *e)
+{
+	for (int https = 0; https < 2; https++) {
+		struct client c = { 0 };
+		struct wc_resp r;
+		char form[512];
+		const char *sc;
+
+		c.header = https ? "X-Forwarded-Proto: https\r\nX-Forwarded-For: 198.51.100.9\r\n" :
+			   "X-Forwarded-For: 198.51.100.9\r\n";
+		ASSERT_EQ(200, req(e, &c, "GET", "/login", NULL, &r));
+		sc = strstr(r.head, "gm_login=");
+		ASSERT_NE(NULL, sc);
+		EXPECT_EQ(https, strstr(sc, "; Secure") && strstr(sc, "; Secure") < strchr(sc, '\n'));
+		done(&r);
+		snprintf(form, sizeof(form), "csrf=%s&login=ada&password=correct+horse+battery",
+			 c.login_tok);
+		ASSERT_EQ(303, req(e, &c, "POST", "/login", form, &r));
+		sc = strstr(r.head, "gm_portal=");
+		ASSERT_NE(NULL, sc);
+		EXPECT_EQ(https, strstr(sc, "; Secure") && strstr(sc, "; Secure") < strchr(sc, '\n'))
+			TH_LOG("%s", r.head);
+		done(&r);
+	}
+}
+
+/*
  * One scratch cluster for all (starting one costs seconds): the parts use
  * their own logins, in this order (a and alice are made again by each part
  * after the table is emptied).
@@ -641,6 +673,7 @@ TEST_F_TIMEOUT(portal, accounts_sign_in_second_factor_isolation, 180)
 	a_customer_sees_only_their_own(_metadata, e);
 	one_account_cannot_fill_the_table(_metadata, e);
 	throttle_behind_a_proxy(_metadata, e);
+	secure_cookie_behind_a_tls_proxy(_metadata, e);
 }
 
 TEST_HARNESS_MAIN

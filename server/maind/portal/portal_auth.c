@@ -24,8 +24,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sodium.h>
 
 #include "layout.h"
@@ -169,20 +167,6 @@ static bool account_current(struct portal_req *q)
 
 /* ---- login ---------------------------------------------------------------------------------- */
 
-static bool peer_is_loopback(const struct web_req *r)
-{
-	const struct sockaddr_in *a4 = (const struct sockaddr_in *)&r->peer;
-	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&r->peer;
-
-	if (r->peer.ss_family == AF_INET)
-		return (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
-	if (r->peer.ss_family != AF_INET6)
-		return false;
-	if (IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr))
-		return true;
-	return IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr) && a6->sin6_addr.s6_addr[12] == 127;
-}
-
 /*
  * The client, as the throttle and the log name it. Behind the reverse
  * proxy (the default listen address is loopback) every peer is 127.0.0.1:
@@ -196,7 +180,7 @@ static void client_of(const struct web_req *r, char *out, size_t len)
 	size_t n;
 
 	snprintf(out, len, "%s", r->peer_text);
-	if (!xff || !peer_is_loopback(r))
+	if (!xff || !web_peer_is_loopback(r))
 		return;
 	last = strrchr(xff, ',');
 	last = last ? last + 1 : xff;
