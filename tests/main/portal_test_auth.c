@@ -578,6 +578,16 @@ static void one_account_cannot_fill_the_table(struct __test_metadata *_metadata,
 	EXPECT_EQ(303, sign_in(e, &bob, "bob", "brunel+bakery+bread"));
 	EXPECT_EQ(200, req(e, &bob, "GET", "/bills", NULL, &r));
 	done(&r);
+	/* his letter: a PDF no browser or proxy keeps */
+	{
+		char path[96];
+
+		snprintf(path, sizeof(path), "/bills/%lld/letter.pdf", (long long)e->bill_b);
+		EXPECT_EQ(200, req(e, &bob, "GET", path, NULL, &r));
+		EXPECT_NE(NULL, strstr(r.head, "application/pdf"));
+		EXPECT_NE(NULL, strstr(r.head, "Cache-Control: no-store"));
+		done(&r);
+	}
 	/* ada's newest sessions are there, her oldest ended */
 	for (size_t i = 0; i < cap; i++) {
 		EXPECT_EQ(i + PORTAL_SESSIONS_PER_USER >= cap ? 200 : 303,
