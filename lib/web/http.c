@@ -201,6 +201,20 @@ static void peer_to_text(const struct sockaddr *sa, char *out, size_t size)
 	}
 }
 
+bool web_peer_is_loopback(const struct web_req *r)
+{
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)&r->peer;
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&r->peer;
+
+	if (r->peer.ss_family == AF_INET)
+		return (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+	if (r->peer.ss_family != AF_INET6)
+		return false;
+	if (IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr))
+		return true;
+	return IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr) && a6->sin6_addr.s6_addr[12] == 127;
+}
+
 bool web_addr_is_local(const struct sockaddr *sa)
 {
 	const uint8_t *b;
@@ -736,6 +750,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 						      MHD_HTTP_HEADER_IF_NONE_MATCH);
 	r.user_agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						   MHD_HTTP_HEADER_USER_AGENT);
+	r.forwarded_for = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr) {
 		socklen_t len = ci->client_addr->sa_family == AF_INET6 ?
@@ -744,7 +759,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		memcpy(&r.peer, ci->client_addr, len);
 		peer_to_text(ci->client_addr, r.peer_text, sizeof(r.peer_text));
 	}
-	r.tls = s->tls;
+	{
+		const char *proto = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+								"X-Forwarded-Proto");
+
+		r.tls = s->tls || (proto && !strcasecmp(proto, "https") &&
+				   web_peer_is_loopback(&r));
+	}
 	r.conn = conn;
 	return queue(s, conn, s->handler(s->app, &r));
 }

@@ -49,11 +49,17 @@ struct web_req {
 	const char *accept_encoding;	/* or NULL */
 	const char *if_none_match;	/* or NULL */
 	const char *user_agent;		/* or NULL */
+	const char *forwarded_for;	/* X-Forwarded-For (a reverse proxy's word) or NULL */
 	struct sockaddr_storage peer;	/* the client */
 	char peer_text[64];		/* "192.0.2.1" / "2001:db8::1" */
-	bool tls;			/* served over TLS */
+	bool tls;			/* served over TLS: here, or by the reverse proxy in
+					 * front (X-Forwarded-Proto: https from loopback) */
 	void *conn;			/* libmicrohttpd's connection (lib/web only) */
 };
+
+/* The client connected from a loopback address (a reverse proxy on this host, or a
+ * local program): only then are X-Forwarded-* headers believed. */
+bool web_peer_is_loopback(const struct web_req *r);
 
 /* A query or form field (first of that name) or NULL. */
 const char *web_query(const struct web_req *r, const char *name);

@@ -65,6 +65,13 @@ void portal_page_begin(struct portal_req *q, struct hbuf *b, const char *title,
 		       const char *current, bool charts);
 void portal_page_end(struct portal_req *q, struct hbuf *b);
 
+/*
+ * Sessions one account may hold at once (its devices, its tabs after each
+ * sign-in): one more ends its least recently used, so that one account
+ * cannot fill the session table and lock everyone else out.
+ */
+#define PORTAL_SESSIONS_PER_USER	8
+
 /* The session cookie's name. */
 #define PORTAL_COOKIE	"gm_portal"
 

@@ -704,6 +704,44 @@ static int form_sig(struct portal_req *q, size_t i, uint8_t sig[GMC_SIG_LEN])
 static const char no_sig[] = "The signatures did not come: signing needs JavaScript and your "
 	"key file in this page (or use mainctl on your own computer).";
 
+/*
+ * The form sent again (a double click, back and resend): its commands' ids
+ * are stored already, which mcmd_submit meets as a database error (the
+ * primary key: a replay is never stored). true with the operation that
+ * holds them in op, so the answer can say so instead of "try again".
+ */
+static bool issued_before(struct portal_req *q, const struct gmc_cmd *c, size_t n,
+			  char op[MCMD_OP_LEN])
+{
+	char id[24];
+	const char *v[1] = { id };
+	PGresult *r;
+	bool found = false;
+
+	for (size_t i = 0; i < n && !found; i++) {
+		snprintf(id, sizeof(id), "%llu", (unsigned long long)c[i].id);
+		r = mpg_query(q->db, "SELECT op FROM signed_commands WHERE id = $1::bigint", 1, v);
+		if (!r)
+			return false;
+		if (PQntuples(r) == 1) {
+			snprintf(op, MCMD_OP_LEN, "%s", PQgetvalue(r, 0, 0));
+			found = true;
+		}
+		PQclear(r);
+	}
+	return found;
+}
+
+static struct web_resp *refusal_op(struct portal_req *q, const char *op)
+{
+	char why[160], where[64];
+
+	snprintf(why, sizeof(why), "These commands were already issued, in operation %s: a "
+		 "signed form is stored once.", op);
+	snprintf(where, sizeof(where), "/op/operations/%s", op);
+	return refusal(q, 409, "Not issued again", why, where, "The operation");
+}
+
 static struct web_resp *submit(struct portal_req *q, const struct opr *me)
 {
 	struct gmc_cmd c[PORTAL_CMD_MAX];
@@ -735,6 +773,8 @@ static struct web_resp *submit(struct portal_req *q, const struct opr *me)
 	}
 	mcmd_policy_of(q->app->cfg, &pol);
 	rc = mcmd_submit(q->db, &pol, me->name, c, (size_t)n, time(NULL), op, why, sizeof(why));
+	if (rc < 0 && issued_before(q, c, (size_t)n, op))
+		return refusal_op(q, op);
 	if (rc < 0)
 		return portal_db_error(q, "issue");
 	if (rc)
