@@ -264,7 +264,7 @@ static struct web_resp *resp_wrap(int status, struct MHD_Response *r)
 	if (MHD_add_response_header(r, "Content-Security-Policy", CSP) != MHD_YES ||
 	    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") != MHD_YES ||
 	    MHD_add_response_header(r, "X-Frame-Options", "DENY") != MHD_YES ||
-	    MHD_add_response_header(r, "Referrer-Policy", "no-referrer") != MHD_YES) {
+	    MHD_add_response_header(r, "Referrer-Policy", "same-origin") != MHD_YES) {
 		MHD_destroy_response(r);
 		free(w);
 		return NULL;

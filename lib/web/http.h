@@ -17,7 +17,7 @@
  * Every response carries the same security headers: a Content-Security-Policy
  * that allows only this origin's scripts, styles and images ("default-src
  * 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
- * X-Content-Type-Options nosniff, Referrer-Policy no-referrer, and, on
+ * X-Content-Type-Options nosniff, Referrer-Policy same-origin, and, on
  * TLS, Strict-Transport-Security. No inline scripts anywhere: pages pass
  * data to the scripts in data- attributes or <script type="application/json">.
  */
