@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,7 @@ int mw_app_init(struct mw_app *a, const struct mw_config *cfg)
 	if (web_sessions_init(&a->house, 64, (int64_t)cfg->session_minutes * 60, idle) ||
 	    web_sessions_init(&a->guest, 64, (int64_t)cfg->guest_session_minutes * 60, idle) ||
 	    web_throttle_init(&a->throttle, 256, cfg->login_burst, cfg->login_window) ||
-	    mw_guests_init(&a->codes, cfg->guest_code_s))
+	    mw_guests_init(&a->codes, cfg->guest_code_s) || pthread_mutex_init(&a->verify_lock, NULL))
 		return -ENOMEM;
 	return 0;
 }
@@ -44,6 +45,7 @@ void mw_app_free(struct mw_app *a)
 	web_sessions_free(&a->guest);
 	web_throttle_free(&a->throttle);
 	mw_guests_destroy(&a->codes);
+	pthread_mutex_destroy(&a->verify_lock);
 	mw_snapshot_destroy(&a->snap);
 }
 
@@ -64,15 +66,45 @@ struct who {
 	struct web_session s;
 };
 
+static int read_hash(const char *path, char *out, size_t size);
+
+/* Caller holds verify_lock: hash is the password file's now; a change ends the
+ * household's sessions (all of them: they were opened with the old password). */
+static void note_hash(struct mw_app *a, const char *hash)
+{
+	if (a->pw_seen[0] && strcmp(a->pw_seen, hash)) {
+		web_sessions_end_user(&a->house, MW_HOUSEHOLD);
+		syslog(LOG_NOTICE, "meterweb: the household password changed: its sessions end");
+	}
+	snprintf(a->pw_seen, sizeof(a->pw_seen), "%s", hash);
+}
+
+/* Before a household session is used: the password file read again (a small
+ * file; a missing or damaged one changes nothing here, sign-in reports it). */
+static void check_password_file(struct mw_app *a)
+{
+	char hash[160];
+
+	if (read_hash(a->cfg.password_file, hash, sizeof(hash)))
+		return;
+	pthread_mutex_lock(&a->verify_lock);
+	note_hash(a, hash);
+	pthread_mutex_unlock(&a->verify_lock);
+}
+
 static struct who who_is(struct mw_app *a, const struct web_req *r)
 {
 	struct who w = { 0 };
 
 	if (web_cookie(r, MW_COOKIE, w.token, sizeof(w.token)))
 		return w;
-	if (!web_session_get(&a->house, w.token, a->now(), &w.s))
-		w.in = true;
-	else if (!web_session_get(&a->guest, w.token, a->now(), &w.s))
+	if (!web_session_get(&a->house, w.token, a->now(), &w.s)) {
+		check_password_file(a);
+		w.in = !web_session_get(&a->house, w.token, a->now(), &w.s);
+		if (w.in)
+			return w;
+	}
+	if (!web_session_get(&a->guest, w.token, a->now(), &w.s))
 		w.in = w.guest = true;
 	return w;
 }
@@ -175,29 +207,60 @@ static struct web_resp *login_post(struct mw_app *a, const struct web_req *r)
 		return web_resp_error(429, "Too many failed attempts: wait a few minutes and try again.");
 	}
 	if (password) {
+		bool ok;
+
 		rc = read_hash(a->cfg.password_file, hash, sizeof(hash));
 		if (rc) {
 			syslog(LOG_ERR, "meterweb: %s: %s (set it with 'meterweb passwd')", a->cfg.password_file,
 			       rc == -EINVAL ? "not an Argon2id hash" : strerror(-rc));
 			return login_page(503, "No household password is set on this meter yet.");
 		}
-		if (web_passwd_verify(hash, password)) {
+		/* The throttle asked again under the lock: the failures counted
+		 * while this request waited its turn count now. */
+		pthread_mutex_lock(&a->verify_lock);
+		now = a->now();
+		if (!web_throttle_allowed(&a->throttle, kaddr, now) ||
+		    !web_throttle_allowed(&a->throttle, kuser, now)) {
+			pthread_mutex_unlock(&a->verify_lock);
+			syslog(LOG_NOTICE, "meterweb: sign-in from %s refused: too many failures", r->peer_text);
+			return web_resp_error(429, "Too many failed attempts: wait a few minutes and try again.");
+		}
+		ok = web_passwd_verify(hash, password);
+		note_hash(a, hash);
+		if (ok) {
 			web_throttle_reset(&a->throttle, kaddr);
 			web_throttle_reset(&a->throttle, kuser);
-			return signed_in(a, r, &a->house, MW_HOUSEHOLD, WEB_ROLE_HOUSEHOLD);
+		} else {
+			web_throttle_failed(&a->throttle, kaddr, now);
+			web_throttle_failed(&a->throttle, kuser, now);
 		}
-		web_throttle_failed(&a->throttle, kaddr, now);
-		web_throttle_failed(&a->throttle, kuser, now);
+		pthread_mutex_unlock(&a->verify_lock);
+		sodium_memzero(hash, sizeof(hash));
+		if (ok)
+			return signed_in(a, r, &a->house, MW_HOUSEHOLD, WEB_ROLE_HOUSEHOLD);
 		syslog(LOG_NOTICE, "meterweb: wrong household password from %s", r->peer_text);
 		return login_page(401, "Wrong password.");
 	}
 	if (code) {
+		/* As for passwords: the check and the count of a failure together. */
+		pthread_mutex_lock(&a->verify_lock);
+		if (!web_throttle_allowed(&a->throttle, kaddr, now) ||
+		    !web_throttle_allowed(&a->throttle, kuser, now)) {
+			pthread_mutex_unlock(&a->verify_lock);
+			return web_resp_error(429, "Too many failed attempts: wait a few minutes and try again.");
+		}
 		rc = mw_guest_redeem(&a->codes, code, now);
+		if (rc) {
+			/* Per address and in all: a device can take many addresses (IPv6
+			 * link-local, several leases) to guess 10^8 codes. */
+			web_throttle_failed(&a->throttle, kaddr, now);
+			web_throttle_failed(&a->throttle, kuser, now);
+		}
+		pthread_mutex_unlock(&a->verify_lock);
 		if (!rc) {
 			syslog(LOG_INFO, "meterweb: guest code used from %s", r->peer_text);
 			return signed_in(a, r, &a->guest, "guest", WEB_ROLE_GUEST);
 		}
-		web_throttle_failed(&a->throttle, kaddr, now);
 		return login_page(401, rc == -ETIME ? "This guest code has expired." :
 				  rc == -EINVAL ? "A guest code is 8 digits." :
 				  "This guest code is not valid (each code works once).");
@@ -340,6 +403,8 @@ static int live_next(void *ctx, struct hbuf *out)
 	else
 		mw_snapshot_wait(&a->snap, &l->gen, 0, &l->st);
 	l->first = false;
+	if (!l->guest)
+		check_password_file(a);
 	if (atomic_load(&a->stopping) ||
 	    web_session_get(l->guest ? &a->guest : &a->house, l->token, a->now(), &s))
 		return -1;	/* signed out, expired, or the daemon stops */

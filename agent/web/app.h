@@ -14,6 +14,7 @@
 #ifndef GM_MW_APP_H
 #define GM_MW_APP_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -35,6 +36,13 @@ struct mw_app {
 	struct web_sessions guest;	/* guests' sessions (their own lifetime) */
 	struct web_throttle throttle;	/* failed logins and codes, per address and per user */
 	struct mw_guests codes;
+	/* One sign-in check at a time: each Argon2id verification takes 64 MiB, and
+	 * the throttle's check and count (passwords and guest codes) must not be
+	 * raced past. */
+	pthread_mutex_t verify_lock;
+	/* Under verify_lock: the password file's hash the household's sessions were
+	 * opened with; when the file holds another, they all end ("meterweb passwd"). */
+	char pw_seen[160];
 	atomic_bool stopping;
 	int64_t (*now)(void);		/* UTC s */
 };

@@ -123,7 +123,7 @@ static int cmd_passwd(const struct mw_config *cfg)
 		fprintf(stderr, "meterweb passwd: %s: %s\n", cfg->password_file, strerror(-r));
 		return 1;
 	}
-	fprintf(stderr, "meterweb passwd: %s written (Argon2id); a running meterweb uses it from the next sign-in\n",
+	fprintf(stderr, "meterweb passwd: %s written (Argon2id); a running meterweb uses it from the next sign-in and ends the sessions opened with the old one\n",
 		cfg->password_file);
 	return 0;
 }
@@ -185,6 +185,7 @@ static int serve(const struct mw_config *cfg)
 	}
 	sc.listen = cfg->listen;
 	sc.conn_max = cfg->conn_max;
+	sc.conn_per_addr = cfg->conn_per_addr;
 	sc.tls_cert_pem = cert;
 	sc.tls_key_pem = key;
 	sc.accept = mw_app_accept;

@@ -32,6 +32,7 @@ static const struct keydef keys[] = {
 	{ "login_burst", K_U32, OFF(login_burst), 1, 1000 },
 	{ "login_window", K_U32, OFF(login_window), 1, 86400 },
 	{ "conn_max", K_U32, OFF(conn_max), 2, 1024 },
+	{ "conn_per_addr", K_U32, OFF(conn_per_addr), 1, 1024 },
 	{ "timezone", K_STR, OFF(timezone), 0, 0 },
 };
 
@@ -47,6 +48,7 @@ void mw_config_defaults(struct mw_config *c)
 	c->login_burst = 5;
 	c->login_window = 300;
 	c->conn_max = 32;
+	c->conn_per_addr = 16;
 }
 
 static int on_entry(struct ini *ini, const struct ini_entry *e, void *ctx)

@@ -25,6 +25,7 @@ struct mw_config {
 	uint32_t login_burst;		/* failed logins per address per window (default 5) */
 	uint32_t login_window;		/* seconds (default 300) */
 	uint32_t conn_max;		/* concurrent connections (default 32) */
+	uint32_t conn_per_addr;		/* of them from one client address (default 16) */
 	char timezone[64];		/* local time of the pages; default: the system's (TZ) */
 };
 

@@ -26,3 +26,9 @@ agent_test_web_bus_SRCS := $(AGENT_CORE) $(AGENT_IO) agent/web/snapshot.c agent/
 agent_test_web_bus_PKGS := $(meterd_PKGS)
 agent_test_web_bus_CFLAGS := $(meterd_CFLAGS)
 agent_test_web_bus_LDLIBS := -pthread
+
+# tests/unit/agent_test_web_app.c: the routes on a real lib/web server, as a hostile client.
+UNIT_TESTS += agent_test_web_app
+agent_test_web_app_SRCS := $(MW_CORE) $(WEB_SRCS) tests/unit/agent_test_web_app.c
+agent_test_web_app_PKGS := libsystemd $(WEB_PKGS)
+agent_test_web_app_LDLIBS := -pthread

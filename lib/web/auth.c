@@ -10,6 +10,7 @@ _Static_assert(crypto_pwhash_STRBYTES == 128, "web_passwd_hash writes 128 bytes"
 
 struct web_session_slot {
 	bool used;
+	uint64_t seq;	/* creation order (web_sessions.seq), breaks last_seen's ties */
 	uint8_t hash[crypto_hash_sha256_BYTES];	/* SHA-256 of the cookie token */
 	struct web_session s;
 };
@@ -136,6 +137,7 @@ int web_session_create(struct web_sessions *t, struct web_session *s, int64_t no
 			token_hash(token, free_slot->hash);
 		} while (slot_find(t, free_slot->hash));	/* 2^-256: for form's sake */
 		free_slot->s = *s;
+		free_slot->seq = ++t->seq;
 		free_slot->used = true;
 		t->n++;
 		rc = 0;
@@ -210,6 +212,30 @@ void web_sessions_end_user(struct web_sessions *t, const char *user)
 	for (size_t i = 0; i < t->cap; i++)
 		if (t->slot[i].used && !strcmp(t->slot[i].s.user, user))
 			slot_clear(t, &t->slot[i]);
+	pthread_mutex_unlock(&t->lock);
+}
+
+void web_sessions_trim_user(struct web_sessions *t, const char *user, size_t keep)
+{
+	pthread_mutex_lock(&t->lock);
+	for (;;) {
+		struct web_session_slot *lru = NULL;
+		size_t n = 0;
+
+		for (size_t i = 0; i < t->cap; i++) {
+			struct web_session_slot *sl = &t->slot[i];
+
+			if (!sl->used || strcmp(sl->s.user, user))
+				continue;
+			n++;
+			if (!lru || sl->s.last_seen < lru->s.last_seen ||
+			    (sl->s.last_seen == lru->s.last_seen && sl->seq < lru->seq))
+				lru = sl;
+		}
+		if (n <= keep)
+			break;
+		slot_clear(t, lru);
+	}
 	pthread_mutex_unlock(&t->lock);
 }
 

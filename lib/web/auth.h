@@ -55,6 +55,7 @@ struct web_sessions {
 	pthread_mutex_t lock;	/* guards everything below */
 	size_t n, cap;
 	struct web_session_slot *slot;
+	uint64_t seq;		/* sessions made so far: orders them by age */
 	int64_t lifetime_s;	/* absolute lifetime, default 8 h */
 	int64_t idle_s;		/* idle timeout, default 30 min */
 };
@@ -74,6 +75,9 @@ int web_session_update(struct web_sessions *t, const char *token, const struct w
 void web_session_end(struct web_sessions *t, const char *token);
 /* Remove every session of user (password changed, account removed). */
 void web_sessions_end_user(struct web_sessions *t, const char *user);
+/* End user's least recently used sessions until at most keep remain (before creating
+ * one more: one account cannot fill the table and lock everyone else out). */
+void web_sessions_trim_user(struct web_sessions *t, const char *user, size_t keep);
 /* true when the form's csrf field equals the session's (constant time). */
 bool web_csrf_ok(const struct web_session *s, const char *form_value);
 

@@ -24,6 +24,8 @@
 
 #define CSP "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 #define HSTS "max-age=31536000"
+/* GnuTLS's defaults without TLS 1.0 and 1.1 (RFC 8996; gnutls 3.7 still offered them). */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define SSE_KEEPALIVE_S	15	/* a comment line this often keeps proxies and dead peers honest */
 
 struct sse;
@@ -199,6 +201,20 @@ static void peer_to_text(const struct sockaddr *sa, char *out, size_t size)
 	}
 }
 
+bool web_peer_is_loopback(const struct web_req *r)
+{
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)&r->peer;
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&r->peer;
+
+	if (r->peer.ss_family == AF_INET)
+		return (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+	if (r->peer.ss_family != AF_INET6)
+		return false;
+	if (IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr))
+		return true;
+	return IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr) && a6->sin6_addr.s6_addr[12] == 127;
+}
+
 bool web_addr_is_local(const struct sockaddr *sa)
 {
 	const uint8_t *b;
@@ -248,7 +264,7 @@ static struct web_resp *resp_wrap(int status, struct MHD_Response *r)
 	if (MHD_add_response_header(r, "Content-Security-Policy", CSP) != MHD_YES ||
 	    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") != MHD_YES ||
 	    MHD_add_response_header(r, "X-Frame-Options", "DENY") != MHD_YES ||
-	    MHD_add_response_header(r, "Referrer-Policy", "no-referrer") != MHD_YES) {
+	    MHD_add_response_header(r, "Referrer-Policy", "same-origin") != MHD_YES) {
 		MHD_destroy_response(r);
 		free(w);
 		return NULL;
@@ -638,6 +654,30 @@ static enum MHD_Result queue(struct web_server *s, struct MHD_Connection *conn,
 	return ret;
 }
 
+/*
+ * A POST a browser sent from another site's page (login CSRF, or wrong
+ * passwords posted through the household's own browser, which is on the
+ * home network, to lock the household out) is refused. Browsers name the
+ * page's origin in Origin and, since 2020, Sec-Fetch-Site; a client that
+ * sends neither (curl, tests) is not a browser a page can drive. The
+ * origin's host[:port] must be the Host the request was sent to (the
+ * scheme is not compared: a TLS-terminating proxy in front is fine).
+ */
+static bool post_same_origin(struct MHD_Connection *conn)
+{
+	const char *site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	const char *sep;
+
+	if (site && strcasecmp(site, "same-origin") && strcasecmp(site, "none"))
+		return false;
+	if (!origin)
+		return true;
+	sep = strstr(origin, "://");
+	return sep && host && !strcasecmp(sep + 3, host);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size,
@@ -668,6 +708,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			}
 			return queue(s, conn, w);
 		}
+		if (!strcmp(method, "POST") && !post_same_origin(conn))
+			return queue(s, conn, web_resp_error(403, "Forms are only taken from this "
+							     "site's own pages."));
 		if (cl && strtoull(cl, NULL, 10) > WEB_BODY_MAX)
 			return queue(s, conn, web_resp_error(413, "The request is too large."));
 		return MHD_YES;
@@ -707,6 +750,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 						      MHD_HTTP_HEADER_IF_NONE_MATCH);
 	r.user_agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						   MHD_HTTP_HEADER_USER_AGENT);
+	r.forwarded_for = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr) {
 		socklen_t len = ci->client_addr->sa_family == AF_INET6 ?
@@ -715,7 +759,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		memcpy(&r.peer, ci->client_addr, len);
 		peer_to_text(ci->client_addr, r.peer_text, sizeof(r.peer_text));
 	}
-	r.tls = s->tls;
+	{
+		const char *proto = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+								"X-Forwarded-Proto");
+
+		r.tls = s->tls || (proto && !strcasecmp(proto, "https") &&
+				   web_peer_is_loopback(&r));
+	}
 	r.conn = conn;
 	return queue(s, conn, s->handler(s->app, &r));
 }
@@ -844,8 +894,10 @@ struct web_server *web_server_start(const struct web_server_config *cfg, web_han
 	socklen_t sl = sizeof(ss);
 	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 			     MHD_USE_POLL | MHD_USE_ITC;
-	struct MHD_OptionItem opts[10];
+	struct MHD_OptionItem opts[11];
 	size_t n = 0;
+	unsigned int conn_max = cfg->conn_max ? cfg->conn_max : 32;
+	unsigned int per_addr = cfg->conn_per_addr;
 
 	if (!cfg->listen || !handler) {
 		snprintf(err, errlen, "web server: no listen address or handler");
@@ -875,8 +927,12 @@ struct web_server *web_server_start(const struct web_server_config *cfg, web_han
 				((struct sockaddr_in *)&ss)->sin_port);
 
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, s->fd, NULL };
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT,
-					     cfg->conn_max ? cfg->conn_max : 32, NULL };
+	if (per_addr > conn_max)
+		per_addr = conn_max;
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, conn_max, NULL };
+	if (per_addr)
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_addr,
+						     NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT,
 					     cfg->timeout_s ? cfg->timeout_s : 30, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
@@ -894,6 +950,8 @@ struct web_server *web_server_start(const struct web_server_config *cfg, web_han
 		s->tls = true;
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, s->key };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+						     (void *)TLS_PRIORITIES };
 	}
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 

@@ -10,10 +10,14 @@
  * Handlers therefore run concurrently: whatever they share is locked by
  * its owner (see each daemon's state struct).
  *
+ * A POST that a browser says comes from another site's page (Sec-Fetch-Site
+ * other than same-origin/none, or an Origin whose host is not the Host) is
+ * refused with 403 before the handler sees it.
+ *
  * Every response carries the same security headers: a Content-Security-Policy
  * that allows only this origin's scripts, styles and images ("default-src
  * 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
- * X-Content-Type-Options nosniff, Referrer-Policy no-referrer, and, on
+ * X-Content-Type-Options nosniff, Referrer-Policy same-origin, and, on
  * TLS, Strict-Transport-Security. No inline scripts anywhere: pages pass
  * data to the scripts in data- attributes or <script type="application/json">.
  */
@@ -45,11 +49,17 @@ struct web_req {
 	const char *accept_encoding;	/* or NULL */
 	const char *if_none_match;	/* or NULL */
 	const char *user_agent;		/* or NULL */
+	const char *forwarded_for;	/* X-Forwarded-For (a reverse proxy's word) or NULL */
 	struct sockaddr_storage peer;	/* the client */
 	char peer_text[64];		/* "192.0.2.1" / "2001:db8::1" */
-	bool tls;			/* served over TLS */
+	bool tls;			/* served over TLS: here, or by the reverse proxy in
+					 * front (X-Forwarded-Proto: https from loopback) */
 	void *conn;			/* libmicrohttpd's connection (lib/web only) */
 };
+
+/* The client connected from a loopback address (a reverse proxy on this host, or a
+ * local program): only then are X-Forwarded-* headers believed. */
+bool web_peer_is_loopback(const struct web_req *r);
 
 /* A query or form field (first of that name) or NULL. */
 const char *web_query(const struct web_req *r, const char *name);
@@ -96,6 +106,10 @@ typedef struct web_resp *(*web_handler)(void *app, const struct web_req *r);
 struct web_server_config {
 	const char *listen;	/* "ADDR:PORT", "[ADDR6]:PORT" or ":PORT" (all addresses) */
 	unsigned int conn_max;	/* default 32 */
+	/* Connections one client address may hold (slow clients, event streams), so that
+	 * one client cannot take them all; 0: no limit (a portal behind a proxy sees one
+	 * address); at most conn_max. */
+	unsigned int conn_per_addr;
 	unsigned int timeout_s;	/* idle connection timeout, default 30 (not for SSE) */
 	const char *tls_cert_pem, *tls_key_pem;	/* PEM text, both or neither */
 	/* Called for each new connection; false refuses it (e.g. not a home-network address). */

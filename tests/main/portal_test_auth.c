@@ -27,6 +27,7 @@
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "kselftest_harness.h"
 
+#include "commands/cmd.h"
 #include "mainctl_parts.h"
 #include "pg_scratch.h"
 #include "portal.h"
@@ -82,6 +83,7 @@ struct client {
 	char login_tok[WEB_TOKEN_LEN + 1];	/* gm_login cookie (= the form's csrf) */
 	char session[WEB_TOKEN_LEN + 1];	/* gm_portal cookie */
 	char csrf[WEB_TOKEN_LEN + 1];		/* the session's form token */
+	const char *header;			/* one more header line ("Name: value\r\n") */
 };
 
 static void cookie_of(const struct wc_resp *r, const char *name, char *out, size_t size)
@@ -122,7 +124,7 @@ static int req(struct env *e, struct client *c, const char *method, const char *
 	snprintf(raw, sizeof(raw), "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
 		 "Cookie: gm_login=%s; gm_portal=%s\r\n%s%s%s", method, path, c->login_tok,
 		 c->session, form ? "Content-Type: application/x-www-form-urlencoded\r\n" : "",
-		 form ? "" : "\r\n", "");
+		 c->header ? c->header : "", form ? "" : "\r\n");
 	if (form)
 		snprintf(raw + strlen(raw), sizeof(raw) - strlen(raw), "Content-Length: %zu\r\n\r\n%s",
 			 strlen(form), form);
@@ -380,6 +382,23 @@ static void operator_second_factor_once(struct __test_metadata *_metadata, struc
 	done(&r);
 	EXPECT_EQ(step + 1, pg1(e->conninfo, "SELECT totp_last_step FROM web_users WHERE login = "
 				"'alice'"));
+	/*
+	 * The operator's key revoked (mainctl op-revoke, another process) while
+	 * the session is open: signed out on the next request, like a disabled
+	 * account, and no new sign-in until re-keyed.
+	 */
+	EXPECT_EQ(200, req(e, &c, "GET", "/op/towns", NULL, &r));
+	done(&r);
+	ASSERT_EQ(0, pgx(e->conninfo, "UPDATE operators SET revoked = true WHERE name = 'alice'"));
+	EXPECT_EQ(303, req(e, &c, "GET", "/op/towns", NULL, &r));
+	EXPECT_NE(NULL, strstr(r.head, "Location: /login"));
+	done(&r);
+	EXPECT_EQ(303, req(e, &c, "GET", "/op/commands", NULL, &r));
+	EXPECT_NE(NULL, strstr(r.head, "Location: /login"));
+	done(&r);
+	memset(&c, 0, sizeof(c));
+	EXPECT_EQ(401, sign_in(e, &c, "alice", "operator+password"));
+	ASSERT_EQ(0, pgx(e->conninfo, "UPDATE operators SET revoked = false WHERE name = 'alice'"));
 }
 
 static void a_customer_sees_only_their_own(struct __test_metadata *_metadata, struct env *e)
@@ -427,6 +446,219 @@ static void a_customer_sees_only_their_own(struct __test_metadata *_metadata, st
 }
 
 /*
+ * The second factor is throttled like the password: after 5 wrong codes
+ * for a login, 429 whatever the code, also in a new sign-in (the count is
+ * the login's, not the session's).
+ */
+static void second_factor_throttled(struct __test_metadata *_metadata, struct env *e)
+{
+	struct client c = { 0 };
+	struct wc_resp r;
+	char b32[64], form[128];
+	uint8_t key[64];
+	int64_t step = time(NULL) / TOTP_STEP_S;
+	unsigned wrong = 0;
+	int n;
+
+	ASSERT_EQ(0, pgs(e->conninfo, "SELECT totp_secret FROM web_users WHERE login = 'alice'", b32,
+			 sizeof(b32)));
+	n = totp_b32_decode(b32, key, sizeof(key));
+	ASSERT_EQ(TOTP_SECRET_LEN, n);
+	/* a code no step near now gives (the next minute's two steps too) */
+	for (int64_t k = step - 1; k <= step + 3; k++)
+		if (totp_hotp(key, (size_t)n, (uint64_t)k, 6) == wrong)
+			wrong++, k = step - 2;
+	ASSERT_EQ(0, pgx(e->conninfo, "UPDATE web_users SET totp_last_step = 0 WHERE login = "
+			 "'alice'"));
+	ASSERT_EQ(303, sign_in(e, &c, "alice", "operator+password"));
+	page_token(e, &c, "/totp");
+	snprintf(form, sizeof(form), "csrf=%s&code=%06u", c.csrf, wrong);
+	for (int i = 0; i < 5; i++) {
+		EXPECT_EQ(401, req(e, &c, "POST", "/totp", form, &r)) TH_LOG("%d", i);
+		done(&r);
+	}
+	memset(&c, 0, sizeof(c));
+	ASSERT_EQ(303, sign_in(e, &c, "alice", "operator+password"));
+	page_token(e, &c, "/totp");
+	snprintf(form, sizeof(form), "csrf=%s&code=%06u", c.csrf,
+		 totp_hotp(key, (size_t)n, (uint64_t)(time(NULL) / TOTP_STEP_S), 6));
+	EXPECT_EQ(429, req(e, &c, "POST", "/totp", form, &r));
+	done(&r);
+	EXPECT_EQ(303, req(e, &c, "GET", "/op/towns", NULL, &r));
+	EXPECT_NE(NULL, strstr(r.head, "Location: /totp"));
+	done(&r);
+	EXPECT_EQ(0, pg1(e->conninfo, "SELECT totp_last_step FROM web_users WHERE login = 'alice'"));
+	web_throttle_reset(&e->app.throttle, "totp:alice");
+}
+
+/*
+ * The signing form sent twice (a double click, the browser's back and
+ * resend): the commands are stored once and the second answer says, in
+ * words, that they were already issued, with the operation (not "the
+ * database did not answer", which invites trying again). alice's key is
+ * made here and "the browser" signs with it as gm-sign.js does.
+ */
+static void command_form_sent_twice(struct __test_metadata *_metadata, struct env *e)
+{
+	struct client c = { 0 };
+	struct web_session s = { 0 };
+	struct wc_resp r;
+	uint8_t pk[GMC_PK_LEN], sk[GMC_SK_LEN], body[GMC_BODY_LEN], sig[GMC_SIG_LEN];
+	uint8_t m[sizeof(GMC_DOMAIN) + GMC_BODY_LEN];
+	char pkhex[2 * GMC_PK_LEN + 1], sighex[2 * GMC_SIG_LEN + 1], bhex[2 * GMC_BODY_LEN + 1];
+	char sql[256], form[1024], op[32];
+	const char *p;
+	struct gmc_cmd cmd;
+	int64_t rows;
+
+	crypto_sign_keypair(pk, sk);
+	sodium_bin2hex(pkhex, sizeof(pkhex), pk, sizeof(pk));
+	snprintf(sql, sizeof(sql), "UPDATE operators SET pk = decode('%s', 'hex') WHERE name = "
+		 "'alice'; INSERT INTO towns (id, name, pk) VALUES (11, 'Eleven', "
+		 "decode(repeat('b2', 32), 'hex')) ON CONFLICT DO NOTHING", pkhex);
+	ASSERT_EQ(0, pgx(e->conninfo, sql));
+	/* alice signed in with both factors (tested above): her session made directly */
+	snprintf(s.user, sizeof(s.user), "alice");
+	s.role = WEB_ROLE_OPERATOR;
+	s.subject = pg1(e->conninfo, "SELECT id FROM operators WHERE name = 'alice'");
+	ASSERT_EQ(0, web_session_create(&e->app.sessions, &s, time(NULL) + 1, c.session));
+	page_token(e, &c, "/op/commands/new");
+	ASSERT_EQ(WEB_TOKEN_LEN, strlen(c.csrf));
+	snprintf(form, sizeof(form), "csrf=%s&action=disconnect&targets=11%%3A1&expires=1h&arg=",
+		 c.csrf);
+	ASSERT_EQ(200, req(e, &c, "POST", "/op/commands/new", form, &r));
+	p = strstr(r.body, "name=\"b0\" value=\"");
+	ASSERT_NE(NULL, p);
+	snprintf(bhex, sizeof(bhex), "%.*s", 2 * GMC_BODY_LEN, p + 17);
+	done(&r);
+	ASSERT_EQ(0, gmp_hex_decode(bhex, body, GMC_BODY_LEN));
+	ASSERT_EQ(0, gmc_body_decode(body, GMC_BODY_LEN, &cmd));
+	ASSERT_EQ(0, crypto_sign_detached(sig, NULL, m, gmc_signed_bytes(&cmd, m, sizeof(m)), sk));
+	sodium_bin2hex(sighex, sizeof(sighex), sig, sizeof(sig));
+	snprintf(form, sizeof(form), "csrf=%s&n=1&b0=%s&s0=%s", c.csrf, bhex, sighex);
+	rows = pg1(e->conninfo, "SELECT count(*) FROM signed_commands");
+	ASSERT_EQ(303, req(e, &c, "POST", "/op/commands/sign", form, &r));
+	done(&r);
+	EXPECT_EQ(rows + 1, pg1(e->conninfo, "SELECT count(*) FROM signed_commands"));
+	snprintf(op, sizeof(op), "operation %lld", (long long)pg1(e->conninfo,
+		 "SELECT max(op) FROM signed_commands"));
+	EXPECT_EQ(409, req(e, &c, "POST", "/op/commands/sign", form, &r));
+	EXPECT_NE(NULL, r.body ? strstr(r.body, "already issued") : NULL);
+	EXPECT_NE(NULL, r.body ? strstr(r.body, op) : NULL) TH_LOG("%s", op);
+	done(&r);
+	EXPECT_EQ(rows + 1, pg1(e->conninfo, "SELECT count(*) FROM signed_commands"));
+	sodium_memzero(sk, sizeof(sk));
+}
+
+/*
+ * One account signing in again and again (a script, or a household's
+ * every device) cannot fill the session table and lock everyone else out:
+ * it keeps at most PORTAL_SESSIONS_PER_USER sessions, the least recently
+ * used ending first. The table is made small here so that filling it is quick.
+ */
+static void one_account_cannot_fill_the_table(struct __test_metadata *_metadata, struct env *e)
+{
+	const size_t cap = PORTAL_SESSIONS_PER_USER + 4;
+	struct client c[PORTAL_SESSIONS_PER_USER + 4], bob = { 0 };
+	struct wc_resp r;
+	char pw[256], id[24];
+
+	web_sessions_free(&e->app.sessions);
+	ASSERT_EQ(0, web_sessions_init(&e->app.sessions, cap, e->cfg.portal_session_s,
+				       e->cfg.portal_idle_s));
+	pwfile(e, "a", "correct horse battery", pw, sizeof(pw));	/* ada's, made before */
+	for (size_t i = 0; i < cap; i++) {
+		memset(&c[i], 0, sizeof(c[i]));
+		ASSERT_EQ(303, sign_in(e, &c[i], "ada", "correct+horse+battery")) TH_LOG("%zu", i);
+	}
+	EXPECT_GE(PORTAL_SESSIONS_PER_USER, e->app.sessions.n);
+	snprintf(id, sizeof(id), "%lld", (long long)e->cust_b);
+	pwfile(e, "b", "brunel bakery bread", pw, sizeof(pw));
+	ASSERT_EQ(0, webuser(e, "add", "bob", "customer", id, "--password-file", pw, NULL));
+	EXPECT_EQ(303, sign_in(e, &bob, "bob", "brunel+bakery+bread"));
+	EXPECT_EQ(200, req(e, &bob, "GET", "/bills", NULL, &r));
+	done(&r);
+	/* his letter: a PDF no browser or proxy keeps */
+	{
+		char path[96];
+
+		snprintf(path, sizeof(path), "/bills/%lld/letter.pdf", (long long)e->bill_b);
+		EXPECT_EQ(200, req(e, &bob, "GET", path, NULL, &r));
+		EXPECT_NE(NULL, strstr(r.head, "application/pdf"));
+		EXPECT_NE(NULL, strstr(r.head, "Cache-Control: no-store"));
+		done(&r);
+	}
+	/* ada's newest sessions are there, her oldest ended */
+	for (size_t i = 0; i < cap; i++) {
+		EXPECT_EQ(i + PORTAL_SESSIONS_PER_USER >= cap ? 200 : 303,
+			  req(e, &c[i], "GET", "/bills", NULL, &r)) TH_LOG("%zu", i);
+		done(&r);
+	}
+}
+
+/*
+ * Behind the reverse proxy Documentation/portal.md asks for, every client
+ * comes from 127.0.0.1: the per-address throttle must count the client the
+ * proxy names (the last X-Forwarded-For entry, the one it added), or five
+ * wrong passwords from anyone shut everyone out. Only a loopback peer is
+ * believed: a remote client's header is its own word.
+ */
+static void throttle_behind_a_proxy(struct __test_metadata *_metadata, struct env *e)
+{
+	struct client c = { 0 };
+
+	web_throttle_reset(&e->app.throttle, "addr:127.0.0.1");
+	/* five wrong passwords for five logins from one address behind the proxy */
+	c.header = "X-Forwarded-For: 198.51.100.7\r\n";
+	for (int i = 0; i < 5; i++) {
+		char login[16];
+
+		snprintf(login, sizeof(login), "nobody%d", i);
+		EXPECT_EQ(401, sign_in(e, &c, login, "wrong+password+1")) TH_LOG("%d", i);
+	}
+	/* that address is stopped, even with a right password and a forged first entry */
+	EXPECT_EQ(429, sign_in(e, &c, "ada", "correct+horse+battery"));
+	c.header = "X-Forwarded-For: 203.0.113.9, 198.51.100.7\r\n";
+	EXPECT_EQ(429, sign_in(e, &c, "ada", "correct+horse+battery"));
+	/* another client through the same proxy is not */
+	memset(&c, 0, sizeof(c));
+	c.header = "X-Forwarded-For: 198.51.100.8\r\n";
+	EXPECT_EQ(303, sign_in(e, &c, "ada", "correct+horse+battery"));
+}
+
+/*
+ * TLS ended at the proxy: the cookies must still be Secure (never sent
+ * back over plain HTTP). A loopback peer's X-Forwarded-Proto: https says
+ * so; without it, plain HTTP here, no Secure (the browser would drop the
+ * cookie over http://localhost).
+ */
+static void secure_cookie_behind_a_tls_proxy(struct __test_metadata *_metadata, struct env *e)
+{
+	for (int https = 0; https < 2; https++) {
+		struct client c = { 0 };
+		struct wc_resp r;
+		char form[512];
+		const char *sc;
+
+		c.header = https ? "X-Forwarded-Proto: https\r\nX-Forwarded-For: 198.51.100.9\r\n" :
+			   "X-Forwarded-For: 198.51.100.9\r\n";
+		ASSERT_EQ(200, req(e, &c, "GET", "/login", NULL, &r));
+		sc = strstr(r.head, "gm_login=");
+		ASSERT_NE(NULL, sc);
+		EXPECT_EQ(https, strstr(sc, "; Secure") && strstr(sc, "; Secure") < strchr(sc, '\n'));
+		done(&r);
+		snprintf(form, sizeof(form), "csrf=%s&login=ada&password=correct+horse+battery",
+			 c.login_tok);
+		ASSERT_EQ(303, req(e, &c, "POST", "/login", form, &r));
+		sc = strstr(r.head, "gm_portal=");
+		ASSERT_NE(NULL, sc);
+		EXPECT_EQ(https, strstr(sc, "; Secure") && strstr(sc, "; Secure") < strchr(sc, '\n'))
+			TH_LOG("%s", r.head);
+		done(&r);
+	}
+}
+
+/*
  * One scratch cluster for all (starting one costs seconds): the parts use
  * their own logins, in this order (a and alice are made again by each part
  * after the table is emptied).
@@ -444,9 +676,14 @@ TEST_F_TIMEOUT(portal, accounts_sign_in_second_factor_isolation, 180)
 	/* the throttle counted this address's failures: a new "client" */
 	web_throttle_reset(&e->app.throttle, "addr:127.0.0.1");
 	operator_second_factor_once(_metadata, e);
+	command_form_sent_twice(_metadata, e);
+	second_factor_throttled(_metadata, e);
 	ASSERT_EQ(0, pgx(e->conninfo, "DELETE FROM web_users"));
 	web_throttle_reset(&e->app.throttle, "addr:127.0.0.1");
 	a_customer_sees_only_their_own(_metadata, e);
+	one_account_cannot_fill_the_table(_metadata, e);
+	throttle_behind_a_proxy(_metadata, e);
+	secure_cookie_behind_a_tls_proxy(_metadata, e);
 }
 
 TEST_HARNESS_MAIN

@@ -39,6 +39,23 @@ static inline int wc_connect(unsigned int port)
 	return fd;
 }
 
+/* A connection to 127.0.0.1:port from the source address src (all of 127/8 is loopback). */
+static inline int wc_connect_from(const char *src, unsigned int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in b = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || inet_pton(AF_INET, src, &b.sin_addr) != 1 ||
+	    bind(fd, (struct sockaddr *)&b, sizeof(b)) || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static inline int wc_send(int fd, const void *p, size_t n)
 {
 	const char *c = p;

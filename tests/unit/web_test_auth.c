@@ -139,6 +139,35 @@ TEST(session_full_update_end_and_end_user)
 	web_sessions_free(&t);
 }
 
+TEST(sessions_trim_user)
+{
+	struct web_sessions t;
+	struct web_session s, got;
+	char tok[4][WEB_TOKEN_LEN + 1], other[WEB_TOKEN_LEN + 1];
+
+	ASSERT_EQ(0, web_sessions_init(&t, 8, 3600, 600));
+	/* four of u1's in the same second, the first used since; one of u2's */
+	for (int i = 0; i < 4; i++) {
+		s = who("u1", WEB_ROLE_CUSTOMER, 7);
+		ASSERT_EQ(0, web_session_create(&t, &s, 100, tok[i]));
+	}
+	s = who("u2", WEB_ROLE_CUSTOMER, 8);
+	ASSERT_EQ(0, web_session_create(&t, &s, 100, other));
+	ASSERT_EQ(0, web_session_get(&t, tok[0], 101, &got));
+	/* down to two: the least recently used go (ties: the oldest made) */
+	web_sessions_trim_user(&t, "u1", 2);
+	EXPECT_EQ(3, t.n);
+	EXPECT_EQ(0, web_session_get(&t, tok[0], 102, &got));
+	EXPECT_EQ(-1, web_session_get(&t, tok[1], 102, &got));
+	EXPECT_EQ(-1, web_session_get(&t, tok[2], 102, &got));
+	EXPECT_EQ(0, web_session_get(&t, tok[3], 102, &got));
+	EXPECT_EQ(0, web_session_get(&t, other, 102, &got));
+	/* fewer than keep: nothing ends */
+	web_sessions_trim_user(&t, "u2", 2);
+	EXPECT_EQ(3, t.n);
+	web_sessions_free(&t);
+}
+
 TEST(csrf_compare)
 {
 	struct web_session s;

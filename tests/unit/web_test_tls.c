@@ -72,8 +72,8 @@ out:
 	return rc;
 }
 
-/* GET / over TLS; the response's raw text (malloc'd) or NULL. */
-static char *tls_get(unsigned int port)
+/* GET / over TLS up to version max (0: any); the response's raw text (malloc'd) or NULL. */
+static char *tls_get_max(unsigned int port, int max)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	SSL *ssl = NULL;
@@ -85,6 +85,12 @@ static char *tls_get(unsigned int port)
 	if (!ctx || fd < 0)
 		goto done;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);	/* self-signed, made above */
+	if (max) {	/* an old client: OpenSSL itself refuses TLS < 1.2 above level 0 */
+		SSL_CTX_set_security_level(ctx, 0);
+		SSL_CTX_set_cipher_list(ctx, "DEFAULT:@SECLEVEL=0");
+		SSL_CTX_set_min_proto_version(ctx, 0);
+		SSL_CTX_set_max_proto_version(ctx, max);
+	}
 	ssl = SSL_new(ctx);
 	SSL_set_fd(ssl, fd);
 	SSL_set_tlsext_host_name(ssl, "localhost");
@@ -105,6 +111,11 @@ done:
 	if (fd >= 0)
 		close(fd);
 	return out;
+}
+
+static char *tls_get(unsigned int port)
+{
+	return tls_get_max(port, 0);
 }
 
 TEST(tls_hsts_and_secure_cookie)
@@ -137,6 +148,33 @@ TEST(tls_hsts_and_secure_cookie)
 	if (!wc_get(web_server_port(s), "/", NULL, &plain)) {
 		EXPECT_NE(200, plain.status);
 		wc_free(&plain);
+	}
+	web_server_stop(s);
+}
+
+/* TLS 1.0 and 1.1 (deprecated, RFC 8996) are refused; 1.2 and 1.3 work. */
+TEST(tls_old_versions_refused)
+{
+	struct web_server_config cfg = { .listen = "127.0.0.1:0", .timeout_s = 5 };
+	static const int old[] = { TLS1_VERSION, TLS1_1_VERSION }, ok[] = { TLS1_2_VERSION, TLS1_3_VERSION };
+	struct web_server *s;
+	char *cert = NULL, *key = NULL, *resp, err[256] = "";
+
+	ASSERT_EQ(0, make_cert(&cert, &key));
+	cfg.tls_cert_pem = cert;
+	cfg.tls_key_pem = key;
+	s = web_server_start(&cfg, handler, NULL, err, sizeof(err));
+	free(cert);
+	free(key);
+	ASSERT_NE(NULL, s) TH_LOG("%s", err);
+	for (size_t i = 0; i < 2; i++) {
+		resp = tls_get_max(web_server_port(s), old[i]);
+		EXPECT_EQ(NULL, resp) TH_LOG("version %#x: %s", old[i], resp);
+		free(resp);
+		resp = tls_get_max(web_server_port(s), ok[i]);
+		ASSERT_NE(NULL, resp) TH_LOG("version %#x", ok[i]);
+		EXPECT_EQ(0, strncmp(resp, "HTTP/1.1 200", 12));
+		free(resp);
 	}
 	web_server_stop(s);
 }

@@ -22,6 +22,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "auth.h"
 #include "http.h"
 #include "maind_config.h"
@@ -65,6 +67,13 @@ void portal_page_begin(struct portal_req *q, struct hbuf *b, const char *title,
 		       const char *current, bool charts);
 void portal_page_end(struct portal_req *q, struct hbuf *b);
 
+/*
+ * Sessions one account may hold at once (its devices, its tabs after each
+ * sign-in): one more ends its least recently used, so that one account
+ * cannot fill the session table and lock everyone else out.
+ */
+#define PORTAL_SESSIONS_PER_USER	8
+
 /* The session cookie's name. */
 #define PORTAL_COOKIE	"gm_portal"
 
@@ -95,6 +104,11 @@ bool portal_is_operator(const struct portal_req *q);
 struct web_resp *portal_refuse(const struct portal_req *q);
 /* The 500 page, the database's error logged on stderr (never shown). */
 struct web_resp *portal_db_error(const struct portal_req *q, const char *what);
+/* The page in b as an HTML response (b's bytes taken, b freed). */
+struct web_resp *portal_done(struct hbuf *b, int status);
+/* A database error while writing b: r cleared, b freed, the error page. */
+struct web_resp *portal_db_fail(struct portal_req *q, struct hbuf *b, PGresult *r,
+				const char *what);
 /* A path's numeric tail: "/bills/12" with prefix "/bills/" -> 12; -1 when not a number. */
 int64_t portal_path_id(const char *path, const char *prefix, const char **rest);
 

@@ -15,8 +15,9 @@
  * here, though there is no session yet: a random token in a cookie of its
  * own (SameSite=Strict) and the same token in the form (double submit).
  * Every request of a signed-in user also checks that the account is not
- * disabled and its password not changed since the session began
- * (mainctl web-user disable / passwd act at once, from another process).
+ * disabled, its password not changed since the session began and an
+ * operator's key not revoked (mainctl web-user disable / passwd and
+ * mainctl op-revoke act at once, from another process).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,7 @@ static struct web_resp *start_session(struct portal_req *q, struct web_session *
 
 	if (q->token[0])
 		web_session_end(&q->app->sessions, q->token);
+	web_sessions_trim_user(&q->app->sessions, s->user, PORTAL_SESSIONS_PER_USER - 1);
 	if (web_session_create(&q->app->sessions, s, time(NULL), tok))
 		return web_resp_error(500, "Too many people are signed in. Please try again later.");
 	resp = web_resp_redirect(to);
@@ -139,7 +141,11 @@ static struct web_resp *start_session(struct portal_req *q, struct web_session *
 	return resp;
 }
 
-/* The session's account still enabled and its password unchanged since the session began? */
+/*
+ * The session's account still enabled, its password unchanged since the
+ * session began and, for an operator, their key not revoked (mainctl
+ * op-revoke: a revoked operator loses the portal with their key)?
+ */
 static bool account_current(struct portal_req *q)
 {
 	char created[24];
@@ -148,8 +154,10 @@ static bool account_current(struct portal_req *q)
 	bool ok;
 
 	snprintf(created, sizeof(created), "%lld", (long long)q->s.created);
-	r = mpg_query(q->db, "SELECT 1 FROM web_users WHERE login = $1 AND NOT disabled AND "
-		      "floor(extract(epoch FROM password_changed)) <= $2::bigint", 2, v);
+	r = mpg_query(q->db, "SELECT 1 FROM web_users w LEFT JOIN operators o ON o.id = "
+		      "w.operator WHERE w.login = $1 AND NOT w.disabled AND NOT "
+		      "coalesce(o.revoked, false) AND "
+		      "floor(extract(epoch FROM w.password_changed)) <= $2::bigint", 2, v);
 	if (!r)
 		return false;
 	ok = PQntuples(r) == 1;
@@ -159,10 +167,33 @@ static bool account_current(struct portal_req *q)
 
 /* ---- login ---------------------------------------------------------------------------------- */
 
-static void throttle_keys(const struct portal_req *q, const char *login, char *ka, size_t la,
-			  char *ku, size_t lu)
+/*
+ * The client, as the throttle and the log name it. Behind the reverse
+ * proxy (the default listen address is loopback) every peer is 127.0.0.1:
+ * there the last X-Forwarded-For entry, the one the proxy added, is the
+ * client (earlier entries are the client's own word). A remote peer's
+ * header is not believed.
+ */
+static void client_of(const struct web_req *r, char *out, size_t len)
 {
-	snprintf(ka, la, "addr:%s", q->r->peer_text);
+	const char *xff = r->forwarded_for, *last;
+	size_t n;
+
+	snprintf(out, len, "%s", r->peer_text);
+	if (!xff || !web_peer_is_loopback(r))
+		return;
+	last = strrchr(xff, ',');
+	last = last ? last + 1 : xff;
+	last += strspn(last, " \t");
+	n = strcspn(last, " \t");
+	if (n && n < 64 && strspn(last, "0123456789abcdefABCDEF.:[]") >= n)
+		snprintf(out, len, "%.*s (via %s)", (int)n, last, r->peer_text);
+}
+
+static void throttle_keys(const char *client, const char *login, char *ka, size_t la, char *ku,
+			  size_t lu)
+{
+	snprintf(ka, la, "addr:%s", client);
 	snprintf(ku, lu, "user:%s", login);
 }
 
@@ -170,7 +201,7 @@ static struct web_resp *login_post(struct portal_req *q)
 {
 	const char *login = web_form(q->r, "login"), *pw = web_form(q->r, "password");
 	const char *form_tok = web_form(q->r, "csrf");
-	char ka[96], ku[96], cookie[WEB_TOKEN_LEN + 1];
+	char ka[160], ku[96], cookie[WEB_TOKEN_LEN + 1], client[128];
 	struct web_session s = { 0 }, tmp = { 0 };
 	int64_t now = time(NULL);
 	const char *hash = dummy_hash;
@@ -185,14 +216,16 @@ static struct web_resp *login_post(struct portal_req *q)
 	snprintf(tmp.csrf, sizeof(tmp.csrf), "%s", cookie);
 	if (!web_csrf_ok(&tmp, form_tok))
 		return login_page(q, 403, "The sign-in form had expired: please try again.", login);
-	throttle_keys(q, login, ka, sizeof(ka), ku, sizeof(ku));
+	client_of(q->r, client, sizeof(client));
+	throttle_keys(client, login, ka, sizeof(ka), ku, sizeof(ku));
 	if (!web_throttle_allowed(&q->app->throttle, ka, now) ||
 	    !web_throttle_allowed(&q->app->throttle, ku, now))
 		return login_page(q, 429, "Too many failed attempts. Please wait five minutes "
 				  "before trying again.", login);
-	r = mpg_query(q->db, "SELECT hash, role, coalesce(customer, operator), "
-		      "extract(epoch FROM now())::bigint FROM web_users WHERE login = $1 AND "
-		      "NOT disabled", 1, &login);
+	r = mpg_query(q->db, "SELECT w.hash, w.role, coalesce(w.customer, w.operator), "
+		      "extract(epoch FROM now())::bigint FROM web_users w LEFT JOIN operators o "
+		      "ON o.id = w.operator WHERE w.login = $1 AND NOT w.disabled AND NOT "
+		      "coalesce(o.revoked, false)", 1, &login);
 	if (!r)
 		return portal_db_error(q, "login");
 	if (PQntuples(r) == 1)
@@ -202,8 +235,7 @@ static struct web_resp *login_post(struct portal_req *q)
 		PQclear(r);
 		web_throttle_failed(&q->app->throttle, ka, now);
 		web_throttle_failed(&q->app->throttle, ku, now);
-		fprintf(stderr, "maind-portal: failed login for '%s' from %s\n", login,
-			q->r->peer_text);
+		fprintf(stderr, "maind-portal: failed login for '%s' from %s\n", login, client);
 		return login_page(q, 401, "Wrong login or password.", login);
 	}
 	web_throttle_reset(&q->app->throttle, ku);
@@ -284,8 +316,11 @@ static struct web_resp *totp_post(struct portal_req *q)
 		return portal_db_error(q, "totp");
 	if (!rc) {
 		web_throttle_failed(&q->app->throttle, ku, now);
+		char client[128];
+
+		client_of(q->r, client, sizeof(client));
 		fprintf(stderr, "maind-portal: wrong or reused code for '%s' from %s\n", q->s.user,
-			q->r->peer_text);
+			client);
 		return totp_page(q, 401, "That code is wrong or was already used. Please type the "
 				 "next code your authenticator shows.");
 	}

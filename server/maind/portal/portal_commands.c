@@ -73,21 +73,6 @@ static int opr_load(struct portal_req *q, struct opr *o)
 	return 1;
 }
 
-static struct web_resp *done(struct hbuf *b, int status)
-{
-	struct web_resp *resp = web_resp_html(status, b);
-
-	hb_free(b);
-	return resp;
-}
-
-static struct web_resp *db_fail(struct portal_req *q, struct hbuf *b, PGresult *r,
-				const char *what)
-{
-	PQclear(r);
-	hb_free(b);
-	return portal_db_error(q, what);
-}
 
 /* A page that says, in words, why nothing was done (and how to go on). */
 static struct web_resp *refusal(struct portal_req *q, int status, const char *title,
@@ -107,7 +92,7 @@ static struct web_resp *refusal(struct portal_req *q, int status, const char *ti
 	hb_text(&b, back_label);
 	hb_raw(&b, "</a></p>\n");
 	portal_page_end(q, &b);
-	return done(&b, status);
+	return portal_done(&b, status);
 }
 
 static void hex_of(const uint8_t *p, size_t n, char *out)
@@ -347,7 +332,7 @@ static struct web_resp *list(struct portal_req *q, const struct opr *me)
 		      "extract(epoch FROM min(expires))::bigint, min(reason) FROM signed_commands "
 		      "WHERE state = 'awaiting-approval' GROUP BY op ORDER BY op", 0, NULL);
 	if (!r)
-		return db_fail(q, &b, NULL, "pending operations");
+		return portal_db_fail(q, &b, NULL, "pending operations");
 	hb_raw(&b, "<section aria-labelledby=\"pending-h\"><h2 id=\"pending-h\">Awaiting a second "
 	       "operator</h2>\n");
 	if (!PQntuples(r))
@@ -391,7 +376,7 @@ static struct web_resp *list(struct portal_req *q, const struct opr *me)
 	r = mpg_query(q->db, "SELECT " LIST_COLS " FROM signed_commands WHERE ($1::text IS NULL "
 		      "OR state = $1) ORDER BY issued DESC, op DESC, town, meter LIMIT 300", 1, v);
 	if (!r)
-		return db_fail(q, &b, NULL, "commands");
+		return portal_db_fail(q, &b, NULL, "commands");
 	hb_raw(&b, "<h2>Commands</h2>\n<form method=\"get\" class=\"gm-filter\"><label for=\"state\">"
 	       "State</label> <select id=\"state\" name=\"state\"><option value=\"\">any</option>");
 	for (int i = 0; states[i]; i++)
@@ -404,7 +389,7 @@ static struct web_resp *list(struct portal_req *q, const struct opr *me)
 		command_table(&b, r, "commands", "Commands, newest first (at most 300)");
 	PQclear(r);
 	portal_page_end(q, &b);
-	return done(&b, 200);
+	return portal_done(&b, 200);
 }
 
 /* The audit lines about one command, oldest first. */
@@ -448,7 +433,7 @@ static struct web_resp *command(struct portal_req *q, int64_t cid)
 		      "town_tseq FROM signed_commands WHERE id = $1::bigint", 1, v);
 	hb_init(&b);
 	if (!r)
-		return db_fail(q, &b, NULL, "command");
+		return portal_db_fail(q, &b, NULL, "command");
 	if (PQntuples(r) != 1) {
 		PQclear(r);
 		hb_free(&b);
@@ -472,9 +457,9 @@ static struct web_resp *command(struct portal_req *q, int64_t cid)
 	hb_raw(&b, "</code></dd>\n</dl>\n");
 	PQclear(r);
 	if (history(q, &b, id))
-		return db_fail(q, &b, NULL, "history");
+		return portal_db_fail(q, &b, NULL, "history");
 	portal_page_end(q, &b);
-	return done(&b, 200);
+	return portal_done(&b, 200);
 }
 
 static struct web_resp *operation(struct portal_req *q, const struct opr *me, int64_t opn)
@@ -490,7 +475,7 @@ static struct web_resp *operation(struct portal_req *q, const struct opr *me, in
 		      "$1::bigint ORDER BY town, meter", 1, v);
 	hb_init(&b);
 	if (!r)
-		return db_fail(q, &b, NULL, "operation");
+		return portal_db_fail(q, &b, NULL, "operation");
 	if (!PQntuples(r)) {
 		PQclear(r);
 		hb_free(&b);
@@ -516,7 +501,7 @@ static struct web_resp *operation(struct portal_req *q, const struct opr *me, in
 	command_table(&b, r, "operation", "Its commands");
 	PQclear(r);
 	portal_page_end(q, &b);
-	return done(&b, 200);
+	return portal_done(&b, 200);
 }
 
 /* ---- issue --------------------------------------------------------------------------------------- */
@@ -574,7 +559,7 @@ static struct web_resp *issue_page(struct portal_req *q, int status, const char 
 	issue_form(q, &b, web_form(q->r, "action"), web_form(q->r, "targets"),
 		   web_form(q->r, "expires"), web_form(q->r, "arg"));
 	portal_page_end(q, &b);
-	return done(&b, status);
+	return portal_done(&b, status);
 }
 
 /* Targets from the form: TOWN:METER, TOWN:A-B, TOWN. 0, or -1 with why. */
@@ -677,7 +662,7 @@ static struct web_resp *prepare(struct portal_req *q, const struct opr *me)
 	       "your key file; only the signatures are sent.</p>\n");
 	signing_form(q, &b, me, "/op/commands/sign", c, n, true, "Sign and issue");
 	portal_page_end(q, &b);
-	return done(&b, 200);
+	return portal_done(&b, 200);
 }
 
 /* n from the form, 1..max; -1 when absent or wrong */
@@ -703,6 +688,44 @@ static int form_sig(struct portal_req *q, size_t i, uint8_t sig[GMC_SIG_LEN])
 
 static const char no_sig[] = "The signatures did not come: signing needs JavaScript and your "
 	"key file in this page (or use mainctl on your own computer).";
+
+/*
+ * The form sent again (a double click, back and resend): its commands' ids
+ * are stored already, which mcmd_submit meets as a database error (the
+ * primary key: a replay is never stored). true with the operation that
+ * holds them in op, so the answer can say so instead of "try again".
+ */
+static bool issued_before(struct portal_req *q, const struct gmc_cmd *c, size_t n,
+			  char op[MCMD_OP_LEN])
+{
+	char id[24];
+	const char *v[1] = { id };
+	PGresult *r;
+	bool found = false;
+
+	for (size_t i = 0; i < n && !found; i++) {
+		snprintf(id, sizeof(id), "%llu", (unsigned long long)c[i].id);
+		r = mpg_query(q->db, "SELECT op FROM signed_commands WHERE id = $1::bigint", 1, v);
+		if (!r)
+			return false;
+		if (PQntuples(r) == 1) {
+			snprintf(op, MCMD_OP_LEN, "%s", PQgetvalue(r, 0, 0));
+			found = true;
+		}
+		PQclear(r);
+	}
+	return found;
+}
+
+static struct web_resp *refusal_op(struct portal_req *q, const char *op)
+{
+	char why[160], where[64];
+
+	snprintf(why, sizeof(why), "These commands were already issued, in operation %s: a "
+		 "signed form is stored once.", op);
+	snprintf(where, sizeof(where), "/op/operations/%s", op);
+	return refusal(q, 409, "Not issued again", why, where, "The operation");
+}
 
 static struct web_resp *submit(struct portal_req *q, const struct opr *me)
 {
@@ -735,6 +758,8 @@ static struct web_resp *submit(struct portal_req *q, const struct opr *me)
 	}
 	mcmd_policy_of(q->app->cfg, &pol);
 	rc = mcmd_submit(q->db, &pol, me->name, c, (size_t)n, time(NULL), op, why, sizeof(why));
+	if (rc < 0 && issued_before(q, c, (size_t)n, op))
+		return refusal_op(q, op);
 	if (rc < 0)
 		return portal_db_error(q, "issue");
 	if (rc)
@@ -809,7 +834,7 @@ static struct web_resp *approve(struct portal_req *q, const struct opr *me, int6
 	signing_form(q, &b, me, action, o.c, o.n, false, "Sign and approve");
 	mcmd_op_free(&o);
 	portal_page_end(q, &b);
-	return done(&b, 200);
+	return portal_done(&b, 200);
 }
 
 /* ---- routing --------------------------------------------------------------------------------------- */

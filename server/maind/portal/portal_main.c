@@ -324,3 +324,19 @@ struct web_resp *portal_handle(void *vapp, const struct web_req *r)
 		web_resp_header(resp, "Cache-Control", "no-store");
 	return resp;
 }
+
+struct web_resp *portal_done(struct hbuf *b, int status)
+{
+	struct web_resp *resp = web_resp_html(status, b);
+
+	hb_free(b);
+	return resp;
+}
+
+struct web_resp *portal_db_fail(struct portal_req *q, struct hbuf *b, PGresult *r,
+				const char *what)
+{
+	PQclear(r);
+	hb_free(b);
+	return portal_db_error(q, what);
+}

@@ -26,21 +26,6 @@
 #include "detect/detect.h"
 #include "portal.h"
 
-static struct web_resp *done(struct hbuf *b, int status)
-{
-	struct web_resp *resp = web_resp_html(status, b);
-
-	hb_free(b);
-	return resp;
-}
-
-static struct web_resp *db_fail(struct portal_req *q, struct hbuf *b, PGresult *r,
-				const char *what)
-{
-	PQclear(r);
-	hb_free(b);
-	return portal_db_error(q, what);
-}
 
 static int64_t gl(const PGresult *r, int row, int col)
 {
@@ -95,7 +80,7 @@ static struct web_resp *towns(struct portal_req *q)
 		      "FROM towns t ORDER BY t.id", 1, v);
 	hb_init(&b);
 	if (!r)
-		return db_fail(q, &b, NULL, "towns");
+		return portal_db_fail(q, &b, NULL, "towns");
 	portal_page_begin(q, &b, "Towns", "/op/towns", false);
 	hb_printf(&b, "<h1>Towns</h1>\n<p class=\"gm-sub\">A town silent for more than %u s is "
 		  "taken to run in administrative mode (on its own).</p>\n",
@@ -143,7 +128,7 @@ static struct web_resp *towns(struct portal_req *q)
 	}
 	PQclear(r);
 	portal_page_end(q, &b);
-	return done(&b, 200);
+	return portal_done(&b, 200);
 }
 
 /* ---- meters ---------------------------------------------------------------------------------------- */
@@ -162,7 +147,7 @@ static struct web_resp *meters(struct portal_req *q)
 		hb_init(&b);
 		r = mpg_query(q->db, "SELECT id, name FROM towns ORDER BY id", 0, NULL);
 		if (!r)
-			return db_fail(q, &b, NULL, "towns");
+			return portal_db_fail(q, &b, NULL, "towns");
 		portal_page_begin(q, &b, "Meters", "/op/meters", false);
 		hb_raw(&b, "<h1>Meters</h1>\n<p>Choose a town:</p>\n<ul class=\"gm-list\">\n");
 		for (int i = 0; i < PQntuples(r); i++) {
@@ -177,7 +162,7 @@ static struct web_resp *meters(struct portal_req *q)
 		hb_raw(&b, "</ul>\n");
 		PQclear(r);
 		portal_page_end(q, &b);
-		return done(&b, 200);
+		return portal_done(&b, 200);
 	}
 	/* meters a customer holds or that sent hours in the last 31 days */
 	r = mpg_query(q->db, "WITH m AS (SELECT meter FROM customers WHERE town = $1::integer AND "
@@ -197,7 +182,7 @@ static struct web_resp *meters(struct portal_req *q)
 		      "ORDER BY m.meter LIMIT 5000", 1, (const char *const[]){ town });
 	hb_init(&b);
 	if (!r)
-		return db_fail(q, &b, NULL, "meters");
+		return portal_db_fail(q, &b, NULL, "meters");
 	snprintf(title, sizeof(title), "Meters of town %ld", t);
 	portal_page_begin(q, &b, title, "/op/meters", false);
 	hb_printf(&b, "<h1>%s</h1>\n", title);
@@ -229,7 +214,7 @@ static struct web_resp *meters(struct portal_req *q)
 	}
 	PQclear(r);
 	portal_page_end(q, &b);
-	return done(&b, 200);
+	return portal_done(&b, 200);
 }
 
 /* ---- alerts ---------------------------------------------------------------------------------------- */
@@ -286,7 +271,7 @@ static struct web_resp *alerts(struct portal_req *q)
 		      "'warning' THEN 1 ELSE 2 END, at DESC LIMIT 500", 1, v);
 	hb_init(&b);
 	if (!r)
-		return db_fail(q, &b, NULL, "alerts");
+		return portal_db_fail(q, &b, NULL, "alerts");
 	portal_page_begin(q, &b, "Alerts", "/op/alerts", false);
 	hb_raw(&b, "<h1>Alerts</h1>\n<p class=\"gm-sub\">Showing ");
 	hb_text(&b, v[0] ? v[0] : "all");
@@ -305,7 +290,7 @@ static struct web_resp *alerts(struct portal_req *q)
 	}
 	PQclear(r);
 	portal_page_end(q, &b);
-	return done(&b, 200);
+	return portal_done(&b, 200);
 }
 
 static struct web_resp *alert(struct portal_req *q, int64_t aid)
@@ -319,7 +304,7 @@ static struct web_resp *alert(struct portal_req *q, int64_t aid)
 	r = mpg_query(q->db, "SELECT " ALERT_COLS " FROM alerts WHERE id = $1::bigint", 1, v);
 	hb_init(&b);
 	if (!r)
-		return db_fail(q, &b, NULL, "alert");
+		return portal_db_fail(q, &b, NULL, "alert");
 	if (PQntuples(r) != 1) {
 		PQclear(r);
 		hb_free(&b);
@@ -363,7 +348,7 @@ static struct web_resp *alert(struct portal_req *q, int64_t aid)
 	}
 	PQclear(r);
 	portal_page_end(q, &b);
-	return done(&b, 200);
+	return portal_done(&b, 200);
 }
 
 /* ---- the audit log ----------------------------------------------------------------------------------- */
@@ -380,11 +365,11 @@ static struct web_resp *audit(struct portal_req *q)
 	/* the whole chain recomputed, as mainctl audit verify */
 	v = mcmd_audit_verify(q->db, &ck);
 	if (v < 0)
-		return db_fail(q, &b, NULL, "audit verify");
+		return portal_db_fail(q, &b, NULL, "audit verify");
 	r = mpg_query(q->db, "SELECT seq, extract(epoch FROM at)::bigint, actor, what, detail "
 		      "FROM audit_log ORDER BY seq DESC LIMIT 200", 0, NULL);
 	if (!r)
-		return db_fail(q, &b, NULL, "audit log");
+		return portal_db_fail(q, &b, NULL, "audit log");
 	portal_page_begin(q, &b, "Audit log", "/op/audit", false);
 	hb_raw(&b, "<h1>Audit log</h1>\n");
 	if (v) {
@@ -419,7 +404,7 @@ static struct web_resp *audit(struct portal_req *q)
 	hb_raw(&b, "</tbody></table></div>\n");
 	PQclear(r);
 	portal_page_end(q, &b);
-	return done(&b, 200);
+	return portal_done(&b, 200);
 }
 
 /* ---- routing ------------------------------------------------------------------------------------------ */
