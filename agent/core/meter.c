@@ -37,6 +37,10 @@ static const char *const alarm_names[ALARM_COUNT] = {
 	[ALARM_CLOCK_SUSPECT] = "clock-suspect",
 	[ALARM_REVERSED_CT] = "reversed-ct",
 	[ALARM_CT_TAMPER] = "ct-tamper",
+	[ALARM_LOAD_UNREACHABLE] = "load-unreachable",
+	[ALARM_LOAD_MISMATCH] = "load-mismatch",
+	[ALARM_GAS] = "gas",
+	[ALARM_HOME_SENSOR] = "home-sensor",
 };
 
 const char *meter_alarm_name(enum meter_alarm a)

@@ -55,6 +55,11 @@ enum meter_alarm {
 	ALARM_CLOCK_SUSPECT,	/* the town's time is far from a trusted clock: not followed (yet) */
 	ALARM_REVERSED_CT,	/* sustained export with no generation configured ([tamper]) */
 	ALARM_CT_TAMPER,	/* no current for hours, supply on, relay closed ([tamper]) */
+	/* issue 15 (numbers are sent to the town: append only) */
+	ALARM_LOAD_UNREACHABLE,	/* an external load's switch does not answer (detail: its name) */
+	ALARM_LOAD_MISMATCH,	/* an external load is not in the state meterd wants */
+	ALARM_GAS,		/* a gas sensor above its alarm level (detail: the sensor) */
+	ALARM_HOME_SENSOR,	/* another home sensor above its alarm level, or failed */
 	ALARM_COUNT
 };
 
