@@ -2,7 +2,7 @@
 /* Dual-source allocation: source order, requests, surplus, shedding and hysteresis. */
 #include <string.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "alloc.h"
 
 static void setup(struct alloc *a)

@@ -18,7 +18,7 @@
 #include <sodium.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 #include "mainsim.h"
 #include "townd_tier.h"
