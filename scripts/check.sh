@@ -14,6 +14,7 @@ logs=build/check
 mkdir -p "$logs"
 P=0 F=0 S=0
 t0=$(date +%s)
+rm -f "$logs/failures"
 
 # Run a stage (its log in build/check/NAME.log; exit status and seconds
 # beside it), then report it.
@@ -47,6 +48,10 @@ report() { # report NAME
 		printf '%-22s FAILED (%ss): %s passed, %s failed — last lines of %s:\n' \
 			"$name" "$secs" "$p" "$f" "$logs/$name.log"
 		tail -n 25 "$logs/$name.log" | sed 's/^/    /'
+		# what failed, again at the end of make check's output
+		{ printf '%s' "$name"
+		  grep -hE '^failed tests:' "$logs/$name.log" | tail -n1 | sed 's/^failed tests:/:/'
+		  echo; } >>"$logs/failures"
 	else
 		printf '%-22s ok (%ss): %s passed%s\n' "$name" "$secs" "$p" \
 			"$([ "$s" -ne 0 ] && echo ", $s skipped")"
@@ -168,5 +173,6 @@ else
 fi
 
 echo "make check took $(($(date +%s) - t0)) s"
+[ ! -s "$logs/failures" ] || sed 's/^/failed: /' "$logs/failures"
 echo "$P passed, $F failed, $S skipped"
 [ "$F" -eq 0 ]

@@ -15,6 +15,7 @@ for t in "$@"; do
 	printf '%s %s\n' "$i" "$t"
 done | xargs -P "$jobs" -L 1 sh -c '"$2" >"$0/$1.log" 2>&1; echo $? >"$0/$1.rc"' "$dir"
 pass=0 fail=0 skip=0
+failed=
 i=0
 for t in "$@"; do
 	i=$((i + 1))
@@ -32,10 +33,15 @@ for t in "$@"; do
 	if [ "$f" -ne 0 ]; then
 		echo "=== $name (failed) ==="
 		cat "$log"
+		# the harness's "#  FAIL  global.case" lines name the cases
+		cases=$(sed -nE 's/^# +FAIL +[^.]*\.([^ ]+).*/\1/p' "$log" | tr '\n' ' ')
+		failed="$failed $name${cases:+ ($(echo $cases | sed 's/ /, /g'))}"
 	else
 		echo "ok - $name: $p passed${s:+, $s skipped}"
 	fi
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 done
 echo "unit: $pass passed, $fail failed, $skip skipped"
+# the names again, last, where a reader of the log's tail sees them
+[ -z "$failed" ] || echo "failed tests:$failed"
 [ "$fail" -eq 0 ]

@@ -20,7 +20,7 @@
 #include <systemd/sd-bus.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "agent_privbus.h"
 #include "daemon.h"
 #include "meter_client.h"

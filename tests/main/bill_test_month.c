@@ -33,7 +33,7 @@
 #include <libpq-fe.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 #include "billing/billing.h"
 #include "mainctl_parts.h"

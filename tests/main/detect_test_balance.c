@@ -19,7 +19,7 @@
 #include <time.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 #include "detect_world.h"
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 #include "detect_world.h"
 #include "mainctl_parts.h"

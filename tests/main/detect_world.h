@@ -48,7 +48,7 @@ int dw_s(struct dworld *w, char *out, size_t len, const char *fmt, ...)
 /*
  * The detection tests' fixture NAME: a dworld w started for each test, or
  * pg false (the test then skips with PG_SKIP_WHY) without PostgreSQL 15.
- * For files that include kselftest_harness.h.
+ * For files that include gm_harness.h.
  */
 #define DW_FIXTURE(name)							\
 	FIXTURE(name) {								\

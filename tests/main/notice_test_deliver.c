@@ -30,7 +30,7 @@
 #include <libpq-fe.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 #include "mainctl_parts.h"
 #include "maind_pg.h"
@@ -428,7 +428,7 @@ static int sms_read(struct world *w, const char *number, char *text, size_t n, i
 	return *parts;
 }
 
-TEST_F_TIMEOUT(notice, each_medium, 60)
+TEST_F(notice, each_medium)
 {
 	struct world *w = self->w;
 	char body_mail[1024], body_sms[600], body_post[12000], sql[512], want[512], path[300];
@@ -573,7 +573,7 @@ static int64_t operator(struct world *w, const char *name, const char *email, co
  * own notices fail the same way and stop there. Nothing is deleted. With
  * the server back, notice-retry delivers the e-mail and closes its alert.
  */
-TEST_F_TIMEOUT(notice, retries_then_reports, 60)
+TEST_F(notice, retries_then_reports)
 {
 	struct world *w = self->w;
 	char sql[512], err[256], idtxt[24], got[1024];
@@ -689,7 +689,7 @@ TEST_F_TIMEOUT(notice, retries_then_reports, 60)
  * notice's Message-ID, one SMS; the interrupted attempts are recorded and
  * counted.
  */
-TEST_F_TIMEOUT(notice, killed_mid_delivery, 60)
+TEST_F(notice, killed_mid_delivery)
 {
 	struct world *w = self->w;
 	char sql[512], got[1024], path[300], *txt;

@@ -25,7 +25,7 @@
 #include <sodium.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 #include "commands/cmd.h"
 #include "mainctl_parts.h"
@@ -663,7 +663,7 @@ static void secure_cookie_behind_a_tls_proxy(struct __test_metadata *_metadata, 
  * their own logins, in this order (a and alice are made again by each part
  * after the table is emptied).
  */
-TEST_F_TIMEOUT(portal, accounts_sign_in_second_factor_isolation, 180)
+TEST_F(portal, accounts_sign_in_second_factor_isolation)
 {
 	struct env *e = self->e;
 

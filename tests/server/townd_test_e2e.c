@@ -21,7 +21,7 @@
 #include <sqlite3.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 #include "simmeter.h"
 #include "simtown.h"

@@ -35,7 +35,7 @@
 #include <sqlite3.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 #include "sim900.h"
 #include "gmp_client.h"
@@ -456,7 +456,7 @@ FIXTURE_TEARDOWN(world)
 	sim_town_teardown(&w->t, getenv("GM_KEEP_FAILOVER") != NULL);
 }
 
-TEST_F_TIMEOUT(world, modem_failover_neighbour_return_and_outage, 90)
+TEST_F(world, modem_failover_neighbour_return_and_outage)
 {
 	struct world *w = &self->w;
 	int64_t acked_own;

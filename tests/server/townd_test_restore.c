@@ -43,7 +43,7 @@
 #include <sqlite3.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 #include "gmp_client.h"
 #include "nonce_audit.h"
@@ -381,7 +381,7 @@ FIXTURE_TEARDOWN(restore)
 	sim_town_teardown(&w->t, false);
 }
 
-TEST_F_TIMEOUT(restore, restored_database_and_wiped_meter_lose_and_repeat_nothing, 60)
+TEST_F(restore, restored_database_and_wiped_meter_lose_and_repeat_nothing)
 {
 	struct world *w = &self->w;
 	struct meter *a = &w->m[0];

@@ -34,7 +34,7 @@
 #include <sqlite3.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 #include "mainsim.h"
 #include "simmeter.h"

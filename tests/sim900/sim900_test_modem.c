@@ -25,7 +25,7 @@
 #include <sodium.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 #include "sim900.h"
 #include "sim900sim.h"

@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 #include "log_limit.h"
 #include "sim900.h"

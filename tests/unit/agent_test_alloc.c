@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "alloc.h"
 
 static void setup(struct alloc *a)

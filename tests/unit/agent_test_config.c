@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "config.h"
 
 static int parse(struct meter_config *c, const char *text, char *err)

@@ -20,7 +20,7 @@
 #include <sodium.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "read_text.h"
 #include "line_of.h"
 #include "credentials.h"

@@ -8,7 +8,7 @@
 
 /* The 6.1 harness defines fixture setup/teardown functions without prototypes. */
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "ct_setup.h"
 
 static void put(const char *dir, const char *file, const char *text)

@@ -19,7 +19,7 @@
 #include <sodium.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "read_text.h"
 #include "credentials.h"
 #include "keygen.h"

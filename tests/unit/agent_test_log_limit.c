@@ -11,7 +11,7 @@
 #include <syslog.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "log_limit.h"
 
 #define MIN_MS	60000

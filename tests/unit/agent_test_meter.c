@@ -24,7 +24,7 @@
 
 /* The 6.1 harness defines fixture setup/teardown functions without prototypes. */
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "meter.h"
 #include "meter_internal.h"
 #include "old_formats.h"

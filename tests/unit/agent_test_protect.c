@@ -2,7 +2,7 @@
 /* Protection and remote-disconnect state machines. */
 #include <errno.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "protect.h"
 
 static const struct protect_cfg cfg = {

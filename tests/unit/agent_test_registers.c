@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "registers.h"
 
 static time_t utc(int y, int mo, int d, int h, int mi, int s)

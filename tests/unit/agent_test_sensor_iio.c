@@ -16,7 +16,7 @@
 
 /* The 6.1 harness defines fixture setup/teardown functions without prototypes. */
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "config.h"
 #include "parse.h"
 #include "sensor.h"

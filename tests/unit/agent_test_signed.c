@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "meter.h"
 #include "meter_internal.h"
 #include "signed_commands.h"

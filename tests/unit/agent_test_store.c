@@ -19,7 +19,7 @@
 
 /* The 6.1 harness defines fixture setup/teardown functions without prototypes. */
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "gm_frame.h"
 #include "old_formats.h"
 #include "small_disk.h"

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "tariff_gmp.h"
 
 /* The largest price gmp_decode_next() accepts (POW_MAX in lib/proto/gmproto.c). */

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "meter.h"
 #include "tariff_gmp.h"
 #include "town_commands.h"

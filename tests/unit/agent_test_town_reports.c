@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "town_reports.h"
 
 /* the harness's FIXTURE_SETUP/TEARDOWN define functions without prototypes */

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "protect.h"
 #include "tripper.h"
 

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "line_of.h"
 #include "config.h"
 

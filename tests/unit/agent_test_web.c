@@ -12,7 +12,7 @@
 #include <time.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "guest.h"
 #include "history.h"
 #include "mw_config.h"

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "app.h"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "web_client.h"
 
 /* The harness's FIXTURE_SETUP/TEARDOWN define functions without prototypes. */
@@ -74,7 +74,7 @@ static int ask(unsigned int port, const char *src, const char *raw)
 
 	if (fd < 0)
 		return -1;
-	if (!wc_send(fd, raw, strlen(raw)) && !wc_read(fd, &r, 5000)) {
+	if (!wc_send(fd, raw, strlen(raw)) && !wc_read(fd, &r, 60000)) {
 		status = r.status;
 		wc_free(&r);
 	}
@@ -259,7 +259,7 @@ TEST_F(mw, new_password_ends_old_sessions)
 		p = (struct pollfd){ .fd = fd, .events = POLLIN };
 		ASSERT_EQ(1, poll(&p, 1, 5000));	/* the first event: the stream is open */
 		write_hash(_metadata, self->passwd, "a third password");
-		ASSERT_EQ(0, wc_read(fd, &r, 5000));
+		ASSERT_EQ(0, wc_read(fd, &r, 30000));
 		EXPECT_EQ(200, r.status);
 		EXPECT_NE(NULL, strstr(r.body, "data: {"));
 		wc_free(&r);

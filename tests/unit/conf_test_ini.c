@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "ini.h"
 #include "line_of.h"
 

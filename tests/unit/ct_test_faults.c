@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "ct_model.h"
 
 /* The simulated front end of the guests (gm_sim_adc): 3.3 V / 4096 per code. */

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "ct_model.h"
 #include "../../drivers/iio/ct/ct_compat.h"
 #include "../../drivers/iio/ct/ct_costab.h"

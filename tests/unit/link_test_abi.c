@@ -9,7 +9,7 @@
 
 #include <gridmeter/link.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 /* Codes registered next to ours: 0xB7 nsfs and remoteproc, 0xB8 mshv and
  * Marvell DPI, 0xBA liveupdate. */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "gm_frame.h"
 
 /* Independent bitwise CRC-32C, to check the table-driven one. */

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "gmlink.h"
 
 TEST(roles)

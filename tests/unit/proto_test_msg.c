@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "gmproto.h"
 
 /* RFC 8949 head of major type mt for value v, written by hand. */

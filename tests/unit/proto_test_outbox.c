@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "outbox.h"
 
 #define BUDGET	(1024 * 1024)

@@ -10,7 +10,7 @@
 #include <sodium.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "gmproto.h"
 
 FIXTURE(pair) {

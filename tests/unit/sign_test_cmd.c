@@ -16,7 +16,7 @@
 #include "gmcmd.h"
 #include "gmproto.h"
 #include "seen.h"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 struct op {
 	uint8_t pk[GMC_PK_LEN], sk[GMC_SK_LEN];

@@ -7,7 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "line_of.h"
 #include "townd_config.h"
 #include "write_text.h"

@@ -16,7 +16,7 @@
 #include <sodium.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 #include "gmproto.h"
 #include "townd_core.h"

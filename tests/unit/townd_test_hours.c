@@ -16,7 +16,7 @@
 #include <sqlite3.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 #include "townd_db.h"
 #include "townd_hours.h"

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "townd_loans.h"
 
 #define NT	8		/* towns at most, ids 1..NT */

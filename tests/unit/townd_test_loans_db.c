@@ -13,7 +13,7 @@
 
 #include <sqlite3.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "townd_loans_db.h"
 
 struct box {

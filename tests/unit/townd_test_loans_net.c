@@ -23,7 +23,7 @@
 
 #include <sodium.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "townd_loans_db.h"
 #include "townd_townnet.h"
 

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "townd_peer.h"
 
 static struct townd_peer v4(const char *a, uint16_t port)

@@ -206,7 +206,7 @@ static inline int wc_request(unsigned int port, const char *raw, size_t len, str
 		return -1;
 	rc = wc_send(fd, raw, len);
 	if (!rc)
-		rc = wc_read(fd, r, 5000);
+		rc = wc_read(fd, r, 30000);	/* generous: a loaded machine */
 	close(fd);
 	return rc;
 }

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "auth.h"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 TEST(password_hash_and_verify)
 {

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "html.h"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 
 #define THIN "\xe2\x80\xaf"
 #define NBSP "\xc2\xa0"

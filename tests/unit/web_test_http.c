@@ -14,7 +14,7 @@
 
 #include "assets.h"
 #include "http.h"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "layout.h"
 #include "web_client.h"
 
@@ -328,7 +328,7 @@ TEST_F(srv, chunked_body_too_large)
 		if (wc_send(fd, chunk, (size_t)n + 8194))
 			break;	/* the server may answer and close early */
 	wc_send(fd, "0\r\n\r\n", 5);
-	ASSERT_EQ(0, wc_read(fd, &r, 5000));
+	ASSERT_EQ(0, wc_read(fd, &r, 30000));
 	EXPECT_EQ(413, r.status);
 	wc_free(&r);
 	close(fd);
@@ -495,7 +495,7 @@ static int get_on(int fd)
 	struct wc_resp r;
 	int status;
 
-	if (wc_send(fd, req, sizeof(req) - 1) || wc_read(fd, &r, 5000))
+	if (wc_send(fd, req, sizeof(req) - 1) || wc_read(fd, &r, 30000))
 		return -1;
 	status = r.status;
 	wc_free(&r);

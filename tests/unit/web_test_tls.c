@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "http.h"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "web_client.h"
 
 static struct web_resp *handler(void *app, const struct web_req *r)

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sodium.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "totp.h"
 
 static const uint8_t rfc_key[] = "12345678901234567890";	/* both RFCs' SHA-1 secret */
