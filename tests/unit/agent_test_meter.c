@@ -47,6 +47,7 @@ struct events {
 	int alarms;
 	int log_lines;
 	char log[64][256];	/* the last 64 journal lines */
+	int loads_changed;	/* meter_changed() with MP_LOADS */
 };
 
 /* The system clock as the meter's clock ops see it (agent/hw/clock_set.c in meterd). */
@@ -118,6 +119,12 @@ static void h_alarm(void *ctx, const char *name, bool active, const char *detail
 	((struct events *)ctx)->alarms++;
 }
 
+static void h_changed(void *ctx, unsigned groups)
+{
+	if (groups & MP_LOADS)
+		((struct events *)ctx)->loads_changed++;
+}
+
 static void h_log(void *ctx, int level, const char *msg)
 {
 	struct events *ev = ctx;
@@ -152,7 +159,7 @@ FIXTURE(meter) {
 static int start(struct __test_metadata *_metadata, FIXTURE_DATA(meter) *self)
 {
 	struct meter_hooks h = { .ctx = &self->ev, .relay = h_relay, .alarm = h_alarm, .log = h_log,
-				 .clock = &self->ops };
+				 .changed = h_changed, .clock = &self->ops };
 	char err[256];
 	int r;
 
@@ -1335,6 +1342,58 @@ TEST_F(meter, reporter_leaving_makes_every_external_load_unreachable_at_once)
 	run(self, 1, 230000, 6000000);
 	EXPECT_FALSE(self->m.alloc.load[0].shed);
 	EXPECT_TRUE(self->m.alloc.load[1].shed);
+}
+
+/* Loads changes are announced for every field but draw changes under 5 %. */
+TEST_F(meter, loads_change_on_state_and_on_draw_changes_of_five_percent)
+{
+	const int32_t base = 1000;
+	int n;
+
+	ASSERT_EQ(0, start_with_plug(_metadata, self, 120));
+	self->ev.loads_changed = 0;
+	ASSERT_EQ(0, rep(self, "washer", true, true, base));
+	EXPECT_EQ(1, self->ev.loads_changed);		/* reachable */
+	n = self->ev.loads_changed;
+	ASSERT_EQ(0, rep(self, "washer", true, true, base + base * 5 / 100 - 1));
+	EXPECT_EQ(n, self->ev.loads_changed);		/* 4.9 %: not worth a signal */
+	ASSERT_EQ(0, rep(self, "washer", true, true, base + base * 5 / 100));
+	EXPECT_EQ(n + 1, self->ev.loads_changed);	/* 5 % of what Loads showed */
+	n = self->ev.loads_changed;
+	ASSERT_EQ(0, rep(self, "washer", true, false, base + base * 5 / 100));
+	EXPECT_EQ(n + 1, self->ev.loads_changed);	/* the switch's state */
+	n = self->ev.loads_changed;
+	ASSERT_EQ(0, rep(self, "washer", true, false, -1));
+	EXPECT_EQ(n + 1, self->ev.loads_changed);	/* draw unknown */
+	n = self->ev.loads_changed;
+	ASSERT_EQ(0, rep(self, "washer", false, false, -1));
+	EXPECT_EQ(n + 1, self->ev.loads_changed);	/* unreachable */
+}
+
+/* A demand the plug announces goes through the appliance path under its name. */
+TEST_F(meter, plug_declared_demand_is_an_appliance_until_withdrawn_or_offline)
+{
+	char msg[160];
+
+	ASSERT_EQ(0, start_with_plug(_metadata, self, 30));
+	/* someone else's declaration under another name is never touched */
+	ASSERT_EQ(0, meter_declare(&self->m, "oven", 500, 0, self->mono, msg, sizeof(msg)));
+	ASSERT_EQ(0, meter_report_load(&self->m, "washer", true, false, 0, 2000, self->mono, msg, sizeof(msg)));
+	run(self, 1, 230000, 1000000);
+	EXPECT_EQ(2500, self->m.declared_w);
+	ASSERT_EQ(0, meter_report_load(&self->m, "washer", true, true, 1900, 0, self->mono, msg, sizeof(msg)));
+	run(self, 1, 230000, 1000000);
+	EXPECT_EQ(500, self->m.declared_w);		/* running: withdrawn */
+	ASSERT_EQ(0, meter_report_load(&self->m, "washer", true, false, 0, 2000, self->mono, msg, sizeof(msg)));
+	ASSERT_EQ(0, meter_report_load(&self->m, "washer", false, false, -1, 2000, self->mono, msg, sizeof(msg)));
+	run(self, 1, 230000, 1000000);
+	EXPECT_EQ(500, self->m.declared_w);		/* offline: withdrawn */
+	/* not repeated: expires with stale_after */
+	ASSERT_EQ(0, meter_report_load(&self->m, "washer", true, false, 0, 2000, self->mono, msg, sizeof(msg)));
+	run(self, (int)self->cfg.load[0].stale_after_s - 1, 230000, 1000000);
+	EXPECT_EQ(2500, self->m.declared_w);
+	run(self, 1, 230000, 1000000);
+	EXPECT_EQ(500, self->m.declared_w);
 }
 
 TEST_HARNESS_MAIN
