@@ -518,6 +518,19 @@ TEST_F(meterd, idle_plug_shed_frees_its_measured_draw)
 	report(self->bus, "washer", 1, 0, 0, err, sizeof(err));
 	EXPECT_TRUE(wait_load_state(self->bus, "washer", "off", 100));
 	EXPECT_FALSE(alarm_active(self->bus, "load-mismatch"));
+	{
+		/* figure for Documentation/meterd.md: a report's round trip, authorised already */
+		struct timespec t0, t1;
+		const int calls = 200;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int i = 0; i < calls; i++)
+			report(self->bus, "washer", 1, 0, i % 3, err, sizeof(err));
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		EXPECT_STREQ("", err);
+		TH_LOG("ReportLoad round trip: %lld us on average over %d calls",
+		       ((t1.tv_sec - t0.tv_sec) * 1000000000LL + t1.tv_nsec - t0.tv_nsec) / 1000 / calls, calls);
+	}
 }
 
 TEST_F(meterd, appliance_group_may_only_declare_demand)
