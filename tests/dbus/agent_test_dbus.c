@@ -43,6 +43,7 @@ static const char meterd_conf[] =
 	"[load.pump]\nline = 5\nload = 1500\npriority = 1\n"
 	"[load.heater]\nline = 6\nload = 3000\npriority = 2\n"
 	"[load.washer]\nswitch = external\nload = 1800\npriority = 0\n"
+	"[load.dryer]\nswitch = external\nload = 2500\npriority = 3\nstale_after = 600\n"
 	"[allocation]\ngrid_allocation = 5000\nrestore_delay = 1\nsettle = 0\n"
 	"[tariff]\ntype = flat\nrate = 25.5\nstanding_charge = 40\n"
 	"[store]\nstate_dir = %s/state\nruntime_dir = %s/run\n"
@@ -413,8 +414,8 @@ TEST_F(meterd, loads_start_wanted_on_and_external_unreachable)
 	struct load_row row[8];
 	int n = read_loads(self->bus, row, 8);
 
-	ASSERT_EQ(3, n);
-	/* priority order: washer (0), pump (1), heater (2) */
+	ASSERT_EQ(4, n);
+	/* priority order: washer (0), pump (1), heater (2), dryer (3) */
 	EXPECT_STREQ("washer", row[0].name);
 	EXPECT_STREQ("external", row[0].sw);
 	EXPECT_STREQ("unreachable", row[0].state);
@@ -422,6 +423,8 @@ TEST_F(meterd, loads_start_wanted_on_and_external_unreachable)
 	EXPECT_EQ(0, row[0].shed);
 	EXPECT_EQ(0, row[0].reachable);
 	EXPECT_EQ(-1, row[0].w);
+	EXPECT_STREQ("dryer", row[3].name);
+	EXPECT_STREQ("unreachable", row[3].state);
 	for (int i = 1; i < 3; i++) {
 		EXPECT_STREQ("gpio", row[i].sw);
 		EXPECT_STREQ("on", row[i].state);
@@ -505,7 +508,7 @@ TEST_F(meterd, idle_plug_shed_frees_its_measured_draw)
 	ASSERT_LE(0, inject(self->bus, 230000, (int64_t)demand_w * 1000));
 	usleep(300000);
 	n = read_loads(self->bus, row, 8);
-	ASSERT_EQ(3, n);
+	ASSERT_EQ(4, n);
 	for (int i = 0; i < 3; i++) {
 		const struct load_row *r = find_row(row, n, cfg[i].name);
 
@@ -531,6 +534,34 @@ TEST_F(meterd, idle_plug_shed_frees_its_measured_draw)
 		TH_LOG("ReportLoad round trip: %lld us on average over %d calls",
 		       ((t1.tv_sec - t0.tv_sec) * 1000000000LL + t1.tv_nsec - t0.tv_nsec) / 1000 / calls, calls);
 	}
+}
+
+/* A reporter leaving the bus takes the loads it reported on, no others. */
+TEST_F(meterd, a_reporter_leaving_takes_only_its_loads)
+{
+	sd_bus *bridge = NULL;
+	char err[128];
+
+	ASSERT_LE(0, sd_bus_open_system(&bridge));
+	report(bridge, "washer", 1, 1, 1700, err, sizeof(err));
+	ASSERT_STREQ("", err);
+	report(bridge, "dryer", 1, 0, 0, err, sizeof(err));
+	ASSERT_STREQ("", err);
+	/* a technician's one-off report on the dryer, from a process that then exits */
+	report_as("sys", "dryer", 1, 0, 0, err, sizeof(err));
+	ASSERT_STREQ("", err);
+	EXPECT_TRUE(wait_load_state(self->bus, "dryer", "unreachable", 3000));
+	EXPECT_TRUE(wait_load_state(self->bus, "washer", "on", 100));
+	/* the bridge still reports the dryer: back at once */
+	report(bridge, "dryer", 1, 0, 0, err, sizeof(err));
+	EXPECT_TRUE(wait_load_state(self->bus, "dryer", "off", 100));
+	EXPECT_FALSE(alarm_active(self->bus, "load-unreachable"));
+	/* the bridge stops: both */
+	sd_bus_flush_close_unref(bridge);
+	EXPECT_TRUE(wait_load_state(self->bus, "washer", "unreachable", 3000));
+	EXPECT_TRUE(wait_load_state(self->bus, "dryer", "unreachable", 3000));
+	EXPECT_TRUE(alarm_active(self->bus, "load-unreachable"));
+	EXPECT_TRUE(wait_load_state(self->bus, "pump", "on", 100));
 }
 
 TEST_F(meterd, appliance_group_may_only_declare_demand)
@@ -757,7 +788,8 @@ TEST_F(meterd, deficit_sheds_and_restores_loads)
 	ASSERT_LE(0, sd_bus_get_property(self->bus, DEST, PATH, IFACE, "LoadRelays", NULL, &reply, "a{sb}"));
 	ASSERT_LE(0, sd_bus_message_enter_container(reply, 'a', "{sb}"));
 	while (sd_bus_message_read(reply, "{sb}", &name, &closed) > 0)
-		*(strcmp(name, "pump") ? &heater : &pump) = closed;
+		if (!strcmp(name, "pump") || !strcmp(name, "heater"))	/* not the external loads */
+			*(strcmp(name, "pump") ? &heater : &pump) = closed;
 	sd_bus_message_unref(reply);
 	EXPECT_EQ(0, pump);
 	EXPECT_EQ(0, heater);
@@ -771,7 +803,8 @@ TEST_F(meterd, deficit_sheds_and_restores_loads)
 	ASSERT_LE(0, sd_bus_get_property(self->bus, DEST, PATH, IFACE, "LoadRelays", NULL, &reply, "a{sb}"));
 	ASSERT_LE(0, sd_bus_message_enter_container(reply, 'a', "{sb}"));
 	while (sd_bus_message_read(reply, "{sb}", &name, &closed) > 0)
-		*(strcmp(name, "pump") ? &heater : &pump) = closed;
+		if (!strcmp(name, "pump") || !strcmp(name, "heater"))	/* not the external loads */
+			*(strcmp(name, "pump") ? &heater : &pump) = closed;
 	sd_bus_message_unref(reply);
 	EXPECT_EQ(1, pump);
 	EXPECT_EQ(1, heater);
