@@ -227,8 +227,14 @@ static void call0(sd_bus *bus, const char *iface, const char *method, char *err,
 	sd_bus_error_free(&e);
 }
 
-/* Same, as another user, in a child process with that user's credentials only. */
-static void call0_as(const char *user, const char *method, char *err, size_t len)
+/*
+ * Run fn on a fresh system-bus connection in a child process with user's
+ * credentials only; what it writes to out (an error name or "") comes back
+ * in err.
+ */
+typedef void (*as_user_fn)(sd_bus *b, const void *arg, char *out, size_t len);
+
+static void as_user(const char *user, as_user_fn fn, const void *arg, char *err, size_t len)
 {
 	struct passwd *pw = getpwnam(user);
 	int pfd[2];
@@ -243,17 +249,17 @@ static void call0_as(const char *user, const char *method, char *err, size_t len
 	pid = fork();
 	if (!pid) {
 		sd_bus *b = NULL;
-		char e[128] = "";
+		char out[256] = "";
 
 		close(pfd[0]);
 		if (setgroups(0, NULL) || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) ||
 		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid))
 			_exit(1);
 		if (sd_bus_open_system(&b) < 0)
-			snprintf(e, sizeof(e), "connect failed");
+			snprintf(out, sizeof(out), "connect failed");
 		else
-			call0(b, IFACE, method, e, sizeof(e));
-		if (write(pfd[1], e, strlen(e) + 1) < 0)
+			fn(b, arg, out, sizeof(out));
+		if (write(pfd[1], out, strlen(out) + 1) < 0)
 			_exit(2);
 		_exit(0);
 	}
@@ -264,41 +270,39 @@ static void call0_as(const char *user, const char *method, char *err, size_t len
 	waitpid(pid, NULL, 0);
 }
 
+static void call0_fn(sd_bus *b, const void *method, char *out, size_t len)
+{
+	call0(b, IFACE, method, out, len);
+}
+
+/* Same, as another user, in a child process with that user's credentials only. */
+static void call0_as(const char *user, const char *method, char *err, size_t len)
+{
+	as_user(user, call0_fn, method, err, len);
+}
+
+struct declare_args {
+	const char *name;
+	uint32_t watts;
+};
+
+static void declare_fn(sd_bus *b, const void *arg, char *out, size_t len)
+{
+	const struct declare_args *d = arg;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+
+	if (sd_bus_call_method(b, DEST, PATH, IFACE, "DeclareApplianceDemand", &e, NULL, "suu", d->name,
+			       d->watts, 600) < 0)
+		snprintf(out, len, "%s", e.name ? e.name : "?");
+	sd_bus_error_free(&e);
+}
+
 /* DeclareApplianceDemand(name, watts, 600) as another user; error name or "". */
 static void declare_as(const char *user, const char *name, uint32_t watts, char *err, size_t len)
 {
-	struct passwd *pw = getpwnam(user);
-	int pfd[2];
-	pid_t pid;
-	ssize_t n;
+	const struct declare_args d = { name, watts };
 
-	err[0] = 0;
-	if (!pw || pipe(pfd)) {
-		snprintf(err, len, "no user %s", user);
-		return;
-	}
-	pid = fork();
-	if (!pid) {
-		sd_bus_error e = SD_BUS_ERROR_NULL;
-		sd_bus *b = NULL;
-		char out[128] = "";
-
-		close(pfd[0]);
-		if (setgroups(0, NULL) || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) ||
-		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) || sd_bus_open_system(&b) < 0)
-			_exit(1);
-		if (sd_bus_call_method(b, DEST, PATH, IFACE, "DeclareApplianceDemand", &e, NULL, "suu",
-				       name, watts, 600) < 0)
-			snprintf(out, sizeof(out), "%s", e.name ? e.name : "?");
-		if (write(pfd[1], out, strlen(out) + 1) < 0)
-			_exit(2);
-		_exit(0);
-	}
-	close(pfd[1]);
-	n = read(pfd[0], err, len - 1);
-	err[n > 0 ? n : 0] = 0;
-	close(pfd[0]);
-	waitpid(pid, NULL, 0);
+	as_user(user, declare_fn, &d, err, len);
 }
 
 /* ---- external loads: Loads, ReportLoad ---- */
@@ -358,39 +362,26 @@ static void report(sd_bus *bus, const char *name, int reachable, int on, int32_t
 	sd_bus_error_free(&e);
 }
 
+struct report_args {
+	const char *name;
+	int reachable, on;
+	int32_t w;
+};
+
+static void report_fn(sd_bus *b, const void *arg, char *out, size_t len)
+{
+	const struct report_args *r = arg;
+
+	report(b, r->name, r->reachable, r->on, r->w, out, len);
+}
+
 /* Same as another user, from a process that leaves the bus right after. */
 static void report_as(const char *user, const char *name, int reachable, int on, int32_t w, char *err,
 		      size_t len)
 {
-	struct passwd *pw = getpwnam(user);
-	int pfd[2];
-	pid_t pid;
-	ssize_t n;
+	const struct report_args r = { name, reachable, on, w };
 
-	err[0] = 0;
-	if (!pw || pipe(pfd)) {
-		snprintf(err, len, "no user %s", user);
-		return;
-	}
-	pid = fork();
-	if (!pid) {
-		sd_bus *b = NULL;
-		char out[128] = "";
-
-		close(pfd[0]);
-		if (setgroups(0, NULL) || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) ||
-		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) || sd_bus_open_system(&b) < 0)
-			_exit(1);
-		report(b, name, reachable, on, w, out, sizeof(out));
-		if (write(pfd[1], out, strlen(out) + 1) < 0)
-			_exit(2);
-		_exit(0);
-	}
-	close(pfd[1]);
-	n = read(pfd[0], err, len - 1);
-	err[n > 0 ? n : 0] = 0;
-	close(pfd[0]);
-	waitpid(pid, NULL, 0);
+	as_user(user, report_fn, &r, err, len);
 }
 
 /* Poll Loads until load `name` is in state `want`. */
@@ -1182,52 +1173,37 @@ FIXTURE_TEARDOWN(policy)
 		TH_LOG("cleanup of %s failed", self->dir);
 }
 
-/* As user `user`: call iface.method (no arguments) or Properties.Get/Set; error name or "". */
+struct iface_args {
+	const char *iface, *method;
+};
+
+static void iface_fn(sd_bus *b, const void *arg, char *out, size_t len)
+{
+	const struct iface_args *a = arg;
+	const char *iface = a->iface, *method = a->method;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r;
+
+	if (!strcmp(method, "Get"))
+		r = sd_bus_call_method(b, DEST, PATH, iface, method, &e, NULL, "ss", IFACE, "Voltage");
+	else if (!strcmp(method, "ReportLoad"))
+		r = sd_bus_call_method(b, DEST, PATH, iface, method, &e, NULL, "sbbiu", "washer", 1, 1, 100, 0);
+	else if (!strcmp(method, "Set"))
+		r = sd_bus_call_method(b, DEST, PATH, iface, method, &e, NULL, "ssv", IFACE, "Voltage", "u", 1);
+	else
+		r = sd_bus_call_method(b, DEST, PATH, iface, method, &e, NULL, "");
+	if (r < 0)
+		snprintf(out, len, "%s: %s", e.name ? e.name : "?", e.message ? e.message : "");
+	sd_bus_error_free(&e);
+}
+
+/* As user `user`: call iface.method (no arguments, ReportLoad) or Properties.Get/Set; error or "". */
 static void call_iface_as(const char *user, const char *iface, const char *method, char *err,
 			  size_t len)
 {
-	struct passwd *pw = getpwnam(user);
-	int pfd[2];
-	pid_t pid;
-	ssize_t n;
+	const struct iface_args a = { iface, method };
 
-	err[0] = 0;
-	if (!pw || pipe(pfd)) {
-		snprintf(err, len, "no user %s", user);
-		return;
-	}
-	pid = fork();
-	if (!pid) {
-		sd_bus_error e = SD_BUS_ERROR_NULL;
-		sd_bus *b = NULL;
-		char out[128] = "";
-		int r;
-
-		close(pfd[0]);
-		if (setgroups(0, NULL) || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) ||
-		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) || sd_bus_open_system(&b) < 0)
-			_exit(1);
-		if (!strcmp(method, "Get"))
-			r = sd_bus_call_method(b, DEST, PATH, iface, method, &e, NULL, "ss", IFACE, "Voltage");
-		else if (!strcmp(method, "ReportLoad"))
-			r = sd_bus_call_method(b, DEST, PATH, iface, method, &e, NULL, "sbbiu", "washer", 1, 1,
-					       100, 0);
-		else if (!strcmp(method, "Set"))
-			r = sd_bus_call_method(b, DEST, PATH, iface, method, &e, NULL, "ssv", IFACE,
-					       "Voltage", "u", 1);
-		else
-			r = sd_bus_call_method(b, DEST, PATH, iface, method, &e, NULL, "");
-		if (r < 0)
-			snprintf(out, sizeof(out), "%s: %s", e.name ? e.name : "?", e.message ? e.message : "");
-		if (write(pfd[1], out, strlen(out) + 1) < 0)
-			_exit(2);
-		_exit(0);
-	}
-	close(pfd[1]);
-	n = read(pfd[0], err, len - 1);
-	err[n > 0 ? n : 0] = 0;
-	close(pfd[0]);
-	waitpid(pid, NULL, 0);
+	as_user(user, iface_fn, &a, err, len);
 }
 
 TEST_F(policy, production_policy_opens_reading_and_closes_test_hooks)
