@@ -10,6 +10,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "load_reporters.h"
 #include "meter_auth.h"
 #include "meter.h"
 
@@ -19,6 +20,9 @@
 #define METER_TEST_IFACE "org.gridmeter.Meter1.Test"
 #define METER_ERR_STATE	"org.gridmeter.Meter1.Error.WrongState"
 #define METER_ERR_FAILED "org.gridmeter.Meter1.Error.Failed"
+/* ReportLoad: no [load.NAME] of that name / a load switched by a GPIO line */
+#define METER_ERR_NO_SUCH_LOAD	"org.gridmeter.Error.NoSuchLoad"
+#define METER_ERR_NOT_EXTERNAL	"org.gridmeter.Error.NotExternal"
 
 struct service {
 	struct meter *m;
@@ -32,6 +36,7 @@ struct service {
 	uint64_t interval_usec;
 	uint64_t emitted;		/* PropertiesChanged signals sent */
 	bool test_hooks;
+	struct load_reporters reporters;	/* who reports on external loads (ReportLoad) */
 };
 
 /* Registers the object (and the test interface if test_hooks) and fills hooks for meter_init(). */
