@@ -9,7 +9,8 @@ make -s --no-print-directory ARCH=x86_64 build/x86_64/bin/gm-mqttd || {
 	exit 1
 }
 p=0 f=0 s=0
-for t in "tests/mqtt/t_tasmota_sim.py" "tests/mqtt/t_bridge.py build/x86_64/bin/gm-mqttd"; do
+for t in "tests/mqtt/t_tasmota_sim.py" "tests/mqtt/t_bridge.py build/x86_64/bin/gm-mqttd" \
+	"tests/mqtt/t_ha_check.py"; do
 	# shellcheck disable=SC2086
 	timeout 180 $t
 	case $? in
