@@ -51,7 +51,7 @@ static void kv(struct json_out *o, const char *key, const char *val)
 	json_out_str(o, val);
 }
 
-static bool ident_ok(const char *s)
+bool ha_ident_ok(const char *s)
 {
 	if (!s || !*s)
 		return false;
@@ -68,7 +68,7 @@ static bool topic_ok(const char *s)
 
 static bool name_ok(const char *s)
 {
-	return ident_ok(s) && strlen(s) < 32;
+	return ha_ident_ok(s) && strlen(s) < 32;
 }
 
 static void store(struct ha_entity_store *st, enum ha_component c, const char *device_class,
@@ -146,8 +146,8 @@ int ha_home_entities(const char *sensor, const char *kind, const char *unit,
 
 static int check(const struct ha_device *d, const struct ha_entity *e)
 {
-	if (!topic_ok(d->prefix) || !topic_ok(d->base) || !ident_ok(d->meter_id) ||
-	    !ident_ok(e->object) || (unsigned)e->component > HA_BINARY_SENSOR || !e->name)
+	if (!topic_ok(d->prefix) || !topic_ok(d->base) || !ha_ident_ok(d->meter_id) ||
+	    !ha_ident_ok(e->object) || (unsigned)e->component > HA_BINARY_SENSOR || !e->name)
 		return -EINVAL;
 	return 0;
 }

@@ -84,16 +84,6 @@ static bool alarm_active(const struct ha_meter_values *v, const char *object)
 	return false;
 }
 
-static bool object_ok(const char *s)
-{
-	if (!s || !*s)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
-			return false;
-	return true;
-}
-
 int ha_state_format(struct ha_state *st, const struct ha_meter_values *v, char *buf, size_t len)
 {
 	static const char *const reg_key[3] = { "import_energy", "export_energy", "renewable_energy" };
@@ -109,10 +99,10 @@ int ha_state_format(struct ha_state *st, const struct ha_meter_values *v, char *
 	if (v->have_tariff && (cur_dec = currency_decimals(v->minor_per_major)) < 0)
 		return -EINVAL;
 	for (size_t i = 0; i < v->nplugs; i++)
-		if (!object_ok(v->plug[i].object))
+		if (!ha_ident_ok(v->plug[i].object))
 			return -EINVAL;
 	for (size_t i = 0; i < v->nhome; i++)
-		if (!object_ok(v->home[i].object))
+		if (!ha_ident_ok(v->home[i].object))
 			return -EINVAL;
 
 	json_out_raw(&o.j, "{");
