@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "ha_discovery.h"
+#include "json_out.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,62 +32,26 @@ const struct ha_entity ha_meter_entities[] = {
 	{ "alarm_clock_suspect", HA_BINARY_SENSOR, "Clock suspect", "problem", NULL, NULL, NULL },
 	{ "alarm_reversed_ct", HA_BINARY_SENSOR, "Reversed CT", "problem", NULL, NULL, NULL },
 	{ "alarm_ct_tamper", HA_BINARY_SENSOR, "CT tamper", "tamper", NULL, NULL, NULL },
+	/* issue 15: per-item detail is in the Loads / HomeSensors entities below */
+	{ "alarm_load_unreachable", HA_BINARY_SENSOR, "Load unreachable", "problem", NULL, NULL, NULL },
+	{ "alarm_load_mismatch", HA_BINARY_SENSOR, "Load mismatch", "problem", NULL, NULL, NULL },
+	{ "alarm_gas", HA_BINARY_SENSOR, "Gas", "gas", NULL, NULL, NULL },
+	{ "alarm_home_sensor", HA_BINARY_SENSOR, "Home sensor", "problem", NULL, NULL, NULL },
 };
 const size_t ha_meter_nentities = sizeof(ha_meter_entities) / sizeof(ha_meter_entities[0]);
 
 static const char *const component_name[] = { [HA_SENSOR] = "sensor",
 					       [HA_BINARY_SENSOR] = "binary_sensor" };
 
-/* An output buffer that remembers overflow instead of checking every call. */
-struct out {
-	char *p;
-	size_t len, n;
-	bool over;
-};
-
-static void raw(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void raw(struct out *o, const char *fmt, ...)
+static void kv(struct json_out *o, const char *key, const char *val)
 {
-	va_list ap;
-	int k;
-
-	if (o->over)
-		return;
-	va_start(ap, fmt);
-	k = vsnprintf(o->p + o->n, o->len - o->n, fmt, ap);
-	va_end(ap);
-	if (k < 0 || (size_t)k >= o->len - o->n)
-		o->over = true;
-	else
-		o->n += (size_t)k;
+	json_out_raw(o, ",");
+	json_out_str(o, key);
+	json_out_raw(o, ":");
+	json_out_str(o, val);
 }
 
-/* A JSON string (quotes included), escaping what JSON requires. */
-static void str(struct out *o, const char *s)
-{
-	raw(o, "\"");
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			raw(o, "\\%c", ch);
-		else if (ch < 0x20)
-			raw(o, "\\u%04x", ch);
-		else
-			raw(o, "%c", ch);
-	}
-	raw(o, "\"");
-}
-
-static void kv(struct out *o, const char *key, const char *val)
-{
-	raw(o, ",");
-	str(o, key);
-	raw(o, ":");
-	str(o, val);
-}
-
-static bool ident_ok(const char *s)
+bool ha_ident_ok(const char *s)
 {
 	if (!s || !*s)
 		return false;
@@ -102,10 +66,88 @@ static bool topic_ok(const char *s)
 	return s && *s && !strpbrk(s, "+#") && s[strlen(s) - 1] != '/';
 }
 
+static bool name_ok(const char *s)
+{
+	return ha_ident_ok(s) && strlen(s) < 32;
+}
+
+static void store(struct ha_entity_store *st, enum ha_component c, const char *device_class,
+		  const char *state_class)
+{
+	st->e = (struct ha_entity){ .object = st->object, .component = c, .name = st->name,
+				    .device_class = device_class,
+				    .unit = st->unit[0] ? st->unit : NULL,
+				    .state_class = state_class };
+}
+
+int ha_plug_entities(const char *plug, struct ha_entity_store out[HA_PLUG_NENTITIES])
+{
+	if (!name_ok(plug))
+		return -EINVAL;
+	memset(out, 0, sizeof(*out) * HA_PLUG_NENTITIES);
+	snprintf(out[0].object, sizeof(out[0].object), "plug_%s", plug);
+	snprintf(out[0].name, sizeof(out[0].name), "Plug %s", plug);
+	store(&out[0], HA_BINARY_SENSOR, "power", NULL);
+	snprintf(out[1].object, sizeof(out[1].object), "plug_%s_power", plug);
+	snprintf(out[1].name, sizeof(out[1].name), "Plug %s power", plug);
+	snprintf(out[1].unit, sizeof(out[1].unit), "W");
+	store(&out[1], HA_SENSOR, "power", "measurement");
+	return HA_PLUG_NENTITIES;
+}
+
+/* HA's spelling of a temperature unit, or NULL when it is not one. */
+static const char *temperature_unit(const char *u)
+{
+	static const char *const map[][2] = {
+		{ "°C", "°C" }, { "C", "°C" }, { "degC", "°C" }, { "celsius", "°C" },
+		{ "°F", "°F" }, { "F", "°F" }, { "degF", "°F" }, { "fahrenheit", "°F" },
+		{ "K", "K" },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(u, map[i][0]))
+			return map[i][1];
+	return NULL;
+}
+
+int ha_home_entities(const char *sensor, const char *kind, const char *unit,
+		     struct ha_entity_store out[HA_HOME_NENTITIES])
+{
+	const char *dc = NULL, *alarm_dc, *u = unit ? unit : "";
+
+	if (!name_ok(sensor) || !kind || strlen(u) >= HA_UNIT_MAX)
+		return -EINVAL;
+	for (const char *p = u; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\')
+			return -EINVAL;
+	if (!strcmp(kind, "gas")) {
+		alarm_dc = "gas";
+	} else if (!strcmp(kind, "temperature")) {
+		alarm_dc = "heat";
+		if (temperature_unit(u)) {
+			dc = "temperature";
+			u = temperature_unit(u);
+		}
+	} else if (!strcmp(kind, "generic")) {
+		alarm_dc = "problem";
+	} else {
+		return -EINVAL;
+	}
+	memset(out, 0, sizeof(*out) * HA_HOME_NENTITIES);
+	snprintf(out[0].object, sizeof(out[0].object), "home_%s", sensor);
+	snprintf(out[0].name, sizeof(out[0].name), "%s", sensor);
+	snprintf(out[0].unit, sizeof(out[0].unit), "%s", u);
+	store(&out[0], HA_SENSOR, dc, "measurement");
+	snprintf(out[1].object, sizeof(out[1].object), "home_%s_alarm", sensor);
+	snprintf(out[1].name, sizeof(out[1].name), "%s alarm", sensor);
+	store(&out[1], HA_BINARY_SENSOR, alarm_dc, NULL);
+	return HA_HOME_NENTITIES;
+}
+
 static int check(const struct ha_device *d, const struct ha_entity *e)
 {
-	if (!topic_ok(d->prefix) || !topic_ok(d->base) || !ident_ok(d->meter_id) ||
-	    !ident_ok(e->object) || (unsigned)e->component > HA_BINARY_SENSOR || !e->name)
+	if (!topic_ok(d->prefix) || !topic_ok(d->base) || !ha_ident_ok(d->meter_id) ||
+	    !ha_ident_ok(e->object) || (unsigned)e->component > HA_BINARY_SENSOR || !e->name)
 		return -EINVAL;
 	return 0;
 }
@@ -123,14 +165,14 @@ int ha_config_topic(const struct ha_device *d, const struct ha_entity *e, char *
 
 int ha_config_payload(const struct ha_device *d, const struct ha_entity *e, char *buf, size_t len)
 {
-	struct out o = { .p = buf, .len = len };
+	struct json_out o = { .p = buf, .len = len };
 	char tmp[160];
 
 	if (check(d, e) || !len)
 		return -EINVAL;
 	snprintf(tmp, sizeof(tmp), "gridmeter_%s_%s", d->meter_id, e->object);
-	raw(&o, "{\"unique_id\":");
-	str(&o, tmp);
+	json_out_raw(&o, "{\"unique_id\":");
+	json_out_str(&o, tmp);
 	kv(&o, "object_id", tmp);
 	kv(&o, "name", e->name);
 	snprintf(tmp, sizeof(tmp), "%s/state", d->base);
@@ -163,26 +205,26 @@ int ha_config_payload(const struct ha_device *d, const struct ha_entity *e, char
 
 		if (!opt || !opt[0])
 			return -EINVAL;
-		raw(&o, ",\"options\":[");
+		json_out_raw(&o, ",\"options\":[");
 		for (size_t i = 0; opt[i]; i++) {
-			raw(&o, i ? "," : "");
-			str(&o, opt[i]);
+			json_out_raw(&o, i ? "," : "");
+			json_out_str(&o, opt[i]);
 		}
-		raw(&o, "]");
+		json_out_raw(&o, "]");
 	}
-	raw(&o, ",\"device\":{\"identifiers\":[");
+	json_out_raw(&o, ",\"device\":{\"identifiers\":[");
 	snprintf(tmp, sizeof(tmp), "gridmeter_%s", d->meter_id);
-	str(&o, tmp);
-	raw(&o, "]");
+	json_out_str(&o, tmp);
+	json_out_raw(&o, "]");
 	snprintf(tmp, sizeof(tmp), "gridmeter %s", d->meter_id);
 	kv(&o, "name", tmp);
 	kv(&o, "manufacturer", "gridmeter");
 	kv(&o, "model", "gateway");
 	if (d->sw_version)
 		kv(&o, "sw_version", d->sw_version);
-	raw(&o, "},\"origin\":{\"name\":\"gridmeter\"");
+	json_out_raw(&o, "},\"origin\":{\"name\":\"gridmeter\"");
 	if (d->sw_version)
 		kv(&o, "sw_version", d->sw_version);
-	raw(&o, "}}");
+	json_out_raw(&o, "}}");
 	return o.over ? -ENOSPC : (int)o.n;
 }

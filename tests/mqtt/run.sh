@@ -1,6 +1,7 @@
 #!/bin/sh
 # The MQTT stage of make check: the simulated Tasmota plug and gm-mqttd
-# against a real mosquitto (tests/mqtt/*.py, ~30 s). Prints
+# against a real mosquitto, the Home Assistant checker, TLS with client
+# certificates (tests/mqtt/*.py, ~60 s). Prints
 # "mqtt: N passed, N failed, N skipped" (one count per test program).
 set -u
 cd "$(dirname "$0")/../.."
@@ -9,7 +10,8 @@ make -s --no-print-directory ARCH=x86_64 build/x86_64/bin/gm-mqttd || {
 	exit 1
 }
 p=0 f=0 s=0
-for t in "tests/mqtt/t_tasmota_sim.py" "tests/mqtt/t_bridge.py build/x86_64/bin/gm-mqttd"; do
+for t in "tests/mqtt/t_tasmota_sim.py" "tests/mqtt/t_bridge.py build/x86_64/bin/gm-mqttd" \
+	"tests/mqtt/t_ha_check.py" "tests/mqtt/t_tls.py build/x86_64/bin/gm-mqttd"; do
 	# shellcheck disable=SC2086
 	timeout 180 $t
 	case $? in
