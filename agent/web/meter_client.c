@@ -44,6 +44,8 @@ static int read_all(struct mw_client *c, sd_bus *bus)
 		/* A meterd without [uplink] has no Uplink1: keep nothing of an earlier one. */
 		st->has_uplink = false;
 		st->route[0] = st->route_reason[0] = 0;
+		/* Nor of Loads / HomeSensors: an older meterd does not have them. */
+		st->nxloads = st->nhome = 0;
 		r = mw_state_apply_dict(st, MW_IFACE, reply[0]);
 		if (r >= 0 && reply[1])
 			mw_state_apply_dict(st, MW_UPLINK_IFACE, reply[1]);
