@@ -134,6 +134,34 @@ void mw_home_line(struct hbuf *b, const struct mw_home *h)
 		hb_raw(b, h->state[0] ? h->state : "state not known yet");
 }
 
+/*
+ * Load i as the card shows it: from Loads, or for a meterd before Loads
+ * from LoadRelays (a{sb}: the sheddable GPIO relays, open = shed).
+ */
+static unsigned nloads(const struct mw_state *st)
+{
+	return st->nxloads ? st->nxloads : st->loads.n < MW_MAX_LOADS ? st->loads.n : MW_MAX_LOADS;
+}
+
+static void load_at(const struct mw_state *st, unsigned i, struct mw_load *l)
+{
+	bool closed;
+
+	if (st->nxloads) {
+		*l = st->xloads[i];
+		return;
+	}
+	closed = st->loads.e[i].v;
+	memset(l, 0, sizeof(*l));
+	snprintf(l->name, sizeof(l->name), "%s", st->loads.e[i].name);
+	snprintf(l->sw, sizeof(l->sw), "gpio");
+	snprintf(l->state, sizeof(l->state), closed ? "on" : "off");
+	l->wanted_on = closed;
+	l->shed = !closed;
+	l->reachable = true;
+	l->measured_w = -1;
+}
+
 void mw_gas_banner(struct hbuf *b, const struct mw_state *st)
 {
 	unsigned n = 0;
@@ -157,21 +185,24 @@ void mw_gas_banner(struct hbuf *b, const struct mw_state *st)
 
 void mw_loads_summary(struct hbuf *b, const struct mw_state *st)
 {
-	unsigned shed = 0, silent = 0;
+	unsigned shed = 0, silent = 0, n = nloads(st);
 
-	if (!st->nxloads) {
+	if (!n) {
 		hb_raw(b, "No loads are switched by this meter.");
 		return;
 	}
-	for (unsigned i = 0; i < st->nxloads; i++) {
-		if (load_unreachable(&st->xloads[i]))
+	for (unsigned i = 0; i < n; i++) {
+		struct mw_load l;
+
+		load_at(st, i, &l);
+		if (load_unreachable(&l))
 			silent++;
-		else if (st->xloads[i].shed)
+		else if (l.shed)
 			shed++;
 	}
-	hb_printf(b, "%u load%s", st->nxloads, st->nxloads == 1 ? "" : "s");
+	hb_printf(b, "%u load%s", n, n == 1 ? "" : "s");
 	if (!shed && !silent)
-		hb_raw(b, st->nxloads == 1 ? ", not switched off by the meter." : ", none switched off by the meter.");
+		hb_raw(b, n == 1 ? ", not switched off by the meter." : ", none switched off by the meter.");
 	else {
 		if (shed)
 			hb_printf(b, ", %u " SHED_WORDS, shed);
@@ -233,8 +264,12 @@ bool mw_home_text(struct hbuf *b, const char *key, const struct mw_state *st)
 	} else if (!strcmp(key, "gas_alarm")) {
 		mw_gas_banner(b, st);
 	} else if ((i = slot(key, "load_", MW_MAX_LOADS)) >= 0) {
-		if ((unsigned)i < st->nxloads)
-			mw_load_line(b, &st->xloads[i]);
+		if ((unsigned)i < nloads(st)) {
+			struct mw_load l;
+
+			load_at(st, (unsigned)i, &l);
+			mw_load_line(b, &l);
+		}
 	} else if ((i = slot(key, "home_", MW_MAX_HOME)) >= 0) {
 		if ((unsigned)i < st->nhome)
 			mw_home_line(b, &st->home[i]);

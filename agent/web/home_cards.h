@@ -6,7 +6,8 @@
  * the same function writes the page and the /live stream, so the first paint
  * and the stream never disagree. The texts written here are plain text (not
  * HTML): the caller escapes them (hb_text on the page, hb_json_str in the
- * stream). A meterd without the properties has no loads and no sensors.
+ * stream). A meterd without the properties has no home sensors, and its
+ * loads are its LoadRelays (sheddable GPIO relays: open = shed).
  */
 #ifndef GM_MW_HOME_CARDS_H
 #define GM_MW_HOME_CARDS_H

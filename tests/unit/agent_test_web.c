@@ -445,6 +445,31 @@ TEST(cards_without_properties)
 	EXPECT_FALSE(mw_home_text(&b, "load_8", &st));
 	EXPECT_FALSE(mw_home_text(&b, "load_01", &st));
 	EXPECT_FALSE(mw_home_text(&b, "home_", &st));
+
+	/* a meterd before Loads: its LoadRelays (open = shed) */
+	st.loads.n = 2;
+	snprintf(st.loads.e[0].name, MW_NAME_LEN, "heater");
+	st.loads.e[0].v = 0;
+	snprintf(st.loads.e[1].name, MW_NAME_LEN, "pump");
+	st.loads.e[1].v = 1;
+	hb_reset(&b);
+	mw_home_text(&b, "load_0", &st);
+	EXPECT_STREQ("heater \xe2\x80\x94 wired relay \xe2\x80\x94 switched off to stay within your allocation", cstr(&b));
+	hb_reset(&b);
+	mw_home_text(&b, "load_1", &st);
+	EXPECT_STREQ("pump \xe2\x80\x94 wired relay \xe2\x80\x94 on", cstr(&b));
+	hb_reset(&b);
+	mw_home_text(&b, "loads_summary", &st);
+	EXPECT_STREQ("2 loads, 1 switched off to stay within your allocation.", cstr(&b));
+	/* Loads, when there, wins */
+	st.nxloads = 1;
+	st.xloads[0] = mkload("washer", "external", "unreachable", true, false, false, -1);
+	hb_reset(&b);
+	mw_home_text(&b, "loads_summary", &st);
+	EXPECT_STREQ("1 load, 1 not answering.", cstr(&b));
+	hb_reset(&b);
+	mw_home_text(&b, "load_1", &st);
+	EXPECT_STREQ("", cstr(&b));
 	hb_free(&b);
 }
 

@@ -21,7 +21,8 @@ const step = t.step.bind(t);
 t.step = async (what, fn) => { const a = Date.now(); const r = await step(what, fn); console.log(`# ${Date.now() - a} ms (${Date.now() - t0} ms in all)`); return r; };
 
 function busctl(...args) {
-  return JSON.parse(execFileSync('busctl', [`--address=${bus}`, '--json=short', ...args], { encoding: 'utf8' }) || 'null');
+  return JSON.parse(execFileSync('busctl', [`--address=${bus}`, '--json=short', ...args],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) || 'null');
 }
 const prop = (name) => busctl('get-property', ...M, 'org.gridmeter.Meter1', name).data;
 const inject = (kv) => {
@@ -32,6 +33,18 @@ const inject = (kv) => {
 const event = (name) => execFileSync('busctl', [`--address=${bus}`, 'call', ...M, 'org.gridmeter.Meter1.Test', 'InjectEvent', 's', name]);
 const profile = (from, to) => busctl('call', ...M, 'org.gridmeter.Meter1', 'GetLoadProfile', 'xx', String(from), String(to)).data[0];
 const digits = (s) => String(s).replace(/[^0-9]/g, '');
+// A property a meterd may not have (Loads, HomeSensors before issue 15): null then.
+const propOr = (name) => { try { return prop(name); } catch (e) { return null; } };
+const callMeter = (method, sig, ...args) => execFileSync('busctl', [`--address=${bus}`, 'call', ...M, 'org.gridmeter.Meter1',
+  method, sig, ...args.map(String)], { encoding: 'utf8' });
+// Whole numbers as the page writes them (after norm(): plain spaces): 1850 -> "1 850".
+const grouped = (n) => String(Math.abs(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ' ').replace(/^/, n < 0 ? '-' : '');
+// meterd's loads as the Loads card reads them: Loads, or LoadRelays on a meterd without it.
+function meterLoads() {
+  const l = propOr('Loads');
+  if (l) return l;
+  return Object.entries(prop('LoadRelays')).map(([n, c]) => [n, 'gpio', c ? 'on' : 'off', c, !c, true, -1]);
+}
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Local midnights (TZ is the fixture's, as meterweb's).
@@ -56,11 +69,13 @@ async function chartData(page, id) {
 }
 const norm = (s) => String(s).replace(/[\u00a0\u2009\u202f]/g, ' ');
 const liveText = async (page, key) => norm(await page.locator(`output[data-live="${key}"]`).first().textContent());
-async function waitLive(page, key, pred, ms = 8000) {
+// Any element with data-live (the cards' list items, the gas banner)
+const itemText = async (page, key) => norm(await page.locator(`[data-live="${key}"]`).first().textContent());
+async function waitLive(page, key, pred, ms = 8000, read = liveText) {
   const until = Date.now() + ms;
   let v;
   while (Date.now() < until) {
-    v = await liveText(page, key);
+    v = await read(page, key);
     if (pred(v)) return v;
     await sleep(100);
   }
@@ -186,9 +201,71 @@ try {
     return prop('MainRelay') === 'closed';
   });
 
+  await t.step('the Loads card shows every load of meterd in words', async () => {
+    const loads = meterLoads();
+    const summary = norm(await itemText(page, 'loads_summary'));
+    if (!summary.startsWith(loads.length ? `${loads.length} load` : 'No loads')) throw new Error(`summary '${summary}'`);
+    for (let i = 0; i < 8; i++) {
+      const v = await itemText(page, `load_${i}`);
+      if (i >= loads.length) {
+        if (v !== '' || await page.locator(`[data-live="load_${i}"]`).isVisible()) throw new Error(`slot ${i}: '${v}'`);
+        continue;
+      }
+      const [name, sw, state, , shed, , w] = loads[i];
+      const head = `${name} — ${sw === 'external' ? 'smart plug' : 'wired relay'}`;
+      if (!v.startsWith(head)) throw new Error(`load ${i}: '${v}', want '${head}...'`);
+      if (state === 'off' && shed && !v.endsWith('switched off to stay within your allocation')) throw new Error(`load ${i}: '${v}'`);
+      if (state === 'on' && w >= 0 && !v.includes(`on, ${grouped(w)} W`)) throw new Error(`load ${i}: '${v}'`);
+    }
+    console.log(`# loads: ${summary} ${loads.map((l) => l[0]).join(', ')}`);
+    return true;
+  });
+
+  const plug = process.env.GM_DASH_PLUG;
+  if (plug) {
+    await t.step(`the smart plug's reports show live (ReportLoad as the bridge makes it)`, async () => {
+      const i = meterLoads().findIndex((l) => l[0] === plug);
+      if (i < 0) throw new Error(`${plug} is not in Loads`);
+      const w = 1000 + Math.floor(Math.random() * 2000);
+      callMeter('ReportLoad', 'sbbiu', plug, 'true', 'true', w, 0);
+      const on = await waitLive(page, `load_${i}`, (v) => v.includes(`on, ${grouped(w)} W`), 8000, itemText);
+      const l = meterLoads()[i];
+      if (l[2] !== 'on' || l[6] !== w || !l[5]) throw new Error(`Loads says ${JSON.stringify(l)}`);
+      callMeter('ReportLoad', 'sbbiu', plug, 'false', 'false', -1, 0);
+      const gone = await waitLive(page, `load_${i}`, (v) => v.startsWith(`${plug} — smart plug not answering`), 8000, itemText);
+      const s = await waitLive(page, 'loads_summary', (v) => v.includes('1 not answering'), 8000, itemText);
+      console.log(`# ${on} | ${gone} | ${s}`);
+      return meterLoads()[i][2] === 'unreachable';
+    });
+  } else {
+    t.skipped('the smart plug\'s reports show live', 'no external load configured (GM_DASH_PLUG)');
+  }
+
+  await t.step('the Home sensors card shows meterd\'s HomeSensors; no gas banner without a gas alarm', async () => {
+    const hs = propOr('HomeSensors') || [];
+    const summary = await itemText(page, 'home_summary');
+    if (!summary.startsWith(hs.length ? `${hs.length} sensor` : 'No home sensors')) throw new Error(`summary '${summary}'`);
+    for (let i = 0; i < hs.length && i < 8; i++) {
+      const v = await itemText(page, `home_${i}`);
+      if (!v.startsWith(`${hs[i][0]} — `)) throw new Error(`sensor ${i}: '${v}'`);
+    }
+    const gas = hs.some((h) => h[1] === 'gas' && (h[5] || h[4] === 'alarm'));
+    const banner = await page.locator('#gas-alarm').isVisible();
+    if (banner !== gas) throw new Error(`gas banner ${banner ? 'shown' : 'hidden'}, gas alarm ${gas}`);
+    console.log(`# home sensors: ${summary}`);
+    return true;
+  });
+
   if (shots) {
     fs.mkdirSync(shots, { recursive: true });
     await page.screenshot({ path: path.join(shots, 'dashboard.png'), fullPage: false });
+    // the Loads and Home sensors cards, side by side in the two columns
+    const a = await page.locator('#loads').boundingBox(), b = await page.locator('#home-sensors').boundingBox();
+    if (a && b) {
+      const x = Math.min(a.x, b.x), y = Math.min(a.y, b.y);
+      const clip = { x, y, width: Math.max(a.x + a.width, b.x + b.width) - x, height: Math.max(a.y + a.height, b.y + b.height) - y };
+      await page.screenshot({ path: path.join(shots, 'dashboard-loads.png'), fullPage: true, clip });
+    }
   }
 
   // A code that must expire: made first, tried once its validity has passed
