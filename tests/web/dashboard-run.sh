@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # The dashboard's browser test (tests/web/dashboard.mjs) with its fixture: a
 # private dbus-daemon, meterd with the replay sensor, --test-hooks and a
-# seeded 31-day load profile (15-minute intervals), and meterweb on a free
-# port with a household password set by "meterweb passwd".
+# seeded 31-day load profile (15-minute intervals) and an external load
+# "washer" (a smart plug, reported by tests/web/dashboard_plug.c as the MQTT
+# bridge would), and meterweb on a free port with a household password set by
+# "meterweb passwd".
 #   tests/web/dashboard-run.sh            (GM_SCREENSHOTS=DIR for screenshots)
 # The last line is "dashboard: N passed, N failed, N skipped".
 set -eu
@@ -12,7 +14,8 @@ cd "$top"
 B=${B:-build}
 bin=$B/x86_64/bin
 seed=$B/host/web/dashboard_seed
-for f in "$bin/meterd" "$bin/meterweb" "$seed" "$B/npm/.stamp"; do
+plug=$B/host/web/dashboard_plug
+for f in "$bin/meterd" "$bin/meterweb" "$seed" "$plug" "$B/npm/.stamp"; do
 	if [ ! -e "$f" ]; then
 		echo "dashboard-run: $f missing (make dashboard-tools web-npm)" >&2
 		echo "dashboard: 0 passed, 1 failed, 0 skipped"
@@ -63,6 +66,11 @@ backend = fake
 line = 6
 load = 3000
 priority = 2
+[load.washer]
+switch = external
+load = 1800
+priority = 1
+stale_after = 120
 [allocation]
 grid_allocation = 8000
 [tariff]
@@ -116,6 +124,7 @@ fi
 set +e
 GM_DASH_URL="http://127.0.0.1:$port" GM_DASH_PASSWORD="$password" GM_MW_PID=$mwpid \
 	GM_DASH_GUEST_S=12 GM_DASH_BURST=5 GM_DASH_DIR="$dir" \
+	GM_DASH_PLUG=washer GM_DASH_PLUG_BIN="$top/$plug" \
 	${GM_DASH_RUN:-node tests/web/dashboard.mjs}
 rc=$?
 if [ $rc -ne 0 ] && [ -z "${GM_KEEP:-}" ]; then

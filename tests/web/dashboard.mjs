@@ -3,7 +3,7 @@
 // which starts a private bus, meterd --test-hooks with a seeded load profile and
 // meterweb). Every expectation is computed here from meterd itself (busctl on
 // the private bus) or from the fixture's configuration.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { launch, Tap, pageFigures } from './browser.mjs';
@@ -39,6 +39,27 @@ const callMeter = (method, sig, ...args) => execFileSync('busctl', [`--address=$
   method, sig, ...args.map(String)], { encoding: 'utf8' });
 // Whole numbers as the page writes them (after norm(): plain spaces): 1850 -> "1 850".
 const grouped = (n) => String(Math.abs(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ' ').replace(/^/, n < 0 ? '-' : '');
+// The bridge's stand-in (tests/web/dashboard_plug.c): one bus connection making ReportLoad calls.
+function reporter() {
+  const p = spawn(process.env.GM_DASH_PLUG_BIN, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let buf = '';
+  const waiting = [];
+  p.stdout.setEncoding('utf8');
+  p.stdout.on('data', (d) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) { const l = buf.slice(0, nl); buf = buf.slice(nl + 1); (waiting.shift() || (() => {}))(l); }
+  });
+  const exited = new Promise((r) => p.on('exit', r));
+  return {
+    report: (name, reachable, on, w, declared = 0) => new Promise((resolve, reject) => {
+      waiting.push((l) => (l === 'ok' ? resolve() : reject(new Error(`ReportLoad ${name}: ${l}`))));
+      p.stdin.write(`${name} ${reachable ? 1 : 0} ${on ? 1 : 0} ${w} ${declared}\n`);
+    }),
+    leave: async () => { p.stdin.end(); await exited; },
+  };
+}
+
 // meterd's loads as the Loads card reads them: Loads, or LoadRelays on a meterd without it.
 function meterLoads() {
   const l = propOr('Loads');
@@ -223,20 +244,32 @@ try {
 
   const plug = process.env.GM_DASH_PLUG;
   if (plug) {
+    const idx = () => meterLoads().findIndex((l) => l[0] === plug);
+    const rep = reporter();
     await t.step(`the smart plug's reports show live (ReportLoad as the bridge makes it)`, async () => {
-      const i = meterLoads().findIndex((l) => l[0] === plug);
+      const i = idx();
       if (i < 0) throw new Error(`${plug} is not in Loads`);
       const w = 1000 + Math.floor(Math.random() * 2000);
-      callMeter('ReportLoad', 'sbbiu', plug, 'true', 'true', w, 0);
-      const on = await waitLive(page, `load_${i}`, (v) => v.includes(`on, ${grouped(w)} W`), 8000, itemText);
+      await rep.report(plug, true, true, w);
+      const on = await waitLive(page, `load_${i}`, (v) => v === `${plug} — smart plug — on, ${grouped(w)} W`, 8000, itemText);
       const l = meterLoads()[i];
       if (l[2] !== 'on' || l[6] !== w || !l[5]) throw new Error(`Loads says ${JSON.stringify(l)}`);
-      callMeter('ReportLoad', 'sbbiu', plug, 'false', 'false', -1, 0);
+      await rep.report(plug, true, false, 0);	// switched off at the plug: meterd still allows it on
+      const off = await waitLive(page, `load_${i}`, (v) => v === `${plug} — smart plug — off`, 8000, itemText);
+      console.log(`# ${on} | ${off}`);
+      return meterLoads()[i][2] === 'off';
+    });
+    await t.step('the bridge leaves the bus: the smart plug is "not answering", live', async () => {
+      const i = idx();
+      await rep.leave();
       const gone = await waitLive(page, `load_${i}`, (v) => v.startsWith(`${plug} — smart plug not answering`), 8000, itemText);
       const s = await waitLive(page, 'loads_summary', (v) => v.includes('1 not answering'), 8000, itemText);
-      console.log(`# ${on} | ${gone} | ${s}`);
-      return meterLoads()[i][2] === 'unreachable';
+      const alarms = await waitLive(page, 'alarms', (v) => v.includes('A smart plug is not answering'), 8000);
+      console.log(`# ${gone} | ${s} | alarms: ${alarms}`);
+      return meterLoads()[i][2] === 'unreachable' && prop('Alarms').includes('load-unreachable');
     });
+    const again = reporter();	// back, for the screenshot: on and measuring
+    await again.report(plug, true, true, 1850).catch(() => {});
   } else {
     t.skipped('the smart plug\'s reports show live', 'no external load configured (GM_DASH_PLUG)');
   }
