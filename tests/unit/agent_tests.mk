@@ -102,3 +102,7 @@ bridge_test_ha_SRCS := $(BRIDGE_CORE) tests/unit/bridge_test_ha.c
 
 UNIT_TESTS += bridge_test_config
 bridge_test_config_SRCS := $(BRIDGE_CORE) tests/unit/bridge_test_config.c
+
+# home sensors ([sensor.NAME]): exact conversion, warm-up, hold, hysteresis, fault
+UNIT_TESTS += agent_test_home_sensor
+agent_test_home_sensor_SRCS := $(CONF_SRCS) agent/core/home_sensor.c tests/unit/agent_test_home_sensor.c
