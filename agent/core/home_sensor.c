@@ -21,15 +21,6 @@ const char *hs_state_name(enum hs_state s)
 	return s <= HS_FAULT ? n[s] : "?";
 }
 
-void home_sensor_cfg_defaults(struct home_sensor_cfg *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->scale_num = c->scale_den = 1;
-	c->div_num = c->div_den = 1;
-	c->hold_s = 5;
-	c->period_s = 2;
-}
-
 void home_sensor_start(struct home_sensor *s, int64_t mono_ms)
 {
 	memset(s, 0, sizeof(*s));

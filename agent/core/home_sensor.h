@@ -23,6 +23,7 @@
 #define GM_HOME_SENSOR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define HS_MAX		8	/* [sensor.NAME] sections */
@@ -74,9 +75,41 @@ enum {
 	HS_EV_RECOVERED = 1u << 5,	/* read again after a fault */
 };
 
+/*
+ * The IIO unit of a channel file after its scale (sysfs-bus-iio): in_voltage*
+ * millivolts, in_temp* milli degrees C, in_humidityrelative* milli percent.
+ * Returns the unit meterd shows without a `scale =` ("mV", "°C", "%") and
+ * whether the IIO value is already thousandths of it; NULL for other types.
+ */
+static inline const char *hs_channel_unit(const char *channel, bool *milli)
+{
+	static const struct { const char *prefix, *unit; bool milli; } t[] = {
+		{ "in_voltage", "mV", false }, { "in_temp", "\xc2\xb0" "C", true },
+		{ "in_humidityrelative", "%", true },
+	};
+
+	for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		unsigned n = 0;
+
+		while (t[i].prefix[n] && t[i].prefix[n] == channel[n])
+			n++;
+		if (!t[i].prefix[n]) {
+			*milli = t[i].milli;
+			return t[i].unit;
+		}
+	}
+	*milli = false;
+	return NULL;
+}
+
 const char *hs_kind_name(enum hs_kind k);
 const char *hs_state_name(enum hs_state s);
-void home_sensor_cfg_defaults(struct home_sensor_cfg *c);
+/* The defaults of a [sensor.NAME] section (inline: the configuration reader needs only this). */
+static inline void home_sensor_cfg_defaults(struct home_sensor_cfg *c)
+{
+	*c = (struct home_sensor_cfg){ .scale_num = 1, .scale_den = 1, .div_num = 1, .div_den = 1,
+				       .hold_s = 5, .period_s = 2 };
+}
 void home_sensor_start(struct home_sensor *s, int64_t mono_ms);
 /*
  * One reading: err 0 and value_milli, or err = -errno (the read failed).
