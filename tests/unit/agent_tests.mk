@@ -109,3 +109,7 @@ agent_test_home_sensor_SRCS := $(CONF_SRCS) agent/core/home_sensor.c tests/unit/
 
 UNIT_TESTS += agent_test_home_iio
 agent_test_home_iio_SRCS := $(CONF_SRCS) agent/core/home_sensor.c agent/hw/home_iio.c tests/unit/agent_test_home_iio.c
+
+UNIT_TESTS += agent_test_meter_home
+agent_test_meter_home_SRCS := $(filter-out tests/unit/agent_test_meter.c,$(agent_test_meter_SRCS)) \
+	agent/core/home_sensor.c agent/core/meter_home.c tests/unit/agent_test_meter_home.c
