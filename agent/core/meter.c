@@ -97,7 +97,8 @@ static void set_alarm(struct meter *m, enum meter_alarm a, bool on, const char *
 	     on ? "raised" : "cleared", detail);
 	if (m->hooks.alarm)
 		m->hooks.alarm(m->hooks.ctx, alarm_names[a], on, detail);
-	if (m->uplink->ops->alarm)
+	/* home sensor data never leaves the house: their alarms go up only through meter_home.c */
+	if (m->uplink->ops->alarm && a != ALARM_GAS && a != ALARM_HOME_SENSOR)
 		m->uplink->ops->alarm(m->uplink, a, on);
 	meter_changed(m, MP_ALARMS);
 }
