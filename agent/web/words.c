@@ -48,7 +48,7 @@ const char *mw_alarm_words(const char *alarm)
 		{ "load-unreachable", "A smart plug is not answering" },
 		{ "load-mismatch", "A smart plug did not switch as the meter asked" },
 		{ "gas", "Gas detected: see the warning at the top of the page" },
-		{ "home-sensor", "A home sensor is outside its limits" },
+		{ "home-sensor", "A home sensor is outside its limits or not working" },
 		{ NULL, NULL }
 	};
 

@@ -4,7 +4,8 @@
 # private dbus-daemon, meterd with the replay sensor, --test-hooks and a
 # seeded 31-day load profile (15-minute intervals) and an external load
 # "washer" (a smart plug, reported by tests/web/dashboard_plug.c as the MQTT
-# bridge would), and meterweb on a free port with a household password set by
+# bridge would) and a gas sensor on an IIO device the host does not have
+# (meterd reads /sys only: the sensor shows as "fault"), and meterweb on a free port with a household password set by
 # "meterweb passwd".
 #   tests/web/dashboard-run.sh            (GM_SCREENSHOTS=DIR for screenshots)
 # The last line is "dashboard: N passed, N failed, N skipped".
@@ -71,6 +72,12 @@ switch = external
 load = 1800
 priority = 1
 stale_after = 120
+[sensor.kitchen_gas]
+device = gm-sim-adc
+channel = in_voltage2_raw
+kind = gas
+alarm_above = 1200
+alarm_clear_below = 1000
 [allocation]
 grid_allocation = 8000
 [tariff]

@@ -278,14 +278,22 @@ try {
     const hs = propOr('HomeSensors') || [];
     const summary = await itemText(page, 'home_summary');
     if (!summary.startsWith(hs.length ? `${hs.length} sensor` : 'No home sensors')) throw new Error(`summary '${summary}'`);
-    for (let i = 0; i < hs.length && i < 8; i++) {
+    const words = { ok: 'normal', 'warming-up': 'warming up', fault: 'fault: no reading' };
+    for (let i = 0; i < 8; i++) {
       const v = await itemText(page, `home_${i}`);
-      if (!v.startsWith(`${hs[i][0]} — `)) throw new Error(`sensor ${i}: '${v}'`);
+      if (i >= hs.length) {
+        if (v !== '') throw new Error(`slot ${i}: '${v}'`);
+        continue;
+      }
+      const [name, kind, , , state, alarm] = hs[i];
+      const want = alarm || state === 'alarm' ? (kind === 'gas' ? 'GAS ALARM' : 'alarm: outside its limits') : words[state];
+      if (!v.startsWith(`${name} — `) || !v.includes(want)) throw new Error(`sensor ${i}: '${v}', want '${name} — ...${want}...'`);
     }
     const gas = hs.some((h) => h[1] === 'gas' && (h[5] || h[4] === 'alarm'));
     const banner = await page.locator('#gas-alarm').isVisible();
     if (banner !== gas) throw new Error(`gas banner ${banner ? 'shown' : 'hidden'}, gas alarm ${gas}`);
-    console.log(`# home sensors: ${summary}`);
+    if (hs.some((h) => h[4] === 'fault')) await waitLive(page, 'alarms', (v) => v.includes('A home sensor is outside its limits or not working'), 8000);
+    console.log(`# home sensors: ${summary} ${hs.map((h, i) => h[0]).join(', ')}`);
     return true;
   });
 
