@@ -222,6 +222,64 @@ try {
     return prop('MainRelay') === 'closed';
   });
 
+  if (shots) {
+    fs.mkdirSync(shots, { recursive: true });
+    await page.screenshot({ path: path.join(shots, 'dashboard.png'), fullPage: false });
+  }
+
+  // A code that must expire: made first, tried once its validity has passed
+  // (the other guest steps run meanwhile).
+  const makeCode = async () => {
+    await page.goto(`${url}/guest`);
+    await Promise.all([page.waitForNavigation(), page.click('#guest-new button[type=submit]')]);
+    return { code: (await page.textContent('#guest-code')).trim(), made: Date.now() };
+  };
+  let late = null, code = '';
+  await t.step('the household makes guest codes', async () => {
+    late = await makeCode();
+    code = (await makeCode()).code;
+    return /^\d{8}$/.test(code) && /^\d{8}$/.test(late.code) && code !== late.code;
+  });
+
+  await t.step('the guest code works once, read-only', async () => {
+    const g = await useCode(browser, code);
+    const ok = new URL(g.page.url()).pathname === '/' && g.resp.status() === 200;
+    const navGuest = await g.page.locator('a[href="/guest"]').count();
+    const guestPage = await g.page.goto(`${url}/guest`);
+    const forms = await g.page.goto(`${url}/`).then(() => g.page.locator('main form').count());
+    await g.ctx.close();
+    if (!ok || navGuest || guestPage.status() !== 403 || forms) throw new Error(`ok ${ok} nav ${navGuest} /guest ${guestPage.status()} forms ${forms}`);
+    return true;
+  });
+
+  await t.step('the same code a second time is refused', async () => {
+    const g = await useCode(browser, code);
+    failures++;
+    const status = g.resp.status(), msg = await g.page.textContent('#login-error');
+    await g.ctx.close();
+    return status === 401 && /not valid/.test(msg);
+  });
+
+  await t.step('a phone (390x844) has no horizontal scrolling', async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, storageState: await ctx.storageState(),
+      isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    const p = await phone.newPage();
+    await p.goto(`${url}/`);
+    const w = await p.evaluate(() => {
+      const cw = document.documentElement.clientWidth;
+      const wide = [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > cw + 1)
+        .slice(0, 3).map((e) => `${e.tagName}.${e.className}#${e.id}`);
+      return [document.documentElement.scrollWidth, cw, wide.join(' ')];
+    });
+    if (shots) await p.screenshot({ path: path.join(shots, 'dashboard-phone.png'), fullPage: false, scale: 'css' });
+    await phone.close();
+    if (w[0] > w[1]) throw new Error(`scrollWidth ${w[0]} > clientWidth ${w[1]}: ${w[2]}`);
+    return true;
+  });
+
+  // The cards run while the expiring guest code ages (the steps above made it).
+  await page.goto(`${url}/`);
+  await page.waitForSelector('body[data-live-state="open"]', { timeout: 8000 });
   await t.step('the Loads card shows every load of meterd in words', async () => {
     const loads = meterLoads();
     const summary = norm(await itemText(page, 'loads_summary'));
@@ -332,8 +390,6 @@ try {
   }
 
   if (shots) {
-    fs.mkdirSync(shots, { recursive: true });
-    await page.screenshot({ path: path.join(shots, 'dashboard.png'), fullPage: false });
     // the Loads and Home sensors cards, side by side in the two columns
     const a = await page.locator('#loads').boundingBox(), b = await page.locator('#home-sensors').boundingBox();
     if (a && b) {
@@ -342,56 +398,6 @@ try {
       await page.screenshot({ path: path.join(shots, 'dashboard-loads.png'), fullPage: true, clip });
     }
   }
-
-  // A code that must expire: made first, tried once its validity has passed
-  // (the other guest steps run meanwhile).
-  const makeCode = async () => {
-    await page.goto(`${url}/guest`);
-    await Promise.all([page.waitForNavigation(), page.click('#guest-new button[type=submit]')]);
-    return { code: (await page.textContent('#guest-code')).trim(), made: Date.now() };
-  };
-  let late = null, code = '';
-  await t.step('the household makes guest codes', async () => {
-    late = await makeCode();
-    code = (await makeCode()).code;
-    return /^\d{8}$/.test(code) && /^\d{8}$/.test(late.code) && code !== late.code;
-  });
-
-  await t.step('the guest code works once, read-only', async () => {
-    const g = await useCode(browser, code);
-    const ok = new URL(g.page.url()).pathname === '/' && g.resp.status() === 200;
-    const navGuest = await g.page.locator('a[href="/guest"]').count();
-    const guestPage = await g.page.goto(`${url}/guest`);
-    const forms = await g.page.goto(`${url}/`).then(() => g.page.locator('main form').count());
-    await g.ctx.close();
-    if (!ok || navGuest || guestPage.status() !== 403 || forms) throw new Error(`ok ${ok} nav ${navGuest} /guest ${guestPage.status()} forms ${forms}`);
-    return true;
-  });
-
-  await t.step('the same code a second time is refused', async () => {
-    const g = await useCode(browser, code);
-    failures++;
-    const status = g.resp.status(), msg = await g.page.textContent('#login-error');
-    await g.ctx.close();
-    return status === 401 && /not valid/.test(msg);
-  });
-
-  await t.step('a phone (390x844) has no horizontal scrolling', async () => {
-    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, storageState: await ctx.storageState(),
-      isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
-    const p = await phone.newPage();
-    await p.goto(`${url}/`);
-    const w = await p.evaluate(() => {
-      const cw = document.documentElement.clientWidth;
-      const wide = [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > cw + 1)
-        .slice(0, 3).map((e) => `${e.tagName}.${e.className}#${e.id}`);
-      return [document.documentElement.scrollWidth, cw, wide.join(' ')];
-    });
-    if (shots) await p.screenshot({ path: path.join(shots, 'dashboard-phone.png'), fullPage: false, scale: 'css' });
-    await phone.close();
-    if (w[0] > w[1]) throw new Error(`scrollWidth ${w[0]} > clientWidth ${w[1]}: ${w[2]}`);
-    return true;
-  });
 
   await t.step(`an expired code is refused (valid ${guestS} s)`, async () => {
     const wait = late.made + (guestS + 1) * 1000 - Date.now();
