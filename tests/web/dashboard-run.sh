@@ -82,6 +82,7 @@ warmup = 0
 period = 1
 [allocation]
 grid_allocation = 8000
+restore_delay = 2
 [tariff]
 type = tou
 currency = GBP

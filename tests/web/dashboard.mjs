@@ -326,8 +326,28 @@ try {
       console.log(`# ${gone} | ${s} | alarms: ${alarms}`);
       return meterLoads()[i][2] === 'unreachable' && prop('Alarms').includes('load-unreachable');
     });
-    const again = reporter();	// back, for the screenshot: on and measuring
-    await again.report(plug, true, true, 1850).catch(() => {});
+    const again = reporter();	// the bridge is back
+    await t.step('a deficit sheds the smart plug: "switched off to stay within your allocation", live; restored later', async () => {
+      const i = idx(), w = 1850, grant = 8000;
+      const reading = (watts) => inject({ voltage_mv: 230000, current_ma: Math.round(watts * 1e6 / (230000 * 980)),
+        power_mw: watts * 1000, pf_milli: 980, frequency_mhz: 50000 });
+      await again.report(plug, true, true, w);
+      await waitLive(page, `load_${i}`, (v) => v === `${plug} — smart plug — on, ${grouped(w)} W`, 8000, itemText);
+      reading(grant + 1000);	// 1 000 W over the grant: the lowest priority load (the plug, priority 1) goes
+      const asked = await waitLive(page, `load_${i}`, (v) => v.includes('being switched off to stay within your allocation'), 10000, itemText);
+      const l = meterLoads()[i];
+      if (l[3] || !l[4]) throw new Error(`Loads says ${JSON.stringify(l)}`);
+      await again.report(plug, true, false, 0);	// the plug obeyed (the bridge's stat POWER OFF)
+      reading(grant + 1000 - w);	// and the house draws that much less
+      const shed = await waitLive(page, `load_${i}`, (v) => v === `${plug} — smart plug — switched off to stay within your allocation`, 8000, itemText);
+      const s = await waitLive(page, 'loads_summary', (v) => v === '2 loads, 1 switched off to stay within your allocation.', 8000, itemText);
+      reading(2950);	// room again: restored after restore_delay (2 s)
+      const back = await waitLive(page, `load_${i}`, (v) => v === `${plug} — smart plug — off`, 12000, itemText);
+      await again.report(plug, true, true, w);
+      const on = await waitLive(page, `load_${i}`, (v) => v === `${plug} — smart plug — on, ${grouped(w)} W`, 8000, itemText);
+      console.log(`# ${asked} | ${shed} | ${s} | ${back} | ${on}`);
+      return meterLoads()[i][3] === true && !meterLoads()[i][4];
+    });
   } else {
     t.skipped('the smart plug\'s reports show live', 'no external load configured (GM_DASH_PLUG)');
   }
