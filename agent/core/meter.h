@@ -115,6 +115,7 @@ struct ext_load {
 	int64_t last_report_ms;	/* monotonic; at start: the start */
 	int64_t mismatch_since;	/* reported != wanted since (mono ms); INT64_MIN: they agree */
 	int32_t shown_w;	/* measured_w last announced in Loads (changes < 5 % are not) */
+	bool declared;		/* its reports declared a demand (an appliance of its name) */
 };
 
 struct appliance {
