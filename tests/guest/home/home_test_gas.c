@@ -395,6 +395,7 @@ TEST_F_TIMEOUT(gas, alarm_after_warmup_and_hold_cleared_below_clear_level, 300)
 	printf("# gas raised %lld ms after meterd was started (warm-up %d s + hold %d s), "
 	       "cleared; %d Alarm signals\n", (long long)(self->sig[raised].at_ms - self->t_start),
 	       WARMUP_S, HOLD_S, self->nsig);
+	fflush(stdout);
 }
 
 TEST_HARNESS_MAIN
