@@ -50,13 +50,14 @@ static int read_all(struct mw_client *c, sd_bus *bus)
 		if (r >= 0 && reply[1])
 			mw_state_apply_dict(st, MW_UPLINK_IFACE, reply[1]);
 		st->connected = r >= 0;
+		/* counted before the change is published: a waiter that sees it connected sees the read */
+		if (r >= 0)
+			atomic_fetch_add(&c->reads, 1);
 		publish(c);
 	}
 	pthread_mutex_unlock(&c->snap->lock);
 	sd_bus_message_unref(reply[0]);
 	sd_bus_message_unref(reply[1]);
-	if (r >= 0)
-		atomic_fetch_add(&c->reads, 1);
 	return r;
 }
 
