@@ -135,34 +135,21 @@ static int read_alarms(sd_bus_message *m, struct mw_state *st)
 	return sd_bus_message_exit_container(m);
 }
 
-/* Loads a(sssbbbi): at most MW_MAX_LOADS kept. */
-static int read_loads(sd_bus_message *m, struct mw_state *st)
+/* An array of structs a(CONTENTS): one() reads each struct's fields. */
+static int read_structs(sd_bus_message *m, struct mw_state *st, const char *contents,
+			int (*one)(sd_bus_message *m, struct mw_state *st))
 {
-	int r = sd_bus_message_enter_container(m, 'a', "(sssbbbi)");
+	char asig[24];
+	int r;
 
+	snprintf(asig, sizeof(asig), "(%s)", contents);
+	r = sd_bus_message_enter_container(m, 'a', asig);
 	if (r < 0)
 		return r;
-	st->nxloads = 0;
-	while ((r = sd_bus_message_enter_container(m, 'r', "sssbbbi")) > 0) {
-		const char *name, *sw, *state;
-		int wanted, shed, reachable;
-		int32_t w;
-
-		r = sd_bus_message_read(m, "sssbbbi", &name, &sw, &state, &wanted, &shed, &reachable, &w);
-		if (r < 0)
-			return r;
-		if (st->nxloads < MW_MAX_LOADS) {
-			struct mw_load *l = &st->xloads[st->nxloads++];
-
-			copy_str(l->name, sizeof(l->name), name);
-			copy_str(l->sw, sizeof(l->sw), sw);
-			copy_str(l->state, sizeof(l->state), state);
-			l->wanted_on = wanted;
-			l->shed = shed;
-			l->reachable = reachable;
-			l->measured_w = w;
-		}
-		r = sd_bus_message_exit_container(m);
+	while ((r = sd_bus_message_enter_container(m, 'r', contents)) > 0) {
+		r = one(m, st);
+		if (r >= 0)
+			r = sd_bus_message_exit_container(m);
 		if (r < 0)
 			return r;
 	}
@@ -171,39 +158,47 @@ static int read_loads(sd_bus_message *m, struct mw_state *st)
 	return sd_bus_message_exit_container(m);
 }
 
-/* HomeSensors a(sssxsb): at most MW_MAX_HOME kept. */
+/* One of Loads a(sssbbbi): at most MW_MAX_LOADS kept. */
+static int read_load(sd_bus_message *m, struct mw_state *st)
+{
+	const char *name, *sw, *state;
+	int wanted, shed, reachable;
+	int32_t w;
+	struct mw_load *l;
+	int r = sd_bus_message_read(m, "sssbbbi", &name, &sw, &state, &wanted, &shed, &reachable, &w);
+
+	if (r < 0 || st->nxloads >= MW_MAX_LOADS)
+		return r;
+	l = &st->xloads[st->nxloads++];
+	copy_str(l->name, sizeof(l->name), name);
+	copy_str(l->sw, sizeof(l->sw), sw);
+	copy_str(l->state, sizeof(l->state), state);
+	l->wanted_on = wanted;
+	l->shed = shed;
+	l->reachable = reachable;
+	l->measured_w = w;
+	return r;
+}
+
+/* One of HomeSensors a(sssxsb): at most MW_MAX_HOME kept. */
 static int read_home(sd_bus_message *m, struct mw_state *st)
 {
-	int r = sd_bus_message_enter_container(m, 'a', "(sssxsb)");
+	const char *name, *kind, *unit, *state;
+	int64_t v;
+	int alarm;
+	struct mw_home *h;
+	int r = sd_bus_message_read(m, "sssxsb", &name, &kind, &unit, &v, &state, &alarm);
 
-	if (r < 0)
+	if (r < 0 || st->nhome >= MW_MAX_HOME)
 		return r;
-	st->nhome = 0;
-	while ((r = sd_bus_message_enter_container(m, 'r', "sssxsb")) > 0) {
-		const char *name, *kind, *unit, *state;
-		int64_t v;
-		int alarm;
-
-		r = sd_bus_message_read(m, "sssxsb", &name, &kind, &unit, &v, &state, &alarm);
-		if (r < 0)
-			return r;
-		if (st->nhome < MW_MAX_HOME) {
-			struct mw_home *h = &st->home[st->nhome++];
-
-			copy_str(h->name, sizeof(h->name), name);
-			copy_str(h->kind, sizeof(h->kind), kind);
-			copy_str(h->unit, sizeof(h->unit), unit);
-			copy_str(h->state, sizeof(h->state), state);
-			h->value_milli = v;
-			h->alarm = alarm;
-		}
-		r = sd_bus_message_exit_container(m);
-		if (r < 0)
-			return r;
-	}
-	if (r < 0)
-		return r;
-	return sd_bus_message_exit_container(m);
+	h = &st->home[st->nhome++];
+	copy_str(h->name, sizeof(h->name), name);
+	copy_str(h->kind, sizeof(h->kind), kind);
+	copy_str(h->unit, sizeof(h->unit), unit);
+	copy_str(h->state, sizeof(h->state), state);
+	h->value_milli = v;
+	h->alarm = alarm;
+	return r;
 }
 
 /* The Tariff property: a{sv} of strings, the keys of SetTariff. */
@@ -335,10 +330,14 @@ static int read_special(sd_bus_message *m, struct mw_state *st, const char *name
 		return read_alarms(m, st);
 	if (!strcmp(name, "Tariff"))
 		return read_tariff(m, st);
-	if (!strcmp(name, "Loads"))
-		return read_loads(m, st);
-	if (!strcmp(name, "HomeSensors"))
-		return read_home(m, st);
+	if (!strcmp(name, "Loads")) {
+		st->nxloads = 0;
+		return read_structs(m, st, "sssbbbi", read_load);
+	}
+	if (!strcmp(name, "HomeSensors")) {
+		st->nhome = 0;
+		return read_structs(m, st, "sssxsb", read_home);
+	}
 	if (!strcmp(name, "MaxDemand"))
 		return sd_bus_message_read(m, "(tx)", &st->max_demand_mw, &st->max_demand_at);
 	return -ENOENT;
