@@ -194,12 +194,18 @@ int meter_report_load(struct meter *m, const char *name, bool reachable, bool on
 	return 0;
 }
 
+void meter_load_lost(struct meter *m, size_t i, int64_t mono_ms)
+{
+	if (!meter_load_external(m, i))
+		return;
+	set_unreachable(m, i, "its reporter left the bus");
+	loads_alarms(m, mono_ms);
+}
+
 void meter_loads_lost(struct meter *m, int64_t mono_ms)
 {
 	for (size_t i = 0; i < m->alloc.nloads; i++)
-		if (meter_load_external(m, i))
-			set_unreachable(m, i, "its reporter left the bus");
-	loads_alarms(m, mono_ms);
+		meter_load_lost(m, i, mono_ms);
 }
 
 void meter_loads_tick(struct meter *m, int64_t mono_ms)

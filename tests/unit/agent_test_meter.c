@@ -1396,4 +1396,51 @@ TEST_F(meter, plug_declared_demand_is_an_appliance_until_withdrawn_or_offline)
 	EXPECT_EQ(500, self->m.declared_w);
 }
 
+struct town_alarms {
+	struct uplink base;
+	unsigned sent;		/* 1 << code of every alarm sent */
+};
+
+static void ta_alarm(struct uplink *u, unsigned int code, bool active)
+{
+	(void)active;
+	((struct town_alarms *)(void *)u)->sent |= 1u << code;
+}
+
+static void ta_request(struct uplink *u, int64_t w)
+{
+	(void)u;
+	(void)w;
+}
+
+static const char *ta_state(struct uplink *u)
+{
+	(void)u;
+	return "none";
+}
+
+/* The plugs' alarms are the household's: never sent to the town server. */
+TEST_F(meter, load_alarms_stay_in_the_house)
+{
+	static const struct uplink_ops ops = { .name = "test", .request = ta_request, .offer = ta_request,
+					       .state = ta_state, .alarm = ta_alarm };
+	struct town_alarms town = { .base = { .ops = &ops } };
+
+	ASSERT_EQ(0, start_with_plug(_metadata, self, 30));
+	self->m.uplink = &town.base;
+	ASSERT_EQ(0, rep(self, "washer", true, true, 1800));
+	run(self, 1, 230000, 6000000);			/* shed: wanted off, still on */
+	for (int i = 0; i < 10; i++) {
+		ASSERT_EQ(0, rep(self, "washer", true, true, 1800));
+		run(self, 1, 230000, 6000000);
+	}
+	EXPECT_TRUE(has_alarm(self, ALARM_LOAD_MISMATCH));
+	meter_loads_lost(&self->m, self->mono);
+	EXPECT_TRUE(has_alarm(self, ALARM_LOAD_UNREACHABLE));
+	EXPECT_TRUE(has_alarm(self, ALARM_DEFICIT));
+	EXPECT_NE(0u, town.sent & (1u << ALARM_DEFICIT));	/* the town does get this one */
+	EXPECT_EQ(0u, town.sent & ((1u << ALARM_LOAD_UNREACHABLE) | (1u << ALARM_LOAD_MISMATCH)));
+	self->m.uplink = &uplink_none;
+}
+
 TEST_HARNESS_MAIN
