@@ -86,6 +86,12 @@ void meter_changed(struct meter *m, unsigned groups)
 		m->hooks.changed(m->hooks.ctx, groups);
 }
 
+/* Home sensor data never leaves the house: their alarms go up only through meter_home.c. */
+static bool alarm_to_town(enum meter_alarm a)
+{
+	return a != ALARM_GAS && a != ALARM_HOME_SENSOR;
+}
+
 static void set_alarm(struct meter *m, enum meter_alarm a, bool on, const char *detail)
 {
 	unsigned bit = 1u << a;
@@ -97,8 +103,7 @@ static void set_alarm(struct meter *m, enum meter_alarm a, bool on, const char *
 	     on ? "raised" : "cleared", detail);
 	if (m->hooks.alarm)
 		m->hooks.alarm(m->hooks.ctx, alarm_names[a], on, detail);
-	/* home sensor data never leaves the house: their alarms go up only through meter_home.c */
-	if (m->uplink->ops->alarm && a != ALARM_GAS && a != ALARM_HOME_SENSOR)
+	if (m->uplink->ops->alarm && alarm_to_town(a))
 		m->uplink->ops->alarm(m->uplink, a, on);
 	meter_changed(m, MP_ALARMS);
 }

@@ -46,7 +46,7 @@ enum {
 	MP_ALARMS = 1u << 5,
 	MP_UPLINK = 1u << 6,
 	MP_CLOCK = 1u << 7,
-	MP_HOME = 1u << 8,	/* HomeSensors (meter_home.c) */
+	MP_HOME = 1u << 9,	/* HomeSensors (meter_home.c); 1u << 8 is MP_LOADS (branch loads) */
 };
 
 enum meter_alarm {

@@ -39,7 +39,7 @@ static const char *const group_props[][12] = {
 	/* MP_UPLINK */ { "UplinkState", NULL },
 	/* MP_CLOCK */ { "ClockTrusted", "ClockOffset", "ClockSource", "PriceSoFar", "CurrentTariffPeriod",
 			 NULL },
-	/* MP_HOME */ { "HomeSensors", NULL },
+	/* MP_HOME */ [9] = { "HomeSensors", NULL },	/* [8]: MP_LOADS */
 };
 #define NGROUPS (sizeof(group_props) / sizeof(group_props[0]))
 
