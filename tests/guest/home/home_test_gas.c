@@ -153,6 +153,7 @@ FIXTURE(gas) {
 	struct alarm_sig sig[32];
 	int nsig;
 	int64_t t_start;
+	int home_changed;	/* PropertiesChanged signals carrying HomeSensors */
 };
 
 static int on_alarm(sd_bus_message *m, void *userdata, sd_bus_error *e)
@@ -169,6 +170,25 @@ static int on_alarm(sd_bus_message *m, void *userdata, sd_bus_error *e)
 	self->sig[self->nsig].active = active;
 	self->sig[self->nsig].at_ms = now_ms();
 	self->nsig++;
+	return 0;
+}
+
+static int on_props(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+	struct _test_data_gas *self = userdata;
+	const char *iface, *name;
+
+	(void)e;
+	if (sd_bus_message_read(m, "s", &iface) < 0 || strcmp(iface, IFACE) ||
+	    sd_bus_message_enter_container(m, 'a', "{sv}") < 0)
+		return 0;
+	while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+		if (sd_bus_message_read(m, "s", &name) < 0)
+			return 0;
+		self->home_changed += !strcmp(name, "HomeSensors");
+		if (sd_bus_message_skip(m, "v") < 0 || sd_bus_message_exit_container(m) < 0)
+			return 0;
+	}
 	return 0;
 }
 
@@ -196,6 +216,8 @@ FIXTURE_SETUP(gas)
 	ASSERT_LT(0, self->dbus_pid);
 	ASSERT_LE(0, sd_bus_open_system(&self->bus));
 	ASSERT_LE(0, sd_bus_match_signal(self->bus, NULL, NULL, PATH, IFACE, "Alarm", on_alarm, self));
+	ASSERT_LE(0, sd_bus_match_signal(self->bus, NULL, NULL, PATH, "org.freedesktop.DBus.Properties",
+					 "PropertiesChanged", on_props, self));
 	/* gas far above the alarm level before meterd even starts */
 	ASSERT_EQ(0, set_mv(self->sim, "sim_ch2_mv", 1500));
 	ASSERT_EQ(0, set_mv(self->sim, "sim_ch3_mv", 777));
@@ -392,9 +414,12 @@ TEST_F_TIMEOUT(gas, alarm_after_warmup_and_hold_cleared_below_clear_level, 300)
 	EXPECT_NE(NULL, strstr(self->sig[cleared].detail, "kitchen_gas"));
 	EXPECT_FALSE(h.alarm);
 	EXPECT_GT(CLEAR_MV * 1000, h.value);
+	/* the state changes were announced (warming-up, ok, alarm, ok at least) */
+	EXPECT_LE(3, self->home_changed);
 	printf("# gas raised %lld ms after meterd was started (warm-up %d s + hold %d s), "
-	       "cleared; %d Alarm signals\n", (long long)(self->sig[raised].at_ms - self->t_start),
-	       WARMUP_S, HOLD_S, self->nsig);
+	       "cleared; %d Alarm signals, %d PropertiesChanged with HomeSensors\n",
+	       (long long)(self->sig[raised].at_ms - self->t_start), WARMUP_S, HOLD_S, self->nsig,
+	       self->home_changed);
 	fflush(stdout);
 }
 
