@@ -87,13 +87,16 @@ void meter_changed(struct meter *m, unsigned groups)
 }
 
 /*
- * Alarms about the house's own appliances (smart plugs the bridge switches)
- * stay in the house: D-Bus, the journal, the dashboard; the town server
- * has nothing to do with a washing machine's plug being offline.
+ * Alarms that stay in the house: those about the house's own appliances
+ * (smart plugs the bridge switches: D-Bus, the journal, the dashboard; the
+ * town server has nothing to do with a washing machine's plug being
+ * offline) and the home sensors' (their data never leaves the house: the
+ * gas alarm goes up only through meter_home.c, when notify = yes).
  */
 static bool alarm_to_town(enum meter_alarm a)
 {
-	return a != ALARM_LOAD_UNREACHABLE && a != ALARM_LOAD_MISMATCH;
+	return a != ALARM_LOAD_UNREACHABLE && a != ALARM_LOAD_MISMATCH && a != ALARM_GAS &&
+	       a != ALARM_HOME_SENSOR;
 }
 
 static void set_alarm(struct meter *m, enum meter_alarm a, bool on, const char *detail)

@@ -47,6 +47,7 @@ enum {
 	MP_UPLINK = 1u << 6,
 	MP_CLOCK = 1u << 7,
 	MP_LOADS = 1u << 8,	/* Loads: reported state, reachability, measured draw */
+	MP_HOME = 1u << 9,	/* HomeSensors (meter_home.c) */
 };
 
 enum meter_alarm {
@@ -203,6 +204,10 @@ struct meter {
 	uint32_t unrec_flag;		/* PROFILE_UNRECORDED for the gap placed next */
 	bool have_recon;		/* [recon_from, recon_to]: held energy replayed onto real time */
 	int64_t recon_from, recon_to;
+
+	/* home sensors, cfg.sensor[i] (meter_home.c) */
+	struct home_sensor home[HS_MAX];
+	bool home_gas_up;		/* the gas alarm as the town was last told */
 };
 
 const char *meter_alarm_name(enum meter_alarm a);
@@ -336,6 +341,21 @@ bool meter_reconstructed(const struct meter *m, int64_t *from_ms, int64_t *to_ms
 int meter_town_view(struct meter *m, uint64_t import_mwh, uint64_t export_mwh, uint64_t renew_mwh);
 /* "none", "system", "kernel", "town" (D-Bus ClockSource) */
 const char *meter_clock_source_name(const struct meter *m);
+
+/* ---- home sensors ([sensor.NAME], meter_home.c) ------------------------------------ */
+
+/* Every sensor warming up (or ok without a warm-up) from mono_ms: meterd's start. */
+void meter_home_start(struct meter *m, int64_t mono_ms);
+/*
+ * One reading of cfg.sensor[i]: err 0 and value_milli, or -errno (why: for
+ * the journal). Raises and clears the alarms: "gas" for kind gas, else
+ * "home-sensor"; a sensor that cannot be read raises "home-sensor". Each
+ * change is one Alarm signal whose detail names the sensor; the Alarms
+ * property has "gas" / "home-sensor" while any sensor holds it. Only the
+ * gas alarm of sensors with notify = yes goes to the town (code ALARM_GAS).
+ */
+void meter_home_reading(struct meter *m, size_t i, int err, const char *why, int64_t value_milli,
+			int64_t mono_ms);
 
 int64_t meter_price_milli(const struct meter *m, int64_t real_ms);
 const char *meter_period_name(const struct meter *m, int64_t real_ms);

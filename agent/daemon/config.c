@@ -307,6 +307,193 @@ static int set_neighbour_key(struct parser *p, const char *section, const char *
 	return 0;
 }
 
+/* ---- [sensor.NAME]: home sensors (home_sensor.h) --------------------------- */
+
+static struct home_sensor_cfg *find_sensor(struct meter_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->nsensors; i++)
+		if (!strcmp(c->sensor[i].name, name))
+			return &c->sensor[i];
+	return NULL;
+}
+
+static int start_sensor(struct parser *p, const char *name, unsigned line)
+{
+	struct home_sensor_cfg *s;
+	const char *n = name + 7;
+
+	if (!*n || strlen(n) >= HS_NAME_LEN ||
+	    strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(n))
+		return perr(p, line, NULL, NULL,
+			    "section [%s]: sensor name must be 1-%d characters of a-z, 0-9, _",
+			    name, HS_NAME_LEN - 1);
+	if (find_sensor(p->c, n))
+		return perr(p, line, NULL, NULL, "section [%s] given twice", name);
+	if (p->c->nsensors == HS_MAX)
+		return perr(p, line, NULL, NULL, "section [%s]: more than %d sensors", name, HS_MAX);
+	s = &p->c->sensor[p->c->nsensors++];
+	home_sensor_cfg_defaults(s);
+	strcpy(s->name, n);
+	s->cfg_line = line;
+	return 0;
+}
+
+/* A signed decimal with at most three decimals, in thousandths. */
+static int parse_smilli(const char *val, int64_t *out)
+{
+	int64_t m;
+	unsigned dec;
+
+	if (parse_fixed(val, &m, &dec) || dec > 3 || strpbrk(val, " \t\n") ||
+	    m > INT64_MAX / 1000 || m < -(INT64_MAX / 1000))
+		return -EINVAL;
+	*out = m * pow10_i64(3 - dec);
+	return 0;
+}
+
+/* A positive exact ratio: "0.25", "5000/3300", "1.5/1.1". */
+static int parse_ratio(const char *val, int64_t *num, int64_t *den)
+{
+	char a[32], *slash;
+	int64_t ma, mb = 1;
+	unsigned da, db = 0;
+
+	if (strlcpy_chk(a, val, sizeof(a)) || strpbrk(a, " \t\n+-"))
+		return -EINVAL;
+	slash = strchr(a, '/');
+	if (slash) {
+		*slash = 0;
+		if (parse_fixed(slash + 1, &mb, &db) || mb <= 0 || db > 9)
+			return -EINVAL;
+	}
+	if (parse_fixed(a, &ma, &da) || ma <= 0 || da > 9 ||
+	    __builtin_mul_overflow(ma, pow10_i64(db), num) ||
+	    __builtin_mul_overflow(mb, pow10_i64(da), den))
+		return -EINVAL;
+	return 0;
+}
+
+static int set_sensor_key(struct parser *p, const char *section, const char *key,
+			  const char *val, unsigned line)
+{
+	struct home_sensor_cfg *s = find_sensor(p->c, section + 7);
+	uint32_t u;
+
+	if (!strcmp(key, "device")) {
+		if (!val[0] || strchr(val, '/') || strlcpy_chk(s->device, val, sizeof(s->device)))
+			return perr(p, line, section, key, "'%s' is not an IIO device name", val);
+	} else if (!strcmp(key, "channel")) {
+		size_t n = strlen(val);
+
+		if (strspn(val, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n ||
+		    strncmp(val, "in_", 3) || strlcpy_chk(s->channel, val, sizeof(s->channel)) ||
+		    !((n > 4 && !strcmp(val + n - 4, "_raw")) || (n > 6 && !strcmp(val + n - 6, "_input"))))
+			return perr(p, line, section, key,
+				    "'%s' is not an IIO channel file (in_..._raw or in_..._input)", val);
+	} else if (!strcmp(key, "kind")) {
+		if (!strcmp(val, "gas"))
+			s->kind = HS_GAS;
+		else if (!strcmp(val, "temperature"))
+			s->kind = HS_TEMPERATURE;
+		else if (!strcmp(val, "generic"))
+			s->kind = HS_GENERIC;
+		else
+			return perr(p, line, section, key, "'%s' is not one of gas|temperature|generic", val);
+	} else if (!strcmp(key, "unit")) {
+		if (!val[0] || strpbrk(val, "\"\\") || strlcpy_chk(s->unit, val, sizeof(s->unit)))
+			return perr(p, line, section, key, "'%s' is not a unit of 1-%d characters", val,
+				    HS_UNIT_LEN - 1);
+	} else if (!strcmp(key, "scale")) {
+		if (parse_ratio(val, &s->scale_num, &s->scale_den))
+			return perr(p, line, section, key,
+				    "'%s' is not a positive decimal or ratio (e.g. 0.25, 5000/3300)", val);
+		s->have_scale = true;
+	} else if (!strcmp(key, "divider")) {
+		if (parse_ratio(val, &s->div_num, &s->div_den))
+			return perr(p, line, section, key,
+				    "'%s' is not a positive decimal or ratio (e.g. 5000/3300)", val);
+	} else if (!strcmp(key, "offset")) {
+		if (parse_smilli(val, &s->offset_milli))
+			return perr(p, line, section, key, "'%s' is not a decimal (3 decimals at most)", val);
+	} else if (!strcmp(key, "alarm_above")) {
+		if (parse_smilli(val, &s->above_milli))
+			return perr(p, line, section, key, "'%s' is not a decimal (3 decimals at most)", val);
+		s->have_alarm = true;
+	} else if (!strcmp(key, "alarm_clear_below")) {
+		if (parse_smilli(val, &s->clear_milli))
+			return perr(p, line, section, key, "'%s' is not a decimal (3 decimals at most)", val);
+	} else if (!strcmp(key, "hold")) {
+		if (parse_u32(val, 0, 3600, &s->hold_s))
+			return perr(p, line, section, key, "'%s' is not a whole number from 0 to 3600 seconds", val);
+	} else if (!strcmp(key, "warmup")) {
+		if (parse_u32(val, 0, 86400, &s->warmup_s))
+			return perr(p, line, section, key, "'%s' is not a whole number from 0 to 86400 seconds", val);
+	} else if (!strcmp(key, "period")) {
+		if (parse_u32(val, 1, 60, &u))
+			return perr(p, line, section, key, "'%s' is not a whole number from 1 to 60 seconds", val);
+		s->period_s = u;
+	} else if (!strcmp(key, "notify")) {
+		if (parse_bool(val, &s->notify))
+			return perr(p, line, section, key, "'%s' is not true or false", val);
+	} else {
+		return perr(p, line, section, key, "unknown key (device, channel, kind, unit, scale, "
+			    "offset, divider, alarm_above, alarm_clear_below, hold, warmup, period, notify)");
+	}
+	return 0;
+}
+
+static int validate_sensors(struct parser *p)
+{
+	struct meter_config *c = p->c;
+
+	for (size_t i = 0; i < c->nsensors; i++) {
+		struct home_sensor_cfg *s = &c->sensor[i];
+		const char *unit;
+		char sec[48];
+		bool milli;
+
+		snprintf(sec, sizeof(sec), "sensor.%s", s->name);
+		if (!s->device[0])
+			return perr(p, s->cfg_line, sec, "device", "missing required key");
+		if (!s->channel[0])
+			return perr(p, s->cfg_line, sec, "channel", "missing required key");
+		unit = hs_channel_unit(s->channel, &milli);
+		if (!s->unit[0]) {
+			if (s->have_scale || !unit)
+				return perr(p, s->cfg_line, sec, "unit", "missing required key (%s)",
+					    s->have_scale ? "with scale" : "not a voltage, temperature "
+					    "or humidity channel");
+			strcpy(s->unit, unit);
+		}
+		if (find_seen(p, sec, "alarm_clear_below")) {
+			if (!s->have_alarm)
+				return perr(p, ini_key_line(&p->ini, sec, "alarm_clear_below"), sec,
+					    "alarm_clear_below", "needs alarm_above");
+			if (s->clear_milli >= s->above_milli)
+				return perr(p, ini_key_line(&p->ini, sec, "alarm_clear_below"), sec,
+					    "alarm_clear_below", "must be below alarm_above");
+		} else {
+			s->clear_milli = s->above_milli;	/* no hysteresis */
+		}
+		if (!find_seen(p, sec, "warmup") && s->kind == HS_GAS)
+			s->warmup_s = 120;	/* an MQ heater after power-on (research 5.1) */
+		if (!find_seen(p, sec, "notify"))
+			s->notify = s->kind == HS_GAS;
+		else if (s->notify && s->kind != HS_GAS)
+			return perr(p, ini_key_line(&p->ini, sec, "notify"), sec, "notify",
+				    "only a gas alarm may leave the house (kind = gas)");
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(c->sensor[j].device, s->device) &&
+			    !strcmp(c->sensor[j].channel, s->channel))
+				return perr(p, ini_key_line(&p->ini, sec, "channel"), sec, "channel",
+					    "%s of %s already read by sensor %s", s->channel, s->device,
+					    c->sensor[j].name);
+	}
+	return 0;
+}
+
+/* ---- end of [sensor.NAME] ---------------------------------------------------- */
+
 static int set_key(struct parser *p, const char *section, const char *key, const char *val,
 		   unsigned line)
 {
@@ -323,6 +510,8 @@ static int set_key(struct parser *p, const char *section, const char *key, const
 		return set_load_key(p, section, key, val, line);
 	if (!strncmp(section, "neighbour.", 10))
 		return set_neighbour_key(p, section, key, val, line);
+	if (!strncmp(section, "sensor.", 7))
+		return set_sensor_key(p, section, key, val, line);
 	for (size_t i = 0; i < NKEYS; i++)
 		if (!strcmp(keys[i].section, section) && !strcmp(keys[i].key, key))
 			return set_value(p, &keys[i], val, line);
@@ -385,6 +574,8 @@ static int start_section(struct parser *p, char *name, unsigned line)
 		nb->cfg_line = line;
 		return 0;
 	}
+	if (!strncmp(name, "sensor.", 7))
+		return start_sensor(p, name, line);
 	if (!ok)
 		return perr(p, line, NULL, NULL, "unknown section [%s]", name);
 	if (!strcmp(name, "uplink"))
@@ -628,7 +819,7 @@ static int validate(struct parser *p)
 		if (validate_load(p, i))
 			return -EINVAL;
 	qsort(c->load, c->nloads, sizeof(c->load[0]), cmp_load);
-	if (validate_uplink(p) || validate_time_and_power(p))
+	if (validate_uplink(p) || validate_time_and_power(p) || validate_sensors(p))
 		return -EINVAL;
 	if (tariff_compile(&c->tariff_spec, &c->tariff, &badkey, msg, sizeof(msg)))
 		return perr(p, key_line(p, "tariff", badkey), "tariff", badkey, "%s", msg);

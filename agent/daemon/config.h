@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "alloc.h"
+#include "home_sensor.h"
 #include "sim900.h"
 #include "tariff.h"
 
@@ -147,6 +148,10 @@ struct meter_config {
 	bool generation;		/* export is expected (generation without a renewable CT) */
 	uint32_t idle_current_ma;	/* ct-tamper: current below this ... */
 	uint32_t idle_time_s;		/* ... for this long, supply on, relay closed (0: off) */
+
+	/* [sensor.NAME]: home sensors (home_sensor.h), in the file's order */
+	size_t nsensors;
+	struct home_sensor_cfg sensor[HS_MAX];
 };
 
 #define LOAD_STALE_DEFAULT_S	120

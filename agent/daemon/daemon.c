@@ -32,6 +32,7 @@
 #include "config.h"
 #include "credentials.h"
 #include "ct_setup.h"
+#include "daemon_home.h"
 #include "dbus.h"
 #include "dbus_uplink.h"
 #include "gmcmd.h"
@@ -66,6 +67,7 @@ struct daemon {
 	struct powerfail *pf;
 	int64_t pf_saved_mono;
 	bool pf_lost;
+	struct daemon_home home;	/* [sensor.NAME] */
 };
 
 /*
@@ -270,6 +272,11 @@ static int setup(struct daemon *d, bool test_hooks, char *err, size_t errlen)
 		start_powerfail(d);
 	if (d->cfg.uplink)
 		start_uplink(d);
+	r = daemon_home_start(&d->home, &d->meter, d->event, "/sys");
+	if (r < 0) {
+		snprintf(err, errlen, "home sensors: %s", strerror(-r));
+		return r;
+	}
 	if (!sensor_is_replay(d->sensor)) {
 		char why[512];
 
@@ -440,6 +447,7 @@ int meterd_main(int argc, char **argv)
 	}
 	if (d->pf)
 		powerfail_close(d->pf);
+	daemon_home_stop(&d->home);
 	if (d->meter_up)
 		meter_shutdown(&d->meter);
 	service_done(&d->svc);

@@ -41,6 +41,7 @@ static const char *const group_props[][12] = {
 	/* MP_CLOCK */ { "ClockTrusted", "ClockOffset", "ClockSource", "PriceSoFar", "CurrentTariffPeriod",
 			 NULL },
 	/* MP_LOADS */ { "Loads", NULL },
+	/* MP_HOME */ { "HomeSensors", NULL },
 };
 #define NGROUPS (sizeof(group_props) / sizeof(group_props[0]))
 
@@ -50,6 +51,21 @@ static int append_by_period(sd_bus_message *reply, const struct meter *m, const 
 
 	for (unsigned i = 0; r >= 0 && i < m->tariff.nperiods; i++)
 		r = sd_bus_message_append(reply, "{st}", m->tariff.period_name[i], v[i]);
+	return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+/* HomeSensors a(sssxsb): name, kind, unit, value (thousandths of unit), state, alarm. */
+static int append_home_sensors(sd_bus_message *reply, const struct meter *m)
+{
+	int r = sd_bus_message_open_container(reply, 'a', "(sssxsb)");
+
+	for (size_t i = 0; r >= 0 && i < m->cfg.nsensors; i++) {
+		const struct home_sensor_cfg *c = &m->cfg.sensor[i];
+		const struct home_sensor *h = &m->home[i];
+
+		r = sd_bus_message_append(reply, "(sssxsb)", c->name, hs_kind_name(c->kind), c->unit,
+					  h->value_milli, hs_state_name(h->state), (int)h->alarm);
+	}
 	return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
@@ -174,6 +190,8 @@ static int get_prop(sd_bus *bus, const char *path, const char *iface, const char
 		return sd_bus_message_append(reply, "s", meter_clock_source_name(m));
 	if (!strcmp(p, "Authorization"))
 		return sd_bus_message_append(reply, "s", auth_mode_name(&s->auth));
+	if (!strcmp(p, "HomeSensors"))
+		return append_home_sensors(reply, m);
 	return -ENOENT;
 }
 
@@ -631,6 +649,7 @@ static const sd_bus_vtable meter_vtable[] = {
 	PROP("ClockTrusted", "b"),
 	PROP("ClockOffset", "x"),
 	PROP("ClockSource", "s"),
+	PROP("HomeSensors", "a(sssxsb)"),
 	SD_BUS_PROPERTY("Authorization", "s", get_prop, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_METHOD_WITH_NAMES("GetLoadProfile", "xx", SD_BUS_PARAM(from) SD_BUS_PARAM(to),
 				 "a(xuuuu)", SD_BUS_PARAM(intervals), method_load_profile,

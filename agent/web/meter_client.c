@@ -44,11 +44,13 @@ static int read_all(struct mw_client *c, sd_bus *bus)
 		/* A meterd without [uplink] has no Uplink1: keep nothing of an earlier one. */
 		st->has_uplink = false;
 		st->route[0] = st->route_reason[0] = 0;
+		/* Nor of Loads / HomeSensors: an older meterd does not have them. */
+		st->nxloads = st->nhome = 0;
 		r = mw_state_apply_dict(st, MW_IFACE, reply[0]);
 		if (r >= 0 && reply[1])
 			mw_state_apply_dict(st, MW_UPLINK_IFACE, reply[1]);
 		st->connected = r >= 0;
-		/* counted before anyone can see `connected`: whoever sees it sees the read */
+		/* counted before the change is published: a waiter that sees it connected sees the read */
 		if (r >= 0)
 			atomic_fetch_add(&c->reads, 1);
 		publish(c);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "home_cards.h"
 #include "words.h"
 
 /* ---- derived values ---------------------------------------------------------- */
@@ -215,6 +216,16 @@ void mw_live_json(struct hbuf *b, const struct mw_state *st, const struct mw_tar
 		hb_reset(&t);
 		live_text(&t, text_keys[i], st, tv, now);
 		hb_printf(b, ",\"%s\":", text_keys[i]);
+		hb_json_str(b, text_of(&t));
+	}
+	for (unsigned i = 0;; i++) {
+		char key[24];
+
+		if (!mw_home_key(i, key, sizeof(key)))
+			break;
+		hb_reset(&t);
+		mw_home_text(&t, key, st);
+		hb_printf(b, ",\"%s\":", key);
 		hb_json_str(b, text_of(&t));
 	}
 	hb_printf(b, ",\"updated\":%" PRId64 "}", st->updated);
@@ -523,11 +534,15 @@ static void section_charts(struct hbuf *b, const struct mw_page_data *d)
 void mw_page_dashboard(struct hbuf *b, const struct web_page *frame, const struct mw_page_data *d)
 {
 	web_page_begin(b, frame);
-	hb_raw(b, "<h1>Your meter</h1><div class=\"gm-cols\">");
+	hb_raw(b, "<h1>Your meter</h1>");
+	mw_banner_gas(b, d->st);
+	hb_raw(b, "<div class=\"gm-cols\">");
 	section_live(b, d);
 	section_price(b, d);
 	section_supply(b, d);
 	section_alloc(b, d);
+	mw_section_loads(b, d->st);
+	mw_section_home(b, d->st);
 	section_route(b, d);
 	section_periods(b, d);
 	section_charts(b, d);

@@ -135,6 +135,72 @@ static int read_alarms(sd_bus_message *m, struct mw_state *st)
 	return sd_bus_message_exit_container(m);
 }
 
+/* An array of structs a(CONTENTS): one() reads each struct's fields. */
+static int read_structs(sd_bus_message *m, struct mw_state *st, const char *contents,
+			int (*one)(sd_bus_message *m, struct mw_state *st))
+{
+	char asig[24];
+	int r;
+
+	snprintf(asig, sizeof(asig), "(%s)", contents);
+	r = sd_bus_message_enter_container(m, 'a', asig);
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_enter_container(m, 'r', contents)) > 0) {
+		r = one(m, st);
+		if (r >= 0)
+			r = sd_bus_message_exit_container(m);
+		if (r < 0)
+			return r;
+	}
+	if (r < 0)
+		return r;
+	return sd_bus_message_exit_container(m);
+}
+
+/* One of Loads a(sssbbbi): at most MW_MAX_LOADS kept. */
+static int read_load(sd_bus_message *m, struct mw_state *st)
+{
+	const char *name, *sw, *state;
+	int wanted, shed, reachable;
+	int32_t w;
+	struct mw_load *l;
+	int r = sd_bus_message_read(m, "sssbbbi", &name, &sw, &state, &wanted, &shed, &reachable, &w);
+
+	if (r < 0 || st->nxloads >= MW_MAX_LOADS)
+		return r;
+	l = &st->xloads[st->nxloads++];
+	copy_str(l->name, sizeof(l->name), name);
+	copy_str(l->sw, sizeof(l->sw), sw);
+	copy_str(l->state, sizeof(l->state), state);
+	l->wanted_on = wanted;
+	l->shed = shed;
+	l->reachable = reachable;
+	l->measured_w = w;
+	return r;
+}
+
+/* One of HomeSensors a(sssxsb): at most MW_MAX_HOME kept. */
+static int read_home(sd_bus_message *m, struct mw_state *st)
+{
+	const char *name, *kind, *unit, *state;
+	int64_t v;
+	int alarm;
+	struct mw_home *h;
+	int r = sd_bus_message_read(m, "sssxsb", &name, &kind, &unit, &v, &state, &alarm);
+
+	if (r < 0 || st->nhome >= MW_MAX_HOME)
+		return r;
+	h = &st->home[st->nhome++];
+	copy_str(h->name, sizeof(h->name), name);
+	copy_str(h->kind, sizeof(h->kind), kind);
+	copy_str(h->unit, sizeof(h->unit), unit);
+	copy_str(h->state, sizeof(h->state), state);
+	h->value_milli = v;
+	h->alarm = alarm;
+	return r;
+}
+
 /* The Tariff property: a{sv} of strings, the keys of SetTariff. */
 static int read_tariff(sd_bus_message *m, struct mw_state *st)
 {
@@ -264,6 +330,14 @@ static int read_special(sd_bus_message *m, struct mw_state *st, const char *name
 		return read_alarms(m, st);
 	if (!strcmp(name, "Tariff"))
 		return read_tariff(m, st);
+	if (!strcmp(name, "Loads")) {
+		st->nxloads = 0;
+		return read_structs(m, st, "sssbbbi", read_load);
+	}
+	if (!strcmp(name, "HomeSensors")) {
+		st->nhome = 0;
+		return read_structs(m, st, "sssxsb", read_home);
+	}
 	if (!strcmp(name, "MaxDemand"))
 		return sd_bus_message_read(m, "(tx)", &st->max_demand_mw, &st->max_demand_at);
 	return -ENOENT;
@@ -275,7 +349,8 @@ static const char *special_sig(const char *name)
 		{ "ImportEnergyByPeriod", "a{st}" }, { "ExportEnergyByPeriod", "a{st}" },
 		{ "RenewableEnergyByPeriod", "a{st}" }, { "Allocation", "a{sx}" },
 		{ "DeclaredDemand", "a{su}" }, { "LoadRelays", "a{sb}" }, { "Alarms", "as" },
-		{ "Tariff", "a{sv}" }, { "MaxDemand", "(tx)" },
+		{ "Tariff", "a{sv}" }, { "MaxDemand", "(tx)" }, { "Loads", "a(sssbbbi)" },
+		{ "HomeSensors", "a(sssxsb)" },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)

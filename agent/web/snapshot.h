@@ -22,6 +22,27 @@
 #define MW_MAX_KV	12
 #define MW_MAX_ALARMS	16
 #define MW_MAX_EVENTS	8
+#define MW_MAX_LOADS	8	/* meterd's ALLOC_MAX_LOADS */
+#define MW_MAX_HOME	8	/* home sensors shown */
+
+/* One entry of meterd's Loads property, a(sssbbbi). */
+struct mw_load {
+	char name[MW_NAME_LEN];
+	char sw[16];			/* "gpio" | "external" */
+	char state[16];			/* "on" | "off" | "unreachable" | "unknown" */
+	bool wanted_on, shed, reachable;
+	int32_t measured_w;		/* -1: unknown */
+};
+
+/* One entry of meterd's HomeSensors property, a(sssxsb). */
+struct mw_home {
+	char name[MW_NAME_LEN];
+	char kind[16];			/* "gas" | "temperature" | "generic" */
+	char unit[16];
+	int64_t value_milli;
+	char state[16];			/* "ok" | "alarm" | "warming-up" | "fault" */
+	bool alarm;
+};
 
 struct mw_kv {
 	char name[MW_NAME_LEN];
@@ -65,6 +86,10 @@ struct mw_state {
 	char main_relay[16], protection[16], remote[16];
 	uint64_t trip_count;
 	struct mw_kvs loads;		/* load relay -> 1 closed / 0 open */
+	/* Loads and HomeSensors (issue 15): none when meterd does not have them */
+	unsigned nxloads, nhome;
+	struct mw_load xloads[MW_MAX_LOADS];
+	struct mw_home home[MW_MAX_HOME];
 	unsigned nalarms;
 	char alarms[MW_MAX_ALARMS][MW_NAME_LEN];
 	char uplink_state[20];

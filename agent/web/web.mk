@@ -4,7 +4,7 @@
 # bills it; nothing of meterd's daemon.
 INCDIRS += agent/web
 MW_CORE := agent/web/mw_config.c agent/web/snapshot.c agent/web/meter_client.c agent/web/history.c \
-	agent/web/tariff_view.c agent/web/guest.c agent/web/words.c agent/web/pages.c agent/web/app.c \
+	agent/web/tariff_view.c agent/web/guest.c agent/web/words.c agent/web/home_cards.c agent/web/pages.c agent/web/app.c \
 	agent/core/tariff.c $(CONF_SRCS)
 
 PROGS += meterweb
@@ -12,12 +12,14 @@ meterweb_SRCS := $(MW_CORE) agent/web/main.c $(WEB_SRCS)
 meterweb_PKGS := libsystemd $(WEB_PKGS)
 meterweb_LDLIBS := -pthread
 
-# Unit tests (tests/unit/agent_test_web.c: config, days, tariff, guest codes;
+# Unit tests (tests/unit/agent_test_web.c: config, days, tariff, guest codes, the Loads and
+# Home sensors cards;
 # tests/dbus/agent_test_web_bus.c: the snapshot against a real meterd).
 UNIT_TESTS += agent_test_web
 agent_test_web_SRCS := agent/web/mw_config.c agent/web/history.c agent/web/tariff_view.c agent/web/guest.c \
+	agent/web/home_cards.c agent/web/pages.c agent/web/words.c agent/web/snapshot.c lib/web/html.c lib/web/layout.c \
 	agent/core/tariff.c $(CONF_SRCS) tests/unit/agent_test_web.c
-agent_test_web_PKGS := libsodium
+agent_test_web_PKGS := libsodium libsystemd
 agent_test_web_LDLIBS := -pthread
 
 UNIT_TESTS += agent_test_web_bus

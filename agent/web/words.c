@@ -45,6 +45,10 @@ const char *mw_alarm_words(const char *alarm)
 		{ "clock-suspect", "The town server's time disagrees with the meter's clock" },
 		{ "reversed-ct", "The current clamp seems to be on backwards" },
 		{ "ct-tamper", "No current measured for hours: the clamp may be removed" },
+		{ "load-unreachable", "A smart plug is not answering" },
+		{ "load-mismatch", "A smart plug did not switch as the meter asked" },
+		{ "gas", "Gas detected: see the warning at the top of the page" },
+		{ "home-sensor", "A home sensor is outside its limits or not working" },
 		{ NULL, NULL }
 	};
 

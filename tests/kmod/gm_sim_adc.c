@@ -18,6 +18,14 @@
  * dropouts make reads fail with -EIO. All of it is set through sysfs
  * attributes of the IIO device (sim_*), documented in tests/guest/ct/README.
  *
+ * CH2 and CH3 are spare inputs for home sensors (an MQ gas module, issue
+ * 15): a DC level in mV set in sysfs (sim_ch2_mv, sim_ch3_mv), quantised
+ * like the others, without noise. They are outside the scan mask and the
+ * iio_map (sysfs reads only, like meterd's), and a read of them does not
+ * advance the simulated time: a real MCP3008 would spend one conversion on
+ * it and delay the CT's next pair, but the CT tests compare exact energies
+ * over counted conversions, which a home sensor's reads must not shift.
+ *
  * On platforms without device tree the module also registers the iio_map
  * that routes CH0/CH1 to the consumer "gridmeter-ct.0" (channels "voltage"
  * and "current"), and creates that consumer platform device with the
@@ -132,6 +140,7 @@ enum sim_param {
  *		the largest deviation, ns
  * @last_ch0_ns: ktime_get_ns() of the last channel-0 conversion
  * @scan:	buffer record (the trigger handler's)
+ * @aux_mv:	DC level of CH2 and CH3, mV at the input (sim_ch2_mv, sim_ch3_mv)
  *
  * @conv is also read without @lock (READ_ONCE) by the GPIO chip to stamp
  * output changes with the simulated time; 64-bit platforms only.
@@ -158,6 +167,7 @@ struct sim_adc {
 		u32 pad;
 		s64 ts;
 	} scan;
+	s32 aux_mv[2];
 };
 
 /* at 3.3 V and 12 bits; sim_probe() scales DC and amplitudes to bits, vref */
@@ -239,6 +249,17 @@ static void sim_catch_up(struct sim_adc *st, u64 now)
 	}
 }
 
+/*
+ * A spare channel (CH2, CH3): its DC level in codes, rounded, clamped to the
+ * range. No simulated time passes (see the top of this file).
+ */
+static int sim_convert_aux(struct sim_adc *st, int ch)
+{
+	s64 code = div_s64(((s64)st->aux_mv[ch - 2] << (bits + 1)) + vref_mv, 2 * vref_mv);
+
+	return clamp_t(s64, code, 0, (1 << bits) - 1);
+}
+
 /* One conversion of @ch at the current simulated time. */
 static int sim_convert(struct sim_adc *st, int ch, int *val)
 {
@@ -305,7 +326,12 @@ static int sim_read_raw(struct iio_dev *indio_dev,
 	switch (mask) {
 	case IIO_CHAN_INFO_RAW:
 		mutex_lock(&st->lock);
-		ret = sim_convert(st, chan->channel, val);
+		if (chan->channel >= 2) {
+			*val = sim_convert_aux(st, chan->channel);
+			ret = 0;
+		} else {
+			ret = sim_convert(st, chan->channel, val);
+		}
 		mutex_unlock(&st->lock);
 		return ret ? ret : IIO_VAL_INT;
 	case IIO_CHAN_INFO_SCALE:
@@ -634,6 +660,39 @@ static ssize_t sim_store(struct device *dev, struct device_attribute *attr,
 	return len;
 }
 
+static ssize_t sim_aux_show(struct device *dev, struct device_attribute *attr,
+			    char *buf)
+{
+	struct sim_adc *st = iio_priv(dev_to_iio_dev(dev));
+	int idx = to_iio_dev_attr(attr)->address;
+	s32 v;
+
+	mutex_lock(&st->lock);
+	v = st->aux_mv[idx];
+	mutex_unlock(&st->lock);
+	return sysfs_emit(buf, "%d\n", v);
+}
+
+/* 0 .. the reference voltage: the input's range (above it a real input clips) */
+static ssize_t sim_aux_store(struct device *dev, struct device_attribute *attr,
+			     const char *buf, size_t len)
+{
+	struct sim_adc *st = iio_priv(dev_to_iio_dev(dev));
+	int idx = to_iio_dev_attr(attr)->address;
+	s32 v;
+	int ret;
+
+	ret = kstrtos32(buf, 0, &v);
+	if (ret)
+		return ret;
+	if (v < 0 || v > vref_mv)
+		return -EINVAL;
+	mutex_lock(&st->lock);
+	st->aux_mv[idx] = v;
+	mutex_unlock(&st->lock);
+	return len;
+}
+
 static ssize_t sim_conversions_show(struct device *dev,
 				    struct device_attribute *attr, char *buf)
 {
@@ -761,6 +820,8 @@ static IIO_DEVICE_ATTR(sim_fail_count, 0644, sim_show, sim_store, SIM_FAIL_COUNT
 static IIO_DEVICE_ATTR(sim_fail_every, 0644, sim_show, sim_store, SIM_FAIL_EVERY);
 static IIO_DEVICE_ATTR(sim_stall_ms, 0644, sim_show, sim_store, SIM_STALL_MS);
 static IIO_DEVICE_ATTR(sim_conversions, 0444, sim_conversions_show, NULL, 0);
+static IIO_DEVICE_ATTR(sim_ch2_mv, 0644, sim_aux_show, sim_aux_store, 0);
+static IIO_DEVICE_ATTR(sim_ch3_mv, 0644, sim_aux_show, sim_aux_store, 1);
 static IIO_DEVICE_ATTR(sim_step_ns, 0444, sim_step_ns_show, NULL, 0);
 static IIO_DEVICE_ATTR(sim_gpio_levels, 0644, sim_gpio_levels_show,
 		       sim_gpio_levels_store, 0);
@@ -797,6 +858,8 @@ static struct attribute *sim_attrs[] = {
 	&iio_dev_attr_sim_step_ns.dev_attr.attr,
 	&iio_dev_attr_sim_gpio_levels.dev_attr.attr,
 	&iio_dev_attr_sim_gpio_changed.dev_attr.attr,
+	&iio_dev_attr_sim_ch2_mv.dev_attr.attr,
+	&iio_dev_attr_sim_ch3_mv.dev_attr.attr,
 	NULL
 };
 
@@ -820,12 +883,19 @@ static const struct iio_info sim_info = {
 		       .endianness = IIO_CPU },			\
 }
 
-/* template; sim_probe() sets the resolution and the adc_quirk */
+/*
+ * template; sim_probe() sets the resolution and the adc_quirk. CH2 and CH3
+ * are not in the buffer (scan index -1), the timestamp is its index 2.
+ */
 static const struct iio_chan_spec sim_channels[] = {
 	SIM_CHAN(0),
 	SIM_CHAN(1),
+	SIM_CHAN(2),
+	SIM_CHAN(3),
 	IIO_CHAN_SOFT_TIMESTAMP(2),
 };
+
+#define SIM_NADC	4	/* ADC channels in sim_channels[] */
 
 static const unsigned long sim_scan_masks[] = { 0x3, 0 };
 
@@ -858,8 +928,8 @@ static int sim_probe(struct platform_device *pdev)
 	chans = devm_kmemdup(dev, sim_channels, sizeof(sim_channels), GFP_KERNEL);
 	if (!chans)
 		return -ENOMEM;
-	for (k = 0; k < 2; k++) {
-		chans[k].scan_index = k;
+	for (k = 0; k < SIM_NADC; k++) {
+		chans[k].scan_index = k < 2 ? k : -1;
 		chans[k].scan_type.realbits = bits;
 		if (adc_quirk == 3) {
 			/* like mcp320x: no scan type, no buffer */
@@ -888,7 +958,7 @@ static int sim_probe(struct platform_device *pdev)
 	indio_dev->info = &sim_info;
 	indio_dev->modes = INDIO_DIRECT_MODE;
 	indio_dev->channels = chans;
-	indio_dev->num_channels = adc_quirk == 3 ? 2 : ARRAY_SIZE(sim_channels);
+	indio_dev->num_channels = adc_quirk == 3 ? SIM_NADC : ARRAY_SIZE(sim_channels);
 	if (adc_quirk != 3) {
 		/* scan masks only with a buffer (6.12 loops on them otherwise) */
 		indio_dev->available_scan_masks = sim_scan_masks;

@@ -151,6 +151,9 @@ TEST_F(det, tamper_alarm_raises_alert_and_customer_notice)
 		{ 9, 5, 1, NULL, true }, { 10, 7, 1, NULL, false },
 		{ 11, 11, 0, NULL, false },	/* cleared: nothing */
 		{ 5, 11, 1, "tamper", false },	/* raised again while its alert is open */
+		/* issue 15: gas (14) tells the household; cleared nothing; home-sensor (15)
+		 * never leaves a meter, and if a town sent one it would be stored only */
+		{ 12, 14, 1, "gas", true }, { 13, 14, 0, NULL, false }, { 14, 15, 1, NULL, false },
 	};
 	const size_t nc = sizeof(cases) / sizeof(cases[0]);
 	struct gmp_msg b[16];
@@ -177,7 +180,7 @@ TEST_F(det, tamper_alarm_raises_alert_and_customer_notice)
 	/* INT64_MAX as the time of a tamper of meter 5: raised at the time it arrived */
 	EXPECT_EQ(1, st.raised);
 	ASSERT_EQ(0, dw_x(w, "DELETE FROM notices; DELETE FROM alerts; DELETE FROM meter_alarms"));
-	for (int m = 5; m <= 11; m++)
+	for (int m = 5; m <= 14; m++)
 		ASSERT_EQ(0, dw_x(w, "INSERT INTO customers (town, meter, name, medium) VALUES "
 				  "(33, %d, 'Household %d', 'post')", m, m));
 	for (size_t i = 0; i < nc; i++)
@@ -212,6 +215,20 @@ TEST_F(det, tamper_alarm_raises_alert_and_customer_notice)
 	EXPECT_EQ(0, dw_s(w, buf, sizeof(buf), "SELECT severity FROM alerts WHERE key = "
 			  "'alarm:33:5:ct-tamper'"));
 	EXPECT_STREQ("critical", buf);
+	/* gas: critical, and the household's notice says what to do */
+	EXPECT_EQ(0, dw_s(w, buf, sizeof(buf), "SELECT severity FROM alerts WHERE key = "
+			  "'alarm:33:12:gas'"));
+	EXPECT_STREQ("critical", buf);
+	{
+		static const char *const words[] = { "gas at your home", "ventilate", "flames",
+						     "switches", "gas emergency number" };
+
+		for (size_t k = 0; k < sizeof(words) / sizeof(words[0]); k++)
+			EXPECT_EQ(1, dw_1(w, "SELECT count(*) FROM notices n JOIN customers c ON "
+					  "c.id = n.customer WHERE c.meter = 12 AND n.kind = 'gas' AND "
+					  "strpos(n.body, '%s') > 0", words[k]));
+	}
+	EXPECT_EQ(0, dw_1(w, "SELECT count(*) FROM alerts WHERE meter IN (13, 14)"));
 
 	/* closed by an operator (mainctl's own command), then tampered with again: a new alert */
 	id = dw_1(w, "SELECT id FROM alerts WHERE key = 'alarm:33:5:ct-tamper'");

@@ -257,4 +257,128 @@ TEST(missing_file_names_it)
 	EXPECT_NE(NULL, strstr(err, "/nonexistent/meterd.conf: No such file"));
 }
 
+/* ---- [sensor.NAME]: home sensors ------------------------------------------- */
+
+#define HS_BASE "[sensors]\nmains_device = ct0\n"
+
+TEST(home_sensors_parse_exactly_with_kind_defaults)
+{
+	struct meter_config c;
+	char err[256];
+
+	ASSERT_EQ(0, parse(&c, HS_BASE
+			   "[sensor.kitchen_gas]\ndevice = mcp3008\nchannel = in_voltage2_raw\n"
+			   "kind = gas\ndivider = 5000/3300\nalarm_above = 1200.5\n"
+			   "alarm_clear_below = 1000\nhold = 4\n"
+			   "[sensor.lounge]\ndevice = bme280\nchannel = in_temp_input\nkind = temperature\n"
+			   "alarm_above = -2.25\noffset = -0.5\n"
+			   "[sensor.tank]\ndevice = adc1\nchannel = in_voltage3_raw\nunit = %\n"
+			   "scale = 1.5/1024\nperiod = 10\nwarmup = 7\nnotify = no\n", err)) TH_LOG("%s", err);
+	ASSERT_EQ(3u, c.nsensors);
+	/* in the file's order; gas: warm-up 120 s and notify by default, unit mV from the channel */
+	EXPECT_STREQ("kitchen_gas", c.sensor[0].name);
+	EXPECT_EQ(HS_GAS, c.sensor[0].kind);
+	EXPECT_STREQ("mV", c.sensor[0].unit);
+	EXPECT_EQ(5000, c.sensor[0].div_num);
+	EXPECT_EQ(3300, c.sensor[0].div_den);
+	EXPECT_EQ(1200500, c.sensor[0].above_milli);
+	EXPECT_EQ(1000000, c.sensor[0].clear_milli);
+	EXPECT_EQ(4u, c.sensor[0].hold_s);
+	EXPECT_EQ(120u, c.sensor[0].warmup_s);
+	EXPECT_EQ(2u, c.sensor[0].period_s);
+	EXPECT_TRUE(c.sensor[0].notify);
+	EXPECT_TRUE(c.sensor[0].have_alarm);
+	EXPECT_FALSE(c.sensor[0].have_scale);
+	/* temperature: no warm-up, no notify, no hysteresis unless given; negative levels */
+	EXPECT_STREQ("\xc2\xb0" "C", c.sensor[1].unit);
+	EXPECT_EQ(-2250, c.sensor[1].above_milli);
+	EXPECT_EQ(-2250, c.sensor[1].clear_milli);
+	EXPECT_EQ(-500, c.sensor[1].offset_milli);
+	EXPECT_EQ(0u, c.sensor[1].warmup_s);
+	EXPECT_FALSE(c.sensor[1].notify);
+	EXPECT_EQ(5u, c.sensor[1].hold_s);
+	/* a scale given as an exact ratio of decimals: 1.5/1024 = 15/10240 */
+	EXPECT_TRUE(c.sensor[2].have_scale);
+	EXPECT_EQ(c.sensor[2].scale_num * 10240, c.sensor[2].scale_den * 15);
+	EXPECT_STREQ("%", c.sensor[2].unit);
+	EXPECT_EQ(10u, c.sensor[2].period_s);
+	EXPECT_EQ(7u, c.sensor[2].warmup_s);
+	EXPECT_FALSE(c.sensor[2].have_alarm);
+}
+
+TEST(home_sensor_errors_name_file_line_and_key)
+{
+	static const struct { const char *text, *want; } cases[] = {
+		{ HS_BASE "[sensor.g]\ndevice = a\nchannel = in_voltage2_raw\nalarm_above = 10\n"
+		  "alarm_clear_below = 10\n",
+		  "test.conf:7: [sensor.g] key 'alarm_clear_below': must be below alarm_above" },
+		{ HS_BASE "[sensor.g]\ndevice = a\nchannel = in_voltage2_raw\nalarm_above = 10\n"
+		  "alarm_clear_below = 12.5\n",
+		  "test.conf:7: [sensor.g] key 'alarm_clear_below': must be below alarm_above" },
+		{ HS_BASE "[sensor.g]\ndevice = a\nchannel = in_voltage2_raw\nalarm_clear_below = 1\n",
+		  "test.conf:6: [sensor.g] key 'alarm_clear_below': needs alarm_above" },
+		{ HS_BASE "[sensor.g]\nchannel = in_voltage2_raw\n",
+		  "test.conf:3: [sensor.g] key 'device': missing required key" },
+		{ HS_BASE "[sensor.g]\ndevice = a\n", "test.conf:3: [sensor.g] key 'channel': missing required key" },
+		{ HS_BASE "[sensor.g]\ndevice = a\nchannel = ../../etc/passwd\n",
+		  "test.conf:5: [sensor.g] key 'channel': '../../etc/passwd' is not an IIO channel file" },
+		{ HS_BASE "[sensor.g]\ndevice = a\nchannel = in_voltage2_scale\n",
+		  "test.conf:5: [sensor.g] key 'channel'" },
+		{ HS_BASE "[sensor.g]\ndevice = a/b\n", "test.conf:4: [sensor.g] key 'device'" },
+		{ HS_BASE "[sensor.g]\ndevice = a\nchannel = in_voltage2_raw\nkind = smoke\n",
+		  "test.conf:6: [sensor.g] key 'kind': 'smoke' is not one of gas|temperature|generic" },
+		{ HS_BASE "[sensor.g]\ndevice = a\nchannel = in_voltage2_raw\ndivider = 0/3\n",
+		  "test.conf:6: [sensor.g] key 'divider'" },
+		{ HS_BASE "[sensor.g]\ndevice = a\nchannel = in_voltage2_raw\ndivider = 5/-3\n",
+		  "test.conf:6: [sensor.g] key 'divider'" },
+		{ HS_BASE "[sensor.g]\ndevice = a\nchannel = in_voltage2_raw\nalarm_above = 1.0005\n",
+		  "test.conf:6: [sensor.g] key 'alarm_above'" },
+		{ HS_BASE "[sensor.g]\ndevice = a\nchannel = in_voltage2_raw\nperiod = 0\n",
+		  "test.conf:6: [sensor.g] key 'period'" },
+		{ HS_BASE "[sensor.t]\ndevice = a\nchannel = in_temp_input\nkind = temperature\nnotify = yes\n",
+		  "test.conf:7: [sensor.t] key 'notify': only a gas alarm may leave the house" },
+		{ HS_BASE "[sensor.x]\ndevice = a\nchannel = in_pressure_input\n",
+		  "test.conf:3: [sensor.x] key 'unit': missing required key" },
+		{ HS_BASE "[sensor.x]\ndevice = a\nchannel = in_voltage2_raw\nscale = 2\n",
+		  "test.conf:3: [sensor.x] key 'unit': missing required key (with scale)" },
+		{ HS_BASE "[sensor.x]\ndevice = a\nchannel = in_voltage2_raw\ncolour = red\n",
+		  "test.conf:6: [sensor.x] key 'colour': unknown key" },
+		{ HS_BASE "[sensor.x]\ndevice = a\nchannel = in_voltage2_raw\n[sensor.y]\ndevice = a\n"
+		  "channel = in_voltage2_raw\n", "test.conf:8: [sensor.y] key 'channel': in_voltage2_raw of a "
+		  "already read by sensor x" },
+		{ HS_BASE "[sensor.x]\ndevice = a\nchannel = in_voltage2_raw\n[sensor.x]\n",
+		  "test.conf:6: section [sensor.x] given twice" },
+		{ HS_BASE "[sensor.Gas]\n", "test.conf:3: section [sensor.Gas]: sensor name" },
+		{ HS_BASE "[sensor.]\n", "test.conf:3: section [sensor.]: sensor name" },
+	};
+	struct meter_config c;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		EXPECT_NE(0, parse(&c, cases[i].text, err)) TH_LOG("case %zu", i);
+		EXPECT_EQ(0, strncmp(err, cases[i].want, strlen(cases[i].want)))
+			TH_LOG("case %zu: got '%s', want '%s'", i, err, cases[i].want);
+	}
+}
+
+TEST(more_than_the_maximum_of_home_sensors_is_refused)
+{
+	char text[4096];
+	size_t n = 0;
+	struct meter_config c;
+	char err[256], want[64];
+
+	n += (size_t)snprintf(text + n, sizeof(text) - n, HS_BASE);
+	for (int i = 0; i <= HS_MAX; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      "[sensor.s%d]\ndevice = a\nchannel = in_voltage%d_raw\n", i, i);
+	EXPECT_NE(0, parse(&c, text, err));
+	/* the section after the last allowed one is named, at its line */
+	snprintf(want, sizeof(want), "test.conf:%d: section [sensor.s%d]: more than %d sensors",
+		 3 + 3 * HS_MAX, HS_MAX, HS_MAX);
+	EXPECT_STREQ(want, err);
+}
+
+/* ---- end of [sensor.NAME] ------------------------------------------------------ */
+
 TEST_HARNESS_MAIN

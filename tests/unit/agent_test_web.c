@@ -15,7 +15,9 @@
 #include "gm_harness.h"
 #include "guest.h"
 #include "history.h"
+#include "home_cards.h"
 #include "mw_config.h"
+#include "pages.h"
 #include "tariff_view.h"
 
 static int64_t local(int y, int mo, int d, int h, int mi)
@@ -223,6 +225,300 @@ TEST(guest_codes_once_and_expiry)
 	/* all expire together */
 	EXPECT_EQ(0u, mw_guest_waiting(&g, t + MW_GUEST_MAX + 600));
 	mw_guests_destroy(&g);
+}
+
+/* ---- the Loads and Home sensors cards (issue 15) ---------------------------------- */
+
+/* hbuf as a C string (the test keeps it until hb_free). */
+static const char *cstr(struct hbuf *b)
+{
+	hb_rawn(b, "", 1);
+	b->len--;
+	return b->p;
+}
+
+/* An integer as people read it, written here independently of lib/web: U+202F every three digits. */
+static void grouped(char *out, size_t len, int64_t v, const char *unit)
+{
+	char digits[32], *o = out;
+	int n = snprintf(digits, sizeof(digits), "%lld", (long long)(v < 0 ? -v : v));
+
+	if (v < 0)
+		*o++ = '-';
+	for (int i = 0; i < n; i++) {
+		if (i && (n - i) % 3 == 0)
+			o += sprintf(o, "\xe2\x80\xaf");
+		*o++ = digits[i];
+	}
+	snprintf(o, len - (size_t)(o - out), "\xc2\xa0%s", unit);
+}
+
+static struct mw_load mkload(const char *name, const char *sw, const char *state, bool wanted, bool shed,
+			     bool reachable, int32_t w)
+{
+	struct mw_load l;
+
+	memset(&l, 0, sizeof(l));
+	snprintf(l.name, sizeof(l.name), "%s", name);
+	snprintf(l.sw, sizeof(l.sw), "%s", sw);
+	snprintf(l.state, sizeof(l.state), "%s", state);
+	l.wanted_on = wanted;
+	l.shed = shed;
+	l.reachable = reachable;
+	l.measured_w = w;
+	return l;
+}
+
+static struct mw_home mkhome(const char *name, const char *kind, const char *unit, int64_t v, const char *state,
+			     bool alarm)
+{
+	struct mw_home h;
+
+	memset(&h, 0, sizeof(h));
+	snprintf(h.name, sizeof(h.name), "%s", name);
+	snprintf(h.kind, sizeof(h.kind), "%s", kind);
+	snprintf(h.unit, sizeof(h.unit), "%s", unit);
+	snprintf(h.state, sizeof(h.state), "%s", state);
+	h.value_milli = v;
+	h.alarm = alarm;
+	return h;
+}
+
+/* Every combination of Loads' fields gives a line that starts with the name and says what matters. */
+TEST(load_lines_every_state)
+{
+	static const char *const sws[] = { "gpio", "external" };
+	static const char *const states[] = { "on", "off", "unreachable", "unknown" };
+	static const int32_t ws[] = { -1, 0, 1850, 12345 };
+	struct hbuf b;
+
+	hb_init(&b);
+	for (int s = 0; s < 2; s++)
+		for (int k = 0; k < 4; k++)
+			for (int f = 0; f < 8; f++)
+				for (int wi = 0; wi < 4; wi++) {
+					bool wanted = f & 1, shed = f & 2, reach = f & 4;
+					struct mw_load l = mkload("washer", sws[s], states[k], wanted, shed, reach, ws[wi]);
+					bool silent = !strcmp(states[k], "unreachable") || (!reach && s == 1);
+					char watts[64];
+					const char *t;
+
+					hb_reset(&b);
+					mw_load_line(&b, &l);
+					t = cstr(&b);
+					ASSERT_EQ(0, strncmp(t, "washer \xe2\x80\x94 ", 10)) TH_LOG("%s", t);
+					EXPECT_NE(NULL, strstr(t, s ? "smart plug" : "wired relay")) TH_LOG("%s", t);
+					grouped(watts, sizeof(watts), ws[wi], "W");
+					if (silent) {
+						EXPECT_NE(NULL, strstr(t, "not answering")) TH_LOG("%s", t);
+						EXPECT_EQ(shed || !wanted, strstr(t, "should be off") != NULL) TH_LOG("%s", t);
+						EXPECT_EQ(NULL, strstr(t, "\xc2\xa0W")) TH_LOG("%s", t);
+						continue;
+					}
+					EXPECT_EQ(NULL, strstr(t, "not answering")) TH_LOG("%s", t);
+					if (!strcmp(states[k], "on")) {
+						EXPECT_NE(NULL, strstr(t, "\xe2\x80\x94 on")) TH_LOG("%s", t);
+						EXPECT_EQ(ws[wi] >= 0, strstr(t, watts) != NULL) TH_LOG("%s / %s", t, watts);
+						EXPECT_EQ(shed, strstr(t, "being switched off to stay within your allocation") != NULL)
+							TH_LOG("%s", t);
+						EXPECT_EQ(!shed && !wanted, strstr(t, "asked it to switch off") != NULL) TH_LOG("%s", t);
+					} else if (!strcmp(states[k], "off")) {
+						EXPECT_EQ(shed, strstr(t, "\xe2\x80\x94 switched off to stay within your allocation") != NULL)
+							TH_LOG("%s", t);
+						EXPECT_EQ(!shed && !wanted, strstr(t, "kept off by the meter") != NULL) TH_LOG("%s", t);
+						EXPECT_EQ(NULL, strstr(t, "\xc2\xa0W")) TH_LOG("%s", t);
+					} else {
+						EXPECT_NE(NULL, strstr(t, "not known yet")) TH_LOG("%s", t);
+					}
+				}
+	hb_free(&b);
+}
+
+/* Home sensors: value with its unit and thousands separator, every state word, the gas words. */
+TEST(home_lines_every_state)
+{
+	static const struct {
+		const char *kind, *unit;
+		int64_t milli;
+		int decimals;
+		const char *shown_unit, *what;
+	} k[] = {
+		{ "gas", "mV", 1350000, 0, "mV", "gas level " },
+		{ "gas", "ppm", 12345678, 0, "ppm", "gas level " },
+		{ "temperature", "C", 21500, 1, "\xc2\xb0" "C", "temperature " },
+		{ "temperature", "\xc2\xb0" "C", -4000, 1, "\xc2\xb0" "C", "temperature " },
+		{ "generic", "%", 55250, 1, "%", "" },
+		{ "generic", "V", 3300, 2, "V", "" },
+	};
+	static const char *const states[] = { "ok", "alarm", "warming-up", "fault" };
+	struct hbuf b;
+
+	hb_init(&b);
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
+		for (int s = 0; s < 4; s++)
+			for (int a = 0; a < 2; a++) {
+				struct mw_home h = mkhome("kitchen", k[i].kind, k[i].unit, k[i].milli, states[s], a);
+				bool gas = !strcmp(k[i].kind, "gas"), alarm = a || s == 1;
+				char want[96], num[64];
+				int64_t p10 = k[i].decimals == 0 ? 1000 : k[i].decimals == 1 ? 100 : 10;
+				int64_t q = (llabs(k[i].milli) + p10 / 2) / p10, whole = q, frac = 0;
+				const char *t;
+
+				for (int d = 0; d < k[i].decimals; d++)
+					whole /= 10;
+				frac = q - whole * (k[i].decimals == 1 ? 10 : k[i].decimals == 2 ? 100 : 1);
+				grouped(num, sizeof(num), k[i].milli < 0 ? -whole : whole, "");
+				num[strlen(num) - 2] = 0;	/* drop the NBSP grouped() adds */
+				if (k[i].decimals)
+					snprintf(want, sizeof(want), "%s%s.%0*lld\xc2\xa0%s", k[i].what, num, k[i].decimals,
+						 (long long)frac, k[i].shown_unit);
+				else
+					snprintf(want, sizeof(want), "%s%s\xc2\xa0%s", k[i].what, num, k[i].shown_unit);
+				hb_reset(&b);
+				mw_home_line(&b, &h);
+				t = cstr(&b);
+				ASSERT_EQ(0, strncmp(t, "kitchen \xe2\x80\x94 ", 11)) TH_LOG("%s", t);
+				if (s == 3 && !a) {
+					EXPECT_NE(NULL, strstr(t, "fault: no reading")) TH_LOG("%s", t);
+					EXPECT_EQ(NULL, strstr(t, want)) TH_LOG("%s", t);
+					continue;
+				}
+				if (s == 3)
+					continue;	/* fault with the alarm flag: either is acceptable */
+				EXPECT_NE(NULL, strstr(t, want)) TH_LOG("%s / want %s", t, want);
+				EXPECT_EQ(alarm && gas, strstr(t, "GAS ALARM") != NULL) TH_LOG("%s", t);
+				EXPECT_EQ(alarm && !gas, strstr(t, "alarm: outside its limits") != NULL) TH_LOG("%s", t);
+				EXPECT_EQ(!alarm && s == 0, strstr(t, "normal") != NULL) TH_LOG("%s", t);
+				EXPECT_EQ(!alarm && s == 2, strstr(t, "warming up") != NULL) TH_LOG("%s", t);
+			}
+	hb_free(&b);
+}
+
+/* The gas banner: only a gas sensor in alarm raises it, and it says what to do. */
+TEST(gas_banner)
+{
+	struct mw_state st;
+	struct hbuf b;
+
+	memset(&st, 0, sizeof(st));
+	hb_init(&b);
+	st.nhome = 3;
+	st.home[0] = mkhome("hall", "temperature", "C", 45000, "alarm", true);
+	st.home[1] = mkhome("kitchen", "gas", "mV", 900000, "ok", false);
+	st.home[2] = mkhome("cellar", "gas", "mV", 1500000, "warming-up", false);
+	mw_gas_banner(&b, &st);
+	EXPECT_STREQ("", cstr(&b));
+	mw_home_summary(&b, &st);
+	EXPECT_STREQ("3 sensors, 1 in alarm.", cstr(&b));
+	hb_reset(&b);
+	st.home[1] = mkhome("kitchen", "gas", "mV", 1350000, "alarm", true);
+	mw_gas_banner(&b, &st);
+	EXPECT_EQ(0, strncmp(cstr(&b), "Gas alarm: kitchen (1\xe2\x80\xaf" "350\xc2\xa0mV).", 30)) TH_LOG("%s", cstr(&b));
+	EXPECT_NE(NULL, strstr(cstr(&b), "leave the house"));
+	EXPECT_NE(NULL, strstr(cstr(&b), "gas emergency number"));
+	EXPECT_EQ(NULL, strstr(cstr(&b), "hall"));
+	hb_free(&b);
+}
+
+/* No Loads / HomeSensors (an older meterd): the cards say so, every slot is empty. */
+TEST(cards_without_properties)
+{
+	struct mw_state st;
+	struct hbuf b;
+	char key[24];
+	unsigned n = 0;
+
+	memset(&st, 0, sizeof(st));
+	hb_init(&b);
+	for (unsigned i = 0; mw_home_key(i, key, sizeof(key)); i++, n++) {
+		hb_reset(&b);
+		ASSERT_TRUE(mw_home_text(&b, key, &st));
+		if (!strcmp(key, "loads_summary")) {
+			EXPECT_STREQ("No loads are switched by this meter.", cstr(&b));
+		} else if (!strcmp(key, "home_summary")) {
+			EXPECT_STREQ("No home sensors are configured.", cstr(&b));
+		} else {
+			EXPECT_STREQ("", cstr(&b)) TH_LOG("%s", key);
+		}
+	}
+	EXPECT_EQ(MW_MAX_LOADS + MW_MAX_HOME + 3u, n);
+	EXPECT_FALSE(mw_home_text(&b, "load_8", &st));
+	EXPECT_FALSE(mw_home_text(&b, "load_01", &st));
+	EXPECT_FALSE(mw_home_text(&b, "home_", &st));
+
+	/* a meterd before Loads: its LoadRelays (open = shed) */
+	st.loads.n = 2;
+	snprintf(st.loads.e[0].name, MW_NAME_LEN, "heater");
+	st.loads.e[0].v = 0;
+	snprintf(st.loads.e[1].name, MW_NAME_LEN, "pump");
+	st.loads.e[1].v = 1;
+	hb_reset(&b);
+	mw_home_text(&b, "load_0", &st);
+	EXPECT_STREQ("heater \xe2\x80\x94 wired relay \xe2\x80\x94 switched off to stay within your allocation", cstr(&b));
+	hb_reset(&b);
+	mw_home_text(&b, "load_1", &st);
+	EXPECT_STREQ("pump \xe2\x80\x94 wired relay \xe2\x80\x94 on", cstr(&b));
+	hb_reset(&b);
+	mw_home_text(&b, "loads_summary", &st);
+	EXPECT_STREQ("2 loads, 1 switched off to stay within your allocation.", cstr(&b));
+	/* Loads, when there, wins */
+	st.nxloads = 1;
+	st.xloads[0] = mkload("washer", "external", "unreachable", true, false, false, -1);
+	hb_reset(&b);
+	mw_home_text(&b, "loads_summary", &st);
+	EXPECT_STREQ("1 load, 1 not answering.", cstr(&b));
+	hb_reset(&b);
+	mw_home_text(&b, "load_1", &st);
+	EXPECT_STREQ("", cstr(&b));
+	hb_free(&b);
+}
+
+/* Names come from meterd's configuration: escaped on the page and in the stream, plain in the texts. */
+TEST(cards_escape_names)
+{
+	static const char evil[] = "<img src=x onerror=alert(1)>&\"'";
+	struct mw_state st;
+	struct mw_tariff_view tv;
+	struct web_page frame = { .title = "Your meter", .product = "gridmeter home" };
+	struct mw_day month[MW_MONTH_DAYS];
+	struct mw_page_data d = { .st = &st, .tv = &tv, .now = 1770000000, .month = month };
+	struct hbuf b, t;
+
+	memset(&st, 0, sizeof(st));
+	memset(&tv, 0, sizeof(tv));
+	memset(month, 0, sizeof(month));
+	hb_init(&b);
+	hb_init(&t);
+	st.connected = true;
+	st.nxloads = 2;
+	st.xloads[0] = mkload(evil, "external", "off", false, true, true, 3);
+	st.xloads[1] = mkload("heater", "gpio", "on", true, false, true, -1);
+	st.nhome = 1;
+	st.home[0] = mkhome(evil, "gas", "<b>", 1350000, "alarm", true);
+
+	mw_load_line(&t, &st.xloads[0]);
+	EXPECT_EQ(0, strncmp(cstr(&t), evil, strlen(evil)));
+
+	mw_page_dashboard(&b, &frame, &d);
+	EXPECT_EQ(NULL, strstr(cstr(&b), "<img"));
+	EXPECT_EQ(NULL, strstr(cstr(&b), "<b>"));
+	EXPECT_NE(NULL, strstr(cstr(&b), "&lt;img src=x onerror=alert(1)&gt;&amp;&quot;&#39;")) TH_LOG("%s", cstr(&b));
+	EXPECT_NE(NULL, strstr(cstr(&b), "data-live=\"load_1\">heater \xe2\x80\x94 wired relay \xe2\x80\x94 on</li>"));
+	EXPECT_NE(NULL, strstr(cstr(&b), "data-live=\"load_2\"></li>"));
+	EXPECT_NE(NULL, strstr(cstr(&b), "role=\"alert\" id=\"gas-alarm\" data-live=\"gas_alarm\">Gas alarm: &lt;img"));
+	EXPECT_NE(NULL, strstr(cstr(&b), "data-live=\"loads_summary\">2 loads, 1 switched off to stay within your allocation.<"));
+	EXPECT_NE(NULL, strstr(cstr(&b), "id=\"h-home\">Home sensors<"));
+
+	hb_reset(&b);
+	mw_live_json(&b, &st, &tv, 1770000000);
+	EXPECT_EQ(NULL, strstr(cstr(&b), "<"));
+	EXPECT_NE(NULL, strstr(cstr(&b), "\"load_0\":\"\\u003cimg src=x onerror=alert(1)\\u003e\\u0026\\\"\\u0027 \xe2\x80\x94 smart plug \xe2\x80\x94 switched off"))
+		TH_LOG("%s", cstr(&b));
+	EXPECT_NE(NULL, strstr(cstr(&b), "\"load_7\":\"\""));
+	EXPECT_NE(NULL, strstr(cstr(&b), "\"home_7\":\"\""));
+	EXPECT_NE(NULL, strstr(cstr(&b), "\"gas_alarm\":\"Gas alarm: \\u003cimg"));
+	hb_free(&b);
+	hb_free(&t);
 }
 
 TEST_HARNESS_MAIN

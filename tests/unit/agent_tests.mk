@@ -108,3 +108,14 @@ bridge_test_esphome_SRCS := $(BRIDGE_CORE) tests/unit/bridge_test_esphome.c
 
 UNIT_TESTS += bridge_test_config
 bridge_test_config_SRCS := $(BRIDGE_CORE) tests/unit/bridge_test_config.c
+
+# home sensors ([sensor.NAME]): exact conversion, warm-up, hold, hysteresis, fault
+UNIT_TESTS += agent_test_home_sensor
+agent_test_home_sensor_SRCS := $(CONF_SRCS) agent/core/home_sensor.c tests/unit/agent_test_home_sensor.c
+
+UNIT_TESTS += agent_test_home_iio
+agent_test_home_iio_SRCS := $(CONF_SRCS) agent/core/home_sensor.c agent/hw/home_iio.c tests/unit/agent_test_home_iio.c
+
+UNIT_TESTS += agent_test_meter_home
+agent_test_meter_home_SRCS := $(filter-out tests/unit/agent_test_meter.c,$(agent_test_meter_SRCS)) \
+	agent/core/home_sensor.c agent/core/meter_home.c tests/unit/agent_test_meter_home.c

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # The dashboard's browser test (tests/web/dashboard.mjs) with its fixture: a
 # private dbus-daemon, meterd with the replay sensor, --test-hooks and a
-# seeded 31-day load profile (15-minute intervals), and meterweb on a free
-# port with a household password set by "meterweb passwd".
+# seeded 31-day load profile (15-minute intervals) and an external load
+# "washer" (a smart plug, reported by tests/web/dashboard_plug.c as the MQTT
+# bridge would) and a gas sensor "kitchen_gas" (below), and meterweb on a free port with a household password set by
+# "meterweb passwd".
 #   tests/web/dashboard-run.sh            (GM_SCREENSHOTS=DIR for screenshots)
 # The last line is "dashboard: N passed, N failed, N skipped".
 set -eu
@@ -12,7 +14,8 @@ cd "$top"
 B=${B:-build}
 bin=$B/x86_64/bin
 seed=$B/host/web/dashboard_seed
-for f in "$bin/meterd" "$bin/meterweb" "$seed" "$B/npm/.stamp"; do
+plug=$B/host/web/dashboard_plug
+for f in "$bin/meterd" "$bin/meterweb" "$seed" "$plug" "$B/npm/.stamp"; do
 	if [ ! -e "$f" ]; then
 		echo "dashboard-run: $f missing (make dashboard-tools web-npm)" >&2
 		echo "dashboard: 0 passed, 1 failed, 0 skipped"
@@ -63,8 +66,23 @@ backend = fake
 line = 6
 load = 3000
 priority = 2
+[load.washer]
+switch = external
+load = 1800
+priority = 1
+stale_after = 120
+[sensor.kitchen_gas]
+device = gm-sim-adc
+channel = in_voltage2_raw
+kind = gas
+alarm_above = 1200
+alarm_clear_below = 1000
+hold = 0
+warmup = 0
+period = 1
 [allocation]
 grid_allocation = 8000
+restore_delay = 2
 [tariff]
 type = tou
 currency = GBP
@@ -79,7 +97,25 @@ runtime_dir = $dir/run
 [dbus]
 property_interval_ms = 500
 EOC
-"$bin/meterd" -c "$dir/meterd.conf" --test-hooks 2>"$dir/meterd.log" &
+# The gas sensor: meterd reads IIO sysfs only (/sys/bus/iio/devices/*/name).
+# Where a private mount namespace is allowed (root), meterd runs in one with a
+# small tree of this directory on /sys: the MCP3008's gm-sim-adc with CH2 raw
+# and the shared scale, which the browser test rewrites in place (same
+# length: meterd keeps the file open and preads it each period). Elsewhere
+# the sensor's device is missing and it shows as "fault".
+iio=$dir/sys/bus/iio/devices/iio:device0
+mkdir -p "$iio"
+echo gm-sim-adc >"$iio/name"
+echo 3.222656250 >"$iio/in_voltage_scale"	# 3300 mV / 1024, as the MCP3008 driver gives
+echo 100 >"$iio/in_voltage2_raw"
+gas_raw=""
+if unshare -m --propagation private sh -c 'mount --bind "$1" /sys' sh "$dir/sys" 2>/dev/null; then
+	gas_raw=$iio/in_voltage2_raw
+	unshare -m --propagation private sh -c 'mount --bind "$1" /sys && shift && exec "$@"' sh "$dir/sys" \
+		"$bin/meterd" -c "$dir/meterd.conf" --test-hooks 2>"$dir/meterd.log" &
+else
+	"$bin/meterd" -c "$dir/meterd.conf" --test-hooks 2>"$dir/meterd.log" &
+fi
 pids="$pids $!"
 for i in $(seq 100); do
 	busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" call org.freedesktop.DBus /org/freedesktop/DBus \
@@ -116,6 +152,7 @@ fi
 set +e
 GM_DASH_URL="http://127.0.0.1:$port" GM_DASH_PASSWORD="$password" GM_MW_PID=$mwpid \
 	GM_DASH_GUEST_S=12 GM_DASH_BURST=5 GM_DASH_DIR="$dir" \
+	GM_DASH_PLUG=washer GM_DASH_PLUG_BIN="$top/$plug" GM_DASH_GAS_RAW="$gas_raw" \
 	${GM_DASH_RUN:-node tests/web/dashboard.mjs}
 rc=$?
 if [ $rc -ne 0 ] && [ -z "${GM_KEEP:-}" ]; then

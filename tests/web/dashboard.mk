@@ -6,4 +6,10 @@ dashboard_seed_SRCS := tests/web/dashboard_seed.c agent/store/store.c agent/core
 	drivers/tty/gm_frame.c
 
 .PHONY: dashboard-tools
-dashboard-tools: $(HOSTOUT)/web/dashboard_seed $(OUT)/bin/meterweb $(OUT)/bin/meterd
+dashboard-tools: $(HOSTOUT)/web/dashboard_seed $(HOSTOUT)/web/dashboard_plug $(OUT)/bin/meterweb $(OUT)/bin/meterd
+
+# A stand-in for the MQTT bridge: ReportLoad calls from stdin on one bus
+# connection (dashboard_plug.c).
+WEB_PROGS += dashboard_plug
+dashboard_plug_SRCS := tests/web/dashboard_plug.c
+dashboard_plug_PKGS := libsystemd

@@ -2,9 +2,12 @@
 /*
  * Detection rule: the meters' own alarms (GMP_METER_ALARM records in
  * meter_alarms): trips, lockouts, a reversed current transformer, tamper,
- * a failed sensor. Each raised alarm of those codes raises an alert per
- * (town, meter, alarm); the household is told of trips, lockouts and
- * tamper. A cleared alarm raises nothing (the alert stays until closed).
+ * a failed sensor, gas in the home. Each raised alarm of those codes raises
+ * an alert per (town, meter, alarm); the household is told of trips,
+ * lockouts, tamper and gas. A cleared alarm raises nothing (the alert stays
+ * until closed). A meter sends the gas alarm only for a gas sensor its
+ * household set to notify (meterd [sensor.NAME] notify, the default for
+ * gas); no other home sensor alarm leaves the house.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +39,8 @@ static const struct alarm_rule {
 	/* ALARM_CT_TAMPER: no current for hours, supply on, relay closed */
 	{ 11, "critical", "tamper", "its current sensor has measured nothing for hours while "
 	  "your supply was on, as if it had been removed or bypassed" },
+	/* ALARM_GAS (issue 15): a gas sensor of the home above its alarm level */
+	{ 14, "critical", "gas", NULL },
 };
 
 static const struct alarm_rule *rule_of(int64_t code)
@@ -66,6 +71,21 @@ static void letter(const char *kind, const char *name, const char *words, int64_
 			 "the fault has been checked; we have been told.\n\n"
 			 "Please contact us and quote your meter number so that we can arrange "
 			 "it.\n", when, (long long)meter);
+	} else if (!strcmp(kind, "gas")) {
+		snprintf(subj, sl, "Gas detected at your home");
+		snprintf(body, bl,
+			 "Dear customer,\n\n"
+			 "At %s the gas sensor connected to your meter (number %lld) detected gas "
+			 "at your home.\n\n"
+			 "If you are at home or can reach someone who is:\n"
+			 "- open doors and windows to ventilate;\n"
+			 "- do not use flames, do not smoke, and do not operate electrical switches, "
+			 "plugs or appliances (a spark can ignite gas);\n"
+			 "- turn off the gas supply at the meter if it is safe to do so;\n"
+			 "- leave the building and call the gas emergency number from outside.\n\n"
+			 "This message was sent automatically by your meter; we cannot see whether "
+			 "anyone is at home. Your meter sends nothing else from its home sensors.\n",
+			 when, (long long)meter);
 	} else {
 		snprintf(subj, sl, "Your meter reported interference (%s)", name);
 		snprintf(body, bl,

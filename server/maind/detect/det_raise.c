@@ -68,6 +68,8 @@ static const char *const alarm_names[] = {
 	"over-voltage", "under-voltage", "over-current", "lockout", "supply-deficit",
 	"sensor-failure", "store-corrupt", "store-error", "protection-degraded", "clock-suspect",
 	"reversed-ct", "ct-tamper",
+	/* issue 15: external loads, home sensors (only "gas" ever reaches a town) */
+	"load-unreachable", "load-mismatch", "gas", "home-sensor",
 };
 
 const char *mdet_alarm_name(int64_t code, char *buf, size_t len)

@@ -76,7 +76,7 @@ static int show(const struct mainctl_ctx *x, const char *id)
 	      "o.name ELSE 'customer ' || n.customer END AS to, n.kind, n.state, n.attempts, "
 	      "COALESCE(n.medium, '-') AS medium FROM notices n LEFT JOIN operators o ON "
 	      "o.id = n.operator WHERE n.ref = $1 AND n.kind IN ('alert', 'route', 'trip', "
-	      "'lockout', 'tamper') ORDER BY n.id", 1, v);
+	      "'lockout', 'tamper', 'gas') ORDER BY n.id", 1, v);
 	if (n) {
 		printf("notices\n");
 		mctl_table(n);
