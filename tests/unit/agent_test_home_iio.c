@@ -13,7 +13,7 @@
 
 /* The 6.1 harness defines fixture setup/teardown functions without prototypes. */
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "home_iio.h"
 
 static void put(const char *root, const char *rel, const char *text)

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "home_sensor.h"
 
 /* An MQ gas module at 5 V through a 5000/3300 divider on an MCP3008 (10 bits, 3.3 V). */

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "bridge_config.h"
 
 static const char good[] =

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "esphome.h"
 
 TEST(topics)

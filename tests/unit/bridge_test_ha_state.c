@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "ha_discovery.h"
 #include "ha_state.h"
 #include "json_scan.h"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kselftest_harness.h"
+#include "gm_harness.h"
 #include "json_scan.h"
 #include "tasmota.h"
 
