@@ -102,3 +102,6 @@ bridge_test_ha_SRCS := $(BRIDGE_CORE) tests/unit/bridge_test_ha.c
 
 UNIT_TESTS += bridge_test_config
 bridge_test_config_SRCS := $(BRIDGE_CORE) tests/unit/bridge_test_config.c
+
+UNIT_TESTS += bridge_test_plug
+bridge_test_plug_SRCS := agent/bridge/plug_ctl.c tests/unit/bridge_test_plug.c
