@@ -11,5 +11,5 @@ BRIDGE_CORE := $(CONF_SRCS) agent/bridge/json_scan.c agent/bridge/tasmota.c agen
 ifeq ($(ARCH),x86_64)
 PROGS += gm-mqttd
 endif
-gm-mqttd_SRCS := $(BRIDGE_CORE) agent/bridge/mqtt_client.c agent/bridge/main.c
+gm-mqttd_SRCS := $(BRIDGE_CORE) agent/core/tariff.c agent/bridge/mqtt_client.c agent/bridge/meter_link.c agent/bridge/main.c
 gm-mqttd_PKGS := libsystemd libmosquitto
