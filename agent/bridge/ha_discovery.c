@@ -32,6 +32,11 @@ const struct ha_entity ha_meter_entities[] = {
 	{ "alarm_clock_suspect", HA_BINARY_SENSOR, "Clock suspect", "problem", NULL, NULL, NULL },
 	{ "alarm_reversed_ct", HA_BINARY_SENSOR, "Reversed CT", "problem", NULL, NULL, NULL },
 	{ "alarm_ct_tamper", HA_BINARY_SENSOR, "CT tamper", "tamper", NULL, NULL, NULL },
+	/* issue 15: per-item detail is in the Loads / HomeSensors entities below */
+	{ "alarm_load_unreachable", HA_BINARY_SENSOR, "Load unreachable", "problem", NULL, NULL, NULL },
+	{ "alarm_load_mismatch", HA_BINARY_SENSOR, "Load mismatch", "problem", NULL, NULL, NULL },
+	{ "alarm_gas", HA_BINARY_SENSOR, "Gas", "gas", NULL, NULL, NULL },
+	{ "alarm_home_sensor", HA_BINARY_SENSOR, "Home sensor", "problem", NULL, NULL, NULL },
 };
 const size_t ha_meter_nentities = sizeof(ha_meter_entities) / sizeof(ha_meter_entities[0]);
 
@@ -100,6 +105,84 @@ static bool ident_ok(const char *s)
 static bool topic_ok(const char *s)
 {
 	return s && *s && !strpbrk(s, "+#") && s[strlen(s) - 1] != '/';
+}
+
+static bool name_ok(const char *s)
+{
+	return ident_ok(s) && strlen(s) < 32;
+}
+
+static void store(struct ha_entity_store *st, enum ha_component c, const char *device_class,
+		  const char *state_class)
+{
+	st->e = (struct ha_entity){ .object = st->object, .component = c, .name = st->name,
+				    .device_class = device_class,
+				    .unit = st->unit[0] ? st->unit : NULL,
+				    .state_class = state_class };
+}
+
+int ha_plug_entities(const char *plug, struct ha_entity_store out[HA_PLUG_NENTITIES])
+{
+	if (!name_ok(plug))
+		return -EINVAL;
+	memset(out, 0, sizeof(*out) * HA_PLUG_NENTITIES);
+	snprintf(out[0].object, sizeof(out[0].object), "plug_%s", plug);
+	snprintf(out[0].name, sizeof(out[0].name), "Plug %s", plug);
+	store(&out[0], HA_BINARY_SENSOR, "power", NULL);
+	snprintf(out[1].object, sizeof(out[1].object), "plug_%s_power", plug);
+	snprintf(out[1].name, sizeof(out[1].name), "Plug %s power", plug);
+	snprintf(out[1].unit, sizeof(out[1].unit), "W");
+	store(&out[1], HA_SENSOR, "power", "measurement");
+	return HA_PLUG_NENTITIES;
+}
+
+/* HA's spelling of a temperature unit, or NULL when it is not one. */
+static const char *temperature_unit(const char *u)
+{
+	static const char *const map[][2] = {
+		{ "°C", "°C" }, { "C", "°C" }, { "degC", "°C" }, { "celsius", "°C" },
+		{ "°F", "°F" }, { "F", "°F" }, { "degF", "°F" }, { "fahrenheit", "°F" },
+		{ "K", "K" },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(u, map[i][0]))
+			return map[i][1];
+	return NULL;
+}
+
+int ha_home_entities(const char *sensor, const char *kind, const char *unit,
+		     struct ha_entity_store out[HA_HOME_NENTITIES])
+{
+	const char *dc = NULL, *alarm_dc, *u = unit ? unit : "";
+
+	if (!name_ok(sensor) || !kind || strlen(u) >= HA_UNIT_MAX)
+		return -EINVAL;
+	for (const char *p = u; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\')
+			return -EINVAL;
+	if (!strcmp(kind, "gas")) {
+		alarm_dc = "gas";
+	} else if (!strcmp(kind, "temperature")) {
+		alarm_dc = "heat";
+		if (temperature_unit(u)) {
+			dc = "temperature";
+			u = temperature_unit(u);
+		}
+	} else if (!strcmp(kind, "generic")) {
+		alarm_dc = "problem";
+	} else {
+		return -EINVAL;
+	}
+	memset(out, 0, sizeof(*out) * HA_HOME_NENTITIES);
+	snprintf(out[0].object, sizeof(out[0].object), "home_%s", sensor);
+	snprintf(out[0].name, sizeof(out[0].name), "%s", sensor);
+	snprintf(out[0].unit, sizeof(out[0].unit), "%s", u);
+	store(&out[0], HA_SENSOR, dc, "measurement");
+	snprintf(out[1].object, sizeof(out[1].object), "home_%s_alarm", sensor);
+	snprintf(out[1].name, sizeof(out[1].name), "%s alarm", sensor);
+	store(&out[1], HA_BINARY_SENSOR, alarm_dc, NULL);
+	return HA_HOME_NENTITIES;
 }
 
 static int check(const struct ha_device *d, const struct ha_entity *e)

@@ -39,6 +39,45 @@ struct ha_entity {
 extern const struct ha_entity ha_meter_entities[];
 extern const size_t ha_meter_nentities;
 
+/*
+ * Entities built at run time (a plug, a home sensor) in caller storage: `e`
+ * points into the arrays beside it, so an ha_entity_store must not be copied
+ * (build it where it lives). Names are meterd's [load.NAME] / [sensor.NAME]:
+ * 1-31 characters of a-z 0-9 _.
+ */
+#define HA_OBJECT_MAX	48
+#define HA_NAME_MAX	64
+#define HA_UNIT_MAX	16
+
+struct ha_entity_store {
+	struct ha_entity e;
+	char object[HA_OBJECT_MAX];
+	char name[HA_NAME_MAX];
+	char unit[HA_UNIT_MAX];
+};
+
+/*
+ * A plug: out[0] plug_<name> (binary_sensor, device_class power: its switch,
+ * read-only since meterd owns it), out[1] plug_<name>_power (sensor power W
+ * measurement). Returns HA_PLUG_NENTITIES or -EINVAL.
+ */
+#define HA_PLUG_NENTITIES	2
+int ha_plug_entities(const char *plug, struct ha_entity_store out[HA_PLUG_NENTITIES]);
+
+/*
+ * A home sensor of meterd's HomeSensors (kind "temperature" | "gas" |
+ * "generic", unit as configured): out[0] home_<name> (sensor, measurement;
+ * temperature in °C/°F/K gets device_class temperature, the unit spelled as
+ * HA wants it ("C", "degC" -> "°C"); gas and anything else no device class,
+ * since HA's "gas" class is a metered volume, not a concentration), out[1]
+ * home_<name>_alarm (binary_sensor: gas -> gas, temperature -> heat, else
+ * problem). Returns HA_HOME_NENTITIES or -EINVAL (bad name, unknown kind,
+ * unit longer than HA_UNIT_MAX - 1 or with control characters or quotes).
+ */
+#define HA_HOME_NENTITIES	2
+int ha_home_entities(const char *sensor, const char *kind, const char *unit,
+		     struct ha_entity_store out[HA_HOME_NENTITIES]);
+
 /* <prefix>/<component>/gridmeter_<id>_<object>/config: 0 or -ENOSPC/-EINVAL. */
 int ha_config_topic(const struct ha_device *d, const struct ha_entity *e, char *buf, size_t len);
 /* The JSON config payload: its length, or -ENOSPC/-EINVAL. */

@@ -21,17 +21,20 @@
 #define HA_STATE_MAX_HOME	8
 #define HA_STATE_MAX_ALARMS	16
 
+/* Keys <object> ("ON"/"OFF"; "None" = unknown when unreachable) and <object>_power (W). */
 struct ha_plug_value {
 	const char *object;	/* "plug_<name>" as in ha_plug_entities() */
 	bool reachable;
 	bool on;
-	int64_t power_mw;	/* < 0: unknown (no metering) */
+	int64_t power_mw;	/* < 0: unknown (no metering); "None" too when unreachable */
 };
 
+/* Keys <object> (the value in the sensor's unit, "None" when not valid) and <object>_alarm. */
 struct ha_home_value {
 	const char *object;	/* "home_<name>" as in ha_home_entities() */
-	bool valid;		/* false: warming up or fault (the key is left out) */
+	bool valid;		/* false: warming up or fault (published as "None": unknown) */
 	int64_t value_milli;	/* the sensor's unit x 1000 */
+	bool alarm;		/* HomeSensors' alarm flag (added in session 2; false if not set) */
 };
 
 /* A snapshot of meterd's properties; `have_*` false: not known yet (keys left out). */
@@ -66,7 +69,16 @@ struct ha_state {
 	unsigned long held_back;	/* registers left out because they went down */
 };
 
-/* The JSON object for <base>/state: its length, or -ENOSPC. */
+/*
+ * The JSON object for <base>/state: its length, -ENOSPC (st unchanged), or
+ * -EINVAL (more items than the maxima, an object name not [a-z0-9_], or a
+ * minor_per_major that is not a power of ten). Keys are the entity objects
+ * of ha_discovery.h; every value is a JSON string holding an exact decimal
+ * (kWh truncated to whole Wh, W/V/A/Hz/power factor with 3 decimals, cost
+ * rounded half away from zero to the minor unit) or ON/OFF/None. Alarm keys:
+ * active_alarms may name meterd's alarm ("over-voltage") or the object
+ * ("alarm_over_voltage"); every alarm entity is present, OFF when not named.
+ */
 int ha_state_format(struct ha_state *st, const struct ha_meter_values *v, char *buf, size_t len);
 
 #endif

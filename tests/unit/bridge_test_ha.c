@@ -34,8 +34,9 @@ static const struct sensor_rule rules[] = {
 	{ "enum", "-", "-" },
 };
 
+/* developers.home-assistant binary-sensor docs: the classes used here */
 static const char *const binary_classes[] = { "power", "problem", "safety", "gas", "tamper",
-					      "connectivity", NULL };
+					      "connectivity", "heat", NULL };
 
 static const char *const pfx_periods[] = { "night", "day", "peak", NULL };
 
@@ -71,13 +72,46 @@ static int word_in(const char *w, const char *list)
 	return 0;
 }
 
+/* Every entity the bridge can announce: the meter's, two plugs', home sensors of each kind. */
+struct all {
+	struct ha_entity_store plug[2][HA_PLUG_NENTITIES];
+	struct ha_entity_store home[5][HA_HOME_NENTITIES];
+	const struct ha_entity *e[64];
+	size_t n;
+};
+
+static void collect(struct all *x)
+{
+	static const char *const kinds[5][3] = {
+		{ "kitchen_gas", "gas", "mV" }, { "hall", "temperature", "C" },
+		{ "attic", "temperature", "°F" }, { "cellar", "temperature", "mV" },
+		{ "tank", "generic", "%" },
+	};
+
+	x->n = 0;
+	for (size_t i = 0; i < ha_meter_nentities; i++)
+		x->e[x->n++] = &ha_meter_entities[i];
+	ha_plug_entities("washer", x->plug[0]);
+	ha_plug_entities("heater_2", x->plug[1]);
+	for (size_t i = 0; i < 2; i++)
+		for (size_t j = 0; j < HA_PLUG_NENTITIES; j++)
+			x->e[x->n++] = &x->plug[i][j].e;
+	for (size_t i = 0; i < 5; i++) {
+		ha_home_entities(kinds[i][0], kinds[i][1], kinds[i][2], x->home[i]);
+		for (size_t j = 0; j < HA_HOME_NENTITIES; j++)
+			x->e[x->n++] = &x->home[i][j].e;
+	}
+}
+
 TEST(every_payload_follows_the_schema)
 {
 	char topic[256], buf[2048], a[128], b[128], c[128], t[192];
 	int energy = 0;
+	static struct all x;
 
-	for (size_t i = 0; i < ha_meter_nentities; i++) {
-		const struct ha_entity *e = &ha_meter_entities[i];
+	collect(&x);
+	for (size_t i = 0; i < x.n; i++) {
+		const struct ha_entity *e = x.e[i];
 		int n = ha_config_payload(&dev, e, buf, sizeof(buf));
 		struct json_val v;
 		char *dc, *unit, *sc;
@@ -100,7 +134,7 @@ TEST(every_payload_follows_the_schema)
 		EXPECT_NE(NULL, get(buf, (size_t)n, "origin.name", b, sizeof(b)));
 		/* unique ids are unique */
 		for (size_t j = 0; j < i; j++) {
-			EXPECT_STRNE(e->object, ha_meter_entities[j].object);
+			EXPECT_STRNE(e->object, x.e[j]->object);
 		}
 
 		dc = get(buf, (size_t)n, "device_class", a, sizeof(a));
@@ -118,7 +152,11 @@ TEST(every_payload_follows_the_schema)
 			EXPECT_STREQ("ON", get(buf, (size_t)n, "payload_on", t, sizeof(t)));
 			continue;
 		}
-		ASSERT_NE(NULL, dc) TH_LOG("%s", e->object);
+		if (!dc) {
+			/* no device class: any unit, a state class so that HA keeps statistics */
+			EXPECT_STREQ("measurement", sc) TH_LOG("%s", e->object);
+			continue;
+		}
 		{
 			const struct sensor_rule *r = NULL;
 
@@ -150,6 +188,49 @@ TEST(every_payload_follows_the_schema)
 			energy++;
 	}
 	EXPECT_EQ(3, energy);
+}
+
+TEST(plug_and_home_entities)
+{
+	struct ha_entity_store p[HA_PLUG_NENTITIES], h[HA_HOME_NENTITIES];
+	char buf[2048], topic[256];
+	int n;
+
+	ASSERT_EQ(HA_PLUG_NENTITIES, ha_plug_entities("washer", p));
+	EXPECT_STREQ("plug_washer", p[0].e.object);
+	EXPECT_EQ(HA_BINARY_SENSOR, p[0].e.component);
+	EXPECT_STREQ("power", p[0].e.device_class);
+	EXPECT_STREQ("plug_washer_power", p[1].e.object);
+	EXPECT_EQ(HA_SENSOR, p[1].e.component);
+	EXPECT_STREQ("W", p[1].e.unit);
+	/* read-only: no command topic anywhere in the payload */
+	n = ha_config_payload(&dev, &p[0].e, buf, sizeof(buf));
+	ASSERT_LT(0, n);
+	EXPECT_EQ(NULL, strstr(buf, "command_topic"));
+	ASSERT_EQ(0, ha_config_topic(&dev, &p[0].e, topic, sizeof(topic)));
+	EXPECT_STREQ("homeassistant/binary_sensor/gridmeter_101_plug_washer/config", topic);
+
+	ASSERT_EQ(HA_HOME_NENTITIES, ha_home_entities("hall", "temperature", "degC", h));
+	EXPECT_STREQ("temperature", h[0].e.device_class);
+	EXPECT_STREQ("°C", h[0].e.unit);
+	EXPECT_STREQ("home_hall_alarm", h[1].e.object);
+	EXPECT_STREQ("heat", h[1].e.device_class);
+	ASSERT_EQ(HA_HOME_NENTITIES, ha_home_entities("kitchen_gas", "gas", "ppm", h));
+	/* HA's gas class is a metered volume: a concentration has no device class */
+	EXPECT_EQ(NULL, h[0].e.device_class);
+	EXPECT_STREQ("ppm", h[0].e.unit);
+	EXPECT_STREQ("gas", h[1].e.device_class);
+	ASSERT_EQ(HA_HOME_NENTITIES, ha_home_entities("tank", "generic", "", h));
+	EXPECT_EQ(NULL, h[0].e.unit);
+	EXPECT_STREQ("problem", h[1].e.device_class);
+
+	EXPECT_EQ(-EINVAL, ha_plug_entities("Washer", p));
+	EXPECT_EQ(-EINVAL, ha_plug_entities("", p));
+	EXPECT_EQ(-EINVAL, ha_plug_entities("a23456789012345678901234567890123", p));
+	EXPECT_EQ(-EINVAL, ha_home_entities("x", "smoke", "ppm", h));
+	EXPECT_EQ(-EINVAL, ha_home_entities("x", "gas", "p\"pm", h));
+	EXPECT_EQ(-EINVAL, ha_home_entities("x", "gas", "0123456789abcdef", h));
+	EXPECT_EQ(-EINVAL, ha_home_entities("x y", "gas", "ppm", h));
 }
 
 TEST(small_buffers_and_bad_names)
