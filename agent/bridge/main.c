@@ -30,6 +30,7 @@
 
 #include "bridge_config.h"
 #include "ha_discovery.h"
+#include "ha_state.h"
 #include "meter_link.h"
 #include "mqtt_client.h"
 #include "plug_ctl.h"
@@ -55,7 +56,14 @@ struct bridge {
 	sd_event *ev;
 	sd_event_source *tick;		/* the plugs' silence checks */
 	sd_event_source *watchdog;
+	sd_event_source *ha_timer;	/* the next <base>/state when one was held back */
+	struct ha_state hst;
+	int64_t last_state_ms;
+	struct ha_entity_store plug_ent[BRIDGE_MAX_PLUGS][HA_PLUG_NENTITIES];
+	struct ha_entity_store home_ent[ML_MAX_HOME][HA_HOME_NENTITIES];
+	size_t nhome_ent;
 	char status_topic[80];
+	char state_topic[80];
 	char meter_id[64];
 	unsigned long dropped;	/* messages on topics we did not configure */
 	struct plug_rt plug[BRIDGE_MAX_PLUGS];
@@ -102,6 +110,7 @@ static const struct ml_load *external_load(struct plug_rt *p)
 }
 
 static void rearm_tick(struct bridge *b);
+static void state_changed(struct bridge *b, bool urgent);
 
 static void act(struct plug_rt *p, unsigned what)
 {
@@ -141,9 +150,11 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 		bool was = b->plug[i].ctl.reachable;
 		unsigned what = plug_tick(&b->plug[i].ctl, now);
 
-		if (was && !b->plug[i].ctl.reachable)
+		if (was && !b->plug[i].ctl.reachable) {
 			blog(4, "plug %s: nothing for %u s (3 x telemetry): unreachable", b->cfg.plug[i].name,
 			     3 * b->cfg.plug[i].telemetry_s);
+			state_changed(b, true);
+		}
 		act(&b->plug[i], what);
 	}
 	rearm_tick(b);
@@ -198,6 +209,18 @@ static void set_meter_id(struct bridge *b)
 			*p = '_';
 }
 
+static void announce(struct bridge *b, const struct ha_device *d, const struct ha_entity *e, char *topic,
+		     size_t tlen, char *payload, size_t plen)
+{
+	int n = ha_config_payload(d, e, payload, plen);
+
+	if (n < 0 || ha_config_topic(d, e, topic, tlen)) {
+		blog(3, "homeassistant: cannot build %s: %s", e->object, strerror(n < 0 ? -n : ENOSPC));
+		return;
+	}
+	mqttc_publish(b->mq, topic, payload, (size_t)n, true);
+}
+
 static void publish_discovery(struct bridge *b)
 {
 	const char *cur = meter_link_currency(b->ml);
@@ -211,16 +234,90 @@ static void publish_discovery(struct bridge *b)
 	    !d.tariff_periods[0])
 		return;
 	set_meter_id(b);
-	for (size_t i = 0; i < ha_meter_nentities; i++) {
-		int n = ha_config_payload(&d, &ha_meter_entities[i], payload, sizeof(payload));
+	for (size_t i = 0; i < ha_meter_nentities; i++)
+		announce(b, &d, &ha_meter_entities[i], topic, sizeof(topic), payload, sizeof(payload));
+	for (size_t i = 0; i < b->cfg.nplugs; i++)
+		for (size_t k = 0; k < HA_PLUG_NENTITIES; k++)
+			if (b->plug_ent[i][k].e.object)
+				announce(b, &d, &b->plug_ent[i][k].e, topic, sizeof(topic), payload, sizeof(payload));
+	b->nhome_ent = 0;
+	if (b->cfg.home_sensors) {
+		size_t n;
+		const struct ml_home *h = meter_link_home(b->ml, &n);
 
-		if (n < 0 || ha_config_topic(&d, &ha_meter_entities[i], topic, sizeof(topic))) {
-			blog(3, "homeassistant: cannot build %s: %s", ha_meter_entities[i].object,
-			     strerror(n < 0 ? -n : ENOSPC));
-			continue;
+		for (size_t i = 0; i < n; i++) {
+			if (ha_home_entities(h[i].name, h[i].kind, h[i].unit, b->home_ent[b->nhome_ent]) < 0) {
+				blog(4, "homeassistant: home sensor %s (%s, %s) cannot be announced", h[i].name,
+				     h[i].kind, h[i].unit);
+				continue;
+			}
+			for (size_t k = 0; k < HA_HOME_NENTITIES; k++)
+				announce(b, &d, &b->home_ent[b->nhome_ent][k].e, topic, sizeof(topic), payload,
+					 sizeof(payload));
+			b->nhome_ent++;
 		}
-		mqttc_publish(b->mq, topic, payload, (size_t)n, true);
 	}
+}
+
+static void publish_state(struct bridge *b)
+{
+	struct ha_meter_values v;
+	char buf[4096];
+	int n;
+
+	if (!b->cfg.ha_enabled || !mqttc_connected(b->mq) || !meter_link_present(b->ml))
+		return;
+	meter_link_ha_values(b->ml, &v);
+	for (size_t i = 0; i < b->cfg.nplugs && b->plug_ent[i][0].e.object; i++) {
+		const struct plug_ctl *c = &b->plug[i].ctl;
+
+		v.plug[v.nplugs++] = (struct ha_plug_value){ .object = b->plug_ent[i][0].object,
+			.reachable = c->reachable && c->have_on, .on = c->on,
+			.power_mw = c->reachable ? c->power_mw : -1 };
+	}
+	if (b->cfg.home_sensors) {
+		size_t nh;
+		const struct ml_home *h = meter_link_home(b->ml, &nh);
+
+		for (size_t i = 0; i < nh; i++)
+			for (size_t k = 0; k < b->nhome_ent; k++)
+				if (!strcmp(b->home_ent[k][0].object + 5, h[i].name))
+					v.home[v.nhome++] = (struct ha_home_value){
+						.object = b->home_ent[k][0].object,
+						.valid = !strcmp(h[i].state, "ok") || !strcmp(h[i].state, "alarm"),
+						.value_milli = h[i].value_milli, .alarm = h[i].alarm };
+	}
+	n = ha_state_format(&b->hst, &v, buf, sizeof(buf));
+	if (n < 0) {
+		blog(3, "homeassistant: state message not built: %s", strerror(-n));
+		return;
+	}
+	mqttc_publish(b->mq, b->state_topic, buf, (size_t)n, false);
+	b->last_state_ms = now_ms(b);
+}
+
+static int on_ha_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	(void)s;
+	(void)usec;
+	publish_state(userdata);
+	return 0;
+}
+
+/* At most once per interval; `urgent` (relay, alarm, a plug switched): now. */
+static void state_changed(struct bridge *b, bool urgent)
+{
+	int64_t due = b->last_state_ms + (int64_t)b->cfg.ha_interval_s * 1000;
+
+	if (urgent || !b->last_state_ms || now_ms(b) >= due) {
+		sd_event_source_set_enabled(b->ha_timer, SD_EVENT_OFF);
+		publish_state(b);
+		return;
+	}
+	if (sd_event_source_get_enabled(b->ha_timer, NULL) > 0)
+		return;		/* already due */
+	sd_event_source_set_time(b->ha_timer, (uint64_t)due * 1000);
+	sd_event_source_set_enabled(b->ha_timer, SD_EVENT_ONESHOT);
 }
 
 static void publish_availability(struct bridge *b)
@@ -264,9 +361,9 @@ static void on_meter_values(void *ctx, bool urgent, bool identity)
 {
 	struct bridge *b = ctx;
 
-	(void)urgent;
 	if (identity)
 		publish_discovery(b);
+	state_changed(b, urgent || identity);
 }
 
 /* ---- the broker ------------------------------------------------------------------------ */
@@ -293,6 +390,7 @@ static void on_connected(void *ctx)
 		publish_discovery(b);
 	}
 	publish_availability(b);
+	state_changed(b, true);
 	sd_notify(0, "READY=1\nSTATUS=connected to the broker");
 }
 
@@ -340,6 +438,8 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 			blog(6, "plug %s: relay %s", pc->name, p->ctl.on ? "on" : "off");
 		if (p->ctl.reachable != was_reachable)
 			blog(5, "plug %s: %s", pc->name, p->ctl.reachable ? "reachable" : "unreachable");
+		state_changed(b, (p->ctl.have_on && (!had_on || was_on != p->ctl.on)) ||
+				 p->ctl.reachable != was_reachable);
 		return;
 	}
 	b->dropped++;
@@ -432,6 +532,10 @@ int main(int argc, char **argv)
 		}
 	}
 	snprintf(b.status_topic, sizeof(b.status_topic), "%s/status", b.cfg.base_topic);
+	snprintf(b.state_topic, sizeof(b.state_topic), "%s/state", b.cfg.base_topic);
+	for (size_t i = 0; i < b.cfg.nplugs; i++)
+		if (ha_plug_entities(b.cfg.plug[i].name, b.plug_ent[i]) < 0)
+			memset(b.plug_ent[i], 0, sizeof(b.plug_ent[i]));	/* names are checked: not reached */
 
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);
@@ -448,6 +552,8 @@ int main(int argc, char **argv)
 	sd_event_add_signal(b.ev, NULL, SIGTERM, on_signal, &b);
 	sd_event_add_signal(b.ev, NULL, SIGINT, on_signal, &b);
 	r = sd_event_add_time(b.ev, &b.tick, CLOCK_MONOTONIC, UINT64_MAX, 10000, on_tick, &b);
+	if (r >= 0)
+		r = sd_event_add_time(b.ev, &b.ha_timer, CLOCK_MONOTONIC, UINT64_MAX, 10000, on_ha_timer, &b);
 	if (r < 0)
 		return 1;
 	if (sd_watchdog_enabled(0, &wd_usec) > 0) {
@@ -481,6 +587,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < b.cfg.nplugs; i++)
 		sd_event_source_unref(b.plug[i].query);
 	sd_event_source_unref(b.tick);
+	sd_event_source_unref(b.ha_timer);
 	sd_event_source_unref(b.watchdog);
 	sd_event_unref(b.ev);
 	return r < 0 ? 1 : 0;
