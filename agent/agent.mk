@@ -13,7 +13,7 @@ INCDIRS += agent/core agent/store agent/hw agent/dbus agent/uplink agent/daemon
 AGENT_CORE := $(CONF_SRCS) agent/core/log_limit.c agent/core/tariff.c agent/store/tariff_file.c agent/core/profile.c \
 	agent/core/registers.c agent/core/clock.c agent/core/held.c agent/core/persist.c agent/core/alloc.c agent/core/protect.c agent/daemon/config.c \
 	agent/uplink/sim900.c drivers/tty/gm_frame.c agent/store/store.c
-AGENT_IO := agent/core/meter.c agent/core/meter_actions.c agent/core/meter_time.c agent/core/uplink.c \
+AGENT_IO := agent/core/meter.c agent/core/meter_actions.c agent/core/meter_loads.c agent/core/meter_time.c agent/core/uplink.c \
 	agent/hw/sensor_iio.c agent/hw/sensor_replay.c agent/hw/relay_gpiod.c agent/hw/relay_fake.c \
 	agent/hw/tripper.c agent/hw/ct_setup.c agent/hw/pwrkey.c agent/hw/clock_set.c agent/hw/powerfail.c \
 	agent/dbus/auth.c \

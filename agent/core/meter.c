@@ -122,20 +122,30 @@ static void clear_when_settled(struct meter *m, enum meter_alarm a, bool ok, int
 		set_alarm(m, a, false, detail);
 }
 
+/*
+ * Relay idx (0 main, i + 1 load i) to closed. A load with switch = external
+ * has no line: its wanted state changes (Loads, RelayChanged) and the MQTT
+ * bridge carries it to the plug.
+ */
 static void set_relay(struct meter *m, unsigned idx, bool closed, const char *reason)
 {
 	const char *name = idx ? m->alloc.load[idx - 1].name : "main";
 	bool *state = idx ? &m->load_closed[idx - 1] : &m->main_closed;
+	bool external = idx && meter_load_external(m, idx - 1);
 	int r;
 
 	if (*state == closed)
 		return;
-	r = m->relays->ops->set(m->relays, idx, closed);
+	r = external ? 0 : m->relays->ops->set(m->relays, idx, closed);
 	if (r < 0) {
 		meter_log(m, LOG_ERR, "relay %s: cannot %s: %s", name, closed ? "close" : "open", strerror(-r));
 		return;
 	}
 	*state = closed;
+	if (external) {
+		m->ext[idx - 1].mismatch_since = INT64_MIN;	/* the plug gets its time to follow */
+		meter_changed(m, MP_LOADS);
+	}
 	meter_log(m, (idx ? LOG_INFO : LOG_NOTICE) | METER_LOG_EVENT, "relay %s %s: %s", name,
 		  closed ? "closed" : "opened", reason);
 	if (m->hooks.relay)
@@ -488,8 +498,15 @@ int meter_init(struct meter *m, const struct meter_config *cfg, struct sensor *s
 	acfg.restore_delay_ms = cfg->restore_delay_s * 1000;
 	acfg.settle_ms = cfg->settle_s * 1000;
 	alloc_init(&m->alloc, &acfg);
-	for (size_t i = 0; i < cfg->nloads; i++)
+	for (size_t i = 0; i < cfg->nloads; i++) {
 		alloc_add_load(&m->alloc, cfg->load[i].name, cfg->load[i].load_w);
+		m->ext[i].last_report_ms = mono_ms;
+		m->ext[i].mismatch_since = INT64_MIN;
+		m->ext[i].shown_w = -1;
+		/* an external load cannot be switched until its first report */
+		if (cfg->load[i].external)
+			alloc_set_report(&m->alloc, i, false, -1);
+	}
 	pcfg.reclose_delay_ms = cfg->reclose_delay_s * 1000;
 	pcfg.lockout_trips = cfg->lockout_trips;
 	pcfg.lockout_window_ms = cfg->lockout_window_s * 1000;
@@ -892,6 +909,7 @@ void meter_sample(struct meter *m, const struct sensor_reading *r, int64_t real_
 		meter_apply_main(m, "automatic reclose: voltage normal");
 	tamper_checks(m, r, vnormal, mono_ms);
 
+	meter_loads_tick(m, mono_ms);
 	meter_allocate(m, mono_ms);
 
 	if (m->store_ok) {

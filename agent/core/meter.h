@@ -46,6 +46,7 @@ enum {
 	MP_ALARMS = 1u << 5,
 	MP_UPLINK = 1u << 6,
 	MP_CLOCK = 1u << 7,
+	MP_LOADS = 1u << 8,	/* Loads: reported state, reachability, measured draw */
 };
 
 enum meter_alarm {
@@ -101,6 +102,20 @@ struct meter_hooks {
 
 #define METER_MAX_APPLIANCES 16
 
+/*
+ * A [load.NAME] switch = external (a smart plug behind the MQTT bridge):
+ * what its reporter last said. The wanted state is load_closed[] as for
+ * GPIO loads; reachability and the measured draw live in struct alloc_load.
+ */
+struct ext_load {
+	bool reported;		/* a report arrived in this run */
+	bool known;		/* reported_on is the switch's state (reachable and reported) */
+	bool reported_on;
+	int64_t last_report_ms;	/* monotonic; at start: the start */
+	int64_t mismatch_since;	/* reported != wanted since (mono ms); INT64_MIN: they agree */
+	int32_t shown_w;	/* measured_w last announced in Loads (changes < 5 % are not) */
+};
+
 struct appliance {
 	char name[32];
 	uint32_t watts;
@@ -134,7 +149,8 @@ struct meter {
 	int64_t alarm_ok_since[ALARM_COUNT];	/* condition gone since (mono ms); INT64_MIN: not */
 	int64_t export_since, idle_since;	/* [tamper] conditions hold since (mono ms); INT64_MIN: not */
 	bool main_closed;
-	bool load_closed[ALLOC_MAX_LOADS];
+	bool load_closed[ALLOC_MAX_LOADS];	/* GPIO: the line; external: the wanted state */
+	struct ext_load ext[ALLOC_MAX_LOADS];	/* switch = external loads only */
 	struct meter_counters ctr;
 	/* the driver's sampling-gap counters at the last sample of this run (gaps_valid) */
 	uint64_t last_missed, last_gap_ns;
@@ -227,6 +243,28 @@ int meter_set_tariff(struct meter *m, const struct tariff_spec *spec, const char
 		     const char **badkey, char *msg, size_t len);
 int meter_declare(struct meter *m, const char *name, uint32_t watts, uint32_t duration_s,
 		  int64_t mono_ms, char *msg, size_t len);
+
+/* ---- loads switched from outside meterd (meter_loads.c) ------------------------------ */
+
+/* Is load i (alloc order) switch = external? */
+bool meter_load_external(const struct meter *m, size_t i);
+/* "on" | "off" | "unreachable" | "unknown" (external, reachable, no state reported yet) */
+const char *meter_load_state(const struct meter *m, size_t i);
+/*
+ * A report on external load `name` (D-Bus ReportLoad, from the MQTT bridge):
+ * reachable (false: the plug is offline), on (its relay, meaningful when
+ * reachable), measured_w (-1 unknown), declared_w (a demand the plug
+ * announces before it runs: declared like DeclareApplianceDemand under the
+ * load's name, expiring after stale_after; 0 withdraws it). Restarts the
+ * stale timer. 0; -ENOENT no such load; -EMEDIUMTYPE a GPIO load; -EINVAL
+ * bad value; msg says why.
+ */
+int meter_report_load(struct meter *m, const char *name, bool reachable, bool on,
+		      int32_t measured_w, uint32_t declared_w, int64_t mono_ms, char *msg, size_t len);
+/* The reporter left the bus: every external load is unreachable at once. */
+void meter_loads_lost(struct meter *m, int64_t mono_ms);
+/* Staleness and mismatch of external loads; meter_sample() calls it before allocating. */
+void meter_loads_tick(struct meter *m, int64_t mono_ms);
 /* Self-test: appends one line per check to buf (lines separated by '\n'); true if all passed. */
 bool meter_self_test(struct meter *m, char *buf, size_t len);
 /* A durable snapshot now (fdatasync): power fail, state changes, self-test. 0 or -errno. */

@@ -70,6 +70,7 @@ static const struct keydef keys[] = {
 	{ "dbus", "property_interval_ms", K_U32, OFF(property_interval_ms), 100, 60000, NULL, "ms" },
 	{ "dbus", "technician_group", K_STR, OFF(technician_group), 0, 0, NULL, NULL },
 	{ "dbus", "appliance_group", K_STR, OFF(appliance_group), 0, 0, NULL, NULL },
+	{ "dbus", "bridge_group", K_STR, OFF(bridge_group), 0, 0, NULL, NULL },
 	{ "dbus", "authorization", K_CHOICE, OFF(authorization), 0, 0, "auto|polkit|group", NULL },
 
 	{ "uplink", "credentials", K_STR, OFF(credentials), 0, 0, NULL, NULL },
@@ -152,6 +153,7 @@ void config_defaults(struct meter_config *c)
 	c->property_interval_ms = 1000;
 	strcpy(c->technician_group, "gridmeter-technicians");
 	strcpy(c->appliance_group, "gridmeter-appliances");
+	strcpy(c->bridge_group, "gridmeter-bridge");
 	strcpy(c->authorization, "auto");
 	strcpy(c->credentials, "/etc/gridmeter/keys/uplink.key");
 	strcpy(c->detail, "billing");
@@ -271,8 +273,18 @@ static int set_load_key(struct parser *p, const char *section, const char *key,
 	} else if (!strcmp(key, "active_low")) {
 		if (parse_bool(val, &l->active_low))
 			return perr(p, line, section, key, "'%s' is not true or false", val);
+	} else if (!strcmp(key, "switch")) {
+		if (strcmp(val, "gpio") && strcmp(val, "external"))
+			return perr(p, line, section, key, "'%s' is not one of gpio|external", val);
+		l->external = !strcmp(val, "external");
+	} else if (!strcmp(key, "stale_after")) {
+		if (parse_u64(val, LOAD_STALE_MIN_S, LOAD_STALE_MAX_S, &u))
+			return perr(p, line, section, key, "'%s' is not a whole number from %d to %d seconds",
+				    val, LOAD_STALE_MIN_S, LOAD_STALE_MAX_S);
+		l->stale_after_s = (uint32_t)u;
 	} else {
-		return perr(p, line, section, key, "unknown key (line, load, priority, active_low)");
+		return perr(p, line, section, key,
+			    "unknown key (switch, line, load, priority, active_low, stale_after)");
 	}
 	return 0;
 }
@@ -350,6 +362,7 @@ static int start_section(struct parser *p, char *name, unsigned line)
 		strcpy(l->name, n);
 		l->priority = UINT32_MAX;
 		l->load_w = 0;
+		l->stale_after_s = LOAD_STALE_DEFAULT_S;
 		l->cfg_line = line;
 		return 0;
 	}
@@ -504,7 +517,7 @@ static const char *relay_line_user(const struct meter_config *c, uint32_t line)
 	if (c->button_line >= 0 && line == (uint32_t)c->button_line)
 		return "button_line";
 	for (size_t i = 0; i < c->nloads; i++)
-		if (c->load[i].line == line)
+		if (!c->load[i].external && c->load[i].line == line)
 			return c->load[i].name;
 	return NULL;
 }
@@ -542,6 +555,50 @@ static int validate_time_and_power(struct parser *p)
 	return 0;
 }
 
+/*
+ * [load.NAME]: switch = gpio (the default) needs a line of its own;
+ * switch = external has none (and no active_low): something outside
+ * meterd switches it and reports (ReportLoad). Priorities are one space.
+ */
+static int validate_load(struct parser *p, size_t i)
+{
+	struct meter_config *c = p->c;
+	struct load_cfg *l = &c->load[i];
+	char sec[48];
+
+	snprintf(sec, sizeof(sec), "load.%s", l->name);
+	if (l->priority == UINT32_MAX)
+		return perr(p, l->cfg_line, sec, "priority", "missing required key");
+	if (!l->load_w)
+		return perr(p, l->cfg_line, sec, "load", "missing required key");
+	for (size_t j = 0; j < i; j++)
+		if (c->load[j].priority == l->priority)
+			return perr(p, key_line(p, sec, "priority"), sec, "priority",
+				    "priority %u already used by load %s", l->priority, c->load[j].name);
+	if (l->external) {
+		if (find_seen(p, sec, "line"))
+			return perr(p, key_line(p, sec, "line"), sec, "line",
+				    "not with switch = external (the load has no GPIO line)");
+		if (find_seen(p, sec, "active_low"))
+			return perr(p, key_line(p, sec, "active_low"), sec, "active_low",
+				    "not with switch = external (the load has no GPIO line)");
+		return 0;
+	}
+	if (find_seen(p, sec, "stale_after"))
+		return perr(p, key_line(p, sec, "stale_after"), sec, "stale_after",
+			    "only with switch = external (a GPIO relay does not report)");
+	if (!find_seen(p, sec, "line"))
+		return perr(p, l->cfg_line, sec, "line", "missing required key");
+	if (l->line == c->main_line || (c->button_line >= 0 && l->line == (uint32_t)c->button_line))
+		return perr(p, key_line(p, sec, "line"), sec, "line",
+			    "GPIO line %u already used by the main relay or button", l->line);
+	for (size_t j = 0; j < i; j++)
+		if (!c->load[j].external && c->load[j].line == l->line)
+			return perr(p, key_line(p, sec, "line"), sec, "line",
+				    "GPIO line %u already used by load %s", l->line, c->load[j].name);
+	return 0;
+}
+
 static int validate(struct parser *p)
 {
 	struct meter_config *c = p->c;
@@ -567,29 +624,9 @@ static int validate(struct parser *p)
 	if (c->button_line >= 0 && (uint32_t)c->button_line == c->main_line)
 		return perr(p, key_line(p, "relays", "button_line"), "relays", "button_line",
 			    "same GPIO line as main_line");
-	for (size_t i = 0; i < c->nloads; i++) {
-		struct load_cfg *l = &c->load[i];
-		char sec[48];
-
-		snprintf(sec, sizeof(sec), "load.%s", l->name);
-		if (l->priority == UINT32_MAX)
-			return perr(p, l->cfg_line, sec, "priority", "missing required key");
-		if (!l->load_w)
-			return perr(p, l->cfg_line, sec, "load", "missing required key");
-		if (!find_seen(p, sec, "line"))
-			return perr(p, l->cfg_line, sec, "line", "missing required key");
-		if (l->line == c->main_line || (c->button_line >= 0 && l->line == (uint32_t)c->button_line))
-			return perr(p, key_line(p, sec, "line"), sec, "line",
-				    "GPIO line %u already used by the main relay or button", l->line);
-		for (size_t j = 0; j < i; j++) {
-			if (c->load[j].line == l->line)
-				return perr(p, key_line(p, sec, "line"), sec, "line",
-					    "GPIO line %u already used by load %s", l->line, c->load[j].name);
-			if (c->load[j].priority == l->priority)
-				return perr(p, key_line(p, sec, "priority"), sec, "priority",
-					    "priority %u already used by load %s", l->priority, c->load[j].name);
-		}
-	}
+	for (size_t i = 0; i < c->nloads; i++)
+		if (validate_load(p, i))
+			return -EINVAL;
 	qsort(c->load, c->nloads, sizeof(c->load[0]), cmp_load);
 	if (validate_uplink(p) || validate_time_and_power(p))
 		return -EINVAL;

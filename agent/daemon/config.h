@@ -22,8 +22,10 @@
 
 struct load_cfg {
 	char name[ALLOC_NAME_LEN];
-	uint32_t line;		/* GPIO line offset */
+	bool external;		/* switch = external: switched outside meterd (MQTT bridge), no line */
+	uint32_t line;		/* GPIO line offset (switch = gpio) */
 	bool active_low;
+	uint32_t stale_after_s;	/* external: no report for this long -> unreachable */
 	uint32_t load_w;
 	uint32_t priority;	/* lower is shed first */
 	unsigned cfg_line;	/* where the section starts, for messages */
@@ -103,6 +105,7 @@ struct meter_config {
 	uint32_t property_interval_ms;
 	char technician_group[CFG_STR];
 	char appliance_group[CFG_STR];	/* may only declare appliance demand */
+	char bridge_group[CFG_STR];	/* may only report external loads (ReportLoad) */
 	char authorization[16];		/* auto | polkit | group */
 
 	/* [uplink]: no section, no town server (Documentation/meterd.md) */
@@ -145,6 +148,10 @@ struct meter_config {
 	uint32_t idle_current_ma;	/* ct-tamper: current below this ... */
 	uint32_t idle_time_s;		/* ... for this long, supply on, relay closed (0: off) */
 };
+
+#define LOAD_STALE_DEFAULT_S	120
+#define LOAD_STALE_MIN_S	10
+#define LOAD_STALE_MAX_S	3600
 
 /* [meter] clock = town: the time comes from the town server (else the system's clock). */
 static inline bool config_clock_town(const struct meter_config *c)

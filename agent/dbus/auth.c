@@ -46,12 +46,13 @@ static bool polkit_present(sd_bus *bus)
 }
 
 int auth_init(struct auth *a, sd_bus *bus, const char *mode, const char *group,
-	      const char *appliance_group, char *err, size_t errlen)
+	      const char *appliance_group, const char *bridge_group, char *err, size_t errlen)
 {
 	memset(a, 0, sizeof(*a));
 	a->bus = bus;
 	snprintf(a->group, sizeof(a->group), "%s", group);
 	snprintf(a->appliance_group, sizeof(a->appliance_group), "%s", appliance_group);
+	snprintf(a->bridge_group, sizeof(a->bridge_group), "%s", bridge_group);
 	if (!strcmp(mode, "polkit")) {
 		a->mode = AUTH_POLKIT;
 	} else if (!strcmp(mode, "group")) {
@@ -195,6 +196,11 @@ int auth_check(struct auth *a, sd_bus_message *m, const char *action, auth_cb cb
 	int r;
 
 	describe(m, uid, have_uid, who, sizeof(who));
+	if (a->mode == AUTH_GROUP && !strcmp(action, REPORT_LOAD_ACTION)) {
+		cb(userdata, m, have_uid && (uid == 0 || (a->bridge_group[0] &&
+							   auth_uid_in_group(uid, a->bridge_group))), who);
+		return 0;
+	}
 	if (a->mode == AUTH_GROUP) {
 		cb(userdata, m, have_uid && (uid == 0 || auth_uid_in_group(uid, a->group) ||
 					     (!strcmp(action, APPLIANCE_ACTION) && a->appliance_group[0] &&

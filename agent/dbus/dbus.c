@@ -34,11 +34,13 @@ static const char *const group_props[][12] = {
 			     "BillingPeriodStart", "PriceSoFar", "LastBill", "CurrentTariffPeriod", NULL },
 	/* MP_TARIFF */ { "Tariff", "Currency", "CurrentTariffPeriod", NULL },
 	/* MP_ALLOC */ { "Allocation", "AllocationReason", "DeclaredDemand", NULL },
-	/* MP_RELAYS */ { "MainRelay", "ProtectionState", "RemoteState", "LoadRelays", "TripCount", NULL },
+	/* MP_RELAYS */ { "MainRelay", "ProtectionState", "RemoteState", "LoadRelays", "TripCount", "Loads",
+			  NULL },
 	/* MP_ALARMS */ { "Alarms", NULL },
 	/* MP_UPLINK */ { "UplinkState", NULL },
 	/* MP_CLOCK */ { "ClockTrusted", "ClockOffset", "ClockSource", "PriceSoFar", "CurrentTariffPeriod",
 			 NULL },
+	/* MP_LOADS */ { "Loads", NULL },
 };
 #define NGROUPS (sizeof(group_props) / sizeof(group_props[0]))
 
@@ -140,6 +142,19 @@ static int get_prop(sd_bus *bus, const char *path, const char *iface, const char
 		r = sd_bus_message_open_container(reply, 'a', "{sb}");
 		for (size_t i = 0; r >= 0 && i < m->alloc.nloads; i++)
 			r = sd_bus_message_append(reply, "{sb}", m->alloc.load[i].name, (int)m->load_closed[i]);
+		return r < 0 ? r : sd_bus_message_close_container(reply);
+	}
+	if (!strcmp(p, "Loads")) {
+		/* name, switch, state, wanted_on, shed, reachable, measured_w */
+		r = sd_bus_message_open_container(reply, 'a', "(sssbbbi)");
+		for (size_t i = 0; r >= 0 && i < m->alloc.nloads; i++) {
+			const struct alloc_load *l = &m->alloc.load[i];
+
+			r = sd_bus_message_append(reply, "(sssbbbi)", l->name,
+						  meter_load_external(m, i) ? "external" : "gpio",
+						  meter_load_state(m, i), (int)m->load_closed[i], (int)l->shed,
+						  (int)l->reachable, l->measured_w);
+		}
 		return r < 0 ? r : sd_bus_message_close_container(reply);
 	}
 	if (!strcmp(p, "Alarms")) {
@@ -484,6 +499,84 @@ static int method_declare(sd_bus_message *m, void *userdata, sd_bus_error *e)
 	return authorise(userdata, m, APPLIANCE_ACTION, do_declare);
 }
 
+/* ---- external loads (the MQTT bridge) ---------------------------------------- */
+
+static int reporter_gone(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+	struct service *s = userdata;
+	const char *name, *old_owner, *new_owner;
+
+	(void)e;
+	if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || new_owner[0] ||
+	    strcmp(name, s->reporter))
+		return 0;
+	fprintf(stderr, "<4>D-Bus: %s, the reporter of external loads, left the bus\n", name);
+	s->reporter[0] = 0;
+	s->reporter_slot = sd_bus_slot_unref(s->reporter_slot);
+	meter_loads_lost(s->m, service_mono_ms());
+	return 0;
+}
+
+/* The caller reports on external loads from now on: watch its name. */
+static void track_reporter(struct service *s, const char *sender)
+{
+	char rule[384];
+
+	if (!sender || !strcmp(sender, s->reporter))
+		return;
+	s->reporter_slot = sd_bus_slot_unref(s->reporter_slot);
+	snprintf(s->reporter, sizeof(s->reporter), "%s", sender);
+	snprintf(rule, sizeof(rule), "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+		 "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='%s'", sender);
+	if (sd_bus_add_match(s->bus, &s->reporter_slot, rule, reporter_gone, s) < 0)
+		fprintf(stderr, "<3>D-Bus: cannot watch %s: its leaving will only be seen by stale_after\n",
+			sender);
+}
+
+static int do_report(void *ctx, sd_bus_message *m, const char *who)
+{
+	struct service *s = ctx;
+	const char *name;
+	int reachable, on, r;
+	int32_t measured;
+	uint32_t declared;
+	char msg[160] = "";
+
+	(void)who;
+	r = sd_bus_message_read(m, "sbbiu", &name, &reachable, &on, &measured, &declared);
+	if (r < 0)
+		return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_INVALID_ARGS, "%s", strerror(-r));
+	r = meter_report_load(s->m, name, reachable, on, measured, declared, service_mono_ms(), msg,
+			      sizeof(msg));
+	if (r == -ENOENT)
+		return sd_bus_reply_method_errorf(m, METER_ERR_NO_SUCH_LOAD, "%s", msg);
+	if (r == -EMEDIUMTYPE)
+		return sd_bus_reply_method_errorf(m, METER_ERR_NOT_EXTERNAL, "%s", msg);
+	if (r < 0)
+		return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_INVALID_ARGS, "%s", msg);
+	track_reporter(s, sd_bus_message_get_sender(m));
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+/*
+ * ReportLoad(s name, b reachable, b on, i measured_w, u declared_w): the
+ * bridge's reports, authorised for org.gridmeter.meter.report-load once
+ * per unique name (each report would otherwise cost a polkit round trip).
+ */
+static int method_report_load(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+	struct service *s = userdata;
+	const char *sender = sd_bus_message_get_sender(m);
+
+	(void)e;
+	if (sender && s->reporter[0] && !strcmp(sender, s->reporter)) {
+		int r = do_report(s, m, sender);
+
+		return r < 0 ? r : 1;
+	}
+	return authorise(s, m, REPORT_LOAD_ACTION, do_report);
+}
+
 /* ---- open methods ----------------------------------------------------------- */
 
 #define PROFILE_MAX_REPLY	10000	/* about 240 KB of reply */
@@ -562,6 +655,7 @@ static const sd_bus_vtable meter_vtable[] = {
 	PROP("RemoteState", "s"),
 	PROP("TripCount", "t"),
 	PROP("LoadRelays", "a{sb}"),
+	PROP("Loads", "a(sssbbbi)"),
 	PROP("Alarms", "as"),
 	PROP("UplinkState", "s"),
 	PROP("ClockTrusted", "b"),
@@ -580,6 +674,10 @@ static const sd_bus_vtable meter_vtable[] = {
 				 SD_BUS_PARAM(name) SD_BUS_PARAM(watts) SD_BUS_PARAM(duration), "", ,
 				 method_declare, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("ClearLockout", "", "", method_clear_lockout, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_NAMES("ReportLoad", "sbbiu",
+				 SD_BUS_PARAM(name) SD_BUS_PARAM(reachable) SD_BUS_PARAM(on)
+				 SD_BUS_PARAM(measured_w) SD_BUS_PARAM(declared_w), "", ,
+				 method_report_load, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_NAMES("SelfTest", "", , "bas", SD_BUS_PARAM(passed) SD_BUS_PARAM(results),
 				 method_self_test, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_NAMES("Alarm", "sbs", SD_BUS_PARAM(name) SD_BUS_PARAM(active) SD_BUS_PARAM(detail), 0),
@@ -613,7 +711,7 @@ int service_start(struct service *s, struct meter *m, char *err, size_t errlen)
 	int r;
 
 	r = auth_init(&s->auth, s->bus, m->cfg.authorization, m->cfg.technician_group,
-		      m->cfg.appliance_group, err, errlen);
+		      m->cfg.appliance_group, m->cfg.bridge_group, err, errlen);
 	if (r < 0)
 		return r;
 	r = sd_bus_add_object_vtable(s->bus, &s->slot, METER_PATH, METER_IFACE, meter_vtable, s);
@@ -636,6 +734,8 @@ void service_done(struct service *s)
 {
 	sd_bus_slot_unref(s->slot);
 	sd_bus_slot_unref(s->test_slot);
+	sd_bus_slot_unref(s->reporter_slot);
+	s->reporter_slot = NULL;
 	sd_event_source_unref(s->emit_timer);
 	s->slot = s->test_slot = NULL;
 	s->emit_timer = NULL;

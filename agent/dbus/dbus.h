@@ -19,6 +19,9 @@
 #define METER_TEST_IFACE "org.gridmeter.Meter1.Test"
 #define METER_ERR_STATE	"org.gridmeter.Meter1.Error.WrongState"
 #define METER_ERR_FAILED "org.gridmeter.Meter1.Error.Failed"
+/* ReportLoad: no [load.NAME] of that name / a load switched by a GPIO line */
+#define METER_ERR_NO_SUCH_LOAD	"org.gridmeter.Error.NoSuchLoad"
+#define METER_ERR_NOT_EXTERNAL	"org.gridmeter.Error.NotExternal"
 
 struct service {
 	struct meter *m;
@@ -32,6 +35,13 @@ struct service {
 	uint64_t interval_usec;
 	uint64_t emitted;		/* PropertiesChanged signals sent */
 	bool test_hooks;
+	/*
+	 * The unique bus name that reports on external loads (the MQTT
+	 * bridge), authorised once (unique names are never reused on a bus);
+	 * when it leaves the bus every external load is unreachable.
+	 */
+	char reporter[128];
+	sd_bus_slot *reporter_slot;	/* NameOwnerChanged of reporter */
 };
 
 /* Registers the object (and the test interface if test_hooks) and fills hooks for meter_init(). */

@@ -4,7 +4,8 @@
  * level they already drive (open on a cold boot), so restarting meterd does
  * not switch anything; the meter then drives them to its recovered state.
  * "closed" is the logical active level, active_low lines are inverted by the
- * kernel. The push button is requested for edge events
+ * kernel. A load with switch = external has no line here (the MQTT bridge
+ * switches it; meterd never calls set() for it): set/get say -ENODEV. The push button is requested for edge events
  * (falling if active_low, else rising) and debounced in software (200 ms).
  */
 #include <errno.h>
@@ -34,6 +35,8 @@ static int g_set(struct relays *r, unsigned idx, bool closed)
 
 	if (idx >= r->count)
 		return -EINVAL;
+	if (!g->line[idx])
+		return -ENODEV;
 	return gpiod_line_set_value(g->line[idx], closed) ? -errno : 0;
 }
 
@@ -44,6 +47,8 @@ static int g_get(struct relays *r, unsigned idx, bool *closed)
 
 	if (idx >= r->count)
 		return -EINVAL;
+	if (!g->line[idx])
+		return -ENODEV;
 	v = gpiod_line_get_value(g->line[idx]);
 	if (v < 0)
 		return -errno;
@@ -155,7 +160,7 @@ struct relays *relay_gpiod_new(const struct meter_config *c, char *err, size_t e
 	if (request_out(g, 0, c->main_line, c->main_active_low, err, errlen))
 		goto fail;
 	for (size_t i = 0; i < c->nloads; i++)
-		if (request_out(g, (unsigned)i + 1, c->load[i].line, c->load[i].active_low, err, errlen))
+		if (!c->load[i].external && request_out(g, (unsigned)i + 1, c->load[i].line, c->load[i].active_low, err, errlen))
 			goto fail;
 	if (c->button_line >= 0) {
 		struct gpiod_line *b = gpiod_chip_get_line(g->chip, (unsigned)c->button_line);

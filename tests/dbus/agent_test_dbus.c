@@ -42,10 +42,12 @@ static const char meterd_conf[] =
 	"[relays]\nbackend = fake\n"
 	"[load.pump]\nline = 5\nload = 1500\npriority = 1\n"
 	"[load.heater]\nline = 6\nload = 3000\npriority = 2\n"
+	"[load.washer]\nswitch = external\nload = 1800\npriority = 0\n"
 	"[allocation]\ngrid_allocation = 5000\nrestore_delay = 1\nsettle = 0\n"
 	"[tariff]\ntype = flat\nrate = 25.5\nstanding_charge = 40\n"
 	"[store]\nstate_dir = %s/state\nruntime_dir = %s/run\n"
-	"[dbus]\nproperty_interval_ms = 500\ntechnician_group = nogroup\nappliance_group = daemon\n";
+	"[dbus]\nproperty_interval_ms = 500\ntechnician_group = nogroup\nappliance_group = daemon\n"
+	"bridge_group = sys\n";
 
 FIXTURE(meterd) {
 	char dir[64];
@@ -296,6 +298,226 @@ static void declare_as(const char *user, const char *name, uint32_t watts, char 
 	err[n > 0 ? n : 0] = 0;
 	close(pfd[0]);
 	waitpid(pid, NULL, 0);
+}
+
+/* ---- external loads: Loads, ReportLoad ---- */
+
+struct load_row {
+	char name[32], sw[16], state[16];
+	int wanted, shed, reachable;
+	int32_t w;
+};
+
+/* The Loads property into rows (priority order); the number of rows, or -1. */
+static int read_loads(sd_bus *bus, struct load_row *row, int max)
+{
+	sd_bus_message *reply = NULL;
+	const char *name, *sw, *state;
+	int n = 0, wanted, shed, reachable;
+	int32_t w;
+
+	if (sd_bus_get_property(bus, DEST, PATH, IFACE, "Loads", NULL, &reply, "a(sssbbbi)") < 0 ||
+	    sd_bus_message_enter_container(reply, 'a', "(sssbbbi)") < 0) {
+		sd_bus_message_unref(reply);
+		return -1;
+	}
+	while (n < max && sd_bus_message_read(reply, "(sssbbbi)", &name, &sw, &state, &wanted, &shed,
+					      &reachable, &w) > 0) {
+		snprintf(row[n].name, sizeof(row[n].name), "%s", name);
+		snprintf(row[n].sw, sizeof(row[n].sw), "%s", sw);
+		snprintf(row[n].state, sizeof(row[n].state), "%s", state);
+		row[n].wanted = wanted;
+		row[n].shed = shed;
+		row[n].reachable = reachable;
+		row[n].w = w;
+		n++;
+	}
+	sd_bus_message_unref(reply);
+	return n;
+}
+
+static const struct load_row *find_row(const struct load_row *row, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(row[i].name, name))
+			return &row[i];
+	return NULL;
+}
+
+/* ReportLoad on bus; the error name ("" on success) in err. */
+static void report(sd_bus *bus, const char *name, int reachable, int on, int32_t w, char *err, size_t len)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+
+	if (sd_bus_call_method(bus, DEST, PATH, IFACE, "ReportLoad", &e, NULL, "sbbiu", name, reachable, on,
+			       w, 0) < 0)
+		snprintf(err, len, "%s", e.name ? e.name : "?");
+	else
+		err[0] = 0;
+	sd_bus_error_free(&e);
+}
+
+/* Same as another user, from a process that leaves the bus right after. */
+static void report_as(const char *user, const char *name, int reachable, int on, int32_t w, char *err,
+		      size_t len)
+{
+	struct passwd *pw = getpwnam(user);
+	int pfd[2];
+	pid_t pid;
+	ssize_t n;
+
+	err[0] = 0;
+	if (!pw || pipe(pfd)) {
+		snprintf(err, len, "no user %s", user);
+		return;
+	}
+	pid = fork();
+	if (!pid) {
+		sd_bus *b = NULL;
+		char out[128] = "";
+
+		close(pfd[0]);
+		if (setgroups(0, NULL) || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) ||
+		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) || sd_bus_open_system(&b) < 0)
+			_exit(1);
+		report(b, name, reachable, on, w, out, sizeof(out));
+		if (write(pfd[1], out, strlen(out) + 1) < 0)
+			_exit(2);
+		_exit(0);
+	}
+	close(pfd[1]);
+	n = read(pfd[0], err, len - 1);
+	err[n > 0 ? n : 0] = 0;
+	close(pfd[0]);
+	waitpid(pid, NULL, 0);
+}
+
+/* Poll Loads until load `name` is in state `want`. */
+static bool wait_load_state(sd_bus *bus, const char *name, const char *want, int timeout_ms)
+{
+	struct load_row row[8];
+
+	for (int t = 0; t < timeout_ms; t += 10) {
+		int n = read_loads(bus, row, 8);
+		const struct load_row *r = find_row(row, n, name);
+
+		if (r && !strcmp(r->state, want))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+TEST_F(meterd, loads_start_wanted_on_and_external_unreachable)
+{
+	struct load_row row[8];
+	int n = read_loads(self->bus, row, 8);
+
+	ASSERT_EQ(3, n);
+	/* priority order: washer (0), pump (1), heater (2) */
+	EXPECT_STREQ("washer", row[0].name);
+	EXPECT_STREQ("external", row[0].sw);
+	EXPECT_STREQ("unreachable", row[0].state);
+	EXPECT_EQ(1, row[0].wanted);
+	EXPECT_EQ(0, row[0].shed);
+	EXPECT_EQ(0, row[0].reachable);
+	EXPECT_EQ(-1, row[0].w);
+	for (int i = 1; i < 3; i++) {
+		EXPECT_STREQ("gpio", row[i].sw);
+		EXPECT_STREQ("on", row[i].state);
+		EXPECT_EQ(1, row[i].wanted);
+		EXPECT_EQ(1, row[i].reachable);
+		EXPECT_EQ(-1, row[i].w);
+	}
+	/* within stale_after of the start no alarm yet: the bridge has time for its first report */
+	EXPECT_FALSE(alarm_active(self->bus, "load-unreachable"));
+}
+
+TEST_F(meterd, report_load_is_for_the_bridge_group_and_external_loads)
+{
+	char err[128];
+	struct load_row row[8];
+	const struct load_row *w;
+	int n;
+
+	/* daemon is a technician-less appliance user, nobody a technician: neither may report */
+	report_as("daemon", "washer", 1, 1, 1700, err, sizeof(err));
+	EXPECT_STREQ(SD_BUS_ERROR_ACCESS_DENIED, err);
+	report_as("nobody", "washer", 1, 1, 1700, err, sizeof(err));
+	EXPECT_STREQ(SD_BUS_ERROR_ACCESS_DENIED, err);
+	EXPECT_TRUE(wait_load_state(self->bus, "washer", "unreachable", 100));
+	/* root always; names are checked after the authorisation */
+	report(self->bus, "pump", 1, 1, 1400, err, sizeof(err));
+	EXPECT_STREQ("org.gridmeter.Error.NotExternal", err);
+	report(self->bus, "dishwasher", 1, 1, 1400, err, sizeof(err));
+	EXPECT_STREQ("org.gridmeter.Error.NoSuchLoad", err);
+	report(self->bus, "washer", 1, 1, -7, err, sizeof(err));
+	EXPECT_STREQ(SD_BUS_ERROR_INVALID_ARGS, err);
+	/* [dbus] bridge_group = sys */
+	report_as("sys", "washer", 1, 1, 1700, err, sizeof(err));
+	EXPECT_STREQ("", err);
+	/* the reporter's process has left the bus: every external load is unreachable at once */
+	ASSERT_TRUE(wait_load_state(self->bus, "washer", "unreachable", 3000));
+	EXPECT_TRUE(alarm_active(self->bus, "load-unreachable"));
+	/* a reporter that stays: reachable, its state and draw shown */
+	report(self->bus, "washer", 1, 0, 0, err, sizeof(err));
+	EXPECT_STREQ("", err);
+	n = read_loads(self->bus, row, 8);
+	w = find_row(row, n, "washer");
+	ASSERT_NE(NULL, w);
+	EXPECT_STREQ("off", w->state);
+	EXPECT_EQ(1, w->wanted);
+	EXPECT_EQ(1, w->reachable);
+	EXPECT_EQ(0, w->w);
+	EXPECT_FALSE(alarm_active(self->bus, "load-unreachable"));
+	/* the plug says offline (its last will) */
+	report(self->bus, "washer", 0, 0, -1, err, sizeof(err));
+	EXPECT_STREQ("", err);
+	EXPECT_TRUE(wait_load_state(self->bus, "washer", "unreachable", 100));
+	EXPECT_TRUE(alarm_active(self->bus, "load-unreachable"));
+}
+
+/*
+ * The shedding rule with a plug's measured draw, expected from the loads as
+ * configured: shed in priority order, each freeing its measured draw (its
+ * nominal load when unknown), until the deficit is covered.
+ */
+TEST_F(meterd, idle_plug_shed_frees_its_measured_draw)
+{
+	static const struct { const char *name; int32_t nominal_w; } cfg[] = {
+		{ "washer", 1800 }, { "pump", 1500 }, { "heater", 3000 },
+	};
+	const int32_t idle_w = 12, grant_w = 5000, demand_w = 7000;
+	int64_t covered = 0;
+	bool want_shed[3];
+	struct load_row row[8];
+	char err[128];
+	int n;
+
+	report(self->bus, "washer", 1, 1, idle_w, err, sizeof(err));
+	ASSERT_STREQ("", err);
+	for (int i = 0; i < 3; i++) {
+		want_shed[i] = covered < demand_w - grant_w;
+		if (want_shed[i])
+			covered += i == 0 ? idle_w : cfg[i].nominal_w;
+	}
+	ASSERT_TRUE(want_shed[2]);	/* the idle plug freed too little: all three go */
+	ASSERT_LE(0, inject(self->bus, 230000, (int64_t)demand_w * 1000));
+	usleep(300000);
+	n = read_loads(self->bus, row, 8);
+	ASSERT_EQ(3, n);
+	for (int i = 0; i < 3; i++) {
+		const struct load_row *r = find_row(row, n, cfg[i].name);
+
+		ASSERT_NE(NULL, r);
+		EXPECT_EQ(want_shed[i], r->shed) TH_LOG("%s", cfg[i].name);
+		EXPECT_EQ(!want_shed[i], r->wanted) TH_LOG("%s", cfg[i].name);
+	}
+	/* the plug has not followed yet: it still reports on */
+	EXPECT_TRUE(wait_load_state(self->bus, "washer", "on", 100));
+	report(self->bus, "washer", 1, 0, 0, err, sizeof(err));
+	EXPECT_TRUE(wait_load_state(self->bus, "washer", "off", 100));
+	EXPECT_FALSE(alarm_active(self->bus, "load-mismatch"));
 }
 
 TEST_F(meterd, appliance_group_may_only_declare_demand)

@@ -22,7 +22,7 @@ UNIT_TESTS += agent_test_meter
 agent_test_meter_SRCS := $(CONF_SRCS) agent/core/log_limit.c agent/core/tariff.c agent/store/tariff_file.c agent/core/profile.c \
 	agent/core/registers.c agent/core/clock.c agent/core/held.c agent/core/persist.c agent/core/alloc.c \
 	agent/core/protect.c agent/daemon/config.c agent/uplink/sim900.c drivers/tty/gm_frame.c agent/store/store.c \
-	agent/core/meter.c agent/core/meter_actions.c agent/core/meter_time.c agent/core/uplink.c \
+	agent/core/meter.c agent/core/meter_actions.c agent/core/meter_loads.c agent/core/meter_time.c agent/core/uplink.c \
 	agent/hw/sensor_replay.c agent/hw/relay_fake.c \
 	tests/unit/agent_test_meter.c
 
