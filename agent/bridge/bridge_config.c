@@ -137,8 +137,12 @@ static int plug_key(struct ini *ini, const struct ini_entry *e, struct plug_cfg 
 		return str(ini, e, pd->topic, sizeof(pd->topic));
 	if (!strcmp(k, "relay"))
 		return u32(ini, e, 0, 8, &pd->relay);
+	/*
+	 * Tasmota's TelePeriod is 10..3600 s, but an ESPHome sensor's
+	 * update_interval may be shorter: 1 s up (the plug is stale after 3x).
+	 */
 	if (!strcmp(k, "telemetry"))
-		return u32(ini, e, 10, 3600, &p->telemetry_s);
+		return u32(ini, e, 1, 3600, &p->telemetry_s);
 	if (!strcmp(k, "on_word"))
 		return str(ini, e, pd->on_word, sizeof(pd->on_word));
 	if (!strcmp(k, "off_word"))

@@ -68,6 +68,7 @@ TEST(errors_name_file_line_and_key)
 		{ "[broker]\npassword_file = /p\n", "m.conf:2: [broker] key 'username': missing" },
 		{ "[homeassistant]\nbase_topic = gm/#\n", "m.conf:2: [homeassistant] key 'base_topic': 'gm/#' is not a topic" },
 		{ "[homeassistant]\ninterval = 0\n", "m.conf:2: [homeassistant] key 'interval': '0' is not a whole number in 1..3600" },
+		{ "[plug.w]\ntopic = t\ntelemetry = 0\n", "m.conf:3: [plug.w] key 'telemetry': '0' is not a whole number in 1..3600" },
 		{ "[mqtt]\n", "m.conf:1: section [mqtt]: unknown" },
 		{ "[plug.Washer]\n", "m.conf:1: section [plug.Washer]: plug name" },
 		{ "[plug.w]\ntype = tasmota\n", "m.conf:1: [plug.w] key 'topic': missing required key" },
