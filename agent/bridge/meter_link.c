@@ -391,10 +391,11 @@ static int on_meter_id(sd_bus_message *m, void *userdata, sd_bus_error *e)
 		l->meter_id[0] = 0;	/* no uplink: no Uplink1 interface */
 	else if (apply_prop(l, ML_UPLINK, "MeterId", m, &c) < 0)
 		l->meter_id[0] = 0;
+	/* What meterd holds first (plugs, discovery), then "it is there" (availability online). */
 	l->present = true;
+	tell(l, &c);
 	if (l->ops->presence)
 		l->ops->presence(l->ctx, true);
-	tell(l, &c);
 	return 0;
 }
 
