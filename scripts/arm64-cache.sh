@@ -5,7 +5,8 @@
 #   root/boot/vmlinuz-KABI-arm64, root/lib/modules/KABI-arm64   guest kernel
 #   root/usr/lib/aarch64-linux-gnu, root/usr/include ...         userspace sysroot
 #                                          (libsystemd, libiio, libgpiod, dbus,
-#                                          libsodium, libmicrohttpd for meterweb)
+#                                          libsodium, libmicrohttpd for meterweb,
+#                                          libmosquitto for gm-mqttd)
 # Packages are fetched with apt-get download and unpacked with dpkg-deb -x.
 # Nothing is ever installed as :arm64 (that would remove the host's gcc).
 set -eu
@@ -27,7 +28,8 @@ fi
 # absolute paths that would resolve on the host.
 roots="dbus-daemon:arm64 systemd:arm64 libsystemd-dev:arm64 libiio-dev:arm64
 libgpiod-dev:arm64 libiio-utils:arm64 gpiod:arm64 libc6:arm64 busybox-static:arm64 util-linux:arm64
-libsodium-dev:arm64 libcbor-dev:arm64 libsqlite3-dev:arm64 libmicrohttpd-dev:arm64"
+libsodium-dev:arm64 libcbor-dev:arm64 libsqlite3-dev:arm64 libmicrohttpd-dev:arm64
+libmosquitto-dev:arm64"
 # shellcheck disable=SC2086
 pkgs=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
 	--no-breaks --no-replaces --no-enhances $roots 2>/dev/null |

@@ -60,6 +60,24 @@ if [ -x "$root/usr/bin/meterweb" ] && [ -f agent/web/meterweb.service ]; then
 		"$root/etc/systemd/system/multi-user.target.wants/meterweb.service"
 fi
 
+# gm-mqttd, the MQTT bridge (Documentation/mqtt.md): its own user gm-mqtt in
+# group gridmeter-bridge, a hardened unit, enabled but started only once
+# /etc/gridmeter/mqtt.conf exists (ConditionPathExists): the broker, its
+# password (/etc/gridmeter/mqtt-password, root 0600, passed as a credential)
+# and the plugs are the installer's.
+if [ -x "$root/usr/bin/gm-mqttd" ] && [ -f agent/bridge/gm-mqttd.service ]; then
+	mv "$root/usr/bin/gm-mqttd" "$root/usr/sbin/gm-mqttd"
+	install -D -m 644 agent/bridge/gm-mqttd.service "$root/usr/lib/systemd/system/gm-mqttd.service"
+	install -D -m 644 agent/bridge/gm-mqttd.sysusers.conf "$root/usr/lib/sysusers.d/gm-mqttd.conf"
+	install -D -m 644 agent/bridge/mqtt.conf.example \
+		"$root/usr/share/doc/gridmeter/mqtt.conf.example"
+	install -D -m 644 Documentation/mqtt.md "$root/usr/share/doc/gridmeter/mqtt.md"
+	systemd-sysusers --root="$(realpath "$root")"
+	mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
+	ln -sf /usr/lib/systemd/system/gm-mqttd.service \
+		"$root/etc/systemd/system/multi-user.target.wants/gm-mqttd.service"
+fi
+
 # The QEMU image has no real sensor: the simulated ADC and GPIO chip
 # (tests/kmod/gm_sim_adc) stand in for the MCP3008 and the relay header,
 # and meterd's configuration names their lines.

@@ -4,12 +4,10 @@
 INCDIRS += agent/bridge
 
 BRIDGE_CORE := $(CONF_SRCS) agent/bridge/json_scan.c agent/bridge/tasmota.c agent/bridge/ha_discovery.c agent/bridge/ha_state.c \
-	agent/bridge/bridge_config.c agent/bridge/plug_ctl.c
+	agent/bridge/esphome.c agent/bridge/bridge_config.c agent/bridge/plug_ctl.c
 
-# x86_64 only for now: the arm64 sysroot (scripts/arm64-cache.sh) has no
-# libmosquitto-dev:arm64 yet; adding it to that script's roots is the next step.
-ifeq ($(ARCH),x86_64)
+# Both architectures: scripts/arm64-cache.sh puts libmosquitto-dev:arm64 in
+# the arm64 sysroot.
 PROGS += gm-mqttd
-endif
 gm-mqttd_SRCS := $(BRIDGE_CORE) agent/core/tariff.c agent/bridge/mqtt_client.c agent/bridge/meter_link.c agent/bridge/main.c
 gm-mqttd_PKGS := libsystemd libmosquitto

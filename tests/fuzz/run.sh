@@ -4,7 +4,7 @@
 # envelope opener (proto_fuzz_decode), the configuration reader
 # (conf_fuzz_ini) and the signed command and key set readers
 # (sign_fuzz_decode) and the MQTT bridge's Tasmota payload reader
-# (bridge_fuzz_tasmota) for a bounded number of runs each.
+# (bridge_fuzz_tasmota, which also reads ESPHome payloads) for a bounded number of runs each.
 #   tests/fuzz/run.sh [RUNS]   (default 200000; FUZZ_RUNS overrides too)
 # Exit status is non-zero when a fuzzer finds a crash, leak or UB, or
 # when the build fails. Artifacts go to build/host/fuzz/.
@@ -43,7 +43,7 @@ clang $CFLAGS -Ilib/sign -Ilib/proto -DGM_FUZZ_SEEDS -o "$out/sign_fuzz_seeds" \
 	tests/fuzz/sign_fuzz_decode.c lib/sign/gmcmd.c lib/sign/gmcmd_keys.c $SIGN_LIBS
 clang $CFLAGS -Iagent/bridge -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-o "$out/bridge_fuzz_tasmota" tests/fuzz/bridge_fuzz_tasmota.c agent/bridge/json_scan.c \
-	agent/bridge/tasmota.c
+	agent/bridge/tasmota.c agent/bridge/esphome.c
 "$out/link_fuzz_seeds" "$out/corpus"
 mkdir -p "$out/corpus-encode" "$out/corpus-proto" "$out/corpus-ini" "$out/corpus-sign" "$out/corpus-tasmota"
 # Seeds: the documented Tasmota payloads the unit test uses (one per line there).

@@ -10,10 +10,20 @@
 # cmnd/<t>/POWER at connect); the user named "bridge" reads tele/stat of every
 # plug, writes their cmnd POWER and owns gridmeter/# and homeassistant/#.
 # Stop it with: kill "$(cat DIR/mosquitto.pid)".
+#
+# TLS_PORT=N in the environment adds a second listener on 127.0.0.1:N with TLS
+# and client certificates (require_certificate, use_identity_as_username: the
+# certificate's CN is the user the ACL knows, no password). The certificates
+# are made with openssl in DIR/tls: ca.crt/ca.key (the test CA), server.crt
+# (CN and SAN localhost, SAN IP 127.0.0.1, for libmosquitto's hostname check),
+# <user>.crt/.key for every user given (signed by the CA), and other-ca.crt with
+# other-<user>.crt/.key signed by it (a CA the broker does not trust). P-256
+# keys, valid 2 days: made afresh by every start, nothing cached or committed.
 set -eu
 dir=$1 port=$2
 shift 2
 mkdir -p "$dir"
+tls_port=${TLS_PORT:-}
 : >"$dir/passwd"
 : >"$dir/acl"
 chmod 600 "$dir/passwd"
@@ -40,10 +50,41 @@ ACL
 			"$u" "$u" "$u" "$u" >>"$dir/acl"
 	fi
 done
+if [ -n "$tls_port" ]; then
+	t=$dir/tls
+	mkdir -p "$t"
+	key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+	ca() { # NAME CN
+		key "$t/$1.key"
+		openssl req -x509 -new -key "$t/$1.key" -subj "/CN=$2" -days 2 -out "$t/$1.crt" \
+			-addext basicConstraints=critical,CA:true -addext keyUsage=critical,keyCertSign,cRLSign
+	}
+	leaf() { # CA NAME CN EXT
+		key "$t/$2.key"
+		openssl req -new -key "$t/$2.key" -subj "/CN=$3" -out "$t/$2.csr"
+		printf '%s\n' "$4" >"$t/$2.ext"
+		openssl x509 -req -in "$t/$2.csr" -CA "$t/$1.crt" -CAkey "$t/$1.key" -CAcreateserial \
+			-days 2 -extfile "$t/$2.ext" -out "$t/$2.crt" 2>/dev/null
+		rm -f "$t/$2.csr" "$t/$2.ext"
+	}
+	ca ca "gridmeter test CA"
+	ca other-ca "some other CA"
+	leaf ca server localhost "subjectAltName=DNS:localhost,IP:127.0.0.1
+extendedKeyUsage=serverAuth"
+	for up in "$@"; do
+		u=${up%%:*}
+		leaf ca "$u" "$u" "extendedKeyUsage=clientAuth"
+		leaf other-ca "other-$u" "$u" "extendedKeyUsage=clientAuth"
+	done
+	chmod 644 "$t"/*.crt
+	chmod 600 "$t"/*.key
+fi
 # mosquitto drops privileges to "mosquitto" when started as root: let it read the files.
 if [ "$(id -u)" -eq 0 ]; then
 	chown mosquitto "$dir/passwd" "$dir/acl"
+	[ -n "$tls_port" ] && chown mosquitto "$dir/tls/server.key"
 	chmod o+x "$dir"
+	[ -n "$tls_port" ] && chmod o+x "$dir/tls"
 fi
 cat >"$dir/mosquitto.conf" <<CONF
 per_listener_settings false
@@ -59,10 +100,22 @@ allow_anonymous false
 password_file $dir/passwd
 acl_file $dir/acl
 CONF
+if [ -n "$tls_port" ]; then
+	cat >>"$dir/mosquitto.conf" <<CONF
+listener $tls_port 127.0.0.1
+cafile $dir/tls/ca.crt
+certfile $dir/tls/server.crt
+keyfile $dir/tls/server.key
+require_certificate true
+use_identity_as_username true
+CONF
+fi
 mosquitto -c "$dir/mosquitto.conf" </dev/null >/dev/null 2>"$dir/mosquitto.log" &
 echo $! >"$dir/mosquitto.pid"
 i=0
-while ! grep -q "Opening ipv4 listen socket on port $port" "$dir/mosquitto.log" 2>/dev/null; do
+while ! grep -q "Opening ipv4 listen socket on port $port" "$dir/mosquitto.log" 2>/dev/null ||
+	{ [ -n "$tls_port" ] &&
+		! grep -q "Opening ipv4 listen socket on port $tls_port" "$dir/mosquitto.log"; }; do
 	i=$((i + 1))
 	if [ $i -gt 100 ] || ! kill -0 "$(cat "$dir/mosquitto.pid")" 2>/dev/null; then
 		echo "broker.sh: mosquitto did not start:" >&2

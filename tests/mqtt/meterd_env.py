@@ -34,7 +34,7 @@ class MeterEnv:
         self.meterd_exe = meterd
         self.procs = []
         self.meterd = None
-        os.makedirs(os.path.join(d, "state"), exist_ok=True)
+        os.makedirs(os.path.join(d, "state"), mode=0o755, exist_ok=True)
         os.makedirs(os.path.join(d, "run"), exist_ok=True)
         with open(os.path.join(d, "bus.conf"), "w") as f:
             f.write(BUS_CONF.format(d=d))

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The MQTT stage of make check: the simulated Tasmota plug, gm-mqttd and
-# meterd against a real mosquitto and a private dbus-daemon (tests/mqtt/*.py). Prints
+# meterd against a real mosquitto and a private dbus-daemon, the Home
+# Assistant checker, TLS with client certificates (tests/mqtt/*.py). Prints
 # "mqtt: N passed, N failed, N skipped" (one count per test program).
 set -u
 cd "$(dirname "$0")/../.."
@@ -10,7 +11,8 @@ make -s --no-print-directory ARCH=x86_64 build/x86_64/bin/gm-mqttd build/x86_64/
 }
 p=0 f=0 s=0
 bins="build/x86_64/bin/gm-mqttd build/x86_64/bin/meterd"
-for t in "tests/mqtt/t_tasmota_sim.py" "tests/mqtt/t_bridge.py $bins" "tests/mqtt/t_plugs.py $bins"; do
+for t in "tests/mqtt/t_tasmota_sim.py" "tests/mqtt/t_bridge.py $bins" "tests/mqtt/t_ha_check.py" \
+	"tests/mqtt/t_tls.py $bins" "tests/mqtt/t_plugs.py $bins"; do
 	# shellcheck disable=SC2086
 	timeout 180 $t
 	case $? in

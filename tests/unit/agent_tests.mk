@@ -103,6 +103,9 @@ bridge_test_ha_SRCS := $(BRIDGE_CORE) tests/unit/bridge_test_ha.c
 UNIT_TESTS += bridge_test_ha_state
 bridge_test_ha_state_SRCS := $(BRIDGE_CORE) tests/unit/bridge_test_ha_state.c
 
+UNIT_TESTS += bridge_test_esphome
+bridge_test_esphome_SRCS := $(BRIDGE_CORE) tests/unit/bridge_test_esphome.c
+
 UNIT_TESTS += bridge_test_config
 bridge_test_config_SRCS := $(BRIDGE_CORE) tests/unit/bridge_test_config.c
 
