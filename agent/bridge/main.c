@@ -29,6 +29,7 @@
 #include <systemd/sd-event.h>
 
 #include "bridge_config.h"
+#include "esphome.h"
 #include "ha_discovery.h"
 #include "ha_state.h"
 #include "meter_link.h"
@@ -45,6 +46,7 @@ struct plug_rt {
 	struct bridge *b;
 	size_t idx;
 	struct plug_ctl ctl;
+	struct esp_plug esp;		/* type = esphome */
 	sd_event_source *query;		/* the POWER query 2 s after LWT Online */
 	bool warned;			/* "not an external load of meterd" said once */
 };
@@ -109,6 +111,14 @@ static const struct ml_load *external_load(struct plug_rt *p)
 	return ld;
 }
 
+/* Where the plug takes ON/OFF: cmnd/<t>/POWER[x] (Tasmota) or <p>/switch/<id>/command (ESPHome). */
+static int cmd_topic(const struct plug_rt *p, char *buf, size_t len)
+{
+	const struct plug_cfg *pc = &p->b->cfg.plug[p->idx];
+
+	return pc->type == PLUG_ESPHOME ? esp_cmd_topic(&p->esp, buf, len) : tas_power_cmd_topic(&pc->tas, buf, len);
+}
+
 static void rearm_tick(struct bridge *b);
 static void state_changed(struct bridge *b, bool urgent);
 
@@ -116,17 +126,18 @@ static void act(struct plug_rt *p, unsigned what)
 {
 	struct bridge *b = p->b;
 	const struct plug_cfg *pc = &b->cfg.plug[p->idx];
-	char t[TAS_FULL_MAX + 16];
+	char t[ESP_PREFIX_MAX + ESP_ID_MAX + 24];
 
 	if ((what & PLUG_SEND_WANTED) && p->ctl.have_wanted && mqttc_connected(b->mq) &&
-	    !tas_power_cmd_topic(&pc->tas, t, sizeof(t))) {
+	    !cmd_topic(p, t, sizeof(t))) {
 		bool on = plug_take_wanted(&p->ctl, now_ms(b));
 
 		/* Commands are never retained (a retained POWER switches the plug at every reconnect). */
 		mqttc_publish(b->mq, t, on ? "ON" : "OFF", on ? 2 : 3, false);
 		blog(6, "plug %s: %s %s", pc->name, t, on ? "ON" : "OFF");
 	}
-	if ((what & PLUG_ASK_STATUS) && mqttc_connected(b->mq)) {
+	/* ESPHome has no status query: its power sensor's updates are the telemetry. */
+	if ((what & PLUG_ASK_STATUS) && pc->type == PLUG_TASMOTA && mqttc_connected(b->mq)) {
 		snprintf(t, sizeof(t), "cmnd/%s/Status", pc->tas.topic);
 		mqttc_publish(b->mq, t, "10", 2, false);
 		blog(5, "plug %s: silent for %u s, asking for its status", pc->name, 2 * pc->telemetry_s);
@@ -371,18 +382,25 @@ static void on_meter_values(void *ctx, bool urgent, bool identity)
 static void on_connected(void *ctx)
 {
 	struct bridge *b = ctx;
-	char t[TAS_FULL_MAX];
+	char t[ESP_PREFIX_MAX + ESP_ID_MAX + 24];
 
 	for (size_t i = 0; i < b->cfg.nplugs; i++) {
 		struct plug_rt *p = &b->plug[i];
 		const struct tas_plug *tp = &b->cfg.plug[i].tas;
 
-		for (unsigned k = 0; k < TAS_NKINDS; k++)
-			if (!tas_sub_topic(tp, (enum tas_kind)k, t, sizeof(t)))
-				mqttc_subscribe(b->mq, t);
-		/* Ask every plug for its relay state now (never retained: ghost switching). */
-		if (!tas_power_cmd_topic(tp, t, sizeof(t)))
-			mqttc_publish(b->mq, t, "", 0, false);
+		if (b->cfg.plug[i].type == PLUG_ESPHOME) {
+			/* ESPHome keeps its states retained: subscribing brings them. */
+			for (unsigned k = 0; k < ESP_NKINDS; k++)
+				if (!esp_sub_topic(&p->esp, (enum esp_kind)k, t, sizeof(t)))
+					mqttc_subscribe(b->mq, t);
+		} else {
+			for (unsigned k = 0; k < TAS_NKINDS; k++)
+				if (!tas_sub_topic(tp, (enum tas_kind)k, t, sizeof(t)))
+					mqttc_subscribe(b->mq, t);
+			/* Ask every plug for its relay state now (never retained: ghost switching). */
+			if (!tas_power_cmd_topic(tp, t, sizeof(t)))
+				mqttc_publish(b->mq, t, "", 0, false);
+		}
 		act(p, plug_on_connected(&p->ctl, now_ms(b)));
 	}
 	if (b->cfg.ha_enabled) {
@@ -399,6 +417,7 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 	struct bridge *b = ctx;
 	struct tas_report r;
 	enum tas_kind k;
+	enum esp_kind ek;
 
 	if (b->cfg.ha_enabled && !strcmp(topic, "homeassistant/status")) {
 		if (len == 6 && !memcmp(payload, "online", 6))
@@ -411,11 +430,23 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 		bool was_on = p->ctl.on, had_on = p->ctl.have_on, was_reachable = p->ctl.reachable;
 		int rc;
 
-		if (tas_match(&pc->tas, topic, &k))
-			continue;
-		rc = tas_parse(&pc->tas, k, payload, len, &r);
+		if (pc->type == PLUG_ESPHOME) {
+			if (esp_match(&p->esp, topic, &ek))
+				continue;
+			rc = esp_parse(&p->esp, ek, payload, len, &r);
+			/*
+			 * ESPHome publishes its states and its birth/will retained: a
+			 * retained state is the current one (the will replaces "online").
+			 */
+			retained = false;
+		} else {
+			if (tas_match(&pc->tas, topic, &k))
+				continue;
+			rc = tas_parse(&pc->tas, k, payload, len, &r);
+		}
 		if (rc == -EINVAL) {
-			blog(4, "plug %s: %s: not what Tasmota sends (%zu bytes), ignored", pc->name, topic, len);
+			blog(4, "plug %s: %s: not what %s sends (%zu bytes), ignored", pc->name, topic,
+			     pc->type == PLUG_ESPHOME ? "ESPHome" : "Tasmota", len);
 			return;
 		}
 		if (rc)
@@ -429,7 +460,7 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 			 * a little later, since our query could otherwise reach the broker
 			 * before the plug's SUBSCRIBE (seen in t_bridge.py).
 			 */
-			if (r.online && !retained && !p->query)
+			if (r.online && !retained && !p->query && pc->type == PLUG_TASMOTA)
 				sd_event_add_time_relative(b->ev, &p->query, CLOCK_MONOTONIC, QUERY_DELAY_US, 0,
 							   query_later, p);
 		}
@@ -545,9 +576,23 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return 1;
 	for (size_t i = 0; i < b.cfg.nplugs; i++) {
+		const struct plug_cfg *pc = &b.cfg.plug[i];
+		uint32_t tele = pc->telemetry_s;
+
 		b.plug[i].b = &b;
 		b.plug[i].idx = i;
-		plug_init(&b.plug[i].ctl, b.cfg.plug[i].telemetry_s, now_ms(&b));
+		if (pc->type == PLUG_ESPHOME) {
+			if (esp_plug_init(&b.plug[i].esp, pc->tas.topic, pc->switch_name, pc->power_sensor)) {
+				fprintf(stderr, "%s:%u: [plug.%s]: topic '%s', switch_name '%s', power_sensor '%s': "
+					"not an ESPHome topic_prefix and object ids\n", config, pc->line, pc->name,
+					pc->tas.topic, pc->switch_name, pc->power_sensor);
+				return 1;
+			}
+			/* Without a power sensor ESPHome says nothing periodically: only its will counts. */
+			if (!pc->power_sensor[0])
+				tele = 0;
+		}
+		plug_init(&b.plug[i].ctl, tele, now_ms(&b));
 	}
 	sd_event_add_signal(b.ev, NULL, SIGTERM, on_signal, &b);
 	sd_event_add_signal(b.ev, NULL, SIGINT, on_signal, &b);
