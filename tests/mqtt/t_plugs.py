@@ -18,6 +18,8 @@ as it would in a house. Checked as an MQTT observer and on meterd's D-Bus:
   - tele/evil/SENSOR (a topic no plug is configured for) changes nothing; a retained
     cmnd POWER OFF (ghost switching) is not the bridge's: the plug obeys it, the bridge
     sees the disagreement and switches it back;
+  - an ESPHome plug (in-test node: retained states, birth and will) found off is switched
+    on as meterd wants, reported with its power sensor, unreachable on its will;
   - meterd leaving the bus: availability offline, back: online and the plugs reported again;
   - wrong broker credentials refused;
   - tests/mqtt/ha_check.py (when present) on everything the bridge published.
@@ -33,6 +35,8 @@ import tempfile
 import threading
 import time
 
+import paho.mqtt.client as mqtt
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from t_tasmota_sim import HERE, Observer, check, failures, free_port  # noqa: E402
 from meterd_env import MeterEnv  # noqa: E402
@@ -42,6 +46,53 @@ SETTLE, RESTORE_DELAY, MARGIN = 1, 2, 200
 TELE = 2  # the plugs' TelePeriod and the bridge's telemetry (stale after 3 x)
 # name, topic, nominal W (meterd), priority (lowest shed first)
 PLUGS = [("washer", "plug1", 1000, 1), ("dryer", "plug2", 1500, 2), ("heater", "plug3", 2000, 3)]
+LAMP = ("lamp", "esplamp", 400, 4)  # an ESPHome plug, last in the shedding order (never reached here)
+
+
+class EspNode:
+    """An ESPHome node with one switch (object id "relay") and a power sensor ("power"),
+    MQTT as ESPHome's mqtt component publishes it: birth "online" and will "offline"
+    retained on <p>/status, states retained, the sensor every update_interval with its
+    accuracy_decimals (1 here), commands ON/OFF on <p>/switch/relay/command."""
+
+    def __init__(self, port, name, load_w, on=False, interval=TELE):
+        self.p, self.load_w, self.on, self.interval = name, load_w, on, interval
+        self.c = mqtt.Client(client_id=name)
+        self.c.username_pw_set(name, name + "pw")
+        self.c.will_set(f"{name}/status", "offline", qos=1, retain=True)
+        self.c.on_connect = self._conn
+        self.c.on_message = self._msg
+        self.stop = False
+        self.c.connect("127.0.0.1", port, 15)
+        self.c.loop_start()
+        threading.Thread(target=self._sensor, daemon=True).start()
+
+    def _conn(self, c, u, f, rc):
+        c.publish(f"{self.p}/status", "online", qos=1, retain=True)
+        c.subscribe(f"{self.p}/switch/relay/command", 1)
+        self._state()
+
+    def _state(self):
+        self.c.publish(f"{self.p}/switch/relay/state", "ON" if self.on else "OFF", qos=1, retain=True)
+        self.c.publish(f"{self.p}/sensor/power/state", f"{self.load_w if self.on else 0:.1f}", qos=1, retain=True)
+
+    def _msg(self, c, u, m):
+        w = m.payload.decode()
+        if w in ("ON", "OFF", "TOGGLE"):
+            self.on = not self.on if w == "TOGGLE" else w == "ON"
+            self._state()
+
+    def _sensor(self):
+        while not self.stop:
+            time.sleep(self.interval)
+            self.c.publish(f"{self.p}/sensor/power/state", f"{self.load_w if self.on else 0:.1f}", qos=1,
+                           retain=True)
+
+    def close(self):
+        """Power lost: the connection drops without DISCONNECT, so the broker sends the will."""
+        self.stop = True
+        self.c.loop_stop()
+        self.c.socket().close()
 
 
 class House:
@@ -108,9 +159,9 @@ def main():
     d = tempfile.mkdtemp(prefix="plugs-", dir=os.path.join(top, "build", "mqtt"))
     os.chmod(d, 0o755)
     port = free_port()
-    users = ["bridge:bpw", "observer:opw", "evil:epw"] + [f"{t}:{t}pw" for _, t, _, _ in PLUGS]
+    users = ["bridge:bpw", "observer:opw", "evil:epw", f"{LAMP[1]}:{LAMP[1]}pw"] + [f"{t}:{t}pw" for _, t, _, _ in PLUGS]
     bpid = int(subprocess.check_output([os.path.join(HERE, "broker.sh"), d, str(port), *users]).decode())
-    env = MeterEnv(d, meterd, [(n, w, p) for n, _, w, p in PLUGS], grant_w=GRANT, settle=SETTLE,
+    env = MeterEnv(d, meterd, [(n, w, p) for n, _, w, p in PLUGS + [LAMP]], grant_w=GRANT, settle=SETTLE,
                    restore_delay=RESTORE_DELAY, margin=MARGIN)
     sims = {}
     procs = []
@@ -138,6 +189,8 @@ def main():
                     f"client_id = gm-{password}\n\n[homeassistant]\nbase_topic = gridmeter/101\ninterval = 1\n")
             for n, t, _, _ in PLUGS:
                 f.write(f"\n[plug.{n}]\ntype = tasmota\ntopic = {t}\ntelemetry = {TELE}\n")
+            f.write(f"\n[plug.{LAMP[0]}]\ntype = esphome\ntopic = {LAMP[1]}\nswitch_name = relay\n"
+                    f"power_sensor = power\ntelemetry = {TELE}\n")
         return conf
 
     def loads_where(pred, timeout=15):
@@ -156,6 +209,7 @@ def main():
         obs = Observer(port)
         for _, t, _, _ in PLUGS:
             sim(t)
+        lamp = EspNode(port, LAMP[1], LAMP[2], on=False)  # off, yet meterd wants every load on at start
         br = subprocess.Popen([exe, "-c", bridge_conf("bpw")], stderr=open(os.path.join(d, "bridge.log"), "w"))
         procs.append(br)
         i, m = obs.wait(lambda t, pl, r: t == "gridmeter/101/status" and pl == "online", timeout=15)
@@ -163,6 +217,11 @@ def main():
         ld = loads_where(lambda ld: all(ld[n]["reachable"] and ld[n]["state"] == "on" and ld[n]["measured_w"] == w
                                         for n, _, w, _ in PLUGS))
         check(ld is not None, f"meterd: 3 external loads reachable, on, measured = the plugs' draw ({env.loads()})")
+        _, m = obs.wait(lambda t, pl, r: t == "esplamp/switch/relay/command" and pl == "ON" and not r)
+        check(m is not None, "ESPHome lamp found off: switched on as meterd wants (<p>/switch/relay/command ON)")
+        ld = loads_where(lambda ld: ld["lamp"]["reachable"] and ld["lamp"]["state"] == "on"
+                         and ld["lamp"]["measured_w"] == LAMP[2], timeout=3 * TELE + 2)
+        check(ld is not None, f"ESPHome lamp reachable, on, measured {LAMP[2]} W ({env.loads().get('lamp')})")
 
         env.set_grant(GRANT)
         house = House(env, obs)
@@ -289,6 +348,9 @@ def main():
         house.last = None
         ld = loads_where(lambda ld: all(ld[n]["reachable"] for n, _, _, _ in PLUGS), timeout=8)
         check(ld is not None, "the restarted meterd hears of every plug again")
+        lamp.close()
+        ld = loads_where(lambda ld: ld["lamp"]["state"] == "unreachable", timeout=5)
+        check(ld is not None, "ESPHome lamp gone (its will, offline): unreachable")
 
         with open(f"/proc/{br.pid}/status") as f:
             rss = [ln.split()[1] for ln in f if ln.startswith("VmRSS:")]
@@ -329,7 +391,7 @@ def main():
         if latency is not None:
             print(f"info deficit step -> washer's stat POWER OFF: {latency * 1000:.0f} ms "
                   f"(meterd sample 100 ms, property interval 200 ms)")
-        print(f"info gm-mqttd VmRSS {rss[0] if rss else '?'} kB (3 plugs, meterd link, HA discovery)")
+        print(f"info gm-mqttd VmRSS {rss[0] if rss else '?'} kB (4 plugs, meterd link, HA discovery)")
         print(f"info t_plugs ran {time.monotonic() - t_start:.1f} s")
         obs.stop()
     finally:
