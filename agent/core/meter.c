@@ -86,6 +86,16 @@ void meter_changed(struct meter *m, unsigned groups)
 		m->hooks.changed(m->hooks.ctx, groups);
 }
 
+/*
+ * Alarms about the house's own appliances (smart plugs the bridge switches)
+ * stay in the house: D-Bus, the journal, the dashboard; the town server
+ * has nothing to do with a washing machine's plug being offline.
+ */
+static bool alarm_to_town(enum meter_alarm a)
+{
+	return a != ALARM_LOAD_UNREACHABLE && a != ALARM_LOAD_MISMATCH;
+}
+
 static void set_alarm(struct meter *m, enum meter_alarm a, bool on, const char *detail)
 {
 	unsigned bit = 1u << a;
@@ -97,7 +107,7 @@ static void set_alarm(struct meter *m, enum meter_alarm a, bool on, const char *
 	     on ? "raised" : "cleared", detail);
 	if (m->hooks.alarm)
 		m->hooks.alarm(m->hooks.ctx, alarm_names[a], on, detail);
-	if (m->uplink->ops->alarm)
+	if (m->uplink->ops->alarm && alarm_to_town(a))
 		m->uplink->ops->alarm(m->uplink, a, on);
 	meter_changed(m, MP_ALARMS);
 }

@@ -114,6 +114,7 @@ struct ext_load {
 	int64_t last_report_ms;	/* monotonic; at start: the start */
 	int64_t mismatch_since;	/* reported != wanted since (mono ms); INT64_MIN: they agree */
 	int32_t shown_w;	/* measured_w last announced in Loads (changes < 5 % are not) */
+	bool declared;		/* its reports declared a demand (an appliance of its name) */
 };
 
 struct appliance {
@@ -263,6 +264,8 @@ int meter_report_load(struct meter *m, const char *name, bool reachable, bool on
 		      int32_t measured_w, uint32_t declared_w, int64_t mono_ms, char *msg, size_t len);
 /* The reporter left the bus: every external load is unreachable at once. */
 void meter_loads_lost(struct meter *m, int64_t mono_ms);
+/* ... or the reporter of load i (alloc order) only; nothing for a GPIO load. */
+void meter_load_lost(struct meter *m, size_t i, int64_t mono_ms);
 /* Staleness and mismatch of external loads; meter_sample() calls it before allocating. */
 void meter_loads_tick(struct meter *m, int64_t mono_ms);
 /* Self-test: appends one line per check to buf (lines separated by '\n'); true if all passed. */

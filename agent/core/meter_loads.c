@@ -116,16 +116,16 @@ static void set_unreachable(struct meter *m, size_t i, const char *why)
 	meter_changed(m, MP_LOADS);
 }
 
-/* |a - b| >= 5 % of the larger, or one of them unknown: worth a PropertiesChanged */
-static bool draw_changed(int32_t a, int32_t b)
+/* shown -> now changes by 5 % of shown or more, or one of them is unknown: worth a PropertiesChanged */
+static bool draw_changed(int32_t shown, int32_t now)
 {
-	int64_t big = a > b ? a : b, diff = (int64_t)a - b;
+	int64_t diff = (int64_t)now - shown;
 
-	if (a == b)
+	if (shown == now)
 		return false;
-	if (a < 0 || b < 0)
+	if (shown < 0 || now < 0)
 		return true;
-	return (diff < 0 ? -diff : diff) * 20 >= big;
+	return (diff < 0 ? -diff : diff) * 20 >= shown;
 }
 
 int meter_report_load(struct meter *m, const char *name, bool reachable, bool on,
@@ -175,17 +175,37 @@ int meter_report_load(struct meter *m, const char *name, bool reachable, bool on
 	}
 	track_mismatch(m, i, mono_ms);
 	loads_alarms(m, mono_ms);
-	/* a demand the plug announces: the appliance path, under the load's name */
-	meter_declare(m, name, reachable ? declared_w : 0, m->cfg.load[i].stale_after_s, mono_ms, msg, len);
+	/*
+	 * A demand the plug announces: the appliance path under the load's
+	 * name, expiring after stale_after unless repeated; withdrawn when it
+	 * announces none or goes offline (only what its reports declared).
+	 */
+	if (reachable && declared_w) {
+		char dmsg[96];
+
+		x->declared = !meter_declare(m, name, declared_w, m->cfg.load[i].stale_after_s, mono_ms, dmsg,
+					     sizeof(dmsg));
+	} else if (x->declared) {
+		char dmsg[96];
+
+		meter_declare(m, name, 0, 0, mono_ms, dmsg, sizeof(dmsg));
+		x->declared = false;
+	}
 	return 0;
+}
+
+void meter_load_lost(struct meter *m, size_t i, int64_t mono_ms)
+{
+	if (!meter_load_external(m, i))
+		return;
+	set_unreachable(m, i, "its reporter left the bus");
+	loads_alarms(m, mono_ms);
 }
 
 void meter_loads_lost(struct meter *m, int64_t mono_ms)
 {
 	for (size_t i = 0; i < m->alloc.nloads; i++)
-		if (meter_load_external(m, i))
-			set_unreachable(m, i, "its reporter left the bus");
-	loads_alarms(m, mono_ms);
+		meter_load_lost(m, i, mono_ms);
 }
 
 void meter_loads_tick(struct meter *m, int64_t mono_ms)

@@ -501,38 +501,6 @@ static int method_declare(sd_bus_message *m, void *userdata, sd_bus_error *e)
 
 /* ---- external loads (the MQTT bridge) ---------------------------------------- */
 
-static int reporter_gone(sd_bus_message *m, void *userdata, sd_bus_error *e)
-{
-	struct service *s = userdata;
-	const char *name, *old_owner, *new_owner;
-
-	(void)e;
-	if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || new_owner[0] ||
-	    strcmp(name, s->reporter))
-		return 0;
-	fprintf(stderr, "<4>D-Bus: %s, the reporter of external loads, left the bus\n", name);
-	s->reporter[0] = 0;
-	s->reporter_slot = sd_bus_slot_unref(s->reporter_slot);
-	meter_loads_lost(s->m, service_mono_ms());
-	return 0;
-}
-
-/* The caller reports on external loads from now on: watch its name. */
-static void track_reporter(struct service *s, const char *sender)
-{
-	char rule[384];
-
-	if (!sender || !strcmp(sender, s->reporter))
-		return;
-	s->reporter_slot = sd_bus_slot_unref(s->reporter_slot);
-	snprintf(s->reporter, sizeof(s->reporter), "%s", sender);
-	snprintf(rule, sizeof(rule), "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
-		 "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='%s'", sender);
-	if (sd_bus_add_match(s->bus, &s->reporter_slot, rule, reporter_gone, s) < 0)
-		fprintf(stderr, "<3>D-Bus: cannot watch %s: its leaving will only be seen by stale_after\n",
-			sender);
-}
-
 static int do_report(void *ctx, sd_bus_message *m, const char *who)
 {
 	struct service *s = ctx;
@@ -554,7 +522,9 @@ static int do_report(void *ctx, sd_bus_message *m, const char *who)
 		return sd_bus_reply_method_errorf(m, METER_ERR_NOT_EXTERNAL, "%s", msg);
 	if (r < 0)
 		return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_INVALID_ARGS, "%s", msg);
-	track_reporter(s, sd_bus_message_get_sender(m));
+	for (size_t i = 0; i < s->m->alloc.nloads; i++)
+		if (!strcmp(s->m->alloc.load[i].name, name))
+			reporters_note(&s->reporters, i, sd_bus_message_get_sender(m));
 	return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -569,7 +539,7 @@ static int method_report_load(sd_bus_message *m, void *userdata, sd_bus_error *e
 	const char *sender = sd_bus_message_get_sender(m);
 
 	(void)e;
-	if (sender && s->reporter[0] && !strcmp(sender, s->reporter)) {
+	if (reporters_known(&s->reporters, sender)) {
 		int r = do_report(s, m, sender);
 
 		return r < 0 ? r : 1;
@@ -725,6 +695,7 @@ int service_start(struct service *s, struct meter *m, char *err, size_t errlen)
 			return r;
 	}
 	s->m = m;
+	reporters_init(&s->reporters, s->bus, m);
 	fprintf(stderr, "<6>D-Bus: authorisation by %s%s%s\n", auth_mode_name(&s->auth),
 		s->auth.mode == AUTH_GROUP ? ", group " : "", s->auth.mode == AUTH_GROUP ? s->auth.group : "");
 	return 0;
@@ -734,8 +705,7 @@ void service_done(struct service *s)
 {
 	sd_bus_slot_unref(s->slot);
 	sd_bus_slot_unref(s->test_slot);
-	sd_bus_slot_unref(s->reporter_slot);
-	s->reporter_slot = NULL;
+	reporters_done(&s->reporters);
 	sd_event_source_unref(s->emit_timer);
 	s->slot = s->test_slot = NULL;
 	s->emit_timer = NULL;

@@ -10,6 +10,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "load_reporters.h"
 #include "meter_auth.h"
 #include "meter.h"
 
@@ -35,13 +36,7 @@ struct service {
 	uint64_t interval_usec;
 	uint64_t emitted;		/* PropertiesChanged signals sent */
 	bool test_hooks;
-	/*
-	 * The unique bus name that reports on external loads (the MQTT
-	 * bridge), authorised once (unique names are never reused on a bus);
-	 * when it leaves the bus every external load is unreachable.
-	 */
-	char reporter[128];
-	sd_bus_slot *reporter_slot;	/* NameOwnerChanged of reporter */
+	struct load_reporters reporters;	/* who reports on external loads (ReportLoad) */
 };
 
 /* Registers the object (and the test interface if test_hooks) and fills hooks for meter_init(). */

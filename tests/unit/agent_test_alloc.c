@@ -218,4 +218,114 @@ TEST(unreachable_plug_is_neither_shed_nor_restored)
 	EXPECT_TRUE(a.load[1].shed);	/* still wanted off: switched when it is back */
 }
 
+/*
+ * GPIO relays keep today's decisions bit for bit. The reference is the rule
+ * as it stood before external switches (a shed frees the nominal load, every
+ * load can be switched), written out here; alloc_step runs beside it over a
+ * long pseudo-random day of demand, grant and renewable changes. A plug
+ * that is reachable and reports exactly its nominal draw must decide the
+ * same way too.
+ */
+struct model {
+	bool shed[ALLOC_MAX_LOADS];
+	int64_t since, last_shed;
+};
+
+static int64_t pos64(int64_t v)
+{
+	return v > 0 ? v : 0;
+}
+
+static uint32_t model_step(struct model *mo, const struct alloc *a, const struct alloc_input *in,
+			   enum alloc_action *action)
+{
+	int64_t demand = pos64(in->measured_w) + pos64(in->declared_w);
+	int64_t grant = pos64(in->grant_w), renew = pos64(in->renew_avail_w);
+	int64_t grid = demand < grant ? demand : grant;
+	int64_t from_renew = demand - grid < renew ? demand - grid : renew;
+	int64_t deficit = demand - grid - from_renew, covered = 0;
+	uint32_t mask = 0;
+
+	*action = ALLOC_NONE;
+	if (deficit > 0) {
+		mo->since = -1;
+		if (in->now_ms - mo->last_shed < a->cfg.settle_ms)
+			return 0;
+		for (size_t i = 0; i < a->nloads && covered < deficit; i++) {
+			if (mo->shed[i])
+				continue;
+			mo->shed[i] = true;
+			mask |= 1u << i;
+			covered += a->load[i].load_w;
+		}
+		if (mask) {
+			mo->last_shed = in->now_ms;
+			*action = ALLOC_SHED;
+		}
+		return mask;
+	}
+	for (size_t i = a->nloads; i-- > 0;) {
+		if (!mo->shed[i])
+			continue;
+		if (grant + renew - demand < (int64_t)a->load[i].load_w + a->cfg.restore_margin_w) {
+			mo->since = -1;
+			return 0;
+		}
+		if (mo->since < 0)
+			mo->since = in->now_ms;
+		if (in->now_ms - mo->since < a->cfg.restore_delay_ms)
+			return 0;
+		mo->shed[i] = false;
+		mo->since = -1;
+		*action = ALLOC_RESTORE;
+		return 1u << i;
+	}
+	mo->since = -1;
+	return 0;
+}
+
+TEST(gpio_only_decides_as_before_and_a_plug_at_nominal_draw_alike)
+{
+	struct alloc gpio, plug;
+	struct alloc_decision dg, dp;
+	struct alloc_input in = { .now_ms = 0, .grant_w = 6000, .measured_w = 3000, .renew_avail_w = 0 };
+	struct model mo = { .since = -1, .last_shed = INT64_MIN / 2 };
+	uint32_t seed = 12345, sheds = 0, restores = 0;
+
+	setup(&gpio);
+	setup(&plug);
+	for (size_t i = 0; i < plug.nloads; i++)
+		ASSERT_EQ(0, alloc_set_report(&plug, i, true, (int32_t)plug.load[i].load_w));
+	for (int step = 0; step < 86400; step++) {
+		enum alloc_action want;
+		uint32_t mask;
+
+		/* xorshift32; about one change a minute, the restore delay's scale */
+		seed ^= seed << 13;
+		seed ^= seed >> 17;
+		seed ^= seed << 5;
+		switch (seed % 240) {
+		case 0: in.measured_w = (seed >> 8) % 14000; break;
+		case 1: in.grant_w = (seed >> 8) % 12000; break;
+		case 2: in.renew_avail_w = (seed >> 8) % 4000; break;
+		case 3: in.declared_w = (seed >> 8) % 2 ? (seed >> 9) % 3000 : 0; break;
+		default: break;
+		}
+		in.now_ms += 1000;
+		mask = model_step(&mo, &gpio, &in, &want);
+		alloc_step(&gpio, &in, &dg);
+		alloc_step(&plug, &in, &dp);
+		ASSERT_EQ(mask, dg.changed_mask) TH_LOG("step %d", step);
+		ASSERT_EQ(want, dg.action) TH_LOG("step %d", step);
+		ASSERT_EQ(0, memcmp(&dg, &dp, sizeof(dg))) TH_LOG("step %d: %s / %s", step, dg.reason, dp.reason);
+		for (size_t i = 0; i < gpio.nloads; i++)
+			ASSERT_EQ(mo.shed[i], gpio.load[i].shed);
+		sheds += want == ALLOC_SHED;
+		restores += want == ALLOC_RESTORE;
+	}
+	/* the day exercised both directions many times */
+	EXPECT_LT(50u, sheds);
+	EXPECT_LT(50u, restores);
+}
+
 TEST_HARNESS_MAIN

@@ -110,6 +110,27 @@ TEST(errors_name_file_line_and_key)
 		  "test.conf:7: [power] key 'fail_line': GPIO line 4 of gpiochip0 already used by [relays] button_line" },
 		{ "[sensors]\nmains_device=x\n[power]\nfail_active_low = true\n",
 		  "test.conf:3: [power] key 'fail_line': missing required key" },
+		/* [load.NAME] switch = external (smart plugs through the MQTT bridge) */
+		{ "[sensors]\nmains_device=x\n[load.washer]\nswitch = external\nline = 5\nload = 1800\npriority = 1\n",
+		  "test.conf:5: [load.washer] key 'line': not with switch = external" },
+		{ "[sensors]\nmains_device=x\n[load.washer]\nswitch = external\nload = 1800\npriority = 1\nactive_low = true\n",
+		  "test.conf:7: [load.washer] key 'active_low': not with switch = external" },
+		{ "[sensors]\nmains_device=x\n[load.pump]\nline = 5\nload = 100\npriority = 1\nstale_after = 60\n",
+		  "test.conf:7: [load.pump] key 'stale_after': only with switch = external" },
+		{ "[sensors]\nmains_device=x\n[load.washer]\nswitch = zigbee\n",
+		  "test.conf:4: [load.washer] key 'switch': 'zigbee' is not one of gpio|external" },
+		{ "[sensors]\nmains_device=x\n[load.washer]\nswitch = external\nstale_after = 5\n",
+		  "test.conf:5: [load.washer] key 'stale_after': '5' is not a whole number from 10 to 3600 seconds" },
+		{ "[sensors]\nmains_device=x\n[load.washer]\nswitch = external\nstale_after = 3601\n",
+		  "test.conf:5: [load.washer] key 'stale_after'" },
+		{ "[sensors]\nmains_device=x\n[load.washer]\nswitch = external\npriority = 1\n",
+		  "test.conf:3: [load.washer] key 'load': missing required key" },
+		{ "[sensors]\nmains_device=x\n[load.pump]\nline=3\nload=1\npriority=4\n"
+		  "[load.washer]\nswitch = external\nload=1800\npriority=4\n",
+		  "test.conf:10: [load.washer] key 'priority': priority 4 already used by load pump" },
+		{ "[sensors]\nmains_device=x\n[load.washer]\nswitch = external\nload=1800\npriority=4\n"
+		  "[load.pump]\nload=1\npriority=5\n",
+		  "test.conf:7: [load.pump] key 'line': missing required key" },
 	};
 	char err[256];
 
@@ -120,6 +141,38 @@ TEST(errors_name_file_line_and_key)
 		EXPECT_NE(NULL, strstr(err, cases[i].expect))
 			TH_LOG("case %zu: got '%s', want '%s'", i, err, cases[i].expect);
 	}
+}
+
+TEST(external_loads_have_no_line_and_share_the_priorities)
+{
+	struct meter_config c;
+	char err[256];
+
+	/* the plug needs no line: the GPIO pump may use any line, even the one after */
+	ASSERT_EQ(0, parse(&c, "[sensors]\nmains_device = ct0\n"
+			   "[load.washer]\nswitch = external\nload = 1800\npriority = 2\n"
+			   "[load.dryer]\nswitch = external\nload = 2500\npriority = 0\nstale_after = 300\n"
+			   "[load.pump]\nswitch = gpio\nline = 5\nload = 1500\npriority = 1\n", err))
+		TH_LOG("%s", err);
+	ASSERT_EQ(3u, c.nloads);
+	EXPECT_STREQ("dryer", c.load[0].name);
+	EXPECT_TRUE(c.load[0].external);
+	EXPECT_EQ(300u, c.load[0].stale_after_s);
+	EXPECT_STREQ("pump", c.load[1].name);
+	EXPECT_FALSE(c.load[1].external);
+	EXPECT_EQ(5u, c.load[1].line);
+	EXPECT_STREQ("washer", c.load[2].name);
+	EXPECT_TRUE(c.load[2].external);
+	EXPECT_EQ((uint32_t)LOAD_STALE_DEFAULT_S, c.load[2].stale_after_s);
+	EXPECT_EQ(1800u, c.load[2].load_w);
+	EXPECT_STREQ("gridmeter-bridge", c.bridge_group);
+	/* a line given to no GPIO load stays free for the power-fail input */
+	ASSERT_EQ(0, parse(&c, "[sensors]\nmains_device = ct0\n"
+			   "[load.washer]\nswitch = external\nload = 1800\npriority = 2\n"
+			   "[power]\nfail_line = 0\n[dbus]\nbridge_group = mqtt\n", err))
+		TH_LOG("%s", err);
+	EXPECT_EQ(0, c.powerfail_line);
+	EXPECT_STREQ("mqtt", c.bridge_group);
 }
 
 TEST(persistence_defaults_bound_the_energy_at_risk)

@@ -47,6 +47,7 @@ struct events {
 	int alarms;
 	int log_lines;
 	char log[64][256];	/* the last 64 journal lines */
+	int loads_changed;	/* meter_changed() with MP_LOADS */
 };
 
 /* The system clock as the meter's clock ops see it (agent/hw/clock_set.c in meterd). */
@@ -118,6 +119,12 @@ static void h_alarm(void *ctx, const char *name, bool active, const char *detail
 	((struct events *)ctx)->alarms++;
 }
 
+static void h_changed(void *ctx, unsigned groups)
+{
+	if (groups & MP_LOADS)
+		((struct events *)ctx)->loads_changed++;
+}
+
 static void h_log(void *ctx, int level, const char *msg)
 {
 	struct events *ev = ctx;
@@ -152,12 +159,12 @@ FIXTURE(meter) {
 static int start(struct __test_metadata *_metadata, FIXTURE_DATA(meter) *self)
 {
 	struct meter_hooks h = { .ctx = &self->ev, .relay = h_relay, .alarm = h_alarm, .log = h_log,
-				 .clock = &self->ops };
+				 .changed = h_changed, .clock = &self->ops };
 	char err[256];
 	int r;
 
 	self->s = sensor_replay_new(NULL, err, sizeof(err));
-	self->r = relay_fake_new(2);
+	self->r = relay_fake_new(1 + (unsigned)self->cfg.nloads);
 	r = meter_init(&self->m, &self->cfg, self->s, self->r, &h, self->real, self->mono, err, sizeof(err));
 	if (r)
 		TH_LOG("meter_init: %s", err);
@@ -1122,6 +1129,318 @@ TEST_F(meter, no_current_for_hours_with_the_supply_on_raises_ct_tamper)
 	self->m.cfg.idle_time_s = 0;	/* off */
 	run(self, 3 * idle, 230000, 0);
 	EXPECT_FALSE(alarm_on(self, ALARM_CT_TAMPER));
+}
+
+/* ---- loads switched outside meterd ([load.NAME] switch = external) ---- */
+
+struct alarm_log {
+	char name[32];
+	bool active;
+	char detail[256];
+};
+
+/* Restart the meter with the plug washer (external, shed first) before the GPIO pump. */
+static int start_with_plug(struct __test_metadata *_metadata, FIXTURE_DATA(meter) *self,
+			   uint32_t stale_after_s)
+{
+	static const char fmt[] =
+		"[meter]\ntimezone = UTC\n[sensors]\nbackend = replay\n[relays]\nbackend = fake\n"
+		"[load.washer]\nswitch = external\nload = 1800\npriority = 0\nstale_after = %u\n"
+		"[load.pump]\nline = 5\nload = 1500\npriority = 1\n"
+		"[allocation]\ngrid_allocation = 5000\nrestore_delay = 10\nsettle = 2\n"
+		"[tariff]\nrate = 20\n[store]\nstate_dir = %s/state\nruntime_dir = %s/run\n";
+	char text[1024], err[256];
+
+	stop(self, true);
+	snprintf(text, sizeof(text), fmt, stale_after_s, self->dir, self->dir);
+	if (config_parse(&self->cfg, "test.conf", text, err, sizeof(err))) {
+		TH_LOG("%s", err);
+		return -1;
+	}
+	memset(&self->ev, 0, sizeof(self->ev));
+	return start(_metadata, self);
+}
+
+static bool has_alarm(FIXTURE_DATA(meter) *self, enum meter_alarm a)
+{
+	return self->m.alarms & (1u << a);
+}
+
+static int rep(FIXTURE_DATA(meter) *self, const char *name, bool reachable, bool on, int32_t w)
+{
+	char msg[160];
+
+	return meter_report_load(&self->m, name, reachable, on, w, 0, self->mono, msg, sizeof(msg));
+}
+
+TEST_F(meter, external_load_starts_wanted_on_unreachable_and_alarms_after_stale_after)
+{
+	uint32_t stale;
+
+	ASSERT_EQ(0, start_with_plug(_metadata, self, 30));
+	stale = self->cfg.load[0].stale_after_s;
+	ASSERT_TRUE(meter_load_external(&self->m, 0));
+	EXPECT_FALSE(meter_load_external(&self->m, 1));
+	EXPECT_TRUE(self->m.load_closed[0]);		/* wanted on, like a GPIO relay at start */
+	EXPECT_FALSE(self->m.alloc.load[0].reachable);
+	EXPECT_STREQ("unreachable", meter_load_state(&self->m, 0));
+	EXPECT_STREQ("on", meter_load_state(&self->m, 1));
+	EXPECT_TRUE(relay(self, 2));			/* the pump's line */
+	/* the bridge has stale_after for its first report */
+	run(self, (int)stale - 1, 230000, 1000000);
+	EXPECT_FALSE(has_alarm(self, ALARM_LOAD_UNREACHABLE));
+	run(self, 1, 230000, 1000000);
+	EXPECT_TRUE(has_alarm(self, ALARM_LOAD_UNREACHABLE));
+	/* the first report: reachable, the alarm goes at once */
+	ASSERT_EQ(0, rep(self, "washer", true, true, 1750));
+	EXPECT_FALSE(has_alarm(self, ALARM_LOAD_UNREACHABLE));
+	EXPECT_STREQ("on", meter_load_state(&self->m, 0));
+	EXPECT_EQ(1750, self->m.alloc.load[0].measured_w);
+	/* silence: unreachable exactly stale_after after the last report */
+	run(self, (int)stale - 1, 230000, 1000000);
+	EXPECT_STREQ("on", meter_load_state(&self->m, 0));
+	run(self, 1, 230000, 1000000);
+	EXPECT_STREQ("unreachable", meter_load_state(&self->m, 0));
+	EXPECT_EQ(-1, self->m.alloc.load[0].measured_w);
+	EXPECT_TRUE(has_alarm(self, ALARM_LOAD_UNREACHABLE));
+	EXPECT_NE(NULL, logged(&self->ev, "load washer unreachable: no report for 30 s"));
+	/* the plug's last will */
+	ASSERT_EQ(0, rep(self, "washer", true, true, 1750));
+	ASSERT_EQ(0, rep(self, "washer", false, false, -1));
+	EXPECT_STREQ("unreachable", meter_load_state(&self->m, 0));
+	EXPECT_TRUE(has_alarm(self, ALARM_LOAD_UNREACHABLE));
+	EXPECT_NE(NULL, logged(&self->ev, "load washer unreachable: its switch reports it offline"));
+}
+
+TEST_F(meter, report_load_refuses_unknown_gpio_and_bad_values)
+{
+	ASSERT_EQ(0, start_with_plug(_metadata, self, 120));
+	EXPECT_EQ(-ENOENT, rep(self, "dryer", true, true, 100));
+	EXPECT_EQ(-EMEDIUMTYPE, rep(self, "pump", true, true, 100));
+	EXPECT_EQ(-EINVAL, rep(self, "washer", true, true, -2));
+	EXPECT_EQ(-EINVAL, rep(self, "washer", true, true, 1000001));
+	/* none of them counted as a report */
+	EXPECT_STREQ("unreachable", meter_load_state(&self->m, 0));
+	EXPECT_EQ(0, rep(self, "washer", true, false, 0));
+	EXPECT_STREQ("off", meter_load_state(&self->m, 0));
+}
+
+/*
+ * Deficit 1000 W. The washer idles at idle_w: shedding it frees idle_w,
+ * not its nominal 1800 W, so the pump is shed too; the washer's switch is
+ * the bridge's job (RelayChanged, wanted off), the fake relay of index 1
+ * is never touched.
+ */
+TEST_F(meter, idle_plug_shed_frees_its_measured_draw_so_the_next_is_shed)
+{
+	const int32_t idle_w = 4;
+	const int64_t grant_w = 5000, demand_w = 6000;
+	unsigned sets;
+
+	ASSERT_EQ(0, start_with_plug(_metadata, self, 120));
+	ASSERT_EQ(0, rep(self, "washer", true, true, idle_w));
+	sets = relay_fake_sets(self->r);
+	self->ev.relay_calls = 0;
+	run(self, 1, 230000, demand_w * 1000);
+	ASSERT_LT(0, demand_w - grant_w - idle_w);	/* what the washer frees leaves a deficit */
+	EXPECT_TRUE(self->m.alloc.load[0].shed);
+	EXPECT_TRUE(self->m.alloc.load[1].shed);
+	EXPECT_FALSE(self->m.load_closed[0]);		/* wanted off */
+	EXPECT_FALSE(relay(self, 2));			/* the pump's line opened */
+	EXPECT_EQ(sets + 1, relay_fake_sets(self->r));	/* the pump only: the washer has no line */
+	EXPECT_EQ(2, self->ev.relay_calls);		/* RelayChanged for both */
+	EXPECT_NE(NULL, logged(&self->ev, "relay washer opened"));
+	EXPECT_STREQ("on", meter_load_state(&self->m, 0));	/* the plug has not followed yet */
+}
+
+TEST_F(meter, a_plug_drawing_its_nominal_load_sheds_like_a_gpio_relay)
+{
+	ASSERT_EQ(0, start_with_plug(_metadata, self, 120));
+	ASSERT_EQ(0, rep(self, "washer", true, true, 1800));
+	run(self, 1, 230000, 6000000);			/* deficit 1000 <= 1800 */
+	EXPECT_TRUE(self->m.alloc.load[0].shed);
+	EXPECT_FALSE(self->m.alloc.load[1].shed);
+	EXPECT_TRUE(relay(self, 2));
+}
+
+TEST_F(meter, unreachable_plug_is_skipped_and_the_next_load_shed)
+{
+	ASSERT_EQ(0, start_with_plug(_metadata, self, 120));
+	run(self, 1, 230000, 6000000);			/* no report yet: washer unreachable */
+	EXPECT_FALSE(self->m.alloc.load[0].shed);
+	EXPECT_TRUE(self->m.load_closed[0]);		/* still wanted on */
+	EXPECT_TRUE(self->m.alloc.load[1].shed);
+	EXPECT_FALSE(relay(self, 2));
+	/* back, still over the grant: the washer is shed after the settle time */
+	ASSERT_EQ(0, rep(self, "washer", true, true, 1800));
+	run(self, (int)self->cfg.settle_s, 230000, 6000000);	/* more came on */
+	EXPECT_TRUE(self->m.alloc.load[0].shed);
+	EXPECT_FALSE(self->m.load_closed[0]);
+}
+
+TEST_F(meter, stale_plug_becomes_unsheddable_and_a_restart_wants_it_on_again)
+{
+	uint32_t stale;
+
+	ASSERT_EQ(0, start_with_plug(_metadata, self, 20));
+	stale = self->cfg.load[0].stale_after_s;
+	ASSERT_EQ(0, rep(self, "washer", true, true, 1800));
+	run(self, 1, 230000, 6000000);
+	ASSERT_TRUE(self->m.alloc.load[0].shed);
+	ASSERT_EQ(0, rep(self, "washer", true, false, 0));	/* followed */
+	/* too little headroom to restore it (1500 < 1800 + 200 W) while it goes silent */
+	run(self, (int)stale, 230000, 3500000);
+	EXPECT_STREQ("unreachable", meter_load_state(&self->m, 0));
+	/* then plenty: it would be restored after restore_delay, but it cannot be switched */
+	run(self, (int)self->cfg.restore_delay_s * 3, 230000, 1000000);
+	EXPECT_TRUE(self->m.alloc.load[0].shed);	/* not restored while it cannot be switched */
+	EXPECT_FALSE(self->m.load_closed[0]);
+	/* meterd restarts: wanted on, unreachable until the first report */
+	stop(self, true);
+	ASSERT_EQ(0, start(_metadata, self));
+	EXPECT_TRUE(self->m.load_closed[0]);
+	EXPECT_FALSE(self->m.alloc.load[0].shed);
+	EXPECT_STREQ("unreachable", meter_load_state(&self->m, 0));
+	EXPECT_FALSE(has_alarm(self, ALARM_LOAD_UNREACHABLE));
+}
+
+TEST_F(meter, plug_not_following_raises_load_mismatch_after_the_grace_time)
+{
+	int64_t grace_s;
+
+	ASSERT_EQ(0, start_with_plug(_metadata, self, 120));
+	grace_s = self->cfg.settle_s > 5 ? self->cfg.settle_s : 5;	/* max(settle, 5 s) */
+	ASSERT_EQ(0, rep(self, "washer", true, true, 1800));
+	run(self, 1, 230000, 6000000);
+	ASSERT_FALSE(self->m.load_closed[0]);
+	/* the plug keeps reporting on */
+	for (int i = 0; i < grace_s - 1; i++) {
+		ASSERT_EQ(0, rep(self, "washer", true, true, 1800));
+		run(self, 1, 230000, 4200000);
+	}
+	EXPECT_FALSE(has_alarm(self, ALARM_LOAD_MISMATCH));
+	run(self, 1, 230000, 4200000);
+	EXPECT_TRUE(has_alarm(self, ALARM_LOAD_MISMATCH));
+	EXPECT_FALSE(self->m.load_closed[0]);		/* meterd keeps wanting it off */
+	ASSERT_EQ(0, rep(self, "washer", true, false, 0));
+	EXPECT_FALSE(has_alarm(self, ALARM_LOAD_MISMATCH));
+}
+
+TEST_F(meter, reporter_leaving_makes_every_external_load_unreachable_at_once)
+{
+	ASSERT_EQ(0, start_with_plug(_metadata, self, 120));
+	ASSERT_EQ(0, rep(self, "washer", true, true, 1800));
+	ASSERT_STREQ("on", meter_load_state(&self->m, 0));
+	meter_loads_lost(&self->m, self->mono);
+	EXPECT_STREQ("unreachable", meter_load_state(&self->m, 0));
+	EXPECT_TRUE(has_alarm(self, ALARM_LOAD_UNREACHABLE));
+	EXPECT_NE(NULL, logged(&self->ev, "load washer unreachable: its reporter left the bus"));
+	/* GPIO loads are not reported on: untouched */
+	EXPECT_TRUE(self->m.alloc.load[1].reachable);
+	EXPECT_STREQ("on", meter_load_state(&self->m, 1));
+	/* a deficit now sheds the pump, not the silent washer */
+	run(self, 1, 230000, 6000000);
+	EXPECT_FALSE(self->m.alloc.load[0].shed);
+	EXPECT_TRUE(self->m.alloc.load[1].shed);
+}
+
+/* Loads changes are announced for every field but draw changes under 5 %. */
+TEST_F(meter, loads_change_on_state_and_on_draw_changes_of_five_percent)
+{
+	const int32_t base = 1000;
+	int n;
+
+	ASSERT_EQ(0, start_with_plug(_metadata, self, 120));
+	self->ev.loads_changed = 0;
+	ASSERT_EQ(0, rep(self, "washer", true, true, base));
+	EXPECT_EQ(1, self->ev.loads_changed);		/* reachable */
+	n = self->ev.loads_changed;
+	ASSERT_EQ(0, rep(self, "washer", true, true, base + base * 5 / 100 - 1));
+	EXPECT_EQ(n, self->ev.loads_changed);		/* 4.9 %: not worth a signal */
+	ASSERT_EQ(0, rep(self, "washer", true, true, base + base * 5 / 100));
+	EXPECT_EQ(n + 1, self->ev.loads_changed);	/* 5 % of what Loads showed */
+	n = self->ev.loads_changed;
+	ASSERT_EQ(0, rep(self, "washer", true, false, base + base * 5 / 100));
+	EXPECT_EQ(n + 1, self->ev.loads_changed);	/* the switch's state */
+	n = self->ev.loads_changed;
+	ASSERT_EQ(0, rep(self, "washer", true, false, -1));
+	EXPECT_EQ(n + 1, self->ev.loads_changed);	/* draw unknown */
+	n = self->ev.loads_changed;
+	ASSERT_EQ(0, rep(self, "washer", false, false, -1));
+	EXPECT_EQ(n + 1, self->ev.loads_changed);	/* unreachable */
+}
+
+/* A demand the plug announces goes through the appliance path under its name. */
+TEST_F(meter, plug_declared_demand_is_an_appliance_until_withdrawn_or_offline)
+{
+	char msg[160];
+
+	ASSERT_EQ(0, start_with_plug(_metadata, self, 30));
+	/* someone else's declaration under another name is never touched */
+	ASSERT_EQ(0, meter_declare(&self->m, "oven", 500, 0, self->mono, msg, sizeof(msg)));
+	ASSERT_EQ(0, meter_report_load(&self->m, "washer", true, false, 0, 2000, self->mono, msg, sizeof(msg)));
+	run(self, 1, 230000, 1000000);
+	EXPECT_EQ(2500, self->m.declared_w);
+	ASSERT_EQ(0, meter_report_load(&self->m, "washer", true, true, 1900, 0, self->mono, msg, sizeof(msg)));
+	run(self, 1, 230000, 1000000);
+	EXPECT_EQ(500, self->m.declared_w);		/* running: withdrawn */
+	ASSERT_EQ(0, meter_report_load(&self->m, "washer", true, false, 0, 2000, self->mono, msg, sizeof(msg)));
+	ASSERT_EQ(0, meter_report_load(&self->m, "washer", false, false, -1, 2000, self->mono, msg, sizeof(msg)));
+	run(self, 1, 230000, 1000000);
+	EXPECT_EQ(500, self->m.declared_w);		/* offline: withdrawn */
+	/* not repeated: expires with stale_after */
+	ASSERT_EQ(0, meter_report_load(&self->m, "washer", true, false, 0, 2000, self->mono, msg, sizeof(msg)));
+	run(self, (int)self->cfg.load[0].stale_after_s - 1, 230000, 1000000);
+	EXPECT_EQ(2500, self->m.declared_w);
+	run(self, 1, 230000, 1000000);
+	EXPECT_EQ(500, self->m.declared_w);
+}
+
+struct town_alarms {
+	struct uplink base;
+	unsigned sent;		/* 1 << code of every alarm sent */
+};
+
+static void ta_alarm(struct uplink *u, unsigned int code, bool active)
+{
+	(void)active;
+	((struct town_alarms *)(void *)u)->sent |= 1u << code;
+}
+
+static void ta_request(struct uplink *u, int64_t w)
+{
+	(void)u;
+	(void)w;
+}
+
+static const char *ta_state(struct uplink *u)
+{
+	(void)u;
+	return "none";
+}
+
+/* The plugs' alarms are the household's: never sent to the town server. */
+TEST_F(meter, load_alarms_stay_in_the_house)
+{
+	static const struct uplink_ops ops = { .name = "test", .request = ta_request, .offer = ta_request,
+					       .state = ta_state, .alarm = ta_alarm };
+	struct town_alarms town = { .base = { .ops = &ops } };
+
+	ASSERT_EQ(0, start_with_plug(_metadata, self, 30));
+	self->m.uplink = &town.base;
+	ASSERT_EQ(0, rep(self, "washer", true, true, 1800));
+	run(self, 1, 230000, 6000000);			/* shed: wanted off, still on */
+	for (int i = 0; i < 10; i++) {
+		ASSERT_EQ(0, rep(self, "washer", true, true, 1800));
+		run(self, 1, 230000, 6000000);
+	}
+	EXPECT_TRUE(has_alarm(self, ALARM_LOAD_MISMATCH));
+	meter_loads_lost(&self->m, self->mono);
+	EXPECT_TRUE(has_alarm(self, ALARM_LOAD_UNREACHABLE));
+	EXPECT_TRUE(has_alarm(self, ALARM_DEFICIT));
+	EXPECT_NE(0u, town.sent & (1u << ALARM_DEFICIT));	/* the town does get this one */
+	EXPECT_EQ(0u, town.sent & ((1u << ALARM_LOAD_UNREACHABLE) | (1u << ALARM_LOAD_MISMATCH)));
+	self->m.uplink = &uplink_none;
 }
 
 TEST_HARNESS_MAIN
