@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "ha_discovery.h"
+#include "json_out.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,56 +43,15 @@ const size_t ha_meter_nentities = sizeof(ha_meter_entities) / sizeof(ha_meter_en
 static const char *const component_name[] = { [HA_SENSOR] = "sensor",
 					       [HA_BINARY_SENSOR] = "binary_sensor" };
 
-/* An output buffer that remembers overflow instead of checking every call. */
-struct out {
-	char *p;
-	size_t len, n;
-	bool over;
-};
-
-static void raw(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void raw(struct out *o, const char *fmt, ...)
+static void kv(struct json_out *o, const char *key, const char *val)
 {
-	va_list ap;
-	int k;
-
-	if (o->over)
-		return;
-	va_start(ap, fmt);
-	k = vsnprintf(o->p + o->n, o->len - o->n, fmt, ap);
-	va_end(ap);
-	if (k < 0 || (size_t)k >= o->len - o->n)
-		o->over = true;
-	else
-		o->n += (size_t)k;
+	json_out_raw(o, ",");
+	json_out_str(o, key);
+	json_out_raw(o, ":");
+	json_out_str(o, val);
 }
 
-/* A JSON string (quotes included), escaping what JSON requires. */
-static void str(struct out *o, const char *s)
-{
-	raw(o, "\"");
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			raw(o, "\\%c", ch);
-		else if (ch < 0x20)
-			raw(o, "\\u%04x", ch);
-		else
-			raw(o, "%c", ch);
-	}
-	raw(o, "\"");
-}
-
-static void kv(struct out *o, const char *key, const char *val)
-{
-	raw(o, ",");
-	str(o, key);
-	raw(o, ":");
-	str(o, val);
-}
-
-static bool ident_ok(const char *s)
+bool ha_ident_ok(const char *s)
 {
 	if (!s || !*s)
 		return false;
@@ -109,7 +68,7 @@ static bool topic_ok(const char *s)
 
 static bool name_ok(const char *s)
 {
-	return ident_ok(s) && strlen(s) < 32;
+	return ha_ident_ok(s) && strlen(s) < 32;
 }
 
 static void store(struct ha_entity_store *st, enum ha_component c, const char *device_class,
@@ -187,8 +146,8 @@ int ha_home_entities(const char *sensor, const char *kind, const char *unit,
 
 static int check(const struct ha_device *d, const struct ha_entity *e)
 {
-	if (!topic_ok(d->prefix) || !topic_ok(d->base) || !ident_ok(d->meter_id) ||
-	    !ident_ok(e->object) || (unsigned)e->component > HA_BINARY_SENSOR || !e->name)
+	if (!topic_ok(d->prefix) || !topic_ok(d->base) || !ha_ident_ok(d->meter_id) ||
+	    !ha_ident_ok(e->object) || (unsigned)e->component > HA_BINARY_SENSOR || !e->name)
 		return -EINVAL;
 	return 0;
 }
@@ -206,14 +165,14 @@ int ha_config_topic(const struct ha_device *d, const struct ha_entity *e, char *
 
 int ha_config_payload(const struct ha_device *d, const struct ha_entity *e, char *buf, size_t len)
 {
-	struct out o = { .p = buf, .len = len };
+	struct json_out o = { .p = buf, .len = len };
 	char tmp[160];
 
 	if (check(d, e) || !len)
 		return -EINVAL;
 	snprintf(tmp, sizeof(tmp), "gridmeter_%s_%s", d->meter_id, e->object);
-	raw(&o, "{\"unique_id\":");
-	str(&o, tmp);
+	json_out_raw(&o, "{\"unique_id\":");
+	json_out_str(&o, tmp);
 	kv(&o, "object_id", tmp);
 	kv(&o, "name", e->name);
 	snprintf(tmp, sizeof(tmp), "%s/state", d->base);
@@ -246,26 +205,26 @@ int ha_config_payload(const struct ha_device *d, const struct ha_entity *e, char
 
 		if (!opt || !opt[0])
 			return -EINVAL;
-		raw(&o, ",\"options\":[");
+		json_out_raw(&o, ",\"options\":[");
 		for (size_t i = 0; opt[i]; i++) {
-			raw(&o, i ? "," : "");
-			str(&o, opt[i]);
+			json_out_raw(&o, i ? "," : "");
+			json_out_str(&o, opt[i]);
 		}
-		raw(&o, "]");
+		json_out_raw(&o, "]");
 	}
-	raw(&o, ",\"device\":{\"identifiers\":[");
+	json_out_raw(&o, ",\"device\":{\"identifiers\":[");
 	snprintf(tmp, sizeof(tmp), "gridmeter_%s", d->meter_id);
-	str(&o, tmp);
-	raw(&o, "]");
+	json_out_str(&o, tmp);
+	json_out_raw(&o, "]");
 	snprintf(tmp, sizeof(tmp), "gridmeter %s", d->meter_id);
 	kv(&o, "name", tmp);
 	kv(&o, "manufacturer", "gridmeter");
 	kv(&o, "model", "gateway");
 	if (d->sw_version)
 		kv(&o, "sw_version", d->sw_version);
-	raw(&o, "},\"origin\":{\"name\":\"gridmeter\"");
+	json_out_raw(&o, "},\"origin\":{\"name\":\"gridmeter\"");
 	if (d->sw_version)
 		kv(&o, "sw_version", d->sw_version);
-	raw(&o, "}}");
+	json_out_raw(&o, "}}");
 	return o.over ? -ENOSPC : (int)o.n;
 }

@@ -12,6 +12,7 @@
 #ifndef GM_HA_DISCOVERY_H
 #define GM_HA_DISCOVERY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum ha_component { HA_SENSOR, HA_BINARY_SENSOR };
@@ -77,6 +78,9 @@ int ha_plug_entities(const char *plug, struct ha_entity_store out[HA_PLUG_NENTIT
 #define HA_HOME_NENTITIES	2
 int ha_home_entities(const char *sensor, const char *kind, const char *unit,
 		     struct ha_entity_store out[HA_HOME_NENTITIES]);
+
+/* An object or meter id: 1 or more of a-z 0-9 _ (HA's object_id alphabet, lower case). */
+bool ha_ident_ok(const char *s);
 
 /* <prefix>/<component>/gridmeter_<id>_<object>/config: 0 or -ENOSPC/-EINVAL. */
 int ha_config_topic(const struct ha_device *d, const struct ha_entity *e, char *buf, size_t len);

@@ -10,63 +10,27 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "ha_discovery.h"
+#include "json_out.h"
 
+/* The writer and whether the next key is the object's first. */
 struct out {
-	char *p;
-	size_t len, n;
-	bool over;
+	struct json_out j;
 	bool first;
 };
 
-static void raw(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void raw(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int k;
-
-	if (o->over)
-		return;
-	va_start(ap, fmt);
-	k = vsnprintf(o->p + o->n, o->len - o->n, fmt, ap);
-	va_end(ap);
-	if (k < 0 || (size_t)k >= o->len - o->n)
-		o->over = true;
-	else
-		o->n += (size_t)k;
-}
-
-/* A JSON string, escaped as JSON requires. */
-static void jstr(struct out *o, const char *s)
-{
-	raw(o, "\"");
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			raw(o, "\\%c", ch);
-		else if (ch < 0x20)
-			raw(o, "\\u%04x", ch);
-		else
-			raw(o, "%c", ch);
-	}
-	raw(o, "\"");
-}
-
 static void key(struct out *o, const char *k, const char *suffix)
 {
-	raw(o, o->first ? "\"%s%s\":" : ",\"%s%s\":", k, suffix);
+	json_out_raw(&o->j, o->first ? "\"%s%s\":" : ",\"%s%s\":", k, suffix);
 	o->first = false;
 }
 
 static void kstr(struct out *o, const char *k, const char *suffix, const char *v)
 {
 	key(o, k, suffix);
-	jstr(o, v);
+	json_out_str(&o->j, v);
 }
 
 /* v / 10^dec as an exact decimal string with dec decimals (dec 0..6). */
@@ -78,9 +42,9 @@ static void kdec(struct out *o, const char *k, const char *suffix, int64_t v, un
 
 	key(o, k, suffix);
 	if (!dec)
-		raw(o, "\"%s%" PRIu64 "\"", v < 0 ? "-" : "", mag);
+		json_out_raw(&o->j, "\"%s%" PRIu64 "\"", v < 0 ? "-" : "", mag);
 	else
-		raw(o, "\"%s%" PRIu64 ".%0*" PRIu64 "\"", v < 0 ? "-" : "", mag / p, (int)dec,
+		json_out_raw(&o->j, "\"%s%" PRIu64 ".%0*" PRIu64 "\"", v < 0 ? "-" : "", mag / p, (int)dec,
 		    mag % p);
 }
 
@@ -120,20 +84,10 @@ static bool alarm_active(const struct ha_meter_values *v, const char *object)
 	return false;
 }
 
-static bool object_ok(const char *s)
-{
-	if (!s || !*s)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
-			return false;
-	return true;
-}
-
 int ha_state_format(struct ha_state *st, const struct ha_meter_values *v, char *buf, size_t len)
 {
 	static const char *const reg_key[3] = { "import_energy", "export_energy", "renewable_energy" };
-	struct out o = { .p = buf, .len = len, .first = true };
+	struct out o = { .j = { .p = buf, .len = len }, .first = true };
 	struct ha_state next = *st;
 	int cur_dec = -1;
 
@@ -145,13 +99,13 @@ int ha_state_format(struct ha_state *st, const struct ha_meter_values *v, char *
 	if (v->have_tariff && (cur_dec = currency_decimals(v->minor_per_major)) < 0)
 		return -EINVAL;
 	for (size_t i = 0; i < v->nplugs; i++)
-		if (!object_ok(v->plug[i].object))
+		if (!ha_ident_ok(v->plug[i].object))
 			return -EINVAL;
 	for (size_t i = 0; i < v->nhome; i++)
-		if (!object_ok(v->home[i].object))
+		if (!ha_ident_ok(v->home[i].object))
 			return -EINVAL;
 
-	raw(&o, "{");
+	json_out_raw(&o.j, "{");
 	if (v->have_registers) {
 		const uint64_t mwh[3] = { v->import_mwh, v->export_mwh, v->renew_mwh };
 
@@ -209,9 +163,9 @@ int ha_state_format(struct ha_state *st, const struct ha_meter_values *v, char *
 			kstr(&o, h->object, "", "None");
 		kstr(&o, h->object, "_alarm", h->alarm ? "ON" : "OFF");
 	}
-	raw(&o, "}");
-	if (o.over)
+	json_out_raw(&o.j, "}");
+	if (o.j.over)
 		return -ENOSPC;
 	*st = next;
-	return (int)o.n;
+	return (int)o.j.n;
 }

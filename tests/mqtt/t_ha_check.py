@@ -37,8 +37,8 @@ def build_dump(d):
     exe = os.path.join(d, "ha_dump")
     subprocess.check_call(["cc", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror",
                            "-I" + os.path.join(ROOT, "agent/bridge"), "-o", exe,
-                           os.path.join(HERE, "ha_dump.c"), os.path.join(ROOT, "agent/bridge/ha_discovery.c"),
-                           os.path.join(ROOT, "agent/bridge/ha_state.c")])
+                           os.path.join(HERE, "ha_dump.c")] +
+                          [os.path.join(ROOT, "agent/bridge", f) for f in ("json_out.c", "ha_discovery.c", "ha_state.c")])
     out = subprocess.check_output([exe]).decode()
     return [tuple(ln.split("\t")) for ln in out.splitlines()]
 
