@@ -472,6 +472,26 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *e)
 	}
 	if (!l->present || l->read_slot)
 		return 0;	/* a full read is on its way */
+	if (sd_bus_message_is_signal(m, ML_IFACE, "RelayChanged")) {
+		/*
+		 * A shed or a restore is signalled at once; Loads follows at
+		 * meterd's property interval (1 s by default). Act on the signal,
+		 * and let Loads confirm (it is what a missed signal falls back on).
+		 */
+		const char *relay, *reason;
+		int closed;
+
+		if (sd_bus_message_read(m, "sbs", &relay, &closed, &reason) < 0)
+			return 0;
+		for (size_t i = 0; i < l->nloads; i++)
+			if (l->load[i].external && !strcmp(l->load[i].name, relay) &&
+			    l->load[i].wanted_on != (bool)closed) {
+				l->load[i].wanted_on = closed;
+				c.loads = true;
+			}
+		tell(l, &c);
+		return 0;
+	}
 	if (!sd_bus_message_is_signal(m, "org.freedesktop.DBus.Properties", "PropertiesChanged") ||
 	    sd_bus_message_read_basic(m, 's', &which) < 0 ||
 	    (strcmp(which, ML_IFACE) && strcmp(which, ML_UPLINK)))
@@ -515,6 +535,9 @@ static int connect_bus(struct meter_link *l)
 		r = sd_bus_add_match(l->bus, NULL, "type='signal',sender='" ML_DEST "',path='" ML_PATH
 				     "',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged'",
 				     on_signal, l);
+	if (r >= 0)
+		r = sd_bus_add_match(l->bus, NULL, "type='signal',sender='" ML_DEST "',path='" ML_PATH
+				     "',interface='" ML_IFACE "',member='RelayChanged'", on_signal, l);
 	if (r >= 0)
 		r = sd_bus_add_match(l->bus, NULL, "type='signal',sender='org.freedesktop.DBus',"
 				     "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='"

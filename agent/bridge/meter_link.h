@@ -6,7 +6,9 @@
  * meterd's properties when meterd appears (NameOwnerChanged) and follows
  * PropertiesChanged: Loads a(sssbbbi) for the plugs, the readings,
  * registers, tariff, relay, alarms and home sensors for Home Assistant,
- * MeterId from org.gridmeter.Uplink1 when meterd has an uplink. It passes
+ * MeterId from org.gridmeter.Uplink1 when meterd has an uplink, and
+ * RelayChanged, which tells a shed or a restore at once (Loads follows at
+ * meterd's property interval, 1 s by default). It passes
  * the plugs' reports on with ReportLoad. When the bus connection itself is
  * lost it reconnects every 2 s; meterd counts as gone meanwhile.
  */

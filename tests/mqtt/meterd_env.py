@@ -62,7 +62,7 @@ class MeterEnv:
             "weekday = 00:00-07:00 offpeak, 07:00-16:00 shoulder, 16:00-19:00 peak, 19:00-24:00 shoulder",
             "weekend = 00:00-24:00 offpeak",
             "[store]", f"state_dir = {d}/state", f"runtime_dir = {d}/run",
-            "[dbus]", "property_interval_ms = 200", "authorization = group",
+            "[dbus]", "property_interval_ms = 1000", "authorization = group",
         ]
         for name, watts, prio in loads:
             conf += [f"[load.{name}]", "switch = external", f"load = {watts}", f"priority = {prio}",
