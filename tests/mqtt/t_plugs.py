@@ -368,7 +368,7 @@ def main():
         n0 = refusals()
         bad = subprocess.Popen([exe, "-c", bridge_conf("wrong")], stderr=subprocess.DEVNULL)
         procs.append(bad)
-        time.sleep(2)
+        time.sleep(1.5)
         refused = refusals() > n0
         check(not seen_since(i0, lambda t, pl, r: t == "gridmeter/101/status"), "nothing published by it")
         check(bad.poll() is None and refused, "wrong password: refused by the broker, the bridge retries")
