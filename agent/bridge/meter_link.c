@@ -517,9 +517,7 @@ static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *e)
 		return 0;
 	ml_log(4, "the system bus connection was lost; trying again every 2 s");
 	gone(l);
-	sd_bus_detach_event(l->bus);
-	l->bus = sd_bus_flush_close_unref(l->bus);
-	schedule_retry(l);
+	schedule_retry(l);	/* the dead connection is dropped there, not inside its own callback */
 	return 1;
 }
 
@@ -560,6 +558,10 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
 
 	(void)s;
 	(void)usec;
+	if (l->bus) {
+		sd_bus_detach_event(l->bus);
+		l->bus = sd_bus_flush_close_unref(l->bus);
+	}
 	r = connect_bus(l);
 	if (r < 0) {
 		if (!l->said_no_bus)
