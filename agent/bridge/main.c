@@ -397,9 +397,16 @@ static void on_connected(void *ctx)
 			for (unsigned k = 0; k < TAS_NKINDS; k++)
 				if (!tas_sub_topic(tp, (enum tas_kind)k, t, sizeof(t)))
 					mqttc_subscribe(b->mq, t);
-			/* Ask every plug for its relay state now (never retained: ghost switching). */
+			/*
+			 * Ask every plug for its relay state now (never retained: ghost
+			 * switching), and again 2 s later: a plug that connected just
+			 * before us may not have subscribed yet (seen in t_bridge.py).
+			 */
 			if (!tas_power_cmd_topic(tp, t, sizeof(t)))
 				mqttc_publish(b->mq, t, "", 0, false);
+			if (!p->query)
+				sd_event_add_time_relative(b->ev, &p->query, CLOCK_MONOTONIC, QUERY_DELAY_US, 0,
+							   query_later, p);
 		}
 		act(p, plug_on_connected(&p->ctl, now_ms(b)));
 	}
