@@ -28,6 +28,7 @@ void bridge_config_defaults(struct bridge_config *c)
 	strcpy(c->client_id, "gridmeter-bridge");
 	c->keepalive_s = 30;
 	c->ha_enabled = true;
+	c->ha_interval_s = 10;
 	strcpy(c->discovery_prefix, "homeassistant");
 	strcpy(c->base_topic, "gridmeter");
 }
@@ -112,8 +113,10 @@ static int ha_key(struct ini *ini, const struct ini_entry *e, struct bridge_conf
 		return topic_value(ini, e, c->base_topic, sizeof(c->base_topic));
 	if (!strcmp(k, "home_sensors"))
 		return boolean(ini, e, &c->home_sensors);
+	if (!strcmp(k, "interval"))
+		return u32(ini, e, 1, 3600, &c->ha_interval_s);
 	return ini_error(ini, e->line, e->section, k,
-			 "unknown key (enabled, discovery_prefix, base_topic, home_sensors)");
+			 "unknown key (enabled, discovery_prefix, base_topic, home_sensors, interval)");
 }
 
 static int plug_key(struct ini *ini, const struct ini_entry *e, struct plug_cfg *p,
@@ -134,8 +137,12 @@ static int plug_key(struct ini *ini, const struct ini_entry *e, struct plug_cfg 
 		return str(ini, e, pd->topic, sizeof(pd->topic));
 	if (!strcmp(k, "relay"))
 		return u32(ini, e, 0, 8, &pd->relay);
+	/*
+	 * Tasmota's TelePeriod is 10..3600 s, but an ESPHome sensor's
+	 * update_interval may be shorter: 1 s up (the plug is stale after 3x).
+	 */
 	if (!strcmp(k, "telemetry"))
-		return u32(ini, e, 10, 3600, &p->telemetry_s);
+		return u32(ini, e, 1, 3600, &p->telemetry_s);
 	if (!strcmp(k, "on_word"))
 		return str(ini, e, pd->on_word, sizeof(pd->on_word));
 	if (!strcmp(k, "off_word"))

@@ -47,6 +47,7 @@ struct bridge_config {
 	char discovery_prefix[64];
 	char base_topic[64];
 	bool home_sensors;
+	uint32_t ha_interval_s;		/* <base>/state at most this often (relay/alarm changes at once) */
 	/* [plug.*] */
 	size_t nplugs;
 	struct plug_cfg plug[BRIDGE_MAX_PLUGS];

@@ -9,6 +9,9 @@
 # tele/stat topics and read+write its cmnd topics (Tasmota publishes an empty
 # cmnd/<t>/POWER at connect); the user named "bridge" reads tele/stat of every
 # plug, writes their cmnd POWER and owns gridmeter/# and homeassistant/#.
+# A user named esp* is an ESPHome node (topic_prefix = its name): it owns
+# <name>/#; the bridge reads <p>/status, <p>/switch/+/state and
+# <p>/sensor/+/state and writes <p>/switch/+/command of any node.
 # Stop it with: kill "$(cat DIR/mosquitto.pid)".
 #
 # TLS_PORT=N in the environment adds a second listener on 127.0.0.1:N with TLS
@@ -41,10 +44,16 @@ topic write cmnd/+/Status
 topic write cmnd/+/TelePeriod
 topic readwrite gridmeter/#
 topic readwrite homeassistant/#
+topic read +/status
+topic read +/switch/+/state
+topic read +/sensor/+/state
+topic write +/switch/+/command
 
 ACL
 	elif [ "$u" = observer ]; then
 		printf 'user observer\ntopic read #\n\n' >>"$dir/acl"
+	elif [ "${u#esp}" != "$u" ]; then
+		printf 'user %s\ntopic readwrite %s/#\n\n' "$u" "$u" >>"$dir/acl"
 	else
 		printf 'user %s\ntopic readwrite cmnd/%s/#\ntopic write stat/%s/#\ntopic write tele/%s/#\n\n' \
 			"$u" "$u" "$u" "$u" >>"$dir/acl"

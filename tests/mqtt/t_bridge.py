@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0
-"""gm-mqttd against a real mosquitto and a simulated Tasmota plug (first version of the bridge).
+"""gm-mqttd against a real mosquitto, a simulated Tasmota plug and meterd on a private bus.
 
 Checks as an observer: the bridge's availability (online retained, offline on SIGTERM,
 the will when it is killed), the retained Home Assistant discovery messages with the
 three energy registers as total_increasing kWh, the bridge's empty POWER query on
 connect (never retained) answered by the plug, a wrong password keeping it out.
-Usage: t_bridge.py PATH/TO/gm-mqttd. Exit 0, 1 (failures listed) or 77 (no mosquitto/paho).
+The bridge is online only while meterd is there (tests/mqtt/meterd_env.py starts it).
+Usage: t_bridge.py PATH/TO/gm-mqttd PATH/TO/meterd. Exit 0, 1 (failures listed) or 77 (no mosquitto/paho).
 """
 import json
 import os
@@ -18,6 +19,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from t_tasmota_sim import HERE, Observer, check, failures, free_port  # noqa: E402
+from meterd_env import MeterEnv  # noqa: E402
 
 
 def bridge_conf(d, port, password):
@@ -34,14 +36,17 @@ def bridge_conf(d, port, password):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 3:
         print(__doc__)
         return 2
-    exe = os.path.abspath(sys.argv[1])
-    if not shutil.which("mosquitto"):
-        print("SKIP: mosquitto not installed")
-        return 77
+    exe, meterd = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    for tool in ("mosquitto", "dbus-daemon", "busctl"):
+        if not shutil.which(tool):
+            print(f"SKIP: {tool} not installed")
+            return 77
     d = tempfile.mkdtemp(prefix="gm-bridge-")
+    os.chmod(d, 0o755)
+    env = MeterEnv(d, meterd, [("washer", 1000, 1)])
     port = free_port()
     pid = int(subprocess.check_output([os.path.join(HERE, "broker.sh"), d, str(port), "bridge:bpw",
                                        "observer:opw", "plug1:p1pw"]).decode())
@@ -69,12 +74,13 @@ def main():
         check(len(energy) == 3, f"3 energy sensors for the Energy dashboard ({len(disc)} entities)")
         q, m = obs.wait(lambda t, pl, r: t == "cmnd/plug1/POWER" and pl == "", since=before)
         check(m is not None and not m[2], "bridge's empty POWER query, not retained")
-        _, m = obs.wait(lambda t, pl, r: t == "stat/plug1/POWER", since=q or before)
+        # since `before`: the plug's own empty POWER (unanswered) may come after it too
+        _, m = obs.wait(lambda t, pl, r: t == "stat/plug1/POWER", since=before)
         check(m is not None, "plug answered the query")
 
         with open(f"/proc/{br.pid}/status") as f:
             rss = [ln.split()[1] for ln in f if ln.startswith("VmRSS:")]
-        print(f"info gm-mqttd VmRSS {rss[0] if rss else '?'} kB (1 plug, 23 entities announced)")
+        print(f"info gm-mqttd VmRSS {rss[0] if rss else '?'} kB (1 plug, meterd link)")
         # The plug restarts: after its own empty POWER (unanswered, it is not yet
         # subscribed) the bridge asks again, and the plug answers.
         plug.kill()
@@ -119,6 +125,7 @@ def main():
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        env.close()
         os.kill(pid, signal.SIGTERM)
         shutil.rmtree(d, ignore_errors=True)
     if failures:

@@ -51,6 +51,7 @@ def free_port():
 class Observer:
     def __init__(self, port, user="observer", password="opw"):
         self.msgs = []
+        self.times = []  # time.monotonic() of each message's arrival, beside msgs
         self.cv = threading.Condition()
         self.rc = None
         self.c = mqtt.Client(client_id=f"obs-{user}-{os.getpid()}")
@@ -70,6 +71,7 @@ class Observer:
     def _msg(self, c, u, m):
         with self.cv:
             self.msgs.append((m.topic, m.payload.decode("utf-8", "replace"), m.retain))
+            self.times.append(time.monotonic())
             self.cv.notify_all()
 
     def wait(self, pred, timeout=10.0, since=0):

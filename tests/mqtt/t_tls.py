@@ -15,7 +15,8 @@ bridge (its mqtt_client.c, libmosquitto's TLS) with:
   - the right certificate but trusting another CA: the bridge refuses the broker
     (no client ever connected);
   - host "localhost" and "127.0.0.1" both match the server certificate.
-Usage: t_tls.py PATH/TO/gm-mqttd. Exit 0, 1 (failures listed) or 77 (no mosquitto,
+meterd runs on a private bus (meterd_env.py): the bridge is online only while it is there.
+Usage: t_tls.py PATH/TO/gm-mqttd PATH/TO/meterd. Exit 0, 1 (failures listed) or 77 (no mosquitto,
 openssl or paho).
 """
 import os
@@ -29,6 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from t_tasmota_sim import HERE, Observer, check, failures, free_port  # noqa: E402
+from meterd_env import MeterEnv  # noqa: E402
 
 WAIT_S = 5.0    # how long a refused bridge is given to (not) get in: it retries after 1, 2 s
 
@@ -52,11 +54,11 @@ def log_since(logf, pos):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 3:
         print(__doc__)
         return 2
-    exe = os.path.abspath(sys.argv[1])
-    for tool in ("mosquitto", "openssl"):
+    exe, meterd = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    for tool in ("mosquitto", "openssl", "dbus-daemon", "busctl"):
         if not shutil.which(tool):
             print(f"SKIP: {tool} not installed")
             return 77
@@ -68,6 +70,7 @@ def main():
                                        "observer:opw"], env=dict(os.environ, TLS_PORT=str(tport))).decode())
     t = os.path.join(bdir, "tls")
     logf = os.path.join(bdir, "mosquitto.log")
+    env = MeterEnv(os.path.join(d, "meterd"), meterd, [])
     # The bridge runs as root here; its key files are 0600 like a credential.
     try:
         obs = Observer(port)
@@ -112,6 +115,7 @@ def main():
                     check(re.search(logre, log) is not None, f"{name}: the broker says why ('{logre}')")
         obs.stop()
     finally:
+        env.close()
         os.kill(pid, signal.SIGTERM)
     if failures:
         print(f"{len(failures)} failures:", *failures, sep="\n  ")

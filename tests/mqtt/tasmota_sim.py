@@ -21,6 +21,9 @@ Not simulated: Wi-Fi, web UI, rules, multi-relay devices, SetOption26/4/59.
 To make it "go silent" as a plug whose Wi-Fi dropped, a test stops it with
 SIGSTOP (the broker sends its will after 1.5 x keepalive); SIGKILL is a plug
 that lost power with its TCP connection reset (the will goes out at once).
+--silent-after N is a hung firmware whose network stack still answers the
+broker's PINGs: after N s it publishes nothing more (no telemetry, no
+replies), yet it stays connected, so no will is sent.
 """
 import argparse
 import json
@@ -42,6 +45,7 @@ class Plug:
         self.lock = threading.Lock()
         self.on = self._power_on_state()
         self.start = time.time()
+        self.t0 = time.monotonic()
         self.start_text = self._now_text(self.start)
         self.total_wh = a.total_wh  # float internally, sent as kWh with 3 decimals
         self.today_wh = 0.0
@@ -90,7 +94,12 @@ class Plug:
     def word(self):
         return "ON" if self.on else "OFF"
 
+    def silent(self):
+        return self.a.silent_after is not None and time.monotonic() - self.t0 >= self.a.silent_after
+
     def pub(self, topic, payload, retain=False):
+        if self.silent():
+            return
         self.client.publish(topic, payload, qos=0, retain=retain)
         if self.a.verbose:
             print(f"sim {self.t}: {topic} {payload}", file=sys.stderr, flush=True)
@@ -154,6 +163,8 @@ class Plug:
         self.pub(f"stat/{self.t}/POWER", self.word())
 
     def on_message(self, client, userdata, msg):
+        if self.silent():
+            return  # hung: neither obeys nor answers
         cmd = msg.topic.rsplit("/", 1)[-1].lower()
         arg = msg.payload.decode("utf-8", "replace").strip()
         with self.lock:
@@ -223,6 +234,7 @@ def main():
     ap.add_argument("--initial", choices=("ON", "OFF"), default="ON",
                     help="the saved state before any state file exists")
     ap.add_argument("--state-file", help="where the relay state survives a restart (PowerOnState 3)")
+    ap.add_argument("--silent-after", type=float, help="publish nothing after this many s (still connected)")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
     # The firmware takes 0 or 10..3600; shorter periods are allowed here so that tests stay short.

@@ -119,3 +119,6 @@ agent_test_home_iio_SRCS := $(CONF_SRCS) agent/core/home_sensor.c agent/hw/home_
 UNIT_TESTS += agent_test_meter_home
 agent_test_meter_home_SRCS := $(filter-out tests/unit/agent_test_meter.c,$(agent_test_meter_SRCS)) \
 	agent/core/home_sensor.c agent/core/meter_home.c tests/unit/agent_test_meter_home.c
+
+UNIT_TESTS += bridge_test_plug
+bridge_test_plug_SRCS := agent/bridge/plug_ctl.c tests/unit/bridge_test_plug.c

@@ -44,6 +44,7 @@ TEST(full_example)
 	EXPECT_STREQ("homeassistant", c.discovery_prefix);
 	EXPECT_STREQ("gridmeter/101", c.base_topic);
 	EXPECT_FALSE(c.home_sensors);
+	EXPECT_EQ(10u, c.ha_interval_s);	/* the default */
 	ASSERT_EQ(2u, c.nplugs);
 	EXPECT_STREQ("washer", c.plug[0].name);
 	EXPECT_STREQ("tasmota_A1B2C3", c.plug[0].tas.topic);
@@ -66,6 +67,8 @@ TEST(errors_name_file_line_and_key)
 		{ "[broker]\nusername = u\ncert_file = /a\nkey_file = /b\n", "m.conf:3: [broker] key 'ca_file': missing" },
 		{ "[broker]\npassword_file = /p\n", "m.conf:2: [broker] key 'username': missing" },
 		{ "[homeassistant]\nbase_topic = gm/#\n", "m.conf:2: [homeassistant] key 'base_topic': 'gm/#' is not a topic" },
+		{ "[homeassistant]\ninterval = 0\n", "m.conf:2: [homeassistant] key 'interval': '0' is not a whole number in 1..3600" },
+		{ "[plug.w]\ntopic = t\ntelemetry = 0\n", "m.conf:3: [plug.w] key 'telemetry': '0' is not a whole number in 1..3600" },
 		{ "[mqtt]\n", "m.conf:1: section [mqtt]: unknown" },
 		{ "[plug.Washer]\n", "m.conf:1: section [plug.Washer]: plug name" },
 		{ "[plug.w]\ntype = tasmota\n", "m.conf:1: [plug.w] key 'topic': missing required key" },
