@@ -256,12 +256,18 @@ def main():
             check(dt >= RESTORE_DELAY - 0.2, f"restored {dt:.1f} s after the headroom (restore_delay {RESTORE_DELAY} s)")
 
         # 3. The washer idles at 2 W (its programme ended; the plug restarted with the same relay state).
+        i0 = len(obs.msgs)
         sims["plug1"].kill()
         sims["plug1"].wait()
+        # its will first, and meterd told: else the old plug's last state passes for the new one's
+        _, m = obs.wait(lambda t, pl, r: t == "tele/plug1/LWT" and pl == "Offline", since=i0, timeout=15)
+        check(m is not None, "the killed washer's will (tele/plug1/LWT Offline)")
+        loads_where(lambda ld: not ld["washer"]["reachable"], timeout=10)
         i0 = len(obs.msgs)
         house.draw["plug1"] = 2
         sim("plug1", "--load-w", "2")
-        ld = loads_where(lambda ld: ld["washer"]["reachable"] and 0 <= ld["washer"]["measured_w"] <= 2)
+        ld = loads_where(lambda ld: ld["washer"]["reachable"] and ld["washer"]["state"] == "on"
+                         and ld["washer"]["measured_w"] == 2, timeout=3 * TELE + 10)
         check(ld is not None, f"washer back, measured 2 W ({env.loads()['washer']})")
         i0 = len(obs.msgs)
         house.set_base(GRANT - 2 - 1500 - 2000 + 600)  # deficit 600
