@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "ct_setup.h"
+#include "iio_sysfs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -8,22 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int read_line(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	buf[strcspn(buf, "\n")] = 0;
-	return 0;
-}
 
 static int write_str(const char *path, const char *s)
 {
@@ -35,31 +20,6 @@ static int write_str(const char *path, const char *s)
 	n = write(fd, s, strlen(s));
 	close(fd);
 	return n == (ssize_t)strlen(s) ? 0 : n < 0 ? -errno : -EIO;
-}
-
-static int find_device(const char *root, const char *name, char *dir, size_t len)
-{
-	char base[512], path[1024], buf[128];
-	struct dirent *de;
-	DIR *d;
-	int r = -ENODEV;
-
-	snprintf(base, sizeof(base), "%s/bus/iio/devices", root);
-	d = opendir(base);
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, "iio:device", 10))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s/name", base, de->d_name);
-		if (!read_line(path, buf, sizeof(buf)) && !strcmp(buf, name)) {
-			snprintf(dir, len, "%s/%s", base, de->d_name);
-			r = 0;
-			break;
-		}
-	}
-	closedir(d);
-	return r;
 }
 
 struct ev {
@@ -79,7 +39,7 @@ int ct_thresholds(const char *sysfs_root, const char *devname, uint32_t ov_mv, u
 		  (uint64_t)oc_ma * 1000, true },
 	};
 	char dir[768];
-	int r = find_device(sysfs_root, devname, dir, sizeof(dir));
+	int r = iio_sysfs_find(sysfs_root, devname, dir, sizeof(dir));
 
 	if (r) {
 		snprintf(err, errlen, "IIO device '%s' not found under %s/bus/iio/devices", devname, sysfs_root);
@@ -121,14 +81,14 @@ int ct_thresholds(const char *sysfs_root, const char *devname, uint32_t ov_mv, u
 			continue;
 		}
 		snprintf(p, sizeof(p), "%s/events/%s_en", dir, pre);
-		r = read_line(p, buf, sizeof(buf));
+		r = iio_sysfs_read(p, buf, sizeof(buf));
 		if (r || strcmp(buf, "1")) {
 			snprintf(err, errlen, "%s event of %s is not enabled (run meterd --setup-thresholds)",
 				 evs[k].what, devname);
 			return r ? r : -EINVAL;
 		}
 		snprintf(p, sizeof(p), "%s/events/%s_value", dir, pre);
-		r = read_line(p, buf, sizeof(buf));
+		r = iio_sysfs_read(p, buf, sizeof(buf));
 		if (r || strtoull(buf, NULL, 10) != evs[k].value) {
 			snprintf(err, errlen, "%s threshold of %s is %s, configured %s (run meterd --setup-thresholds)",
 				 evs[k].what, devname, r ? "unreadable" : buf, want);

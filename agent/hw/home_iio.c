@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "home_iio.h"
+#include "iio_sysfs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -9,51 +10,6 @@
 #include <unistd.h>
 
 #include "parse.h"
-
-/* A small sysfs attribute as a string without its newline; 0 or -errno. */
-static int read_attr(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	buf[strcspn(buf, "\n")] = 0;
-	return 0;
-}
-
-/* The sysfs directory of the IIO device called name. */
-static int find_device(const char *sysfs, const char *name, char *dir, size_t len)
-{
-	char base[96], p[400], got[64];
-	struct dirent *e;
-	DIR *d;
-	int r = -ENODEV;
-
-	snprintf(base, sizeof(base), "%s/bus/iio/devices", sysfs);
-	d = opendir(base);
-	if (!d)
-		return -errno;
-	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, "iio:device", 10))
-			continue;
-		if (strlen(e->d_name) > 32)
-			continue;
-		snprintf(p, sizeof(p), "%.95s/%.32s/name", base, e->d_name);
-		if (read_attr(p, got, sizeof(got)) || strcmp(got, name))
-			continue;
-		snprintf(dir, len, "%.95s/%.32s", base, e->d_name);
-		r = 0;
-		break;
-	}
-	closedir(d);
-	return r;
-}
 
 /*
  * An exact decimal attribute of the channel: <base>_<what> (in_voltage2_scale)
@@ -76,7 +32,7 @@ static int chan_attr(const char *dir, const char *channel, const char *what, int
 				base[--n] = 0;
 		}
 		snprintf(p, sizeof(p), "%s/%s_%s", dir, base, what);
-		r = read_attr(p, buf, sizeof(buf));
+		r = iio_sysfs_read(p, buf, sizeof(buf));
 		if (r == -ENOENT)
 			continue;
 		if (r)
@@ -96,7 +52,7 @@ static int open_chan(struct home_iio *h, size_t i)
 	char dir[160], p[256];
 	int r;
 
-	r = find_device(h->sysfs, c->device, dir, sizeof(dir));
+	r = iio_sysfs_find(h->sysfs, c->device, dir, sizeof(dir));
 	if (r) {
 		snprintf(ch->why, sizeof(ch->why), "IIO device '%s' not found", c->device);
 		return r;

@@ -32,7 +32,7 @@ agent_test_tripper_SRCS := agent/hw/sensor_replay.c agent/hw/relay_fake.c agent/
 agent_test_tripper_LDLIBS := -pthread
 
 UNIT_TESTS += agent_test_ct_setup
-agent_test_ct_setup_SRCS := agent/hw/ct_setup.c tests/unit/agent_test_ct_setup.c
+agent_test_ct_setup_SRCS := agent/hw/ct_setup.c agent/hw/iio_sysfs.c tests/unit/agent_test_ct_setup.c
 
 UNIT_TESTS += agent_test_sensor_iio
 agent_test_sensor_iio_SRCS := $(CONF_SRCS) agent/core/tariff.c agent/daemon/config.c agent/uplink/sim900.c agent/hw/sensor_iio.c \
@@ -114,7 +114,7 @@ UNIT_TESTS += agent_test_home_sensor
 agent_test_home_sensor_SRCS := $(CONF_SRCS) agent/core/home_sensor.c tests/unit/agent_test_home_sensor.c
 
 UNIT_TESTS += agent_test_home_iio
-agent_test_home_iio_SRCS := $(CONF_SRCS) agent/core/home_sensor.c agent/hw/home_iio.c tests/unit/agent_test_home_iio.c
+agent_test_home_iio_SRCS := $(CONF_SRCS) agent/core/home_sensor.c agent/hw/home_iio.c agent/hw/iio_sysfs.c tests/unit/agent_test_home_iio.c
 
 UNIT_TESTS += agent_test_meter_home
 agent_test_meter_home_SRCS := $(filter-out tests/unit/agent_test_meter.c,$(agent_test_meter_SRCS)) \
