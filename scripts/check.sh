@@ -109,6 +109,9 @@ web_pid=$!
 	run unit make -s --no-print-directory unit
 	while [ ! -e "$logs/web-build.done" ]; do sleep 1; done
 	[ ! -x tests/townnet/run.py ] || run townnet tests/townnet/run.py
+	# MQTT (broker, simulated plugs, meterd, the bridge): mostly waiting, here
+	# beside the kernel builds rather than on the stages' critical path
+	[ ! -x tests/mqtt/run.sh ] || run mqtt tests/mqtt/run.sh
 ) &
 unit_pid=$!
 stage modules-x86_64 make -s --no-print-directory ARCH=x86_64 modules
@@ -136,7 +139,6 @@ if [ -x dts-overlays/check.sh ]; then
 	dt_pid=$!
 fi
 [ -x tests/fuzz/run.sh ] && stage fuzz tests/fuzz/run.sh
-[ -x tests/mqtt/run.sh ] && stage mqtt tests/mqtt/run.sh
 if [ -n "$dt_pid" ]; then
 	wait "$dt_pid"
 	report devicetree
@@ -144,6 +146,7 @@ fi
 wait "$unit_pid"
 report unit
 [ ! -x tests/townnet/run.py ] || report townnet
+[ ! -x tests/mqtt/run.sh ] || report mqtt
 wait "$web_pid"
 [ ! -x tests/web/run.sh ] || report web
 stage guest-x86_64 scripts/guest-check.sh x86_64
