@@ -86,6 +86,25 @@ static int read_str(sd_bus_message *m, char *buf, size_t len)
 	return r;
 }
 
+/* A property's variant holding an array a<CONTENTS>: entered down to the array's elements. */
+static int enter_array(sd_bus_message *m, const char *contents)
+{
+	char vsig[24];
+	int r;
+
+	snprintf(vsig, sizeof(vsig), "a%s", contents);
+	r = sd_bus_message_enter_container(m, 'v', vsig);
+	return r < 0 ? r : sd_bus_message_enter_container(m, 'a', contents);
+}
+
+/* Out of the array and its variant. */
+static int exit_array(sd_bus_message *m)
+{
+	int r = sd_bus_message_exit_container(m);
+
+	return r < 0 ? r : sd_bus_message_exit_container(m);
+}
+
 static int read_loads(struct meter_link *l, sd_bus_message *m, struct changes *c)
 {
 	struct ml_load nl[ML_MAX_LOADS];
@@ -95,10 +114,7 @@ static int read_loads(struct meter_link *l, sd_bus_message *m, struct changes *c
 	int32_t w;
 	int r;
 
-	r = sd_bus_message_enter_container(m, 'v', "a(sssbbbi)");
-	if (r < 0)
-		return r;
-	r = sd_bus_message_enter_container(m, 'a', "(sssbbbi)");
+	r = enter_array(m, "(sssbbbi)");
 	if (r < 0)
 		return r;
 	while ((r = sd_bus_message_read(m, "(sssbbbi)", &name, &sw, &state, &wanted, &shed, &reach, &w)) > 0) {
@@ -116,9 +132,7 @@ static int read_loads(struct meter_link *l, sd_bus_message *m, struct changes *c
 	}
 	if (r < 0)
 		return r;
-	r = sd_bus_message_exit_container(m);
-	if (r >= 0)
-		r = sd_bus_message_exit_container(m);
+	r = exit_array(m);
 	if (r < 0)
 		return r;
 	if (n != l->nloads || memcmp(nl, l->load, n * sizeof(nl[0])))
@@ -135,10 +149,7 @@ static int read_home(struct meter_link *l, sd_bus_message *m, struct changes *c)
 	int alarm, r;
 	size_t n = 0;
 
-	r = sd_bus_message_enter_container(m, 'v', "a(sssxsb)");
-	if (r < 0)
-		return r;
-	r = sd_bus_message_enter_container(m, 'a', "(sssxsb)");
+	r = enter_array(m, "(sssxsb)");
 	if (r < 0)
 		return r;
 	while ((r = sd_bus_message_read(m, "(sssxsb)", &name, &kind, &unit, &v, &state, &alarm)) > 0) {
@@ -162,8 +173,7 @@ static int read_home(struct meter_link *l, sd_bus_message *m, struct changes *c)
 		c->identity = true;	/* entities to announce */
 	l->nhome = n;
 	c->values = true;
-	r = sd_bus_message_exit_container(m);
-	return r < 0 ? r : sd_bus_message_exit_container(m);
+	return exit_array(m);
 }
 
 static int read_alarms(struct meter_link *l, sd_bus_message *m, struct changes *c)
@@ -174,10 +184,7 @@ static int read_alarms(struct meter_link *l, sd_bus_message *m, struct changes *
 	int r;
 
 	memset(na, 0, sizeof(na));
-	r = sd_bus_message_enter_container(m, 'v', "as");
-	if (r < 0)
-		return r;
-	r = sd_bus_message_enter_container(m, 'a', "s");
+	r = enter_array(m, "s");
 	if (r < 0)
 		return r;
 	while ((r = sd_bus_message_read(m, "s", &s)) > 0)
@@ -189,8 +196,7 @@ static int read_alarms(struct meter_link *l, sd_bus_message *m, struct changes *
 		c->urgent = true;
 	memcpy(l->alarm, na, sizeof(na));
 	l->nalarms = n;
-	r = sd_bus_message_exit_container(m);
-	return r < 0 ? r : sd_bus_message_exit_container(m);
+	return exit_array(m);
 }
 
 /* The Tariff property is the tariff's text: compile it as meterd does, for the period names. */
@@ -203,10 +209,7 @@ static int read_tariff(struct meter_link *l, sd_bus_message *m, struct changes *
 	int r;
 
 	tariff_spec_init(&spec);
-	r = sd_bus_message_enter_container(m, 'v', "a{sv}");
-	if (r < 0)
-		return r;
-	r = sd_bus_message_enter_container(m, 'a', "{sv}");
+	r = enter_array(m, "{sv}");
 	if (r < 0)
 		return r;
 	while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
@@ -222,9 +225,7 @@ static int read_tariff(struct meter_link *l, sd_bus_message *m, struct changes *
 	}
 	if (r < 0)
 		return r;
-	r = sd_bus_message_exit_container(m);
-	if (r >= 0)
-		r = sd_bus_message_exit_container(m);
+	r = exit_array(m);
 	if (r < 0)
 		return r;
 	if (tariff_compile(&spec, &t, &bad, err, sizeof(err))) {
@@ -521,6 +522,14 @@ static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *e)
 	return 1;
 }
 
+static void drop_bus(struct meter_link *l)
+{
+	if (l->bus) {
+		sd_bus_detach_event(l->bus);
+		l->bus = sd_bus_flush_close_unref(l->bus);
+	}
+}
+
 static int connect_bus(struct meter_link *l)
 {
 	int r = sd_bus_open_system(&l->bus);
@@ -541,9 +550,7 @@ static int connect_bus(struct meter_link *l)
 				     "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='"
 				     ML_DEST "'", on_signal, l);
 	if (r < 0) {
-		if (l->bus)
-			sd_bus_detach_event(l->bus);
-		l->bus = sd_bus_flush_close_unref(l->bus);
+		drop_bus(l);
 		return r;
 	}
 	l->said_no_bus = false;
@@ -558,10 +565,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
 
 	(void)s;
 	(void)usec;
-	if (l->bus) {
-		sd_bus_detach_event(l->bus);
-		l->bus = sd_bus_flush_close_unref(l->bus);
-	}
+	drop_bus(l);
 	r = connect_bus(l);
 	if (r < 0) {
 		if (!l->said_no_bus)
@@ -606,10 +610,7 @@ void meter_link_free(struct meter_link *l)
 		return;
 	sd_bus_slot_unref(l->read_slot);
 	sd_event_source_unref(l->retry);
-	if (l->bus) {
-		sd_bus_detach_event(l->bus);
-		sd_bus_flush_close_unref(l->bus);
-	}
+	drop_bus(l);
 	sd_event_unref(l->ev);
 	free(l);
 }

@@ -83,40 +83,68 @@ static void copy_str(char *dst, size_t size, const char *src)
 	dst[n] = 0;
 }
 
-/* a{sT} for T one of t x u i b: into kv (at most MW_MAX_KV kept). */
-static int read_kvs(sd_bus_message *m, char t, struct mw_kvs *kv)
+/*
+ * An array of structs a(CONTENTS) (type 'r') or of dict entries a{CONTENTS}
+ * (type 'e'): one() reads each element's fields.
+ */
+static int read_each(sd_bus_message *m, char type, const char *contents,
+		     int (*one)(sd_bus_message *m, void *ctx), void *ctx)
 {
-	char asig[5] = { '{', 's', t, '}', 0 };
-	char esig[3] = { 's', t, 0 };
+	char asig[24];
 	int r;
 
-	kv->n = 0;
+	snprintf(asig, sizeof(asig), type == 'r' ? "(%s)" : "{%s}", contents);
 	r = sd_bus_message_enter_container(m, 'a', asig);
 	if (r < 0)
 		return r;
-	while ((r = sd_bus_message_enter_container(m, 'e', esig)) > 0) {
-		const char *k;
-		union { uint64_t t; int64_t x; uint32_t u; int32_t i; int b; } v = { 0 };
-		int64_t val;
-
-		r = sd_bus_message_read_basic(m, 's', &k);
+	while ((r = sd_bus_message_enter_container(m, type, contents)) > 0) {
+		r = one(m, ctx);
 		if (r >= 0)
-			r = sd_bus_message_read_basic(m, t, &v);
-		if (r < 0)
-			return r;
-		val = t == 't' ? (int64_t)v.t : t == 'x' ? v.x : t == 'u' ? (int64_t)v.u :
-		      t == 'i' ? (int64_t)v.i : (int64_t)!!v.b;
-		if (kv->n < MW_MAX_KV) {
-			copy_str(kv->e[kv->n].name, MW_NAME_LEN, k);
-			kv->e[kv->n++].v = val;
-		}
-		r = sd_bus_message_exit_container(m);
+			r = sd_bus_message_exit_container(m);
 		if (r < 0)
 			return r;
 	}
 	if (r < 0)
 		return r;
 	return sd_bus_message_exit_container(m);
+}
+
+struct kv_read {
+	char t;
+	struct mw_kvs *kv;
+};
+
+/* One entry {sT} of an a{sT}. */
+static int read_kv(sd_bus_message *m, void *ctx)
+{
+	struct kv_read *k = ctx;
+	char t = k->t;
+	const char *name;
+	union { uint64_t t; int64_t x; uint32_t u; int32_t i; int b; } v = { 0 };
+	int64_t val;
+	int r = sd_bus_message_read_basic(m, 's', &name);
+
+	if (r >= 0)
+		r = sd_bus_message_read_basic(m, t, &v);
+	if (r < 0)
+		return r;
+	val = t == 't' ? (int64_t)v.t : t == 'x' ? v.x : t == 'u' ? (int64_t)v.u :
+	      t == 'i' ? (int64_t)v.i : (int64_t)!!v.b;
+	if (k->kv->n < MW_MAX_KV) {
+		copy_str(k->kv->e[k->kv->n].name, MW_NAME_LEN, name);
+		k->kv->e[k->kv->n++].v = val;
+	}
+	return r;
+}
+
+/* a{sT} for T one of t x u i b: into kv (at most MW_MAX_KV kept). */
+static int read_kvs(sd_bus_message *m, char t, struct mw_kvs *kv)
+{
+	char esig[3] = { 's', t, 0 };
+	struct kv_read k = { t, kv };
+
+	kv->n = 0;
+	return read_each(m, 'e', esig, read_kv, &k);
 }
 
 static int read_alarms(sd_bus_message *m, struct mw_state *st)
@@ -135,32 +163,10 @@ static int read_alarms(sd_bus_message *m, struct mw_state *st)
 	return sd_bus_message_exit_container(m);
 }
 
-/* An array of structs a(CONTENTS): one() reads each struct's fields. */
-static int read_structs(sd_bus_message *m, struct mw_state *st, const char *contents,
-			int (*one)(sd_bus_message *m, struct mw_state *st))
-{
-	char asig[24];
-	int r;
-
-	snprintf(asig, sizeof(asig), "(%s)", contents);
-	r = sd_bus_message_enter_container(m, 'a', asig);
-	if (r < 0)
-		return r;
-	while ((r = sd_bus_message_enter_container(m, 'r', contents)) > 0) {
-		r = one(m, st);
-		if (r >= 0)
-			r = sd_bus_message_exit_container(m);
-		if (r < 0)
-			return r;
-	}
-	if (r < 0)
-		return r;
-	return sd_bus_message_exit_container(m);
-}
-
 /* One of Loads a(sssbbbi): at most MW_MAX_LOADS kept. */
-static int read_load(sd_bus_message *m, struct mw_state *st)
+static int read_load(sd_bus_message *m, void *ctx)
 {
+	struct mw_state *st = ctx;
 	const char *name, *sw, *state;
 	int wanted, shed, reachable;
 	int32_t w;
@@ -181,8 +187,9 @@ static int read_load(sd_bus_message *m, struct mw_state *st)
 }
 
 /* One of HomeSensors a(sssxsb): at most MW_MAX_HOME kept. */
-static int read_home(sd_bus_message *m, struct mw_state *st)
+static int read_home(sd_bus_message *m, void *ctx)
 {
+	struct mw_state *st = ctx;
 	const char *name, *kind, *unit, *state;
 	int64_t v;
 	int alarm;
@@ -201,41 +208,36 @@ static int read_home(sd_bus_message *m, struct mw_state *st)
 	return r;
 }
 
+/* One {sv} of the Tariff property: a string, a key of SetTariff. */
+static int read_tariff_key(sd_bus_message *m, void *ctx)
+{
+	const char *k, *v;
+	int r = sd_bus_message_read_basic(m, 's', &k);
+
+	if (r < 0)
+		return r;
+	if (sd_bus_message_enter_container(m, 'v', "s") <= 0)
+		return sd_bus_message_skip(m, "v");
+	r = sd_bus_message_read_basic(m, 's', &v);
+	if (r < 0)
+		return r;
+	tariff_spec_set(ctx, k, v);	/* unknown keys of a newer meterd: ignored */
+	return sd_bus_message_exit_container(m);
+}
+
 /* The Tariff property: a{sv} of strings, the keys of SetTariff. */
 static int read_tariff(sd_bus_message *m, struct mw_state *st)
 {
 	struct tariff_spec spec;
-	int r = sd_bus_message_enter_container(m, 'a', "{sv}");
+	int r;
 
-	if (r < 0)
-		return r;
 	tariff_spec_init(&spec);
-	while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-		const char *k, *v;
-
-		r = sd_bus_message_read_basic(m, 's', &k);
-		if (r < 0)
-			return r;
-		if (sd_bus_message_enter_container(m, 'v', "s") > 0) {
-			r = sd_bus_message_read_basic(m, 's', &v);
-			if (r < 0)
-				return r;
-			tariff_spec_set(&spec, k, v);	/* unknown keys of a newer meterd: ignored */
-			r = sd_bus_message_exit_container(m);
-		} else {
-			r = sd_bus_message_skip(m, "v");
-		}
-		if (r < 0)
-			return r;
-		r = sd_bus_message_exit_container(m);
-		if (r < 0)
-			return r;
-	}
+	r = read_each(m, 'e', "sv", read_tariff_key, &spec);
 	if (r < 0)
 		return r;
 	st->tariff = spec;
 	st->have_tariff = true;
-	return sd_bus_message_exit_container(m);
+	return r;
 }
 
 enum ptype { P_U32, P_I32, P_I64, P_U64, P_BOOL, P_STR };
@@ -332,11 +334,11 @@ static int read_special(sd_bus_message *m, struct mw_state *st, const char *name
 		return read_tariff(m, st);
 	if (!strcmp(name, "Loads")) {
 		st->nxloads = 0;
-		return read_structs(m, st, "sssbbbi", read_load);
+		return read_each(m, 'r', "sssbbbi", read_load, st);
 	}
 	if (!strcmp(name, "HomeSensors")) {
 		st->nhome = 0;
-		return read_structs(m, st, "sssxsb", read_home);
+		return read_each(m, 'r', "sssxsb", read_home, st);
 	}
 	if (!strcmp(name, "MaxDemand"))
 		return sd_bus_message_read(m, "(tx)", &st->max_demand_mw, &st->max_demand_at);
@@ -393,26 +395,25 @@ int mw_state_apply_prop(struct mw_state *st, const char *iface, const char *name
 	return sd_bus_message_exit_container(m);
 }
 
+struct prop_read {
+	struct mw_state *st;
+	const char *iface;
+};
+
+static int apply_entry(sd_bus_message *m, void *ctx)
+{
+	struct prop_read *p = ctx;
+	const char *name;
+	int r = sd_bus_message_read_basic(m, 's', &name);
+
+	return r < 0 ? r : mw_state_apply_prop(p->st, p->iface, name, m);
+}
+
 int mw_state_apply_dict(struct mw_state *st, const char *iface, sd_bus_message *m)
 {
-	int r = sd_bus_message_enter_container(m, 'a', "{sv}");
+	struct prop_read p = { st, iface };
 
-	if (r < 0)
-		return r;
-	while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-		const char *name;
-
-		r = sd_bus_message_read_basic(m, 's', &name);
-		if (r >= 0)
-			r = mw_state_apply_prop(st, iface, name, m);
-		if (r >= 0)
-			r = sd_bus_message_exit_container(m);
-		if (r < 0)
-			return r;
-	}
-	if (r < 0)
-		return r;
-	return sd_bus_message_exit_container(m);
+	return read_each(m, 'e', "sv", apply_entry, &p);
 }
 
 void mw_state_event(struct mw_state *st, enum mw_event_kind kind, const char *name, bool on,

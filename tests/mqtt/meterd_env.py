@@ -25,6 +25,23 @@ BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configur
 """
 
 
+def stop_procs(procs, grace=None):
+    """Stop those of procs still running: SIGTERM and grace seconds before SIGKILL, or at once
+    SIGKILL (grace None)."""
+    for p in procs:
+        if p.poll() is not None:
+            continue
+        if grace is not None:
+            p.terminate()
+            try:
+                p.wait(grace)
+                continue
+            except subprocess.TimeoutExpired:
+                pass
+        p.kill()
+        p.wait()
+
+
 class MeterEnv:
     """dbus-daemon + meterd in directory d; loads: [(name, watts, priority)] switch = external."""
 
@@ -128,11 +145,4 @@ class MeterEnv:
             time.sleep(step)
 
     def close(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        stop_procs(reversed(self.procs), grace=5)

@@ -18,8 +18,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from t_tasmota_sim import HERE, Observer, check, failures, free_port  # noqa: E402
-from meterd_env import MeterEnv  # noqa: E402
+from t_tasmota_sim import HERE, Observer, check, exit_status, free_port, usage_or_missing  # noqa: E402
+from meterd_env import MeterEnv, stop_procs  # noqa: E402
 
 
 def bridge_conf(d, port, password):
@@ -36,14 +36,10 @@ def bridge_conf(d, port, password):
 
 
 def main():
-    if len(sys.argv) != 3:
-        print(__doc__)
-        return 2
+    status = usage_or_missing(__doc__, ("mosquitto", "dbus-daemon", "busctl"))
+    if status is not None:
+        return status
     exe, meterd = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-    for tool in ("mosquitto", "dbus-daemon", "busctl"):
-        if not shutil.which(tool):
-            print(f"SKIP: {tool} not installed")
-            return 77
     d = tempfile.mkdtemp(prefix="gm-bridge-")
     os.chmod(d, 0o755)
     env = MeterEnv(d, meterd, [("washer", 1000, 1)])
@@ -121,17 +117,11 @@ def main():
         check(m is None and br.poll() is None, "wrong password: not connected, still retrying")
         obs.stop()
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        stop_procs(procs)
         env.close()
         os.kill(pid, signal.SIGTERM)
         shutil.rmtree(d, ignore_errors=True)
-    if failures:
-        print(f"{len(failures)} failure(s)")
-        return 1
-    return 0
+    return exit_status()
 
 
 if __name__ == "__main__":

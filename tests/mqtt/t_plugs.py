@@ -38,8 +38,8 @@ import time
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from t_tasmota_sim import HERE, Observer, check, failures, free_port  # noqa: E402
-from meterd_env import MeterEnv  # noqa: E402
+from t_tasmota_sim import HERE, Observer, check, exit_status, failures, free_port, usage_or_missing  # noqa: E402
+from meterd_env import MeterEnv, stop_procs  # noqa: E402
 
 GRANT = 8000
 SETTLE, RESTORE_DELAY, MARGIN = 1, 2, 200
@@ -147,14 +147,10 @@ class House:
 
 
 def main():
-    if len(sys.argv) != 3:
-        print(__doc__)
-        return 2
+    status = usage_or_missing(__doc__, ("mosquitto", "dbus-daemon", "busctl"))
+    if status is not None:
+        return status
     exe, meterd = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-    for tool in ("mosquitto", "dbus-daemon", "busctl"):
-        if not shutil.which(tool):
-            print(f"SKIP: {tool} not installed")
-            return 77
     top = os.path.abspath(os.path.join(HERE, "..", ".."))
     os.makedirs(os.path.join(top, "build", "mqtt"), exist_ok=True)
     d = tempfile.mkdtemp(prefix="plugs-", dir=os.path.join(top, "build", "mqtt"))
@@ -408,14 +404,7 @@ def main():
     finally:
         if house:
             house.stop = True
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        stop_procs(procs, grace=5)
         env.close()
         os.kill(bpid, signal.SIGTERM)
         if failures:
@@ -427,10 +416,7 @@ def main():
                     pass
         if not os.environ.get("GM_KEEP"):
             shutil.rmtree(d, ignore_errors=True)
-    if failures:
-        print(f"{len(failures)} failure(s)")
-        return 1
-    return 0
+    return exit_status()
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ except ImportError:
     print("SKIP: python3-paho-mqtt not installed")
     sys.exit(77)
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from meterd_env import stop_procs  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENERGY_ORDER = ["TotalStartTime", "Total", "Yesterday", "Today", "Period", "Power",
                 "ApparentPower", "ReactivePower", "Factor", "Voltage", "Current"]
@@ -38,6 +41,26 @@ def check(cond, what):
     print(("ok   " if cond else "FAIL ") + what, flush=True)
     if not cond:
         failures.append(what)
+
+
+def usage_or_missing(doc, tools):
+    """The exit status if the test cannot run (no EXE METERD arguments: 2, a tool missing: 77),
+    else None."""
+    if len(sys.argv) != 3:
+        print(doc)
+        return 2
+    for tool in tools:
+        if not shutil.which(tool):
+            print(f"SKIP: {tool} not installed")
+            return 77
+    return None
+
+
+def exit_status():
+    if failures:
+        print(f"{len(failures)} failure(s)")
+        return 1
+    return 0
 
 
 def free_port():
@@ -187,16 +210,10 @@ def main():
         bridge.loop_stop()
         obs.stop()
     finally:
-        for s in sims:
-            if s.poll() is None:
-                s.kill()
-                s.wait()
+        stop_procs(sims)
         os.kill(pid, signal.SIGTERM)
         shutil.rmtree(d, ignore_errors=True)
-    if failures:
-        print(f"{len(failures)} failure(s)")
-        return 1
-    return 0
+    return exit_status()
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from t_tasmota_sim import HERE, Observer, check, failures, free_port  # noqa: E402
+from t_tasmota_sim import HERE, Observer, check, failures, free_port, usage_or_missing  # noqa: E402
 from meterd_env import MeterEnv  # noqa: E402
 
 WAIT_S = 5.0    # how long a refused bridge is given to (not) get in: it retries after 1, 2 s
@@ -54,14 +54,10 @@ def log_since(logf, pos):
 
 
 def main():
-    if len(sys.argv) != 3:
-        print(__doc__)
-        return 2
+    status = usage_or_missing(__doc__, ("mosquitto", "openssl", "dbus-daemon", "busctl"))
+    if status is not None:
+        return status
     exe, meterd = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-    for tool in ("mosquitto", "openssl", "dbus-daemon", "busctl"):
-        if not shutil.which(tool):
-            print(f"SKIP: {tool} not installed")
-            return 77
     d = tempfile.mkdtemp(prefix="gm-tls-")
     os.chmod(d, 0o711)
     port, tport = free_port(), free_port()
