@@ -131,8 +131,7 @@ int home_sensor_factor(const struct home_sensor_cfg *c, int64_t iio_num, int64_t
 	return 0;
 }
 
-int64_t home_sensor_value(const struct home_sensor_cfg *c, int64_t raw, int64_t raw_offset,
-			  int64_t num, int64_t den)
+int64_t home_sensor_value(const struct home_sensor_cfg *c, int64_t raw, int64_t num, int64_t den)
 {
-	return mul_div_round(raw + raw_offset, num, den) + c->offset_milli;
+	return mul_div_round(raw, num, den) + c->offset_milli;
 }

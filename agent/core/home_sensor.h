@@ -120,7 +120,9 @@ unsigned home_sensor_step(struct home_sensor *s, const struct home_sensor_cfg *c
 
 /*
  * The exact factor from a raw count to thousandths of the unit:
- * value_milli = round((raw + raw_offset) x num / den) + offset_milli.
+ * value_milli = round(raw x num / den) + offset_milli, raw with the channel's
+ * IIO offset already added (home_iio.c: it may be fractional, so it is folded
+ * into raw and den there).
  * iio_num/iio_den: the channel's IIO scale (ignored when c->have_scale),
  * iio_milli: 1 if the IIO unit after scale is already thousandths of the
  * unit (temperature: milli degree C for a unit of degree C), else 0 (mV
@@ -128,7 +130,6 @@ unsigned home_sensor_step(struct home_sensor *s, const struct home_sensor_cfg *c
  */
 int home_sensor_factor(const struct home_sensor_cfg *c, int64_t iio_num, int64_t iio_den,
 		       bool iio_milli, int64_t *num, int64_t *den);
-int64_t home_sensor_value(const struct home_sensor_cfg *c, int64_t raw, int64_t raw_offset,
-			  int64_t num, int64_t den);
+int64_t home_sensor_value(const struct home_sensor_cfg *c, int64_t raw, int64_t num, int64_t den);
 
 #endif

@@ -132,7 +132,7 @@ int home_iio_read(struct home_iio *h, size_t i, int64_t *value_milli)
 		snprintf(ch->why, sizeof(ch->why), "%s: not a whole number", h->cfg[i].channel);
 		return -EINVAL;
 	}
-	*value_milli = home_sensor_value(&h->cfg[i], x, 0, ch->num, ch->den);
+	*value_milli = home_sensor_value(&h->cfg[i], x, ch->num, ch->den);
 	return 0;
 }
 

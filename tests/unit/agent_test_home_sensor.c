@@ -50,23 +50,23 @@ TEST(conversion_is_exact_through_scale_and_divider)
 		/* mV at the pin x 5000/3300 = mV at the module, x 1000 for thousandths */
 		int64_t want = rdiv((__int128)raw * sn * 5000 * 1000, (__int128)sd * 3300);
 
-		EXPECT_EQ(want, home_sensor_value(&c, raw, 0, num, den)) TH_LOG("raw %lld", (long long)raw);
+		EXPECT_EQ(want, home_sensor_value(&c, raw, num, den)) TH_LOG("raw %lld", (long long)raw);
 	}
-	/* an offset (in the unit) and the IIO offset of the raw count */
+	/* an offset (in the unit), on a count with its IIO offset (7) added by the caller */
 	c.offset_milli = -250;
 	EXPECT_EQ(rdiv((__int128)(100 + 7) * sn * 5000 * 1000, (__int128)sd * 3300) - 250,
-		  home_sensor_value(&c, 100, 7, num, den));
+		  home_sensor_value(&c, 100 + 7, num, den));
 
 	/* a temperature input already in milli degrees C, shown in degrees C: x 1 */
 	home_sensor_cfg_defaults(&c);
 	ASSERT_EQ(0, home_sensor_factor(&c, 1, 1, true, &num, &den));
-	EXPECT_EQ(21375, home_sensor_value(&c, 21375, 0, num, den));
+	EXPECT_EQ(21375, home_sensor_value(&c, 21375, num, den));
 	/* a scale given in the configuration replaces the IIO one (and its unit rule) */
 	c.have_scale = true;
 	c.scale_num = 25;
 	c.scale_den = 100;	/* 0.25 unit per count */
 	ASSERT_EQ(0, home_sensor_factor(&c, sn, sd, true, &num, &den));
-	EXPECT_EQ(rdiv(-13 * 25 * 1000, 100), home_sensor_value(&c, -13, 0, num, den));
+	EXPECT_EQ(rdiv(-13 * 25 * 1000, 100), home_sensor_value(&c, -13, num, den));
 	/* what does not fit 64 bits is refused, not wrapped */
 	c.scale_num = INT64_MAX / 3;
 	c.scale_den = 7;
