@@ -205,16 +205,21 @@ void meter_load_lost(struct meter *m, size_t i, int64_t mono_ms)
 void meter_loads_lost(struct meter *m, int64_t mono_ms)
 {
 	for (size_t i = 0; i < m->alloc.nloads; i++)
-		meter_load_lost(m, i, mono_ms);
+		if (meter_load_external(m, i))
+			set_unreachable(m, i, "its reporter left the bus");
+	loads_alarms(m, mono_ms);
 }
 
+/* Every sample: a house without external loads pays nothing here. */
 void meter_loads_tick(struct meter *m, int64_t mono_ms)
 {
+	bool any = false;
 	char why[64];
 
 	for (size_t i = 0; i < m->alloc.nloads; i++) {
 		if (!meter_load_external(m, i))
 			continue;
+		any = true;
 		if (m->alloc.load[i].reachable && mono_ms - m->ext[i].last_report_ms >= stale_ms(m, i)) {
 			snprintf(why, sizeof(why), "no report for %u s (stale_after)",
 				 m->cfg.load[i].stale_after_s);
@@ -222,5 +227,6 @@ void meter_loads_tick(struct meter *m, int64_t mono_ms)
 		}
 		track_mismatch(m, i, mono_ms);
 	}
-	loads_alarms(m, mono_ms);
+	if (any)
+		loads_alarms(m, mono_ms);
 }
