@@ -19,6 +19,8 @@ postgresql-15 libpq-dev
 libcurl4-openssl-dev libcairo2-dev poppler-utils python3-aiosmtpd
 libmicrohttpd-dev libssl-dev zlib1g-dev tzdata
 mosquitto mosquitto-clients libmosquitto-dev python3-paho-mqtt
+dpkg-dev debhelper dh-dkms dkms fakeroot lintian
+qemu-user-static binfmt-support arch-test
 "
 
 # The web pages' npm packages (scripts/web-npm.sh) need node and npm: the
