@@ -21,8 +21,8 @@ chroot_enter() {
 	mount -t proc proc "$_gm_chroot/proc"
 	mount -t sysfs sysfs "$_gm_chroot/sys"
 	mount -t tmpfs -o mode=755,size=16m gmdev "$_gm_chroot/dev"
-	for n in null:1:3 zero:1:5 full:1:7 random:1:8 urandom:1:9 tty:5:0; do
-		mknod -m 666 "$_gm_chroot/dev/${n%%:*}" c "$(echo "$n" | cut -d: -f2)" "${n##*:}"
+	for _gm_n in null:1:3 zero:1:5 full:1:7 random:1:8 urandom:1:9 tty:5:0; do
+		mknod -m 666 "$_gm_chroot/dev/${_gm_n%%:*}" c "$(echo "$_gm_n" | cut -d: -f2)" "${_gm_n##*:}"
 	done
 	mkdir -p "$_gm_chroot/dev/pts" "$_gm_chroot/dev/shm"
 	ln -s /proc/self/fd "$_gm_chroot/dev/fd"
@@ -40,8 +40,8 @@ in_root() {
 chroot_leave() {
 	[ -n "$_gm_chroot" ] || return 0
 	rm -f "$_gm_chroot/usr/sbin/policy-rc.d"
-	for m in dev sys proc; do
-		mountpoint -q "$_gm_chroot/$m" && umount -l "$_gm_chroot/$m"
+	for _gm_m in dev sys proc; do
+		mountpoint -q "$_gm_chroot/$_gm_m" && umount -l "$_gm_chroot/$_gm_m"
 	done
 	_gm_chroot=
 	return 0
@@ -51,8 +51,8 @@ clear_root() {
 	[ -e "$1" ] || return 0
 	_gm_d=$(realpath "$1")
 	# innermost first
-	findmnt -rn -o TARGET | grep -F "$_gm_d/" | sort -r | while read -r m; do
-		umount -l "$m"
+	findmnt -rn -o TARGET | grep -F "$_gm_d/" | sort -r | while read -r _gm_m; do
+		umount -l "$_gm_m"
 	done
 	# never across a file system boundary, should a mount remain anyway
 	rm -rf --one-file-system "$_gm_d"

@@ -7,16 +7,18 @@
 # depmod).
 krel=$(uname -r)
 rc=0
-st=$(dkms status -m gridmeter -k "$krel" 2>&1)
+st=$(dkms status -m gridmeter -k "$krel" 2>/dev/null)
 echo "dkms status: $st"
 echo "$st" | grep -q "^gridmeter/.*, $krel, .*: installed" ||
 	{ echo "DKMS has not installed gridmeter for $krel"; rc=1; }
 for name in gridmeter_ct gm_link gm_sim_adc; do
 	case $name in
-	gm_sim_adc) ko=/lib/modules/$krel/extra/$name.ko ;;
-	*) ko=/lib/modules/$krel/updates/dkms/$name.ko ;;
+	gm_sim_adc) dir=/lib/modules/$krel/extra ;;
+	*) dir=/lib/modules/$krel/updates/dkms ;;
 	esac
-	[ -f "$ko" ] || { echo "$name: no $ko"; rc=1; continue; }
+	# compressed as the kernel's own modules are (6.12: .ko.xz)
+	ko=$(ls "$dir/$name.ko"* 2>/dev/null | head -n1)
+	[ -f "$ko" ] || { echo "$name: no $dir/$name.ko*"; rc=1; continue; }
 	# modinfo by name: the file modprobe would load is the one above
 	[ "$(modinfo -n "$name")" = "$ko" ] ||
 		{ echo "$name: modprobe would load $(modinfo -n "$name"), not $ko"; rc=1; }
