@@ -29,7 +29,11 @@ for so in $sonames; do
 	case "$so" in
 	ld-linux-*) p=libc6 ;;
 	*)
-		p=$(dpkg-query -S "x86_64-linux-gnu/$so" 2>/dev/null | sed -n '1s/:amd64.*//p')
+		# the package of the library itself (/lib or /usr/lib), not of
+		# a file named after it (libc6-dev's gdb script of libc.so.6)
+		p=$(dpkg-query -S "x86_64-linux-gnu/$so" 2>/dev/null | awk -F': ' -v so="$so" '
+			substr($2, length($2) - length(so)) == "/" so &&
+			$2 ~ /^(\/usr)?\/lib\/x86_64-linux-gnu\// { sub(/:amd64.*/, "", $1); print $1; exit }')
 		[ -n "$p" ] || { echo "arm64-shlibs: no Debian package has $so (amd64)" >&2; exit 1; }
 		;;
 	esac

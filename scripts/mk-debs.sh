@@ -77,7 +77,12 @@ if [ "$debarch" = amd64 ]; then
 else
 	set -- -a arm64 -b -d
 fi
-(cd "$src" && DEB_BUILD_OPTIONS="parallel=$jobs" dpkg-buildpackage "$@" -us -uc) \
+# nocheck: the project's tests are make check's (debian/rules runs none);
+# CC: what dpkg-architecture expects of a cross build (the Makefile picks
+# aarch64-linux-gnu-gcc itself).
+cc=gcc
+[ "$debarch" = arm64 ] && cc=aarch64-linux-gnu-gcc
+(cd "$src" && CC=$cc DEB_BUILD_OPTIONS="nocheck parallel=$jobs" dpkg-buildpackage "$@" -us -uc) \
 	>"$stage/build.log" 2>&1 || { tail -n 60 "$stage/build.log" >&2; echo "debs: dpkg-buildpackage failed (log: $stage/build.log)" >&2; exit 1; }
 tbuild=$(secs "$t1")
 rm -rf "$out"
