@@ -40,7 +40,7 @@ secs() { echo $(($(date +%s) - $1)); }
 # 1. What the userspace build needs, made in this checkout (nothing to do
 # when present): the kselftest headers, the npm packages and the static
 # files built into the web daemons; the arm64 sysroot and headers.
-pre="ksft web-npm build/web/assets.c"
+pre="ksft web-npm build/web/assets.c k612-cache"
 [ "$arch" = arm64 ] && pre="$pre arm64-cache"
 # shellcheck disable=SC2086
 make -s --no-print-directory ARCH="$arch" GM_JOBS="$jobs" $pre

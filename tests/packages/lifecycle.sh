@@ -84,7 +84,8 @@ sources=/etc/apt/sources.list.d/debian.sources
 [ -f "$sources" ] || sources=/etc/apt/sources.list
 rkey=$( (echo "$deps"; cat "$sources"; echo "pkgtest v1") | sha256sum | cut -c1-16)
 base=build/cache/pkgtest-root-$rkey.tar
-find build/cache -maxdepth 1 -name 'pkgtest-root-*.tar' ! -name "${base##*/}" -delete
+# a new one when what makes it changed, or a week old (security updates)
+find build/cache -maxdepth 1 -name 'pkgtest-root-*.tar' \( ! -name "${base##*/}" -o -mtime +7 \) -delete
 if [ ! -f "$base" ]; then
 	t=$(date +%s)
 	mmdebstrap --quiet --variant=minbase --format=tar --include="$deps" \
