@@ -104,6 +104,19 @@ mount -t proc proc "$root/proc"
 mount -t sysfs sysfs "$root/sys"
 mount --bind /dev "$root/dev"
 mkdir -p "$root/tmp/v1" "$root/tmp/v2"
+# What the maintainer scripts ask of systemd: they act only where systemd
+# runs (/run/systemd/system); deb-systemd-invoke is replaced by a logger
+# (systemctl itself ignores requests in a chroot).
+mkdir -p "$root/run/systemd/system"
+inroot dpkg-divert --quiet --local --rename --add /usr/bin/deb-systemd-invoke
+printf '#!/bin/sh\necho "$*" >>/var/log/gm-invoke.log\n' >"$root/usr/bin/deb-systemd-invoke"
+chmod 755 "$root/usr/bin/deb-systemd-invoke"
+: >"$root/var/log/gm-invoke.log"
+mark() { wc -l <"$root/var/log/gm-invoke.log"; }
+# invoked SINCE ACTION UNIT: deb-systemd-invoke ACTION ... UNIT since line SINCE
+invoked() { tail -n +$(($1 + 1)) "$root/var/log/gm-invoke.log" | grep -Eq "^$2( .*)? '?$3'?( |\$)"; }
+# touched SINCE UNIT: any action on UNIT since line SINCE
+touched() { tail -n +$(($1 + 1)) "$root/var/log/gm-invoke.log" | grep -q "$2"; }
 cp "$debs"/*.deb "$root/tmp/v1/"
 cp "$up"/*.deb "$root/tmp/v2/"
 pkgs=$(for d in "$debs"/*.deb; do dpkg-deb -f "$d" Package; done | tr '\n' ' ')
@@ -111,6 +124,7 @@ echo "lifecycle: $v1 -> $v2: $pkgs"
 
 # --- install ---------------------------------------------------------------
 t=$(date +%s)
+m=$(mark)
 check "install: dpkg -i of every package (dependencies from the root)" \
 	inroot dpkg -i /tmp/v1/gridmeter-dkms_"$v1"_all.deb /tmp/v1/gridmeter-meterd_"$v1"_amd64.deb \
 	/tmp/v1/gridmeter-web_"$v1"_amd64.deb /tmp/v1/gridmeter-mqtt_"$v1"_amd64.deb \
@@ -118,6 +132,12 @@ check "install: dpkg -i of every package (dependencies from the root)" \
 tinst=$(($(date +%s) - t))
 for p in $pkgs; do
 	check "install: $p configured (ii)" test "$(status "$p")" = ii
+done
+for u in gm-mqttd townd maind maind-notify maind-portal; do
+	check "install: $u.service started (skipped by its Condition until set up)" invoked "$m" start "$u.service"
+done
+for u in meterd.service meterweb.service townd.socket; do
+	check "install: $u not started (--no-start)" sh -c "! tail -n +$((m + 1)) '$root/var/log/gm-invoke.log' | grep -q '$u'"
 done
 for u in gridmeter gridmeter-web gm-mqtt townd maind; do
 	check "install: system user $u" inroot getent passwd "$u"
@@ -172,6 +192,7 @@ before=$(sum_data)
 
 # --- upgrade ---------------------------------------------------------------
 t=$(date +%s)
+m=$(mark)
 check "upgrade: dpkg -i of $v2 over $v1 (old conffiles kept: --force-confold)" \
 	inroot dpkg -i --force-confdef --force-confold /tmp/v2/gridmeter-dkms_"$v2"_all.deb \
 	/tmp/v2/gridmeter-meterd_"$v2"_amd64.deb /tmp/v2/gridmeter-web_"$v2"_amd64.deb \
@@ -185,13 +206,25 @@ done
 check "upgrade: conffile edits, meter data, outbox and keys kept (same bytes)" test "$(sum_data)" = "$before"
 check "upgrade: meterd.conf still root:gridmeter 0640 (statoverride)" \
 	test "$(inroot stat -c '%a %U %G' "/etc/gridmeter/meterd.conf")" = "640 root gridmeter"
+for u in meterd.service meterweb.service townd.socket; do
+	check "upgrade: $u restarted if it runs (try-restart), never stopped" \
+		sh -c "tail -n +$((m + 1)) '$root/var/log/gm-invoke.log' | grep '$u' | grep -qv stop && ! tail -n +$((m + 1)) '$root/var/log/gm-invoke.log' | grep '$u' | grep -q -e stop -e '^restart' -e '^start'"
+done
+for u in gm-mqttd townd maind maind-notify maind-portal; do
+	check "upgrade: $u.service restarted" invoked "$m" restart "$u.service"
+done
 check "upgrade: meterd.service and townd.service still enabled" \
 	sh -c "[ -L '$root$wants/meterd.service' ] && [ -L '$root$wants/townd.service' ]"
 check "upgrade: DKMS has $v2 only (the old version removed)" \
 	sh -c "chroot '$root' dkms status -m gridmeter >'$work/dkms.out' && grep -q '^gridmeter/$v2' '$work/dkms.out' && ! grep -q '^gridmeter/$v1[,:]' '$work/dkms.out'"
 
 # --- remove ----------------------------------------------------------------
+m=$(mark)
 check "remove: dpkg -r of every package" inroot dpkg -r $pkgs
+for u in meterd.service meterweb.service gm-mqttd.service townd.service townd.socket maind.service \
+	maind-notify.service maind-portal.service; do
+	check "remove: $u stopped" invoked "$m" stop "$u"
+done
 for p in $pkgs; do
 	want=rc
 	[ "$p" = gridmeter-dkms ] && want=un   # no conffile: nothing is left of it
