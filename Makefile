@@ -102,7 +102,7 @@ include $(sort $(wildcard agent/*.mk agent/*/*.mk server/*.mk server/*/*.mk serv
 
 .PHONY: all modules userspace unit guest-tests check demo image initramfs deps \
 	sparse checkpatch guest-check bench clean distclean ksft arm64-cache selfcheck dtbs \
-	k612-cache web-progs screenshots web-check
+	k612-cache web-progs screenshots web-check debs
 
 all: modules userspace
 
@@ -223,12 +223,13 @@ endef
 gm_obj_rule = $(eval $(call gm_obj_rule_text,$(1),$(2),$(3),$(4),$(5),$(6)))
 
 # gm_link NAME,DIR,TREE,LINKER,PKG_CONFIG,EXTRA_LDFLAGS: one program from its
-# objects (name_CFLAGS again: -fsanitize and -pthread link their runtime).
+# objects (name_CFLAGS again: -fsanitize and -pthread link their runtime;
+# LDFLAGS, empty unless given: the Debian packages' -z relro -z now).
 define gm_link
 $(2)/$(1): $(call gm_objs,$(1),$(3))
 	@mkdir -p $$(@D)
 	$$(if $$(V),,@echo "  LD      $$@";) $(4) $$(CFLAGS) $$(call gm_vflags,$(1)) -o $$@ $$(call gm_objs,$(1),$(3)) \
-		$(6) $$($(1)_LDFLAGS) $$(if $$($(1)_PKGS),$$(shell $(5) --libs $$($(1)_PKGS))) $$($(1)_LDLIBS)
+		$(6) $$(LDFLAGS) $$($(1)_LDFLAGS) $$(if $$($(1)_PKGS),$$(shell $(5) --libs $$($(1)_PKGS))) $$($(1)_LDLIBS)
 endef
 
 .PHONY: FORCE
@@ -258,6 +259,11 @@ unit: unit-build
 
 bench: bench-build
 	@scripts/run-bench.sh $(HOSTOUT)/bench $(BENCHES)
+
+# --- Debian packages (Documentation/packaging.md) ---------------------------
+# build/deb/ARCH/*.deb from a staged copy of the tree (scripts/mk-debs.sh).
+debs:
+	@scripts/mk-debs.sh $(ARCH)
 
 # --- images -----------------------------------------------------------------
 initramfs: modules guest-tests userspace

@@ -309,9 +309,8 @@ EOF
 
 	say "booting the gateway image under QEMU (TCG, about 30 s); console log $D/console.log"
 	setsid qemu-system-x86_64 -M q35 -cpu max -accel tcg -m 1024 -smp 2 \
-		-kernel "build/cache/x86_64/root/boot/vmlinuz-$kabi-amd64" \
-		-initrd build/x86_64/boot-initramfs.cpio.gz \
-		-append "console=ttyS0 loglevel=4 tsc=reliable gm.mode=boot gm.root=/dev/vda gridmeter.demo" \
+		-kernel build/gateway/gateway-x86_64.vmlinuz -initrd build/gateway/gateway-x86_64.initrd \
+		-append "console=ttyS0 loglevel=4 tsc=reliable root=LABEL=gmroot gridmeter.demo" \
 		-drive file=build/gateway/gateway-x86_64.img,format=raw,if=virtio,snapshot=on \
 		-nic "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:$DASH_PORT-:8080" \
 		-fw_cfg "name=opt/org.gridmeter/meterd.conf,file=$D/meterd.conf" \

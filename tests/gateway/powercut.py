@@ -43,7 +43,9 @@ from ctl_line import ControlLine  # noqa: E402
 TOP = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 W = os.path.join(TOP, "build", "gateway", "powercut")
 IMG = os.path.join(TOP, "build", "gateway", "gateway-x86_64.img")
-INITRD = os.path.join(TOP, "build", "x86_64", "boot-initramfs.cpio.gz")
+# the image's own kernel and initramfs (scripts/mk-gateway-image.sh links them)
+KERNEL = os.path.join(TOP, "build", "gateway", "gateway-x86_64.vmlinuz")
+INITRD = os.path.join(TOP, "build", "gateway", "gateway-x86_64.initrd")
 M = "org.gridmeter.Meter1 /org/gridmeter/Meter1 org.gridmeter.Meter1"
 SLACK_S = 4		# s of load: sampling lag, TCG time drift, the read itself
 
@@ -59,7 +61,7 @@ def log(msg):
 class Gateway(ControlLine):
     """One boot of the image: QEMU, its console log and its control line."""
 
-    def __init__(self, n, kabi, overlay):
+    def __init__(self, n, overlay):
         self.n = n
         self.console = os.path.join(W, f"boot-{n}.log")
         sock = os.path.join(W, "ctl.sock")
@@ -69,14 +71,12 @@ class Gateway(ControlLine):
         listener.bind(sock)
         listener.listen(1)
         super().__init__(f"boot {n}", listener, Failed)
-        kernel = os.path.join(TOP, "build", "cache", "x86_64", "root", "boot",
-                              f"vmlinuz-{kabi}-amd64")
         cmd = ["qemu-system-x86_64", "-M", "q35", "-cpu", "max", "-accel", "tcg",
                "-m", "1024", "-smp", "2", "-nographic", "-no-reboot", "-nic", "none",
                "-monitor", "none", "-display", "none",
-               "-kernel", kernel, "-initrd", INITRD,
-               "-append", "console=ttyS0 loglevel=5 panic=-1 oops=panic tsc=reliable gm.mode=boot "
-                          "gm.root=/dev/vda gridmeter.ctl systemd.show_status=false",
+               "-kernel", KERNEL, "-initrd", INITRD,
+               "-append", "console=ttyS0 loglevel=5 panic=-1 oops=panic tsc=reliable root=LABEL=gmroot "
+                          "gridmeter.ctl systemd.show_status=false",
                "-drive", f"file={overlay},format=qcow2,if=virtio,cache=none",
                "-serial", f"file:{self.console}",
                "-chardev", f"socket,id=ctl,path={sock},reconnect=1",
@@ -138,11 +138,10 @@ def conf_value(gw, section, key, default):
 
 def main():
     trials = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get("GM_POWERCUTS", "3"))
-    if not os.path.exists(IMG):
-        print("powercut: no gateway image (run scripts/gateway-check.sh first)")
+    if not all(os.path.exists(f) for f in (IMG, KERNEL, INITRD)):
+        print("powercut: no gateway image with its kernel and initramfs "
+              "(run scripts/gateway-check.sh first)")
         return 1
-    kabi = subprocess.run([os.path.join(TOP, "scripts", "kver.sh")], capture_output=True,
-                          text=True, check=True).stdout.strip()
     os.makedirs(W, exist_ok=True)
     overlay = os.path.join(W, "disk.qcow2")
     if os.path.exists(overlay):
@@ -158,7 +157,7 @@ def main():
     prev = None		# (counted at the cut, power W) of the previous boot
     persist_s = sample_ms = None
     for boot in range(trials + 1):
-        gw = Gateway(boot, kabi, overlay)
+        gw = Gateway(boot, overlay)
         try:
             gw.ready()
             rec, journal = recovered(gw)

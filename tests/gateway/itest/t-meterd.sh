@@ -3,7 +3,7 @@
 # technician's busctl reads and calls work (tests/dbus/meterd-smoke.sh:
 # properties, InvalidArgs, AccessDenied for an unprivileged user, the
 # disconnect / arm / confirm cycle).
-[ -x /usr/sbin/meterd ] || { echo "meterd is not in this image"; exit 4; }
+[ -x /usr/sbin/meterd ] || { echo "meterd is not in this image (gridmeter-meterd)"; exit 1; }
 i=0
 while ! systemctl is-active --quiet meterd && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
 if ! systemctl is-active --quiet meterd; then

@@ -11,7 +11,7 @@
 # The client is bash's /dev/tcp speaking HTTP/1.0 (the image has no curl).
 # Prints meterweb's memory (VmRSS, VmHWM) for Documentation/dashboard.md.
 cd "$(dirname "$0")" || exit 1
-[ -x /usr/sbin/meterweb ] || { echo "meterweb is not in this image"; exit 4; }
+[ -x /usr/sbin/meterweb ] || { echo "meterweb is not in this image (gridmeter-web)"; exit 1; }
 . ./gm-lib.sh
 PORT=8080
 PW=$(cat meterweb.password 2>/dev/null) || fail "no demo password (meterweb.password)"
