@@ -24,22 +24,6 @@
 #define EXIT_ABORTED	3
 #define EXIT_CONFIG	78
 
-void setup_sleep_ms(unsigned ms)
-{
-	struct timespec t = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&t, &t) && errno == EINTR)
-		;
-}
-
-int64_t setup_now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,

@@ -104,6 +104,9 @@ static void escape(int fd)
 	if (write(fd, "+++", 3) < 0)
 		return;
 	at_cmd(fd, NULL, info, sizeof(info), 1500);
+	/* in command mode "+++" began a line: end it, drop its ERROR */
+	if (write(fd, "\r", 1) == 1)
+		at_cmd(fd, NULL, info, sizeof(info), 500);
 }
 
 int modem_check(struct setup *s)
