@@ -115,7 +115,8 @@ static void show(struct setup *s, const char *when, const struct calib_reading *
 {
 	double sva = (double)m->v_uv * (double)m->i_ua / 1e9;	/* mVA */
 
-	fprintf(s->p.out, "  %-7s %.3f V  %.3f A  %.3f W  %.3f var  PF %.4f  angle %.3f deg  %.3f Hz\n",
+	fprintf(s->p.out, "  %-7s %.3f V  %.3f A  %.3f W  %.3f var\n"
+		"          PF %.4f  angle %.3f deg  %.3f Hz\n",
 		when, m->v_uv / 1e6, m->i_ua / 1e6, m->p_mw / 1e3, m->q_mvar / 1e3,
 		sva > 0 ? m->p_mw / sva : 0, calib_measured_angle(m) * 180 / M_PI, m->freq_hz);
 }
@@ -211,7 +212,7 @@ static void overlay_hint(struct setup *s, const struct ct_calib *c)
 			"    phase_mdeg = %d\n  (this device has no device-tree node to read them from)\n",
 			vs, is, c->phase_mdeg);
 	}
-	fprintf(s->p.out, "  and then delete %s: both would apply the trims twice.\n", s->o.calib_file);
+	fprintf(s->p.out, "  and then delete %s\n  (both would apply the trims twice).\n", s->o.calib_file);
 }
 
 int calibrate(struct setup *s)
@@ -322,9 +323,8 @@ int calibrate(struct setup *s)
 		strftime(comment, sizeof(comment), "written by gridmeter-setup on %Y-%m-%d %H:%M:%S UTC", &tm);
 		r = ct_calib_save(s->o.calib_file, &cal, s->cfg->mains_device, comment, why, sizeof(why));
 	}
-	report_add(&s->rep, r ? CHECK_FAIL : CHECK_PASS, true, "calib-saved", "%s%s%s",
-		   r ? why : s->o.calib_file, r ? "" : " (applied by meterd --setup-thresholds at every start)",
-		   "");
+	report_add(&s->rep, r ? CHECK_FAIL : CHECK_PASS, true, "calib-saved", "%s%s",
+		   r ? why : s->o.calib_file, r ? "" : " (meterd applies it at every start)");
 	s->calibrated = !r;
 	s->cal_after = cal;
 	if (!r)

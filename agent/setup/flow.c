@@ -254,8 +254,8 @@ static int finish(struct setup *s)
 /* The input ended (or the installer said no where there is no going on): leave things as they were. */
 static int aborted(struct setup *s)
 {
-	fprintf(s->p.out, "\ngridmeter-setup: aborted; nothing half-written (the driver's trims are as "
-		"they were,\nthe calibration file and the key file as the last confirmed step left them).\n");
+	fprintf(s->p.out, "\ngridmeter-setup: aborted, nothing half-written: the driver's trims are as\n"
+		"they were, the calibration and key files as the last confirmed step left them.\n");
 	if (s->stopped_it) {
 		const char *argv[] = { "systemctl", "start", "meterd.service", NULL };
 

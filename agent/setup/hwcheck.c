@@ -19,6 +19,7 @@
 
 #define SAMPLING_WAIT_MS	2000
 #define ADC_READS		100
+#define ADC_GAP_US		1300	/* 100 pairs over 6.5 cycles of 50 Hz */
 
 /* An integer attribute in units of 10^-dec (0 for plain integers): 0 or -errno. */
 static int attr_units(const char *dir, const char *name, unsigned dec, int64_t *v)
@@ -196,8 +197,14 @@ int hw_check_adc(struct setup *s)
 			   s->o.adc_device ? s->o.adc_device : "");
 		return 0;
 	}
-	/* interleaved, as the CT driver reads them */
+	/*
+	 * interleaved, as the CT driver reads them, ADC_GAP_US apart: spread
+	 * over several mains cycles (not a multiple of one), not a burst
+	 * within a fraction of one, so that the mean is the bias
+	 */
 	for (unsigned k = 0; k < 2 * ADC_READS; k++) {
+		if (k & 1)
+			usleep(ADC_GAP_US);
 		unsigned c = k & 1;
 		char a[32];
 		int64_t v;

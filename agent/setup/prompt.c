@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* gridmeter-setup's line-based dialogue (prompt.h). */
 #include "prompt.h"
+#include "report.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -85,7 +86,13 @@ int prompt_ask(struct prompt *p, const char *question, const char *def, prompt_p
 			snprintf(why, sizeof(why), "an answer is needed");
 		else if (!parse(a, out, why, sizeof(why)))
 			return 0;
-		fprintf(p->out, "  '%s': %s. Please answer again.\n", a, why[0] ? why : "not understood");
+		{
+			char msg[400];
+
+			snprintf(msg, sizeof(msg), "'%.60s': %s. Please answer again.", a,
+				 why[0] ? why : "not understood");
+			report_wrap(p->out, "  ", 4, msg);
+		}
 		if (p->yes)
 			return -ECANCELED;
 	}

@@ -11,6 +11,31 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+void report_wrap(FILE *f, const char *lead, unsigned indent, const char *text)
+{
+	unsigned col = indent;
+
+	fputs(lead, f);
+	while (*text) {
+		size_t w = strcspn(text, " ");
+
+		/* a word that does not fit goes to the next line (unless it is alone there) */
+		if (col > indent && col + 1 + w > REPORT_WIDTH) {
+			fprintf(f, "\n%*s", (int)indent, "");
+			col = indent;
+		} else if (col > indent) {
+			fputc(' ', f);
+			col++;
+		}
+		fwrite(text, 1, w, f);
+		col += (unsigned)w;
+		text += w;
+		while (*text == ' ')
+			text++;
+	}
+	fputc('\n', f);
+}
+
 void report_init(struct report *r, const struct prompt *p)
 {
 	memset(r, 0, sizeof(*r));
@@ -39,9 +64,13 @@ void report_add(struct report *r, enum check_status s, bool mandatory, const cha
 	va_start(ap, fmt);
 	vsnprintf(c->text, sizeof(c->text), fmt, ap);
 	va_end(ap);
-	if (r->p)
-		fprintf(r->p->out, "  %s  %-14s %s\n", prompt_status(r->p, check_status_name(s)),
-			c->name, c->text);
+	if (r->p) {
+		char lead[64];
+
+		snprintf(lead, sizeof(lead), "  %s  %-14s ", prompt_status(r->p, check_status_name(s)),
+			 c->name);
+		report_wrap(r->p->out, lead, 23, c->text);
+	}
 }
 
 bool report_passed(const struct report *r)
@@ -63,8 +92,12 @@ void report_write(const struct report *r, FILE *f, const char *header)
 		pass += c->status == CHECK_PASS;
 		fail += c->status == CHECK_FAIL;
 		skip += c->status == CHECK_SKIP;
-		fprintf(f, "%s  %-14s %s%s\n", check_status_name(c->status), c->name, c->text,
-			c->status == CHECK_FAIL && !c->mandatory ? " (advisory)" : "");
+		char lead[32], text[REPORT_TEXT + 16];
+
+		snprintf(lead, sizeof(lead), "%s  %-14s ", check_status_name(c->status), c->name);
+		snprintf(text, sizeof(text), "%s%s", c->text,
+			 c->status == CHECK_FAIL && !c->mandatory ? " (advisory)" : "");
+		report_wrap(f, lead, 21, text);
 	}
 	fprintf(f, "----------------------------------------------------------------\n"
 		"OVERALL: %s (%u passed, %u failed, %u skipped)\n"

@@ -16,7 +16,8 @@
 #include "prompt.h"
 
 #define REPORT_MAX	48
-#define REPORT_TEXT	200
+#define REPORT_TEXT	320
+#define REPORT_WIDTH	79	/* columns: a serial console's 80 */
 
 enum check_status { CHECK_PASS, CHECK_FAIL, CHECK_SKIP, CHECK_INFO };
 
@@ -44,5 +45,10 @@ void report_write(const struct report *r, FILE *f, const char *header);
 int report_save(const struct report *r, const char *path, const char *header, char *err,
 		size_t errlen);
 const char *check_status_name(enum check_status s);
+/*
+ * lead (its visible width: indent), then text broken at blanks to
+ * REPORT_WIDTH columns, the continuation lines indented.
+ */
+void report_wrap(FILE *f, const char *lead, unsigned indent, const char *text);
 
 #endif

@@ -32,3 +32,9 @@ setup_test_modem_SRCS := $(SETUP_CORE) agent/setup/modem.c tests/sim900/sim900si
 setup_test_modem_CFLAGS := -Itests/sim900
 setup_test_modem_PKGS := $(GMPROTO_PKGS)
 setup_test_modem_LDLIBS := -lutil -lm
+
+UNIT_TESTS += setup_test_flow
+setup_test_flow_SRCS := $(SETUP_CORE) $(SETUP_IO) tests/sim900/sim900sim.c tests/unit/setup_test_flow.c
+setup_test_flow_CFLAGS := -Itests/sim900
+setup_test_flow_PKGS := libgpiod libsystemd $(GMPROTO_PKGS)
+setup_test_flow_LDLIBS := -lutil -lm
