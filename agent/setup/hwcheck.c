@@ -19,7 +19,7 @@
 
 #define SAMPLING_WAIT_MS	2000
 #define ADC_READS		100
-#define ADC_GAP_US		1300	/* 100 pairs over 6.5 cycles of 50 Hz */
+#define ADC_GAP_US		10300	/* 100 pairs over 1 s: 51.5 cycles of 50 Hz, 61.8 of 60 Hz */
 
 /* An integer attribute in units of 10^-dec (0 for plain integers): 0 or -errno. */
 static int attr_units(const char *dir, const char *name, unsigned dec, int64_t *v)
@@ -199,8 +199,9 @@ int hw_check_adc(struct setup *s)
 	}
 	/*
 	 * interleaved, as the CT driver reads them, ADC_GAP_US apart: spread
-	 * over several mains cycles (not a multiple of one), not a burst
-	 * within a fraction of one, so that the mean is the bias
+	 * over many mains cycles at phases that do not repeat (the gap is no
+	 * multiple of a half cycle), not a burst within a fraction of one, so
+	 * that the mean is the bias
 	 */
 	for (unsigned k = 0; k < 2 * ADC_READS; k++) {
 		if (k & 1)
