@@ -256,16 +256,7 @@ static int aborted(struct setup *s)
 {
 	fprintf(s->p.out, "\ngridmeter-setup: aborted, nothing half-written: the driver's trims are as\n"
 		"they were, the calibration and key files as the last confirmed step left them.\n");
-	if (s->stopped_it) {
-		const char *argv[] = { "systemctl", "start", "meterd.service", NULL };
-
-		fprintf(s->p.out, "starting meterd again\n");
-		fflush(s->p.out);
-		if (!fork()) {
-			execvp(argv[0], (char *const *)argv);
-			_exit(127);
-		}
-	}
+	service_start_again(s);
 	return EXIT_ABORTED;
 }
 
@@ -283,6 +274,7 @@ int setup_main(int argc, char **argv)
 	if (sodium_init() < 0)
 		return 1;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	setup_signals();
 	prompt_init(&s->p, stdin, stdout, s->o.yes);
 	report_init(&s->rep, &s->p);
 	s->cfg = calloc(1, sizeof(*s->cfg));
@@ -306,11 +298,13 @@ int setup_main(int argc, char **argv)
 	hw_check_adc(s);
 	hw_check_relays(s);
 	modem_check(s);
+	if (setup_interrupted())
+		return aborted(s);
 
 	r = calibrate(s);
-	if (!r)
+	if (!r && !setup_interrupted())
 		r = enrol(s);
-	if (r)
+	if (r || setup_interrupted())
 		return aborted(s);
 
 	printf("\n== Self-test ==\n");

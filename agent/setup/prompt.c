@@ -2,6 +2,7 @@
 /* gridmeter-setup's line-based dialogue (prompt.h). */
 #include "prompt.h"
 #include "report.h"
+#include "setup.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -45,6 +46,9 @@ static int read_line(struct prompt *p, char *buf, size_t len)
 		if (n + 1 < len)
 			buf[n++] = (char)c;
 	}
+	/* Ctrl-C, a closed session: the read was interrupted */
+	if (setup_interrupted())
+		return -ECANCELED;
 	if (c == EOF && !n)
 		return -ECANCELED;
 	while (n && (buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
@@ -73,7 +77,7 @@ int prompt_ask(struct prompt *p, const char *question, const char *def, prompt_p
 		}
 		fflush(p->out);
 		if (!p->yes && read_line(p, line, sizeof(line))) {
-			fprintf(p->out, "\n(end of input)\n");
+			fprintf(p->out, "\n(%s)\n", setup_interrupted() ? "interrupted" : "end of input");
 			return -ECANCELED;
 		}
 		a = p->yes ? def : line;

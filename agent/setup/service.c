@@ -141,6 +141,20 @@ int service_restore(struct setup *s, bool ask)
 	return 0;
 }
 
+void service_start_again(struct setup *s)
+{
+	const char *start[] = { "start", UNIT, NULL };
+
+	if (!s->stopped_it)
+		return;
+	fprintf(s->p.out, "starting meterd again\n");
+	fflush(s->p.out);
+	if (systemctl(start, NULL, 0))
+		fprintf(s->p.out, "systemctl start meterd failed: start it by hand\n");
+	else
+		s->stopped_it = false;
+}
+
 static int get_u32(sd_bus *bus, const char *name, uint32_t *v)
 {
 	return sd_bus_get_property_trivial(bus, BUS_NAME, BUS_PATH, BUS_IFACE, name, NULL, 'u', v);

@@ -85,8 +85,13 @@ void service_live_values(struct setup *s);
 /* The whole command (flow.c): options, steps, report; the exit status. */
 int setup_main(int argc, char **argv);
 
-/* milliseconds sleep; a monotonic clock in ms */
+/* milliseconds sleep (cut short by an interruption); a monotonic clock in ms */
 void setup_sleep_ms(unsigned ms);
 int64_t setup_now_ms(void);
+/* SIGINT, SIGTERM, SIGHUP: interrupt (setup_interrupted()), SIGPIPE ignored. */
+void setup_signals(void);
+bool setup_interrupted(void);
+/* Start meterd again if the walk-through stopped it (after an abort). */
+void service_start_again(struct setup *s);
 
 #endif

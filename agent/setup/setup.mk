@@ -23,9 +23,9 @@ setup_test_calib_SRCS := $(CONF_SRCS) agent/hw/iio_sysfs.c agent/hw/ct_calib.c a
 setup_test_calib_LDLIBS := -lm
 
 UNIT_TESTS += setup_test_prompt
-setup_test_prompt_SRCS := $(CONF_SRCS) $(GMPROTO_SRCS) agent/hw/iio_sysfs.c agent/hw/ct_calib.c \
-	agent/setup/prompt.c tests/unit/setup_test_prompt.c
+setup_test_prompt_SRCS := $(SETUP_CORE) tests/unit/setup_test_prompt.c
 setup_test_prompt_PKGS := $(GMPROTO_PKGS)
+setup_test_prompt_LDLIBS := -lm
 
 UNIT_TESTS += setup_test_modem
 setup_test_modem_SRCS := $(SETUP_CORE) agent/setup/modem.c tests/sim900/sim900sim.c tests/unit/setup_test_modem.c

@@ -8,7 +8,8 @@
  * through the dialogue: the trims written and saved are those of the model
  * within the noise, the driver then reads the reference, the key file is
  * the one whose public key and townctl line are printed, the report says
- * PASS and is saved. End of input half-way writes nothing; a calibration
+ * PASS and is saved. End of input half-way, or a hang-up (SIGHUP of a closed
+ * SSH session) at a question, writes nothing; a calibration
  * not kept is taken back; an existing key is kept unless --force; a
  * missing CT fails the report.
  */
@@ -493,6 +494,59 @@ TEST_F(flow, missing_ct_fails_the_report)
 	EXPECT_NE(NULL, strstr(self->text, "FAIL  ct-device      no IIO device 'gridmeter-ct'"));
 	EXPECT_NE(NULL, strstr(self->text, "SKIP  calibration    the CT device does not sample"));
 	EXPECT_NE(NULL, strstr(self->text, "OVERALL: FAIL"));
+}
+
+TEST_F(flow, hangup_at_a_question_takes_the_trims_back)
+{
+	const char *argv[] = { "gridmeter-setup", "-c", self->conf, "--sysfs-root", self->sys,
+			       "--no-service", "--measure-seconds", "1", "--calibration-file",
+			       self->calib, "--report", self->report, "--no-modem", NULL };
+	const char *answers = "\n\n230\n10\n2070\n";
+	char buf[64];
+	int pfd[2], st;
+	pid_t pid;
+
+	/* the answers through a pipe left open: it waits at "Keep this calibration?" */
+	ASSERT_EQ(0, pipe(pfd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		int out = open(self->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		close(pfd[1]);
+		if (out < 0 || dup2(pfd[0], 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+			_exit(126);
+		if (!geteuid() && (setgid(NOBODY) || setuid(NOBODY)))
+			_exit(125);
+		_exit(setup_main(13, (char **)argv));
+	}
+	close(pfd[0]);
+	ASSERT_EQ((ssize_t)strlen(answers), write(pfd[1], answers, strlen(answers)));
+	for (int k = 0; k < 600; k++) {
+		FILE *f = fopen(self->out, "r");
+		size_t n = f ? fread(self->text, 1, sizeof(self->text) - 1, f) : 0;
+
+		self->text[n] = 0;
+		if (f)
+			fclose(f);
+		if (strstr(self->text, "Keep this calibration?"))
+			break;
+		usleep(100000);
+	}
+	ASSERT_NE(NULL, strstr(self->text, "Keep this calibration?")) TH_LOG("%s", self->text);
+	get(self->ct, "in_altvoltage0_rms_calibscale", buf, sizeof(buf));
+	EXPECT_STRNE("1.000000", buf);		/* the new trims are in the driver */
+	/* the SSH session closes */
+	kill(pid, SIGHUP);
+	waitpid(pid, &st, 0);
+	close(pfd[1]);
+	ASSERT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(3, WEXITSTATUS(st));
+	get(self->ct, "in_altvoltage0_rms_calibscale", buf, sizeof(buf));
+	EXPECT_STREQ("1.000000", buf);
+	get(self->ct, "in_current0_rms_phase", buf, sizeof(buf));
+	EXPECT_STREQ("0.000000000", buf);
+	EXPECT_NE(0, access(self->calib, F_OK));
 }
 
 TEST_HARNESS_MAIN
