@@ -312,8 +312,7 @@ int setup_main(int argc, char **argv)
 	r = service_restore(s, true);
 	if (r)
 		return aborted(s);
-	if (s->stopped_it || s->was_active || s->unit_loaded)
-		service_live_values(s);
+	service_live_values(s);
 	r = finish(s);
 	free(s->cfg);
 	free(s);

@@ -132,10 +132,12 @@ int service_restore(struct setup *s, bool ask)
 
 		report_add(&s->rep, active ? CHECK_PASS : CHECK_FAIL, true, "meterd", "%s",
 			   active ? "running" : "not running (systemctl start meterd)");
+		s->running = active;
 		return 0;
 	}
 	r = systemctl(start, NULL, 0);
 	s->stopped_it = r != 0 && s->stopped_it;
+	s->running = r == 0;
 	report_add(&s->rep, r ? CHECK_FAIL : CHECK_PASS, true, "meterd", "%s",
 		   r ? "systemctl start meterd failed: journalctl -u meterd" : "started (systemctl start meterd)");
 	return 0;
@@ -172,7 +174,7 @@ void service_live_values(struct setup *s)
 	int64_t end = setup_now_ms() + START_WAIT_MS;
 	char failed[REPORT_TEXT] = "";
 
-	if (!s->systemd || !s->unit_loaded)
+	if (!s->running)
 		return;
 	r = sd_bus_open_system(&bus);
 	if (r < 0) {

@@ -66,6 +66,7 @@ struct setup {
 	uint8_t meter_pk[GMP_KEY_LEN];
 	/* meterd */
 	bool systemd, unit_loaded, was_active, stopped_it;
+	bool running;			/* meterd runs at the end (live values to read) */
 };
 
 /* The steps. Each adds its checks to s->rep; -ECANCELED: the installer's input ended. */
