@@ -68,8 +68,8 @@ int enrol(struct setup *s)
 		return 0;
 	}
 	if (!s->cfg->uplink)
-		fprintf(s->p.out, "  note: %s has no [uplink] section: meterd reports to the town only with "
-			"one\n  (credentials = %s)\n", s->cfg->path, path);
+		fprintf(s->p.out, "  note: %s has no [uplink] section:\n  meterd reports to the town only "
+			"with one (credentials = %s)\n", s->cfg->path, path);
 	exists = !lstat(path, &st);
 	if (exists) {
 		r = credentials_load(&old, path, err, sizeof(err));
