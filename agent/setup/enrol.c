@@ -124,7 +124,7 @@ int enrol(struct setup *s)
 			return 0;
 		}
 	} else {
-		r = prompt_ask(&s->p, "Town server's public key (64 hex digits, 'townctl pubkey' there)",
+		r = prompt_ask(&s->p, "Town server's public key ('townctl pubkey' there), 64 hex digits:\n",
 			       NULL, parse_answer_hexkey, town_pk);
 		if (r)
 			return r;

@@ -215,8 +215,8 @@ static void header(const struct setup *s, char *h, size_t len, const char *when)
 	if (s->calibrated && n < len) {
 		ct_calib_format_units(s->cal_after.v_scale, 6, vs, sizeof(vs));
 		ct_calib_format_units(s->cal_after.i_scale, 6, is, sizeof(is));
-		n += (size_t)snprintf(h + n, len - n, "calibration: %s (voltage %s, current %s, phase %d mdeg)\n",
-				      s->o.calib_file, vs, is, s->cal_after.phase_mdeg);
+		n += (size_t)snprintf(h + n, len - n, "calibration: %s\n             voltage %s, current %s, "
+				      "phase %d mdeg\n", s->o.calib_file, vs, is, s->cal_after.phase_mdeg);
 	}
 	if (s->have_key && n < len) {
 		char hex[2 * GMP_KEY_LEN + 1];

@@ -67,7 +67,9 @@ int prompt_ask(struct prompt *p, const char *question, const char *def, prompt_p
 	const char *a;
 
 	for (unsigned t = 0; t < p->max_tries; t++) {
-		fprintf(p->out, "%s%s%s%s ", question, def ? " [" : "", def ? def : "", def ? "]" : "");
+		bool show = def && def[0];	/* "" : Enter answers nothing, the question says so */
+
+		fprintf(p->out, "%s%s%s%s ", question, show ? " [" : "", show ? def : "", show ? "]" : "");
 		if (p->yes) {
 			if (!def) {
 				fprintf(p->out, "\n");

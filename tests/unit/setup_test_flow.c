@@ -405,7 +405,8 @@ TEST_F(flow, dialogue_with_a_bad_answer)
 	/* every line fits 80 columns, but for the keys (64 hex digits) */
 	for (const char *l = self->text; *l;) {
 		int len = (int)strcspn(l, "\n");
-		bool key_line = strstr(l, "townctl add") < l + len || strstr(l, "public") < l + len;
+		bool key_line = memmem(l, (size_t)len, "townctl add", 11) || memmem(l, (size_t)len, "public", 6) ||
+				memmem(l, (size_t)len, self->town_hex, 64);
 
 		if (!key_line && len > 80)
 			EXPECT_GE(80, len) TH_LOG("%.*s", len, self->text + (l - self->text));
