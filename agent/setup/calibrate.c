@@ -49,9 +49,10 @@ struct acc {
 static int measure_once(const char *dir, unsigned n, struct calib_reading *m, bool *settled)
 {
 	struct acc h[2] = { { 0 } };
-	int64_t c0 = 0, c1 = 0;
+	int64_t c0 = 0, c1 = 0, g0 = 0, g1 = 0;
 
 	read_i64(dir, "cycles", NULL, 0, &c0);
+	read_i64(dir, "gap_time_ns", NULL, 0, &g0);
 	for (unsigned k = 0; k < n; k++) {
 		struct acc a;
 		struct acc *x = &h[k >= n / 2];
@@ -72,14 +73,19 @@ static int measure_once(const char *dir, unsigned n, struct calib_reading *m, bo
 			return -ECANCELED;
 	}
 	read_i64(dir, "cycles", NULL, 0, &c1);
+	read_i64(dir, "gap_time_ns", NULL, 0, &g1);
 	if (c1 == c0)
 		return -EAGAIN;		/* not sampling: stale readings */
 	{
 		unsigned na = n / 2, nb = n - n / 2;
 		int64_t va = h[0].v / na, vb = h[1].v / nb, ia = h[0].i / na, ib = h[1].i / nb;
 
+		/*
+		 * the halves agree, and the sampling had no gap (a late
+		 * sampler, an ADC error: cycles around it are not clean)
+		 */
 		*settled = llabs(va - vb) * 1000000 <= SETTLE_TOL_PPM * (va > vb ? va : vb) &&
-			   llabs(ia - ib) * 1000000 <= SETTLE_TOL_PPM * (ia > ib ? ia : ib);
+			   llabs(ia - ib) * 1000000 <= SETTLE_TOL_PPM * (ia > ib ? ia : ib) && g1 == g0;
 	}
 	m->n = n;
 	m->v_uv = (h[0].v + h[1].v + n / 2) / n;
@@ -107,8 +113,8 @@ static int measure(struct setup *s, struct calib_reading *m)
 			return r;
 		if (settled)
 			return 0;
-		fprintf(s->p.out, "  the readings are still moving (%.3f V, %.3f A): measuring again\n",
-			m->v_uv / 1e6, m->i_ua / 1e6);
+		fprintf(s->p.out, "  the readings moved, or the sampling had a gap (%.3f V, %.3f A):\n"
+			"  measuring again\n", m->v_uv / 1e6, m->i_ua / 1e6);
 	}
 	return -EAGAIN;
 }

@@ -10,8 +10,9 @@
  * the one whose public key and townctl line are printed, the report says
  * PASS and is saved. End of input half-way, or a hang-up (SIGHUP of a closed
  * SSH session) at a question, writes nothing; a calibration
- * not kept is taken back; an existing key is kept unless --force; a
- * missing CT fails the report.
+ * not kept is taken back; a gap in the sampling (gap_time_ns rising) during
+ * a measurement has it measured again; an existing key is kept unless
+ * --force; a missing CT fails the report.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -92,11 +93,19 @@ static void get(const char *dir, const char *f, char *buf, size_t len)
 }
 
 /* The fake driver: every 2 ms, readings of the model under the trims in the tree. */
-static void fake_driver(const char *ct)
+static void fake_driver(const char *ct, const char *gapflag)
 {
 	uint32_t rng = 2463534242u;
+	unsigned long gap = 0;
 
 	for (unsigned long k = 1;; k++) {
+		/* while the test says so, the sampler is late: gap_time_ns rises */
+		if (!access(gapflag, F_OK)) {
+			char g[32];
+
+			snprintf(g, sizeof(g), "%lu\n", (gap += 20000000));
+			put(ct, "gap_time_ns", g);
+		}
 		struct ct_model m = model;
 		struct calib_reading r;
 		struct ct_calib c;
@@ -157,7 +166,7 @@ static void fake_adc(const char *adc)
 FIXTURE(flow) {
 	char dir[64];
 	char sys[128], ct[300], adc[300];
-	char conf[128], calib[128], report[128], key[128], out[128], in[128];
+	char conf[128], calib[128], report[128], key[128], out[128], in[128], gapflag[128];
 	pid_t driver, adcpid, sim;
 	int tty;
 	struct gmp_keypair town;
@@ -188,6 +197,7 @@ FIXTURE_SETUP(flow)
 	put(self->ct, "read_errors", "0\n");
 	put(self->ct, "missed_samples", "0\n");
 	put(self->ct, "cycles", "0\n");
+	put(self->ct, "gap_time_ns", "0\n");
 	put(self->ct, "in_altvoltage0_rms_calibscale", "1.000000\n");
 	put(self->ct, "in_current0_rms_calibscale", "1.000000\n");
 	put(self->ct, "in_current0_rms_phase", "0.000000000\n");
@@ -198,6 +208,7 @@ FIXTURE_SETUP(flow)
 	snprintf(self->key, sizeof(self->key), "%s/keys/uplink.key", self->dir);
 	snprintf(self->out, sizeof(self->out), "%s/out.txt", self->dir);
 	snprintf(self->in, sizeof(self->in), "%s/in.txt", self->dir);
+	snprintf(self->gapflag, sizeof(self->gapflag), "%s/gap", self->dir);
 
 	/* the simulated SIM900 on a pty */
 	ASSERT_EQ(0, openpty(&master, &self->tty, NULL, NULL, NULL));
@@ -229,7 +240,7 @@ FIXTURE_SETUP(flow)
 	self->driver = fork();
 	ASSERT_LE(0, self->driver);
 	if (!self->driver) {
-		fake_driver(self->ct);
+		fake_driver(self->ct, self->gapflag);
 		_exit(0);
 	}
 	self->adcpid = fork();
@@ -497,20 +508,36 @@ TEST_F(flow, missing_ct_fails_the_report)
 	EXPECT_NE(NULL, strstr(self->text, "OVERALL: FAIL"));
 }
 
-TEST_F(flow, hangup_at_a_question_takes_the_trims_back)
+/* Wait (up to 60 s) until the output holds what; the output in self->text. */
+static bool wait_output(FIXTURE_DATA(flow) *self, const char *what)
 {
-	const char *argv[] = { "gridmeter-setup", "-c", self->conf, "--sysfs-root", self->sys,
-			       "--no-service", "--measure-seconds", "1", "--calibration-file",
-			       self->calib, "--report", self->report, "--no-modem", NULL };
-	const char *answers = "\n\n230\n10\n2070\n";
-	char buf[64];
-	int pfd[2], st;
+	for (int k = 0; k < 600; k++) {
+		FILE *f = fopen(self->out, "r");
+		size_t n = f ? fread(self->text, 1, sizeof(self->text) - 1, f) : 0;
+
+		self->text[n] = 0;
+		if (f)
+			fclose(f);
+		if (strstr(self->text, what))
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+/* Start gridmeter-setup reading its answers from a pipe; *in: the pipe's end to write them to. */
+static pid_t start(FIXTURE_DATA(flow) *self, int *in)
+{
+	static const char *argv[14];
+	int pfd[2];
 	pid_t pid;
 
-	/* the answers through a pipe left open: it waits at "Keep this calibration?" */
-	ASSERT_EQ(0, pipe(pfd));
+	memcpy(argv, (const char *[]){ "gridmeter-setup", "-c", self->conf, "--sysfs-root", self->sys,
+		"--no-service", "--measure-seconds", "1", "--calibration-file", self->calib,
+		"--report", self->report, "--no-modem", NULL }, sizeof(argv));
+	if (pipe(pfd))
+		return -1;
 	pid = fork();
-	ASSERT_LE(0, pid);
 	if (!pid) {
 		int out = open(self->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
@@ -522,25 +549,53 @@ TEST_F(flow, hangup_at_a_question_takes_the_trims_back)
 		_exit(setup_main(13, (char **)argv));
 	}
 	close(pfd[0]);
-	ASSERT_EQ((ssize_t)strlen(answers), write(pfd[1], answers, strlen(answers)));
-	for (int k = 0; k < 600; k++) {
-		FILE *f = fopen(self->out, "r");
-		size_t n = f ? fread(self->text, 1, sizeof(self->text) - 1, f) : 0;
+	*in = pfd[1];
+	return pid;
+}
 
-		self->text[n] = 0;
-		if (f)
-			fclose(f);
-		if (strstr(self->text, "Keep this calibration?"))
-			break;
-		usleep(100000);
-	}
-	ASSERT_NE(NULL, strstr(self->text, "Keep this calibration?")) TH_LOG("%s", self->text);
+TEST_F(flow, a_gap_in_the_sampling_is_measured_again)
+{
+	struct ct_calib c;
+	char dev[64], err[300];
+	int in, st;
+	pid_t pid = start(self, &in);
+
+	ASSERT_LT(0, pid);
+	ASSERT_EQ(9, write(in, "\n\n230\n10\n", 9));
+	ASSERT_TRUE(wait_output(self, "Active power W")) TH_LOG("%s", self->text);
+	/* the sampler falls behind while the first measurement runs */
+	close(open(self->gapflag, O_WRONLY | O_CREAT, 0644));
+	ASSERT_EQ(5, write(in, "2070\n", 5));
+	ASSERT_TRUE(wait_output(self, "the sampling had a gap")) TH_LOG("%s", self->text);
+	unlink(self->gapflag);
+	ASSERT_TRUE(wait_output(self, "Keep this calibration?")) TH_LOG("%s", self->text);
+	/* kept; then the input ends at the key: the confirmed calibration stays */
+	ASSERT_EQ(2, write(in, "y\n", 2));
+	close(in);
+	waitpid(pid, &st, 0);
+	ASSERT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(3, WEXITSTATUS(st)) TH_LOG("%s", self->text);
+	ASSERT_EQ(0, ct_calib_load(self->calib, &c, dev, sizeof(dev), err, sizeof(err))) TH_LOG("%s", err);
+	expect_model_trims(_metadata, &c);
+}
+
+TEST_F(flow, hangup_at_a_question_takes_the_trims_back)
+{
+	const char *answers = "\n\n230\n10\n2070\n";
+	char buf[64];
+	int in, st;
+	pid_t pid = start(self, &in);
+
+	/* the answers through a pipe left open: it waits at "Keep this calibration?" */
+	ASSERT_LT(0, pid);
+	ASSERT_EQ((ssize_t)strlen(answers), write(in, answers, strlen(answers)));
+	ASSERT_TRUE(wait_output(self, "Keep this calibration?")) TH_LOG("%s", self->text);
 	get(self->ct, "in_altvoltage0_rms_calibscale", buf, sizeof(buf));
 	EXPECT_STRNE("1.000000", buf);		/* the new trims are in the driver */
 	/* the SSH session closes */
 	kill(pid, SIGHUP);
 	waitpid(pid, &st, 0);
-	close(pfd[1]);
+	close(in);
 	ASSERT_TRUE(WIFEXITED(st));
 	EXPECT_EQ(3, WEXITSTATUS(st));
 	get(self->ct, "in_altvoltage0_rms_calibscale", buf, sizeof(buf));
