@@ -69,7 +69,11 @@ int prompt_ask(struct prompt *p, const char *question, const char *def, prompt_p
 	for (unsigned t = 0; t < p->max_tries; t++) {
 		bool show = def && def[0];	/* "" : Enter answers nothing, the question says so */
 
-		fprintf(p->out, "%s%s%s%s ", question, show ? " [" : "", show ? def : "", show ? "]" : "");
+		size_t ql = strlen(question);
+
+		/* a question ending in a newline takes its answer on the next line */
+		fprintf(p->out, "%s%s%s%s%s", question, show ? " [" : "", show ? def : "", show ? "]" : "",
+			ql && question[ql - 1] == '\n' && !show ? "" : " ");
 		if (p->yes) {
 			if (!def) {
 				fprintf(p->out, "\n");
