@@ -16,7 +16,7 @@ AGENT_CORE := $(CONF_SRCS) agent/core/log_limit.c agent/core/tariff.c agent/stor
 AGENT_IO := agent/core/meter.c agent/core/meter_actions.c agent/core/meter_loads.c agent/core/meter_time.c agent/core/uplink.c \
 	agent/core/home_sensor.c agent/core/meter_home.c agent/hw/home_iio.c agent/hw/iio_sysfs.c agent/daemon/daemon_home.c \
 	agent/hw/sensor_iio.c agent/hw/sensor_replay.c agent/hw/relay_gpiod.c agent/hw/relay_fake.c \
-	agent/hw/tripper.c agent/hw/ct_setup.c agent/hw/pwrkey.c agent/hw/clock_set.c agent/hw/powerfail.c \
+	agent/hw/tripper.c agent/hw/ct_setup.c agent/hw/ct_calib.c agent/hw/pwrkey.c agent/hw/clock_set.c agent/hw/powerfail.c \
 	agent/dbus/auth.c agent/dbus/load_reporters.c \
 	agent/dbus/dbus.c agent/dbus/dbus_test.c agent/dbus/dbus_uplink.c agent/daemon/daemon.c \
 	agent/uplink/credentials.c agent/uplink/keygen.c agent/uplink/tariff_gmp.c agent/uplink/town_reports.c \

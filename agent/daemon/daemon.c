@@ -31,6 +31,7 @@
 #include "clock_set.h"
 #include "config.h"
 #include "credentials.h"
+#include "ct_calib.h"
 #include "ct_setup.h"
 #include "daemon_home.h"
 #include "dbus.h"
@@ -209,7 +210,9 @@ static void usage(FILE *f)
 		   "  -c, --config FILE   configuration (default /etc/gridmeter/meterd.conf)\n"
 		   "      --check         validate the configuration and exit\n"
 		   "      --test-hooks    export org.gridmeter.Meter1.Test (replay sensor only)\n"
-		   "      --setup-thresholds  write [protection] to the CT driver's events and exit\n"
+		   "      --setup-thresholds  write [protection] to the CT driver's events and the\n"
+		   "                      calibration of " CT_CALIB_PATH " (if any)\n"
+		   "                      to the driver, and exit\n"
 		   "      --generate-key  write a new key pair to [uplink] credentials, print the\n"
 		   "                      public key and the 'townctl add' line, and exit\n"
 		   "      --meter-id N    the meter's number at the town server\n"
@@ -415,19 +418,48 @@ int meterd_main(int argc, char **argv)
 		}
 	}
 	if (check) {
+		struct ct_calib cal;
+		char dev[64];
+
+		/* gridmeter-setup's calibration, applied by --setup-thresholds */
+		r = ct_calib_load(CT_CALIB_PATH, &cal, dev, sizeof(dev), err, sizeof(err));
+		if (!r && strcmp(dev, d->cfg.mains_device)) {
+			snprintf(err, sizeof(err), "%s is for IIO device '%s', [sensors] mains_device "
+				 "is '%s'", CT_CALIB_PATH, dev, d->cfg.mains_device);
+			r = -EINVAL;
+		}
+		if (r && r != -ENOENT) {
+			fprintf(stderr, "<3>meterd: calibration: %s\n", err);
+			free(d);
+			return EXIT_CONFIG;
+		}
 		printf("%s: ok\n", path);
 		free(d);
 		return 0;
 	}
 	if (setup_thresholds) {
-		/* privileged (ExecStartPre=+): arm the driver's events with [protection] */
+		bool applied = false;
+		int rc = 0;
+
+		/*
+		 * privileged (ExecStartPre=+): the installer's calibration
+		 * (gridmeter-setup), then the driver's events with [protection]
+		 */
+		rc = strcmp(d->cfg.sensor_backend, "iio") ? 0 :
+		     ct_calib_apply("/sys", CT_CALIB_PATH, d->cfg.mains_device, &applied, err,
+				    sizeof(err));
+		if (rc)
+			fprintf(stderr, "<3>meterd: calibration not applied: %s\n", err);
+		else if (applied)
+			fprintf(stderr, "<6>meterd: calibration of %s applied to %s\n", CT_CALIB_PATH,
+				d->cfg.mains_device);
 		r = strcmp(d->cfg.sensor_backend, "iio") ? 0 :
 		    ct_thresholds("/sys", d->cfg.mains_device, d->cfg.over_voltage_mv,
 				  d->cfg.under_voltage_mv, d->cfg.over_current_ma, true, err, sizeof(err));
 		if (r)
 			fprintf(stderr, "<3>meterd: threshold events: %s\n", err);
 		free(d);
-		return r ? 1 : 0;
+		return r || rc ? 1 : 0;
 	}
 	r = setup(d, test_hooks, err, sizeof(err));
 	if (r < 0) {

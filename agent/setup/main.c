@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* gridmeter-setup: placeholder until the on-site walk-through lands. */
-#include <stdio.h>
+/* gridmeter-setup: the installer's on-site walk-through (flow.c, setup.h). */
+#include "setup.h"
 
-int main(void)
+int main(int argc, char **argv)
 {
-	fputs("gridmeter-setup: not implemented yet\n", stderr);
-	return 1;
+	return setup_main(argc, argv);
 }
