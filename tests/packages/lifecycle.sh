@@ -168,6 +168,10 @@ for b in $bins; do
 	check "install: $b runs here (every library found: ldd)" \
 		sh -c "chroot '$root' ldd '$b' >'$work/ldd.out' 2>&1 && ! grep 'not found' '$work/ldd.out'"
 done
+for ov in gridmeter-ct-mcp3008 gridmeter-ct-mcp3208; do
+	check "install: the $ov overlay, compiled, with its parameters (__overrides__)" \
+		sh -c "dtc -q -I dtb -O dts '$root/usr/share/gridmeter/overlays/$ov.dtbo' | grep -q __overrides__"
+done
 check "install: DKMS has gridmeter $v1 (built where the kernel's headers are)" \
 	sh -c "chroot '$root' dkms status -m gridmeter | grep -q '^gridmeter/$v1'"
 check "install: the DKMS tree has the two production modules' sources" \
@@ -183,11 +187,13 @@ echo "meter registers $$" >"$root/var/lib/gridmeter/meterd.snap"
 echo "town database $$" >"$root/var/lib/gridmeter/town.db"
 echo "outbox record" >"$root/var/lib/gridmeter/outbox/0001"
 echo "secret" >"$root/etc/gridmeter/keys/uplink.key"
+printf "[mains]\nvoltage_gain = 1.0123\n" >"$root/etc/gridmeter/calibration.conf"
 echo "secret" >"$root/etc/gridmeter/townd.key"
 echo "hash" >"$root/etc/gridmeter/meterweb.passwd"
 echo "[mqtt]" >"$root/etc/gridmeter/mqtt.conf"
 sum_data() { (cd "$root" && cat etc/gridmeter/meterd.conf etc/gridmeter/meterweb.conf var/lib/gridmeter/meterd.snap \
-	var/lib/gridmeter/town.db var/lib/gridmeter/outbox/0001 etc/gridmeter/keys/uplink.key etc/gridmeter/townd.key) | sha256sum; }
+	var/lib/gridmeter/town.db var/lib/gridmeter/outbox/0001 etc/gridmeter/keys/uplink.key etc/gridmeter/townd.key \
+	etc/gridmeter/calibration.conf) | sha256sum; }
 before=$(sum_data)
 
 # --- upgrade ---------------------------------------------------------------
@@ -242,8 +248,8 @@ check "purge: dpkg -P of the gateway's packages" \
 	inroot dpkg -P gridmeter-web gridmeter-mqtt gridmeter-meterd gridmeter-dkms
 check "purge: meterd.conf, meterweb.conf, the modules-load file gone" \
 	sh -c "! ls '$root/etc/gridmeter/meterd.conf'* '$root/etc/gridmeter/meterweb.conf'* '$root/etc/modules-load.d/gridmeter-link.conf' 2>/dev/null"
-check "purge: the meter's keys and the household's password hash gone" \
-	sh -c "[ ! -e '$root/etc/gridmeter/keys' ] && [ ! -e '$root/etc/gridmeter/meterweb.passwd' ]"
+check "purge: the meter's keys, its on-site calibration and the household's password hash gone" \
+	sh -c "[ ! -e '$root/etc/gridmeter/keys' ] && [ ! -e '$root/etc/gridmeter/calibration.conf' ] && [ ! -e '$root/etc/gridmeter/meterweb.passwd' ]"
 check "purge: the meterd.conf statoverride gone" \
 	sh -c "! chroot '$root' dpkg-statoverride --list /etc/gridmeter/meterd.conf"
 check "purge: /var/lib/gridmeter kept while gridmeter-townd is removed, not purged" \
