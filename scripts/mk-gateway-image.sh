@@ -10,7 +10,9 @@
 #      build/gateway/times-ARCH.txt            seconds of each step
 # Environment: GM_GATEWAY_DEBS=DIR installs the packages already in DIR
 # (make check builds them in a stage of their own) instead of building them
-# with scripts/mk-debs.sh ARCH into build/deb/ARCH; GM_DEMO_PASSWORD.
+# with scripts/mk-debs.sh ARCH into build/deb/ARCH; GM_NO_BUILD=1 takes the
+# simulated ADC module make modules built before (make check: its kernel
+# tree is not built again beside the stages that use it); GM_DEMO_PASSWORD.
 #
 # Four parts, kept apart (Documentation/gateway-image.md):
 #   1. the Debian base: scripts/gateway-base.sh (minbase, systemd, Debian's
@@ -71,7 +73,8 @@ for p in gridmeter-dkms gridmeter-meterd gridmeter-web gridmeter-mqtt; do
 	[ -n "$f" ] || { echo "mk-gateway-image: no $p package for $debarch in $debs" >&2; exit 1; }
 	gw_pkgs="$gw_pkgs $f"
 done
-make -s --no-print-directory ARCH="$arch" modules >"$out/modules-$arch.log" 2>&1 ||
+[ -n "${GM_NO_BUILD:-}" ] ||
+	make -s --no-print-directory ARCH="$arch" modules >"$out/modules-$arch.log" 2>&1 ||
 	{ cat "$out/modules-$arch.log"; exit 1; }
 sim_ko=$(find "build/$arch/kmod" -name gm_sim_adc.ko | head -n1)
 [ -n "$sim_ko" ] || { echo "mk-gateway-image: make modules built no gm_sim_adc.ko" >&2; exit 1; }
@@ -138,6 +141,9 @@ install -D -m 644 "$sim_ko" "$root/lib/modules/$krel/extra/gm_sim_adc.ko"
 depmod -b "$root" "$krel"
 [ "$arch" = arm64 ] ||
 	install -D -m 644 tests/gateway/modules-load.conf "$root/etc/modules-load.d/gridmeter-sim.conf"
+# The simulated GPIO chip for meterd's group, as /dev/gm-sim-gpio (its
+# number differs between the machines).
+install -D -m 644 tests/gateway/91-gridmeter-sim.rules "$root/etc/udev/rules.d/91-gridmeter-sim.rules"
 # meterd's configuration for the simulated lines, written over the
 # packaged conffile as an installer edits it (its owner and mode stay).
 cat tests/gateway/meterd.conf >"$root/etc/gridmeter/meterd.conf"
