@@ -20,7 +20,7 @@ AGENT_IO := agent/core/meter.c agent/core/meter_actions.c agent/core/meter_loads
 	agent/dbus/auth.c agent/dbus/load_reporters.c \
 	agent/dbus/dbus.c agent/dbus/dbus_test.c agent/dbus/dbus_uplink.c agent/daemon/daemon.c \
 	agent/uplink/credentials.c agent/uplink/keygen.c agent/uplink/tariff_gmp.c agent/uplink/town_reports.c \
-	agent/uplink/town_commands.c agent/uplink/signed_commands.c agent/uplink/town_uplink.c \
+	agent/uplink/town_commands.c agent/uplink/signed_commands.c agent/uplink/town_uplink.c agent/hw/serial_line.c \
 	lib/proto/outbox.c lib/proto/gmp_client.c $(GMSIGN_SRCS) \
 	$(filter-out $(AGENT_CORE),$(GMPROTO_SRCS) $(GMLINK_SRCS))
 

@@ -13,44 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
+#include "serial_line.h"
 #include "setup.h"
 
 #define AT_TIMEOUT_MS	2000
 #define AT_TRIES	3
-
-static speed_t baud_const(uint32_t b)
-{
-	switch (b) {
-	case 9600: return B9600;
-	case 19200: return B19200;
-	case 38400: return B38400;
-	case 57600: return B57600;
-	case 230400: return B230400;
-	case 460800: return B460800;
-	default: return B115200;
-	}
-}
-
-static int open_line(const char *dev, uint32_t baud)
-{
-	struct termios t;
-	int fd = open(dev, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	if (!tcgetattr(fd, &t)) {
-		cfmakeraw(&t);
-		t.c_cflag |= CLOCAL | CREAD;
-		cfsetispeed(&t, baud_const(baud));
-		cfsetospeed(&t, baud_const(baud));
-		tcsetattr(fd, TCSANOW, &t);
-		tcflush(fd, TCIOFLUSH);
-	}
-	return fd;
-}
 
 /*
  * Send cmd (with "\r") and collect the answer lines until OK, ERROR or
@@ -124,9 +93,9 @@ int modem_check(struct setup *s)
 		report_add(&s->rep, CHECK_SKIP, false, "modem", "--no-modem");
 		return 0;
 	}
-	fd = open_line(cfg->modem_device, cfg->modem_baud);
+	fd = serial_line_open(cfg->modem_device, cfg->modem_baud, info, sizeof(info));
 	if (fd < 0) {
-		report_add(&s->rep, CHECK_FAIL, true, "modem", "%s: %s", cfg->modem_device, strerror(-fd));
+		report_add(&s->rep, CHECK_FAIL, true, "modem", "%s", info);
 		return 0;
 	}
 	for (int k = 0; k < AT_TRIES && r != 1; k++) {

@@ -6,7 +6,7 @@ INCDIRS += agent/setup
 SETUP_CORE := $(CONF_SRCS) $(GMPROTO_SRCS) agent/core/tariff.c agent/daemon/config.c agent/uplink/sim900.c \
 	agent/uplink/credentials.c agent/uplink/keygen.c agent/hw/iio_sysfs.c agent/hw/ct_calib.c \
 	agent/setup/prompt.c agent/setup/report.c agent/setup/calib_math.c agent/setup/timing.c
-SETUP_IO := agent/setup/hwcheck.c agent/setup/modem.c agent/setup/calibrate.c agent/setup/enrol.c \
+SETUP_IO := agent/setup/hwcheck.c agent/setup/modem.c agent/hw/serial_line.c agent/setup/calibrate.c agent/setup/enrol.c \
 	agent/setup/service.c agent/setup/flow.c $(GMSIGN_SRCS)
 
 PROGS += gridmeter-setup
@@ -28,7 +28,7 @@ setup_test_prompt_PKGS := $(GMPROTO_PKGS)
 setup_test_prompt_LDLIBS := -lm
 
 UNIT_TESTS += setup_test_modem
-setup_test_modem_SRCS := $(SETUP_CORE) agent/setup/modem.c tests/sim900/sim900sim.c tests/unit/setup_test_modem.c
+setup_test_modem_SRCS := $(SETUP_CORE) agent/setup/modem.c agent/hw/serial_line.c tests/sim900/sim900sim.c tests/unit/setup_test_modem.c
 setup_test_modem_CFLAGS := -Itests/sim900
 setup_test_modem_PKGS := $(GMPROTO_PKGS)
 setup_test_modem_LDLIBS := -lutil -lm

@@ -17,6 +17,7 @@
 
 #include "gmlink.h"
 #include "meter.h"
+#include "serial_line.h"
 
 #ifndef N_TTY
 #define N_TTY		0
@@ -59,49 +60,6 @@ const char *town_uplink_registration(const struct town_uplink *u)
 	if (!u->have_modem)
 		return "no-modem";
 	return u->modem.creg >= 0 && u->modem.creg <= 5 ? creg[u->modem.creg] : "unknown";
-}
-
-/* ---- serial lines -------------------------------------------------------- */
-
-static speed_t speed_of(uint32_t baud)
-{
-	switch (baud) {
-	case 9600: return B9600;
-	case 19200: return B19200;
-	case 38400: return B38400;
-	case 57600: return B57600;
-	case 230400: return B230400;
-	case 460800: return B460800;
-	default: return B115200;
-	}
-}
-
-static int open_serial(const char *dev, uint32_t baud, char *err, size_t errlen)
-{
-	struct termios t;
-	int fd = open(dev, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", dev, strerror(errno));
-		return -1;
-	}
-	if (tcgetattr(fd, &t)) {
-		snprintf(err, errlen, "%s: not a serial line: %s", dev, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	cfmakeraw(&t);
-	t.c_cflag |= CLOCAL | CREAD;
-	t.c_cflag &= ~(tcflag_t)CRTSCTS;
-	cfsetispeed(&t, speed_of(baud));
-	cfsetospeed(&t, speed_of(baud));
-	if (tcsetattr(fd, TCSANOW, &t)) {
-		snprintf(err, errlen, "%s: setting %u baud: %s", dev, baud, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	tcflush(fd, TCIOFLUSH);
-	return fd;
 }
 
 /* ---- the modem (modem_sim900.c) -------------------------------------------- */
@@ -685,7 +643,7 @@ static int start_links(struct town_uplink *u, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < c->nneighbours; i++) {
 		const struct neighbour_cfg *n = &c->neighbour[i];
-		int fd = open_serial(n->device, n->baud, err, errlen);
+		int fd = serial_line_open(n->device, n->baud, err, errlen);
 
 		if (fd < 0)
 			return -1;
@@ -699,7 +657,7 @@ static int start_links(struct town_uplink *u, char *err, size_t errlen)
 	}
 	if (!c->modem)
 		return 0;
-	u->modem_fd = open_serial(c->modem_device, c->modem_baud, err, errlen);
+	u->modem_fd = serial_line_open(c->modem_device, c->modem_baud, err, errlen);
 	if (u->modem_fd < 0)
 		return -1;
 	if (c->pwrkey_line >= 0) {
