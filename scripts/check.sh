@@ -71,16 +71,19 @@ stage() { # stage NAME COMMAND...
 # The gateway image's Debian base (mmdebstrap: downloads and unpacking,
 # about 77 s) is made beside everything below; the gateway stage waits for
 # it (and makes it itself if this failed: its log says why).
-# Issue 16: the arm64 base after it (mmdebstrap with qemu-user-static
-# running the arm64 maintainer scripts). Both at the lowest priority (the
-# idle scheduling class): they take what the builds leave.
+# Issue 16: the arm64 base beside it (mmdebstrap with qemu-user-static
+# running the arm64 maintainer scripts: about 340 s alone). Both at the
+# lowest priority (the idle scheduling class): they take what the builds
+# leave. Stages after them wait for their .done files (await).
 idle() { chrt --idle 0 nice -n 19 ionice -c 3 "$@"; }
-rm -f "$logs/gateway-base.done"
-(
-	idle scripts/gateway-base.sh x86_64 >"$logs/gateway-base.log" 2>&1
-	idle scripts/gateway-base.sh arm64 >"$logs/gateway-base-arm64.log" 2>&1
-	touch "$logs/gateway-base.done"
-) &
+await() { while [ ! -e "$1" ]; do sleep 2; done; }
+rm -f "$logs"/*.rc "$logs"/gateway-base-*.done
+for a in x86_64 arm64; do
+	(
+		idle scripts/gateway-base.sh $a >"$logs/gateway-base-$a.log" 2>&1
+		touch "$logs/gateway-base-$a.done"
+	) &
+done
 # The browser tests' Debian chromium (about 80 MB to download) is installed
 # beside everything too (scripts/web-deps.sh; the web stage waits for it).
 # Node, npm and the npm packages come first, here: the unit build needs
@@ -139,8 +142,9 @@ stage modules-arm64-6.12 make -s --no-print-directory ARCH=arm64 KERNEL=6.12 mod
 # core when measured), and a task of the idle class yields the CPU at
 # once to any other that wakes, so the guests' samplers are not held up.
 # They start once the kernel caches they build against are in (the DKMS
-# tree is checked against 6.1 and 6.12 of both architectures), and are
-# reported before the lanes at the end, which boot the images.
+# tree is checked against 6.1 and 6.12 of both architectures); the lanes
+# at the end boot the images as each is built, and these stages are
+# reported with them.
 #   debs-ARCH        scripts/mk-debs.sh: dpkg-buildpackage, the DKMS tree
 #                    against 6.1 and 6.12, lintian
 #   gateway-build-ARCH  scripts/mk-gateway-image.sh from those packages:
@@ -151,15 +155,19 @@ stage modules-arm64-6.12 make -s --no-print-directory ARCH=arm64 KERNEL=6.12 mod
 #   packages         tests/packages/lifecycle.sh: install, upgrade, remove,
 #                    purge in a chroot
 kabi=$(scripts/kver.sh)
+gw_build() { # gw_build ARCH: the image of ARCH, once its base is made
+	await "$logs/gateway-base-$1.done"
+	run gateway-build-$1 idle env GM_GATEWAY_DEBS=build/deb/$1 GM_NO_BUILD=1 \
+		scripts/mk-gateway-image.sh "$kabi" $1
+}
+# In the order the lanes at the end need them; the package life cycle
+# while the arm64 base is still being made.
 (
 	run debs-x86_64 idle scripts/mk-debs.sh x86_64
+	gw_build x86_64
 	run debs-arm64 idle scripts/mk-debs.sh arm64
-	while [ ! -e "$logs/gateway-base.done" ]; do sleep 2; done
-	for a in x86_64 arm64; do
-		run gateway-build-$a idle env GM_GATEWAY_DEBS=build/deb/$a GM_NO_BUILD=1 \
-			scripts/mk-gateway-image.sh "$kabi" $a
-	done
 	run packages idle tests/packages/lifecycle.sh
+	gw_build arm64
 ) &
 pkg_pid=$!
 stage userspace-arm64 make -s --no-print-directory ARCH=arm64 userspace guest-tests
@@ -197,12 +205,9 @@ stage guest-x86_64 scripts/guest-check.sh x86_64
 stage guest-arm64 scripts/guest-check.sh arm64
 stage guest-x86_64-6.12 env GM_KERNEL=6.12 scripts/guest-check.sh x86_64
 stage guest-arm64-6.12 env GM_KERNEL=6.12 scripts/guest-check.sh arm64
-# The packages and the images (above) are ready by now, or nearly.
-wait "$pkg_pid"
-for n in debs-x86_64 debs-arm64 gateway-build-x86_64 gateway-build-arm64 packages; do
-	report "$n"
-done
-# Then three lanes side by side, none with a sampling-timing test (each
+# Then three lanes side by side, each starting as soon as the images it
+# boots are built (the background work above), none with a sampling-timing
+# test (each
 # QEMU of them kept 0.3-0.7 of a core busy when measured at issue 16, and
 # each passed with the machine fully loaded beside it):
 #  1. two x86_64 guests joined by a serial line and the uplink end to end
@@ -221,19 +226,25 @@ done
 (
 	[ ! -x tests/guest/link/two-guests.sh ] || run guest-pair-x86_64 tests/guest/link/two-guests.sh
 	[ ! -x tests/uplink/e2e.py ] || run uplink-e2e-x86_64 tests/uplink/e2e.py
+	await "$logs/gateway-build-x86_64.rc"
 	run kernel-upgrade tests/gateway/kernel-upgrade.sh --boot
 ) &
 lane1=$!
 (
+	await "$logs/gateway-build-x86_64.rc"
 	run gateway-x86_64 env GM_GATEWAY_BUILT=1 scripts/gateway-check.sh x86_64
 	[ ! -x tests/gateway/powercut.py ] || run powercut-x86_64 tests/gateway/powercut.py "${GM_POWERCUTS:-2}"
 ) &
 lane2=$!
 (
+	await "$logs/gateway-build-arm64.rc"
 	run gateway-arm64 env GM_GATEWAY_BUILT=1 scripts/gateway-check.sh arm64
 ) &
 lane3=$!
-wait "$lane1" "$lane2" "$lane3"
+wait "$pkg_pid" "$lane1" "$lane2" "$lane3"
+for n in debs-x86_64 gateway-build-x86_64 debs-arm64 packages gateway-build-arm64; do
+	report "$n"
+done
 [ ! -x tests/guest/link/two-guests.sh ] || report guest-pair-x86_64
 [ ! -x tests/uplink/e2e.py ] || report uplink-e2e-x86_64
 report kernel-upgrade
