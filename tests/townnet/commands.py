@@ -240,10 +240,10 @@ class Commands:
                                 op_unk: {UNKNOWN: {"executed", "refused"}},
                                 op_exp: {EXPIRED: {"expired", "executed", "refused"}},
                                 op_mod: {MODIFIED: {"refused", "executed"}},
-                                op_mass: {m: {"executed", "refused"} for m in MASS}}, 20)
+                                op_mass: {m: {"executed", "refused"} for m in MASS}}, 60)
         self.log(f"commands: maind's states final at +{time.monotonic() - t0:.1f} s")
         # what townctl queued: settled at the town by its meter's answer
-        tc = self.town_states(town, (mod_id, two_id), 15)
+        tc = self.town_states(town, (mod_id, two_id), 30)
         self.log(f"commands: the town's states final at +{time.monotonic() - t0:.1f} s")
         # the main link was cut: the town is back out of administrative mode
         # before the checks that follow (upper.py) look at it
