@@ -120,27 +120,18 @@ static int modem_setup(struct modem_side *s, uint16_t port)
 {
 	struct sim900_config c;
 	struct termios t;
-	int master, sv[2];
+	int master;
 
 	memset(s, 0, sizeof(*s));
-	if (openpty(&master, &s->tty, NULL, NULL, NULL) ||
-	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+	if (openpty(&master, &s->tty, NULL, NULL, NULL))
 		return -1;
 	tcgetattr(s->tty, &t);
 	cfmakeraw(&t);
 	tcsetattr(s->tty, TCSANOW, &t);
 	fcntl(s->tty, F_SETFL, O_NONBLOCK);
-	s->pid = fork();
-	if (s->pid == 0) {
-		struct sim900sim sim;
-
-		close(sv[0]);
-		sim900sim_init(&sim, master, 100);
-		_exit(sim900sim_run(&sim, sv[1], sv[1]) ? 1 : 0);
-	}
-	close(master);
-	close(sv[1]);
-	s->ctl = sv[0];
+	s->pid = sim900sim_spawn(master, -1, &s->ctl);
+	if (s->pid < 0)
+		return -1;
 	sim900_config_defaults(&c);
 	strcpy(c.apn, "gridmeter");
 	strcpy(c.host, "127.0.0.1");

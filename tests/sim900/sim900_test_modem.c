@@ -115,7 +115,7 @@ static int rig_setup(struct rig *r)
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t sl = sizeof(sa);
 	struct termios t;
-	int master, sv[2];
+	int master;
 	char err[128];
 
 	memset(r, 0, sizeof(*r));
@@ -125,20 +125,9 @@ static int rig_setup(struct rig *r)
 	cfmakeraw(&t);
 	tcsetattr(r->tty, TCSANOW, &t);
 	fcntl(r->tty, F_SETFL, O_NONBLOCK);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+	r->sim = sim900sim_spawn(master, r->tty, &r->ctl);
+	if (r->sim < 0)
 		return -1;
-	r->sim = fork();
-	if (r->sim == 0) {
-		struct sim900sim s;
-
-		close(sv[0]);
-		close(r->tty);
-		sim900sim_init(&s, master, 100);
-		_exit(sim900sim_run(&s, sv[1], sv[1]) ? 1 : 0);
-	}
-	close(master);
-	close(sv[1]);
-	r->ctl = sv[0];
 	r->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (r->lfd < 0 || bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
 	    listen(r->lfd, 8) || getsockname(r->lfd, (struct sockaddr *)&sa, &sl))

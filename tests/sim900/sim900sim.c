@@ -746,3 +746,30 @@ int sim900sim_run(struct sim900sim *s, int ctl, int ctl_out)
 		}
 	}
 }
+
+int sim900sim_spawn(int master, int close_in_child, int *ctl)
+{
+	int sv[2], pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		struct sim900sim sim;
+
+		close(sv[0]);
+		if (close_in_child >= 0)
+			close(close_in_child);
+		sim900sim_init(&sim, master, 100);
+		_exit(sim900sim_run(&sim, sv[1], sv[1]) ? 1 : 0);
+	}
+	close(master);
+	close(sv[1]);
+	*ctl = sv[0];
+	return pid;
+}

@@ -117,5 +117,13 @@ int64_t sim900sim_next_event(const struct sim900sim *s);
  * went away.
  */
 int sim900sim_run(struct sim900sim *s, int ctl, int ctl_out);
+/*
+ * The tests' simulated modem: a child process serving the pty MASTER
+ * (guard time 100 ms) with its control line on a socketpair. The parent's
+ * MASTER is closed, and so is CLOSE_IN_CHILD (>= 0: the test's own end of
+ * the pty) in the child. Returns the child's pid with the control end in
+ * *ctl, or -1.
+ */
+int sim900sim_spawn(int master, int close_in_child, int *ctl);
 
 #endif

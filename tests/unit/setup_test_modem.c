@@ -37,26 +37,15 @@ FIXTURE(modem) {
 FIXTURE_SETUP(modem)
 {
 	struct termios t;
-	int master, sv[2];
+	int master;
 
 	memset(&self->s, 0, sizeof(self->s));
 	ASSERT_EQ(0, openpty(&master, &self->tty, NULL, NULL, NULL));
 	tcgetattr(self->tty, &t);
 	cfmakeraw(&t);
 	tcsetattr(self->tty, TCSANOW, &t);
-	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
-	self->sim = fork();
+	self->sim = sim900sim_spawn(master, -1, &self->ctl);
 	ASSERT_LE(0, self->sim);
-	if (self->sim == 0) {
-		struct sim900sim sim;
-
-		close(sv[0]);
-		sim900sim_init(&sim, master, 100);
-		_exit(sim900sim_run(&sim, sv[1], sv[1]) ? 1 : 0);
-	}
-	close(master);
-	close(sv[1]);
-	self->ctl = sv[0];
 	self->s.cfg = calloc(1, sizeof(*self->s.cfg));
 	ASSERT_NE(NULL, self->s.cfg);
 	config_defaults(self->s.cfg);
