@@ -9,11 +9,8 @@
 #   is not the architecture's cache (Debian's 6.12: build/cache/k612/root);
 #   GM_USERSPACE, where the programs and guest tests were built when it is
 #   not OUTDIR (OUTDIR/kmod always holds the project's modules).
-#   mk-initramfs.sh ARCH KABI OUTDIR --boot     a small initramfs that loads
-#       virtio-blk and ext4 and switches to the gateway image's root.
-#       -> OUTDIR/boot-initramfs.cpio.gz
 set -eu
-arch=$1 kabi=$2 out=$3 mode=${4:-}
+arch=$1 kabi=$2 out=$3
 top=$(cd "$(dirname "$0")/.." && pwd)
 case "$arch" in
 x86_64) krel=$kabi-amd64 triplet=x86_64-linux-gnu
@@ -28,19 +25,13 @@ user=${GM_USERSPACE:-$out}
 kmods=$kroot/lib/modules/$krel
 [ -f "$kmods/modules.dep" ] || { echo "mk-initramfs: no kernel modules in $kmods" >&2; exit 1; }
 
-if [ "$mode" = --boot ]; then
-	stage=$out/boot-initramfs
-	image=$out/boot-initramfs.cpio.gz
-else
-	stage=$out/initramfs
-	image=$out/initramfs.cpio.gz
-fi
+stage=$out/initramfs
+image=$out/initramfs.cpio.gz
 rm -rf "$stage"
 # Merged /usr as on Debian 12: lib and lib64 are links into usr. busybox
 # installs its applets itself when /init starts.
 mkdir -p "$stage"/bin "$stage"/usr/bin "$stage"/usr/lib/modules/"$krel" "$stage"/usr/lib64 \
-	"$stage"/dev "$stage"/proc "$stage"/sys "$stage"/run "$stage"/tmp "$stage"/etc \
-	"$stage"/newroot
+	"$stage"/dev "$stage"/proc "$stage"/sys "$stage"/run "$stage"/tmp "$stage"/etc
 ln -s usr/lib "$stage/lib"
 ln -s usr/lib64 "$stage/lib64"
 cp "$busybox" "$stage/bin/busybox"
@@ -86,72 +77,65 @@ add_module() { # $1: module name; copies it and everything modules.dep lists
 cp "$kmods"/modules.builtin "$kmods"/modules.builtin.modinfo "$kmods"/modules.order \
 	"$stage/usr/lib/modules/$krel/"
 
-if [ "$mode" = --boot ]; then
-	for m in virtio_pci virtio_blk ext4 crc32c_generic; do add_module "$m"; done
-	[ "$arch" = arm64 ] && add_module virtio_mmio
-	# ext4 wants crc32c; provide the accelerated one where it exists.
-	[ "$arch" = x86_64 ] && add_module crc32c_intel
-else
-	# Our modules, then every Debian module they or the tests need.
-	mkdir -p "$stage/usr/lib/modules/$krel/extra"
-	find "$out/kmod" -name '*.ko' -exec cp {} "$stage/usr/lib/modules/$krel/extra/" \;
-	for ko in "$stage/usr/lib/modules/$krel/extra"/*.ko; do
-		[ -e "$ko" ] || continue
-		for dep in $(modinfo -F depends "$ko" | tr , ' '); do
-			[ -e "$stage/usr/lib/modules/$krel/extra/$dep.ko" ] || add_module "$dep"
+# Our modules, then every Debian module they or the tests need.
+mkdir -p "$stage/usr/lib/modules/$krel/extra"
+find "$out/kmod" -name '*.ko' -exec cp {} "$stage/usr/lib/modules/$krel/extra/" \;
+for ko in "$stage/usr/lib/modules/$krel/extra"/*.ko; do
+	[ -e "$ko" ] || continue
+	for dep in $(modinfo -F depends "$ko" | tr , ' '); do
+		[ -e "$stage/usr/lib/modules/$krel/extra/$dep.ko" ] || add_module "$dep"
+	done
+done
+grep -v '^#' "$top/tests/guest/modules.list" | while read -r m; do
+	[ -n "$m" ] && add_module "$m"
+done
+# Test programs and the project's programs (both built for ARCH).
+mkdir -p "$stage/tests"
+for t in "$user"/guest-tests/*; do
+	[ -x "$t" ] || continue
+	case "$t" in
+	*.d) continue ;;
+	*/selfcheck_*) dir=selfcheck ;;
+	*) dir=bin ;;
+	esac
+	mkdir -p "$stage/tests/$dir"
+	cp "$t" "$stage/tests/$dir/"
+done
+# Guest agents of multi-guest tests, run with gm.run=/tests/agent/NAME.
+mkdir -p "$stage/tests/agent"
+for a in "$top"/tests/*/guest-agent-*.sh; do
+	[ -e "$a" ] || continue
+	n=${a##*/guest-agent-}
+	cp "$a" "$stage/tests/agent/${n%.sh}"
+	chmod 755 "$stage/tests/agent/${n%.sh}"
+done
+for p in "$user"/bin/*; do
+	[ -x "$p" ] || continue
+	case "$p" in *.d) continue ;; esac
+	mkdir -p "$stage/usr/local/bin"
+	cp "$p" "$stage/usr/local/bin/"
+done
+for tool in /usr/bin/dbus-daemon /usr/bin/busctl /usr/bin/iio_info /usr/bin/iio_attr \
+		/usr/bin/iio_readdev /usr/bin/gpiodetect /usr/bin/gpioinfo /usr/bin/gpioset \
+		/usr/bin/gpioget /usr/sbin/ldattach; do
+	copy_elf "$tool"
+done
+# Shared libraries of dynamically linked guest tests and programs.
+for f in "$stage"/tests/bin/* "$stage"/usr/local/bin/*; do
+	[ -e "$f" ] || continue
+	for lib in $(readelf -dW "$f" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+		for d in $libdirs; do
+			if [ -e "$sysroot$d/$lib" ]; then copy_elf "$d/$lib"; break; fi
 		done
 	done
-	grep -v '^#' "$top/tests/guest/modules.list" | while read -r m; do
-		[ -n "$m" ] && add_module "$m"
-	done
-	# Test programs and the project's programs (both built for ARCH).
-	mkdir -p "$stage/tests"
-	for t in "$user"/guest-tests/*; do
-		[ -x "$t" ] || continue
-		case "$t" in
-		*.d) continue ;;
-		*/selfcheck_*) dir=selfcheck ;;
-		*) dir=bin ;;
-		esac
-		mkdir -p "$stage/tests/$dir"
-		cp "$t" "$stage/tests/$dir/"
-	done
-	# Guest agents of multi-guest tests, run with gm.run=/tests/agent/NAME.
-	mkdir -p "$stage/tests/agent"
-	for a in "$top"/tests/*/guest-agent-*.sh; do
-		[ -e "$a" ] || continue
-		n=${a##*/guest-agent-}
-		cp "$a" "$stage/tests/agent/${n%.sh}"
-		chmod 755 "$stage/tests/agent/${n%.sh}"
-	done
-	for p in "$user"/bin/*; do
-		[ -x "$p" ] || continue
-		case "$p" in *.d) continue ;; esac
-		mkdir -p "$stage/usr/local/bin"
-		cp "$p" "$stage/usr/local/bin/"
-	done
-	for tool in /usr/bin/dbus-daemon /usr/bin/busctl /usr/bin/iio_info /usr/bin/iio_attr \
-			/usr/bin/iio_readdev /usr/bin/gpiodetect /usr/bin/gpioinfo /usr/bin/gpioset \
-			/usr/bin/gpioget /usr/sbin/ldattach; do
-		copy_elf "$tool"
-	done
-	# Shared libraries of dynamically linked guest tests and programs.
-	for f in "$stage"/tests/bin/* "$stage"/usr/local/bin/*; do
-		[ -e "$f" ] || continue
-		for lib in $(readelf -dW "$f" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-			for d in $libdirs; do
-				if [ -e "$sysroot$d/$lib" ]; then copy_elf "$d/$lib"; break; fi
-			done
-		done
-		interp=$(readelf -lW "$f" 2>/dev/null | sed -n 's/.*program interpreter: \(.*\)]/\1/p')
-		[ -n "$interp" ] && copy_elf "$interp"
-	done
-	# dbus-daemon needs its configuration, users and a machine id.
-	mkdir -p "$stage/usr/share/dbus-1" "$stage/etc/dbus-1" "$stage/var/lib/dbus"
-	# (architecture-independent files: the host's copies serve both guests)
-	cp /usr/share/dbus-1/session.conf /usr/share/dbus-1/system.conf "$stage/usr/share/dbus-1/"
-	cp -r "$top/tests/guest/etc/." "$stage/etc/"
-fi
+	interp=$(readelf -lW "$f" 2>/dev/null | sed -n 's/.*program interpreter: \(.*\)]/\1/p')
+	[ -n "$interp" ] && copy_elf "$interp"
+done
+# dbus-daemon needs its configuration, users and a machine id.
+mkdir -p "$stage/usr/share/dbus-1" "$stage/etc/dbus-1" "$stage/var/lib/dbus"
+# (architecture-independent files: the host's copies serve both guests)
+cp /usr/share/dbus-1/session.conf /usr/share/dbus-1/system.conf "$stage/usr/share/dbus-1/"
+cp -r "$top/tests/guest/etc/." "$stage/etc/"
 depmod -b "$stage" "$krel"
 
 (cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 >"$image.tmp"
