@@ -199,7 +199,7 @@ static s64 sim_cos(u32 th)
 {
 	u32 k = th >> (32 - CT_TAB_BITS);
 	u32 frac = (th >> (16 - CT_TAB_BITS)) & 0xffff;
-	s64 a = ct_cs_q14[k][0], b = ct_cs_q14[(k + 1) % CT_TAB_SIZE][0];
+	s64 a = ct_cos_q14(k), b = ct_cos_q14((k + 1) % CT_TAB_SIZE);
 
 	return a + (((b - a) * frac) >> 16);
 }

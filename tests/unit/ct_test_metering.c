@@ -308,11 +308,71 @@ TEST(costab_matches_formula)
 	for (k = 0; k < CT_TAB_SIZE; k++) {
 		double a = 2.0 * M_PI * k / CT_TAB_SIZE;
 
-		if (ct_cs_q14[k][0] != (int)lround(16384.0 * cos(a)) ||
-		    ct_cs_q14[k][1] != (int)lround(16384.0 * sin(a)))
+		if (ct_cos_q14(k) != (int)lround(16384.0 * cos(a)) ||
+		    ct_sin_q14(k) != (int)lround(16384.0 * sin(a)))
 			bad++;
 	}
 	EXPECT_EQ(0, bad);
+}
+
+/*
+ * The hot loop sums products in packed 32-bit lanes (ct_lanes_unpack()):
+ * at their bound, |v| = |i| = 4095 codes from the DC estimate and the
+ * reference at full scale, 1000 pairs (many lane flushes, odd tails)
+ * must give every per-term sum exactly, with both signs in both lanes.
+ */
+TEST(packed_lanes_at_full_scale)
+{
+	static const u32 phases[] = { 0, 1U << 30, 3U << 29, 5U << 29, 7U << 29 };
+	static const unsigned int blocks[] = { 1, 7, 31, 32, 33, 64, 1000 };
+	unsigned int k, b;
+
+	for (k = 0; k < sizeof(phases) / sizeof(phases[0]); k++) {
+		for (b = 0; b < sizeof(blocks) / sizeof(blocks[0]); b++) {
+			u32 idx = phases[k] >> (32 - CT_TAB_BITS);
+			s64 c = ct_cos_q14(idx), sn = ct_sin_q14(idx);
+			struct ct_meter_cfg cfg;
+			struct ct_meter m;
+			struct ct_reading r;
+			u16 pairs[2 * 1000];
+			unsigned int n = 0, j;
+			int ready;
+			/* v = -4095 (0 against a DC of 4095, armed: no crossing), i = +4095 */
+			s64 v = -4095, i = 4095;
+
+			ctm_cfg(&cfg, 4000);
+			ASSERT_EQ(0, ct_meter_init(&m, &cfg));
+			m.dcv = 4095;
+			m.dci = 0;
+			m.ip = -4095;
+			m.armed = 1;
+			m.phase = phases[k];
+			m.step = 0;
+			m.n_max = 100000;
+			for (j = 0; j < 1000; j++) {
+				pairs[2 * j] = 0;
+				pairs[2 * j + 1] = 4095;
+			}
+			while (n < 1000) {
+				unsigned int len = 1000 - n < blocks[b] ? 1000 - n : blocks[b];
+
+				ASSERT_EQ(len, ct_meter_feed(&m, pairs + 2 * n, len, &r, &ready));
+				ASSERT_EQ(0, ready);
+				n += len;
+			}
+			EXPECT_EQ(1000 * v, m.acc[CT_T_V]);
+			EXPECT_EQ(1000 * i, m.acc[CT_T_I]);
+			EXPECT_EQ(1000 * v * v, m.acc[CT_T_VV]);
+			EXPECT_EQ(1000 * i * i, m.acc[CT_T_II]);
+			EXPECT_EQ(1000 * v * i, m.acc[CT_T_VI]);
+			/* the first pair's previous current is -4095, then +4095 */
+			EXPECT_EQ(v * -4095 + 999 * v * i, m.acc[CT_T_VL]);
+			EXPECT_EQ(1000 * v * c, m.acc[CT_T_VC]);
+			EXPECT_EQ(1000 * v * sn, m.acc[CT_T_VS]);
+			EXPECT_EQ(1000 * i * c, m.acc[CT_T_IC]);
+			EXPECT_EQ(1000 * i * sn, m.acc[CT_T_IS]);
+		}
+	}
 }
 
 TEST(isqrt)

@@ -8,11 +8,13 @@
 
 #ifdef __KERNEL__
 #include <linux/bitops.h>
+#include <linux/build_bug.h>
 #include <linux/errno.h>
 #include <linux/math64.h>
 #include <linux/string.h>
 #include <linux/types.h>
 #else
+#include <assert.h>		/* static_assert */
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>

@@ -294,8 +294,8 @@ void ct_meter_gap(struct ct_meter *m, u32 missed)
 static void ct_terms(s64 *x, s64 v, s64 i, s64 iprev, u32 phase)
 {
 	u32 k = phase >> (32 - CT_TAB_BITS);
-	s64 c = ct_cs_q14[k][0];
-	s64 s = ct_cs_q14[k][1];
+	s64 c = ct_cos_q14(k);
+	s64 s = ct_sin_q14(k);
 
 	x[CT_T_V] = v;
 	x[CT_T_I] = i;
@@ -769,33 +769,71 @@ static int ct_boundary(struct ct_meter *m, s64 vr, s64 ir, s64 *v, s64 *i,
 	return ret;
 }
 
+/*
+ * Pairs accumulated in packed form before ct_lanes_unpack(): each packed
+ * product x * (y + 2^32 z) carries x * y and x * z in 32-bit lanes. With
+ * |x| <= 4095 (a 12-bit code less its DC estimate, which is a mean of
+ * such codes) and |y|, |z| <= 16384 (the Q14 table; a current sample is
+ * within 4095), 32 products sum to less than 32 * 4095 * 16384 < 2^31 in
+ * either lane.
+ */
+#define CT_LANE_PAIRS	32
+static_assert(CT_LANE_PAIRS * (s64)CT_CODE_MAX * 16384 < (1LL << 31),
+	      "a packed lane can overflow");
+
 /* Hot-loop state, kept in registers by the compiler. */
 struct ct_hot {
-	s64 av, ai, avv, aii, avi, avl, avc, avs, aic, ais;
+	s64 av, ai, avv, aii;
+	u64 pvil, pvcs, pics;		/* packed: VI|VL, VC|VS, IC|IS */
+	s64 avi, avl, avc, avs, aic, ais;
 	s64 dcv, dci, ip;
 	u32 ph, step;
 };
 
-/* One pair into the hot-loop sums; @ip is the current of the pair before. */
+/* Low and high lane of a packed sum (see CT_LANE_PAIRS). */
+static __always_inline s64 ct_lane_lo(u64 x)
+{
+	return (s32)(u32)x;
+}
+
+static __always_inline s64 ct_lane_hi(u64 x)
+{
+	return (s32)(u32)((x - (u64)ct_lane_lo(x)) >> 32);
+}
+
+/* The packed sums into the per-term sums, and cleared. */
+static __always_inline void ct_lanes_unpack(struct ct_hot *h)
+{
+	h->avi += ct_lane_lo(h->pvil);
+	h->avl += ct_lane_hi(h->pvil);
+	h->avc += ct_lane_lo(h->pvcs);
+	h->avs += ct_lane_hi(h->pvcs);
+	h->aic += ct_lane_lo(h->pics);
+	h->ais += ct_lane_hi(h->pics);
+	h->pvil = 0;
+	h->pvcs = 0;
+	h->pics = 0;
+}
+
+/*
+ * One pair into the hot-loop sums; @ip is the current of the pair before.
+ * Five multiplications for the eight products: v * (i + 2^32 ip) and
+ * v * (cos + 2^32 sin), i * (cos + 2^32 sin) give two each, in u64 (the
+ * lanes wrap into each other by design, which signed arithmetic may not).
+ */
 static __always_inline void ct_acc(struct ct_hot *h, s64 v, s64 i, s64 ip)
 {
-	u32 idx;
-	s64 c, s;
+	u64 cs;
 
 	h->ph += h->step;
-	idx = h->ph >> (32 - CT_TAB_BITS);
-	c = ct_cs_q14[idx][0];
-	s = ct_cs_q14[idx][1];
+	cs = ct_cs_q14[h->ph >> (32 - CT_TAB_BITS)];
 	h->av += v;
 	h->ai += i;
 	h->avv += v * v;
 	h->aii += i * i;
-	h->avi += v * i;
-	h->avl += v * ip;
-	h->avc += v * c;
-	h->avs += v * s;
-	h->aic += i * c;
-	h->ais += i * s;
+	h->pvil += (u64)v * ((u64)i + ((u64)ip << 32));
+	h->pvcs += (u64)v * cs;
+	h->pics += (u64)i * cs;
 }
 
 /*
@@ -803,10 +841,10 @@ static __always_inline void ct_acc(struct ct_hot *h, s64 v, s64 i, s64 ip)
  * disarmed, the voltage going below -hyst; armed, the voltage reaching 0.
  * One loop per state keeps the test to a single compare; two pairs per
  * iteration halve the loop's own work and need no copy of the previous
- * current.
+ * current. At most CT_LANE_PAIRS pairs: the caller unpacks the lanes.
  */
-static __always_inline const u16 *ct_run(struct ct_hot *h, const u16 *p,
-					 const u16 *end, s64 thr, bool armed)
+static __always_inline const u16 *ct_run_lanes(struct ct_hot *h, const u16 *p,
+					       const u16 *end, s64 thr, bool armed)
 {
 	const u16 *end2 = p + (end - p) / 4 * 4;
 
@@ -836,6 +874,22 @@ static __always_inline const u16 *ct_run(struct ct_hot *h, const u16 *p,
 	return p;
 }
 
+/* ct_run_lanes() over any number of pairs, CT_LANE_PAIRS at a time. */
+static __always_inline const u16 *ct_run(struct ct_hot *h, const u16 *p,
+					 const u16 *end, s64 thr, bool armed)
+{
+	while (p < end) {
+		const u16 *cend = end - p > 2 * CT_LANE_PAIRS ? p + 2 * CT_LANE_PAIRS : end;
+		const u16 *q = ct_run_lanes(h, p, cend, thr, armed);
+
+		ct_lanes_unpack(h);
+		if (q < cend)
+			return q;
+		p = q;
+	}
+	return p;
+}
+
 /**
  * ct_meter_feed() - process a block of sample pairs
  * @m: meter
@@ -845,8 +899,9 @@ static __always_inline const u16 *ct_run(struct ct_hot *h, const u16 *p,
  * @out: filled when a cycle completes
  * @ready: set to 1 when @out was filled, else 0
  *
- * This is the hot path: per pair two subtractions, a table look-up, eight
- * multiply-accumulates, two accumulations and one compare for the zero
+ * This is the hot path: per pair two subtractions, a table look-up, five
+ * multiplications for eight products (two of them packed in each of three,
+ * see CT_LANE_PAIRS), seven accumulations and one compare for the zero
  * crossing state machine. The state lives in locals and is written back
  * when an event (arming, crossing, length limit) needs the rare path, or on
  * return. Returns after each event so the caller can use a reading before
@@ -919,8 +974,8 @@ unsigned int ct_meter_feed(struct ct_meter *m, const u16 *pairs,
 	m->phase = h.ph;
 	{
 		u32 idx = h.ph >> (32 - CT_TAB_BITS);
-		s64 c = ct_cs_q14[idx][0];
-		s64 s = ct_cs_q14[idx][1];
+		s64 c = ct_cos_q14(idx);
+		s64 s = ct_sin_q14(idx);
 		s64 *a = m->acc;
 
 		a[CT_T_V] += v;
