@@ -183,7 +183,7 @@ comma := ,
 gm_vflags = $(filter-out -I%,$($(1)_CFLAGS))
 gm_vdir = obj$(if $(call gm_vflags,$(1)),$(subst /,_,$(subst =,_,$(subst $(comma),_,$(subst $(space),,$(strip $(call gm_vflags,$(1))))))))
 # gm_objs NAME,TREE: the objects NAME links
-gm_objs = $(addprefix $(2)/$(call gm_vdir,$(1))/,$(patsubst %.c,%.o,$($(1)_SRCS)))
+gm_objs = $(addprefix $(2)/$(call gm_vdir,$(1))/,$(patsubst %.c,%.o,$(sort $($(1)_SRCS))))
 
 # gm_tree_incs PROGRAMS,PKG_CONFIG: the include flags of a tree
 gm_tree_incs = $(strip $(filter-out $(addprefix -I,include include/uapi $(INCDIRS)),\

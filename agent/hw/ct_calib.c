@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The CT driver's calibration trims and the file that keeps them (ct_calib.h). */
+#include "atomic_file.h"
 #include "ct_calib.h"
 #include "ini.h"
 #include "iio_sysfs.h"
@@ -257,61 +258,29 @@ int ct_calib_load(const char *path, struct ct_calib *c, char *device, size_t dev
 int ct_calib_save(const char *path, const struct ct_calib *c, const char *device,
 		  const char *comment, char *err, size_t errlen)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX], vs[CT_CALIB_NUM_LEN], is[CT_CALIB_NUM_LEN];
-	const char *slash = strrchr(path, '/');
-	int fd, r = 0;
-	FILE *f;
+	char vs[CT_CALIB_NUM_LEN], is[CT_CALIB_NUM_LEN];
+	struct atomic_file a;
+	int r;
 
 	if (!calib_in_range(c)) {
 		snprintf(err, errlen, "%s: calibration out of range, not saved", path);
 		return -ERANGE;
 	}
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash == path ? 1 : slash - path) : 1,
-		 slash ? path : ".");
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= sizeof(tmp)) {
-		snprintf(err, errlen, "%s: path too long", path);
-		return -ENAMETOOLONG;
-	}
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		return r;
-	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		r = -errno;
-		close(fd);
-		unlink(tmp);
-		snprintf(err, errlen, "%s: %s", tmp, strerror(-r));
+	r = atomic_file_open_stream(&a, path, 0644);
+	if (r) {
+		snprintf(err, errlen, "%s: %s: %s", path, a.step, strerror(-r));
 		return r;
 	}
 	ct_calib_format_units(c->v_scale, 6, vs, sizeof(vs));
 	ct_calib_format_units(c->i_scale, 6, is, sizeof(is));
-	fprintf(f, "# %s\n# Applied to the driver by meterd --setup-thresholds at every start of meterd\n"
+	fprintf(a.f, "# %s\n# Applied to the driver by meterd --setup-thresholds at every start of meterd\n"
 		"# (Documentation/onsite.md). Remove it if the values are moved into config.txt.\n"
 		"[calibration]\ndevice = %s\nvoltage_calibscale = %s\ncurrent_calibscale = %s\n"
 		"current_phase_mdeg = %d\n", comment ? comment : "gridmeter calibration", device, vs, is,
 		c->phase_mdeg);
-	if (fchmod(fd, 0644) || fflush(f) || fsync(fd))
-		r = -errno;
-	if (fclose(f) && !r)
-		r = -errno;
-	if (!r && rename(tmp, path))
-		r = -errno;
-	if (r) {
-		unlink(tmp);
-		snprintf(err, errlen, "%s: %s", path, strerror(-r));
-		return r;
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (fsync(fd))
-			r = -errno;
-		close(fd);
-	}
+	r = atomic_file_commit(&a, 0);
 	if (r)
-		snprintf(err, errlen, "%s: syncing the directory: %s", dir, strerror(-r));
+		snprintf(err, errlen, "%s: %s: %s", path, a.step, strerror(-r));
 	return r;
 }
 

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
+
 void report_wrap(FILE *f, const char *lead, unsigned indent, const char *text)
 {
 	unsigned col = indent;
@@ -108,37 +110,15 @@ void report_write(const struct report *r, FILE *f, const char *header)
 int report_save(const struct report *r, const char *path, const char *header, char *err,
 		size_t errlen)
 {
-	char tmp[PATH_MAX];
-	int fd, e = 0;
-	FILE *f;
+	struct atomic_file a;
+	int e;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= sizeof(tmp)) {
-		snprintf(err, errlen, "%s: path too long", path);
-		return -ENAMETOOLONG;
+	e = atomic_file_open_stream(&a, path, 0640);
+	if (!e) {
+		report_write(r, a.f, header);
+		e = atomic_file_commit(&a, 0);
 	}
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		e = errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		e = errno;
-		close(fd);
-	} else {
-		report_write(r, f, header);
-		if (fchmod(fd, 0640) || fflush(f) || fsync(fd))
-			e = errno;
-		if (fclose(f) && !e)
-			e = errno;
-	}
-	if (!e && rename(tmp, path))
-		e = errno;
-	if (e) {
-		unlink(tmp);
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	return 0;
+	if (e)
+		snprintf(err, errlen, "%s: %s: %s", path, a.step, strerror(-e));
+	return e;
 }

@@ -4,8 +4,8 @@
 # gridmeter-meterd package.
 INCDIRS += agent/setup
 SETUP_CORE := $(CONF_SRCS) $(GMPROTO_SRCS) agent/core/tariff.c agent/daemon/config.c agent/uplink/sim900.c \
-	agent/uplink/credentials.c agent/uplink/keygen.c agent/hw/iio_sysfs.c agent/hw/ct_calib.c \
-	agent/setup/prompt.c agent/setup/report.c agent/setup/calib_math.c agent/setup/timing.c
+	agent/uplink/credentials.c $(FILE_SRCS) agent/uplink/keygen.c agent/hw/iio_sysfs.c agent/hw/ct_calib.c \
+	agent/setup/prompt.c agent/setup/report.c $(FILE_SRCS) agent/setup/calib_math.c agent/setup/timing.c
 SETUP_IO := agent/setup/hwcheck.c agent/setup/modem.c agent/hw/serial_line.c agent/setup/calibrate.c agent/setup/enrol.c \
 	agent/setup/service.c agent/setup/flow.c $(GMSIGN_SRCS)
 
@@ -18,7 +18,7 @@ gridmeter-setup_LDLIBS := -lm
 # trims' file, the dialogue, the modem check against the simulated SIM900,
 # the whole walk-through on a fake sysfs tree.
 UNIT_TESTS += setup_test_calib
-setup_test_calib_SRCS := $(CONF_SRCS) agent/hw/iio_sysfs.c agent/hw/ct_calib.c agent/setup/calib_math.c \
+setup_test_calib_SRCS := $(CONF_SRCS) agent/hw/iio_sysfs.c agent/hw/ct_calib.c $(FILE_SRCS) agent/setup/calib_math.c \
 	tests/unit/setup_test_calib.c
 setup_test_calib_LDLIBS := -lm
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "ini.h"
 #include "parse.h"
 
@@ -64,47 +65,27 @@ int tariff_file_load(const char *path, struct tariff_spec *spec, struct tariff *
 int tariff_file_save(const char *dir, const char *name, const struct tariff_spec *spec,
 		     const struct tariff_when *when)
 {
-	char tmp[512], path[512];
-	FILE *f;
-	int fd, r = 0, dfd;
+	char path[512];
+	struct atomic_file a;
+	int r;
 
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return -errno;
-	f = fdopen(fd, "w");
-	if (!f) {
-		close(fd);
-		return -errno;
-	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+		return -ENAMETOOLONG;
+	r = atomic_file_open_stream(&a, path, 0640);
+	if (r)
+		return r;
 	if (when)
-		fprintf(f, "# A town server's tariff update (command %lld), in force at its time.\n"
+		fprintf(a.f, "# A town server's tariff update (command %lld), in force at its time.\n"
 			"effective = %lld\ntseq = %lld\n", (long long)when->tseq,
 			(long long)when->effective, (long long)when->tseq);
 	else
-		fprintf(f, "# Tariff set over D-Bus (SetTariff); overrides [tariff] of meterd.conf.\n");
+		fprintf(a.f, "# Tariff set over D-Bus (SetTariff); overrides [tariff] of meterd.conf.\n");
 	for (unsigned i = 0; tariff_spec_keys[i]; i++) {
 		const char *v = tariff_spec_get(spec, tariff_spec_keys[i]);
 
 		/* empty values too: the file gives back exactly the tariff saved */
 		if (v)
-			fprintf(f, "%s = %s\n", tariff_spec_keys[i], v);
+			fprintf(a.f, "%s = %s\n", tariff_spec_keys[i], v);
 	}
-	if (fflush(f) || fsync(fd))
-		r = -errno;
-	if (fclose(f) && !r)
-		r = -errno;
-	if (!r && rename(tmp, path))
-		r = -errno;
-	if (r) {
-		unlink(tmp);
-		return r;
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
+	return atomic_file_commit(&a, 0);
 }

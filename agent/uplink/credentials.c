@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "atomic_file.h"
 #include "ini.h"
 #include "parse.h"
 
@@ -204,32 +205,12 @@ static int format(const struct uplink_credentials *c, char *buf, size_t size)
 	return n < size ? (int)n : -1;
 }
 
-static int fsync_dir(const char *path)
-{
-	char dir[CRED_PATH];
-	const char *slash = strrchr(path, '/');
-	int fd, r;
-
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	r = fsync(fd) ? -errno : 0;
-	close(fd);
-	return r;
-}
-
 int credentials_write(const struct uplink_credentials *c, const char *path, unsigned int flags,
 		      uid_t uid, gid_t gid, char *err, size_t errlen)
 {
-	char tmp[CRED_PATH + 16], text[1024];
-	const char *step = "writing";
-	int fd, len, r = 0;
+	char text[1024];
+	struct atomic_file a;
+	int len, r;
 
 	if (strlen(path) >= CRED_PATH) {
 		snprintf(err, errlen, "%s: path too long", path);
@@ -240,46 +221,20 @@ int credentials_write(const struct uplink_credentials *c, const char *path, unsi
 		snprintf(err, errlen, "%s: key file text too long", path);
 		return -EOVERFLOW;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-	fd = mkostemp(tmp, O_CLOEXEC);	/* mode 0600 */
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "%s: creating a temporary file beside it: %s", path,
-			 strerror(-r));
-		sodium_memzero(text, sizeof(text));
-		return r;
-	}
-	if (fchmod(fd, 0600) || (uid != (uid_t)-1 && fchown(fd, uid, gid)))
-		r = -errno, step = "setting owner and mode of";
-	else if (write(fd, text, (size_t)len) != len)
-		r = errno ? -errno : -EIO;
-	else if (fsync(fd))
-		r = -errno, step = "syncing";
+	r = atomic_file_open(&a, path, 0600);
+	if (!r && uid != (uid_t)-1)
+		r = atomic_file_chown(&a, uid, gid);
+	if (!r)
+		r = atomic_file_write(&a, text, (size_t)len);
 	sodium_memzero(text, sizeof(text));
-	if (close(fd) && !r)
-		r = -errno;
-	if (!r) {
-		step = "installing";
-		if (flags & CRED_REPLACE) {
-			if (rename(tmp, path))
-				r = -errno;
-		} else if (link(tmp, path)) {
-			r = -errno;	/* EEXIST: never overwritten */
-		}
-	}
-	if (r || !(flags & CRED_REPLACE))
-		unlink(tmp);
-	if (r) {
-		if (r == -EEXIST)
-			snprintf(err, errlen, "%s: exists", path);
-		else
-			snprintf(err, errlen, "%s: %s %s: %s", path, step,
-				 !strcmp(step, "installing") ? "the new file" : tmp, strerror(-r));
-		return r;
-	}
-	r = fsync_dir(path);
-	if (r)
-		snprintf(err, errlen, "%s: syncing its directory: %s", path, strerror(-r));
+	if (!r)
+		r = atomic_file_commit(&a, (flags & CRED_REPLACE) ? 0 : ATOMIC_FILE_NO_REPLACE);
+	else
+		atomic_file_abort(&a);
+	if (r == -EEXIST && !(flags & CRED_REPLACE))
+		snprintf(err, errlen, "%s: exists", path);	/* never overwritten */
+	else if (r)
+		snprintf(err, errlen, "%s: %s: %s", path, a.step, strerror(-r));
 	return r;
 }
 

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <libgen.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "app.h"
+#include "atomic_file.h"
 #include "auth.h"
 #include "mw_config.h"
 
@@ -63,33 +63,21 @@ static int read_line(const char *prompt, char *buf, size_t size)
 /* Write the hash atomically, readable by the daemon's group only. */
 static int write_hash(const char *path, const char *hash)
 {
-	char tmp[MW_PATH_MAX + 16], dir[MW_PATH_MAX];
 	struct group *gr = getgrnam(MW_GROUP);
-	int fd, dfd, r = 0;
+	struct atomic_file a;
+	int r;
 
-	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	snprintf(dir, sizeof(dir), "%s", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return -errno;
-	if (gr && geteuid() == 0 && fchown(fd, 0, gr->gr_gid))
-		r = -errno;
-	if (!r && (dprintf(fd, "%s\n", hash) < 0 || fsync(fd)))
-		r = -errno;
-	if (close(fd) && !r)
-		r = -errno;
-	if (!r && rename(tmp, path))
-		r = -errno;
+	r = atomic_file_open_stream(&a, path, 0640);
+	if (r)
+		return r;
+	if (gr && geteuid() == 0)
+		r = atomic_file_chown(&a, 0, gr->gr_gid);
 	if (r) {
-		unlink(tmp);
+		atomic_file_abort(&a);
 		return r;
 	}
-	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
+	fprintf(a.f, "%s\n", hash);
+	return atomic_file_commit(&a, 0);
 }
 
 static int cmd_passwd(const struct mw_config *cfg)

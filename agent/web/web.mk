@@ -8,7 +8,7 @@ MW_CORE := agent/web/mw_config.c agent/web/snapshot.c agent/web/meter_client.c a
 	agent/core/tariff.c $(CONF_SRCS)
 
 PROGS += meterweb
-meterweb_SRCS := $(MW_CORE) agent/web/main.c $(WEB_SRCS)
+meterweb_SRCS := $(MW_CORE) agent/web/main.c $(FILE_SRCS) $(WEB_SRCS)
 meterweb_PKGS := libsystemd $(WEB_PKGS)
 meterweb_LDLIBS := -pthread
 

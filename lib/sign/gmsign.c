@@ -34,6 +34,7 @@
 
 #include <sodium.h>
 
+#include "atomic_file.h"
 #include "gmcmd.h"
 #include "gmproto.h"
 
@@ -100,9 +101,8 @@ static int load(const char *path, struct gmc_cmd *c)
 static int save(const char *path, const struct gmc_cmd *c)
 {
 	uint8_t buf[GMC_LEN_MAX];
-	char tmp[4096];
-	int len, fd;
-	bool ok;
+	struct atomic_file a;
+	int len, r;
 
 	if (c->nsig) {
 		len = gmc_encode(c, buf, sizeof(buf));
@@ -121,16 +121,15 @@ static int save(const char *path, const struct gmc_cmd *c)
 		fprintf(stderr, "gmsign: the command's fields are out of range\n");
 		return -1;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		fprintf(stderr, "gmsign: %s: %s\n", tmp, strerror(errno));
-		return -1;
-	}
-	ok = write(fd, buf, (size_t)len) == len && !fsync(fd);
-	if (close(fd) || !ok || rename(tmp, path)) {
-		fprintf(stderr, "gmsign: %s: %s\n", path, strerror(errno));
-		unlink(tmp);
+	r = atomic_file_open(&a, path, 0644);
+	if (!r)
+		r = atomic_file_write(&a, buf, (size_t)len);
+	if (!r)
+		r = atomic_file_commit(&a, 0);
+	else
+		atomic_file_abort(&a);
+	if (r) {
+		fprintf(stderr, "gmsign: %s: %s: %s\n", path, a.step, strerror(-r));
 		return -1;
 	}
 	return 0;

@@ -3,12 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "seen.h"
 
 int gmc_seen_has(const struct gmc_seen *s, uint64_t id)
@@ -85,33 +85,18 @@ bad:
 
 int gmc_seen_save(const struct gmc_seen *s, const char *path, char *err, size_t errlen)
 {
-	char tmp[4096], dir[4096];
-	FILE *f;
-	int fd, ok;
+	struct atomic_file a;
+	int r;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-		snprintf(err, errlen, "%s: path too long", path);
+	r = atomic_file_open_stream(&a, path, 0644);
+	if (!r) {
+		for (size_t i = 0; i < s->n; i++)
+			fprintf(a.f, "%" PRIu64 " %" PRId64 "\n", s->e[i].id, s->e[i].expires);
+		r = atomic_file_commit(&a, 0);
+	}
+	if (r) {
+		snprintf(err, errlen, "%s: %s: %s", path, a.step, strerror(-r));
 		return -1;
 	}
-	f = fopen(tmp, "we");
-	if (!f)
-		goto fail;
-	for (size_t i = 0; i < s->n; i++)
-		fprintf(f, "%" PRIu64 " %" PRId64 "\n", s->e[i].id, s->e[i].expires);
-	ok = !fflush(f) && !fsync(fileno(f));
-	if (fclose(f) || !ok || rename(tmp, path))
-		goto fail;
-	snprintf(dir, sizeof(dir), "%s", path);
-	fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd)) {
-		if (fd >= 0)
-			close(fd);
-		goto fail;
-	}
-	close(fd);
 	return 0;
-fail:
-	snprintf(err, errlen, "%s: %s", path, strerror(errno));
-	unlink(tmp);
-	return -1;
 }

@@ -2,7 +2,7 @@
 # the meter and the town they target; replay memory on disk.
 #   myprog_SRCS += $(GMSIGN_SRCS)
 #   myprog_PKGS += $(GMSIGN_PKGS)
-GMSIGN_SRCS := lib/sign/gmcmd.c lib/sign/gmcmd_keys.c lib/sign/seen.c
+GMSIGN_SRCS := lib/sign/gmcmd.c lib/sign/gmcmd_keys.c lib/sign/seen.c $(FILE_SRCS)
 GMSIGN_PKGS := libsodium
 INCDIRS += lib/sign
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
+#include "gm_disk_full.h"
 #include "gm_harness.h"
 #include "meter.h"
 #include "meter_internal.h"
@@ -318,16 +319,18 @@ TEST_F(sc, a_reconnect_arms_and_the_customer_closes)
 TEST_F(sc, a_memory_that_cannot_be_written_means_not_executed)
 {
 	struct gmp_msg m = signed_msg(cmd(GMC_DISCONNECT, TOWN, METER, 1), self->op, ALICE);
-	char tmp[200];
+	struct gm_disk_full full;
+	char state[200];
 
-	/* the temporary file's name taken by a directory: the save fails (also as root) */
-	snprintf(tmp, sizeof(tmp), "%s/state/%s.tmp", self->dir, SC_SEEN_FILE);
-	ASSERT_EQ(0, mkdir(tmp, 0700));
+	/* a full disk (also for root): the memory of the command cannot be saved */
+	ASSERT_EQ(0, gm_disk_full_begin(&full));
 	EXPECT_EQ(GMP_CMD_STORAGE, sc_command(&self->sc, &m, true, NOW));
+	ASSERT_EQ(0, gm_disk_full_end(&full));
 	EXPECT_TRUE(relay_closed(self->r));
 	EXPECT_EQ(0, self->sc.seen.n);
+	snprintf(state, sizeof(state), "%s/state", self->dir);
+	EXPECT_EQ(0, gm_stray_temporaries(state));
 	/* the town resends once the disk is writable again: it runs, once */
-	ASSERT_EQ(0, rmdir(tmp));
 	EXPECT_EQ(GMP_CMD_OK, sc_command(&self->sc, &m, true, NOW + 30));
 	EXPECT_FALSE(relay_closed(self->r));
 	EXPECT_EQ(GMP_CMD_REPLAY, sc_command(&self->sc, &m, true, NOW + 31));

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
+#include "gm_disk_full.h"
 #include "gm_harness.h"
 #include "meter.h"
 #include "tariff_gmp.h"
@@ -104,6 +105,14 @@ static struct gmp_msg tariff(int64_t tseq, int64_t effective, int n, int64_t bas
 		m.tariff.p[i].export_price = 4000;
 	}
 	return m;
+}
+
+static int state_temporaries(const char *dir)
+{
+	char p[128];
+
+	snprintf(p, sizeof(p), "%s/state", dir);
+	return gm_stray_temporaries(p);
 }
 
 static bool waiting_file(const char *dir)
@@ -201,12 +210,13 @@ TEST_F(cmd, the_towns_next_key_goes_to_the_key_file)
 TEST_F(cmd, a_waiting_tariff_that_cannot_be_kept_is_answered_storage)
 {
 	struct gmp_msg t = tariff(6, NOW + 60, 2, 12500);
-	char tmp[128];
+	struct gm_disk_full full;
 
-	/* the temporary file cannot be made (a directory in its place: even for root) */
-	snprintf(tmp, sizeof(tmp), "%s/state/.%s.tmp", self->dir, TC_NEXT_FILE);
-	ASSERT_EQ(0, mkdir(tmp, 0700));
+	/* a full disk (also for root): the tariff cannot be written */
+	ASSERT_EQ(0, gm_disk_full_begin(&full));
 	EXPECT_EQ(GMP_CMD_STORAGE, tc_command(&self->tc, &t, NOW));
+	ASSERT_EQ(0, gm_disk_full_end(&full));
+	EXPECT_EQ(0, state_temporaries(self->dir));
 	EXPECT_EQ(INT64_MAX, tc_due(&self->tc));
 	EXPECT_FALSE(waiting_file(self->dir));
 }

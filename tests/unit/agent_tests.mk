@@ -19,7 +19,7 @@ UNIT_TESTS += agent_test_store
 agent_test_store_SRCS := drivers/tty/gm_frame.c agent/core/profile.c agent/store/store.c tests/unit/agent_test_store.c
 
 UNIT_TESTS += agent_test_meter
-agent_test_meter_SRCS := $(CONF_SRCS) agent/core/log_limit.c agent/core/tariff.c agent/store/tariff_file.c agent/core/profile.c \
+agent_test_meter_SRCS := $(CONF_SRCS) agent/core/log_limit.c agent/core/tariff.c agent/store/tariff_file.c $(FILE_SRCS) agent/core/profile.c \
 	agent/core/registers.c agent/core/clock.c agent/core/held.c agent/core/persist.c agent/core/alloc.c \
 	agent/core/protect.c agent/daemon/config.c agent/uplink/sim900.c drivers/tty/gm_frame.c agent/store/store.c \
 	agent/core/meter.c agent/core/meter_actions.c agent/core/meter_loads.c agent/core/meter_time.c agent/core/uplink.c \
@@ -46,7 +46,7 @@ agent_test_uplink_config_SRCS := $(CONF_SRCS) agent/core/tariff.c agent/daemon/c
 	tests/unit/agent_test_uplink_config.c
 
 UNIT_TESTS += agent_test_credentials
-agent_test_credentials_SRCS := $(GMPROTO_SRCS) $(CONF_SRCS) agent/uplink/credentials.c \
+agent_test_credentials_SRCS := $(GMPROTO_SRCS) $(CONF_SRCS) agent/uplink/credentials.c $(FILE_SRCS) \
 	tests/unit/agent_test_credentials.c
 agent_test_credentials_PKGS := $(GMPROTO_PKGS)
 
@@ -66,7 +66,7 @@ agent_test_log_limit_SRCS := agent/core/log_limit.c tests/unit/agent_test_log_li
 # meterd --generate-key: the meter's own key pair, the secret only in its file
 UNIT_TESTS += agent_test_keygen
 agent_test_keygen_SRCS := $(GMPROTO_SRCS) $(CONF_SRCS) agent/core/tariff.c agent/daemon/config.c \
-	agent/uplink/sim900.c agent/uplink/credentials.c agent/uplink/keygen.c \
+	agent/uplink/sim900.c agent/uplink/credentials.c $(FILE_SRCS) agent/uplink/keygen.c \
 	tests/unit/agent_test_keygen.c
 agent_test_keygen_PKGS := $(GMPROTO_PKGS)
 
@@ -83,7 +83,7 @@ agent_test_town_reports_SRCS := $(CONF_SRCS) agent/core/tariff.c agent/uplink/to
 # the town server's commands on a real meter (tariff-next.conf, statuses, town key)
 UNIT_TESTS += agent_test_town_commands
 agent_test_town_commands_SRCS := $(filter-out agent/hw/%,$(agent_test_meter_SRCS:tests/unit/agent_test_meter.c=)) \
-	agent/hw/sensor_replay.c agent/hw/relay_fake.c $(GMPROTO_SRCS) agent/uplink/credentials.c \
+	agent/hw/sensor_replay.c agent/hw/relay_fake.c $(GMPROTO_SRCS) agent/uplink/credentials.c $(FILE_SRCS) \
 	agent/uplink/tariff_gmp.c agent/uplink/town_commands.c tests/unit/agent_test_town_commands.c
 agent_test_town_commands_PKGS := $(GMPROTO_PKGS)
 
@@ -91,7 +91,7 @@ agent_test_town_commands_PKGS := $(GMPROTO_PKGS)
 UNIT_TESTS += agent_test_signed
 agent_test_signed_SRCS := $(filter-out agent/hw/%,$(agent_test_meter_SRCS:tests/unit/agent_test_meter.c=)) \
 	agent/hw/sensor_replay.c agent/hw/relay_fake.c $(GMPROTO_SRCS) $(GMSIGN_SRCS) \
-	agent/uplink/credentials.c agent/uplink/signed_commands.c tests/unit/agent_test_signed.c
+	agent/uplink/credentials.c $(FILE_SRCS) agent/uplink/signed_commands.c tests/unit/agent_test_signed.c
 agent_test_signed_PKGS := $(GMPROTO_PKGS)
 
 UNIT_TESTS += bridge_test_tasmota

@@ -12,6 +12,7 @@
 #include <cairo.h>
 #include <cairo-pdf.h>
 
+#include "atomic_file.h"
 #include "notice_letter.h"
 
 /* A4 in points; margins and the window of a DL envelope (20 mm from the left, 45 mm down) */
@@ -265,45 +266,24 @@ out:
 int letter_spool(const char *dir, int64_t notice, const unsigned char *pdf, size_t len,
 		 char *path, size_t pathlen, char *err, size_t errlen)
 {
-	char tmp[512];
-	int fd, dfd;
-	size_t off = 0;
+	struct atomic_file a;
+	int r;
 
-	snprintf(path, pathlen, "%s/notice-%lld.pdf", dir, (long long)notice);
-	snprintf(tmp, sizeof(tmp), "%s/.notice-%lld.pdf.tmp", dir, (long long)notice);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+	if ((size_t)snprintf(path, pathlen, "%s/notice-%lld.pdf", dir, (long long)notice) >=
+	    pathlen) {
+		snprintf(err, errlen, "%s: path too long", dir);
 		return -1;
 	}
-	while (off < len) {
-		ssize_t w = write(fd, pdf + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			snprintf(err, errlen, "%s: %s", tmp, w < 0 ? strerror(errno) : "short write");
-			close(fd);
-			unlink(tmp);
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd)) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		close(fd);
-		unlink(tmp);
+	r = atomic_file_open(&a, path, 0640);
+	if (!r)
+		r = atomic_file_write(&a, pdf, len);
+	if (!r)
+		r = atomic_file_commit(&a, 0);
+	else
+		atomic_file_abort(&a);
+	if (r) {
+		snprintf(err, errlen, "%s: %s: %s", path, a.step, strerror(-r));
 		return -1;
-	}
-	if (close(fd) || rename(tmp, path)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
 	}
 	return 0;
 }

@@ -6,7 +6,7 @@
 # The schema (notice_schema.c) and mainctl_notice.c are listed in maind.mk.
 NOTIFY_SRCS = server/maind/notices/notify.c server/maind/notices/notify_config.c \
 	server/maind/notices/notice_mail.c server/maind/notices/notice_sms.c \
-	server/maind/notices/notice_letter.c
+	server/maind/notices/notice_letter.c $(FILE_SRCS)
 NOTIFY_CFLAGS = -Iserver/maind/notices
 NOTIFY_PKGS = libcurl cairo
 

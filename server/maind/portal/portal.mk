@@ -13,7 +13,7 @@ mainctl_PKGS += $(WEB_TOTP_PKGS)
 # Everything but main(): the daemon, its unit tests and the fixture link it.
 PORTAL_SRCS = server/maind/portal/portal_main.c server/maind/portal/portal_auth.c \
 	server/maind/portal/portal_customer.c server/maind/portal/portal_operator.c \
-	server/maind/portal/portal_commands.c server/maind/notices/notice_letter.c \
+	server/maind/portal/portal_commands.c server/maind/notices/notice_letter.c $(FILE_SRCS) \
 	$(WEB_SRCS) $(WEB_TOTP_SRCS)
 PORTAL_CFLAGS = $(MAIND_CFLAGS) -Iserver/maind/portal -Iserver/maind/notices
 PORTAL_PKGS = $(MAIND_PKGS) $(WEB_PKGS) $(WEB_TOTP_PKGS) cairo
