@@ -197,17 +197,33 @@ static inline int wc_read(int fd, struct wc_resp *r, int timeout_ms)
 	return 0;
 }
 
-/* One request on its own connection: the raw bytes, then the response. */
+/*
+ * One request on its own connection: the raw bytes, then the response.
+ * A connection closed before a single byte came back is made again (for
+ * up to 2 s): that is the server's per-address limit, which counts a
+ * closed connection until the server has reaped its thread, later than
+ * the client sees it closed; a loaded machine making requests one after
+ * another from 127.0.0.1 met it (every_asset_served, seen once). The
+ * tests of the limit itself do not come through here.
+ */
 static inline int wc_request(unsigned int port, const char *raw, size_t len, struct wc_resp *r)
 {
-	int fd = wc_connect(port), rc;
+	int rc = -1;
 
-	if (fd < 0)
-		return -1;
-	rc = wc_send(fd, raw, len);
-	if (!rc)
-		rc = wc_read(fd, r, 30000);	/* generous: a loaded machine */
-	close(fd);
+	for (int tries = 0; tries < 100; tries++) {
+		int fd = wc_connect(port);
+
+		if (fd < 0)
+			return -1;
+		memset(r, 0, sizeof(*r));
+		rc = wc_send(fd, raw, len);
+		if (!rc)
+			rc = wc_read(fd, r, 30000);	/* generous: a loaded machine */
+		close(fd);
+		if (!rc || r->raw_len)
+			break;
+		usleep(20000);
+	}
 	return rc;
 }
 
