@@ -133,6 +133,8 @@ enum sim_param {
  * @gpio:	the simulated GPIO chip
  * @t0_ns:	ktime_get_ns() at which the simulated time was anchored
  * @conv0:	@conv at @t0_ns
+ * @jumps:	catch-ups of the simulated time (sim_catch_up()), @skipped the
+ *		conversions they skipped (the mains went on unsampled)
  * @handler_comm: the task that last ran the buffer's trigger handler
  * @pairs:	channel-0 conversions timed since the last reset of the
  *		statistics (sim_pair_timing), @dev_sq2 the sum of squares of
@@ -157,6 +159,7 @@ struct sim_adc {
 	struct sim_gpio *gpio;
 	u64 t0_ns;
 	u64 conv0;
+	u64 jumps, skipped;
 	char handler_comm[TASK_COMM_LEN];
 	u64 pairs;
 	u64 dev_sq2;
@@ -245,6 +248,8 @@ static void sim_catch_up(struct sim_adc *st, u64 now)
 	due = st->conv0 + div_u64((now - st->t0_ns) * st->p[SIM_RATE], NSEC_PER_SEC);
 	if (due > st->conv + div_u64(SIM_STALL_NS * st->p[SIM_RATE], NSEC_PER_SEC)) {
 		st->phase += st->step * (due - st->conv);
+		st->jumps++;
+		st->skipped += due - st->conv;
 		WRITE_ONCE(st->conv, due);
 	}
 }
@@ -719,6 +724,27 @@ static ssize_t sim_step_ns_show(struct device *dev,
 	return sysfs_emit(buf, "%llu\n", ns);
 }
 
+/*
+ * "JUMPS SKIPPED": how often the simulated time caught up with the wall
+ * clock and how many conversions that skipped. The driver decides on a gap
+ * from its own schedule, the simulator from its own anchor: near the 50 ms
+ * of both, one may jump where the other saw no gap.
+ */
+static ssize_t sim_catchups_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	struct sim_adc *st = iio_priv(dev_to_iio_dev(dev));
+	u64 jumps, skipped;
+
+	mutex_lock(&st->lock);
+	if (st->t0_ns)
+		sim_catch_up(st, ktime_get_ns());
+	jumps = st->jumps;
+	skipped = st->skipped;
+	mutex_unlock(&st->lock);
+	return sysfs_emit(buf, "%llu %llu\n", jumps, skipped);
+}
+
 /* The task that last ran the buffer's trigger handler ("" if none did). */
 static ssize_t sim_handler_comm_show(struct device *dev,
 				     struct device_attribute *attr, char *buf)
@@ -823,6 +849,7 @@ static IIO_DEVICE_ATTR(sim_conversions, 0444, sim_conversions_show, NULL, 0);
 static IIO_DEVICE_ATTR(sim_ch2_mv, 0644, sim_aux_show, sim_aux_store, 0);
 static IIO_DEVICE_ATTR(sim_ch3_mv, 0644, sim_aux_show, sim_aux_store, 1);
 static IIO_DEVICE_ATTR(sim_step_ns, 0444, sim_step_ns_show, NULL, 0);
+static IIO_DEVICE_ATTR(sim_catchups, 0444, sim_catchups_show, NULL, 0);
 static IIO_DEVICE_ATTR(sim_gpio_levels, 0644, sim_gpio_levels_show,
 		       sim_gpio_levels_store, 0);
 static IIO_DEVICE_ATTR(sim_gpio_changed, 0444, sim_gpio_changed_show, NULL, 0);
@@ -856,6 +883,7 @@ static struct attribute *sim_attrs[] = {
 	&iio_dev_attr_sim_pair_timing.dev_attr.attr,
 	&iio_dev_attr_sim_conversions.dev_attr.attr,
 	&iio_dev_attr_sim_step_ns.dev_attr.attr,
+	&iio_dev_attr_sim_catchups.dev_attr.attr,
 	&iio_dev_attr_sim_gpio_levels.dev_attr.attr,
 	&iio_dev_attr_sim_gpio_changed.dev_attr.attr,
 	&iio_dev_attr_sim_ch2_mv.dev_attr.attr,

@@ -784,6 +784,18 @@ static int reload(struct dev *d, const char *sim_args, const char *dt_node)
 }
 
 /* Completed cycles and the ADC's conversions, read consistently. */
+/* The simulator's catch-ups of its time: jumps, and the conversions skipped. */
+static void sim_catchups(const struct dev *d, double *jumps, double *skipped)
+{
+	char buf[128];
+
+	*jumps = NAN;
+	*skipped = NAN;
+	if (!rd_str(d->sim, "sim_catchups", buf, sizeof(buf)) &&
+	    sscanf(buf, "%lf %lf", jumps, skipped) != 2)
+		*jumps = NAN;
+}
+
 static void cycles_conversions(const struct dev *d, double *cycles, double *conv)
 {
 	double c0, c1;
@@ -807,7 +819,7 @@ static void cycles_conversions(const struct dev *d, double *cycles, double *conv
 TEST_F(ct, pairs_8000_per_second)
 {
 	struct dev *d = &self->d;
-	double va, ia, c0, c1, n0, n1, dis0, per_cycle, t0, t1, g0, gaps;
+	double va, ia, c0, c1, n0, n1, dis0, per_cycle, t0, t1, g0, gaps, j0, j1, k0, k1;
 
 	ASSERT_EQ(0, reload(d, "rate=16000", "ct-sensor-8k"));
 	/* policy, not hardware: reload() set the rate in sysfs */
@@ -825,11 +837,13 @@ TEST_F(ct, pairs_8000_per_second)
 	per_cycle = rd(d->sim, "sim_conv_rate_hz") * 1000 / rd(d->sim, "sim_freq_mhz");
 	dis0 = rd(d->ct, "cycles_discarded");
 	g0 = rd(d->ct, "gap_time_ns");
+	sim_catchups(d, &j0, &k0);
 	cycles_conversions(d, &c0, &n0);
 	t0 = now_s();
 	ASSERT_EQ(0, wait_cycles(d, 100));
 	cycles_conversions(d, &c1, &n1);
 	t1 = now_s();
+	sim_catchups(d, &j1, &k1);
 	gaps = rd(d->ct, "gap_time_ns") - g0;
 	/* a figure only: stderr, the test child's stdout is not flushed */
 	TH_LOG("sustained %.0f pairs/s of 8000 (wall clock, logged only)",
@@ -841,11 +855,20 @@ TEST_F(ct, pairs_8000_per_second)
 	 * One cycle per simulated mains cycle, up to the one in progress;
 	 * where the guest could not keep up (a sampling gap: the mains went
 	 * on), the cycles the gap covered and the two it broke are not counted.
+	 * The simulator decides that the mains went on by its own clock: a
+	 * catch-up of just over 50 ms can come where the driver, by its
+	 * schedule, was just under 50 ms late and read on (seen once on arm64:
+	 * 2.8 cycles skipped, no gap); the cycles it skipped were never
+	 * sampled, and the one it broke may count once or twice.
 	 */
+	ASSERT_FALSE(isnan(j0) || isnan(j1));
 	if (gaps > 0)
 		TH_LOG("the guest fell behind: %.1f ms not measured", gaps / 1e6);
-	EXPECT_LT(fabs(c1 - c0 - (n1 - n0) / per_cycle),
-		  1.1 + (gaps > 0 ? gaps / 20e6 + 2 : 0));
+	if (j1 > j0)
+		TH_LOG("the simulated mains went on unsampled %.0f times: %.2f cycles",
+		       j1 - j0, (k1 - k0) / per_cycle);
+	EXPECT_LT(fabs(c1 - c0 - (n1 - n0 - (gaps > 0 ? 0 : k1 - k0)) / per_cycle),
+		  1.1 + (gaps > 0 ? gaps / 20e6 + 2 : 0) + 2 * (j1 - j0));
 	EXPECT_EQ(dis0, rd(d->ct, "cycles_discarded"));
 	EXPECT_EQ(0, rd(d->ct, "read_errors"));
 	EXPECT_LT(rel(rd(d->ct, "in_altvoltage0_rms_raw") / 1e6, va / M_SQRT2), 0.001);
