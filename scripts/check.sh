@@ -178,18 +178,16 @@ gw_build() { # gw_build ARCH: the image of ARCH, once its base is made
 	gw_build arm64
 ) &
 pkg_pid=$!
-# The life cycle (it needs the amd64 packages only) in a chain of its own
-# beside it: after the images it and the kernel upgrade were the last
-# 4.5 min of a fresh run, the arm64 image having waited for its Debian base
-# while they could have run. mk-debs.sh's staging tree of an architecture
-# is not shared: the life cycle's own amd64 build starts once debs-x86_64
-# is over. The kernel upgrade (the x86_64 image only) waits for the arm64
-# image, which the last lane waits for: run beside it, the two took 323 s
-# where the arm64 image alone takes about 140 s with the lanes.
+# The life cycle (it needs the amd64 packages only) and the kernel upgrade
+# (the x86_64 image only) in a chain of their own beside it: after the
+# images they were the last 4.5 min of a fresh run, the arm64 image having
+# waited for its Debian base while they could have run. mk-debs.sh's
+# staging tree of an architecture is not shared: the life cycle's own
+# amd64 build starts once debs-x86_64 is over.
 (
 	await "$logs/debs-x86_64.rc"
 	run packages idle tests/packages/lifecycle.sh
-	await "$logs/gateway-build-arm64.rc"
+	await "$logs/gateway-build-x86_64.rc"
 	run kernel-upgrade idle tests/gateway/kernel-upgrade.sh
 ) &
 pkg2_pid=$!
