@@ -1,12 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Replay memory of signed commands (seen.h). */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "atomic_file.h"
 #include "seen.h"
